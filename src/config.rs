@@ -1,0 +1,107 @@
+//! Configuration: built-in defaults ← TOML file (`--config`) ← `DOUDI_*` environment variables
+//! ← command-line flags. Secrets (the data key) are wrapped in `secrecy` and never printed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// The effective configuration of `doudi serve`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`DOUDI_LISTEN`).
+    pub listen: SocketAddr,
+    /// `sqlite://path` (`DOUDI_DATABASE_URL`).
+    pub database_url: String,
+    /// Directory holding `ca.pem`, `server.pem`, `server.key` and optionally `ca.crl`
+    /// (`DOUDI_CERTS_DIR`); the files below override single paths.
+    pub certs_dir: PathBuf,
+    pub tls_ca: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// CRL files (PEM); default: `<certs_dir>/ca.crl` when it exists.
+    pub tls_crls: Option<Vec<PathBuf>>,
+    /// SPIFFE trust domain of agency certificates (`DOUDI_TRUST_DOMAIN`).
+    pub trust_domain: String,
+    /// The 32-byte data key in standard base64 (`DOUDI_DATA_KEY`). Required by `serve`.
+    #[serde(skip_serializing)]
+    pub data_key: Option<SecretString>,
+    /// Access matrix file replacing the built-in one of security.md.
+    pub access_policy_file: Option<PathBuf>,
+    /// Most facts per PushFacts request / StreamFacts message.
+    pub max_batch: usize,
+    /// Largest accepted gRPC message, bytes.
+    pub max_message_bytes: usize,
+    /// Seconds a client has to complete the TLS handshake.
+    pub handshake_timeout_secs: u64,
+    /// `human` or `json` logs.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:50051".parse().expect("valid literal"),
+            database_url: "sqlite://doudi.db".into(),
+            certs_dir: PathBuf::from("certs-example"),
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_crls: None,
+            trust_domain: crate::certs::DEFAULT_TRUST_DOMAIN.into(),
+            data_key: None,
+            access_policy_file: None,
+            max_batch: 10_000,
+            max_message_bytes: 4 * 1024 * 1024,
+            handshake_timeout_secs: 10,
+            log_format: "human".into(),
+        }
+    }
+}
+
+/// Overrides from command-line flags (only the ones given).
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certs_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Load defaults, then the file (if any), then `DOUDI_*`, then `overrides`.
+    /// Errors name the offending key.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        fig = fig.merge(Env::prefixed("DOUDI_")).merge(Serialized::defaults(overrides));
+        fig.extract().map_err(Box::new)
+    }
+
+    pub fn ca_path(&self) -> PathBuf {
+        self.tls_ca.clone().unwrap_or_else(|| self.certs_dir.join("ca.pem"))
+    }
+    pub fn cert_path(&self) -> PathBuf {
+        self.tls_cert.clone().unwrap_or_else(|| self.certs_dir.join("server.pem"))
+    }
+    pub fn key_path(&self) -> PathBuf {
+        self.tls_key.clone().unwrap_or_else(|| self.certs_dir.join("server.key"))
+    }
+    pub fn crl_paths(&self) -> Vec<PathBuf> {
+        match &self.tls_crls {
+            Some(v) => v.clone(),
+            None => {
+                let p = self.certs_dir.join("ca.crl");
+                if p.exists() { vec![p] } else { Vec::new() }
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Protection of ID numbers at rest (security.md, "What is stored and logged").
+//!
+//! The data key is 32 random bytes given in standard base64 (`DOUDI_DATA_KEY` or the config
+//! file). Two keys are derived from it with HKDF-SHA256 under distinct labels:
+//! - the *encryption* key: AES-256-GCM, random 96-bit nonce, the person key as associated data;
+//!   stored form = `nonce (12 bytes) || ciphertext+tag`;
+//! - the *lookup* key: HMAC-SHA256 over the normalized (upper-case) ID number gives the 32-byte
+//!   person key by which every table refers to a person.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload as AeadPayload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine as _;
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+use crate::domain::id_number::IdNumber;
+
+const ENCRYPTION_LABEL: &[u8] = b"doudi/v1/id-number-encryption";
+const LOOKUP_LABEL: &[u8] = b"doudi/v1/id-number-lookup";
+
+/// Errors of key handling.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("data key is not standard base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    #[error("data key must be 32 bytes, got {0}")]
+    Length(usize),
+    #[error("stored ID number could not be decrypted (wrong data key or altered row)")]
+    Decrypt,
+    #[error("stored ID number is not a valid ID number")]
+    Corrupt,
+}
+
+/// A 32-byte person key: HMAC-SHA256(lookup key, ID number).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PersonKey(pub [u8; 32]);
+
+impl PersonKey {
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+    /// Short hex form for logs (first 8 bytes): identifies a person without revealing them.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..8])
+    }
+    pub fn from_slice(b: &[u8]) -> Option<PersonKey> {
+        <[u8; 32]>::try_from(b).ok().map(PersonKey)
+    }
+}
+
+impl std::fmt::Debug for PersonKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PersonKey({})", self.short())
+    }
+}
+
+/// Keys derived from the data key.
+#[derive(Clone)]
+pub struct Keys {
+    cipher: Aes256Gcm,
+    lookup: Hmac<Sha256>,
+}
+
+impl Keys {
+    /// Parse a base64 data key (32 bytes) and derive the working keys.
+    pub fn from_base64(data_key: &str) -> Result<Keys, KeyError> {
+        let raw = base64::engine::general_purpose::STANDARD.decode(data_key.trim())?;
+        if raw.len() != 32 {
+            return Err(KeyError::Length(raw.len()));
+        }
+        Ok(Keys::from_bytes(&raw))
+    }
+
+    fn from_bytes(raw: &[u8]) -> Keys {
+        let hk = Hkdf::<Sha256>::new(None, raw);
+        let mut enc = [0u8; 32];
+        let mut look = [0u8; 32];
+        // 32-byte outputs are far below HKDF-SHA256's 8160-byte limit.
+        hk.expand(ENCRYPTION_LABEL, &mut enc).expect("hkdf length");
+        hk.expand(LOOKUP_LABEL, &mut look).expect("hkdf length");
+        Keys {
+            cipher: Aes256Gcm::new_from_slice(&enc).expect("32-byte key"),
+            lookup: <Hmac<Sha256> as Mac>::new_from_slice(&look).expect("any key length"),
+        }
+    }
+
+    /// A fresh random data key in standard base64 (for `doudi keys generate` and the demo).
+    pub fn generate_base64() -> String {
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    }
+
+    /// The person key of an ID number.
+    pub fn person_key(&self, id: &IdNumber) -> PersonKey {
+        let mut mac = self.lookup.clone();
+        mac.update(id.as_str().as_bytes());
+        PersonKey(mac.finalize().into_bytes().into())
+    }
+
+    /// Encrypt an ID number for storage: `nonce || ciphertext`.
+    pub fn encrypt(&self, id: &IdNumber, key: &PersonKey) -> Vec<u8> {
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let ct = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), AeadPayload { msg: id.as_str().as_bytes(), aad: key.as_bytes() })
+            .expect("AES-GCM encryption of a short message cannot fail");
+        let mut out = Vec::with_capacity(12 + ct.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    /// Decrypt a stored ID number and check it belongs to `key`.
+    pub fn decrypt(&self, stored: &[u8], key: &PersonKey) -> Result<IdNumber, KeyError> {
+        if stored.len() < 12 + 16 {
+            return Err(KeyError::Decrypt);
+        }
+        let (nonce, ct) = stored.split_at(12);
+        let pt = self
+            .cipher
+            .decrypt(Nonce::from_slice(nonce), AeadPayload { msg: ct, aad: key.as_bytes() })
+            .map_err(|_| KeyError::Decrypt)?;
+        let s = std::str::from_utf8(&pt).map_err(|_| KeyError::Corrupt)?;
+        // Stored numbers were valid when written; re-parse without the "not in the future" check.
+        let id: IdNumber = s.parse().map_err(|_| KeyError::Corrupt)?;
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap()
+    }
+
+    #[test]
+    fn round_trip_and_binding() {
+        let k = keys();
+        let id: IdNumber = "621022198512310039".parse().unwrap();
+        let pk = k.person_key(&id);
+        let stored = k.encrypt(&id, &pk);
+        assert!(!stored.windows(18).any(|w| w == id.as_str().as_bytes()), "no plaintext at rest");
+        assert_eq!(k.decrypt(&stored, &pk).unwrap(), id);
+        // bound to its person key: moving a ciphertext to another row fails
+        let other = k.person_key(&"621002199001010017".parse().unwrap());
+        assert!(k.decrypt(&stored, &other).is_err());
+        // two encryptions differ (random nonce) but decrypt alike
+        assert_ne!(k.encrypt(&id, &pk), stored);
+    }
+
+    #[test]
+    fn person_key_is_keyed_and_normalized() {
+        let k = keys();
+        let a: IdNumber = "11010519491231002x".parse().unwrap();
+        let b: IdNumber = "11010519491231002X".parse().unwrap();
+        assert_eq!(k.person_key(&a), k.person_key(&b));
+        let k2 = Keys::from_base64(&Keys::generate_base64()).unwrap();
+        assert_ne!(k.person_key(&a), k2.person_key(&a));
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        assert!(matches!(Keys::from_base64("AAEC"), Err(KeyError::Length(3))));
+        assert!(matches!(Keys::from_base64("not base64!"), Err(KeyError::Base64(_))));
+    }
+}

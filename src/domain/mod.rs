@@ -1,0 +1,11 @@
+//! Pure domain types and rules: no I/O, no tonic, no sqlx.
+
+pub mod agency;
+pub mod audit;
+pub mod calendar;
+pub mod division;
+pub mod fact;
+pub mod id_number;
+pub mod money;
+pub mod policy;
+pub mod versioning;

@@ -1,0 +1,394 @@
+//! Amounts of money: non-negative decimal yuan, exact to the fen (0.01 yuan).
+//!
+//! Wire form (api.md "Conventions"): a string matching `^[0-9]{1,12}(\.[0-9]{1,2})?$`, e.g. `"607.00"` — ASCII
+//! digits, at most 12 before the point and 1 or 2 after it, no sign, exponent, spaces, separators or leading or
+//! trailing point. Anything else is `INVALID_ARGUMENT`. Leading zeros are accepted (`"007.50"` is 7.50). Output always
+//! has exactly 2 decimals (`"607"` prints `"607.00"`). Never floating point (product.md).
+//!
+//! Arithmetic follows medical.md: half-up rounding to the fen (never banker's rounding), and `max(0, a − b)` where a
+//! difference could go negative. Amounts are held as a whole number of fen in an `i64`, so sums may exceed the 12
+//! wire digits (up to about 92 trillion yuan); such sums still print, but do not parse back.
+
+use std::fmt;
+use std::iter::Sum;
+use std::ops::{Add, AddAssign};
+use std::str::FromStr;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Most integer digits accepted on the wire.
+const MAX_INTEGER_DIGITS: usize = 12;
+
+/// Why a money string or value was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    /// The empty string.
+    #[error("is empty")]
+    Empty,
+    /// Not ASCII digits with an optional point and 1–2 more digits (signs, exponents, spaces, separators, NaN,
+    /// full-width digits, leading or trailing point).
+    #[error("must be decimal yuan like 607.00: digits, optionally a point and 1 or 2 digits; no sign or exponent")]
+    Format,
+    /// More than 12 digits before the point.
+    #[error("has more than 12 integer digits")]
+    TooManyIntegerDigits,
+    /// More than 2 digits after the point (finer than a fen).
+    #[error("has more than 2 fractional digits")]
+    TooManyFractionalDigits,
+    /// A negative amount, e.g. from [`Money::from_fen`].
+    #[error("must not be negative")]
+    Negative,
+}
+
+/// A non-negative amount of money in yuan, exact to the fen. Ordered by value.
+///
+/// Built by [`FromStr`]/[`Money::parse`] (wire form), serde (the same string form) or [`Money::from_fen`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Money {
+    fen: i64,
+}
+
+impl Money {
+    /// 0.00 yuan.
+    pub const ZERO: Money = Money { fen: 0 };
+    /// The largest wire amount, 999,999,999,999.99 yuan.
+    pub const MAX_WIRE: Money = Money { fen: 99_999_999_999_999 };
+
+    /// Parses the strict wire form (api.md): `^[0-9]{1,12}(\.[0-9]{1,2})?$`.
+    ///
+    /// # Errors
+    /// [`MoneyError::Empty`], [`MoneyError::TooManyIntegerDigits`], [`MoneyError::TooManyFractionalDigits`], or
+    /// [`MoneyError::Format`] for any other deviation.
+    pub fn parse(s: &str) -> Result<Money, MoneyError> {
+        if s.is_empty() {
+            return Err(MoneyError::Empty);
+        }
+        let (int, frac) = match s.split_once('.') {
+            Some((int, frac)) => (int, Some(frac)),
+            None => (s, None),
+        };
+        let all_digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        if !all_digits(int) || !frac.is_none_or(all_digits) {
+            return Err(MoneyError::Format);
+        }
+        if int.len() > MAX_INTEGER_DIGITS {
+            return Err(MoneyError::TooManyIntegerDigits);
+        }
+        let frac = frac.unwrap_or("");
+        if frac.len() > 2 {
+            return Err(MoneyError::TooManyFractionalDigits);
+        }
+        let value = |p: &str| p.bytes().fold(0i64, |acc, b| acc * 10 + i64::from(b - b'0'));
+        // At most 12 + 2 digits: far below i64::MAX.
+        let fen = value(int) * 100 + value(frac) * if frac.len() == 1 { 10 } else { 1 };
+        Ok(Money { fen })
+    }
+
+    /// The amount of `fen` hundredths of a yuan (`from_fen(60700)` is 607.00).
+    ///
+    /// # Errors
+    /// [`MoneyError::Negative`] if `fen < 0`.
+    pub const fn from_fen(fen: i64) -> Result<Money, MoneyError> {
+        if fen < 0 { Err(MoneyError::Negative) } else { Ok(Money { fen }) }
+    }
+
+    /// The amount in fen (607.00 → 60700), never negative.
+    pub const fn to_fen(self) -> i64 {
+        self.fen
+    }
+
+    /// The amount as a decimal number of yuan with scale 2 (607.00).
+    pub fn as_decimal(self) -> Decimal {
+        Decimal::new(self.fen, 2)
+    }
+
+    /// Whether the amount is 0.00.
+    pub const fn is_zero(self) -> bool {
+        self.fen == 0
+    }
+
+    /// `self + rhs`, or `None` past about 92 trillion yuan (i64 fen).
+    pub fn checked_add(self, rhs: Money) -> Option<Money> {
+        self.fen.checked_add(rhs.fen).map(|fen| Money { fen })
+    }
+
+    /// `self − rhs`, or `None` if that would be negative.
+    pub fn checked_sub(self, rhs: Money) -> Option<Money> {
+        (self >= rhs).then(|| Money { fen: self.fen - rhs.fen })
+    }
+
+    /// `max(0, self − rhs)`, the difference used throughout medical.md (e.g. `after_basic`).
+    pub fn saturating_sub_zero(self, rhs: Money) -> Money {
+        self.checked_sub(rhs).unwrap_or(Money::ZERO)
+    }
+
+    /// `self × ratio`, rounded half-up to the fen (0.125 → 0.13; medical.md step 5), or `None` if `ratio` is
+    /// negative or the product is too large.
+    pub fn checked_mul_ratio_half_up(self, ratio: Decimal) -> Option<Money> {
+        if ratio.is_sign_negative() && !ratio.is_zero() {
+            return None;
+        }
+        let mut product =
+            self.as_decimal().checked_mul(ratio)?.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        product.rescale(2);
+        let fen = i64::try_from(product.mantissa()).ok()?;
+        // `-0.00` can arise from `0 × −0`; its mantissa is 0.
+        Money::from_fen(fen).ok()
+    }
+
+    /// `self × ratio`, rounded half-up to the fen: `1.00 × 0.125 = 0.13`, `0.05 × 0.5 = 0.03` (medical.md step 5;
+    /// never banker's rounding). E.g. `6,750.00 × 0.70 = 4,725.00`.
+    ///
+    /// # Panics
+    /// If `ratio` is negative or the product exceeds about 92 trillion yuan, like integer overflow; use
+    /// [`Money::checked_mul_ratio_half_up`] for untrusted ratios.
+    pub fn mul_ratio_half_up(self, ratio: Decimal) -> Money {
+        self.checked_mul_ratio_half_up(ratio).expect("ratio must be non-negative and the product at most i64::MAX fen")
+    }
+}
+
+impl fmt::Display for Money {
+    /// Yuan with exactly 2 decimals: `607.00`, `0.05`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:02}", self.fen / 100, self.fen % 100)
+    }
+}
+
+impl fmt::Debug for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Money({self})")
+    }
+}
+
+impl FromStr for Money {
+    type Err = MoneyError;
+
+    /// Same as [`Money::parse`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Money::parse(s)
+    }
+}
+
+/// # Panics
+/// Past about 92 trillion yuan (i64 fen), like integer overflow; use [`Money::checked_add`] where sums are
+/// unbounded.
+impl Add for Money {
+    type Output = Money;
+
+    fn add(self, rhs: Money) -> Money {
+        self.checked_add(rhs).expect("money overflow: sum above i64::MAX fen")
+    }
+}
+
+impl AddAssign for Money {
+    fn add_assign(&mut self, rhs: Money) {
+        *self = *self + rhs;
+    }
+}
+
+impl Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
+        iter.fold(Money::ZERO, Add::add)
+    }
+}
+
+impl<'a> Sum<&'a Money> for Money {
+    fn sum<I: Iterator<Item = &'a Money>>(iter: I) -> Money {
+        iter.copied().sum()
+    }
+}
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Deserializes from the strict string form only (not from JSON numbers).
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Money::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn money(s: &str) -> Money {
+        Money::parse(s).unwrap()
+    }
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn accepts_the_wire_grammar() {
+        assert_eq!(money("607").to_string(), "607.00");
+        assert_eq!(money("607.00").to_fen(), 60700);
+        assert_eq!(money("607.5").to_string(), "607.50");
+        assert_eq!(money("0.05").to_string(), "0.05");
+        assert_eq!(money("0").to_string(), "0.00");
+        assert_eq!(money("007.50"), money("7.5"));
+        assert_eq!(money("999999999999.99"), Money::MAX_WIRE);
+        assert_eq!(money("000000000000.01").to_fen(), 1);
+    }
+
+    #[test]
+    fn rejects_everything_else() {
+        use MoneyError::*;
+        let cases = [
+            ("1e3", Format),
+            ("+5", Format),
+            ("-5", Format),
+            ("0.005", TooManyFractionalDigits),
+            ("NaN", Format),
+            ("", Empty),
+            (" 1", Format),
+            ("1 ", Format),
+            ("1.", Format),
+            (".5", Format),
+            (".", Format),
+            ("１２", Format),
+            ("1234567890123", TooManyIntegerDigits),
+            ("1234567890123.00", TooManyIntegerDigits),
+            ("1,000", Format),
+            ("1.2.3", Format),
+            ("1.-5", Format),
+            ("0x10", Format),
+            ("Infinity", Format),
+            ("1_000", Format),
+            ("1.5e2", Format),
+        ];
+        for (s, error) in cases {
+            assert_eq!(Money::parse(s), Err(error), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn error_messages_are_short_reasons() {
+        assert_eq!(MoneyError::TooManyFractionalDigits.to_string(), "has more than 2 fractional digits");
+        assert_eq!(MoneyError::Negative.to_string(), "must not be negative");
+    }
+
+    #[test]
+    fn fen_conversions() {
+        assert_eq!(Money::from_fen(60700), Ok(money("607.00")));
+        assert_eq!(Money::from_fen(0), Ok(Money::ZERO));
+        assert_eq!(Money::from_fen(-1), Err(MoneyError::Negative));
+        assert_eq!(money("12.34").as_decimal(), dec("12.34"));
+        assert_eq!(money("12").as_decimal().to_string(), "12.00");
+        assert!(Money::ZERO.is_zero() && !money("0.01").is_zero());
+    }
+
+    #[test]
+    fn addition_and_subtraction() {
+        assert_eq!(money("1.10") + money("2.95"), money("4.05"));
+        let mut total = Money::ZERO;
+        total += money("0.01");
+        assert_eq!(total, money("0.01"));
+        assert_eq!([money("1"), money("2.5"), money("0.05")].iter().sum::<Money>(), money("3.55"));
+        assert_eq!(Vec::<Money>::new().into_iter().sum::<Money>(), Money::ZERO);
+        assert_eq!(money("5").checked_sub(money("3.5")), Some(money("1.5")));
+        assert_eq!(money("5").checked_sub(money("5")), Some(Money::ZERO));
+        assert_eq!(money("3").checked_sub(money("3.01")), None);
+        assert_eq!(money("3").saturating_sub_zero(money("5")), Money::ZERO);
+        assert_eq!(money("25000").saturating_sub_zero(money("15000")), money("10000"));
+        assert_eq!(Money::from_fen(i64::MAX).unwrap().checked_add(money("0.01")), None);
+    }
+
+    #[test]
+    fn min_and_max_order_by_value() {
+        assert_eq!(money("9.99").min(money("10")), money("9.99"));
+        assert_eq!(money("9.99").max(money("10")), money("10"));
+        assert!(money("100") > money("99.99"));
+    }
+
+    #[test]
+    fn ratios_round_half_up_not_to_even() {
+        assert_eq!(money("1.00").mul_ratio_half_up(dec("0.125")), money("0.13"));
+        // 0.005 midpoints: banker's rounding would give 0.02, 0.04 and 0.12.
+        assert_eq!(money("0.05").mul_ratio_half_up(dec("0.5")), money("0.03"));
+        assert_eq!(money("0.09").mul_ratio_half_up(dec("0.5")), money("0.05"));
+        assert_eq!(money("0.25").mul_ratio_half_up(dec("0.5")), money("0.13"));
+        assert_eq!(money("0.01").mul_ratio_half_up(dec("0.4999")), Money::ZERO);
+        assert_eq!(money("0.01").mul_ratio_half_up(dec("0.5")), money("0.01"));
+    }
+
+    #[test]
+    fn ratios_from_the_worked_examples() {
+        // medical.md examples A, B, D, E.
+        assert_eq!(money("5000").mul_ratio_half_up(dec("0.65")), money("3250.00"));
+        assert_eq!(money("6750").mul_ratio_half_up(dec("0.70")), money("4725.00"));
+        assert_eq!(money("2000").mul_ratio_half_up(dec("0.65")), money("1300.00"));
+        assert_eq!(money("18000").mul_ratio_half_up(dec("0.65")), money("11700.00"));
+        assert_eq!(money("20000").mul_ratio_half_up(dec("0.5")), money("10000.00"));
+        assert_eq!(money("607").mul_ratio_half_up(dec("1.3")), money("789.10"));
+        assert_eq!(money("607").mul_ratio_half_up(Decimal::ONE), money("607"));
+        assert_eq!(money("607").mul_ratio_half_up(Decimal::ZERO), Money::ZERO);
+    }
+
+    #[test]
+    fn bad_ratios_are_refused() {
+        assert_eq!(money("1").checked_mul_ratio_half_up(dec("-0.1")), None);
+        assert_eq!(Money::from_fen(i64::MAX).unwrap().checked_mul_ratio_half_up(dec("2")), None);
+        assert_eq!(money("1").checked_mul_ratio_half_up(dec("-0")), Some(Money::ZERO));
+    }
+
+    #[test]
+    #[should_panic(expected = "ratio must be non-negative")]
+    fn negative_ratio_panics_in_the_unchecked_form() {
+        let _ = money("1").mul_ratio_half_up(dec("-0.5"));
+    }
+
+    #[test]
+    fn serde_uses_the_strict_string_form() {
+        assert_eq!(serde_json::to_string(&money("607")).unwrap(), "\"607.00\"");
+        assert_eq!(serde_json::from_str::<Money>("\"607.5\"").unwrap(), money("607.50"));
+        assert!(serde_json::from_str::<Money>("\"1e3\"").is_err());
+        assert!(serde_json::from_str::<Money>("607.5").is_err());
+        assert_eq!(format!("{:?}", money("3")), "Money(3.00)");
+    }
+
+    proptest! {
+        #[test]
+        fn display_parse_round_trips(fen in 0i64..=99_999_999_999_999) {
+            let m = Money::from_fen(fen).unwrap();
+            let shown = m.to_string();
+            prop_assert_eq!(Money::parse(&shown), Ok(m));
+            prop_assert_eq!(shown.parse::<Decimal>().unwrap(), m.as_decimal());
+            prop_assert_eq!(m.to_fen(), fen);
+        }
+
+        #[test]
+        fn parse_agrees_with_decimal(s in "[0-9]{1,12}(\\.[0-9]{1,2})?") {
+            let m = Money::parse(&s).unwrap();
+            prop_assert_eq!(m.as_decimal(), s.parse::<Decimal>().unwrap());
+        }
+
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,20}|[-+0-9.eE ]{0,20}") {
+            let _ = Money::parse(&s);
+        }
+
+        #[test]
+        fn saturating_sub_is_max_zero(a in 0i64..=99_999_999_999_999, b in 0i64..=99_999_999_999_999) {
+            let (x, y) = (Money::from_fen(a).unwrap(), Money::from_fen(b).unwrap());
+            prop_assert_eq!(x.saturating_sub_zero(y).to_fen(), (a - b).max(0));
+            prop_assert_eq!(x.checked_sub(y).map(Money::to_fen), (a >= b).then_some(a - b));
+        }
+
+        #[test]
+        fn ratio_products_round_half_up(fen in 0i64..=99_999_999_999_999, permille in 0i64..=2000) {
+            let m = Money::from_fen(fen).unwrap();
+            let got = m.mul_ratio_half_up(Decimal::new(permille, 3)).to_fen();
+            // Exact integer reference: fen × permille / 1000, halves rounded up.
+            let exact = i128::from(fen) * i128::from(permille);
+            prop_assert_eq!(i128::from(got), (exact + 500) / 1000);
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Access by need: the one module that decides who may push and read what (security.md).
+//!
+//! The matrix is data: [`AccessPolicy::default`] loads `access_policy.toml` (the matrix of
+//! security.md), and a deployment may load its own file. Handlers never test agency codes; they
+//! ask this module.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::agency::{AgencyCode, Principal};
+use super::fact::{Payload, PayloadKind};
+
+/// The default policy file, compiled in.
+pub const DEFAULT_POLICY_TOML: &str = include_str!("access_policy.toml");
+
+/// Which fields of a payload an agency may read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum FieldSelection {
+    /// The string `"all"`.
+    All(AllMarker),
+    /// A list of field names of the payload.
+    Only(Vec<String>),
+}
+
+/// The literal `"all"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AllMarker {
+    All,
+}
+
+/// A condition on the person for a read to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// The person has a `student` fact in force (education's view of assistance).
+    Student,
+}
+
+impl Condition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Student => "student",
+        }
+    }
+}
+
+/// One read permission: which fields of a kind, under which condition.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadRule {
+    pub fields: FieldSelection,
+    #[serde(default)]
+    pub condition: Option<Condition>,
+}
+
+impl ReadRule {
+    /// `None` = every field.
+    pub fn field_list(&self) -> Option<&[String]> {
+        match &self.fields {
+            FieldSelection::All(_) => None,
+            FieldSelection::Only(v) => Some(v),
+        }
+    }
+}
+
+/// Rules of one agency.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgencyRules {
+    #[serde(default)]
+    pub push: Vec<PayloadKind>,
+    #[serde(default)]
+    pub aggregates: bool,
+    #[serde(default)]
+    pub read: BTreeMap<PayloadKind, ReadRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    agencies: BTreeMap<String, AgencyRules>,
+}
+
+/// Errors of a policy file.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("access policy is not valid TOML for the expected shape: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("access policy: agency code {0:?} is not valid")]
+    Agency(String),
+    #[error("access policy: payload kind {kind} has {owners} owners; it needs exactly one")]
+    Owners { kind: PayloadKind, owners: usize },
+    #[error("access policy: {agency} reads unknown field {field:?} of {kind}")]
+    Field { agency: String, kind: PayloadKind, field: String },
+}
+
+/// A decision about one read: visible (with the fields left out) or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redacted {
+    pub payload: Payload,
+    pub omitted_fields: Vec<String>,
+}
+
+/// The access matrix.
+#[derive(Debug, Clone)]
+pub struct AccessPolicy {
+    agencies: BTreeMap<AgencyCode, AgencyRules>,
+}
+
+impl Default for AccessPolicy {
+    fn default() -> Self {
+        AccessPolicy::from_toml(DEFAULT_POLICY_TOML).expect("the built-in access policy is valid")
+    }
+}
+
+/// Field names of each payload kind (the JSON keys of `fact.rs`).
+pub fn known_fields(kind: PayloadKind) -> &'static [&'static str] {
+    match kind {
+        PayloadKind::Assistance => &[
+            "program",
+            "residence",
+            "rural_class",
+            "urban_mode",
+            "support_mode",
+            "household_id",
+            "monthly_benefit",
+            "status",
+        ],
+        PayloadKind::Employment => &["status"],
+        PayloadKind::Pension => &["enrolled", "premium_paid_by_government", "receiving", "monthly_pension"],
+        PayloadKind::Student => &["stage", "school_code"],
+        PayloadKind::EducationAid => &["aid_type", "annual_amount"],
+        PayloadKind::MedicalInsurance => &["scheme", "year", "premium_subsidy", "subsidy_amount"],
+        PayloadKind::Disability => &["category", "grade", "certificate_no"],
+        PayloadKind::DisabilitySubsidy => &["living_subsidy", "nursing_subsidy"],
+    }
+}
+
+impl AccessPolicy {
+    /// Parse and check a policy: agency codes valid, each payload kind has exactly one owner,
+    /// every named field exists.
+    pub fn from_toml(text: &str) -> Result<AccessPolicy, PolicyError> {
+        let file: PolicyFile = toml::from_str(text)?;
+        let mut agencies = BTreeMap::new();
+        for (code, rules) in file.agencies {
+            let agency: AgencyCode = code.parse().map_err(|_| PolicyError::Agency(code.clone()))?;
+            for (kind, rule) in &rules.read {
+                if let Some(fields) = rule.field_list() {
+                    for f in fields {
+                        if !known_fields(*kind).contains(&f.as_str()) {
+                            return Err(PolicyError::Field { agency: code.clone(), kind: *kind, field: f.clone() });
+                        }
+                    }
+                }
+            }
+            agencies.insert(agency, rules);
+        }
+        for kind in PayloadKind::ALL {
+            let owners = agencies.values().filter(|r| r.push.contains(kind)).count();
+            if owners != 1 {
+                return Err(PolicyError::Owners { kind: *kind, owners });
+            }
+        }
+        Ok(AccessPolicy { agencies })
+    }
+
+    /// Whether the agency is known to the policy (an unknown one is UNAUTHENTICATED).
+    pub fn is_known(&self, agency: &AgencyCode) -> bool {
+        self.agencies.contains_key(agency)
+    }
+
+    pub fn agencies(&self) -> impl Iterator<Item = &AgencyCode> {
+        self.agencies.keys()
+    }
+
+    pub fn rules(&self, agency: &AgencyCode) -> Option<&AgencyRules> {
+        self.agencies.get(agency)
+    }
+
+    /// The owner of a payload kind (the only agency that may push it).
+    pub fn owner(&self, kind: PayloadKind) -> &AgencyCode {
+        self.agencies
+            .iter()
+            .find(|(_, r)| r.push.contains(&kind))
+            .map(|(a, _)| a)
+            .expect("checked at load: every kind has one owner")
+    }
+
+    pub fn may_push(&self, agency: &AgencyCode, kind: PayloadKind) -> bool {
+        self.agencies.get(agency).is_some_and(|r| r.push.contains(&kind))
+    }
+
+    pub fn may_read_aggregates(&self, agency: &AgencyCode) -> bool {
+        self.agencies.get(agency).is_some_and(|r| r.aggregates)
+    }
+
+    pub fn read_rule(&self, agency: &AgencyCode, kind: PayloadKind) -> Option<&ReadRule> {
+        self.agencies.get(agency).and_then(|r| r.read.get(&kind))
+    }
+
+    /// Whether the agency may read `field` of `kind` for at least some persons.
+    pub fn may_ever_read_field(&self, agency: &AgencyCode, kind: PayloadKind, field: &str) -> bool {
+        self.read_rule(agency, kind).is_some_and(|r| r.field_list().is_none_or(|fs| fs.iter().any(|f| f == field)))
+    }
+
+    /// Whether the agency may read any person-level data at all.
+    pub fn reads_person_data(&self, agency: &AgencyCode) -> bool {
+        self.agencies.get(agency).is_some_and(|r| !r.read.is_empty())
+    }
+
+    /// What `principal` may see of one fact of a person: `None` if nothing.
+    ///
+    /// `division_code` is the fact's place (county offices see only their county);
+    /// `person_is_student` tells whether the person has a `student` fact in force.
+    pub fn redact(
+        &self,
+        principal: &Principal,
+        division_code: &super::division::DivisionCode,
+        payload: &Payload,
+        person_is_student: bool,
+    ) -> Option<Redacted> {
+        if !principal.in_scope(division_code) {
+            return None;
+        }
+        let rule = self.read_rule(principal.agency(), payload.kind())?;
+        match rule.condition {
+            Some(Condition::Student) if !person_is_student => return None,
+            _ => {}
+        }
+        let (payload, omitted_fields) = payload.retain_fields(rule.field_list());
+        Some(Redacted { payload, omitted_fields })
+    }
+}

@@ -1,0 +1,154 @@
+//! `doudi.v1.RecipientExchange` handlers (api.md).
+
+use tonic::{Request, Response, Status, Streaming};
+
+use super::auth::Authenticator;
+use super::convert::{date_in, fact_in, id_number_in, program_filter, recipient_out};
+use super::pb::{self, recipient_exchange_server::RecipientExchange};
+use super::status::invalid;
+use crate::domain::calendar::today_shanghai;
+use crate::domain::versioning::Decision;
+use crate::hub::{FactOutcome, FactResult, Hub};
+
+/// Most rejected facts listed in a StreamFacts response (api.md).
+pub const STREAM_REJECTIONS_LISTED: usize = 1_000;
+
+pub struct ExchangeService {
+    pub hub: Hub,
+    pub auth: Authenticator,
+}
+
+fn result_out(r: &FactResult, offset: usize) -> pb::FactResult {
+    let (outcome, field, reason) = match &r.outcome {
+        FactOutcome::Stored(Decision::Accepted) => (pb::FactOutcome::Accepted, "", ""),
+        FactOutcome::Stored(Decision::NewVersion) => (pb::FactOutcome::NewVersion, "", ""),
+        FactOutcome::Stored(Decision::Duplicate) => (pb::FactOutcome::Duplicate, "", ""),
+        FactOutcome::Stored(Decision::Stale) => (pb::FactOutcome::Stale, "", ""),
+        FactOutcome::Rejected { field, reason } => (pb::FactOutcome::Rejected, field.as_str(), reason.as_str()),
+    };
+    let index = r.index + offset;
+    pb::FactResult {
+        index: index as u32,
+        fact_id: r.fact_id.clone(),
+        outcome: outcome as i32,
+        field: if field.is_empty() { String::new() } else { format!("facts[{index}].{field}") },
+        reason: reason.to_owned(),
+    }
+}
+
+fn count(counts: &mut pb::OutcomeCounts, r: &FactResult) {
+    match &r.outcome {
+        FactOutcome::Stored(Decision::Accepted) => counts.accepted += 1,
+        FactOutcome::Stored(Decision::NewVersion) => counts.new_version += 1,
+        FactOutcome::Stored(Decision::Duplicate) => counts.duplicate += 1,
+        FactOutcome::Stored(Decision::Stale) => counts.stale += 1,
+        FactOutcome::Rejected { .. } => counts.rejected += 1,
+    }
+}
+
+const PUSH: &str = "/doudi.v1.RecipientExchange/PushFacts";
+const STREAM: &str = "/doudi.v1.RecipientExchange/StreamFacts";
+const GET: &str = "/doudi.v1.RecipientExchange/GetRecipient";
+const LIST: &str = "/doudi.v1.RecipientExchange/ListRecipients";
+
+#[tonic::async_trait]
+impl RecipientExchange for ExchangeService {
+    async fn push_facts(&self, req: Request<pb::PushFactsRequest>) -> Result<Response<pb::PushFactsResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let facts = req.into_inner().facts.into_iter().map(fact_in).collect();
+        let results = self.hub.push_facts(&principal, PUSH, facts).await?;
+        let mut counts = pb::OutcomeCounts::default();
+        results.iter().for_each(|r| count(&mut counts, r));
+        tracing::info!(agency = %principal.agency(), accepted = counts.accepted, new_version = counts.new_version,
+            duplicate = counts.duplicate, stale = counts.stale, rejected = counts.rejected, "PushFacts");
+        Ok(Response::new(pb::PushFactsResponse {
+            results: results.iter().map(|r| result_out(r, 0)).collect(),
+            counts: Some(counts),
+            results_truncated: false,
+        }))
+    }
+
+    async fn stream_facts(
+        &self,
+        req: Request<Streaming<pb::PushFactsRequest>>,
+    ) -> Result<Response<pb::PushFactsResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let mut stream = req.into_inner();
+        let mut counts = pb::OutcomeCounts::default();
+        let mut rejected = Vec::new();
+        let mut truncated = false;
+        let mut offset = 0usize;
+        while let Some(msg) = stream.message().await.map_err(super::limits::resource_exhausted_if_too_large)? {
+            if msg.facts.is_empty() {
+                continue;
+            }
+            let n = msg.facts.len();
+            let facts = msg.facts.into_iter().map(fact_in).collect();
+            let results = self.hub.push_facts(&principal, STREAM, facts).await?;
+            for r in &results {
+                count(&mut counts, r);
+                if matches!(r.outcome, FactOutcome::Rejected { .. }) {
+                    if rejected.len() < STREAM_REJECTIONS_LISTED {
+                        rejected.push(result_out(r, offset));
+                    } else {
+                        truncated = true;
+                    }
+                }
+            }
+            offset += n;
+        }
+        tracing::info!(agency = %principal.agency(), facts = offset, accepted = counts.accepted, new_version = counts.new_version,
+            duplicate = counts.duplicate, stale = counts.stale, rejected = counts.rejected, "StreamFacts");
+        Ok(Response::new(pb::PushFactsResponse {
+            results: rejected,
+            counts: Some(counts),
+            results_truncated: truncated,
+        }))
+    }
+
+    async fn get_recipient(&self, req: Request<pb::GetRecipientRequest>) -> Result<Response<pb::Recipient>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let id = id_number_in(&r.id_number, "id_number").map_err(|e| invalid(&e.field, e.reason))?;
+        let as_of = date_in(&r.as_of, "as_of", today_shanghai()).map_err(|e| invalid(&e.field, e.reason))?;
+        let view = self.hub.get_recipient(&principal, GET, &id, as_of, &r.purpose).await?;
+        Ok(Response::new(recipient_out(&view, as_of)))
+    }
+
+    async fn list_recipients(
+        &self,
+        req: Request<pb::ListRecipientsRequest>,
+    ) -> Result<Response<pb::ListRecipientsResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let as_of = date_in(&r.as_of, "as_of", today_shanghai()).map_err(|e| invalid(&e.field, e.reason))?;
+        let division = if r.division_code.is_empty() {
+            None
+        } else {
+            Some(r.division_code.parse().map_err(|e| invalid("division_code", e))?)
+        };
+        let program = program_filter(r.program).map_err(|e| invalid(&e.field, e.reason))?;
+        if r.page_size < 0 {
+            return Err(invalid("page_size", "must not be negative"));
+        }
+        let page = self
+            .hub
+            .list_recipients(
+                &principal,
+                LIST,
+                division,
+                program,
+                as_of,
+                r.page_size as usize,
+                &r.page_token,
+                &r.purpose,
+            )
+            .await?;
+        Ok(Response::new(pb::ListRecipientsResponse {
+            recipients: page.recipients.iter().map(|v| recipient_out(v, as_of)).collect(),
+            next_page_token: page.next_page_token,
+            total_size: page.total_size,
+            omitted_count: page.omitted_count,
+        }))
+    }
+}

@@ -1,0 +1,449 @@
+//! The application layer: what each RPC does, independent of protobuf. Handlers in `grpc/`
+//! convert wire types and call these methods; these call the access policy (`domain::policy`),
+//! the keys (`crypto`) and the store.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
+
+use crate::crypto::{KeyError, Keys, PersonKey};
+use crate::domain::agency::Principal;
+use crate::domain::fact::{Fact, FieldError, PayloadKind, Program};
+use crate::domain::id_number::IdNumber;
+use crate::domain::policy::AccessPolicy;
+use crate::domain::versioning::Decision;
+use crate::store::{AuditRecord, NewPerson, PersonFilter, PreparedFact, Store, StoreError, StoredFact};
+
+/// Errors of hub operations; `grpc::status` maps each to one gRPC code.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("{field}: {reason}")]
+    InvalidArgument { field: String, reason: String },
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    ResourceExhausted(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+impl HubError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> HubError {
+        HubError::InvalidArgument { field: field.into(), reason: reason.into() }
+    }
+}
+
+/// Outcome of one pushed fact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FactOutcome {
+    Stored(Decision),
+    Rejected { field: String, reason: String },
+}
+
+/// Result of one pushed fact (`index` = position in the request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactResult {
+    pub index: usize,
+    pub fact_id: String,
+    pub outcome: FactOutcome,
+}
+
+/// A fact as a caller may see it.
+#[derive(Debug, Clone)]
+pub struct VisibleFact {
+    pub fact: StoredFact,
+    pub omitted_fields: Vec<String>,
+}
+
+/// What a caller may see of one person.
+#[derive(Debug, Clone)]
+pub struct RecipientView {
+    pub id_number: IdNumber,
+    pub facts: Vec<VisibleFact>,
+}
+
+/// One page of `ListRecipients`.
+#[derive(Debug, Clone)]
+pub struct RecipientPage {
+    pub recipients: Vec<RecipientView>,
+    pub next_page_token: String,
+    pub total_size: i64,
+    pub omitted_count: i64,
+}
+
+/// Limits on requests (security.md, "Abuse and faults"); configurable.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most facts in one PushFacts request or one StreamFacts message.
+    pub max_batch: usize,
+    /// Largest `page_size` of a list.
+    pub max_page_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_batch: 10_000, max_page_size: 1_000 }
+    }
+}
+
+/// Longest accepted `purpose`, in characters.
+pub const MAX_PURPOSE_LEN: usize = 200;
+
+/// The hub: storage, keys and policy.
+#[derive(Clone)]
+pub struct Hub {
+    pub store: Store,
+    pub keys: Keys,
+    pub policy: Arc<AccessPolicy>,
+    pub limits: Limits,
+}
+
+fn check_purpose(purpose: &str) -> Result<(), HubError> {
+    if purpose.chars().count() > MAX_PURPOSE_LEN {
+        return Err(HubError::invalid("purpose", format!("is longer than {MAX_PURPOSE_LEN} characters")));
+    }
+    Ok(())
+}
+
+/// A division code with its name where known, e.g. "621022 (环县)".
+fn named(code: &str) -> String {
+    match crate::domain::division::division_name(code) {
+        Some(name) => format!("{code} ({name})"),
+        None => code.to_owned(),
+    }
+}
+
+fn division_of(p: &Principal) -> String {
+    p.county().map(|c| c.as_str().to_owned()).unwrap_or_default()
+}
+
+impl Hub {
+    /// Store a batch of facts (PushFacts, or one StreamFacts message).
+    ///
+    /// `facts` holds each fact as parsed from the wire: `Err` for a fact that failed parsing
+    /// (its field path relative to the fact). Each fact is also checked for ownership
+    /// (only the owner of a kind may push it), county scope and the cross-field rules; the valid
+    /// ones are stored together with the audit event in one transaction.
+    ///
+    /// Errors: PERMISSION_DENIED when the caller owns none of the kinds it pushed (or none at
+    /// all); INVALID_ARGUMENT for an empty batch or one over `max_batch`.
+    pub async fn push_facts(
+        &self,
+        principal: &Principal,
+        method: &str,
+        facts: Vec<Result<Fact, FieldError>>,
+    ) -> Result<Vec<FactResult>, HubError> {
+        if facts.is_empty() {
+            return Err(HubError::invalid("facts", "is empty"));
+        }
+        if facts.len() > self.limits.max_batch {
+            return Err(HubError::invalid(
+                "facts",
+                format!(
+                    "{} facts exceed the batch limit of {}; use StreamFacts for larger loads",
+                    facts.len(),
+                    self.limits.max_batch
+                ),
+            ));
+        }
+        let agency = principal.agency();
+        let kinds: HashSet<PayloadKind> =
+            facts.iter().filter_map(|f| f.as_ref().ok()).map(|f| f.payload.kind()).collect();
+        if !kinds.is_empty() && kinds.iter().all(|k| !self.policy.may_push(agency, *k)) {
+            let mut names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+            names.sort_unstable();
+            return Err(HubError::PermissionDenied(format!("agency {agency} may not push {}", names.join(", "))));
+        }
+
+        let mut results: Vec<FactResult> = Vec::with_capacity(facts.len());
+        let mut prepared: Vec<PreparedFact> = Vec::with_capacity(facts.len());
+        let mut prepared_at: Vec<usize> = Vec::with_capacity(facts.len());
+        let mut persons: Vec<NewPerson> = Vec::new();
+        let mut seen: HashSet<PersonKey> = HashSet::new();
+        for (index, f) in facts.into_iter().enumerate() {
+            let fact = match f {
+                Ok(fact) => fact,
+                Err(e) => {
+                    results.push(FactResult {
+                        index,
+                        fact_id: String::new(),
+                        outcome: FactOutcome::Rejected { field: e.field, reason: e.reason },
+                    });
+                    continue;
+                }
+            };
+            let reject = |field: &str, reason: String| FactResult {
+                index,
+                fact_id: fact.fact_id.clone(),
+                outcome: FactOutcome::Rejected { field: field.to_owned(), reason },
+            };
+            let kind = fact.payload.kind();
+            if !self.policy.may_push(agency, kind) {
+                results.push(reject(
+                    kind.as_str(),
+                    format!(
+                        "permission denied: {agency} may not push {kind}; its owner is {}",
+                        self.policy.owner(kind)
+                    ),
+                ));
+                continue;
+            }
+            if !principal.in_scope(&fact.division_code) {
+                results.push(reject(
+                    "division_code",
+                    format!(
+                        "{} lies outside the caller's county {}",
+                        named(fact.division_code.as_str()),
+                        named(&division_of(principal))
+                    ),
+                ));
+                continue;
+            }
+            if let Err(e) = fact.validate() {
+                results.push(reject(&e.field, e.reason));
+                continue;
+            }
+            let key = self.keys.person_key(&fact.id_number);
+            if seen.insert(key) {
+                persons.push(NewPerson {
+                    person_key: key,
+                    id_cipher: self.keys.encrypt(&fact.id_number, &key),
+                    id_masked: fact.id_number.masked(),
+                });
+            }
+            results.push(FactResult {
+                index,
+                fact_id: fact.fact_id.clone(),
+                outcome: FactOutcome::Stored(Decision::Accepted),
+            });
+            prepared_at.push(results.len() - 1);
+            prepared.push(PreparedFact::new(agency.clone(), fact, key));
+        }
+
+        let rejected = results.len() - prepared.len();
+        let audit = AuditRecord {
+            agency: agency.to_string(),
+            division: division_of(principal),
+            method: method.to_owned(),
+            purpose: String::new(),
+            outcome: format!("OK stored={} rejected={rejected}", prepared.len()),
+            person_keys: seen.into_iter().collect(),
+        };
+        if !prepared.is_empty() {
+            let decisions = self.store.ingest(&prepared, &persons, &audit).await?;
+            for (slot, d) in prepared_at.into_iter().zip(decisions) {
+                results[slot].outcome = FactOutcome::Stored(d);
+            }
+        }
+        Ok(results)
+    }
+
+    /// One person's facts in force on `as_of`, reduced by the policy; the read is audited.
+    ///
+    /// Errors: NOT_FOUND when nothing is left for the caller (also when the hub holds nothing),
+    /// so a refusal never reveals that a person is assisted.
+    pub async fn get_recipient(
+        &self,
+        principal: &Principal,
+        method: &str,
+        id: &IdNumber,
+        as_of: NaiveDate,
+        purpose: &str,
+    ) -> Result<RecipientView, HubError> {
+        check_purpose(purpose)?;
+        if !self.policy.reads_person_data(principal.agency()) {
+            return Err(HubError::PermissionDenied(format!(
+                "agency {} may not read person-level data (aggregates only)",
+                principal.agency()
+            )));
+        }
+        let key = self.keys.person_key(id);
+        let facts = self.store.person_facts(&key, as_of).await?;
+        let visible = self.visible_facts(principal, facts);
+        let mut audit = AuditRecord {
+            agency: principal.agency().to_string(),
+            division: division_of(principal),
+            method: method.to_owned(),
+            purpose: purpose.to_owned(),
+            outcome: if visible.is_empty() { "NOT_FOUND".into() } else { "OK".into() },
+            person_keys: vec![key],
+        };
+        if visible.is_empty() {
+            audit.person_keys.clear();
+            self.store.record_audit(&audit).await?;
+            return Err(HubError::NotFound(format!("no data the caller may read about {} as of {as_of}", id.masked())));
+        }
+        self.store.record_audit(&audit).await?;
+        Ok(RecipientView { id_number: id.clone(), facts: visible })
+    }
+
+    /// Apply the access policy to one person's facts.
+    fn visible_facts(&self, principal: &Principal, facts: Vec<StoredFact>) -> Vec<VisibleFact> {
+        let student_owner = self.policy.owner(PayloadKind::Student);
+        let is_student = facts.iter().any(|f| f.kind() == PayloadKind::Student && f.agency == student_owner.as_str());
+        facts
+            .into_iter()
+            .filter_map(|f| {
+                let division = f.division_code.parse().ok()?;
+                let r = self.policy.redact(principal, &division, &f.payload, is_student)?;
+                Some(VisibleFact { fact: StoredFact { payload: r.payload, ..f }, omitted_fields: r.omitted_fields })
+            })
+            .collect()
+    }
+
+    /// Persons with facts in force on `as_of`, filtered, one page at a time.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn list_recipients(
+        &self,
+        principal: &Principal,
+        method: &str,
+        division_prefix: Option<crate::domain::division::DivisionCode>,
+        program: Option<Program>,
+        as_of: NaiveDate,
+        page_size: usize,
+        page_token: &str,
+        purpose: &str,
+    ) -> Result<RecipientPage, HubError> {
+        check_purpose(purpose)?;
+        let agency = principal.agency();
+        if !self.policy.reads_person_data(agency) {
+            return Err(HubError::PermissionDenied(format!(
+                "agency {agency} may not read person-level data (aggregates only)"
+            )));
+        }
+        if program.is_some() && !self.policy.may_ever_read_field(agency, PayloadKind::Assistance, "program") {
+            return Err(HubError::PermissionDenied(format!(
+                "agency {agency} may not filter by program: it may not read assistance.program"
+            )));
+        }
+        // Scope: a county office is always limited to its county.
+        let prefix = match (&principal.county(), division_prefix) {
+            (None, None) => String::new(),
+            (None, Some(d)) => d.as_str().to_owned(),
+            (Some(c), None) => c.as_str().to_owned(),
+            (Some(c), Some(d)) if c.contains(&d) => d.as_str().to_owned(),
+            (Some(c), Some(d)) if d.contains(c) => c.as_str().to_owned(),
+            (Some(c), Some(d)) => {
+                return Err(HubError::PermissionDenied(format!(
+                    "division_code {} lies outside the caller's county {}",
+                    named(d.as_str()),
+                    named(c.as_str())
+                )));
+            }
+        };
+        // The city code (and the province) mean "everything": codes are stored at county level or below.
+        let prefix = match prefix.as_str() {
+            "621000" => "6210".to_owned(),
+            "620000" => "62".to_owned(),
+            _ => prefix,
+        };
+        let page_size = match page_size {
+            0 => 100,
+            n if n > self.limits.max_page_size => {
+                return Err(HubError::invalid(
+                    "page_size",
+                    format!("{n} exceeds the maximum of {}", self.limits.max_page_size),
+                ));
+            }
+            n => n,
+        };
+        let filter = PersonFilter { division_prefix: prefix, program: program.map(|p| p.as_str().to_owned()), as_of };
+        let fingerprint = filter_fingerprint(&filter);
+        let after = decode_page_token(page_token, &fingerprint)?;
+
+        let mut keys = self.store.list_persons(&filter, after.as_ref(), page_size + 1).await?;
+        let more = keys.len() > page_size;
+        keys.truncate(page_size);
+        let next_page_token = match (more, keys.last()) {
+            (true, Some(last)) => encode_page_token(last, &fingerprint),
+            _ => String::new(),
+        };
+        let total_size = self.store.count_persons(&filter).await?;
+
+        let mut by_person: BTreeMap<PersonKey, Vec<StoredFact>> = BTreeMap::new();
+        for f in self.store.facts_of_persons(&keys, as_of).await? {
+            by_person.entry(f.person_key).or_default().push(f);
+        }
+        let mut views: Vec<(PersonKey, Vec<VisibleFact>)> = Vec::with_capacity(keys.len());
+        let mut omitted = 0i64;
+        for k in &keys {
+            let visible = self.visible_facts(principal, by_person.remove(k).unwrap_or_default());
+            // With a program filter, a person is listed only if the caller may see that
+            // enrolment: appearing in a filtered list must not reveal what the caller may not read.
+            let shows_program = |v: &VisibleFact| match (&v.fact.payload, program) {
+                (_, None) => true,
+                (crate::domain::fact::Payload::Assistance(a), Some(p)) => a.program == Some(p),
+                _ => false,
+            };
+            if !visible.iter().any(shows_program) {
+                omitted += 1;
+            } else {
+                views.push((*k, visible));
+            }
+        }
+        let visible_keys: Vec<PersonKey> = views.iter().map(|(k, _)| *k).collect();
+        let ciphers = self.store.person_ciphers(&visible_keys).await?;
+        let mut recipients = Vec::with_capacity(views.len());
+        for (k, facts) in views {
+            let cipher = ciphers.get(&k).ok_or(KeyError::Decrypt)?;
+            recipients.push(RecipientView { id_number: self.keys.decrypt(cipher, &k)?, facts });
+        }
+        self.store
+            .record_audit(&AuditRecord {
+                agency: agency.to_string(),
+                division: division_of(principal),
+                method: method.to_owned(),
+                purpose: purpose.to_owned(),
+                outcome: format!("OK listed={} omitted={omitted}", recipients.len()),
+                person_keys: visible_keys,
+            })
+            .await?;
+        Ok(RecipientPage { recipients, next_page_token, total_size, omitted_count: omitted })
+    }
+}
+
+fn filter_fingerprint(f: &PersonFilter) -> [u8; 8] {
+    let mut h = Sha256::new();
+    h.update(f.division_prefix.as_bytes());
+    h.update(b"|");
+    h.update(f.program.as_deref().unwrap_or("").as_bytes());
+    h.update(b"|");
+    h.update(f.as_of.to_string().as_bytes());
+    let d = h.finalize();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&d[..8]);
+    out
+}
+
+/// Page token: URL-safe base64 of `last person key (32) || filter fingerprint (8)`.
+fn encode_page_token(last: &PersonKey, fingerprint: &[u8; 8]) -> String {
+    let mut raw = Vec::with_capacity(40);
+    raw.extend_from_slice(last.as_bytes());
+    raw.extend_from_slice(fingerprint);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_page_token(token: &str, fingerprint: &[u8; 8]) -> Result<Option<PersonKey>, HubError> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || HubError::invalid("page_token", "is not a token this list returned");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    if raw.len() != 40 {
+        return Err(bad());
+    }
+    if &raw[32..] != fingerprint {
+        return Err(HubError::invalid(
+            "page_token",
+            "was issued for other filter values (division_code, program, as_of)",
+        ));
+    }
+    Ok(PersonKey::from_slice(&raw[..32]))
+}

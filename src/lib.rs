@@ -1,0 +1,16 @@
+//! doudi (兜底): the gRPC hub through which a city's agencies share the status of the people they
+//! assist. See README.md and ARCHITECTURE.md.
+
+pub mod certs;
+pub mod client;
+pub mod config;
+pub mod crypto;
+//TMP pub mod demo;
+pub mod domain;
+pub mod grpc;
+pub mod hub;
+pub mod server;
+pub mod store;
+//TMP pub mod synth;
+pub mod telemetry;
+pub mod tls;

@@ -1,0 +1,107 @@
+//! `doudi`: the hub's one binary. Thin: crypto provider, telemetry, configuration, dispatch.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use doudi::config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(name = "doudi", version, about = "doudi (兜底): the safety-net data exchange hub")]
+struct Cli {
+    /// TOML configuration file (DOUDI_* environment variables override it).
+    #[arg(long, global = true, env = "DOUDI_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub (gRPC over mutual TLS).
+    Serve {
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long)]
+        certs_dir: Option<PathBuf>,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Run the whole exchange on a fresh database with a synthetic Qingyang population.
+    //TMP Demo(doudi::demo::DemoArgs),
+    /// Certificates for the hub and the agencies.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+    /// Data keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Make a CA, a server certificate (localhost, 127.0.0.1, ::1) and one certificate per agency.
+    Init {
+        #[arg(long, default_value = "certs")]
+        out: PathBuf,
+        #[arg(long, default_value = doudi::certs::DEFAULT_TRUST_DOMAIN)]
+        trust_domain: String,
+        /// Replace an existing CA.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new random data key (standard base64) for DOUDI_DATA_KEY.
+    Generate,
+}
+
+fn main() -> anyhow::Result<()> {
+    doudi::tls::install_crypto_provider();
+    let cli = Cli::parse();
+    doudi::telemetry::init(cli.log_json);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { listen, database_url, certs_dir } => {
+            let config = Config::load(cli.config.as_deref(), &Overrides { listen, database_url, certs_dir })?;
+            let app = doudi::server::Application::build(&config, doudi::server::shutdown_signal()).await?;
+            app.run().await
+        }
+        Command::Migrate { database_url } => {
+            let config = Config::load(cli.config.as_deref(), &Overrides { database_url, ..Default::default() })?;
+            let store = doudi::store::Store::open(&config.database_url).await?;
+            store.migrate().await?;
+            println!("migrations applied to {}", config.database_url);
+            Ok(())
+        }
+        //TMP Command::Demo(args) => doudi::demo::run(args).await,
+        Command::Certs { command: CertsCommand::Init { out, trust_domain, force } } => {
+            doudi::certs::init(&out, &trust_domain, force)
+                .with_context(|| format!("writing certificates to {}", out.display()))?;
+            println!("certificates written to {}", out.display());
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::Generate } => {
+            println!("{}", doudi::crypto::Keys::generate_base64());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The running hub: binds its listener first (so tests can use port 0 and learn the real port),
+//! serves gRPC over mutual TLS with health and reflection, and shuts down gracefully.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+use crate::config::Config;
+use crate::crypto::Keys;
+use crate::domain::policy::AccessPolicy;
+use crate::grpc::FILE_DESCRIPTOR_SET;
+use crate::grpc::audit::AuditService;
+use crate::grpc::auth::Authenticator;
+use crate::grpc::exchange::ExchangeService;
+use crate::grpc::pb::audit_server::AuditServer;
+use crate::grpc::pb::recipient_exchange_server::RecipientExchangeServer;
+use crate::grpc::pb::reference_server::ReferenceServer;
+use crate::grpc::reference::ReferenceService;
+use crate::hub::{Hub, Limits};
+use crate::store::Store;
+use crate::tls;
+
+/// Names of the doudi services registered (health reports each, and "" for the whole server).
+pub const SERVICES: [&str; 3] = ["doudi.v1.RecipientExchange", "doudi.v1.Reference", "doudi.v1.Audit"];
+
+type ServeFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// A bound, ready-to-run hub.
+pub struct Application {
+    addr: SocketAddr,
+    serve: ServeFuture,
+    pub hub: Hub,
+}
+
+impl Application {
+    /// Read keys, policy and TLS files, open and migrate the store, bind the listener.
+    /// `shutdown` resolves when the server should drain and stop.
+    pub async fn build(
+        config: &Config,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<Application> {
+        use secrecy::ExposeSecret as _;
+        let data_key = config.data_key.as_ref().context(
+            "no data key: set DOUDI_DATA_KEY (32 random bytes, standard base64; `doudi keys generate` makes one)",
+        )?;
+        let keys = Keys::from_base64(data_key.expose_secret()).context("data_key")?;
+        let policy = Arc::new(match &config.access_policy_file {
+            Some(p) => AccessPolicy::from_toml(
+                &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            )?,
+            None => AccessPolicy::default(),
+        });
+
+        let read = |p: std::path::PathBuf| std::fs::read(&p).with_context(|| format!("reading {}", p.display()));
+        let crls = config.crl_paths().into_iter().map(read).collect::<anyhow::Result<Vec<_>>>()?;
+        let tls_config =
+            tls::server_config(&read(config.ca_path())?, &read(config.cert_path())?, &read(config.key_path())?, &crls)
+                .context("TLS configuration")?;
+
+        let store =
+            Store::open(&config.database_url).await.with_context(|| format!("opening {}", config.database_url))?;
+        let hub = Hub {
+            store,
+            keys,
+            policy: policy.clone(),
+            limits: Limits { max_batch: config.max_batch, ..Limits::default() },
+        };
+        let auth = Authenticator::new(&config.trust_domain, policy.clone());
+
+        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let incoming = tls::tls_incoming(
+            listener,
+            tls::ReloadableServerConfig::new(tls_config),
+            Duration::from_secs(config.handshake_timeout_secs),
+        );
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for s in SERVICES.iter().chain(std::iter::once(&"")) {
+            health.set_service_status(*s, ServingStatus::NotServing).await;
+        }
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let max = config.max_message_bytes;
+        let exchange = RecipientExchangeServer::new(ExchangeService { hub: hub.clone(), auth: auth.clone() })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let reference = ReferenceServer::new(ReferenceService { hub: hub.clone(), auth: auth.clone() })
+            .max_decoding_message_size(max);
+        let audit = AuditServer::new(AuditService { policy, auth }).max_decoding_message_size(max);
+
+        let router = Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .tcp_nodelay(true)
+            .layer(crate::grpc::limits::MessageLimitLayer)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(exchange)
+            .add_service(reference)
+            .add_service(audit);
+
+        let store = hub.store.clone();
+        let serve: ServeFuture = Box::pin(async move {
+            let health_on_stop = health.clone();
+            let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
+                shutdown.await;
+                // Stop advertising first, then drain: in-flight requests (accepted writes) finish.
+                for s in SERVICES.iter().chain(std::iter::once(&"")) {
+                    health_on_stop.set_service_status(*s, ServingStatus::NotServing).await;
+                }
+            }));
+            // Health says NOT_SERVING until migrations are done.
+            store.migrate().await.context("applying migrations")?;
+            for s in SERVICES.iter().chain(std::iter::once(&"")) {
+                health.set_service_status(*s, ServingStatus::Serving).await;
+            }
+            tracing::info!(%addr, "doudi serving (mutual TLS)");
+            let r = server.await.context("server task")?;
+            store.close().await;
+            r.context("gRPC server")
+        });
+        Ok(Application { addr, serve, hub })
+    }
+
+    /// The bound address (the real port when configured with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serve until the shutdown future resolves and in-flight requests finish.
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.serve.await
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown requested: draining");
+}

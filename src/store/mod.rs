@@ -1,0 +1,140 @@
+//! Storage: the only module that speaks SQL. The domain never sees sqlx types; rows are turned
+//! into domain values here.
+//!
+//! Today one backend (SQLite, the embedded default; `migrations/sqlite/`). The PostgreSQL
+//! backend (issue: PostgreSQL backend) will implement the same operations.
+
+mod sqlite;
+
+pub use sqlite::Store;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::crypto::PersonKey;
+use crate::domain::agency::AgencyCode;
+use crate::domain::fact::{Fact, Payload, PayloadKind};
+
+/// Errors of the store. Messages are for logs; clients get a generic INTERNAL.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+}
+
+/// A valid fact ready to store, with its derived keys.
+#[derive(Debug, Clone)]
+pub struct PreparedFact {
+    pub agency: AgencyCode,
+    pub fact: Fact,
+    pub person_key: PersonKey,
+    pub payload_json: String,
+    pub content_hash: [u8; 32],
+}
+
+impl PreparedFact {
+    /// Derive the stored form. The content hash covers everything but `fact_id`,
+    /// `source_version` and system time: SHA-256 of
+    /// `person_key(hex) | division_code | valid_from | valid_to ('' if open) | kind | payload JSON`.
+    pub fn new(agency: AgencyCode, fact: Fact, person_key: PersonKey) -> PreparedFact {
+        let payload_json = fact.payload.to_json();
+        let mut h = Sha256::new();
+        h.update(hex::encode(person_key.as_bytes()));
+        for part in [
+            fact.division_code.as_str(),
+            &fact.valid_from.to_string(),
+            &fact.valid_to.map(|d| d.to_string()).unwrap_or_default(),
+            fact.payload.kind().as_str(),
+            &payload_json,
+        ] {
+            h.update(b"|");
+            h.update(part.as_bytes());
+        }
+        PreparedFact { agency, fact, person_key, payload_json, content_hash: h.finalize().into() }
+    }
+}
+
+/// A new person row: key, encrypted ID number, masked form.
+#[derive(Debug, Clone)]
+pub struct NewPerson {
+    pub person_key: PersonKey,
+    pub id_cipher: Vec<u8>,
+    pub id_masked: String,
+}
+
+/// One audit event to append (security.md: time, agency, division, method, purpose, outcome,
+/// the person keys touched).
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub agency: String,
+    pub division: String,
+    pub method: String,
+    pub purpose: String,
+    pub outcome: String,
+    pub person_keys: Vec<PersonKey>,
+}
+
+/// A stored fact version as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFact {
+    pub agency: String,
+    pub fact_id: String,
+    pub source_version: u64,
+    pub person_key: PersonKey,
+    pub division_code: String,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+    pub payload: Payload,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl StoredFact {
+    pub fn kind(&self) -> PayloadKind {
+        self.payload.kind()
+    }
+}
+
+/// Filter of `ListRecipients`.
+#[derive(Debug, Clone)]
+pub struct PersonFilter {
+    /// Division code prefix; empty = all.
+    pub division_prefix: String,
+    /// Only persons with an ACTIVE assistance fact of this program (stored code, e.g. "DIBAO").
+    pub program: Option<String>,
+    pub as_of: NaiveDate,
+}
+
+/// A standard row of reference data.
+#[derive(Debug, Clone)]
+pub struct StandardRow {
+    pub year: i64,
+    pub division_code: String,
+    pub item: String,
+    pub name: String,
+    pub amount: String,
+    pub unit: String,
+    pub effective_from: String,
+    pub source: String,
+}
+
+/// A division row of reference data.
+#[derive(Debug, Clone)]
+pub struct DivisionRow {
+    pub code: String,
+    pub name: String,
+    pub level: String,
+    pub parent_code: Option<String>,
+}
+
+/// Microseconds since the Unix epoch.
+pub fn to_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}

@@ -1,0 +1,460 @@
+//! SQLite backend: WAL, one writer at a time (`BEGIN IMMEDIATE` behind an in-process mutex so
+//! writers queue instead of spinning on SQLITE_BUSY), readers in parallel from the pool.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use tokio::sync::Mutex;
+
+use super::{
+    AuditRecord, DivisionRow, NewPerson, PersonFilter, PreparedFact, StandardRow, StoreError, StoredFact, from_micros,
+    to_micros,
+};
+use crate::crypto::PersonKey;
+use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
+use crate::domain::fact::{Payload, PayloadKind};
+use crate::domain::versioning::{CurrentVersion, Decision, decide};
+
+/// SQLite's default limit of bound parameters per statement is 32,766; stay well under it.
+const ROWS_PER_INSERT: usize = 500;
+
+/// The SQLite migrations, compiled in (same version numbers as the PostgreSQL set will have).
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "core", include_str!("../../migrations/sqlite/0001_core.sql")),
+    (2, "reference", include_str!("../../migrations/sqlite/0002_reference.sql")),
+];
+
+/// The hub's store on SQLite.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    writer: std::sync::Arc<Mutex<()>>,
+}
+
+fn corrupt(table: &'static str, detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { table, detail: detail.into() }
+}
+
+impl Store {
+    /// Open (creating if missing) the database at `url` (`sqlite://path` or `sqlite:path`).
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
+        let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(opts).await?;
+        Ok(Store { pool, writer: Default::default() })
+    }
+
+    /// Apply `migrations/sqlite/` (idempotent).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrations = MIGRATIONS
+            .iter()
+            .map(|(v, d, sql)| {
+                Migration::new(
+                    *v,
+                    Cow::Borrowed(*d),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(*sql)),
+                    false,
+                )
+            })
+            .collect();
+        Migrator::with_migrations(migrations).run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Store a batch of valid facts, the persons they introduce and the request's audit event in
+    /// one transaction. Returns one decision per fact, in order. Facts repeated inside the batch
+    /// are decided in order against each other.
+    pub async fn ingest(
+        &self,
+        facts: &[PreparedFact],
+        persons: &[NewPerson],
+        audit: &AuditRecord,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let now = to_micros(Utc::now());
+
+        // Current versions of the batch's records.
+        let mut current: HashMap<(String, String), CurrentVersion> = HashMap::with_capacity(facts.len());
+        for chunk in facts.chunks(ROWS_PER_INSERT) {
+            // (agency, fact_id) IN (VALUES ...): row values on the left, a VALUES list on the right.
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT agency, fact_id, source_version, content_hash FROM facts WHERE is_current = 1 AND (agency, fact_id) IN (",
+            );
+            qb.push_values(chunk, |mut t, f| {
+                t.push_bind(f.agency.as_str().to_owned()).push_bind(f.fact.fact_id.clone());
+            });
+            qb.push(")");
+            for r in qb.build().fetch_all(&mut *tx).await? {
+                let hash: Vec<u8> = r.try_get(3)?;
+                let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("facts", "content_hash length"))?;
+                let version: i64 = r.try_get(2)?;
+                current.insert(
+                    (r.try_get(0)?, r.try_get(1)?),
+                    CurrentVersion { source_version: version as u64, content_hash: hash },
+                );
+            }
+        }
+
+        let mut decisions = Vec::with_capacity(facts.len());
+        let mut superseded: Vec<(String, String)> = Vec::new();
+        // Every written version is kept; for a record written twice in one batch only the last
+        // is current and the earlier one is stored as already superseded.
+        let mut last_write: HashMap<(String, String), usize> = HashMap::new();
+        let mut writes: Vec<(usize, &PreparedFact)> = Vec::new();
+        for (i, f) in facts.iter().enumerate() {
+            let key = (f.agency.as_str().to_owned(), f.fact.fact_id.clone());
+            let d = decide(current.get(&key).copied(), f.fact.source_version, &f.content_hash);
+            if d.writes() {
+                if d == Decision::NewVersion && !last_write.contains_key(&key) {
+                    superseded.push(key.clone());
+                }
+                current.insert(
+                    key.clone(),
+                    CurrentVersion { source_version: f.fact.source_version, content_hash: f.content_hash },
+                );
+                last_write.insert(key, i);
+                writes.push((i, f));
+            }
+            decisions.push(d);
+        }
+        let is_last = |i: usize, f: &PreparedFact| {
+            last_write.get(&(f.agency.as_str().to_owned(), f.fact.fact_id.clone())) == Some(&i)
+        };
+
+        superseded.sort_unstable();
+        superseded.dedup();
+        for (agency, fact_id) in &superseded {
+            sqlx::query("UPDATE facts SET is_current = 0, superseded_at = ? WHERE agency = ? AND fact_id = ? AND is_current = 1")
+                .bind(now)
+                .bind(agency.as_str())
+                .bind(fact_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+
+        for chunk in persons.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT OR IGNORE INTO persons (person_key, id_cipher, id_masked, key_version, created_at) ",
+            );
+            qb.push_values(chunk, |mut b, p| {
+                b.push_bind(p.person_key.as_bytes().to_vec())
+                    .push_bind(p.id_cipher.clone())
+                    .push_bind(p.id_masked.clone())
+                    .push_bind(1i64)
+                    .push_bind(now);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+
+        for chunk in writes.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO facts (agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, \
+                 program, status, payload, content_hash, recorded_at, superseded_at, is_current) ",
+            );
+            qb.push_values(chunk, |mut b, (i, f)| {
+                let current = is_last(*i, f);
+                let (program, status) = match &f.fact.payload {
+                    Payload::Assistance(a) => (a.program.map(|p| p.as_str()), a.status.map(|s| s.as_str())),
+                    _ => (None, None),
+                };
+                b.push_bind(f.agency.as_str().to_owned())
+                    .push_bind(f.fact.fact_id.clone())
+                    .push_bind(f.fact.source_version as i64)
+                    .push_bind(f.person_key.as_bytes().to_vec())
+                    .push_bind(f.fact.payload.kind().as_str())
+                    .push_bind(f.fact.division_code.as_str().to_owned())
+                    .push_bind(f.fact.valid_from.to_string())
+                    .push_bind(f.fact.valid_to.map(|d| d.to_string()))
+                    .push_bind(program)
+                    .push_bind(status)
+                    .push_bind(f.payload_json.clone())
+                    .push_bind(f.content_hash.to_vec())
+                    .push_bind(now)
+                    .push_bind(if current { None } else { Some(now) })
+                    .push_bind(current as i64);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+
+        append_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(decisions)
+    }
+
+    /// Append one audit event in its own transaction (for reads).
+    pub async fn record_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        append_audit(&mut tx, audit, to_micros(Utc::now())).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The encrypted ID number of a person, if known.
+    pub async fn person_cipher(&self, key: &PersonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT id_cipher FROM persons WHERE person_key = ?")
+            .bind(key.as_bytes().to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    /// Encrypted ID numbers of several persons.
+    pub async fn person_ciphers(&self, keys: &[PersonKey]) -> Result<HashMap<PersonKey, Vec<u8>>, StoreError> {
+        let mut out = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT person_key, id_cipher FROM persons WHERE person_key IN (");
+            let mut sep = qb.separated(", ");
+            for k in chunk {
+                sep.push_bind(k.as_bytes().to_vec());
+            }
+            qb.push(")");
+            for r in qb.build().fetch_all(&self.pool).await? {
+                let k: Vec<u8> = r.try_get(0)?;
+                let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;
+                out.insert(key, r.try_get(1)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Current facts of a person in force on `as_of`.
+    pub async fn person_facts(&self, key: &PersonKey, as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
+        let d = as_of.to_string();
+        let rows = sqlx::query(
+            "SELECT agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, payload, recorded_at \
+             FROM facts WHERE person_key = ? AND is_current = 1 AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) \
+             ORDER BY kind, agency, fact_id",
+        )
+        .bind(key.as_bytes().to_vec())
+        .bind(d.clone())
+        .bind(d)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_fact).collect()
+    }
+
+    /// Current facts in force on `as_of` of several persons.
+    pub async fn facts_of_persons(&self, keys: &[PersonKey], as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
+        let d = as_of.to_string();
+        let mut out = Vec::new();
+        for chunk in keys.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, payload, recorded_at \
+                 FROM facts WHERE is_current = 1 AND valid_from <= ",
+            );
+            qb.push_bind(d.clone())
+                .push(" AND (valid_to IS NULL OR valid_to > ")
+                .push_bind(d.clone())
+                .push(") AND person_key IN (");
+            let mut sep = qb.separated(", ");
+            for k in chunk {
+                sep.push_bind(k.as_bytes().to_vec());
+            }
+            qb.push(") ORDER BY person_key, kind, agency, fact_id");
+            for r in qb.build().fetch_all(&self.pool).await? {
+                out.push(stored_fact(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn push_person_filter(qb: &mut QueryBuilder<Sqlite>, f: &PersonFilter) {
+        let d = f.as_of.to_string();
+        qb.push(" FROM facts WHERE is_current = 1 AND valid_from <= ")
+            .push_bind(d.clone())
+            .push(" AND (valid_to IS NULL OR valid_to > ")
+            .push_bind(d)
+            .push(")");
+        if !f.division_prefix.is_empty() {
+            // Range scan instead of LIKE: codes are ASCII digits, so prefix ≤ code < prefix + ':'.
+            qb.push(" AND division_code >= ")
+                .push_bind(f.division_prefix.clone())
+                .push(" AND division_code < ")
+                .push_bind(format!("{}:", f.division_prefix));
+        }
+        if let Some(p) = &f.program {
+            qb.push(" AND program = ").push_bind(p.clone()).push(" AND status = 'ACTIVE'");
+        }
+    }
+
+    /// Person keys matching the filter, ascending, after `after`, at most `limit`.
+    pub async fn list_persons(
+        &self,
+        filter: &PersonFilter,
+        after: Option<&PersonKey>,
+        limit: usize,
+    ) -> Result<Vec<PersonKey>, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT DISTINCT person_key");
+        Self::push_person_filter(&mut qb, filter);
+        if let Some(a) = after {
+            qb.push(" AND person_key > ").push_bind(a.as_bytes().to_vec());
+        }
+        qb.push(" ORDER BY person_key LIMIT ").push_bind(limit as i64);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let k: Vec<u8> = r.try_get(0)?;
+                PersonKey::from_slice(&k).ok_or_else(|| corrupt("facts", "person_key length"))
+            })
+            .collect()
+    }
+
+    /// Number of persons matching the filter.
+    pub async fn count_persons(&self, filter: &PersonFilter) -> Result<i64, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(DISTINCT person_key)");
+        Self::push_person_filter(&mut qb, filter);
+        let row = qb.build().fetch_one(&self.pool).await?;
+        Ok(row.try_get(0)?)
+    }
+
+    pub async fn list_standards(&self, year: Option<i64>) -> Result<Vec<StandardRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT year, division_code, item, name, amount, unit, effective_from, source FROM standards \
+             WHERE ? IS NULL OR year = ? ORDER BY year, division_code, item",
+        )
+        .bind(year)
+        .bind(year)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StandardRow {
+                    year: r.try_get(0)?,
+                    division_code: r.try_get(1)?,
+                    item: r.try_get(2)?,
+                    name: r.try_get(3)?,
+                    amount: r.try_get(4)?,
+                    unit: r.try_get(5)?,
+                    effective_from: r.try_get(6)?,
+                    source: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn list_divisions(&self) -> Result<Vec<DivisionRow>, StoreError> {
+        let rows = sqlx::query("SELECT code, name, level, parent_code FROM divisions ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DivisionRow {
+                    code: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    level: r.try_get(2)?,
+                    parent_code: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Number of audit events (for tests and operators).
+    pub async fn audit_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM audit_events").fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    /// Number of stored fact versions (all, current or not).
+    pub async fn fact_version_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM facts").fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    /// Raw access for tests and the benchmark floor.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+async fn append_audit(conn: &mut SqliteConnection, a: &AuditRecord, now: i64) -> Result<(), StoreError> {
+    let last =
+        sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
+    let (seq, prev) = match last {
+        Some(r) => {
+            let seq: i64 = r.try_get(0)?;
+            let h: Vec<u8> = r.try_get(1)?;
+            (seq + 1, <[u8; 32]>::try_from(h.as_slice()).map_err(|_| corrupt("audit_events", "hash length"))?)
+        }
+        None => (1, GENESIS),
+    };
+    let mut keys: Vec<[u8; 32]> = a.person_keys.iter().map(|k| *k.as_bytes()).collect();
+    let ph = persons_hash(&mut keys);
+    let content = EventContent {
+        seq,
+        at_micros: now,
+        agency: &a.agency,
+        division: &a.division,
+        method: &a.method,
+        purpose: &a.purpose,
+        outcome: &a.outcome,
+        person_count: keys.len() as i64,
+        persons_hash: ph,
+    };
+    let hash = event_hash(&prev, &content);
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at, agency, division, method, purpose, outcome, person_count, persons_hash, prev_hash, hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(seq)
+    .bind(now)
+    .bind(a.agency.clone())
+    .bind(a.division.clone())
+    .bind(a.method.clone())
+    .bind(a.purpose.clone())
+    .bind(a.outcome.clone())
+    .bind(keys.len() as i64)
+    .bind(ph.to_vec())
+    .bind(prev.to_vec())
+    .bind(hash.to_vec())
+    .execute(&mut *conn)
+    .await?;
+    for chunk in keys.chunks(ROWS_PER_INSERT) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO audit_persons (person_key, seq) ");
+        qb.push_values(chunk, |mut b, k| {
+            b.push_bind(k.to_vec()).push_bind(seq);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn stored_fact(r: &SqliteRow) -> Result<StoredFact, StoreError> {
+    let kind: String = r.try_get(4)?;
+    let kind = PayloadKind::parse(&kind).ok_or_else(|| corrupt("facts", format!("unknown kind {kind}")))?;
+    let payload: String = r.try_get(8)?;
+    let payload = Payload::from_json(kind, &payload).map_err(|e| corrupt("facts", e.to_string()))?;
+    let pk: Vec<u8> = r.try_get(3)?;
+    let date = |s: String| NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|e| corrupt("facts", e.to_string()));
+    let valid_to: Option<String> = r.try_get(7)?;
+    Ok(StoredFact {
+        agency: r.try_get(0)?,
+        fact_id: r.try_get(1)?,
+        source_version: r.try_get::<i64, _>(2)? as u64,
+        person_key: PersonKey::from_slice(&pk).ok_or_else(|| corrupt("facts", "person_key length"))?,
+        division_code: r.try_get(5)?,
+        valid_from: date(r.try_get(6)?)?,
+        valid_to: valid_to.map(date).transpose()?,
+        payload,
+        recorded_at: from_micros(r.try_get(9)?),
+    })
+}

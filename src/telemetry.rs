@@ -1,0 +1,12 @@
+//! Structured logs with `tracing`. Nothing logged may contain a full ID number: code logs
+//! `IdNumber::masked()` or person keys only (IdNumber's Debug is masked too).
+
+use tracing_subscriber::EnvFilter;
+
+/// Install the global subscriber: `RUST_LOG` filter (default `info`), human or JSON lines.
+/// Safe to call more than once (later calls do nothing).
+pub fn init(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,h2=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}

@@ -1,0 +1,313 @@
+//! PushFacts / StreamFacts / GetRecipient / ListRecipients: outcomes, bitemporal reads and bad
+//! input (issue "Core exchange", section "Bad input": each case leaves stored data unchanged).
+
+use doudi::grpc::pb;
+use tonic::Code;
+
+use crate::support::*;
+
+const HUAN: &str = "621022"; // 环县
+const XIFENG: &str = "621002"; // 西峰区
+
+#[tokio::test]
+async fn outcomes_follow_api_md() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let person = id(HUAN, (1985, 12, 31), 3);
+    let v1 = with(base("MZ-1", &person, "621022101203"), rural_dibao());
+
+    let r = push(&mut ca, vec![v1.clone()]).await.unwrap();
+    assert_eq!(outcome(&r.results[0]), pb::FactOutcome::Accepted);
+    // Same fact_id and same content: DUPLICATE (also with a higher version).
+    let r = push(&mut ca, vec![v1.clone()]).await.unwrap();
+    assert_eq!(outcome(&r.results[0]), pb::FactOutcome::Duplicate);
+    let mut v1_again_higher = v1.clone();
+    v1_again_higher.source_version = 7;
+    assert_eq!(outcome(&push(&mut ca, vec![v1_again_higher]).await.unwrap().results[0]), pb::FactOutcome::Duplicate);
+
+    // Higher version, other content: NEW_VERSION, the old version kept in history.
+    let mut v2 = v1.clone();
+    v2.source_version = 2;
+    if let Some(pb::fact::Payload::Assistance(a)) = &mut v2.payload {
+        a.rural_class = Some(1);
+        a.monthly_benefit = "465.00".into(); // 5580 / 12
+    }
+    assert_eq!(outcome(&push(&mut ca, vec![v2.clone()]).await.unwrap().results[0]), pb::FactOutcome::NewVersion);
+    assert_eq!(app.fact_versions().await, 2, "both versions are stored");
+
+    // Lower or equal version with other content: STALE, nothing changes.
+    let mut stale = v1.clone();
+    if let Some(pb::fact::Payload::Assistance(a)) = &mut stale.payload {
+        a.monthly_benefit = "1.00".into();
+    }
+    assert_eq!(outcome(&push(&mut ca, vec![stale.clone()]).await.unwrap().results[0]), pb::FactOutcome::Stale);
+    stale.source_version = 2;
+    assert_eq!(outcome(&push(&mut ca, vec![stale]).await.unwrap().results[0]), pb::FactOutcome::Stale);
+    assert_eq!(app.fact_versions().await, 2);
+
+    let got = get(&mut ca, &person, "2023-06-30").await.unwrap();
+    assert_eq!(got.facts.len(), 1);
+    let Some(pb::fact::Payload::Assistance(a)) = &got.facts[0].payload else { panic!("assistance") };
+    assert_eq!(a.monthly_benefit, "465.00", "the newest version is in force");
+    assert_eq!(got.facts[0].source_version, 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reads_are_bitemporal_by_business_date() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let person = id(HUAN, (1990, 1, 1), 17);
+    let mut f = with(base("MZ-2", &person, HUAN), rural_dibao());
+    f.valid_from = "2023-03-01".into();
+    f.valid_to = "2023-07-01".into();
+    push(&mut ca, vec![f]).await.unwrap();
+    assert_eq!(get(&mut ca, &person, "2023-02-28").await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(get(&mut ca, &person, "2023-03-01").await.unwrap().facts.len(), 1, "valid_from is inclusive");
+    assert_eq!(get(&mut ca, &person, "2023-06-30").await.unwrap().facts.len(), 1);
+    assert_eq!(get(&mut ca, &person, "2023-07-01").await.unwrap_err().code(), Code::NotFound, "valid_to is exclusive");
+    // lower-case x is accepted and returned upper-case
+    let std_sample = "11010519491231002x";
+    let f = with(base("MZ-3", std_sample, HUAN), rural_dibao());
+    assert_eq!(outcome(&push(&mut ca, vec![f]).await.unwrap().results[0]), pb::FactOutcome::Accepted);
+    assert_eq!(get(&mut ca, "11010519491231002X", "2023-06-30").await.unwrap().id_number, "11010519491231002X");
+    app.stop().await;
+}
+
+/// Each bad record of the issue, alone and mixed with good ones: the good are stored, each bad
+/// one is reported with its field and reason, and nothing stored changes.
+#[tokio::test]
+async fn bad_records_are_rejected_per_record() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let good_person = id(HUAN, (1970, 5, 5), 21);
+    let good = with(base("MZ-GOOD", &good_person, HUAN), rural_dibao());
+    push(&mut ca, vec![good.clone()]).await.unwrap();
+    let versions_before = app.fact_versions().await;
+
+    // invalid check digit: 110105194912310021 (policy-reference.md: the check must be X)
+    let bad_check = with(base("B1", "110105194912310021", HUAN), rural_dibao());
+    // birth date 2023-02-29 does not exist; the check digit is made right so only the date is wrong
+    let first17 = "62102220230229001";
+    let check = doudi::domain::id_number::check_char(first17).unwrap();
+    let bad_birth = with(base("B2", &format!("{first17}{check}"), HUAN), rural_dibao());
+    // rural_class on urban dibao
+    let mut urban = urban_dibao();
+    if let pb::fact::Payload::Assistance(a) = &mut urban {
+        a.rural_class = Some(1);
+    }
+    let class_on_urban = with(base("B3", &id(HUAN, (1980, 1, 1), 1), HUAN), urban);
+    // monthly_benefit "0.005"
+    let mut fen = rural_dibao();
+    if let pb::fact::Payload::Assistance(a) = &mut fen {
+        a.monthly_benefit = "0.005".into();
+    }
+    let half_fen = with(base("B4", &id(HUAN, (1980, 1, 2), 1), HUAN), fen);
+    // valid_to before valid_from
+    let mut backwards = with(base("B5", &id(HUAN, (1980, 1, 3), 1), HUAN), rural_dibao());
+    backwards.valid_to = "2022-12-31".into();
+    // a payload the agency does not own (employment belongs to human_resources)
+    let not_owner = with(base("B6", &id(HUAN, (1980, 1, 4), 1), HUAN), employment());
+    // the good fact again with a changed benefit but the same version: STALE, unchanged
+    let mut stale = good.clone();
+    if let Some(pb::fact::Payload::Assistance(a)) = &mut stale.payload {
+        a.monthly_benefit = "999.00".into();
+    }
+    let new_good = with(base("MZ-NEW", &id(HUAN, (1981, 1, 1), 1), HUAN), rural_dibao());
+
+    let batch = vec![bad_check, bad_birth, class_on_urban, half_fen, backwards, not_owner, stale, new_good];
+    let r = push(&mut ca, batch).await.unwrap();
+    let expect: [(pb::FactOutcome, &str, &str); 8] = [
+        (pb::FactOutcome::Rejected, "facts[0].id_number", "check"),
+        (pb::FactOutcome::Rejected, "facts[1].id_number", "date"),
+        (pb::FactOutcome::Rejected, "facts[2].assistance.rural_class", "rural dibao"),
+        (pb::FactOutcome::Rejected, "facts[3].assistance.monthly_benefit", ""),
+        (pb::FactOutcome::Rejected, "facts[4].valid_to", "not after valid_from"),
+        (pb::FactOutcome::Rejected, "facts[5].employment", "human_resources"),
+        (pb::FactOutcome::Stale, "", ""),
+        (pb::FactOutcome::Accepted, "", ""),
+    ];
+    assert_eq!(r.results.len(), 8);
+    for (i, (res, (o, field, reason_part))) in r.results.iter().zip(expect).enumerate() {
+        assert_eq!(outcome(res), o, "record {i}: {res:?}");
+        assert_eq!(res.index as usize, i);
+        assert_eq!(res.field, field, "record {i}");
+        assert!(res.reason.contains(reason_part), "record {i}: reason {:?} lacks {reason_part:?}", res.reason);
+    }
+    let c = r.counts.unwrap();
+    assert_eq!((c.accepted, c.stale, c.rejected), (1, 1, 6));
+    assert_eq!(app.fact_versions().await, versions_before + 1, "only the one good new fact was stored");
+    let got = get(&mut ca, &good_person, "2023-06-30").await.unwrap();
+    let Some(pb::fact::Payload::Assistance(a)) = &got.facts[0].payload else { panic!() };
+    assert_eq!(a.monthly_benefit, "442.00", "the stored fact is unchanged");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn whole_request_refusals() {
+    let app = spawn_app_with(|c| c.max_batch = 50).await;
+    let mut ca = app.client("civil_affairs").await;
+    let versions_before = app.fact_versions().await;
+
+    // A batch over the record limit names the limit.
+    let many: Vec<pb::Fact> =
+        (0..51).map(|i| with(base(&format!("L{i}"), &id(HUAN, (1960, 1, 1), i), HUAN), rural_dibao())).collect();
+    let s = push(&mut ca, many).await.unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(s.message().contains("50"), "{}", s.message());
+
+    // An empty batch.
+    assert_eq!(push(&mut ca, vec![]).await.unwrap_err().code(), Code::InvalidArgument);
+
+    // A 5 MB message: refused clearly, and the server keeps serving.
+    let mut huge = with(base("HUGE", &id(HUAN, (1960, 1, 1), 999), HUAN), rural_dibao());
+    huge.fact_id = "x".repeat(5 * 1024 * 1024);
+    let s = push(&mut ca, vec![huge]).await.unwrap_err();
+    assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
+    assert!(s.message().to_lowercase().contains("message"), "{}", s.message());
+
+    // An agency that owns none of the kinds it pushes: PERMISSION_DENIED naming the kind.
+    let mut lg = app.client("leading_group").await;
+    let s = push(&mut lg, vec![with(base("X", &id(HUAN, (1960, 1, 1), 5), HUAN), rural_dibao())]).await.unwrap_err();
+    assert_eq!(s.code(), Code::PermissionDenied);
+    assert!(s.message().contains("assistance"), "{}", s.message());
+
+    assert_eq!(app.fact_versions().await, versions_before);
+    let ok = push(&mut ca, vec![with(base("AFTER", &id(HUAN, (1960, 1, 1), 7), HUAN), rural_dibao())]).await.unwrap();
+    assert_eq!(outcome(&ok.results[0]), pb::FactOutcome::Accepted, "still serving");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn stream_counts_outcomes_and_lists_rejections() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let mut msgs = Vec::new();
+    for m in 0..3u16 {
+        let mut facts: Vec<pb::Fact> = (0..100u16)
+            .map(|i| with(base(&format!("S{m}-{i}"), &id(XIFENG, (1950, 1, 1), m * 100 + i), XIFENG), rural_dibao()))
+            .collect();
+        facts[10].division_code = "999999".into(); // unknown division: rejected
+        msgs.push(pb::PushFactsRequest { facts });
+    }
+    // the first message again: all duplicates except its rejected record
+    msgs.push(msgs[0].clone());
+    let r = ca.exchange.stream_facts(tokio_stream::iter(msgs)).await.unwrap().into_inner();
+    let c = r.counts.unwrap();
+    assert_eq!((c.accepted, c.duplicate, c.rejected), (297, 99, 4));
+    let idx: Vec<u32> = r.results.iter().map(|x| x.index).collect();
+    assert_eq!(idx, vec![10, 110, 210, 310], "indexes count across the whole stream");
+    assert!(r.results.iter().all(|x| x.field.ends_with("division_code")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn list_recipients_pages_and_counts() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let mut facts = Vec::new();
+    for i in 0..25u16 {
+        facts.push(with(base(&format!("P{i}"), &id(HUAN, (1955, 3, 3), i), "621022101001"), rural_dibao()));
+    }
+    for i in 0..4u16 {
+        facts.push(with(base(&format!("Q{i}"), &id(XIFENG, (1955, 3, 3), i), XIFENG), urban_dibao()));
+    }
+    push(&mut ca, facts).await.unwrap();
+    let req = |token: String| pb::ListRecipientsRequest {
+        division_code: HUAN.into(),
+        program: pb::Program::Dibao as i32,
+        as_of: "2023-06-30".into(),
+        page_size: 10,
+        page_token: token,
+        purpose: "test".into(),
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let r = ca.exchange.list_recipients(req(token)).await.unwrap().into_inner();
+        pages += 1;
+        assert_eq!(r.total_size, 25);
+        for p in &r.recipients {
+            assert!(p.id_number.starts_with(HUAN));
+            assert!(seen.insert(p.id_number.clone()), "no person twice");
+        }
+        token = r.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!((pages, seen.len()), (3, 25));
+    // A token used with other filter values is refused.
+    let first = ca.exchange.list_recipients(req(String::new())).await.unwrap().into_inner();
+    let mut other = req(first.next_page_token);
+    other.division_code = XIFENG.into();
+    let s = ca.exchange.list_recipients(other).await.unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(s.message().starts_with("page_token"));
+    // The whole city: 29 dibao persons.
+    let mut city = req(String::new());
+    city.division_code = "621000".into();
+    assert_eq!(ca.exchange.list_recipients(city).await.unwrap().into_inner().total_size, 29);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_request_on_person_data_is_audited() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let person = id(HUAN, (1966, 6, 6), 8);
+    let before = app.audit_events().await;
+    push(&mut ca, vec![with(base("A1", &person, HUAN), rural_dibao())]).await.unwrap();
+    assert_eq!(app.audit_events().await, before + 1, "one event for the push");
+    get(&mut ca, &person, "2023-06-30").await.unwrap();
+    assert_eq!(app.audit_events().await, before + 2, "one for the read");
+    let _ = get(&mut ca, &id(HUAN, (1966, 6, 6), 9), "2023-06-30").await.unwrap_err();
+    assert_eq!(app.audit_events().await, before + 3, "a read that found nothing is audited too");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn id_numbers_are_encrypted_at_rest() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let person = id(HUAN, (1985, 12, 31), 3);
+    push(&mut ca, vec![with(base("E1", &person, HUAN), rural_dibao())]).await.unwrap();
+    app_flush(&app).await;
+    let mut bytes = std::fs::read(app.db_path()).unwrap();
+    if let Ok(wal) = std::fs::read(app.db_path().with_extension("db-wal")) {
+        bytes.extend(wal);
+    }
+    let needle = person.as_bytes();
+    assert!(!bytes.windows(needle.len()).any(|w| w == needle), "the full ID number is not stored in clear");
+    let masked = format!("{}********{}", &person[..6], &person[14..]);
+    assert!(bytes.windows(masked.len()).any(|w| w == masked.as_bytes()), "the masked form is stored");
+    app.stop().await;
+}
+
+async fn app_flush(app: &TestApp) {
+    sqlx::query("PRAGMA wal_checkpoint(FULL)").execute(app.app_hub.store.pool()).await.unwrap();
+}
+
+#[tokio::test]
+async fn reference_data_from_the_letter() {
+    let app = spawn_app().await;
+    let mut lg = app.client("leading_group").await;
+    let s = lg.reference.list_standards(pb::ListStandardsRequest { year: 2023 }).await.unwrap().into_inner().standards;
+    let amount = |item: &str| s.iter().find(|x| x.item == item).map(|x| x.amount.clone()).unwrap();
+    // qingyang-figures.md §3, 2023 column
+    assert_eq!(amount("URBAN_DIBAO_STANDARD"), "700.00");
+    assert_eq!(amount("RURAL_DIBAO_STANDARD"), "5580.00");
+    assert_eq!(amount("RURAL_DIBAO_CLASS_2"), "5304.00");
+    assert_eq!(amount("RURAL_DIBAO_CLASS_4"), "744.00");
+    assert_eq!(amount("TEKUN_URBAN"), "910.00");
+    assert_eq!(amount("TEKUN_RURAL_CENTRALIZED"), "700.00");
+    assert_eq!(amount("TEKUN_RURAL_DISPERSED"), "605.00");
+    let s22 =
+        lg.reference.list_standards(pb::ListStandardsRequest { year: 2022 }).await.unwrap().into_inner().standards;
+    assert!(s22.iter().any(|x| x.item == "URBAN_DIBAO_STANDARD" && x.amount == "680.00"));
+    let d = lg.reference.list_divisions(pb::ListDivisionsRequest {}).await.unwrap().into_inner().divisions;
+    let counties: Vec<&str> = d.iter().filter(|x| x.level == "county").map(|x| x.name.as_str()).collect();
+    assert_eq!(counties, ["西峰区", "庆城县", "环县", "华池县", "合水县", "正宁县", "宁县", "镇原县"]);
+    app.stop().await;
+}

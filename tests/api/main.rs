@@ -1,0 +1,9 @@
+//! End-to-end tests: a real hub on port 0, real mutual TLS with certificates made at run time,
+//! real gRPC clients. Expected values come from the spec (api.md, security.md) or from the
+//! facts each test pushes, never from the program's output.
+
+mod support;
+
+mod access;
+mod exchange;
+mod transport;

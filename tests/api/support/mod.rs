@@ -1,0 +1,227 @@
+//! `spawn_app()`: a hub with its own temporary database and PKI.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use doudi::certs::Ca;
+use doudi::client::{ClientIdentity, Clients, connect};
+use doudi::config::Config;
+use doudi::crypto::Keys;
+use doudi::domain::id_number::IdNumber;
+use doudi::grpc::pb;
+use doudi::server::Application;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+
+pub const TRUST_DOMAIN: &str = "test.doudi.invalid";
+
+pub struct TestApp {
+    pub server: String,
+    pub ca: Ca,
+    pub dir: tempfile::TempDir,
+    pub app_hub: doudi::hub::Hub,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tune: impl FnOnce(&mut Config)) -> TestApp {
+    doudi::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::generate("doudi test CA").unwrap();
+    let server_cert = ca.issue_server(&["localhost", "127.0.0.1"]).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
+    std::fs::write(dir.path().join("server.pem"), &server_cert.cert_pem).unwrap();
+    std::fs::write(dir.path().join("server.key"), &server_cert.key_pem).unwrap();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: format!("sqlite://{}", dir.path().join("hub.db").display()),
+        certs_dir: dir.path().to_owned(),
+        trust_domain: TRUST_DOMAIN.into(),
+        data_key: Some(Keys::generate_base64().into()),
+        handshake_timeout_secs: 2,
+        ..Config::default()
+    };
+    tune(&mut config);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = Application::build(&config, async {
+        let _ = rx.await;
+    })
+    .await
+    .unwrap();
+    let server = format!("https://localhost:{}", app.addr().port());
+    let app_hub = app.hub.clone();
+    let task = tokio::spawn(app.run());
+    let t = TestApp { server, ca, dir, app_hub, stop: Some(tx), task: Some(task) };
+    t.wait_ready().await;
+    t
+}
+
+impl TestApp {
+    pub fn identity(&self, agency: &str, county: Option<&str>) -> ClientIdentity {
+        let issued = self.ca.issue_client(TRUST_DOMAIN, agency, county).unwrap();
+        ClientIdentity {
+            ca_pem: self.ca.cert_pem().as_bytes().to_vec(),
+            cert_pem: issued.cert_pem.into_bytes(),
+            key_pem: issued.key_pem.into_bytes(),
+        }
+    }
+
+    pub async fn client(&self, agency: &str) -> Clients {
+        self.client_in(agency, None).await
+    }
+
+    pub async fn client_in(&self, agency: &str, county: Option<&str>) -> Clients {
+        let ch = connect(&self.server, "localhost", &self.identity(agency, county)).await.unwrap();
+        Clients::new(ch, 64 * 1024 * 1024)
+    }
+
+    async fn wait_ready(&self) {
+        let ch = connect(&self.server, "localhost", &self.identity("civil_affairs", None)).await.unwrap();
+        let mut health = HealthClient::new(ch);
+        for _ in 0..200 {
+            if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await
+                && r.into_inner().status == ServingStatus::Serving as i32
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("hub did not become SERVING");
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("hub.db")
+    }
+
+    pub async fn fact_versions(&self) -> i64 {
+        self.app_hub.store.fact_version_count().await.unwrap()
+    }
+
+    pub async fn audit_events(&self) -> i64 {
+        self.app_hub.store.audit_count().await.unwrap()
+    }
+}
+
+/// A valid ID number in `county`, born on `birth`, sequence `seq`.
+pub fn id(county: &str, birth: (i32, u32, u32), seq: u16) -> String {
+    IdNumber::from_parts(county, NaiveDate::from_ymd_opt(birth.0, birth.1, birth.2).unwrap(), seq).as_str().to_owned()
+}
+
+pub fn base(fact_id: &str, id_number: &str, division: &str) -> pb::Fact {
+    pb::Fact {
+        fact_id: fact_id.into(),
+        source_version: 1,
+        id_number: id_number.into(),
+        division_code: division.into(),
+        valid_from: "2023-01-01".into(),
+        ..Default::default()
+    }
+}
+
+pub fn with(mut f: pb::Fact, p: pb::fact::Payload) -> pb::Fact {
+    f.payload = Some(p);
+    f
+}
+
+/// Rural dibao, class 2, 442.00 a month (5304 / 12, qingyang-figures.md 2023).
+pub fn rural_dibao() -> pb::fact::Payload {
+    pb::fact::Payload::Assistance(pb::Assistance {
+        program: pb::Program::Dibao as i32,
+        residence: pb::Residence::Rural as i32,
+        rural_class: Some(2),
+        household_id: "HH-1".into(),
+        monthly_benefit: "442.00".into(),
+        status: pb::AssistanceStatus::Active as i32,
+        ..Default::default()
+    })
+}
+
+pub fn urban_dibao() -> pb::fact::Payload {
+    pb::fact::Payload::Assistance(pb::Assistance {
+        program: pb::Program::Dibao as i32,
+        residence: pb::Residence::Urban as i32,
+        urban_mode: pb::UrbanMode::Full as i32,
+        household_id: "HH-2".into(),
+        monthly_benefit: "700.00".into(),
+        status: pb::AssistanceStatus::Active as i32,
+        ..Default::default()
+    })
+}
+
+pub fn student() -> pb::fact::Payload {
+    pb::fact::Payload::Student(pb::Student { stage: pb::Stage::Primary as i32, school_code: "S-621022-01".into() })
+}
+
+pub fn education_aid() -> pb::fact::Payload {
+    pb::fact::Payload::EducationAid(pb::EducationAid {
+        aid_type: pb::AidType::LivingAllowance as i32,
+        annual_amount: "1000.00".into(),
+    })
+}
+
+pub fn employment() -> pb::fact::Payload {
+    pb::fact::Payload::Employment(pb::Employment { status: pb::EmploymentStatus::Flexible as i32 })
+}
+
+pub fn pension() -> pb::fact::Payload {
+    pb::fact::Payload::Pension(pb::Pension {
+        enrolled: true,
+        premium_paid_by_government: true,
+        receiving: false,
+        monthly_pension: String::new(),
+    })
+}
+
+pub fn medical_insurance() -> pb::fact::Payload {
+    pb::fact::Payload::MedicalInsurance(pb::MedicalInsurance {
+        scheme: pb::Scheme::Resident as i32,
+        year: 2023,
+        premium_subsidy: pb::PremiumSubsidy::Partial as i32,
+        subsidy_amount: "220.00".into(),
+    })
+}
+
+/// Physical disability, grade 2; the certificate number is the ID number + "4" + "2".
+pub fn disability(id_number: &str) -> pb::fact::Payload {
+    pb::fact::Payload::Disability(pb::Disability {
+        category: pb::DisabilityCategory::Physical as i32,
+        grade: 2,
+        certificate_no: format!("{id_number}42"),
+    })
+}
+
+pub fn disability_subsidy() -> pb::fact::Payload {
+    pb::fact::Payload::DisabilitySubsidy(pb::DisabilitySubsidy {
+        living_subsidy: "100.00".into(),
+        nursing_subsidy: "100.00".into(),
+    })
+}
+
+pub async fn push(c: &mut Clients, facts: Vec<pb::Fact>) -> Result<pb::PushFactsResponse, tonic::Status> {
+    c.exchange.push_facts(pb::PushFactsRequest { facts }).await.map(|r| r.into_inner())
+}
+
+pub async fn get(c: &mut Clients, id_number: &str, as_of: &str) -> Result<pb::Recipient, tonic::Status> {
+    c.exchange
+        .get_recipient(pb::GetRecipientRequest {
+            id_number: id_number.into(),
+            as_of: as_of.into(),
+            purpose: "test".into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+pub fn outcome(r: &pb::FactResult) -> pb::FactOutcome {
+    pb::FactOutcome::try_from(r.outcome).unwrap()
+}
