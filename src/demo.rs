@@ -49,7 +49,8 @@ pub struct DemoArgs {
     pub quiet: bool,
 }
 
-const AGENCIES: [&str; 5] = ["civil_affairs", "human_resources", "education", "medical_insurance", "disability_federation"];
+const AGENCIES: [&str; 5] =
+    ["civil_affairs", "human_resources", "education", "medical_insurance", "disability_federation"];
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -89,7 +90,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("hub listening on {server} (mutual TLS, SQLite {})", db.display());
 
     let t = Instant::now();
-    let pop = Arc::new(Population::generate(&SynthConfig { persons: args.persons, seed: args.seed, ..SynthConfig::default() }));
+    let pop = Arc::new(Population::generate(&SynthConfig {
+        persons: args.persons,
+        seed: args.seed,
+        ..SynthConfig::default()
+    }));
     let expected = pop.expected();
     println!(
         "generated {} persons ({} dibao and tekun) in {:.1}s",
@@ -146,7 +151,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         responses.insert(agency, resp);
     }
     let ingest_secs = t.elapsed().as_secs_f64();
-    let total_facts: u64 = responses.values().filter_map(|r| r.counts).map(|c| c.accepted + c.new_version + c.duplicate + c.stale + c.rejected).sum();
+    let total_facts: u64 = responses
+        .values()
+        .filter_map(|r| r.counts)
+        .map(|c| c.accepted + c.new_version + c.duplicate + c.stale + c.rejected)
+        .sum();
     println!(
         "\nfive agencies streamed {total_facts} facts in {ingest_secs:.1}s ({:.0} facts/s over mTLS)\n",
         total_facts as f64 / ingest_secs
@@ -159,10 +168,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let again = civil.exchange.push_facts(pb::PushFactsRequest { facts: again }).await?.into_inner();
 
     println!("Facts per agency by outcome (StreamFacts responses)");
-    println!("{:<24}{:>10}{:>12}{:>11}{:>8}{:>10}", "agency", "accepted", "new_version", "duplicate", "stale", "rejected");
+    println!(
+        "{:<24}{:>10}{:>12}{:>11}{:>8}{:>10}",
+        "agency", "accepted", "new_version", "duplicate", "stale", "rejected"
+    );
     for (agency, r) in &responses {
         let c = r.counts.unwrap_or_default();
-        println!("{agency:<24}{:>10}{:>12}{:>11}{:>8}{:>10}", c.accepted, c.new_version, c.duplicate, c.stale, c.rejected);
+        println!(
+            "{agency:<24}{:>10}{:>12}{:>11}{:>8}{:>10}",
+            c.accepted, c.new_version, c.duplicate, c.stale, c.rejected
+        );
     }
     let c = again.counts.unwrap_or_default();
     println!(
@@ -182,15 +197,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Program::IllnessImpoverished,
     ];
     println!("\nPersons with ACTIVE assistance on {AS_OF}, by county × program (ListRecipients.total_size)");
-    print!("{:<12}", "county");
+    print!("{}", pad("county", 16));
     for p in programs {
-        print!("{:>11}", short_program(p));
+        print!("{:>12}", short_program(p));
     }
-    println!("{:>11}", "dibao+tekun");
+    println!("{:>12}", "dibao+tekun");
     let mut column_totals = vec![0i64; programs.len()];
     let mut mismatches = 0;
     for (code, name) in QINGYANG_COUNTIES {
-        print!("{:<12}", format!("{code} {name}"));
+        print!("{}", pad(&format!("{code} {name}"), 16));
         let mut dt = 0;
         for (i, p) in programs.iter().enumerate() {
             let n = count(&mut civil, code, *p).await?;
@@ -202,15 +217,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             if want != n {
                 mismatches += 1;
             }
-            print!("{n:>11}");
+            print!("{n:>12}");
         }
-        println!("{dt:>11}");
+        println!("{dt:>12}");
     }
-    print!("{:<12}", "庆阳市 total");
+    print!("{}", pad("621000 庆阳市", 16));
     for n in &column_totals {
-        print!("{n:>11}");
+        print!("{n:>12}");
     }
-    println!("{:>11}", column_totals[0] + column_totals[1]);
+    println!("{:>12}", column_totals[0] + column_totals[1]);
     println!(
         "(HIV-affected children are never shown below city level; city total: {})",
         count(&mut civil, "621000", Program::HivAffectedChild).await?
@@ -270,6 +285,12 @@ async fn count(c: &mut Clients, division: &str, program: Program) -> anyhow::Res
     Ok(r.total_size)
 }
 
+/// Left-align `s` in `width` terminal columns (CJK characters take two).
+fn pad(s: &str, width: usize) -> String {
+    let cols: usize = s.chars().map(|c| if c as u32 >= 0x2E80 { 2 } else { 1 }).sum();
+    format!("{s}{}", " ".repeat(width.saturating_sub(cols)))
+}
+
 fn short_program(p: Program) -> &'static str {
     match p {
         Program::Dibao => "dibao",
@@ -292,7 +313,10 @@ fn describe_fact(f: &pb::Fact) -> String {
             let mut s = format!(
                 "assistance {} {}",
                 pb::Program::try_from(a.program).map(|p| p.as_str_name()).unwrap_or("?").trim_start_matches("PROGRAM_"),
-                pb::AssistanceStatus::try_from(a.status).map(|p| p.as_str_name()).unwrap_or("?").trim_start_matches("ASSISTANCE_STATUS_")
+                pb::AssistanceStatus::try_from(a.status)
+                    .map(|p| p.as_str_name())
+                    .unwrap_or("?")
+                    .trim_start_matches("ASSISTANCE_STATUS_")
             );
             if !a.monthly_benefit.is_empty() {
                 s.push_str(&format!(" {}元/月", a.monthly_benefit));
@@ -302,23 +326,38 @@ fn describe_fact(f: &pb::Fact) -> String {
             }
             s
         }
-        Some(P::Student(s)) => format!("student {}", pb::Stage::try_from(s.stage).map(|p| p.as_str_name()).unwrap_or("?").trim_start_matches("STAGE_")),
+        Some(P::Student(s)) => format!(
+            "student {}",
+            pb::Stage::try_from(s.stage).map(|p| p.as_str_name()).unwrap_or("?").trim_start_matches("STAGE_")
+        ),
         Some(P::EducationAid(e)) => format!("education_aid {}", e.annual_amount),
         Some(P::Employment(e)) => format!(
             "employment {}",
-            pb::EmploymentStatus::try_from(e.status).map(|p| p.as_str_name()).unwrap_or("?").trim_start_matches("EMPLOYMENT_STATUS_")
+            pb::EmploymentStatus::try_from(e.status)
+                .map(|p| p.as_str_name())
+                .unwrap_or("?")
+                .trim_start_matches("EMPLOYMENT_STATUS_")
         ),
         Some(P::Pension(p)) => format!("pension enrolled={}", p.enrolled),
         Some(P::MedicalInsurance(m)) => format!(
             "medical_insurance {} {}",
             m.year,
-            pb::PremiumSubsidy::try_from(m.premium_subsidy).map(|p| p.as_str_name()).unwrap_or("?").trim_start_matches("PREMIUM_SUBSIDY_")
+            pb::PremiumSubsidy::try_from(m.premium_subsidy)
+                .map(|p| p.as_str_name())
+                .unwrap_or("?")
+                .trim_start_matches("PREMIUM_SUBSIDY_")
         ),
         Some(P::Disability(d)) => {
             let cat = pb::DisabilityCategory::try_from(d.category).map(|p| p.as_str_name()).unwrap_or("?");
-            if d.category == 0 { format!("disability grade {}", d.grade) } else { format!("disability {} grade {}", cat.trim_start_matches("DISABILITY_CATEGORY_"), d.grade) }
+            if d.category == 0 {
+                format!("disability grade {}", d.grade)
+            } else {
+                format!("disability {} grade {}", cat.trim_start_matches("DISABILITY_CATEGORY_"), d.grade)
+            }
         }
-        Some(P::DisabilitySubsidy(s)) => format!("disability_subsidy living={} nursing={}", s.living_subsidy, s.nursing_subsidy),
+        Some(P::DisabilitySubsidy(s)) => {
+            format!("disability_subsidy living={} nursing={}", s.living_subsidy, s.nursing_subsidy)
+        }
         None => "?".into(),
     };
     if f.omitted_fields.is_empty() { body } else { format!("{body} [{} fields withheld]", f.omitted_fields.len()) }

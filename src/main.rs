@@ -37,7 +37,7 @@ enum Command {
         database_url: Option<String>,
     },
     /// Run the whole exchange on a fresh database with a synthetic Qingyang population.
-    //TMP Demo(doudi::demo::DemoArgs),
+    Demo(doudi::demo::DemoArgs),
     /// Certificates for the hub and the agencies.
     Certs {
         #[command(subcommand)]
@@ -73,7 +73,9 @@ enum KeysCommand {
 fn main() -> anyhow::Result<()> {
     doudi::tls::install_crypto_provider();
     let cli = Cli::parse();
-    doudi::telemetry::init(cli.log_json);
+    // The demo prints its own report; its hub logs only warnings unless RUST_LOG says otherwise.
+    let default_filter = if matches!(cli.command, Command::Demo(_)) { "warn" } else { "info,sqlx=warn,h2=warn" };
+    doudi::telemetry::init(cli.log_json, default_filter);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(run(cli))
 }
@@ -92,7 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied to {}", config.database_url);
             Ok(())
         }
-        //TMP Command::Demo(args) => doudi::demo::run(args).await,
+        Command::Demo(args) => doudi::demo::run(args).await,
         Command::Certs { command: CertsCommand::Init { out, trust_domain, force } } => {
             doudi::certs::init(&out, &trust_domain, force)
                 .with_context(|| format!("writing certificates to {}", out.display()))?;

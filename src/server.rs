@@ -76,11 +76,17 @@ impl Application {
 
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let incoming = tls::tls_incoming(
-            listener,
-            tls::ReloadableServerConfig::new(tls_config),
-            Duration::from_secs(config.handshake_timeout_secs),
+        let reloadable = tls::ReloadableServerConfig::new(tls_config);
+        spawn_tls_reload_on_sighup(
+            reloadable.clone(),
+            tls::TlsFiles {
+                ca: config.ca_path(),
+                cert: config.cert_path(),
+                key: config.key_path(),
+                crls: config.crl_paths(),
+            },
         );
+        let incoming = tls::tls_incoming(listener, reloadable, Duration::from_secs(config.handshake_timeout_secs));
 
         let (health, health_service) = tonic_health::server::health_reporter();
         for s in SERVICES.iter().chain(std::iter::once(&"")) {
@@ -147,6 +153,25 @@ impl Application {
     pub async fn run(self) -> anyhow::Result<()> {
         self.serve.await
     }
+}
+
+/// Re-read the certificate, key and CRL files on SIGHUP, so a revoked agency's next connection
+/// fails without a restart (security.md, "Revocation"). A bad file keeps the previous configuration.
+fn spawn_tls_reload_on_sighup(config: tls::ReloadableServerConfig, files: tls::TlsFiles) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match config.reload_from(&files) {
+                Ok(()) => tracing::info!("TLS configuration and CRLs reloaded"),
+                Err(e) => tracing::warn!(error = %e, "TLS reload failed; keeping the previous configuration"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (config, files);
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

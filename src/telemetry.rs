@@ -3,10 +3,10 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Install the global subscriber: `RUST_LOG` filter (default `info`), human or JSON lines.
-/// Safe to call more than once (later calls do nothing).
-pub fn init(json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,h2=warn"));
+/// Install the global subscriber: `RUST_LOG` filter (default `default_filter`, e.g.
+/// `"info,sqlx=warn"`), human or JSON lines. Safe to call more than once (later calls do nothing).
+pub fn init(json: bool, default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }

@@ -30,10 +30,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "reference", include_str!("../../migrations/sqlite/0002_reference.sql")),
 ];
 
-/// The hub's store on SQLite.
+/// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
+/// cache stays warm across write transactions; other writers wait on the mutex, not on SQLITE_BUSY).
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    write_pool: SqlitePool,
     writer: std::sync::Arc<Mutex<()>>,
 }
 
@@ -51,8 +53,16 @@ impl Store {
             .busy_timeout(Duration::from_secs(30))
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory");
+        let write_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts.clone().pragma("cache_size", "-262144").pragma("wal_autocheckpoint", "0"))
+            .await?;
         let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(opts).await?;
-        Ok(Store { pool, writer: Default::default() })
+        spawn_checkpointer(pool.clone());
+        Ok(Store { pool, write_pool, writer: Default::default() })
     }
 
     /// Apply `migrations/sqlite/` (idempotent).
@@ -69,12 +79,14 @@ impl Store {
                 )
             })
             .collect();
-        Migrator::with_migrations(migrations).run(&self.pool).await?;
+        Migrator::with_migrations(migrations).run(&self.write_pool).await?;
         Ok(())
     }
 
     pub async fn close(&self) {
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.write_pool).await;
         self.pool.close().await;
+        self.write_pool.close().await;
     }
 
     /// Store a batch of valid facts, the persons they introduce and the request's audit event in
@@ -87,28 +99,37 @@ impl Store {
         audit: &AuditRecord,
     ) -> Result<Vec<Decision>, StoreError> {
         let _w = self.writer.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = to_micros(Utc::now());
 
         // Current versions of the batch's records.
         let mut current: HashMap<(String, String), CurrentVersion> = HashMap::with_capacity(facts.len());
-        for chunk in facts.chunks(ROWS_PER_INSERT) {
-            // (agency, fact_id) IN (VALUES ...): row values on the left, a VALUES list on the right.
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "SELECT agency, fact_id, source_version, content_hash FROM facts WHERE is_current = 1 AND (agency, fact_id) IN (",
-            );
-            qb.push_values(chunk, |mut t, f| {
-                t.push_bind(f.agency.as_str().to_owned()).push_bind(f.fact.fact_id.clone());
-            });
-            qb.push(")");
-            for r in qb.build().fetch_all(&mut *tx).await? {
-                let hash: Vec<u8> = r.try_get(3)?;
-                let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("facts", "content_hash length"))?;
-                let version: i64 = r.try_get(2)?;
-                current.insert(
-                    (r.try_get(0)?, r.try_get(1)?),
-                    CurrentVersion { source_version: version as u64, content_hash: hash },
+        // Looked up per agency with `agency = ? AND fact_id IN (...)`, which searches the primary
+        // key (a row-value `IN (VALUES ...)` would scan the table).
+        let mut by_agency: HashMap<&str, Vec<&str>> = HashMap::new();
+        for f in facts {
+            by_agency.entry(f.agency.as_str()).or_default().push(f.fact.fact_id.as_str());
+        }
+        for (agency, ids) in &by_agency {
+            for chunk in ids.chunks(ROWS_PER_INSERT) {
+                let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                    "SELECT agency, fact_id, source_version, content_hash FROM facts WHERE is_current = 1 AND agency = ",
                 );
+                qb.push_bind(agency.to_string()).push(" AND fact_id IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.to_string());
+                }
+                qb.push(")");
+                for r in qb.build().fetch_all(&mut *tx).await? {
+                    let hash: Vec<u8> = r.try_get(3)?;
+                    let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("facts", "content_hash length"))?;
+                    let version: i64 = r.try_get(2)?;
+                    current.insert(
+                        (r.try_get(0)?, r.try_get(1)?),
+                        CurrentVersion { source_version: version as u64, content_hash: hash },
+                    );
+                }
             }
         }
 
@@ -201,7 +222,7 @@ impl Store {
     /// Append one audit event in its own transaction (for reads).
     pub async fn record_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
         let _w = self.writer.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         append_audit(&mut tx, audit, to_micros(Utc::now())).await?;
         tx.commit().await?;
         Ok(())
@@ -384,6 +405,28 @@ impl Store {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// WAL checkpoints run here, off the writer's path: the writer connection has automatic
+/// checkpoints off, and this task copies committed pages into the database file every second
+/// (PASSIVE: never blocks the writer or readers). Its fsyncs then no longer stall commits.
+fn spawn_checkpointer(pool: SqlitePool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                return;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
+    });
 }
 
 async fn append_audit(conn: &mut SqliteConnection, a: &AuditRecord, now: i64) -> Result<(), StoreError> {

@@ -74,3 +74,35 @@ async fn health_reports_each_service() {
     assert_eq!(s.code(), Code::NotFound);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_revoked_certificate_is_refused() {
+    use std::time::{Duration, SystemTime};
+    let mut revoked = None;
+    let app = spawn_app_prepared(
+        |_| {},
+        |ca, dir| {
+            let r = ca.issue_client(TRUST_DOMAIN, "education", None).unwrap();
+            let crl =
+                ca.crl_pem(std::slice::from_ref(&r.serial), SystemTime::now() + Duration::from_secs(86_400)).unwrap();
+            std::fs::write(dir.join("ca.crl"), crl).unwrap();
+            revoked = Some(r);
+        },
+    )
+    .await;
+    let revoked = revoked.unwrap();
+    let id = ClientIdentity {
+        ca_pem: app.ca.cert_pem().as_bytes().to_vec(),
+        cert_pem: revoked.cert_pem.into_bytes(),
+        key_pem: revoked.key_pem.into_bytes(),
+    };
+    let refused = match connect(&app.server, "localhost", &id).await {
+        Err(_) => true,
+        Ok(ch) => Clients::new(ch, 1 << 20).audit.who_am_i(pb::WhoAmIRequest {}).await.is_err(),
+    };
+    assert!(refused, "revoked certificate refused at the handshake");
+    // Another certificate of the same agency and CA still gets in.
+    let mut ok = app.client("education").await;
+    assert_eq!(ok.audit.who_am_i(pb::WhoAmIRequest {}).await.unwrap().into_inner().agency, "education");
+    app.stop().await;
+}

