@@ -82,7 +82,9 @@ impl Config {
         if let Some(f) = file {
             fig = fig.merge(Toml::file_exact(f));
         }
-        fig = fig.merge(Env::prefixed("DOUDI_")).merge(Serialized::defaults(overrides));
+        // DOUDI_CONFIG names the file (a flag's env), DOUDI_TEST_* belong to the test suite.
+        let env = Env::prefixed("DOUDI_").filter(|k| k != "config" && !k.as_str().starts_with("test_"));
+        fig = fig.merge(env).merge(Serialized::defaults(overrides));
         fig.extract().map_err(Box::new)
     }
 
@@ -103,5 +105,35 @@ impl Config {
                 if p.exists() { vec![p] } else { Vec::new() }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("doudi.toml", "max_batch = 500\nlisten = \"127.0.0.1:7000\"\n")?;
+            jail.set_env("DOUDI_MAX_BATCH", "700");
+            jail.set_env("DOUDI_CONFIG", "doudi.toml");
+            let c = Config::load(Some(Path::new("doudi.toml")), &Overrides::default()).unwrap();
+            assert_eq!(c.max_batch, 700, "environment overrides the file");
+            assert_eq!(c.listen.port(), 7000, "file overrides the default");
+            let flags = Overrides { listen: Some("127.0.0.1:7001".parse().unwrap()), ..Default::default() };
+            assert_eq!(Config::load(Some(Path::new("doudi.toml")), &flags).unwrap().listen.port(), 7001);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_invalid_value_names_its_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DOUDI_MAX_BATCH", "many");
+            let e = Config::load(None, &Overrides::default()).unwrap_err();
+            assert!(e.to_string().to_lowercase().contains("max_batch"), "{e}");
+            Ok(())
+        });
     }
 }

@@ -234,3 +234,41 @@ impl AccessPolicy {
         Some(Redacted { payload, omitted_fields })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_policy_has_one_owner_per_kind() {
+        let p = AccessPolicy::default();
+        // api.md payload table: owners
+        let expected = [
+            (PayloadKind::Assistance, "civil_affairs"),
+            (PayloadKind::Employment, "human_resources"),
+            (PayloadKind::Pension, "human_resources"),
+            (PayloadKind::Student, "education"),
+            (PayloadKind::EducationAid, "education"),
+            (PayloadKind::MedicalInsurance, "medical_insurance"),
+            (PayloadKind::Disability, "disability_federation"),
+            (PayloadKind::DisabilitySubsidy, "disability_federation"),
+        ];
+        for (kind, owner) in expected {
+            assert_eq!(p.owner(kind).as_str(), owner);
+        }
+        let lg: AgencyCode = "leading_group".parse().unwrap();
+        assert!(p.is_known(&lg) && p.may_read_aggregates(&lg) && !p.reads_person_data(&lg));
+    }
+
+    #[test]
+    fn bad_policies_are_refused_with_a_reason() {
+        let two_owners = "[agencies.a_x]\npush = [\"assistance\"]\n[agencies.b_x]\npush = [\"assistance\"]\n";
+        assert!(matches!(AccessPolicy::from_toml(two_owners), Err(PolicyError::Owners { .. })));
+        let mut unknown_field = DEFAULT_POLICY_TOML.to_owned();
+        unknown_field
+            .push_str("[agencies.tax_bureau]\n[agencies.tax_bureau.read]\nassistance = { fields = [\"income\"] }\n");
+        let e = AccessPolicy::from_toml(&unknown_field).unwrap_err();
+        assert!(e.to_string().contains("income"), "{e}");
+        assert!(AccessPolicy::from_toml("[agencies.Bad]\n").is_err(), "agency codes are validated");
+    }
+}
