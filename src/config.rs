@@ -109,6 +109,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error by design
 mod tests {
     use super::*;
 

@@ -19,6 +19,7 @@ use crate::domain::id_number::IdNumber;
 
 const ENCRYPTION_LABEL: &[u8] = b"doudi/v1/id-number-encryption";
 const LOOKUP_LABEL: &[u8] = b"doudi/v1/id-number-lookup";
+const TOKEN_LABEL: &[u8] = b"doudi/v1/page-token";
 
 /// Errors of key handling.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,7 @@ impl std::fmt::Debug for PersonKey {
 pub struct Keys {
     cipher: Aes256Gcm,
     lookup: Hmac<Sha256>,
+    token: Aes256Gcm,
 }
 
 impl Keys {
@@ -77,12 +79,15 @@ impl Keys {
         let hk = Hkdf::<Sha256>::new(None, raw);
         let mut enc = [0u8; 32];
         let mut look = [0u8; 32];
+        let mut tok = [0u8; 32];
         // 32-byte outputs are far below HKDF-SHA256's 8160-byte limit.
         hk.expand(ENCRYPTION_LABEL, &mut enc).expect("hkdf length");
         hk.expand(LOOKUP_LABEL, &mut look).expect("hkdf length");
+        hk.expand(TOKEN_LABEL, &mut tok).expect("hkdf length");
         Keys {
             cipher: Aes256Gcm::new_from_slice(&enc).expect("32-byte key"),
             lookup: <Hmac<Sha256> as Mac>::new_from_slice(&look).expect("any key length"),
+            token: Aes256Gcm::new_from_slice(&tok).expect("32-byte key"),
         }
     }
 
@@ -112,6 +117,32 @@ impl Keys {
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
         out
+    }
+
+    /// Seal an opaque token (a list cursor): AES-256-GCM under the token key, bound to `context`
+    /// (e.g. the caller's identity), URL-safe base64. The caller learns nothing from it and cannot
+    /// alter it or use another caller's.
+    pub fn seal_token(&self, plaintext: &[u8], context: &[u8]) -> String {
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let ct = self
+            .token
+            .encrypt(Nonce::from_slice(&nonce), AeadPayload { msg: plaintext, aad: context })
+            .expect("AES-GCM encryption of a short message cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// Open a token made by [`Self::seal_token`] with the same `context`; `None` if it was altered,
+    /// made for another context or is not a token.
+    pub fn open_token(&self, token: &str, context: &[u8]) -> Option<Vec<u8>> {
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+        if raw.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, ct) = raw.split_at(12);
+        self.token.decrypt(Nonce::from_slice(nonce), AeadPayload { msg: ct, aad: context }).ok()
     }
 
     /// Decrypt a stored ID number and check it belongs to `key`.
@@ -162,6 +193,19 @@ mod tests {
         assert_eq!(k.person_key(&a), k.person_key(&b));
         let k2 = Keys::from_base64(&Keys::generate_base64()).unwrap();
         assert_ne!(k.person_key(&a), k2.person_key(&a));
+    }
+
+    #[test]
+    fn tokens_are_opaque_and_bound_to_their_context() {
+        let k = keys();
+        let t = k.seal_token(b"cursor-bytes", b"education|");
+        assert!(!t.contains("cursor"));
+        assert_eq!(k.open_token(&t, b"education|").unwrap(), b"cursor-bytes");
+        assert!(k.open_token(&t, b"civil_affairs|").is_none(), "another caller cannot use it");
+        let mut bytes: Vec<char> = t.chars().collect();
+        bytes[20] = if bytes[20] == 'A' { 'B' } else { 'A' };
+        assert!(k.open_token(&bytes.into_iter().collect::<String>(), b"education|").is_none(), "tampering fails");
+        assert!(k.open_token("", b"education|").is_none());
     }
 
     #[test]

@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use base64::Engine as _;
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
@@ -105,11 +104,44 @@ pub struct Hub {
     pub limits: Limits,
 }
 
-fn check_purpose(purpose: &str) -> Result<(), HubError> {
+/// Check `purpose` and return the form to audit: at most [`MAX_PURPOSE_LEN`] characters, no control
+/// characters, and any run that looks like an ID number (17 digits + digit or X) masked, so free
+/// text cannot carry a full ID number into the audit log.
+fn check_purpose(purpose: &str) -> Result<String, HubError> {
     if purpose.chars().count() > MAX_PURPOSE_LEN {
         return Err(HubError::invalid("purpose", format!("is longer than {MAX_PURPOSE_LEN} characters")));
     }
-    Ok(())
+    if purpose.chars().any(char::is_control) {
+        return Err(HubError::invalid("purpose", "contains a control character"));
+    }
+    Ok(mask_id_like(purpose))
+}
+
+/// Replace every run of 17 ASCII digits followed by a digit, `X` or `x` with its masked form.
+fn mask_id_like(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let run = chars[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let end = i + run;
+        let has_check = run >= 17 && (run >= 18 || matches!(chars.get(end), Some('X' | 'x')));
+        if run >= 17 && has_check {
+            let len = if run >= 18 { run } else { 18 };
+            let s: String = chars[i..i + len].iter().collect();
+            out.push_str(&s[..6]);
+            out.push_str(&"*".repeat(len - 10));
+            out.push_str(&s[len - 4..]);
+            i += len;
+        } else if run > 0 {
+            out.extend(&chars[i..end]);
+            i = end;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// A division code with its name where known, e.g. "621022 (环县)".
@@ -236,7 +268,10 @@ impl Hub {
             outcome: format!("OK stored={} rejected={rejected}", prepared.len()),
             person_keys: seen.into_iter().collect(),
         };
-        if !prepared.is_empty() {
+        if prepared.is_empty() {
+            // Nothing to write, but the attempt is on record.
+            self.store.record_audit(&audit).await?;
+        } else {
             let decisions = self.store.ingest(&prepared, &persons, &audit).await?;
             for (slot, d) in prepared_at.into_iter().zip(decisions) {
                 results[slot].outcome = FactOutcome::Stored(d);
@@ -257,7 +292,7 @@ impl Hub {
         as_of: NaiveDate,
         purpose: &str,
     ) -> Result<RecipientView, HubError> {
-        check_purpose(purpose)?;
+        let purpose = check_purpose(purpose)?;
         if !self.policy.reads_person_data(principal.agency()) {
             return Err(HubError::PermissionDenied(format!(
                 "agency {} may not read person-level data (aggregates only)",
@@ -267,21 +302,21 @@ impl Hub {
         let key = self.keys.person_key(id);
         let facts = self.store.person_facts(&key, as_of).await?;
         let visible = self.visible_facts(principal, facts);
-        let mut audit = AuditRecord {
+        // The person key is recorded even when nothing is found: probing is what an auditor looks for.
+        let audit = AuditRecord {
             agency: principal.agency().to_string(),
             division: division_of(principal),
             method: method.to_owned(),
-            purpose: purpose.to_owned(),
+            purpose,
             outcome: if visible.is_empty() { "NOT_FOUND".into() } else { "OK".into() },
             person_keys: vec![key],
         };
         if visible.is_empty() {
-            audit.person_keys.clear();
             self.store.record_audit(&audit).await?;
             return Err(HubError::NotFound(format!("no data the caller may read about {} as of {as_of}", id.masked())));
         }
         self.store.record_audit(&audit).await?;
-        Ok(RecipientView { id_number: id.clone(), facts: visible })
+        Ok(RecipientView { id_number: id.clone(), facts: with_holder(visible, id) })
     }
 
     /// Apply the access policy to one person's facts.
@@ -311,7 +346,7 @@ impl Hub {
         page_token: &str,
         purpose: &str,
     ) -> Result<RecipientPage, HubError> {
-        check_purpose(purpose)?;
+        let purpose = check_purpose(purpose)?;
         let agency = principal.agency();
         if !self.policy.reads_person_data(agency) {
             return Err(HubError::PermissionDenied(format!(
@@ -338,6 +373,14 @@ impl Hub {
                 )));
             }
         };
+        // HIV-affected children: never an aggregate below county level (policy-reference.md, the
+        // AIDS regulation), so no list filtered by that program on a township or village.
+        if program == Some(Program::HivAffectedChild) && prefix.len() > 6 {
+            return Err(HubError::PermissionDenied(
+                "program HIV_AFFECTED_CHILD may not be listed below county level (division_code has more than 6 digits)"
+                    .into(),
+            ));
+        }
         // The city code (and the province) mean "everything": codes are stored at county level or below.
         let prefix = match prefix.as_str() {
             "621000" => "6210".to_owned(),
@@ -356,13 +399,13 @@ impl Hub {
         };
         let filter = PersonFilter { division_prefix: prefix, program: program.map(|p| p.as_str().to_owned()), as_of };
         let fingerprint = filter_fingerprint(&filter);
-        let after = decode_page_token(page_token, &fingerprint)?;
+        let after = decode_page_token(&self.keys, principal, page_token, &fingerprint)?;
 
         let mut keys = self.store.list_persons(&filter, after.as_ref(), page_size + 1).await?;
         let more = keys.len() > page_size;
         keys.truncate(page_size);
         let next_page_token = match (more, keys.last()) {
-            (true, Some(last)) => encode_page_token(last, &fingerprint),
+            (true, Some(last)) => encode_page_token(&self.keys, principal, last, &fingerprint),
             _ => String::new(),
         };
         let total_size = self.store.count_persons(&filter).await?;
@@ -393,20 +436,29 @@ impl Hub {
         let mut recipients = Vec::with_capacity(views.len());
         for (k, facts) in views {
             let cipher = ciphers.get(&k).ok_or(KeyError::Decrypt)?;
-            recipients.push(RecipientView { id_number: self.keys.decrypt(cipher, &k)?, facts });
+            let id = self.keys.decrypt(cipher, &k)?;
+            recipients.push(RecipientView { facts: with_holder(facts, &id), id_number: id });
         }
         self.store
             .record_audit(&AuditRecord {
                 agency: agency.to_string(),
                 division: division_of(principal),
                 method: method.to_owned(),
-                purpose: purpose.to_owned(),
+                purpose,
                 outcome: format!("OK listed={} omitted={omitted}", recipients.len()),
                 person_keys: visible_keys,
             })
             .await?;
         Ok(RecipientPage { recipients, next_page_token, total_size, omitted_count: omitted })
     }
+}
+
+/// Restore what the stored form left out (certificate numbers) for the holder `id`.
+fn with_holder(facts: Vec<VisibleFact>, id: &IdNumber) -> Vec<VisibleFact> {
+    facts
+        .into_iter()
+        .map(|v| VisibleFact { fact: StoredFact { payload: v.fact.payload.with_holder(id), ..v.fact }, ..v })
+        .collect()
 }
 
 fn filter_fingerprint(f: &PersonFilter) -> [u8; 8] {
@@ -422,20 +474,31 @@ fn filter_fingerprint(f: &PersonFilter) -> [u8; 8] {
     out
 }
 
-/// Page token: URL-safe base64 of `last person key (32) || filter fingerprint (8)`.
-fn encode_page_token(last: &PersonKey, fingerprint: &[u8; 8]) -> String {
+/// The context a page token is bound to: the caller's SPIFFE ID.
+fn token_context(p: &Principal) -> Vec<u8> {
+    p.spiffe_id().as_bytes().to_vec()
+}
+
+/// Page token: `last person key (32) || filter fingerprint (8)`, sealed by [`Keys::seal_token`]
+/// for this caller, so it reveals no person key and cannot be altered or passed to another agency.
+fn encode_page_token(keys: &Keys, p: &Principal, last: &PersonKey, fingerprint: &[u8; 8]) -> String {
     let mut raw = Vec::with_capacity(40);
     raw.extend_from_slice(last.as_bytes());
     raw.extend_from_slice(fingerprint);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    keys.seal_token(&raw, &token_context(p))
 }
 
-fn decode_page_token(token: &str, fingerprint: &[u8; 8]) -> Result<Option<PersonKey>, HubError> {
+fn decode_page_token(
+    keys: &Keys,
+    p: &Principal,
+    token: &str,
+    fingerprint: &[u8; 8],
+) -> Result<Option<PersonKey>, HubError> {
     if token.is_empty() {
         return Ok(None);
     }
-    let bad = || HubError::invalid("page_token", "is not a token this list returned");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    let bad = || HubError::invalid("page_token", "is not a token this list returned to this caller");
+    let raw = keys.open_token(token, &token_context(p)).ok_or_else(bad)?;
     if raw.len() != 40 {
         return Err(bad());
     }
@@ -446,4 +509,24 @@ fn decode_page_token(token: &str, fingerprint: &[u8; 8]) -> Result<Option<Person
         ));
     }
     Ok(PersonKey::from_slice(&raw[..32]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_like_runs_in_free_text_are_masked() {
+        assert_eq!(mask_id_like("checking 621022198512310039 now"), "checking 621022********0039 now");
+        assert_eq!(mask_id_like("11010519491231002x"), "110105********002x");
+        assert_eq!(mask_id_like("case 2023-07 #12345"), "case 2023-07 #12345", "short numbers stay");
+        assert_eq!(mask_id_like("复核 621022198512310039"), "复核 621022********0039");
+    }
+
+    #[test]
+    fn purpose_refuses_control_characters() {
+        assert!(check_purpose("case review\nOK").is_err());
+        assert!(check_purpose(&"x".repeat(MAX_PURPOSE_LEN + 1)).is_err());
+        assert_eq!(check_purpose("年度复核").unwrap(), "年度复核");
+    }
 }

@@ -30,6 +30,9 @@ use crate::tls;
 /// Names of the doudi services registered (health reports each, and "" for the whole server).
 pub const SERVICES: [&str; 3] = ["doudi.v1.RecipientExchange", "doudi.v1.Reference", "doudi.v1.Audit"];
 
+/// Largest response message.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
 type ServeFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
 /// A bound, ready-to-run hub.
@@ -104,7 +107,9 @@ impl Application {
         let max = config.max_message_bytes;
         let exchange = RecipientExchangeServer::new(ExchangeService { hub: hub.clone(), auth: auth.clone() })
             .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
+            // Responses are bounded by paging, not by the request limit: a person with many
+            // facts or a full page may exceed 4 MiB.
+            .max_encoding_message_size(MAX_RESPONSE_BYTES);
         let reference = ReferenceServer::new(ReferenceService { hub: hub.clone(), auth: auth.clone() })
             .max_decoding_message_size(max);
         let audit = AuditServer::new(AuditService { policy, auth }).max_decoding_message_size(max);

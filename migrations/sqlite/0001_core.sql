@@ -36,6 +36,7 @@ CREATE TABLE facts (
 CREATE INDEX facts_current_person ON facts (person_key) WHERE is_current = 1;
 CREATE INDEX facts_current_program ON facts (program, division_code, person_key)
     WHERE is_current = 1 AND program IS NOT NULL;
+CREATE INDEX facts_current_division ON facts (division_code, person_key) WHERE is_current = 1;
 
 -- Audit: one event per request that reads or writes person-level data (security.md).
 -- hash = SHA-256(prev_hash || canonical content); see store/audit.rs for the canonical form.

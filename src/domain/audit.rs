@@ -1,8 +1,10 @@
 //! The audit hash chain (security.md, "What is stored and logged").
 //!
-//! Canonical content of event `seq` (UTF-8, fields joined by `\n`, no trailing newline):
-//! `doudi-audit-v1`, `seq` (decimal), `at` (microseconds since the Unix epoch, decimal), `agency`,
-//! `division`, `method`, `purpose`, `outcome`, `person_count` (decimal), `persons_hash` (lower hex).
+//! Canonical content of event `seq`: the ASCII tag `doudi-audit-v2`, then each field as
+//! `<byte length in decimal>:<UTF-8 bytes>;` in this order: `seq` (decimal), `at` (microseconds since
+//! the Unix epoch, decimal), `agency`, `division`, `method`, `purpose`, `outcome`, `person_count`
+//! (decimal), `persons_hash` (lower hex). Length prefixes make the form unambiguous: no text moved
+//! between two fields gives the same bytes.
 //! `persons_hash` = SHA-256 over the touched 32-byte person keys, sorted and de-duplicated,
 //! concatenated. `hash` = SHA-256(`prev_hash` (32 bytes) || canonical content); the first event's
 //! `prev_hash` is 32 zero bytes.
@@ -37,23 +39,34 @@ pub struct EventContent<'a> {
     pub persons_hash: [u8; 32],
 }
 
-/// `SHA-256(prev_hash || canonical content)`.
-pub fn event_hash(prev_hash: &[u8; 32], e: &EventContent<'_>) -> [u8; 32] {
-    let canonical = format!(
-        "doudi-audit-v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
-        e.seq,
-        e.at_micros,
+/// The canonical bytes of an event (see the module docs).
+pub fn canonical(e: &EventContent<'_>) -> Vec<u8> {
+    let mut out = b"doudi-audit-v2".to_vec();
+    let fields: [&str; 9] = [
+        &e.seq.to_string(),
+        &e.at_micros.to_string(),
         e.agency,
         e.division,
         e.method,
         e.purpose,
         e.outcome,
-        e.person_count,
-        hex::encode(e.persons_hash)
-    );
+        &e.person_count.to_string(),
+        &hex::encode(e.persons_hash),
+    ];
+    for f in fields {
+        out.extend_from_slice(f.len().to_string().as_bytes());
+        out.push(b':');
+        out.extend_from_slice(f.as_bytes());
+        out.push(b';');
+    }
+    out
+}
+
+/// `SHA-256(prev_hash || canonical content)`.
+pub fn event_hash(prev_hash: &[u8; 32], e: &EventContent<'_>) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(prev_hash);
-    h.update(canonical.as_bytes());
+    h.update(canonical(e));
     h.finalize().into()
 }
 
@@ -75,16 +88,31 @@ mod tests {
             person_count: 0,
             persons_hash: persons_hash(&mut Vec::new()),
         };
-        let text = format!(
-            "doudi-audit-v1\n1\n1700000000000000\ncivil_affairs\n\n/doudi.v1.RecipientExchange/GetRecipient\n复核\nOK\n0\n{}",
-            // SHA-256 of the empty string
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        // "复核" is 6 bytes in UTF-8; the last field is the SHA-256 of the empty string.
+        let text = "doudi-audit-v21:1;16:1700000000000000;13:civil_affairs;0:;40:/doudi.v1.RecipientExchange/GetRecipient;\
+                    6:复核;2:OK;1:0;64:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855;";
         let mut h = Sha256::new();
         h.update([0u8; 32]);
         h.update(text.as_bytes());
         let expected: [u8; 32] = h.finalize().into();
         assert_eq!(event_hash(&GENESIS, &e), expected);
+    }
+
+    #[test]
+    fn moving_text_between_fields_changes_the_hash() {
+        let base = EventContent {
+            seq: 2,
+            at_micros: 1,
+            agency: "education",
+            division: "",
+            method: "/m",
+            purpose: "case review\nOK",
+            outcome: "",
+            person_count: 0,
+            persons_hash: [0; 32],
+        };
+        let moved = EventContent { purpose: "case review", outcome: "OK", ..base.clone() };
+        assert_ne!(event_hash(&GENESIS, &base), event_hash(&GENESIS, &moved));
     }
 
     #[test]

@@ -335,8 +335,41 @@ impl Payload {
         })
     }
 
+    /// The stored form. A disability certificate number is the holder's ID number followed by the
+    /// category and grade digits (checked by [`Fact::validate`]), so only those two digits are
+    /// stored: no full ID number is ever written in clear. [`Payload::with_holder`] restores it.
+    pub fn storage_form(&self) -> Payload {
+        match self {
+            Payload::Disability(d) => {
+                let mut d = d.clone();
+                if let Some(no) = &d.certificate_no
+                    && no.len() == 20
+                {
+                    d.certificate_no = Some(no[18..].to_owned());
+                }
+                Payload::Disability(d)
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Inverse of [`Payload::storage_form`] for the holder `id`.
+    pub fn with_holder(self, id: &IdNumber) -> Payload {
+        match self {
+            Payload::Disability(mut d) => {
+                if let Some(suffix) = &d.certificate_no
+                    && suffix.len() == 2
+                {
+                    d.certificate_no = Some(format!("{}{suffix}", id.as_str()));
+                }
+                Payload::Disability(d)
+            }
+            other => other,
+        }
+    }
+
     /// Keep only the named fields (the access policy's field list); `None` keeps everything.
-    /// Returns the payload and the names of the fields that were present and removed.
+    /// Returns the payload and the names of the fields that were removed.
     pub fn retain_fields(&self, allowed: Option<&[String]>) -> (Payload, Vec<String>) {
         let Some(allowed) = allowed else { return (self.clone(), Vec::new()) };
         let mut value: serde_json::Value = serde_json::from_str(&self.to_json()).expect("own JSON parses");

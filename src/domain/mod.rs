@@ -6,6 +6,8 @@ pub mod calendar;
 pub mod division;
 pub mod fact;
 pub mod id_number;
+pub mod medical;
 pub mod money;
 pub mod policy;
 pub mod versioning;
+pub mod workdays;

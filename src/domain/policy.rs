@@ -230,7 +230,17 @@ impl AccessPolicy {
             Some(Condition::Student) if !person_is_student => return None,
             _ => {}
         }
-        let (payload, omitted_fields) = payload.retain_fields(rule.field_list());
+        let (payload, _) = payload.retain_fields(rule.field_list());
+        // Every field of the kind the caller may not read, whether this fact has it or not: the
+        // list must not reveal which hidden fields are set (e.g. rural_class ⇒ rural dibao).
+        let omitted_fields = match rule.field_list() {
+            None => Vec::new(),
+            Some(allowed) => known_fields(payload.kind())
+                .iter()
+                .filter(|f| !allowed.iter().any(|a| a == *f))
+                .map(|f| (*f).to_owned())
+                .collect(),
+        };
         Some(Redacted { payload, omitted_fields })
     }
 }

@@ -34,8 +34,37 @@ fn money_in(s: &str, field: &str) -> Result<Option<Money>, FieldError> {
     s.parse::<Money>().map(Some).map_err(|e| fe(field, format!("{e} (money is decimal yuan like \"607.00\")")))
 }
 
-fn text_in(s: &str) -> Option<String> {
-    if s.is_empty() { None } else { Some(s.to_owned()) }
+/// Earliest and latest business date accepted (a guard against typos such as year 0 or 9999).
+pub const MIN_DATE: (i32, u32, u32) = (1900, 1, 1);
+pub const MAX_DATE: (i32, u32, u32) = (2099, 12, 31);
+
+fn date_bounds_check(d: NaiveDate, field: &str) -> Result<NaiveDate, FieldError> {
+    let min = NaiveDate::from_ymd_opt(MIN_DATE.0, MIN_DATE.1, MIN_DATE.2).expect("valid constant");
+    let max = NaiveDate::from_ymd_opt(MAX_DATE.0, MAX_DATE.1, MAX_DATE.2).expect("valid constant");
+    if d < min || d > max {
+        return Err(fe(field, format!("{d} is outside {min} to {max}")));
+    }
+    Ok(d)
+}
+
+fn parse_bounded_date(s: &str, field: &str) -> Result<NaiveDate, FieldError> {
+    date_bounds_check(parse_date(s).map_err(|e| fe(field, e))?, field)
+}
+
+/// An identifier-like text: no control characters, not only spaces.
+fn check_text(s: &str, field: &str) -> Result<(), FieldError> {
+    if s.chars().any(char::is_control) {
+        return Err(fe(field, "contains a control character"));
+    }
+    if !s.is_empty() && s.trim().is_empty() {
+        return Err(fe(field, "is blank"));
+    }
+    Ok(())
+}
+
+fn text_in(s: &str, field: &str) -> Result<Option<String>, FieldError> {
+    check_text(s, field)?;
+    Ok(if s.is_empty() { None } else { Some(s.to_owned()) })
 }
 
 fn money_out(m: Option<Money>) -> String {
@@ -50,12 +79,12 @@ pub fn id_number_in(s: &str, field: &str) -> Result<IdNumber, FieldError> {
     s.parse::<IdNumber>().map_err(|e| fe(field, e))
 }
 
-/// Parse an optional business date; empty → `default`.
+/// Parse an optional business date (1900-01-01 to 2099-12-31); empty → `default`.
 pub fn date_in(s: &str, field: &str, default: NaiveDate) -> Result<NaiveDate, FieldError> {
     if s.is_empty() {
         return Ok(default);
     }
-    parse_date(s).map_err(|e| fe(field, e))
+    parse_bounded_date(s, field)
 }
 
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
@@ -125,7 +154,7 @@ fn payload_in(p: pb::fact::Payload) -> Result<Payload, FieldError> {
             rural_class: a.rural_class.map(|c| small(c, "assistance.rural_class")).transpose()?,
             urban_mode: enum_in(a.urban_mode, "assistance.urban_mode", urban_mode_in)?,
             support_mode: enum_in(a.support_mode, "assistance.support_mode", support_mode_in)?,
-            household_id: text_in(&a.household_id),
+            household_id: text_in(&a.household_id, "assistance.household_id")?,
             monthly_benefit: money_in(&a.monthly_benefit, "assistance.monthly_benefit")?,
             status: enum_in(a.status, "assistance.status", assistance_status_in)?,
         }),
@@ -140,7 +169,7 @@ fn payload_in(p: pb::fact::Payload) -> Result<Payload, FieldError> {
         }),
         P::Student(s) => Payload::Student(Student {
             stage: enum_in(s.stage, "student.stage", stage_in)?,
-            school_code: text_in(&s.school_code),
+            school_code: text_in(&s.school_code, "student.school_code")?,
         }),
         P::EducationAid(e) => Payload::EducationAid(EducationAid {
             aid_type: enum_in(e.aid_type, "education_aid.aid_type", aid_type_in)?,
@@ -162,7 +191,7 @@ fn payload_in(p: pb::fact::Payload) -> Result<Payload, FieldError> {
         P::Disability(d) => Payload::Disability(Disability {
             category: enum_in(d.category, "disability.category", category_in)?,
             grade: if d.grade == 0 { None } else { Some(small(d.grade, "disability.grade")?) },
-            certificate_no: text_in(&d.certificate_no),
+            certificate_no: text_in(&d.certificate_no, "disability.certificate_no")?,
         }),
         P::DisabilitySubsidy(s) => Payload::DisabilitySubsidy(DisabilitySubsidy {
             living_subsidy: money_in(&s.living_subsidy, "disability_subsidy.living_subsidy")?,
@@ -173,17 +202,26 @@ fn payload_in(p: pb::fact::Payload) -> Result<Payload, FieldError> {
 
 /// Wire fact → domain fact. Field paths are relative to the fact.
 pub fn fact_in(f: pb::Fact) -> Result<Fact, FieldError> {
+    check_text(&f.fact_id, "fact_id")?;
+    if f.source_version > i64::MAX as u64 {
+        return Err(fe(
+            "source_version",
+            format!("{} exceeds the largest accepted version {}", f.source_version, i64::MAX),
+        ));
+    }
     let id_number = id_number_in(&f.id_number, "id_number")?;
     if f.division_code.is_empty() {
         return Err(fe("division_code", "is required"));
     }
     let division_code: DivisionCode = f.division_code.parse().map_err(|e| fe("division_code", e))?;
+    if division_code.county().is_none() {
+        return Err(fe("division_code", format!("{division_code} is not a county or a place within one")));
+    }
     if f.valid_from.is_empty() {
         return Err(fe("valid_from", "is required"));
     }
-    let valid_from = parse_date(&f.valid_from).map_err(|e| fe("valid_from", e))?;
-    let valid_to =
-        if f.valid_to.is_empty() { None } else { Some(parse_date(&f.valid_to).map_err(|e| fe("valid_to", e))?) };
+    let valid_from = parse_bounded_date(&f.valid_from, "valid_from")?;
+    let valid_to = if f.valid_to.is_empty() { None } else { Some(parse_bounded_date(&f.valid_to, "valid_to")?) };
     let payload =
         payload_in(f.payload.ok_or_else(|| fe("payload", "one payload is required (assistance, employment, …)"))?)?;
     Ok(Fact {

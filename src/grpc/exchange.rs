@@ -78,7 +78,28 @@ impl RecipientExchange for ExchangeService {
         let mut rejected = Vec::new();
         let mut truncated = false;
         let mut offset = 0usize;
-        while let Some(msg) = stream.message().await.map_err(super::limits::resource_exhausted_if_too_large)? {
+        loop {
+            let msg = match stream.message().await {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                // Say what was committed before the bad message, so the client can resume.
+                Err(s) => {
+                    let s = super::limits::client_fault(s);
+                    return Err(Status::new(
+                        s.code(),
+                        format!(
+                            "message after fact {offset}: {}; the {offset} facts before it were processed \
+                             (accepted {}, new_version {}, duplicate {}, stale {}, rejected {})",
+                            s.message(),
+                            counts.accepted,
+                            counts.new_version,
+                            counts.duplicate,
+                            counts.stale,
+                            counts.rejected
+                        ),
+                    ));
+                }
+            };
             if msg.facts.is_empty() {
                 continue;
             }

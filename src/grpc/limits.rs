@@ -1,10 +1,11 @@
-//! A tower layer that reports an oversized request message as RESOURCE_EXHAUSTED.
+//! A tower layer that gives request-decoding failures the status the gRPC protocol and
+//! security.md call for:
+//! - a message over `max_decoding_message_size`: tonic 0.14 says OUT_OF_RANGE → RESOURCE_EXHAUSTED;
+//! - malformed protobuf or invalid UTF-8 in a string field: tonic says INTERNAL ("failed to decode
+//!   Protobuf message") → INVALID_ARGUMENT (the client sent it; nothing is wrong inside the hub).
 //!
-//! tonic 0.14 refuses a message over `max_decoding_message_size` with OUT_OF_RANGE, while the gRPC
-//! protocol (and security.md: "over them: RESOURCE_EXHAUSTED") calls for RESOURCE_EXHAUSTED. Unary
-//! calls fail before the handler runs, as a trailers-only response; this layer rewrites that
-//! response's `grpc-status`. Streaming handlers map the same status themselves
-//! ([`resource_exhausted_if_too_large`]).
+//! Unary calls fail before the handler runs, as a trailers-only response; this layer rewrites that
+//! response's `grpc-status`. Streaming handlers map the same statuses themselves ([`client_fault`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,14 +17,27 @@ use tower::{Layer, Service};
 
 /// The prefix of tonic's message for an oversized message.
 const TOO_LARGE: &str = "Error, decoded message length too large";
+/// The prefix of tonic's message for undecodable protobuf.
+const UNDECODABLE: &str = "failed to decode Protobuf message";
 
-/// Turn tonic's OUT_OF_RANGE "message too large" into RESOURCE_EXHAUSTED, other statuses unchanged.
-pub fn resource_exhausted_if_too_large(s: Status) -> Status {
-    if s.code() == Code::OutOfRange && s.message().starts_with(TOO_LARGE) {
-        Status::resource_exhausted(too_large_message(s.message()))
-    } else {
-        s
+/// Map tonic's decoding statuses to the client's fault; other statuses unchanged.
+pub fn client_fault(s: Status) -> Status {
+    match s.code() {
+        Code::OutOfRange if s.message().starts_with(TOO_LARGE) => {
+            Status::resource_exhausted(too_large_message(s.message()))
+        }
+        Code::Internal if s.message().starts_with(UNDECODABLE) => {
+            Status::invalid_argument(undecodable_message(s.message()))
+        }
+        _ => s,
     }
+}
+
+fn undecodable_message(tonic_message: &str) -> String {
+    let detail = tonic_message.trim_start_matches(UNDECODABLE).trim_start_matches(':').trim();
+    format!(
+        "request is not a valid protobuf message of the method's type (malformed bytes or invalid UTF-8 in a string field): {detail}"
+    )
 }
 
 fn too_large_message(tonic_message: &str) -> String {
@@ -64,19 +78,20 @@ where
         Box::pin(async move {
             let mut resp = fut.await?;
             let h = resp.headers_mut();
-            let out_of_range = h.get("grpc-status").is_some_and(|v| v.as_bytes() == b"11");
-            if out_of_range
+            let code = h.get("grpc-status").map(|v| v.as_bytes().to_vec());
+            if matches!(code.as_deref(), Some(b"11") | Some(b"13"))
                 && let Some(status) = Status::from_header_map(h)
-                && status.message().starts_with(TOO_LARGE)
             {
-                let replaced = Status::resource_exhausted(too_large_message(status.message()));
-                h.insert("grpc-status", HeaderValue::from(Code::ResourceExhausted as i32));
-                // Re-encode the message as the protocol requires (percent-encoding).
-                let mut tmp = http::HeaderMap::new();
-                if replaced.add_header(&mut tmp).is_ok()
-                    && let Some(m) = tmp.get("grpc-message")
-                {
-                    h.insert("grpc-message", m.clone());
+                let mapped = client_fault(status.clone());
+                if mapped.code() != status.code() {
+                    h.insert("grpc-status", HeaderValue::from(mapped.code() as i32));
+                    // Re-encode the message as the protocol requires (percent-encoding).
+                    let mut tmp = http::HeaderMap::new();
+                    if mapped.add_header(&mut tmp).is_ok()
+                        && let Some(m) = tmp.get("grpc-message")
+                    {
+                        h.insert("grpc-message", m.clone());
+                    }
                 }
             }
             Ok(resp)

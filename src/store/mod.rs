@@ -41,7 +41,7 @@ impl PreparedFact {
     /// `source_version` and system time: SHA-256 of
     /// `person_key(hex) | division_code | valid_from | valid_to ('' if open) | kind | payload JSON`.
     pub fn new(agency: AgencyCode, fact: Fact, person_key: PersonKey) -> PreparedFact {
-        let payload_json = fact.payload.to_json();
+        let payload_json = fact.payload.storage_form().to_json();
         let mut h = Sha256::new();
         h.update(hex::encode(person_key.as_bytes()));
         for part in [

@@ -28,6 +28,7 @@ const ROWS_PER_INSERT: usize = 500;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../../migrations/sqlite/0001_core.sql")),
     (2, "reference", include_str!("../../migrations/sqlite/0002_reference.sql")),
+    (3, "calendar", include_str!("../../migrations/sqlite/0003_calendar.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
@@ -51,14 +52,14 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
-            .pragma("cache_size", "-65536")
+            .pragma("cache_size", "-16384")
             .pragma("temp_store", "memory");
         let write_pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(opts.clone().pragma("cache_size", "-262144").pragma("wal_autocheckpoint", "0"))
+            .connect_with(opts.clone().pragma("cache_size", "-65536").pragma("wal_autocheckpoint", "0"))
             .await?;
         let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(opts).await?;
         spawn_checkpointer(pool.clone());

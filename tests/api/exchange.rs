@@ -311,3 +311,95 @@ async fn reference_data_from_the_letter() {
     assert_eq!(counties, ["西峰区", "庆城县", "环县", "华池县", "合水县", "正宁县", "宁县", "镇原县"]);
     app.stop().await;
 }
+
+/// Breaker finding: a certificate number contains the full ID number; it must not be stored in
+/// clear, yet a reader allowed to see it gets it whole.
+#[tokio::test]
+async fn certificate_numbers_are_not_stored_in_clear() {
+    let app = spawn_app().await;
+    let mut dpf = app.client("disability_federation").await;
+    let person = id(HUAN, (2010, 3, 3), 17);
+    push(&mut dpf, vec![with(base("D1", &person, HUAN), disability(&person))]).await.unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(FULL)").execute(app.app_hub.store.pool()).await.unwrap();
+    let mut bytes = std::fs::read(app.db_path()).unwrap();
+    if let Ok(wal) = std::fs::read(app.db_path().with_extension("db-wal")) {
+        bytes.extend(wal);
+    }
+    assert!(!bytes.windows(18).any(|w| w == person.as_bytes()), "no full ID number at rest");
+    let got = get(&mut dpf, &person, "2023-06-30").await.unwrap();
+    let Some(pb::fact::Payload::Disability(d)) = &got.facts[0].payload else { panic!() };
+    assert_eq!(d.certificate_no, format!("{person}42"), "ID + category 4 (physical) + grade 2");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn page_tokens_are_opaque_and_bound_to_the_caller() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let facts =
+        (0..3u16).map(|i| with(base(&format!("T{i}"), &id(HUAN, (1950, 1, 1), i), HUAN), rural_dibao())).collect();
+    push(&mut ca, facts).await.unwrap();
+    let req = |token: String| pb::ListRecipientsRequest {
+        division_code: HUAN.into(),
+        as_of: "2023-06-30".into(),
+        page_size: 1,
+        page_token: token,
+        ..Default::default()
+    };
+    let token = ca.exchange.list_recipients(req(String::new())).await.unwrap().into_inner().next_page_token;
+    assert!(!token.is_empty());
+    let mut hr = app.client("human_resources").await;
+    let s = hr.exchange.list_recipients(req(token.clone())).await.unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument, "another agency cannot use the token");
+    let mut tampered: Vec<char> = token.chars().collect();
+    tampered[5] = if tampered[5] == 'A' { 'B' } else { 'A' };
+    let s = ca.exchange.list_recipients(req(tampered.into_iter().collect())).await.unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn hiv_affected_children_are_never_counted_below_county_level() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let child = pb::fact::Payload::Assistance(pb::Assistance {
+        program: pb::Program::HivAffectedChild as i32,
+        status: pb::AssistanceStatus::Active as i32,
+        ..Default::default()
+    });
+    push(&mut ca, vec![with(base("H1", &id(HUAN, (2015, 5, 5), 3), "621022101299"), child)]).await.unwrap();
+    let list = |division: &str| pb::ListRecipientsRequest {
+        division_code: division.into(),
+        program: pb::Program::HivAffectedChild as i32,
+        as_of: "2023-06-30".into(),
+        ..Default::default()
+    };
+    for village_or_township in ["621022101299", "621022101"] {
+        let s = ca.exchange.list_recipients(list(village_or_township)).await.unwrap_err();
+        assert_eq!(s.code(), Code::PermissionDenied);
+    }
+    assert_eq!(ca.exchange.list_recipients(list(HUAN)).await.unwrap().into_inner().total_size, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn identifiers_and_dates_are_bounded() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let person = id(HUAN, (1970, 1, 1), 5);
+    let mut nul = with(base("N\u{0}1", &person, HUAN), rural_dibao());
+    let mut year0 = with(base("Y0", &person, HUAN), rural_dibao());
+    year0.valid_from = "0000-01-01".into();
+    let city = with(base("CITY", &person, "621000"), rural_dibao());
+    let mut huge_version = with(base("V", &person, HUAN), rural_dibao());
+    huge_version.source_version = u64::MAX;
+    nul.source_version = 1;
+    let r = push(&mut ca, vec![nul, year0, city, huge_version]).await.unwrap();
+    let fields: Vec<&str> = r.results.iter().map(|x| x.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["facts[0].fact_id", "facts[1].valid_from", "facts[2].division_code", "facts[3].source_version"]
+    );
+    assert!(r.results.iter().all(|x| outcome(x) == pb::FactOutcome::Rejected));
+    app.stop().await;
+}

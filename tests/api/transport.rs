@@ -106,3 +106,67 @@ async fn a_revoked_certificate_is_refused() {
     assert_eq!(ok.audit.who_am_i(pb::WhoAmIRequest {}).await.unwrap().into_inner().agency, "education");
     app.stop().await;
 }
+
+/// Sends arbitrary bytes as the request message (a hostile or broken client).
+mod raw {
+    use tonic::Status;
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+    pub struct RawCodec;
+    pub struct RawEncoder;
+    pub struct DropDecoder;
+
+    impl Encoder for RawEncoder {
+        type Item = Vec<u8>;
+        type Error = Status;
+        fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+            use bytes::BufMut;
+            dst.put_slice(&item);
+            Ok(())
+        }
+    }
+    impl Decoder for DropDecoder {
+        type Item = ();
+        type Error = Status;
+        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, Status> {
+            use bytes::Buf;
+            src.advance(src.remaining());
+            Ok(Some(()))
+        }
+    }
+    impl Codec for RawCodec {
+        type Encode = Vec<u8>;
+        type Decode = ();
+        type Encoder = RawEncoder;
+        type Decoder = DropDecoder;
+        fn encoder(&mut self) -> RawEncoder {
+            RawEncoder
+        }
+        fn decoder(&mut self) -> DropDecoder {
+            DropDecoder
+        }
+    }
+}
+
+#[tokio::test]
+async fn malformed_protobuf_is_invalid_argument_and_the_hub_survives() {
+    let app = spawn_app().await;
+    let ch = connect(&app.server, "localhost", &app.identity("civil_affairs", None)).await.unwrap();
+    let cases: [(&str, Vec<u8>); 3] = [
+        ("truncated varint", vec![0x0a, 0x80]),
+        ("wire type 7", vec![0x0f, 0x01]),
+        // field 1 (facts) holding a Fact whose field 1 (fact_id) is invalid UTF-8
+        ("invalid UTF-8", vec![0x0a, 0x04, 0x0a, 0x02, 0xff, 0xfe]),
+    ];
+    for (what, bytes) in cases {
+        let mut grpc = tonic::client::Grpc::new(ch.clone());
+        grpc.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::from_static("/doudi.v1.RecipientExchange/PushFacts");
+        let s = grpc.unary(tonic::Request::new(bytes), path, raw::RawCodec).await.unwrap_err();
+        assert_eq!(s.code(), Code::InvalidArgument, "{what}: {s:?}");
+    }
+    // still serving
+    let mut c = app.client("civil_affairs").await;
+    assert_eq!(c.audit.who_am_i(pb::WhoAmIRequest {}).await.unwrap().into_inner().agency, "civil_affairs");
+    app.stop().await;
+}
