@@ -403,3 +403,28 @@ async fn identifiers_and_dates_are_bounded() {
     assert!(r.results.iter().all(|x| outcome(x) == pb::FactOutcome::Rejected));
     app.stop().await;
 }
+
+/// A request cancelled at any point leaves all of its valid facts or none (one transaction).
+#[tokio::test]
+async fn a_cancelled_batch_leaves_all_or_nothing() {
+    use doudi::domain::agency::{AgencyCode, Principal};
+    use doudi::synth::{Population, SynthConfig};
+    let app = spawn_app().await;
+    let pop = Population::generate(&SynthConfig { persons: 3_000, ..SynthConfig::default() });
+    let facts: Vec<_> = pop.facts("civil_affairs").collect();
+    let principal = Principal::new(TRUST_DOMAIN, AgencyCode::civil_affairs(), None).unwrap();
+    for (round, chunk) in facts.chunks(300).enumerate() {
+        let before = app.fact_versions().await;
+        let batch: Vec<_> = chunk.iter().cloned().map(Ok).collect();
+        // Cancel after 0.1, 0.2, 0.4, … ms (up to ~0.4 s): somewhere between "not started" and "committed".
+        let limit = std::time::Duration::from_micros(100 << round.min(12));
+        let done = tokio::time::timeout(limit, app.app_hub.push_facts(&principal, "test", batch)).await;
+        let after = app.fact_versions().await;
+        let stored = after - before;
+        assert!(stored == 0 || stored == chunk.len() as i64, "round {round}: {stored} of {} stored", chunk.len());
+        if done.is_ok() {
+            assert_eq!(stored, chunk.len() as i64, "a finished request stored everything");
+        }
+    }
+    app.stop().await;
+}
