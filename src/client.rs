@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::grpc::pb::audit_client::AuditClient;
+use crate::grpc::pb::coordination_client::CoordinationClient;
 use crate::grpc::pb::recipient_exchange_client::RecipientExchangeClient;
 use crate::grpc::pb::reference_client::ReferenceClient;
 
@@ -47,12 +48,13 @@ pub async fn connect(server: &str, domain: &str, id: &ClientIdentity) -> anyhow:
     Ok(channel)
 }
 
-/// The three doudi clients on one channel.
+/// The doudi clients on one channel.
 #[derive(Clone)]
 pub struct Clients {
     pub exchange: RecipientExchangeClient<Channel>,
     pub reference: ReferenceClient<Channel>,
     pub audit: AuditClient<Channel>,
+    pub coordination: CoordinationClient<Channel>,
 }
 
 impl Clients {
@@ -62,7 +64,10 @@ impl Clients {
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),
             reference: ReferenceClient::new(channel.clone()),
-            audit: AuditClient::new(channel),
+            audit: AuditClient::new(channel.clone()),
+            coordination: CoordinationClient::new(channel)
+                .max_decoding_message_size(max_message_bytes)
+                .max_encoding_message_size(max_message_bytes),
         }
     }
 }

@@ -34,6 +34,9 @@ pub struct Config {
     pub access_policy_file: Option<PathBuf>,
     /// Most facts per PushFacts request / StreamFacts message.
     pub max_batch: usize,
+    /// Largest difference (decimal yuan) between a roster program's fund report and the amount
+    /// computed from the roster before DISBURSEMENT_MISMATCH (coordination.md).
+    pub fund_report_tolerance: String,
     /// Largest accepted gRPC message, bytes.
     pub max_message_bytes: usize,
     /// Seconds a client has to complete the TLS handshake.
@@ -56,6 +59,7 @@ impl Default for Config {
             data_key: None,
             access_policy_file: None,
             max_batch: 10_000,
+            fund_report_tolerance: "1.00".into(),
             max_message_bytes: 4 * 1024 * 1024,
             handshake_timeout_secs: 10,
             log_format: "human".into(),

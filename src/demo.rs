@@ -4,6 +4,9 @@
 //! per agency over mutual TLS, each streaming its own facts of a synthetic Qingyang population,
 //! then prints what the hub computed: facts per agency by outcome, persons by county × program
 //! (from `ListRecipients.total_size`), and one person as each agency may see them.
+//! Then the coordination workflows of 2023: monthly fund reports of every county (some late, one
+//! missing, one mismatched) and ~200 early warnings with outcomes (some overdue), printed as the
+//! fund-report status table and the warning figures.
 //! Nothing printed is hard-coded: every number comes back from the hub through gRPC.
 
 use std::collections::BTreeMap;
@@ -86,6 +89,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     })
     .await?;
     let server = format!("https://localhost:{}", app.addr().port());
+    let clock = app.hub.clock.clone();
     let hub_task = tokio::spawn(app.run());
     println!("hub listening on {server} (mutual TLS, SQLite {})", db.display());
 
@@ -263,6 +267,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
 
+    coordination_demo(&mut civil, &clock).await?;
+
     let _ = stop_tx.send(());
     hub_task.await??;
     println!("\ndemo finished in {:.1}s", started.elapsed().as_secs_f64());
@@ -361,4 +367,236 @@ fn describe_fact(f: &pb::Fact) -> String {
         None => "?".into(),
     };
     if f.omitted_fields.is_empty() { body } else { format!("{body} [{} fields withheld]", f.omitted_fields.len()) }
+}
+
+/// The roster programs the demo's counties report every month.
+const REPORTED: [pb::FundProgram; 3] = [pb::FundProgram::UrbanDibao, pb::FundProgram::RuralDibao, pb::FundProgram::Tekun];
+/// The one report never submitted, and the one submitted with a wrong amount (county, month, program).
+const DEMO_MISSING: (&str, u32, pb::FundProgram) = ("621027", 11, pb::FundProgram::RuralDibao);
+const DEMO_MISMATCH: (&str, u32, pb::FundProgram) = ("621023", 5, pb::FundProgram::UrbanDibao);
+
+fn demo_instant(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    Ok(chrono::DateTime::parse_from_rfc3339(s)?.to_utc())
+}
+
+/// 2023's fund reports and early warnings, replayed with the hub's clock set to each submission instant
+/// (the city civil-affairs office submits on behalf of the county offices: only 621022 has its own certificate).
+async fn coordination_demo(civil: &mut Clients, clock: &crate::hub::Clock) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let mut submitted = 0;
+    for m in 1..=12u32 {
+        let month = format!("2023-{m:02}");
+        for program in REPORTED {
+            // The county payroll: what the roster says each county pays this month (read back from the hub).
+            let rows = civil
+                .coordination
+                .list_fund_reports(pb::ListFundReportsRequest {
+                    month: month.clone(),
+                    program: program as i32,
+                    as_of: month_end(&month),
+                    include_history: false,
+                })
+                .await?
+                .into_inner()
+                .rows;
+            for (i, row) in rows.iter().enumerate() {
+                let county = row.county_code.as_str();
+                if (county, m, program) == DEMO_MISSING {
+                    continue;
+                }
+                let payroll: crate::domain::money::Money = row.expected_amount.parse()?;
+                let amount = if (county, m, program) == DEMO_MISMATCH {
+                    payroll + crate::domain::money::Money::from_fen(50_000)?
+                } else {
+                    payroll
+                };
+                // Most counties report on the 10th; a few, in a fixed pattern, on the 20th (late).
+                let late = (i as u32 + m * 3 + program as u32) % 11 == 0;
+                let day = if late { 20 } else { 10 };
+                clock.set(Some(demo_instant(&format!("{month}-{day:02}T02:00:00Z"))?));
+                civil
+                    .coordination
+                    .submit_fund_report(pb::SubmitFundReportRequest {
+                        county_code: county.to_owned(),
+                        month: month.clone(),
+                        program: program as i32,
+                        disbursed_on: format!("{month}-05"),
+                        amount: amount.to_string(),
+                        recipients: 0,
+                    })
+                    .await?;
+                submitted += 1;
+            }
+        }
+    }
+    println!("\ncounty offices submitted {submitted} fund reports for 2023 in {:.1}s", t.elapsed().as_secs_f64());
+
+    // Status table, county × month, read back: the worst of the three programs in each cell.
+    println!("Fund reports 2023 (ListFundReports; worst of URBAN_DIBAO / RURAL_DIBAO / TEKUN per cell)");
+    print!("{}", pad("county", 16));
+    for m in 1..=12 {
+        print!("{:>9}", format!("2023-{m:02}"));
+    }
+    println!();
+    let mut cells: BTreeMap<(String, u32), u8> = BTreeMap::new();
+    let mut totals: BTreeMap<&str, usize> = BTreeMap::new();
+    for m in 1..=12u32 {
+        let month = format!("2023-{m:02}");
+        for program in REPORTED {
+            let rows = civil
+                .coordination
+                .list_fund_reports(pb::ListFundReportsRequest {
+                    month: month.clone(),
+                    program: program as i32,
+                    as_of: "2024-01-31".into(),
+                    include_history: false,
+                })
+                .await?
+                .into_inner()
+                .rows;
+            for row in rows {
+                let rank = match pb::ReportStatus::try_from(row.status) {
+                    _ if !row.finding.is_empty() => 3,
+                    Ok(pb::ReportStatus::Missing) => 4,
+                    Ok(pb::ReportStatus::Late) => 2,
+                    Ok(pb::ReportStatus::OnTime) => 1,
+                    _ => 0,
+                };
+                let name = ["PENDING", "ON_TIME", "LATE", "MISMATCH", "MISSING"][rank as usize];
+                *totals.entry(name).or_default() += 1;
+                let cell = cells.entry((row.county_code.clone(), m)).or_default();
+                *cell = (*cell).max(rank);
+            }
+        }
+    }
+    for (code, name) in QINGYANG_COUNTIES {
+        print!("{}", pad(&format!("{code} {name}"), 16));
+        for m in 1..=12 {
+            let rank = cells.get(&(code.to_owned(), m)).copied().unwrap_or(0);
+            print!("{:>9}", ["PENDING", "ON_TIME", "LATE", "MISMATCH", "MISSING"][rank as usize]);
+        }
+        println!();
+    }
+    let totals: Vec<String> = totals.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!("reports by status (county × month × program): {}", totals.join(", "));
+
+    // ~200 warnings from the province across 2023, with outcomes.
+    let t = Instant::now();
+    clock.set(None);
+    let reasons = [
+        pb::WarningReason::IncomeDrop,
+        pb::WarningReason::ExpenditureSpike,
+        pb::WarningReason::Illness,
+        pb::WarningReason::Disability,
+        pb::WarningReason::Accident,
+        pb::WarningReason::SchoolingCost,
+        pb::WarningReason::Other,
+    ];
+    let start = chrono::NaiveDate::from_ymd_opt(2023, 1, 4).context("date")?;
+    let mut warnings = Vec::new();
+    let mut plans = Vec::new();
+    for i in 0..200u32 {
+        let (county, _) = QINGYANG_COUNTIES[(i % 8) as usize];
+        let received = start + chrono::Days::new(u64::from((i * 37) % 340));
+        let birth = chrono::NaiveDate::from_ymd_opt(1950 + (i % 50) as i32, 1 + i % 12, 1 + i % 28).context("date")?;
+        let id = crate::domain::id_number::IdNumber::from_parts(county, birth, 500 + i as u16);
+        let warning_id = format!("GS-2023-{i:05}");
+        let at = demo_instant(&format!("{received}T02:00:00Z"))?;
+        warnings.push(pb::WarningIn {
+            warning_id: warning_id.clone(),
+            id_number: id.as_str().to_owned(),
+            division_code: county.to_owned(),
+            reason: reasons[(i % 7) as usize] as i32,
+            received_at: Some(crate::grpc::convert::timestamp(at)),
+        });
+        plans.push((warning_id, received, i));
+    }
+    civil.coordination.push_warnings(pb::PushWarningsRequest { warnings }).await?;
+    for (warning_id, received, i) in plans {
+        // i % 10 == 9: never visited (overdue); visits 1–6 days after receipt; every 4th decision waits a week.
+        if i % 10 == 9 {
+            continue;
+        }
+        let visited = received + chrono::Days::new(u64::from(1 + i % 6));
+        civil
+            .coordination
+            .record_warning_outcome(pb::RecordWarningOutcomeRequest {
+                warning_id: warning_id.clone(),
+                step: Some(pb::record_warning_outcome_request::Step::Visit(pb::WarningVisit {
+                    visited_on: visited.to_string(),
+                })),
+            })
+            .await?;
+        if i % 10 == 8 {
+            continue; // visited, no decision yet
+        }
+        let decided = visited + chrono::Days::new(if i % 4 == 0 { 7 } else { 1 });
+        let (decision, program) = match i % 3 {
+            0 => (pb::WarningDecision::Assisted, pb::FundProgram::TemporaryAssistance),
+            1 => (pb::WarningDecision::NotEligible, pb::FundProgram::Unspecified),
+            _ => (pb::WarningDecision::Referred, pb::FundProgram::Unspecified),
+        };
+        civil
+            .coordination
+            .record_warning_outcome(pb::RecordWarningOutcomeRequest {
+                warning_id: warning_id.clone(),
+                step: Some(pb::record_warning_outcome_request::Step::Decision(pb::WarningDecisionStep {
+                    decided_on: decided.to_string(),
+                    decision: decision as i32,
+                    program: program as i32,
+                })),
+            })
+            .await?;
+        if i % 2 == 0 {
+            civil
+                .coordination
+                .record_warning_outcome(pb::RecordWarningOutcomeRequest {
+                    warning_id,
+                    step: Some(pb::record_warning_outcome_request::Step::Close(pb::WarningClose {
+                        closed_on: (decided + chrono::Days::new(3)).to_string(),
+                    })),
+                })
+                .await?;
+        }
+    }
+    let as_of = "2023-12-31";
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let r = civil
+            .coordination
+            .list_warnings(pb::ListWarningsRequest {
+                as_of: as_of.into(),
+                page_size: 1000,
+                page_token: token.clone(),
+                purpose: "demo: warning workflow figures".into(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        all.extend(r.warnings);
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        token = r.next_page_token;
+    }
+    let n = |f: &dyn Fn(&pb::Warning) -> bool| all.iter().filter(|w| f(w)).count();
+    println!("\nEarly warnings 2023 (ListWarnings as of {as_of}; pushed and worked in {:.1}s)", t.elapsed().as_secs_f64());
+    println!("{:<34}{:>8}", "received", all.len());
+    println!("{:<34}{:>8}", "visited within 3 working days", n(&|w| w.visited_on_time));
+    println!("{:<34}{:>8}", "decided within 5 working days", n(&|w| w.decided_on_time));
+    println!("{:<34}{:>8}", "overdue (open, a step late)", n(&|w| w.overdue));
+    println!(
+        "{:<34}{:>8}",
+        "  most working days late",
+        all.iter().map(|w| w.visit_days_late.max(w.decision_days_late)).max().unwrap_or(0)
+    );
+    println!("{:<34}{:>8}", "assisted", n(&|w| w.decision == pb::WarningDecision::Assisted as i32));
+    println!("{:<34}{:>8}", "closed", n(&|w| w.state == pb::WarningState::Closed as i32));
+    Ok(())
+}
+
+/// The last day of a YYYY-MM month, YYYY-MM-DD.
+fn month_end(month: &str) -> String {
+    month.parse::<crate::domain::calendar::Month>().map(|m| m.last_day().to_string()).unwrap_or_default()
 }

@@ -14,6 +14,12 @@ use crate::domain::fact::{Fact, FieldError, PayloadKind, Program};
 use crate::domain::id_number::IdNumber;
 use crate::domain::policy::AccessPolicy;
 use crate::domain::versioning::Decision;
+mod coordination;
+
+pub use coordination::{
+    FundReportInput, FundReportLine, FundReportList, WarningFilter, WarningInput, WarningPage, WarningView,
+};
+
 use crate::store::{AuditRecord, NewPerson, PersonFilter, PreparedFact, Store, StoreError, StoredFact};
 
 /// Errors of hub operations; `grpc::status` maps each to one gRPC code.
@@ -25,6 +31,8 @@ pub enum HubError {
     PermissionDenied(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error("{0}")]
     ResourceExhausted(String),
     #[error(transparent)]
@@ -84,11 +92,18 @@ pub struct Limits {
     pub max_batch: usize,
     /// Largest `page_size` of a list.
     pub max_page_size: usize,
+    /// Largest accepted difference between a roster program's fund report and its expected amount
+    /// before `DISBURSEMENT_MISMATCH` (coordination.md; default 1.00 yuan).
+    pub fund_report_tolerance: crate::domain::money::Money,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_batch: 10_000, max_page_size: 1_000 }
+        Limits {
+            max_batch: 10_000,
+            max_page_size: 1_000,
+            fund_report_tolerance: crate::domain::money::Money::from_fen(100).expect("in range"),
+        }
     }
 }
 
@@ -102,12 +117,32 @@ pub struct Hub {
     pub keys: Keys,
     pub policy: Arc<AccessPolicy>,
     pub limits: Limits,
+    pub clock: Clock,
+}
+
+/// The instant the hub stamps on fund reports (`submitted_at`) and checks warnings against: the system
+/// clock unless fixed. Fixing it is for tests and the demo (which replays 2023); clones share the setting.
+#[derive(Clone, Default)]
+pub struct Clock(Arc<std::sync::RwLock<Option<chrono::DateTime<chrono::Utc>>>>);
+
+impl Clock {
+    /// The current instant (the fixed one if set).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.read().ok().and_then(|g| *g).unwrap_or_else(chrono::Utc::now)
+    }
+
+    /// Fix the clock at `t`, or return to the system clock with `None`.
+    pub fn set(&self, t: Option<chrono::DateTime<chrono::Utc>>) {
+        if let Ok(mut g) = self.0.write() {
+            *g = t;
+        }
+    }
 }
 
 /// Check `purpose` and return the form to audit: at most [`MAX_PURPOSE_LEN`] characters, no control
 /// characters, and any run that looks like an ID number (17 digits + digit or X) masked, so free
 /// text cannot carry a full ID number into the audit log.
-fn check_purpose(purpose: &str) -> Result<String, HubError> {
+pub(crate) fn check_purpose(purpose: &str) -> Result<String, HubError> {
     if purpose.chars().count() > MAX_PURPOSE_LEN {
         return Err(HubError::invalid("purpose", format!("is longer than {MAX_PURPOSE_LEN} characters")));
     }
@@ -145,14 +180,14 @@ fn mask_id_like(text: &str) -> String {
 }
 
 /// A division code with its name where known, e.g. "621022 (环县)".
-fn named(code: &str) -> String {
+pub(crate) fn named(code: &str) -> String {
     match crate::domain::division::division_name(code) {
         Some(name) => format!("{code} ({name})"),
         None => code.to_owned(),
     }
 }
 
-fn division_of(p: &Principal) -> String {
+pub(crate) fn division_of(p: &Principal) -> String {
     p.county().map(|c| c.as_str().to_owned()).unwrap_or_default()
 }
 

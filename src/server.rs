@@ -18,8 +18,10 @@ use crate::domain::policy::AccessPolicy;
 use crate::grpc::FILE_DESCRIPTOR_SET;
 use crate::grpc::audit::AuditService;
 use crate::grpc::auth::Authenticator;
+use crate::grpc::coordination::CoordinationService;
 use crate::grpc::exchange::ExchangeService;
 use crate::grpc::pb::audit_server::AuditServer;
+use crate::grpc::pb::coordination_server::CoordinationServer;
 use crate::grpc::pb::recipient_exchange_server::RecipientExchangeServer;
 use crate::grpc::pb::reference_server::ReferenceServer;
 use crate::grpc::reference::ReferenceService;
@@ -28,7 +30,8 @@ use crate::store::Store;
 use crate::tls;
 
 /// Names of the doudi services registered (health reports each, and "" for the whole server).
-pub const SERVICES: [&str; 3] = ["doudi.v1.RecipientExchange", "doudi.v1.Reference", "doudi.v1.Audit"];
+pub const SERVICES: [&str; 4] =
+    ["doudi.v1.RecipientExchange", "doudi.v1.Reference", "doudi.v1.Audit", "doudi.v1.Coordination"];
 
 /// Largest response message.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -73,7 +76,15 @@ impl Application {
             store,
             keys,
             policy: policy.clone(),
-            limits: Limits { max_batch: config.max_batch, ..Limits::default() },
+            clock: Default::default(),
+            limits: Limits {
+                max_batch: config.max_batch,
+                fund_report_tolerance: config
+                    .fund_report_tolerance
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("fund_report_tolerance {:?}: {e}", config.fund_report_tolerance))?,
+                ..Limits::default()
+            },
         };
         let auth = Authenticator::new(&config.trust_domain, policy.clone());
 
@@ -112,6 +123,9 @@ impl Application {
             .max_encoding_message_size(MAX_RESPONSE_BYTES);
         let reference = ReferenceServer::new(ReferenceService { hub: hub.clone(), auth: auth.clone() })
             .max_decoding_message_size(max);
+        let coordination = CoordinationServer::new(CoordinationService { hub: hub.clone(), auth: auth.clone() })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES);
         let audit = AuditServer::new(AuditService { policy, auth }).max_decoding_message_size(max);
 
         let router = Server::builder()
@@ -124,7 +138,8 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(exchange)
             .add_service(reference)
-            .add_service(audit);
+            .add_service(audit)
+            .add_service(coordination);
 
         let store = hub.store.clone();
         let serve: ServeFuture = Box::pin(async move {

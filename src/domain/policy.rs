@@ -76,6 +76,34 @@ pub struct AgencyRules {
     pub aggregates: bool,
     #[serde(default)]
     pub read: BTreeMap<PayloadKind, ReadRule>,
+    /// Rights on the coordination workflows (fund reports, early warnings).
+    #[serde(default)]
+    pub coordination: Vec<CoordinationRight>,
+}
+
+/// A right on the coordination workflows (coordination.md), granted per agency in the policy file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoordinationRight {
+    /// `SubmitFundReport` (a county office for its own county only).
+    SubmitFundReports,
+    /// `ListFundReports` (aggregate data).
+    ReadFundReports,
+    /// `PushWarnings` and `RecordWarningOutcome`.
+    PushWarnings,
+    /// `ListWarnings` (person-level data).
+    ReadWarnings,
+}
+
+impl CoordinationRight {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CoordinationRight::SubmitFundReports => "submit_fund_reports",
+            CoordinationRight::ReadFundReports => "read_fund_reports",
+            CoordinationRight::PushWarnings => "push_warnings",
+            CoordinationRight::ReadWarnings => "read_warnings",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -195,6 +223,11 @@ impl AccessPolicy {
 
     pub fn may_read_aggregates(&self, agency: &AgencyCode) -> bool {
         self.agencies.get(agency).is_some_and(|r| r.aggregates)
+    }
+
+    /// Whether the agency holds a coordination right.
+    pub fn may(&self, agency: &AgencyCode, right: CoordinationRight) -> bool {
+        self.agencies.get(agency).is_some_and(|r| r.coordination.contains(&right))
     }
 
     pub fn read_rule(&self, agency: &AgencyCode, kind: PayloadKind) -> Option<&ReadRule> {

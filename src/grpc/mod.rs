@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod convert;
+pub mod coordination;
 pub mod exchange;
 pub mod limits;
 pub mod reference;

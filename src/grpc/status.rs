@@ -11,6 +11,7 @@ impl From<HubError> for Status {
             HubError::InvalidArgument { field, reason } => Status::invalid_argument(format!("{field}: {reason}")),
             HubError::PermissionDenied(m) => Status::permission_denied(m),
             HubError::NotFound(m) => Status::not_found(m),
+            HubError::FailedPrecondition(m) => Status::failed_precondition(m),
             HubError::ResourceExhausted(m) => Status::resource_exhausted(m),
             HubError::Store(e) => {
                 tracing::error!(error = %e, "store error");

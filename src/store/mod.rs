@@ -4,8 +4,10 @@
 //! Today one backend (SQLite, the embedded default; `migrations/sqlite/`). The PostgreSQL
 //! backend (issue: PostgreSQL backend) will implement the same operations.
 
+mod coordination;
 mod sqlite;
 
+pub use coordination::{NewFundReport, NewWarning, StoredFundReport, StoredWarning, WarningInsert, WarningUpdate};
 pub use sqlite::Store;
 
 use chrono::{DateTime, NaiveDate, Utc};

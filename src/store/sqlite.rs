@@ -22,25 +22,26 @@ use crate::domain::fact::{Payload, PayloadKind};
 use crate::domain::versioning::{CurrentVersion, Decision, decide};
 
 /// SQLite's default limit of bound parameters per statement is 32,766; stay well under it.
-const ROWS_PER_INSERT: usize = 500;
+pub(super) const ROWS_PER_INSERT: usize = 500;
 
 /// The SQLite migrations, compiled in (same version numbers as the PostgreSQL set will have).
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../../migrations/sqlite/0001_core.sql")),
     (2, "reference", include_str!("../../migrations/sqlite/0002_reference.sql")),
     (3, "calendar", include_str!("../../migrations/sqlite/0003_calendar.sql")),
+    (4, "coordination", include_str!("../../migrations/sqlite/0004_coordination.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
 /// cache stays warm across write transactions; other writers wait on the mutex, not on SQLITE_BUSY).
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    write_pool: SqlitePool,
-    writer: std::sync::Arc<Mutex<()>>,
+    pub(super) pool: SqlitePool,
+    pub(super) write_pool: SqlitePool,
+    pub(super) writer: std::sync::Arc<Mutex<()>>,
 }
 
-fn corrupt(table: &'static str, detail: impl Into<String>) -> StoreError {
+pub(super) fn corrupt(table: &'static str, detail: impl Into<String>) -> StoreError {
     StoreError::Corrupt { table, detail: detail.into() }
 }
 
@@ -430,7 +431,7 @@ fn spawn_checkpointer(pool: SqlitePool) {
     });
 }
 
-async fn append_audit(conn: &mut SqliteConnection, a: &AuditRecord, now: i64) -> Result<(), StoreError> {
+pub(super) async fn append_audit(conn: &mut SqliteConnection, a: &AuditRecord, now: i64) -> Result<(), StoreError> {
     let last =
         sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
     let (seq, prev) = match last {

@@ -5,5 +5,6 @@
 mod support;
 
 mod access;
+mod coordination;
 mod exchange;
 mod transport;

@@ -65,7 +65,7 @@ async fn health_reports_each_service() {
     let app = spawn_app().await;
     let ch = connect(&app.server, "localhost", &app.identity("leading_group", None)).await.unwrap();
     let mut h = HealthClient::new(ch);
-    for s in ["", "doudi.v1.RecipientExchange", "doudi.v1.Reference", "doudi.v1.Audit"] {
+    for s in ["", "doudi.v1.RecipientExchange", "doudi.v1.Reference", "doudi.v1.Audit", "doudi.v1.Coordination"] {
         let r = h.check(HealthCheckRequest { service: s.into() }).await.unwrap().into_inner();
         assert_eq!(r.status, 1, "{s} SERVING");
     }

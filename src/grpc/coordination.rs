@@ -1,0 +1,347 @@
+//! `doudi.v1.Coordination` handlers (api.md, coordination.md): fund reports and early warnings.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tonic::{Request, Response, Status};
+
+use super::auth::Authenticator;
+use super::convert::{date_in, id_number_in, timestamp};
+use super::pb::{self, coordination_server::Coordination};
+use super::status::invalid;
+use crate::domain::calendar::{Month, today_shanghai};
+use crate::domain::coordination::{
+    FundProgram, ReportStatus, WarningDecision, WarningReason, WarningState, WarningStep, submission_status,
+};
+use crate::domain::division::{DivisionCode, DivisionLevel, division_name};
+use crate::domain::money::Money;
+use crate::hub::{FundReportInput, FundReportLine, Hub, WarningFilter, WarningInput, WarningView};
+use crate::store::{StoredFundReport, WarningInsert};
+
+pub struct CoordinationService {
+    pub hub: Hub,
+    pub auth: Authenticator,
+}
+
+const PUSH_WARNINGS: &str = "/doudi.v1.Coordination/PushWarnings";
+const RECORD_OUTCOME: &str = "/doudi.v1.Coordination/RecordWarningOutcome";
+const LIST_WARNINGS: &str = "/doudi.v1.Coordination/ListWarnings";
+
+/// Longest accepted `warning_id`.
+pub const MAX_WARNING_ID_LEN: usize = 64;
+
+macro_rules! enum_map {
+    ($fn_in:ident, $fn_out:ident, $pb:ty, $dom:ty, { $($p:ident <=> $d:ident),+ $(,)? }) => {
+        pub fn $fn_in(v: i32, field: &str) -> Result<Option<$dom>, Status> {
+            if v == 0 {
+                return Ok(None);
+            }
+            match <$pb>::try_from(v) {
+                $(Ok(<$pb>::$p) => Ok(Some(<$dom>::$d)),)+
+                _ => Err(invalid(field, format!("unknown enum value {v}"))),
+            }
+        }
+        pub fn $fn_out(d: Option<$dom>) -> i32 {
+            match d { None => 0, $(Some(<$dom>::$d) => <$pb>::$p as i32),+ }
+        }
+    };
+}
+
+enum_map!(fund_program_in, fund_program_out, pb::FundProgram, FundProgram, {
+    UrbanDibao <=> UrbanDibao, RuralDibao <=> RuralDibao, Tekun <=> Tekun,
+    TemporaryAssistance <=> TemporaryAssistance, Orphan <=> Orphan, UnsupportedChild <=> UnsupportedChild,
+    PriceSubsidy <=> PriceSubsidy, OneTimeSubsidy <=> OneTimeSubsidy, WinterWarmth <=> WinterWarmth, Other <=> Other,
+});
+enum_map!(reason_in, reason_out, pb::WarningReason, WarningReason, {
+    IncomeDrop <=> IncomeDrop, ExpenditureSpike <=> ExpenditureSpike, Illness <=> Illness,
+    Disability <=> Disability, Accident <=> Accident, SchoolingCost <=> SchoolingCost, Other <=> Other,
+});
+enum_map!(decision_in, decision_out, pb::WarningDecision, WarningDecision, {
+    Assisted <=> Assisted, NotEligible <=> NotEligible, Referred <=> Referred,
+});
+enum_map!(state_in, state_out, pb::WarningState, WarningState, {
+    Received <=> Received, Visited <=> Visited, Decided <=> Decided, Closed <=> Closed,
+});
+enum_map!(report_status_in, report_status_out, pb::ReportStatus, ReportStatus, {
+    OnTime <=> OnTime, Late <=> Late, Missing <=> Missing, Pending <=> Pending,
+});
+
+fn required_date(s: &str, field: &str) -> Result<NaiveDate, Status> {
+    if s.is_empty() {
+        return Err(invalid(field, "is required (YYYY-MM-DD)"));
+    }
+    date_in(s, field, NaiveDate::MIN).map_err(|e| invalid(&e.field, e.reason))
+}
+
+fn month_in(s: &str, field: &str) -> Result<Month, Status> {
+    if s.is_empty() {
+        return Err(invalid(field, "is required (YYYY-MM)"));
+    }
+    let m: Month = s.parse().map_err(|e| invalid(field, format!("{e} (expected YYYY-MM)")))?;
+    if !(1900..=2099).contains(&m.year()) {
+        return Err(invalid(field, format!("{m} is outside 1900-01 to 2099-12")));
+    }
+    Ok(m)
+}
+
+fn county_in(s: &str, field: &str) -> Result<DivisionCode, Status> {
+    if s.is_empty() {
+        return Err(invalid(field, "is required (a county code, e.g. 621022)"));
+    }
+    let d: DivisionCode = s.parse().map_err(|e| invalid(field, e))?;
+    if d.level() != DivisionLevel::County {
+        return Err(invalid(field, format!("{s} is not one of Qingyang's eight counties")));
+    }
+    Ok(d)
+}
+
+fn text_id(s: &str, field: &str) -> Result<String, Status> {
+    if s.is_empty() {
+        return Err(invalid(field, "is required"));
+    }
+    if s.chars().count() > MAX_WARNING_ID_LEN {
+        return Err(invalid(field, format!("is longer than {MAX_WARNING_ID_LEN} characters")));
+    }
+    if s.chars().any(char::is_control) || s.trim().is_empty() {
+        return Err(invalid(field, "contains a control character or is blank"));
+    }
+    Ok(s.to_owned())
+}
+
+fn instant_in(t: Option<&prost_types::Timestamp>, field: &str) -> Result<DateTime<Utc>, Status> {
+    let t = t.ok_or_else(|| invalid(field, "is required"))?;
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(invalid(field, "nanos out of range"));
+    }
+    let dt = DateTime::from_timestamp(t.seconds, t.nanos as u32).ok_or_else(|| invalid(field, "is out of range"))?;
+    let min = DateTime::parse_from_rfc3339("1900-01-01T00:00:00Z").expect("valid").to_utc();
+    let max = DateTime::parse_from_rfc3339("2100-01-01T00:00:00Z").expect("valid").to_utc();
+    if dt < min || dt >= max {
+        return Err(invalid(field, "is outside 1900 to 2099"));
+    }
+    Ok(dt)
+}
+
+fn report_out(r: &StoredFundReport) -> pb::FundReport {
+    let status = r.month.parse::<Month>().ok().map(|m| submission_status(m, r.submitted_at));
+    pb::FundReport {
+        county_code: r.county_code.clone(),
+        month: r.month.clone(),
+        program: fund_program_out(FundProgram::parse(&r.program)),
+        version: r.version,
+        disbursed_on: r.disbursed_on.clone(),
+        amount: r.amount.clone(),
+        recipients: r.recipients,
+        submitted_at: Some(timestamp(r.submitted_at)),
+        submitted_by: r.submitted_by.clone(),
+        status: report_status_out(status),
+    }
+}
+
+fn row_out(l: &FundReportLine) -> pb::FundReportRow {
+    pb::FundReportRow {
+        county_code: l.county_code.clone(),
+        county_name: division_name(&l.county_code).unwrap_or_default().to_owned(),
+        program: fund_program_out(Some(l.program)),
+        status: report_status_out(Some(l.status)),
+        latest: l.latest.as_ref().map(report_out),
+        expected_amount: l.expected.map(|m| m.to_string()).unwrap_or_default(),
+        finding: l.finding.clone(),
+        history: l.history.iter().map(report_out).collect(),
+    }
+}
+
+fn opt_date(s: &Option<String>) -> String {
+    s.clone().unwrap_or_default()
+}
+
+fn warning_out(v: &WarningView) -> pb::Warning {
+    let w = &v.warning;
+    pb::Warning {
+        warning_id: w.warning_id.clone(),
+        id_number: v.id_number.as_str().to_owned(),
+        division_code: w.division_code.clone(),
+        reason: reason_out(WarningReason::parse(&w.reason)),
+        received_at: Some(timestamp(w.received_at)),
+        state: state_out(WarningState::parse(&w.state)),
+        visit_due: v.times.visit_due.to_string(),
+        decision_due: v.times.decision_due.to_string(),
+        visited_on: opt_date(&w.visited_on),
+        decided_on: opt_date(&w.decided_on),
+        decision: decision_out(w.decision.as_deref().and_then(WarningDecision::parse)),
+        decided_program: fund_program_out(w.decided_program.as_deref().and_then(FundProgram::parse)),
+        closed_on: opt_date(&w.closed_on),
+        overdue: v.times.overdue,
+        visit_days_late: v.times.visit_days_late,
+        decision_days_late: v.times.decision_days_late,
+        visited_on_time: v.times.visited_on_time,
+        decided_on_time: v.times.decided_on_time,
+        as_of: v.as_of.to_string(),
+    }
+}
+
+#[tonic::async_trait]
+impl Coordination for CoordinationService {
+    async fn submit_fund_report(
+        &self,
+        req: Request<pb::SubmitFundReportRequest>,
+    ) -> Result<Response<pb::SubmitFundReportResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let county = county_in(&r.county_code, "county_code")?;
+        let month = month_in(&r.month, "month")?;
+        let program = fund_program_in(r.program, "program")?.ok_or_else(|| invalid("program", "is required"))?;
+        let disbursed_on = required_date(&r.disbursed_on, "disbursed_on")?;
+        if r.amount.is_empty() {
+            return Err(invalid("amount", "is required (decimal yuan like \"1326.00\")"));
+        }
+        let amount: Money = r
+            .amount
+            .parse()
+            .map_err(|e| invalid("amount", format!("{e} (money is a non-negative decimal yuan like \"1326.00\")")))?;
+        if r.recipients < 0 {
+            return Err(invalid("recipients", "must not be negative"));
+        }
+        let stored = self
+            .hub
+            .submit_fund_report(
+                &principal,
+                FundReportInput { county, month, program, disbursed_on, amount, recipients: r.recipients },
+            )
+            .await?;
+        tracing::info!(agency = %principal.agency(), county = %stored.county_code, month = %stored.month,
+            program = %stored.program, version = stored.version, "SubmitFundReport");
+        Ok(Response::new(pb::SubmitFundReportResponse { report: Some(report_out(&stored)) }))
+    }
+
+    async fn list_fund_reports(
+        &self,
+        req: Request<pb::ListFundReportsRequest>,
+    ) -> Result<Response<pb::ListFundReportsResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let month = month_in(&r.month, "month")?;
+        let program = fund_program_in(r.program, "program")?;
+        let as_of = date_in(&r.as_of, "as_of", today_shanghai()).map_err(|e| invalid(&e.field, e.reason))?;
+        let list = self.hub.list_fund_reports(&principal, month, program, as_of, r.include_history).await?;
+        Ok(Response::new(pb::ListFundReportsResponse {
+            month: month.to_string(),
+            rows: list.rows.iter().map(row_out).collect(),
+            tolerance: list.tolerance.to_string(),
+        }))
+    }
+
+    async fn push_warnings(
+        &self,
+        req: Request<pb::PushWarningsRequest>,
+    ) -> Result<Response<pb::PushWarningsResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let mut warnings = Vec::with_capacity(r.warnings.len());
+        for (i, w) in r.warnings.iter().enumerate() {
+            let f = |name: &str| format!("warnings[{i}].{name}");
+            let division = if w.division_code.is_empty() {
+                return Err(invalid(&f("division_code"), "is required"));
+            } else {
+                w.division_code.parse::<DivisionCode>().map_err(|e| invalid(&f("division_code"), e))?
+            };
+            warnings.push(WarningInput {
+                warning_id: text_id(&w.warning_id, &f("warning_id"))?,
+                id_number: id_number_in(&w.id_number, &f("id_number")).map_err(|e| invalid(&e.field, e.reason))?,
+                division,
+                reason: reason_in(w.reason, &f("reason"))?.ok_or_else(|| invalid(&f("reason"), "is required"))?,
+                received_at: instant_in(w.received_at.as_ref(), &f("received_at"))?,
+            });
+        }
+        let outcomes = self.hub.push_warnings(&principal, PUSH_WARNINGS, warnings).await?;
+        let out = |o: &WarningInsert| match o {
+            WarningInsert::Accepted => pb::WarningPushOutcome::Accepted as i32,
+            WarningInsert::Duplicate => pb::WarningPushOutcome::Duplicate as i32,
+            WarningInsert::Conflict => pb::WarningPushOutcome::Conflict as i32,
+        };
+        tracing::info!(agency = %principal.agency(), warnings = outcomes.len(), "PushWarnings");
+        Ok(Response::new(pb::PushWarningsResponse { outcomes: outcomes.iter().map(out).collect() }))
+    }
+
+    async fn record_warning_outcome(
+        &self,
+        req: Request<pb::RecordWarningOutcomeRequest>,
+    ) -> Result<Response<pb::Warning>, Status> {
+        use pb::record_warning_outcome_request::Step;
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let warning_id = text_id(&r.warning_id, "warning_id")?;
+        let step = match r.step {
+            None => return Err(invalid("step", "is required (visit, decision or close)")),
+            Some(Step::Visit(v)) => WarningStep::Visit { on: required_date(&v.visited_on, "visit.visited_on")? },
+            Some(Step::Decision(d)) => WarningStep::Decision {
+                on: required_date(&d.decided_on, "decision.decided_on")?,
+                decision: decision_in(d.decision, "decision.decision")?
+                    .ok_or_else(|| invalid("decision.decision", "is required"))?,
+                program: fund_program_in(d.program, "decision.program")?,
+            },
+            Some(Step::Close(c)) => WarningStep::Close { on: required_date(&c.closed_on, "close.closed_on")? },
+        };
+        let view = self.hub.record_warning_outcome(&principal, RECORD_OUTCOME, &warning_id, step).await?;
+        Ok(Response::new(warning_out(&view)))
+    }
+
+    async fn list_warnings(
+        &self,
+        req: Request<pb::ListWarningsRequest>,
+    ) -> Result<Response<pb::ListWarningsResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let as_of = date_in(&r.as_of, "as_of", today_shanghai()).map_err(|e| invalid(&e.field, e.reason))?;
+        let division = if r.division_code.is_empty() {
+            None
+        } else {
+            Some(r.division_code.parse::<DivisionCode>().map_err(|e| invalid("division_code", e))?)
+        };
+        let filter = match pb::WarningFilter::try_from(r.filter) {
+            Ok(pb::WarningFilter::Unspecified) => None,
+            Ok(pb::WarningFilter::Open) => Some(WarningFilter::Open),
+            Ok(pb::WarningFilter::Overdue) => Some(WarningFilter::Overdue),
+            Ok(pb::WarningFilter::Closed) => Some(WarningFilter::Closed),
+            Err(_) => return Err(invalid("filter", format!("unknown enum value {}", r.filter))),
+        };
+        if r.page_size < 0 {
+            return Err(invalid("page_size", "must not be negative"));
+        }
+        let page = self
+            .hub
+            .list_warnings(
+                &principal,
+                LIST_WARNINGS,
+                division,
+                filter,
+                as_of,
+                r.page_size as usize,
+                &r.page_token,
+                &r.purpose,
+            )
+            .await?;
+        Ok(Response::new(pb::ListWarningsResponse {
+            warnings: page.warnings.iter().map(warning_out).collect(),
+            next_page_token: page.next_page_token,
+            total_size: page.total_size,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_months_name_the_field() {
+        assert!(month_in("2023-13", "month").unwrap_err().message().starts_with("month:"));
+        assert!(month_in("", "month").is_err());
+        assert_eq!(month_in("2023-07", "month").unwrap().to_string(), "2023-07");
+    }
+
+    #[test]
+    fn report_status_round_trips() {
+        for s in [ReportStatus::OnTime, ReportStatus::Late, ReportStatus::Missing, ReportStatus::Pending] {
+            assert_eq!(report_status_in(report_status_out(Some(s)), "s").unwrap(), Some(s));
+        }
+    }
+}
