@@ -41,7 +41,7 @@ g leading_group "localhost:$port" grpc.health.v1.Health/Check | grep -q '"SERVIN
 ok "health SERVING"
 
 g civil_affairs "localhost:$port" list >"$work/list"
-for s in doudi.v1.RecipientExchange doudi.v1.Reference doudi.v1.Audit grpc.health.v1.Health; do
+for s in doudi.v1.RecipientExchange doudi.v1.Reference doudi.v1.Audit doudi.v1.Coordination grpc.health.v1.Health; do
   grep -qx "$s" "$work/list" || fail "list shows $s"
 done
 ok "list via reflection: $(tr '\n' ' ' <"$work/list")"
@@ -77,6 +77,23 @@ if g civil_affairs-621022 -d "$list" "localhost:$port" doudi.v1.RecipientExchang
 grep -q 'Code: PermissionDenied' "$work/zh" || fail "county scope: $(cat "$work/zh")"
 grep -q '西峰区' "$work/zh" && grep -q '环县' "$work/zh" || fail "Chinese text intact: $(cat "$work/zh")"
 ok "status message with Chinese text intact: $(grep Message "$work/zh")"
+
+report='{"countyCode":"621022","month":"2023-07","program":"FUND_PROGRAM_RURAL_DIBAO","disbursedOn":"2023-07-05",
+ "amount":"442.00","recipients":"1"}'
+g civil_affairs-621022 -d "$report" "localhost:$port" doudi.v1.Coordination/SubmitFundReport | grep -q '"version": "1"' || fail "SubmitFundReport"
+g leading_group -d '{"month":"2023-07","program":"FUND_PROGRAM_RURAL_DIBAO","asOf":"2023-08-01"}' "localhost:$port" \
+  doudi.v1.Coordination/ListFundReports >"$work/reports"
+grep -q '"expectedAmount": "442.00"' "$work/reports" || fail "ListFundReports expected amount: $(cat "$work/reports")"
+grep -q 'REPORT_STATUS_MISSING' "$work/reports" || fail "ListFundReports MISSING"
+warn='{"warnings":[{"warningId":"GS-CI-1","idNumber":"621022198512310039","divisionCode":"621022",
+ "reason":"WARNING_REASON_ILLNESS","receivedAt":"2023-09-28T02:00:00Z"}]}'
+g civil_affairs -d "$warn" "localhost:$port" doudi.v1.Coordination/PushWarnings | grep -q 'WARNING_PUSH_OUTCOME_ACCEPTED' || fail "PushWarnings"
+g civil_affairs -d '{"asOf":"2023-10-12","purpose":"CI interop"}' "localhost:$port" doudi.v1.Coordination/ListWarnings >"$work/warnings"
+grep -q '"visitDue": "2023-10-09"' "$work/warnings" && grep -q '"visitDaysLate": "3"' "$work/warnings" || fail "ListWarnings: $(cat "$work/warnings")"
+if g civil_affairs -d '{"warningId":"GS-CI-1","close":{"closedOn":"2023-10-12"}}' "localhost:$port" \
+  doudi.v1.Coordination/RecordWarningOutcome >"$work/fp" 2>&1; then fail "close before visit"; fi
+grep -q 'Code: FailedPrecondition' "$work/fp" || fail "FailedPrecondition: $(cat "$work/fp")"
+ok "Coordination in JSON: fund report, listing, warning deadlines, invalid transition"
 
 if g revoked "localhost:$port" list >"$work/revoked" 2>&1; then fail "the revoked certificate was accepted"; fi
 ok "revoked certificate refused: $(head -1 "$work/revoked")"

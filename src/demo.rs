@@ -370,7 +370,8 @@ fn describe_fact(f: &pb::Fact) -> String {
 }
 
 /// The roster programs the demo's counties report every month.
-const REPORTED: [pb::FundProgram; 3] = [pb::FundProgram::UrbanDibao, pb::FundProgram::RuralDibao, pb::FundProgram::Tekun];
+const REPORTED: [pb::FundProgram; 3] =
+    [pb::FundProgram::UrbanDibao, pb::FundProgram::RuralDibao, pb::FundProgram::Tekun];
 /// The one report never submitted, and the one submitted with a wrong amount (county, month, program).
 const DEMO_MISSING: (&str, u32, pb::FundProgram) = ("621027", 11, pb::FundProgram::RuralDibao);
 const DEMO_MISMATCH: (&str, u32, pb::FundProgram) = ("621023", 5, pb::FundProgram::UrbanDibao);
@@ -581,7 +582,10 @@ async fn coordination_demo(civil: &mut Clients, clock: &crate::hub::Clock) -> an
         token = r.next_page_token;
     }
     let n = |f: &dyn Fn(&pb::Warning) -> bool| all.iter().filter(|w| f(w)).count();
-    println!("\nEarly warnings 2023 (ListWarnings as of {as_of}; pushed and worked in {:.1}s)", t.elapsed().as_secs_f64());
+    println!(
+        "\nEarly warnings 2023 (ListWarnings as of {as_of}; pushed and worked in {:.1}s)",
+        t.elapsed().as_secs_f64()
+    );
     println!("{:<34}{:>8}", "received", all.len());
     println!("{:<34}{:>8}", "visited within 3 working days", n(&|w| w.visited_on_time));
     println!("{:<34}{:>8}", "decided within 5 working days", n(&|w| w.decided_on_time));

@@ -161,7 +161,9 @@ pub fn check_transition(current: WarningState, step: &WarningStep) -> Result<War
     let why = match (current, step) {
         (WarningState::Closed, _) => "the warning is CLOSED; nothing more can be recorded".to_owned(),
         (WarningState::Received, _) => "the warning is RECEIVED: record the visit first".to_owned(),
-        (WarningState::Visited, WarningStep::Visit { .. }) => "the warning is VISITED: the visit is recorded".to_owned(),
+        (WarningState::Visited, WarningStep::Visit { .. }) => {
+            "the warning is VISITED: the visit is recorded".to_owned()
+        }
         (WarningState::Visited, _) => "the warning is VISITED: record the decision first".to_owned(),
         (WarningState::Decided, WarningStep::Decision { .. }) => {
             "the warning is DECIDED: a decision is already recorded".to_owned()
@@ -231,8 +233,7 @@ mod tests {
     #[test]
     fn transitions() {
         let v = WarningStep::Visit { on: d("2023-10-01") };
-        let dec =
-            WarningStep::Decision { on: d("2023-10-02"), decision: WarningDecision::NotEligible, program: None };
+        let dec = WarningStep::Decision { on: d("2023-10-02"), decision: WarningDecision::NotEligible, program: None };
         let c = WarningStep::Close { on: d("2023-10-03") };
         assert_eq!(check_transition(WarningState::Received, &v), Ok(WarningState::Visited));
         assert!(check_transition(WarningState::Received, &dec).unwrap_err().contains("RECEIVED"));

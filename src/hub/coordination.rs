@@ -366,7 +366,10 @@ impl Hub {
                     }
                     (crate::domain::coordination::WarningDecision::Assisted, Some(_)) | (_, None) => {}
                     (_, Some(_)) => {
-                        return Err(HubError::invalid("decision.program", "is allowed only when the decision is ASSISTED"));
+                        return Err(HubError::invalid(
+                            "decision.program",
+                            "is allowed only when the decision is ASSISTED",
+                        ));
                     }
                 }
                 u.decided_on = Some(on.to_string());

@@ -207,7 +207,7 @@ impl Store {
         .bind(residence)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok(r.try_get::<Option<String>, _>(0)?)).collect()
+        rows.iter().map(|r| r.try_get::<Option<String>, _>(0).map_err(StoreError::from)).collect()
     }
 
     /// Store warnings (new persons first) and the request's audit event in one transaction. A known
@@ -334,16 +334,17 @@ impl Store {
 
     /// The official calendar's rows (`work_calendar`).
     pub async fn work_calendar(&self) -> Result<Vec<CalendarEntry>, StoreError> {
-        let rows = sqlx::query("SELECT date, kind, name FROM work_calendar ORDER BY date").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT date, kind, name FROM work_calendar ORDER BY date").fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 let date: String = r.try_get(0)?;
                 let kind: String = r.try_get(1)?;
                 let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
                     .map_err(|e| corrupt("work_calendar", e.to_string()))?;
-                let kind: DayKind = kind.parse().map_err(|e: crate::domain::workdays::CalendarError| {
-                    corrupt("work_calendar", e.to_string())
-                })?;
+                let kind: DayKind = kind
+                    .parse()
+                    .map_err(|e: crate::domain::workdays::CalendarError| corrupt("work_calendar", e.to_string()))?;
                 Ok(CalendarEntry::new(date, kind, r.try_get::<String, _>(2)?))
             })
             .collect()

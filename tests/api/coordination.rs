@@ -4,6 +4,7 @@
 //! each test pushes.
 
 use chrono::{DateTime, Utc};
+use doudi::client::Clients;
 use doudi::grpc::pb;
 use tonic::Code;
 
@@ -147,7 +148,8 @@ async fn report_timeliness_follows_the_shanghai_date_and_missing_waits_for_month
 
     // A correction after the 15th is a new version; timeliness stays with the first version; history kept.
     app.app_hub.clock.set(Some(at("2023-07-20T02:00:00Z")));
-    let v2 = submit(&mut civil, report(HUAN, "2023-07", pb::FundProgram::TemporaryAssistance, "5100.00")).await.unwrap();
+    let v2 =
+        submit(&mut civil, report(HUAN, "2023-07", pb::FundProgram::TemporaryAssistance, "5100.00")).await.unwrap();
     assert_eq!(v2.version, 2);
     assert_eq!(v2.status, pb::ReportStatus::Late as i32, "this version alone came late");
     let rows = list_reports(&mut civil, "2023-07", pb::FundProgram::TemporaryAssistance, "2023-08-01").await.unwrap();
@@ -276,8 +278,17 @@ async fn bad_input_names_the_field_and_changes_nothing() {
         (report("621099", "2023-07", pb::FundProgram::Tekun, "1.00"), "county_code:"),
         (report("621000", "2023-07", pb::FundProgram::Tekun, "1.00"), "county_code:"),
         (report(HUAN, "2023-07", pb::FundProgram::Unspecified, "1.00"), "program:"),
-        (pb::SubmitFundReportRequest { disbursed_on: "2023-02-30".into(), ..report(HUAN, "2023-07", pb::FundProgram::Tekun, "1.00") }, "disbursed_on:"),
-        (pb::SubmitFundReportRequest { recipients: -1, ..report(HUAN, "2023-07", pb::FundProgram::Tekun, "1.00") }, "recipients:"),
+        (
+            pb::SubmitFundReportRequest {
+                disbursed_on: "2023-02-30".into(),
+                ..report(HUAN, "2023-07", pb::FundProgram::Tekun, "1.00")
+            },
+            "disbursed_on:",
+        ),
+        (
+            pb::SubmitFundReportRequest { recipients: -1, ..report(HUAN, "2023-07", pb::FundProgram::Tekun, "1.00") },
+            "recipients:",
+        ),
     ];
     for (req, field) in cases {
         let e = submit(&mut civil, req).await.unwrap_err();
@@ -355,9 +366,8 @@ async fn workflow_states_overdue_lateness_and_invalid_transitions() {
     // Idempotent: same content is DUPLICATE, other content under the same id is CONFLICT; nothing changes.
     let mut other = warning("W-1", &person, HUAN, "2023-09-28T02:00:00Z");
     other.reason = pb::WarningReason::Illness as i32;
-    let out = push_warnings(&mut civil, vec![warning("W-1", &person, HUAN, "2023-09-28T02:00:00Z"), other])
-        .await
-        .unwrap();
+    let out =
+        push_warnings(&mut civil, vec![warning("W-1", &person, HUAN, "2023-09-28T02:00:00Z"), other]).await.unwrap();
     assert_eq!(out, [pb::WarningPushOutcome::Duplicate, pb::WarningPushOutcome::Conflict]);
     assert_eq!(app.app_hub.store.coordination_counts().await.unwrap().1, 2);
 
@@ -380,7 +390,12 @@ async fn workflow_states_overdue_lateness_and_invalid_transitions() {
     fp(
         civil
             .coordination
-            .record_warning_outcome(decide("W-1", "2023-10-10", pb::WarningDecision::NotEligible, pb::FundProgram::Unspecified))
+            .record_warning_outcome(decide(
+                "W-1",
+                "2023-10-10",
+                pb::WarningDecision::NotEligible,
+                pb::FundProgram::Unspecified,
+            ))
             .await
             .unwrap_err(),
         "RECEIVED",
@@ -405,7 +420,12 @@ async fn workflow_states_overdue_lateness_and_invalid_transitions() {
 
     let e = civil
         .coordination
-        .record_warning_outcome(decide("W-1", "2023-10-11", pb::WarningDecision::Assisted, pb::FundProgram::Unspecified))
+        .record_warning_outcome(decide(
+            "W-1",
+            "2023-10-11",
+            pb::WarningDecision::Assisted,
+            pb::FundProgram::Unspecified,
+        ))
         .await
         .unwrap_err();
     assert!(e.code() == Code::InvalidArgument && e.message().starts_with("decision.program:"), "{}", e.message());
@@ -421,7 +441,12 @@ async fn workflow_states_overdue_lateness_and_invalid_transitions() {
     fp(
         civil
             .coordination
-            .record_warning_outcome(decide("W-1", "2023-10-12", pb::WarningDecision::Referred, pb::FundProgram::Unspecified))
+            .record_warning_outcome(decide(
+                "W-1",
+                "2023-10-12",
+                pb::WarningDecision::Referred,
+                pb::FundProgram::Unspecified,
+            ))
             .await
             .unwrap_err(),
         "DECIDED",
