@@ -412,7 +412,7 @@ async fn coordination_demo(civil: &mut Clients, clock: &crate::hub::Clock) -> an
                     payroll
                 };
                 // Most counties report on the 10th; a few, in a fixed pattern, on the 20th (late).
-                let late = (i as u32 + m * 3 + program as u32) % 11 == 0;
+                let late = (i as u32 + m * 3 + program as u32).is_multiple_of(11);
                 let day = if late { 20 } else { 10 };
                 clock.set(Some(demo_instant(&format!("{month}-{day:02}T02:00:00Z"))?));
                 civil
