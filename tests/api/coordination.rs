@@ -323,6 +323,7 @@ async fn bad_input_names_the_field_and_changes_nothing() {
 async fn worked_deadlines_of_policy_reference_end_to_end() {
     let app = spawn_app().await;
     let mut civil = app.client("civil_affairs").await;
+    let audits = app.audit_events().await;
     // Thu 2023-09-28 10:00 Shanghai; Thu 2024-02-08 10:00 Shanghai; and 2023-09-27T16:30Z = 09-28 00:30 Shanghai.
     let out = push_warnings(
         &mut civil,
@@ -335,8 +336,13 @@ async fn worked_deadlines_of_policy_reference_end_to_end() {
     .await
     .unwrap();
     assert_eq!(out, [pb::WarningPushOutcome::Accepted; 3]);
+    assert_eq!(app.audit_events().await, audits + 1, "one audit event for the push");
     let all = list_warnings(&mut civil, pb::WarningFilter::Unspecified, "2023-09-28").await.unwrap();
     assert_eq!(all.total_size, 3);
+    assert_eq!(app.audit_events().await, audits + 2, "one audit event for the person-level list");
+    // Fund reports are aggregates: not audited.
+    list_reports(&mut civil, "2023-07", pb::FundProgram::Tekun, "").await.unwrap();
+    assert_eq!(app.audit_events().await, audits + 2);
     let w = find(&all, "W-2023");
     assert_eq!((w.visit_due.as_str(), w.decision_due.as_str()), ("2023-10-09", "2023-10-11"));
     assert_eq!(w.state, pb::WarningState::Received as i32);
