@@ -41,8 +41,6 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Seconds a client has to complete the TLS handshake.
     pub handshake_timeout_secs: u64,
-    /// `human` or `json` logs.
-    pub log_format: String,
 }
 
 impl Default for Config {
@@ -62,7 +60,6 @@ impl Default for Config {
             fund_report_tolerance: "1.00".into(),
             max_message_bytes: 4 * 1024 * 1024,
             handshake_timeout_secs: 10,
-            log_format: "human".into(),
         }
     }
 }

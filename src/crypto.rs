@@ -20,6 +20,7 @@ use crate::domain::id_number::IdNumber;
 const ENCRYPTION_LABEL: &[u8] = b"doudi/v1/id-number-encryption";
 const LOOKUP_LABEL: &[u8] = b"doudi/v1/id-number-lookup";
 const TOKEN_LABEL: &[u8] = b"doudi/v1/page-token";
+const CHECK_LABEL: &[u8] = b"doudi/v1/key-check";
 
 /// Errors of key handling.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +64,7 @@ pub struct Keys {
     cipher: Aes256Gcm,
     lookup: Hmac<Sha256>,
     token: Aes256Gcm,
+    check: [u8; 32],
 }
 
 impl Keys {
@@ -84,10 +86,13 @@ impl Keys {
         hk.expand(ENCRYPTION_LABEL, &mut enc).expect("hkdf length");
         hk.expand(LOOKUP_LABEL, &mut look).expect("hkdf length");
         hk.expand(TOKEN_LABEL, &mut tok).expect("hkdf length");
+        let mut check = [0u8; 32];
+        hk.expand(CHECK_LABEL, &mut check).expect("hkdf length");
         Keys {
             cipher: Aes256Gcm::new_from_slice(&enc).expect("32-byte key"),
             lookup: <Hmac<Sha256> as Mac>::new_from_slice(&look).expect("any key length"),
             token: Aes256Gcm::new_from_slice(&tok).expect("32-byte key"),
+            check,
         }
     }
 
@@ -96,6 +101,13 @@ impl Keys {
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
         base64::engine::general_purpose::STANDARD.encode(raw)
+    }
+
+    /// A value derived from the data key under its own label, stored in the database when it is
+    /// created: starting on a database with another key is refused instead of silently finding
+    /// nobody (person keys would all differ). Reveals nothing about the key.
+    pub fn check_value(&self) -> [u8; 32] {
+        self.check
     }
 
     /// The person key of an ID number.

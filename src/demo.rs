@@ -362,11 +362,22 @@ fn describe_fact(f: &pb::Fact) -> String {
             }
         }
         Some(P::DisabilitySubsidy(s)) => {
-            format!("disability_subsidy living={} nursing={}", s.living_subsidy, s.nursing_subsidy)
+            let mut parts = vec!["disability_subsidy".to_owned()];
+            if !s.living_subsidy.is_empty() {
+                parts.push(format!("living {}元/月", s.living_subsidy));
+            }
+            if !s.nursing_subsidy.is_empty() {
+                parts.push(format!("nursing {}元/月", s.nursing_subsidy));
+            }
+            parts.join(" ")
         }
         None => "?".into(),
     };
-    if f.omitted_fields.is_empty() { body } else { format!("{body} [{} fields withheld]", f.omitted_fields.len()) }
+    match f.omitted_fields.len() {
+        0 => body,
+        1 => format!("{body} [1 field withheld]"),
+        n => format!("{body} [{n} fields withheld]"),
+    }
 }
 
 /// The roster programs the demo's counties report every month.

@@ -23,16 +23,24 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the hub (gRPC over mutual TLS).
+    ///
+    /// Needs DOUDI_DATA_KEY (or `data_key` in the config file): 32 random bytes in standard base64,
+    /// made by `doudi keys generate`; keep it: a database only opens with the key it was created with.
     Serve {
+        /// Address to listen on [default: 127.0.0.1:50051].
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// SQLite database, e.g. sqlite://doudi.db [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
+        /// Directory with ca.pem, server.pem, server.key and optionally ca.crl [default: certs-example, the
+        /// demo PKI whose keys are public: use your own for anything real].
         #[arg(long)]
         certs_dir: Option<PathBuf>,
     },
     /// Apply database migrations and exit.
     Migrate {
+        /// SQLite database, e.g. sqlite://doudi.db [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -52,10 +60,13 @@ enum Command {
 
 #[derive(Subcommand)]
 enum CertsCommand {
-    /// Make a CA, a server certificate (localhost, 127.0.0.1, ::1) and one certificate per agency.
+    /// Make a CA, a server certificate (localhost, 127.0.0.1, ::1), one client certificate per agency,
+    /// the 环县 (621022) county civil-affairs office, a revoked certificate and the CRL listing it.
     Init {
+        /// Output directory.
         #[arg(long, default_value = "certs")]
         out: PathBuf,
+        /// SPIFFE trust domain written into the agency certificates.
         #[arg(long, default_value = doudi::certs::DEFAULT_TRUST_DOMAIN)]
         trust_domain: String,
         /// Replace an existing CA.
@@ -89,8 +100,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate { database_url } => {
             let config = Config::load(cli.config.as_deref(), &Overrides { database_url, ..Default::default() })?;
-            let store = doudi::store::Store::open(&config.database_url).await?;
-            store.migrate().await?;
+            let store = doudi::store::Store::open(&config.database_url)
+                .await
+                .with_context(|| format!("opening {}", config.database_url))?;
+            store.migrate().await.with_context(|| format!("migrating {}", config.database_url))?;
             println!("migrations applied to {}", config.database_url);
             Ok(())
         }

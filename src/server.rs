@@ -142,6 +142,7 @@ impl Application {
             .add_service(coordination);
 
         let store = hub.store.clone();
+        let key_check = hub.keys.check_value();
         let serve: ServeFuture = Box::pin(async move {
             let health_on_stop = health.clone();
             let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
@@ -153,6 +154,12 @@ impl Application {
             }));
             // Health says NOT_SERVING until migrations are done.
             store.migrate().await.context("applying migrations")?;
+            if !store.verify_key_check(&key_check).await.context("checking the data key")? {
+                anyhow::bail!(
+                    "the data key (DOUDI_DATA_KEY) is not the one this database was created with; \
+                     start with the original key (a new key would make every stored person unreadable)"
+                );
+            }
             for s in SERVICES.iter().chain(std::iter::once(&"")) {
                 health.set_service_status(*s, ServingStatus::Serving).await;
             }

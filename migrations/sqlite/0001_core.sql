@@ -25,6 +25,8 @@ CREATE TABLE facts (
     valid_to       TEXT,               -- business time, exclusive; NULL = open
     program        TEXT,               -- assistance only: denormalized for filters and aggregates
     status         TEXT,               -- assistance only
+    residence      TEXT,               -- assistance only: URBAN | RURAL
+    benefit_fen    INTEGER,            -- assistance only: monthly_benefit in fen (for roster sums)
     payload        TEXT    NOT NULL,   -- canonical JSON of the payload fields
     content_hash   BLOB    NOT NULL,   -- SHA-256 of the canonical content (see store/mod.rs)
     recorded_at    INTEGER NOT NULL,   -- system time this version was stored
@@ -60,3 +62,9 @@ CREATE TABLE audit_persons (
     seq        INTEGER NOT NULL,
     PRIMARY KEY (person_key, seq)
 ) WITHOUT ROWID;
+
+-- Facts about the database itself, e.g. the check value of the data key it was created with.
+CREATE TABLE hub_meta (
+    name  TEXT NOT NULL PRIMARY KEY,
+    value BLOB NOT NULL
+);

@@ -173,12 +173,8 @@ impl Hub {
         program: FundProgram,
     ) -> Result<Option<Money>, HubError> {
         let Some(sel) = program.roster() else { return Ok(None) };
-        let benefits = self.store.roster_benefits(county, sel.program, sel.residence, month.last_day()).await?;
-        let mut total = Money::ZERO;
-        for b in benefits.into_iter().flatten() {
-            let m = Money::parse(&b).map_err(|e| corrupt(format!("monthly_benefit {b:?}: {e}")))?;
-            total = total.checked_add(m).ok_or_else(|| corrupt("expected amount overflows"))?;
-        }
+        let fen = self.store.roster_benefit_fen(county, sel.program, sel.residence, month.last_day()).await?;
+        let total = Money::from_fen(fen).map_err(|e| corrupt(format!("roster sum {fen} fen: {e}")))?;
         Ok(Some(total))
     }
 

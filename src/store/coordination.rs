@@ -182,21 +182,22 @@ impl Store {
         rows.iter().map(report).collect()
     }
 
-    /// Monthly benefits (stored text, e.g. "442.00"; `None` when a fact has none) of the county's current
-    /// assistance facts of `program` (and `residence`, if given) that are ACTIVE and in force on `on`.
-    pub async fn roster_benefits(
+    /// Sum, in fen, of the monthly benefits of the county's current assistance facts of `program`
+    /// (and `residence`, if given) that are ACTIVE and in force on `on` (facts without a benefit add 0).
+    /// One aggregate over the denormalized `benefit_fen` column, using `facts_current_program`.
+    pub async fn roster_benefit_fen(
         &self,
         county: &str,
         program: &str,
         residence: Option<&str>,
         on: NaiveDate,
-    ) -> Result<Vec<Option<String>>, StoreError> {
+    ) -> Result<i64, StoreError> {
         let d = on.to_string();
-        let rows = sqlx::query(
-            "SELECT json_extract(payload, '$.monthly_benefit') FROM facts \
-             WHERE is_current = 1 AND kind = 'assistance' AND program = ? AND status = 'ACTIVE' \
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(benefit_fen), 0) FROM facts \
+             WHERE is_current = 1 AND program = ? AND status = 'ACTIVE' \
              AND division_code >= ? AND division_code < ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) \
-             AND (? IS NULL OR json_extract(payload, '$.residence') = ?)",
+             AND (? IS NULL OR residence = ?)",
         )
         .bind(program)
         .bind(county)
@@ -205,9 +206,9 @@ impl Store {
         .bind(d)
         .bind(residence)
         .bind(residence)
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        rows.iter().map(|r| r.try_get::<Option<String>, _>(0).map_err(StoreError::from)).collect()
+        Ok(row.try_get(0)?)
     }
 
     /// Store warnings (new persons first) and the request's audit event in one transaction. A known

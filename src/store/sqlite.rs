@@ -189,13 +189,18 @@ impl Store {
         for chunk in writes.chunks(ROWS_PER_INSERT) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO facts (agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, \
-                 program, status, payload, content_hash, recorded_at, superseded_at, is_current) ",
+                 program, status, residence, benefit_fen, payload, content_hash, recorded_at, superseded_at, is_current) ",
             );
             qb.push_values(chunk, |mut b, (i, f)| {
                 let current = is_last(*i, f);
-                let (program, status) = match &f.fact.payload {
-                    Payload::Assistance(a) => (a.program.map(|p| p.as_str()), a.status.map(|s| s.as_str())),
-                    _ => (None, None),
+                let (program, status, residence, benefit_fen) = match &f.fact.payload {
+                    Payload::Assistance(a) => (
+                        a.program.map(|p| p.as_str()),
+                        a.status.map(|s| s.as_str()),
+                        a.residence.map(|r| r.as_str()),
+                        a.monthly_benefit.map(|m| m.to_fen()),
+                    ),
+                    _ => (None, None, None, None),
                 };
                 b.push_bind(f.agency.as_str().to_owned())
                     .push_bind(f.fact.fact_id.clone())
@@ -207,6 +212,8 @@ impl Store {
                     .push_bind(f.fact.valid_to.map(|d| d.to_string()))
                     .push_bind(program)
                     .push_bind(status)
+                    .push_bind(residence)
+                    .push_bind(benefit_fen)
                     .push_bind(f.payload_json.clone())
                     .push_bind(f.content_hash.to_vec())
                     .push_bind(now)
@@ -219,6 +226,27 @@ impl Store {
         append_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
         Ok(decisions)
+    }
+
+    /// Record the data key's check value on first use, or compare it. Returns `false` when the
+    /// database was created with another data key.
+    pub async fn verify_key_check(&self, check: &[u8; 32]) -> Result<bool, StoreError> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row =
+            sqlx::query("SELECT value FROM hub_meta WHERE name = 'data_key_check'").fetch_optional(&mut *tx).await?;
+        let ok = match row {
+            Some(r) => r.try_get::<Vec<u8>, _>(0)? == check.as_slice(),
+            None => {
+                sqlx::query("INSERT INTO hub_meta (name, value) VALUES ('data_key_check', ?)")
+                    .bind(check.to_vec())
+                    .execute(&mut *tx)
+                    .await?;
+                true
+            }
+        };
+        tx.commit().await?;
+        Ok(ok)
     }
 
     /// Append one audit event in its own transaction (for reads).

@@ -170,3 +170,22 @@ async fn malformed_protobuf_is_invalid_argument_and_the_hub_survives() {
     assert_eq!(c.audit.who_am_i(pb::WhoAmIRequest {}).await.unwrap().into_inner().agency, "civil_affairs");
     app.stop().await;
 }
+
+/// A database created with one data key refuses to serve with another (every person key would differ
+/// and every stored person would silently vanish).
+#[tokio::test]
+async fn another_data_key_is_refused() {
+    let app = spawn_app().await;
+    let config = doudi::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: format!("sqlite://{}", app.db_path().display()),
+        certs_dir: app.dir.path().to_owned(),
+        trust_domain: TRUST_DOMAIN.into(),
+        data_key: Some(doudi::crypto::Keys::generate_base64().into()),
+        ..doudi::config::Config::default()
+    };
+    let second = doudi::server::Application::build(&config, std::future::pending()).await.unwrap();
+    let err = tokio::time::timeout(std::time::Duration::from_secs(20), second.run()).await.unwrap().unwrap_err();
+    assert!(format!("{err:#}").contains("DOUDI_DATA_KEY"), "{err:#}");
+    app.stop().await;
+}
