@@ -50,6 +50,9 @@ macro_rules! string_enum {
     };
 }
 
+/// Shared with the other domain modules' string-coded enums.
+pub(crate) use string_enum;
+
 string_enum!(
     /// The eight payload kinds of api.md; each has one owning agency (see the access policy).
     PayloadKind {
