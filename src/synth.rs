@@ -137,6 +137,8 @@ use crate::domain::fact::{
 use crate::domain::id_number::IdNumber;
 use crate::domain::money::Money;
 
+pub mod settlements;
+
 // ---------------------------------------------------------------------------------------------
 // Configuration and documented parameters
 // ---------------------------------------------------------------------------------------------
