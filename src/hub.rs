@@ -15,9 +15,13 @@ use crate::domain::id_number::IdNumber;
 use crate::domain::policy::AccessPolicy;
 use crate::domain::versioning::Decision;
 mod coordination;
+mod medical;
 
 pub use coordination::{
     FundReportInput, FundReportLine, FundReportList, WarningFilter, WarningInput, WarningPage, WarningView,
+};
+pub use medical::{
+    DEFAULT_POOLING_AREA, FindingPage, FindingView, RecheckReport, SettlementInput, SettlementOutcome, SettlementResult,
 };
 
 use crate::store::{AuditRecord, NewPerson, PersonFilter, PreparedFact, Store, StoreError, StoredFact};
@@ -187,11 +191,56 @@ pub(crate) fn named(code: &str) -> String {
     }
 }
 
+/// The division prefix a caller may list: a county office is always limited to its county (a narrower
+/// `requested` code inside it is kept); others get `requested` or everything (`""`).
+///
+/// Errors: PERMISSION_DENIED when `requested` lies outside the caller's county.
+pub(crate) fn scoped_prefix(
+    principal: &Principal,
+    requested: Option<crate::domain::division::DivisionCode>,
+) -> Result<String, HubError> {
+    Ok(match (principal.county(), requested) {
+        (None, None) => String::new(),
+        (None, Some(d)) => d.as_str().to_owned(),
+        (Some(c), None) => c.as_str().to_owned(),
+        (Some(c), Some(d)) if c.contains(&d) => d.as_str().to_owned(),
+        (Some(c), Some(d)) if d.contains(c) => c.as_str().to_owned(),
+        (Some(c), Some(d)) => {
+            return Err(HubError::PermissionDenied(format!(
+                "division_code {} lies outside the caller's county {}",
+                named(d.as_str()),
+                named(c.as_str())
+            )));
+        }
+    })
+}
+
+/// The stored-code prefix of a listing prefix: the city code (621000) and the province (620000) mean
+/// "everything under them", since person-level codes are stored at county level or below.
+pub(crate) fn storage_prefix(prefix: String) -> String {
+    match prefix.as_str() {
+        "621000" => "6210".to_owned(),
+        "620000" => "62".to_owned(),
+        _ => prefix,
+    }
+}
+
 pub(crate) fn division_of(p: &Principal) -> String {
     p.county().map(|c| c.as_str().to_owned()).unwrap_or_default()
 }
 
 impl Hub {
+    /// A list's page size: 0 means 100; above `max_page_size` is INVALID_ARGUMENT naming `page_size`.
+    pub(crate) fn page_size(&self, requested: usize) -> Result<usize, HubError> {
+        match requested {
+            0 => Ok(100),
+            n if n > self.limits.max_page_size => {
+                Err(HubError::invalid("page_size", format!("{n} exceeds the maximum of {}", self.limits.max_page_size)))
+            }
+            n => Ok(n),
+        }
+    }
+
     /// Store a batch of facts (PushFacts, or one StreamFacts message).
     ///
     /// `facts` holds each fact as parsed from the wire: `Err` for a fact that failed parsing
@@ -393,21 +442,7 @@ impl Hub {
                 "agency {agency} may not filter by program: it may not read assistance.program"
             )));
         }
-        // Scope: a county office is always limited to its county.
-        let prefix = match (&principal.county(), division_prefix) {
-            (None, None) => String::new(),
-            (None, Some(d)) => d.as_str().to_owned(),
-            (Some(c), None) => c.as_str().to_owned(),
-            (Some(c), Some(d)) if c.contains(&d) => d.as_str().to_owned(),
-            (Some(c), Some(d)) if d.contains(c) => c.as_str().to_owned(),
-            (Some(c), Some(d)) => {
-                return Err(HubError::PermissionDenied(format!(
-                    "division_code {} lies outside the caller's county {}",
-                    named(d.as_str()),
-                    named(c.as_str())
-                )));
-            }
-        };
+        let prefix = scoped_prefix(principal, division_prefix)?;
         // HIV-affected children: never an aggregate below county level (policy-reference.md, the
         // AIDS regulation), so no list filtered by that program on a township or village.
         if program == Some(Program::HivAffectedChild) && prefix.len() > 6 {
@@ -416,22 +451,8 @@ impl Hub {
                     .into(),
             ));
         }
-        // The city code (and the province) mean "everything": codes are stored at county level or below.
-        let prefix = match prefix.as_str() {
-            "621000" => "6210".to_owned(),
-            "620000" => "62".to_owned(),
-            _ => prefix,
-        };
-        let page_size = match page_size {
-            0 => 100,
-            n if n > self.limits.max_page_size => {
-                return Err(HubError::invalid(
-                    "page_size",
-                    format!("{n} exceeds the maximum of {}", self.limits.max_page_size),
-                ));
-            }
-            n => n,
-        };
+        let prefix = storage_prefix(prefix);
+        let page_size = self.page_size(page_size)?;
         let filter = PersonFilter { division_prefix: prefix, program: program.map(|p| p.as_str().to_owned()), as_of };
         let fingerprint = filter_fingerprint(&filter);
         let after = decode_page_token(&self.keys, principal, page_token, &fingerprint)?;

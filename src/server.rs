@@ -20,8 +20,10 @@ use crate::grpc::audit::AuditService;
 use crate::grpc::auth::Authenticator;
 use crate::grpc::coordination::CoordinationService;
 use crate::grpc::exchange::ExchangeService;
+use crate::grpc::medical::MedicalService;
 use crate::grpc::pb::audit_server::AuditServer;
 use crate::grpc::pb::coordination_server::CoordinationServer;
+use crate::grpc::pb::medical_assistance_server::MedicalAssistanceServer;
 use crate::grpc::pb::recipient_exchange_server::RecipientExchangeServer;
 use crate::grpc::pb::reference_server::ReferenceServer;
 use crate::grpc::reference::ReferenceService;
@@ -30,8 +32,13 @@ use crate::store::Store;
 use crate::tls;
 
 /// Names of the doudi services registered (health reports each, and "" for the whole server).
-pub const SERVICES: [&str; 4] =
-    ["doudi.v1.RecipientExchange", "doudi.v1.Reference", "doudi.v1.Audit", "doudi.v1.Coordination"];
+pub const SERVICES: [&str; 5] = [
+    "doudi.v1.RecipientExchange",
+    "doudi.v1.Reference",
+    "doudi.v1.Audit",
+    "doudi.v1.Coordination",
+    "doudi.v1.MedicalAssistance",
+];
 
 /// Largest response message.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -126,6 +133,9 @@ impl Application {
         let coordination = CoordinationServer::new(CoordinationService { hub: hub.clone(), auth: auth.clone() })
             .max_decoding_message_size(max)
             .max_encoding_message_size(MAX_RESPONSE_BYTES);
+        let medical = MedicalAssistanceServer::new(MedicalService { hub: hub.clone(), auth: auth.clone() })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES);
         let audit = AuditServer::new(AuditService { policy, auth }).max_decoding_message_size(max);
 
         let router = Server::builder()
@@ -139,7 +149,8 @@ impl Application {
             .add_service(exchange)
             .add_service(reference)
             .add_service(audit)
-            .add_service(coordination);
+            .add_service(coordination)
+            .add_service(medical);
 
         let store = hub.store.clone();
         let key_check = hub.keys.check_value();

@@ -8,6 +8,7 @@ pub mod division;
 pub mod fact;
 pub mod id_number;
 pub mod medical;
+pub mod medical_history;
 pub mod money;
 pub mod policy;
 pub mod versioning;

@@ -79,6 +79,32 @@ pub struct AgencyRules {
     /// Rights on the coordination workflows (fund reports, early warnings).
     #[serde(default)]
     pub coordination: Vec<CoordinationRight>,
+    /// Rights on the medical cross-check (settlements, findings; medical.md).
+    #[serde(default)]
+    pub medical: Vec<MedicalRight>,
+}
+
+/// A right on the medical cross-check (medical.md, security.md "medical_insurance, settlements, findings"), granted
+/// per agency in the policy file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MedicalRight {
+    /// `SubmitSettlements`.
+    SubmitSettlements,
+    /// `ListFindings` (person-level data).
+    ReadFindings,
+    /// `RecheckPeriod`.
+    Recheck,
+}
+
+impl MedicalRight {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MedicalRight::SubmitSettlements => "submit_settlements",
+            MedicalRight::ReadFindings => "read_findings",
+            MedicalRight::Recheck => "recheck",
+        }
+    }
 }
 
 /// A right on the coordination workflows (coordination.md), granted per agency in the policy file.
@@ -228,6 +254,11 @@ impl AccessPolicy {
     /// Whether the agency holds a coordination right.
     pub fn may(&self, agency: &AgencyCode, right: CoordinationRight) -> bool {
         self.agencies.get(agency).is_some_and(|r| r.coordination.contains(&right))
+    }
+
+    /// Whether the agency holds a medical cross-check right.
+    pub fn may_medical(&self, agency: &AgencyCode, right: MedicalRight) -> bool {
+        self.agencies.get(agency).is_some_and(|r| r.medical.contains(&right))
     }
 
     pub fn read_rule(&self, agency: &AgencyCode, kind: PayloadKind) -> Option<&ReadRule> {

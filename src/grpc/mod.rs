@@ -7,6 +7,7 @@ pub mod convert;
 pub mod coordination;
 pub mod exchange;
 pub mod limits;
+pub mod medical;
 pub mod reference;
 pub mod status;
 

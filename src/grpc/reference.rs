@@ -62,4 +62,24 @@ impl Reference for ReferenceService {
             .collect();
         Ok(Response::new(pb::ListDivisionsResponse { divisions }))
     }
+
+    async fn get_policy(&self, req: Request<pb::GetPolicyRequest>) -> Result<Response<pb::GetPolicyResponse>, Status> {
+        self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let as_of = super::convert::date_in(&r.as_of, "as_of", crate::domain::calendar::today_shanghai())
+            .map_err(|e| super::status::invalid(&e.field, e.reason))?;
+        let area = if r.pooling_area.is_empty() {
+            None
+        } else if r.pooling_area.len() == 6 && r.pooling_area.bytes().all(|b| b.is_ascii_digit()) {
+            Some(r.pooling_area.as_str())
+        } else {
+            return Err(super::status::invalid("pooling_area", "must be a six-digit division code, e.g. 621000"));
+        };
+        let all = self.hub.medical_policies().await?;
+        let medical_policies = super::medical::policies_in_force(&all, as_of, area)
+            .into_iter()
+            .map(|p| super::medical::policy_out(p, &all))
+            .collect();
+        Ok(Response::new(pb::GetPolicyResponse { as_of: as_of.to_string(), medical_policies }))
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{Hub, HubError, check_purpose, division_of, named};
+use super::{Hub, HubError, check_purpose, division_of, named, scoped_prefix, storage_prefix};
 use crate::crypto::{KeyError, PersonKey};
 use crate::domain::agency::Principal;
 use crate::domain::calendar::{Month, shanghai_date};
@@ -414,35 +414,8 @@ impl Hub {
     ) -> Result<WarningPage, HubError> {
         self.require(principal, CoordinationRight::ReadWarnings, "read warnings (person-level data)")?;
         let purpose = check_purpose(purpose)?;
-        let prefix = match (principal.county(), division) {
-            (None, None) => String::new(),
-            (None, Some(d)) => d.as_str().to_owned(),
-            (Some(c), None) => c.as_str().to_owned(),
-            (Some(c), Some(d)) if c.contains(&d) => d.as_str().to_owned(),
-            (Some(c), Some(d)) if d.contains(c) => c.as_str().to_owned(),
-            (Some(c), Some(d)) => {
-                return Err(HubError::PermissionDenied(format!(
-                    "division_code {} lies outside the caller's county {}",
-                    named(d.as_str()),
-                    named(c.as_str())
-                )));
-            }
-        };
-        let prefix = match prefix.as_str() {
-            "621000" => "6210".to_owned(),
-            "620000" => "62".to_owned(),
-            _ => prefix,
-        };
-        let page_size = match page_size {
-            0 => 100,
-            n if n > self.limits.max_page_size => {
-                return Err(HubError::invalid(
-                    "page_size",
-                    format!("{n} exceeds the maximum of {}", self.limits.max_page_size),
-                ));
-            }
-            n => n,
-        };
+        let prefix = storage_prefix(scoped_prefix(principal, division)?);
+        let page_size = self.page_size(page_size)?;
         let fingerprint = {
             let mut h = Sha256::new();
             h.update(format!("warnings|{prefix}|{filter:?}|{as_of}"));

@@ -5,9 +5,14 @@
 //! backend (issue: PostgreSQL backend) will implement the same operations.
 
 mod coordination;
+mod medical;
 mod sqlite;
 
 pub use coordination::{NewFundReport, NewWarning, StoredFundReport, StoredWarning, WarningInsert, WarningUpdate};
+pub use medical::{
+    FindingCursor, FindingFilter, HIGH_BURDEN_WARNING_PREFIX, NewSettlement, RecheckTally, SettlementInsert,
+    StoredFinding, StoredPolicy,
+};
 pub use sqlite::Store;
 
 use chrono::{DateTime, NaiveDate, Utc};

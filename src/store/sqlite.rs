@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "reference", include_str!("../../migrations/sqlite/0002_reference.sql")),
     (3, "calendar", include_str!("../../migrations/sqlite/0003_calendar.sql")),
     (4, "coordination", include_str!("../../migrations/sqlite/0004_coordination.sql")),
+    (5, "medical", include_str!("../../migrations/sqlite/0005_medical.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page

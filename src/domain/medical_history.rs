@@ -1,0 +1,251 @@
+//! The cross-check of one person's whole settlement history (medical.md), from what the hub knows about them: their
+//! assistance enrolments and insurance cover over time, and the policy versions in force.
+//!
+//! [`medical`](super::medical) does the arithmetic per person and year; this module turns stored facts into the
+//! `group_on` / `insured_on` / `params_on` functions it needs and gathers every finding, HIGH_BURDEN included. The
+//! store calls [`recheck_person`] on arrival of a settlement and on `RecheckPeriod`: rechecking the whole history each
+//! time makes the findings independent of arrival order (a property test in `medical.rs`' callers checks this).
+//!
+//! Pure: no I/O.
+//!
+//! Decisions where medical.md is silent (also in ARCHITECTURE.md):
+//! - A person's assistance group on a day comes from their **ACTIVE** assistance facts in force that day (current
+//!   versions: what the hub knows now, not what it knew when the settlement arrived — hence `RecheckPeriod`).
+//! - HIGH_BURDEN's "the person has no assistance program" means no program that places them in an assistance group
+//!   (EXPENDITURE_HARDSHIP, or unknown to the hub): the warning exists to find people the safety net does not yet
+//!   cover for illness.
+//! - The pooling area of a person is that of their latest settlement's division (first four digits + "00"), or the
+//!   default area when no policy version exists for it.
+
+use chrono::NaiveDate;
+
+use super::fact::Program;
+use super::medical::{
+    Finding, PolicyParams, Settlement, SettlementCheck, check_high_burden, check_person_year_with_versions, group_of,
+};
+
+/// One ACTIVE assistance enrolment over `[valid_from, valid_to)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolment {
+    pub program: Program,
+    pub valid_from: NaiveDate,
+    /// Exclusive; `None` = open.
+    pub valid_to: Option<NaiveDate>,
+}
+
+/// One medical-insurance cover over `[valid_from, valid_to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cover {
+    pub valid_from: NaiveDate,
+    /// Exclusive; `None` = open.
+    pub valid_to: Option<NaiveDate>,
+}
+
+fn in_force(from: NaiveDate, to: Option<NaiveDate>, d: NaiveDate) -> bool {
+    from <= d && to.is_none_or(|t| d < t)
+}
+
+/// What the hub holds about one person, for the cross-check.
+#[derive(Debug, Clone, Default)]
+pub struct PersonHistory {
+    /// Every settlement of the person, any order.
+    pub settlements: Vec<Settlement>,
+    /// Their ACTIVE assistance enrolments (current fact versions).
+    pub enrolments: Vec<Enrolment>,
+    /// Their medical-insurance covers (current fact versions).
+    pub covers: Vec<Cover>,
+}
+
+impl PersonHistory {
+    /// Programs the person is actively enrolled in on `d`.
+    pub fn programs_on(&self, d: NaiveDate) -> Vec<Program> {
+        self.enrolments.iter().filter(|e| in_force(e.valid_from, e.valid_to, d)).map(|e| e.program).collect()
+    }
+
+    /// Whether a cover is in force on `d` (NOT_INSURED otherwise).
+    pub fn insured_on(&self, d: NaiveDate) -> bool {
+        self.covers.iter().any(|c| in_force(c.valid_from, c.valid_to, d))
+    }
+}
+
+/// The pooling area (统筹区) of a division code: its first four digits + "00" (the city), if `versions` holds any
+/// version for it, else `default_area`.
+pub fn pooling_area_of(division_code: &str, versions: &[PolicyParams], default_area: &str) -> String {
+    if division_code.len() >= 4 {
+        let area = format!("{}00", &division_code[..4]);
+        if versions.iter().any(|p| p.pooling_area == area) {
+            return area;
+        }
+    }
+    default_area.to_owned()
+}
+
+/// No policy version is in force for a settlement's date.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no medical policy version of pooling area {pooling_area} is in force on {date}")]
+pub struct NoPolicy {
+    pub pooling_area: String,
+    pub date: NaiveDate,
+}
+
+/// The result of rechecking one person: one check per settlement (in check order) and every finding, the
+/// per-settlement ones first, then HIGH_BURDEN.
+#[derive(Debug, Clone, Default)]
+pub struct PersonResult {
+    pub checks: Vec<SettlementCheck>,
+    pub findings: Vec<Finding>,
+}
+
+/// Recheck one person's whole history (medical.md "The computation" and "Findings").
+///
+/// # Errors
+/// [`NoPolicy`] if a settlement's `settled_on` precedes every version of the person's pooling area (the caller
+/// rejects such a settlement before storing it, so stored histories never fail).
+pub fn recheck_person(
+    history: &PersonHistory,
+    versions: &[PolicyParams],
+    default_area: &str,
+) -> Result<PersonResult, NoPolicy> {
+    let Some(latest) = history.settlements.iter().max_by(|a, b| a.settled_on.cmp(&b.settled_on)) else {
+        return Ok(PersonResult::default());
+    };
+    let area = pooling_area_of(&latest.division_code, versions, default_area);
+    for s in &history.settlements {
+        if PolicyParams::in_force(versions, &area, s.settled_on).is_none() {
+            return Err(NoPolicy { pooling_area: area, date: s.settled_on });
+        }
+    }
+    let params_on = |d: NaiveDate| PolicyParams::in_force(versions, &area, d).expect("checked above for every date");
+    let group_on = |d: NaiveDate| group_of(&history.programs_on(d), params_on(d));
+    let checks = check_person_year_with_versions(&history.settlements, group_on, |d| history.insured_on(d), params_on);
+    let high_burden = check_high_burden(&history.settlements, |d| group_on(d).is_some(), params_on);
+    let mut findings: Vec<Finding> = checks.iter().flat_map(|c| c.findings.iter().cloned()).collect();
+    findings.extend(high_burden);
+    Ok(PersonResult { checks, findings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::medical::{FindingCode, VisitType};
+    use crate::domain::money::Money;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+    fn m(s: &str) -> Money {
+        Money::parse(s).unwrap()
+    }
+
+    /// medical.md example A's settlement (dibao person): scope 25,000; basic 15,000; CII 3,250; MA 4,725; total 30,000.
+    fn example_a(settled_on: &str) -> Settlement {
+        Settlement {
+            settlement_id: "A".into(),
+            person: [1; 32],
+            division_code: "621022100201".into(),
+            admitted_on: d("2023-03-01"),
+            settled_on: d(settled_on),
+            visit_type: VisitType::Inpatient,
+            in_province: true,
+            referred: true,
+            total_cost: m("30000.00"),
+            policy_scope_cost: m("25000.00"),
+            basic_paid: m("15000.00"),
+            critical_illness_paid: m("3250.00"),
+            medical_assistance_paid: m("4725.00"),
+            other_paid: m("0"),
+            out_of_pocket: m("7025.00"),
+        }
+    }
+
+    fn dibao_since(from: &str) -> Enrolment {
+        Enrolment { program: Program::Dibao, valid_from: d(from), valid_to: None }
+    }
+
+    fn insured_2023() -> Cover {
+        Cover { valid_from: d("2023-01-01"), valid_to: Some(d("2024-01-01")) }
+    }
+
+    #[test]
+    fn example_a_from_stored_facts_raises_nothing() {
+        let h = PersonHistory {
+            settlements: vec![example_a("2023-03-10")],
+            enrolments: vec![dibao_since("2021-05-01")],
+            covers: vec![insured_2023()],
+        };
+        let r = recheck_person(&h, &[PolicyParams::example_2023()], "621000").unwrap();
+        assert_eq!(r.checks[0].group, Some(2));
+        assert_eq!(r.checks[0].expected_ma, m("4725.00"));
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+    }
+
+    #[test]
+    fn enrolment_starting_after_settled_on_gives_no_group() {
+        // Same settlement, but dibao only from 2023-04-01: on 2023-03-10 the person has no group, so the 4,725.00
+        // paid is ASSISTANCE_TO_INELIGIBLE (medical.md).
+        let h = PersonHistory {
+            settlements: vec![example_a("2023-03-10")],
+            enrolments: vec![dibao_since("2023-04-01")],
+            covers: vec![insured_2023()],
+        };
+        let r = recheck_person(&h, &[PolicyParams::example_2023()], "621000").unwrap();
+        let codes: Vec<_> = r.findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, vec![FindingCode::AssistanceToIneligible]);
+    }
+
+    #[test]
+    fn cover_is_checked_on_admitted_on_with_exclusive_end() {
+        let mut s = example_a("2024-01-02");
+        s.admitted_on = d("2024-01-01");
+        let h = PersonHistory {
+            settlements: vec![s],
+            enrolments: vec![dibao_since("2021-05-01")],
+            covers: vec![insured_2023()],
+        };
+        let r = recheck_person(&h, &[PolicyParams::example_2023()], "621000").unwrap();
+        assert!(r.findings.iter().any(|f| f.code == FindingCode::NotInsured));
+    }
+
+    #[test]
+    fn high_burden_for_a_person_outside_every_group() {
+        // Expenditure-hardship person (no group): out-of-pocket 7,025.00 three times = 21,075.00 ≥ 20,000.00 (100% of
+        // income) on the third settlement; assistance paid 4,725.00 each time is ASSISTANCE_TO_INELIGIBLE.
+        let mut settlements = Vec::new();
+        for (i, day) in ["2023-03-10", "2023-06-10", "2023-09-10"].iter().enumerate() {
+            let mut s = example_a(day);
+            s.settlement_id = format!("S{i}");
+            s.admitted_on = d(day);
+            settlements.push(s);
+        }
+        let h = PersonHistory {
+            settlements,
+            enrolments: vec![Enrolment {
+                program: Program::ExpenditureHardship,
+                valid_from: d("2022-01-01"),
+                valid_to: None,
+            }],
+            covers: vec![insured_2023()],
+        };
+        let r = recheck_person(&h, &[PolicyParams::example_2023()], "621000").unwrap();
+        let hb: Vec<_> = r.findings.iter().filter(|f| f.code == FindingCode::HighBurden).collect();
+        assert_eq!(hb.len(), 1);
+        assert_eq!(hb[0].settlement_id, "S2");
+        assert_eq!(hb[0].expected, Some(m("20000.00")));
+        assert_eq!(hb[0].actual, Some(m("21075.00")));
+        assert_eq!(hb[0].agency_to_act, "civil_affairs");
+    }
+
+    #[test]
+    fn a_date_before_every_version_has_no_policy() {
+        let h = PersonHistory { settlements: vec![example_a("2022-12-31")], ..Default::default() };
+        let e = recheck_person(&h, &[PolicyParams::example_2023()], "621000").unwrap_err();
+        assert_eq!(e, NoPolicy { pooling_area: "621000".into(), date: d("2022-12-31") });
+    }
+
+    #[test]
+    fn pooling_area_falls_back_to_the_default() {
+        let v = [PolicyParams::example_2023()];
+        assert_eq!(pooling_area_of("621022100201", &v, "621000"), "621000");
+        assert_eq!(pooling_area_of("620102", &v, "621000"), "621000", "no version for 620100: default");
+    }
+}

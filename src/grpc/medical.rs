@@ -1,0 +1,363 @@
+//! `doudi.v1.MedicalAssistance` handlers (api.md, medical.md) and the medical half of `Reference.GetPolicy`.
+
+use tonic::{Request, Response, Status};
+
+use super::auth::Authenticator;
+use super::convert::{date_in, id_number_in, program_out, timestamp};
+use super::pb::{self, medical_assistance_server::MedicalAssistance};
+use super::status::invalid;
+use crate::domain::division::DivisionCode;
+use crate::domain::fact::FieldError;
+use crate::domain::medical::{Finding, FindingCode, PolicyParams, Settlement, SettlementCheck, VisitType};
+use crate::domain::money::Money;
+use crate::hub::{FindingView, Hub, SettlementInput, SettlementOutcome};
+use crate::store::{FindingFilter, RecheckTally, StoredPolicy};
+
+pub struct MedicalService {
+    pub hub: Hub,
+    pub auth: Authenticator,
+}
+
+const SUBMIT: &str = "/doudi.v1.MedicalAssistance/SubmitSettlements";
+const LIST: &str = "/doudi.v1.MedicalAssistance/ListFindings";
+const RECHECK: &str = "/doudi.v1.MedicalAssistance/RecheckPeriod";
+
+/// Longest accepted `settlement_id`, in characters.
+pub const MAX_SETTLEMENT_ID_LEN: usize = 64;
+
+fn fe(field: &str, reason: impl std::fmt::Display) -> FieldError {
+    FieldError::new(field, reason.to_string())
+}
+
+fn required_money(s: &str, field: &str) -> Result<Money, FieldError> {
+    if s.is_empty() {
+        return Err(fe(field, "is required (decimal yuan, e.g. \"0.00\")"));
+    }
+    s.parse::<Money>().map_err(|e| fe(field, format!("{e} (money is decimal yuan like \"607.00\")")))
+}
+
+fn required_date(s: &str, field: &str) -> Result<chrono::NaiveDate, FieldError> {
+    if s.is_empty() {
+        return Err(fe(field, "is required (YYYY-MM-DD)"));
+    }
+    date_in(s, field, chrono::NaiveDate::MIN)
+}
+
+fn visit_type_in(v: i32) -> Result<VisitType, FieldError> {
+    match pb::VisitType::try_from(v) {
+        Ok(pb::VisitType::Inpatient) => Ok(VisitType::Inpatient),
+        Ok(pb::VisitType::OutpatientChronic) => Ok(VisitType::OutpatientChronic),
+        Ok(pb::VisitType::OutpatientGeneral) => Ok(VisitType::OutpatientGeneral),
+        Ok(pb::VisitType::Unspecified) => {
+            Err(fe("visit_type", "is required (INPATIENT, OUTPATIENT_CHRONIC or OUTPATIENT_GENERAL)"))
+        }
+        Err(_) => Err(fe("visit_type", format!("unknown visit type {v}"))),
+    }
+}
+
+fn finding_code_in(v: i32) -> Result<Option<FindingCode>, Status> {
+    use pb::FindingCode as P;
+    Ok(Some(match P::try_from(v) {
+        Ok(P::Unspecified) => return Ok(None),
+        Ok(P::NotInsured) => FindingCode::NotInsured,
+        Ok(P::AssistanceToIneligible) => FindingCode::AssistanceToIneligible,
+        Ok(P::TierOrderViolation) => FindingCode::TierOrderViolation,
+        Ok(P::AssistanceMissed) => FindingCode::AssistanceMissed,
+        Ok(P::UnderAssisted) => FindingCode::UnderAssisted,
+        Ok(P::OverAssisted) => FindingCode::OverAssisted,
+        Ok(P::AnnualCapExceeded) => FindingCode::AnnualCapExceeded,
+        Ok(P::CiiTiltNotApplied) => FindingCode::CiiTiltNotApplied,
+        Ok(P::DuplicateSuspected) => FindingCode::DuplicateSuspected,
+        Ok(P::HighBurden) => FindingCode::HighBurden,
+        Ok(P::TiltedAssistanceCandidate) => FindingCode::TiltedAssistanceCandidate,
+        Err(_) => return Err(invalid("code", format!("unknown finding code {v}"))),
+    }))
+}
+
+/// Domain code → wire enum value.
+pub fn finding_code_out(c: FindingCode) -> i32 {
+    use pb::FindingCode as P;
+    (match c {
+        FindingCode::NotInsured => P::NotInsured,
+        FindingCode::AssistanceToIneligible => P::AssistanceToIneligible,
+        FindingCode::TierOrderViolation => P::TierOrderViolation,
+        FindingCode::AssistanceMissed => P::AssistanceMissed,
+        FindingCode::UnderAssisted => P::UnderAssisted,
+        FindingCode::OverAssisted => P::OverAssisted,
+        FindingCode::AnnualCapExceeded => P::AnnualCapExceeded,
+        FindingCode::CiiTiltNotApplied => P::CiiTiltNotApplied,
+        FindingCode::DuplicateSuspected => P::DuplicateSuspected,
+        FindingCode::HighBurden => P::HighBurden,
+        FindingCode::TiltedAssistanceCandidate => P::TiltedAssistanceCandidate,
+    }) as i32
+}
+
+/// Wire settlement → parsed input. Field paths are relative to the settlement.
+pub fn settlement_in(s: pb::Settlement) -> Result<SettlementInput, FieldError> {
+    if s.settlement_id.is_empty() {
+        return Err(fe("settlement_id", "is required"));
+    }
+    if s.settlement_id.chars().count() > MAX_SETTLEMENT_ID_LEN {
+        return Err(fe("settlement_id", format!("is longer than {MAX_SETTLEMENT_ID_LEN} characters")));
+    }
+    if s.settlement_id.chars().any(char::is_control) || s.settlement_id.trim().is_empty() {
+        return Err(fe("settlement_id", "contains a control character or is blank"));
+    }
+    let id_number = id_number_in(&s.id_number, "id_number")?;
+    if s.division_code.is_empty() {
+        return Err(fe("division_code", "is required"));
+    }
+    let division: DivisionCode = s.division_code.parse().map_err(|e| fe("division_code", e))?;
+    if division.county().is_none() {
+        return Err(fe("division_code", format!("{division} is not a county or a place within one")));
+    }
+    let visit_type = visit_type_in(s.visit_type)?;
+    let admitted_on = required_date(&s.admitted_on, "admitted_on")?;
+    let settled_on = required_date(&s.settled_on, "settled_on")?;
+    let settlement = Settlement {
+        settlement_id: s.settlement_id,
+        person: [0; 32],
+        division_code: division.as_str().to_owned(),
+        admitted_on,
+        settled_on,
+        visit_type,
+        in_province: s.in_province,
+        referred: s.referred,
+        total_cost: required_money(&s.total_cost, "total_cost")?,
+        policy_scope_cost: required_money(&s.policy_scope_cost, "policy_scope_cost")?,
+        basic_paid: required_money(&s.basic_paid, "basic_paid")?,
+        critical_illness_paid: required_money(&s.critical_illness_paid, "critical_illness_paid")?,
+        medical_assistance_paid: required_money(&s.medical_assistance_paid, "medical_assistance_paid")?,
+        other_paid: required_money(&s.other_paid, "other_paid")?,
+        out_of_pocket: required_money(&s.out_of_pocket, "out_of_pocket")?,
+    };
+    Ok(SettlementInput { id_number, division, settlement })
+}
+
+fn amount(m: Option<Money>) -> String {
+    m.map(|m| m.to_string()).unwrap_or_default()
+}
+
+fn check_out(c: &SettlementCheck) -> pb::SettlementCheck {
+    pb::SettlementCheck {
+        assistance_group: c.group.map(u32::from).unwrap_or(0),
+        policy_version: c.policy_version.clone(),
+        after_basic: c.after_basic.to_string(),
+        expected_critical_illness: c.expected_cii.to_string(),
+        residual: c.residual.to_string(),
+        expected_medical_assistance: c.expected_ma.to_string(),
+        cap_left: c.cap_left.to_string(),
+    }
+}
+
+fn new_finding_out(f: &Finding, s: &pb::Settlement, now: chrono::DateTime<chrono::Utc>) -> pb::Finding {
+    pb::Finding {
+        code: finding_code_out(f.code),
+        settlement_id: f.settlement_id.clone(),
+        id_number: s
+            .id_number
+            .parse::<crate::domain::id_number::IdNumber>()
+            .map(|i| i.as_str().to_owned())
+            .unwrap_or_default(),
+        person_key: hex::encode(f.person),
+        division_code: s.division_code.clone(),
+        settled_on: s.settled_on.clone(),
+        expected_amount: amount(f.expected),
+        actual_amount: amount(f.actual),
+        policy_version: f.policy_version.clone(),
+        agency_to_act: f.agency_to_act.to_owned(),
+        detected_at: Some(timestamp(now)),
+        resolved_at: None,
+    }
+}
+
+fn finding_out(v: &FindingView) -> pb::Finding {
+    let f = &v.finding;
+    pb::Finding {
+        code: finding_code_out(f.code),
+        settlement_id: f.settlement_id.clone(),
+        id_number: v.id_number.as_str().to_owned(),
+        person_key: hex::encode(f.person_key.as_bytes()),
+        division_code: f.division_code.clone(),
+        settled_on: f.settled_on.to_string(),
+        expected_amount: amount(f.expected),
+        actual_amount: amount(f.actual),
+        policy_version: f.policy_version.clone(),
+        agency_to_act: f.agency_to_act.clone(),
+        detected_at: Some(timestamp(f.detected_at)),
+        resolved_at: f.resolved_at.map(timestamp),
+    }
+}
+
+fn counts(map: &std::collections::BTreeMap<FindingCode, i64>) -> Vec<pb::FindingCount> {
+    map.iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| pb::FindingCount { code: finding_code_out(*c), count: *n })
+        .collect()
+}
+
+/// Recheck tally → wire.
+pub fn recheck_out(t: &RecheckTally) -> pb::RecheckPeriodResponse {
+    pb::RecheckPeriodResponse {
+        persons_checked: t.persons,
+        settlements_checked: t.settlements,
+        findings_added: t.added.values().sum(),
+        findings_resolved: t.resolved.values().sum(),
+        added_by_code: counts(&t.added),
+        resolved_by_code: counts(&t.resolved),
+    }
+}
+
+/// A stored policy version → wire, with `effective_to` = the next version's `effective_from` in the same area.
+pub fn policy_out(p: &StoredPolicy, all: &[StoredPolicy]) -> pb::MedicalPolicy {
+    let v = &p.params;
+    let next = all
+        .iter()
+        .filter(|o| o.params.pooling_area == v.pooling_area && o.params.effective_from > v.effective_from)
+        .map(|o| o.params.effective_from)
+        .min();
+    pb::MedicalPolicy {
+        version: v.version.clone(),
+        pooling_area: v.pooling_area.clone(),
+        effective_from: v.effective_from.to_string(),
+        effective_to: next.map(|d| d.to_string()).unwrap_or_default(),
+        groups: v
+            .groups
+            .iter()
+            .map(|g| pb::MedicalAssistanceGroup {
+                group: u32::from(g.group),
+                programs: g.programs.iter().map(|p| program_out(Some(*p))).collect(),
+                ma_deductible_share: g.ma_deductible_share.to_string(),
+                ma_deductible: v.prior_year_income.mul_ratio_half_up(g.ma_deductible_share).to_string(),
+                ma_ratio: g.ma_ratio.to_string(),
+                cii_tilt: g.cii_tilt,
+            })
+            .collect(),
+        prior_year_income: v.prior_year_income.to_string(),
+        annual_cap: v.annual_cap.to_string(),
+        cii_deductible: v.cii_deductible.to_string(),
+        cii_ratio: v.cii_ratio.to_string(),
+        cii_tilt_deductible_share: v.cii_tilt_deductible_share.to_string(),
+        cii_tilt_ratio_points: v.cii_tilt_ratio_points.to_string(),
+        outpatient_general_assisted: v.outpatient_general_assisted,
+        tolerance: v.tolerance.to_string(),
+        high_burden_share: v.high_burden_share.to_string(),
+        high_burden_threshold: v.high_burden_threshold().to_string(),
+        tilted_assistance_share: v.tilted_assistance_share.to_string(),
+        tilted_assistance_threshold: v.tilted_assistance_threshold().to_string(),
+        example: p.example,
+        source: p.source.clone(),
+        national_floor_warnings: v
+            .national_floor_warnings()
+            .into_iter()
+            .map(|w| format!("{}: {}", w.field, w.reason))
+            .collect(),
+    }
+}
+
+/// The versions in force on `as_of`, one per pooling area (of `area`, or all).
+pub fn policies_in_force<'a>(
+    all: &'a [StoredPolicy],
+    as_of: chrono::NaiveDate,
+    area: Option<&str>,
+) -> Vec<&'a StoredPolicy> {
+    let params: Vec<PolicyParams> = all.iter().map(|p| p.params.clone()).collect();
+    let mut areas: Vec<&str> = all.iter().map(|p| p.params.pooling_area.as_str()).collect();
+    areas.sort_unstable();
+    areas.dedup();
+    areas
+        .into_iter()
+        .filter(|a| area.is_none_or(|x| x == *a))
+        .filter_map(|a| PolicyParams::in_force(&params, a, as_of))
+        .filter_map(|p| all.iter().find(|s| s.params.version == p.version))
+        .collect()
+}
+
+#[tonic::async_trait]
+impl MedicalAssistance for MedicalService {
+    async fn submit_settlements(
+        &self,
+        req: Request<pb::SubmitSettlementsRequest>,
+    ) -> Result<Response<pb::SubmitSettlementsResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let wire = req.into_inner().settlements;
+        let inputs: Vec<(String, Result<SettlementInput, FieldError>)> =
+            wire.iter().map(|s| (s.settlement_id.clone(), settlement_in(s.clone()))).collect();
+        let now = self.hub.clock.now();
+        let results = self.hub.submit_settlements(&principal, SUBMIT, inputs).await?;
+        let results = results
+            .into_iter()
+            .map(|r| {
+                let mut out = pb::SettlementResult {
+                    index: r.index as u32,
+                    settlement_id: r.settlement_id,
+                    ..Default::default()
+                };
+                match r.outcome {
+                    SettlementOutcome::Accepted { check, findings } => {
+                        out.outcome = pb::SettlementOutcome::Accepted as i32;
+                        out.check = Some(check_out(&check));
+                        out.findings = findings.iter().map(|f| new_finding_out(f, &wire[r.index], now)).collect();
+                    }
+                    SettlementOutcome::Duplicate => out.outcome = pb::SettlementOutcome::Duplicate as i32,
+                    SettlementOutcome::Rejected { field, reason } => {
+                        out.outcome = pb::SettlementOutcome::Rejected as i32;
+                        out.field = field;
+                        out.reason = reason;
+                    }
+                }
+                out
+            })
+            .collect();
+        Ok(Response::new(pb::SubmitSettlementsResponse { results }))
+    }
+
+    async fn list_findings(
+        &self,
+        req: Request<pb::ListFindingsRequest>,
+    ) -> Result<Response<pb::ListFindingsResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let bad = |e: FieldError| invalid(&e.field, e.reason);
+        let from =
+            if r.from_date.is_empty() { None } else { Some(required_date(&r.from_date, "from_date").map_err(bad)?) };
+        let to = if r.to_date.is_empty() { None } else { Some(required_date(&r.to_date, "to_date").map_err(bad)?) };
+        let division = if r.division_code.is_empty() {
+            None
+        } else {
+            Some(r.division_code.parse::<DivisionCode>().map_err(|e| invalid("division_code", e))?)
+        };
+        if r.page_size < 0 {
+            return Err(invalid("page_size", "must not be negative"));
+        }
+        let filter = FindingFilter {
+            from,
+            to,
+            division_prefix: String::new(),
+            code: finding_code_in(r.code)?,
+            include_resolved: r.include_resolved,
+        };
+        let page = self
+            .hub
+            .list_findings(&principal, LIST, division, filter, r.page_size as usize, &r.page_token, &r.purpose)
+            .await?;
+        Ok(Response::new(pb::ListFindingsResponse {
+            findings: page.findings.iter().map(finding_out).collect(),
+            next_page_token: page.next_page_token,
+            total_size: page.total_size,
+        }))
+    }
+
+    async fn recheck_period(
+        &self,
+        req: Request<pb::RecheckPeriodRequest>,
+    ) -> Result<Response<pb::RecheckPeriodResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let bad = |e: FieldError| invalid(&e.field, e.reason);
+        let from = required_date(&r.from_date, "from_date").map_err(bad)?;
+        let to = required_date(&r.to_date, "to_date").map_err(bad)?;
+        let tally = self.hub.recheck_period(&principal, RECHECK, from, to, &r.purpose).await?;
+        Ok(Response::new(recheck_out(&tally)))
+    }
+}

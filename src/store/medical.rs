@@ -1,0 +1,677 @@
+//! Medical policy versions, settlements and findings (migration 0005, medical.md).
+//!
+//! Every write runs on the single writer connection: settlements are stored and the persons they touch rechecked in
+//! the same transaction (with the audit event), so concurrent submissions for one person cannot interleave their
+//! running totals, and a rejected or failed batch leaves nothing behind.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::sqlite::{ROWS_PER_INSERT, append_audit, corrupt};
+use super::{AuditRecord, NewPerson, Store, StoreError, from_micros, to_micros};
+use crate::crypto::PersonKey;
+use crate::domain::fact::Program;
+use crate::domain::medical::{Finding, FindingCode, PolicyParams, Settlement, SettlementCheck, VisitType};
+use crate::domain::medical_history::{Cover, Enrolment, PersonHistory, recheck_person};
+use crate::domain::money::Money;
+
+/// A policy version as stored.
+#[derive(Debug, Clone)]
+pub struct StoredPolicy {
+    pub params: PolicyParams,
+    pub example: bool,
+    pub source: String,
+}
+
+/// A valid settlement ready to store.
+#[derive(Debug, Clone)]
+pub struct NewSettlement {
+    pub agency: String,
+    pub settlement: Settlement,
+    pub content_hash: [u8; 32],
+}
+
+/// What happened to one settlement of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettlementInsert {
+    Accepted,
+    /// Same id, same content: nothing changed.
+    Duplicate,
+    /// Same id, other content: refused, nothing changed.
+    Conflict,
+}
+
+/// A stored finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFinding {
+    pub agency: String,
+    pub settlement_id: String,
+    pub code: FindingCode,
+    pub person_key: PersonKey,
+    pub division_code: String,
+    pub settled_on: NaiveDate,
+    pub expected: Option<Money>,
+    pub actual: Option<Money>,
+    pub policy_version: String,
+    pub agency_to_act: String,
+    pub detected_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// Filter of `ListFindings`.
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// Division code prefix; empty = all.
+    pub division_prefix: String,
+    pub code: Option<FindingCode>,
+    pub include_resolved: bool,
+}
+
+/// Keyset position in the findings order: (settled_on, settlement_id, code, agency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingCursor {
+    pub settled_on: String,
+    pub settlement_id: String,
+    pub code: String,
+    pub agency: String,
+}
+
+/// What a recheck did.
+#[derive(Debug, Clone, Default)]
+pub struct RecheckTally {
+    pub persons: i64,
+    pub settlements: i64,
+    pub added: BTreeMap<FindingCode, i64>,
+    pub resolved: BTreeMap<FindingCode, i64>,
+    /// The recomputation and every finding (HIGH_BURDEN included) of the settlements asked for (`report_for`), by
+    /// settlement id, to answer SubmitSettlements.
+    pub checks: HashMap<String, (SettlementCheck, Vec<Finding>)>,
+    /// HIGH_BURDEN warnings newly raised.
+    pub warnings_raised: i64,
+}
+
+/// Prefix of the warning_id of a warning raised by HIGH_BURDEN (the rest is the settlement id).
+pub const HIGH_BURDEN_WARNING_PREFIX: &str = "MEDICAL-HIGH_BURDEN-";
+
+const FINDING_COLUMNS: &str = "agency, settlement_id, code, person_key, division_code, settled_on, expected_fen, \
+     actual_fen, policy_version, agency_to_act, detected_at, resolved_at";
+
+const SETTLEMENT_COLUMNS: &str = "settlement_id, person_key, division_code, admitted_on, settled_on, visit_type, \
+     in_province, referred, total_cost, policy_scope_cost, basic_paid, critical_illness_paid, \
+     medical_assistance_paid, other_paid, out_of_pocket";
+
+fn fen(m: Money) -> i64 {
+    m.to_fen()
+}
+
+fn money(table: &'static str, v: i64) -> Result<Money, StoreError> {
+    Money::from_fen(v).map_err(|_| corrupt(table, "negative amount"))
+}
+
+fn date(table: &'static str, s: &str) -> Result<NaiveDate, StoreError> {
+    s.parse().map_err(|_| corrupt(table, format!("bad date {s:?}")))
+}
+
+fn key_of(table: &'static str, v: Vec<u8>) -> Result<PersonKey, StoreError> {
+    PersonKey::from_slice(&v).ok_or_else(|| corrupt(table, "person_key length"))
+}
+
+fn finding_row(r: &SqliteRow) -> Result<StoredFinding, StoreError> {
+    let code: String = r.try_get(2)?;
+    let opt = |v: Option<i64>| v.map(|v| money("medical_findings", v)).transpose();
+    Ok(StoredFinding {
+        agency: r.try_get(0)?,
+        settlement_id: r.try_get(1)?,
+        code: FindingCode::parse(&code).ok_or_else(|| corrupt("medical_findings", format!("code {code}")))?,
+        person_key: key_of("medical_findings", r.try_get(3)?)?,
+        division_code: r.try_get(4)?,
+        settled_on: date("medical_findings", &r.try_get::<String, _>(5)?)?,
+        expected: opt(r.try_get(6)?)?,
+        actual: opt(r.try_get(7)?)?,
+        policy_version: r.try_get(8)?,
+        agency_to_act: r.try_get(9)?,
+        detected_at: from_micros(r.try_get(10)?),
+        resolved_at: r.try_get::<Option<i64>, _>(11)?.map(from_micros),
+    })
+}
+
+fn settlement_row(r: &SqliteRow) -> Result<Settlement, StoreError> {
+    const T: &str = "settlements";
+    let visit: String = r.try_get(5)?;
+    let m = |i: usize| -> Result<Money, StoreError> { money(T, r.try_get(i)?) };
+    Ok(Settlement {
+        settlement_id: r.try_get(0)?,
+        person: *key_of(T, r.try_get(1)?)?.as_bytes(),
+        division_code: r.try_get(2)?,
+        admitted_on: date(T, &r.try_get::<String, _>(3)?)?,
+        settled_on: date(T, &r.try_get::<String, _>(4)?)?,
+        visit_type: VisitType::parse(&visit).ok_or_else(|| corrupt(T, format!("visit_type {visit}")))?,
+        in_province: r.try_get::<i64, _>(6)? != 0,
+        referred: r.try_get::<i64, _>(7)? != 0,
+        total_cost: m(8)?,
+        policy_scope_cost: m(9)?,
+        basic_paid: m(10)?,
+        critical_illness_paid: m(11)?,
+        medical_assistance_paid: m(12)?,
+        other_paid: m(13)?,
+        out_of_pocket: m(14)?,
+    })
+}
+
+/// Keys of a chunk as bound blobs, for `IN (...)`.
+fn push_keys(qb: &mut QueryBuilder<Sqlite>, keys: &[PersonKey]) {
+    let mut sep = qb.separated(", ");
+    for k in keys {
+        sep.push_bind(k.as_bytes().to_vec());
+    }
+    qb.push(")");
+}
+
+impl Store {
+    /// Every medical policy version, oldest first. A stored version that breaks a rule of
+    /// [`PolicyParams::validate`] is an error (`Corrupt`), never skipped.
+    pub async fn medical_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT params, example, source FROM medical_policies ORDER BY pooling_area, effective_from, version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let json: String = r.try_get(0)?;
+                let params: PolicyParams =
+                    serde_json::from_str(&json).map_err(|e| corrupt("medical_policies", e.to_string()))?;
+                Ok(StoredPolicy { params, example: r.try_get::<i64, _>(1)? != 0, source: r.try_get(2)? })
+            })
+            .collect()
+    }
+
+    /// Add a policy version. Returns `false` (nothing written) if its `version` label or its (pooling area,
+    /// effective_from) is already taken: versions are never overwritten.
+    pub async fn add_medical_policy(&self, p: &StoredPolicy) -> Result<bool, StoreError> {
+        let _w = self.writer.lock().await;
+        let json = serde_json::to_string(&p.params).map_err(|e| corrupt("medical_policies", e.to_string()))?;
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO medical_policies (pooling_area, effective_from, version, params, example, source, added_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.params.pooling_area)
+        .bind(p.params.effective_from.to_string())
+        .bind(&p.params.version)
+        .bind(json)
+        .bind(p.example as i64)
+        .bind(&p.source)
+        .bind(to_micros(Utc::now()))
+        .execute(&self.write_pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Store a batch of valid settlements (new persons first), recheck every person they touch, and append the
+    /// audit event, in one transaction. Returns one [`SettlementInsert`] per settlement, in order, and the
+    /// recheck's tally (with the checks of the accepted settlements). A settlement repeated inside the batch is
+    /// decided against the first.
+    pub async fn submit_settlements(
+        &self,
+        batch: &[NewSettlement],
+        persons: &[NewPerson],
+        policies: &[PolicyParams],
+        default_area: &str,
+        audit: &AuditRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<SettlementInsert>, RecheckTally), StoreError> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
+        let now_us = to_micros(now);
+
+        let mut known: HashMap<(String, String), [u8; 32]> = HashMap::new();
+        let mut by_agency: HashMap<&str, Vec<&str>> = HashMap::new();
+        for s in batch {
+            by_agency.entry(s.agency.as_str()).or_default().push(s.settlement.settlement_id.as_str());
+        }
+        for (agency, ids) in &by_agency {
+            for chunk in ids.chunks(ROWS_PER_INSERT) {
+                let mut qb: QueryBuilder<Sqlite> =
+                    QueryBuilder::new("SELECT settlement_id, content_hash FROM settlements WHERE agency = ");
+                qb.push_bind(agency.to_string()).push(" AND settlement_id IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.to_string());
+                }
+                qb.push(")");
+                for r in qb.build().fetch_all(&mut *tx).await? {
+                    let h: Vec<u8> = r.try_get(1)?;
+                    let h: [u8; 32] = h.try_into().map_err(|_| corrupt("settlements", "content_hash length"))?;
+                    known.insert((agency.to_string(), r.try_get(0)?), h);
+                }
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut fresh: Vec<&NewSettlement> = Vec::new();
+        for s in batch {
+            let key = (s.agency.clone(), s.settlement.settlement_id.clone());
+            let outcome = match known.get(&key) {
+                Some(h) if *h == s.content_hash => SettlementInsert::Duplicate,
+                Some(_) => SettlementInsert::Conflict,
+                None => {
+                    known.insert(key, s.content_hash);
+                    fresh.push(s);
+                    SettlementInsert::Accepted
+                }
+            };
+            outcomes.push(outcome);
+        }
+
+        for chunk in persons.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT OR IGNORE INTO persons (person_key, id_cipher, id_masked, key_version, created_at) ",
+            );
+            qb.push_values(chunk, |mut b, p| {
+                b.push_bind(p.person_key.as_bytes().to_vec())
+                    .push_bind(p.id_cipher.clone())
+                    .push_bind(p.id_masked.clone())
+                    .push_bind(1i64)
+                    .push_bind(now_us);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        for chunk in fresh.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "INSERT INTO settlements (agency, {SETTLEMENT_COLUMNS}, content_hash, received_at) "
+            ));
+            qb.push_values(chunk, |mut b, n| {
+                let s = &n.settlement;
+                b.push_bind(n.agency.clone())
+                    .push_bind(s.settlement_id.clone())
+                    .push_bind(s.person.to_vec())
+                    .push_bind(s.division_code.clone())
+                    .push_bind(s.admitted_on.to_string())
+                    .push_bind(s.settled_on.to_string())
+                    .push_bind(s.visit_type.as_str())
+                    .push_bind(s.in_province as i64)
+                    .push_bind(s.referred as i64)
+                    .push_bind(fen(s.total_cost))
+                    .push_bind(fen(s.policy_scope_cost))
+                    .push_bind(fen(s.basic_paid))
+                    .push_bind(fen(s.critical_illness_paid))
+                    .push_bind(fen(s.medical_assistance_paid))
+                    .push_bind(fen(s.other_paid))
+                    .push_bind(fen(s.out_of_pocket))
+                    .push_bind(n.content_hash.to_vec())
+                    .push_bind(now_us);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+
+        let mut touched: Vec<PersonKey> = Vec::new();
+        let mut seen = HashSet::new();
+        for s in &fresh {
+            let k = PersonKey::from_slice(&s.settlement.person).expect("32 bytes");
+            if seen.insert(k) {
+                touched.push(k);
+            }
+        }
+        let report_for: HashSet<String> = fresh.iter().map(|s| s.settlement.settlement_id.clone()).collect();
+        let mut tally = RecheckTally::default();
+        recheck_in_tx(&mut tx, &touched, policies, default_area, now_us, &report_for, &mut tally).await?;
+        append_audit(&mut tx, audit, now_us).await?;
+        tx.commit().await?;
+        Ok((outcomes, tally))
+    }
+
+    /// Persons (keys, sorted) with a settlement settled in `[from, to]` whose division starts with `prefix`.
+    pub async fn persons_with_settlements(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        prefix: &str,
+    ) -> Result<Vec<PersonKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT person_key FROM settlements WHERE settled_on >= ? AND settled_on <= ? \
+             AND division_code >= ? AND division_code < ? ORDER BY person_key",
+        )
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .bind(prefix)
+        .bind(format!("{prefix}\u{7f}"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| key_of("settlements", r.try_get(0)?)).collect()
+    }
+
+    /// Recheck `persons` (their whole history) in one transaction, with the audit event.
+    pub async fn recheck_persons(
+        &self,
+        persons: &[PersonKey],
+        policies: &[PolicyParams],
+        default_area: &str,
+        audit: Option<&AuditRecord>,
+        now: DateTime<Utc>,
+        tally: &mut RecheckTally,
+    ) -> Result<(), StoreError> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
+        let now_us = to_micros(now);
+        recheck_in_tx(&mut tx, persons, policies, default_area, now_us, &HashSet::new(), tally).await?;
+        if let Some(a) = audit {
+            append_audit(&mut tx, a, now_us).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Findings matching `filter` after `after`, in (settled_on, settlement_id, code, agency) order.
+    pub async fn list_findings(
+        &self,
+        filter: &FindingFilter,
+        after: Option<&FindingCursor>,
+        limit: usize,
+    ) -> Result<Vec<StoredFinding>, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {FINDING_COLUMNS} FROM medical_findings WHERE 1 = 1"));
+        push_finding_filter(&mut qb, filter);
+        if let Some(c) = after {
+            qb.push(" AND (settled_on, settlement_id, code, agency) > (")
+                .push_bind(c.settled_on.clone())
+                .push(", ")
+                .push_bind(c.settlement_id.clone())
+                .push(", ")
+                .push_bind(c.code.clone())
+                .push(", ")
+                .push_bind(c.agency.clone())
+                .push(")");
+        }
+        qb.push(" ORDER BY settled_on, settlement_id, code, agency LIMIT ").push_bind(limit as i64);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(finding_row).collect()
+    }
+
+    /// Number of findings matching `filter`.
+    pub async fn count_findings(&self, filter: &FindingFilter) -> Result<i64, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(*) FROM medical_findings WHERE 1 = 1");
+        push_finding_filter(&mut qb, filter);
+        Ok(qb.build().fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    /// Open findings per code (all settlements), for the demo and snapshots.
+    pub async fn open_findings_by_code(&self) -> Result<BTreeMap<FindingCode, i64>, StoreError> {
+        let rows = sqlx::query("SELECT code, COUNT(*) FROM medical_findings WHERE resolved_at IS NULL GROUP BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = BTreeMap::new();
+        for r in rows {
+            let code: String = r.try_get(0)?;
+            let code = FindingCode::parse(&code).ok_or_else(|| corrupt("medical_findings", format!("code {code}")))?;
+            out.insert(code, r.try_get(1)?);
+        }
+        Ok(out)
+    }
+
+    /// Totals paid by tier over all settlements, in fen: (settlements, basic, critical illness, assistance).
+    pub async fn settlement_totals(&self) -> Result<(i64, i64, i64, i64), StoreError> {
+        let r = sqlx::query(
+            "SELECT COUNT(*), COALESCE(SUM(basic_paid), 0), COALESCE(SUM(critical_illness_paid), 0), \
+             COALESCE(SUM(medical_assistance_paid), 0) FROM settlements",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
+    }
+}
+
+fn push_finding_filter(qb: &mut QueryBuilder<Sqlite>, f: &FindingFilter) {
+    if !f.include_resolved {
+        qb.push(" AND resolved_at IS NULL");
+    }
+    if let Some(from) = f.from {
+        qb.push(" AND settled_on >= ").push_bind(from.to_string());
+    }
+    if let Some(to) = f.to {
+        qb.push(" AND settled_on <= ").push_bind(to.to_string());
+    }
+    if !f.division_prefix.is_empty() {
+        qb.push(" AND division_code >= ")
+            .push_bind(f.division_prefix.clone())
+            .push(" AND division_code < ")
+            .push_bind(format!("{}\u{7f}", f.division_prefix));
+    }
+    if let Some(code) = f.code {
+        qb.push(" AND code = ").push_bind(code.as_str());
+    }
+}
+
+/// The stored state of one finding, for the diff.
+struct Existing {
+    agency: String,
+    expected: Option<i64>,
+    actual: Option<i64>,
+    policy_version: String,
+    resolved: bool,
+}
+
+/// Recheck `persons` inside the open write transaction: load their facts, settlements and findings (in chunks), run
+/// [`recheck_person`], and write the difference — new findings inserted, vanished ones resolved, reappearing ones
+/// reopened, changed amounts updated; a newly raised HIGH_BURDEN also raises an early warning (reason ILLNESS) for
+/// civil_affairs in the `warnings` table, picked up by the warning workflow (coordination.md).
+async fn recheck_in_tx(
+    conn: &mut SqliteConnection,
+    persons: &[PersonKey],
+    policies: &[PolicyParams],
+    default_area: &str,
+    now: i64,
+    report_for: &HashSet<String>,
+    tally: &mut RecheckTally,
+) -> Result<(), StoreError> {
+    for chunk in persons.chunks(ROWS_PER_INSERT) {
+        let mut histories: HashMap<PersonKey, PersonHistory> =
+            chunk.iter().map(|k| (*k, PersonHistory::default())).collect();
+        // Facts: ACTIVE assistance enrolments and insurance covers (current versions).
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT person_key, kind, program, status, valid_from, valid_to FROM facts WHERE is_current = 1 \
+             AND kind IN ('assistance', 'medical_insurance') AND person_key IN (",
+        );
+        push_keys(&mut qb, chunk);
+        for r in qb.build().fetch_all(&mut *conn).await? {
+            let k = key_of("facts", r.try_get(0)?)?;
+            let kind: String = r.try_get(1)?;
+            let from = date("facts", &r.try_get::<String, _>(4)?)?;
+            let to = r.try_get::<Option<String>, _>(5)?.map(|s| date("facts", &s)).transpose()?;
+            let Some(h) = histories.get_mut(&k) else { continue };
+            if kind == "medical_insurance" {
+                h.covers.push(Cover { valid_from: from, valid_to: to });
+            } else if r.try_get::<Option<String>, _>(3)?.as_deref() == Some("ACTIVE") {
+                let program: Option<String> = r.try_get(2)?;
+                if let Some(p) = program.as_deref().and_then(Program::parse) {
+                    h.enrolments.push(Enrolment { program: p, valid_from: from, valid_to: to });
+                }
+            }
+        }
+        let mut agency_of: HashMap<String, String> = HashMap::new();
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {SETTLEMENT_COLUMNS}, agency FROM settlements WHERE person_key IN ("));
+        push_keys(&mut qb, chunk);
+        for r in qb.build().fetch_all(&mut *conn).await? {
+            let s = settlement_row(&r)?;
+            agency_of.insert(s.settlement_id.clone(), r.try_get(15)?);
+            let k = PersonKey::from_slice(&s.person).expect("32 bytes");
+            if let Some(h) = histories.get_mut(&k) {
+                h.settlements.push(s);
+            }
+        }
+        let mut existing: HashMap<(String, FindingCode), Existing> = HashMap::new();
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT agency, settlement_id, code, expected_fen, actual_fen, policy_version, resolved_at \
+             FROM medical_findings WHERE person_key IN (",
+        );
+        push_keys(&mut qb, chunk);
+        for r in qb.build().fetch_all(&mut *conn).await? {
+            let code: String = r.try_get(2)?;
+            let code = FindingCode::parse(&code).ok_or_else(|| corrupt("medical_findings", format!("code {code}")))?;
+            existing.insert(
+                (r.try_get(1)?, code),
+                Existing {
+                    agency: r.try_get(0)?,
+                    expected: r.try_get(3)?,
+                    actual: r.try_get(4)?,
+                    policy_version: r.try_get(5)?,
+                    resolved: r.try_get::<Option<i64>, _>(6)?.is_some(),
+                },
+            );
+        }
+
+        let mut inserts = Vec::new();
+        let mut division_of: HashMap<String, (String, String)> = HashMap::new();
+        for k in chunk {
+            let h = &histories[k];
+            tally.persons += 1;
+            tally.settlements += h.settlements.len() as i64;
+            for s in &h.settlements {
+                division_of.insert(s.settlement_id.clone(), (s.division_code.clone(), s.settled_on.to_string()));
+            }
+            let result = match recheck_person(h, policies, default_area) {
+                Ok(r) => r,
+                Err(e) => {
+                    // Only possible for a person with settlements in two pooling areas (each settlement is checked
+                    // against its own area on arrival): leave their findings as they are, and say so.
+                    tracing::warn!(person = %k.short(), error = %e, "medical recheck skipped a person");
+                    continue;
+                }
+            };
+            for c in result.checks {
+                if report_for.contains(&c.settlement_id) {
+                    let findings: Vec<Finding> =
+                        result.findings.iter().filter(|f| f.settlement_id == c.settlement_id).cloned().collect();
+                    tally.checks.insert(c.settlement_id.clone(), (c, findings));
+                }
+            }
+            let mut raised: HashSet<(String, FindingCode)> = HashSet::new();
+            for f in result.findings {
+                let key = (f.settlement_id.clone(), f.code);
+                raised.insert(key.clone());
+                let expected = f.expected.map(fen);
+                let actual = f.actual.map(fen);
+                match existing.get(&key) {
+                    None => {
+                        *tally.added.entry(f.code).or_default() += 1;
+                        inserts.push((f, expected, actual));
+                    }
+                    Some(e) => {
+                        if e.resolved {
+                            *tally.added.entry(f.code).or_default() += 1;
+                        }
+                        if e.resolved
+                            || e.expected != expected
+                            || e.actual != actual
+                            || e.policy_version != f.policy_version
+                        {
+                            sqlx::query(
+                                "UPDATE medical_findings SET expected_fen = ?, actual_fen = ?, policy_version = ?, \
+                                 detected_at = CASE WHEN resolved_at IS NULL THEN detected_at ELSE ? END, \
+                                 resolved_at = NULL WHERE agency = ? AND settlement_id = ? AND code = ?",
+                            )
+                            .bind(expected)
+                            .bind(actual)
+                            .bind(&f.policy_version)
+                            .bind(now)
+                            .bind(&e.agency)
+                            .bind(&f.settlement_id)
+                            .bind(f.code.as_str())
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        if e.resolved && f.code == FindingCode::HighBurden {
+                            raise_warning(conn, &f.settlement_id, k, &division_of, now, tally).await?;
+                        }
+                    }
+                }
+            }
+            for s in &h.settlements {
+                for code in FindingCode::ALL {
+                    let key = (s.settlement_id.clone(), code);
+                    if let Some(e) = existing.get(&key)
+                        && !e.resolved
+                        && !raised.contains(&key)
+                    {
+                        *tally.resolved.entry(code).or_default() += 1;
+                        sqlx::query(
+                            "UPDATE medical_findings SET resolved_at = ? WHERE agency = ? AND settlement_id = ? AND code = ?",
+                        )
+                        .bind(now)
+                        .bind(&e.agency)
+                        .bind(&s.settlement_id)
+                        .bind(code.as_str())
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                }
+            }
+        }
+        for part in inserts.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new(format!("INSERT INTO medical_findings ({FINDING_COLUMNS}) "));
+            qb.push_values(part, |mut b, (f, expected, actual)| {
+                let (division, settled_on) = division_of.get(&f.settlement_id).cloned().unwrap_or_default();
+                b.push_bind(agency_of.get(&f.settlement_id).cloned().unwrap_or_default())
+                    .push_bind(f.settlement_id.clone())
+                    .push_bind(f.code.as_str())
+                    .push_bind(f.person.to_vec())
+                    .push_bind(division)
+                    .push_bind(settled_on)
+                    .push_bind(*expected)
+                    .push_bind(*actual)
+                    .push_bind(f.policy_version.clone())
+                    .push_bind(f.agency_to_act)
+                    .push_bind(now)
+                    .push_bind(None::<i64>);
+            });
+            qb.build().execute(&mut *conn).await?;
+        }
+        for (f, _, _) in &inserts {
+            if f.code == FindingCode::HighBurden {
+                let k = PersonKey::from_slice(&f.person).expect("32 bytes");
+                raise_warning(conn, &f.settlement_id, &k, &division_of, now, tally).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The early warning of a HIGH_BURDEN finding: reason ILLNESS, for civil_affairs (the agency to act, and so the
+/// warning's owner in the workflow), id [`HIGH_BURDEN_WARNING_PREFIX`] + settlement id. Raised once: a warning that
+/// already exists (whatever its state) is left alone.
+async fn raise_warning(
+    conn: &mut SqliteConnection,
+    settlement_id: &str,
+    person: &PersonKey,
+    division_of: &HashMap<String, (String, String)>,
+    now: i64,
+    tally: &mut RecheckTally,
+) -> Result<(), StoreError> {
+    use sha2::{Digest, Sha256};
+    let (division, _) = division_of.get(settlement_id).cloned().unwrap_or_default();
+    let warning_id = format!("{HIGH_BURDEN_WARNING_PREFIX}{settlement_id}");
+    let hash: [u8; 32] = Sha256::digest(warning_id.as_bytes()).into();
+    let county: String = division.chars().take(6).collect();
+    let done = sqlx::query(
+        "INSERT OR IGNORE INTO warnings (agency, warning_id, person_key, division_code, county_code, reason, \
+         received_at, content_hash, state, pushed_at, updated_at) \
+         VALUES ('civil_affairs', ?, ?, ?, ?, 'ILLNESS', ?, ?, 'RECEIVED', ?, ?)",
+    )
+    .bind(&warning_id)
+    .bind(person.as_bytes().to_vec())
+    .bind(&division)
+    .bind(county)
+    .bind(now)
+    .bind(hash.to_vec())
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    tally.warnings_raised += done.rows_affected() as i64;
+    Ok(())
+}
