@@ -7,6 +7,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 use crate::grpc::pb::audit_client::AuditClient;
 use crate::grpc::pb::coordination_client::CoordinationClient;
+use crate::grpc::pb::medical_assistance_client::MedicalAssistanceClient;
 use crate::grpc::pb::recipient_exchange_client::RecipientExchangeClient;
 use crate::grpc::pb::reference_client::ReferenceClient;
 
@@ -55,6 +56,7 @@ pub struct Clients {
     pub reference: ReferenceClient<Channel>,
     pub audit: AuditClient<Channel>,
     pub coordination: CoordinationClient<Channel>,
+    pub medical: MedicalAssistanceClient<Channel>,
 }
 
 impl Clients {
@@ -65,7 +67,10 @@ impl Clients {
                 .max_encoding_message_size(max_message_bytes),
             reference: ReferenceClient::new(channel.clone()),
             audit: AuditClient::new(channel.clone()),
-            coordination: CoordinationClient::new(channel)
+            coordination: CoordinationClient::new(channel.clone())
+                .max_decoding_message_size(max_message_bytes)
+                .max_encoding_message_size(max_message_bytes),
+            medical: MedicalAssistanceClient::new(channel)
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),
         }
