@@ -29,6 +29,8 @@ use crate::grpc::pb;
 use crate::server::Application;
 use crate::synth::{Population, SynthConfig};
 
+pub mod medical;
+
 /// Facts per StreamFacts message.
 const BATCH: usize = 2_000;
 /// The business date the demo reads at (end of 2023Q2).
@@ -268,6 +270,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     coordination_demo(&mut civil, &clock).await?;
+
+    // The year's settlements reach the hub after the year (the clock says January of the next year), so findings
+    // and HIGH_BURDEN warnings are dated then.
+    clock.set(Some(demo_instant("2024-01-10T02:00:00Z")?));
+    let mi = ClientIdentity::from_dir(&certs_dir, "medical_insurance")?;
+    let mut mi = Clients::new(connect(&server, "localhost", &mi).await?, 64 * 1024 * 1024);
+    medical::run(&pop, &crate::synth::settlements::SettlementConfig::default(), &mut mi, &mut civil).await?;
 
     let _ = stop_tx.send(());
     hub_task.await??;

@@ -361,3 +361,32 @@ impl MedicalAssistance for MedicalService {
         Ok(Response::new(recheck_out(&tally)))
     }
 }
+
+/// A domain settlement → wire (the inverse of [`settlement_in`]; clients and the demo use it).
+pub fn settlement_out(
+    id: &crate::domain::id_number::IdNumber,
+    s: &crate::domain::medical::Settlement,
+) -> pb::Settlement {
+    let visit_type = match s.visit_type {
+        crate::domain::medical::VisitType::Inpatient => pb::VisitType::Inpatient,
+        crate::domain::medical::VisitType::OutpatientChronic => pb::VisitType::OutpatientChronic,
+        crate::domain::medical::VisitType::OutpatientGeneral => pb::VisitType::OutpatientGeneral,
+    };
+    pb::Settlement {
+        settlement_id: s.settlement_id.clone(),
+        id_number: id.as_str().to_owned(),
+        division_code: s.division_code.clone(),
+        admitted_on: s.admitted_on.to_string(),
+        settled_on: s.settled_on.to_string(),
+        visit_type: visit_type as i32,
+        in_province: s.in_province,
+        referred: s.referred,
+        total_cost: s.total_cost.to_string(),
+        policy_scope_cost: s.policy_scope_cost.to_string(),
+        basic_paid: s.basic_paid.to_string(),
+        critical_illness_paid: s.critical_illness_paid.to_string(),
+        medical_assistance_paid: s.medical_assistance_paid.to_string(),
+        other_paid: s.other_paid.to_string(),
+        out_of_pocket: s.out_of_pocket.to_string(),
+    }
+}

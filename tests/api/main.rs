@@ -7,4 +7,5 @@ mod support;
 mod access;
 mod coordination;
 mod exchange;
+mod medical_demo;
 mod transport;
