@@ -46,6 +46,8 @@ enum Command {
     },
     /// Run the whole exchange on a fresh database with a synthetic Qingyang population.
     Demo(doudi::demo::DemoArgs),
+    /// Measure the performance figures of performance.md on this machine (one JSON line each).
+    Bench(doudi::bench::BenchArgs),
     /// Certificates for the hub and the agencies.
     Certs {
         #[command(subcommand)]
@@ -55,6 +57,41 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Medical policy parameters (medical.md): effective-dated versions per pooling area.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Add a version from a JSON file: the shape `doudi policy show --json` prints (fields documented in README,
+    /// "Medical policy parameters").
+    /// Versions are never overwritten: a taken `version` label or (pooling_area, effective_from) is refused.
+    /// A running hub uses the new version from its next request.
+    Add {
+        /// The JSON file.
+        file: PathBuf,
+        /// Where the values come from (document number), e.g. "庆政办发〔2024〕12号".
+        #[arg(long)]
+        source: String,
+        /// Mark the values as placeholders still to be replaced.
+        #[arg(long)]
+        example: bool,
+        /// SQLite database [default: sqlite://doudi.db].
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Print every version held, oldest first.
+    Show {
+        /// Print the versions as JSON (one object per line), the input format of `add`.
+        #[arg(long)]
+        json: bool,
+        /// SQLite database [default: sqlite://doudi.db].
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 
@@ -85,7 +122,8 @@ fn main() -> anyhow::Result<()> {
     doudi::tls::install_crypto_provider();
     let cli = Cli::parse();
     // The demo prints its own report; its hub logs only warnings unless RUST_LOG says otherwise.
-    let default_filter = if matches!(cli.command, Command::Demo(_)) { "warn" } else { "info,sqlx=warn,h2=warn" };
+    let default_filter =
+        if matches!(cli.command, Command::Demo(_) | Command::Bench(_)) { "warn" } else { "info,sqlx=warn,h2=warn" };
     doudi::telemetry::init(cli.log_json, default_filter);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(run(cli))
@@ -108,14 +146,79 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => doudi::demo::run(args).await,
+        Command::Bench(args) => doudi::bench::run(args).await,
         Command::Certs { command: CertsCommand::Init { out, trust_domain, force } } => {
             doudi::certs::init(&out, &trust_domain, force)
                 .with_context(|| format!("writing certificates to {}", out.display()))?;
             println!("certificates written to {}", out.display());
             Ok(())
         }
+        Command::Policy { command } => policy(cli.config.as_deref(), command).await,
         Command::Keys { command: KeysCommand::Generate } => {
             println!("{}", doudi::crypto::Keys::generate_base64());
+            Ok(())
+        }
+    }
+}
+
+async fn open_store(
+    config: Option<&std::path::Path>,
+    database_url: Option<String>,
+) -> anyhow::Result<doudi::store::Store> {
+    let config = Config::load(config, &Overrides { database_url, ..Default::default() })?;
+    let store = doudi::store::Store::open(&config.database_url)
+        .await
+        .with_context(|| format!("opening {}", config.database_url))?;
+    store.migrate().await.with_context(|| format!("migrating {}", config.database_url))?;
+    Ok(store)
+}
+
+async fn policy(config: Option<&std::path::Path>, command: PolicyCommand) -> anyhow::Result<()> {
+    use doudi::domain::medical::PolicyParams;
+    match command {
+        PolicyCommand::Add { file, source, example, database_url } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let params: PolicyParams = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a valid policy version", file.display()))?;
+            for w in params.national_floor_warnings() {
+                eprintln!("warning: {}: {}", w.field, w.reason);
+            }
+            let store = open_store(config, database_url).await?;
+            let stored = doudi::store::StoredPolicy { params: params.clone(), example, source };
+            let added = store.add_medical_policy(&stored).await?;
+            store.close().await;
+            if !added {
+                anyhow::bail!(
+                    "not added: version {:?} or pooling area {} from {} is already held (versions are never overwritten)",
+                    params.version,
+                    params.pooling_area,
+                    params.effective_from
+                );
+            }
+            println!(
+                "added {} for pooling area {} from {}",
+                params.version, params.pooling_area, params.effective_from
+            );
+            Ok(())
+        }
+        PolicyCommand::Show { json, database_url } => {
+            let store = open_store(config, database_url).await?;
+            let all = store.medical_policies().await?;
+            store.close().await;
+            for p in all {
+                if json {
+                    println!("{}", serde_json::to_string(&p.params)?);
+                } else {
+                    println!(
+                        "{}  area {}  from {}  {}source: {}",
+                        p.params.version,
+                        p.params.pooling_area,
+                        p.params.effective_from,
+                        if p.example { "EXAMPLE VALUES  " } else { "" },
+                        p.source
+                    );
+                }
+            }
             Ok(())
         }
     }
