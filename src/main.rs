@@ -122,8 +122,11 @@ fn main() -> anyhow::Result<()> {
     doudi::tls::install_crypto_provider();
     let cli = Cli::parse();
     // The demo prints its own report; its hub logs only warnings unless RUST_LOG says otherwise.
-    let default_filter =
-        if matches!(cli.command, Command::Demo(_) | Command::Bench(_)) { "warn" } else { "info,sqlx=warn,h2=warn" };
+    let default_filter = if matches!(cli.command, Command::Demo(_) | Command::Bench(_)) {
+        "warn,sqlx::query=error"
+    } else {
+        "info,sqlx=warn,h2=warn"
+    };
     doudi::telemetry::init(cli.log_json, default_filter);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(run(cli))

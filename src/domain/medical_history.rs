@@ -248,4 +248,86 @@ mod tests {
         assert_eq!(pooling_area_of("621022100201", &v, "621000"), "621000");
         assert_eq!(pooling_area_of("620102", &v, "621000"), "621000", "no version for 620100: default");
     }
+
+    mod order {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// One settlement of person [7; 32] in 2023, from drawn amounts in fen; out_of_pocket is the remainder, so the
+        /// five parts always add up to total_cost.
+        fn settlement(i: usize, day: u32, scope: i64, basic_pct: i64, cii: i64, ma: i64, visit: u8) -> Settlement {
+            let basic = scope * basic_pct / 100;
+            let cii = cii.min(scope - basic);
+            let ma = ma.min(scope - basic - cii);
+            let total = scope + scope / 5;
+            let date = NaiveDate::from_yo_opt(2023, day).unwrap();
+            let fen = |v: i64| Money::from_fen(v).unwrap();
+            Settlement {
+                settlement_id: format!("S{i:02}"),
+                person: [7; 32],
+                division_code: "621022100201".into(),
+                admitted_on: date,
+                settled_on: date,
+                visit_type: VisitType::ALL[visit as usize % 3],
+                in_province: i % 2 == 0,
+                referred: i % 3 == 0,
+                total_cost: fen(total),
+                policy_scope_cost: fen(scope),
+                basic_paid: fen(basic),
+                critical_illness_paid: fen(cii),
+                medical_assistance_paid: fen(ma),
+                other_paid: fen(0),
+                out_of_pocket: fen(total - basic - cii - ma),
+            }
+        }
+
+        fn findings(h: &PersonHistory) -> Vec<(String, FindingCode, Option<Money>, Option<Money>)> {
+            let mut v: Vec<_> = recheck_person(h, &[PolicyParams::example_2023()], "621000")
+                .unwrap()
+                .findings
+                .into_iter()
+                .map(|f| (f.settlement_id, f.code, f.expected, f.actual))
+                .collect();
+            v.sort();
+            v
+        }
+
+        proptest! {
+            /// medical.md orders by settled_on (ties: settlement_id), so the order in which settlements arrive never
+            /// changes a finding: any permutation of a person's settlements gives the same findings and amounts.
+            #[test]
+            fn findings_do_not_depend_on_arrival_order(
+                drawn in prop::collection::vec(
+                    (1u32..=365, 0i64..6_000_000, 0i64..=90, 0i64..1_500_000, 0i64..2_500_000, 0u8..3),
+                    1..8,
+                ),
+                program in prop::sample::select(vec![Program::Dibao, Program::Tekun, Program::DibaoMarginal,
+                    Program::IllnessImpoverished, Program::ExpenditureHardship]),
+                seed in any::<u64>(),
+            ) {
+                let settlements: Vec<Settlement> = drawn
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(day, scope, pct, cii, ma, visit))| settlement(i, day, scope, pct, cii, ma, visit))
+                    .collect();
+                let history = |s: Vec<Settlement>| PersonHistory {
+                    settlements: s,
+                    enrolments: vec![Enrolment { program, valid_from: d("2022-01-01"), valid_to: None }],
+                    covers: vec![insured_2023()],
+                };
+                let in_order = findings(&history(settlements.clone()));
+                let mut shuffled = settlements;
+                // A deterministic shuffle from the drawn seed (Fisher–Yates with an LCG).
+                let mut x = seed;
+                for i in (1..shuffled.len()).rev() {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    shuffled.swap(i, (x >> 33) as usize % (i + 1));
+                }
+                prop_assert_eq!(findings(&history(shuffled.clone())), in_order.clone());
+                shuffled.reverse();
+                prop_assert_eq!(findings(&history(shuffled)), in_order);
+            }
+        }
+    }
 }
