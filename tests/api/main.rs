@@ -7,5 +7,6 @@ mod support;
 mod access;
 mod coordination;
 mod exchange;
+mod medical;
 mod medical_demo;
 mod transport;

@@ -65,12 +65,19 @@ async fn health_reports_each_service() {
     let app = spawn_app().await;
     let ch = connect(&app.server, "localhost", &app.identity("leading_group", None)).await.unwrap();
     let mut h = HealthClient::new(ch);
-    for s in ["", "doudi.v1.RecipientExchange", "doudi.v1.Reference", "doudi.v1.Audit", "doudi.v1.Coordination"] {
+    for s in [
+        "",
+        "doudi.v1.RecipientExchange",
+        "doudi.v1.Reference",
+        "doudi.v1.Audit",
+        "doudi.v1.Coordination",
+        "doudi.v1.MedicalAssistance",
+    ] {
         let r = h.check(HealthCheckRequest { service: s.into() }).await.unwrap().into_inner();
         assert_eq!(r.status, 1, "{s} SERVING");
     }
-    // Services of api.md not built yet are not registered.
-    let s = h.check(HealthCheckRequest { service: "doudi.v1.MedicalAssistance".into() }).await.unwrap_err();
+    // A service that does not exist is not registered.
+    let s = h.check(HealthCheckRequest { service: "doudi.v1.NoSuchService".into() }).await.unwrap_err();
     assert_eq!(s.code(), Code::NotFound);
     app.stop().await;
 }
