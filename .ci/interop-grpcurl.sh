@@ -41,7 +41,7 @@ g leading_group "localhost:$port" grpc.health.v1.Health/Check | grep -q '"SERVIN
 ok "health SERVING"
 
 g civil_affairs "localhost:$port" list >"$work/list"
-for s in doudi.v1.RecipientExchange doudi.v1.Reference doudi.v1.Audit doudi.v1.Coordination grpc.health.v1.Health; do
+for s in doudi.v1.RecipientExchange doudi.v1.Reference doudi.v1.Audit doudi.v1.Coordination doudi.v1.MedicalAssistance grpc.health.v1.Health; do
   grep -qx "$s" "$work/list" || fail "list shows $s"
 done
 ok "list via reflection: $(tr '\n' ' ' <"$work/list")"
@@ -94,6 +94,27 @@ if g civil_affairs -d '{"warningId":"GS-CI-1","close":{"closedOn":"2023-10-12"}}
   doudi.v1.Coordination/RecordWarningOutcome >"$work/fp" 2>&1; then fail "close before visit"; fi
 grep -q 'Code: FailedPrecondition' "$work/fp" || fail "FailedPrecondition: $(cat "$work/fp")"
 ok "Coordination in JSON: fund report, listing, warning deadlines, invalid transition"
+
+cover='{"facts":[{"factId":"MI-CI-1","sourceVersion":"1","idNumber":"621022198512310039","divisionCode":"621022101203",
+ "validFrom":"2023-01-01","validTo":"2024-01-01","medicalInsurance":{"scheme":"SCHEME_RESIDENT","year":2023,
+ "premiumSubsidy":"PREMIUM_SUBSIDY_PARTIAL","subsidyAmount":"220.00"}}]}'
+g medical_insurance -d "$cover" "localhost:$port" doudi.v1.RecipientExchange/PushFacts | grep -q 'FACT_OUTCOME_ACCEPTED' || fail "push cover"
+# medical.md example A (dibao, first of the year): owed 3,250.00 critical illness and 4,725.00 assistance, as paid.
+settle='{"settlements":[{"settlementId":"MI-2023-CI-1","idNumber":"621022198512310039","divisionCode":"621022101203",
+ "admittedOn":"2023-03-01","settledOn":"2023-03-10","visitType":"VISIT_TYPE_INPATIENT","inProvince":true,
+ "totalCost":"30000.00","policyScopeCost":"25000.00","basicPaid":"15000.00","criticalIllnessPaid":"3250.00",
+ "medicalAssistancePaid":"4725.00","otherPaid":"0.00","outOfPocket":"7025.00"}]}'
+g medical_insurance -d "$settle" "localhost:$port" doudi.v1.MedicalAssistance/SubmitSettlements >"$work/settle"
+grep -q 'SETTLEMENT_OUTCOME_ACCEPTED' "$work/settle" && grep -q '"expectedMedicalAssistance": "4725.00"' "$work/settle" \
+  && grep -q '"expectedCriticalIllness": "3250.00"' "$work/settle" || fail "SubmitSettlements: $(cat "$work/settle")"
+grep -q '"findings"' "$work/settle" && fail "example A raises no finding: $(cat "$work/settle")"
+g civil_affairs -d '{"fromDate":"2023-01-01","toDate":"2023-12-31","purpose":"CI interop"}' "localhost:$port" \
+  doudi.v1.MedicalAssistance/ListFindings >"$work/findings"
+grep -q '"findings"' "$work/findings" && fail "ListFindings: $(cat "$work/findings")"
+g civil_affairs -d '{"asOf":"2023-06-30"}' "localhost:$port" doudi.v1.Reference/GetPolicy | grep -q '"version": "621000-2023-example"' || fail "GetPolicy"
+if g education -d '{"fromDate":"2023-01-01"}' "localhost:$port" doudi.v1.MedicalAssistance/ListFindings >"$work/edu" 2>&1; then fail "education read findings"; fi
+grep -q 'Code: PermissionDenied' "$work/edu" || fail "ListFindings PermissionDenied: $(cat "$work/edu")"
+ok "MedicalAssistance in JSON: example A checked, no findings, GetPolicy, education denied"
 
 if g revoked "localhost:$port" list >"$work/revoked" 2>&1; then fail "the revoked certificate was accepted"; fi
 ok "revoked certificate refused: $(head -1 "$work/revoked")"
