@@ -419,6 +419,10 @@ async fn a_cancelled_batch_leaves_all_or_nothing() {
         // Cancel after 0.1, 0.2, 0.4, … ms (up to ~0.4 s): somewhere between "not started" and "committed".
         let limit = std::time::Duration::from_micros(100 << round.min(12));
         let done = tokio::time::timeout(limit, app.app_hub.push_facts(&principal, "test", batch)).await;
+        // A request cancelled after its COMMIT was handed to the writer connection still commits, on that
+        // connection's worker. Queue one more write transaction behind it (the key check: no side effect) so the
+        // count below sees the cancelled request's final state, not a moment in between.
+        assert!(app.app_hub.store.verify_key_check(&app.app_hub.keys.check_value()).await.unwrap());
         let after = app.fact_versions().await;
         let stored = after - before;
         assert!(stored == 0 || stored == chunk.len() as i64, "round {round}: {stored} of {} stored", chunk.len());
