@@ -11,5 +11,6 @@ pub mod medical;
 pub mod medical_history;
 pub mod money;
 pub mod policy;
+pub mod summary;
 pub mod versioning;
 pub mod workdays;

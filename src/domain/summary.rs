@@ -1,0 +1,317 @@
+//! The quarterly summary (调度汇总) and the monthly report (每月报告) of coordination.md, as plain data.
+//!
+//! Computed only from a frozen snapshot and the previous one (`hub::snapshot`); rendered to Markdown, CSV, JSON, XLSX
+//! and HTML by `report::*`; served by `Coordination.GetQuarterlySummary` / `GetMonthlyReport`. Aggregates only: no
+//! person key or ID number ever appears here (security.md). Small cells are suppressed as [`Count::Suppressed`]
+//! where the rule requires it (HIV_AFFECTED_CHILD counts under 5, and never below county level).
+//!
+//! Money is [`Money`] (yuan, serialized as a decimal string "1234.56"); percentages are whole percent (`i64`, rounded
+//! half away from zero) or `f64` shares for charts only; dates are `YYYY-MM-DD` (Asia/Shanghai); instants UTC.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::money::Money;
+
+/// A count that may be suppressed to protect a small group (HIV_AFFECTED_CHILD under 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Count {
+    Value(u64),
+    /// Fewer than 5 (the value is withheld).
+    Suppressed,
+}
+
+impl Count {
+    /// The value, or `None` if suppressed.
+    pub fn value(self) -> Option<u64> {
+        match self {
+            Count::Value(v) => Some(v),
+            Count::Suppressed => None,
+        }
+    }
+}
+
+/// The whole quarterly summary, in section order (coordination.md "Quarterly summary").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarterlySummary {
+    /// `YYYYQn`, e.g. "2023Q2".
+    pub quarter: String,
+    /// The quarter's last day (business time).
+    pub as_of: NaiveDate,
+    /// The instant the snapshot was taken: facts recorded after it are not in it.
+    pub knowledge_cutoff: DateTime<Utc>,
+    /// The previous snapshot's quarter, if any (the change and late-correction sections compare against it).
+    pub previous_quarter: Option<String>,
+    /// Section 1.
+    pub headline: Headline,
+    /// Section 2: persons, households and monthly benefits by county × program (county level only).
+    pub by_county_program: Vec<CountyProgramRow>,
+    /// Section 3: change against the previous quarter, by program (city level), and the trend points for the chart.
+    pub change: Vec<ProgramChange>,
+    /// Section 4: cross-department coverage findings by rule, agency to act and county.
+    pub coverage: Vec<CoverageRow>,
+    /// Section 5: the medical three-tier results of the quarter.
+    pub medical: MedicalSection,
+    /// Section 6: fund reports of the quarter's three months.
+    pub fund_reports: FundReportSection,
+    /// Section 7: the early-warning workflow.
+    pub warnings: WarningSection,
+    /// Section 8: late corrections — facts recorded after the previous snapshot's cutoff that changed the previous
+    /// quarter, per agency and payload kind.
+    pub late_corrections: Vec<LateCorrection>,
+    /// Section 9: assistance standards of the quarter's year against the previous year (reference data).
+    pub standards: Vec<StandardChange>,
+    /// Section 10: the snapshot's hashes.
+    pub snapshot: SnapshotHashes,
+}
+
+/// Headline counts (city level).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Headline {
+    /// Dibao + tekun persons with an ACTIVE enrolment on `as_of` (the letter's headline figure).
+    pub dibao_tekun_persons: u64,
+    pub dibao_persons: u64,
+    pub tekun_persons: u64,
+    /// Persons with any ACTIVE assistance enrolment.
+    pub all_persons: u64,
+    /// Distinct households (`household_id`) of dibao.
+    pub dibao_households: u64,
+    /// Sum of the monthly benefits of dibao and tekun on `as_of`, yuan a month.
+    pub monthly_benefit_total: Money,
+    /// Open coverage findings at the snapshot.
+    pub coverage_findings: u64,
+    /// Medical findings of settlements settled in the quarter, open at the cutoff.
+    pub medical_findings: u64,
+    /// Warnings received in the quarter.
+    pub warnings_received: u64,
+    /// Fund reports of the quarter: county × month × program cells ON_TIME, LATE, MISSING.
+    pub fund_reports_on_time: u64,
+    pub fund_reports_late: u64,
+    pub fund_reports_missing: u64,
+}
+
+/// One county × program cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CountyProgramRow {
+    /// Six-digit county code.
+    pub county_code: String,
+    /// Chinese name, e.g. "环县".
+    pub county_name: String,
+    /// Program code, e.g. "DIBAO".
+    pub program: String,
+    pub persons: Count,
+    pub households: Count,
+    /// Sum of monthly benefits, yuan a month (0.00 for programs without a benefit in the hub).
+    pub monthly_benefit: Money,
+}
+
+/// One program's change against the previous quarter (city level).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramChange {
+    pub program: String,
+    /// Persons at the previous snapshot (`None` without one).
+    pub previous: Option<Count>,
+    pub current: Count,
+    /// Persons who entered (active now, not at the previous snapshot) and exited (the reverse).
+    pub entries: Count,
+    pub exits: Count,
+}
+
+/// Coverage findings of one rule for one county.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoverageRow {
+    /// Rule code, e.g. "UNINSURED".
+    pub code: String,
+    /// The agency that must act, e.g. "medical_insurance".
+    pub agency_to_act: String,
+    pub county_code: String,
+    pub count: u64,
+}
+
+/// Totals of the three tiers, yuan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Tiers {
+    pub basic: Money,
+    pub critical_illness: Money,
+    pub medical_assistance: Money,
+}
+
+/// Medical three-tier results of settlements settled in the quarter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MedicalSection {
+    pub settlements: u64,
+    /// Distinct persons with a settlement.
+    pub persons: u64,
+    /// Persons who received medical assistance (paid > 0).
+    pub persons_assisted: u64,
+    pub total_cost: Money,
+    pub out_of_pocket: Money,
+    /// Paid by each tier.
+    pub paid: Tiers,
+    /// Findings open at the cutoff, by code (every code of medical.md, 0 where none).
+    pub findings_by_code: Vec<CodeCount>,
+    /// The same by county (codes with a count only).
+    pub findings_by_county: Vec<CountyCodeCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeCount {
+    pub code: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountyCodeCount {
+    pub county_code: String,
+    pub code: String,
+    pub count: u64,
+}
+
+/// Fund reports of the quarter's months.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FundReportSection {
+    /// One row per month × county × program reported or expected (the latest version known at the cutoff).
+    pub rows: Vec<FundReportRow>,
+    /// Totals per month × program over the counties (amount and recipients of the latest versions).
+    pub totals: Vec<FundReportTotal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FundReportRow {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub county_code: String,
+    /// FundProgram code, e.g. "RURAL_DIBAO".
+    pub program: String,
+    /// "ON_TIME", "LATE" or "MISSING".
+    pub status: String,
+    /// Amount of the latest version, yuan (`None` when missing).
+    pub amount: Option<Money>,
+    pub recipients: Option<u64>,
+    /// Roster programs: the expected amount; others `None`.
+    pub expected: Option<Money>,
+    /// "DISBURSEMENT_MISMATCH" or empty.
+    pub finding: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FundReportTotal {
+    pub month: String,
+    pub program: String,
+    pub amount: Money,
+    pub recipients: u64,
+    /// Counties that reported.
+    pub counties: u64,
+}
+
+/// The early-warning workflow for warnings received in the quarter, as of `as_of`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WarningSection {
+    pub received: u64,
+    pub visited_within_3_working_days: u64,
+    pub decided_within_5_working_days: u64,
+    /// Open and past a deadline on `as_of`.
+    pub overdue: u64,
+    pub assisted: u64,
+    pub closed: u64,
+    /// Closed / received, whole percent (`None` when nothing was received).
+    pub clearance_rate_pct: Option<i64>,
+    /// Received per county.
+    pub by_county: Vec<CountyCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountyCount {
+    pub county_code: String,
+    pub count: u64,
+}
+
+/// Facts recorded after the previous snapshot's cutoff that changed the previous quarter's statuses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LateCorrection {
+    pub agency: String,
+    /// Payload kind, e.g. "assistance".
+    pub kind: String,
+    /// Fact versions.
+    pub facts: u64,
+    /// Distinct persons.
+    pub persons: u64,
+}
+
+/// One standard item, this year against last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StandardChange {
+    /// Item code, e.g. "URBAN_DIBAO_STANDARD".
+    pub item: String,
+    /// Name as in the source, e.g. "城市低保标准".
+    pub name: String,
+    pub previous_year: i32,
+    pub previous: Option<Money>,
+    pub current_year: i32,
+    pub current: Money,
+    /// (current − previous) / previous in whole percent, half away from zero (the letter: +3%, +4%).
+    pub change_pct: Option<i64>,
+}
+
+/// The snapshot behind the summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotHashes {
+    /// Hex SHA-256 of the snapshot's canonical content.
+    pub content_hash: String,
+    /// Hex of the previous snapshot's content hash; empty for the first.
+    pub previous_hash: String,
+}
+
+/// The monthly report to the leading group (coordination.md "Monthly report"): aggregates only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonthlyReport {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// The month's last day.
+    pub as_of: NaiveDate,
+    /// Persons by county × program at month end.
+    pub by_county_program: Vec<CountyProgramRow>,
+    /// Fund reports of the month.
+    pub fund_reports: FundReportSection,
+    /// Warnings received in the month.
+    pub warnings: WarningSection,
+    /// Medical findings of settlements settled in the month, by code.
+    pub medical_findings_by_code: Vec<CodeCount>,
+}
+
+/// Whole percent of `part / whole`, half away from zero; `None` if `whole` is 0.
+pub fn percent(part: i64, whole: i64) -> Option<i64> {
+    if whole == 0 {
+        return None;
+    }
+    let num = part as i128 * 100;
+    let den = whole as i128;
+    let q = num / den;
+    let r = num % den;
+    let adj = if (r.abs() * 2) >= den.abs() { num.signum() * den.signum() } else { 0 };
+    Some((q + adj) as i64)
+}
+
+/// Whole-percent change from `previous` to `current`, half away from zero.
+pub fn change_pct(previous: Money, current: Money) -> Option<i64> {
+    percent(current.to_fen() - previous.to_fen(), previous.to_fen())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_letters_changes_round_to_whole_percent() {
+        // qingyang-figures.md §3: urban dibao standard 680 → 700 yuan (+2.94% → +3%); average urban subsidy 584 → 607
+        // (+3.94% → +4%).
+        let m = |s: &str| Money::parse(s).unwrap();
+        assert_eq!(change_pct(m("680"), m("700")), Some(3));
+        assert_eq!(change_pct(m("584"), m("607")), Some(4));
+        assert_eq!(percent(1, 2), Some(50));
+        assert_eq!(percent(1, 8), Some(13), "12.5 rounds half away from zero");
+        assert_eq!(percent(-1, 8), Some(-13));
+        assert_eq!(percent(3, 0), None);
+    }
+}
