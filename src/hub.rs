@@ -16,6 +16,7 @@ use crate::domain::policy::AccessPolicy;
 use crate::domain::versioning::Decision;
 mod coordination;
 mod medical;
+pub mod snapshot;
 
 pub use coordination::{
     FundReportInput, FundReportLine, FundReportList, WarningFilter, WarningInput, WarningPage, WarningView,
@@ -39,6 +40,8 @@ pub enum HubError {
     FailedPrecondition(String),
     #[error("{0}")]
     ResourceExhausted(String),
+    #[error("{0}")]
+    AlreadyExists(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -12,6 +12,7 @@ pub mod medical;
 pub mod medical_history;
 pub mod money;
 pub mod policy;
+pub mod snapshot;
 pub mod summary;
 pub mod versioning;
 pub mod workdays;

@@ -119,6 +119,8 @@ pub enum CoordinationRight {
     PushWarnings,
     /// `ListWarnings` (person-level data).
     ReadWarnings,
+    /// `CreateSnapshot` (freezing a quarter). Reading snapshots and summaries needs only `aggregates`.
+    CreateSnapshots,
 }
 
 impl CoordinationRight {
@@ -128,6 +130,7 @@ impl CoordinationRight {
             CoordinationRight::ReadFundReports => "read_fund_reports",
             CoordinationRight::PushWarnings => "push_warnings",
             CoordinationRight::ReadWarnings => "read_warnings",
+            CoordinationRight::CreateSnapshots => "create_snapshots",
         }
     }
 }

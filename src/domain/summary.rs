@@ -73,7 +73,7 @@ pub struct Headline {
     pub dibao_tekun_persons: u64,
     pub dibao_persons: u64,
     pub tekun_persons: u64,
-    /// Persons with any ACTIVE assistance enrolment.
+    /// ACTIVE enrolments of every program on `as_of` (a person in two programs counts twice).
     pub all_persons: u64,
     /// Distinct households (`household_id`) of dibao.
     pub dibao_households: u64,

@@ -24,6 +24,7 @@ pub struct CoordinationService {
 const PUSH_WARNINGS: &str = "/doudi.v1.Coordination/PushWarnings";
 const RECORD_OUTCOME: &str = "/doudi.v1.Coordination/RecordWarningOutcome";
 const LIST_WARNINGS: &str = "/doudi.v1.Coordination/ListWarnings";
+const CREATE_SNAPSHOT: &str = "/doudi.v1.Coordination/CreateSnapshot";
 
 /// Longest accepted `warning_id`.
 pub const MAX_WARNING_ID_LEN: usize = 64;
@@ -323,6 +324,68 @@ impl Coordination for CoordinationService {
             warnings: page.warnings.iter().map(warning_out).collect(),
             next_page_token: page.next_page_token,
             total_size: page.total_size,
+        }))
+    }
+
+    async fn create_snapshot(&self, req: Request<pb::CreateSnapshotRequest>) -> Result<Response<pb::Snapshot>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let q = super::snapshot::quarter_in(&req.get_ref().quarter, "quarter")?;
+        let h = self.hub.create_snapshot(&principal, CREATE_SNAPSHOT, q).await?;
+        Ok(Response::new(super::snapshot::snapshot_out(&h)))
+    }
+
+    async fn get_snapshot(&self, req: Request<pb::GetSnapshotRequest>) -> Result<Response<pb::Snapshot>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let q = super::snapshot::quarter_in(&req.get_ref().quarter, "quarter")?;
+        let h = self.hub.get_snapshot(&principal, q).await?;
+        Ok(Response::new(super::snapshot::snapshot_out(&h)))
+    }
+
+    async fn list_snapshots(
+        &self,
+        req: Request<pb::ListSnapshotsRequest>,
+    ) -> Result<Response<pb::ListSnapshotsResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let all = self.hub.list_snapshots(&principal).await?;
+        Ok(Response::new(pb::ListSnapshotsResponse {
+            snapshots: all.iter().map(super::snapshot::snapshot_out).collect(),
+        }))
+    }
+
+    async fn verify_snapshot(
+        &self,
+        req: Request<pb::VerifySnapshotRequest>,
+    ) -> Result<Response<pb::VerifySnapshotResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let q = super::snapshot::quarter_in(&req.get_ref().quarter, "quarter")?;
+        let v = self.hub.verify_snapshot(&principal, q).await?;
+        Ok(Response::new(super::snapshot::verification_out(&v)))
+    }
+
+    async fn get_quarterly_summary(
+        &self,
+        req: Request<pb::GetQuarterlySummaryRequest>,
+    ) -> Result<Response<pb::QuarterlySummaryResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let q = super::snapshot::quarter_in(&req.get_ref().quarter, "quarter")?;
+        let s = self.hub.quarterly_summary(&principal, q).await?;
+        Ok(Response::new(pb::QuarterlySummaryResponse {
+            quarter: s.quarter.clone(),
+            content_hash: s.snapshot.content_hash.clone(),
+            summary: Some(super::snapshot::to_struct(&s)?),
+        }))
+    }
+
+    async fn get_monthly_report(
+        &self,
+        req: Request<pb::GetMonthlyReportRequest>,
+    ) -> Result<Response<pb::MonthlyReportResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let m = super::snapshot::month_in(&req.get_ref().month, "month")?;
+        let r = self.hub.monthly_report(&principal, m).await?;
+        Ok(Response::new(pb::MonthlyReportResponse {
+            month: r.month.clone(),
+            report: Some(super::snapshot::to_struct(&r)?),
         }))
     }
 }

@@ -9,6 +9,7 @@ pub mod exchange;
 pub mod limits;
 pub mod medical;
 pub mod reference;
+pub mod snapshot;
 pub mod status;
 
 /// Generated protobuf and tonic code of `proto/doudi/v1/`.

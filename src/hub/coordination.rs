@@ -117,7 +117,7 @@ fn warning_hash(key: &PersonKey, w: &WarningInput) -> [u8; 32] {
 }
 
 impl Hub {
-    fn require(&self, principal: &Principal, right: CoordinationRight, what: &str) -> Result<(), HubError> {
+    pub(crate) fn require(&self, principal: &Principal, right: CoordinationRight, what: &str) -> Result<(), HubError> {
         if self.policy.may(principal.agency(), right) {
             Ok(())
         } else {
@@ -188,6 +188,17 @@ impl Hub {
         include_history: bool,
     ) -> Result<FundReportList, HubError> {
         self.require(principal, CoordinationRight::ReadFundReports, "read fund reports")?;
+        self.fund_report_lines(month, program, as_of, include_history).await
+    }
+
+    /// Every county (× program) of the month, as known now (no rights checked: callers do).
+    pub(crate) async fn fund_report_lines(
+        &self,
+        month: Month,
+        program: Option<FundProgram>,
+        as_of: NaiveDate,
+        include_history: bool,
+    ) -> Result<FundReportList, HubError> {
         let stored = self.store.fund_reports(&month.to_string(), program.map(|p| p.as_str())).await?;
         let programs: Vec<FundProgram> = match program {
             Some(p) => vec![p],

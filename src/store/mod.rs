@@ -6,6 +6,7 @@
 
 mod coordination;
 mod medical;
+mod snapshot;
 mod sqlite;
 
 pub use coordination::{NewFundReport, NewWarning, StoredFundReport, StoredWarning, WarningInsert, WarningUpdate};
@@ -13,6 +14,7 @@ pub use medical::{
     FindingCursor, FindingFilter, HIGH_BURDEN_WARNING_PREFIX, NewSettlement, RecheckTally, SettlementInsert,
     StoredFinding, StoredPolicy,
 };
+pub use snapshot::{CreateOutcome, SnapshotHeader, SnapshotInput, Verification};
 pub use sqlite::Store;
 
 use chrono::{DateTime, NaiveDate, Utc};

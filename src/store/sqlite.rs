@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "calendar", include_str!("../../migrations/sqlite/0003_calendar.sql")),
     (4, "coordination", include_str!("../../migrations/sqlite/0004_coordination.sql")),
     (5, "medical", include_str!("../../migrations/sqlite/0005_medical.sql")),
+    (6, "snapshots", include_str!("../../migrations/sqlite/0006_snapshots.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page

@@ -9,4 +9,5 @@ mod coordination;
 mod exchange;
 mod medical;
 mod medical_demo;
+mod snapshot;
 mod transport;

@@ -1,0 +1,684 @@
+//! Quarterly snapshots (migration 0006; coordination.md, docs/snapshot-format.md).
+//!
+//! `create_snapshot` runs in one write transaction on the single writer: the statuses are copied from the facts in
+//! force (as known now, which is the knowledge cutoff, since no other writer can run meanwhile), then read back once,
+//! person by person, to compute the aggregates and the coverage findings; the sections are stored and hashed; a
+//! second call for the same quarter finds the first one's row and changes nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryStreamExt;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::sqlite::{ROWS_PER_INSERT, corrupt};
+use super::{Store, StoreError, from_micros, to_micros};
+use crate::crypto::PersonKey;
+use crate::domain::coverage::{self, CoverageParams, MonthlyStandards};
+use crate::domain::fact::{AssistanceStatus, Payload, PayloadKind};
+use crate::domain::medical::FindingCode;
+use crate::domain::money::Money;
+use crate::domain::snapshot::{
+    AgencyStats, AggregateRow, Aggregates, CoverageRow, FlowRow, SECTIONS, StatusRow, body_hash, content_hash,
+    rows_hash,
+};
+use crate::domain::summary::{CodeCount, CountyCodeCount, LateCorrection, MedicalSection, Tiers};
+
+/// A stored snapshot's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotHeader {
+    pub quarter: String,
+    pub as_of: NaiveDate,
+    pub knowledge_cutoff: DateTime<Utc>,
+    pub created_by: String,
+    pub previous_quarter: Option<String>,
+    pub previous_hash: [u8; 32],
+    /// Section name → hex SHA-256.
+    pub section_hashes: BTreeMap<String, String>,
+    pub content_hash: [u8; 32],
+}
+
+/// What the hub computes outside the transaction and hands in as finished JSON sections.
+pub struct SnapshotInput<'a> {
+    pub quarter: String,
+    pub as_of: NaiveDate,
+    pub cutoff: DateTime<Utc>,
+    pub created_by: String,
+    /// Bodies of the sections `fund_reports`, `warnings` and `standards` (canonical JSON).
+    pub hub_sections: BTreeMap<&'static str, String>,
+    pub coverage_params: &'a CoverageParams,
+    pub standards: &'a MonthlyStandards,
+    /// The birth date of a person from their encrypted ID number (the hub's keys).
+    pub birth_date: &'a (dyn Fn(&PersonKey, &[u8]) -> Option<NaiveDate> + Sync),
+}
+
+/// Outcome of `create_snapshot`.
+#[derive(Debug, Clone)]
+pub enum CreateOutcome {
+    Created(SnapshotHeader),
+    /// The quarter is already frozen: its header, unchanged.
+    AlreadyExists(SnapshotHeader),
+    /// A later quarter is already frozen (the chain only grows forward).
+    LaterExists(String),
+}
+
+/// The result of recomputing a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub header: SnapshotHeader,
+    pub recomputed_content_hash: [u8; 32],
+    /// Each difference found, named: a section whose rows no longer hash to the stored value, a content hash that
+    /// differs, a broken link to the previous snapshot, a fact version referenced by a status row that changed.
+    pub differences: Vec<String>,
+}
+
+const ZERO: [u8; 32] = [0; 32];
+
+fn hash32(table: &'static str, v: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    v.try_into().map_err(|_| corrupt(table, "hash length"))
+}
+
+fn header_row(r: &sqlx::sqlite::SqliteRow) -> Result<SnapshotHeader, StoreError> {
+    let as_of: String = r.try_get(1)?;
+    let sections: String = r.try_get(6)?;
+    Ok(SnapshotHeader {
+        quarter: r.try_get(0)?,
+        as_of: as_of.parse().map_err(|_| corrupt("snapshots", "as_of"))?,
+        knowledge_cutoff: from_micros(r.try_get(2)?),
+        created_by: r.try_get(3)?,
+        previous_quarter: r.try_get(4)?,
+        previous_hash: hash32("snapshots", r.try_get(5)?)?,
+        section_hashes: serde_json::from_str(&sections).map_err(|e| corrupt("snapshots", e.to_string()))?,
+        content_hash: hash32("snapshots", r.try_get(7)?)?,
+    })
+}
+
+const HEADER_COLUMNS: &str =
+    "quarter, as_of, knowledge_cutoff, created_by, previous_quarter, previous_hash, section_hashes, content_hash";
+
+async fn header(conn: &mut SqliteConnection, quarter: &str) -> Result<Option<SnapshotHeader>, StoreError> {
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {HEADER_COLUMNS} FROM snapshots WHERE quarter = ?")))
+        .bind(quarter)
+        .fetch_optional(&mut *conn)
+        .await?;
+    r.as_ref().map(header_row).transpose()
+}
+
+/// The statuses section's hash, from the stored rows (canonical order).
+async fn statuses_hash(conn: &mut SqliteConnection, quarter: &str) -> Result<[u8; 32], StoreError> {
+    let mut rows = sqlx::query(
+        "SELECT person_key, agency, fact_id, source_version, kind, county_code, content_hash FROM snapshot_statuses \
+         WHERE quarter = ? ORDER BY person_key, agency, fact_id",
+    )
+    .bind(quarter)
+    .fetch(&mut *conn);
+    let mut h = sha2::Sha256::new();
+    use sha2::Digest;
+    while let Some(r) = rows.try_next().await? {
+        let row = StatusRow {
+            person_key: hash32("snapshot_statuses", r.try_get(0)?)?,
+            agency: r.try_get(1)?,
+            fact_id: r.try_get(2)?,
+            source_version: r.try_get::<i64, _>(3)? as u64,
+            kind: r.try_get(4)?,
+            county_code: r.try_get(5)?,
+            content_hash: hash32("snapshot_statuses", r.try_get(6)?)?,
+        };
+        h.update(row.canonical_line().as_bytes());
+    }
+    Ok(h.finalize().into())
+}
+
+async fn coverage_hash(conn: &mut SqliteConnection, quarter: &str) -> Result<[u8; 32], StoreError> {
+    let rows = sqlx::query(
+        "SELECT code, person_key, agency_to_act, county_code FROM snapshot_coverage WHERE quarter = ? \
+         ORDER BY code, person_key",
+    )
+    .bind(quarter)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut lines = Vec::with_capacity(rows.len());
+    for r in rows {
+        lines.push(
+            CoverageRow {
+                code: r.try_get(0)?,
+                person_key: hash32("snapshot_coverage", r.try_get(1)?)?,
+                agency_to_act: r.try_get(2)?,
+                county_code: r.try_get(3)?,
+            }
+            .canonical_line(),
+        );
+    }
+    Ok(rows_hash(lines.into_iter()))
+}
+
+/// Every section's hash recomputed from what is stored.
+async fn section_hashes(conn: &mut SqliteConnection, quarter: &str) -> Result<BTreeMap<String, [u8; 32]>, StoreError> {
+    let mut out = BTreeMap::new();
+    out.insert("statuses".to_owned(), statuses_hash(conn, quarter).await?);
+    out.insert("coverage".to_owned(), coverage_hash(conn, quarter).await?);
+    let rows = sqlx::query("SELECT section, body FROM snapshot_sections WHERE quarter = ?")
+        .bind(quarter)
+        .fetch_all(&mut *conn)
+        .await?;
+    for r in rows {
+        let name: String = r.try_get(0)?;
+        let body: String = r.try_get(1)?;
+        out.insert(name, body_hash(&body));
+    }
+    Ok(out)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| corrupt("snapshot_sections", e.to_string()))
+}
+
+/// (county, program, rural class, support mode).
+type CellKey = (String, String, u8, String);
+/// Persons, households, benefit fen of one cell.
+type Cell = (HashSet<[u8; 32]>, HashSet<String>, i64);
+
+/// Per-person accumulation while the statuses stream by.
+#[derive(Default)]
+struct Tally {
+    cells: BTreeMap<CellKey, Cell>,
+    /// (person, program) → county, ACTIVE now.
+    active: HashMap<([u8; 32], String), String>,
+    coverage: Vec<CoverageRow>,
+}
+
+impl Store {
+    /// Freeze a quarter (see the module docs). The status rows are the current fact versions in force on `as_of`
+    /// recorded at or before `cutoff`.
+    pub async fn create_snapshot(&self, input: SnapshotInput<'_>) -> Result<CreateOutcome, StoreError> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
+        let q = input.quarter.as_str();
+        if let Some(h) = header(&mut tx, q).await? {
+            return Ok(CreateOutcome::AlreadyExists(h));
+        }
+        let later: Option<String> = sqlx::query("SELECT MAX(quarter) FROM snapshots WHERE quarter > ?")
+            .bind(q)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if let Some(l) = later {
+            return Ok(CreateOutcome::LaterExists(l));
+        }
+        let previous: Option<SnapshotHeader> = {
+            let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {HEADER_COLUMNS} FROM snapshots WHERE quarter < ? ORDER BY quarter DESC LIMIT 1"
+            )))
+            .bind(q)
+            .fetch_optional(&mut *tx)
+            .await?;
+            r.as_ref().map(header_row).transpose()?
+        };
+        let as_of = input.as_of.to_string();
+        let cutoff = to_micros(input.cutoff);
+        let prev_cutoff = previous.as_ref().map(|p| to_micros(p.knowledge_cutoff)).unwrap_or(i64::MIN);
+
+        // Section 1: statuses.
+        sqlx::query(
+            "INSERT INTO snapshot_statuses (quarter, person_key, agency, fact_id, source_version, kind, county_code, \
+             content_hash) SELECT ?, person_key, agency, fact_id, source_version, kind, substr(division_code, 1, 6), \
+             content_hash FROM facts WHERE is_current = 1 AND recorded_at <= ? AND valid_from <= ? \
+             AND (valid_to IS NULL OR valid_to > ?)",
+        )
+        .bind(q)
+        .bind(cutoff)
+        .bind(&as_of)
+        .bind(&as_of)
+        .execute(&mut *tx)
+        .await?;
+
+        // One pass over the statuses, person by person: aggregates and coverage.
+        let mut tally = Tally::default();
+        {
+            let mut rows = sqlx::query(
+                "SELECT s.person_key, s.kind, f.payload, s.county_code, p.id_cipher FROM snapshot_statuses s \
+                 JOIN facts f ON f.agency = s.agency AND f.fact_id = s.fact_id AND f.source_version = s.source_version \
+                 JOIN persons p ON p.person_key = s.person_key WHERE s.quarter = ? ORDER BY s.person_key",
+            )
+            .bind(q)
+            .fetch(&mut *tx);
+            let mut current: Option<([u8; 32], Vec<u8>, String)> = None;
+            let mut payloads: Vec<Payload> = Vec::new();
+            while let Some(r) = rows.try_next().await? {
+                let key = hash32("snapshot_statuses", r.try_get(0)?)?;
+                if current.as_ref().is_some_and(|c| c.0 != key)
+                    && let Some((k, cipher, county)) = current.take()
+                {
+                    finish_person(&mut tally, &input, k, &cipher, &county, std::mem::take(&mut payloads));
+                }
+                let kind: String = r.try_get(1)?;
+                let kind = PayloadKind::parse(&kind).ok_or_else(|| corrupt("facts", format!("unknown kind {kind}")))?;
+                let payload: String = r.try_get(2)?;
+                payloads.push(Payload::from_json(kind, &payload).map_err(|e| corrupt("facts", e.to_string()))?);
+                if current.is_none() {
+                    current = Some((key, r.try_get(4)?, r.try_get(3)?));
+                }
+            }
+            if let Some((k, cipher, county)) = current.take() {
+                finish_person(&mut tally, &input, k, &cipher, &county, payloads);
+            }
+        }
+
+        // Entries and exits against the previous snapshot.
+        let mut flows: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+        if let Some(p) = &previous {
+            let mut before: HashMap<([u8; 32], String), String> = HashMap::new();
+            let rows = sqlx::query(
+                "SELECT s.person_key, f.program, s.county_code FROM snapshot_statuses s JOIN facts f \
+                 ON f.agency = s.agency AND f.fact_id = s.fact_id AND f.source_version = s.source_version \
+                 WHERE s.quarter = ? AND s.kind = 'assistance' AND f.status = 'ACTIVE' AND f.program IS NOT NULL",
+            )
+            .bind(&p.quarter)
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in rows {
+                before.insert((hash32("snapshot_statuses", r.try_get(0)?)?, r.try_get(1)?), r.try_get(2)?);
+            }
+            for (k, county) in &tally.active {
+                if !before.contains_key(k) {
+                    flows.entry((county.clone(), k.1.clone())).or_default().0 += 1;
+                }
+            }
+            for (k, county) in &before {
+                if !tally.active.contains_key(k) {
+                    flows.entry((county.clone(), k.1.clone())).or_default().1 += 1;
+                }
+            }
+        }
+        let aggregates = Aggregates {
+            rows: tally
+                .cells
+                .iter()
+                .map(|((county, program, class, mode), (persons, households, fen))| AggregateRow {
+                    county_code: county.clone(),
+                    program: program.clone(),
+                    rural_class: *class,
+                    support_mode: mode.clone(),
+                    persons: persons.len() as u64,
+                    households: households.len() as u64,
+                    monthly_benefit_fen: *fen,
+                })
+                .collect(),
+            flows: flows
+                .into_iter()
+                .map(|((county_code, program), (entries, exits))| FlowRow { county_code, program, entries, exits })
+                .collect(),
+        };
+
+        // Section 3: agencies.
+        let mut agencies: BTreeMap<String, AgencyStats> = BTreeMap::new();
+        let stats = |a: &str| AgencyStats {
+            agency: a.to_owned(),
+            facts_pushed: 0,
+            records_rejected: 0,
+            last_push_micros: 0,
+            freshness_secs: -1,
+        };
+        for r in sqlx::query(
+            "SELECT agency, SUM(CASE WHEN recorded_at > ? THEN 1 ELSE 0 END), MAX(recorded_at) FROM facts \
+             WHERE recorded_at <= ? GROUP BY agency",
+        )
+        .bind(prev_cutoff)
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let agency: String = r.try_get(0)?;
+            let e = agencies.entry(agency.clone()).or_insert_with(|| stats(&agency));
+            e.facts_pushed = r.try_get::<i64, _>(1)? as u64;
+            e.last_push_micros = r.try_get(2)?;
+            e.freshness_secs = (cutoff - e.last_push_micros) / 1_000_000;
+        }
+        for r in sqlx::query(
+            "SELECT agency, outcome FROM audit_events WHERE at > ? AND at <= ? \
+             AND (method LIKE '%/PushFacts' OR method LIKE '%/StreamFacts') AND outcome LIKE '%rejected=%'",
+        )
+        .bind(prev_cutoff)
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let agency: String = r.try_get(0)?;
+            let outcome: String = r.try_get(1)?;
+            let n: u64 = outcome
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("rejected="))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            agencies.entry(agency.clone()).or_insert_with(|| stats(&agency)).records_rejected += n;
+        }
+        let agencies: Vec<AgencyStats> = agencies.into_values().collect();
+
+        // Section 5: medical, settlements settled in the quarter and received by the cutoff.
+        let medical = medical_section(&mut tx, input.as_of, cutoff).await?;
+
+        // Section 8: late corrections.
+        let mut late = Vec::new();
+        if let Some(p) = &previous {
+            let prev_as_of = p.as_of.to_string();
+            for r in sqlx::query(
+                "SELECT agency, kind, COUNT(*), COUNT(DISTINCT person_key) FROM facts WHERE recorded_at > ? \
+                 AND recorded_at <= ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) \
+                 GROUP BY agency, kind ORDER BY agency, kind",
+            )
+            .bind(prev_cutoff)
+            .bind(cutoff)
+            .bind(&prev_as_of)
+            .bind(&prev_as_of)
+            .fetch_all(&mut *tx)
+            .await?
+            {
+                late.push(LateCorrection {
+                    agency: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    facts: r.try_get::<i64, _>(2)? as u64,
+                    persons: r.try_get::<i64, _>(3)? as u64,
+                });
+            }
+        }
+
+        // Store the coverage rows and the JSON sections.
+        tally.coverage.sort();
+        for chunk in tally.coverage.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO snapshot_coverage (quarter, code, person_key, agency_to_act, county_code) ",
+            );
+            qb.push_values(chunk, |mut b, c| {
+                b.push_bind(q)
+                    .push_bind(c.code.clone())
+                    .push_bind(c.person_key.to_vec())
+                    .push_bind(c.agency_to_act.clone())
+                    .push_bind(c.county_code.clone());
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        let mut bodies: BTreeMap<&str, String> = BTreeMap::new();
+        bodies.insert("aggregates", json(&aggregates)?);
+        bodies.insert("agencies", json(&agencies)?);
+        bodies.insert("medical", json(&medical)?);
+        bodies.insert("late_corrections", json(&late)?);
+        for (name, body) in &input.hub_sections {
+            bodies.insert(name, body.clone());
+        }
+        for name in SECTIONS.iter().filter(|n| !matches!(**n, "statuses" | "coverage")) {
+            let body = bodies.get(name).ok_or_else(|| corrupt("snapshot_sections", format!("{name} missing")))?;
+            sqlx::query("INSERT INTO snapshot_sections (quarter, section, body) VALUES (?, ?, ?)")
+                .bind(q)
+                .bind(*name)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let hashes = section_hashes(&mut tx, q).await?;
+        let content = content_hash(q, &as_of, cutoff, &hashes);
+        let previous_hash = previous.as_ref().map(|p| p.content_hash).unwrap_or(ZERO);
+        let section_hex: BTreeMap<String, String> = hashes.iter().map(|(k, v)| (k.clone(), hex::encode(v))).collect();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO snapshots ({HEADER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )))
+        .bind(q)
+        .bind(&as_of)
+        .bind(cutoff)
+        .bind(&input.created_by)
+        .bind(previous.as_ref().map(|p| p.quarter.clone()))
+        .bind(previous_hash.to_vec())
+        .bind(json(&section_hex)?)
+        .bind(content.to_vec())
+        .execute(&mut *tx)
+        .await?;
+        let created = header(&mut tx, q).await?.ok_or_else(|| corrupt("snapshots", "vanished"))?;
+        tx.commit().await?;
+        Ok(CreateOutcome::Created(created))
+    }
+
+    /// One snapshot's header.
+    pub async fn snapshot(&self, quarter: &str) -> Result<Option<SnapshotHeader>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        header(&mut conn, quarter).await
+    }
+
+    /// Every snapshot's header, oldest first.
+    pub async fn snapshots(&self) -> Result<Vec<SnapshotHeader>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {HEADER_COLUMNS} FROM snapshots ORDER BY quarter")))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(header_row).collect()
+    }
+
+    /// A JSON section's stored body.
+    pub async fn snapshot_section(&self, quarter: &str, section: &str) -> Result<Option<String>, StoreError> {
+        let r = sqlx::query("SELECT body FROM snapshot_sections WHERE quarter = ? AND section = ?")
+            .bind(quarter)
+            .bind(section)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Coverage findings counted by (code, agency to act, county).
+    pub async fn snapshot_coverage_counts(
+        &self,
+        quarter: &str,
+    ) -> Result<Vec<(String, String, String, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT code, agency_to_act, county_code, COUNT(*) FROM snapshot_coverage WHERE quarter = ? \
+             GROUP BY code, agency_to_act, county_code ORDER BY code, county_code",
+        )
+        .bind(quarter)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get::<i64, _>(3)? as u64))).collect()
+    }
+
+    /// Persons, households (distinct `household_id`) and monthly benefits (fen) of ACTIVE enrolments in force on
+    /// `on`, by (county, program), from the current facts.
+    pub async fn active_by_county_program(
+        &self,
+        on: NaiveDate,
+    ) -> Result<HashMap<(String, String), (u64, u64, i64)>, StoreError> {
+        let d = on.to_string();
+        let rows = sqlx::query(
+            "SELECT substr(division_code, 1, 6), program, COUNT(DISTINCT person_key), \
+             COUNT(DISTINCT json_extract(payload, '$.household_id')), COALESCE(SUM(benefit_fen), 0) FROM facts \
+             WHERE is_current = 1 AND program IS NOT NULL AND status = 'ACTIVE' AND valid_from <= ? \
+             AND (valid_to IS NULL OR valid_to > ?) GROUP BY 1, 2",
+        )
+        .bind(&d)
+        .bind(&d)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = HashMap::new();
+        for r in rows {
+            out.insert(
+                (r.try_get(0)?, r.try_get(1)?),
+                (r.try_get::<i64, _>(2)? as u64, r.try_get::<i64, _>(3)? as u64, r.try_get(4)?),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Open medical findings of settlements settled in `[from, to]`, by code (every code, 0 where none).
+    pub async fn findings_by_code_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT code, COUNT(*) FROM medical_findings WHERE settled_on >= ? AND settled_on <= ? \
+             AND resolved_at IS NULL GROUP BY code",
+        )
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by: BTreeMap<String, u64> = BTreeMap::new();
+        for r in rows {
+            by.insert(r.try_get(0)?, r.try_get::<i64, _>(1)? as u64);
+        }
+        Ok(FindingCode::ALL.iter().map(|c| (c.as_str().to_owned(), by.get(c.as_str()).copied().unwrap_or(0))).collect())
+    }
+
+    /// Recompute a snapshot from its stored rows and name what differs (`None`: no such snapshot).
+    pub async fn verify_snapshot(&self, quarter: &str) -> Result<Option<Verification>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(h) = header(&mut conn, quarter).await? else { return Ok(None) };
+        let hashes = section_hashes(&mut conn, quarter).await?;
+        let mut differences = Vec::new();
+        for name in SECTIONS {
+            let stored = h.section_hashes.get(name).cloned().unwrap_or_default();
+            let now = hashes.get(name).map(hex::encode).unwrap_or_default();
+            if stored != now {
+                differences.push(format!("section {name}: stored hash {stored}, recomputed {now}"));
+            }
+        }
+        let recomputed = content_hash(&h.quarter, &h.as_of.to_string(), to_micros(h.knowledge_cutoff), &hashes);
+        if recomputed != h.content_hash {
+            differences.push(format!(
+                "content_hash: stored {}, recomputed {}",
+                hex::encode(h.content_hash),
+                hex::encode(recomputed)
+            ));
+        }
+        match &h.previous_quarter {
+            Some(pq) => match header(&mut conn, pq).await? {
+                Some(p) => {
+                    let p_hashes = section_hashes(&mut conn, pq).await?;
+                    let p_now =
+                        content_hash(&p.quarter, &p.as_of.to_string(), to_micros(p.knowledge_cutoff), &p_hashes);
+                    if p_now != h.previous_hash {
+                        differences.push(format!(
+                            "previous_hash: {} but snapshot {pq} recomputes to {}",
+                            hex::encode(h.previous_hash),
+                            hex::encode(p_now)
+                        ));
+                    }
+                }
+                None => differences.push(format!("previous snapshot {pq} is missing")),
+            },
+            None if h.previous_hash != ZERO => differences.push("previous_hash set without a previous snapshot".into()),
+            None => {}
+        }
+        // The fact versions the statuses point at must still carry the content they had.
+        let changed = sqlx::query(
+            "SELECT s.agency, s.fact_id, s.source_version FROM snapshot_statuses s LEFT JOIN facts f \
+             ON f.agency = s.agency AND f.fact_id = s.fact_id AND f.source_version = s.source_version \
+             WHERE s.quarter = ? AND (f.content_hash IS NULL OR f.content_hash != s.content_hash) LIMIT 5",
+        )
+        .bind(quarter)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in changed {
+            let (a, id, v): (String, String, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            differences.push(format!("fact {a}/{id} version {v}: missing or altered since the snapshot"));
+        }
+        Ok(Some(Verification { header: h, recomputed_content_hash: recomputed, differences }))
+    }
+}
+
+/// Close one person's group of status rows: aggregates and coverage.
+fn finish_person(
+    tally: &mut Tally,
+    input: &SnapshotInput<'_>,
+    key: [u8; 32],
+    cipher: &[u8],
+    county: &str,
+    payloads: Vec<Payload>,
+) {
+    let mut any_active = false;
+    for p in &payloads {
+        if let Payload::Assistance(a) = p
+            && a.status == Some(AssistanceStatus::Active)
+            && let Some(program) = a.program
+        {
+            any_active = true;
+            let cell = (
+                county.to_owned(),
+                program.as_str().to_owned(),
+                a.rural_class.unwrap_or(0),
+                a.support_mode.map(|m| m.as_str().to_owned()).unwrap_or_default(),
+            );
+            let e = tally.cells.entry(cell).or_default();
+            e.0.insert(key);
+            if let Some(h) = &a.household_id {
+                e.1.insert(h.clone());
+            }
+            e.2 += a.monthly_benefit.map(Money::to_fen).unwrap_or(0);
+            tally.active.insert((key, program.as_str().to_owned()), county.to_owned());
+        }
+    }
+    if !any_active {
+        return;
+    }
+    let pk = PersonKey::from_slice(&key).expect("32 bytes");
+    let birth = (input.birth_date)(&pk, cipher);
+    for code in coverage::evaluate(&payloads, birth, input.as_of, input.coverage_params, input.standards) {
+        tally.coverage.push(CoverageRow {
+            code: code.to_owned(),
+            person_key: key,
+            agency_to_act: coverage::agency_to_act(code).unwrap_or_default().to_owned(),
+            county_code: county.to_owned(),
+        });
+    }
+}
+
+/// Section 5 for the quarter ending `as_of`.
+async fn medical_section(
+    conn: &mut SqliteConnection,
+    as_of: NaiveDate,
+    cutoff: i64,
+) -> Result<MedicalSection, StoreError> {
+    let q = crate::domain::calendar::Quarter::of(as_of);
+    let (from, to) = (q.first_day().to_string(), q.last_day().to_string());
+    let r = sqlx::query(
+        "SELECT COUNT(*), COUNT(DISTINCT person_key), COUNT(DISTINCT CASE WHEN medical_assistance_paid > 0 THEN person_key END), \
+         COALESCE(SUM(total_cost), 0), COALESCE(SUM(out_of_pocket), 0), COALESCE(SUM(basic_paid), 0), \
+         COALESCE(SUM(critical_illness_paid), 0), COALESCE(SUM(medical_assistance_paid), 0) FROM settlements \
+         WHERE settled_on >= ? AND settled_on <= ? AND received_at <= ?",
+    )
+    .bind(&from)
+    .bind(&to)
+    .bind(cutoff)
+    .fetch_one(&mut *conn)
+    .await?;
+    let m = |i: usize| -> Result<Money, StoreError> {
+        Money::from_fen(r.try_get(i)?).map_err(|_| corrupt("settlements", "negative sum"))
+    };
+    let mut by_code: BTreeMap<String, u64> = FindingCode::ALL.iter().map(|c| (c.as_str().to_owned(), 0)).collect();
+    let mut by_county = Vec::new();
+    for f in sqlx::query(
+        "SELECT substr(division_code, 1, 6), code, COUNT(*) FROM medical_findings WHERE settled_on >= ? \
+         AND settled_on <= ? AND detected_at <= ? AND (resolved_at IS NULL OR resolved_at > ?) \
+         GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .bind(&from)
+    .bind(&to)
+    .bind(cutoff)
+    .bind(cutoff)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let county: String = f.try_get(0)?;
+        let code: String = f.try_get(1)?;
+        let n = f.try_get::<i64, _>(2)? as u64;
+        *by_code.entry(code.clone()).or_default() += n;
+        by_county.push(CountyCodeCount { county_code: county, code, count: n });
+    }
+    Ok(MedicalSection {
+        settlements: r.try_get::<i64, _>(0)? as u64,
+        persons: r.try_get::<i64, _>(1)? as u64,
+        persons_assisted: r.try_get::<i64, _>(2)? as u64,
+        total_cost: m(3)?,
+        out_of_pocket: m(4)?,
+        paid: Tiers { basic: m(5)?, critical_illness: m(6)?, medical_assistance: m(7)? },
+        findings_by_code: FindingCode::ALL
+            .iter()
+            .map(|c| CodeCount { code: c.as_str().to_owned(), count: by_code[c.as_str()] })
+            .collect(),
+        findings_by_county: by_county,
+    })
+}
