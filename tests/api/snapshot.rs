@@ -152,3 +152,190 @@ pub fn struct_json(s: prost_types::Struct) -> serde_json::Value {
     }
     serde_json::Value::Object(s.fields.into_iter().map(|(k, v)| (k, value(v))).collect())
 }
+
+/// Split `total` (fen or persons) over the eight counties by uneven weights; the last county takes the rest, so the
+/// parts add up to `total` exactly.
+fn split(total: i64) -> Vec<i64> {
+    const W: [i64; 8] = [3, 5, 9, 2, 1, 4, 7, 8]; // sum 39
+    let mut parts: Vec<i64> = W[..7].iter().map(|w| total * w / 39).collect();
+    parts.push(total - parts.iter().sum::<i64>());
+    parts
+}
+
+fn yuan(fen: i64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+/// The letter's 2022 figures (qingyang-figures.md §4), pushed as county fund reports split unevenly over the eight
+/// counties, come back exactly in the monthly reports and the quarterly summaries; the standards section shows 2023
+/// against 2022 with the letter's changes (urban standard +3%, average urban subsidy +4%).
+#[tokio::test]
+async fn the_letters_2022_figures_are_reproduced() {
+    use doudi::domain::division::QINGYANG_COUNTIES;
+    use doudi::domain::summary::{MonthlyReport, QuarterlySummary};
+    let app = spawn_app().await;
+    let mut civil = app.client("civil_affairs").await;
+    // (month, program, amount in fen, recipients): one-time living subsidy July 2022, 211,300 persons,
+    // 49,460,800.00; price subsidies September and October 2022, 508,300 person-times and 10,660,000.00 together
+    // (split here 254,150 + 254,150 and 5,330,000.00 + 5,330,000.00); winter warmth delivered by the end of October
+    // 2022, 22,737,500.00; temporary assistance 2022, 218 person-times, 720,800.00 (reported in December).
+    let reports = [
+        ("2022-07", pb::FundProgram::OneTimeSubsidy, 4_946_080_000i64, 211_300i64),
+        ("2022-09", pb::FundProgram::PriceSubsidy, 533_000_000, 254_150),
+        ("2022-10", pb::FundProgram::PriceSubsidy, 533_000_000, 254_150),
+        ("2022-10", pb::FundProgram::WinterWarmth, 2_273_750_000, 0),
+        ("2022-12", pb::FundProgram::TemporaryAssistance, 72_080_000, 218),
+    ];
+    for (month, program, fen, persons) in reports {
+        app.app_hub.clock.set(Some(format!("{month}-10T02:00:00Z").parse().unwrap()));
+        for (((county, _), f), n) in QINGYANG_COUNTIES.iter().zip(split(fen)).zip(split(persons)) {
+            civil
+                .coordination
+                .submit_fund_report(pb::SubmitFundReportRequest {
+                    county_code: county.to_string(),
+                    month: month.into(),
+                    program: program as i32,
+                    disbursed_on: format!("{month}-05"),
+                    amount: yuan(f),
+                    recipients: n,
+                })
+                .await
+                .unwrap();
+        }
+    }
+    app.app_hub.clock.set(Some("2023-01-10T02:00:00Z".parse().unwrap()));
+    let mut lg = app.client("leading_group").await;
+    let total = |totals: &[doudi::domain::summary::FundReportTotal], program: &str| {
+        totals
+            .iter()
+            .filter(|t| t.program == program)
+            .fold((0i64, 0u64), |(a, r), t| (a + t.amount.to_fen(), r + t.recipients))
+    };
+    // Monthly reports.
+    let monthly = |month: &'static str| {
+        let mut lg = lg.clone();
+        async move {
+            let r = lg
+                .coordination
+                .get_monthly_report(pb::GetMonthlyReportRequest { month: month.into() })
+                .await
+                .unwrap()
+                .into_inner();
+            let r: MonthlyReport = serde_json::from_value(struct_json(r.report.unwrap())).unwrap();
+            r
+        }
+    };
+    let july = monthly("2022-07").await;
+    assert_eq!(total(&july.fund_reports.totals, "ONE_TIME_SUBSIDY"), (4_946_080_000, 211_300));
+    let (sep, oct, dec) = (monthly("2022-09").await, monthly("2022-10").await, monthly("2022-12").await);
+    let price = |m: &MonthlyReport| total(&m.fund_reports.totals, "PRICE_SUBSIDY");
+    assert_eq!((price(&sep).0 + price(&oct).0, price(&sep).1 + price(&oct).1), (1_066_000_000, 508_300));
+    assert_eq!(total(&oct.fund_reports.totals, "WINTER_WARMTH").0, 2_273_750_000);
+    assert_eq!(total(&dec.fund_reports.totals, "TEMPORARY_ASSISTANCE"), (72_080_000, 218));
+
+    // Quarterly summaries of 2022Q3 and 2022Q4.
+    for quarter in ["2022Q3", "2022Q4"] {
+        civil.coordination.create_snapshot(q(quarter)).await.unwrap();
+    }
+    let summary = |quarter: &'static str| {
+        let mut lg = lg.clone();
+        async move {
+            let s = lg
+                .coordination
+                .get_quarterly_summary(pb::GetQuarterlySummaryRequest { quarter: quarter.into() })
+                .await
+                .unwrap()
+                .into_inner();
+            let s: QuarterlySummary = serde_json::from_value(struct_json(s.summary.unwrap())).unwrap();
+            s
+        }
+    };
+    let (q3, q4) = (summary("2022Q3").await, summary("2022Q4").await);
+    assert_eq!(total(&q3.fund_reports.totals, "ONE_TIME_SUBSIDY"), (4_946_080_000, 211_300));
+    let p3 = total(&q3.fund_reports.totals, "PRICE_SUBSIDY");
+    let p4 = total(&q4.fund_reports.totals, "PRICE_SUBSIDY");
+    assert_eq!((p3.0 + p4.0, p3.1 + p4.1), (1_066_000_000, 508_300));
+    assert_eq!(total(&q4.fund_reports.totals, "WINTER_WARMTH").0, 2_273_750_000);
+    assert_eq!(total(&q4.fund_reports.totals, "TEMPORARY_ASSISTANCE"), (72_080_000, 218));
+    assert_eq!(q4.previous_quarter.as_deref(), Some("2022Q3"));
+    // Every county's report was on time (submitted on the 10th).
+    assert!(q3.fund_reports.rows.iter().filter(|r| r.program == "ONE_TIME_SUBSIDY").all(|r| r.status == "ON_TIME"));
+
+    // Standards: the 2022 snapshots compare 2022 with 2021 (not loaded); a 2023 snapshot shows the letter's changes.
+    civil.coordination.create_snapshot(q("2023Q1")).await.unwrap_err(); // 2023Q1 is not over on 2023-01-10
+    app.app_hub.clock.set(Some("2023-04-10T02:00:00Z".parse().unwrap()));
+    civil.coordination.create_snapshot(q("2023Q1")).await.unwrap();
+    let s = summary("2023Q1").await;
+    let change = |item: &str| s.standards.iter().find(|c| c.item == item).unwrap().change_pct;
+    assert_eq!(change("URBAN_DIBAO_STANDARD"), Some(3), "680 → 700");
+    assert_eq!(change("URBAN_DIBAO_AVERAGE_SUBSIDY"), Some(4), "584 → 607");
+    let _ = &mut lg;
+    app.stop().await;
+}
+
+/// Quarter-over-quarter change, late corrections and small-cell suppression, from hand-pushed facts.
+#[tokio::test]
+async fn change_late_corrections_and_suppression() {
+    use crate::support::{base, id, rural_dibao, with};
+    use doudi::domain::summary::{Count, QuarterlySummary};
+    const HUAN: &str = "621022101203";
+    let app = spawn_app().await;
+    let mut civil = app.client("civil_affairs").await;
+    let assistance = |program: pb::Program| {
+        pb::fact::Payload::Assistance(pb::Assistance {
+            program: program as i32,
+            residence: pb::Residence::Rural as i32,
+            support_mode: if program == pb::Program::Tekun { pb::SupportMode::Dispersed as i32 } else { 0 },
+            monthly_benefit: if program == pb::Program::Tekun { "605.00".into() } else { String::new() },
+            status: pb::AssistanceStatus::Active as i32,
+            ..Default::default()
+        })
+    };
+    // Before 2023Q1's snapshot: one rural dibao person (valid from 2023-01-01) and three HIV-affected children.
+    let mut facts = vec![with(base("D-1", &id("621022", (1970, 1, 1), 1), HUAN), rural_dibao())];
+    for i in 0..3u16 {
+        let mut f = with(
+            base(&format!("H-{i}"), &id("621022", (2012, 5, 1), 10 + i), HUAN),
+            assistance(pb::Program::HivAffectedChild),
+        );
+        f.valid_from = "2022-06-01".into();
+        facts.push(f);
+    }
+    civil.exchange.push_facts(pb::PushFactsRequest { facts }).await.unwrap();
+    civil.coordination.create_snapshot(q("2023Q1")).await.unwrap();
+    // After it: a dibao person enrolled from 2023-02-01 (a late correction to 2023Q1, and an entry in 2023Q2), and a
+    // tekun person from 2023-05-01 (an entry in 2023Q2 only).
+    let mut late = with(base("D-2", &id("621022", (1971, 1, 1), 2), HUAN), rural_dibao());
+    late.valid_from = "2023-02-01".into();
+    let mut tekun = with(base("T-1", &id("621022", (1950, 1, 1), 3), HUAN), assistance(pb::Program::Tekun));
+    tekun.valid_from = "2023-05-01".into();
+    civil.exchange.push_facts(pb::PushFactsRequest { facts: vec![late, tekun] }).await.unwrap();
+    civil.coordination.create_snapshot(q("2023Q2")).await.unwrap();
+
+    let s = civil
+        .coordination
+        .get_quarterly_summary(pb::GetQuarterlySummaryRequest { quarter: "2023Q2".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let s: QuarterlySummary = serde_json::from_value(struct_json(s.summary.unwrap())).unwrap();
+    let change = |p: &str| s.change.iter().find(|c| c.program == p).unwrap().clone();
+    let dibao = change("DIBAO");
+    assert_eq!((dibao.previous, dibao.current), (Some(Count::Value(1)), Count::Value(2)));
+    assert_eq!((dibao.entries, dibao.exits), (Count::Value(1), Count::Value(0)));
+    let t = change("TEKUN");
+    assert_eq!((t.previous, t.current, t.entries), (Some(Count::Value(0)), Count::Value(1), Count::Value(1)));
+    // Three HIV-affected children: under 5, suppressed everywhere.
+    let hiv = change("HIV_AFFECTED_CHILD");
+    assert_eq!((hiv.current, hiv.previous), (Count::Suppressed, Some(Count::Suppressed)));
+    let cell = s.by_county_program.iter().find(|r| r.program == "HIV_AFFECTED_CHILD").unwrap();
+    assert_eq!((cell.persons, cell.households), (Count::Suppressed, Count::Suppressed));
+    // The late dibao fact changed 2023Q1 (in force on 2023-03-31, recorded after Q1's cutoff); the tekun fact did not.
+    assert_eq!(s.late_corrections.len(), 1, "{:?}", s.late_corrections);
+    let l = &s.late_corrections[0];
+    assert_eq!((l.agency.as_str(), l.kind.as_str(), l.facts, l.persons), ("civil_affairs", "assistance", 1, 1));
+    assert_eq!(s.headline.dibao_tekun_persons, 3);
+    // 442.00 × 2 + 605.00 = 1,489.00 a month.
+    assert_eq!(s.headline.monthly_benefit_total.to_string(), "1489.00");
+    app.stop().await;
+}
