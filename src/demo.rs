@@ -30,6 +30,7 @@ use crate::server::Application;
 use crate::synth::{Population, SynthConfig};
 
 pub mod medical;
+pub mod snapshot;
 
 /// Facts per StreamFacts message.
 const BATCH: usize = 2_000;
@@ -277,6 +278,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mi = ClientIdentity::from_dir(&certs_dir, "medical_insurance")?;
     let mut mi = Clients::new(connect(&server, "localhost", &mi).await?, 64 * 1024 * 1024);
     medical::run(&pop, &crate::synth::settlements::SettlementConfig::default(), &mut mi, &mut civil).await?;
+
+    // Freeze 2023Q2 and read the summary back as the leading group. Report files go to --dir, or to ./doudi-demo
+    // (the temporary working directory, database included, is removed at the end).
+    let lg = ClientIdentity::from_dir(&certs_dir, "leading_group")?;
+    let mut lg = Clients::new(connect(&server, "localhost", &lg).await?, 64 * 1024 * 1024);
+    let report_dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => PathBuf::from("doudi-demo"),
+    };
+    std::fs::create_dir_all(&report_dir)?;
+    snapshot::run(&pop, &mut civil, &mut lg, &report_dir).await?;
 
     let _ = stop_tx.send(());
     hub_task.await??;

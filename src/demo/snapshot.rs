@@ -1,0 +1,107 @@
+//! The demo's last part: civil_affairs freezes 2023Q2, verifies it, and the quarterly summary is read back as the
+//! leading group reads it; coverage findings are compared with the gaps the generator planted.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::client::Clients;
+use crate::domain::summary::{Count, QuarterlySummary};
+use crate::grpc::pb;
+use crate::synth::{GAP_RULES, Population};
+
+/// Quarter the demo freezes (the population's reference date is its last day).
+pub const QUARTER: &str = "2023Q2";
+
+fn json_of(s: prost_types::Struct) -> serde_json::Value {
+    fn value(v: prost_types::Value) -> serde_json::Value {
+        use prost_types::value::Kind;
+        match v.kind {
+            None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+            Some(Kind::BoolValue(b)) => b.into(),
+            Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9e15 => (n as i64).into(),
+            Some(Kind::NumberValue(n)) => n.into(),
+            Some(Kind::StringValue(s)) => s.into(),
+            Some(Kind::ListValue(l)) => l.values.into_iter().map(value).collect::<Vec<_>>().into(),
+            Some(Kind::StructValue(s)) => json_of(s),
+        }
+    }
+    serde_json::Value::Object(s.fields.into_iter().map(|(k, v)| (k, value(v))).collect())
+}
+
+/// Freeze, verify, read the summary back; print the headline and the coverage check; write the report files into
+/// `dir`. Returns the summary.
+pub async fn run(
+    pop: &Population,
+    civil: &mut Clients,
+    leading_group: &mut Clients,
+    dir: &Path,
+) -> anyhow::Result<QuarterlySummary> {
+    let t = Instant::now();
+    let snap =
+        civil.coordination.create_snapshot(pb::CreateSnapshotRequest { quarter: QUARTER.into() }).await?.into_inner();
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "\nSnapshot {QUARTER} frozen by civil_affairs in {secs:.1}s: as of {}, content_hash {}",
+        snap.as_of, snap.content_hash
+    );
+    let v = leading_group
+        .coordination
+        .verify_snapshot(pb::VerifySnapshotRequest { quarter: QUARTER.into() })
+        .await?
+        .into_inner();
+    println!(
+        "VerifySnapshot: {} (recomputed {})",
+        if v.valid { "valid" } else { "DIFFERS" },
+        &v.recomputed_content_hash[..16]
+    );
+    let s = leading_group
+        .coordination
+        .get_quarterly_summary(pb::GetQuarterlySummaryRequest { quarter: QUARTER.into() })
+        .await?
+        .into_inner();
+    let summary: QuarterlySummary = serde_json::from_value(json_of(s.summary.unwrap_or_default()))?;
+
+    let h = &summary.headline;
+    println!(
+        "Quarterly summary {QUARTER} (GetQuarterlySummary, read by the leading group): {} dibao and tekun persons \
+         ({} dibao in {} households, {} tekun), {} yuan a month; {} coverage findings; {} medical findings; fund \
+         reports {} on time, {} late, {} missing; {} warnings received",
+        h.dibao_tekun_persons,
+        h.dibao_persons,
+        h.dibao_households,
+        h.tekun_persons,
+        h.monthly_benefit_total,
+        h.coverage_findings,
+        h.medical_findings,
+        h.fund_reports_on_time,
+        h.fund_reports_late,
+        h.fund_reports_missing,
+        h.warnings_received
+    );
+    let expected = pop.expected();
+    println!("\nCoverage findings {QUARTER} (snapshot) against the gaps the generator planted");
+    println!("{:<36}{:<24}{:>8}{:>10}", "rule", "agency to act", "hub", "planted");
+    let mut differ = 0;
+    for rule in GAP_RULES {
+        let found: u64 = summary.coverage.iter().filter(|c| c.code == rule).map(|c| c.count).sum();
+        let planted = expected.gaps.get(rule).copied().unwrap_or(0) as u64;
+        differ += usize::from(found != planted);
+        let agency = crate::domain::coverage::agency_to_act(rule).unwrap_or_default();
+        println!("{rule:<36}{agency:<24}{found:>8}{planted:>10}{}", if found == planted { "" } else { "  ← DIFFERS" });
+    }
+    println!(
+        "check: coverage findings {} the planted gaps ({differ} rules differ)",
+        if differ == 0 { "match" } else { "DIFFER FROM" }
+    );
+    let hiv: Vec<&Count> =
+        summary.by_county_program.iter().filter(|r| r.program == "HIV_AFFECTED_CHILD").map(|r| &r.persons).collect();
+    println!(
+        "HIV-affected children: {} county cells, {} suppressed (< 5)",
+        hiv.len(),
+        hiv.iter().filter(|c| ***c == Count::Suppressed).count()
+    );
+    let json_path = dir.join(format!("summary-{QUARTER}.json"));
+    std::fs::write(&json_path, serde_json::to_vec_pretty(&summary)?)?;
+    println!("summary written to {}", json_path.display());
+    Ok(summary)
+}
