@@ -58,10 +58,34 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Quarterly snapshots on the hub's database (freezing is the CreateSnapshot RPC, civil_affairs only).
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
     /// Medical policy parameters (medical.md): effective-dated versions per pooling area.
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Recompute a snapshot's section hashes, content hash and chain link from the stored rows and name every
+    /// difference (docs/snapshot-format.md). Exits with status 1 if anything differs.
+    Verify {
+        /// Quarter, YYYYQn, e.g. 2023Q2.
+        quarter: String,
+        /// SQLite database [default: sqlite://doudi.db].
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// List the snapshots held, oldest first, with their hashes.
+    List {
+        /// SQLite database [default: sqlite://doudi.db].
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 
@@ -157,6 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Policy { command } => policy(cli.config.as_deref(), command).await,
+        Command::Snapshot { command } => snapshot(cli.config.as_deref(), command).await,
         Command::Keys { command: KeysCommand::Generate } => {
             println!("{}", doudi::crypto::Keys::generate_base64());
             Ok(())
@@ -222,6 +247,47 @@ async fn policy(config: Option<&std::path::Path>, command: PolicyCommand) -> any
                     );
                 }
             }
+            Ok(())
+        }
+    }
+}
+
+async fn snapshot(config: Option<&std::path::Path>, command: SnapshotCommand) -> anyhow::Result<()> {
+    match command {
+        SnapshotCommand::Verify { quarter, database_url } => {
+            let q: doudi::domain::calendar::Quarter =
+                quarter.parse().map_err(|e| anyhow::anyhow!("quarter {quarter:?}: {e} (expected YYYYQn)"))?;
+            let store = open_store(config, database_url).await?;
+            let v = store.verify_snapshot(&q.to_string()).await?;
+            store.close().await;
+            let Some(v) = v else { anyhow::bail!("quarter {q} has no snapshot") };
+            println!("snapshot {q}: as of {}, knowledge cutoff {}", v.header.as_of, v.header.knowledge_cutoff);
+            println!("content_hash stored     {}", hex::encode(v.header.content_hash));
+            println!("content_hash recomputed {}", hex::encode(v.recomputed_content_hash));
+            if v.differences.is_empty() {
+                println!("valid: every section, the content hash and the chain link recompute to what was stored");
+                Ok(())
+            } else {
+                for d in &v.differences {
+                    println!("DIFFERS: {d}");
+                }
+                std::process::exit(1);
+            }
+        }
+        SnapshotCommand::List { database_url } => {
+            let store = open_store(config, database_url).await?;
+            for h in store.snapshots().await? {
+                println!(
+                    "{}  as of {}  cutoff {}  by {}  content {}  previous {}",
+                    h.quarter,
+                    h.as_of,
+                    h.knowledge_cutoff,
+                    h.created_by,
+                    hex::encode(h.content_hash),
+                    h.previous_quarter.as_deref().unwrap_or("-")
+                );
+            }
+            store.close().await;
             Ok(())
         }
     }

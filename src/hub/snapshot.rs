@@ -295,6 +295,11 @@ impl Hub {
     /// `GetMonthlyReport`: aggregates of a month as known now. Errors: FAILED_PRECONDITION outside the calendar.
     pub async fn monthly_report(&self, principal: &Principal, month: Month) -> Result<MonthlyReport, HubError> {
         self.require_aggregates(principal)?;
+        self.monthly_report_data(month).await
+    }
+
+    /// The monthly report without a caller (the `doudi report monthly` command on the hub's own database).
+    pub async fn monthly_report_data(&self, month: Month) -> Result<MonthlyReport, HubError> {
         let as_of = month.last_day();
         let mut by_county_program = Vec::new();
         let counts = self.store.active_by_county_program(as_of).await?;

@@ -339,3 +339,31 @@ async fn change_late_corrections_and_suppression() {
     assert_eq!(s.headline.monthly_benefit_total.to_string(), "1489.00");
     app.stop().await;
 }
+
+/// `doudi snapshot verify QUARTER` on the hub's database: valid, then exit status 1 naming the altered section.
+#[tokio::test]
+async fn snapshot_verify_command_names_what_differs() {
+    let app = spawn_app().await;
+    let mut civil = app.client("civil_affairs").await;
+    civil.coordination.create_snapshot(q("2023Q1")).await.unwrap();
+    let url = format!("sqlite://{}", app.db_path().display());
+    let run = |url: String| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_doudi"))
+            .args(["snapshot", "verify", "2023Q1", "--database-url", &url])
+            .env_remove("DOUDI_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = run(url.clone());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
+    sqlx::query("UPDATE snapshot_sections SET body = '[]' WHERE quarter = '2023Q1' AND section = 'standards'")
+        .execute(app.app_hub.store.pool())
+        .await
+        .unwrap();
+    let out = run(url);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("DIFFERS: section standards"), "{stdout}");
+    app.stop().await;
+}
