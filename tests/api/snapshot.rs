@@ -57,6 +57,11 @@ async fn a_snapshot_freezes_the_quarter_once_and_finds_the_planted_gaps() {
         assert_eq!(found, expected.gaps[rule] as u64, "{rule}");
     }
     assert_eq!(summary.headline.dibao_tekun_persons, 20_000, "the generator's dibao + tekun");
+    // Aggregates only: no ID number (nor its first 14 characters) anywhere in the summary.
+    let text = serde_json::to_string(&summary).unwrap();
+    for p in pop.persons() {
+        assert!(!text.contains(&p.id_number.as_str()[..14]), "person-level data in the summary");
+    }
     assert_eq!(summary.snapshot.content_hash, snap.content_hash);
 
     // Verification passes, then fails naming the section once a stored row is altered.
