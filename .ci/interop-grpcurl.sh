@@ -116,6 +116,15 @@ if g education -d '{"fromDate":"2023-01-01"}' "localhost:$port" doudi.v1.Medical
 grep -q 'Code: PermissionDenied' "$work/edu" || fail "ListFindings PermissionDenied: $(cat "$work/edu")"
 ok "MedicalAssistance in JSON: example A checked, no findings, GetPolicy, education denied"
 
+g civil_affairs -d '{"quarter":"2023Q2"}' "localhost:$port" doudi.v1.Coordination/CreateSnapshot >"$work/snap"
+grep -q '"contentHash"' "$work/snap" || fail "CreateSnapshot: $(cat "$work/snap")"
+if g civil_affairs -d '{"quarter":"2023Q2"}' "localhost:$port" doudi.v1.Coordination/CreateSnapshot >"$work/snap2" 2>&1; then fail "second CreateSnapshot"; fi
+grep -q 'Code: AlreadyExists' "$work/snap2" || fail "AlreadyExists: $(cat "$work/snap2")"
+g leading_group -d '{"quarter":"2023Q2"}' "localhost:$port" doudi.v1.Coordination/VerifySnapshot | grep -q '"valid": true' || fail "VerifySnapshot"
+g leading_group -d '{"quarter":"2023Q2"}' "localhost:$port" doudi.v1.Coordination/GetQuarterlySummary >"$work/summary"
+grep -q '"dibaoTekunPersons"\|"dibao_tekun_persons"' "$work/summary" || fail "GetQuarterlySummary: $(head -c 600 "$work/summary")"
+ok "snapshots in JSON: CreateSnapshot once (AlreadyExists after), VerifySnapshot valid, GetQuarterlySummary"
+
 if g revoked "localhost:$port" list >"$work/revoked" 2>&1; then fail "the revoked certificate was accepted"; fi
 ok "revoked certificate refused: $(head -1 "$work/revoked")"
 
