@@ -10,6 +10,7 @@ pub mod demo;
 pub mod domain;
 pub mod grpc;
 pub mod hub;
+pub mod report;
 pub mod server;
 pub mod store;
 pub mod synth;
