@@ -233,6 +233,27 @@ pub(crate) fn division_of(p: &Principal) -> String {
 }
 
 impl Hub {
+    /// A hub for the report commands on the hub's own database (no server, no caller): reads aggregates only and
+    /// decrypts nothing, so its data key is a throwaway one when the configuration has none.
+    pub fn for_reports(store: Store, config: &crate::config::Config) -> Result<Hub, HubError> {
+        use secrecy::ExposeSecret as _;
+        let keys = match &config.data_key {
+            Some(k) => Keys::from_base64(k.expose_secret())?,
+            None => Keys::from_base64(&Keys::generate_base64())?,
+        };
+        let fund_report_tolerance = config
+            .fund_report_tolerance
+            .parse()
+            .map_err(|e| HubError::invalid("fund_report_tolerance", format!("{e}")))?;
+        Ok(Hub {
+            store,
+            keys,
+            policy: Arc::new(AccessPolicy::default()),
+            limits: Limits { max_batch: config.max_batch, fund_report_tolerance, ..Limits::default() },
+            clock: Clock::default(),
+        })
+    }
+
     /// A list's page size: 0 means 100; above `max_page_size` is INVALID_ARGUMENT naming `page_size`.
     pub(crate) fn page_size(&self, requested: usize) -> Result<usize, HubError> {
         match requested {

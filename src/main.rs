@@ -58,6 +58,12 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The quarterly summary (from a frozen snapshot) and the monthly report, as Markdown, CSV, JSON, XLSX or
+    /// self-contained HTML with charts, from the hub's database.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Quarterly snapshots on the hub's database (freezing is the CreateSnapshot RPC, civil_affairs only).
     Snapshot {
         #[command(subcommand)]
@@ -67,6 +73,37 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// The quarterly summary of a frozen quarter (coordination.md), computed only from its snapshot and the
+    /// previous one.
+    Quarterly {
+        /// Quarter, YYYYQn, e.g. 2023Q2.
+        quarter: String,
+        #[arg(long, value_enum, default_value = "md")]
+        format: doudi::report::Format,
+        /// Output file [default: standard output; XLSX needs a file].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// SQLite database [default: sqlite://doudi.db].
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// The monthly report to the leading group: aggregates of a month as known now.
+    Monthly {
+        /// Month, YYYY-MM, e.g. 2023-07.
+        month: String,
+        #[arg(long, value_enum, default_value = "md")]
+        format: doudi::report::Format,
+        /// Output file [default: standard output; XLSX needs a file].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// SQLite database [default: sqlite://doudi.db].
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 
@@ -182,6 +219,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Policy { command } => policy(cli.config.as_deref(), command).await,
         Command::Snapshot { command } => snapshot(cli.config.as_deref(), command).await,
+        Command::Report { command } => report(cli.config.as_deref(), command).await,
         Command::Keys { command: KeysCommand::Generate } => {
             println!("{}", doudi::crypto::Keys::generate_base64());
             Ok(())
@@ -289,6 +327,49 @@ async fn snapshot(config: Option<&std::path::Path>, command: SnapshotCommand) ->
             }
             store.close().await;
             Ok(())
+        }
+    }
+}
+
+fn write_out(bytes: &[u8], format: doudi::report::Format, output: Option<&std::path::Path>) -> anyhow::Result<()> {
+    match output {
+        Some(p) => {
+            std::fs::write(p, bytes).with_context(|| format!("writing {}", p.display()))?;
+            eprintln!("written to {}", p.display());
+            Ok(())
+        }
+        None if matches!(format, doudi::report::Format::Xlsx) => {
+            anyhow::bail!("XLSX is binary: give an output file with -o FILE.xlsx")
+        }
+        None => {
+            use std::io::Write as _;
+            std::io::stdout().write_all(bytes)?;
+            Ok(())
+        }
+    }
+}
+
+async fn report(config: Option<&std::path::Path>, command: ReportCommand) -> anyhow::Result<()> {
+    match command {
+        ReportCommand::Quarterly { quarter, format, output, database_url } => {
+            let q: doudi::domain::calendar::Quarter =
+                quarter.parse().map_err(|e| anyhow::anyhow!("quarter {quarter:?}: {e} (expected YYYYQn)"))?;
+            let store = open_store(config, database_url).await?;
+            let summary = doudi::hub::snapshot::quarterly_summary(&store, q).await;
+            store.close().await;
+            let bytes = doudi::report::render_quarterly(&summary?, format)?;
+            write_out(&bytes, format, output.as_deref())
+        }
+        ReportCommand::Monthly { month, format, output, database_url } => {
+            let m: doudi::domain::calendar::Month =
+                month.parse().map_err(|e| anyhow::anyhow!("month {month:?}: {e} (expected YYYY-MM)"))?;
+            let loaded = Config::load(config, &Overrides { database_url: database_url.clone(), ..Default::default() })?;
+            let store = open_store(config, database_url).await?;
+            let hub = doudi::hub::Hub::for_reports(store.clone(), &loaded)?;
+            let r = hub.monthly_report_data(m).await;
+            store.close().await;
+            let bytes = doudi::report::render_monthly(&r?, format)?;
+            write_out(&bytes, format, output.as_deref())
         }
     }
 }

@@ -100,8 +100,19 @@ pub async fn run(
         hiv.len(),
         hiv.iter().filter(|c| ***c == Count::Suppressed).count()
     );
-    let json_path = dir.join(format!("summary-{QUARTER}.json"));
-    std::fs::write(&json_path, serde_json::to_vec_pretty(&summary)?)?;
-    println!("summary written to {}", json_path.display());
+    let md = crate::report::render_quarterly(&summary, crate::report::Format::Md)?;
+    println!("\n{}", String::from_utf8_lossy(&md));
+    let mut written = Vec::new();
+    for f in [
+        crate::report::Format::Md,
+        crate::report::Format::Html,
+        crate::report::Format::Xlsx,
+        crate::report::Format::Json,
+    ] {
+        let path = dir.join(format!("summary-{QUARTER}.{}", f.extension()));
+        std::fs::write(&path, crate::report::render_quarterly(&summary, f)?)?;
+        written.push(path.display().to_string());
+    }
+    println!("quarterly summary written to:\n  {}", written.join("\n  "));
     Ok(summary)
 }

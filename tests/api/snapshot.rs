@@ -372,3 +372,41 @@ async fn snapshot_verify_command_names_what_differs() {
     assert!(stdout.contains("DIFFERS: section standards"), "{stdout}");
     app.stop().await;
 }
+
+/// `doudi report quarterly|monthly` on the hub's database, in every format.
+#[tokio::test]
+async fn report_commands_write_every_format() {
+    use crate::support::{base, id, rural_dibao, with};
+    let app = spawn_app().await;
+    let mut civil = app.client("civil_affairs").await;
+    let f = with(base("D-1", &id("621022", (1970, 1, 1), 1), "621022101203"), rural_dibao());
+    civil.exchange.push_facts(pb::PushFactsRequest { facts: vec![f] }).await.unwrap();
+    civil.coordination.create_snapshot(q("2023Q2")).await.unwrap();
+    let url = format!("sqlite://{}", app.db_path().display());
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--database-url", &url]);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_doudi"))
+            .args(&all)
+            .env_remove("DOUDI_CONFIG")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let md = String::from_utf8(run(&["report", "quarterly", "2023Q2", "--format", "md"])).unwrap();
+    assert!(md.contains("2023Q2") && md.contains("环县"), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["report", "quarterly", "2023Q2", "--format", "json"])).unwrap();
+    // One rural class-2 dibao person at 442.00 a month (support::rural_dibao).
+    assert_eq!(json["headline"]["dibao_persons"], 1);
+    assert_eq!(json["headline"]["monthly_benefit_total"], "442.00");
+    let xlsx = app.dir.path().join("q.xlsx");
+    run(&["report", "quarterly", "2023Q2", "--format", "xlsx", "-o", xlsx.to_str().unwrap()]);
+    assert_eq!(&std::fs::read(&xlsx).unwrap()[..2], b"PK", "an XLSX is a zip file");
+    let html = String::from_utf8(run(&["report", "quarterly", "2023Q2", "--format", "html"])).unwrap();
+    assert_eq!(html.matches("<svg").count(), 3, "three inline charts");
+    let csv = String::from_utf8(run(&["report", "monthly", "2023-07", "--format", "csv"])).unwrap();
+    assert!(csv.contains("621022"), "{csv}");
+    app.stop().await;
+}
