@@ -32,6 +32,9 @@ pub struct Config {
     pub data_key: Option<SecretString>,
     /// Access matrix file replacing the built-in one of security.md.
     pub access_policy_file: Option<PathBuf>,
+    /// TOML file replacing the coverage-rule parameters (`domain::coverage::CoverageParams`: programs, ages,
+    /// grades); default: coordination.md's values.
+    pub coverage_params_file: Option<PathBuf>,
     /// Most facts per PushFacts request / StreamFacts message.
     pub max_batch: usize,
     /// Largest difference (decimal yuan) between a roster program's fund report and the amount
@@ -56,6 +59,7 @@ impl Default for Config {
             trust_domain: crate::certs::DEFAULT_TRUST_DOMAIN.into(),
             data_key: None,
             access_policy_file: None,
+            coverage_params_file: None,
             max_batch: 10_000,
             fund_report_tolerance: "1.00".into(),
             max_message_bytes: 4 * 1024 * 1024,

@@ -125,6 +125,8 @@ pub struct Hub {
     pub policy: Arc<AccessPolicy>,
     pub limits: Limits,
     pub clock: Clock,
+    /// Parameters of the coverage rules (coordination.md; `coverage_params_file` replaces the defaults).
+    pub coverage: Arc<crate::domain::coverage::CoverageParams>,
 }
 
 /// The instant the hub stamps on fund reports (`submitted_at`) and checks warnings against: the system
@@ -251,6 +253,7 @@ impl Hub {
             policy: Arc::new(AccessPolicy::default()),
             limits: Limits { max_batch: config.max_batch, fund_report_tolerance, ..Limits::default() },
             clock: Clock::default(),
+            coverage: Arc::default(),
         })
     }
 

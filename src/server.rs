@@ -79,11 +79,19 @@ impl Application {
 
         let store =
             Store::open(&config.database_url).await.with_context(|| format!("opening {}", config.database_url))?;
+        let coverage = Arc::new(match &config.coverage_params_file {
+            Some(p) => toml::from_str::<crate::domain::coverage::CoverageParams>(
+                &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            )
+            .with_context(|| format!("coverage_params_file {}", p.display()))?,
+            None => Default::default(),
+        });
         let hub = Hub {
             store,
             keys,
             policy: policy.clone(),
             clock: Default::default(),
+            coverage,
             limits: Limits {
                 max_batch: config.max_batch,
                 fund_report_tolerance: config

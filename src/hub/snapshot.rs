@@ -9,7 +9,7 @@ use super::{Hub, HubError, division_of};
 use crate::domain::agency::Principal;
 use crate::domain::calendar::{Month, Quarter, shanghai_date};
 use crate::domain::coordination::{ReportStatus, WarningDecision, WarningState};
-use crate::domain::coverage::{CoverageParams, MonthlyStandards};
+use crate::domain::coverage::MonthlyStandards;
 use crate::domain::division::{QINGYANG_COUNTIES, division_name};
 use crate::domain::fact::Program;
 use crate::domain::money::Money;
@@ -223,7 +223,6 @@ impl Hub {
         let keys = self.keys.clone();
         let birth =
             move |k: &crate::crypto::PersonKey, cipher: &[u8]| keys.decrypt(cipher, k).ok().map(|id| id.birth_date());
-        let params = CoverageParams::default();
         let created_by = match principal.county() {
             Some(c) => format!("{}/{}", principal.agency(), c.as_str()),
             None => principal.agency().to_string(),
@@ -237,7 +236,7 @@ impl Hub {
                 cutoff: Utc::now(),
                 created_by,
                 hub_sections,
-                coverage_params: &params,
+                coverage_params: &self.coverage,
                 standards: &monthly,
                 birth_date: &birth,
             })

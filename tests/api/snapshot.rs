@@ -410,3 +410,36 @@ async fn report_commands_write_every_format() {
     assert!(csv.contains("621022"), "{csv}");
     app.stop().await;
 }
+
+/// The coverage parameters are data: a `coverage_params_file` that lists no program for UNINSURED turns that rule
+/// off for an uninsured dibao person, who is UNINSURED under the defaults.
+#[tokio::test]
+async fn coverage_parameters_come_from_configuration() {
+    use crate::support::{base, id, rural_dibao, spawn_app_with, with};
+    use doudi::domain::summary::QuarterlySummary;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("coverage.toml");
+    std::fs::write(
+        &file,
+        "insured_programs = []\nstudent_aid_programs = [\"DIBAO\"]\npension_programs = [\"DIBAO\", \"TEKUN\"]\n\
+         pension_min_age = 16\npension_max_age = 59\nnursing_max_grade = 2\n",
+    )
+    .unwrap();
+    for (file, expected) in [(None, 1u64), (Some(file), 0)] {
+        let app = spawn_app_with(|c| c.coverage_params_file = file.clone()).await;
+        let mut civil = app.client("civil_affairs").await;
+        let f = with(base("D-1", &id("621022", (1970, 1, 1), 1), "621022101203"), rural_dibao());
+        civil.exchange.push_facts(pb::PushFactsRequest { facts: vec![f] }).await.unwrap();
+        civil.coordination.create_snapshot(q("2023Q2")).await.unwrap();
+        let s = civil
+            .coordination
+            .get_quarterly_summary(pb::GetQuarterlySummaryRequest { quarter: "2023Q2".into() })
+            .await
+            .unwrap()
+            .into_inner();
+        let s: QuarterlySummary = serde_json::from_value(struct_json(s.summary.unwrap())).unwrap();
+        let n: u64 = s.coverage.iter().filter(|c| c.code == "UNINSURED").map(|c| c.count).sum();
+        assert_eq!(n, expected, "coverage_params_file {file:?}");
+        app.stop().await;
+    }
+}
