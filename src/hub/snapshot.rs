@@ -213,9 +213,11 @@ impl Hub {
             return Err(already(&h));
         }
         let as_of = quarter.last_day();
+        let started = std::time::Instant::now();
         let fund = self.fund_section(&quarter.months(), as_of).await?;
         let warnings = self.warning_section(quarter.first_day(), as_of, as_of).await?;
         let (standards, monthly) = self.standards(quarter.year()).await?;
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: hub sections");
         let mut hub_sections = BTreeMap::new();
         hub_sections.insert("fund_reports", json(&fund)?);
         hub_sections.insert("warnings", json(&warnings)?);

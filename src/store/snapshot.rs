@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt;
+use sha2::Digest as _;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::sqlite::{ROWS_PER_INSERT, corrupt};
@@ -152,10 +153,17 @@ async fn coverage_hash(conn: &mut SqliteConnection, quarter: &str) -> Result<[u8
     Ok(rows_hash(lines.into_iter()))
 }
 
-/// Every section's hash recomputed from what is stored.
-async fn section_hashes(conn: &mut SqliteConnection, quarter: &str) -> Result<BTreeMap<String, [u8; 32]>, StoreError> {
+/// Every section's hash recomputed from what is stored (`with_statuses`: false skips the largest one, which the
+/// creating pass has just hashed from the same rows).
+async fn section_hashes(
+    conn: &mut SqliteConnection,
+    quarter: &str,
+    with_statuses: bool,
+) -> Result<BTreeMap<String, [u8; 32]>, StoreError> {
     let mut out = BTreeMap::new();
-    out.insert("statuses".to_owned(), statuses_hash(conn, quarter).await?);
+    if with_statuses {
+        out.insert("statuses".to_owned(), statuses_hash(conn, quarter).await?);
+    }
     out.insert("coverage".to_owned(), coverage_hash(conn, quarter).await?);
     let rows = sqlx::query("SELECT section, body FROM snapshot_sections WHERE quarter = ?")
         .bind(quarter)
@@ -218,12 +226,13 @@ impl Store {
         let cutoff = to_micros(input.cutoff);
         let prev_cutoff = previous.as_ref().map(|p| to_micros(p.knowledge_cutoff)).unwrap_or(i64::MIN);
 
+        let started = std::time::Instant::now();
         // Section 1: statuses.
         sqlx::query(
             "INSERT INTO snapshot_statuses (quarter, person_key, agency, fact_id, source_version, kind, county_code, \
              content_hash) SELECT ?, person_key, agency, fact_id, source_version, kind, substr(division_code, 1, 6), \
              content_hash FROM facts WHERE is_current = 1 AND recorded_at <= ? AND valid_from <= ? \
-             AND (valid_to IS NULL OR valid_to > ?)",
+             AND (valid_to IS NULL OR valid_to > ?) ORDER BY person_key, agency, fact_id",
         )
         .bind(q)
         .bind(cutoff)
@@ -232,13 +241,18 @@ impl Store {
         .execute(&mut *tx)
         .await?;
 
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: statuses copied");
         // One pass over the statuses, person by person: aggregates and coverage.
         let mut tally = Tally::default();
+        // The statuses section's hash, over the same rows in the same (canonical) order.
+        let mut statuses_digest = sha2::Sha256::new();
         {
             let mut rows = sqlx::query(
-                "SELECT s.person_key, s.kind, f.payload, s.county_code, p.id_cipher FROM snapshot_statuses s \
+                "SELECT s.person_key, s.kind, f.payload, s.county_code, p.id_cipher, s.agency, s.fact_id, \
+                 s.source_version, s.content_hash FROM snapshot_statuses s \
                  JOIN facts f ON f.agency = s.agency AND f.fact_id = s.fact_id AND f.source_version = s.source_version \
-                 JOIN persons p ON p.person_key = s.person_key WHERE s.quarter = ? ORDER BY s.person_key",
+                 JOIN persons p ON p.person_key = s.person_key WHERE s.quarter = ? \
+                 ORDER BY s.person_key, s.agency, s.fact_id",
             )
             .bind(q)
             .fetch(&mut *tx);
@@ -252,6 +266,20 @@ impl Store {
                     finish_person(&mut tally, &input, k, &cipher, &county, std::mem::take(&mut payloads));
                 }
                 let kind: String = r.try_get(1)?;
+                let county_code: String = r.try_get(3)?;
+                statuses_digest.update(
+                    StatusRow {
+                        person_key: key,
+                        agency: r.try_get(5)?,
+                        fact_id: r.try_get(6)?,
+                        source_version: r.try_get::<i64, _>(7)? as u64,
+                        kind: kind.clone(),
+                        county_code,
+                        content_hash: hash32("snapshot_statuses", r.try_get(8)?)?,
+                    }
+                    .canonical_line()
+                    .as_bytes(),
+                );
                 let kind = PayloadKind::parse(&kind).ok_or_else(|| corrupt("facts", format!("unknown kind {kind}")))?;
                 let payload: String = r.try_get(2)?;
                 payloads.push(Payload::from_json(kind, &payload).map_err(|e| corrupt("facts", e.to_string()))?);
@@ -264,6 +292,7 @@ impl Store {
             }
         }
 
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: aggregates and coverage");
         // Entries and exits against the previous snapshot.
         let mut flows: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
         if let Some(p) = &previous {
@@ -354,6 +383,7 @@ impl Store {
         }
         let agencies: Vec<AgencyStats> = agencies.into_values().collect();
 
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: agencies");
         // Section 5: medical, settlements settled in the quarter and received by the cutoff.
         let medical = medical_section(&mut tx, input.as_of, cutoff).await?;
 
@@ -382,6 +412,7 @@ impl Store {
             }
         }
 
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: medical, late corrections");
         // Store the coverage rows and the JSON sections.
         tally.coverage.sort();
         for chunk in tally.coverage.chunks(ROWS_PER_INSERT) {
@@ -414,7 +445,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let hashes = section_hashes(&mut tx, q).await?;
+        let mut hashes = section_hashes(&mut tx, q, false).await?;
+        hashes.insert("statuses".to_owned(), statuses_digest.finalize().into());
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: sections stored and hashed");
         let content = content_hash(q, &as_of, cutoff, &hashes);
         let previous_hash = previous.as_ref().map(|p| p.content_hash).unwrap_or(ZERO);
         let section_hex: BTreeMap<String, String> = hashes.iter().map(|(k, v)| (k.clone(), hex::encode(v))).collect();
@@ -527,7 +560,7 @@ impl Store {
     pub async fn verify_snapshot(&self, quarter: &str) -> Result<Option<Verification>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let Some(h) = header(&mut conn, quarter).await? else { return Ok(None) };
-        let hashes = section_hashes(&mut conn, quarter).await?;
+        let hashes = section_hashes(&mut conn, quarter, true).await?;
         let mut differences = Vec::new();
         for name in SECTIONS {
             let stored = h.section_hashes.get(name).cloned().unwrap_or_default();
@@ -547,7 +580,7 @@ impl Store {
         match &h.previous_quarter {
             Some(pq) => match header(&mut conn, pq).await? {
                 Some(p) => {
-                    let p_hashes = section_hashes(&mut conn, pq).await?;
+                    let p_hashes = section_hashes(&mut conn, pq, true).await?;
                     let p_now =
                         content_hash(&p.quarter, &p.as_of.to_string(), to_micros(p.knowledge_cutoff), &p_hashes);
                     if p_now != h.previous_hash {
