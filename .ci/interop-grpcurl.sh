@@ -125,6 +125,11 @@ g leading_group -d '{"quarter":"2023Q2"}' "localhost:$port" doudi.v1.Coordinatio
 grep -q '"dibaoTekunPersons"\|"dibao_tekun_persons"' "$work/summary" || fail "GetQuarterlySummary: $(head -c 600 "$work/summary")"
 ok "snapshots in JSON: CreateSnapshot once (AlreadyExists after), VerifySnapshot valid, GetQuarterlySummary"
 
+g leading_group -d '{}' "localhost:$port" doudi.v1.Audit/VerifyAuditChain | grep -q '"valid": true' || fail "VerifyAuditChain"
+g civil_affairs -d '{"idNumber":"621022198512310039","purpose":"CI interop"}' "localhost:$port" doudi.v1.Audit/ListAccessEvents \
+  | grep -q 'GetRecipient' || fail "ListAccessEvents by person"
+ok "audit: VerifyAuditChain valid, ListAccessEvents by person"
+
 if g revoked "localhost:$port" list >"$work/revoked" 2>&1; then fail "the revoked certificate was accepted"; fi
 ok "revoked certificate refused: $(head -1 "$work/revoked")"
 

@@ -14,10 +14,12 @@ use crate::domain::fact::{Fact, FieldError, PayloadKind, Program};
 use crate::domain::id_number::IdNumber;
 use crate::domain::policy::AccessPolicy;
 use crate::domain::versioning::Decision;
+mod audit;
 mod coordination;
 mod medical;
 pub mod snapshot;
 
+pub use audit::AccessEventPage;
 pub use coordination::{
     FundReportInput, FundReportLine, FundReportList, WarningFilter, WarningInput, WarningPage, WarningView,
 };

@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// The audit log on the hub's database.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Quarterly snapshots on the hub's database (freezing is the CreateSnapshot RPC, civil_affairs only).
     Snapshot {
         #[command(subcommand)]
@@ -73,6 +78,18 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit hash chain (security.md) and name the first event whose content, persons or link was
+    /// altered, or where events were deleted. Prints the chain head's hash (keep it: deleting the newest events
+    /// leaves a valid shorter chain, found only by comparing heads). Exits with status 1 if the chain is broken.
+    Verify {
+        /// SQLite database [default: sqlite://doudi.db].
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 
@@ -220,6 +237,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy { command } => policy(cli.config.as_deref(), command).await,
         Command::Snapshot { command } => snapshot(cli.config.as_deref(), command).await,
         Command::Report { command } => report(cli.config.as_deref(), command).await,
+        Command::Audit { command: AuditCommand::Verify { database_url } } => {
+            let store = open_store(cli.config.as_deref(), database_url).await?;
+            let c = store.verify_audit_chain().await;
+            store.close().await;
+            let c = c?;
+            println!("audit events checked: {}", c.checked);
+            println!("chain head: {}", hex::encode(c.head));
+            match c.first_broken {
+                None => {
+                    println!("valid: every event recomputes and links to the one before");
+                    Ok(())
+                }
+                Some((seq, why)) => {
+                    println!("BROKEN at event {seq}: {why}");
+                    std::process::exit(1);
+                }
+            }
+        }
         Command::Keys { command: KeysCommand::Generate } => {
             println!("{}", doudi::crypto::Keys::generate_base64());
             Ok(())

@@ -144,7 +144,7 @@ impl Application {
         let medical = MedicalAssistanceServer::new(MedicalService { hub: hub.clone(), auth: auth.clone() })
             .max_decoding_message_size(max)
             .max_encoding_message_size(MAX_RESPONSE_BYTES);
-        let audit = AuditServer::new(AuditService { policy, auth }).max_decoding_message_size(max);
+        let audit = AuditServer::new(AuditService { hub: hub.clone(), auth }).max_decoding_message_size(max);
 
         let router = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))

@@ -82,6 +82,18 @@ pub struct AgencyRules {
     /// Rights on the medical cross-check (settlements, findings; medical.md).
     #[serde(default)]
     pub medical: Vec<MedicalRight>,
+    /// Rights on the audit log (security.md).
+    #[serde(default)]
+    pub audit: Vec<AuditRight>,
+}
+
+/// A right on the audit log, granted per agency in the policy file. Without it an agency lists only its own
+/// events; every agency may verify the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditRight {
+    /// `ListAccessEvents` over every agency's events, filtered by person ("who looked at this person's data").
+    ReadAccessEvents,
 }
 
 /// A right on the medical cross-check (medical.md, security.md "medical_insurance, settlements, findings"), granted
@@ -257,6 +269,11 @@ impl AccessPolicy {
     /// Whether the agency holds a coordination right.
     pub fn may(&self, agency: &AgencyCode, right: CoordinationRight) -> bool {
         self.agencies.get(agency).is_some_and(|r| r.coordination.contains(&right))
+    }
+
+    /// Whether the agency holds an audit right.
+    pub fn may_audit(&self, agency: &AgencyCode, right: AuditRight) -> bool {
+        self.agencies.get(agency).is_some_and(|r| r.audit.contains(&right))
     }
 
     /// Whether the agency holds a medical cross-check right.

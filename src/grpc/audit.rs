@@ -3,19 +3,36 @@
 use tonic::{Request, Response, Status};
 
 use super::auth::Authenticator;
+use super::convert::{id_number_in, timestamp};
 use super::pb::{self, audit_server::Audit};
-use crate::domain::policy::AccessPolicy;
+use super::status::invalid;
+use crate::hub::Hub;
+use crate::store::AuditFilter;
 
 pub struct AuditService {
-    pub policy: std::sync::Arc<AccessPolicy>,
+    pub hub: Hub,
     pub auth: Authenticator,
+}
+
+const LIST: &str = "/doudi.v1.Audit/ListAccessEvents";
+
+fn micros(t: Option<&prost_types::Timestamp>, field: &str) -> Result<Option<i64>, Status> {
+    let Some(t) = t else { return Ok(None) };
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(invalid(field, "nanos out of range"));
+    }
+    t.seconds
+        .checked_mul(1_000_000)
+        .and_then(|s| s.checked_add(i64::from(t.nanos / 1_000)))
+        .map(Some)
+        .ok_or_else(|| invalid(field, "is out of range"))
 }
 
 #[tonic::async_trait]
 impl Audit for AuditService {
     async fn who_am_i(&self, req: Request<pb::WhoAmIRequest>) -> Result<Response<pb::WhoAmIResponse>, Status> {
         let p = self.auth.principal(&req)?;
-        let rules = self.policy.rules(p.agency()).cloned().unwrap_or_default();
+        let rules = self.hub.policy.rules(p.agency()).cloned().unwrap_or_default();
         Ok(Response::new(pb::WhoAmIResponse {
             agency: p.agency().to_string(),
             division_code: p.county().map(|c| c.as_str().to_owned()).unwrap_or_default(),
@@ -32,6 +49,74 @@ impl Audit for AuditService {
                 })
                 .collect(),
             read_aggregates: rules.aggregates,
+        }))
+    }
+
+    async fn list_access_events(
+        &self,
+        req: Request<pb::ListAccessEventsRequest>,
+    ) -> Result<Response<pb::ListAccessEventsResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let person = if r.id_number.is_empty() {
+            None
+        } else {
+            Some(id_number_in(&r.id_number, "id_number").map_err(|e| invalid(&e.field, e.reason))?)
+        };
+        if r.page_size < 0 {
+            return Err(invalid("page_size", "must not be negative"));
+        }
+        let filter = AuditFilter {
+            person: None,
+            agency: if r.agency.is_empty() { None } else { Some(r.agency.clone()) },
+            from: micros(r.from.as_ref(), "from")?,
+            to: micros(r.to.as_ref(), "to")?,
+        };
+        let page = self
+            .hub
+            .list_access_events(
+                &principal,
+                LIST,
+                person.as_ref(),
+                filter,
+                r.page_size as usize,
+                &r.page_token,
+                &r.purpose,
+            )
+            .await?;
+        Ok(Response::new(pb::ListAccessEventsResponse {
+            events: page
+                .events
+                .into_iter()
+                .map(|e| pb::AccessEvent {
+                    seq: e.seq,
+                    at: Some(timestamp(e.at)),
+                    agency: e.agency,
+                    division_code: e.division,
+                    method: e.method,
+                    purpose: e.purpose,
+                    outcome: e.outcome,
+                    person_count: e.person_count,
+                    hash: hex::encode(e.hash),
+                })
+                .collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn verify_audit_chain(
+        &self,
+        req: Request<pb::VerifyAuditChainRequest>,
+    ) -> Result<Response<pb::VerifyAuditChainResponse>, Status> {
+        self.auth.principal(&req)?;
+        let c = self.hub.verify_audit_chain().await?;
+        let (seq, reason) = c.first_broken.clone().unwrap_or((0, String::new()));
+        Ok(Response::new(pb::VerifyAuditChainResponse {
+            valid: c.first_broken.is_none(),
+            events_checked: c.checked,
+            first_broken_seq: seq,
+            reason,
+            head_hash: hex::encode(c.head),
         }))
     }
 }

@@ -4,11 +4,13 @@
 //! Today one backend (SQLite, the embedded default; `migrations/sqlite/`). The PostgreSQL
 //! backend (issue: PostgreSQL backend) will implement the same operations.
 
+mod audit;
 mod coordination;
 mod medical;
 mod snapshot;
 mod sqlite;
 
+pub use audit::{AuditEventRow, AuditFilter, ChainCheck};
 pub use coordination::{NewFundReport, NewWarning, StoredFundReport, StoredWarning, WarningInsert, WarningUpdate};
 pub use medical::{
     FindingCursor, FindingFilter, HIGH_BURDEN_WARNING_PREFIX, NewSettlement, RecheckTally, SettlementInsert,
