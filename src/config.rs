@@ -44,6 +44,9 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Seconds a client has to complete the TLS handshake.
     pub handshake_timeout_secs: u64,
+    /// How often the CRL and certificate files are checked for changes, seconds (a changed file is reloaded, as
+    /// on SIGHUP); 0 = only on SIGHUP.
+    pub crl_poll_secs: u64,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             fund_report_tolerance: "1.00".into(),
             max_message_bytes: 4 * 1024 * 1024,
             handshake_timeout_secs: 10,
+            crl_poll_secs: 30,
         }
     }
 }
@@ -102,6 +106,15 @@ impl Config {
     pub fn key_path(&self) -> PathBuf {
         self.tls_key.clone().unwrap_or_else(|| self.certs_dir.join("server.key"))
     }
+    /// The CRL files to watch for changes: the configured ones, or `certs_dir/ca.crl` even while it does not exist
+    /// (a CRL written later is picked up by the poll).
+    pub fn watched_crl_paths(&self) -> Vec<PathBuf> {
+        match &self.tls_crls {
+            Some(v) => v.clone(),
+            None => vec![self.certs_dir.join("ca.crl")],
+        }
+    }
+
     pub fn crl_paths(&self) -> Vec<PathBuf> {
         match &self.tls_crls {
             Some(v) => v.clone(),

@@ -188,6 +188,16 @@ enum CertsCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Revoke an agency's certificate: add its serial to `revoked-serials.txt` and rewrite the CRL (`ca.crl`)
+    /// signed by the CA in the same directory. A running hub picks it up on SIGHUP or within `crl_poll_secs`; the
+    /// agency's next connection is refused.
+    Revoke {
+        /// The certificate's file name without `.pem`, e.g. `education` or `civil_affairs-621022`.
+        name: String,
+        /// Directory holding ca.pem, ca.key and the certificate.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -254,6 +264,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     std::process::exit(1);
                 }
             }
+        }
+        Command::Certs { command: CertsCommand::Revoke { name, dir } } => {
+            let file = if name.ends_with(".pem") { name.clone() } else { format!("{name}.pem") };
+            doudi::certs::revoke(&dir, &file).with_context(|| format!("revoking {}", dir.join(&file).display()))?;
+            println!("{} revoked; CRL rewritten: {}", dir.join(&file).display(), dir.join("ca.crl").display());
+            Ok(())
         }
         Command::Keys { command: KeysCommand::Generate } => {
             println!("{}", doudi::crypto::Keys::generate_base64());

@@ -106,15 +106,17 @@ impl Application {
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let reloadable = tls::ReloadableServerConfig::new(tls_config);
-        spawn_tls_reload_on_sighup(
-            reloadable.clone(),
-            tls::TlsFiles {
-                ca: config.ca_path(),
-                cert: config.cert_path(),
-                key: config.key_path(),
-                crls: config.crl_paths(),
-            },
-        );
+        let tls_files = tls::TlsFiles {
+            ca: config.ca_path(),
+            cert: config.cert_path(),
+            key: config.key_path(),
+            crls: config.crl_paths(),
+        };
+        spawn_tls_reload_on_sighup(reloadable.clone(), tls_files.clone());
+        if config.crl_poll_secs > 0 {
+            let watched = tls::TlsFiles { crls: config.watched_crl_paths(), ..tls_files };
+            spawn_tls_reload_on_change(reloadable.clone(), watched, Duration::from_secs(config.crl_poll_secs));
+        }
         let incoming = tls::tls_incoming(listener, reloadable, Duration::from_secs(config.handshake_timeout_secs));
 
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -218,6 +220,44 @@ fn spawn_tls_reload_on_sighup(config: tls::ReloadableServerConfig, files: tls::T
     });
     #[cfg(not(unix))]
     let _ = (config, files);
+}
+
+/// The modification times of the TLS files (a missing file counts as "none").
+fn tls_mtimes(files: &tls::TlsFiles) -> Vec<Option<std::time::SystemTime>> {
+    std::iter::once(&files.ca)
+        .chain([&files.cert, &files.key])
+        .chain(files.crls.iter())
+        .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .collect()
+}
+
+/// Poll the certificate, key and CRL files every `every` and reload when one changed (security.md: CRLs
+/// "reloaded without a restart (SIGHUP or a poll)"). A bad file keeps the previous configuration; the poll retries
+/// on the next change.
+fn spawn_tls_reload_on_change(config: tls::ReloadableServerConfig, files: tls::TlsFiles, every: Duration) {
+    tokio::spawn(async move {
+        let mut seen = tls_mtimes(&files);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let now = tls_mtimes(&files);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            // A watched default CRL (certs_dir/ca.crl) may not exist yet.
+            let mut present = files.clone();
+            present.crls.retain(|p| p.exists());
+            match config.reload_from(&present) {
+                Ok(()) => tracing::info!("TLS files changed: configuration and CRLs reloaded"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "TLS files changed but do not load; keeping the previous configuration")
+                }
+            }
+        }
+    });
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

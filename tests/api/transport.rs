@@ -196,3 +196,51 @@ async fn another_data_key_is_refused() {
     assert!(format!("{err:#}").contains("DOUDI_DATA_KEY"), "{err:#}");
     app.stop().await;
 }
+
+/// A live agency certificate is revoked while the hub runs (`doudi certs revoke` rewrites the CRL): the poll picks
+/// the new CRL up, the agency's next connection is refused, and other agencies carry on.
+#[tokio::test]
+async fn revoking_a_live_certificate_refuses_its_next_connection() {
+    let app = spawn_app_with(|c| c.crl_poll_secs = 1).await;
+    // The agency's certificate, kept in a directory beside the CA as `doudi certs init` lays it out.
+    let dir = app.dir.path().join("pki");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), app.ca.cert_pem()).unwrap();
+    std::fs::write(dir.join("ca.key"), app.ca.key_pem()).unwrap();
+    let issued = app.ca.issue_client(TRUST_DOMAIN, "education", None).unwrap();
+    std::fs::write(dir.join("education.pem"), &issued.cert_pem).unwrap();
+    let id = ClientIdentity {
+        ca_pem: app.ca.cert_pem().as_bytes().to_vec(),
+        cert_pem: issued.cert_pem.clone().into_bytes(),
+        key_pem: issued.key_pem.clone().into_bytes(),
+    };
+    let ch = connect(&app.server, "localhost", &id).await.unwrap();
+    assert_eq!(
+        Clients::new(ch, 1 << 20).audit.who_am_i(pb::WhoAmIRequest {}).await.unwrap().into_inner().agency,
+        "education"
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_doudi"))
+        .args(["certs", "revoke", "education", "--dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The hub reads `ca.crl` from its certificate directory.
+    std::fs::copy(dir.join("ca.crl"), app.dir.path().join("ca.crl")).unwrap();
+
+    let mut refused = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        refused = match connect(&app.server, "localhost", &id).await {
+            Err(_) => true,
+            Ok(ch) => Clients::new(ch, 1 << 20).audit.who_am_i(pb::WhoAmIRequest {}).await.is_err(),
+        };
+        if refused {
+            break;
+        }
+    }
+    assert!(refused, "the revoked certificate's next connection is refused within the poll interval");
+    let mut other = app.client("medical_insurance").await;
+    assert_eq!(other.audit.who_am_i(pb::WhoAmIRequest {}).await.unwrap().into_inner().agency, "medical_insurance");
+    app.stop().await;
+}
