@@ -92,7 +92,8 @@ impl Config {
             fig = fig.merge(Toml::file_exact(f));
         }
         // DOUDI_CONFIG names the file (a flag's env), DOUDI_TEST_* belong to the test suite.
-        let env = Env::prefixed("DOUDI_").filter(|k| k != "config" && !k.as_str().starts_with("test_"));
+        let env = Env::prefixed("DOUDI_")
+            .filter(|k| k != "config" && k != "new_data_key" && !k.as_str().starts_with("test_"));
         fig = fig.merge(env).merge(Serialized::defaults(overrides));
         fig.extract().map_err(Box::new)
     }

@@ -63,9 +63,14 @@ impl std::fmt::Debug for PersonKey {
 pub struct Keys {
     cipher: Aes256Gcm,
     lookup: Hmac<Sha256>,
+    /// The lookup key's bytes, for wrapping it when the data key is rotated (the person keys must not change).
+    lookup_raw: [u8; 32],
     token: Aes256Gcm,
     check: [u8; 32],
 }
+
+/// Associated data of a wrapped lookup key.
+const WRAP_AAD: &[u8] = b"doudi/v1/wrapped-lookup-key";
 
 impl Keys {
     /// Parse a base64 data key (32 bytes) and derive the working keys.
@@ -91,9 +96,51 @@ impl Keys {
         Keys {
             cipher: Aes256Gcm::new_from_slice(&enc).expect("32-byte key"),
             lookup: <Hmac<Sha256> as Mac>::new_from_slice(&look).expect("any key length"),
+            lookup_raw: look,
             token: Aes256Gcm::new_from_slice(&tok).expect("32-byte key"),
             check,
         }
+    }
+
+    /// The lookup key wrapped (AES-256-GCM, `nonce || ciphertext`) under this data key's encryption key: stored
+    /// in the database when the data key is rotated, so that the person keys (HMAC of the ID number under the
+    /// *original* lookup key) stay what they were.
+    pub fn wrap_lookup(&self) -> Vec<u8> {
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let ct = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), AeadPayload { msg: &self.lookup_raw, aad: WRAP_AAD })
+            .expect("AES-GCM encryption of 32 bytes cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    /// These keys with the lookup key unwrapped from `wrapped` (made by [`Self::wrap_lookup`] under this data key).
+    ///
+    /// # Errors
+    /// [`KeyError::Decrypt`] if `wrapped` was not made under this data key or was altered.
+    pub fn with_wrapped_lookup(mut self, wrapped: &[u8]) -> Result<Keys, KeyError> {
+        if wrapped.len() < 12 + 16 {
+            return Err(KeyError::Decrypt);
+        }
+        let (nonce, ct) = wrapped.split_at(12);
+        let raw = self
+            .cipher
+            .decrypt(Nonce::from_slice(nonce), AeadPayload { msg: ct, aad: WRAP_AAD })
+            .map_err(|_| KeyError::Decrypt)?;
+        let raw: [u8; 32] = raw.try_into().map_err(|_| KeyError::Corrupt)?;
+        self.lookup = <Hmac<Sha256> as Mac>::new_from_slice(&raw).expect("any key length");
+        self.lookup_raw = raw;
+        Ok(self)
+    }
+
+    /// These keys with `other`'s lookup key (the one the database's person keys were made with).
+    pub fn with_lookup_of(mut self, other: &Keys) -> Keys {
+        self.lookup = other.lookup.clone();
+        self.lookup_raw = other.lookup_raw;
+        self
     }
 
     /// A fresh random data key in standard base64 (for `doudi keys generate` and the demo).

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod grpc;
 pub mod hub;
 pub mod report;
+pub mod rotation;
 pub mod server;
 pub mod store;
 pub mod synth;

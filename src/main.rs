@@ -204,6 +204,21 @@ enum CertsCommand {
 enum KeysCommand {
     /// Print a new random data key (standard base64) for DOUDI_DATA_KEY.
     Generate,
+    /// Re-encrypt every stored ID number under a new data key (stop the hub first). The current key comes from
+    /// DOUDI_DATA_KEY (or the config file), the new one from DOUDI_NEW_DATA_KEY. Resumable: interrupted, run it
+    /// again with the same two keys. Afterwards start the hub with the new key; person keys, audit and snapshots
+    /// are unchanged.
+    Rotate {
+        /// SQLite database [default: sqlite://doudi.db].
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Persons re-encrypted per transaction.
+        #[arg(long, default_value_t = 5_000)]
+        batch: usize,
+        /// Stop after this many batches (to rehearse an interruption).
+        #[arg(long, hide = true)]
+        max_batches: Option<usize>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -269,6 +284,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let file = if name.ends_with(".pem") { name.clone() } else { format!("{name}.pem") };
             doudi::certs::revoke(&dir, &file).with_context(|| format!("revoking {}", dir.join(&file).display()))?;
             println!("{} revoked; CRL rewritten: {}", dir.join(&file).display(), dir.join("ca.crl").display());
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::Rotate { database_url, batch, max_batches } } => {
+            use secrecy::ExposeSecret as _;
+            let loaded = Config::load(
+                cli.config.as_deref(),
+                &Overrides { database_url: database_url.clone(), ..Default::default() },
+            )?;
+            let old = loaded.data_key.as_ref().context("the current data key: set DOUDI_DATA_KEY")?;
+            let new = std::env::var("DOUDI_NEW_DATA_KEY")
+                .context("the new data key: set DOUDI_NEW_DATA_KEY (doudi keys generate makes one)")?;
+            let store = open_store(cli.config.as_deref(), database_url).await?;
+            let r = doudi::rotation::rotate(&store, old.expose_secret(), &new, batch.max(1), max_batches).await;
+            store.close().await;
+            let r = r?;
+            if r.already_done {
+                println!("the database already uses the new data key; nothing to do");
+            } else if r.finished {
+                println!(
+                    "{} ID numbers re-encrypted; the database now uses the new data key (start the hub with it)",
+                    r.re_encrypted
+                );
+            } else {
+                println!(
+                    "{} ID numbers re-encrypted; stopped before the end: run the same command again to finish",
+                    r.re_encrypted
+                );
+            }
             Ok(())
         }
         Command::Keys { command: KeysCommand::Generate } => {

@@ -79,6 +79,12 @@ impl Application {
 
         let store =
             Store::open(&config.database_url).await.with_context(|| format!("opening {}", config.database_url))?;
+        // After a key rotation the person keys stay those of the original lookup key, kept wrapped in the database.
+        // If it does not open, the data key is wrong: the key check below refuses to serve.
+        let keys = match store.meta("lookup_key_wrapped").await {
+            Some(w) => keys.clone().with_wrapped_lookup(&w).unwrap_or(keys),
+            None => keys,
+        };
         let coverage = Arc::new(match &config.coverage_params_file {
             Some(p) => toml::from_str::<crate::domain::coverage::CoverageParams>(
                 &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,

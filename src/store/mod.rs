@@ -6,12 +6,14 @@
 
 mod audit;
 mod coordination;
+mod keys;
 mod medical;
 mod snapshot;
 mod sqlite;
 
 pub use audit::{AuditEventRow, AuditFilter, ChainCheck};
 pub use coordination::{NewFundReport, NewWarning, StoredFundReport, StoredWarning, WarningInsert, WarningUpdate};
+pub use keys::RotationStart;
 pub use medical::{
     FindingCursor, FindingFilter, HIGH_BURDEN_WARNING_PREFIX, NewSettlement, RecheckTally, SettlementInsert,
     StoredFinding, StoredPolicy,

@@ -8,6 +8,7 @@ mod access;
 mod audit;
 mod coordination;
 mod exchange;
+mod keys;
 mod medical;
 mod medical_demo;
 mod snapshot;
