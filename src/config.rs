@@ -35,6 +35,9 @@ pub struct Config {
     /// TOML file replacing the coverage-rule parameters (`domain::coverage::CoverageParams`: programs, ages,
     /// grades); default: coordination.md's values.
     pub coverage_params_file: Option<PathBuf>,
+    /// Data-layer algorithms: "aes" (AES-256-GCM, HMAC-SHA256; default) or "sm" (SM4-GCM, HMAC-SM3). Fixed per
+    /// database (the data-key check refuses the other suite).
+    pub crypto_suite: crate::crypto::CryptoSuite,
     /// Most facts per PushFacts request / StreamFacts message.
     pub max_batch: usize,
     /// Largest difference (decimal yuan) between a roster program's fund report and the amount
@@ -63,6 +66,7 @@ impl Default for Config {
             data_key: None,
             access_policy_file: None,
             coverage_params_file: None,
+            crypto_suite: Default::default(),
             max_batch: 10_000,
             fund_report_tolerance: "1.00".into(),
             max_message_bytes: 4 * 1024 * 1024,

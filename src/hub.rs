@@ -242,8 +242,8 @@ impl Hub {
     pub fn for_reports(store: Store, config: &crate::config::Config) -> Result<Hub, HubError> {
         use secrecy::ExposeSecret as _;
         let keys = match &config.data_key {
-            Some(k) => Keys::from_base64(k.expose_secret())?,
-            None => Keys::from_base64(&Keys::generate_base64())?,
+            Some(k) => Keys::from_base64_with(k.expose_secret(), config.crypto_suite)?,
+            None => Keys::from_base64_with(&Keys::generate_base64(), config.crypto_suite)?,
         };
         let fund_report_tolerance = config
             .fund_report_tolerance

@@ -296,7 +296,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let new = std::env::var("DOUDI_NEW_DATA_KEY")
                 .context("the new data key: set DOUDI_NEW_DATA_KEY (doudi keys generate makes one)")?;
             let store = open_store(cli.config.as_deref(), database_url).await?;
-            let r = doudi::rotation::rotate(&store, old.expose_secret(), &new, batch.max(1), max_batches).await;
+            let r = doudi::rotation::rotate(
+                &store,
+                loaded.crypto_suite,
+                old.expose_secret(),
+                &new,
+                batch.max(1),
+                max_batches,
+            )
+            .await;
             store.close().await;
             let r = r?;
             if r.already_done {

@@ -30,8 +30,8 @@ pub struct RotationReport {
 
 /// The keys a database opened with `data_key` uses: the data key's, with the lookup key unwrapped from the
 /// database when it was rotated before.
-pub async fn database_keys(store: &Store, data_key: &str) -> anyhow::Result<Keys> {
-    let keys = Keys::from_base64(data_key).context("data key")?;
+pub async fn database_keys(store: &Store, data_key: &str, suite: crate::crypto::CryptoSuite) -> anyhow::Result<Keys> {
+    let keys = Keys::from_base64_with(data_key, suite).context("data key")?;
     match store.meta("lookup_key_wrapped").await {
         Some(w) => keys
             .with_wrapped_lookup(&w)
@@ -44,16 +44,17 @@ pub async fn database_keys(store: &Store, data_key: &str) -> anyhow::Result<Keys
 /// `max_batches` batches if given (to test resumption).
 pub async fn rotate(
     store: &Store,
+    suite: crate::crypto::CryptoSuite,
     old_key: &str,
     new_key: &str,
     batch: usize,
     max_batches: Option<usize>,
 ) -> anyhow::Result<RotationReport> {
-    let new_plain = Keys::from_base64(new_key).context("new data key")?;
+    let new_plain = Keys::from_base64_with(new_key, suite).context("new data key")?;
     if store.meta("data_key_check").await.as_deref() == Some(new_plain.check_value().as_slice()) {
         return Ok(RotationReport { re_encrypted: 0, finished: true, already_done: true });
     }
-    let old = Keys::from_base64(old_key).context("old data key")?;
+    let old = Keys::from_base64_with(old_key, suite).context("old data key")?;
     // The lookup key the person keys were made with: wrapped under the old key (after an earlier rotation), or
     // while this rotation is under way also readable under the new key.
     let old = match store.meta("lookup_key_wrapped").await {

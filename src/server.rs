@@ -63,7 +63,7 @@ impl Application {
         let data_key = config.data_key.as_ref().context(
             "no data key: set DOUDI_DATA_KEY (32 random bytes, standard base64; `doudi keys generate` makes one)",
         )?;
-        let keys = Keys::from_base64(data_key.expose_secret()).context("data_key")?;
+        let keys = Keys::from_base64_with(data_key.expose_secret(), config.crypto_suite).context("data_key")?;
         let policy = Arc::new(match &config.access_policy_file {
             Some(p) => AccessPolicy::from_toml(
                 &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,

@@ -95,3 +95,35 @@ async fn rotating_the_data_key_keeps_everyone() {
     assert!(store.verify_key_check(&Keys::from_base64(&k2).unwrap().check_value()).await.unwrap());
     store.close().await;
 }
+
+/// The national-algorithm suite end to end (SM4-GCM at rest, HMAC-SM3 person keys): push, read back, and the
+/// database refuses the same data key under the default suite.
+#[tokio::test]
+async fn the_sm_suite_serves_and_is_fixed_per_database() {
+    use doudi::crypto::CryptoSuite;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("sm.db").display());
+    let key = Keys::generate_base64();
+    let app = spawn_app_with(|c| {
+        c.database_url = db.clone();
+        c.data_key = Some(key.clone().into());
+        c.crypto_suite = CryptoSuite::Sm;
+    })
+    .await;
+    let person = id("621022", (1975, 5, 5), 9);
+    let mut civil = app.client("civil_affairs").await;
+    push(&mut civil, vec![with(base("SM-1", &person, "621022101203"), rural_dibao())]).await.unwrap();
+    let mut mi = app.client("medical_insurance").await;
+    assert_eq!(get(&mut mi, &person, "2023-06-30").await.unwrap().id_number, person);
+    app.stop().await;
+    let store = doudi::store::Store::open(&db).await.unwrap();
+    let sm = Keys::from_base64_with(&key, CryptoSuite::Sm).unwrap();
+    let aes = Keys::from_base64_with(&key, CryptoSuite::Aes).unwrap();
+    assert!(store.verify_key_check(&sm.check_value()).await.unwrap());
+    assert!(!store.verify_key_check(&aes.check_value()).await.unwrap());
+    // The stored cipher opens under SM4-GCM with the HMAC-SM3 person key.
+    let k = sm.person_key(&person.parse().unwrap());
+    let cipher = store.person_cipher(&k).await.unwrap().expect("stored under the SM3 person key");
+    assert_eq!(sm.decrypt(&cipher, &k).unwrap().as_str(), person);
+    store.close().await;
+}
