@@ -50,6 +50,11 @@ pub struct Config {
     /// How often the CRL and certificate files are checked for changes, seconds (a changed file is reloaded, as
     /// on SIGHUP); 0 = only on SIGHUP.
     pub crl_poll_secs: u64,
+    /// Requests per second each agency may make (GCRA quota), and the burst above it; 0 = no quota.
+    pub rate_per_agency: u32,
+    pub rate_burst: u32,
+    /// Concurrent StreamFacts streams per agency; 0 = no limit.
+    pub max_streams_per_agency: usize,
 }
 
 impl Default for Config {
@@ -72,6 +77,9 @@ impl Default for Config {
             max_message_bytes: 4 * 1024 * 1024,
             handshake_timeout_secs: 10,
             crl_poll_secs: 30,
+            rate_per_agency: 2_000,
+            rate_burst: 4_000,
+            max_streams_per_agency: 16,
         }
     }
 }

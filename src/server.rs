@@ -107,7 +107,12 @@ impl Application {
                 ..Limits::default()
             },
         };
-        let auth = Authenticator::new(&config.trust_domain, policy.clone());
+        let auth =
+            Authenticator::new(&config.trust_domain, policy.clone()).with_limits(crate::grpc::auth::AgencyLimits::new(
+                config.rate_per_agency,
+                config.rate_burst,
+                config.max_streams_per_agency,
+            ));
 
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;

@@ -4,24 +4,103 @@
 //! `spiffe://<trust-domain>/agency/<code>[/division/<county>]` is parsed and the agency must be
 //! known to the access policy, else UNAUTHENTICATED.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Status};
 
 use crate::domain::agency::Principal;
 use crate::domain::policy::AccessPolicy;
 use crate::tls::peer_spiffe_ids;
 
-/// Turns a request's peer certificate into a [`Principal`].
+/// Per-agency limits (security.md "Abuse and faults"): a request-rate quota and a number of concurrent streams.
+pub struct AgencyLimits {
+    rate: DefaultKeyedRateLimiter<String>,
+    per_second: u32,
+    max_streams: usize,
+    streams: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl AgencyLimits {
+    /// `per_second` requests a second per agency with bursts of `burst` (GCRA: the bucket refills evenly), and
+    /// `max_streams` concurrent client streams (StreamFacts) per agency. 0 disables a limit.
+    pub fn new(per_second: u32, burst: u32, max_streams: usize) -> AgencyLimits {
+        let quota = Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MAX))
+            .allow_burst(NonZeroU32::new(burst.max(1)).expect("at least 1"));
+        AgencyLimits { rate: RateLimiter::keyed(quota), per_second, max_streams, streams: Mutex::new(HashMap::new()) }
+    }
+
+    fn unlimited() -> AgencyLimits {
+        AgencyLimits::new(0, u32::MAX, 0)
+    }
+}
+
+/// Turns a request's peer certificate into a [`Principal`], and applies the per-agency limits.
 #[derive(Clone)]
 pub struct Authenticator {
     trust_domain: Arc<str>,
     policy: Arc<AccessPolicy>,
+    limits: Arc<AgencyLimits>,
 }
 
 impl Authenticator {
     pub fn new(trust_domain: &str, policy: Arc<AccessPolicy>) -> Authenticator {
-        Authenticator { trust_domain: trust_domain.into(), policy }
+        Authenticator { trust_domain: trust_domain.into(), policy, limits: Arc::new(AgencyLimits::unlimited()) }
+    }
+
+    /// These limits instead of none.
+    pub fn with_limits(mut self, limits: AgencyLimits) -> Authenticator {
+        self.limits = Arc::new(limits);
+        self
+    }
+
+    /// Count one request of `p` against its agency's quota. Over it: RESOURCE_EXHAUSTED saying when to retry, also
+    /// as `retry-after-ms` metadata.
+    fn charge(&self, p: &Principal) -> Result<(), Status> {
+        if self.limits.per_second == 0 {
+            return Ok(());
+        }
+        let agency = p.agency().to_string();
+        match self.limits.rate.check_key(&agency) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                let wait =
+                    not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+                let ms = wait.as_millis().max(1) as u64;
+                let mut s = Status::resource_exhausted(format!(
+                    "agency {agency} is over its quota of {} requests per second; retry in {ms} ms",
+                    self.limits.per_second
+                ));
+                if let Ok(v) = ms.to_string().parse() {
+                    s.metadata_mut().insert("retry-after-ms", v);
+                }
+                Err(s)
+            }
+        }
+    }
+
+    /// A permit for one more concurrent client stream of `p`'s agency, held while the stream runs. Over the limit:
+    /// RESOURCE_EXHAUSTED.
+    pub fn stream_permit(&self, p: &Principal) -> Result<Option<OwnedSemaphorePermit>, Status> {
+        if self.limits.max_streams == 0 {
+            return Ok(None);
+        }
+        let agency = p.agency().to_string();
+        let sem = {
+            let mut map = self.limits.streams.lock().map_err(|_| Status::internal("stream limits unavailable"))?;
+            map.entry(agency.clone()).or_insert_with(|| Arc::new(Semaphore::new(self.limits.max_streams))).clone()
+        };
+        sem.try_acquire_owned().map(Some).map_err(|_| {
+            let mut s = Status::resource_exhausted(format!(
+                "agency {agency} already has {} streams open (the limit); retry when one has finished",
+                self.limits.max_streams
+            ));
+            s.metadata_mut().insert("retry-after-ms", "1000".parse().expect("ascii"));
+            s
+        })
     }
 
     /// The caller. Errors: UNAUTHENTICATED without a certificate, without a SPIFFE ID of the
@@ -36,7 +115,10 @@ impl Authenticator {
         let mut last_err = String::from("the client certificate carries no SPIFFE ID");
         for id in ids {
             match Principal::from_spiffe(&id, &self.trust_domain) {
-                Ok(p) if self.policy.is_known(p.agency()) => return Ok(p),
+                Ok(p) if self.policy.is_known(p.agency()) => {
+                    self.charge(&p)?;
+                    return Ok(p);
+                }
                 Ok(p) => last_err = format!("agency {} is not known to this hub", p.agency()),
                 Err(e) => last_err = format!("SPIFFE ID {id}: {e}"),
             }

@@ -73,6 +73,7 @@ impl RecipientExchange for ExchangeService {
         req: Request<Streaming<pb::PushFactsRequest>>,
     ) -> Result<Response<pb::PushFactsResponse>, Status> {
         let principal = self.auth.principal(&req)?;
+        let _permit = self.auth.stream_permit(&principal)?;
         let mut stream = req.into_inner();
         let mut counts = pb::OutcomeCounts::default();
         let mut rejected = Vec::new();

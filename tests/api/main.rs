@@ -9,6 +9,7 @@ mod audit;
 mod coordination;
 mod exchange;
 mod keys;
+mod limits;
 mod medical;
 mod medical_demo;
 mod snapshot;
