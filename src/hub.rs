@@ -237,6 +237,21 @@ pub(crate) fn division_of(p: &Principal) -> String {
 }
 
 impl Hub {
+    /// The person key of `id`, adding the encrypted person row to `persons` the first time `seen` meets it (a
+    /// batch stores each new person once, with its write).
+    pub(crate) fn person_row(
+        &self,
+        id: &IdNumber,
+        seen: &mut HashSet<PersonKey>,
+        persons: &mut Vec<NewPerson>,
+    ) -> PersonKey {
+        let key = self.keys.person_key(id);
+        if seen.insert(key) {
+            persons.push(NewPerson { person_key: key, id_cipher: self.keys.encrypt(id, &key), id_masked: id.masked() });
+        }
+        key
+    }
+
     /// A hub for the report commands on the hub's own database (no server, no caller): reads aggregates only and
     /// decrypts nothing, so its data key is a throwaway one when the configuration has none.
     pub fn for_reports(store: Store, config: &crate::config::Config) -> Result<Hub, HubError> {
@@ -355,14 +370,7 @@ impl Hub {
                 results.push(reject(&e.field, e.reason));
                 continue;
             }
-            let key = self.keys.person_key(&fact.id_number);
-            if seen.insert(key) {
-                persons.push(NewPerson {
-                    person_key: key,
-                    id_cipher: self.keys.encrypt(&fact.id_number, &key),
-                    id_masked: fact.id_number.masked(),
-                });
-            }
+            let key = self.person_row(&fact.id_number, &mut seen, &mut persons);
             results.push(FactResult {
                 index,
                 fact_id: fact.fact_id.clone(),

@@ -28,18 +28,6 @@ pub struct RotationReport {
     pub already_done: bool,
 }
 
-/// The keys a database opened with `data_key` uses: the data key's, with the lookup key unwrapped from the
-/// database when it was rotated before.
-pub async fn database_keys(store: &Store, data_key: &str, suite: crate::crypto::CryptoSuite) -> anyhow::Result<Keys> {
-    let keys = Keys::from_base64_with(data_key, suite).context("data key")?;
-    match store.meta("lookup_key_wrapped").await {
-        Some(w) => keys
-            .with_wrapped_lookup(&w)
-            .context("the lookup key stored in the database does not open with this data key"),
-        None => Ok(keys),
-    }
-}
-
 /// Rotate from `old_key` (the database's current data key) to `new_key`, `batch` persons per transaction; stop after
 /// `max_batches` batches if given (to test resumption).
 pub async fn rotate(

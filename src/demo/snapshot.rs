@@ -12,22 +12,6 @@ use crate::synth::{GAP_RULES, Population};
 /// Quarter the demo freezes (the population's reference date is its last day).
 pub const QUARTER: &str = "2023Q2";
 
-fn json_of(s: prost_types::Struct) -> serde_json::Value {
-    fn value(v: prost_types::Value) -> serde_json::Value {
-        use prost_types::value::Kind;
-        match v.kind {
-            None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
-            Some(Kind::BoolValue(b)) => b.into(),
-            Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9e15 => (n as i64).into(),
-            Some(Kind::NumberValue(n)) => n.into(),
-            Some(Kind::StringValue(s)) => s.into(),
-            Some(Kind::ListValue(l)) => l.values.into_iter().map(value).collect::<Vec<_>>().into(),
-            Some(Kind::StructValue(s)) => json_of(s),
-        }
-    }
-    serde_json::Value::Object(s.fields.into_iter().map(|(k, v)| (k, value(v))).collect())
-}
-
 /// Freeze, verify, read the summary back; print the headline and the coverage check; write the report files into
 /// `dir`. Returns the summary.
 pub async fn run(
@@ -59,7 +43,8 @@ pub async fn run(
         .get_quarterly_summary(pb::GetQuarterlySummaryRequest { quarter: QUARTER.into() })
         .await?
         .into_inner();
-    let summary: QuarterlySummary = serde_json::from_value(json_of(s.summary.unwrap_or_default()))?;
+    let summary: QuarterlySummary =
+        serde_json::from_value(crate::grpc::snapshot::struct_to_json(s.summary.unwrap_or_default()))?;
 
     let h = &summary.headline;
     println!(

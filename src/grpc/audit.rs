@@ -68,7 +68,13 @@ impl Audit for AuditService {
         }
         let filter = AuditFilter {
             person: None,
-            agency: if r.agency.is_empty() { None } else { Some(r.agency.clone()) },
+            agency: if r.agency.is_empty() {
+                None
+            } else {
+                let a: crate::domain::agency::AgencyCode =
+                    r.agency.parse().map_err(|e| invalid("agency", format!("{e}")))?;
+                Some(a.to_string())
+            },
             from: micros(r.from.as_ref(), "from")?,
             to: micros(r.to.as_ref(), "to")?,
         };

@@ -84,3 +84,21 @@ pub fn to_struct<T: serde::Serialize>(v: &T) -> Result<prost_types::Struct, Stat
         _ => Err(Status::internal("summary is not an object")),
     }
 }
+
+/// A protobuf `Struct` back to JSON, the inverse of [`to_struct`] (whole numbers below 2^53 become integers), for
+/// clients reading `GetQuarterlySummary` / `GetMonthlyReport` into the `domain::summary` types.
+pub fn struct_to_json(s: prost_types::Struct) -> serde_json::Value {
+    fn value(v: prost_types::Value) -> serde_json::Value {
+        use prost_types::value::Kind;
+        match v.kind {
+            None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+            Some(Kind::BoolValue(b)) => b.into(),
+            Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9e15 => (n as i64).into(),
+            Some(Kind::NumberValue(n)) => n.into(),
+            Some(Kind::StringValue(s)) => s.into(),
+            Some(Kind::ListValue(l)) => l.values.into_iter().map(value).collect::<Vec<_>>().into(),
+            Some(Kind::StructValue(s)) => struct_to_json(s),
+        }
+    }
+    serde_json::Value::Object(s.fields.into_iter().map(|(k, v)| (k, value(v))).collect())
+}

@@ -19,8 +19,7 @@ use crate::domain::money::Money;
 use crate::domain::policy::CoordinationRight;
 use crate::domain::workdays::WorkCalendar;
 use crate::store::{
-    AuditRecord, NewFundReport, NewPerson, NewWarning, StoreError, StoredFundReport, StoredWarning, WarningInsert,
-    WarningUpdate,
+    AuditRecord, NewFundReport, NewWarning, StoreError, StoredFundReport, StoredWarning, WarningInsert, WarningUpdate,
 };
 
 /// A fund report as submitted (already parsed).
@@ -282,14 +281,7 @@ impl Hub {
                     format!("its deadlines fall outside the loaded working-day calendar: {e}"),
                 ));
             }
-            let key = self.keys.person_key(&w.id_number);
-            if seen.insert(key) {
-                persons.push(NewPerson {
-                    person_key: key,
-                    id_cipher: self.keys.encrypt(&w.id_number, &key),
-                    id_masked: w.id_number.masked(),
-                });
-            }
+            let key = self.person_row(&w.id_number, &mut seen, &mut persons);
             new.push(NewWarning {
                 agency: agency.to_string(),
                 warning_id: w.warning_id.clone(),

@@ -194,14 +194,7 @@ impl Hub {
                 ));
                 continue;
             }
-            let key = self.keys.person_key(&input.id_number);
-            if seen.insert(key) {
-                persons.push(NewPerson {
-                    person_key: key,
-                    id_cipher: self.keys.encrypt(&input.id_number, &key),
-                    id_masked: input.id_number.masked(),
-                });
-            }
+            let key = self.person_row(&input.id_number, &mut seen, &mut persons);
             input.settlement.person = *key.as_bytes();
             let content_hash = settlement_hash(&input.settlement);
             batch_at.push(results.len());

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::sqlite::{append_audit, corrupt};
+use super::sqlite::{append_audit, corrupt, insert_persons};
 use super::{AuditRecord, NewPerson, Store, StoreError, from_micros, to_micros};
 use crate::crypto::PersonKey;
 use crate::domain::workdays::{CalendarEntry, DayKind};
@@ -222,18 +222,7 @@ impl Store {
         let _w = self.writer.lock().await;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = to_micros(Utc::now());
-        for p in persons {
-            sqlx::query(
-                "INSERT OR IGNORE INTO persons (person_key, id_cipher, id_masked, key_version, created_at) \
-                 VALUES (?, ?, ?, 1, ?)",
-            )
-            .bind(p.person_key.as_bytes().to_vec())
-            .bind(p.id_cipher.clone())
-            .bind(p.id_masked.clone())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_persons(&mut tx, persons, now).await?;
         let mut out = Vec::with_capacity(warnings.len());
         for w in warnings {
             let existing = sqlx::query("SELECT content_hash FROM warnings WHERE agency = ? AND warning_id = ?")

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::sqlite::{ROWS_PER_INSERT, append_audit, corrupt};
+use super::sqlite::{ROWS_PER_INSERT, append_audit, corrupt, insert_persons};
 use super::{AuditRecord, NewPerson, Store, StoreError, from_micros, to_micros};
 use crate::crypto::PersonKey;
 use crate::domain::fact::Program;
@@ -267,19 +267,7 @@ impl Store {
             outcomes.push(outcome);
         }
 
-        for chunk in persons.chunks(ROWS_PER_INSERT) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT OR IGNORE INTO persons (person_key, id_cipher, id_masked, key_version, created_at) ",
-            );
-            qb.push_values(chunk, |mut b, p| {
-                b.push_bind(p.person_key.as_bytes().to_vec())
-                    .push_bind(p.id_cipher.clone())
-                    .push_bind(p.id_masked.clone())
-                    .push_bind(1i64)
-                    .push_bind(now_us);
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
+        insert_persons(&mut tx, persons, now_us).await?;
         for chunk in fresh.chunks(ROWS_PER_INSERT) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
                 "INSERT INTO settlements (agency, {SETTLEMENT_COLUMNS}, content_hash, received_at) "

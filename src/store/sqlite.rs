@@ -174,19 +174,7 @@ impl Store {
                 .await?;
         }
 
-        for chunk in persons.chunks(ROWS_PER_INSERT) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT OR IGNORE INTO persons (person_key, id_cipher, id_masked, key_version, created_at) ",
-            );
-            qb.push_values(chunk, |mut b, p| {
-                b.push_bind(p.person_key.as_bytes().to_vec())
-                    .push_bind(p.id_cipher.clone())
-                    .push_bind(p.id_masked.clone())
-                    .push_bind(1i64)
-                    .push_bind(now);
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
+        insert_persons(&mut tx, persons, now).await?;
 
         for chunk in writes.chunks(ROWS_PER_INSERT) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -459,6 +447,28 @@ fn spawn_checkpointer(pool: SqlitePool) {
             }
         }
     });
+}
+
+/// Insert persons not yet known (a known person key is left as it is), in multi-row statements.
+pub(super) async fn insert_persons(
+    conn: &mut SqliteConnection,
+    persons: &[NewPerson],
+    now: i64,
+) -> Result<(), StoreError> {
+    for chunk in persons.chunks(ROWS_PER_INSERT) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT OR IGNORE INTO persons (person_key, id_cipher, id_masked, key_version, created_at) ",
+        );
+        qb.push_values(chunk, |mut b, p| {
+            b.push_bind(p.person_key.as_bytes().to_vec())
+                .push_bind(p.id_cipher.clone())
+                .push_bind(p.id_masked.clone())
+                .push_bind(1i64)
+                .push_bind(now);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 pub(super) async fn append_audit(conn: &mut SqliteConnection, a: &AuditRecord, now: i64) -> Result<(), StoreError> {

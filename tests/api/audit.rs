@@ -64,6 +64,14 @@ async fn who_looked_at_this_person() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
+    // A malformed agency filter is refused naming the field.
+    let e = civil
+        .audit
+        .list_access_events(pb::ListAccessEventsRequest { agency: "Civil Affairs!".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("agency:"), "{}", e.message());
     // Pages of one, newest first, each event once.
     let mut seen = Vec::new();
     let mut token = String::new();

@@ -141,21 +141,9 @@ async fn concurrent_creates_have_exactly_one_winner() {
     app.stop().await;
 }
 
-/// A protobuf Struct back to JSON.
+/// A protobuf Struct back to JSON (the hub's own inverse conversion).
 pub fn struct_json(s: prost_types::Struct) -> serde_json::Value {
-    fn value(v: prost_types::Value) -> serde_json::Value {
-        use prost_types::value::Kind;
-        match v.kind {
-            None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
-            Some(Kind::BoolValue(b)) => b.into(),
-            Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9e15 => (n as i64).into(),
-            Some(Kind::NumberValue(n)) => n.into(),
-            Some(Kind::StringValue(s)) => s.into(),
-            Some(Kind::ListValue(l)) => l.values.into_iter().map(value).collect::<Vec<_>>().into(),
-            Some(Kind::StructValue(s)) => struct_json(s),
-        }
-    }
-    serde_json::Value::Object(s.fields.into_iter().map(|(k, v)| (k, value(v))).collect())
+    doudi::grpc::snapshot::struct_to_json(s)
 }
 
 /// Split `total` (fen or persons) over the eight counties by uneven weights; the last county takes the rest, so the
