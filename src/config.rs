@@ -55,6 +55,14 @@ pub struct Config {
     pub rate_burst: u32,
     /// Concurrent StreamFacts streams per agency; 0 = no limit.
     pub max_streams_per_agency: usize,
+    /// Seconds after which a connection is asked to go away (HTTP/2 GOAWAY: the client opens a new one for its next
+    /// call, so load spreads over replicas after a restart or scale-out); 0 = never.
+    pub max_connection_age_secs: u64,
+    /// Seconds a connection past `max_connection_age_secs` may keep its open streams before it is closed.
+    pub max_connection_age_grace_secs: u64,
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for in-flight requests before it closes every connection; open
+    /// StreamFacts streams are ended at once with UNAVAILABLE saying what was committed.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for Config {
@@ -80,6 +88,9 @@ impl Default for Config {
             rate_per_agency: 2_000,
             rate_burst: 4_000,
             max_streams_per_agency: 16,
+            max_connection_age_secs: 1800,
+            max_connection_age_grace_secs: 60,
+            shutdown_grace_secs: 10,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
@@ -28,6 +29,7 @@ use crate::grpc::pb::recipient_exchange_server::RecipientExchangeServer;
 use crate::grpc::pb::reference_server::ReferenceServer;
 use crate::grpc::reference::ReferenceService;
 use crate::hub::{Hub, Limits};
+use crate::lifetime::Trigger;
 use crate::store::Store;
 use crate::tls;
 
@@ -128,7 +130,17 @@ impl Application {
             let watched = tls::TlsFiles { crls: config.watched_crl_paths(), ..tls_files };
             spawn_tls_reload_on_change(reloadable.clone(), watched, Duration::from_secs(config.crl_poll_secs));
         }
-        let incoming = tls::tls_incoming(listener, reloadable, Duration::from_secs(config.handshake_timeout_secs));
+        // Connection lifetime (src/lifetime.rs): GOAWAY at max_connection_age (tonic), closed at age + grace or when
+        // the shutdown grace is over (`close`).
+        let draining = Trigger::default();
+        let close = Trigger::default();
+        let max_age = (config.max_connection_age_secs > 0).then(|| Duration::from_secs(config.max_connection_age_secs));
+        let age_grace = Duration::from_secs(config.max_connection_age_grace_secs);
+        let incoming = {
+            let close = close.clone();
+            tls::tls_incoming(listener, reloadable, Duration::from_secs(config.handshake_timeout_secs))
+                .map(move |conn| conn.map(|tls| close.wrap(tls, max_age, age_grace)))
+        };
 
         let (health, health_service) = tonic_health::server::health_reporter();
         for s in SERVICES.iter().chain(std::iter::once(&"")) {
@@ -144,11 +156,15 @@ impl Application {
             .build_v1alpha()?;
 
         let max = config.max_message_bytes;
-        let exchange = RecipientExchangeServer::new(ExchangeService { hub: hub.clone(), auth: auth.clone() })
-            .max_decoding_message_size(max)
-            // Responses are bounded by paging, not by the request limit: a person with many
-            // facts or a full page may exceed 4 MiB.
-            .max_encoding_message_size(MAX_RESPONSE_BYTES);
+        let exchange = RecipientExchangeServer::new(ExchangeService {
+            hub: hub.clone(),
+            auth: auth.clone(),
+            draining: draining.clone(),
+        })
+        .max_decoding_message_size(max)
+        // Responses are bounded by paging, not by the request limit: a person with many
+        // facts or a full page may exceed 4 MiB.
+        .max_encoding_message_size(MAX_RESPONSE_BYTES);
         let reference = ReferenceServer::new(ReferenceService { hub: hub.clone(), auth: auth.clone() })
             .max_decoding_message_size(max);
         let coordination = CoordinationServer::new(CoordinationService { hub: hub.clone(), auth: auth.clone() })
@@ -159,7 +175,11 @@ impl Application {
             .max_encoding_message_size(MAX_RESPONSE_BYTES);
         let audit = AuditServer::new(AuditService { hub: hub.clone(), auth }).max_decoding_message_size(max);
 
-        let router = Server::builder()
+        let mut builder = Server::builder();
+        if let Some(age) = max_age {
+            builder = builder.max_connection_age(age);
+        }
+        let router = builder
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .tcp_nodelay(true)
@@ -173,17 +193,31 @@ impl Application {
             .add_service(coordination)
             .add_service(medical);
 
+        let shutdown_grace = Duration::from_secs(config.shutdown_grace_secs);
         let store = hub.store.clone();
         let key_check = hub.keys.check_value();
         let serve: ServeFuture = Box::pin(async move {
             let health_on_stop = health.clone();
+            let drain_started = draining.clone();
             let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
                 shutdown.await;
-                // Stop advertising first, then drain: in-flight requests (accepted writes) finish.
+                // Stop advertising first, then drain: new calls go elsewhere (GOAWAY), in-flight requests (accepted
+                // writes) finish, open streams are told to reconnect; after `shutdown_grace` whatever is left is cut.
                 for s in SERVICES.iter().chain(std::iter::once(&"")) {
                     health_on_stop.set_service_status(*s, ServingStatus::NotServing).await;
                 }
+                drain_started.fire();
             }));
+            let drained = draining.fired();
+            let closed_when_done = close.clone();
+            tokio::spawn(async move {
+                drained.await;
+                tokio::time::sleep(shutdown_grace).await;
+                if !close.is_fired() {
+                    tracing::warn!(?shutdown_grace, "shutdown grace over: closing the connections still open");
+                    close.fire();
+                }
+            });
             // Health says NOT_SERVING until migrations are done.
             store.migrate().await.context("applying migrations")?;
             if !store.verify_key_check(&key_check).await.context("checking the data key")? {
@@ -197,6 +231,7 @@ impl Application {
             }
             tracing::info!(%addr, "doudi serving (mutual TLS)");
             let r = server.await.context("server task")?;
+            closed_when_done.fire();
             store.close().await;
             r.context("gRPC server")
         });

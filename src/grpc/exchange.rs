@@ -16,6 +16,9 @@ pub const STREAM_REJECTIONS_LISTED: usize = 1_000;
 pub struct ExchangeService {
     pub hub: Hub,
     pub auth: Authenticator,
+    /// Fired when the hub starts shutting down: open StreamFacts streams end with UNAVAILABLE after the batch
+    /// in hand (which is committed), saying what was processed so the client resumes on another connection.
+    pub draining: crate::lifetime::Trigger,
 }
 
 fn result_out(r: &FactResult, offset: usize) -> pb::FactResult {
@@ -79,8 +82,22 @@ impl RecipientExchange for ExchangeService {
         let mut rejected = Vec::new();
         let mut truncated = false;
         let mut offset = 0usize;
+        let draining = self.draining.fired();
+        tokio::pin!(draining);
         loop {
-            let msg = match stream.message().await {
+            let next = tokio::select! {
+                biased;
+                () = &mut draining => {
+                    tracing::info!(agency = %principal.agency(), facts = offset, "StreamFacts ended: hub shutting down");
+                    return Err(Status::unavailable(format!(
+                        "the hub is shutting down: reconnect and resend from fact {offset}; the {offset} facts before \
+                         it were processed (accepted {}, new_version {}, duplicate {}, stale {}, rejected {})",
+                        counts.accepted, counts.new_version, counts.duplicate, counts.stale, counts.rejected
+                    )));
+                }
+                next = stream.message() => next,
+            };
+            let msg = match next {
                 Ok(Some(msg)) => msg,
                 Ok(None) => break,
                 // Say what was committed before the bad message, so the client can resume.

@@ -108,6 +108,18 @@ impl TestApp {
         self.task.take().unwrap().await.unwrap().unwrap();
     }
 
+    /// Ask the hub to shut down (as SIGTERM does) without waiting.
+    pub fn begin_stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Wait for the hub's task to end (after [`begin_stop`](Self::begin_stop)).
+    pub async fn join(&mut self) -> anyhow::Result<()> {
+        self.task.take().unwrap().await.unwrap()
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("hub.db")
     }
