@@ -104,6 +104,10 @@ pub struct Limits {
     /// Largest accepted difference between a roster program's fund report and its expected amount
     /// before `DISBURSEMENT_MISMATCH` (coordination.md; default 1.00 yuan).
     pub fund_report_tolerance: crate::domain::money::Money,
+    /// Measurement only (`doudi bench --only P1-audit`): store pushed facts **without** their audit event, to
+    /// measure what the audit chain costs. Never set by the server (no configuration key reaches it).
+    #[doc(hidden)]
+    pub bench_skip_ingest_audit: bool,
 }
 
 impl Default for Limits {
@@ -112,6 +116,7 @@ impl Default for Limits {
             max_batch: 10_000,
             max_page_size: 1_000,
             fund_report_tolerance: crate::domain::money::Money::from_fen(100).expect("in range"),
+            bench_skip_ingest_audit: false,
         }
     }
 }
@@ -393,7 +398,8 @@ impl Hub {
             // Nothing to write, but the attempt is on record.
             self.store.record_audit(&audit).await?;
         } else {
-            let decisions = self.store.ingest(&prepared, &persons, &audit).await?;
+            let audit = (!self.limits.bench_skip_ingest_audit).then_some(&audit);
+            let decisions = self.store.ingest(&prepared, &persons, audit).await?;
             for (slot, d) in prepared_at.into_iter().zip(decisions) {
                 results[slot].outcome = FactOutcome::Stored(d);
             }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod domain;
+pub mod fuzzing;
 pub mod grpc;
 pub mod hostile;
 pub mod hub;

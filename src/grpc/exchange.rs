@@ -103,6 +103,8 @@ impl RecipientExchange for ExchangeService {
                 // Say what was committed before the bad message, so the client can resume.
                 Err(s) => {
                     let s = super::limits::client_fault(s);
+                    tracing::warn!(agency = %principal.agency(), code = ?s.code(), facts = offset, message = s.message(),
+                        "StreamFacts: refused a client's message");
                     return Err(Status::new(
                         s.code(),
                         format!(

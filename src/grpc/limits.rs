@@ -74,6 +74,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+        let method = req.uri().path().to_owned();
         let fut = self.inner.call(req);
         Box::pin(async move {
             let mut resp = fut.await?;
@@ -84,6 +85,8 @@ where
             {
                 let mapped = client_fault(status.clone());
                 if mapped.code() != status.code() {
+                    // The client's fault, not the hub's: warn (an operator may want to tell the agency), never error.
+                    tracing::warn!(%method, code = ?mapped.code(), message = mapped.message(), "refused a client's message");
                     h.insert("grpc-status", HeaderValue::from(mapped.code() as i32));
                     // Re-encode the message as the protocol requires (percent-encoding).
                     let mut tmp = http::HeaderMap::new();
