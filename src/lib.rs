@@ -10,6 +10,7 @@ pub mod demo;
 pub mod domain;
 pub mod grpc;
 pub mod hub;
+pub mod metrics;
 pub mod report;
 pub mod rotation;
 pub mod server;

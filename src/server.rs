@@ -28,6 +28,7 @@ use crate::grpc::pb::recipient_exchange_server::RecipientExchangeServer;
 use crate::grpc::pb::reference_server::ReferenceServer;
 use crate::grpc::reference::ReferenceService;
 use crate::hub::{Hub, Limits};
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::tls;
 
@@ -48,8 +49,10 @@ type ServeFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 /// A bound, ready-to-run hub.
 pub struct Application {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     serve: ServeFuture,
     pub hub: Hub,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Application {
@@ -143,12 +146,29 @@ impl Application {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
+        let metrics = Arc::new(Metrics::new());
+        let metrics_listener = match config.metrics_listen {
+            Some(a) => Some(crate::metrics::bind(a).await?),
+            None => None,
+        };
+        let metrics_addr = metrics_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+        let observe = crate::grpc::observe::ObserveLayer::new(
+            metrics.clone(),
+            &config.trust_domain,
+            policy.clone(),
+            &[FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET],
+        );
+
         let max = config.max_message_bytes;
-        let exchange = RecipientExchangeServer::new(ExchangeService { hub: hub.clone(), auth: auth.clone() })
-            .max_decoding_message_size(max)
-            // Responses are bounded by paging, not by the request limit: a person with many
-            // facts or a full page may exceed 4 MiB.
-            .max_encoding_message_size(MAX_RESPONSE_BYTES);
+        let exchange = RecipientExchangeServer::new(ExchangeService {
+            hub: hub.clone(),
+            auth: auth.clone(),
+            metrics: metrics.clone(),
+        })
+        .max_decoding_message_size(max)
+        // Responses are bounded by paging, not by the request limit: a person with many
+        // facts or a full page may exceed 4 MiB.
+        .max_encoding_message_size(MAX_RESPONSE_BYTES);
         let reference = ReferenceServer::new(ReferenceService { hub: hub.clone(), auth: auth.clone() })
             .max_decoding_message_size(max);
         let coordination = CoordinationServer::new(CoordinationService { hub: hub.clone(), auth: auth.clone() })
@@ -163,6 +183,8 @@ impl Application {
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .tcp_nodelay(true)
+            // Outermost first: the request id, span and metrics see the status after the remapping below.
+            .layer(observe)
             .layer(crate::grpc::limits::MessageLimitLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -175,7 +197,11 @@ impl Application {
 
         let store = hub.store.clone();
         let key_check = hub.keys.check_value();
+        let metrics_for_http = metrics.clone();
         let serve: ServeFuture = Box::pin(async move {
+            let metrics_task = metrics_listener
+                .map(|l| tokio::spawn(crate::metrics::serve(l, metrics_for_http, store.clone())))
+                .map(AbortOnDrop);
             let health_on_stop = health.clone();
             let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
                 shutdown.await;
@@ -195,12 +221,16 @@ impl Application {
             for s in SERVICES.iter().chain(std::iter::once(&"")) {
                 health.set_service_status(*s, ServingStatus::Serving).await;
             }
-            tracing::info!(%addr, "doudi serving (mutual TLS)");
+            match metrics_addr {
+                Some(m) => tracing::info!(%addr, metrics = %m, "doudi serving (mutual TLS; metrics over plain HTTP)"),
+                None => tracing::info!(%addr, "doudi serving (mutual TLS)"),
+            }
             let r = server.await.context("server task")?;
+            drop(metrics_task);
             store.close().await;
             r.context("gRPC server")
         });
-        Ok(Application { addr, serve, hub })
+        Ok(Application { addr, metrics_addr, serve, hub, metrics })
     }
 
     /// The bound address (the real port when configured with port 0).
@@ -208,9 +238,23 @@ impl Application {
         self.addr
     }
 
+    /// The bound metrics address (`GET /metrics`), when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// Serve until the shutdown future resolves and in-flight requests finish.
     pub async fn run(self) -> anyhow::Result<()> {
         self.serve.await
+    }
+}
+
+/// Aborts the task when dropped (also when the serve future is dropped or fails early).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

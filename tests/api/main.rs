@@ -13,5 +13,6 @@ mod keys;
 mod limits;
 mod medical;
 mod medical_demo;
+mod metrics;
 mod snapshot;
 mod transport;
