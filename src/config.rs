@@ -253,7 +253,14 @@ impl Config {
         let env = Env::prefixed("DOUDI_")
             .filter(|k| k != "config" && k != "new_data_key" && !k.as_str().starts_with("test_"));
         fig = fig.merge(env).merge(Serialized::defaults(overrides));
-        let config: Config = fig.extract().map_err(|e| Box::new(figment::Error::from(describe(e))))?;
+        let mut config: Config = fig.extract().map_err(|e| Box::new(figment::Error::from(describe(e))))?;
+        {
+            use secrecy::ExposeSecret as _;
+            // `DOUDI_DATA_KEY=` (empty) means no key, as if unset.
+            if config.data_key.as_ref().is_some_and(|k| k.expose_secret().trim().is_empty()) {
+                config.data_key = None;
+            }
+        }
         config.validate().map_err(|e| Box::new(figment::Error::from(format!("invalid configuration: {e}"))))?;
         Ok(config)
     }
@@ -355,10 +362,13 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_metrics_listen_means_off() {
+    fn an_empty_metrics_listen_or_data_key_means_unset() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("DOUDI_METRICS_LISTEN", "");
-            assert_eq!(Config::load(None, &Overrides::default()).unwrap().metrics_listen, None);
+            jail.set_env("DOUDI_DATA_KEY", "");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.metrics_listen, None);
+            assert!(c.data_key.is_none(), "an empty data key is no data key");
             jail.set_env("DOUDI_METRICS_LISTEN", "127.0.0.1:9464");
             let c = Config::load(None, &Overrides::default()).unwrap();
             assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
