@@ -330,6 +330,130 @@ mod tests {
         assert_eq!(layer.labels("/x"), ("unknown".into(), "unknown".into()));
     }
 
+    /// A response body of trailers only (as a unary gRPC success ends).
+    struct Trailers(Option<HeaderMap>);
+
+    impl Body for Trailers {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.take().map(|t| Ok(Frame::trailers(t))))
+        }
+    }
+
+    /// A writer into a shared buffer, for capturing log lines.
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Through the layer around a handler that logs a line and answers `status` in its trailers (or, with
+    /// `trailers_only`, in its headers); `drain` polls the body to its end. The captured JSON log.
+    fn call(
+        metrics: &Arc<Metrics>,
+        request_id: Option<&str>,
+        status: &'static str,
+        trailers_only: bool,
+        drain: bool,
+    ) -> (HeaderMap, String) {
+        let layer = ObserveLayer::new(
+            metrics.clone(),
+            "t.invalid",
+            Arc::new(AccessPolicy::default()),
+            &[crate::grpc::FILE_DESCRIPTOR_SET],
+        );
+        let mut svc = layer.layer(tower::service_fn(move |req: http::Request<()>| async move {
+            let seen = req.headers().get(REQUEST_ID).map(|v| v.to_str().unwrap().to_owned());
+            tracing::info!(seen_request_id = seen.as_deref().unwrap_or(""), "handler ran");
+            let mut resp = http::Response::builder();
+            let mut t = HeaderMap::new();
+            if trailers_only {
+                resp = resp.header("grpc-status", status);
+            } else {
+                t.insert("grpc-status", HeaderValue::from_static(status));
+            }
+            Ok::<_, std::convert::Infallible>(resp.body(Trailers(Some(t))).unwrap())
+        }));
+        let mut req = http::Request::builder().uri("/doudi.v1.Audit/WhoAmI");
+        if let Some(id) = request_id {
+            req = req.header(REQUEST_ID, id);
+        }
+        let req = req.body(()).unwrap();
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber =
+            tracing_subscriber::fmt().json().with_writer(move || writer.clone()).with_max_level(tracing::Level::DEBUG);
+        let headers = tracing::subscriber::with_default(subscriber.finish(), || {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(async {
+                let resp = svc.call(req).await.unwrap();
+                let headers = resp.headers().clone();
+                let mut body = resp.into_body();
+                if drain {
+                    while let Some(f) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+                        f.unwrap();
+                    }
+                }
+                headers
+            })
+        });
+        let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        (headers, log)
+    }
+
+    fn count(m: &Metrics, code: &str) -> u64 {
+        m.requests.with_label_values(&["doudi.v1.Audit", "WhoAmI", "unknown", code]).get()
+    }
+
+    #[test]
+    fn every_line_of_a_request_carries_its_id_agency_service_and_method() {
+        let m = Arc::new(Metrics::new());
+        let (headers, log) = call(&m, Some("req-7"), "0", false, true);
+        assert_eq!(headers.get(REQUEST_ID).unwrap(), "req-7");
+        let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "the handler's line and the layer's closing line: {log}");
+        for l in &lines {
+            let span = &l["span"];
+            assert_eq!(span["request_id"], "req-7", "{l}");
+            assert_eq!(span["agency"], "unknown", "no client certificate in this test: {l}");
+            assert_eq!(span["service"], "doudi.v1.Audit");
+            assert_eq!(span["method"], "WhoAmI");
+        }
+        assert_eq!(lines[0]["fields"]["seen_request_id"], "req-7", "the handler sees the id");
+        assert_eq!(lines[1]["fields"]["code"], "OK");
+        assert_eq!(count(&m, "OK"), 1);
+    }
+
+    #[test]
+    fn the_code_comes_from_headers_trailers_or_a_dropped_body() {
+        let m = Arc::new(Metrics::new());
+        // Trailers-only (a unary error): counted without reading the body.
+        let (headers, _) = call(&m, Some("bad id with spaces"), "7", true, false);
+        let made = headers.get(REQUEST_ID).unwrap().to_str().unwrap().to_owned();
+        assert_eq!(made.len(), 36, "an insane id is replaced: {made}");
+        assert_eq!(count(&m, "PERMISSION_DENIED"), 1);
+        // Status in the trailers: counted when they pass.
+        call(&m, None, "5", false, true);
+        assert_eq!(count(&m, "NOT_FOUND"), 1);
+        // Body dropped before its trailers: CANCELLED.
+        call(&m, None, "0", false, false);
+        assert_eq!(count(&m, "CANCELLED"), 1);
+        assert_eq!(count(&m, "OK"), 0);
+        let latency = m.latency.with_label_values(&["doudi.v1.Audit", "WhoAmI"]).get_sample_count();
+        assert_eq!(latency, 3, "each call timed once");
+    }
+
     #[test]
     fn code_names() {
         assert_eq!(code_name(0), "OK");
