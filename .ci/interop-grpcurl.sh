@@ -22,7 +22,9 @@ work=$(mktemp -d)
 DOUDI_DATA_KEY=$("$bin" keys generate)
 export DOUDI_DATA_KEY
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin" serve --listen "127.0.0.1:$port" --database-url "sqlite://$work/hub.db" --certs-dir certs-example >"$work/serve.log" 2>&1 &
+mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$bin" serve --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$mport" --database-url "sqlite://$work/hub.db" \
+  --certs-dir certs-example >"$work/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
 
@@ -52,6 +54,9 @@ ok "describe"
 
 g civil_affairs -d '{}' "localhost:$port" doudi.v1.Audit/WhoAmI | grep -q '"agency": "civil_affairs"' || fail "WhoAmI"
 ok "WhoAmI"
+g education -v -H 'x-request-id: ci-req-42' -d '{}' "localhost:$port" doudi.v1.Audit/WhoAmI >"$work/rid"
+sed -n '/^Response headers received:/,/^$/p' "$work/rid" | grep -qi '^x-request-id: ci-req-42$' || fail "x-request-id echoed: $(cat "$work/rid")"
+ok "x-request-id echoed in the response headers"
 
 push='{"facts":[{"factId":"CI-1","sourceVersion":"1","idNumber":"621022198512310039","divisionCode":"621022101203",
  "validFrom":"2023-01-01","assistance":{"program":"PROGRAM_DIBAO","residence":"RESIDENCE_RURAL","ruralClass":2,
@@ -135,4 +140,11 @@ ok "revoked certificate refused: $(head -1 "$work/revoked")"
 
 if grep -q '621022198512310039' "$work/serve.log"; then fail "a full ID number reached the log"; fi
 ok "no full ID number in the server log"
+python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$mport/metrics').read().decode())" >"$work/metrics"
+# Counted from the calls above: education called WhoAmI once; leading_group's GetRecipient was refused once.
+grep -qx 'doudi_grpc_requests_total{agency="education",code="OK",method="WhoAmI",service="doudi.v1.Audit"} 1' "$work/metrics" \
+  || fail "metrics WhoAmI: $(grep doudi_grpc_requests_total "$work/metrics")"
+grep -qx 'doudi_grpc_requests_total{agency="leading_group",code="PERMISSION_DENIED",method="GetRecipient",service="doudi.v1.RecipientExchange"} 1' \
+  "$work/metrics" || fail "metrics denied GetRecipient: $(grep doudi_grpc_requests_total "$work/metrics")"
+ok "metrics on --metrics-listen: requests by agency, method and code"
 echo "grpcurl interop: all checks passed"

@@ -63,6 +63,58 @@ pub struct Config {
     /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for in-flight requests before it closes every connection; open
     /// StreamFacts streams are ended at once with UNAVAILABLE saying what was committed.
     pub shutdown_grace_secs: u64,
+    /// Address of the Prometheus metrics endpoint (`GET /metrics`, plain HTTP), e.g. "127.0.0.1:9464"
+    /// (`DOUDI_METRICS_LISTEN`); unset or empty = no metrics endpoint.
+    #[serde(default, deserialize_with = "empty_is_none", skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// One line per figment error, starting with the key and where its value came from, e.g.
+/// `listen (DOUDI_LISTEN): invalid socket address syntax` or `max_batch (in doudi.toml): invalid type: …`.
+fn describe(e: figment::Error) -> String {
+    let lines: Vec<String> = e
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".").to_lowercase();
+            let key = key.strip_prefix("default.").unwrap_or(&key).to_owned();
+            let from = match &e.metadata {
+                Some(m) if m.name.contains("environment") => format!(" (DOUDI_{})", key.to_uppercase()),
+                Some(figment::Metadata { source: Some(figment::Source::File(f)), .. }) => {
+                    format!(" (in {})", f.display())
+                }
+                _ => String::new(),
+            };
+            let what = e.kind.to_string();
+            if key.is_empty() { format!("configuration: {what}{from}") } else { format!("{key}{from}: {what}") }
+        })
+        .collect();
+    format!("invalid configuration: {}", lines.join("; "))
+}
+
+/// `scheme://user:password@host/…` with the password replaced by [`REDACTED`]; other strings unchanged.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:{REDACTED}@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// An optional address where an empty string (e.g. `DOUDI_METRICS_LISTEN=`) means "off".
+fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("{v:?} is not an address such as \"127.0.0.1:9464\" ({e})"))),
+    }
 }
 
 impl Default for Config {
@@ -91,6 +143,7 @@ impl Default for Config {
             max_connection_age_secs: 1800,
             max_connection_age_grace_secs: 60,
             shutdown_grace_secs: 10,
+            metrics_listen: None,
         }
     }
 }
@@ -104,10 +157,106 @@ pub struct Overrides {
     pub database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certs_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
+/// What `config show` prints in place of a secret.
+pub const REDACTED: &str = "<redacted>";
+
 impl Config {
-    /// Load defaults, then the file (if any), then `DOUDI_*`, then `overrides`.
+    /// Every configuration key, in the order of the struct (and of `doudi.example.toml`).
+    pub const KEYS: [&'static str; 24] = [
+        "listen",
+        "database_url",
+        "certs_dir",
+        "tls_ca",
+        "tls_cert",
+        "tls_key",
+        "tls_crls",
+        "trust_domain",
+        "data_key",
+        "access_policy_file",
+        "coverage_params_file",
+        "crypto_suite",
+        "max_batch",
+        "fund_report_tolerance",
+        "max_message_bytes",
+        "handshake_timeout_secs",
+        "crl_poll_secs",
+        "rate_per_agency",
+        "rate_burst",
+        "max_streams_per_agency",
+        "max_connection_age_secs",
+        "max_connection_age_grace_secs",
+        "shutdown_grace_secs",
+        "metrics_listen",
+    ];
+
+    /// Checks beyond the types: each error names its key and never echoes a secret.
+    pub fn validate(&self) -> Result<(), String> {
+        use secrecy::ExposeSecret as _;
+        if !self.database_url.starts_with("sqlite:") {
+            return Err(format!(
+                "database_url: {:?} is not supported: use sqlite://PATH (PostgreSQL is planned, not built)",
+                redact_url(&self.database_url)
+            ));
+        }
+        if self.trust_domain.is_empty()
+            || !self.trust_domain.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        {
+            return Err(format!(
+                "trust_domain: {:?} is not a SPIFFE trust domain (letters, digits, '.', '-', '_')",
+                self.trust_domain
+            ));
+        }
+        if let Some(k) = &self.data_key {
+            use base64::Engine as _;
+            let ok =
+                base64::engine::general_purpose::STANDARD.decode(k.expose_secret().trim()).is_ok_and(|b| b.len() == 32);
+            if !ok {
+                return Err("data_key: must be 32 bytes in standard base64 (`doudi keys generate` makes one); \
+                            the value given is not shown"
+                    .into());
+            }
+        }
+        if let Err(e) = self.fund_report_tolerance.parse::<crate::domain::money::Money>() {
+            return Err(format!(
+                "fund_report_tolerance: {:?} is not an amount in yuan such as \"1.00\" ({e})",
+                self.fund_report_tolerance
+            ));
+        }
+        for (key, value, min) in [
+            ("max_batch", self.max_batch, 1),
+            ("max_message_bytes", self.max_message_bytes, 1024),
+            ("handshake_timeout_secs", self.handshake_timeout_secs as usize, 1),
+        ] {
+            if value < min {
+                return Err(format!("{key}: {value} is too small (at least {min})"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML, secrets replaced by [`REDACTED`]: the data key, and a password in the database
+    /// URL. Keys without a value are listed as comments.
+    pub fn show(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = redact_url(&self.database_url);
+        let mut out = toml::to_string(&shown).unwrap_or_else(|e| format!("# not representable as TOML: {e}\n"));
+        if self.data_key.is_some() {
+            out.push_str(&format!("data_key = \"{REDACTED}\"\n"));
+        }
+        let present: toml::Table = toml::from_str(&out).unwrap_or_default();
+        for key in Config::KEYS {
+            if !present.contains_key(key) {
+                out.push_str(&format!("# {key}: not set\n"));
+            }
+        }
+        out
+    }
+
+    /// Load defaults, then the file (if any), then `DOUDI_*`, then `overrides`, and [`Config::validate`].
     /// Errors name the offending key.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Box<figment::Error>> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
@@ -118,7 +267,16 @@ impl Config {
         let env = Env::prefixed("DOUDI_")
             .filter(|k| k != "config" && k != "new_data_key" && !k.as_str().starts_with("test_"));
         fig = fig.merge(env).merge(Serialized::defaults(overrides));
-        fig.extract().map_err(Box::new)
+        let mut config: Config = fig.extract().map_err(|e| Box::new(figment::Error::from(describe(e))))?;
+        {
+            use secrecy::ExposeSecret as _;
+            // `DOUDI_DATA_KEY=` (empty) means no key, as if unset.
+            if config.data_key.as_ref().is_some_and(|k| k.expose_secret().trim().is_empty()) {
+                config.data_key = None;
+            }
+        }
+        config.validate().map_err(|e| Box::new(figment::Error::from(format!("invalid configuration: {e}"))))?;
+        Ok(config)
     }
 
     pub fn ca_path(&self) -> PathBuf {
@@ -168,6 +326,127 @@ mod tests {
             assert_eq!(Config::load(Some(Path::new("doudi.toml")), &flags).unwrap().listen.port(), 7001);
             Ok(())
         });
+    }
+
+    fn load_err(jail_env: &[(&str, &str)], file: Option<&str>) -> String {
+        let mut msg = String::new();
+        figment::Jail::expect_with(|jail| {
+            for (k, v) in jail_env {
+                jail.set_env(k, v);
+            }
+            let path = file.map(|text| {
+                jail.create_file("doudi.toml", text).unwrap();
+                Path::new("doudi.toml")
+            });
+            msg = Config::load(path, &Overrides::default()).unwrap_err().to_string();
+            Ok(())
+        });
+        msg
+    }
+
+    /// Environment variables, a file's text, and the key the error must name.
+    type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, &'a str);
+
+    #[test]
+    fn each_invalid_value_is_refused_naming_its_key() {
+        let cases: [Case; 10] = [
+            (&[("DOUDI_LISTEN", "localhost-50051")], None, "listen"),
+            (&[], Some("listen = \"127.0.0.1\"\n"), "listen"),
+            (&[("DOUDI_CRYPTO_SUITE", "des")], None, "crypto_suite"),
+            (&[("DOUDI_MAX_BATCH", "-5")], None, "max_batch"),
+            (&[], Some("rate_burst = \"lots\"\n"), "rate_burst"),
+            (&[("DOUDI_MAX_BATCH", "0")], None, "max_batch"),
+            (&[("DOUDI_METRICS_LISTEN", "nine-four-six-four")], None, "metrics_listen"),
+            (&[("DOUDI_FUND_REPORT_TOLERANCE", "one yuan")], None, "fund_report_tolerance"),
+            (&[("DOUDI_DATABASE_URL", "postgres://doudi:hunter2@db/doudi")], None, "database_url"),
+            (&[], Some("max_batchh = 5\n"), "max_batchh"),
+        ];
+        for (env, file, key) in cases {
+            let e = load_err(env, file);
+            // From the environment figment names the variable's key as written (`LISTEN` of DOUDI_LISTEN).
+            assert!(e.to_lowercase().contains(key), "{env:?} {file:?}: {e}");
+            assert!(!e.contains("hunter2"), "a password is never echoed: {e}");
+        }
+    }
+
+    #[test]
+    fn a_bad_data_key_is_named_but_not_shown() {
+        let e = load_err(&[("DOUDI_DATA_KEY", "c2VjcmV0LWJ1dC1zaG9ydA==")], None);
+        assert!(e.contains("data_key") && !e.contains("c2VjcmV0LWJ1dC1zaG9ydA=="), "{e}");
+    }
+
+    #[test]
+    fn an_empty_metrics_listen_or_data_key_means_unset() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DOUDI_METRICS_LISTEN", "");
+            jail.set_env("DOUDI_DATA_KEY", "");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.metrics_listen, None);
+            assert!(c.data_key.is_none(), "an empty data key is no data key");
+            jail.set_env("DOUDI_METRICS_LISTEN", "127.0.0.1:9464");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+            Ok(())
+        });
+    }
+
+    /// The example file at the repository root: it loads, its values are the built-in defaults, and it names
+    /// every key (commented out where there is no default), so it cannot drift from this struct.
+    #[test]
+    fn the_example_file_lists_every_key_with_its_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("doudi.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        figment::Jail::expect_with(|_| {
+            let c = Config::load(Some(&path), &Overrides::default()).unwrap();
+            assert_eq!(toml::to_string(&c).unwrap(), toml::to_string(&Config::default()).unwrap());
+            Ok(())
+        });
+        for key in Config::KEYS {
+            let listed = text.lines().any(|l| {
+                let l = l.trim_start_matches('#').trim_start();
+                l.starts_with(&format!("{key} ="))
+            });
+            assert!(listed, "doudi.example.toml does not list {key}");
+        }
+        // KEYS is every field: a configuration with every option set serializes exactly these keys
+        // (data_key is never serialized).
+        let full = Config {
+            tls_ca: Some("a".into()),
+            tls_cert: Some("b".into()),
+            tls_key: Some("c".into()),
+            tls_crls: Some(vec!["d".into()]),
+            access_policy_file: Some("e".into()),
+            coverage_params_file: Some("f".into()),
+            metrics_listen: Some("127.0.0.1:9464".parse().unwrap()),
+            ..Config::default()
+        };
+        let table: toml::Table = toml::from_str(&toml::to_string(&full).unwrap()).unwrap();
+        let mut fields: Vec<&str> = table.keys().map(String::as_str).chain(["data_key"]).collect();
+        let mut keys = Config::KEYS.to_vec();
+        fields.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(fields, keys);
+    }
+
+    #[test]
+    fn show_redacts_the_data_key_and_database_passwords() {
+        let key = crate::crypto::Keys::generate_base64();
+        let c = Config {
+            data_key: Some(key.clone().into()),
+            database_url: "sqlite://user:hunter2@localhost/doudi.db".into(),
+            ..Config::default()
+        };
+        let shown = c.show();
+        assert!(!shown.contains(&key), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let table: toml::Table = toml::from_str(&shown).unwrap();
+        assert_eq!(table["data_key"].as_str(), Some(REDACTED));
+        assert_eq!(table["database_url"].as_str(), Some("sqlite://user:<redacted>@localhost/doudi.db"));
+        assert_eq!(table["max_batch"].as_integer(), Some(10_000));
+        assert!(shown.contains("# metrics_listen: not set"), "{shown}");
+        assert!(shown.contains("# tls_ca: not set"), "{shown}");
+        assert_eq!(redact_url("sqlite://doudi.db"), "sqlite://doudi.db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
     }
 
     #[test]

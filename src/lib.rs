@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod hostile;
 pub mod hub;
 pub mod lifetime;
+pub mod metrics;
 pub mod report;
 pub mod rotation;
 pub mod server;

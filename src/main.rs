@@ -37,6 +37,9 @@ enum Command {
         /// demo PKI whose keys are public: use your own for anything real].
         #[arg(long)]
         certs_dir: Option<PathBuf>,
+        /// Serve Prometheus metrics (GET /metrics, plain HTTP) on this address, e.g. 127.0.0.1:9464 [default: off].
+        #[arg(long)]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -79,6 +82,18 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// The configuration (defaults ← --config FILE ← DOUDI_* variables; doudi.example.toml lists every key).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration of `serve` as TOML, secrets (data key, database password) shown as
+    /// "<redacted>"; exits with status 1 naming the key if a value is invalid.
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -237,8 +252,9 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { listen, database_url, certs_dir } => {
-            let config = Config::load(cli.config.as_deref(), &Overrides { listen, database_url, certs_dir })?;
+        Command::Serve { listen, database_url, certs_dir, metrics_listen } => {
+            let config =
+                Config::load(cli.config.as_deref(), &Overrides { listen, database_url, certs_dir, metrics_listen })?;
             let app = doudi::server::Application::build(&config, doudi::server::shutdown_signal()).await?;
             app.run().await
         }
@@ -249,6 +265,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("opening {}", config.database_url))?;
             store.migrate().await.with_context(|| format!("migrating {}", config.database_url))?;
             println!("migrations applied to {}", config.database_url);
+            Ok(())
+        }
+        Command::Config { command: ConfigCommand::Show } => {
+            let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
+            match &cli.config {
+                Some(f) => println!("# effective configuration: defaults <- {} <- DOUDI_* variables", f.display()),
+                None => println!("# effective configuration: defaults <- DOUDI_* variables (no --config file)"),
+            }
+            print!("{}", config.show());
+            if std::env::var_os("DOUDI_NEW_DATA_KEY").is_some() {
+                println!("# DOUDI_NEW_DATA_KEY (for `doudi keys rotate`) is set: \"{}\"", doudi::config::REDACTED);
+            }
             Ok(())
         }
         Command::Demo(args) => doudi::demo::run(args).await,

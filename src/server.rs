@@ -30,6 +30,7 @@ use crate::grpc::pb::reference_server::ReferenceServer;
 use crate::grpc::reference::ReferenceService;
 use crate::hub::{Hub, Limits};
 use crate::lifetime::Trigger;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::tls;
 
@@ -50,8 +51,10 @@ type ServeFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 /// A bound, ready-to-run hub.
 pub struct Application {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     serve: ServeFuture,
     pub hub: Hub,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Application {
@@ -155,11 +158,25 @@ impl Application {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
+        let metrics = Arc::new(Metrics::new());
+        let metrics_listener = match config.metrics_listen {
+            Some(a) => Some(crate::metrics::bind(a).await?),
+            None => None,
+        };
+        let metrics_addr = metrics_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+        let observe = crate::grpc::observe::ObserveLayer::new(
+            metrics.clone(),
+            &config.trust_domain,
+            policy.clone(),
+            &[FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET],
+        );
+
         let max = config.max_message_bytes;
         let exchange = RecipientExchangeServer::new(ExchangeService {
             hub: hub.clone(),
             auth: auth.clone(),
             draining: draining.clone(),
+            metrics: metrics.clone(),
         })
         .max_decoding_message_size(max)
         // Responses are bounded by paging, not by the request limit: a person with many
@@ -183,6 +200,8 @@ impl Application {
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .tcp_nodelay(true)
+            // Outermost first: the request id, span and metrics see the status after the remapping below.
+            .layer(observe)
             .layer(crate::grpc::limits::MessageLimitLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -196,7 +215,11 @@ impl Application {
         let shutdown_grace = Duration::from_secs(config.shutdown_grace_secs);
         let store = hub.store.clone();
         let key_check = hub.keys.check_value();
+        let metrics_for_http = metrics.clone();
         let serve: ServeFuture = Box::pin(async move {
+            let metrics_task = metrics_listener
+                .map(|l| tokio::spawn(crate::metrics::serve(l, metrics_for_http, store.clone())))
+                .map(AbortOnDrop);
             let health_on_stop = health.clone();
             let drain_started = draining.clone();
             let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
@@ -229,13 +252,17 @@ impl Application {
             for s in SERVICES.iter().chain(std::iter::once(&"")) {
                 health.set_service_status(*s, ServingStatus::Serving).await;
             }
-            tracing::info!(%addr, "doudi serving (mutual TLS)");
+            match metrics_addr {
+                Some(m) => tracing::info!(%addr, metrics = %m, "doudi serving (mutual TLS; metrics over plain HTTP)"),
+                None => tracing::info!(%addr, "doudi serving (mutual TLS)"),
+            }
             let r = server.await.context("server task")?;
             closed_when_done.fire();
+            drop(metrics_task);
             store.close().await;
             r.context("gRPC server")
         });
-        Ok(Application { addr, serve, hub })
+        Ok(Application { addr, metrics_addr, serve, hub, metrics })
     }
 
     /// The bound address (the real port when configured with port 0).
@@ -243,9 +270,23 @@ impl Application {
         self.addr
     }
 
+    /// The bound metrics address (`GET /metrics`), when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// Serve until the shutdown future resolves and in-flight requests finish.
     pub async fn run(self) -> anyhow::Result<()> {
         self.serve.await
+    }
+}
+
+/// Aborts the task when dropped (also when the serve future is dropped or fails early).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -1,5 +1,9 @@
 //! Structured logs with `tracing`. Nothing logged may contain a full ID number: code logs
 //! `IdNumber::masked()` or person keys only (IdNumber's Debug is masked too).
+//!
+//! Every line logged while a gRPC request is handled carries the fields of its `request` span
+//! (`request_id`, `agency`, `service`, `method`; made by [`crate::grpc::observe`]): in human output as the
+//! `request{…}:` prefix, in JSON (`--log-json`) as the `span` object (and `spans`, the list of open spans).
 
 use tracing_subscriber::EnvFilter;
 

@@ -1,14 +1,18 @@
 //! `doudi.v1.RecipientExchange` handlers (api.md).
 
+use std::sync::Arc;
+
 use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::Authenticator;
 use super::convert::{date_in, fact_in, id_number_in, program_filter, recipient_out};
+use super::observe::agency_label;
 use super::pb::{self, recipient_exchange_server::RecipientExchange};
 use super::status::invalid;
 use crate::domain::calendar::today_shanghai;
 use crate::domain::versioning::Decision;
 use crate::hub::{FactOutcome, FactResult, Hub};
+use crate::metrics::Metrics;
 
 /// Most rejected facts listed in a StreamFacts response (api.md).
 pub const STREAM_REJECTIONS_LISTED: usize = 1_000;
@@ -19,6 +23,24 @@ pub struct ExchangeService {
     /// Fired when the hub starts shutting down: open StreamFacts streams end with UNAVAILABLE after the batch
     /// in hand (which is committed), saying what was processed so the client resumes on another connection.
     pub draining: crate::lifetime::Trigger,
+    pub metrics: Arc<Metrics>,
+}
+
+impl ExchangeService {
+    /// Count each fact's outcome in `doudi_facts_ingested_total`.
+    fn count_outcomes(&self, agency: &str, counts: &pb::OutcomeCounts) {
+        for (outcome, n) in [
+            ("ACCEPTED", counts.accepted),
+            ("NEW_VERSION", counts.new_version),
+            ("DUPLICATE", counts.duplicate),
+            ("STALE", counts.stale),
+            ("REJECTED", counts.rejected),
+        ] {
+            if n > 0 {
+                self.metrics.facts.with_label_values(&[agency, outcome]).inc_by(n);
+            }
+        }
+    }
 }
 
 fn result_out(r: &FactResult, offset: usize) -> pb::FactResult {
@@ -62,6 +84,7 @@ impl RecipientExchange for ExchangeService {
         let results = self.hub.push_facts(&principal, PUSH, facts).await?;
         let mut counts = pb::OutcomeCounts::default();
         results.iter().for_each(|r| count(&mut counts, r));
+        self.count_outcomes(&agency_label(&principal), &counts);
         tracing::info!(agency = %principal.agency(), accepted = counts.accepted, new_version = counts.new_version,
             duplicate = counts.duplicate, stale = counts.stale, rejected = counts.rejected, "PushFacts");
         Ok(Response::new(pb::PushFactsResponse {
@@ -77,6 +100,8 @@ impl RecipientExchange for ExchangeService {
     ) -> Result<Response<pb::PushFactsResponse>, Status> {
         let principal = self.auth.principal(&req)?;
         let _permit = self.auth.stream_permit(&principal)?;
+        let agency = agency_label(&principal);
+        let _open = self.metrics.stream_opened(&agency);
         let mut stream = req.into_inner();
         let mut counts = pb::OutcomeCounts::default();
         let mut rejected = Vec::new();
@@ -126,6 +151,9 @@ impl RecipientExchange for ExchangeService {
             let n = msg.facts.len();
             let facts = msg.facts.into_iter().map(fact_in).collect();
             let results = self.hub.push_facts(&principal, STREAM, facts).await?;
+            let mut batch = pb::OutcomeCounts::default();
+            results.iter().for_each(|r| count(&mut batch, r));
+            self.count_outcomes(&agency, &batch);
             for r in &results {
                 count(&mut counts, r);
                 if matches!(r.outcome, FactOutcome::Rejected { .. }) {

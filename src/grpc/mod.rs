@@ -8,6 +8,7 @@ pub mod coordination;
 pub mod exchange;
 pub mod limits;
 pub mod medical;
+pub mod observe;
 pub mod reference;
 pub mod snapshot;
 pub mod status;

@@ -415,6 +415,20 @@ impl Store {
     }
 
     /// Number of audit events (for tests and operators).
+    /// Connections of the read and the write pool: `(pool, open, idle)` (for metrics).
+    pub fn pool_use(&self) -> [(&'static str, u32, usize); 2] {
+        [
+            ("read", self.pool.size(), self.pool.num_idle()),
+            ("write", self.write_pool.size(), self.write_pool.num_idle()),
+        ]
+    }
+
+    /// The audit chain's length: the newest event's sequence number (events are numbered from 1 without gaps;
+    /// `audit verify` checks that). One primary-key lookup, unlike `COUNT(*)`.
+    pub async fn audit_chain_length(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
     pub async fn audit_count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM audit_events").fetch_one(&self.pool).await?.try_get(0)?)
     }

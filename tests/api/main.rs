@@ -6,6 +6,7 @@ mod support;
 
 mod access;
 mod audit;
+mod config_cli;
 mod coordination;
 mod exchange;
 mod hostile;
@@ -14,5 +15,6 @@ mod lifetime;
 mod limits;
 mod medical;
 mod medical_demo;
+mod metrics;
 mod snapshot;
 mod transport;

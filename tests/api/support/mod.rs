@@ -21,6 +21,8 @@ pub struct TestApp {
     pub ca: Ca,
     pub dir: tempfile::TempDir,
     pub app_hub: doudi::hub::Hub,
+    /// The metrics endpoint when the test set `metrics_listen`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -64,8 +66,9 @@ pub async fn spawn_app_prepared(
     .unwrap();
     let server = format!("https://localhost:{}", app.addr().port());
     let app_hub = app.hub.clone();
+    let metrics_addr = app.metrics_addr();
     let task = tokio::spawn(app.run());
-    let t = TestApp { server, ca, dir, app_hub, stop: Some(tx), task: Some(task) };
+    let t = TestApp { server, ca, dir, app_hub, metrics_addr, stop: Some(tx), task: Some(task) };
     t.wait_ready().await;
     t
 }

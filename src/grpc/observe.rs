@@ -1,0 +1,464 @@
+//! The outermost tower layer of the gRPC server: a request id, a tracing span and the request metrics for every
+//! call.
+//!
+//! - **Request id**: the client's `x-request-id` header when it is sane (1–64 characters of `A–Z a–z 0–9 - _ . :`),
+//!   else a new random UUID (v4). It is echoed in the response headers (`x-request-id`), for errors too.
+//! - **Span** `request` with fields `request_id`, `agency`, `service`, `method`: every log line written while the
+//!   request is handled (the handler runs inside the response future; streamed response bodies are polled inside
+//!   the span too) carries them, in human and JSON logs. The agency comes from the peer certificate's SPIFFE ID
+//!   (`civil_affairs`, or `civil_affairs/621022` for a county office); `unknown` when the certificate names no
+//!   agency this hub knows (the handler then refuses the call with UNAUTHENTICATED).
+//! - **Metrics** ([`crate::metrics`]): `doudi_grpc_requests_total{service,method,agency,code}` and
+//!   `doudi_grpc_request_duration_seconds{service,method}`. The gRPC code is read from the response's
+//!   `grpc-status`: in the headers of a trailers-only response (errors raised before any message, which is how
+//!   tonic answers a unary error), else in the trailers at the end of the body. Streaming responses are therefore
+//!   counted and timed when their stream ends (trailers), not when the headers leave; a response body dropped
+//!   before its trailers (the client cancelled or the connection broke) counts as `CANCELLED`, and a body that
+//!   ends without trailers as `UNKNOWN`. Paths that are not a method of a registered service are labelled
+//!   `unknown`/`unknown`, so a client cannot grow the label sets.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
+use http_body::{Body, Frame, SizeHint};
+use prost::Message as _;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+use tower::{Layer, Service};
+use tracing::Instrument as _;
+
+use crate::domain::agency::Principal;
+use crate::domain::policy::AccessPolicy;
+use crate::metrics::Metrics;
+
+/// The request-id header (request and response metadata).
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The agency label of a principal: the agency code, and `/county` for a county office.
+pub fn agency_label(p: &Principal) -> String {
+    match p.county() {
+        Some(c) => format!("{}/{}", p.agency(), c),
+        None => p.agency().to_string(),
+    }
+}
+
+/// Is a client-supplied request id safe to log and echo?
+pub fn sane_request_id(v: &str) -> bool {
+    (1..=64).contains(&v.len())
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// A random UUID, version 4.
+pub fn new_request_id() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// The canonical name of a gRPC status code (`grpc-status` value).
+pub fn code_name(code: i32) -> &'static str {
+    match code {
+        0 => "OK",
+        1 => "CANCELLED",
+        2 => "UNKNOWN",
+        3 => "INVALID_ARGUMENT",
+        4 => "DEADLINE_EXCEEDED",
+        5 => "NOT_FOUND",
+        6 => "ALREADY_EXISTS",
+        7 => "PERMISSION_DENIED",
+        8 => "RESOURCE_EXHAUSTED",
+        9 => "FAILED_PRECONDITION",
+        10 => "ABORTED",
+        11 => "OUT_OF_RANGE",
+        12 => "UNIMPLEMENTED",
+        13 => "INTERNAL",
+        14 => "UNAVAILABLE",
+        15 => "DATA_LOSS",
+        16 => "UNAUTHENTICATED",
+        _ => "UNKNOWN",
+    }
+}
+
+fn grpc_code(h: &HeaderMap) -> Option<&'static str> {
+    let v = h.get("grpc-status")?;
+    Some(code_name(v.to_str().ok()?.trim().parse().ok()?))
+}
+
+/// What the layer needs: the metrics, how to read the agency, and the method paths served.
+#[derive(Clone)]
+pub struct ObserveLayer {
+    metrics: Arc<Metrics>,
+    trust_domain: Arc<str>,
+    policy: Arc<AccessPolicy>,
+    methods: Arc<HashSet<String>>,
+}
+
+impl ObserveLayer {
+    /// `descriptor_sets`: encoded `FileDescriptorSet`s of the services registered; their methods (plus the two
+    /// reflection services') are the paths labelled by name.
+    pub fn new(
+        metrics: Arc<Metrics>,
+        trust_domain: &str,
+        policy: Arc<AccessPolicy>,
+        descriptor_sets: &[&[u8]],
+    ) -> ObserveLayer {
+        let mut methods = HashSet::new();
+        for set in descriptor_sets {
+            let Ok(set) = prost_types::FileDescriptorSet::decode(*set) else { continue };
+            for file in set.file {
+                let package = file.package.unwrap_or_default();
+                for s in file.service {
+                    let service = format!("{package}.{}", s.name.unwrap_or_default());
+                    for m in s.method {
+                        methods.insert(format!("/{service}/{}", m.name.unwrap_or_default()));
+                    }
+                }
+            }
+        }
+        methods.insert("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo".into());
+        methods.insert("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo".into());
+        ObserveLayer { metrics, trust_domain: trust_domain.into(), policy, methods: Arc::new(methods) }
+    }
+
+    fn agency<B>(&self, req: &http::Request<B>) -> String {
+        let certs = req.extensions().get::<TlsConnectInfo<TcpConnectInfo>>().and_then(|i| i.peer_certs());
+        let Some(leaf) = certs.as_ref().and_then(|c| c.first().cloned()) else { return "unknown".into() };
+        for id in crate::tls::peer_spiffe_ids(leaf.as_ref()).unwrap_or_default() {
+            if let Ok(p) = Principal::from_spiffe(&id, &self.trust_domain)
+                && self.policy.is_known(p.agency())
+            {
+                return agency_label(&p);
+            }
+        }
+        "unknown".into()
+    }
+
+    fn labels(&self, path: &str) -> (String, String) {
+        if self.methods.contains(path)
+            && let Some((service, method)) = path.trim_start_matches('/').split_once('/')
+        {
+            return (service.to_owned(), method.to_owned());
+        }
+        ("unknown".into(), "unknown".into())
+    }
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe { inner, layer: self.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct Observe<S> {
+    inner: S,
+    layer: ObserveLayer,
+}
+
+/// Records one request's metrics exactly once.
+struct Recorder {
+    metrics: Arc<Metrics>,
+    service: String,
+    method: String,
+    agency: String,
+    started: Instant,
+}
+
+impl Recorder {
+    fn record(self, code: &str) {
+        let elapsed = self.started.elapsed();
+        self.metrics.requests.with_label_values(&[&self.service, &self.method, &self.agency, code]).inc();
+        self.metrics.latency.with_label_values(&[&self.service, &self.method]).observe(elapsed.as_secs_f64());
+        tracing::debug!(code, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request finished");
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for Observe<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    ResBody: Body<Data = Bytes> + Unpin,
+{
+    type Response = http::Response<ObservedBody<ResBody>>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<ReqBody>) -> Self::Future {
+        let started = Instant::now();
+        let request_id = match req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()) {
+            Some(v) if sane_request_id(v) => v.to_owned(),
+            _ => new_request_id(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            // Handlers see the id the hub uses (a replaced one too).
+            req.headers_mut().insert(REQUEST_ID, v);
+        }
+        let agency = self.layer.agency(&req);
+        let (service, method) = self.layer.labels(req.uri().path());
+        let span = tracing::info_span!("request", request_id = %request_id, agency = %agency, service = %service, method = %method);
+        let recorder = Recorder { metrics: self.layer.metrics.clone(), service, method, agency, started };
+        let fut = {
+            let _entered = span.enter();
+            self.inner.call(req)
+        };
+        Box::pin(
+            async move {
+                let resp = fut.await?;
+                let (mut parts, body) = resp.into_parts();
+                if let Ok(v) = HeaderValue::from_str(&request_id) {
+                    parts.headers.insert(REQUEST_ID, v);
+                }
+                let recorder = match grpc_code(&parts.headers) {
+                    // Trailers-only response: the status is already known.
+                    Some(code) => {
+                        recorder.record(code);
+                        None
+                    }
+                    None => Some(recorder),
+                };
+                let body = ObservedBody { inner: body, span: tracing::Span::current(), recorder };
+                Ok(http::Response::from_parts(parts, body))
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// The response body, polled inside the request's span; records the metrics when the trailers pass.
+pub struct ObservedBody<B> {
+    inner: B,
+    span: tracing::Span,
+    recorder: Option<Recorder>,
+}
+
+impl<B> Drop for ObservedBody<B> {
+    fn drop(&mut self) {
+        if let Some(r) = self.recorder.take() {
+            let _entered = self.span.enter();
+            r.record("CANCELLED");
+        }
+    }
+}
+
+impl<B> Body for ObservedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(t) = frame.trailers_ref()
+                    && let Some(r) = this.recorder.take()
+                {
+                    r.record(grpc_code(t).unwrap_or("UNKNOWN"));
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(r) = this.recorder.take() {
+                    r.record("UNKNOWN");
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(r) = this.recorder.take() {
+                    r.record("INTERNAL");
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids() {
+        assert!(sane_request_id("req-2023.10:abc_1"));
+        assert!(!sane_request_id(""));
+        assert!(!sane_request_id("has space"));
+        assert!(!sane_request_id("line\nbreak"));
+        assert!(!sane_request_id(&"a".repeat(65)));
+        let id = new_request_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4", "{id}");
+        assert!(sane_request_id(&id));
+        assert_ne!(new_request_id(), id);
+    }
+
+    #[test]
+    fn labels_only_for_served_methods() {
+        let layer = ObserveLayer::new(
+            Arc::new(Metrics::new()),
+            "t.invalid",
+            Arc::new(AccessPolicy::default()),
+            &[crate::grpc::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET],
+        );
+        assert_eq!(
+            layer.labels("/doudi.v1.RecipientExchange/PushFacts"),
+            ("doudi.v1.RecipientExchange".into(), "PushFacts".into())
+        );
+        assert_eq!(layer.labels("/grpc.health.v1.Health/Check"), ("grpc.health.v1.Health".into(), "Check".into()));
+        assert_eq!(layer.labels("/doudi.v1.RecipientExchange/Nope"), ("unknown".into(), "unknown".into()));
+        assert_eq!(layer.labels("/x"), ("unknown".into(), "unknown".into()));
+    }
+
+    /// A response body of trailers only (as a unary gRPC success ends).
+    struct Trailers(Option<HeaderMap>);
+
+    impl Body for Trailers {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.take().map(|t| Ok(Frame::trailers(t))))
+        }
+    }
+
+    /// A writer into a shared buffer, for capturing log lines.
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Through the layer around a handler that logs a line and answers `status` in its trailers (or, with
+    /// `trailers_only`, in its headers); `drain` polls the body to its end. The captured JSON log.
+    fn call(
+        metrics: &Arc<Metrics>,
+        request_id: Option<&str>,
+        status: &'static str,
+        trailers_only: bool,
+        drain: bool,
+    ) -> (HeaderMap, String) {
+        let layer = ObserveLayer::new(
+            metrics.clone(),
+            "t.invalid",
+            Arc::new(AccessPolicy::default()),
+            &[crate::grpc::FILE_DESCRIPTOR_SET],
+        );
+        let mut svc = layer.layer(tower::service_fn(move |req: http::Request<()>| async move {
+            let seen = req.headers().get(REQUEST_ID).map(|v| v.to_str().unwrap().to_owned());
+            tracing::info!(seen_request_id = seen.as_deref().unwrap_or(""), "handler ran");
+            let mut resp = http::Response::builder();
+            let mut t = HeaderMap::new();
+            if trailers_only {
+                resp = resp.header("grpc-status", status);
+            } else {
+                t.insert("grpc-status", HeaderValue::from_static(status));
+            }
+            Ok::<_, std::convert::Infallible>(resp.body(Trailers(Some(t))).unwrap())
+        }));
+        let mut req = http::Request::builder().uri("/doudi.v1.Audit/WhoAmI");
+        if let Some(id) = request_id {
+            req = req.header(REQUEST_ID, id);
+        }
+        let req = req.body(()).unwrap();
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber =
+            tracing_subscriber::fmt().json().with_writer(move || writer.clone()).with_max_level(tracing::Level::DEBUG);
+        let headers = tracing::subscriber::with_default(subscriber.finish(), || {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(async {
+                let resp = svc.call(req).await.unwrap();
+                let headers = resp.headers().clone();
+                let mut body = resp.into_body();
+                if drain {
+                    while let Some(f) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+                        f.unwrap();
+                    }
+                }
+                headers
+            })
+        });
+        let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        (headers, log)
+    }
+
+    fn count(m: &Metrics, code: &str) -> u64 {
+        m.requests.with_label_values(&["doudi.v1.Audit", "WhoAmI", "unknown", code]).get()
+    }
+
+    #[test]
+    fn every_line_of_a_request_carries_its_id_agency_service_and_method() {
+        let m = Arc::new(Metrics::new());
+        let (headers, log) = call(&m, Some("req-7"), "0", false, true);
+        assert_eq!(headers.get(REQUEST_ID).unwrap(), "req-7");
+        let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "the handler's line and the layer's closing line: {log}");
+        for l in &lines {
+            let span = &l["span"];
+            assert_eq!(span["request_id"], "req-7", "{l}");
+            assert_eq!(span["agency"], "unknown", "no client certificate in this test: {l}");
+            assert_eq!(span["service"], "doudi.v1.Audit");
+            assert_eq!(span["method"], "WhoAmI");
+        }
+        assert_eq!(lines[0]["fields"]["seen_request_id"], "req-7", "the handler sees the id");
+        assert_eq!(lines[1]["fields"]["code"], "OK");
+        assert_eq!(count(&m, "OK"), 1);
+    }
+
+    #[test]
+    fn the_code_comes_from_headers_trailers_or_a_dropped_body() {
+        let m = Arc::new(Metrics::new());
+        // Trailers-only (a unary error): counted without reading the body.
+        let (headers, _) = call(&m, Some("bad id with spaces"), "7", true, false);
+        let made = headers.get(REQUEST_ID).unwrap().to_str().unwrap().to_owned();
+        assert_eq!(made.len(), 36, "an insane id is replaced: {made}");
+        assert_eq!(count(&m, "PERMISSION_DENIED"), 1);
+        // Status in the trailers: counted when they pass.
+        call(&m, None, "5", false, true);
+        assert_eq!(count(&m, "NOT_FOUND"), 1);
+        // Body dropped before its trailers: CANCELLED.
+        call(&m, None, "0", false, false);
+        assert_eq!(count(&m, "CANCELLED"), 1);
+        assert_eq!(count(&m, "OK"), 0);
+        let latency = m.latency.with_label_values(&["doudi.v1.Audit", "WhoAmI"]).get_sample_count();
+        assert_eq!(latency, 3, "each call timed once");
+    }
+
+    #[test]
+    fn code_names() {
+        assert_eq!(code_name(0), "OK");
+        assert_eq!(code_name(7), "PERMISSION_DENIED");
+        assert_eq!(code_name(16), "UNAUTHENTICATED");
+        assert_eq!(code_name(99), "UNKNOWN");
+    }
+}

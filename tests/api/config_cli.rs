@@ -1,0 +1,47 @@
+//! `doudi config show` (issue 9): the effective configuration of the example file, secrets redacted, and a
+//! clear refusal naming the key of an invalid value.
+
+use std::process::Command;
+
+fn doudi() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_doudi"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    // Only what each test sets.
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("DOUDI_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+#[test]
+fn config_show_prints_the_example_with_every_secret_redacted() {
+    let key = doudi::crypto::Keys::generate_base64();
+    let new_key = doudi::crypto::Keys::generate_base64();
+    let out = doudi()
+        .args(["config", "show", "--config", "doudi.example.toml"])
+        .env("DOUDI_DATA_KEY", &key)
+        .env("DOUDI_NEW_DATA_KEY", &new_key)
+        .env("DOUDI_MAX_BATCH", "700")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stdout.contains(&key) && !stderr.contains(&key), "the data key is never printed");
+    assert!(!stdout.contains(&new_key) && !stderr.contains(&new_key), "nor the new one");
+    let table: toml::Table = toml::from_str(&stdout).unwrap();
+    assert_eq!(table["data_key"].as_str(), Some("<redacted>"));
+    assert_eq!(table["max_batch"].as_integer(), Some(700), "the environment overrides the file");
+    assert_eq!(table["listen"].as_str(), Some("127.0.0.1:50051"), "the example's value");
+    assert!(stdout.contains("DOUDI_NEW_DATA_KEY") && stdout.contains("# metrics_listen: not set"), "{stdout}");
+}
+
+#[test]
+fn config_show_refuses_an_invalid_value_naming_the_key() {
+    let out = doudi().args(["config", "show"]).env("DOUDI_CRYPTO_SUITE", "rot13").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("crypto_suite (DOUDI_CRYPTO_SUITE)") && stderr.contains("rot13"), "{stderr}");
+}
