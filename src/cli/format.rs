@@ -414,6 +414,9 @@ fn row_kind(file_kind: &mut Option<PayloadKind>, cell: &str) -> Result<PayloadKi
 }
 
 fn parse_csv(text: &str, mut kind: Option<PayloadKind>) -> Result<ParsedFile, String> {
+    // The csv crate counts lines one short after a CRLF record end (as Windows programs write); with LF only, a
+    // record's line is its line in the file.
+    let text = text.replace("\r\n", "\n");
     let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(text.as_bytes());
     let header: Vec<String> =
         rdr.headers().map_err(|e| format!("header: {e}"))?.iter().map(|h| h.trim().to_owned()).collect();

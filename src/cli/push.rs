@@ -195,7 +195,7 @@ pub async fn push(args: &PushArgs) -> anyhow::Result<PushReport> {
         let mut problems = Vec::new();
         for (f, path) in m.files.iter().zip(m.paths(&args.file)) {
             let fkind = format::parse_kind(&f.kind).map_err(|e| anyhow::anyhow!("{MANIFEST}: {}: {e}", f.name))?;
-            let l = match load(&path, Some(m.format), args.encoding, Some(fkind)) {
+            let l = match load(&path, Some(m.format), TextEncoding::Utf8, Some(fkind)) {
                 Ok(l) => l,
                 Err(e) => {
                     problems.push(format!("{e:#}"));
