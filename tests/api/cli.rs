@@ -419,11 +419,16 @@ fn big_csv(path: &Path, n: usize) {
     }
 }
 
-fn accepted_in(stdout: &str) -> u64 {
+/// An outcome count from the summary `doudi push` prints (`  accepted     35000`).
+fn count_in(stdout: &str, outcome: &str) -> u64 {
     stdout
         .lines()
-        .find_map(|l| l.trim().strip_prefix("accepted").map(|n| n.trim().parse::<u64>().unwrap()))
-        .unwrap_or_else(|| panic!("no accepted count in:\n{stdout}"))
+        .find_map(|l| l.trim().strip_prefix(outcome).and_then(|n| n.trim().parse::<u64>().ok()))
+        .unwrap_or_else(|| panic!("no {outcome} count in:\n{stdout}"))
+}
+
+fn accepted_in(stdout: &str) -> u64 {
+    count_in(stdout, "accepted")
 }
 
 #[tokio::test]
@@ -487,5 +492,78 @@ async fn push_of_100k_rows_interrupted_and_resumed_loses_and_repeats_nothing() {
     .unwrap();
     assert_eq!(l.total_size, N as i64);
     eprintln!("100k push, interrupted and resumed: {:.1} s", t.elapsed().as_secs_f64());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn push_of_100k_rows_killed_mid_batch_and_resumed_stores_each_row_once() {
+    const N: u64 = 100_000;
+    const BATCH: u64 = 2_000;
+    let t = Instant::now();
+    let app = spawn_app().await;
+    let certs = certs_dir(&app, "civil_affairs");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("all.csv");
+    big_csv(&file, N as usize);
+    let state_file = dir.path().join("all.csv.push-state");
+    let cmd = |resume: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_doudi"));
+        cmd.arg("push")
+            .arg(&file)
+            .args(["--server", &app.server, "--agency", "civil_affairs", "--batch", &BATCH.to_string()])
+            .arg("--certs-dir")
+            .arg(certs.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if resume {
+            cmd.arg("--resume");
+        }
+        cmd
+    };
+
+    // First run: killed (SIGKILL) once at least three batches are acknowledged, most likely with a batch in flight.
+    let mut child = cmd(false).spawn().unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let acked = std::fs::read(&state_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["batches"].as_u64())
+            .unwrap_or(0);
+        if acked >= 3 {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the push ended before it could be interrupted");
+        assert!(Instant::now() < deadline, "no batch acknowledged in time");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // A moment later, so that the next batch is likely on its way (each of its messages is committed on arrival).
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    let batches = state["batches"].as_u64().unwrap();
+    let accepted_first = state["counts"]["accepted"].as_u64().unwrap();
+    assert_eq!(accepted_first, batches * BATCH, "every acknowledged row was new");
+    assert_eq!(state["last_row"].as_u64().unwrap(), batches * BATCH + 1);
+    let stored_at_kill = app.fact_versions().await as u64;
+    assert!(stored_at_kill >= accepted_first && stored_at_kill <= accepted_first + BATCH, "{stored_at_kill}");
+
+    // Resumed: the rows after the last acknowledged one; those the hub had committed from the batch in flight
+    // come back DUPLICATE, the rest ACCEPTED.
+    let mut resumed = cmd(true);
+    let out = tokio::task::spawn_blocking(move || resumed.output().unwrap()).await.unwrap();
+    let second = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{second}\n{}", String::from_utf8_lossy(&out.stderr));
+    let (accepted_second, duplicate_second) = (accepted_in(&second), count_in(&second, "duplicate"));
+    assert_eq!(duplicate_second, stored_at_kill - accepted_first, "{second}");
+    assert_eq!(accepted_first + duplicate_second + accepted_second, N, "{second}");
+    assert_eq!(count_in(&second, "rejected") + count_in(&second, "stale") + count_in(&second, "new_version"), 0);
+    assert_eq!(app.fact_versions().await as u64, N);
+    eprintln!(
+        "100k push killed after {batches} batches ({} rows of the batch in flight already stored), resumed: {:.1} s",
+        duplicate_second,
+        t.elapsed().as_secs_f64()
+    );
     app.stop().await;
 }
