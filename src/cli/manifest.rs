@@ -27,20 +27,40 @@ pub struct Manifest {
     /// The division filter, empty = everything in the agency's scope.
     #[serde(default)]
     pub division_code: String,
-    pub format: FileFormat,
+    /// Format of the fact files; absent in a snapshot export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<FileFormat>,
     /// Always "utf-8".
     pub encoding: String,
     pub files: Vec<ManifestFile>,
+    /// Set in a snapshot export (`doudi export --snapshot QUARTER`): the frozen quarter the files render.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotInfo>,
+}
+
+/// The header of the snapshot a snapshot export renders (coordination.proto `Snapshot`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    pub quarter: String,
+    /// Hex SHA-256 of the snapshot's canonical content (docs/snapshot-format.md).
+    pub content_hash: String,
+    #[serde(default)]
+    pub previous_quarter: String,
+    pub previous_hash: String,
+    /// RFC 3339, UTC.
+    pub knowledge_cutoff: String,
+    pub created_by: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestFile {
     /// File name inside the directory.
     pub name: String,
-    /// Payload kind of every row.
+    /// Payload kind of every row; `quarterly_summary` in a snapshot export.
     pub kind: String,
-    /// Data rows (CSV: not counting the header).
-    pub rows: u64,
+    /// Data rows (CSV: not counting the header); absent for the files of a snapshot export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
     /// SHA-256 of the file's bytes, lower-case hex.
     pub sha256: String,
 }

@@ -192,10 +192,16 @@ pub async fn push(args: &PushArgs) -> anyhow::Result<PushReport> {
             anyhow::bail!("--rejects: a directory's files each get FILE.rejects.csv");
         }
         let m = Manifest::read(&args.file)?;
+        let Some(format) = m.format.filter(|_| m.snapshot.is_none()) else {
+            anyhow::bail!(
+                "{} holds a snapshot's aggregates (doudi export --snapshot), not facts: nothing to push",
+                args.file.display()
+            );
+        };
         let mut problems = Vec::new();
         for (f, path) in m.files.iter().zip(m.paths(&args.file)) {
             let fkind = format::parse_kind(&f.kind).map_err(|e| anyhow::anyhow!("{MANIFEST}: {}: {e}", f.name))?;
-            let l = match load(&path, Some(m.format), TextEncoding::Utf8, Some(fkind)) {
+            let l = match load(&path, Some(format), TextEncoding::Utf8, Some(fkind)) {
                 Ok(l) => l,
                 Err(e) => {
                     problems.push(format!("{e:#}"));
@@ -206,8 +212,9 @@ pub async fn push(args: &PushArgs) -> anyhow::Result<PushReport> {
                 problems.push(format!("{}: SHA-256 is {} but the manifest says {}", f.name, l.sha256, f.sha256));
             }
             let rows = l.parsed.rows.len() as u64;
-            if rows != f.rows {
-                problems.push(format!("{}: {rows} rows but the manifest says {}", f.name, f.rows));
+            if Some(rows) != f.rows {
+                let said = f.rows.map(|r| r.to_string()).unwrap_or_else(|| "nothing".into());
+                problems.push(format!("{}: {rows} rows but the manifest says {said}", f.name));
             }
             loaded.push(l);
         }

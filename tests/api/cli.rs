@@ -294,6 +294,7 @@ fn export_args(conn: &ConnectArgs, out: &Path, format: FileFormat) -> ExportArgs
         format,
         purpose: "reconciliation".into(),
         page_size: 2,
+        snapshot: None,
     }
 }
 
@@ -346,7 +347,7 @@ async fn export_then_push_back_is_all_duplicate() {
         let f = &m.files[0];
         assert_eq!(
             (f.name.as_str(), f.kind.as_str(), f.rows),
-            (&*format!("assistance.{}", format.extension()), "assistance", 5)
+            (&*format!("assistance.{}", format.extension()), "assistance", Some(5))
         );
         let bytes = std::fs::read(out.join(&f.name)).unwrap();
         assert_eq!(f.sha256, doudi::cli::manifest::sha256_hex(&bytes));
@@ -565,5 +566,75 @@ async fn push_of_100k_rows_killed_mid_batch_and_resumed_stores_each_row_once() {
         duplicate_second,
         t.elapsed().as_secs_f64()
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn export_snapshot_writes_the_quarter_summary_and_push_refuses_it() {
+    let app = spawn_app().await;
+    let certs = certs_dir(&app, "civil_affairs");
+    let conn = ConnectArgs::from_dir(&app.server, certs.path(), "civil_affairs");
+    let dir = tempfile::tempdir().unwrap();
+    // In force on 2023-06-30: 3 rural dibao persons in 环县, households 户1 (2) and 户2 (1), 442.00 + 442.00 +
+    // 89.00 = 973.00 a month; one tekun person in 镇原县 (605.00); a fourth 环县 dibao row ended on 2023-06-01.
+    let mut lines = vec![HEADER.to_owned()];
+    lines.push(rural("S-1", &id("621022", (1960, 1, 1), 1), 2, "442.00", "户1"));
+    lines.push(rural("S-2", &id("621022", (1960, 1, 2), 2), 2, "442.00", "户1"));
+    lines.push(rural("S-3", &id("621022", (1960, 1, 3), 3), 3, "89.00", "户2"));
+    lines.push(
+        rural("S-4", &id("621022", (1960, 1, 4), 4), 3, "89.00", "户3")
+            .replace(",2023-01-01,,", ",2023-01-01,2023-06-01,"),
+    );
+    lines.push(format!(
+        "assistance,S-5,1,{},621027101201,2023-01-01,,TEKUN,RURAL,,,DISPERSED,,605.00,ACTIVE",
+        id("621027", (1940, 5, 5), 5)
+    ));
+    let file = dir.path().join("q2.csv");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    assert_eq!(push(&push_args(&conn, &file)).await.unwrap().files[0].counts, counts(5, 0, 0, 0, 0));
+    let mut civil = app.client("civil_affairs").await;
+    let snap = civil
+        .coordination
+        .create_snapshot(doudi::grpc::pb::CreateSnapshotRequest { quarter: "2023Q2".into() })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let out = dir.path().join("q2");
+    let mut args = export_args(&conn, &out, FileFormat::Csv);
+    args.as_of = None;
+    args.snapshot = Some("2023Q2".into());
+    let m = export(&args).await.unwrap();
+    let info = m.snapshot.as_ref().unwrap();
+    assert_eq!((info.quarter.as_str(), m.as_of.as_str()), ("2023Q2", "2023-06-30"));
+    assert_eq!(info.content_hash, snap.content_hash);
+    let names: Vec<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "summary-2023Q2.json",
+            "summary-2023Q2.csv",
+            "summary-2023Q2.md",
+            "summary-2023Q2.html",
+            "summary-2023Q2.xlsx"
+        ]
+    );
+    for f in &m.files {
+        let bytes = std::fs::read(out.join(&f.name)).unwrap();
+        assert_eq!(f.sha256, doudi::cli::manifest::sha256_hex(&bytes), "{}", f.name);
+        assert_eq!(f.rows, None);
+    }
+    let summary: doudi::domain::summary::QuarterlySummary =
+        serde_json::from_slice(&std::fs::read(out.join("summary-2023Q2.json")).unwrap()).unwrap();
+    assert_eq!(summary.headline.dibao_persons, 3);
+    assert_eq!(summary.headline.tekun_persons, 1);
+    assert_eq!(summary.headline.monthly_benefit_total.to_string(), "1578.00");
+    let huan = summary.by_county_program.iter().find(|r| r.county_code == "621022" && r.program == "DIBAO").unwrap();
+    assert_eq!(huan.persons, doudi::domain::summary::Count::Value(3));
+    assert_eq!(huan.households, doudi::domain::summary::Count::Value(2));
+    assert_eq!(huan.monthly_benefit.to_string(), "973.00");
+
+    let e = push(&push_args(&conn, &out)).await.unwrap_err().to_string();
+    assert!(e.contains("snapshot's aggregates") && e.contains("nothing to push"), "{e}");
     app.stop().await;
 }
