@@ -557,7 +557,9 @@ async fn push_of_100k_rows_killed_mid_batch_and_resumed_stores_each_row_once() {
     let second = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{second}\n{}", String::from_utf8_lossy(&out.stderr));
     let (accepted_second, duplicate_second) = (accepted_in(&second), count_in(&second, "duplicate"));
-    assert_eq!(duplicate_second, stored_at_kill - accepted_first, "{second}");
+    // The hub may still commit a message it was handling when the client died, so what it held right after the
+    // kill is a lower bound; at most the one batch in flight can come back DUPLICATE.
+    assert!(duplicate_second >= stored_at_kill - accepted_first && duplicate_second <= BATCH, "{second}");
     assert_eq!(accepted_first + duplicate_second + accepted_second, N, "{second}");
     assert_eq!(count_in(&second, "rejected") + count_in(&second, "stale") + count_in(&second, "new_version"), 0);
     assert_eq!(app.fact_versions().await as u64, N);
