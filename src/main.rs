@@ -87,6 +87,14 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// As an agency: push facts from a CSV or JSON Lines file, or an export directory (docs/file-exchange.md).
+    Push(doudi::cli::push::PushArgs),
+    /// As an agency: one person's facts in force, as you may see them.
+    Get(doudi::cli::get::GetArgs),
+    /// As an agency: persons with facts in force, filtered, as you may see them.
+    List(doudi::cli::list::ListArgs),
+    /// As an agency: write your own facts in force as files `doudi push` reads, with a manifest.
+    Export(doudi::cli::export::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -240,7 +248,15 @@ fn main() -> anyhow::Result<()> {
     doudi::tls::install_crypto_provider();
     let cli = Cli::parse();
     // The demo prints its own report; its hub logs only warnings unless RUST_LOG says otherwise.
-    let default_filter = if matches!(cli.command, Command::Demo(_) | Command::Bench(_)) {
+    let default_filter = if matches!(
+        cli.command,
+        Command::Demo(_)
+            | Command::Bench(_)
+            | Command::Push(_)
+            | Command::Get(_)
+            | Command::List(_)
+            | Command::Export(_)
+    ) {
         "warn,sqlx::query=error"
     } else {
         "info,sqlx=warn,h2=warn"
@@ -281,6 +297,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo(args) => doudi::demo::run(args).await,
         Command::Bench(args) => doudi::bench::run(args).await,
+        Command::Push(args) => doudi::cli::push::run(args).await,
+        Command::Get(args) => doudi::cli::get::run(args).await,
+        Command::List(args) => doudi::cli::list::run(args).await,
+        Command::Export(args) => doudi::cli::export::run(args).await,
         Command::Certs { command: CertsCommand::Init { out, trust_domain, force } } => {
             doudi::certs::init(&out, &trust_domain, force)
                 .with_context(|| format!("writing certificates to {}", out.display()))?;

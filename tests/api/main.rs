@@ -6,6 +6,7 @@ mod support;
 
 mod access;
 mod audit;
+mod cli;
 mod config_cli;
 mod coordination;
 mod exchange;
