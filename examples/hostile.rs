@@ -1,10 +1,11 @@
 //! The hostile-input suite at full size against a real `doudi serve` process (run by `scripts/hostile.sh`).
 //!
-//! Each scenario of `doudi::hostile` runs in turn; before the first and after each, the hub's resident memory
-//! (VmRSS of `--pid`) is read from `/proc`, the hub is asked WhoAmI and VerifyAuditChain, and its fact count is
-//! read back through ListRecipients' `total_size`. One line per scenario, then a verdict: the hub must still
-//! serve, its chain must verify, its memory must end within `--rss-slack-mib` of the baseline taken after a
-//! warm-up, and no data may change except by the killed stream's whole batches.
+//! After a warm-up and a client process killed mid-stream (which writes data), the scenarios of `doudi::hostile`
+//! run in rounds. After each scenario the hub's resident memory (VmRSS of `--pid`) is read from `/proc`, the hub is
+//! asked WhoAmI and VerifyAuditChain, and its person count is read back through ListRecipients' `total_size` (one
+//! person per fact here). The verdict: the hub still serves, its chain verifies, no data changed except by whole
+//! batches, and its RSS after the last round is within `--rss-slack-mib` of its RSS after the first (memory that
+//! plateaus is a working set; memory that grows every round is a leak).
 //!
 //! `--child-stream` is the victim of "client killed mid-stream": this same binary, started as a child process that
 //! streams facts until the parent kills it with SIGKILL.
@@ -37,8 +38,11 @@ struct Args {
     /// The agency whose certificate was revoked before the run (`doudi certs revoke`); empty = skip that flood.
     #[arg(long, default_value = "education")]
     revoked: String,
-    /// How far above its warm baseline the hub's RSS may end, MiB.
-    #[arg(long, default_value_t = 64)]
+    /// Rounds of the scenarios (memory after the last must be within `--rss-slack-mib` of memory after the first).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// How far the hub's RSS may grow from the end of round 1 to the end of the last round, MiB.
+    #[arg(long, default_value_t = 16)]
     rss_slack_mib: u64,
     /// Internal: stream facts until killed.
     #[arg(long, hide = true)]
@@ -57,12 +61,9 @@ fn rss_kib(pid: Option<u32>) -> Option<u64> {
 fn facts(prefix: &str, from: usize, n: usize) -> Vec<pb::Fact> {
     (from..from + n)
         .map(|i| {
-            let birth = chrono::NaiveDate::from_ymd_opt(
-                1940 + (i / 360_000) as i32,
-                1 + (i / 1_000 % 12) as u32,
-                1 + (i / 12_000 % 28) as u32,
-            )
-            .expect("valid date");
+            // One person per index: born (i / 1,000) days after 1940-01-01, sequence i % 1,000.
+            let birth = chrono::NaiveDate::from_ymd_opt(1940, 1, 1).expect("valid date")
+                + chrono::Days::new((i / 1_000) as u64);
             let person = doudi::domain::id_number::IdNumber::from_parts("621022", birth, (i % 1_000) as u16);
             pb::Fact {
                 fact_id: format!("{prefix}-{i}"),
@@ -137,7 +138,8 @@ async fn main() -> anyhow::Result<()> {
         let mut c = Clients::new(connect(&target.server, &target.domain, &me).await?, 64 << 20);
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         tokio::spawn(async move {
-            let mut from = 0;
+            // Persons of their own (the warm-up uses indices from 0).
+            let mut from = 10_000_000;
             loop {
                 if tx.send(pb::PushFactsRequest { facts: facts("KILL", from, 500) }).await.is_err() {
                     break;
@@ -160,18 +162,12 @@ async fn main() -> anyhow::Result<()> {
         Duration::from_secs(5),
     )
     .await?;
-    let base = probe.check().await?;
-    line(&warm, &base);
-    let mut ok = base.0;
-    let mut last = base;
+    let start = probe.check().await?;
+    line(&warm, &start);
+    let mut ok = start.0;
 
-    let out = hostile::streams_opened_and_dropped(&target, &me, 10_000 * s, 16).await?;
-    let c = probe.check().await?;
-    line(&out, &c);
-    ok &= c.0 && c.1 == last.1;
-    last = c;
-
-    // A real process killed with SIGKILL in the middle of a stream.
+    // A real process killed with SIGKILL in the middle of a stream (it writes data, so it runs before the rounds
+    // whose memory is compared).
     let started = std::time::Instant::now();
     let mut child = std::process::Command::new(std::env::current_exe()?)
         .args(["--server", &args.server, "--certs-dir"])
@@ -189,61 +185,79 @@ async fn main() -> anyhow::Result<()> {
     };
     let c = probe.check().await?;
     line(&out, &c);
-    println!("  the killed stream left {} persons (whole batches of 500: {})", c.1 - last.1, (c.1 - last.1) % 500 == 0);
-    ok &= c.0 && (c.1 - last.1) % 500 == 0;
-    last = c;
+    let left = c.1 - start.1;
+    println!("  the killed stream left {left} persons (one per fact; whole batches of 500: {})", left % 500 == 0);
+    ok &= c.0 && left % 500 == 0;
+    let mut last = c;
 
-    let out = hostile::cancelled_burst(
-        &target,
-        &me,
-        (0..2_000 * s).map(|b| facts("CXL", 1_000_000 + b * 5, 5)).collect(),
-        64,
-        Duration::from_millis(20),
-    )
-    .await?;
-    let c = probe.check().await?;
-    line(&out, &c);
-    println!("  cancelled requests left {} persons (whole batches of 5: {})", c.1 - last.1, (c.1 - last.1) % 5 == 0);
-    ok &= c.0 && (c.1 - last.1) % 5 == 0;
-    last = c;
+    // The same scenarios, round after round: memory must plateau (a leak grows every round).
+    let mut round_end = Vec::new();
+    for round in 0..args.rounds.max(1) {
+        println!("round {}", round + 1);
+        let out = hostile::streams_opened_and_dropped(&target, &me, 10_000 * s, 16).await?;
+        let c = probe.check().await?;
+        line(&out, &c);
+        ok &= c.0 && c.1 == last.1;
+        last = c;
 
-    let out = hostile::stalled_handshakes(&target, 200 * s, Duration::from_secs(30)).await?;
-    let c = probe.check().await?;
-    line(&out, &c);
-    ok &= c.0 && c.1 == last.1 && out.completed == out.attempts;
-    last = c;
+        let from = 20_000_000 + round * 10_000 * s * 5;
+        let out = hostile::cancelled_burst(
+            &target,
+            &me,
+            (0..2_000 * s).map(|b| facts("CXL", from + b * 5, 5)).collect(),
+            64,
+            Duration::from_millis(20),
+        )
+        .await?;
+        let c = probe.check().await?;
+        line(&out, &c);
+        let left = c.1 - last.1;
+        println!("  cancelled requests left {left} persons (whole batches of 5: {})", left % 5 == 0);
+        ok &= c.0 && left % 5 == 0;
+        last = c;
 
-    let other = doudi::certs::Ca::generate("an attacker's CA")?.issue_client(
-        doudi::certs::DEFAULT_TRUST_DOMAIN,
-        "civil_affairs",
-        None,
-    )?;
-    let foreign = ClientIdentity {
-        ca_pem: me.ca_pem.clone(),
-        cert_pem: other.cert_pem.into_bytes(),
-        key_pem: other.key_pem.into_bytes(),
-    };
-    let out = hostile::certificate_flood(&target, &foreign, 1_000 * s, 64).await?;
-    let c = probe.check().await?;
-    line(&out, &c);
-    ok &= c.0 && c.1 == last.1 && out.refused == out.attempts;
-    last = c;
+        let out = hostile::stalled_handshakes(&target, 200 * s, Duration::from_secs(30)).await?;
+        let c = probe.check().await?;
+        line(&out, &c);
+        ok &= c.0 && c.1 == last.1 && out.completed == out.attempts;
+        last = c;
 
-    if !args.revoked.is_empty() {
-        let revoked = ClientIdentity::from_dir(&args.certs_dir, &args.revoked)?;
-        let out = hostile::certificate_flood(&target, &revoked, 1_000 * s, 64).await?;
+        let other = doudi::certs::Ca::generate("an attacker's CA")?.issue_client(
+            doudi::certs::DEFAULT_TRUST_DOMAIN,
+            "civil_affairs",
+            None,
+        )?;
+        let foreign = ClientIdentity {
+            ca_pem: me.ca_pem.clone(),
+            cert_pem: other.cert_pem.into_bytes(),
+            key_pem: other.key_pem.into_bytes(),
+        };
+        let out = hostile::certificate_flood(&target, &foreign, 1_000 * s, 64).await?;
         let c = probe.check().await?;
         line(&out, &c);
         ok &= c.0 && c.1 == last.1 && out.refused == out.attempts;
         last = c;
+
+        if !args.revoked.is_empty() {
+            let revoked = ClientIdentity::from_dir(&args.certs_dir, &args.revoked)?;
+            let out = hostile::certificate_flood(&target, &revoked, 1_000 * s, 64).await?;
+            let c = probe.check().await?;
+            line(&out, &c);
+            ok &= c.0 && c.1 == last.1 && out.refused == out.attempts;
+            last = c;
+        }
+        round_end.push(last.2);
     }
 
-    if let (Some(b), Some(e)) = (base.2, last.2) {
-        let grew = e.saturating_sub(b) / 1024;
+    let mib = |k: u64| k as f64 / 1024.0;
+    if let (Some(Some(first)), Some(Some(end))) = (round_end.first(), round_end.last()) {
+        let grew = end.saturating_sub(*first) / 1024;
         println!(
-            "hub RSS: {:.1} MiB after warm-up, {:.1} MiB at the end (+{grew} MiB; allowed {})",
-            b as f64 / 1024.0,
-            e as f64 / 1024.0,
+            "hub RSS: {:.1} MiB after warm-up, {:.1} MiB after round 1, {:.1} MiB after round {} (+{grew} MiB over the later rounds; allowed {})",
+            start.2.map_or(0.0, mib),
+            mib(*first),
+            mib(*end),
+            round_end.len(),
             args.rss_slack_mib
         );
         ok &= grew <= args.rss_slack_mib;
