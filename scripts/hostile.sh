@@ -25,4 +25,4 @@ for _ in $(seq 100); do grep -q "doudi serving" "$TMP/hub.log" && break; sleep 0
 $BIN certs revoke education --dir "$TMP/certs" >/dev/null
 sleep 2
 target/release/examples/hostile --server "https://localhost:$PORT" --certs-dir "$TMP/certs" --pid "$HUB" --scale "$SCALE" --rounds "$ROUNDS"
-echo "hub log lines by level: $(grep -c ' WARN ' "$TMP/hub.log" || true) warn, $(grep -c ' ERROR ' "$TMP/hub.log" || true) error"
+echo "hub log lines by level: $(grep -c WARN "$TMP/hub.log" || true) warn, $(grep -c ERROR "$TMP/hub.log" || true) error"
