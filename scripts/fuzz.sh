@@ -10,11 +10,13 @@ TARGETS=${*:-id_number money date fact}
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
  -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
-cargo build --release --quiet --bins
+# An explicit --target keeps RUSTFLAGS off build scripts and proc macros (as cargo-fuzz does).
+TRIPLE=$(rustc -vV | sed -n "s/^host: //p")
+cargo build --release --quiet --bins --target "$TRIPLE"
 for t in $TARGETS; do
   mkdir -p "corpus/$t" "artifacts/$t"
   echo "== fuzz $t for ${SECS}s"
-  "target/release/$t" -max_total_time="$SECS" -artifact_prefix="artifacts/$t/" -print_final_stats=1 "corpus/$t" 2>&1 \
+  "target/$TRIPLE/release/$t" -max_total_time="$SECS" -artifact_prefix="artifacts/$t/" -print_final_stats=1 "corpus/$t" 2>&1 \
     | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY|.*panicked)" || true
   if ls "artifacts/$t"/crash-* >/dev/null 2>&1; then echo "CRASH in $t: see fuzz/artifacts/$t/"; exit 1; fi
 done

@@ -96,13 +96,15 @@ fn histories(pop: &Population, set: &settlements::SettlementSet) -> Vec<PersonHi
 /// `Hub::push_facts` (parsing done, then ownership, scope, validation, ID encryption, version decisions; one
 /// transaction per batch of 1,000) into a fresh SQLite database, once with each batch's audit event (SELECT of the
 /// chain head, one event row, one `audit_persons` row per person of the batch) and once without. The value is the
-/// audited rate, the floor the unaudited one; the ratio is the share of the rate the audit chain leaves.
+/// audited rate, the floor the unaudited one; the ratio is the share of the rate the audit chain leaves. Each is the
+/// best of two runs, alternating.
 async fn p1_audit(persons: usize) -> anyhow::Result<()> {
     use crate::domain::agency::{AgencyCode, Principal};
     let pop = Population::generate(&SynthConfig { persons, ..SynthConfig::default() });
+    // Two runs of each, alternating, best of each: the machine is shared and noisy, and order must not favour one.
     let mut rates = [0.0f64; 2];
     let mut n = 0;
-    for (slot, skip_audit) in [(0, false), (1, true)] {
+    for (slot, skip_audit) in [(0, false), (1, true), (0, false), (1, true)] {
         let dir = tempfile::Builder::new().prefix("doudi-bench-").tempdir()?;
         let store = crate::store::Store::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
         store.migrate().await?;
@@ -130,7 +132,7 @@ async fn p1_audit(persons: usize) -> anyhow::Result<()> {
                 .await?;
             std::hint::black_box(results);
         }
-        rates[slot] = n as f64 / t.elapsed().as_secs_f64();
+        rates[slot] = rates[slot].max(n as f64 / t.elapsed().as_secs_f64());
         hub.store.close().await;
     }
     let v = serde_json::json!({
