@@ -2,8 +2,8 @@
 # Interop with foreign (non-Rust) gRPC clients, against a real hub over mutual TLS with certs-example/:
 #   clients/python/doudi_check.py (grpcio, stubs generated from proto/ at run time into a temp dir) and
 #   clients/node/check.js (@grpc/grpc-js + @grpc/proto-loader, proto/ loaded at run time).
-# Each pushes (ACCEPTED, then DUPLICATE), reads, lists, is refused (PERMISSION_DENIED) and reads a status
-# message with Chinese text back intact. The Python packages go into tools/venv-python (gitignored,
+# Each pushes (ACCEPTED, then DUPLICATE), reads, lists, is refused (PERMISSION_DENIED), reads a status
+# message with Chinese text back intact, and watches the change feed and resumes it from a cursor. The Python packages go into tools/venv-python (gitignored,
 # reinstalled only when clients/python/requirements.txt changes); the Node ones by `npm ci` from the
 # committed package-lock.json. DOUDI_BIN names the hub binary (default
 # ${CARGO_TARGET_DIR:-target}/debug/doudi, built with `cargo build` when missing).

@@ -63,6 +63,15 @@ pub struct Config {
     /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for in-flight requests before it closes every connection; open
     /// StreamFacts streams are ended at once with UNAVAILABLE saying what was committed.
     pub shutdown_grace_secs: u64,
+    /// Concurrent WatchChanges streams per agency (counted apart from StreamFacts); 0 = no limit.
+    pub max_watches_per_agency: usize,
+    /// Seconds without a message after which a watch gets a heartbeat (keeps idle streams alive through proxies).
+    pub watch_heartbeat_secs: u64,
+    /// A watcher whose send buffer is full is ended (ABORTED, "resume from cursor N") once the change log is more
+    /// than this many changes ahead of it.
+    pub watch_max_lag: u64,
+    /// A watcher whose send buffer stays full this many seconds is ended (ABORTED, "resume from cursor N").
+    pub watch_send_timeout_secs: u64,
     /// Address of the Prometheus metrics endpoint (`GET /metrics`, plain HTTP), e.g. "127.0.0.1:9464"
     /// (`DOUDI_METRICS_LISTEN`); unset or empty = no metrics endpoint.
     #[serde(default, deserialize_with = "empty_is_none", skip_serializing_if = "Option::is_none")]
@@ -143,6 +152,10 @@ impl Default for Config {
             max_connection_age_secs: 1800,
             max_connection_age_grace_secs: 60,
             shutdown_grace_secs: 10,
+            max_watches_per_agency: 8,
+            watch_heartbeat_secs: 15,
+            watch_max_lag: 100_000,
+            watch_send_timeout_secs: 30,
             metrics_listen: None,
         }
     }
@@ -166,7 +179,7 @@ pub const REDACTED: &str = "<redacted>";
 
 impl Config {
     /// Every configuration key, in the order of the struct (and of `doudi.example.toml`).
-    pub const KEYS: [&'static str; 24] = [
+    pub const KEYS: [&'static str; 28] = [
         "listen",
         "database_url",
         "certs_dir",
@@ -190,6 +203,10 @@ impl Config {
         "max_connection_age_secs",
         "max_connection_age_grace_secs",
         "shutdown_grace_secs",
+        "max_watches_per_agency",
+        "watch_heartbeat_secs",
+        "watch_max_lag",
+        "watch_send_timeout_secs",
         "metrics_listen",
     ];
 
@@ -230,6 +247,8 @@ impl Config {
             ("max_batch", self.max_batch, 1),
             ("max_message_bytes", self.max_message_bytes, 1024),
             ("handshake_timeout_secs", self.handshake_timeout_secs as usize, 1),
+            ("watch_heartbeat_secs", self.watch_heartbeat_secs as usize, 1),
+            ("watch_send_timeout_secs", self.watch_send_timeout_secs as usize, 1),
         ] {
             if value < min {
                 return Err(format!("{key}: {value} is too small (at least {min})"));

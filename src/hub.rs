@@ -18,6 +18,7 @@ mod audit;
 mod coordination;
 mod medical;
 pub mod snapshot;
+mod watch;
 
 pub use audit::AccessEventPage;
 pub use coordination::{
@@ -26,6 +27,7 @@ pub use coordination::{
 pub use medical::{
     DEFAULT_POOLING_AREA, FindingPage, FindingView, RecheckReport, SettlementInput, SettlementOutcome, SettlementResult,
 };
+pub use watch::{ChangeView, WatchPage, WatchPlan, WatchRequest};
 
 use crate::store::{AuditRecord, NewPerson, PersonFilter, PreparedFact, Store, StoreError, StoredFact};
 
@@ -44,6 +46,8 @@ pub enum HubError {
     ResourceExhausted(String),
     #[error("{0}")]
     AlreadyExists(String),
+    #[error("{0}")]
+    OutOfRange(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -448,16 +452,23 @@ impl Hub {
 
     /// Apply the access policy to one person's facts.
     fn visible_facts(&self, principal: &Principal, facts: Vec<StoredFact>) -> Vec<VisibleFact> {
+        let is_student = self.is_student(&facts);
+        facts.into_iter().filter_map(|f| self.visible_fact(principal, f, is_student)).collect()
+    }
+
+    /// Whether a person's facts (those in force on the date read) include a `student` fact from the owner of that
+    /// kind: the condition of education's view of assistance (security.md).
+    pub(crate) fn is_student(&self, facts: &[StoredFact]) -> bool {
         let student_owner = self.policy.owner(PayloadKind::Student);
-        let is_student = facts.iter().any(|f| f.kind() == PayloadKind::Student && f.agency == student_owner.as_str());
-        facts
-            .into_iter()
-            .filter_map(|f| {
-                let division = f.division_code.parse().ok()?;
-                let r = self.policy.redact(principal, &division, &f.payload, is_student)?;
-                Some(VisibleFact { fact: StoredFact { payload: r.payload, ..f }, omitted_fields: r.omitted_fields })
-            })
-            .collect()
+        facts.iter().any(|f| f.kind() == PayloadKind::Student && f.agency == student_owner.as_str())
+    }
+
+    /// The one reduction of a fact for a reader (GetRecipient, ListRecipients, WatchChanges): `None` when the caller
+    /// may see nothing of it, else the fact with only the fields it may read.
+    pub(crate) fn visible_fact(&self, principal: &Principal, f: StoredFact, is_student: bool) -> Option<VisibleFact> {
+        let division = f.division_code.parse().ok()?;
+        let r = self.policy.redact(principal, &division, &f.payload, is_student)?;
+        Some(VisibleFact { fact: StoredFact { payload: r.payload, ..f }, omitted_fields: r.omitted_fields })
     }
 
     /// Persons with facts in force on `as_of`, filtered, one page at a time.
@@ -553,7 +564,7 @@ impl Hub {
 }
 
 /// Restore what the stored form left out (certificate numbers) for the holder `id`.
-fn with_holder(facts: Vec<VisibleFact>, id: &IdNumber) -> Vec<VisibleFact> {
+pub(crate) fn with_holder(facts: Vec<VisibleFact>, id: &IdNumber) -> Vec<VisibleFact> {
     facts
         .into_iter()
         .map(|v| VisibleFact { fact: StoredFact { payload: v.fact.payload.with_holder(id), ..v.fact }, ..v })

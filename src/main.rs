@@ -95,6 +95,8 @@ enum Command {
     List(doudi::cli::list::ListArgs),
     /// As an agency: write your own facts in force as files `doudi push` reads, with a manifest.
     Export(doudi::cli::export::ExportArgs),
+    /// As an agency: follow the change feed (WatchChanges), one line per change with its cursor; resume with --from.
+    Watch(doudi::cli::watch::WatchArgs),
 }
 
 #[derive(Subcommand)]
@@ -256,6 +258,7 @@ fn main() -> anyhow::Result<()> {
             | Command::Get(_)
             | Command::List(_)
             | Command::Export(_)
+            | Command::Watch(_)
     ) {
         "warn,sqlx::query=error"
     } else {
@@ -301,6 +304,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Get(args) => doudi::cli::get::run(args).await,
         Command::List(args) => doudi::cli::list::run(args).await,
         Command::Export(args) => doudi::cli::export::run(args).await,
+        Command::Watch(args) => doudi::cli::watch::run(args).await,
         Command::Certs { command: CertsCommand::Init { out, trust_domain, force } } => {
             doudi::certs::init(&out, &trust_domain, force)
                 .with_context(|| format!("writing certificates to {}", out.display()))?;

@@ -112,12 +112,14 @@ impl Application {
                 ..Limits::default()
             },
         };
-        let auth =
-            Authenticator::new(&config.trust_domain, policy.clone()).with_limits(crate::grpc::auth::AgencyLimits::new(
+        let auth = Authenticator::new(&config.trust_domain, policy.clone()).with_limits(
+            crate::grpc::auth::AgencyLimits::new(
                 config.rate_per_agency,
                 config.rate_burst,
                 config.max_streams_per_agency,
-            ));
+            )
+            .with_max_watches(config.max_watches_per_agency),
+        );
 
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
@@ -177,6 +179,12 @@ impl Application {
             auth: auth.clone(),
             draining: draining.clone(),
             metrics: metrics.clone(),
+            watch: crate::grpc::watch::WatchSettings {
+                heartbeat: Duration::from_secs(config.watch_heartbeat_secs),
+                max_lag: i64::try_from(config.watch_max_lag).unwrap_or(i64::MAX),
+                send_timeout: Duration::from_secs(config.watch_send_timeout_secs),
+                ..Default::default()
+            },
         })
         .max_decoding_message_size(max)
         // Responses are bounded by paging, not by the request limit: a person with many

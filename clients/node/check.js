@@ -10,8 +10,9 @@
 //   5. Chinese text in a status message: the county office civil_affairs-621022 lists 621002 ->
 //      PERMISSION_DENIED whose message names both 西峰区 and 环县 (percent-encoded on the wire as the
 //      gRPC protocol requires; grpc-js must hand it back decoded in err.details)
-//   6. WatchChanges: not implemented by the hub yet (api.md lists it; exchange.proto has no such RPC),
-//      so there is nothing to check; add a check here when it lands.
+//   6. WatchChanges with a resume: watch from now as civil_affairs (the first message is a heartbeat with
+//      the starting cursor), push a fact, receive its change; cancel; push another; watch again from the
+//      first change's cursor -> the second fact's change, and never the first again
 //
 // Usage: node check.js --target localhost:50051 [--certs certs-example] [--proto proto]
 // Prints one "ok:" line per check; on the first failed check prints "FAIL: ..." and exits 1.
@@ -192,8 +193,48 @@ async function main() {
     expect(!/%E/i.test(msg), `status message still percent-encoded: ${JSON.stringify(msg)}`);
     ok(`status message with Chinese text intact: ${msg}`);
 
-    // 6. WatchChanges: not in exchange.proto yet; skipped (see the header).
-    console.log('skip: node: WatchChanges (not implemented by the hub yet)');
+    // 6. WatchChanges, then a resume from the last cursor received (cursors are int64: strings here)
+    const assistanceFact = (id) => ({ facts: [{ ...push.facts[0], fact_id: id }] });
+    const firstId = `${factId}-W1`;
+    const secondId = `${factId}-W2`;
+    // Resolves with the first message matching `want` (other clients may push to the same hub meanwhile).
+    const watchUntil = (stream, want) =>
+      new Promise((resolve, reject) => {
+        stream.on('data', (c) => {
+          if (want(c)) resolve(c);
+        });
+        stream.on('error', (e) => reject(e));
+        stream.on('end', () => reject(new CheckFailed('WatchChanges ended without a status')));
+      });
+    const ours = (c) => !c.heartbeat && c.fact && [firstId, secondId].includes(c.fact.fact_id);
+    let watch = civil.WatchChanges({ purpose: 'foreign client check (node)' }, { deadline: deadline() });
+    const hb = await watchUntil(watch, () => true);
+    expect(hb.heartbeat === true, `WatchChanges: the first message should be a heartbeat, got ${JSON.stringify(hb)}`);
+    let next = watchUntil(watch, ours);
+    await call(civil, 'PushFacts', assistanceFact(firstId));
+    const c1 = await next;
+    expect(
+      c1.fact.fact_id === firstId && BigInt(c1.cursor) > BigInt(hb.cursor) && c1.type === 'CHANGE_TYPE_CREATED',
+      `WatchChanges: want ${firstId} after cursor ${hb.cursor}, got ${JSON.stringify(c1)}`,
+    );
+    expect(
+      c1.id_number_masked === `${ID_NUMBER.slice(0, 6)}********${ID_NUMBER.slice(14)}`,
+      `WatchChanges: id_number_masked ${c1.id_number_masked}`,
+    );
+    watch.removeAllListeners();
+    watch.on('error', () => {}); // the cancellation itself
+    watch.cancel();
+    await call(civil, 'PushFacts', assistanceFact(secondId));
+    watch = civil.WatchChanges({ after_cursor: c1.cursor, purpose: 'foreign client check (node)' }, { deadline: deadline() });
+    const c2 = await watchUntil(watch, ours);
+    expect(
+      c2.fact.fact_id === secondId && BigInt(c2.cursor) > BigInt(c1.cursor),
+      `WatchChanges after ${c1.cursor}: want ${secondId}, got ${JSON.stringify(c2)}`,
+    );
+    watch.removeAllListeners();
+    watch.on('error', () => {});
+    watch.cancel();
+    ok(`watch: ${firstId} at cursor ${c1.cursor}; resumed after it: ${secondId} at cursor ${c2.cursor}`);
   } finally {
     for (const c of clients) c.close();
   }

@@ -11,8 +11,9 @@ committed), connects with the example certificates and checks, against a running
   5. Chinese text in a status message: the county office civil_affairs-621022 lists 621002 ->
      PERMISSION_DENIED whose message names both 西峰区 and 环县 (percent-encoded on the wire as the
      gRPC protocol requires; grpcio must hand it back decoded)
-  6. WatchChanges: not implemented by the hub yet (api.md lists it; exchange.proto has no such RPC), so
-     there is nothing to check; add a check here when it lands.
+  6. WatchChanges with a resume: watch from now as civil_affairs (the first message is a heartbeat with the
+     starting cursor), push a fact, receive its change; cancel; push another; watch again from the first
+     change's cursor -> the second fact's change, and never the first again
 
 Usage: doudi_check.py --target localhost:50051 [--certs certs-example] [--proto proto]
 Prints one "ok:" line per check; on the first failed check prints "FAIL: ..." and exits 1.
@@ -165,8 +166,44 @@ def main():
             expect("%E" not in msg.upper(), f"status message still percent-encoded: {msg!r}")
             ok(f"status message with Chinese text intact: {msg}")
 
-            # 6. WatchChanges: not in exchange.proto yet; skipped (see the docstring).
-            print("skip: python: WatchChanges (not implemented by the hub yet)", flush=True)
+            # 6. WatchChanges, then a resume from the last cursor received
+            def assistance_fact(fid):
+                return exchange_pb2.PushFactsRequest(facts=[facts_pb2.Fact(
+                    fact_id=fid, source_version=1, id_number=ID_NUMBER, division_code=DIVISION,
+                    valid_from="2023-01-01",
+                    assistance=facts_pb2.Assistance(
+                        program=facts_pb2.PROGRAM_DIBAO, residence=facts_pb2.RESIDENCE_RURAL, rural_class=2,
+                        household_id="HH-PY", monthly_benefit="442.00",
+                        status=facts_pb2.ASSISTANCE_STATUS_ACTIVE))])
+
+            def next_change(stream, ours):
+                """The next change about one of `ours` (other clients may push to the same hub meanwhile)."""
+                for c in stream:
+                    if not c.heartbeat and c.fact.fact_id in ours:
+                        return c
+                raise CheckFailed("WatchChanges ended without a status")
+
+            first_id, second_id = fact_id + "-W1", fact_id + "-W2"
+            watch = civil.WatchChanges(exchange_pb2.WatchChangesRequest(
+                purpose="foreign client check (python)"), timeout=args.timeout)
+            hb = next(watch)
+            expect(hb.heartbeat, f"WatchChanges: the first message should be a heartbeat, got {hb}")
+            civil.PushFacts(assistance_fact(first_id), timeout=args.timeout)
+            c1 = next_change(watch, {first_id, second_id})
+            expect(c1.fact.fact_id == first_id and c1.cursor > hb.cursor,
+                   f"WatchChanges: want {first_id} after cursor {hb.cursor}, got {c1.fact.fact_id} at {c1.cursor}")
+            expect(exchange_pb2.ChangeType.Name(c1.type) == "CHANGE_TYPE_CREATED"
+                   and c1.id_number_masked == ID_NUMBER[:6] + "********" + ID_NUMBER[14:]
+                   and c1.fact.assistance.monthly_benefit == "442.00", f"WatchChanges: change {c1}")
+            watch.cancel()
+            civil.PushFacts(assistance_fact(second_id), timeout=args.timeout)
+            watch = civil.WatchChanges(exchange_pb2.WatchChangesRequest(
+                after_cursor=c1.cursor, purpose="foreign client check (python)"), timeout=args.timeout)
+            c2 = next_change(watch, {first_id, second_id})
+            expect(c2.fact.fact_id == second_id and c2.cursor > c1.cursor,
+                   f"WatchChanges after {c1.cursor}: want {second_id}, got {c2.fact.fact_id} at {c2.cursor}")
+            watch.cancel()
+            ok(f"watch: {first_id} at cursor {c1.cursor}; resumed after it: {second_id} at cursor {c2.cursor}")
         finally:
             for ch in channels:
                 ch.close()

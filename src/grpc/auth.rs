@@ -22,6 +22,8 @@ pub struct AgencyLimits {
     per_second: u32,
     max_streams: usize,
     streams: Mutex<HashMap<String, Arc<Semaphore>>>,
+    max_watches: usize,
+    watches: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl AgencyLimits {
@@ -30,7 +32,20 @@ impl AgencyLimits {
     pub fn new(per_second: u32, burst: u32, max_streams: usize) -> AgencyLimits {
         let quota = Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MAX))
             .allow_burst(NonZeroU32::new(burst.max(1)).expect("at least 1"));
-        AgencyLimits { rate: RateLimiter::keyed(quota), per_second, max_streams, streams: Mutex::new(HashMap::new()) }
+        AgencyLimits {
+            rate: RateLimiter::keyed(quota),
+            per_second,
+            max_streams,
+            streams: Mutex::new(HashMap::new()),
+            max_watches: 0,
+            watches: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// At most `max_watches` concurrent WatchChanges per agency (0 = no limit), counted apart from StreamFacts.
+    pub fn with_max_watches(mut self, max_watches: usize) -> AgencyLimits {
+        self.max_watches = max_watches;
+        self
     }
 
     fn unlimited() -> AgencyLimits {
@@ -85,18 +100,32 @@ impl Authenticator {
     /// A permit for one more concurrent client stream of `p`'s agency, held while the stream runs. Over the limit:
     /// RESOURCE_EXHAUSTED.
     pub fn stream_permit(&self, p: &Principal) -> Result<Option<OwnedSemaphorePermit>, Status> {
-        if self.limits.max_streams == 0 {
+        Self::permit(p, &self.limits.streams, self.limits.max_streams, "StreamFacts streams")
+    }
+
+    /// A permit for one more concurrent WatchChanges of `p`'s agency (`max_watches_per_agency`), held while the watch
+    /// runs. Over the limit: RESOURCE_EXHAUSTED.
+    pub fn watch_permit(&self, p: &Principal) -> Result<Option<OwnedSemaphorePermit>, Status> {
+        Self::permit(p, &self.limits.watches, self.limits.max_watches, "watches (WatchChanges)")
+    }
+
+    fn permit(
+        p: &Principal,
+        map: &Mutex<HashMap<String, Arc<Semaphore>>>,
+        max: usize,
+        what: &str,
+    ) -> Result<Option<OwnedSemaphorePermit>, Status> {
+        if max == 0 {
             return Ok(None);
         }
         let agency = p.agency().to_string();
         let sem = {
-            let mut map = self.limits.streams.lock().map_err(|_| Status::internal("stream limits unavailable"))?;
-            map.entry(agency.clone()).or_insert_with(|| Arc::new(Semaphore::new(self.limits.max_streams))).clone()
+            let mut map = map.lock().map_err(|_| Status::internal("stream limits unavailable"))?;
+            map.entry(agency.clone()).or_insert_with(|| Arc::new(Semaphore::new(max))).clone()
         };
         sem.try_acquire_owned().map(Some).map_err(|_| {
             let mut s = Status::resource_exhausted(format!(
-                "agency {agency} already has {} streams open (the limit); retry when one has finished",
-                self.limits.max_streams
+                "agency {agency} already has {max} {what} open (the limit); retry when one has finished"
             ));
             s.metadata_mut().insert("retry-after-ms", "1000".parse().expect("ascii"));
             s

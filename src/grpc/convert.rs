@@ -321,3 +321,35 @@ pub fn recipient_out(r: &crate::hub::RecipientView, as_of: NaiveDate) -> pb::Rec
         as_of: as_of.to_string(),
     }
 }
+
+/// Domain payload kind → wire enum.
+pub fn payload_kind_out(k: PayloadKind) -> pb::PayloadKind {
+    match k {
+        PayloadKind::Assistance => pb::PayloadKind::Assistance,
+        PayloadKind::Employment => pb::PayloadKind::Employment,
+        PayloadKind::Pension => pb::PayloadKind::Pension,
+        PayloadKind::Student => pb::PayloadKind::Student,
+        PayloadKind::EducationAid => pb::PayloadKind::EducationAid,
+        PayloadKind::MedicalInsurance => pb::PayloadKind::MedicalInsurance,
+        PayloadKind::Disability => pb::PayloadKind::Disability,
+        PayloadKind::DisabilitySubsidy => pb::PayloadKind::DisabilitySubsidy,
+    }
+}
+
+/// Wire payload kind → domain; `field` names it in the error (UNSPECIFIED or an unknown number is refused).
+pub fn payload_kind_in(v: i32, field: &str) -> Result<PayloadKind, FieldError> {
+    let k = match pb::PayloadKind::try_from(v) {
+        Ok(pb::PayloadKind::Assistance) => PayloadKind::Assistance,
+        Ok(pb::PayloadKind::Employment) => PayloadKind::Employment,
+        Ok(pb::PayloadKind::Pension) => PayloadKind::Pension,
+        Ok(pb::PayloadKind::Student) => PayloadKind::Student,
+        Ok(pb::PayloadKind::EducationAid) => PayloadKind::EducationAid,
+        Ok(pb::PayloadKind::MedicalInsurance) => PayloadKind::MedicalInsurance,
+        Ok(pb::PayloadKind::Disability) => PayloadKind::Disability,
+        Ok(pb::PayloadKind::DisabilitySubsidy) => PayloadKind::DisabilitySubsidy,
+        Ok(pb::PayloadKind::Unspecified) | Err(_) => {
+            return Err(FieldError { field: field.to_owned(), reason: format!("{v} is not a payload kind") });
+        }
+    };
+    Ok(k)
+}

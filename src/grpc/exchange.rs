@@ -5,13 +5,13 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::Authenticator;
-use super::convert::{date_in, fact_in, id_number_in, program_filter, recipient_out};
+use super::convert::{date_in, fact_in, id_number_in, payload_kind_in, program_filter, recipient_out};
 use super::observe::agency_label;
 use super::pb::{self, recipient_exchange_server::RecipientExchange};
 use super::status::invalid;
 use crate::domain::calendar::today_shanghai;
 use crate::domain::versioning::Decision;
-use crate::hub::{FactOutcome, FactResult, Hub};
+use crate::hub::{FactOutcome, FactResult, Hub, WatchRequest};
 use crate::metrics::Metrics;
 
 /// Most rejected facts listed in a StreamFacts response (api.md).
@@ -24,6 +24,8 @@ pub struct ExchangeService {
     /// in hand (which is committed), saying what was processed so the client resumes on another connection.
     pub draining: crate::lifetime::Trigger,
     pub metrics: Arc<Metrics>,
+    /// Delivery settings of WatchChanges (heartbeat, lag, send timeout).
+    pub watch: super::watch::WatchSettings,
 }
 
 impl ExchangeService {
@@ -75,9 +77,42 @@ const PUSH: &str = "/doudi.v1.RecipientExchange/PushFacts";
 const STREAM: &str = "/doudi.v1.RecipientExchange/StreamFacts";
 const GET: &str = "/doudi.v1.RecipientExchange/GetRecipient";
 const LIST: &str = "/doudi.v1.RecipientExchange/ListRecipients";
+const WATCH: &str = "/doudi.v1.RecipientExchange/WatchChanges";
 
 #[tonic::async_trait]
 impl RecipientExchange for ExchangeService {
+    type WatchChangesStream = super::watch::WatchStream;
+
+    async fn watch_changes(
+        &self,
+        req: Request<pb::WatchChangesRequest>,
+    ) -> Result<Response<Self::WatchChangesStream>, Status> {
+        let principal = self.auth.principal(&req)?;
+        if self.draining.is_fired() {
+            return Err(Status::unavailable("the hub is shutting down: watch on another connection or hub"));
+        }
+        let permit = self.auth.watch_permit(&principal)?;
+        let r = req.into_inner();
+        let kinds = r
+            .kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| payload_kind_in(*k, &format!("kinds[{i}]")))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(&e.field, e.reason))?;
+        let division = if r.division_code.is_empty() {
+            None
+        } else {
+            Some(r.division_code.parse().map_err(|e| invalid("division_code", e))?)
+        };
+        // Subscribed before the starting cursor is read, so a commit in between still wakes the watcher.
+        let head = self.hub.store.subscribe_changes();
+        let request = WatchRequest { after_cursor: r.after_cursor, kinds, division, purpose: r.purpose };
+        let plan = self.hub.start_watch(&principal, WATCH, request).await?;
+        tracing::info!(agency = %principal.agency(), after_cursor = plan.start, "WatchChanges started");
+        Ok(Response::new(super::watch::spawn(self.hub.clone(), plan, self.watch, head, self.draining.clone(), permit)))
+    }
+
     async fn push_facts(&self, req: Request<pb::PushFactsRequest>) -> Result<Response<pb::PushFactsResponse>, Status> {
         let principal = self.auth.principal(&req)?;
         let facts = req.into_inner().facts.into_iter().map(fact_in).collect();

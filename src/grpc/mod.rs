@@ -12,6 +12,7 @@ pub mod observe;
 pub mod reference;
 pub mod snapshot;
 pub mod status;
+pub mod watch;
 
 /// Generated protobuf and tonic code of `proto/doudi/v1/`.
 #[allow(clippy::all, missing_docs)]

@@ -14,6 +14,7 @@ impl From<HubError> for Status {
             HubError::FailedPrecondition(m) => Status::failed_precondition(m),
             HubError::ResourceExhausted(m) => Status::resource_exhausted(m),
             HubError::AlreadyExists(m) => Status::already_exists(m),
+            HubError::OutOfRange(m) => Status::out_of_range(m),
             HubError::Store(e) => {
                 tracing::error!(error = %e, "store error");
                 Status::new(Code::Internal, "internal storage error; the request was not applied")

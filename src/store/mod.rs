@@ -5,6 +5,7 @@
 //! backend (issue: PostgreSQL backend) will implement the same operations.
 
 mod audit;
+mod changes;
 mod coordination;
 mod keys;
 mod medical;
@@ -12,6 +13,7 @@ mod snapshot;
 mod sqlite;
 
 pub use audit::{AuditEventRow, AuditFilter, ChainCheck};
+pub use changes::{ChangeFilter, ChangeRow};
 pub use coordination::{NewFundReport, NewWarning, StoredFundReport, StoredWarning, WarningInsert, WarningUpdate};
 pub use keys::RotationStart;
 pub use medical::{

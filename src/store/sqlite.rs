@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "coordination", include_str!("../../migrations/sqlite/0004_coordination.sql")),
     (5, "medical", include_str!("../../migrations/sqlite/0005_medical.sql")),
     (6, "snapshots", include_str!("../../migrations/sqlite/0006_snapshots.sql")),
+    (7, "change_log", include_str!("../../migrations/sqlite/0007_change_log.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
@@ -41,6 +42,9 @@ pub struct Store {
     pub(super) pool: SqlitePool,
     pub(super) write_pool: SqlitePool,
     pub(super) writer: std::sync::Arc<Mutex<()>>,
+    /// The newest committed change-log cursor, published after each commit that appended changes (watchers wake
+    /// on it and then read the log itself; the value is a hint, the table is the truth).
+    pub(super) change_head: std::sync::Arc<tokio::sync::watch::Sender<i64>>,
 }
 
 pub(super) fn corrupt(table: &'static str, detail: impl Into<String>) -> StoreError {
@@ -66,7 +70,12 @@ impl Store {
             .await?;
         let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(opts).await?;
         spawn_checkpointer(pool.clone());
-        Ok(Store { pool, write_pool, writer: Default::default() })
+        Ok(Store {
+            pool,
+            write_pool,
+            writer: Default::default(),
+            change_head: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+        })
     }
 
     /// Apply `migrations/sqlite/` (idempotent).
@@ -84,6 +93,8 @@ impl Store {
             })
             .collect();
         Migrator::with_migrations(migrations).run(&self.write_pool).await?;
+        let head = self.change_log_head().await?;
+        self.publish_change_head(head);
         Ok(())
     }
 
@@ -109,6 +120,8 @@ impl Store {
 
         // Current versions of the batch's records.
         let mut current: HashMap<(String, String), CurrentVersion> = HashMap::with_capacity(facts.len());
+        // The division of each current version (for the change log's `prev_division`).
+        let mut current_division: HashMap<(String, String), String> = HashMap::new();
         // Looked up per agency with `agency = ? AND fact_id IN (...)`, which searches the primary
         // key (a row-value `IN (VALUES ...)` would scan the table).
         let mut by_agency: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -118,7 +131,7 @@ impl Store {
         for (agency, ids) in &by_agency {
             for chunk in ids.chunks(ROWS_PER_INSERT) {
                 let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                    "SELECT agency, fact_id, source_version, content_hash FROM facts WHERE is_current = 1 AND agency = ",
+                    "SELECT agency, fact_id, source_version, content_hash, division_code FROM facts WHERE is_current = 1 AND agency = ",
                 );
                 qb.push_bind(agency.to_string()).push(" AND fact_id IN (");
                 let mut sep = qb.separated(", ");
@@ -130,10 +143,9 @@ impl Store {
                     let hash: Vec<u8> = r.try_get(3)?;
                     let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("facts", "content_hash length"))?;
                     let version: i64 = r.try_get(2)?;
-                    current.insert(
-                        (r.try_get(0)?, r.try_get(1)?),
-                        CurrentVersion { source_version: version as u64, content_hash: hash },
-                    );
+                    let key: (String, String) = (r.try_get(0)?, r.try_get(1)?);
+                    current_division.insert(key.clone(), r.try_get(4)?);
+                    current.insert(key, CurrentVersion { source_version: version as u64, content_hash: hash });
                 }
             }
         }
@@ -144,6 +156,8 @@ impl Store {
         // is current and the earlier one is stored as already superseded.
         let mut last_write: HashMap<(String, String), usize> = HashMap::new();
         let mut writes: Vec<(usize, &PreparedFact)> = Vec::new();
+        // One change per written version, in write order: (the fact, the version it superseded and its division).
+        let mut changes: Vec<(&PreparedFact, Option<(u64, String)>)> = Vec::new();
         for (i, f) in facts.iter().enumerate() {
             let key = (f.agency.as_str().to_owned(), f.fact.fact_id.clone());
             let d = decide(current.get(&key).copied(), f.fact.source_version, &f.content_hash);
@@ -151,6 +165,12 @@ impl Store {
                 if d == Decision::NewVersion && !last_write.contains_key(&key) {
                     superseded.push(key.clone());
                 }
+                let prev = match (current.get(&key), current_division.get(&key)) {
+                    (Some(c), Some(div)) if d == Decision::NewVersion => Some((c.source_version, div.clone())),
+                    _ => None,
+                };
+                changes.push((f, prev));
+                current_division.insert(key.clone(), f.fact.division_code.as_str().to_owned());
                 current.insert(
                     key.clone(),
                     CurrentVersion { source_version: f.fact.source_version, content_hash: f.content_hash },
@@ -214,10 +234,16 @@ impl Store {
             qb.build().execute(&mut *tx).await?;
         }
 
+        let head = super::changes::append_changes(&mut tx, &changes).await?;
+
         if let Some(audit) = audit {
             append_audit(&mut tx, audit, now).await?;
         }
         tx.commit().await?;
+        // Published after the commit, still under the writer lock: watchers woken by it find the rows.
+        if let Some(head) = head {
+            self.publish_change_head(head);
+        }
         Ok(decisions)
     }
 
@@ -540,7 +566,7 @@ pub(super) async fn append_audit(conn: &mut SqliteConnection, a: &AuditRecord, n
     Ok(())
 }
 
-fn stored_fact(r: &SqliteRow) -> Result<StoredFact, StoreError> {
+pub(super) fn stored_fact(r: &SqliteRow) -> Result<StoredFact, StoreError> {
     let kind: String = r.try_get(4)?;
     let kind = PayloadKind::parse(&kind).ok_or_else(|| corrupt("facts", format!("unknown kind {kind}")))?;
     let payload: String = r.try_get(8)?;

@@ -640,3 +640,56 @@ async fn export_snapshot_writes_the_quarter_summary_and_push_refuses_it() {
     assert!(e.contains("snapshot's aggregates") && e.contains("nothing to push"), "{e}");
     app.stop().await;
 }
+
+fn watch_args(conn: &ConnectArgs, from: Option<i64>, json: bool, limit: u64) -> doudi::cli::watch::WatchArgs {
+    doudi::cli::watch::WatchArgs {
+        connect: conn.clone(),
+        from,
+        kinds: Vec::new(),
+        division: None,
+        purpose: "cli test".into(),
+        json,
+        limit: Some(limit),
+    }
+}
+
+#[tokio::test]
+async fn watch_prints_one_line_per_change_and_resumes_from_a_cursor() {
+    use doudi::grpc::pb;
+    let app = spawn_app().await;
+    let certs = certs_dir(&app, "civil_affairs");
+    let conn = ConnectArgs::from_dir(&app.server, certs.path(), "civil_affairs");
+    let (a, b) = (id("621022", (1960, 1, 1), 1), id("621022", (1961, 1, 1), 2));
+    let mut c = app.client("civil_affairs").await;
+    for (fid, p) in [("W-A", &a), ("W-B", &b)] {
+        let f = crate::support::with(crate::support::base(fid, p, "621022101203"), crate::support::rural_dibao());
+        c.exchange.push_facts(pb::PushFactsRequest { facts: vec![f] }).await.unwrap();
+    }
+    // JSON from the start: the opening heartbeat, then cursors 1 and 2.
+    let mut out = Vec::new();
+    let end = doudi::cli::watch::watch(&watch_args(&conn, Some(0), true, 2), &mut out).await.unwrap();
+    assert_eq!(end, doudi::cli::watch::WatchEnd { cursor: Some(2), changes: 2 });
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0], serde_json::json!({"cursor": 0, "heartbeat": true}));
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["cursor"], 1);
+    assert_eq!(lines[1]["type"], "CREATED");
+    assert_eq!(lines[1]["fact"]["fact_id"], "W-A");
+    assert_eq!(lines[1]["fact"]["monthly_benefit"], "442.00");
+    assert_eq!(lines[2]["id_number_masked"], format!("{}********{}", &b[..6], &b[14..]));
+    // Text, resuming after cursor 1: only W-B.
+    let mut out = Vec::new();
+    let end = doudi::cli::watch::watch(&watch_args(&conn, Some(1), false, 1), &mut out).await.unwrap();
+    assert_eq!(end.cursor, Some(2));
+    let text = String::from_utf8(out).unwrap();
+    let masked_b = format!("{}********{}", &b[..6], &b[14..]);
+    assert!(
+        text.starts_with(&format!("2 CREATED civil_affairs assistance {masked_b} W-B v1 621022101203 2023-01-01–")),
+        "{text}"
+    );
+    assert!(text.contains("program=DIBAO") && text.contains("monthly_benefit=442.00"), "{text}");
+    assert_eq!(text.lines().count(), 1);
+    assert!(!text.contains(&b), "text lines carry the masked ID only: {text}");
+    app.stop().await;
+}

@@ -19,3 +19,4 @@ mod medical_demo;
 mod metrics;
 mod snapshot;
 mod transport;
+mod watch;
