@@ -52,6 +52,8 @@ pub async fn connect(server: &str, domain: &str, id: &ClientIdentity) -> anyhow:
 /// The doudi clients on one channel.
 #[derive(Clone)]
 pub struct Clients {
+    /// The connection itself (for other services on it, e.g. `grpc.health.v1.Health`).
+    pub channel: Channel,
     pub exchange: RecipientExchangeClient<Channel>,
     pub reference: ReferenceClient<Channel>,
     pub audit: AuditClient<Channel>,
@@ -62,6 +64,7 @@ pub struct Clients {
 impl Clients {
     pub fn new(channel: Channel, max_message_bytes: usize) -> Clients {
         Clients {
+            channel: channel.clone(),
             exchange: RecipientExchangeClient::new(channel.clone())
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),

@@ -5,6 +5,7 @@
 //! backend (issue: PostgreSQL backend) will implement the same operations.
 
 mod audit;
+mod bench;
 mod changes;
 mod coordination;
 mod keys;

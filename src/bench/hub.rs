@@ -1,0 +1,134 @@
+//! The hub under test as a child process: `doudi serve` of this very binary (or the one given, e.g. a test's
+//! `CARGO_BIN_EXE_doudi`) on a fresh temporary SQLite database and a fresh PKI (`doudi certs init`), with a new data
+//! key and the per-agency quotas off, listening on a free loopback port. The load runs in the calling process, so
+//! the hub's peak memory (`VmHWM` of `/proc/PID/status`) is the hub's alone.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::certs;
+use crate::client::{ClientIdentity, Clients, connect};
+use crate::crypto::Keys;
+
+/// Largest gRPC message the bench's hubs and clients accept (a StreamFacts message of 10,000 facts fits).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A running `doudi serve` child; killed when dropped.
+pub struct ChildHub {
+    child: Child,
+    pub addr: SocketAddr,
+    pub certs_dir: PathBuf,
+    pub db_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ChildHub {
+    /// Start `exe serve` and wait until it serves (migrations done, health SERVING).
+    pub fn start(exe: &Path) -> anyhow::Result<ChildHub> {
+        let dir = tempfile::Builder::new().prefix("doudi-bench-hub-").tempdir()?;
+        let certs_dir = dir.path().join("certs");
+        certs::init(&certs_dir, certs::DEFAULT_TRUST_DOMAIN, true).context("making the bench PKI")?;
+        let db_path = dir.path().join("hub.db");
+        let mut child = Command::new(exe)
+            .args(["--log-json", "serve", "--listen", "127.0.0.1:0", "--database-url"])
+            .arg(format!("sqlite://{}", db_path.display()))
+            .arg("--certs-dir")
+            .arg(&certs_dir)
+            .env_remove("DOUDI_CONFIG")
+            .env("DOUDI_DATA_KEY", Keys::generate_base64())
+            .env("DOUDI_RATE_PER_AGENCY", "0")
+            .env("DOUDI_MAX_STREAMS_PER_AGENCY", "0")
+            .env("DOUDI_MAX_MESSAGE_BYTES", MAX_MESSAGE_BYTES.to_string())
+            .env("DOUDI_CRL_POLL_SECS", "0")
+            .env("DOUDI_METRICS_LISTEN", "")
+            .env("RUST_LOG", "warn,sqlx=error,doudi::server=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {} serve", exe.display()))?;
+        let stderr = child.stderr.take().context("hub stderr")?;
+        let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
+        // Reads the hub's log: the "doudi serving" line gives the bound address; later lines (warnings) are passed
+        // on, and the pipe is drained so the hub never blocks on it.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                let serving = v["fields"]["message"].as_str().is_some_and(|m| m.starts_with("doudi serving"));
+                match v["fields"]["addr"].as_str().and_then(|a| a.parse().ok()) {
+                    Some(addr) if serving => {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(addr);
+                        }
+                    }
+                    _ => eprintln!("hub: {line}"),
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait()?;
+                anyhow::bail!("the hub did not start serving within 120 s ({status})");
+            }
+        };
+        Ok(ChildHub { child, addr, certs_dir, db_path, _dir: dir })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `https://localhost:PORT` (the server certificate names localhost).
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+
+    /// A client connection (one HTTP/2 connection over mTLS) as `agency`.
+    pub async fn client(&self, agency: &str) -> anyhow::Result<Clients> {
+        let id = ClientIdentity::from_dir(&self.certs_dir, agency)?;
+        Ok(Clients::new(connect(&self.url(), "localhost", &id).await?, MAX_MESSAGE_BYTES))
+    }
+
+    /// The hub's peak resident set so far (`VmHWM`), bytes.
+    pub fn peak_rss(&self) -> anyhow::Result<u64> {
+        status_kib(self.pid(), "VmHWM:").map(|k| k * 1024)
+    }
+
+    /// The hub's resident set now (`VmRSS`), bytes.
+    pub fn rss(&self) -> anyhow::Result<u64> {
+        status_kib(self.pid(), "VmRSS:").map(|k| k * 1024)
+    }
+
+    /// Stop the hub (SIGKILL: its database is thrown away with the temporary directory).
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.child.kill();
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for ChildHub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `kB` field of `/proc/PID/status`.
+fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}

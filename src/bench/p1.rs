@@ -1,0 +1,56 @@
+//! P1: `StreamFacts` ingest of `n` facts from 5 agencies over mTLS into a child hub on SQLite (target ≥ 0.5 of the
+//! floor and ≥ 50,000 facts/s). Floor: the same rows inserted straight into the same tables, in process (no gRPC, no
+//! validation, no version lookup, no audit), one transaction per batch of [`super::load::BATCH`].
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use crate::crypto::Keys;
+use crate::domain::agency::AgencyCode;
+use crate::domain::fact::Fact;
+use crate::store::{NewPerson, PreparedFact, Store};
+
+/// The floor: a fresh database with the hub's schema and pragmas (`Store::open`), each batch's rows prepared (person
+/// key, encrypted ID number, payload JSON, content hash: not timed) and then inserted (timed: the sum of the insert
+/// transactions). Returns the time the inserts took.
+pub async fn floor(facts: &[(&'static str, Vec<Fact>)], batch: usize) -> anyhow::Result<Duration> {
+    let dir = tempfile::Builder::new().prefix("doudi-bench-floor-").tempdir()?;
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("floor.db").display())).await?;
+    store.migrate().await?;
+    let keys = Keys::from_base64(&Keys::generate_base64())?;
+    let mut spent = Duration::ZERO;
+    // The agencies' batches interleaved, as the five streams arrive at the hub.
+    let mut chunks: Vec<_> = facts.iter().map(|(a, f)| (AgencyCode::parse(a), f.chunks(batch))).collect();
+    loop {
+        let mut any = false;
+        for (agency, it) in chunks.iter_mut() {
+            let Some(chunk) = it.next() else { continue };
+            any = true;
+            let agency = agency.clone()?;
+            let mut seen = HashSet::new();
+            let mut persons = Vec::new();
+            let rows: Vec<PreparedFact> = chunk
+                .iter()
+                .map(|f| {
+                    let key = keys.person_key(&f.id_number);
+                    if seen.insert(key) {
+                        persons.push(NewPerson {
+                            person_key: key,
+                            id_cipher: keys.encrypt(&f.id_number, &key),
+                            id_masked: f.id_number.masked(),
+                        });
+                    }
+                    PreparedFact::new(agency.clone(), f.clone(), key)
+                })
+                .collect();
+            let t = Instant::now();
+            store.bench_insert_rows(&rows, &persons).await?;
+            spent += t.elapsed();
+        }
+        if !any {
+            break;
+        }
+    }
+    store.close().await;
+    Ok(spent)
+}
