@@ -6,6 +6,7 @@ mod support;
 
 mod access;
 mod audit;
+mod bench_memory;
 mod cli;
 mod config_cli;
 mod coordination;
