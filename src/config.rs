@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Address to listen on (`DOUDI_LISTEN`).
     pub listen: SocketAddr,
-    /// `sqlite://path` (`DOUDI_DATABASE_URL`).
+    /// `sqlite://path` or `postgres://user@host:port/database` (`DOUDI_DATABASE_URL`).
     pub database_url: String,
     /// Directory holding `ca.pem`, `server.pem`, `server.key` and optionally `ca.crl`
     /// (`DOUDI_CERTS_DIR`); the files below override single paths.
@@ -213,9 +213,9 @@ impl Config {
     /// Checks beyond the types: each error names its key and never echoes a secret.
     pub fn validate(&self) -> Result<(), String> {
         use secrecy::ExposeSecret as _;
-        if !self.database_url.starts_with("sqlite:") {
+        if !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| self.database_url.starts_with(p)) {
             return Err(format!(
-                "database_url: {:?} is not supported: use sqlite://PATH (PostgreSQL is planned, not built)",
+                "database_url: {:?} is not supported: use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE",
                 redact_url(&self.database_url)
             ));
         }
@@ -377,7 +377,7 @@ mod tests {
             (&[("DOUDI_MAX_BATCH", "0")], None, "max_batch"),
             (&[("DOUDI_METRICS_LISTEN", "nine-four-six-four")], None, "metrics_listen"),
             (&[("DOUDI_FUND_REPORT_TOLERANCE", "one yuan")], None, "fund_report_tolerance"),
-            (&[("DOUDI_DATABASE_URL", "postgres://doudi:hunter2@db/doudi")], None, "database_url"),
+            (&[("DOUDI_DATABASE_URL", "mysql://doudi:hunter2@db/doudi")], None, "database_url"),
             (&[], Some("max_batchh = 5\n"), "max_batchh"),
         ];
         for (env, file, key) in cases {

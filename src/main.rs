@@ -30,7 +30,7 @@ enum Command {
         /// Address to listen on [default: 127.0.0.1:50051].
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
-        /// SQLite database, e.g. sqlite://doudi.db [default: sqlite://doudi.db].
+        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
         /// Directory with ca.pem, server.pem, server.key and optionally ca.crl [default: certs-example, the
@@ -43,7 +43,7 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate {
-        /// SQLite database, e.g. sqlite://doudi.db [default: sqlite://doudi.db].
+        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -112,7 +112,7 @@ enum AuditCommand {
     /// altered, or where events were deleted. Prints the chain head's hash (keep it: deleting the newest events
     /// leaves a valid shorter chain, found only by comparing heads). Exits with status 1 if the chain is broken.
     Verify {
-        /// SQLite database [default: sqlite://doudi.db].
+        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -130,7 +130,7 @@ enum ReportCommand {
         /// Output file [default: standard output; XLSX needs a file].
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// SQLite database [default: sqlite://doudi.db].
+        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -143,7 +143,7 @@ enum ReportCommand {
         /// Output file [default: standard output; XLSX needs a file].
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// SQLite database [default: sqlite://doudi.db].
+        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -156,13 +156,13 @@ enum SnapshotCommand {
     Verify {
         /// Quarter, YYYYQn, e.g. 2023Q2.
         quarter: String,
-        /// SQLite database [default: sqlite://doudi.db].
+        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
     },
     /// List the snapshots held, oldest first, with their hashes.
     List {
-        /// SQLite database [default: sqlite://doudi.db].
+        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -183,7 +183,7 @@ enum PolicyCommand {
         /// Mark the values as placeholders still to be replaced.
         #[arg(long)]
         example: bool,
-        /// SQLite database [default: sqlite://doudi.db].
+        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -192,7 +192,7 @@ enum PolicyCommand {
         /// Print the versions as JSON (one object per line), the input format of `add`.
         #[arg(long)]
         json: bool,
-        /// SQLite database [default: sqlite://doudi.db].
+        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -234,7 +234,7 @@ enum KeysCommand {
     /// again with the same two keys. Afterwards start the hub with the new key; person keys, audit and snapshots
     /// are unchanged.
     Rotate {
-        /// SQLite database [default: sqlite://doudi.db].
+        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
         /// Persons re-encrypted per transaction.

@@ -6,7 +6,7 @@ use futures::TryStreamExt;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::sqlite::corrupt;
-use super::{Store, StoreError, from_micros};
+use super::{SqliteStore, StoreError, from_micros};
 use crate::crypto::PersonKey;
 use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
 
@@ -48,7 +48,7 @@ fn h32(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
     v.try_into().map_err(|_| corrupt("audit_events", "hash length"))
 }
 
-impl Store {
+impl SqliteStore {
     /// Events matching `filter` with `seq < before` (all if `None`), newest first, at most `limit`.
     pub async fn list_audit_events(
         &self,

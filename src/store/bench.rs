@@ -1,6 +1,6 @@
 //! The floor of benchmark P1 (performance.md): the rows a batch of pushed facts becomes, inserted straight into the
 //! same tables — `persons` (`INSERT OR IGNORE`, as ingest does) and `facts` — in one transaction per batch, with the
-//! same multi-row statements as `Store::ingest` but without the version lookup, the decisions and the audit event.
+//! same multi-row statements as `SqliteStore::ingest` but without the version lookup, the decisions and the audit event.
 //! Rows are prepared by the caller (person keys, ciphertexts, payload JSON, content hashes), so only the database's
 //! own work is timed. Used by `doudi bench` only.
 
@@ -8,10 +8,10 @@ use chrono::Utc;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::sqlite::{ROWS_PER_INSERT, insert_persons};
-use super::{NewPerson, PreparedFact, Store, StoreError, to_micros};
+use super::{NewPerson, PreparedFact, SqliteStore, StoreError, to_micros};
 use crate::domain::fact::Payload;
 
-impl Store {
+impl SqliteStore {
     /// Insert `facts` (all current, first versions) and `persons` in one write transaction on the writer connection.
     pub async fn bench_insert_rows(&self, facts: &[PreparedFact], persons: &[NewPerson]) -> Result<(), StoreError> {
         let _w = self.writer.lock().await;

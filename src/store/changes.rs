@@ -4,7 +4,7 @@
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::sqlite::{ROWS_PER_INSERT, stored_fact};
-use super::{PreparedFact, Store, StoreError, StoredFact};
+use super::{PreparedFact, SqliteStore, StoreError, StoredFact};
 
 /// What a watcher may be shown, as SQL can filter it (the access policy then reduces each row in the hub).
 #[derive(Debug, Clone)]
@@ -63,7 +63,7 @@ pub(super) async fn append_changes(
     Ok(Some(next))
 }
 
-impl Store {
+impl SqliteStore {
     /// The newest committed cursor (0 when the log is empty).
     pub async fn change_log_head(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COALESCE(MAX(cursor), 0) FROM change_log").fetch_one(&self.pool).await?.try_get(0)?)

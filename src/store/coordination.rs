@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::sqlite::{append_audit, corrupt, insert_persons};
-use super::{AuditRecord, NewPerson, Store, StoreError, from_micros, to_micros};
+use super::{AuditRecord, NewPerson, SqliteStore, StoreError, from_micros, to_micros};
 use crate::crypto::PersonKey;
 use crate::domain::workdays::{CalendarEntry, DayKind};
 
@@ -124,7 +124,7 @@ fn warning(r: &SqliteRow) -> Result<StoredWarning, StoreError> {
     })
 }
 
-impl Store {
+impl SqliteStore {
     /// Store `r` as the next version of its (county, month, program); returns the stored version.
     pub async fn submit_fund_report(&self, r: &NewFundReport) -> Result<StoredFundReport, StoreError> {
         let _w = self.writer.lock().await;

@@ -9,7 +9,7 @@
 use sqlx::Row;
 
 use super::sqlite::corrupt;
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 use crate::crypto::PersonKey;
 
 /// Where a rotation stands when it (re)starts.
@@ -29,7 +29,7 @@ fn meta_i64(v: Option<Vec<u8>>) -> Option<i64> {
     v.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse().ok())
 }
 
-impl Store {
+impl SqliteStore {
     /// A `hub_meta` value (`None` when absent, or when the table does not exist yet).
     pub async fn meta(&self, name: &str) -> Option<Vec<u8>> {
         sqlx::query("SELECT value FROM hub_meta WHERE name = ?")

@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::sqlite::{ROWS_PER_INSERT, append_audit, corrupt, insert_persons};
-use super::{AuditRecord, NewPerson, Store, StoreError, from_micros, to_micros};
+use super::{AuditRecord, NewPerson, SqliteStore, StoreError, from_micros, to_micros};
 use crate::crypto::PersonKey;
 use crate::domain::fact::Program;
 use crate::domain::medical::{Finding, FindingCode, PolicyParams, Settlement, SettlementCheck, VisitType};
@@ -172,7 +172,7 @@ fn push_keys(qb: &mut QueryBuilder<Sqlite>, keys: &[PersonKey]) {
     qb.push(")");
 }
 
-impl Store {
+impl SqliteStore {
     /// Every medical policy version, oldest first. A stored version that breaks a rule of
     /// [`PolicyParams::validate`] is an error (`Corrupt`), never skipped.
     pub async fn medical_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {

@@ -1,28 +1,34 @@
 //! Storage: the only module that speaks SQL. The domain never sees sqlx types; rows are turned
 //! into domain values here.
 //!
-//! Today one backend (SQLite, the embedded default; `migrations/sqlite/`). The PostgreSQL
-//! backend (issue: PostgreSQL backend) will implement the same operations.
+//! Two backends behind one interface, [`Store`] (`dispatch.rs`), chosen from the database URL: SQLite, the
+//! embedded default (`sqlite.rs` and the area files beside it: `audit`, `changes`, `coordination`, `keys`, `medical`,
+//! `snapshot`, `bench`; `migrations/sqlite/`), and PostgreSQL (`pg/`, one file per area; `migrations/postgres/`).
+//! Row types shared by both live in the SQLite area files and here.
 
 mod audit;
 mod bench;
 mod changes;
 mod coordination;
+mod dispatch;
 mod keys;
 mod medical;
+mod pg;
 mod snapshot;
 mod sqlite;
 
 pub use audit::{AuditEventRow, AuditFilter, ChainCheck};
 pub use changes::{ChangeFilter, ChangeRow};
 pub use coordination::{NewFundReport, NewWarning, StoredFundReport, StoredWarning, WarningInsert, WarningUpdate};
+pub use dispatch::Store;
 pub use keys::RotationStart;
 pub use medical::{
     FindingCursor, FindingFilter, HIGH_BURDEN_WARNING_PREFIX, NewSettlement, RecheckTally, SettlementInsert,
     StoredFinding, StoredPolicy,
 };
+pub use pg::PgStore;
 pub use snapshot::{CreateOutcome, SnapshotHeader, SnapshotInput, Verification};
-pub use sqlite::Store;
+pub use sqlite::SqliteStore;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};

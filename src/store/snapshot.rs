@@ -13,7 +13,7 @@ use sha2::Digest as _;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::sqlite::{ROWS_PER_INSERT, corrupt};
-use super::{Store, StoreError, from_micros, to_micros};
+use super::{SqliteStore, StoreError, from_micros, to_micros};
 use crate::crypto::PersonKey;
 use crate::domain::coverage::{self, CoverageParams, MonthlyStandards};
 use crate::domain::fact::{AssistanceStatus, Payload, PayloadKind};
@@ -195,7 +195,7 @@ struct Tally {
     coverage: Vec<CoverageRow>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Freeze a quarter (see the module docs). The status rows are the current fact versions in force on `as_of`
     /// recorded at or before `cutoff`.
     pub async fn create_snapshot(&self, input: SnapshotInput<'_>) -> Result<CreateOutcome, StoreError> {

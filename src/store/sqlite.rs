@@ -25,7 +25,7 @@ use crate::domain::versioning::{CurrentVersion, Decision, decide};
 pub(super) const ROWS_PER_INSERT: usize = 500;
 
 /// The SQLite migrations, compiled in (same version numbers as the PostgreSQL set will have).
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../../migrations/sqlite/0001_core.sql")),
     (2, "reference", include_str!("../../migrations/sqlite/0002_reference.sql")),
     (3, "calendar", include_str!("../../migrations/sqlite/0003_calendar.sql")),
@@ -38,7 +38,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
 /// cache stays warm across write transactions; other writers wait on the mutex, not on SQLITE_BUSY).
 #[derive(Clone)]
-pub struct Store {
+pub struct SqliteStore {
     pub(super) pool: SqlitePool,
     pub(super) write_pool: SqlitePool,
     pub(super) writer: std::sync::Arc<Mutex<()>>,
@@ -51,9 +51,9 @@ pub(super) fn corrupt(table: &'static str, detail: impl Into<String>) -> StoreEr
     StoreError::Corrupt { table, detail: detail.into() }
 }
 
-impl Store {
+impl SqliteStore {
     /// Open (creating if missing) the database at `url` (`sqlite://path` or `sqlite:path`).
-    pub async fn open(url: &str) -> Result<Store, StoreError> {
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -71,7 +71,7 @@ impl Store {
         let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(opts).await?;
         let writer: std::sync::Arc<Mutex<()>> = Default::default();
         spawn_checkpointer(pool.clone(), writer.clone());
-        Ok(Store { pool, write_pool, writer, change_head: std::sync::Arc::new(tokio::sync::watch::channel(0).0) })
+        Ok(SqliteStore { pool, write_pool, writer, change_head: std::sync::Arc::new(tokio::sync::watch::channel(0).0) })
     }
 
     /// Apply `migrations/sqlite/` (idempotent).
@@ -627,7 +627,7 @@ mod wal_tests {
     async fn restart_wal_truncates_the_log_and_keeps_the_data() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("wal.db");
-        let store = Store::open(&format!("sqlite://{}", db.display())).await.unwrap();
+        let store = SqliteStore::open(&format!("sqlite://{}", db.display())).await.unwrap();
         store.migrate().await.unwrap();
         // 200 rows of 64 KiB: about 12.8 MiB of pages in the log.
         for i in 0..200 {

@@ -104,7 +104,7 @@ async fn who_looked_at_this_person() {
 async fn the_chain_names_the_first_altered_deleted_or_reordered_event() {
     let app = spawn_app().await;
     seed(&app).await;
-    let pool = app.app_hub.store.pool().clone();
+    let pool = app.app_hub.store.sqlite_pool().unwrap().clone();
     let mut lg = app.client("leading_group").await;
     let ok = verify(&mut lg).await;
     assert!(ok.valid, "{}", ok.reason);
@@ -122,7 +122,7 @@ async fn the_chain_names_the_first_altered_deleted_or_reordered_event() {
     // Deleted: event 2 (and its persons).
     let app = spawn_app().await;
     seed(&app).await;
-    let pool = app.app_hub.store.pool().clone();
+    let pool = app.app_hub.store.sqlite_pool().unwrap().clone();
     sqlx::query("DELETE FROM audit_events WHERE seq = 2").execute(&pool).await.unwrap();
     sqlx::query("DELETE FROM audit_persons WHERE seq = 2").execute(&pool).await.unwrap();
     let mut lg = app.client("leading_group").await;
@@ -134,7 +134,7 @@ async fn the_chain_names_the_first_altered_deleted_or_reordered_event() {
     // Reordered: events 2 and 3 swap their content (each keeps its seq).
     let app = spawn_app().await;
     seed(&app).await;
-    let pool = app.app_hub.store.pool().clone();
+    let pool = app.app_hub.store.sqlite_pool().unwrap().clone();
     sqlx::query(
         "UPDATE audit_events SET agency = CASE seq WHEN 2 THEN (SELECT agency FROM audit_events WHERE seq = 3) \
          ELSE (SELECT agency FROM audit_events WHERE seq = 2) END WHERE seq IN (2, 3)",
@@ -159,7 +159,7 @@ async fn the_chain_names_the_first_altered_deleted_or_reordered_event() {
     // Persons altered: a person removed from event 3's record.
     let app = spawn_app().await;
     seed(&app).await;
-    let pool = app.app_hub.store.pool().clone();
+    let pool = app.app_hub.store.sqlite_pool().unwrap().clone();
     sqlx::query("DELETE FROM audit_persons WHERE seq = 3").execute(&pool).await.unwrap();
     let mut lg = app.client("leading_group").await;
     let v = verify(&mut lg).await;

@@ -286,7 +286,7 @@ async fn id_numbers_are_encrypted_at_rest() {
 }
 
 async fn app_flush(app: &TestApp) {
-    sqlx::query("PRAGMA wal_checkpoint(FULL)").execute(app.app_hub.store.pool()).await.unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(FULL)").execute(app.app_hub.store.sqlite_pool().unwrap()).await.unwrap();
 }
 
 #[tokio::test]
@@ -320,7 +320,7 @@ async fn certificate_numbers_are_not_stored_in_clear() {
     let mut dpf = app.client("disability_federation").await;
     let person = id(HUAN, (2010, 3, 3), 17);
     push(&mut dpf, vec![with(base("D1", &person, HUAN), disability(&person))]).await.unwrap();
-    sqlx::query("PRAGMA wal_checkpoint(FULL)").execute(app.app_hub.store.pool()).await.unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(FULL)").execute(app.app_hub.store.sqlite_pool().unwrap()).await.unwrap();
     let mut bytes = std::fs::read(app.db_path()).unwrap();
     if let Ok(wal) = std::fs::read(app.db_path().with_extension("db-wal")) {
         bytes.extend(wal);

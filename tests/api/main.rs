@@ -2,6 +2,9 @@
 //! real gRPC clients. Expected values come from the spec (api.md, security.md) or from the
 //! facts each test pushes, never from the program's output.
 
+/// This binary runs the suite on SQLite; `tests/api_pg` runs the same files on PostgreSQL.
+pub const ON_POSTGRES: bool = false;
+
 mod support;
 
 mod access;

@@ -73,11 +73,11 @@ async fn a_snapshot_freezes_the_quarter_once_and_finds_the_planted_gaps() {
         "UPDATE snapshot_statuses SET source_version = source_version + 1 \
          WHERE person_key = (SELECT person_key FROM snapshot_statuses ORDER BY person_key LIMIT 1)",
     )
-    .execute(app.app_hub.store.pool())
+    .execute(app.app_hub.store.sqlite_pool().unwrap())
     .await
     .unwrap();
     sqlx::query("UPDATE snapshot_sections SET body = replace(body, '\"received\":', '\"received\": ') WHERE section = 'warnings'")
-        .execute(app.app_hub.store.pool())
+        .execute(app.app_hub.store.sqlite_pool().unwrap())
         .await
         .unwrap();
     let v = lg.coordination.verify_snapshot(pb::VerifySnapshotRequest { quarter: "2023Q2".into() }).await.unwrap();
@@ -351,7 +351,7 @@ async fn snapshot_verify_command_names_what_differs() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
     sqlx::query("UPDATE snapshot_sections SET body = '[]' WHERE quarter = '2023Q1' AND section = 'standards'")
-        .execute(app.app_hub.store.pool())
+        .execute(app.app_hub.store.sqlite_pool().unwrap())
         .await
         .unwrap();
     let out = run(url);

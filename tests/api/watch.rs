@@ -102,7 +102,7 @@ async fn a_reconnect_with_the_last_cursor_gets_every_later_change_once_in_order(
     assert_eq!(app.audit_events().await, audit_before + 1);
     let (method, purpose, out): (String, String, String) =
         sqlx::query_as("SELECT method, purpose, outcome FROM audit_events ORDER BY seq DESC LIMIT 1")
-            .fetch_one(app.app_hub.store.pool())
+            .fetch_one(app.app_hub.store.sqlite_pool().unwrap())
             .await
             .unwrap();
     assert_eq!(method, "/doudi.v1.RecipientExchange/WatchChanges");
@@ -459,7 +459,7 @@ async fn only_stored_versions_are_logged() {
     assert_eq!(outcome(&push(&mut ca, vec![stale]).await.unwrap().results[0]), pb::FactOutcome::Stale);
 
     let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(cursor), 0) FROM change_log")
-        .fetch_one(app.app_hub.store.pool())
+        .fetch_one(app.app_hub.store.sqlite_pool().unwrap())
         .await
         .unwrap();
     assert_eq!(head, 1);

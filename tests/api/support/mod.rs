@@ -1,4 +1,7 @@
-//! `spawn_app()`: a hub with its own temporary database and PKI.
+//! `spawn_app()`: a hub with its own temporary database and PKI. The database is SQLite (`tests/api`) or a fresh
+//! PostgreSQL database (`tests/api_pg`, when `crate::ON_POSTGRES`).
+
+pub mod postgres;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,11 +23,22 @@ pub struct TestApp {
     pub server: String,
     pub ca: Ca,
     pub dir: tempfile::TempDir,
+    /// The hub's database: `sqlite://DIR/hub.db` or a fresh PostgreSQL database.
+    pub database_url: String,
     pub app_hub: doudi::hub::Hub,
     /// The metrics endpoint when the test set `metrics_listen`.
     pub metrics_addr: Option<std::net::SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A database for one hub: a file in `dir` on SQLite, a fresh database on PostgreSQL.
+pub async fn test_database_url(dir: &std::path::Path) -> String {
+    if crate::ON_POSTGRES {
+        postgres::fresh_database().await
+    } else {
+        format!("sqlite://{}", dir.join("hub.db").display())
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -48,9 +62,10 @@ pub async fn spawn_app_prepared(
     std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
     std::fs::write(dir.path().join("server.pem"), &server_cert.cert_pem).unwrap();
     std::fs::write(dir.path().join("server.key"), &server_cert.key_pem).unwrap();
+    let database_url = test_database_url(dir.path()).await;
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("sqlite://{}", dir.path().join("hub.db").display()),
+        database_url: database_url.clone(),
         certs_dir: dir.path().to_owned(),
         trust_domain: TRUST_DOMAIN.into(),
         data_key: Some(Keys::generate_base64().into()),
@@ -68,7 +83,7 @@ pub async fn spawn_app_prepared(
     let app_hub = app.hub.clone();
     let metrics_addr = app.metrics_addr();
     let task = tokio::spawn(app.run());
-    let t = TestApp { server, ca, dir, app_hub, metrics_addr, stop: Some(tx), task: Some(task) };
+    let t = TestApp { server, ca, dir, database_url, app_hub, metrics_addr, stop: Some(tx), task: Some(task) };
     t.wait_ready().await;
     t
 }

@@ -1,0 +1,1 @@
+//! PostgreSQL: the audit operations (see the SQLite twin in `store/audit.rs`).

@@ -1,0 +1,1 @@
+//! PostgreSQL: the bench operations (see the SQLite twin in `store/bench.rs`).

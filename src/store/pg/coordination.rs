@@ -1,0 +1,1 @@
+//! PostgreSQL: the coordination operations (see the SQLite twin in `store/coordination.rs`).

@@ -1,0 +1,501 @@
+//! PostgreSQL: ingest, persons and facts, reference data, the audit append (SQLite twin: `store/sqlite.rs`).
+//!
+//! Bulk writes bind one array per column and insert with `UNNEST` (one statement per batch, whatever its size).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::{PgStore, money_to_numeric};
+use crate::crypto::PersonKey;
+use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
+use crate::domain::fact::{Payload, PayloadKind};
+use crate::domain::versioning::{CurrentVersion, Decision, decide};
+use crate::store::sqlite::corrupt;
+use crate::store::{
+    AuditRecord, DivisionRow, NewPerson, PersonFilter, PreparedFact, StandardRow, StoreError, StoredFact, to_micros,
+};
+
+/// The columns [`stored_fact`] reads, in its order.
+pub(super) const FACT_COLUMNS: &str =
+    "agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, payload, recorded_at";
+
+/// Current time truncated to PostgreSQL's microsecond precision (so a value hashed before it is stored reads back
+/// equal).
+pub(super) fn now_micros() -> DateTime<Utc> {
+    crate::store::from_micros(to_micros(Utc::now()))
+}
+
+fn key_bytes(keys: &[PersonKey]) -> Vec<Vec<u8>> {
+    keys.iter().map(|k| k.as_bytes().to_vec()).collect()
+}
+
+impl PgStore {
+    /// Store a batch of valid facts, the persons they introduce and the request's audit event in one transaction
+    /// (same contract as `SqliteStore::ingest`). The write lock serializes this against every replica's writers.
+    pub async fn ingest(
+        &self,
+        facts: &[PreparedFact],
+        persons: &[NewPerson],
+        audit: Option<&AuditRecord>,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let now = now_micros();
+
+        let mut current: HashMap<(String, String), CurrentVersion> = HashMap::with_capacity(facts.len());
+        let mut current_division: HashMap<(String, String), String> = HashMap::new();
+        let mut by_agency: HashMap<&str, Vec<String>> = HashMap::new();
+        for f in facts {
+            by_agency.entry(f.agency.as_str()).or_default().push(f.fact.fact_id.clone());
+        }
+        for (agency, ids) in &by_agency {
+            let rows = sqlx::query(
+                "SELECT agency, fact_id, source_version, content_hash, division_code FROM facts \
+                 WHERE is_current AND agency = $1 AND fact_id = ANY($2)",
+            )
+            .bind(*agency)
+            .bind(ids)
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in rows {
+                let hash: Vec<u8> = r.try_get(3)?;
+                let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("facts", "content_hash length"))?;
+                let version: i64 = r.try_get(2)?;
+                let key: (String, String) = (r.try_get(0)?, r.try_get(1)?);
+                current_division.insert(key.clone(), r.try_get(4)?);
+                current.insert(key, CurrentVersion { source_version: version as u64, content_hash: hash });
+            }
+        }
+
+        let mut decisions = Vec::with_capacity(facts.len());
+        let mut superseded: Vec<(String, String)> = Vec::new();
+        let mut last_write: HashMap<(String, String), usize> = HashMap::new();
+        let mut writes: Vec<(usize, &PreparedFact)> = Vec::new();
+        let mut changes: Vec<(&PreparedFact, Option<(u64, String)>)> = Vec::new();
+        for (i, f) in facts.iter().enumerate() {
+            let key = (f.agency.as_str().to_owned(), f.fact.fact_id.clone());
+            let d = decide(current.get(&key).copied(), f.fact.source_version, &f.content_hash);
+            if d.writes() {
+                if d == Decision::NewVersion && !last_write.contains_key(&key) {
+                    superseded.push(key.clone());
+                }
+                let prev = match (current.get(&key), current_division.get(&key)) {
+                    (Some(c), Some(div)) if d == Decision::NewVersion => Some((c.source_version, div.clone())),
+                    _ => None,
+                };
+                changes.push((f, prev));
+                current_division.insert(key.clone(), f.fact.division_code.as_str().to_owned());
+                current.insert(
+                    key.clone(),
+                    CurrentVersion { source_version: f.fact.source_version, content_hash: f.content_hash },
+                );
+                last_write.insert(key, i);
+                writes.push((i, f));
+            }
+            decisions.push(d);
+        }
+
+        superseded.sort_unstable();
+        superseded.dedup();
+        if !superseded.is_empty() {
+            let (agencies, ids): (Vec<String>, Vec<String>) = superseded.into_iter().unzip();
+            sqlx::query(
+                "UPDATE facts SET is_current = false, superseded_at = $1 \
+                 FROM UNNEST($2::text[], $3::text[]) AS s(agency, fact_id) \
+                 WHERE facts.agency = s.agency AND facts.fact_id = s.fact_id AND facts.is_current",
+            )
+            .bind(now)
+            .bind(agencies)
+            .bind(ids)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        insert_persons(&mut tx, persons, now).await?;
+
+        let rows: Vec<(bool, &PreparedFact)> = writes
+            .iter()
+            .map(|(i, f)| (last_write.get(&(f.agency.as_str().to_owned(), f.fact.fact_id.clone())) == Some(i), *f))
+            .collect();
+        insert_fact_rows(&mut tx, &rows, now).await?;
+
+        let head = super::changes::append_changes(&mut tx, &changes).await?;
+        if let Some(audit) = audit {
+            append_audit(&mut tx, audit, now).await?;
+        }
+        if let Some(head) = head {
+            PgStore::notify_change_head(&mut tx, head).await?;
+        }
+        tx.commit().await?;
+        if let Some(head) = head {
+            self.publish_change_head(head);
+        }
+        Ok(decisions)
+    }
+
+    /// Record the data key's check value on first use, or compare it (see `SqliteStore::verify_key_check`).
+    pub async fn verify_key_check(&self, check: &[u8; 32]) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row =
+            sqlx::query("SELECT value FROM hub_meta WHERE name = 'data_key_check'").fetch_optional(&mut *tx).await?;
+        let ok = match row {
+            Some(r) => r.try_get::<Vec<u8>, _>(0)? == check.as_slice(),
+            None => {
+                sqlx::query("INSERT INTO hub_meta (name, value) VALUES ('data_key_check', $1)")
+                    .bind(check.to_vec())
+                    .execute(&mut *tx)
+                    .await?;
+                true
+            }
+        };
+        tx.commit().await?;
+        Ok(ok)
+    }
+
+    /// Append one audit event in its own transaction (for reads).
+    pub async fn record_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        append_audit(&mut tx, audit, now_micros()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn person_cipher(&self, key: &PersonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id_cipher FROM persons WHERE person_key = $1")
+            .bind(key.as_bytes().to_vec())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn person_ciphers(&self, keys: &[PersonKey]) -> Result<HashMap<PersonKey, Vec<u8>>, StoreError> {
+        let rows = sqlx::query("SELECT person_key, id_cipher FROM persons WHERE person_key = ANY($1)")
+            .bind(key_bytes(keys))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for r in rows {
+            let k: Vec<u8> = r.try_get(0)?;
+            let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;
+            out.insert(key, r.try_get(1)?);
+        }
+        Ok(out)
+    }
+
+    pub async fn person_facts(&self, key: &PersonKey, as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FACT_COLUMNS} FROM facts WHERE person_key = $1 AND is_current AND valid_from <= $2 \
+             AND (valid_to IS NULL OR valid_to > $2) ORDER BY kind, agency, fact_id"
+        )))
+        .bind(key.as_bytes().to_vec())
+        .bind(as_of)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_fact).collect()
+    }
+
+    pub async fn facts_of_persons(&self, keys: &[PersonKey], as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FACT_COLUMNS} FROM facts WHERE is_current AND valid_from <= $1 \
+             AND (valid_to IS NULL OR valid_to > $1) AND person_key = ANY($2) \
+             ORDER BY person_key, kind, agency, fact_id"
+        )))
+        .bind(as_of)
+        .bind(key_bytes(keys))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_fact).collect()
+    }
+
+    /// Person keys matching the filter, ascending, after `after`, at most `limit`.
+    pub async fn list_persons(
+        &self,
+        filter: &PersonFilter,
+        after: Option<&PersonKey>,
+        limit: usize,
+    ) -> Result<Vec<PersonKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT person_key FROM facts WHERE is_current AND valid_from <= $1 \
+             AND (valid_to IS NULL OR valid_to > $1) \
+             AND ($2 = '' OR (division_code >= $2 AND division_code < $2 || ':')) \
+             AND ($3::text IS NULL OR (program = $3 AND status = 'ACTIVE')) \
+             AND ($4::bytea IS NULL OR person_key > $4) \
+             ORDER BY person_key LIMIT $5",
+        )
+        .bind(filter.as_of)
+        .bind(&filter.division_prefix)
+        .bind(&filter.program)
+        .bind(after.map(|k| k.as_bytes().to_vec()))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let k: Vec<u8> = r.try_get(0)?;
+                PersonKey::from_slice(&k).ok_or_else(|| corrupt("facts", "person_key length"))
+            })
+            .collect()
+    }
+
+    pub async fn count_persons(&self, filter: &PersonFilter) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT person_key) FROM facts WHERE is_current AND valid_from <= $1 \
+             AND (valid_to IS NULL OR valid_to > $1) \
+             AND ($2 = '' OR (division_code >= $2 AND division_code < $2 || ':')) \
+             AND ($3::text IS NULL OR (program = $3 AND status = 'ACTIVE'))",
+        )
+        .bind(filter.as_of)
+        .bind(&filter.division_prefix)
+        .bind(&filter.program)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn list_standards(&self, year: Option<i64>) -> Result<Vec<StandardRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT year, division_code, item, name, amount, unit, effective_from, source FROM standards \
+             WHERE $1::bigint IS NULL OR year = $1 ORDER BY year, division_code, item",
+        )
+        .bind(year)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let amount: rust_decimal::Decimal = r.try_get(4)?;
+                let from: NaiveDate = r.try_get(6)?;
+                Ok(StandardRow {
+                    year: r.try_get(0)?,
+                    division_code: r.try_get(1)?,
+                    item: r.try_get(2)?,
+                    name: r.try_get(3)?,
+                    amount: format!("{:.2}", amount),
+                    unit: r.try_get(5)?,
+                    effective_from: from.to_string(),
+                    source: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn list_divisions(&self) -> Result<Vec<DivisionRow>, StoreError> {
+        let rows = sqlx::query("SELECT code, name, level, parent_code FROM divisions ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DivisionRow {
+                    code: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    level: r.try_get(2)?,
+                    parent_code: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn audit_chain_length(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0)::bigint FROM audit_events").fetch_one(&self.pool).await?)
+    }
+
+    pub async fn audit_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(&self.pool).await?)
+    }
+
+    pub async fn fact_version_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM facts").fetch_one(&self.pool).await?)
+    }
+}
+
+/// Insert fact versions with UNNEST, one statement; `(is_current, fact)` per row (a row written twice in one batch
+/// is stored once superseded, once current). Shared by `ingest` and the benchmark floor.
+pub(super) async fn insert_fact_rows(
+    conn: &mut PgConnection,
+    rows: &[(bool, &PreparedFact)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let n = rows.len();
+    let mut agency = Vec::with_capacity(n);
+    let mut fact_id = Vec::with_capacity(n);
+    let mut version = Vec::with_capacity(n);
+    let mut person = Vec::with_capacity(n);
+    let mut kind = Vec::with_capacity(n);
+    let mut division = Vec::with_capacity(n);
+    let mut valid_from = Vec::with_capacity(n);
+    let mut valid_to: Vec<Option<NaiveDate>> = Vec::with_capacity(n);
+    let mut program: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut status: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut residence: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut benefit: Vec<Option<rust_decimal::Decimal>> = Vec::with_capacity(n);
+    let mut payload = Vec::with_capacity(n);
+    let mut hash = Vec::with_capacity(n);
+    let mut superseded_at: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(n);
+    let mut is_current = Vec::with_capacity(n);
+    for (current, f) in rows {
+        agency.push(f.agency.as_str().to_owned());
+        fact_id.push(f.fact.fact_id.clone());
+        version.push(f.fact.source_version as i64);
+        person.push(f.person_key.as_bytes().to_vec());
+        kind.push(f.fact.payload.kind().as_str().to_owned());
+        division.push(f.fact.division_code.as_str().to_owned());
+        valid_from.push(f.fact.valid_from);
+        valid_to.push(f.fact.valid_to);
+        match &f.fact.payload {
+            Payload::Assistance(a) => {
+                program.push(a.program.map(|p| p.as_str().to_owned()));
+                status.push(a.status.map(|s| s.as_str().to_owned()));
+                residence.push(a.residence.map(|r| r.as_str().to_owned()));
+                benefit.push(a.monthly_benefit.map(money_to_numeric));
+            }
+            _ => {
+                program.push(None);
+                status.push(None);
+                residence.push(None);
+                benefit.push(None);
+            }
+        }
+        payload.push(f.payload_json.clone());
+        hash.push(f.content_hash.to_vec());
+        superseded_at.push(if *current { None } else { Some(now) });
+        is_current.push(*current);
+    }
+    sqlx::query(
+        "INSERT INTO facts (agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, \
+         program, status, residence, benefit, payload, content_hash, recorded_at, superseded_at, is_current) \
+         SELECT a, f, v, p, k, d, vf, vt, pr, st, re, b, pl, h, $15, sa, c FROM UNNEST($1::text[], $2::text[], \
+         $3::bigint[], $4::bytea[], $5::text[], $6::text[], $7::date[], $8::date[], $9::text[], $10::text[], \
+         $11::text[], $12::numeric[], $13::text[], $14::bytea[], $16::timestamptz[], $17::boolean[]) \
+         AS t(a, f, v, p, k, d, vf, vt, pr, st, re, b, pl, h, sa, c)",
+    )
+    .bind(agency)
+    .bind(fact_id)
+    .bind(version)
+    .bind(person)
+    .bind(kind)
+    .bind(division)
+    .bind(valid_from)
+    .bind(valid_to)
+    .bind(program)
+    .bind(status)
+    .bind(residence)
+    .bind(benefit)
+    .bind(payload)
+    .bind(hash)
+    .bind(now)
+    .bind(superseded_at)
+    .bind(is_current)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Insert persons not yet known (a known person key is left as it is), one UNNEST statement.
+pub(super) async fn insert_persons(
+    conn: &mut PgConnection,
+    persons: &[NewPerson],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if persons.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<Vec<u8>> = persons.iter().map(|p| p.person_key.as_bytes().to_vec()).collect();
+    let ciphers: Vec<Vec<u8>> = persons.iter().map(|p| p.id_cipher.clone()).collect();
+    let masked: Vec<String> = persons.iter().map(|p| p.id_masked.clone()).collect();
+    sqlx::query(
+        "INSERT INTO persons (person_key, id_cipher, id_masked, key_version, created_at) \
+         SELECT k, c, m, 1, $4 FROM UNNEST($1::bytea[], $2::bytea[], $3::text[]) AS t(k, c, m) \
+         ON CONFLICT (person_key) DO NOTHING",
+    )
+    .bind(keys)
+    .bind(ciphers)
+    .bind(masked)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Append one event to the audit chain (same canonical form and hash as on SQLite: `domain::audit`). Must run in a
+/// write transaction ([`PgStore::begin_write`]): the chain head read here must not move before the commit.
+pub(super) async fn append_audit(
+    conn: &mut PgConnection,
+    a: &AuditRecord,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let last =
+        sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
+    let (seq, prev) = match last {
+        Some(r) => {
+            let seq: i64 = r.try_get(0)?;
+            let h: Vec<u8> = r.try_get(1)?;
+            (seq + 1, <[u8; 32]>::try_from(h.as_slice()).map_err(|_| corrupt("audit_events", "hash length"))?)
+        }
+        None => (1, GENESIS),
+    };
+    let mut keys: Vec<[u8; 32]> = a.person_keys.iter().map(|k| *k.as_bytes()).collect();
+    let ph = persons_hash(&mut keys);
+    let content = EventContent {
+        seq,
+        at_micros: to_micros(now),
+        agency: &a.agency,
+        division: &a.division,
+        method: &a.method,
+        purpose: &a.purpose,
+        outcome: &a.outcome,
+        person_count: keys.len() as i64,
+        persons_hash: ph,
+    };
+    let hash = event_hash(&prev, &content);
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at, agency, division, method, purpose, outcome, person_count, persons_hash, \
+         prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(seq)
+    .bind(now)
+    .bind(&a.agency)
+    .bind(&a.division)
+    .bind(&a.method)
+    .bind(&a.purpose)
+    .bind(&a.outcome)
+    .bind(keys.len() as i64)
+    .bind(ph.to_vec())
+    .bind(prev.to_vec())
+    .bind(hash.to_vec())
+    .execute(&mut *conn)
+    .await?;
+    if !keys.is_empty() {
+        let persons: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        sqlx::query(
+            "INSERT INTO audit_persons (person_key, seq) SELECT k, $2 FROM UNNEST($1::bytea[]) AS t(k) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(persons)
+        .bind(seq)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A fact version from a row selected with [`FACT_COLUMNS`].
+pub(super) fn stored_fact(r: &PgRow) -> Result<StoredFact, StoreError> {
+    let kind: String = r.try_get(4)?;
+    let kind = PayloadKind::parse(&kind).ok_or_else(|| corrupt("facts", format!("unknown kind {kind}")))?;
+    let payload: String = r.try_get(8)?;
+    let payload = Payload::from_json(kind, &payload).map_err(|e| corrupt("facts", e.to_string()))?;
+    let pk: Vec<u8> = r.try_get(3)?;
+    Ok(StoredFact {
+        agency: r.try_get(0)?,
+        fact_id: r.try_get(1)?,
+        source_version: r.try_get::<i64, _>(2)? as u64,
+        person_key: PersonKey::from_slice(&pk).ok_or_else(|| corrupt("facts", "person_key length"))?,
+        division_code: r.try_get(5)?,
+        valid_from: r.try_get(6)?,
+        valid_to: r.try_get(7)?,
+        payload,
+        recorded_at: r.try_get(9)?,
+    })
+}

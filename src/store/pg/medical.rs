@@ -1,0 +1,1 @@
+//! PostgreSQL: the medical operations (see the SQLite twin in `store/medical.rs`).

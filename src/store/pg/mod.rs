@@ -1,0 +1,278 @@
+//! PostgreSQL backend (`postgres://…`): the province's deployment, several hub replicas on one database.
+//!
+//! Same operations and same results as the SQLite backend (`store/sqlite.rs` and the area files beside it); the
+//! end-to-end suite runs on both (`tests/api_pg`). Types are PostgreSQL's own (`migrations/postgres/`): TIMESTAMPTZ
+//! instants, DATE business dates, NUMERIC(18,2) money in yuan, BYTEA keys and hashes, BOOLEAN flags.
+//!
+//! **Writers across replicas.** Every write transaction starts with `pg_advisory_xact_lock(WRITE_LOCK)`
+//! ([`PgStore::begin_write`]): the audit chain head, the change-log cursor (`MAX + 1`) and the "current version"
+//! decision of a fact are then decided by one writer at a time across every replica, exactly as under SQLite's
+//! single writer, and commits happen in cursor order. Reads never take the lock.
+//!
+//! **Change notification across replicas.** A transaction that appends changes also runs
+//! `pg_notify('doudi_changes', head)`, delivered at commit to every replica's listener ([`spawn_change_listener`]),
+//! which publishes the head to its watchers; a 1 s poll of `MAX(cursor)` covers a listener reconnecting.
+
+mod audit;
+mod bench;
+mod changes;
+mod coordination;
+mod core;
+mod keys;
+mod medical;
+mod pending;
+mod snapshot;
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
+
+use super::StoreError;
+use crate::domain::money::Money;
+
+/// The PostgreSQL migrations, compiled in; same version numbers and descriptions as the SQLite set
+/// (`sqlite::MIGRATIONS`; `tests::migration_sets_match` checks it).
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "core", include_str!("../../../migrations/postgres/0001_core.sql")),
+    (2, "reference", include_str!("../../../migrations/postgres/0002_reference.sql")),
+    (3, "calendar", include_str!("../../../migrations/postgres/0003_calendar.sql")),
+    (4, "coordination", include_str!("../../../migrations/postgres/0004_coordination.sql")),
+    (5, "medical", include_str!("../../../migrations/postgres/0005_medical.sql")),
+    (6, "snapshots", include_str!("../../../migrations/postgres/0006_snapshots.sql")),
+    (7, "change_log", include_str!("../../../migrations/postgres/0007_change_log.sql")),
+];
+
+/// The advisory lock key every write transaction takes first (ASCII "doudi-wr").
+pub(super) const WRITE_LOCK: i64 = 0x646f_7564_692d_7772;
+
+/// The NOTIFY channel carrying the newest change-log cursor.
+const CHANGE_CHANNEL: &str = "doudi_changes";
+
+/// Rows per multi-row statement where arrays (UNNEST) are not used; PostgreSQL allows 65,535 bound parameters.
+pub(super) const ROWS_PER_STATEMENT: usize = 1000;
+
+/// The hub's store on PostgreSQL: one pool; writers serialized by an advisory lock (module docs).
+#[derive(Clone)]
+pub struct PgStore {
+    pub(super) pool: PgPool,
+    /// The newest committed change-log cursor known to this replica (module docs).
+    pub(super) change_head: Arc<tokio::sync::watch::Sender<i64>>,
+    /// Stops the change listener when the store closes.
+    closed: Arc<tokio::sync::Notify>,
+}
+
+impl PgStore {
+    /// Connect to `url` (`postgres://user@host:port/db`); the database must exist.
+    pub async fn open(url: &str) -> Result<PgStore, StoreError> {
+        let opts = PgConnectOptions::from_str(url)?.application_name("doudi");
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await?;
+        Ok(PgStore {
+            pool,
+            change_head: Arc::new(tokio::sync::watch::channel(0).0),
+            closed: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    /// Apply `migrations/postgres/` (idempotent). sqlx holds a session advisory lock while it migrates, so replicas
+    /// started together do not race: one applies, the others wait and find nothing to do.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrations = MIGRATIONS
+            .iter()
+            .map(|(v, d, sql)| {
+                Migration::new(
+                    *v,
+                    Cow::Borrowed(*d),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(*sql)),
+                    false,
+                )
+            })
+            .collect();
+        Migrator::with_migrations(migrations).run(&self.pool).await?;
+        let head = self.change_log_head().await?;
+        self.publish_change_head(head);
+        spawn_change_listener(self.pool.clone(), self.change_head.clone(), self.closed.clone());
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.closed.notify_waiters();
+        self.closed.notify_one();
+        self.pool.close().await;
+    }
+
+    /// Begin a write transaction: takes the hub-wide write lock (module docs) for the transaction's life.
+    pub(super) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
+        Ok(tx)
+    }
+
+    /// Queue the change-log head for every replica's watchers; delivered when `tx` commits.
+    pub(super) async fn notify_change_head(
+        tx: &mut Transaction<'static, Postgres>,
+        head: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(CHANGE_CHANNEL).bind(head.to_string()).execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    /// Raise this replica's published head to `head` (never lowers it).
+    pub(super) fn publish_change_head(&self, head: i64) {
+        self.change_head.send_if_modified(|h| {
+            if head > *h {
+                *h = head;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Connections of the pool: `(pool, open, idle)` (for metrics).
+    pub fn pool_use(&self) -> [(&'static str, u32, usize); 1] {
+        [("postgres", self.pool.size(), self.pool.num_idle())]
+    }
+
+    /// Raw access for tests and the benchmark floor.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Listens on [`CHANGE_CHANNEL`] and publishes each head it hears; every second it also reads `MAX(cursor)`, so a
+/// notification lost while the listener reconnects delays a watcher by at most a second.
+fn spawn_change_listener(pool: PgPool, head: Arc<tokio::sync::watch::Sender<i64>>, closed: Arc<tokio::sync::Notify>) {
+    let publish = move |h: i64| {
+        head.send_if_modified(|cur| {
+            if h > *cur {
+                *cur = h;
+                true
+            } else {
+                false
+            }
+        });
+    };
+    tokio::spawn(async move {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(mut l) => match l.listen(CHANGE_CHANNEL).await {
+                Ok(()) => Some(l),
+                Err(e) => {
+                    tracing::warn!(error = %e, "change listener: LISTEN failed; polling only");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "change listener: connect failed; polling only");
+                None
+            }
+        };
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = closed.notified() => return,
+                n = async {
+                    match listener.as_mut() {
+                        Some(l) => l.try_recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => match n {
+                    Ok(Some(n)) => {
+                        if let Ok(h) = n.payload().parse::<i64>() {
+                            publish(h);
+                        }
+                    }
+                    // The connection dropped; PgListener reconnects on the next call. Catch up by polling.
+                    Ok(None) => {}
+                    Err(e) => {
+                        if pool.is_closed() {
+                            return;
+                        }
+                        tracing::warn!(error = %e, "change listener failed; polling only");
+                        listener = None;
+                    }
+                },
+                _ = tick.tick() => {
+                    if pool.is_closed() {
+                        return;
+                    }
+                    if let Ok(h) = sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(cursor), 0) FROM change_log")
+                        .fetch_one(&pool)
+                        .await
+                    {
+                        publish(h);
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Money to NUMERIC(18,2) yuan.
+pub(super) fn money_to_numeric(m: Money) -> Decimal {
+    Decimal::new(m.to_fen(), 2)
+}
+
+/// Fen to NUMERIC(18,2) yuan.
+pub(super) fn fen_to_numeric(fen: i64) -> Decimal {
+    Decimal::new(fen, 2)
+}
+
+/// NUMERIC yuan (at most 2 decimal places) back to fen; `table` names the table for the corruption error.
+pub(super) fn numeric_to_fen(d: Decimal, table: &'static str) -> Result<i64, StoreError> {
+    use rust_decimal::prelude::ToPrimitive;
+    let fen = d * Decimal::ONE_HUNDRED;
+    if fen.fract() != Decimal::ZERO {
+        return Err(super::sqlite::corrupt(table, format!("{d} has more than 2 decimal places")));
+    }
+    fen.to_i64().ok_or_else(|| super::sqlite::corrupt(table, format!("{d} out of range")))
+}
+
+/// NUMERIC yuan back to [`Money`].
+pub(super) fn numeric_to_money(d: Decimal, table: &'static str) -> Result<Money, StoreError> {
+    Money::from_fen(numeric_to_fen(d, table)?).map_err(|e| super::sqlite::corrupt(table, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both backends apply the same migrations under the same version numbers and names (issue 6: parity).
+    #[test]
+    fn migration_sets_match() {
+        let pg: Vec<(i64, &str)> = MIGRATIONS.iter().map(|(v, d, _)| (*v, *d)).collect();
+        let sqlite: Vec<(i64, &str)> = super::super::sqlite::MIGRATIONS.iter().map(|(v, d, _)| (*v, *d)).collect();
+        assert_eq!(pg, sqlite);
+        let files = |dir: &str| {
+            let mut v: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(files("migrations/postgres"), files("migrations/sqlite"), "same file names in both directories");
+    }
+
+    #[test]
+    fn numeric_round_trips_fen() {
+        for fen in [0i64, 1, 99, 100, 60_700, 99_999_999_999_999] {
+            assert_eq!(numeric_to_fen(fen_to_numeric(fen), "t").unwrap(), fen);
+        }
+        // 607.5 yuan = 60,750 fen; NUMERIC(18,2) may come back with scale 2 or less.
+        assert_eq!(numeric_to_fen(Decimal::new(6075, 1), "t").unwrap(), 60_750);
+        assert!(numeric_to_fen(Decimal::new(60_755, 3), "t").is_err());
+    }
+}

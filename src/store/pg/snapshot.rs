@@ -1,0 +1,1 @@
+//! PostgreSQL: the snapshot operations (see the SQLite twin in `store/snapshot.rs`).

@@ -1,0 +1,58 @@
+//! A fresh PostgreSQL database per test, on the server `DOUDI_TEST_DATABASE_URL` names (the PostgreSQL half of the
+//! conformance suite, `tests/api_pg`). Databases are named `doudi_t_<pid>_<n>`; those left by earlier runs are
+//! dropped when a run creates its first one.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::Connection as _;
+use tokio::sync::OnceCell;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+static SWEPT: OnceCell<()> = OnceCell::const_new();
+
+/// The server's URL from `DOUDI_TEST_DATABASE_URL` (e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
+pub fn server_url() -> String {
+    std::env::var("DOUDI_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .expect("the PostgreSQL half of the suite needs DOUDI_TEST_DATABASE_URL")
+}
+
+/// `url` with its database name replaced by `db` (query string kept).
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[after_scheme..].find('/').map(|i| after_scheme + i).unwrap_or(base.len());
+    format!("{}/{db}{query}", &base[..host_end])
+}
+
+/// Create an empty database for one test and return its URL.
+pub async fn fresh_database() -> String {
+    let server = server_url();
+    let mut admin = sqlx::PgConnection::connect(&server).await.expect("connect to DOUDI_TEST_DATABASE_URL");
+    let pid = std::process::id();
+    SWEPT
+        .get_or_init(|| async {
+            let mine = format!("doudi_t_{pid}_%");
+            let old: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'doudi\\_t\\_%' AND datname NOT LIKE $1",
+            )
+            .bind(mine)
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+            for db in old {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")))
+                    .execute(&mut admin)
+                    .await;
+            }
+        })
+        .await;
+    let db = format!("doudi_t_{pid}_{}", COUNTER.fetch_add(1, Ordering::Relaxed));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\""))).execute(&mut admin).await.unwrap();
+    admin.close().await.unwrap();
+    with_database(&server, &db)
+}
