@@ -284,7 +284,7 @@ impl Config {
         }
         // DOUDI_CONFIG names the file (a flag's env), DOUDI_TEST_* belong to the test suite.
         let env = Env::prefixed("DOUDI_")
-            .filter(|k| k != "config" && k != "new_data_key" && !k.as_str().starts_with("test_"));
+            .filter(|k| k != "config" && k != "new_data_key" && !k.as_str().to_ascii_lowercase().starts_with("test_"));
         fig = fig.merge(env).merge(Serialized::defaults(overrides));
         let mut config: Config = fig.extract().map_err(|e| Box::new(figment::Error::from(describe(e))))?;
         {
@@ -343,6 +343,18 @@ mod tests {
             assert_eq!(c.listen.port(), 7000, "file overrides the default");
             let flags = Overrides { listen: Some("127.0.0.1:7001".parse().unwrap()), ..Default::default() };
             assert_eq!(Config::load(Some(Path::new("doudi.toml")), &flags).unwrap().listen.port(), 7001);
+            Ok(())
+        });
+    }
+
+    /// The test suite's own variables (`DOUDI_TEST_DATABASE_URL` of tests/api_pg) are not configuration keys, so a
+    /// hub started under the suite's environment does not refuse them as unknown.
+    #[test]
+    fn test_suite_variables_are_not_configuration() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DOUDI_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.database_url, "sqlite://doudi.db");
             Ok(())
         });
     }

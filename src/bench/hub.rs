@@ -1,7 +1,8 @@
 //! The hub under test as a child process: `doudi serve` of this very binary (or the one given, e.g. a test's
-//! `CARGO_BIN_EXE_doudi`) on a fresh temporary SQLite database and a fresh PKI (`doudi certs init`), with a new data
-//! key and the per-agency quotas off, listening on a free loopback port. The load runs in the calling process, so
-//! the hub's peak memory (`VmHWM` of `/proc/PID/status`) is the hub's alone.
+//! `CARGO_BIN_EXE_doudi`) on a fresh temporary SQLite database (or a given PostgreSQL database) and a fresh PKI
+//! (`doudi certs init`), with a new data key and the per-agency quotas off, listening on a free loopback port. The
+//! load runs in the calling process, so the hub's peak memory (`VmHWM` of `/proc/PID/status`) is the hub's alone.
+//! [`ChildHub::replicas`] starts several hubs on one PostgreSQL database with one PKI and one data key.
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -23,24 +24,51 @@ pub struct ChildHub {
     child: Child,
     pub addr: SocketAddr,
     pub certs_dir: PathBuf,
-    pub db_path: PathBuf,
-    _dir: tempfile::TempDir,
+    /// The hub's database URL.
+    pub database_url: String,
+    _dir: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl ChildHub {
-    /// Start `exe serve` and wait until it serves (migrations done, health SERVING).
+    /// Start `exe serve` on a fresh SQLite database and wait until it serves (migrations done, health SERVING).
     pub fn start(exe: &Path) -> anyhow::Result<ChildHub> {
-        let dir = tempfile::Builder::new().prefix("doudi-bench-hub-").tempdir()?;
+        let dir = std::sync::Arc::new(tempfile::Builder::new().prefix("doudi-bench-hub-").tempdir()?);
+        let url = format!("sqlite://{}", dir.path().join("hub.db").display());
         let certs_dir = dir.path().join("certs");
         certs::init(&certs_dir, certs::DEFAULT_TRUST_DOMAIN, true).context("making the bench PKI")?;
-        let db_path = dir.path().join("hub.db");
+        ChildHub::spawn(exe, dir, certs_dir, &url, &Keys::generate_base64())
+    }
+
+    /// Start `n` replicas of `exe serve` on one database (`database_url`, normally PostgreSQL; it must exist),
+    /// sharing one PKI and one data key, all at once (their migrations meet on the database's migration lock).
+    pub fn replicas(exe: &Path, database_url: &str, n: usize) -> anyhow::Result<Vec<ChildHub>> {
+        let dir = std::sync::Arc::new(tempfile::Builder::new().prefix("doudi-bench-replicas-").tempdir()?);
+        let certs_dir = dir.path().join("certs");
+        certs::init(&certs_dir, certs::DEFAULT_TRUST_DOMAIN, true).context("making the bench PKI")?;
+        let key = Keys::generate_base64();
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let (exe, dir, certs_dir, url, key) =
+                    (exe.to_owned(), dir.clone(), certs_dir.clone(), database_url.to_owned(), key.clone());
+                std::thread::spawn(move || ChildHub::spawn(&exe, dir, certs_dir, &url, &key))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().map_err(|_| anyhow::anyhow!("replica start panicked"))?).collect()
+    }
+
+    fn spawn(
+        exe: &Path,
+        dir: std::sync::Arc<tempfile::TempDir>,
+        certs_dir: PathBuf,
+        database_url: &str,
+        data_key: &str,
+    ) -> anyhow::Result<ChildHub> {
         let mut child = Command::new(exe)
-            .args(["--log-json", "serve", "--listen", "127.0.0.1:0", "--database-url"])
-            .arg(format!("sqlite://{}", db_path.display()))
+            .args(["--log-json", "serve", "--listen", "127.0.0.1:0", "--database-url", database_url])
             .arg("--certs-dir")
             .arg(&certs_dir)
             .env_remove("DOUDI_CONFIG")
-            .env("DOUDI_DATA_KEY", Keys::generate_base64())
+            .env("DOUDI_DATA_KEY", data_key)
             .env("DOUDI_RATE_PER_AGENCY", "0")
             .env("DOUDI_MAX_STREAMS_PER_AGENCY", "0")
             .env("DOUDI_MAX_MESSAGE_BYTES", MAX_MESSAGE_BYTES.to_string())
@@ -79,7 +107,7 @@ impl ChildHub {
                 anyhow::bail!("the hub did not start serving within 120 s ({status})");
             }
         };
-        Ok(ChildHub { child, addr, certs_dir, db_path, _dir: dir })
+        Ok(ChildHub { child, addr, certs_dir, database_url: database_url.to_owned(), _dir: dir })
     }
 
     pub fn pid(&self) -> u32 {

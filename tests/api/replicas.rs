@@ -1,1 +1,161 @@
-//! Several `doudi serve` replicas on one PostgreSQL database (issue 6, item 4): real processes. Runs only in the PostgreSQL half (`tests/api_pg`).
+//! Several `doudi serve` replicas on one PostgreSQL database (issue 6, item 4), as real processes started together
+//! (their migrations meet on sqlx's migration lock). Runs only in the PostgreSQL half (`tests/api_pg`).
+//!
+//! Expected values are the single-replica contract of api.md: a fact pushed twice with the same content is stored
+//! once (ACCEPTED, then DUPLICATE); a lower source_version than the current one is STALE and not stored; a second
+//! CreateSnapshot of a quarter is ALREADY_EXISTS naming the first one's hash; change cursors are 1, 2, … without gaps.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use doudi::bench::hub::ChildHub;
+use doudi::client::Clients;
+use doudi::grpc::pb;
+use tonic::Code;
+
+use crate::support::*;
+
+const XIFENG: &str = "621002";
+
+async fn two_replicas() -> (Vec<ChildHub>, String) {
+    doudi::tls::install_crypto_provider();
+    let url = postgres::fresh_database().await;
+    let u = url.clone();
+    let hubs = tokio::task::spawn_blocking(move || ChildHub::replicas(Path::new(env!("CARGO_BIN_EXE_doudi")), &u, 2))
+        .await
+        .unwrap()
+        .expect("two replicas start on one database");
+    (hubs, url)
+}
+
+/// Version `version` of a rural dibao record; each version's monthly benefit is 440 + version yuan, so versions
+/// differ in content (a higher version with unchanged content is DUPLICATE, api.md).
+fn dibao(fact_id: &str, seq: u16, version: u64) -> pb::Fact {
+    let mut payload = rural_dibao();
+    if let pb::fact::Payload::Assistance(a) = &mut payload {
+        a.monthly_benefit = format!("{}.00", 440 + version);
+    }
+    let mut f = with(base(fact_id, &id(XIFENG, (1960, 3, 1), seq), XIFENG), payload);
+    f.source_version = version;
+    f
+}
+
+async fn stored_versions(url: &str, fact_id: &str) -> (Vec<i64>, Vec<i64>) {
+    use sqlx::Connection as _;
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    let all: Vec<i64> =
+        sqlx::query_scalar("SELECT source_version FROM facts WHERE fact_id = $1 ORDER BY source_version")
+            .bind(fact_id)
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    let current: Vec<i64> = sqlx::query_scalar("SELECT source_version FROM facts WHERE fact_id = $1 AND is_current")
+        .bind(fact_id)
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+    (all, current)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_to_one_replica_reaches_a_watcher_on_the_other_within_a_second() {
+    let (hubs, _url) = two_replicas().await;
+    let mut a = hubs[0].client("civil_affairs").await.unwrap();
+    let mut b = hubs[1].client("civil_affairs").await.unwrap();
+    let mut w = b
+        .exchange
+        .watch_changes(pb::WatchChangesRequest { purpose: "replica test".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    // The first message is a heartbeat naming the starting cursor: the log is empty.
+    let first = w.message().await.unwrap().unwrap();
+    assert!(first.heartbeat);
+    assert_eq!(first.cursor, 0);
+    for i in 1..=5u16 {
+        let fact_id = format!("MZ-R{i}");
+        let t0 = Instant::now();
+        let r = push(&mut a, vec![dibao(&fact_id, i, 1)]).await.unwrap();
+        assert_eq!(outcome(&r.results[0]), pb::FactOutcome::Accepted);
+        let change = loop {
+            let m = tokio::time::timeout(Duration::from_secs(1), w.message())
+                .await
+                .unwrap_or_else(|_| panic!("change {i} not seen on the other replica within 1 s"))
+                .unwrap()
+                .unwrap();
+            if !m.heartbeat {
+                break m;
+            }
+        };
+        let latency = t0.elapsed();
+        assert!(latency < Duration::from_secs(1), "change {i} took {latency:?}");
+        assert_eq!(change.cursor, i as i64, "cursors 1, 2, … in commit order");
+        assert_eq!(change.fact.as_ref().unwrap().fact_id, fact_id);
+        eprintln!("push on replica A → change on replica B's watcher: {latency:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pushes_of_one_fact_on_two_replicas_have_one_winner_and_lose_no_version() {
+    let (hubs, url) = two_replicas().await;
+    let mut clients: Vec<Clients> = Vec::new();
+    for h in &hubs {
+        clients.push(h.client("civil_affairs").await.unwrap());
+    }
+    // The same fact, same content, on both replicas at once, 20 times: one ACCEPTED, one DUPLICATE, one row.
+    for round in 0..20u16 {
+        let fact_id = format!("MZ-C{round}");
+        let f = dibao(&fact_id, 100 + round, 1);
+        let (mut c0, mut c1) = (clients[0].clone(), clients[1].clone());
+        let (r0, r1) = tokio::join!(push(&mut c0, vec![f.clone()]), push(&mut c1, vec![f.clone()]));
+        let mut outcomes = [outcome(&r0.unwrap().results[0]), outcome(&r1.unwrap().results[0])];
+        outcomes.sort_by_key(|o| *o as i32);
+        assert_eq!(outcomes, [pb::FactOutcome::Accepted, pb::FactOutcome::Duplicate], "round {round}");
+        assert_eq!(stored_versions(&url, &fact_id).await, (vec![1], vec![1]), "round {round}");
+    }
+    // Versions 2..=9 of one record pushed alternately to both replicas at once: every version reported ACCEPTED or
+    // NEW_VERSION is stored, every STALE one is not, and the current version is the highest (9).
+    let fact_id = "MZ-V";
+    let r = push(&mut clients[0], vec![dibao(fact_id, 500, 1)]).await.unwrap();
+    assert_eq!(outcome(&r.results[0]), pb::FactOutcome::Accepted);
+    let mut tasks = Vec::new();
+    for v in 2..=9u64 {
+        let mut c = clients[(v % 2) as usize].clone();
+        tasks.push(tokio::spawn(async move { (v, push(&mut c, vec![dibao(fact_id, 500, v)]).await.unwrap()) }));
+    }
+    let mut written = vec![1i64];
+    for t in tasks {
+        let (v, r) = t.await.unwrap();
+        match outcome(&r.results[0]) {
+            pb::FactOutcome::NewVersion => written.push(v as i64),
+            pb::FactOutcome::Stale => {}
+            o => panic!("version {v}: unexpected {o:?}"),
+        }
+    }
+    written.sort_unstable();
+    let (all, current) = stored_versions(&url, fact_id).await;
+    assert_eq!(all, written, "stored = reported as written");
+    assert_eq!(current, vec![9]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_create_snapshot_on_two_replicas_creates_it_once() {
+    let (hubs, _url) = two_replicas().await;
+    let mut a = hubs[0].client("civil_affairs").await.unwrap();
+    let mut b = hubs[1].client("civil_affairs").await.unwrap();
+    let facts: Vec<pb::Fact> = (0..10u16).map(|i| dibao(&format!("MZ-S{i}"), 200 + i, 1)).collect();
+    push(&mut a, facts).await.unwrap();
+    let req = || pb::CreateSnapshotRequest { quarter: "2023Q2".into() };
+    let (ra, rb) = tokio::join!(a.coordination.create_snapshot(req()), b.coordination.create_snapshot(req()));
+    let (made, refused) = match (ra, rb) {
+        (Ok(s), Err(e)) | (Err(e), Ok(s)) => (s.into_inner(), e),
+        (x, y) => panic!("expected one snapshot and one ALREADY_EXISTS, got {x:?} and {y:?}"),
+    };
+    assert_eq!(refused.code(), Code::AlreadyExists);
+    assert!(refused.message().contains(&made.content_hash), "{}", refused.message());
+    for c in [&mut a, &mut b] {
+        let listed = c.coordination.list_snapshots(pb::ListSnapshotsRequest::default()).await.unwrap().into_inner();
+        assert_eq!(listed.snapshots.len(), 1);
+        assert_eq!(listed.snapshots[0].content_hash, made.content_hash);
+    }
+}
