@@ -6,6 +6,7 @@
 //!   run ([`p1::floor`]); P2 on the larger data set ([`p2`]); P3 on both ([`p3`]); P5 from the hub's peak RSS
 //!   during each P1.
 //! - P4 ([`p4`]) and P1-audit ([`p1_audit`]): in process (opt-in with `--only`).
+//! - P7, P8 ([`pg`]): on the PostgreSQL server `--postgres` names (opt-in with `--only`).
 //! - P6 ([`p6`]): not yet (the change feed is being built); the module says where it plugs in.
 //!
 //! Each line: `{"id", "what", "value", "unit", "floor" (measured in the same run, or null), "ratio" (value / floor,
@@ -23,6 +24,7 @@ pub mod p2;
 pub mod p3;
 pub mod p4;
 pub mod p6;
+pub mod pg;
 pub mod sized;
 
 /// Flags of `doudi bench`.
@@ -35,7 +37,8 @@ pub struct BenchArgs {
     /// Facts of the larger P1 run (the smaller one pushes a tenth) [default: 1,000,000].
     #[arg(long, conflicts_with = "persons")]
     pub facts: Option<usize>,
-    /// Only these figures, comma-separated (P1, P2, P3, P5; P4, P1-audit; P6 is not measured yet).
+    /// Only these figures, comma-separated (P1, P2, P3, P5; P4, P1-audit; P7, P8 with --postgres; P6 is not
+    /// measured yet).
     #[arg(long, value_delimiter = ',', default_value = "P1,P2,P3,P5")]
     pub only: Vec<String>,
     /// Also append each JSON line to this file.
@@ -47,12 +50,16 @@ pub struct BenchArgs {
     /// Seconds of each of P2's measuring windows (two of GetRecipient, two of Health/Check, alternating).
     #[arg(long, default_value_t = 5)]
     pub p2_secs: u64,
+    /// PostgreSQL server for P7 and P8 (each run creates and drops its own database there), e.g.
+    /// postgres://postgres@127.0.0.1:5432/postgres.
+    #[arg(long)]
+    pub postgres: Option<String>,
     /// The hub binary to run as the child process [default: this executable].
     #[arg(long, hide = true)]
     pub hub_exe: Option<PathBuf>,
 }
 
-const KNOWN: [&str; 6] = ["P1", "P2", "P3", "P5", "P4", "P1-audit"];
+const KNOWN: [&str; 8] = ["P1", "P2", "P3", "P5", "P4", "P1-audit", "P7", "P8"];
 
 pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -187,6 +194,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.batch > 10_000 {
         anyhow::bail!("--batch must be 1..=10000 (the hub's max_batch)");
     }
+    if (args.only.iter().any(|o| o == "P7" || o == "P8")) && args.postgres.is_none() {
+        anyhow::bail!("P7 and P8 run on PostgreSQL: give --postgres postgres://USER@HOST:PORT/DB (a server where databases may be created)");
+    }
     let mut out = Output::new(args.json_out.as_deref())?;
     let wants = |id: &str| args.only.iter().any(|o| o == id);
     if ["P1", "P2", "P3", "P5"].iter().any(|id| wants(id)) {
@@ -198,6 +208,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if wants("P1-audit") {
         p1_audit::run(persons, &mut out).await?;
+    }
+    if let Some(server) = &args.postgres
+        && (wants("P7") || wants("P8"))
+    {
+        pg::run(&args, server, &mut out).await?;
     }
     Ok(())
 }

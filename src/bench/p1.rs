@@ -15,7 +15,12 @@ use crate::store::{NewPerson, PreparedFact, Store};
 /// transactions). Returns the time the inserts took.
 pub async fn floor(facts: &[(&'static str, Vec<Fact>)], batch: usize) -> anyhow::Result<Duration> {
     let dir = tempfile::Builder::new().prefix("doudi-bench-floor-").tempdir()?;
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("floor.db").display())).await?;
+    floor_on(&format!("sqlite://{}", dir.path().join("floor.db").display()), facts, batch).await
+}
+
+/// [`floor`] on the (empty) database at `database_url`: on PostgreSQL the inserts are `COPY` (P7's floor).
+pub async fn floor_on(database_url: &str, facts: &[(&'static str, Vec<Fact>)], batch: usize) -> anyhow::Result<Duration> {
+    let store = Store::open(database_url).await?;
     store.migrate().await?;
     let keys = Keys::from_base64(&Keys::generate_base64())?;
     let mut spent = Duration::ZERO;

@@ -38,7 +38,7 @@ impl Sample {
         self.latencies_us[rank - 1] as f64 / 1000.0
     }
 
-    fn merge(&mut self, other: Sample) {
+    pub fn merge(&mut self, other: Sample) {
         self.requests += other.requests;
         self.errors += other.errors;
         self.elapsed += other.elapsed;
@@ -122,4 +122,28 @@ pub async fn run(
         );
     }
     Ok((get, health))
+}
+
+/// GetRecipient for one `window` at [`CONCURRENCY`] concurrent requests, task `i` on `clients[i % len]` (one
+/// connection per client). `ids`: ID numbers the hub holds, read as civil_affairs as of `as_of`.
+pub async fn get_recipient(
+    clients: &[crate::client::Clients],
+    ids: std::sync::Arc<Vec<String>>,
+    as_of: &str,
+    window: Duration,
+    purpose: &str,
+) -> Sample {
+    let exchanges: std::sync::Arc<Vec<_>> = std::sync::Arc::new(clients.iter().map(|c| c.exchange.clone()).collect());
+    let as_of = as_of.to_owned();
+    let purpose = purpose.to_owned();
+    drive(window, move |i| {
+        let mut ex = exchanges[(i % CONCURRENCY) % exchanges.len()].clone();
+        let req = pb::GetRecipientRequest {
+            id_number: ids[i % ids.len()].clone(),
+            as_of: as_of.clone(),
+            purpose: purpose.clone(),
+        };
+        async move { ex.get_recipient(req).await.is_ok() }
+    })
+    .await
 }
