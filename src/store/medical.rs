@@ -433,19 +433,8 @@ fn push_finding_filter(qb: &mut QueryBuilder<Sqlite>, f: &FindingFilter) {
     }
 }
 
-/// The stored state of one finding, for the diff.
-struct Existing {
-    agency: String,
-    expected: Option<i64>,
-    actual: Option<i64>,
-    policy_version: String,
-    resolved: bool,
-}
-
-/// Recheck `persons` inside the open write transaction: load their facts, settlements and findings (in chunks), run
-/// [`recheck_person`], and write the difference — new findings inserted, vanished ones resolved, reappearing ones
-/// reopened, changed amounts updated; a newly raised HIGH_BURDEN also raises an early warning (reason ILLNESS) for
-/// civil_affairs in the `warnings` table, picked up by the warning workflow (coordination.md).
+/// Recheck `persons` inside the open write transaction, chunk by chunk: load their state ([`load_recheck_state`]),
+/// decide the difference ([`plan_recheck`], shared with PostgreSQL) and write it ([`write_recheck`]).
 async fn recheck_in_tx(
     conn: &mut SqliteConnection,
     persons: &[PersonKey],
@@ -456,210 +445,380 @@ async fn recheck_in_tx(
     tally: &mut RecheckTally,
 ) -> Result<(), StoreError> {
     for chunk in persons.chunks(ROWS_PER_INSERT) {
-        let mut histories: HashMap<PersonKey, PersonHistory> =
-            chunk.iter().map(|k| (*k, PersonHistory::default())).collect();
-        // Facts: ACTIVE assistance enrolments and insurance covers (current versions).
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT person_key, kind, program, status, valid_from, valid_to FROM facts WHERE is_current = 1 \
-             AND kind IN ('assistance', 'medical_insurance') AND person_key IN (",
-        );
-        push_keys(&mut qb, chunk);
-        for r in qb.build().fetch_all(&mut *conn).await? {
-            let k = key_of("facts", r.try_get(0)?)?;
-            let kind: String = r.try_get(1)?;
-            let from = date("facts", &r.try_get::<String, _>(4)?)?;
-            let to = r.try_get::<Option<String>, _>(5)?.map(|s| date("facts", &s)).transpose()?;
-            let Some(h) = histories.get_mut(&k) else { continue };
-            if kind == "medical_insurance" {
-                h.covers.push(Cover { valid_from: from, valid_to: to });
-            } else if r.try_get::<Option<String>, _>(3)?.as_deref() == Some("ACTIVE") {
-                let program: Option<String> = r.try_get(2)?;
-                if let Some(p) = program.as_deref().and_then(Program::parse) {
-                    h.enrolments.push(Enrolment { program: p, valid_from: from, valid_to: to });
-                }
-            }
-        }
-        let mut agency_of: HashMap<String, String> = HashMap::new();
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {SETTLEMENT_COLUMNS}, agency FROM settlements WHERE person_key IN ("));
-        push_keys(&mut qb, chunk);
-        for r in qb.build().fetch_all(&mut *conn).await? {
-            let s = settlement_row(&r)?;
-            agency_of.insert(s.settlement_id.clone(), r.try_get(15)?);
-            let k = PersonKey::from_slice(&s.person).expect("32 bytes");
-            if let Some(h) = histories.get_mut(&k) {
-                h.settlements.push(s);
-            }
-        }
-        let mut existing: HashMap<(String, FindingCode), Existing> = HashMap::new();
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT agency, settlement_id, code, expected_fen, actual_fen, policy_version, resolved_at \
-             FROM medical_findings WHERE person_key IN (",
-        );
-        push_keys(&mut qb, chunk);
-        for r in qb.build().fetch_all(&mut *conn).await? {
-            let code: String = r.try_get(2)?;
-            let code = FindingCode::parse(&code).ok_or_else(|| corrupt("medical_findings", format!("code {code}")))?;
-            existing.insert(
-                (r.try_get(1)?, code),
-                Existing {
-                    agency: r.try_get(0)?,
-                    expected: r.try_get(3)?,
-                    actual: r.try_get(4)?,
-                    policy_version: r.try_get(5)?,
-                    resolved: r.try_get::<Option<i64>, _>(6)?.is_some(),
-                },
-            );
-        }
-
-        let mut inserts = Vec::new();
-        let mut division_of: HashMap<String, (String, String)> = HashMap::new();
-        for k in chunk {
-            let h = &histories[k];
-            tally.persons += 1;
-            tally.settlements += h.settlements.len() as i64;
-            for s in &h.settlements {
-                division_of.insert(s.settlement_id.clone(), (s.division_code.clone(), s.settled_on.to_string()));
-            }
-            let result = match recheck_person(h, policies, default_area) {
-                Ok(r) => r,
-                Err(e) => {
-                    // Only possible for a person with settlements in two pooling areas (each settlement is checked
-                    // against its own area on arrival): leave their findings as they are, and say so.
-                    tracing::warn!(person = %k.short(), error = %e, "medical recheck skipped a person");
-                    continue;
-                }
-            };
-            for c in result.checks {
-                if report_for.contains(&c.settlement_id) {
-                    let findings: Vec<Finding> =
-                        result.findings.iter().filter(|f| f.settlement_id == c.settlement_id).cloned().collect();
-                    tally.checks.insert(c.settlement_id.clone(), (c, findings));
-                }
-            }
-            let mut raised: HashSet<(String, FindingCode)> = HashSet::new();
-            for f in result.findings {
-                let key = (f.settlement_id.clone(), f.code);
-                raised.insert(key.clone());
-                let expected = f.expected.map(fen);
-                let actual = f.actual.map(fen);
-                match existing.get(&key) {
-                    None => {
-                        *tally.added.entry(f.code).or_default() += 1;
-                        inserts.push((f, expected, actual));
-                    }
-                    Some(e) => {
-                        if e.resolved {
-                            *tally.added.entry(f.code).or_default() += 1;
-                        }
-                        if e.resolved
-                            || e.expected != expected
-                            || e.actual != actual
-                            || e.policy_version != f.policy_version
-                        {
-                            sqlx::query(
-                                "UPDATE medical_findings SET expected_fen = ?, actual_fen = ?, policy_version = ?, \
-                                 detected_at = CASE WHEN resolved_at IS NULL THEN detected_at ELSE ? END, \
-                                 resolved_at = NULL WHERE agency = ? AND settlement_id = ? AND code = ?",
-                            )
-                            .bind(expected)
-                            .bind(actual)
-                            .bind(&f.policy_version)
-                            .bind(now)
-                            .bind(&e.agency)
-                            .bind(&f.settlement_id)
-                            .bind(f.code.as_str())
-                            .execute(&mut *conn)
-                            .await?;
-                        }
-                        if e.resolved && f.code == FindingCode::HighBurden {
-                            raise_warning(conn, &f.settlement_id, k, &division_of, now, tally).await?;
-                        }
-                    }
-                }
-            }
-            for s in &h.settlements {
-                for code in FindingCode::ALL {
-                    let key = (s.settlement_id.clone(), code);
-                    if let Some(e) = existing.get(&key)
-                        && !e.resolved
-                        && !raised.contains(&key)
-                    {
-                        *tally.resolved.entry(code).or_default() += 1;
-                        sqlx::query(
-                            "UPDATE medical_findings SET resolved_at = ? WHERE agency = ? AND settlement_id = ? AND code = ?",
-                        )
-                        .bind(now)
-                        .bind(&e.agency)
-                        .bind(&s.settlement_id)
-                        .bind(code.as_str())
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                }
-            }
-        }
-        for part in inserts.chunks(ROWS_PER_INSERT) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new(format!("INSERT INTO medical_findings ({FINDING_COLUMNS}) "));
-            qb.push_values(part, |mut b, (f, expected, actual)| {
-                let (division, settled_on) = division_of.get(&f.settlement_id).cloned().unwrap_or_default();
-                b.push_bind(agency_of.get(&f.settlement_id).cloned().unwrap_or_default())
-                    .push_bind(f.settlement_id.clone())
-                    .push_bind(f.code.as_str())
-                    .push_bind(f.person.to_vec())
-                    .push_bind(division)
-                    .push_bind(settled_on)
-                    .push_bind(*expected)
-                    .push_bind(*actual)
-                    .push_bind(f.policy_version.clone())
-                    .push_bind(f.agency_to_act)
-                    .push_bind(now)
-                    .push_bind(None::<i64>);
-            });
-            qb.build().execute(&mut *conn).await?;
-        }
-        for (f, _, _) in &inserts {
-            if f.code == FindingCode::HighBurden {
-                let k = PersonKey::from_slice(&f.person).expect("32 bytes");
-                raise_warning(conn, &f.settlement_id, &k, &division_of, now, tally).await?;
-            }
-        }
+        let state = load_recheck_state(conn, chunk).await?;
+        let writes = plan_recheck(chunk, state, policies, default_area, report_for, tally);
+        write_recheck(conn, &writes, now, tally).await?;
     }
     Ok(())
 }
 
-/// The early warning of a HIGH_BURDEN finding: reason ILLNESS, for civil_affairs (the agency to act, and so the
-/// warning's owner in the workflow), id [`HIGH_BURDEN_WARNING_PREFIX`] + settlement id. Raised once: a warning that
-/// already exists (whatever its state) is left alone.
-async fn raise_warning(
+/// The facts, settlements and findings of `chunk` (at most [`ROWS_PER_INSERT`] persons).
+async fn load_recheck_state(conn: &mut SqliteConnection, chunk: &[PersonKey]) -> Result<RecheckState, StoreError> {
+    let mut state = RecheckState::new(chunk);
+    // Facts: ACTIVE assistance enrolments and insurance covers (current versions).
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "SELECT person_key, kind, program, status, valid_from, valid_to FROM facts WHERE is_current = 1 \
+         AND kind IN ('assistance', 'medical_insurance') AND person_key IN (",
+    );
+    push_keys(&mut qb, chunk);
+    for r in qb.build().fetch_all(&mut *conn).await? {
+        let k = key_of("facts", r.try_get(0)?)?;
+        let from = date("facts", &r.try_get::<String, _>(4)?)?;
+        let to = r.try_get::<Option<String>, _>(5)?.map(|s| date("facts", &s)).transpose()?;
+        let kind: String = r.try_get(1)?;
+        let program: Option<String> = r.try_get(2)?;
+        let status: Option<String> = r.try_get(3)?;
+        state.add_fact(&k, &kind, program.as_deref(), status.as_deref(), from, to);
+    }
+    let mut qb: QueryBuilder<Sqlite> =
+        QueryBuilder::new(format!("SELECT {SETTLEMENT_COLUMNS}, agency FROM settlements WHERE person_key IN ("));
+    push_keys(&mut qb, chunk);
+    for r in qb.build().fetch_all(&mut *conn).await? {
+        state.add_settlement(settlement_row(&r)?, r.try_get(15)?);
+    }
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "SELECT agency, settlement_id, code, expected_fen, actual_fen, policy_version, resolved_at \
+         FROM medical_findings WHERE person_key IN (",
+    );
+    push_keys(&mut qb, chunk);
+    for r in qb.build().fetch_all(&mut *conn).await? {
+        let code: String = r.try_get(2)?;
+        state.add_finding(
+            r.try_get(1)?,
+            &code,
+            ExistingFinding {
+                agency: r.try_get(0)?,
+                expected: r.try_get(3)?,
+                actual: r.try_get(4)?,
+                policy_version: r.try_get(5)?,
+                resolved: r.try_get::<Option<i64>, _>(6)?.is_some(),
+            },
+        )?;
+    }
+    Ok(state)
+}
+
+/// Write what [`plan_recheck`] decided: changed or reopened findings updated, vanished ones resolved, new ones
+/// inserted, then the HIGH_BURDEN warnings raised (an existing warning is left alone).
+async fn write_recheck(
     conn: &mut SqliteConnection,
-    settlement_id: &str,
-    person: &PersonKey,
-    division_of: &HashMap<String, (String, String)>,
+    w: &RecheckWrites,
     now: i64,
     tally: &mut RecheckTally,
 ) -> Result<(), StoreError> {
-    use sha2::{Digest, Sha256};
-    let (division, _) = division_of.get(settlement_id).cloned().unwrap_or_default();
-    let warning_id = format!("{HIGH_BURDEN_WARNING_PREFIX}{settlement_id}");
-    let hash: [u8; 32] = Sha256::digest(warning_id.as_bytes()).into();
-    let county: String = division.chars().take(6).collect();
-    let done = sqlx::query(
-        "INSERT OR IGNORE INTO warnings (agency, warning_id, person_key, division_code, county_code, reason, \
-         received_at, content_hash, state, pushed_at, updated_at) \
-         VALUES ('civil_affairs', ?, ?, ?, ?, 'ILLNESS', ?, ?, 'RECEIVED', ?, ?)",
-    )
-    .bind(&warning_id)
-    .bind(person.as_bytes().to_vec())
-    .bind(&division)
-    .bind(county)
-    .bind(now)
-    .bind(hash.to_vec())
-    .bind(now)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    tally.warnings_raised += done.rows_affected() as i64;
+    for u in &w.updates {
+        sqlx::query(
+            "UPDATE medical_findings SET expected_fen = ?, actual_fen = ?, policy_version = ?, \
+             detected_at = CASE WHEN resolved_at IS NULL THEN detected_at ELSE ? END, \
+             resolved_at = NULL WHERE agency = ? AND settlement_id = ? AND code = ?",
+        )
+        .bind(u.expected)
+        .bind(u.actual)
+        .bind(&u.policy_version)
+        .bind(now)
+        .bind(&u.agency)
+        .bind(&u.settlement_id)
+        .bind(u.code.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (agency, settlement_id, code) in &w.resolves {
+        sqlx::query("UPDATE medical_findings SET resolved_at = ? WHERE agency = ? AND settlement_id = ? AND code = ?")
+            .bind(now)
+            .bind(agency)
+            .bind(settlement_id)
+            .bind(code.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    for part in w.inserts.chunks(ROWS_PER_INSERT) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("INSERT INTO medical_findings ({FINDING_COLUMNS}) "));
+        qb.push_values(part, |mut b, f| {
+            b.push_bind(f.agency.clone())
+                .push_bind(f.settlement_id.clone())
+                .push_bind(f.code.as_str())
+                .push_bind(f.person.as_bytes().to_vec())
+                .push_bind(f.division_code.clone())
+                .push_bind(f.settled_on.map(|d| d.to_string()).unwrap_or_default())
+                .push_bind(f.expected)
+                .push_bind(f.actual)
+                .push_bind(f.policy_version.clone())
+                .push_bind(f.agency_to_act)
+                .push_bind(now)
+                .push_bind(None::<i64>);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    for h in &w.warnings {
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO warnings (agency, warning_id, person_key, division_code, county_code, reason, \
+             received_at, content_hash, state, pushed_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'RECEIVED', ?, ?)",
+        )
+        .bind(HIGH_BURDEN_WARNING_AGENCY)
+        .bind(&h.warning_id)
+        .bind(h.person.as_bytes().to_vec())
+        .bind(&h.division_code)
+        .bind(&h.county_code)
+        .bind(HIGH_BURDEN_WARNING_REASON)
+        .bind(now)
+        .bind(h.content_hash.to_vec())
+        .bind(now)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        tally.warnings_raised += done.rows_affected() as i64;
+    }
     Ok(())
+}
+
+// ---- The recheck's decisions, shared by both backends: the backends load a [`RecheckState`] and write the
+// [`RecheckWrites`] that [`plan_recheck`] returns; only their SQL differs.
+
+/// The stored state of one finding, for the diff. Amounts in fen.
+#[derive(Debug, Clone)]
+pub(super) struct ExistingFinding {
+    pub agency: String,
+    pub expected: Option<i64>,
+    pub actual: Option<i64>,
+    pub policy_version: String,
+    pub resolved: bool,
+}
+
+/// What a recheck of a chunk of persons reads: their histories, each settlement's agency, their findings.
+pub(super) struct RecheckState {
+    histories: HashMap<PersonKey, PersonHistory>,
+    agency_of: HashMap<String, String>,
+    existing: HashMap<(String, FindingCode), ExistingFinding>,
+}
+
+impl RecheckState {
+    pub(super) fn new(persons: &[PersonKey]) -> RecheckState {
+        RecheckState {
+            histories: persons.iter().map(|k| (*k, PersonHistory::default())).collect(),
+            agency_of: HashMap::new(),
+            existing: HashMap::new(),
+        }
+    }
+
+    /// A current fact of kind `assistance` or `medical_insurance`: an insurance cover, or (ACTIVE assistance of a
+    /// known program) an enrolment. Anything else is ignored.
+    pub(super) fn add_fact(
+        &mut self,
+        person: &PersonKey,
+        kind: &str,
+        program: Option<&str>,
+        status: Option<&str>,
+        valid_from: NaiveDate,
+        valid_to: Option<NaiveDate>,
+    ) {
+        let Some(h) = self.histories.get_mut(person) else { return };
+        if kind == "medical_insurance" {
+            h.covers.push(Cover { valid_from, valid_to });
+        } else if kind == "assistance"
+            && status == Some("ACTIVE")
+            && let Some(p) = program.and_then(Program::parse)
+        {
+            h.enrolments.push(Enrolment { program: p, valid_from, valid_to });
+        }
+    }
+
+    /// A stored settlement of `agency`.
+    pub(super) fn add_settlement(&mut self, s: Settlement, agency: String) {
+        self.agency_of.insert(s.settlement_id.clone(), agency);
+        let k = PersonKey::from_slice(&s.person).expect("32 bytes");
+        if let Some(h) = self.histories.get_mut(&k) {
+            h.settlements.push(s);
+        }
+    }
+
+    /// A stored finding (`code` as stored; an unknown code is corruption).
+    pub(super) fn add_finding(
+        &mut self,
+        settlement_id: String,
+        code: &str,
+        f: ExistingFinding,
+    ) -> Result<(), StoreError> {
+        let code = FindingCode::parse(code).ok_or_else(|| corrupt("medical_findings", format!("code {code}")))?;
+        self.existing.insert((settlement_id, code), f);
+        Ok(())
+    }
+}
+
+/// A finding to insert. Amounts in fen.
+pub(super) struct FindingInsert {
+    pub agency: String,
+    pub settlement_id: String,
+    pub code: FindingCode,
+    pub person: PersonKey,
+    pub division_code: String,
+    pub settled_on: Option<NaiveDate>,
+    pub expected: Option<i64>,
+    pub actual: Option<i64>,
+    pub policy_version: String,
+    pub agency_to_act: &'static str,
+}
+
+/// A stored finding raised again: its amounts and policy version set, reopened if it was resolved (`detected_at`
+/// becomes now only when it was resolved). Amounts in fen.
+pub(super) struct FindingUpdate {
+    pub agency: String,
+    pub settlement_id: String,
+    pub code: FindingCode,
+    pub expected: Option<i64>,
+    pub actual: Option<i64>,
+    pub policy_version: String,
+}
+
+/// The early warning of a HIGH_BURDEN finding: reason [`HIGH_BURDEN_WARNING_REASON`], for
+/// [`HIGH_BURDEN_WARNING_AGENCY`] (the agency to act, and so the warning's owner in the workflow), id
+/// [`HIGH_BURDEN_WARNING_PREFIX`] + settlement id, state RECEIVED. Raised once: a warning that already exists
+/// (whatever its state) is left alone.
+pub(super) struct HighBurdenWarning {
+    pub warning_id: String,
+    pub person: PersonKey,
+    pub division_code: String,
+    pub county_code: String,
+    pub content_hash: [u8; 32],
+}
+
+pub(super) const HIGH_BURDEN_WARNING_AGENCY: &str = "civil_affairs";
+pub(super) const HIGH_BURDEN_WARNING_REASON: &str = "ILLNESS";
+
+impl HighBurdenWarning {
+    fn new(settlement_id: &str, person: PersonKey, division: &str) -> HighBurdenWarning {
+        use sha2::{Digest, Sha256};
+        let warning_id = format!("{HIGH_BURDEN_WARNING_PREFIX}{settlement_id}");
+        let content_hash: [u8; 32] = Sha256::digest(warning_id.as_bytes()).into();
+        HighBurdenWarning {
+            warning_id,
+            person,
+            division_code: division.to_owned(),
+            county_code: division.chars().take(6).collect(),
+            content_hash,
+        }
+    }
+}
+
+/// What a recheck writes (see [`plan_recheck`]).
+#[derive(Default)]
+pub(super) struct RecheckWrites {
+    pub updates: Vec<FindingUpdate>,
+    /// (agency, settlement_id, code) of the open findings no longer raised: set `resolved_at` = now.
+    pub resolves: Vec<(String, String, FindingCode)>,
+    pub inserts: Vec<FindingInsert>,
+    /// Newly raised (or reopened) HIGH_BURDEN findings' warnings; the backend counts the ones it actually inserts
+    /// into [`RecheckTally::warnings_raised`].
+    pub warnings: Vec<HighBurdenWarning>,
+}
+
+/// Run [`recheck_person`] on each person of `chunk` and decide the difference with what is stored — new findings
+/// inserted, vanished ones resolved, reappearing ones reopened, changed amounts updated; a newly raised HIGH_BURDEN
+/// also raises an early warning (reason ILLNESS) for civil_affairs, picked up by the warning workflow
+/// (coordination.md). Counts into `tally` (all but `warnings_raised`, which depends on the write).
+pub(super) fn plan_recheck(
+    chunk: &[PersonKey],
+    state: RecheckState,
+    policies: &[PolicyParams],
+    default_area: &str,
+    report_for: &HashSet<String>,
+    tally: &mut RecheckTally,
+) -> RecheckWrites {
+    let RecheckState { histories, agency_of, existing } = state;
+    let mut out = RecheckWrites::default();
+    let mut new_high_burden = Vec::new();
+    for k in chunk {
+        let h = &histories[k];
+        tally.persons += 1;
+        tally.settlements += h.settlements.len() as i64;
+        let division_of: HashMap<&str, (&str, NaiveDate)> = h
+            .settlements
+            .iter()
+            .map(|s| (s.settlement_id.as_str(), (s.division_code.as_str(), s.settled_on)))
+            .collect();
+        let result = match recheck_person(h, policies, default_area) {
+            Ok(r) => r,
+            Err(e) => {
+                // Only possible for a person with settlements in two pooling areas (each settlement is checked
+                // against its own area on arrival): leave their findings as they are, and say so.
+                tracing::warn!(person = %k.short(), error = %e, "medical recheck skipped a person");
+                continue;
+            }
+        };
+        for c in result.checks {
+            if report_for.contains(&c.settlement_id) {
+                let findings: Vec<Finding> =
+                    result.findings.iter().filter(|f| f.settlement_id == c.settlement_id).cloned().collect();
+                tally.checks.insert(c.settlement_id.clone(), (c, findings));
+            }
+        }
+        let mut raised: HashSet<(String, FindingCode)> = HashSet::new();
+        for f in result.findings {
+            let key = (f.settlement_id.clone(), f.code);
+            raised.insert(key.clone());
+            let expected = f.expected.map(fen);
+            let actual = f.actual.map(fen);
+            let (division, settled_on) = match division_of.get(f.settlement_id.as_str()) {
+                Some((d, on)) => ((*d).to_owned(), Some(*on)),
+                None => (String::new(), None),
+            };
+            match existing.get(&key) {
+                None => {
+                    *tally.added.entry(f.code).or_default() += 1;
+                    if f.code == FindingCode::HighBurden {
+                        new_high_burden.push(HighBurdenWarning::new(&f.settlement_id, *k, &division));
+                    }
+                    out.inserts.push(FindingInsert {
+                        agency: agency_of.get(&f.settlement_id).cloned().unwrap_or_default(),
+                        settlement_id: f.settlement_id,
+                        code: f.code,
+                        person: PersonKey::from_slice(&f.person).expect("32 bytes"),
+                        division_code: division,
+                        settled_on,
+                        expected,
+                        actual,
+                        policy_version: f.policy_version,
+                        agency_to_act: f.agency_to_act,
+                    });
+                }
+                Some(e) => {
+                    if e.resolved {
+                        *tally.added.entry(f.code).or_default() += 1;
+                    }
+                    if e.resolved && f.code == FindingCode::HighBurden {
+                        out.warnings.push(HighBurdenWarning::new(&f.settlement_id, *k, &division));
+                    }
+                    if e.resolved
+                        || e.expected != expected
+                        || e.actual != actual
+                        || e.policy_version != f.policy_version
+                    {
+                        out.updates.push(FindingUpdate {
+                            agency: e.agency.clone(),
+                            settlement_id: f.settlement_id,
+                            code: f.code,
+                            expected,
+                            actual,
+                            policy_version: f.policy_version,
+                        });
+                    }
+                }
+            }
+        }
+        for s in &h.settlements {
+            for code in FindingCode::ALL {
+                let key = (s.settlement_id.clone(), code);
+                if let Some(e) = existing.get(&key)
+                    && !e.resolved
+                    && !raised.contains(&key)
+                {
+                    *tally.resolved.entry(code).or_default() += 1;
+                    out.resolves.push((e.agency.clone(), s.settlement_id.clone(), code));
+                }
+            }
+        }
+    }
+    out.warnings.extend(new_high_burden);
+    out
 }
