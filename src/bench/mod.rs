@@ -7,7 +7,7 @@
 //!   during each P1.
 //! - P4 ([`p4`]) and P1-audit ([`p1_audit`]): in process (opt-in with `--only`).
 //! - P7, P8 ([`pg`]): on the PostgreSQL server `--postgres` names (opt-in with `--only`).
-//! - P6 ([`p6`]): not yet (the change feed is being built); the module says where it plugs in.
+//! - P6 ([`p6`]): during the larger P1 run, a WatchChanges subscriber times delivery.
 //!
 //! Each line: `{"id", "what", "value", "unit", "floor" (measured in the same run, or null), "ratio" (value / floor,
 //! or value / target without a floor), "target", "met", "cores", "load" (1-minute load average when the figure was
@@ -37,9 +37,8 @@ pub struct BenchArgs {
     /// Facts of the larger P1 run (the smaller one pushes a tenth) [default: 1,000,000].
     #[arg(long, conflicts_with = "persons")]
     pub facts: Option<usize>,
-    /// Only these figures, comma-separated (P1, P2, P3, P5; P4, P1-audit; P7, P8 with --postgres; P6 is not
-    /// measured yet).
-    #[arg(long, value_delimiter = ',', default_value = "P1,P2,P3,P5")]
+    /// Only these figures, comma-separated (P1, P2, P3, P5, P6; P4, P1-audit; P7, P8 with --postgres).
+    #[arg(long, value_delimiter = ',', default_value = "P1,P2,P3,P5,P6")]
     pub only: Vec<String>,
     /// Also append each JSON line to this file.
     #[arg(long)]
@@ -59,7 +58,7 @@ pub struct BenchArgs {
     pub hub_exe: Option<PathBuf>,
 }
 
-const KNOWN: [&str; 8] = ["P1", "P2", "P3", "P5", "P4", "P1-audit", "P7", "P8"];
+const KNOWN: [&str; 9] = ["P1", "P2", "P3", "P5", "P6", "P4", "P1-audit", "P7", "P8"];
 
 pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -184,9 +183,6 @@ impl Figure {
 /// Run the benchmarks asked for.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     for id in &args.only {
-        if id == "P6" {
-            anyhow::bail!(p6::NOT_YET);
-        }
         if !KNOWN.contains(&id.as_str()) {
             anyhow::bail!("unknown benchmark {id:?} (known: {})", KNOWN.join(", "));
         }
@@ -195,11 +191,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         anyhow::bail!("--batch must be 1..=10000 (the hub's max_batch)");
     }
     if (args.only.iter().any(|o| o == "P7" || o == "P8")) && args.postgres.is_none() {
-        anyhow::bail!("P7 and P8 run on PostgreSQL: give --postgres postgres://USER@HOST:PORT/DB (a server where databases may be created)");
+        anyhow::bail!(
+            "P7 and P8 run on PostgreSQL: give --postgres postgres://USER@HOST:PORT/DB (a server where databases may be created)"
+        );
     }
     let mut out = Output::new(args.json_out.as_deref())?;
     let wants = |id: &str| args.only.iter().any(|o| o == id);
-    if ["P1", "P2", "P3", "P5"].iter().any(|id| wants(id)) {
+    if ["P1", "P2", "P3", "P5", "P6"].iter().any(|id| wants(id)) {
         sized::run(&args, &mut out).await?;
     }
     let persons = args.persons.unwrap_or(crate::synth::DEFAULT_PERSONS);

@@ -19,7 +19,11 @@ pub async fn floor(facts: &[(&'static str, Vec<Fact>)], batch: usize) -> anyhow:
 }
 
 /// [`floor`] on the (empty) database at `database_url`: on PostgreSQL the inserts are `COPY` (P7's floor).
-pub async fn floor_on(database_url: &str, facts: &[(&'static str, Vec<Fact>)], batch: usize) -> anyhow::Result<Duration> {
+pub async fn floor_on(
+    database_url: &str,
+    facts: &[(&'static str, Vec<Fact>)],
+    batch: usize,
+) -> anyhow::Result<Duration> {
     let store = Store::open(database_url).await?;
     store.migrate().await?;
     let keys = Keys::from_base64(&Keys::generate_base64())?;

@@ -90,7 +90,12 @@ pub async fn run(args: &BenchArgs, server: &str, out: &mut Output) -> anyhow::Re
     let url = db.url.clone();
     let exe2 = exe.clone();
     let hubs = tokio::task::spawn_blocking(move || ChildHub::replicas(&exe2, &url, 2)).await??;
-    eprintln!("bench: two replicas (pids {}, {}) on {}; five agencies stream {n} facts into the first …", hubs[0].pid(), hubs[1].pid(), db.url);
+    eprintln!(
+        "bench: two replicas (pids {}, {}) on {}; five agencies stream {n} facts into the first …",
+        hubs[0].pid(),
+        hubs[1].pid(),
+        db.url
+    );
     let s = load::stream(&hubs[0], msgs).await?;
     if s.processed != n as u64 || s.accepted != n as u64 {
         anyhow::bail!("the hub processed {} and accepted {} of {n} facts", s.processed, s.accepted);

@@ -1,7 +1,7 @@
-//! P1, P2, P3 and P5: two runs, at a tenth of the facts and at all of them, each on a fresh child hub.
+//! P1, P2, P3, P5 and P6: two runs, at a tenth of the facts and at all of them, each on a fresh child hub.
 //!
 //! Per run: the floor (P1, in process, before the hub starts), the hub started, five agencies streaming the facts
-//! (P1), the hub's peak RSS read (P5), then on the larger run P2, and on both P3 (CreateSnapshot), then the hub
+//! (P1; on the larger run with a WatchChanges subscriber timing delivery, P6), the hub's peak RSS read (P5), then on the larger run P2, and on both P3 (CreateSnapshot), then the hub
 //! stopped. Progress goes to stderr, figures to stdout.
 
 use std::collections::HashSet;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::hub::ChildHub;
-use super::{BenchArgs, Figure, Output, load, p1, p2, p3};
+use super::{BenchArgs, Figure, Output, load, p1, p2, p3, p6};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -57,16 +57,50 @@ pub async fn run(args: &BenchArgs, out: &mut Output) -> anyhow::Result<()> {
                 .flat_map(|(_, f)| f.iter().map(|f| f.id_number.as_str().to_owned()))
                 .collect(),
         );
+        let watched = facts
+            .iter()
+            .filter(|(a, _)| *a == crate::domain::agency::AgencyCode::CIVIL_AFFAIRS)
+            .map(|(_, f)| f.len())
+            .sum::<usize>();
         let msgs = load::messages(&facts, args.batch);
         drop(facts);
         let hub = ChildHub::start(&exe)?;
         eprintln!("bench: hub pid {} on {}; P1, five agencies streaming {n} facts …", hub.pid(), hub.addr);
-        let s = load::stream(&hub, msgs).await?;
+        let p6_run = n == large && wants("P6");
+        let stamps = p6::Stamps::default();
+        let stamped = p6_run.then(|| (crate::domain::agency::AgencyCode::CIVIL_AFFAIRS, stamps.clone()));
+        // P6's watcher runs beside the load (joined, not spawned: it borrows the hub).
+        let (s, p6_result) = match p6_run.then(|| p6::watch(&hub, stamps.clone(), watched)) {
+            Some(w) => {
+                let (s, d) = tokio::join!(load::stream_stamped(&hub, msgs, stamped), w);
+                (s?, Some(d?))
+            }
+            None => (load::stream(&hub, msgs).await?, None),
+        };
         let peak_rss = hub.peak_rss()?;
         if s.processed != n as u64 || s.accepted != n as u64 {
             anyhow::bail!("the hub processed {} and accepted {} of {n} facts", s.processed, s.accepted);
         }
         let rate = n as f64 / s.elapsed.as_secs_f64();
+        if let Some((delays, resumes)) = p6_result {
+            let p99 = p6::quantile_ms(&delays, 0.99);
+            Figure::against_target(
+                "P6",
+                "WatchChanges delivery during P1: civil_affairs watches kind ASSISTANCE while the five agencies stream; \
+                 delay from the client handing a StreamFacts message to the transport to the change arriving at the \
+                 watcher (validation, write transaction and commit included)",
+                p99,
+                "ms (p99)",
+                100.0,
+                n,
+            )
+            .target(serde_json::json!({ "p99_ms_max": 100.0 }), p99 <= 100.0)
+            .with("p50_ms", round(p6::quantile_ms(&delays, 0.5)))
+            .with("max_ms", round(p6::quantile_ms(&delays, 1.0)))
+            .with("changes", delays.len())
+            .with("resumes", resumes)
+            .emit(out)?;
+        }
         if let Some(floor) = floor {
             let floor_rate = n as f64 / floor.as_secs_f64();
             let ratio = rate / floor_rate;
