@@ -193,42 +193,8 @@ impl SqliteStore {
 
         insert_persons(&mut tx, persons, now).await?;
 
-        for chunk in writes.chunks(ROWS_PER_INSERT) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO facts (agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, \
-                 program, status, residence, benefit_fen, payload, content_hash, recorded_at, superseded_at, is_current) ",
-            );
-            qb.push_values(chunk, |mut b, (i, f)| {
-                let current = is_last(*i, f);
-                let (program, status, residence, benefit_fen) = match &f.fact.payload {
-                    Payload::Assistance(a) => (
-                        a.program.map(|p| p.as_str()),
-                        a.status.map(|s| s.as_str()),
-                        a.residence.map(|r| r.as_str()),
-                        a.monthly_benefit.map(|m| m.to_fen()),
-                    ),
-                    _ => (None, None, None, None),
-                };
-                b.push_bind(f.agency.as_str().to_owned())
-                    .push_bind(f.fact.fact_id.clone())
-                    .push_bind(f.fact.source_version as i64)
-                    .push_bind(f.person_key.as_bytes().to_vec())
-                    .push_bind(f.fact.payload.kind().as_str())
-                    .push_bind(f.fact.division_code.as_str().to_owned())
-                    .push_bind(f.fact.valid_from.to_string())
-                    .push_bind(f.fact.valid_to.map(|d| d.to_string()))
-                    .push_bind(program)
-                    .push_bind(status)
-                    .push_bind(residence)
-                    .push_bind(benefit_fen)
-                    .push_bind(f.payload_json.clone())
-                    .push_bind(f.content_hash.to_vec())
-                    .push_bind(now)
-                    .push_bind(if current { None } else { Some(now) })
-                    .push_bind(current as i64);
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
+        let rows: Vec<(bool, &PreparedFact)> = writes.iter().map(|(i, f)| (is_last(*i, f), *f)).collect();
+        insert_fact_rows(&mut tx, &rows, now).await?;
 
         let head = super::changes::append_changes(&mut tx, &changes).await?;
 
@@ -538,6 +504,51 @@ pub(super) async fn insert_persons(
                 .push_bind(p.id_masked.clone())
                 .push_bind(1i64)
                 .push_bind(now);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Insert fact versions in multi-row statements; `(is_current, fact)` per row (a row written twice in one batch is
+/// stored once superseded, once current). Shared by `ingest` and the benchmark floor (twin of `pg::core`'s).
+pub(super) async fn insert_fact_rows(
+    conn: &mut SqliteConnection,
+    rows: &[(bool, &PreparedFact)],
+    now: i64,
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO facts (agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, \
+             program, status, residence, benefit_fen, payload, content_hash, recorded_at, superseded_at, is_current) ",
+        );
+        qb.push_values(chunk, |mut b, (current, f)| {
+            let (program, status, residence, benefit_fen) = match &f.fact.payload {
+                Payload::Assistance(a) => (
+                    a.program.map(|p| p.as_str()),
+                    a.status.map(|s| s.as_str()),
+                    a.residence.map(|r| r.as_str()),
+                    a.monthly_benefit.map(|m| m.to_fen()),
+                ),
+                _ => (None, None, None, None),
+            };
+            b.push_bind(f.agency.as_str().to_owned())
+                .push_bind(f.fact.fact_id.clone())
+                .push_bind(f.fact.source_version as i64)
+                .push_bind(f.person_key.as_bytes().to_vec())
+                .push_bind(f.fact.payload.kind().as_str())
+                .push_bind(f.fact.division_code.as_str().to_owned())
+                .push_bind(f.fact.valid_from.to_string())
+                .push_bind(f.fact.valid_to.map(|d| d.to_string()))
+                .push_bind(program)
+                .push_bind(status)
+                .push_bind(residence)
+                .push_bind(benefit_fen)
+                .push_bind(f.payload_json.clone())
+                .push_bind(f.content_hash.to_vec())
+                .push_bind(now)
+                .push_bind(if *current { None } else { Some(now) })
+                .push_bind(*current as i64);
         });
         qb.build().execute(&mut *conn).await?;
     }

@@ -19,6 +19,15 @@ async fn seed(app: &TestApp) -> String {
     person
 }
 
+/// Run one statement straight on the hub's database (SQLite or PostgreSQL), as someone with database access would.
+async fn exec(app: &TestApp, sql: &'static str) {
+    match app.app_hub.store.pg_pool() {
+        Some(pg) => sqlx::query(sql).execute(pg).await.map(|_| ()),
+        None => sqlx::query(sql).execute(app.app_hub.store.sqlite_pool().unwrap()).await.map(|_| ()),
+    }
+    .unwrap();
+}
+
 async fn verify(c: &mut doudi::client::Clients) -> pb::VerifyAuditChainResponse {
     c.audit.verify_audit_chain(pb::VerifyAuditChainRequest {}).await.unwrap().into_inner()
 }
@@ -104,7 +113,6 @@ async fn who_looked_at_this_person() {
 async fn the_chain_names_the_first_altered_deleted_or_reordered_event() {
     let app = spawn_app().await;
     seed(&app).await;
-    let pool = app.app_hub.store.sqlite_pool().unwrap().clone();
     let mut lg = app.client("leading_group").await;
     let ok = verify(&mut lg).await;
     assert!(ok.valid, "{}", ok.reason);
@@ -112,7 +120,7 @@ async fn the_chain_names_the_first_altered_deleted_or_reordered_event() {
     assert_eq!(ok.first_broken_seq, 0);
 
     // Altered content: event 2's purpose.
-    sqlx::query("UPDATE audit_events SET purpose = 'nothing to see' WHERE seq = 2").execute(&pool).await.unwrap();
+    exec(&app, "UPDATE audit_events SET purpose = 'nothing to see' WHERE seq = 2").await;
     let v = verify(&mut lg).await;
     assert!(!v.valid);
     assert_eq!(v.first_broken_seq, 2);
@@ -122,9 +130,8 @@ async fn the_chain_names_the_first_altered_deleted_or_reordered_event() {
     // Deleted: event 2 (and its persons).
     let app = spawn_app().await;
     seed(&app).await;
-    let pool = app.app_hub.store.sqlite_pool().unwrap().clone();
-    sqlx::query("DELETE FROM audit_events WHERE seq = 2").execute(&pool).await.unwrap();
-    sqlx::query("DELETE FROM audit_persons WHERE seq = 2").execute(&pool).await.unwrap();
+    exec(&app, "DELETE FROM audit_events WHERE seq = 2").await;
+    exec(&app, "DELETE FROM audit_persons WHERE seq = 2").await;
     let mut lg = app.client("leading_group").await;
     let v = verify(&mut lg).await;
     assert_eq!(v.first_broken_seq, 2);
@@ -134,33 +141,33 @@ async fn the_chain_names_the_first_altered_deleted_or_reordered_event() {
     // Reordered: events 2 and 3 swap their content (each keeps its seq).
     let app = spawn_app().await;
     seed(&app).await;
-    let pool = app.app_hub.store.sqlite_pool().unwrap().clone();
-    sqlx::query(
+    exec(
+        &app,
         "UPDATE audit_events SET agency = CASE seq WHEN 2 THEN (SELECT agency FROM audit_events WHERE seq = 3) \
          ELSE (SELECT agency FROM audit_events WHERE seq = 2) END WHERE seq IN (2, 3)",
     )
-    .execute(&pool)
-    .await
-    .unwrap();
+    .await;
     let mut lg = app.client("leading_group").await;
     let v = verify(&mut lg).await;
     assert_eq!(v.first_broken_seq, 2, "{}", v.reason);
 
     // And the command on the database says the same, with exit status 1.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_doudi"))
-        .args(["audit", "verify", "--database-url", &format!("sqlite://{}", app.db_path().display())])
+        .args(["audit", "verify", "--database-url", &app.database_url])
         .env_remove("DOUDI_CONFIG")
+        // The suite's own variable (DOUDI_* is configuration to the command, which refuses unknown keys).
+        .env_remove("DOUDI_TEST_DATABASE_URL")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("BROKEN at event 2"));
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BROKEN at event 2"), "{said}");
     app.stop().await;
 
     // Persons altered: a person removed from event 3's record.
     let app = spawn_app().await;
     seed(&app).await;
-    let pool = app.app_hub.store.sqlite_pool().unwrap().clone();
-    sqlx::query("DELETE FROM audit_persons WHERE seq = 3").execute(&pool).await.unwrap();
+    exec(&app, "DELETE FROM audit_persons WHERE seq = 3").await;
     let mut lg = app.client("leading_group").await;
     let v = verify(&mut lg).await;
     assert_eq!(v.first_broken_seq, 3);

@@ -273,11 +273,7 @@ async fn id_numbers_are_encrypted_at_rest() {
     let mut ca = app.client("civil_affairs").await;
     let person = id(HUAN, (1985, 12, 31), 3);
     push(&mut ca, vec![with(base("E1", &person, HUAN), rural_dibao())]).await.unwrap();
-    app_flush(&app).await;
-    let mut bytes = std::fs::read(app.db_path()).unwrap();
-    if let Ok(wal) = std::fs::read(app.db_path().with_extension("db-wal")) {
-        bytes.extend(wal);
-    }
+    let bytes = at_rest(&app).await;
     let needle = person.as_bytes();
     assert!(!bytes.windows(needle.len()).any(|w| w == needle), "the full ID number is not stored in clear");
     let masked = format!("{}********{}", &person[..6], &person[14..]);
@@ -285,8 +281,57 @@ async fn id_numbers_are_encrypted_at_rest() {
     app.stop().await;
 }
 
-async fn app_flush(app: &TestApp) {
-    sqlx::query("PRAGMA wal_checkpoint(FULL)").execute(app.app_hub.store.sqlite_pool().unwrap()).await.unwrap();
+/// Everything the hub's database holds at rest. SQLite: the database file and its WAL, after a checkpoint.
+/// PostgreSQL: every row of every table of the schema as text, and every text and bytea value of every table as
+/// raw bytes (a bytea's text form is hex, which would hide a clear ID number stored in it).
+async fn at_rest(app: &TestApp) -> Vec<u8> {
+    let Some(pg) = app.app_hub.store.pg_pool() else {
+        sqlx::query("PRAGMA wal_checkpoint(FULL)").execute(app.app_hub.store.sqlite_pool().unwrap()).await.unwrap();
+        let mut bytes = std::fs::read(app.db_path()).unwrap();
+        if let Ok(wal) = std::fs::read(app.db_path().with_extension("db-wal")) {
+            bytes.extend(wal);
+        }
+        return bytes;
+    };
+    let columns: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT c.table_name::text, c.column_name::text, c.data_type::text FROM information_schema.columns c \
+         JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+         WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' ORDER BY 1, 2",
+    )
+    .fetch_all(pg)
+    .await
+    .unwrap();
+    let tables: std::collections::BTreeSet<&str> = columns.iter().map(|(t, _, _)| t.as_str()).collect();
+    for needed in ["persons", "facts", "audit_events", "audit_persons", "change_log"] {
+        assert!(tables.contains(needed), "table {needed} read");
+    }
+    let mut bytes = Vec::new();
+    for t in &tables {
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT r::text FROM \"{t}\" r")))
+            .fetch_all(pg)
+            .await
+            .unwrap();
+        for r in rows {
+            bytes.extend(r.into_bytes());
+            bytes.push(0);
+        }
+    }
+    for (t, c, ty) in &columns {
+        let expr = match ty.as_str() {
+            "bytea" => format!("\"{c}\""),
+            "text" | "character varying" | "character" | "json" | "jsonb" => {
+                format!("convert_to(\"{c}\"::text, 'UTF8')")
+            }
+            _ => continue,
+        };
+        let values: Vec<Option<Vec<u8>>> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT {expr} FROM \"{t}\""))).fetch_all(pg).await.unwrap();
+        for v in values.into_iter().flatten() {
+            bytes.extend(v);
+            bytes.push(0);
+        }
+    }
+    bytes
 }
 
 #[tokio::test]
@@ -320,11 +365,7 @@ async fn certificate_numbers_are_not_stored_in_clear() {
     let mut dpf = app.client("disability_federation").await;
     let person = id(HUAN, (2010, 3, 3), 17);
     push(&mut dpf, vec![with(base("D1", &person, HUAN), disability(&person))]).await.unwrap();
-    sqlx::query("PRAGMA wal_checkpoint(FULL)").execute(app.app_hub.store.sqlite_pool().unwrap()).await.unwrap();
-    let mut bytes = std::fs::read(app.db_path()).unwrap();
-    if let Ok(wal) = std::fs::read(app.db_path().with_extension("db-wal")) {
-        bytes.extend(wal);
-    }
+    let bytes = at_rest(&app).await;
     assert!(!bytes.windows(18).any(|w| w == person.as_bytes()), "no full ID number at rest");
     let got = get(&mut dpf, &person, "2023-06-30").await.unwrap();
     let Some(pb::fact::Payload::Disability(d)) = &got.facts[0].payload else { panic!() };

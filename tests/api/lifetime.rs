@@ -74,7 +74,7 @@ async fn shutdown_says_not_serving_first_tells_streams_to_resume_and_ends_in_bou
     let end = tokio::time::timeout(Duration::from_secs(2), watch.message()).await.expect("the watch ended");
     assert!(!matches!(end, Ok(Some(_))), "no more health messages after NOT_SERVING: {end:?}");
     // What was committed before the stop is still there.
-    let store = doudi::store::Store::open(&format!("sqlite://{}", app.db_path().display())).await.unwrap();
+    let store = doudi::store::Store::open(&app.database_url).await.unwrap();
     assert_eq!(store.fact_version_count().await.unwrap(), versions_before_stop);
 }
 

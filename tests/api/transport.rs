@@ -185,7 +185,7 @@ async fn another_data_key_is_refused() {
     let app = spawn_app().await;
     let config = doudi::config::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("sqlite://{}", app.db_path().display()),
+        database_url: app.database_url.clone(),
         certs_dir: app.dir.path().to_owned(),
         trust_domain: TRUST_DOMAIN.into(),
         data_key: Some(doudi::crypto::Keys::generate_base64().into()),

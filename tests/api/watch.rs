@@ -100,11 +100,12 @@ async fn a_reconnect_with_the_last_cursor_gets_every_later_change_once_in_order(
     let mut w = watch(&mut ca, Some(0)).await.unwrap();
     // The watch start is audited once, with its purpose and starting cursor.
     assert_eq!(app.audit_events().await, audit_before + 1);
-    let (method, purpose, out): (String, String, String) =
-        sqlx::query_as("SELECT method, purpose, outcome FROM audit_events ORDER BY seq DESC LIMIT 1")
-            .fetch_one(app.app_hub.store.sqlite_pool().unwrap())
-            .await
-            .unwrap();
+    const LAST_EVENT: &str = "SELECT method, purpose, outcome FROM audit_events ORDER BY seq DESC LIMIT 1";
+    let (method, purpose, out): (String, String, String) = match app.app_hub.store.pg_pool() {
+        Some(pg) => sqlx::query_as(LAST_EVENT).fetch_one(pg).await,
+        None => sqlx::query_as(LAST_EVENT).fetch_one(app.app_hub.store.sqlite_pool().unwrap()).await,
+    }
+    .unwrap();
     assert_eq!(method, "/doudi.v1.RecipientExchange/WatchChanges");
     assert_eq!(purpose, "test watch");
     assert_eq!(out, "OK watch after_cursor=0");
@@ -458,10 +459,13 @@ async fn only_stored_versions_are_logged() {
     }
     assert_eq!(outcome(&push(&mut ca, vec![stale]).await.unwrap().results[0]), pb::FactOutcome::Stale);
 
-    let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(cursor), 0) FROM change_log")
-        .fetch_one(app.app_hub.store.sqlite_pool().unwrap())
-        .await
-        .unwrap();
+    // The log itself, read on the database (BIGINT on both backends).
+    const HEAD: &str = "SELECT COALESCE(MAX(cursor), 0) FROM change_log";
+    let head: i64 = match app.app_hub.store.pg_pool() {
+        Some(pg) => sqlx::query_scalar(HEAD).fetch_one(pg).await,
+        None => sqlx::query_scalar(HEAD).fetch_one(app.app_hub.store.sqlite_pool().unwrap()).await,
+    }
+    .unwrap();
     assert_eq!(head, 1);
     let mut w = watch(&mut ca, Some(0)).await.unwrap();
     let got = changes_until(&mut w, 1).await;

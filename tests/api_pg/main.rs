@@ -3,8 +3,7 @@
 //! variable (at build time: see `build.rs`) this binary holds one ignored test that says the PostgreSQL half was
 //! skipped, so `cargo test` passes on a machine without PostgreSQL. `.ci/run` sets it.
 //!
-//! Left out here: `config_cli` and `bench_memory` (no database behaviour), `keys` (the rotation command is exercised
-//! on SQLite files).
+//! Left out here: `config_cli` and `bench_memory` (no database behaviour).
 
 /// This binary runs the suite on PostgreSQL.
 #[cfg(doudi_pg_tests)]
@@ -32,6 +31,9 @@ mod exchange;
 #[cfg(doudi_pg_tests)]
 #[path = "../api/hostile.rs"]
 mod hostile;
+#[cfg(doudi_pg_tests)]
+#[path = "../api/keys.rs"]
+mod keys;
 #[cfg(doudi_pg_tests)]
 #[path = "../api/lifetime.rs"]
 mod lifetime;

@@ -7,72 +7,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 
 use super::PgStore;
-use crate::crypto::PersonKey;
 use crate::store::*;
-
-// ---- audit
-impl PgStore {
-    pub async fn list_audit_events(
-        &self,
-        _filter: &AuditFilter,
-        _before: Option<i64>,
-        _limit: usize,
-    ) -> Result<Vec<AuditEventRow>, StoreError> {
-        unimplemented!("PostgreSQL: list_audit_events")
-    }
-
-    pub async fn verify_audit_chain(&self) -> Result<ChainCheck, StoreError> {
-        unimplemented!("PostgreSQL: verify_audit_chain")
-    }
-}
-
-// ---- bench
-impl PgStore {
-    pub async fn bench_insert_rows(&self, _facts: &[PreparedFact], _persons: &[NewPerson]) -> Result<(), StoreError> {
-        unimplemented!("PostgreSQL: bench_insert_rows")
-    }
-}
-
-// ---- changes
-impl PgStore {
-    pub async fn changes_after(
-        &self,
-        _filter: &ChangeFilter,
-        _after: i64,
-        _upto: i64,
-        _limit: usize,
-    ) -> Result<Vec<ChangeRow>, StoreError> {
-        unimplemented!("PostgreSQL: changes_after")
-    }
-}
-
-// ---- keys
-impl PgStore {
-    pub async fn rotation_begin(
-        &self,
-        _old_check: &[u8; 32],
-        _new_check: &[u8; 32],
-        _lookup_wrapped_new: &[u8],
-    ) -> Result<RotationStart, StoreError> {
-        unimplemented!("PostgreSQL: rotation_begin")
-    }
-
-    pub async fn persons_to_rotate(
-        &self,
-        _generation: i64,
-        _limit: usize,
-    ) -> Result<Vec<(PersonKey, Vec<u8>)>, StoreError> {
-        unimplemented!("PostgreSQL: persons_to_rotate")
-    }
-
-    pub async fn rotate_persons(&self, _rows: &[(PersonKey, Vec<u8>)], _generation: i64) -> Result<u64, StoreError> {
-        unimplemented!("PostgreSQL: rotate_persons")
-    }
-
-    pub async fn rotation_finish(&self) -> Result<(), StoreError> {
-        unimplemented!("PostgreSQL: rotation_finish")
-    }
-}
 
 // ---- snapshot
 impl PgStore {
