@@ -26,25 +26,7 @@ pub const KIND_COLUMN: &str = "kind";
 
 /// The payload fields of `kind`, by their proto names, in proto order.
 pub fn payload_columns(kind: PayloadKind) -> &'static [&'static str] {
-    match kind {
-        PayloadKind::Assistance => &[
-            "program",
-            "residence",
-            "rural_class",
-            "urban_mode",
-            "support_mode",
-            "household_id",
-            "monthly_benefit",
-            "status",
-        ],
-        PayloadKind::Employment => &["status"],
-        PayloadKind::Pension => &["enrolled", "premium_paid_by_government", "receiving", "monthly_pension"],
-        PayloadKind::Student => &["stage", "school_code"],
-        PayloadKind::EducationAid => &["aid_type", "annual_amount"],
-        PayloadKind::MedicalInsurance => &["scheme", "year", "premium_subsidy", "subsidy_amount"],
-        PayloadKind::Disability => &["category", "grade", "certificate_no"],
-        PayloadKind::DisabilitySubsidy => &["living_subsidy", "nursing_subsidy"],
-    }
+    crate::domain::policy::known_fields(kind)
 }
 
 /// Every column of a `kind` file as `doudi export` writes it: `kind`, the base columns, the payload fields.
