@@ -188,11 +188,11 @@ type Cell = (HashSet<[u8; 32]>, HashSet<String>, i64);
 
 /// Per-person accumulation while the statuses stream by.
 #[derive(Default)]
-struct Tally {
+pub(super) struct Tally {
     cells: BTreeMap<CellKey, Cell>,
     /// (person, program) → county, ACTIVE now.
     active: HashMap<([u8; 32], String), String>,
-    coverage: Vec<CoverageRow>,
+    pub(super) coverage: Vec<CoverageRow>,
 }
 
 impl SqliteStore {
@@ -242,10 +242,9 @@ impl SqliteStore {
         .await?;
 
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: statuses copied");
-        // One pass over the statuses, person by person: aggregates and coverage.
-        let mut tally = Tally::default();
-        // The statuses section's hash, over the same rows in the same (canonical) order.
-        let mut statuses_digest = sha2::Sha256::new();
+        // One pass over the statuses, person by person: aggregates, coverage and the statuses section's hash (over
+        // the same rows in the same, canonical, order).
+        let mut pass = StatusPass::new(&input);
         {
             // One row per person (sqlx's SQLite driver costs far more per row than the SQL does): the person's
             // status rows in canonical order, fields joined by U+001F, rows by U+001E. Neither character can occur
@@ -265,8 +264,6 @@ impl SqliteStore {
                 let key = hash32("snapshot_statuses", r.try_get(0)?)?;
                 let cipher: Vec<u8> = r.try_get(1)?;
                 let joined: String = r.try_get(2)?;
-                let mut payloads: Vec<Payload> = Vec::new();
-                let mut county: Option<String> = None;
                 for row in joined.split('\u{1e}') {
                     let f: Vec<&str> = row.splitn(7, '\u{1f}').collect();
                     let [agency, fact_id, version, kind, county_code, content, payload] = f[..] else {
@@ -276,33 +273,26 @@ impl SqliteStore {
                         .ok()
                         .and_then(|v| v.try_into().ok())
                         .ok_or_else(|| corrupt("snapshot_statuses", "content hash"))?;
-                    statuses_digest.update(
-                        StatusRow {
-                            person_key: key,
-                            agency: agency.to_owned(),
-                            fact_id: fact_id.to_owned(),
-                            source_version: version.parse().map_err(|_| corrupt("snapshot_statuses", "version"))?,
-                            kind: kind.to_owned(),
-                            county_code: county_code.to_owned(),
-                            content_hash: content,
-                        }
-                        .canonical_line()
-                        .as_bytes(),
-                    );
-                    let kind =
-                        PayloadKind::parse(kind).ok_or_else(|| corrupt("facts", format!("unknown kind {kind}")))?;
-                    payloads.push(Payload::from_json(kind, payload).map_err(|e| corrupt("facts", e.to_string()))?);
-                    county.get_or_insert_with(|| county_code.to_owned());
+                    let status = StatusRow {
+                        person_key: key,
+                        agency: agency.to_owned(),
+                        fact_id: fact_id.to_owned(),
+                        source_version: version.parse().map_err(|_| corrupt("snapshot_statuses", "version"))?,
+                        kind: kind.to_owned(),
+                        county_code: county_code.to_owned(),
+                        content_hash: content,
+                    };
+                    pass.push(status, &cipher, payload)?;
                 }
-                finish_person(&mut tally, &input, key, &cipher, &county.unwrap_or_default(), payloads);
             }
         }
+        let (tally, statuses_hash) = pass.finish();
 
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: aggregates and coverage");
         // Entries and exits against the previous snapshot.
-        let mut flows: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+        let mut before: Option<HashMap<([u8; 32], String), String>> = None;
         if let Some(p) = &previous {
-            let mut before: HashMap<([u8; 32], String), String> = HashMap::new();
+            let b = before.insert(HashMap::new());
             let rows = sqlx::query(
                 "SELECT s.person_key, f.program, s.county_code FROM snapshot_statuses s JOIN facts f \
                  ON f.agency = s.agency AND f.fact_id = s.fact_id AND f.source_version = s.source_version \
@@ -312,48 +302,13 @@ impl SqliteStore {
             .fetch_all(&mut *tx)
             .await?;
             for r in rows {
-                before.insert((hash32("snapshot_statuses", r.try_get(0)?)?, r.try_get(1)?), r.try_get(2)?);
-            }
-            for (k, county) in &tally.active {
-                if !before.contains_key(k) {
-                    flows.entry((county.clone(), k.1.clone())).or_default().0 += 1;
-                }
-            }
-            for (k, county) in &before {
-                if !tally.active.contains_key(k) {
-                    flows.entry((county.clone(), k.1.clone())).or_default().1 += 1;
-                }
+                b.insert((hash32("snapshot_statuses", r.try_get(0)?)?, r.try_get(1)?), r.try_get(2)?);
             }
         }
-        let aggregates = Aggregates {
-            rows: tally
-                .cells
-                .iter()
-                .map(|((county, program, class, mode), (persons, households, fen))| AggregateRow {
-                    county_code: county.clone(),
-                    program: program.clone(),
-                    rural_class: *class,
-                    support_mode: mode.clone(),
-                    persons: persons.len() as u64,
-                    households: households.len() as u64,
-                    monthly_benefit_fen: *fen,
-                })
-                .collect(),
-            flows: flows
-                .into_iter()
-                .map(|((county_code, program), (entries, exits))| FlowRow { county_code, program, entries, exits })
-                .collect(),
-        };
+        let aggregates = aggregates(&tally, before.as_ref());
 
         // Section 3: agencies.
-        let mut agencies: BTreeMap<String, AgencyStats> = BTreeMap::new();
-        let stats = |a: &str| AgencyStats {
-            agency: a.to_owned(),
-            facts_pushed: 0,
-            records_rejected: 0,
-            last_push_micros: 0,
-            freshness_secs: -1,
-        };
+        let mut pushed = Vec::new();
         for r in sqlx::query(
             "SELECT agency, SUM(CASE WHEN recorded_at > ? THEN 1 ELSE 0 END), MAX(recorded_at) FROM facts \
              WHERE recorded_at <= ? GROUP BY agency",
@@ -363,12 +318,9 @@ impl SqliteStore {
         .fetch_all(&mut *tx)
         .await?
         {
-            let agency: String = r.try_get(0)?;
-            let e = agencies.entry(agency.clone()).or_insert_with(|| stats(&agency));
-            e.facts_pushed = r.try_get::<i64, _>(1)? as u64;
-            e.last_push_micros = r.try_get(2)?;
-            e.freshness_secs = (cutoff - e.last_push_micros) / 1_000_000;
+            pushed.push((r.try_get(0)?, r.try_get::<i64, _>(1)? as u64, r.try_get(2)?));
         }
+        let mut outcomes = Vec::new();
         for r in sqlx::query(
             "SELECT agency, outcome FROM audit_events WHERE at > ? AND at <= ? \
              AND (method LIKE '%/PushFacts' OR method LIKE '%/StreamFacts') AND outcome LIKE '%rejected=%'",
@@ -378,16 +330,9 @@ impl SqliteStore {
         .fetch_all(&mut *tx)
         .await?
         {
-            let agency: String = r.try_get(0)?;
-            let outcome: String = r.try_get(1)?;
-            let n: u64 = outcome
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("rejected="))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-            agencies.entry(agency.clone()).or_insert_with(|| stats(&agency)).records_rejected += n;
+            outcomes.push((r.try_get(0)?, r.try_get(1)?));
         }
-        let agencies: Vec<AgencyStats> = agencies.into_values().collect();
+        let agencies = agency_stats(pushed, outcomes, cutoff);
 
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: agencies");
         // Section 5: medical, settlements settled in the quarter and received by the cutoff.
@@ -420,7 +365,6 @@ impl SqliteStore {
 
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: medical, late corrections");
         // Store the coverage rows and the JSON sections.
-        tally.coverage.sort();
         for chunk in tally.coverage.chunks(ROWS_PER_INSERT) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO snapshot_coverage (quarter, code, person_key, agency_to_act, county_code) ",
@@ -434,29 +378,18 @@ impl SqliteStore {
             });
             qb.build().execute(&mut *tx).await?;
         }
-        let mut bodies: BTreeMap<&str, String> = BTreeMap::new();
-        bodies.insert("aggregates", json(&aggregates)?);
-        bodies.insert("agencies", json(&agencies)?);
-        bodies.insert("medical", json(&medical)?);
-        bodies.insert("late_corrections", json(&late)?);
-        for (name, body) in &input.hub_sections {
-            bodies.insert(name, body.clone());
-        }
-        for name in SECTIONS.iter().filter(|n| !matches!(**n, "statuses" | "coverage")) {
-            let body = bodies.get(name).ok_or_else(|| corrupt("snapshot_sections", format!("{name} missing")))?;
+        for (name, body) in json_sections(&aggregates, &agencies, &medical, &late, &input.hub_sections)? {
             sqlx::query("INSERT INTO snapshot_sections (quarter, section, body) VALUES (?, ?, ?)")
                 .bind(q)
-                .bind(*name)
+                .bind(name)
                 .bind(body)
                 .execute(&mut *tx)
                 .await?;
         }
         let mut hashes = section_hashes(&mut tx, q, false).await?;
-        hashes.insert("statuses".to_owned(), statuses_digest.finalize().into());
+        hashes.insert("statuses".to_owned(), statuses_hash);
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: sections stored and hashed");
-        let content = content_hash(q, &as_of, cutoff, &hashes);
-        let previous_hash = previous.as_ref().map(|p| p.content_hash).unwrap_or(ZERO);
-        let section_hex: BTreeMap<String, String> = hashes.iter().map(|(k, v)| (k.clone(), hex::encode(v))).collect();
+        let (content, previous_hash, section_hex) = seal(q, input.as_of, cutoff, &hashes, previous.as_ref())?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO snapshots ({HEADER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         )))
@@ -466,7 +399,7 @@ impl SqliteStore {
         .bind(&input.created_by)
         .bind(previous.as_ref().map(|p| p.quarter.clone()))
         .bind(previous_hash.to_vec())
-        .bind(json(&section_hex)?)
+        .bind(section_hex)
         .bind(content.to_vec())
         .execute(&mut *tx)
         .await?;
@@ -559,7 +492,7 @@ impl SqliteStore {
         for r in rows {
             by.insert(r.try_get(0)?, r.try_get::<i64, _>(1)? as u64);
         }
-        Ok(FindingCode::ALL.iter().map(|c| (c.as_str().to_owned(), by.get(c.as_str()).copied().unwrap_or(0))).collect())
+        Ok(all_codes(by))
     }
 
     /// Recompute a snapshot from its stored rows and name what differs (`None`: no such snapshot).
@@ -567,41 +500,17 @@ impl SqliteStore {
         let mut conn = self.pool.acquire().await?;
         let Some(h) = header(&mut conn, quarter).await? else { return Ok(None) };
         let hashes = section_hashes(&mut conn, quarter, true).await?;
-        let mut differences = Vec::new();
-        for name in SECTIONS {
-            let stored = h.section_hashes.get(name).cloned().unwrap_or_default();
-            let now = hashes.get(name).map(hex::encode).unwrap_or_default();
-            if stored != now {
-                differences.push(format!("section {name}: stored hash {stored}, recomputed {now}"));
-            }
-        }
-        let recomputed = content_hash(&h.quarter, &h.as_of.to_string(), to_micros(h.knowledge_cutoff), &hashes);
-        if recomputed != h.content_hash {
-            differences.push(format!(
-                "content_hash: stored {}, recomputed {}",
-                hex::encode(h.content_hash),
-                hex::encode(recomputed)
-            ));
-        }
-        match &h.previous_quarter {
+        let previous = match &h.previous_quarter {
             Some(pq) => match header(&mut conn, pq).await? {
                 Some(p) => {
                     let p_hashes = section_hashes(&mut conn, pq, true).await?;
-                    let p_now =
-                        content_hash(&p.quarter, &p.as_of.to_string(), to_micros(p.knowledge_cutoff), &p_hashes);
-                    if p_now != h.previous_hash {
-                        differences.push(format!(
-                            "previous_hash: {} but snapshot {pq} recomputes to {}",
-                            hex::encode(h.previous_hash),
-                            hex::encode(p_now)
-                        ));
-                    }
+                    PreviousCheck::Recomputed(pq.clone(), recompute(&p, &p_hashes))
                 }
-                None => differences.push(format!("previous snapshot {pq} is missing")),
+                None => PreviousCheck::Missing(pq.clone()),
             },
-            None if h.previous_hash != ZERO => differences.push("previous_hash set without a previous snapshot".into()),
-            None => {}
-        }
+            None => PreviousCheck::None,
+        };
+        let (recomputed, mut differences) = header_differences(&h, &hashes, previous);
         // The fact versions the statuses point at must still carry the content they had.
         let changed = sqlx::query(
             "SELECT s.agency, s.fact_id, s.source_version FROM snapshot_statuses s LEFT JOIN facts f \
@@ -613,10 +522,278 @@ impl SqliteStore {
         .await?;
         for r in changed {
             let (a, id, v): (String, String, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
-            differences.push(format!("fact {a}/{id} version {v}: missing or altered since the snapshot"));
+            differences.push(altered_fact(&a, &id, v));
         }
         Ok(Some(Verification { header: h, recomputed_content_hash: recomputed, differences }))
     }
+}
+
+// ---- Backend-neutral parts of create_snapshot and verify_snapshot (both backends call these; only SQL differs).
+
+/// The one pass over a quarter's status rows, person by person, in canonical order (person key, agency, fact id,
+/// byte order): hashes the statuses section and accumulates the aggregates and coverage findings.
+pub(super) struct StatusPass<'i, 'a> {
+    input: &'i SnapshotInput<'a>,
+    tally: Tally,
+    digest: sha2::Sha256,
+    /// The person being read.
+    person: Option<PersonRows>,
+}
+
+/// One person's status rows as read so far.
+struct PersonRows {
+    key: [u8; 32],
+    cipher: Vec<u8>,
+    /// The county of their first row.
+    county: String,
+    payloads: Vec<Payload>,
+}
+
+impl<'i, 'a> StatusPass<'i, 'a> {
+    pub(super) fn new(input: &'i SnapshotInput<'a>) -> Self {
+        StatusPass { input, tally: Tally::default(), digest: sha2::Sha256::new(), person: None }
+    }
+
+    /// One status row with its fact version's payload (canonical JSON) and its person's ID cipher.
+    pub(super) fn push(&mut self, row: StatusRow, cipher: &[u8], payload: &str) -> Result<(), StoreError> {
+        self.digest.update(row.canonical_line().as_bytes());
+        let kind =
+            PayloadKind::parse(&row.kind).ok_or_else(|| corrupt("facts", format!("unknown kind {}", row.kind)))?;
+        let payload = Payload::from_json(kind, payload).map_err(|e| corrupt("facts", e.to_string()))?;
+        match &mut self.person {
+            Some(p) if p.key == row.person_key => p.payloads.push(payload),
+            _ => {
+                self.close_person();
+                self.person = Some(PersonRows {
+                    key: row.person_key,
+                    cipher: cipher.to_vec(),
+                    county: row.county_code,
+                    payloads: vec![payload],
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn close_person(&mut self) {
+        if let Some(p) = self.person.take() {
+            finish_person(&mut self.tally, self.input, p.key, &p.cipher, &p.county, p.payloads);
+        }
+    }
+
+    /// The tally (coverage rows sorted) and the statuses section's hash.
+    pub(super) fn finish(mut self) -> (Tally, [u8; 32]) {
+        self.close_person();
+        self.tally.coverage.sort();
+        (self.tally, self.digest.finalize().into())
+    }
+}
+
+/// Section `aggregates` from the tally; `before`: (person, program) → county of the ACTIVE enrolments of the
+/// previous snapshot (`None` without one: no flows).
+pub(super) fn aggregates(tally: &Tally, before: Option<&HashMap<([u8; 32], String), String>>) -> Aggregates {
+    let mut flows: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    if let Some(before) = before {
+        for (k, county) in &tally.active {
+            if !before.contains_key(k) {
+                flows.entry((county.clone(), k.1.clone())).or_default().0 += 1;
+            }
+        }
+        for (k, county) in before {
+            if !tally.active.contains_key(k) {
+                flows.entry((county.clone(), k.1.clone())).or_default().1 += 1;
+            }
+        }
+    }
+    Aggregates {
+        rows: tally
+            .cells
+            .iter()
+            .map(|((county, program, class, mode), (persons, households, fen))| AggregateRow {
+                county_code: county.clone(),
+                program: program.clone(),
+                rural_class: *class,
+                support_mode: mode.clone(),
+                persons: persons.len() as u64,
+                households: households.len() as u64,
+                monthly_benefit_fen: *fen,
+            })
+            .collect(),
+        flows: flows
+            .into_iter()
+            .map(|((county_code, program), (entries, exits))| FlowRow { county_code, program, entries, exits })
+            .collect(),
+    }
+}
+
+/// Section `agencies`: `pushed` = (agency, fact versions recorded in the window, last recorded_at in micros) per
+/// agency; `outcomes` = (agency, outcome) of the window's push audit events that rejected records.
+pub(super) fn agency_stats(
+    pushed: Vec<(String, u64, i64)>,
+    outcomes: Vec<(String, String)>,
+    cutoff: i64,
+) -> Vec<AgencyStats> {
+    let mut agencies: BTreeMap<String, AgencyStats> = BTreeMap::new();
+    let stats = |a: &str| AgencyStats {
+        agency: a.to_owned(),
+        facts_pushed: 0,
+        records_rejected: 0,
+        last_push_micros: 0,
+        freshness_secs: -1,
+    };
+    for (agency, facts_pushed, last) in pushed {
+        let e = agencies.entry(agency.clone()).or_insert_with(|| stats(&agency));
+        e.facts_pushed = facts_pushed;
+        e.last_push_micros = last;
+        e.freshness_secs = (cutoff - last) / 1_000_000;
+    }
+    for (agency, outcome) in outcomes {
+        let n: u64 = outcome
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("rejected="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        agencies.entry(agency.clone()).or_insert_with(|| stats(&agency)).records_rejected += n;
+    }
+    agencies.into_values().collect()
+}
+
+/// The settlement totals of section `medical`.
+pub(super) struct SettlementTotals {
+    pub settlements: u64,
+    pub persons: u64,
+    pub persons_assisted: u64,
+    pub total_cost: Money,
+    pub out_of_pocket: Money,
+    pub paid: Tiers,
+}
+
+/// Section `medical` from the totals and the open findings counted by (county, code), sorted.
+pub(super) fn medical_section_of(t: SettlementTotals, by_county: Vec<CountyCodeCount>) -> MedicalSection {
+    let mut by_code: BTreeMap<String, u64> = FindingCode::ALL.iter().map(|c| (c.as_str().to_owned(), 0)).collect();
+    for c in &by_county {
+        *by_code.entry(c.code.clone()).or_default() += c.count;
+    }
+    MedicalSection {
+        settlements: t.settlements,
+        persons: t.persons,
+        persons_assisted: t.persons_assisted,
+        total_cost: t.total_cost,
+        out_of_pocket: t.out_of_pocket,
+        paid: t.paid,
+        findings_by_code: FindingCode::ALL
+            .iter()
+            .map(|c| CodeCount { code: c.as_str().to_owned(), count: by_code[c.as_str()] })
+            .collect(),
+        findings_by_county: by_county,
+    }
+}
+
+/// The JSON sections to store, in hash order (every section but `statuses` and `coverage`).
+pub(super) fn json_sections(
+    aggregates: &Aggregates,
+    agencies: &[AgencyStats],
+    medical: &MedicalSection,
+    late: &[LateCorrection],
+    hub_sections: &BTreeMap<&'static str, String>,
+) -> Result<Vec<(&'static str, String)>, StoreError> {
+    let mut bodies: BTreeMap<&str, String> = BTreeMap::new();
+    bodies.insert("aggregates", json(aggregates)?);
+    bodies.insert("agencies", json(&agencies)?);
+    bodies.insert("medical", json(medical)?);
+    bodies.insert("late_corrections", json(&late)?);
+    for (name, body) in hub_sections {
+        bodies.insert(name, body.clone());
+    }
+    SECTIONS
+        .iter()
+        .filter(|n| !matches!(**n, "statuses" | "coverage"))
+        .map(|name| {
+            let body = bodies.remove(name).ok_or_else(|| corrupt("snapshot_sections", format!("{name} missing")))?;
+            Ok((*name, body))
+        })
+        .collect()
+}
+
+/// The header fields computed at creation: content hash, previous hash, section hashes as the stored JSON object.
+pub(super) fn seal(
+    quarter: &str,
+    as_of: NaiveDate,
+    cutoff_micros: i64,
+    hashes: &BTreeMap<String, [u8; 32]>,
+    previous: Option<&SnapshotHeader>,
+) -> Result<([u8; 32], [u8; 32], String), StoreError> {
+    let content = content_hash(quarter, &as_of.to_string(), cutoff_micros, hashes);
+    let previous_hash = previous.map(|p| p.content_hash).unwrap_or(ZERO);
+    let section_hex: BTreeMap<String, String> = hashes.iter().map(|(k, v)| (k.clone(), hex::encode(v))).collect();
+    Ok((content, previous_hash, json(&section_hex)?))
+}
+
+/// A header's content hash recomputed from the section hashes recomputed from its stored rows.
+pub(super) fn recompute(h: &SnapshotHeader, hashes: &BTreeMap<String, [u8; 32]>) -> [u8; 32] {
+    content_hash(&h.quarter, &h.as_of.to_string(), to_micros(h.knowledge_cutoff), hashes)
+}
+
+/// What the previous snapshot of a verified one turned out to be.
+pub(super) enum PreviousCheck {
+    /// The header names none.
+    None,
+    /// The named previous snapshot is not stored.
+    Missing(String),
+    /// The named previous snapshot's recomputed content hash.
+    Recomputed(String, [u8; 32]),
+}
+
+/// The differences between a stored header and what its rows recompute to (the fact-version check is separate:
+/// [`altered_fact`]). Returns the recomputed content hash and the differences.
+pub(super) fn header_differences(
+    h: &SnapshotHeader,
+    hashes: &BTreeMap<String, [u8; 32]>,
+    previous: PreviousCheck,
+) -> ([u8; 32], Vec<String>) {
+    let mut differences = Vec::new();
+    for name in SECTIONS {
+        let stored = h.section_hashes.get(name).cloned().unwrap_or_default();
+        let now = hashes.get(name).map(hex::encode).unwrap_or_default();
+        if stored != now {
+            differences.push(format!("section {name}: stored hash {stored}, recomputed {now}"));
+        }
+    }
+    let recomputed = recompute(h, hashes);
+    if recomputed != h.content_hash {
+        differences.push(format!(
+            "content_hash: stored {}, recomputed {}",
+            hex::encode(h.content_hash),
+            hex::encode(recomputed)
+        ));
+    }
+    match previous {
+        PreviousCheck::Recomputed(pq, p_now) => {
+            if p_now != h.previous_hash {
+                differences.push(format!(
+                    "previous_hash: {} but snapshot {pq} recomputes to {}",
+                    hex::encode(h.previous_hash),
+                    hex::encode(p_now)
+                ));
+            }
+        }
+        PreviousCheck::Missing(pq) => differences.push(format!("previous snapshot {pq} is missing")),
+        PreviousCheck::None if h.previous_hash != ZERO => {
+            differences.push("previous_hash set without a previous snapshot".into())
+        }
+        PreviousCheck::None => {}
+    }
+    (recomputed, differences)
+}
+
+/// The difference naming a status row whose fact version is missing or no longer has the content it pinned.
+pub(super) fn altered_fact(agency: &str, fact_id: &str, version: i64) -> String {
+    format!("fact {agency}/{fact_id} version {version}: missing or altered since the snapshot")
+}
+
+/// Every finding code with its count (0 where none), from the counts by code.
+pub(super) fn all_codes(by: BTreeMap<String, u64>) -> Vec<(String, u64)> {
+    FindingCode::ALL.iter().map(|c| (c.as_str().to_owned(), by.get(c.as_str()).copied().unwrap_or(0))).collect()
 }
 
 /// Close one person's group of status rows: aggregates and coverage.
@@ -687,7 +864,6 @@ async fn medical_section(
     let m = |i: usize| -> Result<Money, StoreError> {
         Money::from_fen(r.try_get(i)?).map_err(|_| corrupt("settlements", "negative sum"))
     };
-    let mut by_code: BTreeMap<String, u64> = FindingCode::ALL.iter().map(|c| (c.as_str().to_owned(), 0)).collect();
     let mut by_county = Vec::new();
     for f in sqlx::query(
         "SELECT substr(division_code, 1, 6), code, COUNT(*) FROM medical_findings WHERE settled_on >= ? \
@@ -701,23 +877,19 @@ async fn medical_section(
     .fetch_all(&mut *conn)
     .await?
     {
-        let county: String = f.try_get(0)?;
-        let code: String = f.try_get(1)?;
-        let n = f.try_get::<i64, _>(2)? as u64;
-        *by_code.entry(code.clone()).or_default() += n;
-        by_county.push(CountyCodeCount { county_code: county, code, count: n });
+        by_county.push(CountyCodeCount {
+            county_code: f.try_get(0)?,
+            code: f.try_get(1)?,
+            count: f.try_get::<i64, _>(2)? as u64,
+        });
     }
-    Ok(MedicalSection {
+    let totals = SettlementTotals {
         settlements: r.try_get::<i64, _>(0)? as u64,
         persons: r.try_get::<i64, _>(1)? as u64,
         persons_assisted: r.try_get::<i64, _>(2)? as u64,
         total_cost: m(3)?,
         out_of_pocket: m(4)?,
         paid: Tiers { basic: m(5)?, critical_illness: m(6)?, medical_assistance: m(7)? },
-        findings_by_code: FindingCode::ALL
-            .iter()
-            .map(|c| CodeCount { code: c.as_str().to_owned(), count: by_code[c.as_str()] })
-            .collect(),
-        findings_by_county: by_county,
-    })
+    };
+    Ok(medical_section_of(totals, by_county))
 }

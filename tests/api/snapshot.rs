@@ -18,6 +18,16 @@ async fn load(app: &TestApp, pop: &Population) {
     }
 }
 
+/// Run one statement directly on the hub's database (SQLite or PostgreSQL), as a tamperer would; rows affected.
+async fn execute(app: &TestApp, sql: &'static str) -> u64 {
+    let store = &app.app_hub.store;
+    if crate::ON_POSTGRES {
+        sqlx::query(sql).execute(store.pg_pool().unwrap()).await.unwrap().rows_affected()
+    } else {
+        sqlx::query(sql).execute(store.sqlite_pool().unwrap()).await.unwrap().rows_affected()
+    }
+}
+
 fn q(quarter: &str) -> pb::CreateSnapshotRequest {
     pb::CreateSnapshotRequest { quarter: quarter.into() }
 }
@@ -69,17 +79,19 @@ async fn a_snapshot_freezes_the_quarter_once_and_finds_the_planted_gaps() {
     let v = v.into_inner();
     assert!(v.valid, "{:?}", v.differences);
     // One status row made to point at another version, and one JSON section edited.
-    sqlx::query(
+    let n = execute(
+        &app,
         "UPDATE snapshot_statuses SET source_version = source_version + 1 \
          WHERE person_key = (SELECT person_key FROM snapshot_statuses ORDER BY person_key LIMIT 1)",
     )
-    .execute(app.app_hub.store.sqlite_pool().unwrap())
-    .await
-    .unwrap();
-    sqlx::query("UPDATE snapshot_sections SET body = replace(body, '\"received\":', '\"received\": ') WHERE section = 'warnings'")
-        .execute(app.app_hub.store.sqlite_pool().unwrap())
-        .await
-        .unwrap();
+    .await;
+    assert!(n >= 1, "a status row altered");
+    let n = execute(
+        &app,
+        "UPDATE snapshot_sections SET body = replace(body, '\"received\":', '\"received\": ') WHERE section = 'warnings'",
+    )
+    .await;
+    assert_eq!(n, 1, "the warnings section altered");
     let v = lg.coordination.verify_snapshot(pb::VerifySnapshotRequest { quarter: "2023Q2".into() }).await.unwrap();
     let v = v.into_inner();
     assert!(!v.valid);
@@ -339,7 +351,7 @@ async fn snapshot_verify_command_names_what_differs() {
     let app = spawn_app().await;
     let mut civil = app.client("civil_affairs").await;
     civil.coordination.create_snapshot(q("2023Q1")).await.unwrap();
-    let url = format!("sqlite://{}", app.db_path().display());
+    let url = app.database_url.clone();
     let run = |url: String| {
         std::process::Command::new(env!("CARGO_BIN_EXE_doudi"))
             .args(["snapshot", "verify", "2023Q1", "--database-url", &url])
@@ -350,10 +362,10 @@ async fn snapshot_verify_command_names_what_differs() {
     let out = run(url.clone());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
-    sqlx::query("UPDATE snapshot_sections SET body = '[]' WHERE quarter = '2023Q1' AND section = 'standards'")
-        .execute(app.app_hub.store.sqlite_pool().unwrap())
-        .await
-        .unwrap();
+    let n =
+        execute(&app, "UPDATE snapshot_sections SET body = '[]' WHERE quarter = '2023Q1' AND section = 'standards'")
+            .await;
+    assert_eq!(n, 1);
     let out = run(url);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -370,7 +382,7 @@ async fn report_commands_write_every_format() {
     let f = with(base("D-1", &id("621022", (1970, 1, 1), 1), "621022101203"), rural_dibao());
     civil.exchange.push_facts(pb::PushFactsRequest { facts: vec![f] }).await.unwrap();
     civil.coordination.create_snapshot(q("2023Q2")).await.unwrap();
-    let url = format!("sqlite://{}", app.db_path().display());
+    let url = app.database_url.clone();
     let run = |args: &[&str]| {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--database-url", &url]);

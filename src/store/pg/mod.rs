@@ -20,7 +20,6 @@ mod coordination;
 mod core;
 mod keys;
 mod medical;
-mod pending;
 mod snapshot;
 
 use std::borrow::Cow;
