@@ -1,6 +1,6 @@
 //! A fresh PostgreSQL database per test, on the server `DOUDI_TEST_DATABASE_URL` names (the PostgreSQL half of the
-//! conformance suite, `tests/api_pg`). Databases are named `doudi_t_<pid>_<n>`; those left by earlier runs are
-//! dropped when a run creates its first one.
+//! conformance suite, `tests/api_pg`). Databases are named `doudi_t_<pid>_<n>`; those left by runs whose process
+//! is gone are dropped when a run creates its first one (a run still going keeps its databases).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -45,6 +45,13 @@ pub async fn fresh_database() -> String {
             .await
             .unwrap();
             for db in old {
+                let pid_alive = db
+                    .strip_prefix("doudi_t_")
+                    .and_then(|rest| rest.split('_').next())
+                    .is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+                if pid_alive {
+                    continue;
+                }
                 let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")))
                     .execute(&mut admin)
                     .await;
