@@ -67,34 +67,17 @@ pub struct StreamRun {
 /// Five agencies (one connection each, connected before the clock starts) stream their messages at once, one
 /// StreamFacts each; the time runs from the first message to the last response.
 pub async fn stream(hub: &ChildHub, msgs: Vec<(&'static str, Vec<pb::PushFactsRequest>)>) -> anyhow::Result<StreamRun> {
-    stream_stamped(hub, msgs, None).await
-}
-
-/// [`stream`], stamping each message of `stamped.0`'s stream in `stamped.1` as the transport takes it (P6).
-pub async fn stream_stamped(
-    hub: &ChildHub,
-    msgs: Vec<(&'static str, Vec<pb::PushFactsRequest>)>,
-    stamped: Option<(&'static str, super::p6::Stamps)>,
-) -> anyhow::Result<StreamRun> {
-    use tokio_stream::StreamExt as _;
     let mut clients = Vec::new();
     for (agency, m) in msgs {
-        clients.push((agency, (hub.client(agency).await?, m)));
+        clients.push((hub.client(agency).await?, m));
     }
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(clients.len() + 1));
     let mut tasks = Vec::new();
-    for (agency, (mut c, m)) in clients {
+    for (mut c, m) in clients {
         let start = start.clone();
-        let stamps = stamped.as_ref().filter(|(a, _)| *a == agency).map(|(_, s)| s.clone());
         tasks.push(tokio::spawn(async move {
             start.wait().await;
-            let messages = tokio_stream::iter(m).map(move |msg| {
-                if let Some(s) = &stamps {
-                    s.stamp(&msg);
-                }
-                msg
-            });
-            let resp = c.exchange.stream_facts(messages).await?.into_inner();
+            let resp = c.exchange.stream_facts(tokio_stream::iter(m)).await?.into_inner();
             anyhow::Ok(resp.counts.unwrap_or_default())
         }));
     }
