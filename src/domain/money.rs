@@ -7,7 +7,8 @@
 //!
 //! Arithmetic follows medical.md: half-up rounding to the fen (never banker's rounding), and `max(0, a − b)` where a
 //! difference could go negative. Amounts are held as a whole number of fen in an `i64`, so sums may exceed the 12
-//! wire digits (up to about 92 trillion yuan); such sums still print, but do not parse back.
+//! wire digits (up to about 92 trillion yuan); such sums print, and read back from the hub's own JSON
+//! (`Money::parse_stored`, serde), but are refused on the wire.
 
 use std::fmt;
 use std::iter::Sum;
@@ -19,6 +20,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Most integer digits accepted on the wire.
 const MAX_INTEGER_DIGITS: usize = 12;
+
+/// Most integer digits of a stored amount (i64::MAX fen is 92,233,720,368,547,758.07 yuan: 17 digits).
+const MAX_STORED_INTEGER_DIGITS: usize = 17;
 
 /// Why a money string or value was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +65,19 @@ impl Money {
     /// [`MoneyError::Empty`], [`MoneyError::TooManyIntegerDigits`], [`MoneyError::TooManyFractionalDigits`], or
     /// [`MoneyError::Format`] for any other deviation.
     pub fn parse(s: &str) -> Result<Money, MoneyError> {
+        Money::parse_digits(s, MAX_INTEGER_DIGITS)
+    }
+
+    /// Parses what [`fmt::Display`] prints for any amount, sums beyond the 12 wire digits included (up to i64 fen):
+    /// the form stored in the hub's own JSON (snapshot sections, summaries), which must read back whatever it holds.
+    ///
+    /// # Errors
+    /// As [`Money::parse`], with [`MoneyError::TooManyIntegerDigits`] past i64 fen.
+    pub fn parse_stored(s: &str) -> Result<Money, MoneyError> {
+        Money::parse_digits(s, MAX_STORED_INTEGER_DIGITS)
+    }
+
+    fn parse_digits(s: &str, max_integer_digits: usize) -> Result<Money, MoneyError> {
         if s.is_empty() {
             return Err(MoneyError::Empty);
         }
@@ -72,16 +89,19 @@ impl Money {
         if !all_digits(int) || !frac.is_none_or(all_digits) {
             return Err(MoneyError::Format);
         }
-        if int.len() > MAX_INTEGER_DIGITS {
+        if int.len() > max_integer_digits {
             return Err(MoneyError::TooManyIntegerDigits);
         }
         let frac = frac.unwrap_or("");
         if frac.len() > 2 {
             return Err(MoneyError::TooManyFractionalDigits);
         }
-        let value = |p: &str| p.bytes().fold(0i64, |acc, b| acc * 10 + i64::from(b - b'0'));
-        // At most 12 + 2 digits: far below i64::MAX.
-        let fen = value(int) * 100 + value(frac) * if frac.len() == 1 { 10 } else { 1 };
+        let value = |p: &str| p.bytes().try_fold(0i64, |acc, b| acc.checked_mul(10)?.checked_add(i64::from(b - b'0')));
+        // On the wire at most 12 + 2 digits, far below i64::MAX; the stored form may reach it.
+        let fen = value(int)
+            .and_then(|i| i.checked_mul(100))
+            .and_then(|i| i.checked_add(value(frac)? * if frac.len() == 1 { 10 } else { 1 }))
+            .ok_or(MoneyError::TooManyIntegerDigits)?;
         Ok(Money { fen })
     }
 
@@ -205,11 +225,13 @@ impl Serialize for Money {
     }
 }
 
-/// Deserializes from the strict string form only (not from JSON numbers).
+/// Deserializes from the string form only (not from JSON numbers), as [`Money::parse_stored`]: serde reads the hub's
+/// own JSON (snapshot sections, summaries, policy files), where sums may exceed the 12 wire digits; wire input is
+/// parsed with [`Money::parse`].
 impl<'de> Deserialize<'de> for Money {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        Money::parse(&s).map_err(serde::de::Error::custom)
+        Money::parse_stored(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -354,6 +376,20 @@ mod tests {
         assert_eq!(format!("{:?}", money("3")), "Money(3.00)");
     }
 
+    #[test]
+    fn sums_beyond_the_wire_digits_read_back_from_stored_json_only() {
+        let sum = Money::MAX_WIRE + Money::MAX_WIRE;
+        let json = serde_json::to_string(&sum).unwrap();
+        assert_eq!(json, "\"1999999999999.98\"");
+        assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), sum);
+        assert_eq!(Money::parse("1999999999999.98"), Err(MoneyError::TooManyIntegerDigits));
+        let max = Money::from_fen(i64::MAX).unwrap();
+        assert_eq!(Money::parse_stored(&max.to_string()), Ok(max));
+        assert_eq!(Money::parse_stored("92233720368547758.08"), Err(MoneyError::TooManyIntegerDigits));
+        assert_eq!(Money::parse_stored("99999999999999999.99"), Err(MoneyError::TooManyIntegerDigits));
+        assert_eq!(Money::parse_stored("100000000000000000"), Err(MoneyError::TooManyIntegerDigits));
+    }
+
     proptest! {
         #[test]
         fn display_parse_round_trips(fen in 0i64..=99_999_999_999_999) {
@@ -362,6 +398,12 @@ mod tests {
             prop_assert_eq!(Money::parse(&shown), Ok(m));
             prop_assert_eq!(shown.parse::<Decimal>().unwrap(), m.as_decimal());
             prop_assert_eq!(m.to_fen(), fen);
+        }
+
+        #[test]
+        fn every_amount_round_trips_through_serde(fen in 0i64..=i64::MAX) {
+            let m = Money::from_fen(fen).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Money>(&serde_json::to_string(&m).unwrap()).unwrap(), m);
         }
 
         #[test]

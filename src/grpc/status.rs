@@ -15,6 +15,10 @@ impl From<HubError> for Status {
             HubError::ResourceExhausted(m) => Status::resource_exhausted(m),
             HubError::AlreadyExists(m) => Status::already_exists(m),
             HubError::OutOfRange(m) => Status::out_of_range(m),
+            HubError::Store(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "database unavailable");
+                Status::unavailable("database unavailable; the request was not applied: retry")
+            }
             HubError::Store(e) => {
                 tracing::error!(error = %e, "store error");
                 Status::new(Code::Internal, "internal storage error; the request was not applied")

@@ -48,6 +48,29 @@ pub enum StoreError {
     Corrupt { table: &'static str, detail: String },
 }
 
+impl StoreError {
+    /// Whether the database was unreachable rather than the request or the data wrong: the connection was lost or
+    /// refused (I/O, a server shutting down or terminating the session: SQLSTATE classes 08 and 57P, e.g. a failover
+    /// or `pg_terminate_backend`), the pool timed out or closed, or the server was out of resources (class 53). The
+    /// transaction did not commit; the same request may succeed on a retry (gRPC UNAVAILABLE).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Db(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(d) => d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some_and(|p| {
+                    let c = p.code();
+                    c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")
+                }),
+                _ => false,
+            },
+            StoreError::Migrate(_) | StoreError::Corrupt { .. } => false,
+        }
+    }
+}
+
 /// A valid fact ready to store, with its derived keys.
 #[derive(Debug, Clone)]
 pub struct PreparedFact {

@@ -443,3 +443,32 @@ async fn coverage_parameters_come_from_configuration() {
         app.stop().await;
     }
 }
+
+/// Money at its wire maximum is valid input; a roster of two such benefits sums past the 12 wire digits. The frozen
+/// quarter must still read back (its sections hold the sums), not fail forever with INTERNAL.
+#[tokio::test]
+async fn a_quarter_whose_sums_exceed_twelve_digits_still_reads_back() {
+    use crate::support::{base, id, push, rural_dibao, with};
+    let app = spawn_app().await;
+    let mut c = app.client("civil_affairs").await;
+    let facts: Vec<pb::Fact> = (1..=2u16)
+        .map(|i| {
+            let mut f = with(base(&format!("MZ-MAX{i}"), &id("621022", (1980, 1, 1), i), "621022"), rural_dibao());
+            if let Some(pb::fact::Payload::Assistance(a)) = &mut f.payload {
+                a.monthly_benefit = "999999999999.99".into();
+            }
+            f
+        })
+        .collect();
+    let r = push(&mut c, facts).await.unwrap();
+    assert!(r.results.iter().all(|r| r.outcome == pb::FactOutcome::Accepted as i32), "{r:?}");
+    c.coordination.create_snapshot(q("2023Q2")).await.unwrap();
+    let summary = c
+        .coordination
+        .get_quarterly_summary(pb::GetQuarterlySummaryRequest { quarter: "2023Q2".into() })
+        .await
+        .expect("the summary of a frozen quarter reads back");
+    let json =
+        serde_json::to_string(&doudi::grpc::snapshot::struct_to_json(summary.into_inner().summary.unwrap())).unwrap();
+    assert!(json.contains("1999999999999.98"), "the county's roster sum is in the summary");
+}
