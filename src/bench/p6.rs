@@ -41,7 +41,8 @@ impl Stamps {
 
 /// Probe `n`: a valid rural dibao fact of a person outside the synthetic population (birth year 1931).
 fn probe_fact(n: u16) -> pb::Fact {
-    let birth = chrono::NaiveDate::from_ymd_opt(1931, 1 + (n / 28 % 12) as u32, 1 + (n % 28) as u32).unwrap_or_default();
+    let birth =
+        chrono::NaiveDate::from_ymd_opt(1931, 1 + (n / 28 % 12) as u32, 1 + (n % 28) as u32).unwrap_or_default();
     let id = crate::domain::id_number::IdNumber::from_parts("621002", birth, 900 + n % 99);
     pb::Fact {
         fact_id: format!("P6-PROBE-{n}"),

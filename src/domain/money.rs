@@ -7,7 +7,7 @@
 //!
 //! Arithmetic follows medical.md: half-up rounding to the fen (never banker's rounding), and `max(0, a − b)` where a
 //! difference could go negative. Amounts are held as a whole number of fen in an `i64`, so sums may exceed the 12
-//! wire digits (up to about 92 trillion yuan); such sums print, and read back from the hub's own JSON
+//! wire digits (up to about 92 quadrillion yuan); such sums print, and read back from the hub's own JSON
 //! (`Money::parse_stored`, serde), but are refused on the wire.
 
 use std::fmt;
@@ -128,7 +128,7 @@ impl Money {
         self.fen == 0
     }
 
-    /// `self + rhs`, or `None` past about 92 trillion yuan (i64 fen).
+    /// `self + rhs`, or `None` past about 92 quadrillion yuan (i64 fen).
     pub fn checked_add(self, rhs: Money) -> Option<Money> {
         self.fen.checked_add(rhs.fen).map(|fen| Money { fen })
     }
@@ -161,7 +161,7 @@ impl Money {
     /// never banker's rounding). E.g. `6,750.00 × 0.70 = 4,725.00`.
     ///
     /// # Panics
-    /// If `ratio` is negative or the product exceeds about 92 trillion yuan, like integer overflow; use
+    /// If `ratio` is negative or the product exceeds about 92 quadrillion yuan, like integer overflow; use
     /// [`Money::checked_mul_ratio_half_up`] for untrusted ratios.
     pub fn mul_ratio_half_up(self, ratio: Decimal) -> Money {
         self.checked_mul_ratio_half_up(ratio).expect("ratio must be non-negative and the product at most i64::MAX fen")
@@ -191,7 +191,7 @@ impl FromStr for Money {
 }
 
 /// # Panics
-/// Past about 92 trillion yuan (i64 fen), like integer overflow; use [`Money::checked_add`] where sums are
+/// Past about 92 quadrillion yuan (i64 fen), like integer overflow; use [`Money::checked_add`] where sums are
 /// unbounded.
 impl Add for Money {
     type Output = Money;
