@@ -3,7 +3,7 @@
 //! variable (at build time: see `build.rs`) this binary holds one ignored test that says the PostgreSQL half was
 //! skipped, so `cargo test` passes on a machine without PostgreSQL. `.ci/run` sets it.
 //!
-//! Left out here: `config_cli` and `bench_memory` (no database behaviour).
+//! Left out here: `config_cli` and `bench_memory` (no database behaviour). Only here: `replicas` and `postgres_only`.
 
 /// This binary runs the suite on PostgreSQL.
 #[cfg(doudi_pg_tests)]
@@ -49,6 +49,9 @@ mod medical_demo;
 #[cfg(doudi_pg_tests)]
 #[path = "../api/metrics.rs"]
 mod metrics;
+#[cfg(doudi_pg_tests)]
+#[path = "../api/postgres_only.rs"]
+mod postgres_only;
 #[cfg(doudi_pg_tests)]
 #[path = "../api/replicas.rs"]
 mod replicas;
