@@ -146,19 +146,7 @@ pub async fn cancelled_burst(
             }
         }));
     }
-    let (mut refused, mut completed) = (0, 0);
-    for t in tasks {
-        let (r, c) = t.await?;
-        refused += r;
-        completed += c;
-    }
-    Ok(Outcome {
-        name: "cancelled requests on one connection",
-        attempts: n,
-        refused,
-        completed,
-        elapsed: started.elapsed(),
-    })
+    tally("cancelled requests on one connection", n, tasks, started).await
 }
 
 /// `n` TCP connections that start a TLS handshake (a record header and half a ClientHello) and never finish it.
@@ -224,17 +212,21 @@ pub async fn certificate_flood(
             }
         }));
     }
+    tally("connections with a refused certificate", n, tasks, started).await
+}
+
+/// Sum the `(refused, completed)` of each attempt's task into the scenario's [`Outcome`].
+async fn tally(
+    name: &'static str,
+    attempts: usize,
+    tasks: Vec<tokio::task::JoinHandle<(usize, usize)>>,
+    started: Instant,
+) -> anyhow::Result<Outcome> {
     let (mut refused, mut completed) = (0, 0);
     for t in tasks {
         let (r, c) = t.await?;
         refused += r;
         completed += c;
     }
-    Ok(Outcome {
-        name: "connections with a refused certificate",
-        attempts: n,
-        refused,
-        completed,
-        elapsed: started.elapsed(),
-    })
+    Ok(Outcome { name, attempts, refused, completed, elapsed: started.elapsed() })
 }

@@ -5,7 +5,8 @@
 //!   tenth of `--facts` and at `--facts` (default 100,000 and 1,000,000), each with its floor measured in the same
 //!   run ([`p1::floor`]); P2 on the larger data set ([`p2`]); P3 on both ([`p3`]); P5 from the hub's peak RSS
 //!   during each P1.
-//! - P4 ([`p4`]) and P1-audit ([`p1_audit`]): in process (opt-in with `--only`).
+//! - P4 ([`p4`]: the rules in process, then SubmitSettlements against a child hub) and P1-audit ([`p1_audit`], in
+//!   process): opt-in with `--only`.
 //! - P7, P8 ([`pg`]): on the PostgreSQL server `--postgres` names (opt-in with `--only`).
 //! - P6 ([`p6`]): during the larger P1 run, a WatchChanges subscriber times delivery.
 //!

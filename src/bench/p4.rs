@@ -3,17 +3,12 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::certs;
-use crate::client::{ClientIdentity, Clients, connect};
-use crate::config::Config;
-use crate::crypto::Keys;
 use crate::domain::fact::{AssistanceStatus, Payload, PayloadKind};
 use crate::domain::medical::PolicyParams;
 use crate::domain::medical_history::{Cover, Enrolment, PersonHistory, recheck_person};
 use crate::grpc::convert::fact_out;
 use crate::grpc::medical::settlement_out;
 use crate::grpc::pb;
-use crate::server::Application;
 use crate::synth::settlements::{self, SettlementConfig};
 use crate::synth::{Population, SynthConfig};
 
@@ -79,33 +74,10 @@ pub async fn run(persons: usize, out: &mut super::Output) -> anyhow::Result<()> 
     )
     .emit(out)?;
 
-    // End to end: a hub on a fresh database; the persons' facts pushed first (not timed).
-    let dir = tempfile::Builder::new().prefix("doudi-bench-").tempdir()?;
-    let certs_dir = dir.path().join("certs");
-    certs::init(&certs_dir, certs::DEFAULT_TRUST_DOMAIN, true)?;
-    let config = Config {
-        listen: "127.0.0.1:0".parse()?,
-        database_url: format!("sqlite://{}", dir.path().join("bench.db").display()),
-        certs_dir: certs_dir.clone(),
-        data_key: Some(Keys::generate_base64().into()),
-        max_message_bytes: 64 * 1024 * 1024,
-        ..Config::default()
-    };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let app = Application::build(&config, async {
-        let _ = stop_rx.await;
-    })
-    .await?;
-    let server = format!("https://localhost:{}", app.addr().port());
-    let task = tokio::spawn(app.run());
-    let client = |agency: &'static str| {
-        let server = server.clone();
-        let certs_dir = certs_dir.clone();
-        async move {
-            let id = ClientIdentity::from_dir(&certs_dir, agency)?;
-            anyhow::Ok(Clients::new(connect(&server, "localhost", &id).await?, 64 * 1024 * 1024))
-        }
-    };
+    // End to end: a hub (child process, as for P1) on a fresh database; the persons' facts pushed first (not timed).
+    let exe = std::env::current_exe()?;
+    let hub = tokio::task::spawn_blocking(move || super::hub::ChildHub::start(&exe)).await??;
+    let client = |agency: &'static str| hub.client(agency);
     for agency in ["civil_affairs", "medical_insurance"] {
         let mut c = client(agency).await?;
         let facts: Vec<pb::Fact> = pop.facts(agency).map(|f| fact_out(&f)).collect();
@@ -123,14 +95,13 @@ pub async fn run(persons: usize, out: &mut super::Output) -> anyhow::Result<()> 
     let rate = n as f64 / t.elapsed().as_secs_f64();
     Figure::against_target(
         "P4",
-        "SubmitSettlements end to end (mTLS, SQLite, batches of 5,000, one client; hub in process)",
+        "SubmitSettlements end to end (mTLS, SQLite, batches of 5,000, one client; hub a child process)",
         rate,
         "settlements/s",
         20_000.0,
         n,
     )
     .emit(out)?;
-    let _ = stop_tx.send(());
-    task.await??;
+    hub.stop()?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use doudi::grpc::pb;
 use doudi::hostile::{self, Target};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::support::{TRUST_DOMAIN, TestApp, base, id, rural_dibao, spawn_app_prepared, spawn_app_with, with};
+use crate::support::{TRUST_DOMAIN, TestApp, base, id, rural_dibao, spawn_app_with, spawn_app_with_revoked, with};
 
 fn target(app: &TestApp) -> Target {
     let port = app.server.rsplit(':').next().unwrap().parse::<u16>().unwrap();
@@ -180,19 +180,7 @@ async fn tls_handshakes_that_never_finish_are_dropped_while_others_are_served() 
 
 #[tokio::test]
 async fn floods_of_unknown_and_revoked_certificates_are_refused() {
-    use std::time::SystemTime;
-    let mut revoked = None;
-    let app = spawn_app_prepared(
-        |_| {},
-        |ca, dir| {
-            let r = ca.issue_client(TRUST_DOMAIN, "education", None).unwrap();
-            let crl =
-                ca.crl_pem(std::slice::from_ref(&r.serial), SystemTime::now() + Duration::from_secs(86_400)).unwrap();
-            std::fs::write(dir.join("ca.crl"), crl).unwrap();
-            revoked = Some(r);
-        },
-    )
-    .await;
+    let (app, revoked) = spawn_app_with_revoked("education").await;
     let t = target(&app);
     still_serving(&app).await;
     let facts_before = app.fact_versions().await;
@@ -201,7 +189,6 @@ async fn floods_of_unknown_and_revoked_certificates_are_refused() {
 
     let other =
         doudi::certs::Ca::generate("someone else").unwrap().issue_client(TRUST_DOMAIN, "civil_affairs", None).unwrap();
-    let revoked = revoked.unwrap();
     for (what, issued) in [("unknown CA", other), ("revoked", revoked)] {
         let id = ClientIdentity {
             ca_pem: app.ca.cert_pem().as_bytes().to_vec(),

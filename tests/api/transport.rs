@@ -84,20 +84,7 @@ async fn health_reports_each_service() {
 
 #[tokio::test]
 async fn a_revoked_certificate_is_refused() {
-    use std::time::{Duration, SystemTime};
-    let mut revoked = None;
-    let app = spawn_app_prepared(
-        |_| {},
-        |ca, dir| {
-            let r = ca.issue_client(TRUST_DOMAIN, "education", None).unwrap();
-            let crl =
-                ca.crl_pem(std::slice::from_ref(&r.serial), SystemTime::now() + Duration::from_secs(86_400)).unwrap();
-            std::fs::write(dir.join("ca.crl"), crl).unwrap();
-            revoked = Some(r);
-        },
-    )
-    .await;
-    let revoked = revoked.unwrap();
+    let (app, revoked) = spawn_app_with_revoked("education").await;
     let id = ClientIdentity {
         ca_pem: app.ca.cert_pem().as_bytes().to_vec(),
         cert_pem: revoked.cert_pem.into_bytes(),

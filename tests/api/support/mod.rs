@@ -88,6 +88,25 @@ pub async fn spawn_app_prepared(
     t
 }
 
+/// A hub whose CRL (written before it starts) revokes a freshly issued client certificate of `agency`; returns the
+/// hub and that revoked certificate.
+pub async fn spawn_app_with_revoked(agency: &str) -> (TestApp, doudi::certs::Issued) {
+    use std::time::SystemTime;
+    let mut revoked = None;
+    let app = spawn_app_prepared(
+        |_| {},
+        |ca, dir| {
+            let r = ca.issue_client(TRUST_DOMAIN, agency, None).unwrap();
+            let crl =
+                ca.crl_pem(std::slice::from_ref(&r.serial), SystemTime::now() + Duration::from_secs(86_400)).unwrap();
+            std::fs::write(dir.join("ca.crl"), crl).unwrap();
+            revoked = Some(r);
+        },
+    )
+    .await;
+    (app, revoked.unwrap())
+}
+
 impl TestApp {
     pub fn identity(&self, agency: &str, county: Option<&str>) -> ClientIdentity {
         let issued = self.ca.issue_client(TRUST_DOMAIN, agency, county).unwrap();
