@@ -1,5 +1,5 @@
-//! Tests that only make sense on PostgreSQL (compiled only into `tests/api_pg`): the hub under a lost database
-//! connection.
+//! Tests that only make sense with PostgreSQL (compiled only into `tests/api_pg`): the hub under a lost database
+//! connection, and the same frozen quarter on SQLite and PostgreSQL.
 
 use doudi::grpc::pb;
 use sqlx::Connection as _;
@@ -39,4 +39,55 @@ async fn a_database_connection_lost_mid_request_is_unavailable_and_the_hub_recov
     assert_eq!(stored, 0);
     let r = crate::support::push(&mut c, vec![with(base("MZ-LOST", &person, "621022"), rural_dibao())]).await.unwrap();
     assert_eq!(crate::support::outcome(&r.results[0]), pb::FactOutcome::Accepted);
+}
+
+/// The same facts under the same data key give the same frozen quarter on both backends (docs/snapshot-format.md:
+/// the content is defined by the canonical rows, not by the engine): every section hash of 2023Q2 is equal on a
+/// SQLite hub and a PostgreSQL hub, except `agencies`, which holds each agency's push times (system time, different
+/// by construction in two runs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_facts_freeze_to_the_same_sections_on_sqlite_and_postgresql() {
+    use doudi::grpc::convert::fact_out;
+    use doudi::synth::{AGENCIES, Population, SynthConfig};
+    let key = doudi::crypto::Keys::generate_base64();
+    let sqlite_dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}", sqlite_dir.path().join("same.db").display());
+    let k = key.clone();
+    let pg = crate::support::spawn_app_with(move |c| c.data_key = Some(k.into())).await;
+    let sq = crate::support::spawn_app_with(move |c| {
+        c.data_key = Some(key.into());
+        c.database_url = sqlite_url;
+    })
+    .await;
+    assert_eq!(sq.app_hub.store.backend_name(), "sqlite");
+    assert_eq!(pg.app_hub.store.backend_name(), "postgres");
+    let pop = Population::generate(&SynthConfig { persons: 3_000, ..SynthConfig::default() });
+    let mut snaps = Vec::new();
+    for app in [&sq, &pg] {
+        for agency in AGENCIES {
+            let mut c = app.client(agency).await;
+            let facts: Vec<pb::Fact> = pop.facts(agency).map(|f| fact_out(&f)).collect();
+            for chunk in facts.chunks(5_000) {
+                c.exchange.push_facts(pb::PushFactsRequest { facts: chunk.to_vec() }).await.unwrap();
+            }
+        }
+        let mut civil = app.client("civil_affairs").await;
+        let s = civil
+            .coordination
+            .create_snapshot(pb::CreateSnapshotRequest { quarter: "2023Q2".into() })
+            .await
+            .unwrap()
+            .into_inner();
+        snaps.push(s.section_hashes.into_iter().collect::<std::collections::BTreeMap<String, String>>());
+    }
+    let (a, b) = (&snaps[0], &snaps[1]);
+    let names: Vec<&String> = a.keys().collect();
+    assert_eq!(names, b.keys().collect::<Vec<_>>(), "same sections");
+    assert!(names.len() >= 9, "{names:?}");
+    for name in names {
+        if name == "agencies" {
+            continue;
+        }
+        assert_eq!(a[name], b[name], "section {name} differs between SQLite and PostgreSQL");
+    }
 }
