@@ -1,0 +1,317 @@
+//! Backend-neutral parts of `create_snapshot` and `verify_snapshot`: the one pass over a quarter's status rows,
+//! the aggregates, the agency and medical sections, the JSON sections, sealing and the verification checks. Both
+//! backends load rows and call these; only their SQL differs (docs/snapshot-format.md).
+
+use super::*;
+
+/// The one pass over a quarter's status rows, person by person, in canonical order (person key, agency, fact id,
+/// byte order): hashes the statuses section and accumulates the aggregates and coverage findings.
+pub(in crate::store) struct StatusPass<'i, 'a> {
+    input: &'i SnapshotInput<'a>,
+    tally: Tally,
+    digest: sha2::Sha256,
+    /// The person being read.
+    person: Option<PersonRows>,
+}
+
+/// One person's status rows as read so far.
+struct PersonRows {
+    key: [u8; 32],
+    cipher: Vec<u8>,
+    /// The county of their first row.
+    county: String,
+    payloads: Vec<Payload>,
+}
+
+impl<'i, 'a> StatusPass<'i, 'a> {
+    pub(in crate::store) fn new(input: &'i SnapshotInput<'a>) -> Self {
+        StatusPass { input, tally: Tally::default(), digest: sha2::Sha256::new(), person: None }
+    }
+
+    /// One status row with its fact version's payload (canonical JSON) and its person's ID cipher.
+    pub(in crate::store) fn push(&mut self, row: StatusRow, cipher: &[u8], payload: &str) -> Result<(), StoreError> {
+        self.digest.update(row.canonical_line().as_bytes());
+        let kind =
+            PayloadKind::parse(&row.kind).ok_or_else(|| corrupt("facts", format!("unknown kind {}", row.kind)))?;
+        let payload = Payload::from_json(kind, payload).map_err(|e| corrupt("facts", e.to_string()))?;
+        match &mut self.person {
+            Some(p) if p.key == row.person_key => p.payloads.push(payload),
+            _ => {
+                self.close_person();
+                self.person = Some(PersonRows {
+                    key: row.person_key,
+                    cipher: cipher.to_vec(),
+                    county: row.county_code,
+                    payloads: vec![payload],
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn close_person(&mut self) {
+        if let Some(p) = self.person.take() {
+            finish_person(&mut self.tally, self.input, p.key, &p.cipher, &p.county, p.payloads);
+        }
+    }
+
+    /// The tally (coverage rows sorted) and the statuses section's hash.
+    pub(in crate::store) fn finish(mut self) -> (Tally, [u8; 32]) {
+        self.close_person();
+        self.tally.coverage.sort();
+        (self.tally, self.digest.finalize().into())
+    }
+}
+
+/// Section `aggregates` from the tally; `before`: (person, program) → county of the ACTIVE enrolments of the
+/// previous snapshot (`None` without one: no flows).
+pub(in crate::store) fn aggregates(tally: &Tally, before: Option<&HashMap<([u8; 32], String), String>>) -> Aggregates {
+    let mut flows: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    if let Some(before) = before {
+        for (k, county) in &tally.active {
+            if !before.contains_key(k) {
+                flows.entry((county.clone(), k.1.clone())).or_default().0 += 1;
+            }
+        }
+        for (k, county) in before {
+            if !tally.active.contains_key(k) {
+                flows.entry((county.clone(), k.1.clone())).or_default().1 += 1;
+            }
+        }
+    }
+    Aggregates {
+        rows: tally
+            .cells
+            .iter()
+            .map(|((county, program, class, mode), (persons, households, fen))| AggregateRow {
+                county_code: county.clone(),
+                program: program.clone(),
+                rural_class: *class,
+                support_mode: mode.clone(),
+                persons: persons.len() as u64,
+                households: households.len() as u64,
+                monthly_benefit_fen: *fen,
+            })
+            .collect(),
+        flows: flows
+            .into_iter()
+            .map(|((county_code, program), (entries, exits))| FlowRow { county_code, program, entries, exits })
+            .collect(),
+    }
+}
+
+/// Section `agencies`: `pushed` = (agency, fact versions recorded in the window, last recorded_at in micros) per
+/// agency; `outcomes` = (agency, outcome) of the window's push audit events that rejected records.
+pub(in crate::store) fn agency_stats(
+    pushed: Vec<(String, u64, i64)>,
+    outcomes: Vec<(String, String)>,
+    cutoff: i64,
+) -> Vec<AgencyStats> {
+    let mut agencies: BTreeMap<String, AgencyStats> = BTreeMap::new();
+    let stats = |a: &str| AgencyStats {
+        agency: a.to_owned(),
+        facts_pushed: 0,
+        records_rejected: 0,
+        last_push_micros: 0,
+        freshness_secs: -1,
+    };
+    for (agency, facts_pushed, last) in pushed {
+        let e = agencies.entry(agency.clone()).or_insert_with(|| stats(&agency));
+        e.facts_pushed = facts_pushed;
+        e.last_push_micros = last;
+        e.freshness_secs = (cutoff - last) / 1_000_000;
+    }
+    for (agency, outcome) in outcomes {
+        let n: u64 = outcome
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("rejected="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        agencies.entry(agency.clone()).or_insert_with(|| stats(&agency)).records_rejected += n;
+    }
+    agencies.into_values().collect()
+}
+
+/// The settlement totals of section `medical`.
+pub(in crate::store) struct SettlementTotals {
+    pub settlements: u64,
+    pub persons: u64,
+    pub persons_assisted: u64,
+    pub total_cost: Money,
+    pub out_of_pocket: Money,
+    pub paid: Tiers,
+}
+
+/// Section `medical` from the totals and the open findings counted by (county, code), sorted.
+pub(in crate::store) fn medical_section_of(t: SettlementTotals, by_county: Vec<CountyCodeCount>) -> MedicalSection {
+    let mut by_code: BTreeMap<String, u64> = FindingCode::ALL.iter().map(|c| (c.as_str().to_owned(), 0)).collect();
+    for c in &by_county {
+        *by_code.entry(c.code.clone()).or_default() += c.count;
+    }
+    MedicalSection {
+        settlements: t.settlements,
+        persons: t.persons,
+        persons_assisted: t.persons_assisted,
+        total_cost: t.total_cost,
+        out_of_pocket: t.out_of_pocket,
+        paid: t.paid,
+        findings_by_code: FindingCode::ALL
+            .iter()
+            .map(|c| CodeCount { code: c.as_str().to_owned(), count: by_code[c.as_str()] })
+            .collect(),
+        findings_by_county: by_county,
+    }
+}
+
+/// The JSON sections to store, in hash order (every section but `statuses` and `coverage`).
+pub(in crate::store) fn json_sections(
+    aggregates: &Aggregates,
+    agencies: &[AgencyStats],
+    medical: &MedicalSection,
+    late: &[LateCorrection],
+    hub_sections: &BTreeMap<&'static str, String>,
+) -> Result<Vec<(&'static str, String)>, StoreError> {
+    let mut bodies: BTreeMap<&str, String> = BTreeMap::new();
+    bodies.insert("aggregates", json(aggregates)?);
+    bodies.insert("agencies", json(&agencies)?);
+    bodies.insert("medical", json(medical)?);
+    bodies.insert("late_corrections", json(&late)?);
+    for (name, body) in hub_sections {
+        bodies.insert(name, body.clone());
+    }
+    SECTIONS
+        .iter()
+        .filter(|n| !matches!(**n, "statuses" | "coverage"))
+        .map(|name| {
+            let body = bodies.remove(name).ok_or_else(|| corrupt("snapshot_sections", format!("{name} missing")))?;
+            Ok((*name, body))
+        })
+        .collect()
+}
+
+/// The header fields computed at creation: content hash, previous hash, section hashes as the stored JSON object.
+pub(in crate::store) fn seal(
+    quarter: &str,
+    as_of: NaiveDate,
+    cutoff_micros: i64,
+    hashes: &BTreeMap<String, [u8; 32]>,
+    previous: Option<&SnapshotHeader>,
+) -> Result<([u8; 32], [u8; 32], String), StoreError> {
+    let content = content_hash(quarter, &as_of.to_string(), cutoff_micros, hashes);
+    let previous_hash = previous.map(|p| p.content_hash).unwrap_or(ZERO);
+    let section_hex: BTreeMap<String, String> = hashes.iter().map(|(k, v)| (k.clone(), hex::encode(v))).collect();
+    Ok((content, previous_hash, json(&section_hex)?))
+}
+
+/// A header's content hash recomputed from the section hashes recomputed from its stored rows.
+pub(in crate::store) fn recompute(h: &SnapshotHeader, hashes: &BTreeMap<String, [u8; 32]>) -> [u8; 32] {
+    content_hash(&h.quarter, &h.as_of.to_string(), to_micros(h.knowledge_cutoff), hashes)
+}
+
+/// What the previous snapshot of a verified one turned out to be.
+pub(in crate::store) enum PreviousCheck {
+    /// The header names none.
+    None,
+    /// The named previous snapshot is not stored.
+    Missing(String),
+    /// The named previous snapshot's recomputed content hash.
+    Recomputed(String, [u8; 32]),
+}
+
+/// The differences between a stored header and what its rows recompute to (the fact-version check is separate:
+/// [`altered_fact`]). Returns the recomputed content hash and the differences.
+pub(in crate::store) fn header_differences(
+    h: &SnapshotHeader,
+    hashes: &BTreeMap<String, [u8; 32]>,
+    previous: PreviousCheck,
+) -> ([u8; 32], Vec<String>) {
+    let mut differences = Vec::new();
+    for name in SECTIONS {
+        let stored = h.section_hashes.get(name).cloned().unwrap_or_default();
+        let now = hashes.get(name).map(hex::encode).unwrap_or_default();
+        if stored != now {
+            differences.push(format!("section {name}: stored hash {stored}, recomputed {now}"));
+        }
+    }
+    let recomputed = recompute(h, hashes);
+    if recomputed != h.content_hash {
+        differences.push(format!(
+            "content_hash: stored {}, recomputed {}",
+            hex::encode(h.content_hash),
+            hex::encode(recomputed)
+        ));
+    }
+    match previous {
+        PreviousCheck::Recomputed(pq, p_now) => {
+            if p_now != h.previous_hash {
+                differences.push(format!(
+                    "previous_hash: {} but snapshot {pq} recomputes to {}",
+                    hex::encode(h.previous_hash),
+                    hex::encode(p_now)
+                ));
+            }
+        }
+        PreviousCheck::Missing(pq) => differences.push(format!("previous snapshot {pq} is missing")),
+        PreviousCheck::None if h.previous_hash != ZERO => {
+            differences.push("previous_hash set without a previous snapshot".into())
+        }
+        PreviousCheck::None => {}
+    }
+    (recomputed, differences)
+}
+
+/// The difference naming a status row whose fact version is missing or no longer has the content it pinned.
+pub(in crate::store) fn altered_fact(agency: &str, fact_id: &str, version: i64) -> String {
+    format!("fact {agency}/{fact_id} version {version}: missing or altered since the snapshot")
+}
+
+/// Every finding code with its count (0 where none), from the counts by code.
+pub(in crate::store) fn all_codes(by: BTreeMap<String, u64>) -> Vec<(String, u64)> {
+    FindingCode::ALL.iter().map(|c| (c.as_str().to_owned(), by.get(c.as_str()).copied().unwrap_or(0))).collect()
+}
+
+/// Close one person's group of status rows: aggregates and coverage.
+fn finish_person(
+    tally: &mut Tally,
+    input: &SnapshotInput<'_>,
+    key: [u8; 32],
+    cipher: &[u8],
+    county: &str,
+    payloads: Vec<Payload>,
+) {
+    let mut any_active = false;
+    for p in &payloads {
+        if let Payload::Assistance(a) = p
+            && a.status == Some(AssistanceStatus::Active)
+            && let Some(program) = a.program
+        {
+            any_active = true;
+            let cell = (
+                county.to_owned(),
+                program.as_str().to_owned(),
+                a.rural_class.unwrap_or(0),
+                a.support_mode.map(|m| m.as_str().to_owned()).unwrap_or_default(),
+            );
+            let e = tally.cells.entry(cell).or_default();
+            e.0.insert(key);
+            if let Some(h) = &a.household_id {
+                e.1.insert(h.clone());
+            }
+            e.2 += a.monthly_benefit.map(Money::to_fen).unwrap_or(0);
+            tally.active.insert((key, program.as_str().to_owned()), county.to_owned());
+        }
+    }
+    if !any_active {
+        return;
+    }
+    let pk = PersonKey::from_slice(&key).expect("32 bytes");
+    let birth = (input.birth_date)(&pk, cipher);
+    for code in coverage::evaluate(&payloads, birth, input.as_of, input.coverage_params, input.standards) {
+        tally.coverage.push(CoverageRow {
+            code: code.to_owned(),
+            person_key: key,
+            agency_to_act: coverage::agency_to_act(code).unwrap_or_default().to_owned(),
+            county_code: county.to_owned(),
+        });
+    }
+}
