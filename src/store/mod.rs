@@ -11,6 +11,7 @@ mod bench;
 mod changes;
 mod coordination;
 mod dispatch;
+mod ingest_plan;
 mod keys;
 mod medical;
 mod pg;
@@ -21,6 +22,7 @@ pub use audit::{AuditEventRow, AuditFilter, ChainCheck};
 pub use changes::{ChangeFilter, ChangeRow};
 pub use coordination::{NewFundReport, NewWarning, StoredFundReport, StoredWarning, WarningInsert, WarningUpdate};
 pub use dispatch::Store;
+pub(crate) use ingest_plan::{Current, IngestPlan, plan_ingest};
 pub use keys::RotationStart;
 pub use medical::{
     FindingCursor, FindingFilter, HIGH_BURDEN_WARNING_PREFIX, NewSettlement, RecheckTally, SettlementInsert,

@@ -16,10 +16,11 @@ use super::{
     AuditRecord, DivisionRow, NewPerson, PersonFilter, PreparedFact, StandardRow, StoreError, StoredFact, from_micros,
     to_micros,
 };
+use super::{Current, IngestPlan, plan_ingest};
 use crate::crypto::PersonKey;
 use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
 use crate::domain::fact::{Payload, PayloadKind};
-use crate::domain::versioning::{CurrentVersion, Decision, decide};
+use crate::domain::versioning::{CurrentVersion, Decision};
 
 /// SQLite's default limit of bound parameters per statement is 32,766; stay well under it.
 pub(super) const ROWS_PER_INSERT: usize = 500;
@@ -115,9 +116,7 @@ impl SqliteStore {
         let now = to_micros(Utc::now());
 
         // Current versions of the batch's records.
-        let mut current: HashMap<(String, String), CurrentVersion> = HashMap::with_capacity(facts.len());
-        // The division of each current version (for the change log's `prev_division`).
-        let mut current_division: HashMap<(String, String), String> = HashMap::new();
+        let mut current: HashMap<(String, String), Current> = HashMap::with_capacity(facts.len());
         // Looked up per agency with `agency = ? AND fact_id IN (...)`, which searches the primary
         // key (a row-value `IN (VALUES ...)` would scan the table).
         let mut by_agency: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -140,48 +139,14 @@ impl SqliteStore {
                     let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("facts", "content_hash length"))?;
                     let version: i64 = r.try_get(2)?;
                     let key: (String, String) = (r.try_get(0)?, r.try_get(1)?);
-                    current_division.insert(key.clone(), r.try_get(4)?);
-                    current.insert(key, CurrentVersion { source_version: version as u64, content_hash: hash });
+                    let version = CurrentVersion { source_version: version as u64, content_hash: hash };
+                    current.insert(key, Current { version, division: r.try_get(4)? });
                 }
             }
         }
 
-        let mut decisions = Vec::with_capacity(facts.len());
-        let mut superseded: Vec<(String, String)> = Vec::new();
-        // Every written version is kept; for a record written twice in one batch only the last
-        // is current and the earlier one is stored as already superseded.
-        let mut last_write: HashMap<(String, String), usize> = HashMap::new();
-        let mut writes: Vec<(usize, &PreparedFact)> = Vec::new();
-        // One change per written version, in write order: (the fact, the version it superseded and its division).
-        let mut changes: Vec<(&PreparedFact, Option<(u64, String)>)> = Vec::new();
-        for (i, f) in facts.iter().enumerate() {
-            let key = (f.agency.as_str().to_owned(), f.fact.fact_id.clone());
-            let d = decide(current.get(&key).copied(), f.fact.source_version, &f.content_hash);
-            if d.writes() {
-                if d == Decision::NewVersion && !last_write.contains_key(&key) {
-                    superseded.push(key.clone());
-                }
-                let prev = match (current.get(&key), current_division.get(&key)) {
-                    (Some(c), Some(div)) if d == Decision::NewVersion => Some((c.source_version, div.clone())),
-                    _ => None,
-                };
-                changes.push((f, prev));
-                current_division.insert(key.clone(), f.fact.division_code.as_str().to_owned());
-                current.insert(
-                    key.clone(),
-                    CurrentVersion { source_version: f.fact.source_version, content_hash: f.content_hash },
-                );
-                last_write.insert(key, i);
-                writes.push((i, f));
-            }
-            decisions.push(d);
-        }
-        let is_last = |i: usize, f: &PreparedFact| {
-            last_write.get(&(f.agency.as_str().to_owned(), f.fact.fact_id.clone())) == Some(&i)
-        };
+        let IngestPlan { decisions, superseded, rows, changes } = plan_ingest(facts, current);
 
-        superseded.sort_unstable();
-        superseded.dedup();
         for (agency, fact_id) in &superseded {
             sqlx::query("UPDATE facts SET is_current = 0, superseded_at = ? WHERE agency = ? AND fact_id = ? AND is_current = 1")
                 .bind(now)
@@ -192,8 +157,6 @@ impl SqliteStore {
         }
 
         insert_persons(&mut tx, persons, now).await?;
-
-        let rows: Vec<(bool, &PreparedFact)> = writes.iter().map(|(i, f)| (is_last(*i, f), *f)).collect();
         insert_fact_rows(&mut tx, &rows, now).await?;
 
         let head = super::changes::append_changes(&mut tx, &changes).await?;

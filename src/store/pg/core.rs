@@ -12,11 +12,12 @@ use super::{PgStore, money_to_numeric};
 use crate::crypto::PersonKey;
 use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
 use crate::domain::fact::{Payload, PayloadKind};
-use crate::domain::versioning::{CurrentVersion, Decision, decide};
+use crate::domain::versioning::{CurrentVersion, Decision};
 use crate::store::sqlite::corrupt;
 use crate::store::{
     AuditRecord, DivisionRow, NewPerson, PersonFilter, PreparedFact, StandardRow, StoreError, StoredFact, to_micros,
 };
+use crate::store::{Current, IngestPlan, plan_ingest};
 
 /// The columns [`stored_fact`] reads, in its order.
 pub(super) const FACT_COLUMNS: &str =
@@ -44,8 +45,7 @@ impl PgStore {
         let mut tx = self.begin_write().await?;
         let now = now_micros();
 
-        let mut current: HashMap<(String, String), CurrentVersion> = HashMap::with_capacity(facts.len());
-        let mut current_division: HashMap<(String, String), String> = HashMap::new();
+        let mut current: HashMap<(String, String), Current> = HashMap::with_capacity(facts.len());
         let mut by_agency: HashMap<&str, Vec<String>> = HashMap::new();
         for f in facts {
             by_agency.entry(f.agency.as_str()).or_default().push(f.fact.fact_id.clone());
@@ -64,41 +64,13 @@ impl PgStore {
                 let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("facts", "content_hash length"))?;
                 let version: i64 = r.try_get(2)?;
                 let key: (String, String) = (r.try_get(0)?, r.try_get(1)?);
-                current_division.insert(key.clone(), r.try_get(4)?);
-                current.insert(key, CurrentVersion { source_version: version as u64, content_hash: hash });
+                let version = CurrentVersion { source_version: version as u64, content_hash: hash };
+                current.insert(key, Current { version, division: r.try_get(4)? });
             }
         }
 
-        let mut decisions = Vec::with_capacity(facts.len());
-        let mut superseded: Vec<(String, String)> = Vec::new();
-        let mut last_write: HashMap<(String, String), usize> = HashMap::new();
-        let mut writes: Vec<(usize, &PreparedFact)> = Vec::new();
-        let mut changes: Vec<(&PreparedFact, Option<(u64, String)>)> = Vec::new();
-        for (i, f) in facts.iter().enumerate() {
-            let key = (f.agency.as_str().to_owned(), f.fact.fact_id.clone());
-            let d = decide(current.get(&key).copied(), f.fact.source_version, &f.content_hash);
-            if d.writes() {
-                if d == Decision::NewVersion && !last_write.contains_key(&key) {
-                    superseded.push(key.clone());
-                }
-                let prev = match (current.get(&key), current_division.get(&key)) {
-                    (Some(c), Some(div)) if d == Decision::NewVersion => Some((c.source_version, div.clone())),
-                    _ => None,
-                };
-                changes.push((f, prev));
-                current_division.insert(key.clone(), f.fact.division_code.as_str().to_owned());
-                current.insert(
-                    key.clone(),
-                    CurrentVersion { source_version: f.fact.source_version, content_hash: f.content_hash },
-                );
-                last_write.insert(key, i);
-                writes.push((i, f));
-            }
-            decisions.push(d);
-        }
+        let IngestPlan { decisions, superseded, rows, changes } = plan_ingest(facts, current);
 
-        superseded.sort_unstable();
-        superseded.dedup();
         if !superseded.is_empty() {
             let (agencies, ids): (Vec<String>, Vec<String>) = superseded.into_iter().unzip();
             sqlx::query(
@@ -114,11 +86,6 @@ impl PgStore {
         }
 
         insert_persons(&mut tx, persons, now).await?;
-
-        let rows: Vec<(bool, &PreparedFact)> = writes
-            .iter()
-            .map(|(i, f)| (last_write.get(&(f.agency.as_str().to_owned(), f.fact.fact_id.clone())) == Some(i), *f))
-            .collect();
         insert_fact_rows(&mut tx, &rows, now).await?;
 
         let head = super::changes::append_changes(&mut tx, &changes).await?;
