@@ -31,11 +31,7 @@ impl Sample {
 
     /// The `q` quantile (0..=1) in milliseconds, nearest rank.
     pub fn quantile_ms(&self, q: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return f64::NAN;
-        }
-        let rank = ((q * self.latencies_us.len() as f64).ceil() as usize).clamp(1, self.latencies_us.len());
-        self.latencies_us[rank - 1] as f64 / 1000.0
+        super::p6::quantile_ms(&self.latencies_us, q)
     }
 
     pub fn merge(&mut self, other: Sample) {

@@ -77,14 +77,7 @@ impl SqliteStore {
 
     /// Publish a newly committed head (never moves backwards).
     pub(super) fn publish_change_head(&self, head: i64) {
-        self.change_head.send_if_modified(|v| {
-            if head > *v {
-                *v = head;
-                true
-            } else {
-                false
-            }
-        });
+        super::raise_head(&self.change_head, head);
     }
 
     /// A receiver of the newest committed cursor: it changes after every commit that appended changes.

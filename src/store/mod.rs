@@ -185,3 +185,15 @@ pub fn to_micros(t: DateTime<Utc>) -> i64 {
 pub fn from_micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
+
+/// Raise the published head to `head` (never lower it), waking watchers only when it moved.
+fn raise_head(sender: &tokio::sync::watch::Sender<i64>, head: i64) {
+    sender.send_if_modified(|h| {
+        if head > *h {
+            *h = head;
+            true
+        } else {
+            false
+        }
+    });
+}

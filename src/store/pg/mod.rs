@@ -129,14 +129,7 @@ impl PgStore {
 
     /// Raise this replica's published head to `head` (never lowers it).
     pub(super) fn publish_change_head(&self, head: i64) {
-        self.change_head.send_if_modified(|h| {
-            if head > *h {
-                *h = head;
-                true
-            } else {
-                false
-            }
-        });
+        super::raise_head(&self.change_head, head);
     }
 
     /// Connections of the pool: `(pool, open, idle)` (for metrics).
@@ -153,16 +146,7 @@ impl PgStore {
 /// Listens on [`CHANGE_CHANNEL`] and publishes each head it hears; every second it also reads `MAX(cursor)`, so a
 /// notification lost while the listener reconnects delays a watcher by at most a second.
 fn spawn_change_listener(pool: PgPool, head: Arc<tokio::sync::watch::Sender<i64>>, closed: Arc<tokio::sync::Notify>) {
-    let publish = move |h: i64| {
-        head.send_if_modified(|cur| {
-            if h > *cur {
-                *cur = h;
-                true
-            } else {
-                false
-            }
-        });
-    };
+    let publish = move |h: i64| super::raise_head(&head, h);
     tokio::spawn(async move {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(mut l) => match l.listen(CHANGE_CHANNEL).await {

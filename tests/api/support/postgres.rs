@@ -18,17 +18,6 @@ pub fn server_url() -> String {
         .expect("the PostgreSQL half of the suite needs DOUDI_TEST_DATABASE_URL")
 }
 
-/// `url` with its database name replaced by `db` (query string kept).
-pub fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[after_scheme..].find('/').map(|i| after_scheme + i).unwrap_or(base.len());
-    format!("{}/{db}{query}", &base[..host_end])
-}
-
 /// Create an empty database for one test and return its URL.
 pub async fn fresh_database() -> String {
     let server = server_url();
@@ -61,5 +50,5 @@ pub async fn fresh_database() -> String {
     let db = format!("doudi_t_{pid}_{}", COUNTER.fetch_add(1, Ordering::Relaxed));
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\""))).execute(&mut admin).await.unwrap();
     admin.close().await.unwrap();
-    with_database(&server, &db)
+    doudi::bench::pg::with_database(&server, &db)
 }
