@@ -449,6 +449,8 @@ mod tests {
 
     /// The migration, at the same relative path as in the main crate (`src/domain/` → `migrations/sqlite/`).
     const MIGRATION_SQL: &str = include_str!("../../migrations/sqlite/0003_calendar.sql");
+    /// The PostgreSQL twin (same rows, PostgreSQL column types).
+    const MIGRATION_SQL_PG: &str = include_str!("../../migrations/postgres/0003_calendar.sql");
 
     fn d(s: &str) -> NaiveDate {
         parse_date(s).unwrap()
@@ -892,6 +894,11 @@ mod tests {
             .iter()
             .map(|(date, kind, name, _, _)| CalendarEntry::new(d(date), kind.parse().unwrap(), name.clone()));
         assert_eq!(WorkCalendar::from_entries(entries).unwrap(), cal());
+        // The PostgreSQL migration inserts exactly the same rows.
+        assert!(MIGRATION_SQL_PG.contains("CREATE TABLE work_calendar ("));
+        let mut pg_rows = migration_rows(MIGRATION_SQL_PG);
+        pg_rows.sort();
+        assert_eq!(pg_rows, expected);
     }
 
     #[test]
