@@ -629,6 +629,11 @@ async fn coordination_demo(civil: &mut Clients, clock: &crate::hub::Clock) -> an
     );
     println!("{:<34}{:>8}", "assisted", n(&|w| w.decision == pb::WarningDecision::Assisted as i32));
     println!("{:<34}{:>8}", "closed", n(&|w| w.state == pb::WarningState::Closed as i32));
+    let provisional = n(&|w| w.decision_due_provisional || w.days_late_provisional);
+    if provisional > 0 {
+        println!("{:<34}{:>8}", "provisional deadlines (notice of", provisional);
+        println!("  a year not loaded: doudi calendar add)");
+    }
     Ok(())
 }
 

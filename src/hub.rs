@@ -15,6 +15,7 @@ use crate::domain::id_number::IdNumber;
 use crate::domain::policy::AccessPolicy;
 use crate::domain::versioning::Decision;
 mod audit;
+pub mod calendar;
 mod coordination;
 mod medical;
 pub mod snapshot;

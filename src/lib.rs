@@ -15,6 +15,7 @@ pub mod hostile;
 pub mod hub;
 pub mod lifetime;
 pub mod metrics;
+pub mod ops;
 pub mod report;
 pub mod rotation;
 pub mod server;

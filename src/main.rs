@@ -77,6 +77,11 @@ enum Command {
         #[command(subcommand)]
         command: SnapshotCommand,
     },
+    /// The working-day calendar: load next year's State Council holiday notice each autumn, show what is held.
+    Calendar {
+        #[command(subcommand)]
+        command: doudi::ops::calendar::CalendarCommand,
+    },
     /// Medical policy parameters (medical.md): effective-dated versions per pooling area.
     Policy {
         #[command(subcommand)]
@@ -310,6 +315,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("writing certificates to {}", out.display()))?;
             println!("certificates written to {}", out.display());
             Ok(())
+        }
+        Command::Calendar { command } => {
+            let store = open_store(cli.config.as_deref(), command.database_url()).await?;
+            let r = doudi::ops::calendar::run(&store, command).await;
+            store.close().await;
+            r
         }
         Command::Policy { command } => policy(cli.config.as_deref(), command).await,
         Command::Snapshot { command } => snapshot(cli.config.as_deref(), command).await,

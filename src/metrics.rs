@@ -11,6 +11,7 @@
 //! | `doudi_stream_facts_open` | gauge | `agency` |
 //! | `doudi_db_pool_connections` | gauge | `pool` (`read`, `write`), `state` (`size`, `idle`) |
 //! | `doudi_audit_chain_length` | gauge | — |
+//! | `doudi_calendar_covered_until` | gauge | — (YYYYMMDD of the last day the working-day calendar holds, e.g. 20261231) |
 //!
 //! The request metrics are recorded by [`crate::grpc::observe`]; the pool and audit gauges are read when
 //! `/metrics` is scraped (the audit chain length is the newest event's sequence number, one index lookup).
@@ -41,6 +42,7 @@ pub struct Metrics {
     pub streams_open: IntGaugeVec,
     pub pool: IntGaugeVec,
     pub audit_chain_length: IntGauge,
+    pub calendar_covered_until: IntGauge,
 }
 
 impl Default for Metrics {
@@ -96,8 +98,15 @@ impl Metrics {
             "audit events in the hash chain (sequence number of the newest event), read at scrape time",
         )
         .expect("valid metric");
+        let calendar_covered_until = IntGauge::new(
+            "doudi_calendar_covered_until",
+            "last day (YYYYMMDD) of the run of years whose holiday notice the working-day calendar holds, from the \
+             current year; 0 if none; read at scrape time (load next year's notice before it is reached)",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(calendar_covered_until.clone()),
             Box::new(latency.clone()),
             Box::new(facts.clone()),
             Box::new(streams_open.clone()),
@@ -106,7 +115,7 @@ impl Metrics {
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        Metrics { registry, requests, latency, facts, streams_open, pool, audit_chain_length }
+        Metrics { registry, requests, latency, facts, streams_open, pool, audit_chain_length, calendar_covered_until }
     }
 
     /// One more open StreamFacts stream of `agency`, until the guard is dropped.
@@ -125,6 +134,10 @@ impl Metrics {
         match store.audit_chain_length().await {
             Ok(n) => self.audit_chain_length.set(n),
             Err(e) => tracing::warn!(error = %e, "metrics: audit chain length not read"),
+        }
+        match crate::hub::calendar::status(store, chrono::Utc::now()).await {
+            Ok(s) => self.calendar_covered_until.set(crate::hub::calendar::yyyymmdd(s.covered_until)),
+            Err(e) => tracing::warn!(error = %e, "metrics: working-day calendar not read"),
         }
     }
 

@@ -222,6 +222,7 @@ impl Application {
 
         let shutdown_grace = Duration::from_secs(config.shutdown_grace_secs);
         let store = hub.store.clone();
+        let clock = hub.clock.clone();
         let key_check = hub.keys.check_value();
         let metrics_for_http = metrics.clone();
         let serve: ServeFuture = Box::pin(async move {
@@ -264,7 +265,9 @@ impl Application {
                 Some(m) => tracing::info!(%addr, metrics = %m, "doudi serving (mutual TLS; metrics over plain HTTP)"),
                 None => tracing::info!(%addr, "doudi serving (mutual TLS)"),
             }
+            let reminder = AbortOnDrop(crate::hub::calendar::spawn_reminder(store.clone(), clock.clone()));
             let r = server.await.context("server task")?;
+            drop(reminder);
             closed_when_done.fire();
             drop(metrics_task);
             store.close().await;

@@ -161,16 +161,47 @@ pub fn check_transition(current: WarningState, step: &WarningStep) -> Result<War
 pub struct WarningTimes {
     pub visit_due: NaiveDate,
     pub decision_due: NaiveDate,
+    /// The visit deadline reached a year whose holiday notice is not loaded: it follows the provisional
+    /// Monday–Friday rule there and may move when the notice is loaded
+    /// ([`WorkCalendar::add_working_days_or_provisional`]).
+    pub visit_due_provisional: bool,
+    /// The same for the decision deadline (implied by `visit_due_provisional`: the decision walk goes further).
+    pub decision_due_provisional: bool,
     pub overdue: bool,
     pub visit_days_late: i64,
     pub decision_days_late: i64,
+    /// A days-late figure counted days of a year whose notice is not loaded (provisional rule).
+    pub days_late_provisional: bool,
     pub visited_on_time: bool,
     pub decided_on_time: bool,
 }
 
+/// A warning's two deadlines (3 and 5 working days after the Asia/Shanghai date of receipt), each flagged when it
+/// was computed under the provisional rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    pub visit_due: crate::domain::workdays::Reckoned<NaiveDate>,
+    pub decision_due: crate::domain::workdays::Reckoned<NaiveDate>,
+}
+
+/// The deadlines of a warning received at `received_at`. Never refuses a year whose notice is not loaded (issue 15).
+///
+/// # Errors
+/// [`CalendarError::DateOutOfRange`] only (past the end of chrono's range).
+pub fn warning_deadlines(cal: &WorkCalendar, received_at: DateTime<Utc>) -> Result<Deadlines, CalendarError> {
+    Ok(Deadlines {
+        visit_due: cal.due_date_or_provisional(received_at, VISIT_WORKING_DAYS)?,
+        decision_due: cal.due_date_or_provisional(received_at, DECISION_WORKING_DAYS)?,
+    })
+}
+
 /// Compute deadlines (from the Asia/Shanghai date of `received_at`) and, on `as_of`, which step is overdue and by
-/// how many working days ([`WorkCalendar::working_days_between`] from the due date to `as_of`). A step is overdue
-/// when it is not done, the warning is not closed, and `as_of` is after its due date.
+/// how many working days ([`WorkCalendar::working_days_between_or_provisional`] from the due date to `as_of`). A step
+/// is overdue when it is not done, the warning is not closed, and `as_of` is after its due date. Days of a year
+/// whose notice is not loaded follow the provisional rule and set the `*_provisional` flags; never an error for them.
+///
+/// # Errors
+/// [`CalendarError::DateOutOfRange`] only.
 pub fn warning_times(
     cal: &WorkCalendar,
     received_at: DateTime<Utc>,
@@ -179,17 +210,29 @@ pub fn warning_times(
     decided_on: Option<NaiveDate>,
     as_of: NaiveDate,
 ) -> Result<WarningTimes, CalendarError> {
-    let visit_due = cal.due_date(received_at, VISIT_WORKING_DAYS)?;
-    let decision_due = cal.due_date(received_at, DECISION_WORKING_DAYS)?;
+    let d = warning_deadlines(cal, received_at)?;
+    let (visit_due, decision_due) = (d.visit_due.value, d.decision_due.value);
     let open = state != WarningState::Closed;
     let visit_late = open && visited_on.is_none() && as_of > visit_due;
     let decision_late = open && decided_on.is_none() && as_of > decision_due;
+    let late = |due: NaiveDate, is_late: bool| -> Result<(i64, bool), CalendarError> {
+        if !is_late {
+            return Ok((0, false));
+        }
+        let r = cal.working_days_between_or_provisional(due, as_of)?;
+        Ok((r.value, r.provisional))
+    };
+    let (visit_days_late, visit_p) = late(visit_due, visit_late)?;
+    let (decision_days_late, decision_p) = late(decision_due, decision_late)?;
     Ok(WarningTimes {
         visit_due,
         decision_due,
+        visit_due_provisional: d.visit_due.provisional,
+        decision_due_provisional: d.decision_due.provisional,
         overdue: visit_late || decision_late,
-        visit_days_late: if visit_late { cal.working_days_between(visit_due, as_of)? } else { 0 },
-        decision_days_late: if decision_late { cal.working_days_between(decision_due, as_of)? } else { 0 },
+        visit_days_late,
+        decision_days_late,
+        days_late_provisional: visit_p || decision_p,
         visited_on_time: visited_on.is_some_and(|d| d <= visit_due),
         decided_on_time: decided_on.is_some_and(|d| d <= decision_due),
     })
@@ -233,5 +276,26 @@ mod tests {
         assert_eq!((w.visit_due, w.decision_due), (d("2023-10-09"), d("2023-10-11")));
         assert!(w.overdue);
         assert_eq!((w.visit_days_late, w.decision_days_late), (3, 1));
+    }
+
+    #[test]
+    fn deadlines_past_the_loaded_years_are_provisional_not_refused() {
+        // Issue 15, item 5: received 2026-12-28T02:00:00Z = Mon 2026-12-28 10:00 in Shanghai; 2022–2026 loaded.
+        // Visit (3): Tue 12-29, Wed 12-30, Thu 12-31 → 2026-12-31, inside 2026.
+        // Decision (5): … 12-31, Fri 2027-01-01, Mon 2027-01-04 (Mon–Fri rule in 2027) → 2027-01-04, provisional.
+        let cal = WorkCalendar::builtin();
+        let at = "2026-12-28T02:00:00Z".parse().unwrap();
+        let due = warning_deadlines(&cal, at).unwrap();
+        assert_eq!((due.visit_due.value, due.visit_due.provisional), (d("2026-12-31"), false));
+        assert_eq!((due.decision_due.value, due.decision_due.provisional), (d("2027-01-04"), true));
+        // On 2027-01-06 (Wed), undecided: late by Tue 01-05 and Wed 01-06 = 2 working days, provisional.
+        let w = warning_times(&cal, at, WarningState::Visited, Some(d("2026-12-30")), None, d("2027-01-06")).unwrap();
+        assert!(w.overdue && w.decision_due_provisional && !w.visit_due_provisional && w.days_late_provisional);
+        assert_eq!((w.visit_days_late, w.decision_days_late), (0, 2));
+        // Received on Mon 2026-12-21: 5 working days end on Mon 2026-12-28, nothing provisional.
+        let at = "2026-12-21T02:00:00Z".parse().unwrap();
+        let due = warning_deadlines(&cal, at).unwrap();
+        assert_eq!((due.visit_due.value, due.decision_due.value), (d("2026-12-24"), d("2026-12-28")));
+        assert!(!due.visit_due.provisional && !due.decision_due.provisional);
     }
 }

@@ -7,6 +7,7 @@ pub mod coordination;
 pub mod coverage;
 pub mod division;
 pub mod fact;
+pub mod holiday_notice;
 pub mod id_number;
 pub mod medical;
 pub mod medical_history;

@@ -219,6 +219,15 @@ pub struct WarningSection {
     pub clearance_rate_pct: Option<i64>,
     /// Received per county.
     pub by_county: Vec<CountyCount>,
+    /// Of `received`, the warnings whose deadlines or lateness were computed under the provisional Monday–Friday
+    /// rule because a year's holiday notice was not loaded (issue 15). Absent from the JSON when 0, so sections
+    /// frozen before this field existed hash and read as before.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub provisional: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,11 +5,15 @@
 //! The rule: `working(d) = (d is Mon–Fri and d ∉ holidays) || d ∈ make-up days`.
 //!
 //! The calendar is **data, not code**. The State Council's General Office publishes each year's holidays in a notice
-//! (国务院办公厅关于YYYY年部分节假日安排的通知), usually between October and December of the year before, so the
-//! calendar must be extended by data (rows of the `work_calendar` table, migration `0003_calendar.sql`) every year
-//! when that notice appears. A [`WorkCalendar`] never guesses: any computation that needs a day of a year whose
-//! notice is not loaded fails with [`CalendarError::YearNotCovered`] instead of silently treating the year as
-//! "weekends only" (see [`WorkCalendar::covered_years`] for what counts as loaded).
+//! (国务院办公厅关于YYYY年部分节假日安排的通知), usually between October and December of the year before. Operators load
+//! it with `doudi calendar add FILE --source …` (file format and validation: [`crate::domain::holiday_notice`]);
+//! migration `0003_calendar.sql` holds 2022–2026. Two families of methods:
+//! - the strict ones ([`WorkCalendar::add_working_days`], [`WorkCalendar::working_days_between`], …) fail with
+//!   [`CalendarError::YearNotCovered`] on a day of a year whose notice is not loaded (see
+//!   [`WorkCalendar::covered_years`]);
+//! - the `_or_provisional` ones never refuse: such days follow the **provisional rule** (Monday–Friday are working
+//!   days) and the [`Reckoned`] result is flagged `provisional`. Intake, lists and reports use these (issue 15: a
+//!   warning is never refused because next year's notice is late); the flag travels to the wire and the reports.
 //!
 //! [`builtin_entries`] holds the notices for 2022–2026 ([`BUILTIN_NOTICES`], [`CALENDAR_SOURCE`]); 2022 is
 //! unconfirmed. The migration inserts exactly the same rows (a test checks it).
@@ -119,6 +123,16 @@ pub enum CalendarError {
     /// A stored kind other than `HOLIDAY` or `MAKEUP_WORKDAY`.
     #[error("unknown calendar day kind {0:?} (expected HOLIDAY or MAKEUP_WORKDAY)")]
     UnknownDayKind(String),
+}
+
+/// A value computed from the calendar, and whether any day it needed lay in a year whose notice is not loaded (then
+/// those days followed the provisional Monday–Friday rule and the value may change when the notice is loaded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reckoned<T> {
+    /// The date or count.
+    pub value: T,
+    /// Computed (partly) under the provisional rule.
+    pub provisional: bool,
 }
 
 /// The official working-day calendar: the listed holidays and make-up working days of the loaded years.
@@ -254,16 +268,116 @@ impl WorkCalendar {
             self.check_covered(year)?;
         }
         let weekdays = weekdays_through(hi) - weekdays_through(lo);
-        let adjustment: i64 = self
-            .days
+        Ok(sign * (weekdays + self.adjustment(first, hi)))
+    }
+
+    /// [`WorkCalendar::add_working_days`] that never refuses an uncovered year: days of a year whose notice is not
+    /// loaded follow the **provisional rule** (Monday–Friday are working days; an entry listed for such a day by
+    /// another year's notice still applies), and the result says so (`provisional = true`). Issue 15: intake and
+    /// reports must not depend on next year's notice being loaded yet.
+    ///
+    /// E.g. with 2022–2026 loaded, from Mon 2026-12-28 with `n = 5`: 12-29, 12-30, 12-31, Fri 2027-01-01, Mon
+    /// 2027-01-04 → `2027-01-04`, provisional.
+    ///
+    /// # Errors
+    /// [`CalendarError::DateOutOfRange`] past the end of chrono's range only.
+    pub fn add_working_days_or_provisional(
+        &self,
+        date: NaiveDate,
+        n: u32,
+    ) -> Result<Reckoned<NaiveDate>, CalendarError> {
+        let mut day = date;
+        let mut left = n;
+        let mut provisional = false;
+        while left > 0 {
+            day = day.succ_opt().ok_or(CalendarError::DateOutOfRange)?;
+            provisional |= !self.covers(day.year());
+            if self.is_working_unchecked(day) {
+                left -= 1;
+            }
+        }
+        Ok(Reckoned { value: day, provisional })
+    }
+
+    /// [`WorkCalendar::due_date`] under the provisional rule where needed
+    /// ([`WorkCalendar::add_working_days_or_provisional`]).
+    ///
+    /// # Errors
+    /// [`CalendarError::DateOutOfRange`] only.
+    pub fn due_date_or_provisional(
+        &self,
+        received: DateTime<Utc>,
+        n: u32,
+    ) -> Result<Reckoned<NaiveDate>, CalendarError> {
+        self.add_working_days_or_provisional(shanghai_date(received), n)
+    }
+
+    /// [`WorkCalendar::working_days_between`] under the provisional rule where needed: `provisional` is true when a
+    /// day of the interval `(from, to]` lies in a year that is not covered.
+    ///
+    /// # Errors
+    /// [`CalendarError::DateOutOfRange`] only.
+    pub fn working_days_between_or_provisional(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Reckoned<i64>, CalendarError> {
+        let (lo, hi) = if from <= to { (from, to) } else { (to, from) };
+        if lo == hi {
+            return Ok(Reckoned { value: 0, provisional: false });
+        }
+        let first = lo.succ_opt().ok_or(CalendarError::DateOutOfRange)?;
+        let provisional = (first.year()..=hi.year()).any(|y| !self.covers(y));
+        let sign = if from <= to { 1 } else { -1 };
+        let weekdays = weekdays_through(hi) - weekdays_through(lo);
+        Ok(Reckoned { value: sign * (weekdays + self.adjustment(first, hi)), provisional })
+    }
+
+    /// The last day of the run of covered years that contains `today`'s year; when that year is not covered, the
+    /// last day of the newest covered year before it; `None` when no earlier year is covered.
+    /// E.g. 2022–2026 loaded, today 2026-12-06 → 2026-12-31.
+    pub fn covered_until(&self, today: NaiveDate) -> Option<NaiveDate> {
+        let mut year = today.year();
+        if self.covers(year) {
+            while self.covers(year + 1) {
+                year += 1;
+            }
+        } else {
+            year = *self.covered.range(..year).next_back()?;
+        }
+        NaiveDate::from_ymd_opt(year, 12, 31)
+    }
+
+    /// The operator's reminder (issue 15, item 4): from 1 November, while next year's notice is not loaded (or at any
+    /// time while this year's is not), a sentence saying which year to load; `None` when nothing is due.
+    pub fn missing_notice_reminder(&self, today: NaiveDate) -> Option<String> {
+        let year = today.year();
+        if !self.covers(year) {
+            return Some(format!(
+                "the working-day calendar has no notice for {year} (today is {today}): deadlines are provisional \
+                 (Monday–Friday); load it with `doudi calendar add FILE --source \"…\"`"
+            ));
+        }
+        if today.month() >= 11 && !self.covers(year + 1) {
+            return Some(format!(
+                "the working-day calendar holds no notice for {next} yet: deadlines that reach {next} will be \
+                 provisional (Monday–Friday) until it is loaded; load the State Council notice for {next} with \
+                 `doudi calendar add FILE --source \"…\"` as soon as it is published",
+                next = year + 1
+            ));
+        }
+        None
+    }
+
+    fn adjustment(&self, first: NaiveDate, hi: NaiveDate) -> i64 {
+        self.days
             .range(first..=hi)
             .map(|(&date, entry)| match (entry.kind, is_weekend(date)) {
                 (DayKind::Holiday, false) => -1,
                 (DayKind::MakeUpWorkday, true) => 1,
                 _ => 0,
             })
-            .sum();
-        Ok(sign * (weekdays + adjustment))
+            .sum()
     }
 
     fn check_covered(&self, year: i32) -> Result<(), CalendarError> {
@@ -646,6 +760,39 @@ mod tests {
         assert_eq!(c.add_working_days(d("2023-01-01"), u32::MAX), not_covered_2027);
         let err = CalendarError::YearNotCovered { year: 2027 }.to_string();
         assert!(err.contains("no data for 2027"), "{err}");
+    }
+
+    #[test]
+    fn provisional_rule_past_the_loaded_years() {
+        let c = cal();
+        // Thu 2026-12-31 + 1: Fri 2027-01-01 under the Monday–Friday rule.
+        let r = c.add_working_days_or_provisional(d("2026-12-31"), 1).unwrap();
+        assert_eq!((r.value, r.provisional), (d("2027-01-01"), true));
+        // Inside the loaded years the strict and provisional answers agree and are not flagged.
+        let r = c.add_working_days_or_provisional(d("2023-09-28"), 5).unwrap();
+        assert_eq!((r.value, r.provisional), (d("2023-10-11"), false));
+        // (2026-12-31, 2027-01-08]: Fri 1, Mon 4 … Fri 8 = 6 weekdays.
+        let r = c.working_days_between_or_provisional(d("2026-12-31"), d("2027-01-08")).unwrap();
+        assert_eq!((r.value, r.provisional), (6, true));
+        let r = c.working_days_between_or_provisional(d("2027-01-08"), d("2026-12-31")).unwrap();
+        assert_eq!(r.value, -6);
+        assert!(!c.working_days_between_or_provisional(d("2026-12-01"), d("2026-12-31")).unwrap().provisional);
+    }
+
+    #[test]
+    fn covered_until_and_the_reminder_from_1_november() {
+        let c = cal();
+        assert_eq!(c.covered_until(d("2026-12-06")), Some(d("2026-12-31")));
+        assert_eq!(c.covered_until(d("2023-03-01")), Some(d("2026-12-31")));
+        // 2027 not loaded: the newest covered year before it.
+        assert_eq!(c.covered_until(d("2027-02-01")), Some(d("2026-12-31")));
+        assert_eq!(c.covered_until(d("2021-06-01")), None);
+        assert_eq!(c.missing_notice_reminder(d("2026-10-31")), None);
+        let r = c.missing_notice_reminder(d("2026-11-01")).unwrap();
+        assert!(r.contains("no notice for 2027 yet"), "{r}");
+        assert_eq!(c.missing_notice_reminder(d("2025-11-15")), None, "2026 is loaded");
+        let r = c.missing_notice_reminder(d("2027-01-02")).unwrap();
+        assert!(r.contains("no notice for 2027 (today is 2027-01-02)"), "{r}");
     }
 
     #[test]

@@ -176,6 +176,24 @@ fn warning_out(v: &WarningView) -> pb::Warning {
         visited_on_time: v.times.visited_on_time,
         decided_on_time: v.times.decided_on_time,
         as_of: v.as_of.to_string(),
+        visit_due_provisional: v.times.visit_due_provisional,
+        decision_due_provisional: v.times.decision_due_provisional,
+        days_late_provisional: v.times.days_late_provisional,
+        deadline_history: v
+            .deadline_history
+            .iter()
+            .map(|h| pb::WarningDeadlineChange {
+                changed_at: Some(timestamp(h.changed_at)),
+                calendar_year: h.calendar_year,
+                calendar_version: h.calendar_version,
+                old_visit_due: h.change.old_visit_due.to_string(),
+                old_decision_due: h.change.old_decision_due.to_string(),
+                old_provisional: h.change.old_provisional,
+                new_visit_due: h.change.new_visit_due.to_string(),
+                new_decision_due: h.change.new_decision_due.to_string(),
+                new_provisional: h.change.new_provisional,
+            })
+            .collect(),
     }
 }
 

@@ -19,7 +19,8 @@ use crate::domain::money::Money;
 use crate::domain::policy::CoordinationRight;
 use crate::domain::workdays::WorkCalendar;
 use crate::store::{
-    AuditRecord, NewFundReport, NewWarning, StoreError, StoredFundReport, StoredWarning, WarningInsert, WarningUpdate,
+    AuditRecord, NewFundReport, NewWarning, StoreError, StoredDeadlineChange, StoredFundReport, StoredWarning,
+    WarningInsert, WarningUpdate,
 };
 
 /// A fund report as submitted (already parsed).
@@ -83,6 +84,8 @@ pub struct WarningView {
     pub id_number: IdNumber,
     pub times: WarningTimes,
     pub as_of: NaiveDate,
+    /// Deadline changes made by calendar loads (`doudi calendar add`), oldest first.
+    pub deadline_history: Vec<StoredDeadlineChange>,
 }
 
 /// One page of `ListWarnings`.
@@ -275,11 +278,10 @@ impl Hub {
             if w.received_at > now + chrono::Duration::minutes(5) {
                 return Err(HubError::invalid(format!("warnings[{i}].received_at"), "is in the future"));
             }
-            if let Err(e) = cal.due_date(w.received_at, crate::domain::coordination::DECISION_WORKING_DAYS) {
-                return Err(HubError::invalid(
-                    format!("warnings[{i}].received_at"),
-                    format!("its deadlines fall outside the loaded working-day calendar: {e}"),
-                ));
+            // Intake never depends on the calendar (issue 15): deadlines in a year whose notice is not loaded are
+            // provisional (Monday–Friday) and flagged on every read; only a date past chrono's range is refused.
+            if let Err(e) = crate::domain::coordination::warning_deadlines(&cal, w.received_at) {
+                return Err(HubError::invalid(format!("warnings[{i}].received_at"), e.to_string()));
             }
             let key = self.person_row(&w.id_number, &mut seen, &mut persons);
             new.push(NewWarning {
@@ -309,12 +311,19 @@ impl Hub {
         let cipher = self.store.person_cipher(&w.person_key).await?.ok_or(KeyError::Decrypt)?;
         let id_number = self.keys.decrypt(&cipher, &w.person_key)?;
         let times = self.times(&w, cal, as_of)?;
-        Ok(WarningView { warning: w, id_number, times, as_of })
+        let deadline_history = self
+            .store
+            .warning_deadline_changes(std::slice::from_ref(&w.warning_id))
+            .await?
+            .into_iter()
+            .filter(|c| c.change.agency == w.agency)
+            .collect();
+        Ok(WarningView { warning: w, id_number, times, as_of, deadline_history })
     }
 
     fn times(&self, w: &StoredWarning, cal: &WorkCalendar, as_of: NaiveDate) -> Result<WarningTimes, HubError> {
         warning_times(cal, w.received_at, state_of(w)?, date_of(&w.visited_on)?, date_of(&w.decided_on)?, as_of)
-            .map_err(|e| HubError::invalid("as_of", format!("outside the loaded working-day calendar: {e}")))
+            .map_err(|e| HubError::invalid("as_of", e.to_string()))
     }
 
     /// `RecordWarningOutcome`: apply one workflow step (with its audit event, in one transaction).

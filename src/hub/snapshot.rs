@@ -127,6 +127,7 @@ impl Hub {
             closed: 0,
             clearance_rate_pct: None,
             by_county: Vec::new(),
+            provisional: 0,
         };
         let mut by_county: BTreeMap<String, u64> = BTreeMap::new();
         for w in self.store.list_warnings("").await? {
@@ -146,6 +147,7 @@ impl Hub {
             )
             .map_err(|e| HubError::FailedPrecondition(format!("working-day calendar: {e}")))?;
             s.received += 1;
+            s.provisional += u64::from(t.decision_due_provisional || t.days_late_provisional);
             *by_county.entry(w.county_code.clone()).or_default() += 1;
             s.visited_within_3_working_days += u64::from(t.visited_on_time);
             s.decided_within_5_working_days += u64::from(t.decided_on_time);

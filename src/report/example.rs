@@ -204,6 +204,7 @@ pub fn quarterly() -> QuarterlySummary {
             CountyCount { county_code: HUAN.into(), count: 22 },
             CountyCount { county_code: ZHENYUAN.into(), count: 15 },
         ],
+        provisional: 0,
     };
     let standard = |item: &str, name: &str, previous: &str, current: &str, pct| StandardChange {
         item: item.into(),
@@ -319,6 +320,7 @@ pub fn monthly() -> MonthlyReport {
                 CountyCount { county_code: HUAN.into(), count: 8 },
                 CountyCount { county_code: ZHENYUAN.into(), count: 5 },
             ],
+            provisional: 0,
         },
         medical_findings_by_code: vec![
             CodeCount { code: "ASSISTANCE_MISSED".into(), count: 2 },

@@ -300,27 +300,31 @@ fn fund_report_section(number: u8, f: &FundReportSection, names: &BTreeMap<&str,
 }
 
 fn warning_section(number: u8, w: &WarningSection, names: &BTreeMap<&str, &str>) -> Section {
-    let summary = kv_table(
-        "warnings",
-        Some("Workflow 处置情况"),
-        vec![
-            ("received", "Received 收到预警", Cell::int(w.received)),
-            (
-                "visited_within_3_working_days",
-                "Visited within 3 working days 3个工作日内入户",
-                Cell::int(w.visited_within_3_working_days),
-            ),
-            (
-                "decided_within_5_working_days",
-                "Decided within 5 working days 5个工作日内认定",
-                Cell::int(w.decided_within_5_working_days),
-            ),
-            ("overdue", "Overdue 逾期未办", Cell::int(w.overdue)),
-            ("assisted", "Assisted 纳入救助", Cell::int(w.assisted)),
-            ("closed", "Closed 已办结", Cell::int(w.closed)),
-            ("clearance_rate_pct", "Clearance rate 办结率", w.clearance_rate_pct.map_or(Cell::Missing, Cell::Percent)),
-        ],
-    );
+    let mut rows = vec![
+        ("received", "Received 收到预警", Cell::int(w.received)),
+        (
+            "visited_within_3_working_days",
+            "Visited within 3 working days 3个工作日内入户",
+            Cell::int(w.visited_within_3_working_days),
+        ),
+        (
+            "decided_within_5_working_days",
+            "Decided within 5 working days 5个工作日内认定",
+            Cell::int(w.decided_within_5_working_days),
+        ),
+        ("overdue", "Overdue 逾期未办", Cell::int(w.overdue)),
+        ("assisted", "Assisted 纳入救助", Cell::int(w.assisted)),
+        ("closed", "Closed 已办结", Cell::int(w.closed)),
+        ("clearance_rate_pct", "Clearance rate 办结率", w.clearance_rate_pct.map_or(Cell::Missing, Cell::Percent)),
+    ];
+    if w.provisional > 0 {
+        rows.push((
+            "provisional",
+            "Provisional deadlines (holiday notice not loaded) 期限为暂定（节假日安排未载入）",
+            Cell::int(w.provisional),
+        ));
+    }
+    let summary = kv_table("warnings", Some("Workflow 处置情况"), rows);
     let by_county = Table {
         key: "warnings_by_county",
         caption: Some("Received by county 分县收到"),
@@ -340,7 +344,10 @@ fn warning_section(number: u8, w: &WarningSection, names: &BTreeMap<&str, &str>)
         id: "warnings",
         en: "Early warnings",
         zh: "动态监测预警",
-        note: None,
+        note: (w.provisional > 0).then_some(
+            "Provisional: some deadlines fall in a year whose State Council holiday notice the hub does not hold yet; \
+             they follow Monday–Friday until it is loaded (doudi calendar add) and may move then.",
+        ),
         tables: vec![summary, by_county],
     }
 }

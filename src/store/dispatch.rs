@@ -197,6 +197,38 @@ impl Store {
         }
     }
 
+    /// Every version of every year's holiday notice, by year and version (migration 0008).
+    pub async fn calendar_notices(&self) -> Result<Vec<super::StoredNotice>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.calendar_notices().await,
+            Store::Postgres(p) => p.calendar_notices().await,
+        }
+    }
+
+    /// Write a planned notice load with its audit event in one transaction, or `Raced` and nothing written
+    /// (`store::calendar::NoticeLoad`).
+    pub async fn load_calendar_notice(
+        &self,
+        load: &super::NoticeLoad,
+        audit: &AuditRecord,
+    ) -> Result<super::NoticeLoaded, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.load_calendar_notice(load, audit).await,
+            Store::Postgres(p) => p.load_calendar_notice(load, audit).await,
+        }
+    }
+
+    /// The recorded deadline changes of the warnings with these ids, oldest first.
+    pub async fn warning_deadline_changes(
+        &self,
+        warning_ids: &[String],
+    ) -> Result<Vec<super::StoredDeadlineChange>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.warning_deadline_changes(warning_ids).await,
+            Store::Postgres(p) => p.warning_deadline_changes(warning_ids).await,
+        }
+    }
+
     pub async fn coordination_counts(&self) -> Result<(i64, i64), StoreError> {
         match self {
             Store::Sqlite(s) => s.coordination_counts().await,
@@ -407,6 +439,15 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.migrate().await,
             Store::Postgres(p) => p.migrate().await,
+        }
+    }
+
+    /// Apply the migrations numbered up to `version` only (tests of a database made by an earlier release).
+    #[doc(hidden)]
+    pub async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.migrate_to(version).await,
+            Store::Postgres(p) => p.migrate_to(version).await,
         }
     }
 

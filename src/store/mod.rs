@@ -8,6 +8,7 @@
 
 mod audit;
 mod bench;
+pub(crate) mod calendar;
 mod changes;
 mod coordination;
 mod dispatch;
@@ -19,6 +20,7 @@ mod snapshot;
 mod sqlite;
 
 pub use audit::{AuditEventRow, AuditFilter, ChainCheck};
+pub use calendar::{DeadlineChange, NoticeLoad, NoticeLoaded, StoredDeadlineChange, StoredNotice};
 pub use changes::{ChangeFilter, ChangeRow};
 pub use coordination::{NewFundReport, NewWarning, StoredFundReport, StoredWarning, WarningInsert, WarningUpdate};
 pub use dispatch::Store;

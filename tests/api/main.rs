@@ -10,6 +10,7 @@ mod support;
 mod access;
 mod audit;
 mod bench_memory;
+mod calendar;
 mod cli;
 mod config_cli;
 mod coordination;

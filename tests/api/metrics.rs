@@ -114,6 +114,9 @@ async fn metrics_count_requests_by_agency_method_and_code_and_facts_by_outcome()
     assert_eq!(facts(&text, "leading_group", "REJECTED"), None, "a refused batch ingests nothing");
     // Four accepted pushes, one audit event each; the refused one appends none.
     assert_eq!(sample(&text, "doudi_audit_chain_length", &[]), Some(4.0));
+    // Migration 0003 holds the notices of 2022–2026: the calendar runs to 2026-12-31 (still so on a later date,
+    // as the newest covered year before it).
+    assert_eq!(sample(&text, "doudi_calendar_covered_until", &[]), Some(20261231.0));
     if crate::ON_POSTGRES {
         // One pool of at most 16 connections (store/pg/mod.rs), at least one open.
         let size = sample(&text, "doudi_db_pool_connections", &[("pool", "postgres"), ("state", "size")]).unwrap();

@@ -20,6 +20,9 @@ mod access;
 #[path = "../api/audit.rs"]
 mod audit;
 #[cfg(doudi_pg_tests)]
+#[path = "../api/calendar.rs"]
+mod calendar;
+#[cfg(doudi_pg_tests)]
 #[path = "../api/cli.rs"]
 mod cli;
 #[cfg(doudi_pg_tests)]

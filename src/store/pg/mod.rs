@@ -15,6 +15,7 @@
 
 mod audit;
 mod bench;
+mod calendar;
 mod changes;
 mod coordination;
 mod core;
@@ -45,6 +46,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "medical", include_str!("../../../migrations/postgres/0005_medical.sql")),
     (6, "snapshots", include_str!("../../../migrations/postgres/0006_snapshots.sql")),
     (7, "change_log", include_str!("../../../migrations/postgres/0007_change_log.sql")),
+    (8, "calendar_notices", include_str!("../../../migrations/postgres/0008_calendar_notices.sql")),
 ];
 
 /// The advisory lock key every write transaction takes first (ASCII "doudi-wr").
@@ -83,11 +85,13 @@ impl PgStore {
         })
     }
 
-    /// Apply `migrations/postgres/` (idempotent). sqlx holds a session advisory lock while it migrates, so replicas
-    /// started together do not race: one applies, the others wait and find nothing to do.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    /// Apply the migrations numbered up to `version` (tests of a database made by an earlier release; `migrate`
+    /// applies them all).
+    #[doc(hidden)]
+    pub async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
         let migrations = MIGRATIONS
             .iter()
+            .filter(|(v, _, _)| *v <= version)
             .map(|(v, d, sql)| {
                 Migration::new(
                     *v,
@@ -99,6 +103,13 @@ impl PgStore {
             })
             .collect();
         Migrator::with_migrations(migrations).run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Apply `migrations/postgres/` (idempotent). sqlx holds a session advisory lock while it migrates, so replicas
+    /// started together do not race: one applies, the others wait and find nothing to do.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.migrate_to(i64::MAX).await?;
         let head = self.change_log_head().await?;
         self.publish_change_head(head);
         spawn_change_listener(self.pool.clone(), self.change_head.clone(), self.closed.clone());

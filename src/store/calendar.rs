@@ -1,0 +1,250 @@
+//! Holiday notices loaded by operators, their versions, and the warning deadline changes a load causes (migration
+//! 0008; issue 15). The row types are shared with the PostgreSQL backend (`pg/calendar.rs`).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::Row;
+
+use super::sqlite::{append_audit, corrupt};
+use super::{AuditRecord, SqliteStore, StoreError, from_micros, to_micros};
+use crate::domain::workdays::{CalendarEntry, DayKind};
+
+/// One stored version of a year's notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredNotice {
+    pub year: i32,
+    pub version: i64,
+    pub source: String,
+    /// `""` for a year's first version; why it was corrected otherwise.
+    pub reason: String,
+    pub loaded_at: DateTime<Utc>,
+    pub loaded_by: String,
+    /// The version's days, in date order.
+    pub entries: Vec<CalendarEntry>,
+}
+
+/// One warning whose deadlines a load moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadlineChange {
+    pub agency: String,
+    pub warning_id: String,
+    pub old_visit_due: NaiveDate,
+    pub old_decision_due: NaiveDate,
+    pub old_provisional: bool,
+    pub new_visit_due: NaiveDate,
+    pub new_decision_due: NaiveDate,
+    pub new_provisional: bool,
+}
+
+/// A recorded deadline change, with the notice version that caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDeadlineChange {
+    pub change: DeadlineChange,
+    pub calendar_year: i32,
+    pub calendar_version: i64,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// Everything one load writes, planned by the hub (`hub::calendar`) from what it read; the store checks that what
+/// the plan was made from is still so, and writes it all in one transaction.
+#[derive(Debug, Clone)]
+pub struct NoticeLoad {
+    pub year: i32,
+    pub source: String,
+    pub reason: String,
+    pub loaded_by: String,
+    pub loaded_at: DateTime<Utc>,
+    /// The new version's days (they replace the year's rows of `work_calendar`).
+    pub entries: Vec<CalendarEntry>,
+    /// The year's newest version when the plan was made (0: none).
+    pub expected_version: i64,
+    /// The plan covers the warnings received at or after this instant …
+    pub warnings_since: DateTime<Utc>,
+    /// … of which there were this many.
+    pub expected_warnings: i64,
+    /// The warnings whose deadlines move.
+    pub changes: Vec<DeadlineChange>,
+}
+
+/// What [`SqliteStore::load_calendar_notice`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeLoaded {
+    /// Stored as this version.
+    Loaded { version: i64 },
+    /// The year's versions or the warnings changed since the plan was made: nothing written; plan again.
+    Raced,
+}
+
+pub(super) fn day_kind(table: &'static str, s: &str) -> Result<DayKind, StoreError> {
+    s.parse().map_err(|e: crate::domain::workdays::CalendarError| corrupt(table, e.to_string()))
+}
+
+fn date(table: &'static str, s: &str) -> Result<NaiveDate, StoreError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| corrupt(table, e.to_string()))
+}
+
+impl SqliteStore {
+    /// Every version of every year's notice, by year and version.
+    pub async fn calendar_notices(&self) -> Result<Vec<StoredNotice>, StoreError> {
+        let heads = sqlx::query(
+            "SELECT year, version, source, reason, loaded_at, loaded_by FROM calendar_notices ORDER BY year, version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let days = sqlx::query(
+            "SELECT year, version, date, kind, name FROM calendar_notice_days ORDER BY year, version, date",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<StoredNotice> = heads
+            .iter()
+            .map(|r| {
+                Ok(StoredNotice {
+                    year: r.try_get::<i64, _>(0)? as i32,
+                    version: r.try_get(1)?,
+                    source: r.try_get(2)?,
+                    reason: r.try_get(3)?,
+                    loaded_at: from_micros(r.try_get(4)?),
+                    loaded_by: r.try_get(5)?,
+                    entries: Vec::new(),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for r in &days {
+            let (year, version): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+            let entry = CalendarEntry::new(
+                date("calendar_notice_days", &r.try_get::<String, _>(2)?)?,
+                day_kind("calendar_notice_days", &r.try_get::<String, _>(3)?)?,
+                r.try_get::<String, _>(4)?,
+            );
+            let n = out
+                .iter_mut()
+                .find(|n| i64::from(n.year) == year && n.version == version)
+                .ok_or_else(|| corrupt("calendar_notice_days", format!("no notice {year} v{version}")))?;
+            n.entries.push(entry);
+        }
+        Ok(out)
+    }
+
+    /// Store a planned load (see [`NoticeLoad`]) with its audit event, in one write transaction; [`NoticeLoaded::Raced`]
+    /// and nothing written when the year's newest version or the count of warnings since `warnings_since` is no
+    /// longer what the plan was made from.
+    pub async fn load_calendar_notice(
+        &self,
+        load: &NoticeLoad,
+        audit: &AuditRecord,
+    ) -> Result<NoticeLoaded, StoreError> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
+        let year = i64::from(load.year);
+        let newest: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM calendar_notices WHERE year = ?")
+            .bind(year)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let warnings: i64 = sqlx::query("SELECT COUNT(*) FROM warnings WHERE received_at >= ?")
+            .bind(to_micros(load.warnings_since))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if newest != load.expected_version || warnings != load.expected_warnings {
+            return Ok(NoticeLoaded::Raced);
+        }
+        let version = newest + 1;
+        let at = to_micros(load.loaded_at);
+        sqlx::query(
+            "INSERT INTO calendar_notices (year, version, source, reason, loaded_at, loaded_by) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(year)
+        .bind(version)
+        .bind(&load.source)
+        .bind(&load.reason)
+        .bind(at)
+        .bind(&load.loaded_by)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM work_calendar WHERE year = ?").bind(year).execute(&mut *tx).await?;
+        for e in &load.entries {
+            let d = e.date.to_string();
+            sqlx::query("INSERT INTO calendar_notice_days (year, version, date, kind, name) VALUES (?, ?, ?, ?, ?)")
+                .bind(year)
+                .bind(version)
+                .bind(&d)
+                .bind(e.kind.as_str())
+                .bind(&e.name)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO work_calendar (date, kind, name, year, source) VALUES (?, ?, ?, ?, ?)")
+                .bind(&d)
+                .bind(e.kind.as_str())
+                .bind(&e.name)
+                .bind(year)
+                .bind(&load.source)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for c in &load.changes {
+            sqlx::query(
+                "INSERT INTO warning_deadline_changes (agency, warning_id, calendar_year, calendar_version, \
+                 changed_at, old_visit_due, old_decision_due, old_provisional, new_visit_due, new_decision_due, \
+                 new_provisional) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&c.agency)
+            .bind(&c.warning_id)
+            .bind(year)
+            .bind(version)
+            .bind(at)
+            .bind(c.old_visit_due.to_string())
+            .bind(c.old_decision_due.to_string())
+            .bind(c.old_provisional)
+            .bind(c.new_visit_due.to_string())
+            .bind(c.new_decision_due.to_string())
+            .bind(c.new_provisional)
+            .execute(&mut *tx)
+            .await?;
+        }
+        append_audit(&mut tx, audit, at).await?;
+        tx.commit().await?;
+        Ok(NoticeLoaded::Loaded { version })
+    }
+
+    /// The recorded deadline changes of the warnings with these ids (any agency), oldest first.
+    pub async fn warning_deadline_changes(
+        &self,
+        warning_ids: &[String],
+    ) -> Result<Vec<StoredDeadlineChange>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in warning_ids.chunks(super::sqlite::ROWS_PER_INSERT) {
+            let mut qb: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "SELECT agency, warning_id, calendar_year, calendar_version, changed_at, old_visit_due, \
+                 old_decision_due, old_provisional, new_visit_due, new_decision_due, new_provisional \
+                 FROM warning_deadline_changes WHERE warning_id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.clone());
+            }
+            qb.push(") ORDER BY changed_at, calendar_year, calendar_version");
+            for r in qb.build().fetch_all(&self.pool).await? {
+                let t = "warning_deadline_changes";
+                out.push(StoredDeadlineChange {
+                    change: DeadlineChange {
+                        agency: r.try_get(0)?,
+                        warning_id: r.try_get(1)?,
+                        old_visit_due: date(t, &r.try_get::<String, _>(5)?)?,
+                        old_decision_due: date(t, &r.try_get::<String, _>(6)?)?,
+                        old_provisional: r.try_get(7)?,
+                        new_visit_due: date(t, &r.try_get::<String, _>(8)?)?,
+                        new_decision_due: date(t, &r.try_get::<String, _>(9)?)?,
+                        new_provisional: r.try_get(10)?,
+                    },
+                    calendar_year: r.try_get::<i64, _>(2)? as i32,
+                    calendar_version: r.try_get(3)?,
+                    changed_at: from_micros(r.try_get(4)?),
+                });
+            }
+        }
+        out.sort_by_key(|a| (a.changed_at, a.calendar_year));
+        Ok(out)
+    }
+}
