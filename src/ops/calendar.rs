@@ -82,7 +82,7 @@ pub async fn run(store: &Store, command: CalendarCommand) -> anyhow::Result<()> 
                 ),
                 LoadOutcome::Loaded { version } => {
                     println!(
-                        "calendar {} loaded as version {version}: {} holidays, {} make-up working days (source: {source})",
+                        "calendar {} loaded as version {version}: {} days off, {} make-up working days (source: {source})",
                         r.year, r.holidays, r.make_up_workdays
                     );
                     println!("warnings whose deadlines moved: {}", r.changes.len());
