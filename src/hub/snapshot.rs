@@ -13,7 +13,7 @@ use crate::domain::coverage::MonthlyStandards;
 use crate::domain::division::{QINGYANG_COUNTIES, division_name};
 use crate::domain::fact::Program;
 use crate::domain::money::Money;
-use crate::domain::policy::CoordinationRight;
+use crate::domain::policy::{CityWideAction, CoordinationRight};
 use crate::domain::snapshot::Aggregates;
 use crate::domain::summary::{
     CodeCount, Count, CountyCount, CountyProgramRow, CoverageRow, FundReportRow, FundReportSection, FundReportTotal,
@@ -47,6 +47,11 @@ fn parse<T: serde::de::DeserializeOwned>(body: Option<String>, section: &str) ->
 }
 
 impl Hub {
+    /// A county office may not take a city-wide action (the access matrix's `city_wide`).
+    pub(crate) fn require_city_office(&self, principal: &Principal, action: CityWideAction) -> Result<(), HubError> {
+        self.policy.check_city_wide(principal, action).map_err(HubError::PermissionDenied)
+    }
+
     fn require_aggregates(&self, principal: &Principal) -> Result<(), HubError> {
         if self.policy.may_read_aggregates(principal.agency()) {
             Ok(())
@@ -192,9 +197,10 @@ impl Hub {
         Ok((changes, monthly))
     }
 
-    /// `CreateSnapshot`: freeze a quarter that has ended (on the hub's clock, Asia/Shanghai). civil_affairs only.
+    /// `CreateSnapshot`: freeze a quarter that has ended (on the hub's clock, Asia/Shanghai). civil_affairs' city
+    /// office only.
     ///
-    /// Errors: PERMISSION_DENIED without `create_snapshots`; FAILED_PRECONDITION for a quarter not over yet or
+    /// Errors: PERMISSION_DENIED without `create_snapshots` or for a county office (a city-wide action); FAILED_PRECONDITION for a quarter not over yet or
     /// earlier than one already frozen; ALREADY_EXISTS naming the frozen snapshot's content hash.
     pub async fn create_snapshot(
         &self,
@@ -203,6 +209,7 @@ impl Hub {
         quarter: Quarter,
     ) -> Result<SnapshotHeader, HubError> {
         self.require(principal, CoordinationRight::CreateSnapshots, "create snapshots")?;
+        self.require_city_office(principal, CityWideAction::CreateSnapshot)?;
         let today = shanghai_date(self.clock.now());
         if quarter.last_day() >= today {
             return Err(HubError::FailedPrecondition(format!(
@@ -280,6 +287,7 @@ impl Hub {
     /// `VerifySnapshot`. Errors: NOT_FOUND.
     pub async fn verify_snapshot(&self, principal: &Principal, quarter: Quarter) -> Result<Verification, HubError> {
         self.require_aggregates(principal)?;
+        self.require_city_office(principal, CityWideAction::VerifySnapshot)?;
         self.store.verify_snapshot(&quarter.to_string()).await?.ok_or_else(|| not_frozen(quarter))
     }
 
@@ -290,12 +298,14 @@ impl Hub {
         quarter: Quarter,
     ) -> Result<QuarterlySummary, HubError> {
         self.require_aggregates(principal)?;
+        self.require_city_office(principal, CityWideAction::GetQuarterlySummary)?;
         quarterly_summary(&self.store, quarter).await
     }
 
     /// `GetMonthlyReport`: aggregates of a month as known now. Errors: FAILED_PRECONDITION outside the calendar.
     pub async fn monthly_report(&self, principal: &Principal, month: Month) -> Result<MonthlyReport, HubError> {
         self.require_aggregates(principal)?;
+        self.require_city_office(principal, CityWideAction::GetMonthlyReport)?;
         self.monthly_report_data(month).await
     }
 

@@ -30,7 +30,7 @@ pub use medical::{
 };
 pub use pg::PgStore;
 pub use snapshot::{CreateOutcome, SnapshotHeader, SnapshotInput, Verification};
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, in_memory_refusal};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};

@@ -473,3 +473,67 @@ async fn a_cancelled_batch_leaves_all_or_nothing() {
     }
     app.stop().await;
 }
+
+/// Issue 23 item 6: one person with 20,000 facts gave a 4.25 MB GetRecipient, over most clients' 4 MiB. The facts of
+/// one response are bounded (`max_recipient_facts`, 5 here so the test stays small): without a page_size a person
+/// with more is RESOURCE_EXHAUSTED naming the count and the limit and how to read the rest; with a page_size the facts
+/// come in pages. 12 facts at 5 a page: 5 + 5 + 2, every fact once, in fact_id order (one kind, one agency).
+#[tokio::test]
+async fn get_recipient_bounds_the_facts_of_one_response_and_pages_the_rest() {
+    let app = spawn_app_with(|c| c.max_recipient_facts = 5).await;
+    let mut ca = app.client("civil_affairs").await;
+    let person = id(HUAN, (1985, 12, 31), 3);
+    let facts: Vec<pb::Fact> = (1..=12)
+        .map(|i| {
+            let mut f = with(base(&format!("MZ-{i:02}"), &person, HUAN), rural_dibao());
+            if let Some(pb::fact::Payload::Assistance(a)) = &mut f.payload {
+                a.household_id = format!("HH-{i}");
+            }
+            f
+        })
+        .collect();
+    let r = push(&mut ca, facts).await.unwrap();
+    assert!(r.results.iter().all(|r| outcome(r) == pb::FactOutcome::Accepted), "{r:?}");
+    let req = |page_size: i32, page_token: &str, as_of: &str| pb::GetRecipientRequest {
+        id_number: person.clone(),
+        as_of: as_of.into(),
+        purpose: "test".into(),
+        page_size,
+        page_token: page_token.into(),
+    };
+
+    let e = ca.exchange.get_recipient(req(0, "", "2023-06-30")).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{}", e.message());
+    for part in ["12 facts", "max_recipient_facts = 5", "page_size", "next_page_token"] {
+        assert!(e.message().contains(part), "{part}: {}", e.message());
+    }
+
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    let mut token = String::new();
+    loop {
+        // 100 asked, reduced to the limit 5.
+        let page = ca.exchange.get_recipient(req(100, &token, "2023-06-30")).await.unwrap().into_inner();
+        sizes.push(page.facts.len());
+        seen.extend(page.facts.iter().map(|f| f.fact_id.clone()));
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+        // A token is bound to its person and date, and to its caller.
+        let e = ca.exchange.get_recipient(req(5, &token, "2023-06-29")).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().starts_with("page_token"), "{}", e.message());
+        let mut hr = app.client("human_resources").await;
+        let e = hr.exchange.get_recipient(req(5, &token, "2023-06-30")).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+    }
+    assert_eq!(sizes, [5, 5, 2]);
+    let expected: Vec<String> = (1..=12).map(|i| format!("MZ-{i:02}")).collect();
+    assert_eq!(seen, expected);
+
+    let e = ca.exchange.get_recipient(req(-1, "", "2023-06-30")).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("page_size"), "{}", e.message());
+    app.stop().await;
+}

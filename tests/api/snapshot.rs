@@ -472,3 +472,81 @@ async fn a_quarter_whose_sums_exceed_twelve_digits_still_reads_back() {
         serde_json::to_string(&doudi::grpc::snapshot::struct_to_json(summary.into_inner().summary.unwrap())).unwrap();
     assert!(json.contains("1999999999999.98"), "the county's roster sum is in the summary");
 }
+
+/// Issue 23 item 1: 环县's civil-affairs office (`civil_affairs` + `/division/621022`) called CreateSnapshot
+/// {"quarter":"2023Q2"} and froze the city's quarter. Every city-wide action of the access matrix is refused to a
+/// county office with PERMISSION_DENIED naming the action; nothing is frozen; the city office then freezes the quarter
+/// itself. A county office still takes county actions, narrowed to its county (ListFundReports: its rows only).
+#[tokio::test]
+async fn a_county_office_may_not_take_city_wide_actions() {
+    const HUAN: &str = "621022";
+    const XIFENG: &str = "621002";
+    let app = spawn_app().await;
+    let mut huan = app.client_in("civil_affairs", Some(HUAN)).await;
+    let mut city = app.client("civil_affairs").await;
+    let refused = |e: tonic::Status, action: &str| {
+        assert_eq!(e.code(), Code::PermissionDenied, "{action}: {}", e.message());
+        assert!(e.message().contains(action) && e.message().contains("city-wide"), "{}", e.message());
+        assert!(e.message().contains(HUAN), "names the county office: {}", e.message());
+    };
+
+    refused(huan.coordination.create_snapshot(q("2023Q2")).await.unwrap_err(), "CreateSnapshot");
+    let frozen = city.coordination.list_snapshots(pb::ListSnapshotsRequest {}).await.unwrap().into_inner();
+    assert!(frozen.snapshots.is_empty(), "the county office froze nothing: {frozen:?}");
+    let month = || pb::GetMonthlyReportRequest { month: "2023-06".into() };
+    refused(huan.coordination.get_monthly_report(month()).await.unwrap_err(), "GetMonthlyReport");
+    city.coordination.get_monthly_report(month()).await.unwrap();
+
+    // The city office freezes its own quarter; created_by names it (no county).
+    let snap = city.coordination.create_snapshot(q("2023Q2")).await.unwrap().into_inner();
+    assert_eq!(snap.created_by, "civil_affairs");
+    let quarter = || pb::GetQuarterlySummaryRequest { quarter: "2023Q2".into() };
+    refused(huan.coordination.get_quarterly_summary(quarter()).await.unwrap_err(), "GetQuarterlySummary");
+    let verify = || pb::VerifySnapshotRequest { quarter: "2023Q2".into() };
+    refused(huan.coordination.verify_snapshot(verify()).await.unwrap_err(), "VerifySnapshot");
+    city.coordination.get_quarterly_summary(quarter()).await.unwrap();
+    assert!(city.coordination.verify_snapshot(verify()).await.unwrap().into_inner().valid);
+    // Headers stay readable: a county office may see that (and when) the quarter was frozen.
+    let header = huan.coordination.get_snapshot(pb::GetSnapshotRequest { quarter: "2023Q2".into() }).await.unwrap();
+    assert_eq!(header.into_inner().content_hash, snap.content_hash);
+
+    // The city's audit log by person is city-wide; the office's own agency's events are not.
+    let by_person = pb::ListAccessEventsRequest {
+        id_number: crate::support::id(HUAN, (1980, 1, 1), 1),
+        purpose: "test".into(),
+        ..Default::default()
+    };
+    refused(huan.audit.list_access_events(by_person.clone()).await.unwrap_err(), "ListAccessEvents");
+    city.audit.list_access_events(by_person).await.unwrap();
+    let own = huan.audit.list_access_events(pb::ListAccessEventsRequest::default()).await.unwrap().into_inner();
+    assert!(own.events.iter().all(|e| e.agency == "civil_affairs"), "{own:?}");
+
+    // Fund reports: the county office lists its own county's row; the city office every county's (8 counties).
+    for county in [HUAN, XIFENG] {
+        city.coordination
+            .submit_fund_report(pb::SubmitFundReportRequest {
+                county_code: county.into(),
+                month: "2023-07".into(),
+                program: pb::FundProgram::Tekun as i32,
+                disbursed_on: "2023-07-10".into(),
+                amount: "100.00".into(),
+                recipients: 1,
+            })
+            .await
+            .unwrap();
+    }
+    let list = |c: &mut doudi::client::Clients| {
+        let req = pb::ListFundReportsRequest {
+            month: "2023-07".into(),
+            program: pb::FundProgram::Tekun as i32,
+            as_of: "2023-08-01".into(),
+            include_history: false,
+        };
+        let mut coordination = c.coordination.clone();
+        async move { coordination.list_fund_reports(req).await.unwrap().into_inner().rows }
+    };
+    let rows = list(&mut huan).await;
+    assert_eq!(rows.iter().map(|r| r.county_code.as_str()).collect::<Vec<_>>(), [HUAN]);
+    assert_eq!(list(&mut city).await.len(), 8, "Qingyang's 8 counties");
+    app.stop().await;
+}
