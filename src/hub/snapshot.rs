@@ -383,7 +383,7 @@ pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<Quarte
         .collect();
 
     // County × program, summed over rural class and support mode.
-    let mut cells: BTreeMap<(String, String), (u64, u64, i64)> = BTreeMap::new();
+    let mut cells: BTreeMap<(String, String), (u64, u64, i128)> = BTreeMap::new();
     for r in &aggregates.rows {
         let c = cells.entry((r.county_code.clone(), r.program.clone())).or_default();
         c.0 += r.persons;
@@ -428,7 +428,7 @@ pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<Quarte
     let dibao = program_total(&aggregates, Program::Dibao.as_str());
     let tekun = program_total(&aggregates, Program::Tekun.as_str());
     let status_count = |s: &str| fund_reports.rows.iter().filter(|r| r.status == s).count() as u64;
-    let benefit: i64 = aggregates
+    let benefit: i128 = aggregates
         .rows
         .iter()
         .filter(|r| r.program == Program::Dibao.as_str() || r.program == Program::Tekun.as_str())

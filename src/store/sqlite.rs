@@ -34,6 +34,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "medical", include_str!("../../migrations/sqlite/0005_medical.sql")),
     (6, "snapshots", include_str!("../../migrations/sqlite/0006_snapshots.sql")),
     (7, "change_log", include_str!("../../migrations/sqlite/0007_change_log.sql")),
+    (9, "money_checks", include_str!("../../migrations/sqlite/0009_money_checks.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
@@ -517,7 +518,7 @@ pub(super) async fn insert_fact_rows(
                     a.program.map(|p| p.as_str()),
                     a.status.map(|s| s.as_str()),
                     a.residence.map(|r| r.as_str()),
-                    a.monthly_benefit.map(|m| m.to_fen()),
+                    a.monthly_benefit.map(super::column_fen),
                 ),
                 _ => (None, None, None, None),
             };

@@ -537,3 +537,73 @@ async fn get_recipient_bounds_the_facts_of_one_response_and_pages_the_rest() {
     assert!(e.message().starts_with("page_size"), "{}", e.message());
     app.stop().await;
 }
+
+/// Issue 23 item 3: every money value passed the wire grammar (12 integer digits), so absurd values were accepted.
+/// Each amount now has a documented plausible maximum (docs/money-limits.md) and a value above it is refused naming
+/// the field and the limit: a monthly benefit of a billion yuan (limit 10,000.00 a month), a county's monthly fund
+/// report of 2,000,000,000.00 (limit 1,000,000,000.00), a settlement costing 20,000,000.00 (limit 10,000,000.00).
+/// The limits themselves are accepted.
+#[tokio::test]
+async fn amounts_above_their_plausible_maximum_are_refused_naming_the_field_and_the_limit() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let benefit = |fact_id: &str, seq: u16, amount: &str| {
+        let mut f = with(base(fact_id, &id(HUAN, (1970, 1, 1), seq), HUAN), rural_dibao());
+        if let Some(pb::fact::Payload::Assistance(a)) = &mut f.payload {
+            a.monthly_benefit = amount.into();
+        }
+        f
+    };
+    let r = push(&mut ca, vec![benefit("MZ-BILLION", 1, "1000000000.00"), benefit("MZ-LIMIT", 2, "10000.00")])
+        .await
+        .unwrap();
+    assert_eq!(outcome(&r.results[0]), pb::FactOutcome::Rejected);
+    assert_eq!(r.results[0].field, "facts[0].assistance.monthly_benefit");
+    assert!(r.results[0].reason.contains("10000.00 yuan a month"), "{}", r.results[0].reason);
+    assert_eq!(outcome(&r.results[1]), pb::FactOutcome::Accepted, "the limit itself is plausible");
+
+    let report = |amount: &str| pb::SubmitFundReportRequest {
+        county_code: HUAN.into(),
+        month: "2023-07".into(),
+        program: pb::FundProgram::Tekun as i32,
+        disbursed_on: "2023-07-10".into(),
+        amount: amount.into(),
+        recipients: 3,
+    };
+    let e = ca.coordination.submit_fund_report(report("2000000000.00")).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("amount:") && e.message().contains("1000000000.00"), "{}", e.message());
+    ca.coordination.submit_fund_report(report("1000000000.00")).await.unwrap();
+
+    let mut mi = app.client("medical_insurance").await;
+    let s = pb::Settlement {
+        settlement_id: "S-HUGE".into(),
+        id_number: id(HUAN, (1970, 1, 1), 3),
+        division_code: HUAN.into(),
+        admitted_on: "2023-03-01".into(),
+        settled_on: "2023-03-10".into(),
+        visit_type: pb::VisitType::Inpatient as i32,
+        in_province: true,
+        referred: false,
+        total_cost: "20000000.00".into(),
+        policy_scope_cost: "20000000.00".into(),
+        basic_paid: "0.00".into(),
+        critical_illness_paid: "0.00".into(),
+        medical_assistance_paid: "0.00".into(),
+        other_paid: "0.00".into(),
+        out_of_pocket: "20000000.00".into(),
+    };
+    let r = mi.medical.submit_settlements(pb::SubmitSettlementsRequest { settlements: vec![s] }).await;
+    match r {
+        Ok(r) => {
+            let r = &r.into_inner().results[0];
+            assert_eq!(r.outcome, pb::SettlementOutcome::Rejected as i32, "{r:?}");
+            assert!(r.field.ends_with("total_cost") && r.reason.contains("10000000.00"), "{r:?}");
+        }
+        Err(e) => {
+            assert_eq!(e.code(), Code::InvalidArgument);
+            assert!(e.message().contains("total_cost") && e.message().contains("10000000.00"), "{}", e.message());
+        }
+    }
+    app.stop().await;
+}
