@@ -40,6 +40,8 @@ pub struct Config {
     pub crypto_suite: crate::crypto::CryptoSuite,
     /// Most facts per PushFacts request / StreamFacts message.
     pub max_batch: usize,
+    /// Most facts one GetRecipient response carries (more: page with page_size; issue 23 item 6).
+    pub max_recipient_facts: usize,
     /// Largest difference (decimal yuan) between a roster program's fund report and the amount
     /// computed from the roster before DISBURSEMENT_MISMATCH (coordination.md).
     pub fund_report_tolerance: String,
@@ -142,6 +144,7 @@ impl Default for Config {
             coverage_params_file: None,
             crypto_suite: Default::default(),
             max_batch: 10_000,
+            max_recipient_facts: 1_000,
             fund_report_tolerance: "1.00".into(),
             max_message_bytes: 4 * 1024 * 1024,
             handshake_timeout_secs: 10,
@@ -179,7 +182,7 @@ pub const REDACTED: &str = "<redacted>";
 
 impl Config {
     /// Every configuration key, in the order of the struct (and of `doudi.example.toml`).
-    pub const KEYS: [&'static str; 28] = [
+    pub const KEYS: [&'static str; 29] = [
         "listen",
         "database_url",
         "certs_dir",
@@ -193,6 +196,7 @@ impl Config {
         "coverage_params_file",
         "crypto_suite",
         "max_batch",
+        "max_recipient_facts",
         "fund_report_tolerance",
         "max_message_bytes",
         "handshake_timeout_secs",
@@ -218,6 +222,9 @@ impl Config {
                 "database_url: {:?} is not supported: use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE",
                 redact_url(&self.database_url)
             ));
+        }
+        if let Some(why) = crate::store::in_memory_refusal(&self.database_url) {
+            return Err(format!("database_url: {why}"));
         }
         if self.trust_domain.is_empty()
             || !self.trust_domain.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
@@ -245,6 +252,7 @@ impl Config {
         }
         for (key, value, min) in [
             ("max_batch", self.max_batch, 1),
+            ("max_recipient_facts", self.max_recipient_facts, 1),
             ("max_message_bytes", self.max_message_bytes, 1024),
             ("handshake_timeout_secs", self.handshake_timeout_secs as usize, 1),
             ("watch_heartbeat_secs", self.watch_heartbeat_secs as usize, 1),
@@ -398,6 +406,24 @@ mod tests {
             assert!(e.to_lowercase().contains(key), "{env:?} {file:?}: {e}");
             assert!(!e.contains("hunter2"), "a password is never echoed: {e}");
         }
+    }
+
+    /// Issue 23 item 2: `--database-url sqlite::memory:` was accepted and then failed 150–170 of 1,800 requests of 20
+    /// concurrent clients with "database table is locked". It is refused at start, naming the key, the reason and a
+    /// file to use instead; a database file is still accepted.
+    #[test]
+    fn an_in_memory_sqlite_database_is_refused_naming_the_key_and_a_file_instead() {
+        for url in ["sqlite::memory:", "sqlite://:memory:", "sqlite:", "sqlite://hub.db?mode=memory&cache=shared"] {
+            let e = load_err(&[("DOUDI_DATABASE_URL", url)], None);
+            assert!(e.contains("database_url"), "{url}: {e}");
+            assert!(e.contains("in-memory") && e.contains("database table is locked"), "{url}: the reason: {e}");
+            assert!(e.contains("sqlite://doudi.db"), "{url}: a file to use instead: {e}");
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DOUDI_DATABASE_URL", "sqlite://hub.db?mode=rwc");
+            Config::load(None, &Overrides::default()).unwrap();
+            Ok(())
+        });
     }
 
     #[test]

@@ -258,6 +258,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 id_number: id.as_str().to_owned(),
                 as_of: AS_OF.into(),
                 purpose: "demo: what each agency may see".into(),
+                ..Default::default()
             })
             .await;
         match r {

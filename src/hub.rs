@@ -88,6 +88,8 @@ pub struct VisibleFact {
 pub struct RecipientView {
     pub id_number: IdNumber,
     pub facts: Vec<VisibleFact>,
+    /// GetRecipient with a page size: the token for the next page; empty on the last page.
+    pub next_page_token: String,
 }
 
 /// One page of `ListRecipients`.
@@ -106,6 +108,8 @@ pub struct Limits {
     pub max_batch: usize,
     /// Largest `page_size` of a list.
     pub max_page_size: usize,
+    /// Most facts one GetRecipient response carries (`max_recipient_facts`; issue 23 item 6).
+    pub max_recipient_facts: usize,
     /// Largest accepted difference between a roster program's fund report and its expected amount
     /// before `DISBURSEMENT_MISMATCH` (coordination.md; default 1.00 yuan).
     pub fund_report_tolerance: crate::domain::money::Money,
@@ -120,6 +124,7 @@ impl Default for Limits {
         Limits {
             max_batch: 10_000,
             max_page_size: 1_000,
+            max_recipient_facts: 1_000,
             fund_report_tolerance: crate::domain::money::Money::from_fen(100).expect("in range"),
             bench_skip_ingest_audit: false,
         }
@@ -414,8 +419,15 @@ impl Hub {
 
     /// One person's facts in force on `as_of`, reduced by the policy; the read is audited.
     ///
+    /// `page_size` 0: every visible fact, if there are at most [`Limits::max_recipient_facts`]; otherwise
+    /// RESOURCE_EXHAUSTED naming the count and the limit (issue 23 item 6: 20,000 facts made a 4.25 MB response, over
+    /// most clients' 4 MiB). With a page size (reduced to the limit): that many facts in (kind, agency, fact_id) order
+    /// after the sealed `page_token`'s position, and the next token while more remain.
+    ///
     /// Errors: NOT_FOUND when nothing is left for the caller (also when the hub holds nothing),
-    /// so a refusal never reveals that a person is assisted.
+    /// so a refusal never reveals that a person is assisted; INVALID_ARGUMENT for a token not issued for this caller,
+    /// person and date.
+    #[allow(clippy::too_many_arguments)]
     pub async fn get_recipient(
         &self,
         principal: &Principal,
@@ -423,6 +435,8 @@ impl Hub {
         id: &IdNumber,
         as_of: NaiveDate,
         purpose: &str,
+        page_size: usize,
+        page_token: &str,
     ) -> Result<RecipientView, HubError> {
         let purpose = check_purpose(purpose)?;
         if !self.policy.reads_person_data(principal.agency()) {
@@ -432,8 +446,32 @@ impl Hub {
             )));
         }
         let key = self.keys.person_key(id);
+        let fingerprint = recipient_fingerprint(&key, as_of);
+        let after = decode_fact_token(&self.keys, principal, page_token, &fingerprint)?;
         let facts = self.store.person_facts(&key, as_of).await?;
-        let visible = self.visible_facts(principal, facts);
+        let mut visible = self.visible_facts(principal, facts);
+        let limit = self.limits.max_recipient_facts;
+        if page_size == 0 && after.is_none() && visible.len() > limit {
+            return Err(HubError::ResourceExhausted(format!(
+                "{} has {} facts the caller may read as of {as_of}, more than one GetRecipient response carries \
+                 (max_recipient_facts = {limit}); ask with page_size (1 to {limit}) and follow next_page_token",
+                id.masked(),
+                visible.len()
+            )));
+        }
+        let mut next_page_token = String::new();
+        if page_size > 0 || after.is_some() {
+            let size = if page_size == 0 { limit } else { page_size.min(limit) };
+            visible.sort_by(|a, b| fact_order(&a.fact).cmp(&fact_order(&b.fact)));
+            if let Some(after) = &after {
+                visible.retain(|v| fact_order(&v.fact) > (after.0.as_str(), after.1.as_str(), after.2.as_str()));
+            }
+            if visible.len() > size {
+                visible.truncate(size);
+                let last = fact_order(&visible[size - 1].fact);
+                next_page_token = encode_fact_token(&self.keys, principal, last, &fingerprint);
+            }
+        }
         // The person key is recorded even when nothing is found: probing is what an auditor looks for.
         let audit = AuditRecord {
             agency: principal.agency().to_string(),
@@ -448,7 +486,7 @@ impl Hub {
             return Err(HubError::NotFound(format!("no data the caller may read about {} as of {as_of}", id.masked())));
         }
         self.store.record_audit(&audit).await?;
-        Ok(RecipientView { id_number: id.clone(), facts: with_holder(visible, id) })
+        Ok(RecipientView { id_number: id.clone(), facts: with_holder(visible, id), next_page_token })
     }
 
     /// Apply the access policy to one person's facts.
@@ -548,7 +586,11 @@ impl Hub {
         for (k, facts) in views {
             let cipher = ciphers.get(&k).ok_or(KeyError::Decrypt)?;
             let id = self.keys.decrypt(cipher, &k)?;
-            recipients.push(RecipientView { facts: with_holder(facts, &id), id_number: id });
+            recipients.push(RecipientView {
+                facts: with_holder(facts, &id),
+                id_number: id,
+                next_page_token: String::new(),
+            });
         }
         self.store
             .record_audit(&AuditRecord {
@@ -583,6 +625,65 @@ fn filter_fingerprint(f: &PersonFilter) -> [u8; 8] {
     let mut out = [0u8; 8];
     out.copy_from_slice(&d[..8]);
     out
+}
+
+/// A fact's place in GetRecipient's pages: (kind, agency, fact_id), the store's order.
+fn fact_order(f: &StoredFact) -> (&'static str, &str, &str) {
+    (f.kind().as_str(), f.agency.as_str(), f.fact_id.as_str())
+}
+
+/// What a GetRecipient page token is bound to besides the caller: the person and the date.
+fn recipient_fingerprint(key: &PersonKey, as_of: NaiveDate) -> [u8; 8] {
+    let mut h = Sha256::new();
+    h.update(b"recipient|");
+    h.update(key.as_bytes());
+    h.update(as_of.to_string().as_bytes());
+    let d = h.finalize();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&d[..8]);
+    out
+}
+
+/// GetRecipient page token: `fingerprint (8) || kind, agency, fact_id` (each u16-length-prefixed), sealed for this
+/// caller like the list tokens.
+fn encode_fact_token(keys: &Keys, p: &Principal, last: (&str, &str, &str), fingerprint: &[u8; 8]) -> String {
+    let mut raw = fingerprint.to_vec();
+    for part in [last.0, last.1, last.2] {
+        raw.extend_from_slice(&(part.len() as u16).to_be_bytes());
+        raw.extend_from_slice(part.as_bytes());
+    }
+    keys.seal_token(&raw, &token_context(p))
+}
+
+fn decode_fact_token(
+    keys: &Keys,
+    p: &Principal,
+    token: &str,
+    fingerprint: &[u8; 8],
+) -> Result<Option<(String, String, String)>, HubError> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || HubError::invalid("page_token", "is not a token GetRecipient returned to this caller");
+    let raw = keys.open_token(token, &token_context(p)).ok_or_else(bad)?;
+    if raw.len() < 8 || raw[..8] != fingerprint[..] {
+        return Err(HubError::invalid("page_token", "was issued for another id_number or as_of"));
+    }
+    let mut rest = &raw[8..];
+    let mut parts = Vec::with_capacity(3);
+    for _ in 0..3 {
+        if rest.len() < 2 {
+            return Err(bad());
+        }
+        let n = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+        let part = rest.get(2..2 + n).ok_or_else(bad)?;
+        parts.push(String::from_utf8(part.to_vec()).map_err(|_| bad())?);
+        rest = &rest[2 + n..];
+    }
+    let fact_id = parts.pop().unwrap_or_default();
+    let agency = parts.pop().unwrap_or_default();
+    let kind = parts.pop().unwrap_or_default();
+    Ok(Some((kind, agency, fact_id)))
 }
 
 /// The context a page token is bound to: the caller's SPIFFE ID.

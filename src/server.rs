@@ -43,6 +43,19 @@ pub const SERVICES: [&str; 5] = [
     "doudi.v1.MedicalAssistance",
 ];
 
+/// Streams a client may reset before the hub has accepted them, pending on one connection at once, before h2 ends the
+/// connection with GOAWAY `too_many_resets` (issue 23 item 4; SECURITY.md "Reset storms"). h2's default is 20: a batch
+/// client timing out 500 calls at once lost the whole connection, its WatchChanges included. 4,096 holds a burst of
+/// several thousand cancels, and still bounds what one connection can queue (a pending stream holds its decoded
+/// request headers, about 1 KiB: at most a few MiB per connection). Resets arriving faster than the hub accepts streams
+/// for that long (the rapid-reset attack, CVE-2023-44487) still fill it and close the connection.
+pub const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 4096;
+
+/// Streams the hub itself may reset because of the client's protocol errors before it ends the connection (the
+/// "MadeYouReset" variant of rapid reset, RUSTSEC-2024-0003 / CVE-2025-8671). hyper's default is 1,024, but tonic's
+/// builder passes `None` when unset, which turns hyper's limit off: doudi sets it explicitly.
+pub const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
+
 /// Largest response message.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -105,6 +118,7 @@ impl Application {
             coverage,
             limits: Limits {
                 max_batch: config.max_batch,
+                max_recipient_facts: config.max_recipient_facts,
                 fund_report_tolerance: config
                     .fund_report_tolerance
                     .parse()
@@ -147,7 +161,10 @@ impl Application {
                 .map(move |conn| conn.map(|tls| close.wrap(tls, max_age, age_grace)))
         };
 
-        let (health, health_service) = tonic_health::server::health_reporter();
+        // tonic-health's reporter; its service wrapped so Watch of an unknown service follows the protocol.
+        let health = tonic_health::server::HealthReporter::new();
+        let health_service =
+            tonic_health::pb::health_server::HealthServer::new(crate::grpc::health::HubHealth::new(health.clone()));
         for s in SERVICES.iter().chain(std::iter::once(&"")) {
             health.set_service_status(*s, ServingStatus::NotServing).await;
         }
@@ -207,6 +224,8 @@ impl Application {
         let router = builder
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_ACCEPT_RESET_STREAMS))
+            .http2_max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESET_STREAMS))
             .tcp_nodelay(true)
             // Outermost first: the request id, span and metrics see the status after the remapping below.
             .layer(observe)

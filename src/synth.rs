@@ -534,7 +534,7 @@ impl Agency {
 
 /// Money of a synthetic amount (never negative).
 fn fen_to_money(fen: i64) -> Money {
-    Money::from_fen(fen).expect("synthetic amounts are not negative")
+    Money::from_fen(fen.into()).expect("synthetic amounts are not negative")
 }
 
 fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -1347,7 +1347,7 @@ mod tests {
         Population::generate(&SynthConfig { persons, seed, year: 2023 })
     }
 
-    fn yuan(s: &str) -> i64 {
+    fn yuan(s: &str) -> i128 {
         Money::parse(s).expect("test amount parses").to_fen()
     }
 
@@ -1517,7 +1517,7 @@ mod tests {
     }
 
     /// The letter's 2023 standards (qingyang-figures.md §3), monthly fen, computed by hand.
-    fn standard(a: &Assistance) -> Option<i64> {
+    fn standard(a: &Assistance) -> Option<i128> {
         match (a.program?, a.residence?) {
             (Program::Dibao, Residence::Urban) => Some(yuan("700.00")),
             (Program::Dibao, Residence::Rural) => Some(match a.rural_class? {
@@ -1539,7 +1539,7 @@ mod tests {
     #[test]
     fn benefits_equal_the_letters_standards() {
         let pop = population_20k();
-        let (mut urban_sum, mut urban_n) = (0i64, 0i64);
+        let (mut urban_sum, mut urban_n) = (0i128, 0i128);
         let mut above = 0;
         for f in pop.facts("civil_affairs") {
             let Payload::Assistance(a) = &f.payload else { unreachable!() };
@@ -1887,7 +1887,7 @@ mod tests {
     #[test]
     fn expected_benefit_totals_are_the_sum_of_the_facts() {
         let pop = population_20k();
-        let mut sums: BTreeMap<(String, Program), i64> = BTreeMap::new();
+        let mut sums: BTreeMap<(String, Program), i128> = BTreeMap::new();
         for f in pop.facts("civil_affairs") {
             let Payload::Assistance(a) = &f.payload else { unreachable!() };
             if let Some(b) = a.monthly_benefit {

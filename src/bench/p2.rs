@@ -111,6 +111,7 @@ pub async fn run(
                     id_number: ids[i % ids.len()].clone(),
                     as_of: as_of.clone(),
                     purpose: "benchmark P2".into(),
+                    ..Default::default()
                 };
                 async move { ex.get_recipient(req).await.is_ok() }
             })
@@ -138,6 +139,7 @@ pub async fn get_recipient(
             id_number: ids[i % ids.len()].clone(),
             as_of: as_of.clone(),
             purpose: purpose.clone(),
+            ..Default::default()
         };
         async move { ex.get_recipient(req).await.is_ok() }
     })

@@ -20,19 +20,38 @@ pub struct GetArgs {
     pub json: bool,
 }
 
-/// Read the person.
+/// Facts asked for per GetRecipient page (the hub reduces it to its `max_recipient_facts`).
+const PAGE_SIZE: i32 = 1_000;
+
+/// Read the person: every page of its facts (GetRecipient with a page size, following next_page_token).
 pub async fn get(args: &GetArgs) -> anyhow::Result<pb::Recipient> {
     let mut c = args.connect.connect().await?;
-    let r = c
-        .exchange
-        .get_recipient(pb::GetRecipientRequest {
-            id_number: args.id_number.trim().to_owned(),
-            as_of: args.as_of.clone().unwrap_or_default(),
-            purpose: args.purpose.clone(),
-        })
-        .await
-        .map_err(|s| anyhow::anyhow!("GetRecipient: {}", super::status_text(&s)))?;
-    Ok(r.into_inner())
+    let mut page_token = String::new();
+    let mut all: Option<pb::Recipient> = None;
+    loop {
+        let r = c
+            .exchange
+            .get_recipient(pb::GetRecipientRequest {
+                id_number: args.id_number.trim().to_owned(),
+                as_of: args.as_of.clone().unwrap_or_default(),
+                purpose: args.purpose.clone(),
+                page_size: PAGE_SIZE,
+                page_token,
+            })
+            .await
+            .map_err(|s| anyhow::anyhow!("GetRecipient: {}", super::status_text(&s)))?
+            .into_inner();
+        page_token = r.next_page_token.clone();
+        match &mut all {
+            None => all = Some(r),
+            Some(a) => a.facts.extend(r.facts),
+        }
+        if page_token.is_empty() {
+            let mut all = all.expect("one page at least");
+            all.next_page_token.clear();
+            return Ok(all);
+        }
+    }
 }
 
 /// What `doudi get` prints.

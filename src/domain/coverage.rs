@@ -63,12 +63,12 @@ impl Default for CoverageParams {
 /// Monthly standards of one year in fen, by item code of the `standards` reference data (`URBAN_DIBAO_STANDARD`,
 /// `RURAL_DIBAO_CLASS_1`…`_4` (yearly amounts are divided by 12, half-up), `TEKUN_URBAN`, `TEKUN_RURAL_CENTRALIZED`,
 /// `TEKUN_RURAL_DISPERSED`).
-pub type MonthlyStandards = BTreeMap<String, i64>;
+pub type MonthlyStandards = BTreeMap<String, i128>;
 
 /// The standard (fen a month) that caps one assistance enrolment's benefit, or `None` if none applies (BENEFIT_ABOVE_
 /// STANDARD): urban dibao ≤ the urban standard (full or gap-filling alike); rural dibao ≤ its class's subsidy; tekun ≤
 /// the urban or the rural centralized / dispersed living standard.
-pub fn standard_for(payload: &Payload, standards: &MonthlyStandards) -> Option<i64> {
+pub fn standard_for(payload: &Payload, standards: &MonthlyStandards) -> Option<i128> {
     let Payload::Assistance(a) = payload else { return None };
     let item = match (a.program?, a.residence?) {
         (Program::Dibao, Residence::Urban) => "URBAN_DIBAO_STANDARD".to_owned(),

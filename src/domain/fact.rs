@@ -294,6 +294,21 @@ pub enum Payload {
 }
 
 impl Payload {
+    /// The payload's money fields with their paths (as validation names them), set or not.
+    pub fn amounts(&self) -> Vec<(&'static str, Option<Money>)> {
+        match self {
+            Payload::Assistance(a) => vec![("assistance.monthly_benefit", a.monthly_benefit)],
+            Payload::Pension(p) => vec![("pension.monthly_pension", p.monthly_pension)],
+            Payload::EducationAid(e) => vec![("education_aid.annual_amount", e.annual_amount)],
+            Payload::MedicalInsurance(m) => vec![("medical_insurance.subsidy_amount", m.subsidy_amount)],
+            Payload::DisabilitySubsidy(d) => vec![
+                ("disability_subsidy.living_subsidy", d.living_subsidy),
+                ("disability_subsidy.nursing_subsidy", d.nursing_subsidy),
+            ],
+            Payload::Employment(_) | Payload::Student(_) | Payload::Disability(_) => Vec::new(),
+        }
+    }
+
     pub fn kind(&self) -> PayloadKind {
         match self {
             Payload::Assistance(_) => PayloadKind::Assistance,
@@ -435,6 +450,11 @@ impl Fact {
     /// anything but urban dibao; `support_mode` on anything but tekun; disability `grade` outside
     /// 1–4; a certificate number that is not the holder's ID number + category digit + grade digit.
     pub fn validate(&self) -> Result<(), FieldError> {
+        for (field, value) in self.payload.amounts() {
+            if let Some(v) = value {
+                super::money_limits::check(field, v).map_err(|e| FieldError::new(field, e))?;
+            }
+        }
         if self.fact_id.is_empty() {
             return Err(FieldError::new("fact_id", "is required"));
         }

@@ -161,7 +161,7 @@ fn pct(points: i64) -> Decimal {
 }
 
 fn yuan(whole: i64) -> Money {
-    Money::from_fen(whole * 100).expect("a non-negative literal")
+    Money::from_fen(i128::from(whole) * 100).expect("a non-negative literal")
 }
 
 /// Upper bound of the income shares (`high_burden_share`, `tilted_assistance_share`): 100 × income.
@@ -642,7 +642,7 @@ fn add(a: Money, b: Money) -> Money {
 }
 
 fn money_max() -> Money {
-    Money::from_fen(i64::MAX).expect("positive")
+    Money::from_fen(i128::from(i64::MAX)).expect("positive")
 }
 
 /// `a − b > tolerance`, i.e. a difference of exactly the tolerance raises nothing.
@@ -1874,7 +1874,7 @@ mod tests {
             .prop_map(
                 move |(day, stay, scope, basic, cii, ma, out_of_scope, visit_type, (in_province, referred), dup)| {
                     let settled_on = date("2023-01-01") + chrono::Days::new(u64::from(day));
-                    let fen = |f: i64| Money::from_fen(f).unwrap();
+                    let fen = |f: i64| Money::from_fen(f.into()).unwrap();
                     let (scope, out_of_scope) = (fen(scope), fen(out_of_scope));
                     let (basic, cii, ma) = (fen(basic), fen(cii), fen(ma));
                     let out_of_pocket = scope.saturating_sub_zero(basic + cii + ma) + out_of_scope;
@@ -1953,7 +1953,7 @@ mod tests {
         #[test]
         fn expected_assistance_stays_within_cap_left_and_residual(settlements in arb_settlements(), cap in 0i64..3_000_000) {
             let mut p = params();
-            p.annual_cap = Money::from_fen(cap).unwrap();
+            p.annual_cap = Money::from_fen(cap.into()).unwrap();
             let checks = check_person_year(&settlements, group_on, insured_on, &p);
             let by_id = |id: &str| settlements.iter().find(|s| s.settlement_id == id).unwrap();
             let mut paid_before = Money::ZERO;

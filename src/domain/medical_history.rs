@@ -262,7 +262,7 @@ mod tests {
             let ma = ma.min(scope - basic - cii);
             let total = scope + scope / 5;
             let date = NaiveDate::from_yo_opt(2023, day).unwrap();
-            let fen = |v: i64| Money::from_fen(v).unwrap();
+            let fen = |v: i64| Money::from_fen(v.into()).unwrap();
             Settlement {
                 settlement_id: format!("S{i:02}"),
                 person: [7; 32],

@@ -12,6 +12,7 @@ pub mod id_number;
 pub mod medical;
 pub mod medical_history;
 pub mod money;
+pub mod money_limits;
 pub mod policy;
 pub mod snapshot;
 pub mod summary;

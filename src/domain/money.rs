@@ -6,9 +6,12 @@
 //! has exactly 2 decimals (`"607"` prints `"607.00"`). Never floating point (product.md).
 //!
 //! Arithmetic follows medical.md: half-up rounding to the fen (never banker's rounding), and `max(0, a − b)` where a
-//! difference could go negative. Amounts are held as a whole number of fen in an `i64`, so sums may exceed the 12
-//! wire digits (up to about 92 quadrillion yuan); such sums print, and read back from the hub's own JSON
-//! (`Money::parse_stored`, serde), but are refused on the wire.
+//! difference could go negative. Amounts are held as a whole number of fen in an `i128`, so no sum of stored amounts can
+//! overflow (issue 23: 100,000 monthly benefits of 999,999,999,999.99 overflowed an `i64` of fen and failed every
+//! county's reports): a sum of even 2^63 amounts of at most `i64::MAX` fen each fits. Sums may exceed the 12 wire
+//! digits; they print, and read back from the hub's own JSON (`Money::parse_stored`, serde, up to 36 integer digits),
+//! but are refused on the wire. Single amounts are also checked for plausibility where they are accepted
+//! (`domain::money_limits`).
 
 use std::fmt;
 use std::iter::Sum;
@@ -21,8 +24,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Most integer digits accepted on the wire.
 const MAX_INTEGER_DIGITS: usize = 12;
 
-/// Most integer digits of a stored amount (i64::MAX fen is 92,233,720,368,547,758.07 yuan: 17 digits).
-const MAX_STORED_INTEGER_DIGITS: usize = 17;
+/// Most integer digits of a stored amount (10^36 yuan is 10^38 fen, below i128::MAX ≈ 1.7 × 10^38).
+const MAX_STORED_INTEGER_DIGITS: usize = 36;
 
 /// Why a money string or value was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -50,7 +53,7 @@ pub enum MoneyError {
 /// Built by [`FromStr`]/[`Money::parse`] (wire form), serde (the same string form) or [`Money::from_fen`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Money {
-    fen: i64,
+    fen: i128,
 }
 
 impl Money {
@@ -68,11 +71,11 @@ impl Money {
         Money::parse_digits(s, MAX_INTEGER_DIGITS)
     }
 
-    /// Parses what [`fmt::Display`] prints for any amount, sums beyond the 12 wire digits included (up to i64 fen):
+    /// Parses what [`fmt::Display`] prints for any amount, sums beyond the 12 wire digits included (up to 36 digits):
     /// the form stored in the hub's own JSON (snapshot sections, summaries), which must read back whatever it holds.
     ///
     /// # Errors
-    /// As [`Money::parse`], with [`MoneyError::TooManyIntegerDigits`] past i64 fen.
+    /// As [`Money::parse`], with [`MoneyError::TooManyIntegerDigits`] past 36 integer digits.
     pub fn parse_stored(s: &str) -> Result<Money, MoneyError> {
         Money::parse_digits(s, MAX_STORED_INTEGER_DIGITS)
     }
@@ -96,8 +99,9 @@ impl Money {
         if frac.len() > 2 {
             return Err(MoneyError::TooManyFractionalDigits);
         }
-        let value = |p: &str| p.bytes().try_fold(0i64, |acc, b| acc.checked_mul(10)?.checked_add(i64::from(b - b'0')));
-        // On the wire at most 12 + 2 digits, far below i64::MAX; the stored form may reach it.
+        let value =
+            |p: &str| p.bytes().try_fold(0i128, |acc, b| acc.checked_mul(10)?.checked_add(i128::from(b - b'0')));
+        // On the wire at most 12 + 2 digits; the stored form at most 36 + 2, below i128::MAX.
         let fen = value(int)
             .and_then(|i| i.checked_mul(100))
             .and_then(|i| i.checked_add(value(frac)? * if frac.len() == 1 { 10 } else { 1 }))
@@ -109,18 +113,33 @@ impl Money {
     ///
     /// # Errors
     /// [`MoneyError::Negative`] if `fen < 0`.
-    pub const fn from_fen(fen: i64) -> Result<Money, MoneyError> {
+    pub const fn from_fen(fen: i128) -> Result<Money, MoneyError> {
         if fen < 0 { Err(MoneyError::Negative) } else { Ok(Money { fen }) }
     }
 
     /// The amount in fen (607.00 → 60700), never negative.
-    pub const fn to_fen(self) -> i64 {
+    pub const fn to_fen(self) -> i128 {
         self.fen
     }
 
+    /// The amount in fen as an `i64`, or `None` past `i64::MAX` fen (a sum; every single accepted amount fits).
+    pub fn to_fen_i64(self) -> Option<i64> {
+        i64::try_from(self.fen).ok()
+    }
+
+    /// The amount as a decimal number of yuan with scale 2 (607.00), or `None` past rust_decimal's 96-bit mantissa
+    /// (about 7.9 × 10^26 yuan).
+    pub fn checked_decimal(self) -> Option<Decimal> {
+        Decimal::try_from_i128_with_scale(self.fen, 2).ok()
+    }
+
     /// The amount as a decimal number of yuan with scale 2 (607.00).
+    ///
+    /// # Panics
+    /// Past about 7.9 × 10^26 yuan (rust_decimal's 96-bit mantissa), far beyond any sum of accepted amounts; use
+    /// [`Money::checked_decimal`] where that matters.
     pub fn as_decimal(self) -> Decimal {
-        Decimal::new(self.fen, 2)
+        self.checked_decimal().expect("amount within rust_decimal's range")
     }
 
     /// Whether the amount is 0.00.
@@ -128,7 +147,7 @@ impl Money {
         self.fen == 0
     }
 
-    /// `self + rhs`, or `None` past about 92 quadrillion yuan (i64 fen).
+    /// `self + rhs`, or `None` past i128 fen (about 1.7 × 10^36 yuan).
     pub fn checked_add(self, rhs: Money) -> Option<Money> {
         self.fen.checked_add(rhs.fen).map(|fen| Money { fen })
     }
@@ -149,10 +168,12 @@ impl Money {
         if ratio.is_sign_negative() && !ratio.is_zero() {
             return None;
         }
-        let mut product =
-            self.as_decimal().checked_mul(ratio)?.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        let mut product = self
+            .checked_decimal()?
+            .checked_mul(ratio)?
+            .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
         product.rescale(2);
-        let fen = i64::try_from(product.mantissa()).ok()?;
+        let fen = product.mantissa();
         // `-0.00` can arise from `0 × −0`; its mantissa is 0.
         Money::from_fen(fen).ok()
     }
@@ -161,10 +182,10 @@ impl Money {
     /// never banker's rounding). E.g. `6,750.00 × 0.70 = 4,725.00`.
     ///
     /// # Panics
-    /// If `ratio` is negative or the product exceeds about 92 quadrillion yuan, like integer overflow; use
+    /// If `ratio` is negative or the product exceeds rust_decimal's range (about 7.9 × 10^26 yuan); use
     /// [`Money::checked_mul_ratio_half_up`] for untrusted ratios.
     pub fn mul_ratio_half_up(self, ratio: Decimal) -> Money {
-        self.checked_mul_ratio_half_up(ratio).expect("ratio must be non-negative and the product at most i64::MAX fen")
+        self.checked_mul_ratio_half_up(ratio).expect("ratio must be non-negative and the product within range")
     }
 }
 
@@ -191,13 +212,13 @@ impl FromStr for Money {
 }
 
 /// # Panics
-/// Past about 92 quadrillion yuan (i64 fen), like integer overflow; use [`Money::checked_add`] where sums are
+/// Past i128 fen (about 1.7 × 10^36 yuan), like integer overflow; use [`Money::checked_add`] where sums are
 /// unbounded.
 impl Add for Money {
     type Output = Money;
 
     fn add(self, rhs: Money) -> Money {
-        self.checked_add(rhs).expect("money overflow: sum above i64::MAX fen")
+        self.checked_add(rhs).expect("money overflow: sum above i128::MAX fen")
     }
 }
 
@@ -320,7 +341,10 @@ mod tests {
         assert_eq!(money("3").checked_sub(money("3.01")), None);
         assert_eq!(money("3").saturating_sub_zero(money("5")), Money::ZERO);
         assert_eq!(money("25000").saturating_sub_zero(money("15000")), money("10000"));
-        assert_eq!(Money::from_fen(i64::MAX).unwrap().checked_add(money("0.01")), None);
+        assert_eq!(Money::from_fen(i128::MAX).unwrap().checked_add(money("0.01")), None);
+        // Issue 23: 100,000 × 999,999,999,999.99 = 99,999,999,999,999,000.00 yuan (past i64 fen) is exact.
+        let sum: Money = std::iter::repeat_n(Money::MAX_WIRE, 100_000).sum();
+        assert_eq!(sum.to_string(), "99999999999999000.00");
     }
 
     #[test]
@@ -357,7 +381,7 @@ mod tests {
     #[test]
     fn bad_ratios_are_refused() {
         assert_eq!(money("1").checked_mul_ratio_half_up(dec("-0.1")), None);
-        assert_eq!(Money::from_fen(i64::MAX).unwrap().checked_mul_ratio_half_up(dec("2")), None);
+        assert_eq!(Money::from_fen(i128::MAX).unwrap().checked_mul_ratio_half_up(dec("2")), None);
         assert_eq!(money("1").checked_mul_ratio_half_up(dec("-0")), Some(Money::ZERO));
     }
 
@@ -383,25 +407,27 @@ mod tests {
         assert_eq!(json, "\"1999999999999.98\"");
         assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), sum);
         assert_eq!(Money::parse("1999999999999.98"), Err(MoneyError::TooManyIntegerDigits));
-        let max = Money::from_fen(i64::MAX).unwrap();
+        let max = Money::from_fen(i128::from(i64::MAX)).unwrap();
         assert_eq!(Money::parse_stored(&max.to_string()), Ok(max));
-        assert_eq!(Money::parse_stored("92233720368547758.08"), Err(MoneyError::TooManyIntegerDigits));
-        assert_eq!(Money::parse_stored("99999999999999999.99"), Err(MoneyError::TooManyIntegerDigits));
-        assert_eq!(Money::parse_stored("100000000000000000"), Err(MoneyError::TooManyIntegerDigits));
+        // Issue 23: past i64 fen (92,233,720,368,547,758.07 yuan) a stored sum still reads back; 36 digits at most.
+        assert_eq!(Money::parse_stored("92233720368547758.08").unwrap().to_fen(), i128::from(i64::MAX) + 1);
+        let nines = "9".repeat(36);
+        assert_eq!(Money::parse_stored(&format!("{nines}.99")).unwrap().to_string(), format!("{nines}.99"));
+        assert_eq!(Money::parse_stored(&format!("1{}", "0".repeat(36))), Err(MoneyError::TooManyIntegerDigits));
     }
 
     proptest! {
         #[test]
         fn display_parse_round_trips(fen in 0i64..=99_999_999_999_999) {
-            let m = Money::from_fen(fen).unwrap();
+            let m = Money::from_fen(fen.into()).unwrap();
             let shown = m.to_string();
             prop_assert_eq!(Money::parse(&shown), Ok(m));
             prop_assert_eq!(shown.parse::<Decimal>().unwrap(), m.as_decimal());
-            prop_assert_eq!(m.to_fen(), fen);
+            prop_assert_eq!(m.to_fen(), i128::from(fen));
         }
 
         #[test]
-        fn every_amount_round_trips_through_serde(fen in 0i64..=i64::MAX) {
+        fn every_amount_round_trips_through_serde(fen in 0i128..=i128::MAX / 100) {
             let m = Money::from_fen(fen).unwrap();
             prop_assert_eq!(serde_json::from_str::<Money>(&serde_json::to_string(&m).unwrap()).unwrap(), m);
         }
@@ -419,18 +445,18 @@ mod tests {
 
         #[test]
         fn saturating_sub_is_max_zero(a in 0i64..=99_999_999_999_999, b in 0i64..=99_999_999_999_999) {
-            let (x, y) = (Money::from_fen(a).unwrap(), Money::from_fen(b).unwrap());
-            prop_assert_eq!(x.saturating_sub_zero(y).to_fen(), (a - b).max(0));
-            prop_assert_eq!(x.checked_sub(y).map(Money::to_fen), (a >= b).then_some(a - b));
+            let (x, y) = (Money::from_fen(a.into()).unwrap(), Money::from_fen(b.into()).unwrap());
+            prop_assert_eq!(x.saturating_sub_zero(y).to_fen(), i128::from((a - b).max(0)));
+            prop_assert_eq!(x.checked_sub(y).map(Money::to_fen), (a >= b).then_some(i128::from(a - b)));
         }
 
         #[test]
         fn ratio_products_round_half_up(fen in 0i64..=99_999_999_999_999, permille in 0i64..=2000) {
-            let m = Money::from_fen(fen).unwrap();
+            let m = Money::from_fen(fen.into()).unwrap();
             let got = m.mul_ratio_half_up(Decimal::new(permille, 3)).to_fen();
             // Exact integer reference: fen × permille / 1000, halves rounded up.
             let exact = i128::from(fen) * i128::from(permille);
-            prop_assert_eq!(i128::from(got), (exact + 500) / 1000);
+            prop_assert_eq!(got, (exact + 500) / 1000);
         }
     }
 }

@@ -147,9 +147,70 @@ impl CoordinationRight {
     }
 }
 
+/// An action over the whole city (every county) that cannot be narrowed to one county: only the city office of an
+/// agency (a principal without a county) may take it, and only with the right the action also needs. A county office
+/// gets PERMISSION_DENIED naming the action (issue 23: a county office froze the city's quarter). Which actions are
+/// city-wide is data: `city_wide` in the policy file; a file without that key makes every one of them city-wide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CityWideAction {
+    /// `CreateSnapshot`: freezes the city's quarter (once; it cannot be redone).
+    CreateSnapshot,
+    /// `VerifySnapshot`: recomputes the city's frozen quarter; its differences name fact versions of every county.
+    VerifySnapshot,
+    /// `GetQuarterlySummary`: the city's quarterly summary (every county).
+    GetQuarterlySummary,
+    /// `GetMonthlyReport`: the city's monthly report (every county).
+    GetMonthlyReport,
+    /// `ListAccessEvents` over every agency's events or by person (the `read_access_events` right).
+    ListEveryAgencysAccessEvents,
+}
+
+impl CityWideAction {
+    /// Every city-wide action (the default of a policy file without `city_wide`).
+    pub const ALL: [CityWideAction; 5] = [
+        CityWideAction::CreateSnapshot,
+        CityWideAction::VerifySnapshot,
+        CityWideAction::GetQuarterlySummary,
+        CityWideAction::GetMonthlyReport,
+        CityWideAction::ListEveryAgencysAccessEvents,
+    ];
+
+    /// The name in the policy file, e.g. `create_snapshot`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CityWideAction::CreateSnapshot => "create_snapshot",
+            CityWideAction::VerifySnapshot => "verify_snapshot",
+            CityWideAction::GetQuarterlySummary => "get_quarterly_summary",
+            CityWideAction::GetMonthlyReport => "get_monthly_report",
+            CityWideAction::ListEveryAgencysAccessEvents => "list_every_agencys_access_events",
+        }
+    }
+
+    /// What the action does, for the refusal's message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CityWideAction::CreateSnapshot => "CreateSnapshot (freezing the city's quarter)",
+            CityWideAction::VerifySnapshot => "VerifySnapshot (checking the city's frozen quarter)",
+            CityWideAction::GetQuarterlySummary => "GetQuarterlySummary (the city's quarterly summary)",
+            CityWideAction::GetMonthlyReport => "GetMonthlyReport (the city's monthly report)",
+            CityWideAction::ListEveryAgencysAccessEvents => {
+                "ListAccessEvents by person or of other agencies (the city's audit log)"
+            }
+        }
+    }
+}
+
+fn all_city_wide() -> Vec<CityWideAction> {
+    CityWideAction::ALL.to_vec()
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
+    /// Actions only the city office may take (absent: all of [`CityWideAction::ALL`]).
+    #[serde(default = "all_city_wide")]
+    city_wide: Vec<CityWideAction>,
     agencies: BTreeMap<String, AgencyRules>,
 }
 
@@ -177,6 +238,7 @@ pub struct Redacted {
 #[derive(Debug, Clone)]
 pub struct AccessPolicy {
     agencies: BTreeMap<AgencyCode, AgencyRules>,
+    city_wide: Vec<CityWideAction>,
 }
 
 impl Default for AccessPolicy {
@@ -233,7 +295,7 @@ impl AccessPolicy {
                 return Err(PolicyError::Owners { kind: *kind, owners });
             }
         }
-        Ok(AccessPolicy { agencies })
+        Ok(AccessPolicy { agencies, city_wide: file.city_wide })
     }
 
     /// Whether the agency is known to the policy (an unknown one is UNAUTHENTICATED).
@@ -279,6 +341,29 @@ impl AccessPolicy {
     /// Whether the agency holds a medical cross-check right.
     pub fn may_medical(&self, agency: &AgencyCode, right: MedicalRight) -> bool {
         self.agencies.get(agency).is_some_and(|r| r.medical.contains(&right))
+    }
+
+    /// Whether `action` is city-wide (only the city office may take it).
+    pub fn is_city_wide(&self, action: CityWideAction) -> bool {
+        self.city_wide.contains(&action)
+    }
+
+    /// Whether `principal` may take `action` as far as its scope goes: a county office may not take a city-wide
+    /// action. The right the action needs is checked separately ([`AccessPolicy::may`] etc.).
+    ///
+    /// # Errors
+    /// The refusal's message (for PERMISSION_DENIED): the action, that it is city-wide, and who may take it.
+    pub fn check_city_wide(&self, principal: &Principal, action: CityWideAction) -> Result<(), String> {
+        match principal.county() {
+            Some(county) if self.is_city_wide(action) => Err(format!(
+                "{} is a city-wide action: it covers every county, so only the city office \
+                 (spiffe://…/agency/{agency}, without /division/) may take it, not the county office of {county}",
+                action.describe(),
+                agency = principal.agency(),
+                county = county.as_str(),
+            )),
+            _ => Ok(()),
+        }
     }
 
     pub fn read_rule(&self, agency: &AgencyCode, kind: PayloadKind) -> Option<&ReadRule> {
@@ -364,5 +449,32 @@ mod tests {
         let e = AccessPolicy::from_toml(&unknown_field).unwrap_err();
         assert!(e.to_string().contains("income"), "{e}");
         assert!(AccessPolicy::from_toml("[agencies.Bad]\n").is_err(), "agency codes are validated");
+        let bad_action = DEFAULT_POLICY_TOML.replace("city_wide = [", "city_wide = [\"freeze_everything\", ");
+        let e = AccessPolicy::from_toml(&bad_action).unwrap_err();
+        assert!(e.to_string().contains("freeze_everything"), "{e}");
+    }
+
+    /// Issue 23: the built-in matrix names every city-wide action; a county office is refused each, naming it; the
+    /// city office passes the scope check; a file without `city_wide` treats all of them as city-wide.
+    #[test]
+    fn county_offices_may_not_take_city_wide_actions() {
+        let p = AccessPolicy::default();
+        let city = Principal::new("t.invalid", AgencyCode::civil_affairs(), None).unwrap();
+        let huan = Principal::new("t.invalid", AgencyCode::civil_affairs(), Some("621022".parse().unwrap())).unwrap();
+        for action in CityWideAction::ALL {
+            assert!(p.is_city_wide(action), "{action:?} is in access_policy.toml");
+            assert_eq!(p.check_city_wide(&city, action), Ok(()));
+            let e = p.check_city_wide(&huan, action).unwrap_err();
+            assert!(e.contains("city-wide") && e.contains("621022"), "{e}");
+        }
+        let e = p.check_city_wide(&huan, CityWideAction::CreateSnapshot).unwrap_err();
+        assert!(e.starts_with("CreateSnapshot"), "{e}");
+        let without_key: String =
+            DEFAULT_POLICY_TOML.lines().filter(|l| !l.starts_with("city_wide")).collect::<Vec<_>>().join("\n");
+        assert_ne!(without_key, DEFAULT_POLICY_TOML);
+        let p = AccessPolicy::from_toml(&without_key).unwrap();
+        assert!(CityWideAction::ALL.iter().all(|a| p.is_city_wide(*a)));
+        let none = format!("city_wide = []\n{without_key}");
+        assert!(AccessPolicy::from_toml(&none).unwrap().check_city_wide(&huan, CityWideAction::CreateSnapshot).is_ok());
     }
 }

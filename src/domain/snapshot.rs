@@ -115,7 +115,7 @@ pub struct AggregateRow {
     pub persons: u64,
     pub households: u64,
     /// Sum of monthly benefits, fen.
-    pub monthly_benefit_fen: i64,
+    pub monthly_benefit_fen: i128,
 }
 
 /// Entries and exits of one county × program since the previous snapshot: persons ACTIVE in the program now and

@@ -290,16 +290,17 @@ pub struct MonthlyReport {
 }
 
 /// Whole percent of `part / whole`, half away from zero; `None` if `whole` is 0.
-pub fn percent(part: i64, whole: i64) -> Option<i64> {
+pub fn percent(part: impl Into<i128>, whole: impl Into<i128>) -> Option<i64> {
+    let (part, whole): (i128, i128) = (part.into(), whole.into());
     if whole == 0 {
         return None;
     }
-    let num = part as i128 * 100;
-    let den = whole as i128;
+    let num = part.checked_mul(100)?;
+    let den = whole;
     let q = num / den;
     let r = num % den;
     let adj = if (r.abs() * 2) >= den.abs() { num.signum() * den.signum() } else { 0 };
-    Some((q + adj) as i64)
+    i64::try_from(q + adj).ok()
 }
 
 /// Whole-percent change from `previous` to `current`, half away from zero.

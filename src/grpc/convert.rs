@@ -319,6 +319,7 @@ pub fn recipient_out(r: &crate::hub::RecipientView, as_of: NaiveDate) -> pb::Rec
         id_number: r.id_number.as_str().to_owned(),
         facts: r.facts.iter().map(|f| visible_fact_out(&r.id_number, f)).collect(),
         as_of: as_of.to_string(),
+        next_page_token: r.next_page_token.clone(),
     }
 }
 

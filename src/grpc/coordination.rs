@@ -216,6 +216,7 @@ impl Coordination for CoordinationService {
             .amount
             .parse()
             .map_err(|e| invalid("amount", format!("{e} (money is a non-negative decimal yuan like \"1326.00\")")))?;
+        crate::domain::money_limits::check("amount", amount).map_err(|e| invalid("amount", e))?;
         if r.recipients < 0 {
             return Err(invalid("recipients", "must not be negative"));
         }

@@ -215,7 +215,13 @@ impl RecipientExchange for ExchangeService {
         let r = req.into_inner();
         let id = id_number_in(&r.id_number, "id_number").map_err(|e| invalid(&e.field, e.reason))?;
         let as_of = date_in(&r.as_of, "as_of", today_shanghai()).map_err(|e| invalid(&e.field, e.reason))?;
-        let view = self.hub.get_recipient(&principal, GET, &id, as_of, &r.purpose).await?;
+        if r.page_size < 0 {
+            return Err(invalid("page_size", "must not be negative"));
+        }
+        let view = self
+            .hub
+            .get_recipient(&principal, GET, &id, as_of, &r.purpose, r.page_size as usize, &r.page_token)
+            .await?;
         Ok(Response::new(recipient_out(&view, as_of)))
     }
 

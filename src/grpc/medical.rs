@@ -33,7 +33,9 @@ fn required_money(s: &str, field: &str) -> Result<Money, FieldError> {
     if s.is_empty() {
         return Err(fe(field, "is required (decimal yuan, e.g. \"0.00\")"));
     }
-    s.parse::<Money>().map_err(|e| fe(field, format!("{e} (money is decimal yuan like \"607.00\")")))
+    let m = s.parse::<Money>().map_err(|e| fe(field, format!("{e} (money is decimal yuan like \"607.00\")")))?;
+    crate::domain::money_limits::check(field, m).map_err(|e| fe(field, e))?;
+    Ok(m)
 }
 
 fn required_date(s: &str, field: &str) -> Result<chrono::NaiveDate, FieldError> {

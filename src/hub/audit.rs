@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use super::{Hub, HubError, check_purpose, division_of};
 use crate::domain::agency::Principal;
 use crate::domain::id_number::IdNumber;
-use crate::domain::policy::AuditRight;
+use crate::domain::policy::{AuditRight, CityWideAction};
 use crate::store::{AuditEventRow, AuditFilter, AuditRecord, ChainCheck};
 
 /// One page of `ListAccessEvents`.
@@ -18,6 +18,8 @@ pub struct AccessEventPage {
 impl Hub {
     /// `ListAccessEvents`: newest first. With `read_access_events` (civil_affairs) every agency's events and a
     /// person filter; without it only the caller's own agency, and no person filter (PERMISSION_DENIED).
+    /// The every-agency listing is city-wide (issue 23): a county office of an agency holding the right lists only
+    /// its own agency's events, and by person or another agency it is refused naming the city-wide action.
     /// A person-filtered listing is audited with that person.
     #[allow(clippy::too_many_arguments)]
     pub async fn list_access_events(
@@ -32,7 +34,14 @@ impl Hub {
     ) -> Result<AccessEventPage, HubError> {
         let purpose = check_purpose(purpose)?;
         let agency = principal.agency().to_string();
-        if !self.policy.may_audit(principal.agency(), AuditRight::ReadAccessEvents) {
+        let reads_all = self.policy.may_audit(principal.agency(), AuditRight::ReadAccessEvents);
+        if reads_all && (person.is_some() || filter.agency.as_ref().is_some_and(|a| *a != agency)) {
+            // A county office holding the right is refused by person or for another agency (city-wide).
+            self.require_city_office(principal, CityWideAction::ListEveryAgencysAccessEvents)?;
+        }
+        let reads_all =
+            reads_all && self.policy.check_city_wide(principal, CityWideAction::ListEveryAgencysAccessEvents).is_ok();
+        if !reads_all {
             if person.is_some() {
                 return Err(HubError::PermissionDenied(format!(
                     "agency {agency} may not list access events by person (civil_affairs only)"

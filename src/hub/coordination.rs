@@ -180,7 +180,7 @@ impl Hub {
         Ok(Some(total))
     }
 
-    /// `ListFundReports`: every county (× program) of the month.
+    /// `ListFundReports`: every county (× program) of the month; for a county office, its county's rows only.
     pub async fn list_fund_reports(
         &self,
         principal: &Principal,
@@ -190,7 +190,12 @@ impl Hub {
         include_history: bool,
     ) -> Result<FundReportList, HubError> {
         self.require(principal, CoordinationRight::ReadFundReports, "read fund reports")?;
-        self.fund_report_lines(month, program, as_of, include_history).await
+        let mut list = self.fund_report_lines(month, program, as_of, include_history).await?;
+        // A county office sees its own county's rows (the city's view is the city office's: issue 23).
+        if principal.county().is_some() {
+            list.rows.retain(|r| r.county_code.parse().is_ok_and(|c| principal.in_scope(&c)));
+        }
+        Ok(list)
     }
 
     /// Every county (× program) of the month, as known now (no rights checked: callers do).

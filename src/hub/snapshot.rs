@@ -13,7 +13,7 @@ use crate::domain::coverage::MonthlyStandards;
 use crate::domain::division::{QINGYANG_COUNTIES, division_name};
 use crate::domain::fact::Program;
 use crate::domain::money::Money;
-use crate::domain::policy::CoordinationRight;
+use crate::domain::policy::{CityWideAction, CoordinationRight};
 use crate::domain::snapshot::Aggregates;
 use crate::domain::summary::{
     CodeCount, Count, CountyCount, CountyProgramRow, CoverageRow, FundReportRow, FundReportSection, FundReportTotal,
@@ -47,6 +47,11 @@ fn parse<T: serde::de::DeserializeOwned>(body: Option<String>, section: &str) ->
 }
 
 impl Hub {
+    /// A county office may not take a city-wide action (the access matrix's `city_wide`).
+    pub(crate) fn require_city_office(&self, principal: &Principal, action: CityWideAction) -> Result<(), HubError> {
+        self.policy.check_city_wide(principal, action).map_err(HubError::PermissionDenied)
+    }
+
     fn require_aggregates(&self, principal: &Principal) -> Result<(), HubError> {
         if self.policy.may_read_aggregates(principal.agency()) {
             Ok(())
@@ -194,9 +199,10 @@ impl Hub {
         Ok((changes, monthly))
     }
 
-    /// `CreateSnapshot`: freeze a quarter that has ended (on the hub's clock, Asia/Shanghai). civil_affairs only.
+    /// `CreateSnapshot`: freeze a quarter that has ended (on the hub's clock, Asia/Shanghai). civil_affairs' city
+    /// office only.
     ///
-    /// Errors: PERMISSION_DENIED without `create_snapshots`; FAILED_PRECONDITION for a quarter not over yet or
+    /// Errors: PERMISSION_DENIED without `create_snapshots` or for a county office (a city-wide action); FAILED_PRECONDITION for a quarter not over yet or
     /// earlier than one already frozen; ALREADY_EXISTS naming the frozen snapshot's content hash.
     pub async fn create_snapshot(
         &self,
@@ -205,6 +211,7 @@ impl Hub {
         quarter: Quarter,
     ) -> Result<SnapshotHeader, HubError> {
         self.require(principal, CoordinationRight::CreateSnapshots, "create snapshots")?;
+        self.require_city_office(principal, CityWideAction::CreateSnapshot)?;
         let today = shanghai_date(self.clock.now());
         if quarter.last_day() >= today {
             return Err(HubError::FailedPrecondition(format!(
@@ -282,6 +289,7 @@ impl Hub {
     /// `VerifySnapshot`. Errors: NOT_FOUND.
     pub async fn verify_snapshot(&self, principal: &Principal, quarter: Quarter) -> Result<Verification, HubError> {
         self.require_aggregates(principal)?;
+        self.require_city_office(principal, CityWideAction::VerifySnapshot)?;
         self.store.verify_snapshot(&quarter.to_string()).await?.ok_or_else(|| not_frozen(quarter))
     }
 
@@ -292,12 +300,14 @@ impl Hub {
         quarter: Quarter,
     ) -> Result<QuarterlySummary, HubError> {
         self.require_aggregates(principal)?;
+        self.require_city_office(principal, CityWideAction::GetQuarterlySummary)?;
         quarterly_summary(&self.store, quarter).await
     }
 
     /// `GetMonthlyReport`: aggregates of a month as known now. Errors: FAILED_PRECONDITION outside the calendar.
     pub async fn monthly_report(&self, principal: &Principal, month: Month) -> Result<MonthlyReport, HubError> {
         self.require_aggregates(principal)?;
+        self.require_city_office(principal, CityWideAction::GetMonthlyReport)?;
         self.monthly_report_data(month).await
     }
 
@@ -375,7 +385,7 @@ pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<Quarte
         .collect();
 
     // County × program, summed over rural class and support mode.
-    let mut cells: BTreeMap<(String, String), (u64, u64, i64)> = BTreeMap::new();
+    let mut cells: BTreeMap<(String, String), (u64, u64, i128)> = BTreeMap::new();
     for r in &aggregates.rows {
         let c = cells.entry((r.county_code.clone(), r.program.clone())).or_default();
         c.0 += r.persons;
@@ -420,7 +430,7 @@ pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<Quarte
     let dibao = program_total(&aggregates, Program::Dibao.as_str());
     let tekun = program_total(&aggregates, Program::Tekun.as_str());
     let status_count = |s: &str| fund_reports.rows.iter().filter(|r| r.status == s).count() as u64;
-    let benefit: i64 = aggregates
+    let benefit: i128 = aggregates
         .rows
         .iter()
         .filter(|r| r.program == Program::Dibao.as_str() || r.program == Program::Tekun.as_str())

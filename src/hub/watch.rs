@@ -44,7 +44,13 @@ pub struct WatchPlan {
 #[derive(Debug, Clone)]
 pub enum ChangeView {
     /// A version written (new record when `superseded_version` is `None`, else a new version).
-    Fact { cursor: i64, fact: VisibleFact, id_number: IdNumber, id_masked: String, superseded_version: Option<u64> },
+    Fact {
+        cursor: i64,
+        fact: Box<VisibleFact>,
+        id_number: IdNumber,
+        id_masked: String,
+        superseded_version: Option<u64>,
+    },
     /// A new version took the record out of what the caller may see; the superseded version was visible.
     LeftScope {
         cursor: i64,
@@ -201,7 +207,7 @@ impl super::Hub {
                     let fact = with_holder(vec![v], &id).pop().expect("one fact in, one out");
                     changes.push(ChangeView::Fact {
                         cursor,
-                        fact,
+                        fact: Box::new(fact),
                         id_number: id,
                         id_masked,
                         superseded_version: prev_version,

@@ -184,17 +184,18 @@ impl SqliteStore {
 
     /// Sum, in fen, of the monthly benefits of the county's current assistance facts of `program`
     /// (and `residence`, if given) that are ACTIVE and in force on `on` (facts without a benefit add 0).
-    /// One aggregate over the denormalized `benefit_fen` column, using `facts_current_program`.
+    /// One aggregate over the denormalized `benefit_fen` column, using `facts_current_program`; exact in `i128`
+    /// ([`super::split_sum`]).
     pub async fn roster_benefit_fen(
         &self,
         county: &str,
         program: &str,
         residence: Option<&str>,
         on: NaiveDate,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<i128, StoreError> {
         let d = on.to_string();
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(benefit_fen), 0) FROM facts \
+            "SELECT COALESCE(SUM(benefit_fen >> 32), 0), COALESCE(SUM(benefit_fen & 4294967295), 0) FROM facts \
              WHERE is_current = 1 AND program = ? AND status = 'ACTIVE' \
              AND division_code >= ? AND division_code < ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) \
              AND (? IS NULL OR residence = ?)",
@@ -208,7 +209,7 @@ impl SqliteStore {
         .bind(residence)
         .fetch_one(&self.pool)
         .await?;
-        Ok(row.try_get(0)?)
+        super::split_sum(&row, 0)
     }
 
     /// Store warnings (new persons first) and the request's audit event in one transaction. A known

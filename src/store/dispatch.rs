@@ -143,7 +143,7 @@ impl Store {
         program: &str,
         residence: Option<&str>,
         on: NaiveDate,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<i128, StoreError> {
         match self {
             Store::Sqlite(s) => s.roster_benefit_fen(county, program, residence, on).await,
             Store::Postgres(p) => p.roster_benefit_fen(county, program, residence, on).await,
@@ -362,7 +362,7 @@ impl Store {
         }
     }
 
-    pub async fn settlement_totals(&self) -> Result<(i64, i64, i64, i64), StoreError> {
+    pub async fn settlement_totals(&self) -> Result<(i64, i128, i128, i128), StoreError> {
         match self {
             Store::Sqlite(s) => s.settlement_totals().await,
             Store::Postgres(p) => p.settlement_totals().await,
@@ -410,7 +410,7 @@ impl Store {
     pub async fn active_by_county_program(
         &self,
         on: NaiveDate,
-    ) -> Result<HashMap<(String, String), (u64, u64, i64)>, StoreError> {
+    ) -> Result<HashMap<(String, String), (u64, u64, i128)>, StoreError> {
         match self {
             Store::Sqlite(s) => s.active_by_county_program(on).await,
             Store::Postgres(p) => p.active_by_county_program(on).await,

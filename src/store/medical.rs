@@ -109,11 +109,11 @@ const SETTLEMENT_COLUMNS: &str = "settlement_id, person_key, division_code, admi
      medical_assistance_paid, other_paid, out_of_pocket";
 
 fn fen(m: Money) -> i64 {
-    m.to_fen()
+    super::column_fen(m)
 }
 
 fn money(table: &'static str, v: i64) -> Result<Money, StoreError> {
-    Money::from_fen(v).map_err(|_| corrupt(table, "negative amount"))
+    Money::from_fen(v.into()).map_err(|_| corrupt(table, "negative amount"))
 }
 
 fn date(table: &'static str, s: &str) -> Result<NaiveDate, StoreError> {
@@ -404,14 +404,16 @@ impl SqliteStore {
     }
 
     /// Totals paid by tier over all settlements, in fen: (settlements, basic, critical illness, assistance).
-    pub async fn settlement_totals(&self) -> Result<(i64, i64, i64, i64), StoreError> {
+    pub async fn settlement_totals(&self) -> Result<(i64, i128, i128, i128), StoreError> {
         let r = sqlx::query(
-            "SELECT COUNT(*), COALESCE(SUM(basic_paid), 0), COALESCE(SUM(critical_illness_paid), 0), \
-             COALESCE(SUM(medical_assistance_paid), 0) FROM settlements",
+            "SELECT COUNT(*), COALESCE(SUM(basic_paid >> 32), 0), COALESCE(SUM(basic_paid & 4294967295), 0), \
+             COALESCE(SUM(critical_illness_paid >> 32), 0), COALESCE(SUM(critical_illness_paid & 4294967295), 0), \
+             COALESCE(SUM(medical_assistance_paid >> 32), 0), COALESCE(SUM(medical_assistance_paid & 4294967295), 0) \
+             FROM settlements",
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
+        Ok((r.try_get(0)?, super::split_sum(&r, 1)?, super::split_sum(&r, 3)?, super::split_sum(&r, 5)?))
     }
 }
 

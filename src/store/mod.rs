@@ -32,7 +32,25 @@ pub use medical::{
 };
 pub use pg::PgStore;
 pub use snapshot::{CreateOutcome, SnapshotHeader, SnapshotInput, Verification};
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, in_memory_refusal};
+
+/// A single amount's fen as the INTEGER (SQLite) columns hold it. Single amounts come from the wire grammar (at most
+/// 999,999,999,999.99 yuan, and the plausibility maxima of `domain::money_limits` below that) or from these columns, so
+/// they always fit an `i64`; only sums can go past it, and sums are never stored in a fen column.
+pub(crate) fn column_fen(m: crate::domain::money::Money) -> i64 {
+    i64::try_from(m.to_fen()).expect("a single amount fits i64 fen (wire grammar)")
+}
+
+/// An exact sum of an INTEGER fen column on SQLite, read from the two columns `SUM(col >> 32), SUM(col & 4294967295)`
+/// starting at `i` (issue 23 item 3). SQLite's `SUM` fails with "integer overflow" past `i64` (100,000 benefits of
+/// 999,999,999,999.99 yuan did, for every county's reports) and `TOTAL()` is a float; the high and low 32 bits of
+/// each value are summed separately (neither partial sum can overflow before 2^31 rows) and joined here in `i128`.
+pub(crate) fn split_sum(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<i128, StoreError> {
+    use sqlx::Row as _;
+    let high: i64 = row.try_get(i)?;
+    let low: i64 = row.try_get(i + 1)?;
+    Ok((i128::from(high) << 32) + i128::from(low))
+}
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};

@@ -187,7 +187,7 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
 /// (county, program, rural class, support mode).
 type CellKey = (String, String, u8, String);
 /// Persons, households, benefit fen of one cell.
-type Cell = (HashSet<[u8; 32]>, HashSet<String>, i64);
+type Cell = (HashSet<[u8; 32]>, HashSet<String>, i128);
 
 /// Per-person accumulation while the statuses stream by.
 #[derive(Default)]
@@ -455,11 +455,12 @@ impl SqliteStore {
     pub async fn active_by_county_program(
         &self,
         on: NaiveDate,
-    ) -> Result<HashMap<(String, String), (u64, u64, i64)>, StoreError> {
+    ) -> Result<HashMap<(String, String), (u64, u64, i128)>, StoreError> {
         let d = on.to_string();
         let rows = sqlx::query(
             "SELECT substr(division_code, 1, 6), program, COUNT(DISTINCT person_key), \
-             COUNT(DISTINCT json_extract(payload, '$.household_id')), COALESCE(SUM(benefit_fen), 0) FROM facts \
+             COUNT(DISTINCT json_extract(payload, '$.household_id')), COALESCE(SUM(benefit_fen >> 32), 0), \
+             COALESCE(SUM(benefit_fen & 4294967295), 0) FROM facts \
              WHERE is_current = 1 AND program IS NOT NULL AND status = 'ACTIVE' AND valid_from <= ? \
              AND (valid_to IS NULL OR valid_to > ?) GROUP BY 1, 2",
         )
@@ -471,7 +472,7 @@ impl SqliteStore {
         for r in rows {
             out.insert(
                 (r.try_get(0)?, r.try_get(1)?),
-                (r.try_get::<i64, _>(2)? as u64, r.try_get::<i64, _>(3)? as u64, r.try_get(4)?),
+                (r.try_get::<i64, _>(2)? as u64, r.try_get::<i64, _>(3)? as u64, super::split_sum(&r, 4)?),
             );
         }
         Ok(out)
@@ -541,9 +542,12 @@ async fn medical_section(
     let (from, to) = (q.first_day().to_string(), q.last_day().to_string());
     let r = sqlx::query(
         "SELECT COUNT(*), COUNT(DISTINCT person_key), COUNT(DISTINCT CASE WHEN medical_assistance_paid > 0 THEN person_key END), \
-         COALESCE(SUM(total_cost), 0), COALESCE(SUM(out_of_pocket), 0), COALESCE(SUM(basic_paid), 0), \
-         COALESCE(SUM(critical_illness_paid), 0), COALESCE(SUM(medical_assistance_paid), 0) FROM settlements \
-         WHERE settled_on >= ? AND settled_on <= ? AND received_at <= ?",
+         COALESCE(SUM(total_cost >> 32), 0), COALESCE(SUM(total_cost & 4294967295), 0), \
+         COALESCE(SUM(out_of_pocket >> 32), 0), COALESCE(SUM(out_of_pocket & 4294967295), 0), \
+         COALESCE(SUM(basic_paid >> 32), 0), COALESCE(SUM(basic_paid & 4294967295), 0), \
+         COALESCE(SUM(critical_illness_paid >> 32), 0), COALESCE(SUM(critical_illness_paid & 4294967295), 0), \
+         COALESCE(SUM(medical_assistance_paid >> 32), 0), COALESCE(SUM(medical_assistance_paid & 4294967295), 0) \
+         FROM settlements WHERE settled_on >= ? AND settled_on <= ? AND received_at <= ?",
     )
     .bind(&from)
     .bind(&to)
@@ -551,7 +555,7 @@ async fn medical_section(
     .fetch_one(&mut *conn)
     .await?;
     let m = |i: usize| -> Result<Money, StoreError> {
-        Money::from_fen(r.try_get(i)?).map_err(|_| corrupt("settlements", "negative sum"))
+        Money::from_fen(super::split_sum(&r, i)?).map_err(|_| corrupt("settlements", "negative sum"))
     };
     let mut by_county = Vec::new();
     for f in sqlx::query(
@@ -576,9 +580,10 @@ async fn medical_section(
         settlements: r.try_get::<i64, _>(0)? as u64,
         persons: r.try_get::<i64, _>(1)? as u64,
         persons_assisted: r.try_get::<i64, _>(2)? as u64,
+        // Each sum takes two columns (split_sum).
         total_cost: m(3)?,
-        out_of_pocket: m(4)?,
-        paid: Tiers { basic: m(5)?, critical_illness: m(6)?, medical_assistance: m(7)? },
+        out_of_pocket: m(5)?,
+        paid: Tiers { basic: m(7)?, critical_illness: m(9)?, medical_assistance: m(11)? },
     };
     Ok(medical_section_of(totals, by_county))
 }

@@ -35,6 +35,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "snapshots", include_str!("../../migrations/sqlite/0006_snapshots.sql")),
     (7, "change_log", include_str!("../../migrations/sqlite/0007_change_log.sql")),
     (8, "calendar_notices", include_str!("../../migrations/sqlite/0008_calendar_notices.sql")),
+    (9, "money_checks", include_str!("../../migrations/sqlite/0009_money_checks.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
@@ -49,13 +50,39 @@ pub struct SqliteStore {
     pub(super) change_head: std::sync::Arc<tokio::sync::watch::Sender<i64>>,
 }
 
+/// Why an in-memory SQLite URL (`sqlite::memory:`, `sqlite://:memory:`, `…?mode=memory`) is refused, or `None` for a
+/// database file (issue 23). The store is a pool of connections (readers and a dedicated writer); sqlx lets them share
+/// one in-memory database only through SQLite's shared cache, whose table-level locks fail concurrent requests with
+/// "database table is locked" instead of waiting (20 clients: about one request in ten failed with INTERNAL); and the
+/// data would vanish when the hub stops. A file is what the hub needs; for a throwaway hub, a file on a tmpfs.
+pub fn in_memory_refusal(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path.is_empty()
+        || path == ":memory:"
+        || path.starts_with("file::memory:")
+        || query.split('&').any(|p| p.eq_ignore_ascii_case("mode=memory"));
+    in_memory.then(|| {
+        format!(
+            "{url:?} is an in-memory SQLite database, which the hub refuses: its pool of connections can share one \
+             only through SQLite's shared cache, whose table locks fail concurrent requests (\"database table is \
+             locked\"), and it is lost when the hub stops. Use a database file, e.g. sqlite://doudi.db (for a \
+             throwaway hub, a file on a tmpfs such as sqlite:///dev/shm/doudi.db), without mode=memory"
+        )
+    })
+}
+
 pub(super) fn corrupt(table: &'static str, detail: impl Into<String>) -> StoreError {
     StoreError::Corrupt { table, detail: detail.into() }
 }
 
 impl SqliteStore {
-    /// Open (creating if missing) the database at `url` (`sqlite://path` or `sqlite:path`).
+    /// Open (creating if missing) the database at `url` (`sqlite://path` or `sqlite:path`). An in-memory database is
+    /// refused ([`in_memory_refusal`]).
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        if let Some(why) = in_memory_refusal(url) {
+            return Err(StoreError::Db(sqlx::Error::Configuration(why.into())));
+        }
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -501,7 +528,7 @@ pub(super) async fn insert_fact_rows(
                     a.program.map(|p| p.as_str()),
                     a.status.map(|s| s.as_str()),
                     a.residence.map(|r| r.as_str()),
-                    a.monthly_benefit.map(|m| m.to_fen()),
+                    a.monthly_benefit.map(super::column_fen),
                 ),
                 _ => (None, None, None, None),
             };

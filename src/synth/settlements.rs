@@ -246,7 +246,7 @@ pub fn generate(population: &Population, config: &SettlementConfig) -> Settlemen
 // The payer
 // ---------------------------------------------------------------------------------------------------------------------
 
-fn fen(f: i64) -> Money {
+fn fen(f: i128) -> Money {
     Money::from_fen(f).expect("synthetic amounts are not negative")
 }
 
@@ -261,7 +261,7 @@ fn exceeds(a: Money, b: Money, tolerance: Money) -> bool {
 
 /// `percent` % of `m`, fen truncated: `percent_of(x, 90)` = 90 % of `x`.
 fn percent_of(m: Money, percent: i64) -> Money {
-    fen(m.to_fen() * percent / 100)
+    fen(m.to_fen() * i128::from(percent) / 100)
 }
 
 /// The example parameters, as the payer needs them.
@@ -773,13 +773,13 @@ impl Generator {
     }
 
     fn yuan_between(&mut self, low: i64, high: i64) -> Money {
-        fen(self.rng.random_range(low * 100..=high * 100))
+        fen(i128::from(self.rng.random_range(low * 100..=high * 100)))
     }
 
     /// `m × percent`, with `percent` drawn uniformly from `low..=high` in tenths of a percent, half-up.
     fn share_of(&mut self, m: Money, low: i64, high: i64) -> Money {
         let permille = self.rng.random_range(low * 10..=high * 10);
-        fen((m.to_fen() * permille + 500) / 1000)
+        fen((m.to_fen() * i128::from(permille) + 500) / 1000)
     }
 
     fn visit(

@@ -45,3 +45,18 @@ fn config_show_refuses_an_invalid_value_naming_the_key() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("crypto_suite (DOUDI_CRYPTO_SUITE)") && stderr.contains("rot13"), "{stderr}");
 }
+
+/// Issue 23 item 2: `doudi serve --database-url sqlite::memory:` used to start and then fail concurrent requests with
+/// "database table is locked"; it now refuses to start, naming the key and suggesting a database file.
+#[test]
+fn serve_refuses_an_in_memory_sqlite_database() {
+    let out = doudi()
+        .args(["serve", "--database-url", "sqlite::memory:"])
+        .env("DOUDI_DATA_KEY", doudi::crypto::Keys::generate_base64())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the hub must not start");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("database_url") && stderr.contains("in-memory"), "{stderr}");
+    assert!(stderr.contains("sqlite://doudi.db"), "suggests a file: {stderr}");
+}

@@ -473,3 +473,137 @@ async fn a_cancelled_batch_leaves_all_or_nothing() {
     }
     app.stop().await;
 }
+
+/// Issue 23 item 6: one person with 20,000 facts gave a 4.25 MB GetRecipient, over most clients' 4 MiB. The facts of
+/// one response are bounded (`max_recipient_facts`, 5 here so the test stays small): without a page_size a person
+/// with more is RESOURCE_EXHAUSTED naming the count and the limit and how to read the rest; with a page_size the facts
+/// come in pages. 12 facts at 5 a page: 5 + 5 + 2, every fact once, in fact_id order (one kind, one agency).
+#[tokio::test]
+async fn get_recipient_bounds_the_facts_of_one_response_and_pages_the_rest() {
+    let app = spawn_app_with(|c| c.max_recipient_facts = 5).await;
+    let mut ca = app.client("civil_affairs").await;
+    let person = id(HUAN, (1985, 12, 31), 3);
+    let facts: Vec<pb::Fact> = (1..=12)
+        .map(|i| {
+            let mut f = with(base(&format!("MZ-{i:02}"), &person, HUAN), rural_dibao());
+            if let Some(pb::fact::Payload::Assistance(a)) = &mut f.payload {
+                a.household_id = format!("HH-{i}");
+            }
+            f
+        })
+        .collect();
+    let r = push(&mut ca, facts).await.unwrap();
+    assert!(r.results.iter().all(|r| outcome(r) == pb::FactOutcome::Accepted), "{r:?}");
+    let req = |page_size: i32, page_token: &str, as_of: &str| pb::GetRecipientRequest {
+        id_number: person.clone(),
+        as_of: as_of.into(),
+        purpose: "test".into(),
+        page_size,
+        page_token: page_token.into(),
+    };
+
+    let e = ca.exchange.get_recipient(req(0, "", "2023-06-30")).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{}", e.message());
+    for part in ["12 facts", "max_recipient_facts = 5", "page_size", "next_page_token"] {
+        assert!(e.message().contains(part), "{part}: {}", e.message());
+    }
+
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    let mut token = String::new();
+    loop {
+        // 100 asked, reduced to the limit 5.
+        let page = ca.exchange.get_recipient(req(100, &token, "2023-06-30")).await.unwrap().into_inner();
+        sizes.push(page.facts.len());
+        seen.extend(page.facts.iter().map(|f| f.fact_id.clone()));
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+        // A token is bound to its person and date, and to its caller.
+        let e = ca.exchange.get_recipient(req(5, &token, "2023-06-29")).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().starts_with("page_token"), "{}", e.message());
+        let mut hr = app.client("human_resources").await;
+        let e = hr.exchange.get_recipient(req(5, &token, "2023-06-30")).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+    }
+    assert_eq!(sizes, [5, 5, 2]);
+    let expected: Vec<String> = (1..=12).map(|i| format!("MZ-{i:02}")).collect();
+    assert_eq!(seen, expected);
+
+    let e = ca.exchange.get_recipient(req(-1, "", "2023-06-30")).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("page_size"), "{}", e.message());
+    app.stop().await;
+}
+
+/// Issue 23 item 3: every money value passed the wire grammar (12 integer digits), so absurd values were accepted.
+/// Each amount now has a documented plausible maximum (docs/money-limits.md) and a value above it is refused naming
+/// the field and the limit: a monthly benefit of a billion yuan (limit 10,000.00 a month), a county's monthly fund
+/// report of 2,000,000,000.00 (limit 1,000,000,000.00), a settlement costing 20,000,000.00 (limit 10,000,000.00).
+/// The limits themselves are accepted.
+#[tokio::test]
+async fn amounts_above_their_plausible_maximum_are_refused_naming_the_field_and_the_limit() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let benefit = |fact_id: &str, seq: u16, amount: &str| {
+        let mut f = with(base(fact_id, &id(HUAN, (1970, 1, 1), seq), HUAN), rural_dibao());
+        if let Some(pb::fact::Payload::Assistance(a)) = &mut f.payload {
+            a.monthly_benefit = amount.into();
+        }
+        f
+    };
+    let r = push(&mut ca, vec![benefit("MZ-BILLION", 1, "1000000000.00"), benefit("MZ-LIMIT", 2, "10000.00")])
+        .await
+        .unwrap();
+    assert_eq!(outcome(&r.results[0]), pb::FactOutcome::Rejected);
+    assert_eq!(r.results[0].field, "facts[0].assistance.monthly_benefit");
+    assert!(r.results[0].reason.contains("10000.00 yuan a month"), "{}", r.results[0].reason);
+    assert_eq!(outcome(&r.results[1]), pb::FactOutcome::Accepted, "the limit itself is plausible");
+
+    let report = |amount: &str| pb::SubmitFundReportRequest {
+        county_code: HUAN.into(),
+        month: "2023-07".into(),
+        program: pb::FundProgram::Tekun as i32,
+        disbursed_on: "2023-07-10".into(),
+        amount: amount.into(),
+        recipients: 3,
+    };
+    let e = ca.coordination.submit_fund_report(report("2000000000.00")).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("amount:") && e.message().contains("1000000000.00"), "{}", e.message());
+    ca.coordination.submit_fund_report(report("1000000000.00")).await.unwrap();
+
+    let mut mi = app.client("medical_insurance").await;
+    let s = pb::Settlement {
+        settlement_id: "S-HUGE".into(),
+        id_number: id(HUAN, (1970, 1, 1), 3),
+        division_code: HUAN.into(),
+        admitted_on: "2023-03-01".into(),
+        settled_on: "2023-03-10".into(),
+        visit_type: pb::VisitType::Inpatient as i32,
+        in_province: true,
+        referred: false,
+        total_cost: "20000000.00".into(),
+        policy_scope_cost: "20000000.00".into(),
+        basic_paid: "0.00".into(),
+        critical_illness_paid: "0.00".into(),
+        medical_assistance_paid: "0.00".into(),
+        other_paid: "0.00".into(),
+        out_of_pocket: "20000000.00".into(),
+    };
+    let r = mi.medical.submit_settlements(pb::SubmitSettlementsRequest { settlements: vec![s] }).await;
+    match r {
+        Ok(r) => {
+            let r = &r.into_inner().results[0];
+            assert_eq!(r.outcome, pb::SettlementOutcome::Rejected as i32, "{r:?}");
+            assert!(r.field.ends_with("total_cost") && r.reason.contains("10000000.00"), "{r:?}");
+        }
+        Err(e) => {
+            assert_eq!(e.code(), Code::InvalidArgument);
+            assert!(e.message().contains("total_cost") && e.message().contains("10000000.00"), "{}", e.message());
+        }
+    }
+    app.stop().await;
+}

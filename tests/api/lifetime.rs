@@ -42,6 +42,7 @@ async fn shutdown_says_not_serving_first_tells_streams_to_resume_and_ends_in_bou
                 id_number: person(3),
                 as_of: "2023-06-30".into(),
                 purpose: "test".into(),
+                ..Default::default()
             })
             .await;
         if r.is_ok() {

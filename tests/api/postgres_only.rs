@@ -91,3 +91,43 @@ async fn the_same_facts_freeze_to_the_same_sections_on_sqlite_and_postgresql() {
         assert_eq!(a[name], b[name], "section {name} differs between SQLite and PostgreSQL");
     }
 }
+
+/// Issue 23 item 3: migration 0009 adds CHECKs refusing NaN to the NUMERIC money columns. On a database made with the
+/// migrations up to 0007 and holding data, it loses nothing (the reference standards of 0002 and a fund report of
+/// 1,326.00 yuan written then are all still there, unchanged), and NaN is refused afterwards, naming the constraint.
+#[tokio::test]
+async fn migration_0009_keeps_a_0007_databases_data_and_refuses_nan() {
+    let url = crate::support::postgres::fresh_database().await;
+    let store = doudi::store::PgStore::open(&url).await.unwrap();
+    store.migrate_to(7).await.unwrap();
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO fund_reports (county_code, month, program, version, disbursed_on, amount, recipients, \
+         submitted_at, submitted_by) VALUES ('621022', '2023-07', 'TEKUN', 1, '2023-07-10', 1326.00, 3, now(), \
+         'civil_affairs')",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let standards = "SELECT COUNT(*)::text || ' ' || SUM(amount)::text || ' ' || \
+                     string_agg(item || '=' || amount::text, ',' ORDER BY year, division_code, item) FROM standards";
+    let before: String = sqlx::query_scalar(standards).fetch_one(&mut db).await.unwrap();
+
+    store.migrate().await.unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&mut db).await.unwrap();
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    let after: String = sqlx::query_scalar(standards).fetch_one(&mut db).await.unwrap();
+    assert_eq!(after, before, "the reference standards are unchanged");
+    let amount: String = sqlx::query_scalar("SELECT amount::text FROM fund_reports").fetch_one(&mut db).await.unwrap();
+    assert_eq!(amount, "1326.00");
+
+    for (sql, constraint) in [
+        ("UPDATE fund_reports SET amount = 'NaN'", "fund_reports_amount_not_nan"),
+        ("UPDATE standards SET amount = 'NaN'", "standards_amount_not_nan"),
+    ] {
+        let e = sqlx::query(sql).execute(&mut db).await.unwrap_err();
+        assert!(e.to_string().contains(constraint), "{sql}: {e}");
+    }
+    store.close().await;
+}

@@ -214,7 +214,7 @@ async fn the_letters_2022_figures_are_reproduced() {
         totals
             .iter()
             .filter(|t| t.program == program)
-            .fold((0i64, 0u64), |(a, r), t| (a + t.amount.to_fen(), r + t.recipients))
+            .fold((0i128, 0u64), |(a, r), t| (a + t.amount.to_fen(), r + t.recipients))
     };
     // Monthly reports.
     let monthly = |month: &'static str| {
@@ -444,31 +444,171 @@ async fn coverage_parameters_come_from_configuration() {
     }
 }
 
-/// Money at its wire maximum is valid input; a roster of two such benefits sums past the 12 wire digits. The frozen
-/// quarter must still read back (its sections hold the sums), not fail forever with INTERNAL.
+/// Issue 23 item 3: 100,000 monthly benefits of 999,999,999,999.99 in one county (valid under the wire grammar, stored
+/// before the plausibility maxima existed) made ListFundReports, GetMonthlyReport and CreateSnapshot fail with INTERNAL
+/// for every county (SQLite: integer overflow in SUM; PostgreSQL: the NUMERIC sum "out of range" of an i64 of fen).
+/// Such rows can no longer be pushed, so they are written here as legacy data straight into the database: 100,000
+/// copies of one 环县 rural dibao fact with the benefit 999,999,999,999.99, besides the original (442.00) and one
+/// 西峰区 fact (442.00). Hand sums: 环县 = 100,000 × 999,999,999,999.99 + 442.00 = 99,999,999,999,999,000.00 + 442.00
+/// = 99,999,999,999,999,442.00 (past i64 fen, 92,233,720,368,547,758.07 yuan); 西峰区 = 442.00; together
+/// 99,999,999,999,999,884.00. Every report succeeds, the other county's figure included.
 #[tokio::test]
-async fn a_quarter_whose_sums_exceed_twelve_digits_still_reads_back() {
+async fn one_countys_absurd_sums_do_not_stop_the_citys_reports() {
     use crate::support::{base, id, push, rural_dibao, with};
+    const HUAN: &str = "621022";
+    const XIFENG: &str = "621002";
+    const HUAN_SUM: &str = "99999999999999442.00";
     let app = spawn_app().await;
     let mut c = app.client("civil_affairs").await;
-    let facts: Vec<pb::Fact> = (1..=2u16)
-        .map(|i| {
-            let mut f = with(base(&format!("MZ-MAX{i}"), &id("621022", (1980, 1, 1), i), "621022"), rural_dibao());
-            if let Some(pb::fact::Payload::Assistance(a)) = &mut f.payload {
-                a.monthly_benefit = "999999999999.99".into();
-            }
-            f
-        })
-        .collect();
+    let facts = vec![
+        with(base("MZ-LEGACY", &id(HUAN, (1980, 1, 1), 1), HUAN), rural_dibao()),
+        with(base("MZ-XIFENG", &id(XIFENG, (1980, 1, 1), 2), XIFENG), rural_dibao()),
+    ];
     let r = push(&mut c, facts).await.unwrap();
     assert!(r.results.iter().all(|r| r.outcome == pb::FactOutcome::Accepted as i32), "{r:?}");
-    c.coordination.create_snapshot(q("2023Q2")).await.unwrap();
+    let copies = if crate::ON_POSTGRES {
+        execute(
+            &app,
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
+             INSERT INTO facts (agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, \
+             program, status, residence, benefit, payload, content_hash, recorded_at, superseded_at, is_current) \
+             SELECT agency, fact_id || '-' || i, source_version, person_key, kind, division_code, valid_from, valid_to, \
+             program, status, residence, 999999999999.99, replace(payload, '\"442.00\"', '\"999999999999.99\"'), \
+             content_hash, recorded_at, superseded_at, is_current FROM facts, n WHERE fact_id = 'MZ-LEGACY'",
+        )
+        .await
+    } else {
+        execute(
+            &app,
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
+             INSERT INTO facts (agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, \
+             program, status, residence, benefit_fen, payload, content_hash, recorded_at, superseded_at, is_current) \
+             SELECT agency, fact_id || '-' || i, source_version, person_key, kind, division_code, valid_from, valid_to, \
+             program, status, residence, 99999999999999, replace(payload, '\"442.00\"', '\"999999999999.99\"'), \
+             content_hash, recorded_at, superseded_at, is_current FROM facts, n WHERE fact_id = 'MZ-LEGACY'",
+        )
+        .await
+    };
+    assert_eq!(copies, 100_000);
+
+    let rows = c
+        .coordination
+        .list_fund_reports(pb::ListFundReportsRequest {
+            month: "2023-06".into(),
+            program: pb::FundProgram::RuralDibao as i32,
+            as_of: "2023-07-31".into(),
+            include_history: false,
+        })
+        .await
+        .expect("ListFundReports for the month")
+        .into_inner()
+        .rows;
+    let expected = |county: &str| rows.iter().find(|r| r.county_code == county).unwrap().expected_amount.clone();
+    assert_eq!(expected(HUAN), HUAN_SUM);
+    assert_eq!(expected(XIFENG), "442.00");
+
+    let report = c
+        .coordination
+        .get_monthly_report(pb::GetMonthlyReportRequest { month: "2023-06".into() })
+        .await
+        .expect("GetMonthlyReport for the city");
+    let report: doudi::domain::summary::MonthlyReport =
+        serde_json::from_value(struct_json(report.into_inner().report.unwrap())).unwrap();
+    let benefit = |county: &str| {
+        let row = report.by_county_program.iter().find(|r| r.county_code == county && r.program == "DIBAO").unwrap();
+        row.monthly_benefit.to_string()
+    };
+    assert_eq!(benefit(HUAN), HUAN_SUM);
+    assert_eq!(benefit(XIFENG), "442.00");
+
+    c.coordination.create_snapshot(q("2023Q2")).await.expect("CreateSnapshot of the quarter");
     let summary = c
         .coordination
         .get_quarterly_summary(pb::GetQuarterlySummaryRequest { quarter: "2023Q2".into() })
         .await
-        .expect("the summary of a frozen quarter reads back");
-    let json =
-        serde_json::to_string(&doudi::grpc::snapshot::struct_to_json(summary.into_inner().summary.unwrap())).unwrap();
-    assert!(json.contains("1999999999999.98"), "the county's roster sum is in the summary");
+        .expect("the summary of the frozen quarter reads back");
+    let summary: doudi::domain::summary::QuarterlySummary =
+        serde_json::from_value(struct_json(summary.into_inner().summary.unwrap())).unwrap();
+    assert_eq!(summary.headline.monthly_benefit_total.to_string(), "99999999999999884.00");
+    let huan = summary.by_county_program.iter().find(|r| r.county_code == HUAN && r.program == "DIBAO").unwrap();
+    assert_eq!(huan.monthly_benefit.to_string(), HUAN_SUM);
+    app.stop().await;
+}
+
+/// Issue 23 item 1: 环县's civil-affairs office (`civil_affairs` + `/division/621022`) called CreateSnapshot
+/// {"quarter":"2023Q2"} and froze the city's quarter. Every city-wide action of the access matrix is refused to a
+/// county office with PERMISSION_DENIED naming the action; nothing is frozen; the city office then freezes the quarter
+/// itself. A county office still takes county actions, narrowed to its county (ListFundReports: its rows only).
+#[tokio::test]
+async fn a_county_office_may_not_take_city_wide_actions() {
+    const HUAN: &str = "621022";
+    const XIFENG: &str = "621002";
+    let app = spawn_app().await;
+    let mut huan = app.client_in("civil_affairs", Some(HUAN)).await;
+    let mut city = app.client("civil_affairs").await;
+    let refused = |e: tonic::Status, action: &str| {
+        assert_eq!(e.code(), Code::PermissionDenied, "{action}: {}", e.message());
+        assert!(e.message().contains(action) && e.message().contains("city-wide"), "{}", e.message());
+        assert!(e.message().contains(HUAN), "names the county office: {}", e.message());
+    };
+
+    refused(huan.coordination.create_snapshot(q("2023Q2")).await.unwrap_err(), "CreateSnapshot");
+    let frozen = city.coordination.list_snapshots(pb::ListSnapshotsRequest {}).await.unwrap().into_inner();
+    assert!(frozen.snapshots.is_empty(), "the county office froze nothing: {frozen:?}");
+    let month = || pb::GetMonthlyReportRequest { month: "2023-06".into() };
+    refused(huan.coordination.get_monthly_report(month()).await.unwrap_err(), "GetMonthlyReport");
+    city.coordination.get_monthly_report(month()).await.unwrap();
+
+    // The city office freezes its own quarter; created_by names it (no county).
+    let snap = city.coordination.create_snapshot(q("2023Q2")).await.unwrap().into_inner();
+    assert_eq!(snap.created_by, "civil_affairs");
+    let quarter = || pb::GetQuarterlySummaryRequest { quarter: "2023Q2".into() };
+    refused(huan.coordination.get_quarterly_summary(quarter()).await.unwrap_err(), "GetQuarterlySummary");
+    let verify = || pb::VerifySnapshotRequest { quarter: "2023Q2".into() };
+    refused(huan.coordination.verify_snapshot(verify()).await.unwrap_err(), "VerifySnapshot");
+    city.coordination.get_quarterly_summary(quarter()).await.unwrap();
+    assert!(city.coordination.verify_snapshot(verify()).await.unwrap().into_inner().valid);
+    // Headers stay readable: a county office may see that (and when) the quarter was frozen.
+    let header = huan.coordination.get_snapshot(pb::GetSnapshotRequest { quarter: "2023Q2".into() }).await.unwrap();
+    assert_eq!(header.into_inner().content_hash, snap.content_hash);
+
+    // The city's audit log by person is city-wide; the office's own agency's events are not.
+    let by_person = pb::ListAccessEventsRequest {
+        id_number: crate::support::id(HUAN, (1980, 1, 1), 1),
+        purpose: "test".into(),
+        ..Default::default()
+    };
+    refused(huan.audit.list_access_events(by_person.clone()).await.unwrap_err(), "ListAccessEvents");
+    city.audit.list_access_events(by_person).await.unwrap();
+    let own = huan.audit.list_access_events(pb::ListAccessEventsRequest::default()).await.unwrap().into_inner();
+    assert!(own.events.iter().all(|e| e.agency == "civil_affairs"), "{own:?}");
+
+    // Fund reports: the county office lists its own county's row; the city office every county's (8 counties).
+    for county in [HUAN, XIFENG] {
+        city.coordination
+            .submit_fund_report(pb::SubmitFundReportRequest {
+                county_code: county.into(),
+                month: "2023-07".into(),
+                program: pb::FundProgram::Tekun as i32,
+                disbursed_on: "2023-07-10".into(),
+                amount: "100.00".into(),
+                recipients: 1,
+            })
+            .await
+            .unwrap();
+    }
+    let list = |c: &mut doudi::client::Clients| {
+        let req = pb::ListFundReportsRequest {
+            month: "2023-07".into(),
+            program: pb::FundProgram::Tekun as i32,
+            as_of: "2023-08-01".into(),
+            include_history: false,
+        };
+        let mut coordination = c.coordination.clone();
+        async move { coordination.list_fund_reports(req).await.unwrap().into_inner().rows }
+    };
+    let rows = list(&mut huan).await;
+    assert_eq!(rows.iter().map(|r| r.county_code.as_str()).collect::<Vec<_>>(), [HUAN]);
+    assert_eq!(list(&mut city).await.len(), 8, "Qingyang's 8 counties");
+    app.stop().await;
 }

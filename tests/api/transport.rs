@@ -82,6 +82,27 @@ async fn health_reports_each_service() {
     app.stop().await;
 }
 
+/// Issue 23 item 5: Health/Watch on an unknown service ended at once with NOT_FOUND and no message. The health protocol
+/// (grpc/doc/health-checking.md): "the server will send a message setting the serving status to SERVICE_UNKNOWN but
+/// will *not* terminate the call". SERVICE_UNKNOWN is 3 in health.proto; SERVING is 1.
+#[tokio::test]
+async fn health_watch_on_an_unknown_service_sends_service_unknown_and_stays_open() {
+    let app = spawn_app().await;
+    let ch = connect(&app.server, "localhost", &app.identity("leading_group", None)).await.unwrap();
+    let mut h = HealthClient::new(ch);
+    let unknown = HealthCheckRequest { service: "doudi.v1.NoSuchService".into() };
+    let mut w = h.watch(unknown).await.expect("the call is not refused").into_inner();
+    let first = w.message().await.expect("no error").expect("one message");
+    assert_eq!(first.status, 3, "SERVICE_UNKNOWN");
+    let next = tokio::time::timeout(std::time::Duration::from_secs(1), w.message()).await;
+    assert!(next.is_err(), "the call stays open (no end, no error, no message): {next:?}");
+    // A known service's watch is unchanged: SERVING first.
+    let mut known = h.watch(HealthCheckRequest { service: "doudi.v1.Audit".into() }).await.unwrap().into_inner();
+    assert_eq!(known.message().await.unwrap().unwrap().status, 1, "SERVING");
+    drop((w, known));
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_revoked_certificate_is_refused() {
     let (app, revoked) = spawn_app_with_revoked("education").await;

@@ -529,3 +529,118 @@ async fn concurrent_pushes_from_three_agencies_are_seen_once_in_cursor_order() {
     }
     app.stop().await;
 }
+
+/// A raw HTTP/2 connection to the hub over mutual TLS as `agency` (for what tonic's client cannot do: many streams
+/// reset in one burst on the connection a watch uses).
+async fn raw_h2(app: &TestApp, agency: &str) -> h2::client::SendRequest<bytes::Bytes> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let id = app.identity(agency, None);
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&id.ca_pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&id.cert_pem).collect::<Result<_, _>>().unwrap();
+    let key = PrivateKeyDer::from_pem_slice(&id.key_pem).unwrap();
+    let mut tls =
+        rustls::ClientConfig::builder().with_root_certificates(roots).with_client_auth_cert(chain, key).unwrap();
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let port: u16 = app.server.rsplit(':').next().unwrap().parse().unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let io = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (send, connection) = h2::client::handshake(io).await.unwrap();
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            eprintln!("raw HTTP/2 connection ended: {e}");
+        }
+    });
+    send
+}
+
+fn grpc_request(method: &str) -> http::Request<()> {
+    http::Request::builder()
+        .method("POST")
+        .uri(format!("https://localhost{method}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap()
+}
+
+/// The next gRPC message of a raw response body (5-byte prefix: compressed flag, big-endian length).
+async fn raw_message(body: &mut h2::RecvStream, buf: &mut Vec<u8>) -> Result<pb::Change, String> {
+    use prost::Message as _;
+    loop {
+        if buf.len() >= 5 {
+            let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+            if buf.len() >= 5 + len {
+                let msg = pb::Change::decode(&buf[5..5 + len]).map_err(|e| e.to_string())?;
+                buf.drain(..5 + len);
+                return Ok(msg);
+            }
+        }
+        match tokio::time::timeout(Duration::from_secs(10), body.data()).await {
+            Err(_) => return Err("no message within 10 s".into()),
+            Ok(None) => return Err(format!("the watch ended: trailers {:?}", body.trailers().await)),
+            Ok(Some(Err(e))) => return Err(format!("the watch failed: {e}")),
+            Ok(Some(Ok(data))) => {
+                let _ = body.flow_control().release_capacity(data.len());
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+}
+
+/// Issue 23 item 4: when 500 or more calls on one HTTP/2 connection were cancelled before the hub accepted them, h2's
+/// default limit (20 pending-accept resets) sent GOAWAY `too_many_resets` and ended every stream on the connection, a
+/// WatchChanges included. Here 3,000 calls are opened and cancelled at once (HEADERS and RST_STREAM queued together and
+/// written in one burst) on the connection of a running watch; the watch still receives a fact pushed afterwards.
+#[tokio::test]
+async fn three_thousand_immediate_cancels_leave_a_watch_on_the_same_connection_running() {
+    use prost::Message as _;
+    let app = spawn_app().await;
+    let mut h2c = raw_h2(&app, "civil_affairs").await;
+    let (response, mut send) =
+        h2c.send_request(grpc_request("/doudi.v1.RecipientExchange/WatchChanges"), false).unwrap();
+    let req = pb::WatchChangesRequest { purpose: "reset storm".into(), ..Default::default() }.encode_to_vec();
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(req.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&req);
+    send.send_data(framed.into(), true).unwrap();
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut buf = Vec::new();
+    let first = raw_message(&mut body, &mut buf).await.unwrap();
+    assert!(first.heartbeat, "a watch from now starts with a heartbeat naming the cursor: {first:?}");
+
+    // 3,000 calls opened and reset at once, without yielding: h2 keeps each HEADERS and queues its RST_STREAM right
+    // after it, and the connection task writes them all in one burst.
+    for _ in 0..3_000 {
+        let (_response, mut stream) =
+            h2c.send_request(grpc_request("/doudi.v1.Reference/ListDivisions"), false).unwrap();
+        stream.send_reset(h2::Reason::CANCEL);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // A change pushed afterwards reaches the watch on the same connection.
+    let mut civil = app.client("civil_affairs").await;
+    let person = id(HUAN, (1980, 1, 1), 1);
+    stored(&mut civil, vec![with(base("MZ-STORM", &person, HUAN), rural_dibao())]).await;
+    let change = loop {
+        let m = raw_message(&mut body, &mut buf).await.expect("the watch survives the reset storm");
+        if !m.heartbeat {
+            break m;
+        }
+    };
+    assert_eq!(change.fact.unwrap().fact_id, "MZ-STORM");
+    // And the connection still takes new calls.
+    let (response, _send) = h2c.send_request(grpc_request("/doudi.v1.Audit/WhoAmI"), true).unwrap();
+    assert_eq!(response.await.unwrap().status(), 200);
+    drop((body, h2c));
+    app.stop().await;
+}

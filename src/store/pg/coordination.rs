@@ -138,7 +138,7 @@ impl PgStore {
         program: &str,
         residence: Option<&str>,
         on: NaiveDate,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<i128, StoreError> {
         let sum: Decimal = sqlx::query_scalar(
             "SELECT COALESCE(SUM(benefit), 0) FROM facts \
              WHERE is_current AND program = $1 AND status = 'ACTIVE' \
@@ -152,7 +152,7 @@ impl PgStore {
         .bind(residence)
         .fetch_one(&self.pool)
         .await?;
-        super::numeric_to_fen(sum, "facts")
+        super::numeric_sum_to_fen(sum, "facts")
     }
 
     /// Store warnings (new persons first) and the request's audit event in one transaction. A known

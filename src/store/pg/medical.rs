@@ -292,7 +292,7 @@ impl PgStore {
     }
 
     /// Totals paid by tier over all settlements, in fen: (settlements, basic, critical illness, assistance).
-    pub async fn settlement_totals(&self) -> Result<(i64, i64, i64, i64), StoreError> {
+    pub async fn settlement_totals(&self) -> Result<(i64, i128, i128, i128), StoreError> {
         const T: &str = "settlements";
         let r = sqlx::query(
             "SELECT COUNT(*), COALESCE(SUM(basic_paid), 0), COALESCE(SUM(critical_illness_paid), 0), \
@@ -302,9 +302,9 @@ impl PgStore {
         .await?;
         Ok((
             r.try_get(0)?,
-            numeric_to_fen(r.try_get(1)?, T)?,
-            numeric_to_fen(r.try_get(2)?, T)?,
-            numeric_to_fen(r.try_get(3)?, T)?,
+            super::numeric_sum_to_fen(r.try_get(1)?, T)?,
+            super::numeric_sum_to_fen(r.try_get(2)?, T)?,
+            super::numeric_sum_to_fen(r.try_get(3)?, T)?,
         ))
     }
 }

@@ -47,6 +47,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "snapshots", include_str!("../../../migrations/postgres/0006_snapshots.sql")),
     (7, "change_log", include_str!("../../../migrations/postgres/0007_change_log.sql")),
     (8, "calendar_notices", include_str!("../../../migrations/postgres/0008_calendar_notices.sql")),
+    (9, "money_checks", include_str!("../../../migrations/postgres/0009_money_checks.sql")),
 ];
 
 /// The advisory lock key every write transaction takes first (ASCII "doudi-wr").
@@ -214,9 +215,9 @@ fn spawn_change_listener(pool: PgPool, head: Arc<tokio::sync::watch::Sender<i64>
     });
 }
 
-/// Money to NUMERIC(18,2) yuan.
+/// Money to NUMERIC(18,2) yuan (a single amount: within the wire grammar).
 pub(super) fn money_to_numeric(m: Money) -> Decimal {
-    Decimal::new(m.to_fen(), 2)
+    m.as_decimal()
 }
 
 /// Fen to NUMERIC(18,2) yuan.
@@ -234,9 +235,22 @@ pub(super) fn numeric_to_fen(d: Decimal, table: &'static str) -> Result<i64, Sto
     fen.to_i64().ok_or_else(|| super::sqlite::corrupt(table, format!("{d} out of range")))
 }
 
-/// NUMERIC yuan back to [`Money`].
+/// A NUMERIC sum of yuan (`SUM(numeric)` is exact and unbounded in PostgreSQL) to fen in `i128` (issue 23 item 3: the
+/// sum of 100,000 benefits of 999,999,999,999.99 yuan was refused as "out of range" of an `i64`).
+pub(super) fn numeric_sum_to_fen(d: Decimal, table: &'static str) -> Result<i128, StoreError> {
+    use rust_decimal::prelude::ToPrimitive;
+    let fen = d
+        .checked_mul(Decimal::ONE_HUNDRED)
+        .ok_or_else(|| super::sqlite::corrupt(table, format!("{d} out of range")))?;
+    if fen.fract() != Decimal::ZERO {
+        return Err(super::sqlite::corrupt(table, format!("{d} has more than 2 decimal places")));
+    }
+    fen.to_i128().ok_or_else(|| super::sqlite::corrupt(table, format!("{d} out of range")))
+}
+
+/// NUMERIC yuan (a single amount or a sum) back to [`Money`].
 pub(super) fn numeric_to_money(d: Decimal, table: &'static str) -> Result<Money, StoreError> {
-    Money::from_fen(numeric_to_fen(d, table)?).map_err(|e| super::sqlite::corrupt(table, e.to_string()))
+    Money::from_fen(numeric_sum_to_fen(d, table)?).map_err(|e| super::sqlite::corrupt(table, e.to_string()))
 }
 
 #[cfg(test)]
@@ -268,5 +282,9 @@ mod tests {
         // 607.5 yuan = 60,750 fen; NUMERIC(18,2) may come back with scale 2 or less.
         assert_eq!(numeric_to_fen(Decimal::new(6075, 1), "t").unwrap(), 60_750);
         assert!(numeric_to_fen(Decimal::new(60_755, 3), "t").is_err());
+        // Issue 23: 100,000 × 999,999,999,999.99 yuan = 99,999,999,999,999,000.00 yuan, past i64 fen, as a sum.
+        let sum = Decimal::new(99_999_999_999_999, 2) * Decimal::from(100_000);
+        assert_eq!(numeric_sum_to_fen(sum, "t").unwrap(), 99_999_999_999_999 * 100_000);
+        assert!(numeric_to_fen(sum, "t").is_err(), "a single amount stays within i64 fen");
     }
 }

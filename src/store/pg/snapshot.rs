@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-use super::{PgStore, numeric_to_fen, numeric_to_money};
+use super::{PgStore, numeric_sum_to_fen, numeric_to_money};
 use crate::domain::calendar::Quarter;
 use crate::domain::snapshot::{CoverageRow, StatusRow, body_hash, rows_hash};
 use crate::domain::summary::{CountyCodeCount, LateCorrection, MedicalSection, Tiers};
@@ -362,7 +362,7 @@ impl PgStore {
     pub async fn active_by_county_program(
         &self,
         on: NaiveDate,
-    ) -> Result<HashMap<(String, String), (u64, u64, i64)>, StoreError> {
+    ) -> Result<HashMap<(String, String), (u64, u64, i128)>, StoreError> {
         let rows = sqlx::query(
             "SELECT substr(division_code, 1, 6), program, COUNT(DISTINCT person_key), \
              COUNT(DISTINCT payload::jsonb ->> 'household_id'), COALESCE(SUM(benefit), 0) FROM facts \
@@ -377,7 +377,7 @@ impl PgStore {
             let benefit: Decimal = r.try_get(4)?;
             out.insert(
                 (r.try_get(0)?, r.try_get(1)?),
-                (r.try_get::<i64, _>(2)? as u64, r.try_get::<i64, _>(3)? as u64, numeric_to_fen(benefit, "facts")?),
+                (r.try_get::<i64, _>(2)? as u64, r.try_get::<i64, _>(3)? as u64, numeric_sum_to_fen(benefit, "facts")?),
             );
         }
         Ok(out)

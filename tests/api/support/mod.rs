@@ -275,6 +275,7 @@ pub async fn get(c: &mut Clients, id_number: &str, as_of: &str) -> Result<pb::Re
             id_number: id_number.into(),
             as_of: as_of.into(),
             purpose: "test".into(),
+            ..Default::default()
         })
         .await
         .map(|r| r.into_inner())
