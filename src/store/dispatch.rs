@@ -12,6 +12,7 @@ use crate::crypto::PersonKey;
 use crate::domain::medical::{FindingCode, PolicyParams};
 use crate::domain::versioning::Decision;
 use crate::domain::workdays::CalendarEntry;
+use crate::store::rows::*;
 
 /// The hub's store: one of the two backends.
 #[derive(Clone)]

@@ -14,7 +14,7 @@ use super::PgStore;
 use super::core::{append_audit, insert_persons, now_micros};
 use crate::crypto::PersonKey;
 use crate::domain::workdays::{CalendarEntry, DayKind};
-use crate::store::sqlite::corrupt;
+use crate::store::corrupt;
 use crate::store::{
     AuditRecord, NewFundReport, NewPerson, NewWarning, StoreError, StoredFundReport, StoredWarning, WarningInsert,
     WarningUpdate, from_micros, to_micros,

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::PgStore;
-use crate::store::audit::{ChainEvent, check_chain, h32};
+use crate::store::plan::{ChainEvent, check_chain, h32};
 use crate::store::{AuditEventRow, AuditFilter, ChainCheck, StoreError, from_micros, to_micros};
 
 impl PgStore {

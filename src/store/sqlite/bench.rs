@@ -7,8 +7,8 @@
 
 use chrono::Utc;
 
-use super::sqlite::{insert_fact_rows, insert_persons};
-use super::{NewPerson, PreparedFact, SqliteStore, StoreError, to_micros};
+use super::{insert_fact_rows, insert_persons};
+use crate::store::{NewPerson, PreparedFact, SqliteStore, StoreError, to_micros};
 
 impl SqliteStore {
     /// Insert `facts` (all current, first versions) and `persons` in one write transaction on the writer connection.

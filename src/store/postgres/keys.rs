@@ -4,7 +4,7 @@ use sqlx::{PgConnection, Row};
 
 use super::PgStore;
 use crate::crypto::PersonKey;
-use crate::store::sqlite::corrupt;
+use crate::store::corrupt;
 use crate::store::{RotationStart, StoreError};
 
 fn meta_i64(v: Option<Vec<u8>>) -> Option<i64> {

@@ -16,11 +16,11 @@ use super::{PgStore, numeric_sum_to_fen, numeric_to_money};
 use crate::domain::calendar::Quarter;
 use crate::domain::snapshot::{CoverageRow, StatusRow, body_hash, rows_hash};
 use crate::domain::summary::{CountyCodeCount, LateCorrection, MedicalSection, Tiers};
-use crate::store::snapshot::{
+use crate::store::corrupt;
+use crate::store::plan::{
     PreviousCheck, SettlementTotals, StatusPass, agency_stats, aggregates, all_codes, altered_fact, header_differences,
     json_sections, medical_section_of, recompute, seal,
 };
-use crate::store::sqlite::corrupt;
 use crate::store::{CreateOutcome, SnapshotHeader, SnapshotInput, StoreError, Verification, from_micros, to_micros};
 
 const HEADER_COLUMNS: &str =

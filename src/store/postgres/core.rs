@@ -13,7 +13,7 @@ use crate::crypto::PersonKey;
 use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
 use crate::domain::fact::{Payload, PayloadKind};
 use crate::domain::versioning::{CurrentVersion, Decision};
-use crate::store::sqlite::corrupt;
+use crate::store::corrupt;
 use crate::store::{
     AuditRecord, DivisionRow, NewPerson, PersonFilter, PreparedFact, StandardRow, StoreError, StoredFact, to_micros,
 };

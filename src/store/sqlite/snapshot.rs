@@ -5,78 +5,20 @@
 //! person by person, to compute the aggregates and the coverage findings; the sections are stored and hashed; a
 //! second call for the same quarter finds the first one's row and changes nothing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use futures::TryStreamExt;
-use sha2::Digest as _;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::sqlite::{ROWS_PER_INSERT, corrupt};
-use super::{SqliteStore, StoreError, from_micros, to_micros};
-use crate::crypto::PersonKey;
-use crate::domain::coverage::{self, CoverageParams, MonthlyStandards};
-use crate::domain::fact::{AssistanceStatus, Payload, PayloadKind};
-use crate::domain::medical::FindingCode;
+use super::{ROWS_PER_INSERT, corrupt};
 use crate::domain::money::Money;
-use crate::domain::snapshot::{
-    AgencyStats, AggregateRow, Aggregates, CoverageRow, FlowRow, SECTIONS, StatusRow, body_hash, content_hash,
-    rows_hash,
-};
-use crate::domain::summary::{CodeCount, CountyCodeCount, LateCorrection, MedicalSection, Tiers};
+use crate::domain::snapshot::{CoverageRow, StatusRow, body_hash, rows_hash};
+use crate::domain::summary::{CountyCodeCount, LateCorrection, MedicalSection, Tiers};
+use crate::store::{SqliteStore, StoreError, from_micros, to_micros};
 
-mod shared;
-pub(in crate::store) use shared::*;
-
-/// A stored snapshot's header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotHeader {
-    pub quarter: String,
-    pub as_of: NaiveDate,
-    pub knowledge_cutoff: DateTime<Utc>,
-    pub created_by: String,
-    pub previous_quarter: Option<String>,
-    pub previous_hash: [u8; 32],
-    /// Section name → hex SHA-256.
-    pub section_hashes: BTreeMap<String, String>,
-    pub content_hash: [u8; 32],
-}
-
-/// What the hub computes outside the transaction and hands in as finished JSON sections.
-pub struct SnapshotInput<'a> {
-    pub quarter: String,
-    pub as_of: NaiveDate,
-    pub cutoff: DateTime<Utc>,
-    pub created_by: String,
-    /// Bodies of the sections `fund_reports`, `warnings` and `standards` (canonical JSON).
-    pub hub_sections: BTreeMap<&'static str, String>,
-    pub coverage_params: &'a CoverageParams,
-    pub standards: &'a MonthlyStandards,
-    /// The birth date of a person from their encrypted ID number (the hub's keys).
-    pub birth_date: &'a (dyn Fn(&PersonKey, &[u8]) -> Option<NaiveDate> + Sync),
-}
-
-/// Outcome of `create_snapshot`.
-#[derive(Debug, Clone)]
-pub enum CreateOutcome {
-    Created(SnapshotHeader),
-    /// The quarter is already frozen: its header, unchanged.
-    AlreadyExists(SnapshotHeader),
-    /// A later quarter is already frozen (the chain only grows forward).
-    LaterExists(String),
-}
-
-/// The result of recomputing a snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verification {
-    pub header: SnapshotHeader,
-    pub recomputed_content_hash: [u8; 32],
-    /// Each difference found, named: a section whose rows no longer hash to the stored value, a content hash that
-    /// differs, a broken link to the previous snapshot, a fact version referenced by a status row that changed.
-    pub differences: Vec<String>,
-}
-
-const ZERO: [u8; 32] = [0; 32];
+use crate::store::plan::*;
+use crate::store::rows::*;
 
 fn hash32(table: &'static str, v: Vec<u8>) -> Result<[u8; 32], StoreError> {
     v.try_into().map_err(|_| corrupt(table, "hash length"))
@@ -178,24 +120,6 @@ async fn section_hashes(
         out.insert(name, body_hash(&body));
     }
     Ok(out)
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| corrupt("snapshot_sections", e.to_string()))
-}
-
-/// (county, program, rural class, support mode).
-type CellKey = (String, String, u8, String);
-/// Persons, households, benefit fen of one cell.
-type Cell = (HashSet<[u8; 32]>, HashSet<String>, i128);
-
-/// Per-person accumulation while the statuses stream by.
-#[derive(Default)]
-pub(super) struct Tally {
-    cells: BTreeMap<CellKey, Cell>,
-    /// (person, program) → county, ACTIVE now.
-    active: HashMap<([u8; 32], String), String>,
-    pub(super) coverage: Vec<CoverageRow>,
 }
 
 impl SqliteStore {

@@ -1,6 +1,15 @@
 //! SQLite backend: WAL, one writer at a time (`BEGIN IMMEDIATE` behind an in-process mutex so
 //! writers queue instead of spinning on SQLITE_BUSY), readers in parallel from the pool.
 
+mod audit;
+mod bench;
+mod calendar;
+mod changes;
+mod coordination;
+mod keys;
+mod medical;
+mod snapshot;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -12,30 +21,41 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::Mutex;
 
-use super::{
-    AuditRecord, DivisionRow, NewPerson, PersonFilter, PreparedFact, StandardRow, StoreError, StoredFact, from_micros,
-    to_micros,
-};
-use super::{Current, IngestPlan, plan_ingest};
 use crate::crypto::PersonKey;
 use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
 use crate::domain::fact::{Payload, PayloadKind};
 use crate::domain::versioning::{CurrentVersion, Decision};
+use crate::store::{
+    AuditRecord, DivisionRow, NewPerson, PersonFilter, PreparedFact, StandardRow, StoreError, StoredFact, from_micros,
+    to_micros,
+};
+use crate::store::{Current, IngestPlan, plan_ingest};
 
 /// SQLite's default limit of bound parameters per statement is 32,766; stay well under it.
 pub(super) const ROWS_PER_INSERT: usize = 500;
 
+/// An exact sum of an INTEGER fen column on SQLite, read from the two columns `SUM(col >> 32), SUM(col & 4294967295)`
+/// starting at `i` (issue 23 item 3). SQLite's `SUM` fails with "integer overflow" past `i64` (100,000 benefits of
+/// 999,999,999,999.99 yuan did, for every county's reports) and `TOTAL()` is a float; the high and low 32 bits of
+/// each value are summed separately (neither partial sum can overflow before 2^31 rows) and joined here in `i128`.
+pub(crate) fn split_sum(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<i128, StoreError> {
+    use sqlx::Row as _;
+    let high: i64 = row.try_get(i)?;
+    let low: i64 = row.try_get(i + 1)?;
+    Ok((i128::from(high) << 32) + i128::from(low))
+}
+
 /// The SQLite migrations, compiled in (same version numbers as the PostgreSQL set will have).
 pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "core", include_str!("../../migrations/sqlite/0001_core.sql")),
-    (2, "reference", include_str!("../../migrations/sqlite/0002_reference.sql")),
-    (3, "calendar", include_str!("../../migrations/sqlite/0003_calendar.sql")),
-    (4, "coordination", include_str!("../../migrations/sqlite/0004_coordination.sql")),
-    (5, "medical", include_str!("../../migrations/sqlite/0005_medical.sql")),
-    (6, "snapshots", include_str!("../../migrations/sqlite/0006_snapshots.sql")),
-    (7, "change_log", include_str!("../../migrations/sqlite/0007_change_log.sql")),
-    (8, "calendar_notices", include_str!("../../migrations/sqlite/0008_calendar_notices.sql")),
-    (9, "money_checks", include_str!("../../migrations/sqlite/0009_money_checks.sql")),
+    (1, "core", include_str!("../../../migrations/sqlite/0001_core.sql")),
+    (2, "reference", include_str!("../../../migrations/sqlite/0002_reference.sql")),
+    (3, "calendar", include_str!("../../../migrations/sqlite/0003_calendar.sql")),
+    (4, "coordination", include_str!("../../../migrations/sqlite/0004_coordination.sql")),
+    (5, "medical", include_str!("../../../migrations/sqlite/0005_medical.sql")),
+    (6, "snapshots", include_str!("../../../migrations/sqlite/0006_snapshots.sql")),
+    (7, "change_log", include_str!("../../../migrations/sqlite/0007_change_log.sql")),
+    (8, "calendar_notices", include_str!("../../../migrations/sqlite/0008_calendar_notices.sql")),
+    (9, "money_checks", include_str!("../../../migrations/sqlite/0009_money_checks.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
@@ -72,9 +92,7 @@ pub fn in_memory_refusal(url: &str) -> Option<String> {
     })
 }
 
-pub(super) fn corrupt(table: &'static str, detail: impl Into<String>) -> StoreError {
-    StoreError::Corrupt { table, detail: detail.into() }
-}
+pub(super) use crate::store::corrupt;
 
 impl SqliteStore {
     /// Open (creating if missing) the database at `url` (`sqlite://path` or `sqlite:path`). An in-memory database is
@@ -196,7 +214,7 @@ impl SqliteStore {
         insert_persons(&mut tx, persons, now).await?;
         insert_fact_rows(&mut tx, &rows, now).await?;
 
-        let head = super::changes::append_changes(&mut tx, &changes).await?;
+        let head = changes::append_changes(&mut tx, &changes).await?;
 
         if let Some(audit) = audit {
             append_audit(&mut tx, audit, now).await?;

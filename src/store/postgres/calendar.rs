@@ -7,9 +7,9 @@ use sqlx::Row;
 use super::PgStore;
 use super::core::append_audit;
 use crate::domain::workdays::CalendarEntry;
-use crate::store::calendar::{DeadlineChange, NoticeLoad, NoticeLoaded, StoredDeadlineChange, StoredNotice, day_kind};
-use crate::store::sqlite::corrupt;
+use crate::store::corrupt;
 use crate::store::{AuditRecord, StoreError, from_micros, to_micros};
+use crate::store::{DeadlineChange, NoticeLoad, NoticeLoaded, StoredDeadlineChange, StoredNotice, day_kind};
 
 impl PgStore {
     /// Every version of every year's notice, by year and version.

@@ -8,22 +8,10 @@
 
 use sqlx::Row;
 
-use super::sqlite::corrupt;
-use super::{SqliteStore, StoreError};
+use super::corrupt;
 use crate::crypto::PersonKey;
-
-/// Where a rotation stands when it (re)starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RotationStart {
-    /// Re-encrypt the rows whose `key_version` is not this generation.
-    Run { generation: i64 },
-    /// The database already uses the new key.
-    AlreadyDone,
-    /// The old key is not the database's key.
-    WrongOldKey,
-    /// Another rotation, to another key, was started and not finished.
-    OtherRotationInProgress,
-}
+use crate::store::rows::*;
+use crate::store::{SqliteStore, StoreError};
 
 fn meta_i64(v: Option<Vec<u8>>) -> Option<i64> {
     v.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse().ok())

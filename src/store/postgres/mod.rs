@@ -230,9 +230,9 @@ pub(super) fn numeric_to_fen(d: Decimal, table: &'static str) -> Result<i64, Sto
     use rust_decimal::prelude::ToPrimitive;
     let fen = d * Decimal::ONE_HUNDRED;
     if fen.fract() != Decimal::ZERO {
-        return Err(super::sqlite::corrupt(table, format!("{d} has more than 2 decimal places")));
+        return Err(super::corrupt(table, format!("{d} has more than 2 decimal places")));
     }
-    fen.to_i64().ok_or_else(|| super::sqlite::corrupt(table, format!("{d} out of range")))
+    fen.to_i64().ok_or_else(|| super::corrupt(table, format!("{d} out of range")))
 }
 
 /// A NUMERIC sum of yuan (`SUM(numeric)` is exact and unbounded in PostgreSQL) to fen in `i128` (issue 23 item 3: the
@@ -241,16 +241,16 @@ pub(super) fn numeric_sum_to_fen(d: Decimal, table: &'static str) -> Result<i128
     use rust_decimal::prelude::ToPrimitive;
     let fen = d
         .checked_mul(Decimal::ONE_HUNDRED)
-        .ok_or_else(|| super::sqlite::corrupt(table, format!("{d} out of range")))?;
+        .ok_or_else(|| super::corrupt(table, format!("{d} out of range")))?;
     if fen.fract() != Decimal::ZERO {
-        return Err(super::sqlite::corrupt(table, format!("{d} has more than 2 decimal places")));
+        return Err(super::corrupt(table, format!("{d} has more than 2 decimal places")));
     }
-    fen.to_i128().ok_or_else(|| super::sqlite::corrupt(table, format!("{d} out of range")))
+    fen.to_i128().ok_or_else(|| super::corrupt(table, format!("{d} out of range")))
 }
 
 /// NUMERIC yuan (a single amount or a sum) back to [`Money`].
 pub(super) fn numeric_to_money(d: Decimal, table: &'static str) -> Result<Money, StoreError> {
-    Money::from_fen(numeric_sum_to_fen(d, table)?).map_err(|e| super::sqlite::corrupt(table, e.to_string()))
+    Money::from_fen(numeric_sum_to_fen(d, table)?).map_err(|e| super::corrupt(table, e.to_string()))
 }
 
 #[cfg(test)]
@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn migration_sets_match() {
         let pg: Vec<(i64, &str)> = MIGRATIONS.iter().map(|(v, d, _)| (*v, *d)).collect();
-        let sqlite: Vec<(i64, &str)> = super::super::sqlite::MIGRATIONS.iter().map(|(v, d, _)| (*v, *d)).collect();
+        let sqlite: Vec<(i64, &str)> = crate::store::sqlite::MIGRATIONS.iter().map(|(v, d, _)| (*v, *d)).collect();
         assert_eq!(pg, sqlite);
         let files = |dir: &str| {
             let mut v: Vec<String> = std::fs::read_dir(dir)

@@ -1,11 +1,19 @@
 //! The recheck's decisions, shared by both backends: the backends load a [`RecheckState`] and write the
 //! [`RecheckWrites`] that [`plan_recheck`] returns; only their SQL differs.
 
-use super::*;
+use crate::crypto::PersonKey;
+use crate::domain::fact::Program;
+use crate::domain::medical::{Finding, FindingCode, PolicyParams, Settlement};
+use crate::domain::medical_history::{Cover, Enrolment, PersonHistory, recheck_person};
+use crate::store::StoreError;
+use crate::store::rows::*;
+use crate::store::*;
+use chrono::NaiveDate;
+use std::collections::{HashMap, HashSet};
 
 /// The stored state of one finding, for the diff. Amounts in fen.
 #[derive(Debug, Clone)]
-pub(in crate::store) struct ExistingFinding {
+pub(crate) struct ExistingFinding {
     pub agency: String,
     pub expected: Option<i64>,
     pub actual: Option<i64>,
@@ -14,14 +22,14 @@ pub(in crate::store) struct ExistingFinding {
 }
 
 /// What a recheck of a chunk of persons reads: their histories, each settlement's agency, their findings.
-pub(in crate::store) struct RecheckState {
+pub(crate) struct RecheckState {
     histories: HashMap<PersonKey, PersonHistory>,
     agency_of: HashMap<String, String>,
     existing: HashMap<(String, FindingCode), ExistingFinding>,
 }
 
 impl RecheckState {
-    pub(in crate::store) fn new(persons: &[PersonKey]) -> RecheckState {
+    pub(crate) fn new(persons: &[PersonKey]) -> RecheckState {
         RecheckState {
             histories: persons.iter().map(|k| (*k, PersonHistory::default())).collect(),
             agency_of: HashMap::new(),
@@ -31,7 +39,7 @@ impl RecheckState {
 
     /// A current fact of kind `assistance` or `medical_insurance`: an insurance cover, or (ACTIVE assistance of a
     /// known program) an enrolment. Anything else is ignored.
-    pub(in crate::store) fn add_fact(
+    pub(crate) fn add_fact(
         &mut self,
         person: &PersonKey,
         kind: &str,
@@ -52,7 +60,7 @@ impl RecheckState {
     }
 
     /// A stored settlement of `agency`.
-    pub(in crate::store) fn add_settlement(&mut self, s: Settlement, agency: String) {
+    pub(crate) fn add_settlement(&mut self, s: Settlement, agency: String) {
         self.agency_of.insert(s.settlement_id.clone(), agency);
         let k = PersonKey::from_slice(&s.person).expect("32 bytes");
         if let Some(h) = self.histories.get_mut(&k) {
@@ -61,7 +69,7 @@ impl RecheckState {
     }
 
     /// A stored finding (`code` as stored; an unknown code is corruption).
-    pub(in crate::store) fn add_finding(
+    pub(crate) fn add_finding(
         &mut self,
         settlement_id: String,
         code: &str,
@@ -74,7 +82,7 @@ impl RecheckState {
 }
 
 /// A finding to insert. Amounts in fen.
-pub(in crate::store) struct FindingInsert {
+pub(crate) struct FindingInsert {
     pub agency: String,
     pub settlement_id: String,
     pub code: FindingCode,
@@ -89,7 +97,7 @@ pub(in crate::store) struct FindingInsert {
 
 /// A stored finding raised again: its amounts and policy version set, reopened if it was resolved (`detected_at`
 /// becomes now only when it was resolved). Amounts in fen.
-pub(in crate::store) struct FindingUpdate {
+pub(crate) struct FindingUpdate {
     pub agency: String,
     pub settlement_id: String,
     pub code: FindingCode,
@@ -102,7 +110,7 @@ pub(in crate::store) struct FindingUpdate {
 /// [`HIGH_BURDEN_WARNING_AGENCY`] (the agency to act, and so the warning's owner in the workflow), id
 /// [`HIGH_BURDEN_WARNING_PREFIX`] + settlement id, state RECEIVED. Raised once: a warning that already exists
 /// (whatever its state) is left alone.
-pub(in crate::store) struct HighBurdenWarning {
+pub(crate) struct HighBurdenWarning {
     pub warning_id: String,
     pub person: PersonKey,
     pub division_code: String,
@@ -110,8 +118,8 @@ pub(in crate::store) struct HighBurdenWarning {
     pub content_hash: [u8; 32],
 }
 
-pub(in crate::store) const HIGH_BURDEN_WARNING_AGENCY: &str = "civil_affairs";
-pub(in crate::store) const HIGH_BURDEN_WARNING_REASON: &str = "ILLNESS";
+pub(crate) const HIGH_BURDEN_WARNING_AGENCY: &str = "civil_affairs";
+pub(crate) const HIGH_BURDEN_WARNING_REASON: &str = "ILLNESS";
 
 impl HighBurdenWarning {
     fn new(settlement_id: &str, person: PersonKey, division: &str) -> HighBurdenWarning {
@@ -130,7 +138,7 @@ impl HighBurdenWarning {
 
 /// What a recheck writes (see [`plan_recheck`]).
 #[derive(Default)]
-pub(in crate::store) struct RecheckWrites {
+pub(crate) struct RecheckWrites {
     pub updates: Vec<FindingUpdate>,
     /// (agency, settlement_id, code) of the open findings no longer raised: set `resolved_at` = now.
     pub resolves: Vec<(String, String, FindingCode)>,
@@ -144,7 +152,7 @@ pub(in crate::store) struct RecheckWrites {
 /// inserted, vanished ones resolved, reappearing ones reopened, changed amounts updated; a newly raised HIGH_BURDEN
 /// also raises an early warning (reason ILLNESS) for civil_affairs, picked up by the warning workflow
 /// (coordination.md). Counts into `tally` (all but `warnings_raised`, which depends on the write).
-pub(in crate::store) fn plan_recheck(
+pub(crate) fn plan_recheck(
     chunk: &[PersonKey],
     state: RecheckState,
     policies: &[PolicyParams],
@@ -184,8 +192,8 @@ pub(in crate::store) fn plan_recheck(
         for f in result.findings {
             let key = (f.settlement_id.clone(), f.code);
             raised.insert(key.clone());
-            let expected = f.expected.map(fen);
-            let actual = f.actual.map(fen);
+            let expected = f.expected.map(column_fen);
+            let actual = f.actual.map(column_fen);
             let (division, settled_on) = match division_of.get(f.settlement_id.as_str()) {
                 Some((d, on)) => ((*d).to_owned(), Some(*on)),
                 None => (String::new(), None),

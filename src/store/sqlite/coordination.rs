@@ -1,90 +1,14 @@
 //! Fund reports, early warnings and the working-day calendar (migrations 0003, 0004).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::sqlite::{append_audit, corrupt, insert_persons};
-use super::{AuditRecord, NewPerson, SqliteStore, StoreError, from_micros, to_micros};
+use super::{append_audit, corrupt, insert_persons};
 use crate::crypto::PersonKey;
 use crate::domain::workdays::{CalendarEntry, DayKind};
-
-/// A fund report to store as the next version of its (county, month, program).
-#[derive(Debug, Clone)]
-pub struct NewFundReport {
-    pub county_code: String,
-    pub month: String,
-    pub program: String,
-    pub disbursed_on: String,
-    pub amount: String,
-    pub recipients: i64,
-    pub submitted_by: String,
-    pub submitted_at: DateTime<Utc>,
-}
-
-/// One stored version of a fund report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredFundReport {
-    pub county_code: String,
-    pub month: String,
-    pub program: String,
-    pub version: i64,
-    pub disbursed_on: String,
-    pub amount: String,
-    pub recipients: i64,
-    pub submitted_at: DateTime<Utc>,
-    pub submitted_by: String,
-}
-
-/// A warning to store.
-#[derive(Debug, Clone)]
-pub struct NewWarning {
-    pub agency: String,
-    pub warning_id: String,
-    pub person_key: PersonKey,
-    pub division_code: String,
-    pub county_code: String,
-    pub reason: String,
-    pub received_at: DateTime<Utc>,
-    pub content_hash: [u8; 32],
-}
-
-/// What happened to one pushed warning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WarningInsert {
-    Accepted,
-    Duplicate,
-    Conflict,
-}
-
-/// A stored warning.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredWarning {
-    pub agency: String,
-    pub warning_id: String,
-    pub person_key: PersonKey,
-    pub division_code: String,
-    pub county_code: String,
-    pub reason: String,
-    pub received_at: DateTime<Utc>,
-    pub state: String,
-    pub visited_on: Option<String>,
-    pub decided_on: Option<String>,
-    pub decision: Option<String>,
-    pub decided_program: Option<String>,
-    pub closed_on: Option<String>,
-}
-
-/// The workflow columns a step sets (the others are left as they are).
-#[derive(Debug, Clone, Default)]
-pub struct WarningUpdate {
-    pub state: String,
-    pub visited_on: Option<String>,
-    pub decided_on: Option<String>,
-    pub decision: Option<String>,
-    pub decided_program: Option<String>,
-    pub closed_on: Option<String>,
-}
+use crate::store::rows::*;
+use crate::store::{AuditRecord, NewPerson, SqliteStore, StoreError, from_micros, to_micros};
 
 const REPORT_COLUMNS: &str =
     "county_code, month, program, version, disbursed_on, amount, recipients, submitted_at, submitted_by";

@@ -16,10 +16,10 @@ use super::core::{append_audit, insert_persons};
 use super::{PgStore, ROWS_PER_STATEMENT, fen_to_numeric, money_to_numeric, numeric_to_fen, numeric_to_money};
 use crate::crypto::PersonKey;
 use crate::domain::medical::{FindingCode, PolicyParams, Settlement, VisitType};
-use crate::store::medical::{
+use crate::store::corrupt;
+use crate::store::plan::{
     ExistingFinding, HIGH_BURDEN_WARNING_AGENCY, HIGH_BURDEN_WARNING_REASON, RecheckState, RecheckWrites, plan_recheck,
 };
-use crate::store::sqlite::corrupt;
 use crate::store::{
     AuditRecord, FindingCursor, FindingFilter, NewPerson, NewSettlement, RecheckTally, SettlementInsert, StoreError,
     StoredFinding, StoredPolicy, from_micros, to_micros,

@@ -2,11 +2,25 @@
 //! the aggregates, the agency and medical sections, the JSON sections, sealing and the verification checks. Both
 //! backends load rows and call these; only their SQL differs (docs/snapshot-format.md).
 
-use super::*;
+use crate::crypto::PersonKey;
+use crate::domain::coverage::{self};
+use crate::domain::fact::{AssistanceStatus, Payload, PayloadKind};
+use crate::domain::medical::FindingCode;
+use crate::domain::money::Money;
+use crate::domain::snapshot::{
+    AgencyStats, AggregateRow, Aggregates, CoverageRow, FlowRow, SECTIONS, StatusRow, content_hash,
+};
+use crate::domain::summary::{CodeCount, CountyCodeCount, LateCorrection, MedicalSection, Tiers};
+use crate::store::rows::*;
+use crate::store::*;
+use crate::store::{StoreError, to_micros};
+use chrono::NaiveDate;
+use sha2::Digest as _;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The one pass over a quarter's status rows, person by person, in canonical order (person key, agency, fact id,
 /// byte order): hashes the statuses section and accumulates the aggregates and coverage findings.
-pub(in crate::store) struct StatusPass<'i, 'a> {
+pub(crate) struct StatusPass<'i, 'a> {
     input: &'i SnapshotInput<'a>,
     tally: Tally,
     digest: sha2::Sha256,
@@ -24,12 +38,12 @@ struct PersonRows {
 }
 
 impl<'i, 'a> StatusPass<'i, 'a> {
-    pub(in crate::store) fn new(input: &'i SnapshotInput<'a>) -> Self {
+    pub(crate) fn new(input: &'i SnapshotInput<'a>) -> Self {
         StatusPass { input, tally: Tally::default(), digest: sha2::Sha256::new(), person: None }
     }
 
     /// One status row with its fact version's payload (canonical JSON) and its person's ID cipher.
-    pub(in crate::store) fn push(&mut self, row: StatusRow, cipher: &[u8], payload: &str) -> Result<(), StoreError> {
+    pub(crate) fn push(&mut self, row: StatusRow, cipher: &[u8], payload: &str) -> Result<(), StoreError> {
         self.digest.update(row.canonical_line().as_bytes());
         let kind =
             PayloadKind::parse(&row.kind).ok_or_else(|| corrupt("facts", format!("unknown kind {}", row.kind)))?;
@@ -56,7 +70,7 @@ impl<'i, 'a> StatusPass<'i, 'a> {
     }
 
     /// The tally (coverage rows sorted) and the statuses section's hash.
-    pub(in crate::store) fn finish(mut self) -> (Tally, [u8; 32]) {
+    pub(crate) fn finish(mut self) -> (Tally, [u8; 32]) {
         self.close_person();
         self.tally.coverage.sort();
         (self.tally, self.digest.finalize().into())
@@ -65,7 +79,7 @@ impl<'i, 'a> StatusPass<'i, 'a> {
 
 /// Section `aggregates` from the tally; `before`: (person, program) → county of the ACTIVE enrolments of the
 /// previous snapshot (`None` without one: no flows).
-pub(in crate::store) fn aggregates(tally: &Tally, before: Option<&HashMap<([u8; 32], String), String>>) -> Aggregates {
+pub(crate) fn aggregates(tally: &Tally, before: Option<&HashMap<([u8; 32], String), String>>) -> Aggregates {
     let mut flows: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
     if let Some(before) = before {
         for (k, county) in &tally.active {
@@ -102,7 +116,7 @@ pub(in crate::store) fn aggregates(tally: &Tally, before: Option<&HashMap<([u8; 
 
 /// Section `agencies`: `pushed` = (agency, fact versions recorded in the window, last recorded_at in micros) per
 /// agency; `outcomes` = (agency, outcome) of the window's push audit events that rejected records.
-pub(in crate::store) fn agency_stats(
+pub(crate) fn agency_stats(
     pushed: Vec<(String, u64, i64)>,
     outcomes: Vec<(String, String)>,
     cutoff: i64,
@@ -133,7 +147,7 @@ pub(in crate::store) fn agency_stats(
 }
 
 /// The settlement totals of section `medical`.
-pub(in crate::store) struct SettlementTotals {
+pub(crate) struct SettlementTotals {
     pub settlements: u64,
     pub persons: u64,
     pub persons_assisted: u64,
@@ -143,7 +157,7 @@ pub(in crate::store) struct SettlementTotals {
 }
 
 /// Section `medical` from the totals and the open findings counted by (county, code), sorted.
-pub(in crate::store) fn medical_section_of(t: SettlementTotals, by_county: Vec<CountyCodeCount>) -> MedicalSection {
+pub(crate) fn medical_section_of(t: SettlementTotals, by_county: Vec<CountyCodeCount>) -> MedicalSection {
     let mut by_code: BTreeMap<String, u64> = FindingCode::ALL.iter().map(|c| (c.as_str().to_owned(), 0)).collect();
     for c in &by_county {
         *by_code.entry(c.code.clone()).or_default() += c.count;
@@ -164,7 +178,7 @@ pub(in crate::store) fn medical_section_of(t: SettlementTotals, by_county: Vec<C
 }
 
 /// The JSON sections to store, in hash order (every section but `statuses` and `coverage`).
-pub(in crate::store) fn json_sections(
+pub(crate) fn json_sections(
     aggregates: &Aggregates,
     agencies: &[AgencyStats],
     medical: &MedicalSection,
@@ -190,7 +204,7 @@ pub(in crate::store) fn json_sections(
 }
 
 /// The header fields computed at creation: content hash, previous hash, section hashes as the stored JSON object.
-pub(in crate::store) fn seal(
+pub(crate) fn seal(
     quarter: &str,
     as_of: NaiveDate,
     cutoff_micros: i64,
@@ -204,12 +218,12 @@ pub(in crate::store) fn seal(
 }
 
 /// A header's content hash recomputed from the section hashes recomputed from its stored rows.
-pub(in crate::store) fn recompute(h: &SnapshotHeader, hashes: &BTreeMap<String, [u8; 32]>) -> [u8; 32] {
+pub(crate) fn recompute(h: &SnapshotHeader, hashes: &BTreeMap<String, [u8; 32]>) -> [u8; 32] {
     content_hash(&h.quarter, &h.as_of.to_string(), to_micros(h.knowledge_cutoff), hashes)
 }
 
 /// What the previous snapshot of a verified one turned out to be.
-pub(in crate::store) enum PreviousCheck {
+pub(crate) enum PreviousCheck {
     /// The header names none.
     None,
     /// The named previous snapshot is not stored.
@@ -220,7 +234,7 @@ pub(in crate::store) enum PreviousCheck {
 
 /// The differences between a stored header and what its rows recompute to (the fact-version check is separate:
 /// [`altered_fact`]). Returns the recomputed content hash and the differences.
-pub(in crate::store) fn header_differences(
+pub(crate) fn header_differences(
     h: &SnapshotHeader,
     hashes: &BTreeMap<String, [u8; 32]>,
     previous: PreviousCheck,
@@ -261,12 +275,12 @@ pub(in crate::store) fn header_differences(
 }
 
 /// The difference naming a status row whose fact version is missing or no longer has the content it pinned.
-pub(in crate::store) fn altered_fact(agency: &str, fact_id: &str, version: i64) -> String {
+pub(crate) fn altered_fact(agency: &str, fact_id: &str, version: i64) -> String {
     format!("fact {agency}/{fact_id} version {version}: missing or altered since the snapshot")
 }
 
 /// Every finding code with its count (0 where none), from the counts by code.
-pub(in crate::store) fn all_codes(by: BTreeMap<String, u64>) -> Vec<(String, u64)> {
+pub(crate) fn all_codes(by: BTreeMap<String, u64>) -> Vec<(String, u64)> {
     FindingCode::ALL.iter().map(|c| (c.as_str().to_owned(), by.get(c.as_str()).copied().unwrap_or(0))).collect()
 }
 
@@ -315,3 +329,24 @@ fn finish_person(
         });
     }
 }
+
+/// Per-person accumulation while the statuses stream by.
+#[derive(Default)]
+pub(crate) struct Tally {
+    pub(crate) cells: BTreeMap<CellKey, Cell>,
+    /// (person, program) → county, ACTIVE now.
+    pub(crate) active: HashMap<([u8; 32], String), String>,
+    pub(crate) coverage: Vec<CoverageRow>,
+}
+
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| corrupt("snapshot_sections", e.to_string()))
+}
+
+/// The previous-snapshot hash of the first snapshot in the chain.
+pub(crate) const ZERO: [u8; 32] = [0; 32];
+
+/// (county, program, rural class, support mode).
+pub(crate) type CellKey = (String, String, u8, String);
+/// Persons, households, benefit fen of one cell.
+pub(crate) type Cell = (HashSet<[u8; 32]>, HashSet<String>, i128);

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::PreparedFact;
 use crate::domain::versioning::{CurrentVersion, Decision, decide};
+use crate::store::PreparedFact;
 
 /// The current version of a record as stored: its version and content hash, and its division (for the change
 /// log's `prev_division`).

@@ -10,96 +10,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::sqlite::{ROWS_PER_INSERT, append_audit, corrupt, insert_persons};
-use super::{AuditRecord, NewPerson, SqliteStore, StoreError, from_micros, to_micros};
+use super::{ROWS_PER_INSERT, append_audit, corrupt, insert_persons};
 use crate::crypto::PersonKey;
-use crate::domain::fact::Program;
-use crate::domain::medical::{Finding, FindingCode, PolicyParams, Settlement, SettlementCheck, VisitType};
-use crate::domain::medical_history::{Cover, Enrolment, PersonHistory, recheck_person};
+use crate::domain::medical::{FindingCode, PolicyParams, Settlement, VisitType};
 use crate::domain::money::Money;
+use crate::store::{AuditRecord, NewPerson, SqliteStore, StoreError, from_micros, to_micros};
 
-mod recheck;
-pub(in crate::store) use recheck::*;
-
-/// A policy version as stored.
-#[derive(Debug, Clone)]
-pub struct StoredPolicy {
-    pub params: PolicyParams,
-    pub example: bool,
-    pub source: String,
-}
-
-/// A valid settlement ready to store.
-#[derive(Debug, Clone)]
-pub struct NewSettlement {
-    pub agency: String,
-    pub settlement: Settlement,
-    pub content_hash: [u8; 32],
-}
-
-/// What happened to one settlement of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SettlementInsert {
-    Accepted,
-    /// Same id, same content: nothing changed.
-    Duplicate,
-    /// Same id, other content: refused, nothing changed.
-    Conflict,
-}
-
-/// A stored finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredFinding {
-    pub agency: String,
-    pub settlement_id: String,
-    pub code: FindingCode,
-    pub person_key: PersonKey,
-    pub division_code: String,
-    pub settled_on: NaiveDate,
-    pub expected: Option<Money>,
-    pub actual: Option<Money>,
-    pub policy_version: String,
-    pub agency_to_act: String,
-    pub detected_at: DateTime<Utc>,
-    pub resolved_at: Option<DateTime<Utc>>,
-}
-
-/// Filter of `ListFindings`.
-#[derive(Debug, Clone, Default)]
-pub struct FindingFilter {
-    pub from: Option<NaiveDate>,
-    pub to: Option<NaiveDate>,
-    /// Division code prefix; empty = all.
-    pub division_prefix: String,
-    pub code: Option<FindingCode>,
-    pub include_resolved: bool,
-}
-
-/// Keyset position in the findings order: (settled_on, settlement_id, code, agency).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FindingCursor {
-    pub settled_on: String,
-    pub settlement_id: String,
-    pub code: String,
-    pub agency: String,
-}
-
-/// What a recheck did.
-#[derive(Debug, Clone, Default)]
-pub struct RecheckTally {
-    pub persons: i64,
-    pub settlements: i64,
-    pub added: BTreeMap<FindingCode, i64>,
-    pub resolved: BTreeMap<FindingCode, i64>,
-    /// The recomputation and every finding (HIGH_BURDEN included) of the settlements asked for (`report_for`), by
-    /// settlement id, to answer SubmitSettlements.
-    pub checks: HashMap<String, (SettlementCheck, Vec<Finding>)>,
-    /// HIGH_BURDEN warnings newly raised.
-    pub warnings_raised: i64,
-}
-
-/// Prefix of the warning_id of a warning raised by HIGH_BURDEN (the rest is the settlement id).
-pub const HIGH_BURDEN_WARNING_PREFIX: &str = "MEDICAL-HIGH_BURDEN-";
+use crate::store::plan::*;
+use crate::store::rows::*;
 
 const FINDING_COLUMNS: &str = "agency, settlement_id, code, person_key, division_code, settled_on, expected_fen, \
      actual_fen, policy_version, agency_to_act, detected_at, resolved_at";
@@ -109,7 +27,7 @@ const SETTLEMENT_COLUMNS: &str = "settlement_id, person_key, division_code, admi
      medical_assistance_paid, other_paid, out_of_pocket";
 
 fn fen(m: Money) -> i64 {
-    super::column_fen(m)
+    crate::store::column_fen(m)
 }
 
 fn money(table: &'static str, v: i64) -> Result<Money, StoreError> {

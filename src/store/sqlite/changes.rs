@@ -3,31 +3,9 @@
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::sqlite::{ROWS_PER_INSERT, stored_fact};
-use super::{PreparedFact, SqliteStore, StoreError, StoredFact};
-
-/// What a watcher may be shown, as SQL can filter it (the access policy then reduces each row in the hub).
-#[derive(Debug, Clone)]
-pub struct ChangeFilter {
-    /// Stored payload kinds (`"assistance"`, …); empty = nothing.
-    pub kinds: Vec<String>,
-    /// Stored division-code prefix; empty = everywhere. A row matches when its version or the version it superseded
-    /// lies under it (the second case becomes a "left scope" change for a county office).
-    pub division_prefix: String,
-}
-
-/// One change as read back: the fact version written, what it superseded, and the person's encrypted and masked ID.
-#[derive(Debug, Clone)]
-pub struct ChangeRow {
-    pub cursor: i64,
-    pub fact: StoredFact,
-    /// The `source_version` this version superseded; `None` for a new record.
-    pub prev_version: Option<u64>,
-    /// The superseded version's division code.
-    pub prev_division: Option<String>,
-    pub id_cipher: Vec<u8>,
-    pub id_masked: String,
-}
+use super::{ROWS_PER_INSERT, stored_fact};
+use crate::store::rows::*;
+use crate::store::{PreparedFact, SqliteStore, StoreError};
 
 /// Append one change per written fact version (in order), numbered after the newest cursor. Must run inside the
 /// write transaction under the writer lock: that is what makes commit order = cursor order (migration 0007).
@@ -77,7 +55,7 @@ impl SqliteStore {
 
     /// Publish a newly committed head (never moves backwards).
     pub(super) fn publish_change_head(&self, head: i64) {
-        super::raise_head(&self.change_head, head);
+        crate::store::raise_head(&self.change_head, head);
     }
 
     /// A receiver of the newest committed cursor: it changes after every commit that appended changes.

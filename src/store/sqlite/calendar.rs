@@ -1,78 +1,13 @@
 //! Holiday notices loaded by operators, their versions, and the warning deadline changes a load causes (migration
 //! 0008; issue 15). The row types are shared with the PostgreSQL backend (`pg/calendar.rs`).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use sqlx::Row;
 
-use super::sqlite::{append_audit, corrupt};
-use super::{AuditRecord, SqliteStore, StoreError, from_micros, to_micros};
+use super::{append_audit, corrupt};
 use crate::domain::workdays::{CalendarEntry, DayKind};
-
-/// One stored version of a year's notice.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredNotice {
-    pub year: i32,
-    pub version: i64,
-    pub source: String,
-    /// `""` for a year's first version; why it was corrected otherwise.
-    pub reason: String,
-    pub loaded_at: DateTime<Utc>,
-    pub loaded_by: String,
-    /// The version's days, in date order.
-    pub entries: Vec<CalendarEntry>,
-}
-
-/// One warning whose deadlines a load moves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadlineChange {
-    pub agency: String,
-    pub warning_id: String,
-    pub old_visit_due: NaiveDate,
-    pub old_decision_due: NaiveDate,
-    pub old_provisional: bool,
-    pub new_visit_due: NaiveDate,
-    pub new_decision_due: NaiveDate,
-    pub new_provisional: bool,
-}
-
-/// A recorded deadline change, with the notice version that caused it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredDeadlineChange {
-    pub change: DeadlineChange,
-    pub calendar_year: i32,
-    pub calendar_version: i64,
-    pub changed_at: DateTime<Utc>,
-}
-
-/// Everything one load writes, planned by the hub (`hub::calendar`) from what it read; the store checks that what
-/// the plan was made from is still so, and writes it all in one transaction.
-#[derive(Debug, Clone)]
-pub struct NoticeLoad {
-    pub year: i32,
-    pub source: String,
-    pub reason: String,
-    pub loaded_by: String,
-    pub loaded_at: DateTime<Utc>,
-    /// The new version's days (they replace the year's rows of `work_calendar`).
-    pub entries: Vec<CalendarEntry>,
-    /// The year's newest version when the plan was made (0: none).
-    pub expected_version: i64,
-    /// The plan covers the warnings received at or after this instant …
-    pub warnings_since: DateTime<Utc>,
-    /// … of which there were this many.
-    pub expected_warnings: i64,
-    /// The warnings whose deadlines move.
-    pub changes: Vec<DeadlineChange>,
-}
-
-/// What [`SqliteStore::load_calendar_notice`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeLoaded {
-    /// Stored as this version.
-    Loaded { version: i64 },
-    /// The year's versions or the warnings changed since the plan was made: nothing written; plan again.
-    Raced,
-}
+use crate::store::rows::*;
+use crate::store::{AuditRecord, SqliteStore, StoreError, from_micros, to_micros};
 
 pub(super) fn day_kind(table: &'static str, s: &str) -> Result<DayKind, StoreError> {
     s.parse().map_err(|e: crate::domain::workdays::CalendarError| corrupt(table, e.to_string()))
@@ -214,7 +149,7 @@ impl SqliteStore {
         warning_ids: &[String],
     ) -> Result<Vec<StoredDeadlineChange>, StoreError> {
         let mut out = Vec::new();
-        for chunk in warning_ids.chunks(super::sqlite::ROWS_PER_INSERT) {
+        for chunk in warning_ids.chunks(super::ROWS_PER_INSERT) {
             let mut qb: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
                 "SELECT agency, warning_id, calendar_year, calendar_version, changed_at, old_visit_due, \
                  old_decision_due, old_provisional, new_visit_due, new_decision_due, new_provisional \

@@ -1,0 +1,47 @@
+//! The store's error, and the conversion of a stored value that does not read back into one.
+
+use crate::domain::workdays::DayKind;
+
+/// Errors of the store. Messages are for logs; clients get a generic INTERNAL.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+}
+
+impl StoreError {
+    /// Whether the database was unreachable rather than the request or the data wrong: the connection was lost or
+    /// refused (I/O, a server shutting down or terminating the session: SQLSTATE classes 08 and 57P, e.g. a failover
+    /// or `pg_terminate_backend`), the pool timed out or closed, or the server was out of resources (class 53). The
+    /// transaction did not commit; the same request may succeed on a retry (gRPC UNAVAILABLE).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Db(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(d) => d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some_and(|p| {
+                    let c = p.code();
+                    c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")
+                }),
+                _ => false,
+            },
+            StoreError::Migrate(_) | StoreError::Corrupt { .. } => false,
+        }
+    }
+}
+
+/// A stored value that does not read back: the table and what is wrong.
+pub(crate) fn corrupt(table: &'static str, detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { table, detail: detail.into() }
+}
+
+/// A stored calendar day kind (`HOLIDAY` / `MAKEUP_WORKDAY`).
+pub(crate) fn day_kind(table: &'static str, s: &str) -> Result<DayKind, StoreError> {
+    s.parse().map_err(|e: crate::domain::workdays::CalendarError| corrupt(table, e.to_string()))
+}

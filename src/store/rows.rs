@@ -1,0 +1,468 @@
+//! The row types of the storage interface: what the hub hands the store to write and what it gets back, shared by
+//! both backends. No SQL here.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::crypto::PersonKey;
+use crate::domain::agency::AgencyCode;
+use crate::domain::coverage::{CoverageParams, MonthlyStandards};
+use crate::domain::fact::{Fact, Payload, PayloadKind};
+use crate::domain::medical::{Finding, FindingCode, PolicyParams, Settlement, SettlementCheck};
+use crate::domain::money::Money;
+use crate::domain::workdays::CalendarEntry;
+
+// ---- Facts, persons, audit records and reference data ----
+/// A valid fact ready to store, with its derived keys.
+#[derive(Debug, Clone)]
+pub struct PreparedFact {
+    pub agency: AgencyCode,
+    pub fact: Fact,
+    pub person_key: PersonKey,
+    pub payload_json: String,
+    pub content_hash: [u8; 32],
+}
+
+impl PreparedFact {
+    /// Derive the stored form. The content hash covers everything but `fact_id`,
+    /// `source_version` and system time: SHA-256 of
+    /// `person_key(hex) | division_code | valid_from | valid_to ('' if open) | kind | payload JSON`.
+    pub fn new(agency: AgencyCode, fact: Fact, person_key: PersonKey) -> PreparedFact {
+        let payload_json = fact.payload.storage_form().to_json();
+        let mut h = Sha256::new();
+        h.update(hex::encode(person_key.as_bytes()));
+        for part in [
+            fact.division_code.as_str(),
+            &fact.valid_from.to_string(),
+            &fact.valid_to.map(|d| d.to_string()).unwrap_or_default(),
+            fact.payload.kind().as_str(),
+            &payload_json,
+        ] {
+            h.update(b"|");
+            h.update(part.as_bytes());
+        }
+        PreparedFact { agency, fact, person_key, payload_json, content_hash: h.finalize().into() }
+    }
+}
+
+/// A new person row: key, encrypted ID number, masked form.
+#[derive(Debug, Clone)]
+pub struct NewPerson {
+    pub person_key: PersonKey,
+    pub id_cipher: Vec<u8>,
+    pub id_masked: String,
+}
+
+/// One audit event to append (security.md: time, agency, division, method, purpose, outcome,
+/// the person keys touched).
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub agency: String,
+    pub division: String,
+    pub method: String,
+    pub purpose: String,
+    pub outcome: String,
+    pub person_keys: Vec<PersonKey>,
+}
+
+/// A stored fact version as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFact {
+    pub agency: String,
+    pub fact_id: String,
+    pub source_version: u64,
+    pub person_key: PersonKey,
+    pub division_code: String,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+    pub payload: Payload,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl StoredFact {
+    pub fn kind(&self) -> PayloadKind {
+        self.payload.kind()
+    }
+}
+
+/// Filter of `ListRecipients`.
+#[derive(Debug, Clone)]
+pub struct PersonFilter {
+    /// Division code prefix; empty = all.
+    pub division_prefix: String,
+    /// Only persons with an ACTIVE assistance fact of this program (stored code, e.g. "DIBAO").
+    pub program: Option<String>,
+    pub as_of: NaiveDate,
+}
+
+/// A standard row of reference data.
+#[derive(Debug, Clone)]
+pub struct StandardRow {
+    pub year: i64,
+    pub division_code: String,
+    pub item: String,
+    pub name: String,
+    pub amount: String,
+    pub unit: String,
+    pub effective_from: String,
+    pub source: String,
+}
+
+/// A division row of reference data.
+#[derive(Debug, Clone)]
+pub struct DivisionRow {
+    pub code: String,
+    pub name: String,
+    pub level: String,
+    pub parent_code: Option<String>,
+}
+
+// ---- The audit log ----
+/// One stored audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEventRow {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub agency: String,
+    pub division: String,
+    pub method: String,
+    pub purpose: String,
+    pub outcome: String,
+    pub person_count: i64,
+    pub hash: [u8; 32],
+}
+
+/// Filter of `ListAccessEvents`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub person: Option<PersonKey>,
+    pub agency: Option<String>,
+    /// Microseconds since the Unix epoch, inclusive.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// The result of recomputing the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainCheck {
+    pub checked: i64,
+    /// The first broken event and why.
+    pub first_broken: Option<(i64, String)>,
+    /// Hash of the last stored event (GENESIS when empty).
+    pub head: [u8; 32],
+}
+
+// ---- The change log ----
+/// What a watcher may be shown, as SQL can filter it (the access policy then reduces each row in the hub).
+#[derive(Debug, Clone)]
+pub struct ChangeFilter {
+    /// Stored payload kinds (`"assistance"`, …); empty = nothing.
+    pub kinds: Vec<String>,
+    /// Stored division-code prefix; empty = everywhere. A row matches when its version or the version it superseded
+    /// lies under it (the second case becomes a "left scope" change for a county office).
+    pub division_prefix: String,
+}
+
+/// One change as read back: the fact version written, what it superseded, and the person's encrypted and masked ID.
+#[derive(Debug, Clone)]
+pub struct ChangeRow {
+    pub cursor: i64,
+    pub fact: StoredFact,
+    /// The `source_version` this version superseded; `None` for a new record.
+    pub prev_version: Option<u64>,
+    /// The superseded version's division code.
+    pub prev_division: Option<String>,
+    pub id_cipher: Vec<u8>,
+    pub id_masked: String,
+}
+
+// ---- Fund reports and warnings ----
+/// A fund report to store as the next version of its (county, month, program).
+#[derive(Debug, Clone)]
+pub struct NewFundReport {
+    pub county_code: String,
+    pub month: String,
+    pub program: String,
+    pub disbursed_on: String,
+    pub amount: String,
+    pub recipients: i64,
+    pub submitted_by: String,
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// One stored version of a fund report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFundReport {
+    pub county_code: String,
+    pub month: String,
+    pub program: String,
+    pub version: i64,
+    pub disbursed_on: String,
+    pub amount: String,
+    pub recipients: i64,
+    pub submitted_at: DateTime<Utc>,
+    pub submitted_by: String,
+}
+
+/// A warning to store.
+#[derive(Debug, Clone)]
+pub struct NewWarning {
+    pub agency: String,
+    pub warning_id: String,
+    pub person_key: PersonKey,
+    pub division_code: String,
+    pub county_code: String,
+    pub reason: String,
+    pub received_at: DateTime<Utc>,
+    pub content_hash: [u8; 32],
+}
+
+/// What happened to one pushed warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningInsert {
+    Accepted,
+    Duplicate,
+    Conflict,
+}
+
+/// A stored warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWarning {
+    pub agency: String,
+    pub warning_id: String,
+    pub person_key: PersonKey,
+    pub division_code: String,
+    pub county_code: String,
+    pub reason: String,
+    pub received_at: DateTime<Utc>,
+    pub state: String,
+    pub visited_on: Option<String>,
+    pub decided_on: Option<String>,
+    pub decision: Option<String>,
+    pub decided_program: Option<String>,
+    pub closed_on: Option<String>,
+}
+
+/// The workflow columns a step sets (the others are left as they are).
+#[derive(Debug, Clone, Default)]
+pub struct WarningUpdate {
+    pub state: String,
+    pub visited_on: Option<String>,
+    pub decided_on: Option<String>,
+    pub decision: Option<String>,
+    pub decided_program: Option<String>,
+    pub closed_on: Option<String>,
+}
+
+// ---- The working-day calendar (migration 0008) ----
+/// One stored version of a year's notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredNotice {
+    pub year: i32,
+    pub version: i64,
+    pub source: String,
+    /// `""` for a year's first version; why it was corrected otherwise.
+    pub reason: String,
+    pub loaded_at: DateTime<Utc>,
+    pub loaded_by: String,
+    /// The version's days, in date order.
+    pub entries: Vec<CalendarEntry>,
+}
+
+/// One warning whose deadlines a load moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadlineChange {
+    pub agency: String,
+    pub warning_id: String,
+    pub old_visit_due: NaiveDate,
+    pub old_decision_due: NaiveDate,
+    pub old_provisional: bool,
+    pub new_visit_due: NaiveDate,
+    pub new_decision_due: NaiveDate,
+    pub new_provisional: bool,
+}
+
+/// A recorded deadline change, with the notice version that caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDeadlineChange {
+    pub change: DeadlineChange,
+    pub calendar_year: i32,
+    pub calendar_version: i64,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// Everything one load writes, planned by the hub (`hub::calendar`) from what it read; the store checks that what
+/// the plan was made from is still so, and writes it all in one transaction.
+#[derive(Debug, Clone)]
+pub struct NoticeLoad {
+    pub year: i32,
+    pub source: String,
+    pub reason: String,
+    pub loaded_by: String,
+    pub loaded_at: DateTime<Utc>,
+    /// The new version's days (they replace the year's rows of `work_calendar`).
+    pub entries: Vec<CalendarEntry>,
+    /// The year's newest version when the plan was made (0: none).
+    pub expected_version: i64,
+    /// The plan covers the warnings received at or after this instant …
+    pub warnings_since: DateTime<Utc>,
+    /// … of which there were this many.
+    pub expected_warnings: i64,
+    /// The warnings whose deadlines move.
+    pub changes: Vec<DeadlineChange>,
+}
+
+/// What [`SqliteStore::load_calendar_notice`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeLoaded {
+    /// Stored as this version.
+    Loaded { version: i64 },
+    /// The year's versions or the warnings changed since the plan was made: nothing written; plan again.
+    Raced,
+}
+
+// ---- Data-key rotation ----
+/// Where a rotation stands when it (re)starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationStart {
+    /// Re-encrypt the rows whose `key_version` is not this generation.
+    Run { generation: i64 },
+    /// The database already uses the new key.
+    AlreadyDone,
+    /// The old key is not the database's key.
+    WrongOldKey,
+    /// Another rotation, to another key, was started and not finished.
+    OtherRotationInProgress,
+}
+
+// ---- Medical policies, settlements and findings ----
+/// A policy version as stored.
+#[derive(Debug, Clone)]
+pub struct StoredPolicy {
+    pub params: PolicyParams,
+    pub example: bool,
+    pub source: String,
+}
+
+/// A valid settlement ready to store.
+#[derive(Debug, Clone)]
+pub struct NewSettlement {
+    pub agency: String,
+    pub settlement: Settlement,
+    pub content_hash: [u8; 32],
+}
+
+/// What happened to one settlement of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettlementInsert {
+    Accepted,
+    /// Same id, same content: nothing changed.
+    Duplicate,
+    /// Same id, other content: refused, nothing changed.
+    Conflict,
+}
+
+/// A stored finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFinding {
+    pub agency: String,
+    pub settlement_id: String,
+    pub code: FindingCode,
+    pub person_key: PersonKey,
+    pub division_code: String,
+    pub settled_on: NaiveDate,
+    pub expected: Option<Money>,
+    pub actual: Option<Money>,
+    pub policy_version: String,
+    pub agency_to_act: String,
+    pub detected_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// Filter of `ListFindings`.
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// Division code prefix; empty = all.
+    pub division_prefix: String,
+    pub code: Option<FindingCode>,
+    pub include_resolved: bool,
+}
+
+/// Keyset position in the findings order: (settled_on, settlement_id, code, agency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingCursor {
+    pub settled_on: String,
+    pub settlement_id: String,
+    pub code: String,
+    pub agency: String,
+}
+
+/// What a recheck did.
+#[derive(Debug, Clone, Default)]
+pub struct RecheckTally {
+    pub persons: i64,
+    pub settlements: i64,
+    pub added: BTreeMap<FindingCode, i64>,
+    pub resolved: BTreeMap<FindingCode, i64>,
+    /// The recomputation and every finding (HIGH_BURDEN included) of the settlements asked for (`report_for`), by
+    /// settlement id, to answer SubmitSettlements.
+    pub checks: HashMap<String, (SettlementCheck, Vec<Finding>)>,
+    /// HIGH_BURDEN warnings newly raised.
+    pub warnings_raised: i64,
+}
+
+/// Prefix of the warning_id of a warning raised by HIGH_BURDEN (the rest is the settlement id).
+pub const HIGH_BURDEN_WARNING_PREFIX: &str = "MEDICAL-HIGH_BURDEN-";
+
+// ---- Quarterly snapshots ----
+/// A stored snapshot's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotHeader {
+    pub quarter: String,
+    pub as_of: NaiveDate,
+    pub knowledge_cutoff: DateTime<Utc>,
+    pub created_by: String,
+    pub previous_quarter: Option<String>,
+    pub previous_hash: [u8; 32],
+    /// Section name → hex SHA-256.
+    pub section_hashes: BTreeMap<String, String>,
+    pub content_hash: [u8; 32],
+}
+
+/// What the hub computes outside the transaction and hands in as finished JSON sections.
+pub struct SnapshotInput<'a> {
+    pub quarter: String,
+    pub as_of: NaiveDate,
+    pub cutoff: DateTime<Utc>,
+    pub created_by: String,
+    /// Bodies of the sections `fund_reports`, `warnings` and `standards` (canonical JSON).
+    pub hub_sections: BTreeMap<&'static str, String>,
+    pub coverage_params: &'a CoverageParams,
+    pub standards: &'a MonthlyStandards,
+    /// The birth date of a person from their encrypted ID number (the hub's keys).
+    pub birth_date: &'a (dyn Fn(&PersonKey, &[u8]) -> Option<NaiveDate> + Sync),
+}
+
+/// Outcome of `create_snapshot`.
+#[derive(Debug, Clone)]
+pub enum CreateOutcome {
+    Created(SnapshotHeader),
+    /// The quarter is already frozen: its header, unchanged.
+    AlreadyExists(SnapshotHeader),
+    /// A later quarter is already frozen (the chain only grows forward).
+    LaterExists(String),
+}
+
+/// The result of recomputing a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub header: SnapshotHeader,
+    pub recomputed_content_hash: [u8; 32],
+    /// Each difference found, named: a section whose rows no longer hash to the stored value, a content hash that
+    /// differs, a broken link to the previous snapshot, a fact version referenced by a status row that changed.
+    pub differences: Vec<String>,
+}
