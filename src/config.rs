@@ -413,7 +413,14 @@ mod tests {
     /// file to use instead; a database file is still accepted.
     #[test]
     fn an_in_memory_sqlite_database_is_refused_naming_the_key_and_a_file_instead() {
-        for url in ["sqlite::memory:", "sqlite://:memory:", "sqlite:", "sqlite://hub.db?mode=memory&cache=shared"] {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite:",
+            "sqlite://hub.db?mode=memory&cache=shared",
+            // Percent-encoded: sqlx decodes `%6D` to `m` (found by a break-it run).
+            "sqlite://x.db?mode=%6Demory",
+        ] {
             let e = load_err(&[("DOUDI_DATABASE_URL", url)], None);
             assert!(e.contains("database_url"), "{url}: {e}");
             assert!(e.contains("in-memory") && e.contains("database table is locked"), "{url}: the reason: {e}");

@@ -397,6 +397,16 @@ async fn open_store(
     database_url: Option<String>,
 ) -> anyhow::Result<doudi::store::Store> {
     let config = Config::load(config, &Overrides { database_url, ..Default::default() })?;
+    if let Some(file) = doudi::store::sqlite_file(&config.database_url)
+        && !file.exists()
+    {
+        anyhow::bail!(
+            "no database at {} ({}): operator commands work on an existing hub database; check the path, or create \
+             it with `doudi migrate --database-url …`",
+            file.display(),
+            config.database_url
+        );
+    }
     let store = doudi::store::Store::open(&config.database_url)
         .await
         .with_context(|| format!("opening {}", config.database_url))?;

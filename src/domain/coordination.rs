@@ -77,6 +77,11 @@ pub fn report_status(month: Month, first_submitted_at: Option<DateTime<Utc>>, as
     }
 }
 
+/// The most recipients one fund report (county × month × program) may name: 10,000,000. Qingyang has 211,300
+/// dibao and tekun persons in all (the letter) and Gansu about 25 million inhabitants, so a larger count is an entry
+/// error; the bound also keeps every total of counts far inside `u64` (docs/money-limits.md).
+pub const MAX_FUND_REPORT_RECIPIENTS: i64 = 10_000_000;
+
 /// The finding code of a roster mismatch.
 pub const DISBURSEMENT_MISMATCH: &str = "DISBURSEMENT_MISMATCH";
 

@@ -36,6 +36,12 @@ use serde::{Deserialize, Serialize};
 use crate::domain::calendar::parse_date;
 use crate::domain::workdays::{CalendarEntry, DayKind};
 
+/// The longest festival name (the longest so far, 中秋节、国庆节, has 7).
+pub const MAX_NAME_CHARS: usize = 32;
+
+/// The longest holiday block a file may give, in days (and the longest `NoticeFile::from_entries` writes).
+pub const MAX_BLOCK_DAYS: i64 = 31;
+
 /// The years a notice may be for.
 pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
 
@@ -97,6 +103,12 @@ pub enum NoticeError {
         field: String,
         /// The text given.
         value: String,
+    },
+    /// A festival name over [`MAX_NAME_CHARS`] characters or with a control character.
+    #[error("{field}: a festival name is one line of at most 32 characters, e.g. 中秋节、国庆节")]
+    BadName {
+        /// E.g. `holidays[0].name`.
+        field: String,
     },
     /// An empty festival name.
     #[error("{field}: is empty (name the festival, e.g. 春节)")]
@@ -174,7 +186,7 @@ impl FileFormat {
         match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("json") => FileFormat::Json,
             Some("toml") => FileFormat::Toml,
-            _ if text.trim_start().starts_with('{') => FileFormat::Json,
+            _ if text.trim_start_matches('\u{feff}').trim_start().starts_with('{') => FileFormat::Json,
             _ => FileFormat::Toml,
         }
     }
@@ -186,12 +198,17 @@ impl NoticeFile {
     /// # Errors
     /// [`NoticeError::Parse`] with the parser's position and reason (unknown keys are refused).
     pub fn parse(text: &str, format: FileFormat) -> Result<NoticeFile, NoticeError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let short = |e: String| -> String {
+            // Parsers quote the offending line; keep a refusal readable whatever the file holds.
+            if e.chars().count() > 600 { e.chars().take(600).collect::<String>() + " …" } else { e }
+        };
         match format {
             FileFormat::Json => {
                 serde_json::from_str(text).map_err(|e| NoticeError::Parse { format: "JSON", detail: e.to_string() })
             }
             FileFormat::Toml => {
-                toml::from_str(text).map_err(|e| NoticeError::Parse { format: "TOML", detail: e.to_string() })
+                toml::from_str(text).map_err(|e| NoticeError::Parse { format: "TOML", detail: short(e.to_string()) })
             }
         }
     }
@@ -210,7 +227,13 @@ impl NoticeFile {
         };
         let name = |field: String, value: &str| {
             let v = value.trim();
-            if v.is_empty() { Err(NoticeError::EmptyName { field }) } else { Ok(v.to_owned()) }
+            if v.is_empty() {
+                Err(NoticeError::EmptyName { field })
+            } else if v.chars().count() > MAX_NAME_CHARS || v.chars().any(char::is_control) {
+                Err(NoticeError::BadName { field })
+            } else {
+                Ok(v.to_owned())
+            }
         };
         // date → (entry, field that listed it)
         let mut days: BTreeMap<NaiveDate, (CalendarEntry, String)> = BTreeMap::new();
@@ -223,7 +246,7 @@ impl NoticeFile {
                 None => first,
             };
             let len = (last - first).num_days();
-            if !(0..31).contains(&len) {
+            if !(0..MAX_BLOCK_DAYS).contains(&len) {
                 return Err(NoticeError::BadBlock { field, first, last });
             }
             for day in first.iter_days().take(len as usize + 1) {
@@ -283,7 +306,13 @@ impl NoticeFile {
         for e in sorted {
             match e.kind {
                 DayKind::Holiday => match holidays.last_mut() {
-                    Some((_, last, name)) if *name == e.name && last.succ_opt() == Some(e.date) => *last = e.date,
+                    Some((first, last, name))
+                        if *name == e.name
+                            && last.succ_opt() == Some(e.date)
+                            && (e.date - *first).num_days() < MAX_BLOCK_DAYS =>
+                    {
+                        *last = e.date
+                    }
                     _ => holidays.push((e.date, e.date, e.name.clone())),
                 },
                 DayKind::MakeUpWorkday => {
@@ -445,6 +474,36 @@ holidays = [{ name = "元旦", first = "2027-01-01", last = "2027-01-03" }, { na
         assert_eq!(e, "year: 1999 is outside 2000..=2100");
         let e = err("year = 2027\nholiday = []");
         assert!(e.starts_with("not a holiday notice file (TOML)") && e.contains("holiday"), "{e}");
+    }
+
+    #[test]
+    fn names_are_one_short_line_and_a_byte_order_mark_is_ignored() {
+        let e = err(&format!("year = 2027\nholidays = [{{ name = \"{}\", first = \"2027-01-01\" }}]", "节".repeat(33)));
+        assert!(e.starts_with("holidays[0].name: a festival name is one line of at most 32 characters"), "{e}");
+        let e = err("year = 2027\nholidays = [{ name = \"元旦\\nFAKE\", first = \"2027-01-01\" }]");
+        assert!(e.starts_with("holidays[0].name: a festival name is one line"), "{e}");
+        let json = "\u{feff}{\"year\": 2027, \"holidays\": [{\"name\": \"元旦\", \"first\": \"2027-01-01\"}]}";
+        assert_eq!(FileFormat::detect(std::path::Path::new("notice"), json), FileFormat::Json);
+        assert_eq!(NoticeFile::parse(json, FileFormat::Json).unwrap().entries().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn long_runs_of_one_festival_are_written_as_blocks_a_file_may_hold() {
+        // 41 consecutive days named 元旦 (two valid blocks in the file) are written back as 31 + 10 days.
+        let f = NoticeFile::parse(
+            r#"year = 2032
+holidays = [{ name = "元旦", first = "2032-01-01", last = "2032-01-31" }, { name = "元旦", first = "2032-02-01", last = "2032-02-10" }]"#,
+            FileFormat::Toml,
+        )
+        .unwrap();
+        let entries = f.entries().unwrap();
+        let back = NoticeFile::from_entries(2032, &entries);
+        assert_eq!(back.holidays.len(), 2);
+        assert_eq!(
+            (back.holidays[0].last.as_deref(), back.holidays[1].first.as_str()),
+            (Some("2032-01-31"), "2032-02-01")
+        );
+        assert_eq!(NoticeFile::parse(&back.to_toml(), FileFormat::Toml).unwrap().entries().unwrap(), entries);
     }
 
     #[test]

@@ -220,6 +220,16 @@ impl Coordination for CoordinationService {
         if r.recipients < 0 {
             return Err(invalid("recipients", "must not be negative"));
         }
+        if r.recipients > crate::domain::coordination::MAX_FUND_REPORT_RECIPIENTS {
+            return Err(invalid(
+                "recipients",
+                format!(
+                    "{} exceeds the plausible maximum of {} recipients for one county, month and program",
+                    r.recipients,
+                    crate::domain::coordination::MAX_FUND_REPORT_RECIPIENTS
+                ),
+            ));
+        }
         let stored = self
             .hub
             .submit_fund_report(

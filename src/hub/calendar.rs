@@ -67,10 +67,12 @@ pub async fn load_notice(
     if source.is_empty() {
         return Err(HubError::invalid("source", "is empty: cite the notice, e.g. 国办发明电〔2026〕N号"));
     }
+    plain_text("source", source, 200)?;
     let reason = correction.map(str::trim).unwrap_or_default();
     if correction.is_some() && reason.chars().count() < 4 {
         return Err(HubError::invalid("correction", "give the reason for the correction in a few words"));
     }
+    plain_text("correction", reason, 500)?;
     let year = file.year;
     let holidays = entries.iter().filter(|e| e.kind == DayKind::Holiday).count();
     let make_up_workdays = entries.len() - holidays;
@@ -113,42 +115,56 @@ pub async fn load_notice(
         let new = calendar_of(
             in_force.values().filter(|n| n.year != year).flat_map(|n| n.entries.iter().cloned()).chain(entries.clone()),
         )?;
-        // A warning's deadlines are at most 5 working days after its receipt, so only warnings received from
-        // 1 December of the year before can reach the year's days (its New Year block starts in late December).
-        let since = start_of_day_utc(NaiveDate::from_ymd_opt(year - 1, 12, 1).expect("a valid year"));
-        let warnings: Vec<_> = store.list_warnings("").await?.into_iter().filter(|w| w.received_at >= since).collect();
-        let mut changes = Vec::new();
-        for w in &warnings {
-            let bad = |e: crate::domain::workdays::CalendarError| {
-                HubError::FailedPrecondition(format!("warning {:?}: {e}", w.warning_id))
-            };
-            let o = warning_deadlines(&old, w.received_at).map_err(bad)?;
-            let n = warning_deadlines(&new, w.received_at).map_err(bad)?;
-            if o != n {
-                changes.push(DeadlineChange {
-                    agency: w.agency.clone(),
-                    warning_id: w.warning_id.clone(),
-                    old_visit_due: o.visit_due.value,
-                    old_decision_due: o.decision_due.value,
-                    old_provisional: o.decision_due.provisional,
-                    new_visit_due: n.visit_due.value,
-                    new_decision_due: n.decision_due.value,
-                    new_provisional: n.decision_due.provisional,
-                });
-            }
-        }
+        // A warning's deadline walk (5 working days) spans at most about three weeks even across the longest
+        // holiday, so only warnings received from 31 days before the first day the old or the new version lists
+        // (and at the latest from 1 December of the year before) can have deadlines this load moves.
+        let first_day = in_force
+            .get(&year)
+            .into_iter()
+            .flat_map(|n| n.entries.iter())
+            .chain(entries.iter())
+            .map(|e| e.date)
+            .min()
+            .unwrap_or_else(|| NaiveDate::from_ymd_opt(year, 1, 1).expect("a valid year"));
+        let december = NaiveDate::from_ymd_opt(year - 1, 12, 1).expect("a valid year");
+        let since = start_of_day_utc(december.min(first_day - chrono::Days::new(31)));
         let version = expected_version + 1;
-        let audit = AuditRecord {
-            agency: OPERATOR.to_owned(),
-            division: String::new(),
-            method: "doudi calendar add".to_owned(),
-            purpose: if reason.is_empty() { source.to_owned() } else { format!("{source}; correction: {reason}") },
-            outcome: format!(
-                "OK calendar {year} version {version}: {holidays} holidays, {make_up_workdays} make-up working days; \
-                 deadlines moved for {} warnings; loaded by {loaded_by}",
-                changes.len()
-            ),
-            person_keys: Vec::new(),
+        let purpose = if reason.is_empty() { source.to_owned() } else { format!("{source}; correction: {reason}") };
+        let plan = |warnings: &[crate::store::StoredWarning]| {
+            let mut changes = Vec::new();
+            for w in warnings {
+                let bad = |e: crate::domain::workdays::CalendarError| crate::store::StoreError::Corrupt {
+                    table: "warnings",
+                    detail: format!("{}: {e}", w.warning_id),
+                };
+                let o = warning_deadlines(&old, w.received_at).map_err(bad)?;
+                let n = warning_deadlines(&new, w.received_at).map_err(bad)?;
+                if o != n {
+                    changes.push(DeadlineChange {
+                        agency: w.agency.clone(),
+                        warning_id: w.warning_id.clone(),
+                        old_visit_due: o.visit_due.value,
+                        old_decision_due: o.decision_due.value,
+                        old_provisional: o.decision_due.provisional,
+                        new_visit_due: n.visit_due.value,
+                        new_decision_due: n.decision_due.value,
+                        new_provisional: n.decision_due.provisional,
+                    });
+                }
+            }
+            let audit = AuditRecord {
+                agency: OPERATOR.to_owned(),
+                division: String::new(),
+                method: "doudi calendar add".to_owned(),
+                purpose: purpose.clone(),
+                outcome: format!(
+                    "OK calendar {year} version {version}: {holidays} days off, {make_up_workdays} make-up working \
+                     days; deadlines moved for {} warnings; loaded by {loaded_by}",
+                    changes.len()
+                ),
+                person_keys: Vec::new(),
+            };
+            Ok((changes, audit))
         };
         let load = NoticeLoad {
             year,
@@ -157,27 +173,37 @@ pub async fn load_notice(
             loaded_by: loaded_by.to_owned(),
             loaded_at: now,
             entries: entries.clone(),
-            expected_version,
+            expected_versions: in_force.values().map(|n| (n.year, n.version)).collect(),
             warnings_since: since,
-            expected_warnings: warnings.len() as i64,
-            changes,
         };
-        match store.load_calendar_notice(&load, &audit).await? {
-            NoticeLoaded::Loaded { version } => {
+        match store.load_calendar_notice(&load, &plan).await? {
+            NoticeLoaded::Loaded { version, changes } => {
                 return Ok(LoadReport {
                     year,
                     outcome: LoadOutcome::Loaded { version },
                     holidays,
                     make_up_workdays,
-                    changes: load.changes,
+                    changes,
                 });
             }
+            // Another notice was loaded meanwhile: plan again from what is held now.
             NoticeLoaded::Raced => continue,
         }
     }
     Err(HubError::FailedPrecondition(format!(
-        "calendar year {year}: warnings or notices kept changing while the load was planned; try again"
+        "calendar year {year}: other notices kept being loaded while this one was planned; try again"
     )))
+}
+
+/// One line of text of at most `max` characters, without control characters (it is printed and audited).
+fn plain_text(field: &str, text: &str, max: usize) -> Result<(), HubError> {
+    if text.chars().count() > max {
+        return Err(HubError::invalid(field, format!("is longer than {max} characters")));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(HubError::invalid(field, "contains a control character (a line break, tab, escape or NUL)"));
+    }
+    Ok(())
 }
 
 /// The newest version of each year's notice.

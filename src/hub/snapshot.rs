@@ -80,8 +80,10 @@ impl Hub {
                 let recipients = l.latest.as_ref().map(|r| r.recipients.max(0) as u64);
                 if let (Some(a), Some(n)) = (amount, recipients) {
                     let t = totals.entry((m.to_string(), l.program.as_str().to_owned())).or_insert((Money::ZERO, 0, 0));
-                    t.0 = t.0.checked_add(a).unwrap_or(t.0);
-                    t.1 += n;
+                    // Amounts are i128 fen and counts are bounded at intake; counts stored before the bound saturate
+                    // rather than stop the city's reports (issue 23).
+                    t.0 = t.0.checked_add(a).ok_or_else(|| corrupt(format!("fund total of {m} overflows")))?;
+                    t.1 = t.1.saturating_add(n);
                     t.2 += 1;
                 }
                 let status = match l.status {

@@ -206,16 +206,16 @@ impl Store {
         }
     }
 
-    /// Write a planned notice load with its audit event in one transaction, or `Raced` and nothing written
-    /// (`store::calendar::NoticeLoad`).
+    /// Write one load of a year's notice in one transaction, running `plan` there on the warnings it may move, or
+    /// `Raced` and nothing written when another notice was loaded meanwhile ([`super::NoticeLoad`]).
     pub async fn load_calendar_notice(
         &self,
         load: &super::NoticeLoad,
-        audit: &AuditRecord,
+        plan: super::DeadlinePlan<'_>,
     ) -> Result<super::NoticeLoaded, StoreError> {
         match self {
-            Store::Sqlite(s) => s.load_calendar_notice(load, audit).await,
-            Store::Postgres(p) => p.load_calendar_notice(load, audit).await,
+            Store::Sqlite(s) => s.load_calendar_notice(load, plan).await,
+            Store::Postgres(p) => p.load_calendar_notice(load, plan).await,
         }
     }
 

@@ -24,7 +24,7 @@ pub(crate) use error::{corrupt, day_kind};
 pub(crate) use plan::{Current, IngestPlan, plan_ingest};
 pub use postgres::PgStore;
 pub use rows::*;
-pub use sqlite::{SqliteStore, in_memory_refusal};
+pub use sqlite::{SqliteStore, in_memory_refusal, sqlite_file};
 
 use chrono::{DateTime, Utc};
 

@@ -13,6 +13,7 @@ use crate::domain::fact::{Fact, Payload, PayloadKind};
 use crate::domain::medical::{Finding, FindingCode, PolicyParams, Settlement, SettlementCheck};
 use crate::domain::money::Money;
 use crate::domain::workdays::CalendarEntry;
+use crate::store::StoreError;
 
 // ---- Facts, persons, audit records and reference data ----
 /// A valid fact ready to store, with its derived keys.
@@ -293,8 +294,11 @@ pub struct StoredDeadlineChange {
     pub changed_at: DateTime<Utc>,
 }
 
-/// Everything one load writes, planned by the hub (`hub::calendar`) from what it read; the store checks that what
-/// the plan was made from is still so, and writes it all in one transaction.
+/// One load of a year's notice (`hub::calendar::load_notice`): what it writes, and what it was planned from. The
+/// store writes it in one write transaction, after checking that every year's newest version is still
+/// `expected_versions` (else [`NoticeLoaded::Raced`], nothing written), and computes the deadline changes there with
+/// the hub's [`DeadlinePlan`] over the warnings received since `warnings_since`, read under the write lock (so a
+/// warning pushed during the load is never missed).
 #[derive(Debug, Clone)]
 pub struct NoticeLoad {
     pub year: i32,
@@ -304,22 +308,23 @@ pub struct NoticeLoad {
     pub loaded_at: DateTime<Utc>,
     /// The new version's days (they replace the year's rows of `work_calendar`).
     pub entries: Vec<CalendarEntry>,
-    /// The year's newest version when the plan was made (0: none).
-    pub expected_version: i64,
-    /// The plan covers the warnings received at or after this instant …
+    /// `(year, newest version)` of every year held when the plan was made, by year.
+    pub expected_versions: Vec<(i32, i64)>,
+    /// Only warnings received at or after this instant can have deadlines the load moves.
     pub warnings_since: DateTime<Utc>,
-    /// … of which there were this many.
-    pub expected_warnings: i64,
-    /// The warnings whose deadlines move.
-    pub changes: Vec<DeadlineChange>,
 }
 
-/// What [`SqliteStore::load_calendar_notice`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The hub's rule for one load, run by the store inside the load's transaction: from the warnings received since
+/// `NoticeLoad::warnings_since`, the deadline changes to record and the load's audit event.
+pub type DeadlinePlan<'a> =
+    &'a (dyn Fn(&[StoredWarning]) -> Result<(Vec<DeadlineChange>, AuditRecord), StoreError> + Send + Sync);
+
+/// What `load_calendar_notice` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoticeLoaded {
-    /// Stored as this version.
-    Loaded { version: i64 },
-    /// The year's versions or the warnings changed since the plan was made: nothing written; plan again.
+    /// Stored as this version; these warnings' deadlines moved.
+    Loaded { version: i64, changes: Vec<DeadlineChange> },
+    /// Another notice was loaded since the plan was made: nothing written; plan again.
     Raced,
 }
 

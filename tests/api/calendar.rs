@@ -355,3 +355,63 @@ async fn migration_0008_keeps_a_previous_release_calendar() {
     assert_eq!(notices[5].source, "hand-made");
     store.close().await;
 }
+
+/// A New Year block may start early in December (up to 31 days): warnings received in late November whose deadlines
+/// reach it are rescheduled with history too (found by a break-it run: they moved silently).
+#[tokio::test]
+async fn a_long_new_year_block_reschedules_warnings_received_before_december_with_history() {
+    let app = spawn_app().await;
+    app.app_hub.clock.set(Some(at("2026-12-06T03:00:00Z")));
+    let mut civil = app.client("civil_affairs").await;
+    civil
+        .coordination
+        .push_warnings(pb::PushWarningsRequest {
+            // Mon 2026-11-30 10:00 Shanghai: visit Tue 12-01, Wed 12-02, Thu 12-03 → 2026-12-03.
+            warnings: vec![warning("W-NOV", &id(HUAN, (1980, 1, 4), 4), "2026-11-30T02:00:00Z")],
+        })
+        .await
+        .unwrap();
+    let block = r#"year = 2027
+holidays = [{ name = "元旦", first = "2026-12-02", last = "2027-01-01" }]"#;
+    let r = load_notice(&app.app_hub.store, &notice(block), "test", None, "operator:test", Utc::now()).await.unwrap();
+    // Off from Wed 12-02 to Fri 2027-01-01: visit Tue 12-01, Mon 2027-01-04, Tue 01-05 → 2027-01-05;
+    // decision … Wed 01-06, Thu 01-07 → 2027-01-07.
+    assert_eq!(r.changes.len(), 1);
+    let c = &r.changes[0];
+    assert_eq!((c.old_visit_due.to_string(), c.new_visit_due.to_string()), ("2026-12-03".into(), "2027-01-05".into()));
+    assert_eq!(c.new_decision_due.to_string(), "2027-01-07");
+    let ws = list(&mut civil, "2026-12-06").await;
+    assert_eq!(find(&ws, "W-NOV").deadline_history.len(), 1);
+    app.stop().await;
+}
+
+/// A load planned before another notice was loaded is refused by the store (`Raced`) and writes nothing; the source
+/// and correction texts are one line.
+#[tokio::test]
+async fn a_stale_plan_writes_nothing_and_texts_are_one_line() {
+    let app = spawn_app().await;
+    let store = &app.app_hub.store;
+    let before = store.calendar_notices().await.unwrap();
+    let audits = app.audit_events().await;
+    let load = doudi::store::NoticeLoad {
+        year: 2027,
+        source: "test".into(),
+        reason: String::new(),
+        loaded_by: "operator:test".into(),
+        loaded_at: Utc::now(),
+        entries: notice(TEST_2027).entries().unwrap(),
+        // Planned when only 2022–2025 were held: 2026 has been loaded since.
+        expected_versions: (2022..=2025).map(|y| (y, 1)).collect(),
+        warnings_since: at("2026-12-01T00:00:00Z"),
+    };
+    let plan =
+        |_: &[doudi::store::StoredWarning]| -> Result<_, doudi::store::StoreError> { panic!("not run when raced") };
+    assert_eq!(store.load_calendar_notice(&load, &plan).await.unwrap(), doudi::store::NoticeLoaded::Raced);
+    assert_eq!(store.calendar_notices().await.unwrap(), before);
+    assert_eq!(app.audit_events().await, audits);
+    let e = load_notice(store, &notice(TEST_2027), "line1\nyear = 1999", None, "operator:test", Utc::now())
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "source: contains a control character (a line break, tab, escape or NUL)");
+    app.stop().await;
+}

@@ -15,3 +15,9 @@ pub(crate) use audit::*;
 pub(crate) use ingest::{Current, IngestPlan, plan_ingest};
 pub(crate) use recheck::*;
 pub(crate) use snapshot::*;
+
+/// Whether the `(year, newest version)` rows read in a calendar load's transaction are the ones its plan was made
+/// from (`NoticeLoad::expected_versions`).
+pub(crate) fn same_versions(held: &[(i64, i64)], expected: &[(i32, i64)]) -> bool {
+    held.len() == expected.len() && held.iter().zip(expected).all(|(h, e)| h.0 == i64::from(e.0) && h.1 == e.1)
+}

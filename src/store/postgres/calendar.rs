@@ -5,11 +5,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 
 use super::PgStore;
+use super::coordination::{WARNING_COLUMNS, warning};
 use super::core::append_audit;
 use crate::domain::workdays::CalendarEntry;
 use crate::store::corrupt;
-use crate::store::{AuditRecord, StoreError, from_micros, to_micros};
+use crate::store::plan::same_versions;
+use crate::store::rows::*;
 use crate::store::{DeadlineChange, NoticeLoad, NoticeLoaded, StoredDeadlineChange, StoredNotice, day_kind};
+use crate::store::{StoreError, from_micros, to_micros};
 
 impl PgStore {
     /// Every version of every year's notice, by year and version.
@@ -58,24 +61,28 @@ impl PgStore {
     pub async fn load_calendar_notice(
         &self,
         load: &NoticeLoad,
-        audit: &AuditRecord,
+        plan: DeadlinePlan<'_>,
     ) -> Result<NoticeLoaded, StoreError> {
         let mut tx = self.begin_write().await?;
-        let year = i64::from(load.year);
-        let newest: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM calendar_notices WHERE year = $1")
-            .bind(year)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        let warnings: i64 = sqlx::query("SELECT COUNT(*) FROM warnings WHERE received_at >= $1")
-            .bind(load.warnings_since)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        if newest != load.expected_version || warnings != load.expected_warnings {
+        let held: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT year, MAX(version) FROM calendar_notices GROUP BY year ORDER BY year")
+                .fetch_all(&mut *tx)
+                .await?;
+        if !same_versions(&held, &load.expected_versions) {
             return Ok(NoticeLoaded::Raced);
         }
-        let version = newest + 1;
+        let year = i64::from(load.year);
+        let version = held.iter().find(|(y, _)| *y == year).map_or(0, |(_, v)| *v) + 1;
+        let warnings = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {WARNING_COLUMNS} FROM warnings WHERE received_at >= $1 ORDER BY received_at, agency, warning_id"
+        )))
+        .bind(load.warnings_since)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(warning)
+        .collect::<Result<Vec<_>, _>>()?;
+        let (changes, audit) = plan(&warnings)?;
         // Microsecond precision, as on SQLite.
         let at: DateTime<Utc> = from_micros(to_micros(load.loaded_at));
         sqlx::query(
@@ -111,7 +118,7 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        for c in &load.changes {
+        for c in &changes {
             sqlx::query(
                 "INSERT INTO warning_deadline_changes (agency, warning_id, calendar_year, calendar_version, \
                  changed_at, old_visit_due, old_decision_due, old_provisional, new_visit_due, new_decision_due, \
@@ -131,9 +138,9 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
         }
-        append_audit(&mut tx, audit, at).await?;
+        append_audit(&mut tx, &audit, at).await?;
         tx.commit().await?;
-        Ok(NoticeLoaded::Loaded { version })
+        Ok(NoticeLoaded::Loaded { version, changes })
     }
 
     /// The recorded deadline changes of the warnings with these ids (any agency), oldest first.

@@ -22,7 +22,7 @@ use crate::store::{
 
 const REPORT_COLUMNS: &str =
     "county_code, month, program, version, disbursed_on, amount, recipients, submitted_at, submitted_by";
-const WARNING_COLUMNS: &str = "agency, warning_id, person_key, division_code, county_code, reason, received_at, \
+pub(super) const WARNING_COLUMNS: &str = "agency, warning_id, person_key, division_code, county_code, reason, received_at, \
      state, visited_on, decided_on, decision, decided_program, closed_on";
 
 fn day(s: &str, table: &'static str) -> Result<NaiveDate, StoreError> {
@@ -49,7 +49,7 @@ fn report(r: &PgRow) -> Result<StoredFundReport, StoreError> {
     })
 }
 
-fn warning(r: &PgRow) -> Result<StoredWarning, StoreError> {
+pub(super) fn warning(r: &PgRow) -> Result<StoredWarning, StoreError> {
     let pk: Vec<u8> = r.try_get(2)?;
     let text = |i: usize| -> Result<Option<String>, StoreError> {
         Ok(r.try_get::<Option<NaiveDate>, _>(i)?.map(|d| d.to_string()))

@@ -239,9 +239,7 @@ pub(super) fn numeric_to_fen(d: Decimal, table: &'static str) -> Result<i64, Sto
 /// sum of 100,000 benefits of 999,999,999,999.99 yuan was refused as "out of range" of an `i64`).
 pub(super) fn numeric_sum_to_fen(d: Decimal, table: &'static str) -> Result<i128, StoreError> {
     use rust_decimal::prelude::ToPrimitive;
-    let fen = d
-        .checked_mul(Decimal::ONE_HUNDRED)
-        .ok_or_else(|| super::corrupt(table, format!("{d} out of range")))?;
+    let fen = d.checked_mul(Decimal::ONE_HUNDRED).ok_or_else(|| super::corrupt(table, format!("{d} out of range")))?;
     if fen.fract() != Decimal::ZERO {
         return Err(super::corrupt(table, format!("{d} has more than 2 decimal places")));
     }

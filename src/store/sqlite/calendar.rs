@@ -4,10 +4,12 @@
 use chrono::NaiveDate;
 use sqlx::Row;
 
+use super::coordination::{WARNING_COLUMNS, warning};
 use super::{append_audit, corrupt};
 use crate::domain::workdays::{CalendarEntry, DayKind};
+use crate::store::plan::same_versions;
 use crate::store::rows::*;
-use crate::store::{AuditRecord, SqliteStore, StoreError, from_micros, to_micros};
+use crate::store::{SqliteStore, StoreError, from_micros, to_micros};
 
 pub(super) fn day_kind(table: &'static str, s: &str) -> Result<DayKind, StoreError> {
     s.parse().map_err(|e: crate::domain::workdays::CalendarError| corrupt(table, e.to_string()))
@@ -60,31 +62,36 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Store a planned load (see [`NoticeLoad`]) with its audit event, in one write transaction; [`NoticeLoaded::Raced`]
-    /// and nothing written when the year's newest version or the count of warnings since `warnings_since` is no
-    /// longer what the plan was made from.
+    /// Write one load ([`NoticeLoad`]) in one write transaction: check the versions it was planned from, read the
+    /// warnings received since `warnings_since`, run `plan` on them, and store the version, the year's rows, the
+    /// deadline changes and the audit event. [`NoticeLoaded::Raced`] and nothing written when another notice was
+    /// loaded meanwhile.
     pub async fn load_calendar_notice(
         &self,
         load: &NoticeLoad,
-        audit: &AuditRecord,
+        plan: DeadlinePlan<'_>,
     ) -> Result<NoticeLoaded, StoreError> {
         let _w = self.writer.lock().await;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
-        let year = i64::from(load.year);
-        let newest: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM calendar_notices WHERE year = ?")
-            .bind(year)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        let warnings: i64 = sqlx::query("SELECT COUNT(*) FROM warnings WHERE received_at >= ?")
-            .bind(to_micros(load.warnings_since))
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        if newest != load.expected_version || warnings != load.expected_warnings {
+        let held: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT year, MAX(version) FROM calendar_notices GROUP BY year ORDER BY year")
+                .fetch_all(&mut *tx)
+                .await?;
+        if !same_versions(&held, &load.expected_versions) {
             return Ok(NoticeLoaded::Raced);
         }
-        let version = newest + 1;
+        let year = i64::from(load.year);
+        let version = held.iter().find(|(y, _)| *y == year).map_or(0, |(_, v)| *v) + 1;
+        let warnings = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {WARNING_COLUMNS} FROM warnings WHERE received_at >= ? ORDER BY received_at, agency, warning_id"
+        )))
+        .bind(to_micros(load.warnings_since))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(warning)
+        .collect::<Result<Vec<_>, _>>()?;
+        let (changes, audit) = plan(&warnings)?;
         let at = to_micros(load.loaded_at);
         sqlx::query(
             "INSERT INTO calendar_notices (year, version, source, reason, loaded_at, loaded_by) \
@@ -118,7 +125,7 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        for c in &load.changes {
+        for c in &changes {
             sqlx::query(
                 "INSERT INTO warning_deadline_changes (agency, warning_id, calendar_year, calendar_version, \
                  changed_at, old_visit_due, old_decision_due, old_provisional, new_visit_due, new_decision_due, \
@@ -138,9 +145,9 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        append_audit(&mut tx, audit, at).await?;
+        append_audit(&mut tx, &audit, at).await?;
         tx.commit().await?;
-        Ok(NoticeLoaded::Loaded { version })
+        Ok(NoticeLoaded::Loaded { version, changes })
     }
 
     /// The recorded deadline changes of the warnings with these ids (any agency), oldest first.

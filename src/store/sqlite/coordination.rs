@@ -12,7 +12,7 @@ use crate::store::{AuditRecord, NewPerson, SqliteStore, StoreError, from_micros,
 
 const REPORT_COLUMNS: &str =
     "county_code, month, program, version, disbursed_on, amount, recipients, submitted_at, submitted_by";
-const WARNING_COLUMNS: &str = "agency, warning_id, person_key, division_code, county_code, reason, received_at, \
+pub(super) const WARNING_COLUMNS: &str = "agency, warning_id, person_key, division_code, county_code, reason, received_at, \
      state, visited_on, decided_on, decision, decided_program, closed_on";
 
 fn report(r: &SqliteRow) -> Result<StoredFundReport, StoreError> {
@@ -29,7 +29,7 @@ fn report(r: &SqliteRow) -> Result<StoredFundReport, StoreError> {
     })
 }
 
-fn warning(r: &SqliteRow) -> Result<StoredWarning, StoreError> {
+pub(super) fn warning(r: &SqliteRow) -> Result<StoredWarning, StoreError> {
     let pk: Vec<u8> = r.try_get(2)?;
     Ok(StoredWarning {
         agency: r.try_get(0)?,

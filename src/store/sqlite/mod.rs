@@ -76,7 +76,9 @@ pub struct SqliteStore {
 /// "database table is locked" instead of waiting (20 clients: about one request in ten failed with INTERNAL); and the
 /// data would vanish when the hub stops. A file is what the hub needs; for a throwaway hub, a file on a tmpfs.
 pub fn in_memory_refusal(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    // sqlx percent-decodes the URL (`?mode=%6Demory` is `mode=memory`): decide on what it will read.
+    let decoded = percent_encoding::percent_decode_str(url).decode_utf8_lossy();
+    let rest = decoded.strip_prefix("sqlite://").or_else(|| decoded.strip_prefix("sqlite:"))?;
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let in_memory = path.is_empty()
         || path == ":memory:"
@@ -90,6 +92,15 @@ pub fn in_memory_refusal(url: &str) -> Option<String> {
              throwaway hub, a file on a tmpfs such as sqlite:///dev/shm/doudi.db), without mode=memory"
         )
     })
+}
+
+/// The file a `sqlite:` URL names, if it is one (operator commands refuse a database that does not exist yet rather
+/// than create an empty one at a mistyped path).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    SqliteConnectOptions::from_str(url).ok().map(|o| o.get_filename().to_path_buf())
 }
 
 pub(super) use crate::store::corrupt;
