@@ -11,6 +11,7 @@
 //! ([`StoreError`]), and `plan/` (the backend-neutral logic: the ingest plan, the audit chain check, the medical
 //! recheck plan, snapshot sections and hashes). A backend loads rows, calls the plan, and writes its result.
 
+mod contract;
 mod dispatch;
 mod error;
 mod plan;
@@ -18,6 +19,7 @@ mod postgres;
 mod rows;
 mod sqlite;
 
+pub use contract::*;
 pub use dispatch::Store;
 pub use error::StoreError;
 pub(crate) use error::{corrupt, day_kind};

@@ -98,7 +98,7 @@ async fn the_same_facts_freeze_to_the_same_sections_on_sqlite_and_postgresql() {
 #[tokio::test]
 async fn migration_0009_keeps_a_0007_databases_data_and_refuses_nan() {
     let url = crate::support::postgres::fresh_database().await;
-    let store = doudi::store::PgStore::open(&url).await.unwrap();
+    let store = doudi::store::Store::open(&url).await.unwrap();
     store.migrate_to(7).await.unwrap();
     let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
     sqlx::query(

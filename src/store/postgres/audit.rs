@@ -2,16 +2,19 @@
 //! chain check [`check_chain`]). `at` is TIMESTAMPTZ here; the chain hashes it as microseconds (`to_micros`), as
 //! `append_audit` did.
 
+use async_trait::async_trait;
 use futures::StreamExt;
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::PgStore;
+use crate::store::contract::*;
 use crate::store::plan::{ChainEvent, check_chain, h32};
 use crate::store::{AuditEventRow, AuditFilter, ChainCheck, StoreError, from_micros, to_micros};
 
-impl PgStore {
+#[async_trait]
+impl AuditLog for PgStore {
     /// Events matching `filter` with `seq < before` (all if `None`), newest first, at most `limit`.
-    pub async fn list_audit_events(
+    async fn list_audit_events(
         &self,
         filter: &AuditFilter,
         before: Option<i64>,
@@ -56,11 +59,10 @@ impl PgStore {
             })
             .collect()
     }
-
     /// Recompute the chain from the stored rows (same check as on SQLite: [`check_chain`]). Events and persons are
     /// streamed on two connections that share one exported snapshot, so a writer on another replica committing
     /// between the two reads cannot show persons of an event the events read did not see.
-    pub async fn verify_audit_chain(&self) -> Result<ChainCheck, StoreError> {
+    async fn verify_audit_chain(&self) -> Result<ChainCheck, StoreError> {
         const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
         let mut events_conn = self.pool.begin_with(BEGIN).await?;
         let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()").fetch_one(&mut *events_conn).await?;

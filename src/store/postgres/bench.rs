@@ -4,6 +4,7 @@
 //! treats a known person (the same person arrives in several agencies' batches; COPY alone cannot skip a
 //! duplicate key); fact rows are copied straight into `facts` (all current, first versions). Used by `doudi bench`.
 
+use async_trait::async_trait;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -11,6 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::core::now_micros;
 use super::{PgStore, money_to_numeric};
 use crate::domain::fact::Payload;
+use crate::store::contract::*;
 use crate::store::{NewPerson, PreparedFact, StoreError};
 
 /// One row of COPY text format under construction: fields separated by tabs, `\N` for NULL.
@@ -141,9 +143,10 @@ const FACTS_COPY: &str = "COPY facts (agency, fact_id, source_version, person_ke
                           valid_to, program, status, residence, benefit, payload, content_hash, recorded_at, \
                           superseded_at, is_current) FROM STDIN";
 
-impl PgStore {
+#[async_trait]
+impl BenchFloor for PgStore {
     /// Insert `facts` (all current, first versions) and `persons` by COPY, in one write transaction.
-    pub async fn bench_insert_rows(&self, facts: &[PreparedFact], persons: &[NewPerson]) -> Result<(), StoreError> {
+    async fn bench_insert_rows(&self, facts: &[PreparedFact], persons: &[NewPerson]) -> Result<(), StoreError> {
         let now = timestamp(now_micros());
         let mut tx = self.begin_write().await?;
         if !persons.is_empty() {

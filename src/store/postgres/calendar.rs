@@ -1,6 +1,7 @@
 //! PostgreSQL: holiday notices, their versions and the warning deadline changes a load causes (see the SQLite twin
 //! in `store/calendar.rs`, which also defines the row types). Dates are DATE, instants TIMESTAMPTZ.
 
+use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 
@@ -8,15 +9,17 @@ use super::PgStore;
 use super::coordination::{WARNING_COLUMNS, warning};
 use super::core::append_audit;
 use crate::domain::workdays::CalendarEntry;
+use crate::store::contract::*;
 use crate::store::corrupt;
 use crate::store::plan::same_versions;
 use crate::store::rows::*;
 use crate::store::{DeadlineChange, NoticeLoad, NoticeLoaded, StoredDeadlineChange, StoredNotice, day_kind};
 use crate::store::{StoreError, from_micros, to_micros};
 
-impl PgStore {
+#[async_trait]
+impl CalendarStore for PgStore {
     /// Every version of every year's notice, by year and version.
-    pub async fn calendar_notices(&self) -> Result<Vec<StoredNotice>, StoreError> {
+    async fn calendar_notices(&self) -> Result<Vec<StoredNotice>, StoreError> {
         let heads = sqlx::query(
             "SELECT year, version, source, reason, loaded_at, loaded_by FROM calendar_notices ORDER BY year, version",
         )
@@ -56,9 +59,8 @@ impl PgStore {
         }
         Ok(out)
     }
-
     /// As on SQLite ([`crate::store::SqliteStore::load_calendar_notice`]), under the hub-wide write lock.
-    pub async fn load_calendar_notice(
+    async fn load_calendar_notice(
         &self,
         load: &NoticeLoad,
         plan: DeadlinePlan<'_>,
@@ -142,12 +144,8 @@ impl PgStore {
         tx.commit().await?;
         Ok(NoticeLoaded::Loaded { version, changes })
     }
-
     /// The recorded deadline changes of the warnings with these ids (any agency), oldest first.
-    pub async fn warning_deadline_changes(
-        &self,
-        warning_ids: &[String],
-    ) -> Result<Vec<StoredDeadlineChange>, StoreError> {
+    async fn warning_deadline_changes(&self, warning_ids: &[String]) -> Result<Vec<StoredDeadlineChange>, StoreError> {
         let rows = sqlx::query(
             "SELECT agency, warning_id, calendar_year, calendar_version, changed_at, old_visit_due, \
              old_decision_due, old_provisional, new_visit_due, new_decision_due, new_provisional \

@@ -1,9 +1,11 @@
 //! PostgreSQL: the change log (SQLite twin: `store/changes.rs`; docs/change-feed.md).
 
+use async_trait::async_trait;
 use sqlx::{PgConnection, Row};
 
 use super::PgStore;
 use super::core::{FACT_COLUMNS, stored_fact};
+use crate::store::contract::*;
 use crate::store::{ChangeFilter, ChangeRow, PreparedFact, StoreError};
 
 /// Append one change per written fact version (in order), numbered after the newest cursor, in one UNNEST
@@ -44,25 +46,23 @@ pub(super) async fn append_changes(
     Ok(cursors.last().copied())
 }
 
-impl PgStore {
+#[async_trait]
+impl ChangeLog for PgStore {
     /// The newest cursor in the log (0 when empty).
-    pub async fn change_log_head(&self) -> Result<i64, StoreError> {
+    async fn change_log_head(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COALESCE(MAX(cursor), 0)::bigint FROM change_log").fetch_one(&self.pool).await?)
     }
-
     /// The oldest cursor still in the log (`None` when empty).
-    pub async fn change_log_oldest(&self) -> Result<Option<i64>, StoreError> {
+    async fn change_log_oldest(&self) -> Result<Option<i64>, StoreError> {
         Ok(sqlx::query_scalar("SELECT MIN(cursor) FROM change_log").fetch_one(&self.pool).await?)
     }
-
     /// Wakes when this replica learns of a newer head (its own commits, and every replica's through NOTIFY).
-    pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<i64> {
+    fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<i64> {
         self.change_head.subscribe()
     }
-
     /// Changes with `after < cursor <= upto` that match `filter`, in cursor order, at most `limit` (same contract as
     /// `SqliteStore::changes_after`).
-    pub async fn changes_after(
+    async fn changes_after(
         &self,
         filter: &ChangeFilter,
         after: i64,

@@ -3,6 +3,7 @@
 //! The API keeps dates and amounts as text (`YYYY-MM-DD`, decimal yuan with 2 places); here they are DATE and
 //! NUMERIC(18,2), converted at the edges. Instants are TIMESTAMPTZ.
 
+use async_trait::async_trait;
 use std::str::FromStr;
 
 use chrono::NaiveDate;
@@ -14,6 +15,7 @@ use super::PgStore;
 use super::core::{append_audit, insert_persons, now_micros};
 use crate::crypto::PersonKey;
 use crate::domain::workdays::{CalendarEntry, DayKind};
+use crate::store::contract::*;
 use crate::store::corrupt;
 use crate::store::{
     AuditRecord, NewFundReport, NewPerson, NewWarning, StoreError, StoredFundReport, StoredWarning, WarningInsert,
@@ -71,9 +73,10 @@ pub(super) fn warning(r: &PgRow) -> Result<StoredWarning, StoreError> {
     })
 }
 
-impl PgStore {
+#[async_trait]
+impl CoordinationStore for PgStore {
     /// Store `r` as the next version of its (county, month, program); returns the stored version.
-    pub async fn submit_fund_report(&self, r: &NewFundReport) -> Result<StoredFundReport, StoreError> {
+    async fn submit_fund_report(&self, r: &NewFundReport) -> Result<StoredFundReport, StoreError> {
         let disbursed_on = day(&r.disbursed_on, "fund_reports")?;
         let amount =
             Decimal::from_str(&r.amount).map_err(|_| corrupt("fund_reports", format!("bad amount {:?}", r.amount)))?;
@@ -116,9 +119,8 @@ impl PgStore {
             submitted_by: r.submitted_by.clone(),
         })
     }
-
     /// Every version of the month's reports (of one program, or all), by county, program, version.
-    pub async fn fund_reports(&self, month: &str, program: Option<&str>) -> Result<Vec<StoredFundReport>, StoreError> {
+    async fn fund_reports(&self, month: &str, program: Option<&str>) -> Result<Vec<StoredFundReport>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {REPORT_COLUMNS} FROM fund_reports WHERE month = $1 AND ($2::text IS NULL OR program = $2) \
              ORDER BY county_code, program, version"
@@ -129,10 +131,9 @@ impl PgStore {
         .await?;
         rows.iter().map(report).collect()
     }
-
     /// Sum, in fen, of the monthly benefits of the county's current ACTIVE assistance facts of `program` (and
     /// `residence`, if given) in force on `on` (see `SqliteStore::roster_benefit_fen`).
-    pub async fn roster_benefit_fen(
+    async fn roster_benefit_fen(
         &self,
         county: &str,
         program: &str,
@@ -154,10 +155,9 @@ impl PgStore {
         .await?;
         super::numeric_sum_to_fen(sum, "facts")
     }
-
     /// Store warnings (new persons first) and the request's audit event in one transaction. A known
     /// (agency, warning_id) is DUPLICATE with the same content hash, CONFLICT otherwise; neither changes anything.
-    pub async fn push_warnings(
+    async fn push_warnings(
         &self,
         warnings: &[NewWarning],
         persons: &[NewPerson],
@@ -200,9 +200,8 @@ impl PgStore {
         tx.commit().await?;
         Ok(out)
     }
-
     /// One warning.
-    pub async fn warning(&self, agency: &str, warning_id: &str) -> Result<Option<StoredWarning>, StoreError> {
+    async fn warning(&self, agency: &str, warning_id: &str) -> Result<Option<StoredWarning>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {WARNING_COLUMNS} FROM warnings WHERE agency = $1 AND warning_id = $2"
         )))
@@ -212,10 +211,9 @@ impl PgStore {
         .await?;
         row.as_ref().map(warning).transpose()
     }
-
     /// Apply a workflow step if the warning is still in `from_state`, with the audit event, in one transaction.
     /// Returns `false` (and writes nothing) when the state changed meanwhile.
-    pub async fn update_warning(
+    async fn update_warning(
         &self,
         agency: &str,
         warning_id: &str,
@@ -254,9 +252,8 @@ impl PgStore {
         tx.commit().await?;
         Ok(true)
     }
-
     /// Warnings whose division starts with `prefix` (empty = all), by received_at, warning_id.
-    pub async fn list_warnings(&self, prefix: &str) -> Result<Vec<StoredWarning>, StoreError> {
+    async fn list_warnings(&self, prefix: &str) -> Result<Vec<StoredWarning>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {WARNING_COLUMNS} FROM warnings WHERE division_code >= $1 AND division_code < $2 \
              ORDER BY received_at, warning_id"
@@ -267,9 +264,8 @@ impl PgStore {
         .await?;
         rows.iter().map(warning).collect()
     }
-
     /// The official calendar's rows (`work_calendar`).
-    pub async fn work_calendar(&self) -> Result<Vec<CalendarEntry>, StoreError> {
+    async fn work_calendar(&self) -> Result<Vec<CalendarEntry>, StoreError> {
         let rows =
             sqlx::query("SELECT date, kind, name FROM work_calendar ORDER BY date").fetch_all(&self.pool).await?;
         rows.iter()
@@ -283,9 +279,8 @@ impl PgStore {
             })
             .collect()
     }
-
     /// Number of stored fund report versions and warnings (tests: "nothing stored changed").
-    pub async fn coordination_counts(&self) -> Result<(i64, i64), StoreError> {
+    async fn coordination_counts(&self) -> Result<(i64, i64), StoreError> {
         let r = sqlx::query("SELECT (SELECT COUNT(*) FROM fund_reports), (SELECT COUNT(*) FROM warnings)")
             .fetch_one(&self.pool)
             .await?;

@@ -2,6 +2,7 @@
 //!
 //! Bulk writes bind one array per column and insert with `UNNEST` (one statement per batch, whatever its size).
 
+use async_trait::async_trait;
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -13,6 +14,7 @@ use crate::crypto::PersonKey;
 use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
 use crate::domain::fact::{Payload, PayloadKind};
 use crate::domain::versioning::{CurrentVersion, Decision};
+use crate::store::contract::*;
 use crate::store::corrupt;
 use crate::store::{
     AuditRecord, DivisionRow, NewPerson, PersonFilter, PreparedFact, StandardRow, StoreError, StoredFact, to_micros,
@@ -33,10 +35,11 @@ fn key_bytes(keys: &[PersonKey]) -> Vec<Vec<u8>> {
     keys.iter().map(|k| k.as_bytes().to_vec()).collect()
 }
 
-impl PgStore {
+#[async_trait]
+impl FactStore for PgStore {
     /// Store a batch of valid facts, the persons they introduce and the request's audit event in one transaction
     /// (same contract as `SqliteStore::ingest`). The write lock serializes this against every replica's writers.
-    pub async fn ingest(
+    async fn ingest(
         &self,
         facts: &[PreparedFact],
         persons: &[NewPerson],
@@ -101,9 +104,8 @@ impl PgStore {
         }
         Ok(decisions)
     }
-
     /// Record the data key's check value on first use, or compare it (see `SqliteStore::verify_key_check`).
-    pub async fn verify_key_check(&self, check: &[u8; 32]) -> Result<bool, StoreError> {
+    async fn verify_key_check(&self, check: &[u8; 32]) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let row =
             sqlx::query("SELECT value FROM hub_meta WHERE name = 'data_key_check'").fetch_optional(&mut *tx).await?;
@@ -120,23 +122,20 @@ impl PgStore {
         tx.commit().await?;
         Ok(ok)
     }
-
     /// Append one audit event in its own transaction (for reads).
-    pub async fn record_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
+    async fn record_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         append_audit(&mut tx, audit, now_micros()).await?;
         tx.commit().await?;
         Ok(())
     }
-
-    pub async fn person_cipher(&self, key: &PersonKey) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn person_cipher(&self, key: &PersonKey) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(sqlx::query_scalar("SELECT id_cipher FROM persons WHERE person_key = $1")
             .bind(key.as_bytes().to_vec())
             .fetch_optional(&self.pool)
             .await?)
     }
-
-    pub async fn person_ciphers(&self, keys: &[PersonKey]) -> Result<HashMap<PersonKey, Vec<u8>>, StoreError> {
+    async fn person_ciphers(&self, keys: &[PersonKey]) -> Result<HashMap<PersonKey, Vec<u8>>, StoreError> {
         let rows = sqlx::query("SELECT person_key, id_cipher FROM persons WHERE person_key = ANY($1)")
             .bind(key_bytes(keys))
             .fetch_all(&self.pool)
@@ -149,8 +148,7 @@ impl PgStore {
         }
         Ok(out)
     }
-
-    pub async fn person_facts(&self, key: &PersonKey, as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
+    async fn person_facts(&self, key: &PersonKey, as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {FACT_COLUMNS} FROM facts WHERE person_key = $1 AND is_current AND valid_from <= $2 \
              AND (valid_to IS NULL OR valid_to > $2) ORDER BY kind, agency, fact_id"
@@ -161,8 +159,7 @@ impl PgStore {
         .await?;
         rows.iter().map(stored_fact).collect()
     }
-
-    pub async fn facts_of_persons(&self, keys: &[PersonKey], as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
+    async fn facts_of_persons(&self, keys: &[PersonKey], as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {FACT_COLUMNS} FROM facts WHERE is_current AND valid_from <= $1 \
              AND (valid_to IS NULL OR valid_to > $1) AND person_key = ANY($2) \
@@ -174,9 +171,8 @@ impl PgStore {
         .await?;
         rows.iter().map(stored_fact).collect()
     }
-
     /// Person keys matching the filter, ascending, after `after`, at most `limit`.
-    pub async fn list_persons(
+    async fn list_persons(
         &self,
         filter: &PersonFilter,
         after: Option<&PersonKey>,
@@ -204,8 +200,7 @@ impl PgStore {
             })
             .collect()
     }
-
-    pub async fn count_persons(&self, filter: &PersonFilter) -> Result<i64, StoreError> {
+    async fn count_persons(&self, filter: &PersonFilter) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(DISTINCT person_key) FROM facts WHERE is_current AND valid_from <= $1 \
              AND (valid_to IS NULL OR valid_to > $1) \
@@ -218,8 +213,7 @@ impl PgStore {
         .fetch_one(&self.pool)
         .await?)
     }
-
-    pub async fn list_standards(&self, year: Option<i64>) -> Result<Vec<StandardRow>, StoreError> {
+    async fn list_standards(&self, year: Option<i64>) -> Result<Vec<StandardRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT year, division_code, item, name, amount, unit, effective_from, source FROM standards \
              WHERE $1::bigint IS NULL OR year = $1 ORDER BY year, division_code, item",
@@ -244,8 +238,7 @@ impl PgStore {
             })
             .collect()
     }
-
-    pub async fn list_divisions(&self) -> Result<Vec<DivisionRow>, StoreError> {
+    async fn list_divisions(&self) -> Result<Vec<DivisionRow>, StoreError> {
         let rows = sqlx::query("SELECT code, name, level, parent_code FROM divisions ORDER BY code")
             .fetch_all(&self.pool)
             .await?;
@@ -260,16 +253,13 @@ impl PgStore {
             })
             .collect()
     }
-
-    pub async fn audit_chain_length(&self) -> Result<i64, StoreError> {
+    async fn audit_chain_length(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0)::bigint FROM audit_events").fetch_one(&self.pool).await?)
     }
-
-    pub async fn audit_count(&self) -> Result<i64, StoreError> {
+    async fn audit_count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(&self.pool).await?)
     }
-
-    pub async fn fact_version_count(&self) -> Result<i64, StoreError> {
+    async fn fact_version_count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM facts").fetch_one(&self.pool).await?)
     }
 }

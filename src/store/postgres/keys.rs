@@ -1,9 +1,11 @@
 //! PostgreSQL: hub metadata and data-key rotation (SQLite twin: `store/keys.rs`, which documents the `hub_meta` rows).
 
+use async_trait::async_trait;
 use sqlx::{PgConnection, Row};
 
 use super::PgStore;
 use crate::crypto::PersonKey;
+use crate::store::contract::*;
 use crate::store::corrupt;
 use crate::store::{RotationStart, StoreError};
 
@@ -15,9 +17,10 @@ async fn get(conn: &mut PgConnection, name: &str) -> Result<Option<Vec<u8>>, Sto
     Ok(sqlx::query_scalar("SELECT value FROM hub_meta WHERE name = $1").bind(name).fetch_optional(conn).await?)
 }
 
-impl PgStore {
+#[async_trait]
+impl KeyRotation for PgStore {
     /// A `hub_meta` value, `None` when absent or unreadable.
-    pub async fn meta(&self, name: &str) -> Option<Vec<u8>> {
+    async fn meta(&self, name: &str) -> Option<Vec<u8>> {
         sqlx::query_scalar("SELECT value FROM hub_meta WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
@@ -25,10 +28,9 @@ impl PgStore {
             .ok()
             .flatten()
     }
-
     /// Begin (or resume) a rotation from the key with `old_check` to the key with `new_check`, recording the lookup
     /// key wrapped under the new key.
-    pub async fn rotation_begin(
+    async fn rotation_begin(
         &self,
         old_check: &[u8; 32],
         new_check: &[u8; 32],
@@ -68,13 +70,8 @@ impl PgStore {
         tx.commit().await?;
         Ok(RotationStart::Run { generation })
     }
-
     /// Up to `limit` persons not yet at `generation`: key and stored cipher.
-    pub async fn persons_to_rotate(
-        &self,
-        generation: i64,
-        limit: usize,
-    ) -> Result<Vec<(PersonKey, Vec<u8>)>, StoreError> {
+    async fn persons_to_rotate(&self, generation: i64, limit: usize) -> Result<Vec<(PersonKey, Vec<u8>)>, StoreError> {
         let rows = sqlx::query("SELECT person_key, id_cipher FROM persons WHERE key_version <> $1 LIMIT $2")
             .bind(generation)
             .bind(limit as i64)
@@ -87,10 +84,9 @@ impl PgStore {
             })
             .collect()
     }
-
     /// Store re-encrypted ciphers at `generation`, in one transaction and one UNNEST statement (a row already at
     /// `generation` is left alone).
-    pub async fn rotate_persons(&self, rows: &[(PersonKey, Vec<u8>)], generation: i64) -> Result<u64, StoreError> {
+    async fn rotate_persons(&self, rows: &[(PersonKey, Vec<u8>)], generation: i64) -> Result<u64, StoreError> {
         if rows.is_empty() {
             return Ok(0);
         }
@@ -110,9 +106,8 @@ impl PgStore {
         tx.commit().await?;
         Ok(n)
     }
-
     /// Switch the database to the new key: its check value, the wrapped lookup key and the generation.
-    pub async fn rotation_finish(&self) -> Result<(), StoreError> {
+    async fn rotation_finish(&self) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         for (to, from) in [
             ("data_key_check", "rotation_target_check"),

@@ -5,6 +5,7 @@
 //! [`plan_recheck`]; only the loading and writing SQL is here. Money is NUMERIC(18,2) yuan, converted to and from
 //! fen at the edges.
 
+use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -16,6 +17,7 @@ use super::core::{append_audit, insert_persons};
 use super::{PgStore, ROWS_PER_STATEMENT, fen_to_numeric, money_to_numeric, numeric_to_fen, numeric_to_money};
 use crate::crypto::PersonKey;
 use crate::domain::medical::{FindingCode, PolicyParams, Settlement, VisitType};
+use crate::store::contract::*;
 use crate::store::corrupt;
 use crate::store::plan::{
     ExistingFinding, HIGH_BURDEN_WARNING_AGENCY, HIGH_BURDEN_WARNING_REASON, RecheckState, RecheckWrites, plan_recheck,
@@ -92,9 +94,10 @@ fn at_micros(now: DateTime<Utc>) -> DateTime<Utc> {
     from_micros(to_micros(now))
 }
 
-impl PgStore {
+#[async_trait]
+impl MedicalStore for PgStore {
     /// Every medical policy version, oldest first; a stored version that does not parse is `Corrupt`.
-    pub async fn medical_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
+    async fn medical_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
         let rows = sqlx::query(
             "SELECT params, example, source FROM medical_policies ORDER BY pooling_area, effective_from, version",
         )
@@ -109,10 +112,9 @@ impl PgStore {
             })
             .collect()
     }
-
     /// Add a policy version; `false` (nothing written) if its version label or (pooling area, effective_from) is
     /// taken.
-    pub async fn add_medical_policy(&self, p: &StoredPolicy) -> Result<bool, StoreError> {
+    async fn add_medical_policy(&self, p: &StoredPolicy) -> Result<bool, StoreError> {
         let json = serde_json::to_string(&p.params).map_err(|e| corrupt("medical_policies", e.to_string()))?;
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
@@ -131,10 +133,9 @@ impl PgStore {
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
-
     /// Store a batch of valid settlements (new persons first), recheck every person they touch, and append the
     /// audit event, in one transaction (same contract as `SqliteStore::submit_settlements`).
-    pub async fn submit_settlements(
+    async fn submit_settlements(
         &self,
         batch: &[NewSettlement],
         persons: &[NewPerson],
@@ -199,9 +200,8 @@ impl PgStore {
         tx.commit().await?;
         Ok((outcomes, tally))
     }
-
     /// Persons (keys, sorted) with a settlement settled in `[from, to]` whose division starts with `prefix`.
-    pub async fn persons_with_settlements(
+    async fn persons_with_settlements(
         &self,
         from: NaiveDate,
         to: NaiveDate,
@@ -219,9 +219,8 @@ impl PgStore {
         .await?;
         rows.iter().map(|r| key_of("settlements", r.try_get(0)?)).collect()
     }
-
     /// Recheck `persons` (their whole history) in one transaction, with the audit event.
-    pub async fn recheck_persons(
+    async fn recheck_persons(
         &self,
         persons: &[PersonKey],
         policies: &[PolicyParams],
@@ -239,9 +238,8 @@ impl PgStore {
         tx.commit().await?;
         Ok(())
     }
-
     /// Findings matching `filter` after `after`, in (settled_on, settlement_id, code, agency) order.
-    pub async fn list_findings(
+    async fn list_findings(
         &self,
         filter: &FindingFilter,
         after: Option<&FindingCursor>,
@@ -269,16 +267,14 @@ impl PgStore {
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter().map(finding_row).collect()
     }
-
     /// Number of findings matching `filter`.
-    pub async fn count_findings(&self, filter: &FindingFilter) -> Result<i64, StoreError> {
+    async fn count_findings(&self, filter: &FindingFilter) -> Result<i64, StoreError> {
         let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT COUNT(*) FROM medical_findings WHERE true");
         push_finding_filter(&mut qb, filter);
         Ok(qb.build().fetch_one(&self.pool).await?.try_get(0)?)
     }
-
     /// Open findings per code (all settlements).
-    pub async fn open_findings_by_code(&self) -> Result<BTreeMap<FindingCode, i64>, StoreError> {
+    async fn open_findings_by_code(&self) -> Result<BTreeMap<FindingCode, i64>, StoreError> {
         let rows = sqlx::query("SELECT code, COUNT(*) FROM medical_findings WHERE resolved_at IS NULL GROUP BY code")
             .fetch_all(&self.pool)
             .await?;
@@ -290,9 +286,8 @@ impl PgStore {
         }
         Ok(out)
     }
-
     /// Totals paid by tier over all settlements, in fen: (settlements, basic, critical illness, assistance).
-    pub async fn settlement_totals(&self) -> Result<(i64, i128, i128, i128), StoreError> {
+    async fn settlement_totals(&self) -> Result<(i64, i128, i128, i128), StoreError> {
         const T: &str = "settlements";
         let r = sqlx::query(
             "SELECT COUNT(*), COALESCE(SUM(basic_paid), 0), COALESCE(SUM(critical_illness_paid), 0), \

@@ -23,6 +23,7 @@ mod keys;
 mod medical;
 mod snapshot;
 
+use async_trait::async_trait;
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 
 use super::StoreError;
 use crate::domain::money::Money;
+use crate::store::contract::*;
 
 /// The PostgreSQL migrations, compiled in; same version numbers and descriptions as the SQLite set
 /// (`sqlite::MIGRATIONS`; `tests::migration_sets_match` checks it).
@@ -86,43 +88,6 @@ impl PgStore {
         })
     }
 
-    /// Apply the migrations numbered up to `version` (tests of a database made by an earlier release; `migrate`
-    /// applies them all).
-    #[doc(hidden)]
-    pub async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
-        let migrations = MIGRATIONS
-            .iter()
-            .filter(|(v, _, _)| *v <= version)
-            .map(|(v, d, sql)| {
-                Migration::new(
-                    *v,
-                    Cow::Borrowed(*d),
-                    MigrationType::Simple,
-                    sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(*sql)),
-                    false,
-                )
-            })
-            .collect();
-        Migrator::with_migrations(migrations).run(&self.pool).await?;
-        Ok(())
-    }
-
-    /// Apply `migrations/postgres/` (idempotent). sqlx holds a session advisory lock while it migrates, so replicas
-    /// started together do not race: one applies, the others wait and find nothing to do.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        self.migrate_to(i64::MAX).await?;
-        let head = self.change_log_head().await?;
-        self.publish_change_head(head);
-        spawn_change_listener(self.pool.clone(), self.change_head.clone(), self.closed.clone());
-        Ok(())
-    }
-
-    pub async fn close(&self) {
-        self.closed.notify_waiters();
-        self.closed.notify_one();
-        self.pool.close().await;
-    }
-
     /// Begin a write transaction: takes the hub-wide write lock (module docs) for the transaction's life.
     pub(super) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -144,14 +109,59 @@ impl PgStore {
         super::raise_head(&self.change_head, head);
     }
 
-    /// Connections of the pool: `(pool, open, idle)` (for metrics).
-    pub fn pool_use(&self) -> [(&'static str, u32, usize); 1] {
-        [("postgres", self.pool.size(), self.pool.num_idle())]
-    }
-
     /// Raw access for tests and the benchmark floor.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+}
+
+#[async_trait]
+impl StoreAdmin for PgStore {
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    /// Apply the migrations numbered up to `version` (tests of a database made by an earlier release; `migrate`
+    /// applies them all).
+    #[doc(hidden)]
+    async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
+        let migrations = MIGRATIONS
+            .iter()
+            .filter(|(v, _, _)| *v <= version)
+            .map(|(v, d, sql)| {
+                Migration::new(
+                    *v,
+                    Cow::Borrowed(*d),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(*sql)),
+                    false,
+                )
+            })
+            .collect();
+        Migrator::with_migrations(migrations).run(&self.pool).await?;
+        Ok(())
+    }
+    /// Apply `migrations/postgres/` (idempotent). sqlx holds a session advisory lock while it migrates, so replicas
+    /// started together do not race: one applies, the others wait and find nothing to do.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.migrate_to(i64::MAX).await?;
+        let head = self.change_log_head().await?;
+        self.publish_change_head(head);
+        spawn_change_listener(self.pool.clone(), self.change_head.clone(), self.closed.clone());
+        Ok(())
+    }
+    async fn close(&self) {
+        self.closed.notify_waiters();
+        self.closed.notify_one();
+        self.pool.close().await;
+    }
+    /// Connections of the pool: `(pool, open, idle)` (for metrics).
+    fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {
+        vec![("postgres", self.pool.size(), self.pool.num_idle())]
     }
 }
 

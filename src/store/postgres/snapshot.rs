@@ -4,6 +4,7 @@
 //! Every ORDER BY on text that feeds a hash or an output uses `COLLATE "C"` (byte order, as SQLite's BINARY), so
 //! the same data hashes to the same snapshot on both backends whatever the database's collation.
 
+use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -16,6 +17,7 @@ use super::{PgStore, numeric_sum_to_fen, numeric_to_money};
 use crate::domain::calendar::Quarter;
 use crate::domain::snapshot::{CoverageRow, StatusRow, body_hash, rows_hash};
 use crate::domain::summary::{CountyCodeCount, LateCorrection, MedicalSection, Tiers};
+use crate::store::contract::*;
 use crate::store::corrupt;
 use crate::store::plan::{
     PreviousCheck, SettlementTotals, StatusPass, agency_stats, aggregates, all_codes, altered_fact, header_differences,
@@ -128,10 +130,11 @@ async fn section_hashes(
     Ok(out)
 }
 
-impl PgStore {
+#[async_trait]
+impl SnapshotStore for PgStore {
     /// Freeze a quarter (same contract as `SqliteStore::create_snapshot`). The write lock makes concurrent creates
     /// on several replicas behave as on one: the first creates, the others find its row.
-    pub async fn create_snapshot(&self, input: SnapshotInput<'_>) -> Result<CreateOutcome, StoreError> {
+    async fn create_snapshot(&self, input: SnapshotInput<'_>) -> Result<CreateOutcome, StoreError> {
         let mut tx = self.begin_write().await?;
         let q = input.quarter.as_str();
         if let Some(h) = header(&mut tx, q).await? {
@@ -315,15 +318,13 @@ impl PgStore {
         tx.commit().await?;
         Ok(CreateOutcome::Created(created))
     }
-
     /// One snapshot's header.
-    pub async fn snapshot(&self, quarter: &str) -> Result<Option<SnapshotHeader>, StoreError> {
+    async fn snapshot(&self, quarter: &str) -> Result<Option<SnapshotHeader>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         header(&mut conn, quarter).await
     }
-
     /// Every snapshot's header, oldest first.
-    pub async fn snapshots(&self) -> Result<Vec<SnapshotHeader>, StoreError> {
+    async fn snapshots(&self) -> Result<Vec<SnapshotHeader>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {HEADER_COLUMNS} FROM snapshots ORDER BY quarter COLLATE \"C\""
         )))
@@ -331,21 +332,16 @@ impl PgStore {
         .await?;
         rows.iter().map(header_row).collect()
     }
-
     /// A JSON section's stored body.
-    pub async fn snapshot_section(&self, quarter: &str, section: &str) -> Result<Option<String>, StoreError> {
+    async fn snapshot_section(&self, quarter: &str, section: &str) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar("SELECT body FROM snapshot_sections WHERE quarter = $1 AND section = $2")
             .bind(quarter)
             .bind(section)
             .fetch_optional(&self.pool)
             .await?)
     }
-
     /// Coverage findings counted by (code, agency to act, county).
-    pub async fn snapshot_coverage_counts(
-        &self,
-        quarter: &str,
-    ) -> Result<Vec<(String, String, String, u64)>, StoreError> {
+    async fn snapshot_coverage_counts(&self, quarter: &str) -> Result<Vec<(String, String, String, u64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT code, agency_to_act, county_code, COUNT(*) FROM snapshot_coverage WHERE quarter = $1 \
              GROUP BY code, agency_to_act, county_code ORDER BY code COLLATE \"C\", county_code COLLATE \"C\", \
@@ -356,10 +352,9 @@ impl PgStore {
         .await?;
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get::<i64, _>(3)? as u64))).collect()
     }
-
     /// Persons, households (distinct `household_id`) and monthly benefits (fen) of ACTIVE enrolments in force on
     /// `on`, by (county, program), from the current facts.
-    pub async fn active_by_county_program(
+    async fn active_by_county_program(
         &self,
         on: NaiveDate,
     ) -> Result<HashMap<(String, String), (u64, u64, i128)>, StoreError> {
@@ -382,13 +377,8 @@ impl PgStore {
         }
         Ok(out)
     }
-
     /// Open medical findings of settlements settled in `[from, to]`, by code (every code, 0 where none).
-    pub async fn findings_by_code_between(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Vec<(String, u64)>, StoreError> {
+    async fn findings_by_code_between(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(String, u64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT code, COUNT(*) FROM medical_findings WHERE settled_on >= $1 AND settled_on <= $2 \
              AND resolved_at IS NULL GROUP BY code",
@@ -403,9 +393,8 @@ impl PgStore {
         }
         Ok(all_codes(by))
     }
-
     /// Recompute a snapshot from its stored rows and name what differs (`None`: no such snapshot).
-    pub async fn verify_snapshot(&self, quarter: &str) -> Result<Option<Verification>, StoreError> {
+    async fn verify_snapshot(&self, quarter: &str) -> Result<Option<Verification>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let Some(h) = header(&mut conn, quarter).await? else { return Ok(None) };
         let hashes = section_hashes(&mut conn, quarter, true).await?;

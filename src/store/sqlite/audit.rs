@@ -1,16 +1,19 @@
 //! Reading and verifying the audit log (security.md): events by person, agency and period; the hash chain
 //! recomputed from the stored rows (`domain::audit` holds the canonical form).
 
+use async_trait::async_trait;
 use futures::StreamExt;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+use crate::store::contract::*;
 use crate::store::plan::{ChainEvent, check_chain, h32};
 use crate::store::rows::*;
 use crate::store::{SqliteStore, StoreError, from_micros};
 
-impl SqliteStore {
+#[async_trait]
+impl AuditLog for SqliteStore {
     /// Events matching `filter` with `seq < before` (all if `None`), newest first, at most `limit`.
-    pub async fn list_audit_events(
+    async fn list_audit_events(
         &self,
         filter: &AuditFilter,
         before: Option<i64>,
@@ -55,9 +58,8 @@ impl SqliteStore {
             })
             .collect()
     }
-
     /// Recompute the chain from the stored rows ([`check_chain`]).
-    pub async fn verify_audit_chain(&self) -> Result<ChainCheck, StoreError> {
+    async fn verify_audit_chain(&self) -> Result<ChainCheck, StoreError> {
         let mut events_conn = self.pool.acquire().await?;
         let mut persons_conn = self.pool.acquire().await?;
         let events = sqlx::query(

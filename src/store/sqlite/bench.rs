@@ -5,14 +5,17 @@
 //! Rows are prepared by the caller (person keys, ciphertexts, payload JSON, content hashes), so only the database's
 //! own work is timed. Used by `doudi bench` only.
 
+use async_trait::async_trait;
 use chrono::Utc;
 
 use super::{insert_fact_rows, insert_persons};
+use crate::store::contract::*;
 use crate::store::{NewPerson, PreparedFact, SqliteStore, StoreError, to_micros};
 
-impl SqliteStore {
+#[async_trait]
+impl BenchFloor for SqliteStore {
     /// Insert `facts` (all current, first versions) and `persons` in one write transaction on the writer connection.
-    pub async fn bench_insert_rows(&self, facts: &[PreparedFact], persons: &[NewPerson]) -> Result<(), StoreError> {
+    async fn bench_insert_rows(&self, facts: &[PreparedFact], persons: &[NewPerson]) -> Result<(), StoreError> {
         let _w = self.writer.lock().await;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = to_micros(Utc::now());

@@ -1,12 +1,14 @@
 //! Holiday notices loaded by operators, their versions, and the warning deadline changes a load causes (migration
 //! 0008; issue 15). The row types are shared with the PostgreSQL backend (`pg/calendar.rs`).
 
+use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::Row;
 
 use super::coordination::{WARNING_COLUMNS, warning};
 use super::{append_audit, corrupt};
 use crate::domain::workdays::{CalendarEntry, DayKind};
+use crate::store::contract::*;
 use crate::store::plan::same_versions;
 use crate::store::rows::*;
 use crate::store::{SqliteStore, StoreError, from_micros, to_micros};
@@ -19,9 +21,10 @@ fn date(table: &'static str, s: &str) -> Result<NaiveDate, StoreError> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| corrupt(table, e.to_string()))
 }
 
-impl SqliteStore {
+#[async_trait]
+impl CalendarStore for SqliteStore {
     /// Every version of every year's notice, by year and version.
-    pub async fn calendar_notices(&self) -> Result<Vec<StoredNotice>, StoreError> {
+    async fn calendar_notices(&self) -> Result<Vec<StoredNotice>, StoreError> {
         let heads = sqlx::query(
             "SELECT year, version, source, reason, loaded_at, loaded_by FROM calendar_notices ORDER BY year, version",
         )
@@ -61,12 +64,11 @@ impl SqliteStore {
         }
         Ok(out)
     }
-
     /// Write one load ([`NoticeLoad`]) in one write transaction: check the versions it was planned from, read the
     /// warnings received since `warnings_since`, run `plan` on them, and store the version, the year's rows, the
     /// deadline changes and the audit event. [`NoticeLoaded::Raced`] and nothing written when another notice was
     /// loaded meanwhile.
-    pub async fn load_calendar_notice(
+    async fn load_calendar_notice(
         &self,
         load: &NoticeLoad,
         plan: DeadlinePlan<'_>,
@@ -149,12 +151,8 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(NoticeLoaded::Loaded { version, changes })
     }
-
     /// The recorded deadline changes of the warnings with these ids (any agency), oldest first.
-    pub async fn warning_deadline_changes(
-        &self,
-        warning_ids: &[String],
-    ) -> Result<Vec<StoredDeadlineChange>, StoreError> {
+    async fn warning_deadline_changes(&self, warning_ids: &[String]) -> Result<Vec<StoredDeadlineChange>, StoreError> {
         let mut out = Vec::new();
         for chunk in warning_ids.chunks(super::ROWS_PER_INSERT) {
             let mut qb: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(

@@ -1,9 +1,11 @@
 //! The change log (`change_log`, migration 0007; docs/change-feed.md): appended by `ingest` in its transaction,
 //! read by watchers in cursor order.
 
+use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::{ROWS_PER_INSERT, stored_fact};
+use crate::store::contract::*;
 use crate::store::rows::*;
 use crate::store::{PreparedFact, SqliteStore, StoreError};
 
@@ -42,29 +44,29 @@ pub(super) async fn append_changes(
 }
 
 impl SqliteStore {
-    /// The newest committed cursor (0 when the log is empty).
-    pub async fn change_log_head(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COALESCE(MAX(cursor), 0) FROM change_log").fetch_one(&self.pool).await?.try_get(0)?)
-    }
-
-    /// The oldest cursor still in the log, `None` when it is empty. (Nothing prunes the log yet; a retention job
-    /// would make this rise, and older cursors answer OUT_OF_RANGE.)
-    pub async fn change_log_oldest(&self) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query("SELECT MIN(cursor) FROM change_log").fetch_one(&self.pool).await?.try_get(0)?)
-    }
-
     /// Publish a newly committed head (never moves backwards).
     pub(super) fn publish_change_head(&self, head: i64) {
         crate::store::raise_head(&self.change_head, head);
     }
+}
 
+#[async_trait]
+impl ChangeLog for SqliteStore {
+    /// The newest committed cursor (0 when the log is empty).
+    async fn change_log_head(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COALESCE(MAX(cursor), 0) FROM change_log").fetch_one(&self.pool).await?.try_get(0)?)
+    }
+    /// The oldest cursor still in the log, `None` when it is empty. (Nothing prunes the log yet; a retention job
+    /// would make this rise, and older cursors answer OUT_OF_RANGE.)
+    async fn change_log_oldest(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query("SELECT MIN(cursor) FROM change_log").fetch_one(&self.pool).await?.try_get(0)?)
+    }
     /// A receiver of the newest committed cursor: it changes after every commit that appended changes.
-    pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<i64> {
+    fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<i64> {
         self.change_head.subscribe()
     }
-
     /// Changes with `after < cursor <= upto` that match `filter`, in cursor order, at most `limit`.
-    pub async fn changes_after(
+    async fn changes_after(
         &self,
         filter: &ChangeFilter,
         after: i64,

@@ -1,5 +1,6 @@
 //! Fund reports, early warnings and the working-day calendar (migrations 0003, 0004).
 
+use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -7,6 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use super::{append_audit, corrupt, insert_persons};
 use crate::crypto::PersonKey;
 use crate::domain::workdays::{CalendarEntry, DayKind};
+use crate::store::contract::*;
 use crate::store::rows::*;
 use crate::store::{AuditRecord, NewPerson, SqliteStore, StoreError, from_micros, to_micros};
 
@@ -48,9 +50,10 @@ pub(super) fn warning(r: &SqliteRow) -> Result<StoredWarning, StoreError> {
     })
 }
 
-impl SqliteStore {
+#[async_trait]
+impl CoordinationStore for SqliteStore {
     /// Store `r` as the next version of its (county, month, program); returns the stored version.
-    pub async fn submit_fund_report(&self, r: &NewFundReport) -> Result<StoredFundReport, StoreError> {
+    async fn submit_fund_report(&self, r: &NewFundReport) -> Result<StoredFundReport, StoreError> {
         let _w = self.writer.lock().await;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = to_micros(r.submitted_at);
@@ -91,9 +94,8 @@ impl SqliteStore {
             submitted_by: r.submitted_by.clone(),
         })
     }
-
     /// Every version of the month's reports (of one program, or all), by county, program, version.
-    pub async fn fund_reports(&self, month: &str, program: Option<&str>) -> Result<Vec<StoredFundReport>, StoreError> {
+    async fn fund_reports(&self, month: &str, program: Option<&str>) -> Result<Vec<StoredFundReport>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {REPORT_COLUMNS} FROM fund_reports WHERE month = ? AND (? IS NULL OR program = ?) \
              ORDER BY county_code, program, version"
@@ -105,12 +107,11 @@ impl SqliteStore {
         .await?;
         rows.iter().map(report).collect()
     }
-
     /// Sum, in fen, of the monthly benefits of the county's current assistance facts of `program`
     /// (and `residence`, if given) that are ACTIVE and in force on `on` (facts without a benefit add 0).
     /// One aggregate over the denormalized `benefit_fen` column, using `facts_current_program`; exact in `i128`
     /// ([`super::split_sum`]).
-    pub async fn roster_benefit_fen(
+    async fn roster_benefit_fen(
         &self,
         county: &str,
         program: &str,
@@ -135,10 +136,9 @@ impl SqliteStore {
         .await?;
         super::split_sum(&row, 0)
     }
-
     /// Store warnings (new persons first) and the request's audit event in one transaction. A known
     /// (agency, warning_id) is DUPLICATE with the same content hash, CONFLICT otherwise; neither changes anything.
-    pub async fn push_warnings(
+    async fn push_warnings(
         &self,
         warnings: &[NewWarning],
         persons: &[NewPerson],
@@ -182,9 +182,8 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(out)
     }
-
     /// One warning.
-    pub async fn warning(&self, agency: &str, warning_id: &str) -> Result<Option<StoredWarning>, StoreError> {
+    async fn warning(&self, agency: &str, warning_id: &str) -> Result<Option<StoredWarning>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {WARNING_COLUMNS} FROM warnings WHERE agency = ? AND warning_id = ?"
         )))
@@ -194,10 +193,9 @@ impl SqliteStore {
         .await?;
         row.as_ref().map(warning).transpose()
     }
-
     /// Apply a workflow step if the warning is still in `from_state`, with the audit event, in one transaction.
     /// Returns `false` (and writes nothing) when the state changed meanwhile.
-    pub async fn update_warning(
+    async fn update_warning(
         &self,
         agency: &str,
         warning_id: &str,
@@ -233,9 +231,8 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(true)
     }
-
     /// Warnings whose division starts with `prefix` (empty = all), by received_at, warning_id.
-    pub async fn list_warnings(&self, prefix: &str) -> Result<Vec<StoredWarning>, StoreError> {
+    async fn list_warnings(&self, prefix: &str) -> Result<Vec<StoredWarning>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {WARNING_COLUMNS} FROM warnings WHERE division_code >= ? AND division_code < ? \
              ORDER BY received_at, warning_id"
@@ -246,9 +243,8 @@ impl SqliteStore {
         .await?;
         rows.iter().map(warning).collect()
     }
-
     /// The official calendar's rows (`work_calendar`).
-    pub async fn work_calendar(&self) -> Result<Vec<CalendarEntry>, StoreError> {
+    async fn work_calendar(&self) -> Result<Vec<CalendarEntry>, StoreError> {
         let rows =
             sqlx::query("SELECT date, kind, name FROM work_calendar ORDER BY date").fetch_all(&self.pool).await?;
         rows.iter()
@@ -264,9 +260,8 @@ impl SqliteStore {
             })
             .collect()
     }
-
     /// Number of stored fund report versions and warnings (tests: "nothing stored changed").
-    pub async fn coordination_counts(&self) -> Result<(i64, i64), StoreError> {
+    async fn coordination_counts(&self) -> Result<(i64, i64), StoreError> {
         let r = sqlx::query("SELECT (SELECT COUNT(*) FROM fund_reports), (SELECT COUNT(*) FROM warnings)")
             .fetch_one(&self.pool)
             .await?;

@@ -6,10 +6,12 @@
 //! rotation: the lookup key is then the one derived from the data key), `key_generation` (1 until rotated), and
 //! while a rotation runs `rotation_target_check`, `rotation_lookup_wrapped`, `rotation_generation`.
 
+use async_trait::async_trait;
 use sqlx::Row;
 
 use super::corrupt;
 use crate::crypto::PersonKey;
+use crate::store::contract::*;
 use crate::store::rows::*;
 use crate::store::{SqliteStore, StoreError};
 
@@ -17,9 +19,10 @@ fn meta_i64(v: Option<Vec<u8>>) -> Option<i64> {
     v.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse().ok())
 }
 
-impl SqliteStore {
+#[async_trait]
+impl KeyRotation for SqliteStore {
     /// A `hub_meta` value (`None` when absent, or when the table does not exist yet).
-    pub async fn meta(&self, name: &str) -> Option<Vec<u8>> {
+    async fn meta(&self, name: &str) -> Option<Vec<u8>> {
         sqlx::query("SELECT value FROM hub_meta WHERE name = ?")
             .bind(name)
             .fetch_optional(&self.pool)
@@ -28,10 +31,9 @@ impl SqliteStore {
             .flatten()
             .and_then(|r| r.try_get::<Vec<u8>, _>(0).ok())
     }
-
     /// Begin (or resume) a rotation from the key with `old_check` to the key with `new_check`, recording the lookup
     /// key wrapped under the new key.
-    pub async fn rotation_begin(
+    async fn rotation_begin(
         &self,
         old_check: &[u8; 32],
         new_check: &[u8; 32],
@@ -71,13 +73,8 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(RotationStart::Run { generation })
     }
-
     /// Up to `limit` persons not yet at `generation`: key and stored cipher.
-    pub async fn persons_to_rotate(
-        &self,
-        generation: i64,
-        limit: usize,
-    ) -> Result<Vec<(PersonKey, Vec<u8>)>, StoreError> {
+    async fn persons_to_rotate(&self, generation: i64, limit: usize) -> Result<Vec<(PersonKey, Vec<u8>)>, StoreError> {
         let rows = sqlx::query("SELECT person_key, id_cipher FROM persons WHERE key_version != ? LIMIT ?")
             .bind(generation)
             .bind(limit as i64)
@@ -90,9 +87,8 @@ impl SqliteStore {
             })
             .collect()
     }
-
     /// Store re-encrypted ciphers at `generation`, in one transaction (a row already at `generation` is left alone).
-    pub async fn rotate_persons(&self, rows: &[(PersonKey, Vec<u8>)], generation: i64) -> Result<u64, StoreError> {
+    async fn rotate_persons(&self, rows: &[(PersonKey, Vec<u8>)], generation: i64) -> Result<u64, StoreError> {
         let _w = self.writer.lock().await;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut n = 0;
@@ -111,9 +107,8 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(n)
     }
-
     /// Switch the database to the new key: its check value, the wrapped lookup key and the generation.
-    pub async fn rotation_finish(&self) -> Result<(), StoreError> {
+    async fn rotation_finish(&self) -> Result<(), StoreError> {
         let _w = self.writer.lock().await;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         for (to, from) in [

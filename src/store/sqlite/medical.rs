@@ -4,6 +4,7 @@
 //! the same transaction (with the audit event), so concurrent submissions for one person cannot interleave their
 //! running totals, and a rejected or failed batch leaves nothing behind.
 
+use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -16,6 +17,7 @@ use crate::domain::medical::{FindingCode, PolicyParams, Settlement, VisitType};
 use crate::domain::money::Money;
 use crate::store::{AuditRecord, NewPerson, SqliteStore, StoreError, from_micros, to_micros};
 
+use crate::store::contract::*;
 use crate::store::plan::*;
 use crate::store::rows::*;
 
@@ -93,10 +95,11 @@ fn push_keys(qb: &mut QueryBuilder<Sqlite>, keys: &[PersonKey]) {
     qb.push(")");
 }
 
-impl SqliteStore {
+#[async_trait]
+impl MedicalStore for SqliteStore {
     /// Every medical policy version, oldest first. A stored version that breaks a rule of
     /// [`PolicyParams::validate`] is an error (`Corrupt`), never skipped.
-    pub async fn medical_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
+    async fn medical_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
         let rows = sqlx::query(
             "SELECT params, example, source FROM medical_policies ORDER BY pooling_area, effective_from, version",
         )
@@ -111,10 +114,9 @@ impl SqliteStore {
             })
             .collect()
     }
-
     /// Add a policy version. Returns `false` (nothing written) if its `version` label or its (pooling area,
     /// effective_from) is already taken: versions are never overwritten.
-    pub async fn add_medical_policy(&self, p: &StoredPolicy) -> Result<bool, StoreError> {
+    async fn add_medical_policy(&self, p: &StoredPolicy) -> Result<bool, StoreError> {
         let _w = self.writer.lock().await;
         let json = serde_json::to_string(&p.params).map_err(|e| corrupt("medical_policies", e.to_string()))?;
         let done = sqlx::query(
@@ -132,12 +134,11 @@ impl SqliteStore {
         .await?;
         Ok(done.rows_affected() == 1)
     }
-
     /// Store a batch of valid settlements (new persons first), recheck every person they touch, and append the
     /// audit event, in one transaction. Returns one [`SettlementInsert`] per settlement, in order, and the
     /// recheck's tally (with the checks of the accepted settlements). A settlement repeated inside the batch is
     /// decided against the first.
-    pub async fn submit_settlements(
+    async fn submit_settlements(
         &self,
         batch: &[NewSettlement],
         persons: &[NewPerson],
@@ -232,9 +233,8 @@ impl SqliteStore {
         tx.commit().await?;
         Ok((outcomes, tally))
     }
-
     /// Persons (keys, sorted) with a settlement settled in `[from, to]` whose division starts with `prefix`.
-    pub async fn persons_with_settlements(
+    async fn persons_with_settlements(
         &self,
         from: NaiveDate,
         to: NaiveDate,
@@ -252,9 +252,8 @@ impl SqliteStore {
         .await?;
         rows.iter().map(|r| key_of("settlements", r.try_get(0)?)).collect()
     }
-
     /// Recheck `persons` (their whole history) in one transaction, with the audit event.
-    pub async fn recheck_persons(
+    async fn recheck_persons(
         &self,
         persons: &[PersonKey],
         policies: &[PolicyParams],
@@ -273,9 +272,8 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(())
     }
-
     /// Findings matching `filter` after `after`, in (settled_on, settlement_id, code, agency) order.
-    pub async fn list_findings(
+    async fn list_findings(
         &self,
         filter: &FindingFilter,
         after: Option<&FindingCursor>,
@@ -299,16 +297,14 @@ impl SqliteStore {
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter().map(finding_row).collect()
     }
-
     /// Number of findings matching `filter`.
-    pub async fn count_findings(&self, filter: &FindingFilter) -> Result<i64, StoreError> {
+    async fn count_findings(&self, filter: &FindingFilter) -> Result<i64, StoreError> {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(*) FROM medical_findings WHERE 1 = 1");
         push_finding_filter(&mut qb, filter);
         Ok(qb.build().fetch_one(&self.pool).await?.try_get(0)?)
     }
-
     /// Open findings per code (all settlements), for the demo and snapshots.
-    pub async fn open_findings_by_code(&self) -> Result<BTreeMap<FindingCode, i64>, StoreError> {
+    async fn open_findings_by_code(&self) -> Result<BTreeMap<FindingCode, i64>, StoreError> {
         let rows = sqlx::query("SELECT code, COUNT(*) FROM medical_findings WHERE resolved_at IS NULL GROUP BY code")
             .fetch_all(&self.pool)
             .await?;
@@ -320,9 +316,8 @@ impl SqliteStore {
         }
         Ok(out)
     }
-
     /// Totals paid by tier over all settlements, in fen: (settlements, basic, critical illness, assistance).
-    pub async fn settlement_totals(&self) -> Result<(i64, i128, i128, i128), StoreError> {
+    async fn settlement_totals(&self) -> Result<(i64, i128, i128, i128), StoreError> {
         let r = sqlx::query(
             "SELECT COUNT(*), COALESCE(SUM(basic_paid >> 32), 0), COALESCE(SUM(basic_paid & 4294967295), 0), \
              COALESCE(SUM(critical_illness_paid >> 32), 0), COALESCE(SUM(critical_illness_paid & 4294967295), 0), \

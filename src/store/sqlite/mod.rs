@@ -10,6 +10,7 @@ mod keys;
 mod medical;
 mod snapshot;
 
+use async_trait::async_trait;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -25,6 +26,7 @@ use crate::crypto::PersonKey;
 use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
 use crate::domain::fact::{Payload, PayloadKind};
 use crate::domain::versioning::{CurrentVersion, Decision};
+use crate::store::contract::*;
 use crate::store::{
     AuditRecord, DivisionRow, NewPerson, PersonFilter, PreparedFact, StandardRow, StoreError, StoredFact, from_micros,
     to_micros,
@@ -132,10 +134,45 @@ impl SqliteStore {
         Ok(SqliteStore { pool, write_pool, writer, change_head: std::sync::Arc::new(tokio::sync::watch::channel(0).0) })
     }
 
+    fn push_person_filter(qb: &mut QueryBuilder<Sqlite>, f: &PersonFilter) {
+        let d = f.as_of.to_string();
+        qb.push(" FROM facts WHERE is_current = 1 AND valid_from <= ")
+            .push_bind(d.clone())
+            .push(" AND (valid_to IS NULL OR valid_to > ")
+            .push_bind(d)
+            .push(")");
+        if !f.division_prefix.is_empty() {
+            // Range scan instead of LIKE: codes are ASCII digits, so prefix ≤ code < prefix + ':'.
+            qb.push(" AND division_code >= ")
+                .push_bind(f.division_prefix.clone())
+                .push(" AND division_code < ")
+                .push_bind(format!("{}:", f.division_prefix));
+        }
+        if let Some(p) = &f.program {
+            qb.push(" AND program = ").push_bind(p.clone()).push(" AND status = 'ACTIVE'");
+        }
+    }
+
+    /// Raw access for tests and the benchmark floor.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl StoreAdmin for SqliteStore {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     /// Apply the migrations numbered up to `version` (tests of a database made by an earlier release; `migrate`
     /// applies them all).
     #[doc(hidden)]
-    pub async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
+    async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
         let migrations = MIGRATIONS
             .iter()
             .filter(|(v, _, _)| *v <= version)
@@ -152,26 +189,35 @@ impl SqliteStore {
         Migrator::with_migrations(migrations).run(&self.write_pool).await?;
         Ok(())
     }
-
     /// Apply `migrations/sqlite/` (idempotent).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate(&self) -> Result<(), StoreError> {
         self.migrate_to(i64::MAX).await?;
         let head = self.change_log_head().await?;
         self.publish_change_head(head);
         Ok(())
     }
-
-    pub async fn close(&self) {
+    async fn close(&self) {
         let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.write_pool).await;
         self.pool.close().await;
         self.write_pool.close().await;
     }
+    /// Number of audit events (for tests and operators).
+    /// Connections of the read and the write pool: `(pool, open, idle)` (for metrics).
+    fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {
+        vec![
+            ("read", self.pool.size(), self.pool.num_idle()),
+            ("write", self.write_pool.size(), self.write_pool.num_idle()),
+        ]
+    }
+}
 
+#[async_trait]
+impl FactStore for SqliteStore {
     /// Store a batch of valid facts, the persons they introduce and the request's audit event in
     /// one transaction. Returns one decision per fact, in order. Facts repeated inside the batch
     /// are decided in order against each other. `audit` is `None` only when the benchmark measures the audit
     /// chain's cost (`Limits::bench_skip_ingest_audit`).
-    pub async fn ingest(
+    async fn ingest(
         &self,
         facts: &[PreparedFact],
         persons: &[NewPerson],
@@ -237,10 +283,9 @@ impl SqliteStore {
         }
         Ok(decisions)
     }
-
     /// Record the data key's check value on first use, or compare it. Returns `false` when the
     /// database was created with another data key.
-    pub async fn verify_key_check(&self, check: &[u8; 32]) -> Result<bool, StoreError> {
+    async fn verify_key_check(&self, check: &[u8; 32]) -> Result<bool, StoreError> {
         let _w = self.writer.lock().await;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         let row =
@@ -258,18 +303,16 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(ok)
     }
-
     /// Append one audit event in its own transaction (for reads).
-    pub async fn record_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
+    async fn record_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
         let _w = self.writer.lock().await;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         append_audit(&mut tx, audit, to_micros(Utc::now())).await?;
         tx.commit().await?;
         Ok(())
     }
-
     /// The encrypted ID number of a person, if known.
-    pub async fn person_cipher(&self, key: &PersonKey) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn person_cipher(&self, key: &PersonKey) -> Result<Option<Vec<u8>>, StoreError> {
         let row = sqlx::query("SELECT id_cipher FROM persons WHERE person_key = ?")
             .bind(key.as_bytes().to_vec())
             .fetch_optional(&self.pool)
@@ -279,9 +322,8 @@ impl SqliteStore {
             None => None,
         })
     }
-
     /// Encrypted ID numbers of several persons.
-    pub async fn person_ciphers(&self, keys: &[PersonKey]) -> Result<HashMap<PersonKey, Vec<u8>>, StoreError> {
+    async fn person_ciphers(&self, keys: &[PersonKey]) -> Result<HashMap<PersonKey, Vec<u8>>, StoreError> {
         let mut out = HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(ROWS_PER_INSERT) {
             let mut qb: QueryBuilder<Sqlite> =
@@ -299,9 +341,8 @@ impl SqliteStore {
         }
         Ok(out)
     }
-
     /// Current facts of a person in force on `as_of`.
-    pub async fn person_facts(&self, key: &PersonKey, as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
+    async fn person_facts(&self, key: &PersonKey, as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
         let d = as_of.to_string();
         let rows = sqlx::query(
             "SELECT agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, payload, recorded_at \
@@ -315,9 +356,8 @@ impl SqliteStore {
         .await?;
         rows.iter().map(stored_fact).collect()
     }
-
     /// Current facts in force on `as_of` of several persons.
-    pub async fn facts_of_persons(&self, keys: &[PersonKey], as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
+    async fn facts_of_persons(&self, keys: &[PersonKey], as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
         let d = as_of.to_string();
         let mut out = Vec::new();
         for chunk in keys.chunks(ROWS_PER_INSERT) {
@@ -340,28 +380,8 @@ impl SqliteStore {
         }
         Ok(out)
     }
-
-    fn push_person_filter(qb: &mut QueryBuilder<Sqlite>, f: &PersonFilter) {
-        let d = f.as_of.to_string();
-        qb.push(" FROM facts WHERE is_current = 1 AND valid_from <= ")
-            .push_bind(d.clone())
-            .push(" AND (valid_to IS NULL OR valid_to > ")
-            .push_bind(d)
-            .push(")");
-        if !f.division_prefix.is_empty() {
-            // Range scan instead of LIKE: codes are ASCII digits, so prefix ≤ code < prefix + ':'.
-            qb.push(" AND division_code >= ")
-                .push_bind(f.division_prefix.clone())
-                .push(" AND division_code < ")
-                .push_bind(format!("{}:", f.division_prefix));
-        }
-        if let Some(p) = &f.program {
-            qb.push(" AND program = ").push_bind(p.clone()).push(" AND status = 'ACTIVE'");
-        }
-    }
-
     /// Person keys matching the filter, ascending, after `after`, at most `limit`.
-    pub async fn list_persons(
+    async fn list_persons(
         &self,
         filter: &PersonFilter,
         after: Option<&PersonKey>,
@@ -381,16 +401,14 @@ impl SqliteStore {
             })
             .collect()
     }
-
     /// Number of persons matching the filter.
-    pub async fn count_persons(&self, filter: &PersonFilter) -> Result<i64, StoreError> {
+    async fn count_persons(&self, filter: &PersonFilter) -> Result<i64, StoreError> {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(DISTINCT person_key)");
         Self::push_person_filter(&mut qb, filter);
         let row = qb.build().fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
     }
-
-    pub async fn list_standards(&self, year: Option<i64>) -> Result<Vec<StandardRow>, StoreError> {
+    async fn list_standards(&self, year: Option<i64>) -> Result<Vec<StandardRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT year, division_code, item, name, amount, unit, effective_from, source FROM standards \
              WHERE ? IS NULL OR year = ? ORDER BY year, division_code, item",
@@ -414,8 +432,7 @@ impl SqliteStore {
             })
             .collect()
     }
-
-    pub async fn list_divisions(&self) -> Result<Vec<DivisionRow>, StoreError> {
+    async fn list_divisions(&self) -> Result<Vec<DivisionRow>, StoreError> {
         let rows = sqlx::query("SELECT code, name, level, parent_code FROM divisions ORDER BY code")
             .fetch_all(&self.pool)
             .await?;
@@ -430,34 +447,17 @@ impl SqliteStore {
             })
             .collect()
     }
-
-    /// Number of audit events (for tests and operators).
-    /// Connections of the read and the write pool: `(pool, open, idle)` (for metrics).
-    pub fn pool_use(&self) -> [(&'static str, u32, usize); 2] {
-        [
-            ("read", self.pool.size(), self.pool.num_idle()),
-            ("write", self.write_pool.size(), self.write_pool.num_idle()),
-        ]
-    }
-
     /// The audit chain's length: the newest event's sequence number (events are numbered from 1 without gaps;
     /// `audit verify` checks that). One primary-key lookup, unlike `COUNT(*)`.
-    pub async fn audit_chain_length(&self) -> Result<i64, StoreError> {
+    async fn audit_chain_length(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetch_one(&self.pool).await?.try_get(0)?)
     }
-
-    pub async fn audit_count(&self) -> Result<i64, StoreError> {
+    async fn audit_count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM audit_events").fetch_one(&self.pool).await?.try_get(0)?)
     }
-
     /// Number of stored fact versions (all, current or not).
-    pub async fn fact_version_count(&self) -> Result<i64, StoreError> {
+    async fn fact_version_count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM facts").fetch_one(&self.pool).await?.try_get(0)?)
-    }
-
-    /// Raw access for tests and the benchmark floor.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
     }
 }
 

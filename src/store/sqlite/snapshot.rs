@@ -5,6 +5,7 @@
 //! person by person, to compute the aggregates and the coverage findings; the sections are stored and hashed; a
 //! second call for the same quarter finds the first one's row and changes nothing.
 
+use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
@@ -17,6 +18,7 @@ use crate::domain::snapshot::{CoverageRow, StatusRow, body_hash, rows_hash};
 use crate::domain::summary::{CountyCodeCount, LateCorrection, MedicalSection, Tiers};
 use crate::store::{SqliteStore, StoreError, from_micros, to_micros};
 
+use crate::store::contract::*;
 use crate::store::plan::*;
 use crate::store::rows::*;
 
@@ -122,10 +124,11 @@ async fn section_hashes(
     Ok(out)
 }
 
-impl SqliteStore {
+#[async_trait]
+impl SnapshotStore for SqliteStore {
     /// Freeze a quarter (see the module docs). The status rows are the current fact versions in force on `as_of`
     /// recorded at or before `cutoff`.
-    pub async fn create_snapshot(&self, input: SnapshotInput<'_>) -> Result<CreateOutcome, StoreError> {
+    async fn create_snapshot(&self, input: SnapshotInput<'_>) -> Result<CreateOutcome, StoreError> {
         let _w = self.writer.lock().await;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         let q = input.quarter.as_str();
@@ -334,23 +337,20 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(CreateOutcome::Created(created))
     }
-
     /// One snapshot's header.
-    pub async fn snapshot(&self, quarter: &str) -> Result<Option<SnapshotHeader>, StoreError> {
+    async fn snapshot(&self, quarter: &str) -> Result<Option<SnapshotHeader>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         header(&mut conn, quarter).await
     }
-
     /// Every snapshot's header, oldest first.
-    pub async fn snapshots(&self) -> Result<Vec<SnapshotHeader>, StoreError> {
+    async fn snapshots(&self) -> Result<Vec<SnapshotHeader>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {HEADER_COLUMNS} FROM snapshots ORDER BY quarter")))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(header_row).collect()
     }
-
     /// A JSON section's stored body.
-    pub async fn snapshot_section(&self, quarter: &str, section: &str) -> Result<Option<String>, StoreError> {
+    async fn snapshot_section(&self, quarter: &str, section: &str) -> Result<Option<String>, StoreError> {
         let r = sqlx::query("SELECT body FROM snapshot_sections WHERE quarter = ? AND section = ?")
             .bind(quarter)
             .bind(section)
@@ -358,12 +358,8 @@ impl SqliteStore {
             .await?;
         Ok(r.map(|r| r.try_get(0)).transpose()?)
     }
-
     /// Coverage findings counted by (code, agency to act, county).
-    pub async fn snapshot_coverage_counts(
-        &self,
-        quarter: &str,
-    ) -> Result<Vec<(String, String, String, u64)>, StoreError> {
+    async fn snapshot_coverage_counts(&self, quarter: &str) -> Result<Vec<(String, String, String, u64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT code, agency_to_act, county_code, COUNT(*) FROM snapshot_coverage WHERE quarter = ? \
              GROUP BY code, agency_to_act, county_code ORDER BY code, county_code",
@@ -373,10 +369,9 @@ impl SqliteStore {
         .await?;
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get::<i64, _>(3)? as u64))).collect()
     }
-
     /// Persons, households (distinct `household_id`) and monthly benefits (fen) of ACTIVE enrolments in force on
     /// `on`, by (county, program), from the current facts.
-    pub async fn active_by_county_program(
+    async fn active_by_county_program(
         &self,
         on: NaiveDate,
     ) -> Result<HashMap<(String, String), (u64, u64, i128)>, StoreError> {
@@ -401,13 +396,8 @@ impl SqliteStore {
         }
         Ok(out)
     }
-
     /// Open medical findings of settlements settled in `[from, to]`, by code (every code, 0 where none).
-    pub async fn findings_by_code_between(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Vec<(String, u64)>, StoreError> {
+    async fn findings_by_code_between(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(String, u64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT code, COUNT(*) FROM medical_findings WHERE settled_on >= ? AND settled_on <= ? \
              AND resolved_at IS NULL GROUP BY code",
@@ -422,9 +412,8 @@ impl SqliteStore {
         }
         Ok(all_codes(by))
     }
-
     /// Recompute a snapshot from its stored rows and name what differs (`None`: no such snapshot).
-    pub async fn verify_snapshot(&self, quarter: &str) -> Result<Option<Verification>, StoreError> {
+    async fn verify_snapshot(&self, quarter: &str) -> Result<Option<Verification>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let Some(h) = header(&mut conn, quarter).await? else { return Ok(None) };
         let hashes = section_hashes(&mut conn, quarter, true).await?;

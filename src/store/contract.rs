@@ -1,0 +1,379 @@
+//! The storage contract: every operation the hub needs from a database, declared once, grouped by area, each with
+//! what it reads and writes, its transaction guarantee and its errors. The two backends, [`super::SqliteStore`]
+//! (`store/sqlite/`) and [`super::PgStore`] (`store/postgres/`), implement every trait; [`Storage`] is all of them,
+//! and [`super::Store`] holds one as a trait object, so the hub never knows which backend it has.
+//!
+//! Errors: every operation returns [`StoreError`]: `Db` (the database failed or was unreachable:
+//! [`StoreError::is_transient`] says whether a retry may succeed; nothing was committed), `Migrate`, or `Corrupt` (a
+//! stored value does not read back). A refused business rule is never an error here: it is a value (e.g.
+//! [`WarningInsert::Conflict`], [`CreateOutcome::Exists`]).
+//!
+//! Adding an operation: declare it in its area's trait here (with its documentation), implement it in both backends'
+//! area files, and cover it in the conformance suite (`tests/api`, run on both backends).
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::crypto::PersonKey;
+use crate::domain::medical::{FindingCode, PolicyParams};
+use crate::domain::versioning::Decision;
+use crate::domain::workdays::CalendarEntry;
+use crate::store::StoreError;
+use crate::store::rows::*;
+
+/// Opening, migrating and closing the database (the constructor is the backend's `open`, chosen by
+/// [`super::Store::open`]).
+#[async_trait]
+pub trait StoreAdmin: Send + Sync {
+    /// `"sqlite"` or `"postgres"` (logs, metrics, `config show`).
+    fn backend_name(&self) -> &'static str;
+
+    /// The backend itself, for tests that reach its pool ([`super::Store::sqlite_pool`], [`super::Store::pg_pool`]).
+    fn as_any(&self) -> &dyn std::any::Any;
+
+    /// Apply this backend's migrations (`migrations/sqlite/` or `migrations/postgres/`, same versions and names);
+    /// idempotent. On PostgreSQL replicas started together wait on sqlx's advisory lock: one applies, the others
+    /// find nothing to do. A failed migration is rolled back (each runs in a transaction).
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Apply the migrations numbered up to `version` (tests of a database made by an earlier release; `migrate`
+    /// applies them all).
+    async fn migrate_to(&self, version: i64) -> Result<(), StoreError>;
+
+    /// Close the pools (SQLite: after a final WAL checkpoint). No operation may follow.
+    async fn close(&self);
+
+    /// Connections of each pool: `(pool, open, idle)` (for metrics): SQLite `read` and `write`, PostgreSQL `postgres`.
+    fn pool_use(&self) -> Vec<(&'static str, u32, usize)>;
+}
+
+/// Persons, facts and their versions, the audit append, reference data. Every write is one transaction with its
+/// audit event (ARCHITECTURE.md, "Invariants").
+#[async_trait]
+pub trait FactStore: Send + Sync {
+    /// Store a batch of valid facts, the persons they introduce and the request's audit event in
+    /// one transaction. Returns one decision per fact, in order. Facts repeated inside the batch
+    /// are decided in order against each other. `audit` is `None` only when the benchmark measures the audit
+    /// chain's cost (`Limits::bench_skip_ingest_audit`).
+    async fn ingest(
+        &self,
+        facts: &[PreparedFact],
+        persons: &[NewPerson],
+        audit: Option<&AuditRecord>,
+    ) -> Result<Vec<Decision>, StoreError>;
+
+    /// Record the data key's check value on first use, or compare it. Returns `false` when the
+    /// database was created with another data key.
+    async fn verify_key_check(&self, check: &[u8; 32]) -> Result<bool, StoreError>;
+
+    /// Append one audit event in its own transaction (for reads).
+    async fn record_audit(&self, audit: &AuditRecord) -> Result<(), StoreError>;
+
+    /// The encrypted ID number of a person, if known.
+    async fn person_cipher(&self, key: &PersonKey) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Encrypted ID numbers of several persons.
+    async fn person_ciphers(&self, keys: &[PersonKey]) -> Result<HashMap<PersonKey, Vec<u8>>, StoreError>;
+
+    /// Current facts of a person in force on `as_of`.
+    async fn person_facts(&self, key: &PersonKey, as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError>;
+
+    /// Current facts in force on `as_of` of several persons.
+    async fn facts_of_persons(&self, keys: &[PersonKey], as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError>;
+
+    /// Person keys matching the filter, ascending, after `after`, at most `limit`.
+    async fn list_persons(
+        &self,
+        filter: &PersonFilter,
+        after: Option<&PersonKey>,
+        limit: usize,
+    ) -> Result<Vec<PersonKey>, StoreError>;
+
+    /// Number of persons matching the filter.
+    async fn count_persons(&self, filter: &PersonFilter) -> Result<i64, StoreError>;
+
+    /// The reference standards (dibao, tekun) of `year`, or of every year, by year, division and item.
+    async fn list_standards(&self, year: Option<i64>) -> Result<Vec<StandardRow>, StoreError>;
+
+    /// The GB/T 2260 divisions the hub knows (code, name, level), by code.
+    async fn list_divisions(&self) -> Result<Vec<DivisionRow>, StoreError>;
+
+    /// The audit chain's length: the newest event's sequence number (events are numbered from 1 without gaps;
+    /// `audit verify` checks that). One primary-key lookup, unlike `COUNT(*)`.
+    async fn audit_chain_length(&self) -> Result<i64, StoreError>;
+
+    /// Number of audit events (`COUNT(*)`: for tests and operators; metrics use `audit_chain_length`).
+    async fn audit_count(&self) -> Result<i64, StoreError>;
+
+    /// Number of stored fact versions (all, current or not).
+    async fn fact_version_count(&self) -> Result<i64, StoreError>;
+}
+
+/// Reading and verifying the hash-chained audit log.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Events matching `filter` with `seq < before` (all if `None`), newest first, at most `limit`.
+    async fn list_audit_events(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEventRow>, StoreError>;
+
+    /// Recompute the chain from the stored rows ([`check_chain`]).
+    async fn verify_audit_chain(&self) -> Result<ChainCheck, StoreError>;
+}
+
+/// The benchmark floor of P1/P7 (`doudi bench`): the ingest statements without lookups, decisions or audit.
+#[async_trait]
+pub trait BenchFloor: Send + Sync {
+    /// Insert `facts` (all current, first versions) and `persons` in one write transaction on the writer connection.
+    async fn bench_insert_rows(&self, facts: &[PreparedFact], persons: &[NewPerson]) -> Result<(), StoreError>;
+}
+
+/// The working-day calendar's notices, their versions, and the warning deadline changes a load makes (migration 0008).
+#[async_trait]
+pub trait CalendarStore: Send + Sync {
+    /// Every version of every year's notice, by year and version.
+    async fn calendar_notices(&self) -> Result<Vec<StoredNotice>, StoreError>;
+
+    /// Write one load ([`NoticeLoad`]) in one write transaction: check the versions it was planned from, read the
+    /// warnings received since `warnings_since`, run `plan` on them, and store the version, the year's rows, the
+    /// deadline changes and the audit event. [`NoticeLoaded::Raced`] and nothing written when another notice was
+    /// loaded meanwhile.
+    async fn load_calendar_notice(&self, load: &NoticeLoad, plan: DeadlinePlan<'_>)
+    -> Result<NoticeLoaded, StoreError>;
+
+    /// The recorded deadline changes of the warnings with these ids (any agency), oldest first.
+    async fn warning_deadline_changes(&self, warning_ids: &[String]) -> Result<Vec<StoredDeadlineChange>, StoreError>;
+}
+
+/// The change log behind WatchChanges (docs/change-feed.md): cursors in commit order, a published head.
+#[async_trait]
+pub trait ChangeLog: Send + Sync {
+    /// The newest committed cursor (0 when the log is empty).
+    async fn change_log_head(&self) -> Result<i64, StoreError>;
+
+    /// The oldest cursor still in the log, `None` when it is empty. (Nothing prunes the log yet; a retention job
+    /// would make this rise, and older cursors answer OUT_OF_RANGE.)
+    async fn change_log_oldest(&self) -> Result<Option<i64>, StoreError>;
+
+    /// A receiver of the newest committed cursor: it changes after every commit that appended changes.
+    fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<i64>;
+
+    /// Changes with `after < cursor <= upto` that match `filter`, in cursor order, at most `limit`.
+    async fn changes_after(
+        &self,
+        filter: &ChangeFilter,
+        after: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<ChangeRow>, StoreError>;
+}
+
+/// Fund reports, early warnings and the working-day calendar in force (coordination.md).
+#[async_trait]
+pub trait CoordinationStore: Send + Sync {
+    /// Store `r` as the next version of its (county, month, program); returns the stored version.
+    async fn submit_fund_report(&self, r: &NewFundReport) -> Result<StoredFundReport, StoreError>;
+
+    /// Every version of the month's reports (of one program, or all), by county, program, version.
+    async fn fund_reports(&self, month: &str, program: Option<&str>) -> Result<Vec<StoredFundReport>, StoreError>;
+
+    /// Sum, in fen, of the monthly benefits of the county's current assistance facts of `program`
+    /// (and `residence`, if given) that are ACTIVE and in force on `on` (facts without a benefit add 0).
+    /// One aggregate over the denormalized `benefit_fen` column, using `facts_current_program`; exact in `i128`
+    /// ([`super::split_sum`]).
+    async fn roster_benefit_fen(
+        &self,
+        county: &str,
+        program: &str,
+        residence: Option<&str>,
+        on: NaiveDate,
+    ) -> Result<i128, StoreError>;
+
+    /// Store warnings (new persons first) and the request's audit event in one transaction. A known
+    /// (agency, warning_id) is DUPLICATE with the same content hash, CONFLICT otherwise; neither changes anything.
+    async fn push_warnings(
+        &self,
+        warnings: &[NewWarning],
+        persons: &[NewPerson],
+        audit: &AuditRecord,
+    ) -> Result<Vec<WarningInsert>, StoreError>;
+
+    /// One warning.
+    async fn warning(&self, agency: &str, warning_id: &str) -> Result<Option<StoredWarning>, StoreError>;
+
+    /// Apply a workflow step if the warning is still in `from_state`, with the audit event, in one transaction.
+    /// Returns `false` (and writes nothing) when the state changed meanwhile.
+    async fn update_warning(
+        &self,
+        agency: &str,
+        warning_id: &str,
+        from_state: &str,
+        u: &WarningUpdate,
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError>;
+
+    /// Warnings whose division starts with `prefix` (empty = all), by received_at, warning_id.
+    async fn list_warnings(&self, prefix: &str) -> Result<Vec<StoredWarning>, StoreError>;
+
+    /// The official calendar's rows (`work_calendar`).
+    async fn work_calendar(&self) -> Result<Vec<CalendarEntry>, StoreError>;
+
+    /// Number of stored fund report versions and warnings (tests: "nothing stored changed").
+    async fn coordination_counts(&self) -> Result<(i64, i64), StoreError>;
+}
+
+/// The data key's check value and the resumable re-encryption of ID numbers (`doudi keys rotate`).
+#[async_trait]
+pub trait KeyRotation: Send + Sync {
+    /// A `hub_meta` value (`None` when absent, or when the table does not exist yet).
+    async fn meta(&self, name: &str) -> Option<Vec<u8>>;
+
+    /// Begin (or resume) a rotation from the key with `old_check` to the key with `new_check`, recording the lookup
+    /// key wrapped under the new key.
+    async fn rotation_begin(
+        &self,
+        old_check: &[u8; 32],
+        new_check: &[u8; 32],
+        lookup_wrapped_new: &[u8],
+    ) -> Result<RotationStart, StoreError>;
+
+    /// Up to `limit` persons not yet at `generation`: key and stored cipher.
+    async fn persons_to_rotate(&self, generation: i64, limit: usize) -> Result<Vec<(PersonKey, Vec<u8>)>, StoreError>;
+
+    /// Store re-encrypted ciphers at `generation`, in one transaction (a row already at `generation` is left alone).
+    async fn rotate_persons(&self, rows: &[(PersonKey, Vec<u8>)], generation: i64) -> Result<u64, StoreError>;
+
+    /// Switch the database to the new key: its check value, the wrapped lookup key and the generation.
+    async fn rotation_finish(&self) -> Result<(), StoreError>;
+}
+
+/// Medical policy versions, settlements and the findings of the three-tier cross-check (medical.md).
+#[async_trait]
+pub trait MedicalStore: Send + Sync {
+    /// Every medical policy version, oldest first. A stored version that breaks a rule of
+    /// [`PolicyParams::validate`] is an error (`Corrupt`), never skipped.
+    async fn medical_policies(&self) -> Result<Vec<StoredPolicy>, StoreError>;
+
+    /// Add a policy version. Returns `false` (nothing written) if its `version` label or its (pooling area,
+    /// effective_from) is already taken: versions are never overwritten.
+    async fn add_medical_policy(&self, p: &StoredPolicy) -> Result<bool, StoreError>;
+
+    /// Store a batch of valid settlements (new persons first), recheck every person they touch, and append the
+    /// audit event, in one transaction. Returns one [`SettlementInsert`] per settlement, in order, and the
+    /// recheck's tally (with the checks of the accepted settlements). A settlement repeated inside the batch is
+    /// decided against the first.
+    async fn submit_settlements(
+        &self,
+        batch: &[NewSettlement],
+        persons: &[NewPerson],
+        policies: &[PolicyParams],
+        default_area: &str,
+        audit: &AuditRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<SettlementInsert>, RecheckTally), StoreError>;
+
+    /// Persons (keys, sorted) with a settlement settled in `[from, to]` whose division starts with `prefix`.
+    async fn persons_with_settlements(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        prefix: &str,
+    ) -> Result<Vec<PersonKey>, StoreError>;
+
+    /// Recheck `persons` (their whole history) in one transaction, with the audit event.
+    async fn recheck_persons(
+        &self,
+        persons: &[PersonKey],
+        policies: &[PolicyParams],
+        default_area: &str,
+        audit: Option<&AuditRecord>,
+        now: DateTime<Utc>,
+        tally: &mut RecheckTally,
+    ) -> Result<(), StoreError>;
+
+    /// Findings matching `filter` after `after`, in (settled_on, settlement_id, code, agency) order.
+    async fn list_findings(
+        &self,
+        filter: &FindingFilter,
+        after: Option<&FindingCursor>,
+        limit: usize,
+    ) -> Result<Vec<StoredFinding>, StoreError>;
+
+    /// Number of findings matching `filter`.
+    async fn count_findings(&self, filter: &FindingFilter) -> Result<i64, StoreError>;
+
+    /// Open findings per code (all settlements), for the demo and snapshots.
+    async fn open_findings_by_code(&self) -> Result<BTreeMap<FindingCode, i64>, StoreError>;
+
+    /// Totals paid by tier over all settlements, in fen: (settlements, basic, critical illness, assistance).
+    async fn settlement_totals(&self) -> Result<(i64, i128, i128, i128), StoreError>;
+}
+
+/// Quarterly snapshots: freezing, reading, verifying (docs/snapshot-format.md).
+#[async_trait]
+pub trait SnapshotStore: Send + Sync {
+    /// Freeze a quarter (see the module docs). The status rows are the current fact versions in force on `as_of`
+    /// recorded at or before `cutoff`.
+    async fn create_snapshot(&self, input: SnapshotInput<'_>) -> Result<CreateOutcome, StoreError>;
+
+    /// One snapshot's header.
+    async fn snapshot(&self, quarter: &str) -> Result<Option<SnapshotHeader>, StoreError>;
+
+    /// Every snapshot's header, oldest first.
+    async fn snapshots(&self) -> Result<Vec<SnapshotHeader>, StoreError>;
+
+    /// A JSON section's stored body.
+    async fn snapshot_section(&self, quarter: &str, section: &str) -> Result<Option<String>, StoreError>;
+
+    /// Coverage findings counted by (code, agency to act, county).
+    async fn snapshot_coverage_counts(&self, quarter: &str) -> Result<Vec<(String, String, String, u64)>, StoreError>;
+
+    /// Persons, households (distinct `household_id`) and monthly benefits (fen) of ACTIVE enrolments in force on
+    /// `on`, by (county, program), from the current facts.
+    async fn active_by_county_program(
+        &self,
+        on: NaiveDate,
+    ) -> Result<HashMap<(String, String), (u64, u64, i128)>, StoreError>;
+
+    /// Open medical findings of settlements settled in `[from, to]`, by code (every code, 0 where none).
+    async fn findings_by_code_between(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Recompute a snapshot from its stored rows and name what differs (`None`: no such snapshot).
+    async fn verify_snapshot(&self, quarter: &str) -> Result<Option<Verification>, StoreError>;
+}
+
+/// Everything the hub needs of a database: every area of the contract.
+pub trait Storage:
+    StoreAdmin
+    + FactStore
+    + AuditLog
+    + BenchFloor
+    + CalendarStore
+    + ChangeLog
+    + CoordinationStore
+    + KeyRotation
+    + MedicalStore
+    + SnapshotStore
+    + 'static
+{
+}
+
+impl<T> Storage for T where
+    T: StoreAdmin
+        + FactStore
+        + AuditLog
+        + BenchFloor
+        + CalendarStore
+        + ChangeLog
+        + CoordinationStore
+        + KeyRotation
+        + MedicalStore
+        + SnapshotStore
+        + 'static
+{
+}
