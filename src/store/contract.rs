@@ -131,6 +131,11 @@ pub trait AuditLog: Send + Sync {
 pub trait BenchFloor: Send + Sync {
     /// Insert `facts` (all current, first versions) and `persons` in one write transaction on the writer connection.
     async fn bench_insert_rows(&self, facts: &[PreparedFact], persons: &[NewPerson]) -> Result<(), StoreError>;
+
+    /// The storage engine's own limit (P1's second floor, issue 16): append `blobs` to a minimal table
+    /// `bench_blobs (id integer key in arrival order, body)` in one write transaction, creating the table on first use.
+    /// Only `doudi bench` calls it, on a database of its own.
+    async fn bench_append_blobs(&self, blobs: &[Vec<u8>]) -> Result<(), StoreError>;
 }
 
 /// The working-day calendar's notices, their versions, and the warning deadline changes a load makes (migration 0008).

@@ -176,6 +176,23 @@ impl BenchFloor for PgStore {
         tx.commit().await?;
         Ok(())
     }
+
+    /// `INSERT … SELECT FROM UNNEST($1::bytea[])` into an identity-keyed table, one write transaction.
+    async fn bench_append_blobs(&self, blobs: &[Vec<u8>]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS bench_blobs (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+             body BYTEA NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO bench_blobs (body) SELECT * FROM UNNEST($1::bytea[])")
+            .bind(blobs)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::{insert_fact_rows, insert_persons};
+use super::{ROWS_PER_INSERT, insert_fact_rows, insert_persons};
 use crate::store::contract::*;
 use crate::store::{NewPerson, PreparedFact, SqliteStore, StoreError, to_micros};
 
@@ -22,6 +22,25 @@ impl BenchFloor for SqliteStore {
         insert_persons(&mut tx, persons, now).await?;
         let rows: Vec<(bool, &PreparedFact)> = facts.iter().map(|f| (true, f)).collect();
         insert_fact_rows(&mut tx, &rows, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Multi-row `INSERT` of `(rowid, body)` (the rowid assigned in arrival order: an append to the B-tree's right
+    /// edge), [`ROWS_PER_INSERT`] rows a statement, one transaction.
+    async fn bench_append_blobs(&self, blobs: &[Vec<u8>]) -> Result<(), StoreError> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS bench_blobs (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+            .execute(&mut *tx)
+            .await?;
+        for chunk in blobs.chunks(ROWS_PER_INSERT) {
+            let mut qb: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new("INSERT INTO bench_blobs (body) ");
+            qb.push_values(chunk, |mut row, b| {
+                row.push_bind(b.as_slice());
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
