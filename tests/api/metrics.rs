@@ -118,7 +118,7 @@ async fn metrics_count_requests_by_agency_method_and_code_and_facts_by_outcome()
     // as the newest covered year before it).
     assert_eq!(sample(&text, "doudi_calendar_covered_until", &[]), Some(20261231.0));
     if crate::ON_POSTGRES {
-        // One pool of at most 16 connections (store/pg/mod.rs), at least one open.
+        // One pool of at most 16 connections (store/postgres/mod.rs), at least one open.
         let size = sample(&text, "doudi_db_pool_connections", &[("pool", "postgres"), ("state", "size")]).unwrap();
         assert!((1.0..=16.0).contains(&size), "{size}");
     } else {

@@ -1,5 +1,5 @@
 //! PostgreSQL: the floor of benchmark P7 (performance.md: "the same rows by `COPY` into the same tables"; SQLite
-//! twin: `store/bench.rs`). The persons and fact rows of a batch are sent with `COPY … FROM STDIN` (text format) in
+//! twin: `store/sqlite/bench.rs`). The persons and fact rows of a batch are sent with `COPY … FROM STDIN` (text format) in
 //! one write transaction. Persons go through a temporary table and `INSERT … ON CONFLICT DO NOTHING`, as ingest
 //! treats a known person (the same person arrives in several agencies' batches; COPY alone cannot skip a
 //! duplicate key); fact rows are copied straight into `facts` (all current, first versions). Used by `doudi bench`.

@@ -1,5 +1,5 @@
 //! PostgreSQL: holiday notices, their versions and the warning deadline changes a load causes (see the SQLite twin
-//! in `store/calendar.rs`, which also defines the row types). Dates are DATE, instants TIMESTAMPTZ.
+//! in `store/sqlite/calendar.rs`; row types in `store/rows.rs`). Dates are DATE, instants TIMESTAMPTZ.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};

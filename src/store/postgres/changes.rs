@@ -1,4 +1,4 @@
-//! PostgreSQL: the change log (SQLite twin: `store/changes.rs`; docs/change-feed.md).
+//! PostgreSQL: the change log (SQLite twin: `store/sqlite/changes.rs`; docs/change-feed.md).
 
 use async_trait::async_trait;
 use sqlx::{PgConnection, Row};

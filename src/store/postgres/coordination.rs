@@ -1,4 +1,4 @@
-//! PostgreSQL: the coordination operations (see the SQLite twin in `store/coordination.rs`).
+//! PostgreSQL: the coordination operations (see the SQLite twin in `store/sqlite/coordination.rs`).
 //!
 //! The API keeps dates and amounts as text (`YYYY-MM-DD`, decimal yuan with 2 places); here they are DATE and
 //! NUMERIC(18,2), converted at the edges. Instants are TIMESTAMPTZ.

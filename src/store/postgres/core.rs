@@ -1,4 +1,4 @@
-//! PostgreSQL: ingest, persons and facts, reference data, the audit append (SQLite twin: `store/sqlite.rs`).
+//! PostgreSQL: ingest, persons and facts, reference data, the audit append (SQLite twin: `store/sqlite/mod.rs`).
 //!
 //! Bulk writes bind one array per column and insert with `UNNEST` (one statement per batch, whatever its size).
 

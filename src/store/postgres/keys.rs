@@ -1,4 +1,4 @@
-//! PostgreSQL: hub metadata and data-key rotation (SQLite twin: `store/keys.rs`, which documents the `hub_meta` rows).
+//! PostgreSQL: hub metadata and data-key rotation (SQLite twin: `store/sqlite/keys.rs`, which documents the `hub_meta` rows).
 
 use async_trait::async_trait;
 use sqlx::{PgConnection, Row};

@@ -1,4 +1,4 @@
-//! PostgreSQL: the medical operations (see the SQLite twin in `store/medical.rs`).
+//! PostgreSQL: the medical operations (see the SQLite twin in `store/sqlite/medical.rs`).
 //!
 //! Same transactions as on SQLite: settlements are stored and the persons they touch rechecked in one write
 //! transaction (with the audit event), under the hub-wide write lock. The recheck's decisions are the shared

@@ -1,6 +1,6 @@
 //! PostgreSQL backend (`postgres://…`): the province's deployment, several hub replicas on one database.
 //!
-//! Same operations and same results as the SQLite backend (`store/sqlite.rs` and the area files beside it); the
+//! Same operations and same results as the SQLite backend (`store/sqlite/mod.rs` and the area files beside it); the
 //! end-to-end suite runs on both (`tests/api_pg`). Types are PostgreSQL's own (`migrations/postgres/`): TIMESTAMPTZ
 //! instants, DATE business dates, NUMERIC(18,2) money in yuan, BYTEA keys and hashes, BOOLEAN flags.
 //!
