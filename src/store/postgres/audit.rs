@@ -1,5 +1,6 @@
 //! PostgreSQL: reading and verifying the audit log (SQLite twin: `store/sqlite/audit.rs`; the backend-neutral
-//! chain check [`check_chain`] is in `store/plan/audit.rs`). `at` is TIMESTAMPTZ here; the chain hashes it as microseconds (`to_micros`), as
+//! chain check [`check_chain`] is in `store/plan/audit.rs`). `at` is TIMESTAMPTZ here; the chain hashes it as
+//! microseconds (`to_micros`), as
 //! `append_audit` did.
 
 use async_trait::async_trait;

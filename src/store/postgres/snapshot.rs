@@ -1,5 +1,6 @@
-//! PostgreSQL: the snapshot operations (SQLite twin: `store/sqlite/snapshot.rs`; the backend-neutral parts in `store/plan/snapshot.rs`,
-//! which both call: the person pass, the sections, the sealing and the verification; only the SQL differs here).
+//! PostgreSQL: the snapshot operations (SQLite twin: `store/sqlite/snapshot.rs`; the backend-neutral parts both
+//! call are in `store/plan/snapshot.rs`: the person pass, the sections, the sealing and the verification; only the
+//! SQL differs here).
 //!
 //! Every ORDER BY on text that feeds a hash or an output uses `COLLATE "C"` (byte order, as SQLite's BINARY), so
 //! the same data hashes to the same snapshot on both backends whatever the database's collation.
