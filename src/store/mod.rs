@@ -12,6 +12,8 @@
 //! recheck plan, snapshot sections and hashes). A backend loads rows, calls the plan, and writes its result.
 
 mod contract;
+#[macro_use]
+mod sql;
 mod dispatch;
 mod error;
 mod plan;

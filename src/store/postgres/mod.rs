@@ -52,6 +52,40 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "money_checks", include_str!("../../../migrations/postgres/0009_money_checks.sql")),
 ];
 
+/// A write transaction holding the hub-wide write lock (`store::sql`).
+pub(super) struct PgWrite {
+    pub tx: Transaction<'static, Postgres>,
+}
+
+/// How PostgreSQL holds the values whose column types differ between the backends (`store::sql`).
+pub(super) mod value {
+    use chrono::{DateTime, NaiveDate, Utc};
+    use sqlx::Row as _;
+    use sqlx::postgres::PgRow;
+
+    use crate::store::StoreError;
+
+    /// A business date as `DATE`.
+    pub fn date(d: NaiveDate) -> NaiveDate {
+        d
+    }
+
+    /// Column `i` as a business date.
+    pub fn get_date(r: &PgRow, i: usize, _table: &'static str) -> Result<NaiveDate, StoreError> {
+        Ok(r.try_get(i)?)
+    }
+
+    /// An instant as `TIMESTAMPTZ`.
+    pub fn instant(t: DateTime<Utc>) -> DateTime<Utc> {
+        t
+    }
+
+    /// Column `i` as an instant.
+    pub fn get_instant(r: &PgRow, i: usize) -> Result<DateTime<Utc>, StoreError> {
+        Ok(r.try_get(i)?)
+    }
+}
+
 /// The advisory lock key every write transaction takes first (ASCII "doudi-wr").
 pub(super) const WRITE_LOCK: i64 = 0x646f_7564_692d_7772;
 
@@ -93,6 +127,11 @@ impl PgStore {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
         Ok(tx)
+    }
+
+    /// [`PgStore::begin_write`] in the shape `store::sql`'s macros expect of `self.write()`.
+    pub(super) async fn write(&self) -> Result<PgWrite, StoreError> {
+        Ok(PgWrite { tx: self.begin_write().await? })
     }
 
     /// Queue the change-log head for every replica's watchers; delivered when `tx` commits.

@@ -107,7 +107,51 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 
 pub(super) use crate::store::corrupt;
 
+/// A write transaction on the writer connection, holding the writer mutex until it ends (the shape
+/// `store::sql`'s macros expect of `self.write()`).
+pub(super) struct SqliteWrite<'a> {
+    pub tx: sqlx::Transaction<'static, Sqlite>,
+    _guard: tokio::sync::MutexGuard<'a, ()>,
+}
+
+/// How SQLite holds the values whose column types differ between the backends (`store::sql`).
+pub(super) mod value {
+    use chrono::{DateTime, NaiveDate, Utc};
+    use sqlx::Row as _;
+    use sqlx::sqlite::SqliteRow;
+
+    use crate::store::{StoreError, corrupt};
+
+    /// A business date as `TEXT 'YYYY-MM-DD'`.
+    pub fn date(d: NaiveDate) -> String {
+        d.to_string()
+    }
+
+    /// Column `i` as a business date.
+    pub fn get_date(r: &SqliteRow, i: usize, table: &'static str) -> Result<NaiveDate, StoreError> {
+        let s: String = r.try_get(i)?;
+        NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|e| corrupt(table, format!("date {s:?}: {e}")))
+    }
+
+    /// An instant as `INTEGER` microseconds since the Unix epoch.
+    pub fn instant(t: DateTime<Utc>) -> i64 {
+        crate::store::to_micros(t)
+    }
+
+    /// Column `i` as an instant.
+    pub fn get_instant(r: &SqliteRow, i: usize) -> Result<DateTime<Utc>, StoreError> {
+        Ok(crate::store::from_micros(r.try_get(i)?))
+    }
+}
+
 impl SqliteStore {
+    /// Begin a write transaction on the writer connection (`BEGIN IMMEDIATE`, behind the writer mutex).
+    pub(super) async fn write(&self) -> Result<SqliteWrite<'_>, StoreError> {
+        let guard = self.writer.lock().await;
+        let tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(SqliteWrite { tx, _guard: guard })
+    }
+
     /// Open (creating if missing) the database at `url` (`sqlite://path` or `sqlite:path`). An in-memory database is
     /// refused ([`in_memory_refusal`]).
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
