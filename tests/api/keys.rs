@@ -54,6 +54,13 @@ async fn rotating_the_data_key_keeps_everyone() {
     );
     let out = rotate(&db, &k1, &k2, &[]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("already uses the new data key"));
+    // The finished rotation left none of its working rows behind (`rotation_%` in hub_meta).
+    let store = doudi::store::Store::open(&db).await.unwrap();
+    for name in ["rotation_target_check", "rotation_lookup_wrapped", "rotation_generation"] {
+        assert_eq!(store.meta(name).await, None, "{name}");
+    }
+    assert_eq!(store.meta("key_generation").await, Some(b"2".to_vec()), "one rotation: generation 1 → 2");
+    store.close().await;
     // The old key no longer opens the database for a second rotation.
     let out = rotate(&db, &k1, &Keys::generate_base64(), &[]);
     assert!(!out.status.success());

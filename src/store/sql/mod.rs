@@ -12,7 +12,9 @@
 //! | `append_audit` | the audit append of the backend | the same |
 //!
 //! So a query changes in one place, and the compiler checks it against both drivers. Areas written this way so far:
-//! `calendar`. The others follow with the storage layout of issue 16 (one schema, the same column types on both).
+//! `calendar`, `keys`. The others follow with the storage layout of issue 16 (one schema, the same column types on both).
 
 #[macro_use]
 mod calendar;
+#[macro_use]
+mod keys;
