@@ -9,7 +9,7 @@
 //! [`WarningInsert::Conflict`], [`CreateOutcome::Exists`]).
 //!
 //! Adding an operation: declare it in its area's trait here (with its documentation), implement it in both backends'
-//! area files, and cover it in the conformance suite (`tests/api`, run on both backends).
+//! area files, and cover it in the conformance suite (`tests/api/conformance.rs`, run on both backends).
 
 use std::collections::{BTreeMap, HashMap};
 
