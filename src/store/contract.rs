@@ -9,7 +9,7 @@
 //! [`WarningInsert::Conflict`], [`CreateOutcome::Exists`]).
 //!
 //! Adding an operation: declare it in its area's trait here (with its documentation), implement it in both backends'
-//! area files, and cover it in the conformance suite (`tests/api`, run on both backends).
+//! area files, and cover it in the conformance suite (`tests/api/conformance.rs`, run on both backends).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -322,8 +322,9 @@ pub trait MedicalStore: Send + Sync {
 /// Quarterly snapshots: freezing, reading, verifying (docs/snapshot-format.md).
 #[async_trait]
 pub trait SnapshotStore: Send + Sync {
-    /// Freeze a quarter (see the module docs). The status rows are the current fact versions in force on `as_of`
-    /// recorded at or before `cutoff`.
+    /// Freeze a quarter (see the module docs). The status rows are the fact versions in force on `as_of` that were
+    /// current at `cutoff`: recorded at or before it and not superseded by then (a version recorded after `cutoff`
+    /// leaves the one it replaced in the quarter).
     async fn create_snapshot(&self, input: SnapshotInput<'_>) -> Result<CreateOutcome, StoreError>;
 
     /// One snapshot's header.

@@ -13,6 +13,7 @@ mod bench_memory;
 mod calendar;
 mod cli;
 mod config_cli;
+mod conformance;
 mod coordination;
 mod exchange;
 mod hostile;

@@ -26,6 +26,9 @@ mod calendar;
 #[path = "../api/cli.rs"]
 mod cli;
 #[cfg(doudi_pg_tests)]
+#[path = "../api/conformance.rs"]
+mod conformance;
+#[cfg(doudi_pg_tests)]
 #[path = "../api/coordination.rs"]
 mod coordination;
 #[cfg(doudi_pg_tests)]

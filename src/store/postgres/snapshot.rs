@@ -166,12 +166,13 @@ impl SnapshotStore for PgStore {
         let prev_cutoff: Option<DateTime<Utc>> = previous.as_ref().map(|p| p.knowledge_cutoff);
 
         let started = std::time::Instant::now();
-        // Section 1: statuses.
+        // Section 1: statuses: the versions current at the cutoff (recorded by then and not yet superseded; a
+        // correction recorded after the cutoff must not take its record out of the quarter).
         sqlx::query(
             "INSERT INTO snapshot_statuses (quarter, person_key, agency, fact_id, source_version, kind, county_code, \
              content_hash) SELECT $1, person_key, agency, fact_id, source_version, kind, substr(division_code, 1, 6), \
-             content_hash FROM facts WHERE is_current AND recorded_at <= $2 AND valid_from <= $3 \
-             AND (valid_to IS NULL OR valid_to > $3)",
+             content_hash FROM facts WHERE (is_current OR superseded_at > $2) AND recorded_at <= $2 \
+             AND valid_from <= $3 AND (valid_to IS NULL OR valid_to > $3)",
         )
         .bind(q)
         .bind(cutoff)

@@ -157,14 +157,16 @@ impl SnapshotStore for SqliteStore {
         let prev_cutoff = previous.as_ref().map(|p| to_micros(p.knowledge_cutoff)).unwrap_or(i64::MIN);
 
         let started = std::time::Instant::now();
-        // Section 1: statuses.
+        // Section 1: statuses: the versions current at the cutoff (recorded by then and not yet superseded; a
+        // correction recorded after the cutoff must not take its record out of the quarter).
         sqlx::query(
             "INSERT INTO snapshot_statuses (quarter, person_key, agency, fact_id, source_version, kind, county_code, \
              content_hash) SELECT ?, person_key, agency, fact_id, source_version, kind, substr(division_code, 1, 6), \
-             content_hash FROM facts WHERE is_current = 1 AND recorded_at <= ? AND valid_from <= ? \
-             AND (valid_to IS NULL OR valid_to > ?) ORDER BY person_key, agency, fact_id",
+             content_hash FROM facts WHERE (is_current = 1 OR superseded_at > ?) AND recorded_at <= ? \
+             AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) ORDER BY person_key, agency, fact_id",
         )
         .bind(q)
+        .bind(cutoff)
         .bind(cutoff)
         .bind(&as_of)
         .bind(&as_of)

@@ -1,0 +1,764 @@
+//! The storage contract's conformance suite (`src/store/contract.rs`): the promises every backend must keep, checked
+//! on [`Store`] directly (no hub, no gRPC) with inputs built from domain types. This file runs on SQLite in
+//! `tests/api` and on PostgreSQL in `tests/api_pg`; a backend is conformant when all of it passes there. Every
+//! expected value is worked out by hand in the comment beside it, from the rules the contract documents.
+//!
+//! | test | promise |
+//! | --- | --- |
+//! | `ingest_decides_accepted_new_version_duplicate_stale` | `FactStore::ingest`: one decision per fact by `domain::versioning` (against stored versions and earlier facts of the batch); only ACCEPTED and NEW_VERSION are stored; one audit event per batch |
+//! | `reads_as_of_a_business_date_see_current_versions_in_force` | `person_facts`, `facts_of_persons`, `list_persons`, `count_persons`: current versions with `valid_from ≤ as_of < valid_to` |
+//! | `audit_events_chain_from_genesis_and_verify` | `record_audit`, `ingest`'s event, `list_audit_events` (newest first, by person, before), `verify_audit_chain`: each hash is `domain::audit::event_hash` of the previous one |
+//! | `audit_verification_finds_the_altered_event` | `verify_audit_chain` names the first event whose content or persons were changed behind the store's back |
+//! | `change_cursors_count_written_versions_without_gaps` | `ChangeLog`: one change per stored version, cursors 1, 2, … with the superseded version; head and oldest; `upto` |
+//! | `concurrent_batches_commit_in_cursor_order` | cursors stay gap-free under concurrent writers, each batch's changes contiguous, `recorded_at` never falls as the cursor rises |
+//! | `changes_after_filters_by_kind_and_division_and_pages` | `changes_after` by kind and division prefix (the superseded version's division counts), paged with `after`/`limit` |
+//! | `a_snapshot_freezes_once_and_verifies_by_recomputing` | `create_snapshot`: sections hashed as docs/snapshot-format.md says; a second freeze is `AlreadyExists` with the same header; an earlier quarter is `LaterExists`; `verify_snapshot` recomputes and names an altered row |
+//! | `a_snapshot_holds_only_what_was_recorded_by_its_cutoff` | record time: the statuses are the versions recorded at or before the cutoff, in force on `as_of` (business time) |
+//! | `the_same_input_freezes_to_the_same_sections_on_sqlite_and_this_backend` | the backend-neutral snapshot logic gives identical sections on both backends for the same rows (on `tests/api` both stores are SQLite) |
+//! | `a_calendar_load_planned_from_stale_versions_is_raced` | `load_calendar_notice`: versions 1, 2 of a year; `Raced` and nothing written when planned from stale versions; the plan sees the warnings received since `warnings_since` and its changes are stored |
+//! | `warnings_and_fund_reports_keep_their_identity_rules` | `push_warnings` (ACCEPTED / DUPLICATE / CONFLICT), `update_warning` from a state, `submit_fund_report` versions |
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use doudi::crypto::{Keys, PersonKey};
+use doudi::domain::agency::AgencyCode;
+use doudi::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
+use doudi::domain::coverage::{CoverageParams, MonthlyStandards};
+use doudi::domain::division::DivisionCode;
+use doudi::domain::fact::{
+    Assistance, AssistanceStatus, Fact, Payload, PayloadKind, Program, Residence, Stage, Student, UrbanMode,
+};
+use doudi::domain::id_number::IdNumber;
+use doudi::domain::money::Money;
+use doudi::domain::snapshot::{AggregateRow, Aggregates, StatusRow, rows_hash};
+use doudi::domain::versioning::Decision::{self, Accepted, Duplicate, NewVersion, Stale};
+use doudi::domain::workdays::{CalendarEntry, DayKind};
+use doudi::store::*;
+
+use crate::support::id;
+
+/// A fixed data key, so person keys (and the hashes built on them) are the same in every store of the suite.
+const DATA_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
+struct Db {
+    store: Store,
+    keys: Keys,
+    _dir: tempfile::TempDir,
+}
+
+/// A fresh, migrated database of the backend under test.
+async fn open() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::test_database_url(dir.path()).await;
+    open_url(&url, dir).await
+}
+
+async fn open_url(url: &str, dir: tempfile::TempDir) -> Db {
+    let store = Store::open(url).await.unwrap();
+    store.migrate().await.unwrap();
+    Db { store, keys: Keys::from_base64(DATA_KEY).unwrap(), _dir: dir }
+}
+
+fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, day).unwrap()
+}
+
+/// Now, at the microsecond precision both backends store.
+fn now() -> DateTime<Utc> {
+    from_micros(to_micros(Utc::now()))
+}
+
+impl Db {
+    fn key(&self, id_number: &str) -> PersonKey {
+        self.keys.person_key(&IdNumber::parse(id_number).unwrap())
+    }
+
+    fn person(&self, id_number: &str) -> NewPerson {
+        let id = IdNumber::parse(id_number).unwrap();
+        let key = self.keys.person_key(&id);
+        NewPerson { person_key: key, id_cipher: self.keys.encrypt(&id, &key), id_masked: id.masked() }
+    }
+
+    /// A fact in county 621021 valid from 2023-01-01, open-ended.
+    fn fact(&self, agency: &str, fact_id: &str, version: u64, id_number: &str, payload: Payload) -> PreparedFact {
+        let id = IdNumber::parse(id_number).unwrap();
+        let key = self.keys.person_key(&id);
+        let fact = Fact {
+            fact_id: fact_id.into(),
+            source_version: version,
+            id_number: id,
+            division_code: DivisionCode::parse("621021").unwrap(),
+            valid_from: d(2023, 1, 1),
+            valid_to: None,
+            payload,
+        };
+        PreparedFact::new(AgencyCode::parse(agency).unwrap(), fact, key)
+    }
+
+    /// Ingest `facts` with their persons and one audit event.
+    async fn push(&self, facts: &[PreparedFact]) -> Vec<Decision> {
+        let (persons, audit) = self.batch(facts);
+        self.store.ingest(facts, &persons, Some(&audit)).await.unwrap()
+    }
+
+    fn batch(&self, facts: &[PreparedFact]) -> (Vec<NewPerson>, AuditRecord) {
+        let mut persons: Vec<NewPerson> = Vec::new();
+        for f in facts {
+            if !persons.iter().any(|p| p.person_key == f.person_key) {
+                persons.push(self.person(f.fact.id_number.as_str()));
+            }
+        }
+        let audit = record(facts[0].agency.as_str(), "PushFacts", persons.iter().map(|p| p.person_key).collect());
+        (persons, audit)
+    }
+}
+
+/// The same fact in division `code`.
+fn in_div(p: &PreparedFact, code: &str) -> PreparedFact {
+    alter(p, |f| f.division_code = DivisionCode::parse(code).unwrap())
+}
+
+/// The same fact with `change` applied, its content hash recomputed.
+fn alter(p: &PreparedFact, change: impl FnOnce(&mut Fact)) -> PreparedFact {
+    let mut fact = p.fact.clone();
+    change(&mut fact);
+    PreparedFact::new(p.agency.clone(), fact, p.person_key)
+}
+
+fn record(agency: &str, method: &str, person_keys: Vec<PersonKey>) -> AuditRecord {
+    AuditRecord {
+        agency: agency.into(),
+        division: String::new(),
+        method: method.into(),
+        purpose: format!("purpose of {method}"),
+        outcome: "OK".into(),
+        person_keys,
+    }
+}
+
+/// ACTIVE dibao of `benefit` yuan a month: rural class 2 in household HH-1, or urban (FULL) in household HH-2.
+fn dibao(residence: Residence, benefit: &str) -> Payload {
+    let rural = residence == Residence::Rural;
+    Payload::Assistance(Assistance {
+        program: Some(Program::Dibao),
+        residence: Some(residence),
+        rural_class: rural.then_some(2),
+        urban_mode: (!rural).then_some(UrbanMode::Full),
+        household_id: Some(if rural { "HH-1" } else { "HH-2" }.into()),
+        monthly_benefit: Some(Money::parse(benefit).unwrap()),
+        status: Some(AssistanceStatus::Active),
+        ..Default::default()
+    })
+}
+
+fn rural_dibao(benefit: &str) -> Payload {
+    dibao(Residence::Rural, benefit)
+}
+
+fn student() -> Payload {
+    Payload::Student(Student { stage: Some(Stage::Primary), school_code: Some("S-621021-01".into()) })
+}
+
+/// (fact_id, source_version) of stored facts, sorted.
+fn versions(facts: &[StoredFact]) -> Vec<(String, u64)> {
+    let mut v: Vec<_> = facts.iter().map(|f| (f.fact_id.clone(), f.source_version)).collect();
+    v.sort();
+    v
+}
+
+fn pairs(v: &[(&str, u64)]) -> Vec<(String, u64)> {
+    v.iter().map(|(a, b)| ((*a).to_owned(), *b)).collect()
+}
+
+/// A warning of education about `id_number` in 621021, received `at`, with content hash `[hash; 32]`.
+fn warning(db: &Db, warning_id: &str, id_number: &str, at: DateTime<Utc>, hash: u8) -> NewWarning {
+    NewWarning {
+        agency: "education".into(),
+        warning_id: warning_id.into(),
+        person_key: db.key(id_number),
+        division_code: "621021100".into(),
+        county_code: "621021".into(),
+        reason: "dropped out".into(),
+        received_at: at,
+        content_hash: [hash; 32],
+    }
+}
+
+/// Run one statement on the database behind the store's back (as a tamperer would); rows affected.
+async fn tamper(store: &Store, sql: &'static str) -> u64 {
+    match store.pg_pool() {
+        Some(pg) => sqlx::query(sql).execute(pg).await.unwrap().rows_affected(),
+        None => sqlx::query(sql).execute(store.sqlite_pool().unwrap()).await.unwrap().rows_affected(),
+    }
+}
+
+// ---- FactStore ----
+
+#[tokio::test]
+async fn ingest_decides_accepted_new_version_duplicate_stale() {
+    let db = open().await;
+    let (p, q) = (id("621021", (1980, 1, 1), 1), id("621021", (1981, 2, 2), 2));
+    let a1 = db.fact("civil_affairs", "A", 1, &p, rural_dibao("442.00"));
+    // Batch 1: A v1 unknown → ACCEPTED; B v1 unknown → ACCEPTED; B v2 with another amount, decided against B v1 of
+    // the same batch → NEW_VERSION.
+    let b1 = db.fact("civil_affairs", "B", 1, &q, rural_dibao("442.00"));
+    let b2 = db.fact("civil_affairs", "B", 2, &q, rural_dibao("500.00"));
+    assert_eq!(db.push(&[a1.clone(), b1, b2]).await, [Accepted, Accepted, NewVersion]);
+    // Batch 2: A v1 again, same content as the current version → DUPLICATE.
+    assert_eq!(db.push(std::slice::from_ref(&a1)).await, [Duplicate]);
+    // Batch 3, in order: v2 after v1 → NEW_VERSION; re-sending v1 (now older) → STALE; v1 with other content → STALE;
+    // v2 again with a third content (equal version, other content) → STALE; v9 with v2's content → DUPLICATE (same
+    // content, any version).
+    let a2 = db.fact("civil_affairs", "A", 2, &p, rural_dibao("480.00"));
+    let a1_other = db.fact("civil_affairs", "A", 1, &p, rural_dibao("300.00"));
+    let a2_other = db.fact("civil_affairs", "A", 2, &p, rural_dibao("490.00"));
+    let a9_same = db.fact("civil_affairs", "A", 9, &p, rural_dibao("480.00"));
+    assert_eq!(db.push(&[a2, a1, a1_other, a2_other, a9_same]).await, [NewVersion, Stale, Stale, Stale, Duplicate]);
+    // Records are (agency, fact_id): education's "A" is a record of its own → ACCEPTED.
+    assert_eq!(db.push(&[db.fact("education", "A", 1, &p, student())]).await, [Accepted]);
+
+    // Stored versions: A1, A2, B1, B2, education A1 = 5; one audit event per ingest call = 4.
+    assert_eq!(db.store.fact_version_count().await.unwrap(), 5);
+    assert_eq!(db.store.audit_count().await.unwrap(), 4);
+    // p's current facts: civil_affairs A at v2 (480.00), education A at v1.
+    let facts = db.store.person_facts(&db.key(&p), d(2023, 6, 1)).await.unwrap();
+    assert_eq!(versions(&facts), pairs(&[("A", 1), ("A", 2)]));
+    let ca = facts.iter().find(|f| f.agency == "civil_affairs").unwrap();
+    assert_eq!((ca.source_version, &ca.payload), (2, &rural_dibao("480.00")));
+    let qf = db.store.person_facts(&db.key(&q), d(2023, 6, 1)).await.unwrap();
+    assert_eq!((qf.len(), qf[0].source_version, &qf[0].payload), (1, 2, &rural_dibao("500.00")));
+}
+
+#[tokio::test]
+async fn reads_as_of_a_business_date_see_current_versions_in_force() {
+    let db = open().await;
+    let (p, q) = (id("621021", (1980, 1, 1), 1), id("621022", (1990, 5, 5), 3));
+    // p: assistance A valid [2023-01-01, 2023-07-01); student S valid from 2023-03-01. q (county 621022): urban dibao
+    // U valid from 2023-01-01.
+    let a1 = alter(&db.fact("civil_affairs", "A", 1, &p, rural_dibao("442.00")), |f| f.valid_to = Some(d(2023, 7, 1)));
+    let s1 = alter(&db.fact("education", "S", 1, &p, student()), |f| f.valid_from = d(2023, 3, 1));
+    let u1 = in_div(&db.fact("civil_affairs", "U", 1, &q, dibao(Residence::Urban, "700.00")), "621022");
+    db.push(&[a1.clone(), u1]).await;
+    db.push(&[s1]).await;
+    let (kp, kq) = (db.key(&p), db.key(&q));
+    let on = |day: NaiveDate| {
+        let store = db.store.clone();
+        async move { versions(&store.person_facts(&kp, day).await.unwrap()) }
+    };
+    assert_eq!(on(d(2022, 12, 31)).await, pairs(&[]), "before A's valid_from");
+    assert_eq!(on(d(2023, 1, 1)).await, pairs(&[("A", 1)]), "valid_from is inclusive");
+    assert_eq!(on(d(2023, 3, 1)).await, pairs(&[("A", 1), ("S", 1)]));
+    assert_eq!(on(d(2023, 7, 1)).await, pairs(&[("S", 1)]), "valid_to is exclusive");
+    // Both persons on 2023-03-01: A, S of p and U of q.
+    let both = db.store.facts_of_persons(&[kp, kq], d(2023, 3, 1)).await.unwrap();
+    assert_eq!(versions(&both), pairs(&[("A", 1), ("S", 1), ("U", 1)]));
+
+    // Lists: DIBAO ACTIVE on 2023-03-01 = p and q (2); in 621022 only q (1); on 2022-12-31 nobody (0).
+    let filter =
+        |prefix: &str, day| PersonFilter { division_prefix: prefix.into(), program: Some("DIBAO".into()), as_of: day };
+    assert_eq!(db.store.count_persons(&filter("", d(2023, 3, 1))).await.unwrap(), 2);
+    assert_eq!(db.store.count_persons(&filter("621022", d(2023, 3, 1))).await.unwrap(), 1);
+    assert_eq!(db.store.count_persons(&filter("", d(2022, 12, 31))).await.unwrap(), 0);
+    // Keyset paging, ascending by key: the smaller key first, then the other after it, then nothing.
+    let mut sorted = [kp, kq];
+    sorted.sort_by_key(|k| *k.as_bytes());
+    let all = filter("", d(2023, 3, 1));
+    assert_eq!(db.store.list_persons(&all, None, 1).await.unwrap(), [sorted[0]]);
+    assert_eq!(db.store.list_persons(&all, Some(&sorted[0]), 5).await.unwrap(), [sorted[1]]);
+    assert!(db.store.list_persons(&all, Some(&sorted[1]), 5).await.unwrap().is_empty());
+
+    // A v2 moves valid_from to 2023-02-01 and is open-ended. Only current versions count: on 2023-01-15 v1 would have
+    // been in force, but it is superseded, so p has nothing; on 2023-08-01 A v2 and S.
+    db.push(&[alter(&a1, |f| {
+        f.source_version = 2;
+        f.valid_from = d(2023, 2, 1);
+        f.valid_to = None;
+    })])
+    .await;
+    assert_eq!(on(d(2023, 1, 15)).await, pairs(&[]));
+    assert_eq!(on(d(2023, 8, 1)).await, pairs(&[("A", 2), ("S", 1)]));
+}
+
+// ---- AuditLog ----
+
+#[tokio::test]
+async fn audit_events_chain_from_genesis_and_verify() {
+    let db = open().await;
+    // Empty: nothing checked, the head is GENESIS.
+    let empty = db.store.verify_audit_chain().await.unwrap();
+    assert_eq!(empty, ChainCheck { checked: 0, first_broken: None, head: GENESIS });
+    assert_eq!(db.store.audit_chain_length().await.unwrap(), 0);
+
+    let (p, q) = (id("621021", (1980, 1, 1), 1), id("621021", (1981, 2, 2), 2));
+    let (kp, kq) = (db.key(&p), db.key(&q));
+    // Event 1: a read of p. Event 2: an ingest touching p and q. Event 3: a read of nobody.
+    db.store.record_audit(&record("education", "GetRecipient", vec![kp])).await.unwrap();
+    db.push(&[
+        db.fact("civil_affairs", "A", 1, &p, rural_dibao("442.00")),
+        db.fact("civil_affairs", "B", 1, &q, student()),
+    ])
+    .await;
+    db.store.record_audit(&record("leading_group", "ListRecipients", vec![])).await.unwrap();
+    assert_eq!(db.store.audit_chain_length().await.unwrap(), 3);
+    assert_eq!(db.store.audit_count().await.unwrap(), 3);
+
+    let events = db.store.list_audit_events(&AuditFilter::default(), None, 10).await.unwrap();
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [3, 2, 1], "newest first");
+    assert_eq!(
+        events.iter().map(|e| (e.agency.as_str(), e.person_count)).collect::<Vec<_>>(),
+        [("leading_group", 0), ("civil_affairs", 2), ("education", 1)]
+    );
+    // Recompute by hand from the documented canonical form: hash_n = event_hash(hash_{n−1}, content_n), hash_0 =
+    // GENESIS, persons_hash over the event's persons.
+    let persons_of = [vec![*kp.as_bytes()], vec![*kp.as_bytes(), *kq.as_bytes()], vec![]];
+    let mut prev = GENESIS;
+    for (e, keys) in events.iter().rev().zip(persons_of) {
+        let content = EventContent {
+            seq: e.seq,
+            at_micros: to_micros(e.at),
+            agency: &e.agency,
+            division: &e.division,
+            method: &e.method,
+            purpose: &e.purpose,
+            outcome: &e.outcome,
+            person_count: keys.len() as i64,
+            persons_hash: persons_hash(&mut keys.clone()),
+        };
+        assert_eq!(e.hash, event_hash(&prev, &content), "event {}", e.seq);
+        prev = e.hash;
+    }
+    assert_eq!(db.store.verify_audit_chain().await.unwrap(), ChainCheck { checked: 3, first_broken: None, head: prev });
+
+    // By person: q only in event 2; p in 2 and 1. Before 3, at most 1: event 2.
+    let by = |k: PersonKey| AuditFilter { person: Some(k), ..AuditFilter::default() };
+    let seqs_of = |v: Vec<AuditEventRow>| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(seqs_of(db.store.list_audit_events(&by(kq), None, 10).await.unwrap()), [2]);
+    assert_eq!(seqs_of(db.store.list_audit_events(&by(kp), None, 10).await.unwrap()), [2, 1]);
+    assert_eq!(seqs_of(db.store.list_audit_events(&AuditFilter::default(), Some(3), 1).await.unwrap()), [2]);
+}
+
+#[tokio::test]
+async fn audit_verification_finds_the_altered_event() {
+    let db = open().await;
+    let p = id("621021", (1980, 1, 1), 1);
+    for i in 0..4 {
+        let persons = if i == 2 { vec![db.key(&p)] } else { vec![] };
+        db.store.record_audit(&record("education", "GetRecipient", persons)).await.unwrap();
+    }
+    assert_eq!(db.store.verify_audit_chain().await.unwrap().first_broken, None);
+    // Event 2's purpose rewritten: events 1 and 2 read, 2 no longer hashes to its stored hash.
+    assert_eq!(tamper(&db.store, "UPDATE audit_events SET purpose = 'nothing to see' WHERE seq = 2").await, 1);
+    let broken = db.store.verify_audit_chain().await.unwrap();
+    assert_eq!((broken.checked, broken.first_broken.as_ref().map(|b| b.0)), (2, Some(2)));
+    assert!(broken.first_broken.unwrap().1.contains("content altered"));
+    // Put back: the chain verifies again (the check is the hashes, not a flag).
+    tamper(&db.store, "UPDATE audit_events SET purpose = 'purpose of GetRecipient' WHERE seq = 2").await;
+    assert_eq!(db.store.verify_audit_chain().await.unwrap().checked, 4);
+    // Event 3 (the only one with a person) loses its person: broken at 3.
+    assert_eq!(tamper(&db.store, "DELETE FROM audit_persons WHERE seq = 3").await, 1);
+    let broken = db.store.verify_audit_chain().await.unwrap().first_broken.unwrap();
+    assert_eq!(broken.0, 3);
+    assert!(broken.1.contains("persons altered"), "{}", broken.1);
+}
+
+// ---- ChangeLog ----
+
+#[tokio::test]
+async fn change_cursors_count_written_versions_without_gaps() {
+    let db = open().await;
+    let all = ChangeFilter {
+        kinds: PayloadKind::ALL.iter().map(|k| k.as_str().to_owned()).collect(),
+        division_prefix: String::new(),
+    };
+    assert_eq!((db.store.change_log_head().await.unwrap(), db.store.change_log_oldest().await.unwrap()), (0, None));
+    let (p, q) = (id("621021", (1980, 1, 1), 1), id("621021", (1981, 2, 2), 2));
+    let a1 = db.fact("civil_affairs", "A", 1, &p, rural_dibao("442.00"));
+    let b1 = db.fact("civil_affairs", "B", 1, &q, rural_dibao("442.00"));
+    // Batch 1: A v1, B v1 → cursors 1, 2. Batch 2: A v2 (NEW_VERSION, moved to 621022), B v1 (DUPLICATE), A v1
+    // (STALE) → only A v2 is written: cursor 3. Batch 3: nothing written → no cursor.
+    db.push(&[a1.clone(), b1.clone()]).await;
+    let a2 = in_div(&alter(&a1, |f| f.source_version = 2), "621022");
+    assert_eq!(db.push(&[a2, b1.clone(), a1]).await, [NewVersion, Duplicate, Stale]);
+    assert_eq!(db.push(&[b1]).await, [Duplicate]);
+    assert_eq!(db.store.change_log_head().await.unwrap(), 3);
+    assert_eq!(db.store.change_log_oldest().await.unwrap(), Some(1));
+    assert_eq!(*db.store.subscribe_changes().borrow(), 3, "the published head");
+
+    let rows = db.store.changes_after(&all, 0, 3, 100).await.unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| (r.cursor, r.fact.fact_id.as_str(), r.fact.source_version, r.prev_version, r.prev_division.as_deref()))
+        .collect();
+    assert_eq!(got, [(1, "A", 1, None, None), (2, "B", 1, None, None), (3, "A", 2, Some(1), Some("621021"))]);
+    assert_eq!(rows[2].fact.division_code, "621022");
+    assert_eq!(rows[0].id_masked, IdNumber::parse(&p).unwrap().masked());
+    // `upto` bounds the read: (0, 2] → 1, 2; (2, 3] → 3.
+    let cursors = |v: Vec<ChangeRow>| v.iter().map(|r| r.cursor).collect::<Vec<_>>();
+    assert_eq!(cursors(db.store.changes_after(&all, 0, 2, 100).await.unwrap()), [1, 2]);
+    assert_eq!(cursors(db.store.changes_after(&all, 2, 3, 100).await.unwrap()), [3]);
+}
+
+#[tokio::test]
+async fn concurrent_batches_commit_in_cursor_order() {
+    let db = open().await;
+    // 6 writers at once, each a batch of 3 new records of its own persons: 18 changes, cursors exactly 1..=18, each
+    // batch's three cursors consecutive (one transaction), recorded_at non-decreasing with the cursor.
+    let mut tasks = Vec::new();
+    for w in 0..6u16 {
+        let facts: Vec<PreparedFact> = (0..3u16)
+            .map(|i| {
+                db.fact("civil_affairs", &format!("W{w}-{i}"), 1, &id("621021", (1980, 1, 1), w * 3 + i + 1), student())
+            })
+            .collect();
+        let (persons, audit) = db.batch(&facts);
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move { store.ingest(&facts, &persons, Some(&audit)).await.unwrap() }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), [Accepted; 3]);
+    }
+    let all = ChangeFilter { kinds: vec!["student".into()], division_prefix: String::new() };
+    let rows = db.store.changes_after(&all, 0, i64::MAX, 100).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.cursor).collect::<Vec<_>>(), (1..=18).collect::<Vec<_>>());
+    assert_eq!(db.store.change_log_head().await.unwrap(), 18);
+    for batch in rows.chunks(3) {
+        let writer = |r: &ChangeRow| r.fact.fact_id.split('-').next().unwrap().to_owned();
+        assert!(batch.iter().all(|r| writer(r) == writer(&batch[0])), "a batch's changes are contiguous");
+        assert!(batch.iter().all(|r| r.fact.recorded_at == batch[0].fact.recorded_at), "one transaction, one time");
+    }
+    assert!(rows.windows(2).all(|w| w[0].fact.recorded_at <= w[1].fact.recorded_at), "commit order = cursor order");
+}
+
+#[tokio::test]
+async fn changes_after_filters_by_kind_and_division_and_pages() {
+    let db = open().await;
+    let (p, q, r) = (id("621021", (1980, 1, 1), 1), id("621022", (1981, 2, 2), 2), id("621021", (1982, 3, 3), 3));
+    // 1: A (assistance, 621021). 2: S (student, 621022). 3: T (student, 621021). 4: A v2 moved to 621022 (it
+    // superseded a 621021 version). 5: U (assistance, 621022 township 621022100).
+    let a1 = db.fact("civil_affairs", "A", 1, &p, rural_dibao("442.00"));
+    db.push(std::slice::from_ref(&a1)).await;
+    db.push(&[in_div(&db.fact("education", "S", 1, &q, student()), "621022")]).await;
+    db.push(&[db.fact("education", "T", 1, &r, student())]).await;
+    db.push(&[in_div(&alter(&a1, |f| f.source_version = 2), "621022")]).await;
+    db.push(&[in_div(&db.fact("civil_affairs", "U", 1, &q, dibao(Residence::Urban, "700.00")), "621022100")]).await;
+    let read = |kinds: &[&str], prefix: &str, after: i64, limit: usize| {
+        let filter =
+            ChangeFilter { kinds: kinds.iter().map(|k| (*k).to_owned()).collect(), division_prefix: prefix.into() };
+        let store = db.store.clone();
+        async move {
+            store.changes_after(&filter, after, 5, limit).await.unwrap().iter().map(|r| r.cursor).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(read(&["assistance"], "", 0, 10).await, [1, 4, 5]);
+    assert_eq!(read(&["student"], "", 0, 10).await, [2, 3]);
+    assert_eq!(read(&[], "", 0, 10).await, Vec::<i64>::new(), "no kinds, nothing");
+    // 621021: 1, 3, and 4 (its superseded version was in 621021). 621022: 2, 4, 5 (5's township lies under it).
+    assert_eq!(read(&["assistance", "student"], "621021", 0, 10).await, [1, 3, 4]);
+    assert_eq!(read(&["assistance", "student"], "621022", 0, 10).await, [2, 4, 5]);
+    assert_eq!(read(&["assistance"], "621022", 0, 10).await, [4, 5]);
+    // Paging the 621022 feed two at a time: [2, 4], then after 4: [5], then after 5: [].
+    assert_eq!(read(&["assistance", "student"], "621022", 0, 2).await, [2, 4]);
+    assert_eq!(read(&["assistance", "student"], "621022", 4, 2).await, [5]);
+    assert_eq!(read(&["assistance", "student"], "621022", 5, 2).await, Vec::<i64>::new());
+}
+
+// ---- SnapshotStore ----
+
+/// Freeze `quarter` (ending `as_of`) with fixed hub sections, default coverage parameters and no standards.
+async fn freeze(db: &Db, quarter: &str, as_of: NaiveDate, cutoff: DateTime<Utc>) -> CreateOutcome {
+    let keys = db.keys.clone();
+    let birth = move |k: &PersonKey, c: &[u8]| keys.decrypt(c, k).ok().map(|id| id.birth_date());
+    let hub_sections = BTreeMap::from([
+        ("fund_reports", "[]".to_owned()),
+        ("warnings", "{}".to_owned()),
+        ("standards", "[]".to_owned()),
+    ]);
+    let input = SnapshotInput {
+        quarter: quarter.into(),
+        as_of,
+        cutoff,
+        created_by: "civil_affairs".into(),
+        hub_sections,
+        coverage_params: &CoverageParams::default(),
+        standards: &MonthlyStandards::new(),
+        birth_date: &birth,
+    };
+    db.store.create_snapshot(input).await.unwrap()
+}
+
+/// The statuses section's hash by hand (docs/snapshot-format.md): one canonical line per status row, sorted by
+/// person key, agency, fact id.
+fn statuses_hash(facts: &[&PreparedFact]) -> String {
+    let mut rows: Vec<StatusRow> = facts
+        .iter()
+        .map(|f| StatusRow {
+            person_key: *f.person_key.as_bytes(),
+            agency: f.agency.as_str().to_owned(),
+            fact_id: f.fact.fact_id.clone(),
+            source_version: f.fact.source_version,
+            kind: f.fact.payload.kind().as_str().to_owned(),
+            county_code: f.fact.division_code.as_str()[..6].to_owned(),
+            content_hash: f.content_hash,
+        })
+        .collect();
+    rows.sort();
+    hex::encode(rows_hash(rows.iter().map(StatusRow::canonical_line)))
+}
+
+/// Two rural dibao persons of household HH-1 in 621021 (442.00 each), one urban dibao person in 621022 (700.00), and
+/// a student fact that only starts after 2023-06-30.
+fn quarter_facts(db: &Db) -> Vec<PreparedFact> {
+    let (p, q, r) = (id("621021", (1980, 1, 1), 1), id("621021", (1981, 2, 2), 2), id("621022", (1990, 5, 5), 3));
+    vec![
+        db.fact("civil_affairs", "A", 1, &p, rural_dibao("442.00")),
+        db.fact("civil_affairs", "B", 1, &q, rural_dibao("442.00")),
+        in_div(&db.fact("civil_affairs", "U", 1, &r, dibao(Residence::Urban, "700.00")), "621022"),
+        alter(&db.fact("education", "S", 1, &p, student()), |f| f.valid_from = d(2023, 7, 1)),
+    ]
+}
+
+fn created(o: CreateOutcome) -> SnapshotHeader {
+    match o {
+        CreateOutcome::Created(h) => h,
+        other => panic!("expected Created, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_snapshot_freezes_once_and_verifies_by_recomputing() {
+    let db = open().await;
+    let facts = quarter_facts(&db);
+    db.push(&facts).await;
+    let cutoff = now();
+    let h = created(freeze(&db, "2023Q2", d(2023, 6, 30), cutoff).await);
+    assert_eq!((h.quarter.as_str(), h.as_of, h.knowledge_cutoff), ("2023Q2", d(2023, 6, 30), cutoff));
+    assert_eq!((h.previous_quarter.as_ref(), h.previous_hash), (None, [0; 32]));
+    // Statuses on 2023-06-30: A, B, U (S starts 2023-07-01).
+    assert_eq!(h.section_hashes["statuses"], statuses_hash(&[&facts[0], &facts[1], &facts[2]]));
+    // Aggregates: (621021, DIBAO, class 2): 2 persons, 1 household, 2 × 44200 fen; (621022, DIBAO, class 0): 1, 1,
+    // 70000 fen. No previous snapshot: no flows.
+    let body = db.store.snapshot_section("2023Q2", "aggregates").await.unwrap().unwrap();
+    let aggregates: Aggregates = serde_json::from_str(&body).unwrap();
+    let row = |county: &str, class, persons, fen| AggregateRow {
+        county_code: county.into(),
+        program: "DIBAO".into(),
+        rural_class: class,
+        support_mode: String::new(),
+        persons,
+        households: 1,
+        monthly_benefit_fen: fen,
+    };
+    assert_eq!(
+        aggregates,
+        Aggregates { rows: vec![row("621021", 2, 2, 88_400), row("621022", 0, 1, 70_000)], flows: vec![] }
+    );
+    // The content hash seals the quarter, as_of, cutoff and every section hash (domain::snapshot::content_hash).
+    let sections: BTreeMap<String, [u8; 32]> =
+        h.section_hashes.iter().map(|(k, v)| (k.clone(), hex::decode(v).unwrap().try_into().unwrap())).collect();
+    assert_eq!(h.section_hashes.len(), 9, "every section of docs/snapshot-format.md");
+    let sealed = doudi::domain::snapshot::content_hash("2023Q2", "2023-06-30", to_micros(cutoff), &sections);
+    assert_eq!(h.content_hash, sealed);
+
+    // A second freeze of the quarter, even with another cutoff: AlreadyExists with the first header, unchanged.
+    match freeze(&db, "2023Q2", d(2023, 6, 30), now()).await {
+        CreateOutcome::AlreadyExists(again) => assert_eq!(again, h),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    // An earlier quarter after a later one: LaterExists naming it; nothing stored.
+    match freeze(&db, "2023Q1", d(2023, 3, 31), now()).await {
+        CreateOutcome::LaterExists(later) => assert_eq!(later, "2023Q2"),
+        other => panic!("expected LaterExists, got {other:?}"),
+    }
+    assert_eq!(db.store.snapshots().await.unwrap(), std::slice::from_ref(&h));
+    assert_eq!(db.store.snapshot("2023Q2").await.unwrap(), Some(h.clone()));
+    assert_eq!(db.store.snapshot("2023Q1").await.unwrap(), None);
+
+    // Verification recomputes the stored rows: untouched, no difference and the same content hash.
+    let v = db.store.verify_snapshot("2023Q2").await.unwrap().unwrap();
+    assert_eq!((v.recomputed_content_hash, v.differences.len()), (h.content_hash, 0), "{:?}", v.differences);
+    assert!(db.store.verify_snapshot("2023Q1").await.unwrap().is_none());
+    // One frozen status row altered: the statuses no longer hash to the stored value, and the content hash differs.
+    assert_eq!(tamper(&db.store, "UPDATE snapshot_statuses SET county_code = '621002' WHERE fact_id = 'U'").await, 1);
+    let v = db.store.verify_snapshot("2023Q2").await.unwrap().unwrap();
+    assert_ne!(v.recomputed_content_hash, h.content_hash);
+    assert!(v.differences.iter().any(|d| d.contains("statuses")), "{:?}", v.differences);
+}
+
+#[tokio::test]
+async fn a_snapshot_holds_only_what_was_recorded_by_its_cutoff() {
+    let db = open().await;
+    let facts = quarter_facts(&db);
+    // Before the cutoff: A v1 and U. After it: B (in force on 2023-06-30 but not known at the cutoff) and A v2, a
+    // correction of A. At the cutoff A v1 was current, so the quarter holds A v1 and U (docs/snapshot-format.md:
+    // "in force on as_of and current at the cutoff"), neither B nor A v2, and A is not lost.
+    db.push(&[facts[0].clone(), facts[2].clone()]).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let cutoff = now();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let a2 = alter(&facts[0], |f| {
+        f.source_version = 2;
+        f.payload = rural_dibao("480.00");
+    });
+    assert_eq!(db.push(&[facts[1].clone(), a2.clone()]).await, [Accepted, NewVersion]);
+    let h = created(freeze(&db, "2023Q2", d(2023, 6, 30), cutoff).await);
+    assert_eq!(h.section_hashes["statuses"], statuses_hash(&[&facts[0], &facts[2]]));
+    // The next quarter, frozen now: A v2, B, U (S, which would be in force then, is not pushed here).
+    let h3 = created(freeze(&db, "2023Q3", d(2023, 9, 30), now()).await);
+    assert_eq!(h3.section_hashes["statuses"], statuses_hash(&[&a2, &facts[1], &facts[2]]));
+    assert_eq!((h3.previous_quarter.as_deref(), h3.previous_hash), (Some("2023Q2"), h.content_hash));
+}
+
+#[tokio::test]
+async fn the_same_input_freezes_to_the_same_sections_on_sqlite_and_this_backend() {
+    let twin_dir = tempfile::tempdir().unwrap();
+    let twin_url = format!("sqlite://{}", twin_dir.path().join("twin.db").display());
+    let (this, twin) = (open().await, open_url(&twin_url, twin_dir).await);
+    let cutoff = {
+        for db in [&this, &twin] {
+            db.push(&quarter_facts(db)).await;
+        }
+        now()
+    };
+    let a = created(freeze(&this, "2023Q2", d(2023, 6, 30), cutoff).await);
+    let b = created(freeze(&twin, "2023Q2", d(2023, 6, 30), cutoff).await);
+    // Every section but `agencies` (it holds each agency's last recorded_at, a different instant in each store).
+    let without_agencies = |h: &SnapshotHeader| {
+        let mut s = h.section_hashes.clone();
+        assert!(s.remove("agencies").is_some());
+        s
+    };
+    assert_eq!(without_agencies(&a), without_agencies(&b));
+    for section in ["aggregates", "medical", "late_corrections"] {
+        assert_eq!(
+            this.store.snapshot_section("2023Q2", section).await.unwrap(),
+            twin.store.snapshot_section("2023Q2", section).await.unwrap(),
+            "{section}"
+        );
+    }
+}
+
+// ---- CalendarStore and CoordinationStore ----
+
+#[tokio::test]
+async fn a_calendar_load_planned_from_stale_versions_is_raced() {
+    let db = open().await;
+    // (year, newest version) of every year held, by year (`calendar_notices` is by year and version).
+    let held = |notices: &[StoredNotice]| {
+        notices.iter().map(|n| (n.year, n.version)).collect::<BTreeMap<_, _>>().into_iter().collect::<Vec<_>>()
+    };
+    let before = db.store.calendar_notices().await.unwrap();
+    assert!(before.iter().all(|n| n.year != 2030), "2030 is not shipped");
+    // A warning received now; the load looks at warnings received since an hour ago, so its plan sees exactly it.
+    let p = id("621021", (1980, 1, 1), 1);
+    let audit = record("education", "PushWarnings", vec![db.key(&p)]);
+    db.store.push_warnings(&[warning(&db, "W-1", &p, now(), 1)], &[db.person(&p)], &audit).await.unwrap();
+    let change = DeadlineChange {
+        agency: "education".into(),
+        warning_id: "W-1".into(),
+        old_visit_due: d(2030, 1, 4),
+        old_decision_due: d(2030, 1, 8),
+        old_provisional: true,
+        new_visit_due: d(2030, 1, 7),
+        new_decision_due: d(2030, 1, 9),
+        new_provisional: false,
+    };
+    let seen = AtomicUsize::new(0);
+    let plan = |ws: &[StoredWarning]| -> Result<(Vec<DeadlineChange>, AuditRecord), StoreError> {
+        seen.store(ws.len(), Ordering::SeqCst);
+        let changes = ws.iter().filter(|w| w.warning_id == "W-1").map(|_| change.clone()).collect();
+        Ok((changes, record("operator", "calendar add", vec![])))
+    };
+    let load = |entries: Vec<CalendarEntry>, expected: Vec<(i32, i64)>| NoticeLoad {
+        year: 2030,
+        source: "notice 2030".into(),
+        reason: String::new(),
+        loaded_by: "operator".into(),
+        loaded_at: now(),
+        entries,
+        expected_versions: expected,
+        warnings_since: now() - chrono::Duration::hours(1),
+    };
+    let v1_days = vec![CalendarEntry::new(d(2030, 1, 1), DayKind::Holiday, "元旦")];
+    let v2_days = vec![
+        CalendarEntry::new(d(2030, 1, 1), DayKind::Holiday, "元旦"),
+        CalendarEntry::new(d(2030, 1, 5), DayKind::MakeUpWorkday, "元旦"),
+    ];
+    let stale = held(&before);
+    // Planned from what is held: version 1 of 2030, the plan saw the one warning and its change is stored.
+    let first = db.store.load_calendar_notice(&load(v1_days, stale.clone()), &plan).await.unwrap();
+    assert_eq!(first, NoticeLoaded::Loaded { version: 1, changes: vec![change.clone()] });
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    let audits = db.store.audit_count().await.unwrap();
+    // Planned again from the versions held before version 1: Raced, nothing written (no notice, no audit event).
+    seen.store(99, Ordering::SeqCst);
+    assert_eq!(db.store.load_calendar_notice(&load(v2_days.clone(), stale), &plan).await.unwrap(), NoticeLoaded::Raced);
+    assert_eq!(db.store.calendar_notices().await.unwrap().len(), before.len() + 1);
+    assert_eq!(db.store.audit_count().await.unwrap(), audits);
+    // Planned from the fresh versions: version 2; the year's rows are now v2's two days.
+    let fresh = held(&db.store.calendar_notices().await.unwrap());
+    let second = db.store.load_calendar_notice(&load(v2_days.clone(), fresh), &plan).await.unwrap();
+    assert!(matches!(second, NoticeLoaded::Loaded { version: 2, .. }), "{second:?}");
+    let rows: Vec<_> = db.store.work_calendar().await.unwrap().into_iter().filter(|e| e.date.year() == 2030).collect();
+    assert_eq!(rows, v2_days);
+    // The deadline changes recorded for W-1: one per load, versions 1 then 2.
+    let recorded = db.store.warning_deadline_changes(&["W-1".into()]).await.unwrap();
+    let by_version: Vec<_> = recorded.iter().map(|c| (c.calendar_year, c.calendar_version, &c.change)).collect();
+    assert_eq!(by_version, [(2030, 1, &change), (2030, 2, &change)]);
+}
+
+#[tokio::test]
+async fn warnings_and_fund_reports_keep_their_identity_rules() {
+    let db = open().await;
+    let p = id("621021", (1980, 1, 1), 1);
+    let at = now();
+    let w = |warning_id: &str, hash: u8| warning(&db, warning_id, &p, at, hash);
+    let audit = record("education", "PushWarnings", vec![db.key(&p)]);
+    let push = |ws: Vec<NewWarning>| {
+        let (store, person, audit) = (db.store.clone(), db.person(&p), audit.clone());
+        async move { store.push_warnings(&ws, &[person], &audit).await.unwrap() }
+    };
+    // W-1 new → ACCEPTED; again with the same hash → DUPLICATE; with another hash → CONFLICT; W-2 new → ACCEPTED.
+    assert_eq!(push(vec![w("W-1", 1)]).await, [WarningInsert::Accepted]);
+    assert_eq!(
+        push(vec![w("W-1", 1), w("W-1", 2), w("W-2", 1)]).await,
+        [WarningInsert::Duplicate, WarningInsert::Conflict, WarningInsert::Accepted]
+    );
+    assert_eq!(db.store.coordination_counts().await.unwrap(), (0, 2));
+    let stored = db.store.warning("education", "W-1").await.unwrap().unwrap();
+    assert_eq!((stored.state.as_str(), stored.received_at, stored.county_code.as_str()), ("RECEIVED", at, "621021"));
+    assert!(db.store.list_warnings("621022").await.unwrap().is_empty());
+    assert_eq!(db.store.list_warnings("621021").await.unwrap().len(), 2);
+
+    // A step applies only from the state it was planned from: RECEIVED → VISITED once; the same step again is refused.
+    let visit = WarningUpdate { state: "VISITED".into(), visited_on: Some("2023-05-02".into()), ..Default::default() };
+    let audit = record("civil_affairs", "VisitWarning", vec![]);
+    assert!(db.store.update_warning("education", "W-1", "RECEIVED", &visit, &audit).await.unwrap());
+    assert!(!db.store.update_warning("education", "W-1", "RECEIVED", &visit, &audit).await.unwrap());
+    let after = db.store.warning("education", "W-1").await.unwrap().unwrap();
+    assert_eq!((after.state.as_str(), after.visited_on.as_deref()), ("VISITED", Some("2023-05-02")));
+
+    // Fund reports: each submission of (county, month, program) is the next version: 1, then 2; both kept.
+    let report = |amount: &str| NewFundReport {
+        county_code: "621021".into(),
+        month: "2023-05".into(),
+        program: "RURAL_DIBAO".into(),
+        disbursed_on: "2023-05-10".into(),
+        amount: amount.into(),
+        recipients: 2,
+        submitted_by: "civil_affairs/621021".into(),
+        submitted_at: at,
+    };
+    assert_eq!(db.store.submit_fund_report(&report("884.00")).await.unwrap().version, 1);
+    assert_eq!(db.store.submit_fund_report(&report("900.00")).await.unwrap().version, 2);
+    let all = db.store.fund_reports("2023-05", Some("RURAL_DIBAO")).await.unwrap();
+    let got: Vec<_> = all.iter().map(|r| (r.version, Money::parse_stored(&r.amount).unwrap())).collect();
+    assert_eq!(got, [(1, Money::parse("884.00").unwrap()), (2, Money::parse("900.00").unwrap())]);
+    assert_eq!(db.store.coordination_counts().await.unwrap(), (2, 2));
+    // Roster: two ACTIVE rural dibao facts at 442.00 in 621021 on 2023-05-31 → 88400 fen.
+    db.push(&quarter_facts(&db)[..2]).await;
+    assert_eq!(db.store.roster_benefit_fen("621021", "DIBAO", Some("RURAL"), d(2023, 5, 31)).await.unwrap(), 88_400);
+}
