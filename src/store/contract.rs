@@ -6,7 +6,7 @@
 //! Errors: every operation returns [`StoreError`]: `Db` (the database failed or was unreachable:
 //! [`StoreError::is_transient`] says whether a retry may succeed; nothing was committed), `Migrate`, or `Corrupt` (a
 //! stored value does not read back). A refused business rule is never an error here: it is a value (e.g.
-//! [`WarningInsert::Conflict`], [`CreateOutcome::Exists`]).
+//! [`WarningInsert::Conflict`], [`CreateOutcome::AlreadyExists`]).
 //!
 //! Adding an operation: declare it in its area's trait here (with its documentation), implement it in both backends'
 //! area files, and cover it in the conformance suite (`tests/api/conformance.rs`, run on both backends).
