@@ -12,9 +12,13 @@
 //! | `append_audit` | the audit append of the backend | the same |
 //!
 //! So a query changes in one place, and the compiler checks it against both drivers. Areas written this way so far:
-//! `calendar`, `keys`. The others follow with the storage layout of issue 16 (one schema, the same column types on both).
+//! `calendar`, `keys`, `changes`. The others follow with the storage layout of issue 16 (one schema, the same column types on both).
 
 #[macro_use]
 mod calendar;
 #[macro_use]
 mod keys;
+#[macro_use]
+mod changes;
+
+pub(crate) use changes::FACT_COLUMNS_F;
