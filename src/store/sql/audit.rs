@@ -1,0 +1,101 @@
+//! [`AuditLog`](crate::store::AuditLog) for both backends: reading the audit log by person, agency and period, and
+//! verifying the hash chain from the stored rows ([`check_chain`](crate::store::plan::check_chain); `domain::audit`
+//! holds the canonical form). Expanded by `audit_log!(Store)` in each backend's `audit.rs`.
+//!
+//! Verification reads the events and their persons on two connections, both bounded by the chain head read first:
+//! events are appended in `seq` order under the single writer (SQLite) or the hub-wide write lock (PostgreSQL, every
+//! replica), so every event up to that head is committed and visible to both reads, and an event committed meanwhile
+//! is in neither.
+
+macro_rules! audit_log {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl crate::store::AuditLog for $store {
+            async fn list_audit_events(
+                &self,
+                filter: &AuditFilter,
+                before: Option<i64>,
+                limit: usize,
+            ) -> Result<Vec<AuditEventRow>, StoreError> {
+                let mut qb: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(
+                    "SELECT e.seq, e.at, e.agency, e.division, e.method, e.purpose, e.outcome, e.person_count, \
+                     e.hash FROM audit_events e WHERE 1 = 1",
+                );
+                if let Some(p) = &filter.person {
+                    qb.push(" AND e.seq IN (SELECT seq FROM audit_persons WHERE person_key = ")
+                        .push_bind(p.as_bytes().to_vec())
+                        .push(")");
+                }
+                if let Some(a) = &filter.agency {
+                    qb.push(" AND e.agency = ").push_bind(a.clone());
+                }
+                if let Some(f) = filter.from {
+                    qb.push(" AND e.at >= ").push_bind(value::instant(crate::store::from_micros(f)));
+                }
+                if let Some(t) = filter.to {
+                    qb.push(" AND e.at < ").push_bind(value::instant(crate::store::from_micros(t)));
+                }
+                if let Some(b) = before {
+                    qb.push(" AND e.seq < ").push_bind(b);
+                }
+                qb.push(" ORDER BY e.seq DESC LIMIT ").push_bind(limit as i64);
+                let rows = qb.build().fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(AuditEventRow {
+                            seq: r.try_get(0)?,
+                            at: value::get_instant(r, 1)?,
+                            agency: r.try_get(2)?,
+                            division: r.try_get(3)?,
+                            method: r.try_get(4)?,
+                            purpose: r.try_get(5)?,
+                            outcome: r.try_get(6)?,
+                            person_count: r.try_get(7)?,
+                            hash: crate::store::plan::h32(r.try_get(8)?)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn verify_audit_chain(&self) -> Result<ChainCheck, StoreError> {
+                use futures::StreamExt as _;
+                let head: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM audit_events")
+                    .fetch_one(&self.pool)
+                    .await?;
+                let mut events_conn = self.pool.acquire().await?;
+                let mut persons_conn = self.pool.acquire().await?;
+                let events = sqlx::query(
+                    "SELECT seq, at, agency, division, method, purpose, outcome, person_count, persons_hash, \
+                     prev_hash, hash FROM audit_events WHERE seq <= $1 ORDER BY seq",
+                )
+                .bind(head)
+                .fetch(&mut *events_conn)
+                .map(|r| -> Result<crate::store::plan::ChainEvent, StoreError> {
+                    let r = r?;
+                    Ok(crate::store::plan::ChainEvent {
+                        seq: r.try_get(0)?,
+                        at_micros: crate::store::to_micros(value::get_instant(&r, 1)?),
+                        agency: r.try_get(2)?,
+                        division: r.try_get(3)?,
+                        method: r.try_get(4)?,
+                        purpose: r.try_get(5)?,
+                        outcome: r.try_get(6)?,
+                        person_count: r.try_get(7)?,
+                        persons_hash: r.try_get(8)?,
+                        prev_hash: r.try_get(9)?,
+                        hash: r.try_get(10)?,
+                    })
+                });
+                let persons =
+                    sqlx::query("SELECT seq, person_key FROM audit_persons WHERE seq <= $1 ORDER BY seq, person_key")
+                        .bind(head)
+                        .fetch(&mut *persons_conn)
+                        .map(|r| -> Result<(i64, Vec<u8>), StoreError> {
+                            let r = r?;
+                            Ok((r.try_get(0)?, r.try_get(1)?))
+                        });
+                crate::store::plan::check_chain(events, persons).await
+            }
+        }
+    };
+}
