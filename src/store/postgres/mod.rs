@@ -75,6 +75,16 @@ pub(super) mod value {
         Ok(r.try_get(i)?)
     }
 
+    /// A business date given as `YYYY-MM-DD` text, as a `DATE`.
+    pub fn text_date(s: &str, table: &'static str) -> Result<NaiveDate, StoreError> {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| crate::store::corrupt(table, format!("bad date {s:?}")))
+    }
+
+    /// An amount given as decimal yuan text, as a `NUMERIC`.
+    pub fn text_money(s: &str, table: &'static str) -> Result<rust_decimal::Decimal, StoreError> {
+        s.parse().map_err(|_| crate::store::corrupt(table, format!("bad amount {s:?}")))
+    }
+
     /// An instant as `TIMESTAMPTZ`.
     pub fn instant(t: DateTime<Utc>) -> DateTime<Utc> {
         t

@@ -12,7 +12,7 @@
 //! | `append_audit` | the audit append of the backend | the same |
 //!
 //! So a query changes in one place, and the compiler checks it against both drivers. Areas written this way so far:
-//! `audit`, `calendar`, `changes`, `keys`. The others follow with the storage layout of issue 16 (one schema, the same column types on both).
+//! `audit`, `calendar`, `changes`, `coordination`, `keys`. The others follow with the storage layout of issue 16 (one schema, the same column types on both).
 
 #[macro_use]
 mod calendar;
@@ -22,5 +22,7 @@ mod keys;
 mod changes;
 #[macro_use]
 mod audit;
+#[macro_use]
+mod coordination;
 
 pub(crate) use changes::FACT_COLUMNS_F;
