@@ -39,6 +39,26 @@ pub(crate) fn column_fen(m: crate::domain::money::Money) -> i64 {
     i64::try_from(m.to_fen()).expect("a single amount fits i64 fen (wire grammar)")
 }
 
+/// The migrator of a backend's embedded migration set (`(version, description, SQL)`), up to `version`. Each
+/// migration runs in its own transaction, so a failed one leaves the database as the one before left it.
+pub(crate) fn migrator(set: &'static [(i64, &'static str, &'static str)], version: i64) -> sqlx::migrate::Migrator {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    let migrations = set
+        .iter()
+        .filter(|(v, _, _)| *v <= version)
+        .map(|(v, d, sql)| {
+            Migration::new(
+                *v,
+                std::borrow::Cow::Borrowed(*d),
+                MigrationType::Simple,
+                sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(*sql)),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+}
+
 /// Microseconds since the Unix epoch.
 pub fn to_micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()

@@ -24,15 +24,13 @@ mod medical;
 mod snapshot;
 
 use async_trait::async_trait;
-use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
 
 use super::StoreError;
 use crate::domain::money::Money;
@@ -178,20 +176,7 @@ impl StoreAdmin for PgStore {
     /// applies them all).
     #[doc(hidden)]
     async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
-        let migrations = MIGRATIONS
-            .iter()
-            .filter(|(v, _, _)| *v <= version)
-            .map(|(v, d, sql)| {
-                Migration::new(
-                    *v,
-                    Cow::Borrowed(*d),
-                    MigrationType::Simple,
-                    sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(*sql)),
-                    false,
-                )
-            })
-            .collect();
-        Migrator::with_migrations(migrations).run(&self.pool).await?;
+        crate::store::migrator(MIGRATIONS, version).run(&self.pool).await?;
         Ok(())
     }
     /// Apply `migrations/postgres/` (idempotent). sqlx holds a session advisory lock while it migrates, so replicas

@@ -11,15 +11,13 @@ mod medical;
 mod snapshot;
 
 use async_trait::async_trait;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::Mutex;
 
 use crate::crypto::PersonKey;
@@ -227,20 +225,7 @@ impl StoreAdmin for SqliteStore {
     /// applies them all).
     #[doc(hidden)]
     async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
-        let migrations = MIGRATIONS
-            .iter()
-            .filter(|(v, _, _)| *v <= version)
-            .map(|(v, d, sql)| {
-                Migration::new(
-                    *v,
-                    Cow::Borrowed(*d),
-                    MigrationType::Simple,
-                    sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(*sql)),
-                    false,
-                )
-            })
-            .collect();
-        Migrator::with_migrations(migrations).run(&self.write_pool).await?;
+        crate::store::migrator(MIGRATIONS, version).run(&self.write_pool).await?;
         Ok(())
     }
     /// Apply `migrations/sqlite/` (idempotent).
