@@ -135,8 +135,8 @@ impl Metrics {
             Ok(n) => self.audit_chain_length.set(n),
             Err(e) => tracing::warn!(error = %e, "metrics: audit chain length not read"),
         }
-        match crate::hub::calendar::status(store, chrono::Utc::now()).await {
-            Ok(s) => self.calendar_covered_until.set(crate::hub::calendar::yyyymmdd(s.covered_until)),
+        match crate::hub::calendar::covered_until(store, chrono::Utc::now()).await {
+            Ok(d) => self.calendar_covered_until.set(crate::hub::calendar::yyyymmdd(d)),
             Err(e) => tracing::warn!(error = %e, "metrics: working-day calendar not read"),
         }
     }

@@ -275,6 +275,12 @@ pub async fn status(store: &Store, now: DateTime<Utc>) -> Result<CalendarStatus,
     })
 }
 
+/// The last covered day ([`WorkCalendar::covered_until`]) on the Asia/Shanghai date of `now`, from the calendar in
+/// force only (the metrics gauge, read at each scrape).
+pub async fn covered_until(store: &Store, now: DateTime<Utc>) -> Result<Option<NaiveDate>, HubError> {
+    Ok(calendar_of(store.work_calendar().await?.into_iter())?.covered_until(shanghai_date(now)))
+}
+
 /// `YYYYMMDD` of a date as a number (the gauge's value); 0 for none.
 pub fn yyyymmdd(d: Option<NaiveDate>) -> i64 {
     d.map_or(0, |d| i64::from(d.year()) * 10_000 + i64::from(d.month()) * 100 + i64::from(d.day()))

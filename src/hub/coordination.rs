@@ -312,18 +312,27 @@ impl Hub {
         Ok(self.store.push_warnings(&new, &persons, &audit).await?)
     }
 
-    async fn view(&self, w: StoredWarning, cal: &WorkCalendar, as_of: NaiveDate) -> Result<WarningView, HubError> {
-        let cipher = self.store.person_cipher(&w.person_key).await?.ok_or(KeyError::Decrypt)?;
-        let id_number = self.keys.decrypt(&cipher, &w.person_key)?;
-        let times = self.times(&w, cal, as_of)?;
-        let deadline_history = self
-            .store
-            .warning_deadline_changes(std::slice::from_ref(&w.warning_id))
-            .await?
-            .into_iter()
-            .filter(|c| c.change.agency == w.agency)
-            .collect();
-        Ok(WarningView { warning: w, id_number, times, as_of, deadline_history })
+    /// Views of `warnings` on `as_of`: decrypted ID numbers, deadlines, and their deadline histories (one query for
+    /// all of them).
+    async fn views(
+        &self,
+        warnings: Vec<StoredWarning>,
+        cal: &WorkCalendar,
+        as_of: NaiveDate,
+    ) -> Result<Vec<WarningView>, HubError> {
+        let ids: Vec<String> = warnings.iter().map(|w| w.warning_id.clone()).collect();
+        let mut history = self.store.warning_deadline_changes(&ids).await?;
+        let mut out = Vec::with_capacity(warnings.len());
+        for w in warnings {
+            let cipher = self.store.person_cipher(&w.person_key).await?.ok_or(KeyError::Decrypt)?;
+            let id_number = self.keys.decrypt(&cipher, &w.person_key)?;
+            let times = self.times(&w, cal, as_of)?;
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                history.into_iter().partition(|c| c.change.agency == w.agency && c.change.warning_id == w.warning_id);
+            history = rest;
+            out.push(WarningView { warning: w, id_number, times, as_of, deadline_history: mine });
+        }
+        Ok(out)
     }
 
     fn times(&self, w: &StoredWarning, cal: &WorkCalendar, as_of: NaiveDate) -> Result<WarningTimes, HubError> {
@@ -412,7 +421,7 @@ impl Hub {
         let updated = self.store.warning(&agency, warning_id).await?.ok_or_else(|| corrupt("vanished"))?;
         let cal = self.work_calendar().await?;
         let as_of = crate::domain::calendar::today_shanghai();
-        self.view(updated, &cal, as_of).await
+        Ok(self.views(vec![updated], &cal, as_of).await?.remove(0))
     }
 
     /// `ListWarnings`: warnings in the caller's scope (narrowed by `division`), by state class on `as_of`,
@@ -475,10 +484,7 @@ impl Hub {
         let total_size = matching.len() as i64;
         let page: Vec<StoredWarning> = matching.into_iter().skip(offset).take(page_size + 1).collect();
         let more = page.len() > page_size;
-        let mut views = Vec::with_capacity(page_size);
-        for w in page.into_iter().take(page_size) {
-            views.push(self.view(w, &cal, as_of).await?);
-        }
+        let views = self.views(page.into_iter().take(page_size).collect(), &cal, as_of).await?;
         let next_page_token = if more {
             let mut raw = ((offset + page_size) as u64).to_be_bytes().to_vec();
             raw.extend_from_slice(&fingerprint);
