@@ -550,13 +550,14 @@ impl Hub {
         let fingerprint = filter_fingerprint(&filter);
         let after = decode_page_token(&self.keys, principal, page_token, &fingerprint)?;
 
-        let mut keys = self.store.list_persons(&filter, after.as_ref(), page_size + 1).await?;
-        let more = keys.len() > page_size;
-        keys.truncate(page_size);
-        let next_page_token = match (more, keys.last()) {
-            (true, Some(last)) => encode_page_token(&self.keys, principal, last, &fingerprint),
+        let mut listed = self.store.list_persons(&filter, after, page_size + 1).await?;
+        let more = listed.len() > page_size;
+        listed.truncate(page_size);
+        let next_page_token = match (more, listed.last()) {
+            (true, Some((last, _))) => encode_page_token(&self.keys, principal, *last, &fingerprint),
             _ => String::new(),
         };
+        let keys: Vec<PersonKey> = listed.into_iter().map(|(_, k)| k).collect();
         let total_size = self.store.count_persons(&filter).await?;
 
         let mut by_person: BTreeMap<PersonKey, Vec<StoredFact>> = BTreeMap::new();
@@ -691,36 +692,33 @@ fn token_context(p: &Principal) -> Vec<u8> {
     p.spiffe_id().as_bytes().to_vec()
 }
 
-/// Page token: `last person key (32) || filter fingerprint (8)`, sealed by [`Keys::seal_token`]
-/// for this caller, so it reveals no person key and cannot be altered or passed to another agency.
-fn encode_page_token(keys: &Keys, p: &Principal, last: &PersonKey, fingerprint: &[u8; 8]) -> String {
-    let mut raw = Vec::with_capacity(40);
-    raw.extend_from_slice(last.as_bytes());
+/// Page token: `last person_id (8, big-endian) || filter fingerprint (8)`, sealed by [`Keys::seal_token`]
+/// for this caller, so it reveals nothing and cannot be altered or passed to another agency. (Tokens of releases
+/// before migration 0010 carried a person key; they are refused as not issued by this list, and the list starts
+/// again from its first page.)
+fn encode_page_token(keys: &Keys, p: &Principal, last: i64, fingerprint: &[u8; 8]) -> String {
+    let mut raw = Vec::with_capacity(16);
+    raw.extend_from_slice(&last.to_be_bytes());
     raw.extend_from_slice(fingerprint);
     keys.seal_token(&raw, &token_context(p))
 }
 
-fn decode_page_token(
-    keys: &Keys,
-    p: &Principal,
-    token: &str,
-    fingerprint: &[u8; 8],
-) -> Result<Option<PersonKey>, HubError> {
+fn decode_page_token(keys: &Keys, p: &Principal, token: &str, fingerprint: &[u8; 8]) -> Result<Option<i64>, HubError> {
     if token.is_empty() {
         return Ok(None);
     }
     let bad = || HubError::invalid("page_token", "is not a token this list returned to this caller");
     let raw = keys.open_token(token, &token_context(p)).ok_or_else(bad)?;
-    if raw.len() != 40 {
+    if raw.len() != 16 {
         return Err(bad());
     }
-    if &raw[32..] != fingerprint {
+    if &raw[8..] != fingerprint {
         return Err(HubError::invalid(
             "page_token",
             "was issued for other filter values (division_code, program, as_of)",
         ));
     }
-    Ok(PersonKey::from_slice(&raw[..32]))
+    Ok(Some(i64::from_be_bytes(raw[..8].try_into().map_err(|_| bad())?)))
 }
 
 #[cfg(test)]

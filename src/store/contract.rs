@@ -83,13 +83,15 @@ pub trait FactStore: Send + Sync {
     /// Current facts in force on `as_of` of several persons.
     async fn facts_of_persons(&self, keys: &[PersonKey], as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError>;
 
-    /// Person keys matching the filter, ascending, after `after`, at most `limit`.
+    /// Persons matching the filter as `(person_id, person_key)`, in arrival order (ascending `person_id`, the
+    /// compact id of docs/storage-layout.md), those after `after` only, at most `limit`. A list's position is its
+    /// last `person_id`.
     async fn list_persons(
         &self,
         filter: &PersonFilter,
-        after: Option<&PersonKey>,
+        after: Option<i64>,
         limit: usize,
-    ) -> Result<Vec<PersonKey>, StoreError>;
+    ) -> Result<Vec<(i64, PersonKey)>, StoreError>;
 
     /// Number of persons matching the filter.
     async fn count_persons(&self, filter: &PersonFilter) -> Result<i64, StoreError>;

@@ -8,6 +8,7 @@
 //! | `ingest_decides_accepted_new_version_duplicate_stale` | `FactStore::ingest`: one decision per fact by `domain::versioning` (against stored versions and earlier facts of the batch); only ACCEPTED and NEW_VERSION are stored; one audit event per batch |
 //! | `reads_as_of_a_business_date_see_current_versions_in_force` | `person_facts`, `facts_of_persons`, `list_persons`, `count_persons`: current versions with `valid_from ≤ as_of < valid_to` |
 //! | `audit_events_chain_from_genesis_and_verify` | `record_audit`, `ingest`'s event, `list_audit_events` (newest first, by person, before), `verify_audit_chain`: each hash is `domain::audit::event_hash` of the previous one |
+//! | `a_probe_of_an_unknown_person_is_audited_and_the_person_known_later` | a read of an unknown person is found by person; the person has no cipher and is in no list until its facts arrive |
 //! | `audit_verification_finds_the_altered_event` | `verify_audit_chain` names the first event whose content or persons were changed behind the store's back |
 //! | `change_cursors_count_written_versions_without_gaps` | `ChangeLog`: one change per stored version, cursors 1, 2, … with the superseded version; head and oldest; `upto` |
 //! | `concurrent_batches_commit_in_cursor_order` | cursors stay gap-free under concurrent writers, each batch's changes contiguous, `recorded_at` never falls as the cursor rises |
@@ -262,13 +263,15 @@ async fn reads_as_of_a_business_date_see_current_versions_in_force() {
     assert_eq!(db.store.count_persons(&filter("", d(2023, 3, 1))).await.unwrap(), 2);
     assert_eq!(db.store.count_persons(&filter("621022", d(2023, 3, 1))).await.unwrap(), 1);
     assert_eq!(db.store.count_persons(&filter("", d(2022, 12, 31))).await.unwrap(), 0);
-    // Keyset paging, ascending by key: the smaller key first, then the other after it, then nothing.
-    let mut sorted = [kp, kq];
-    sorted.sort_by_key(|k| *k.as_bytes());
+    // Keyset paging in arrival order (migration 0010): p and q arrived in that order in one batch, so p has the
+    // smaller person_id; then q after it, then nothing.
     let all = filter("", d(2023, 3, 1));
-    assert_eq!(db.store.list_persons(&all, None, 1).await.unwrap(), [sorted[0]]);
-    assert_eq!(db.store.list_persons(&all, Some(&sorted[0]), 5).await.unwrap(), [sorted[1]]);
-    assert!(db.store.list_persons(&all, Some(&sorted[1]), 5).await.unwrap().is_empty());
+    let first = db.store.list_persons(&all, None, 1).await.unwrap();
+    assert_eq!(first.iter().map(|(_, k)| *k).collect::<Vec<_>>(), [kp]);
+    let rest = db.store.list_persons(&all, Some(first[0].0), 5).await.unwrap();
+    assert_eq!(rest.iter().map(|(_, k)| *k).collect::<Vec<_>>(), [kq]);
+    assert!(rest[0].0 > first[0].0, "ids ascend in arrival order");
+    assert!(db.store.list_persons(&all, Some(rest[0].0), 5).await.unwrap().is_empty());
 
     // A v2 moves valid_from to 2023-02-01 and is open-ended. Only current versions count: on 2023-01-15 v1 would have
     // been in force, but it is superseded, so p has nothing; on 2023-08-01 A v2 and S.
@@ -339,6 +342,32 @@ async fn audit_events_chain_from_genesis_and_verify() {
     assert_eq!(seqs_of(db.store.list_audit_events(&by(kq), None, 10).await.unwrap()), [2]);
     assert_eq!(seqs_of(db.store.list_audit_events(&by(kp), None, 10).await.unwrap()), [2, 1]);
     assert_eq!(seqs_of(db.store.list_audit_events(&AuditFilter::default(), Some(3), 1).await.unwrap()), [2]);
+}
+
+/// Migration 0010's persons without an ID number: a read of an ID number the hub has not met is audited under that
+/// person (so an auditor finds the probe), yet the person is not known: no cipher, in no list. When facts about the
+/// person arrive later, the same person gets its encrypted ID number, and both events are found by person.
+#[tokio::test]
+async fn a_probe_of_an_unknown_person_is_audited_and_the_person_known_later() {
+    let db = open().await;
+    let r = id("621021", (1990, 5, 5), 7);
+    let kr = db.key(&r);
+    db.store.record_audit(&record("education", "GetRecipient", vec![kr])).await.unwrap();
+    assert_eq!(db.store.person_cipher(&kr).await.unwrap(), None, "a probe does not make a person known");
+    assert!(db.store.person_ciphers(&[kr]).await.unwrap().is_empty());
+    let all = PersonFilter { division_prefix: String::new(), program: None, as_of: d(2023, 3, 1) };
+    assert_eq!(db.store.count_persons(&all).await.unwrap(), 0);
+    assert!(db.store.list_persons(&all, None, 10).await.unwrap().is_empty());
+
+    db.push(&[db.fact("civil_affairs", "R", 1, &r, rural_dibao("442.00"))]).await;
+    let cipher = db.store.person_cipher(&kr).await.unwrap().expect("known once its facts arrive");
+    let id_number = IdNumber::parse(&r).unwrap();
+    assert_eq!(db.keys.decrypt(&cipher, &kr).unwrap(), id_number);
+    assert_eq!(db.store.count_persons(&all).await.unwrap(), 1);
+    let by = AuditFilter { person: Some(kr), ..AuditFilter::default() };
+    let seqs: Vec<i64> = db.store.list_audit_events(&by, None, 10).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [2, 1], "the push (2) and the probe before it (1)");
+    assert_eq!(db.store.verify_audit_chain().await.unwrap().checked, 2);
 }
 
 #[tokio::test]
@@ -761,4 +790,94 @@ async fn warnings_and_fund_reports_keep_their_identity_rules() {
     // Roster: two ACTIVE rural dibao facts at 442.00 in 621021 on 2023-05-31 → 88400 fen.
     db.push(&quarter_facts(&db)[..2]).await;
     assert_eq!(db.store.roster_benefit_fen("621021", "DIBAO", Some("RURAL"), d(2023, 5, 31)).await.unwrap(), 88_400);
+}
+
+// ---- Migrations ----
+
+/// A read of one text value on the database behind the store's back.
+async fn scalar(store: &Store, sql: &'static str) -> String {
+    match store.pg_pool() {
+        Some(pg) => sqlx::query_scalar(sql).fetch_one(pg).await.unwrap(),
+        None => sqlx::query_scalar(sql).fetch_one(store.sqlite_pool().unwrap()).await.unwrap(),
+    }
+}
+
+/// Issue 16 item 5: "a failed migration leaves the database as it was". A database at migration 0009 holding a fact
+/// whose person row is missing (written around the hub) cannot be migrated to 0010, which refers to facts by person
+/// id: the migration stops with an error naming what it could not copy, and the database is exactly as before —
+/// still at 0009, the same rows in the old layout — and still usable by the release that made it. Removing the
+/// orphan lets the migration run; every fact and audit person row is then found under its person's id.
+#[tokio::test]
+async fn a_migration_that_cannot_copy_every_row_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::test_database_url(dir.path()).await;
+    let store = Store::open(&url).await.unwrap();
+    store.migrate_to(9).await.unwrap();
+    let keys = Keys::from_base64(DATA_KEY).unwrap();
+    let person = IdNumber::parse(&id("621021", (1980, 1, 1), 1)).unwrap();
+    let key = keys.person_key(&person);
+    let cipher = keys.encrypt(&person, &key);
+    // Written as release 0009 stores them: a person, its fact, an audit event touching it; and an orphan fact.
+    let (b, bool_true) = if store.pg_pool().is_some() { ("'\\x", "true") } else { ("x'", "1") };
+    let hex = |v: &[u8]| format!("{b}{}'", hex::encode(v));
+    let statements = [
+        format!(
+            "INSERT INTO persons (person_key, id_cipher, id_masked, key_version, created_at) VALUES ({}, {}, '{}', 1, {})",
+            hex(key.as_bytes()),
+            hex(&cipher),
+            person.masked(),
+            if store.pg_pool().is_some() { "now()" } else { "1" }
+        ),
+        format!(
+            "INSERT INTO facts (agency, fact_id, source_version, person_key, kind, division_code, valid_from, payload, \
+             content_hash, recorded_at, is_current) VALUES ('civil_affairs', 'A', 1, {}, 'assistance', '621021', \
+             '2023-01-01', '{{}}', {}, {}, {bool_true})",
+            hex(key.as_bytes()),
+            hex(&[1; 32]),
+            if store.pg_pool().is_some() { "now()" } else { "1" }
+        ),
+        format!(
+            "INSERT INTO facts (agency, fact_id, source_version, person_key, kind, division_code, valid_from, payload, \
+             content_hash, recorded_at, is_current) VALUES ('civil_affairs', 'ORPHAN', 1, {}, 'assistance', '621021', \
+             '2023-01-01', '{{}}', {}, {}, {bool_true})",
+            hex(&[9; 32]),
+            hex(&[2; 32]),
+            if store.pg_pool().is_some() { "now()" } else { "1" }
+        ),
+        format!(
+            "INSERT INTO audit_events (seq, at, agency, division, method, purpose, outcome, person_count, persons_hash, \
+             prev_hash, hash) VALUES (1, {}, 'education', '', 'm', 'p', 'OK', 1, {z}, {z}, {z})",
+            if store.pg_pool().is_some() { "now()" } else { "1" },
+            z = hex(&[0; 32])
+        ),
+        format!("INSERT INTO audit_persons (person_key, seq) VALUES ({}, 1)", hex(key.as_bytes())),
+    ];
+    for sql in &statements {
+        match store.pg_pool() {
+            Some(pg) => sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(pg).await.unwrap().rows_affected(),
+            None => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(store.sqlite_pool().unwrap())
+                .await
+                .unwrap()
+                .rows_affected(),
+        };
+    }
+    let state = "SELECT (SELECT CAST(MAX(version) AS TEXT) FROM _sqlx_migrations) || ' ' || \
+                 (SELECT CAST(COUNT(*) AS TEXT) FROM facts) || ' ' || (SELECT CAST(COUNT(*) AS TEXT) FROM persons) \
+                 || ' ' || (SELECT CAST(COUNT(*) AS TEXT) FROM audit_persons) || ' ' || \
+                 (SELECT MIN(fact_id) FROM facts WHERE person_key IS NOT NULL)";
+    assert_eq!(scalar(&store, state).await, "9 2 1 1 A", "release 0009's layout: facts by person_key");
+
+    let e = store.migrate().await.expect_err("an orphan fact cannot be given a person id");
+    let msg = e.to_string();
+    assert!(msg.contains("0010") || msg.contains("CHECK") || msg.contains("missing"), "{msg}");
+    assert_eq!(scalar(&store, state).await, "9 2 1 1 A", "nothing changed: still 0009, same rows, same layout");
+
+    tamper(&store, "DELETE FROM facts WHERE fact_id = 'ORPHAN'").await;
+    store.migrate().await.unwrap();
+    let after = "SELECT (SELECT CAST(MAX(version) AS TEXT) FROM _sqlx_migrations) || ' ' || \
+                 (SELECT CAST(COUNT(*) AS TEXT) FROM facts f JOIN persons p ON p.person_id = f.person_id) || ' ' || \
+                 (SELECT CAST(COUNT(*) AS TEXT) FROM audit_persons a JOIN persons p ON p.person_id = a.person_id)";
+    assert_eq!(scalar(&store, after).await, "10 1 1");
+    assert_eq!(store.person_cipher(&key).await.unwrap(), Some(cipher), "the cipher is copied as it was");
 }

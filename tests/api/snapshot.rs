@@ -470,9 +470,9 @@ async fn one_countys_absurd_sums_do_not_stop_the_citys_reports() {
         execute(
             &app,
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
-             INSERT INTO facts (agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, \
+             INSERT INTO facts (agency, fact_id, source_version, person_id, kind, division_code, valid_from, valid_to, \
              program, status, residence, benefit, payload, content_hash, recorded_at, superseded_at, is_current) \
-             SELECT agency, fact_id || '-' || i, source_version, person_key, kind, division_code, valid_from, valid_to, \
+             SELECT agency, fact_id || '-' || i, source_version, person_id, kind, division_code, valid_from, valid_to, \
              program, status, residence, 999999999999.99, replace(payload, '\"442.00\"', '\"999999999999.99\"'), \
              content_hash, recorded_at, superseded_at, is_current FROM facts, n WHERE fact_id = 'MZ-LEGACY'",
         )
@@ -481,9 +481,9 @@ async fn one_countys_absurd_sums_do_not_stop_the_citys_reports() {
         execute(
             &app,
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
-             INSERT INTO facts (agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, \
+             INSERT INTO facts (agency, fact_id, source_version, person_id, kind, division_code, valid_from, valid_to, \
              program, status, residence, benefit_fen, payload, content_hash, recorded_at, superseded_at, is_current) \
-             SELECT agency, fact_id || '-' || i, source_version, person_key, kind, division_code, valid_from, valid_to, \
+             SELECT agency, fact_id || '-' || i, source_version, person_id, kind, division_code, valid_from, valid_to, \
              program, status, residence, 99999999999999, replace(payload, '\"442.00\"', '\"999999999999.99\"'), \
              content_hash, recorded_at, superseded_at, is_current FROM facts, n WHERE fact_id = 'MZ-LEGACY'",
         )

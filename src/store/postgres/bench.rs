@@ -2,15 +2,17 @@
 //! twin: `store/sqlite/bench.rs`). The persons and fact rows of a batch are sent with `COPY … FROM STDIN` (text format) in
 //! one write transaction. Persons go through a temporary table and `INSERT … ON CONFLICT DO NOTHING`, as ingest
 //! treats a known person (the same person arrives in several agencies' batches; COPY alone cannot skip a
-//! duplicate key); fact rows are copied straight into `facts` (all current, first versions). Used by `doudi bench`.
+//! duplicate key); the batch's `person_id`s are read back and the fact rows copied straight into `facts` (all current, first versions). Used by `doudi bench`.
 
 use async_trait::async_trait;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::core::now_micros;
 use super::{PgStore, money_to_numeric};
+use crate::crypto::PersonKey;
 use crate::domain::fact::Payload;
 use crate::store::contract::*;
 use crate::store::{NewPerson, PreparedFact, StoreError};
@@ -105,14 +107,14 @@ fn persons_copy(persons: &[NewPerson], now: &str) -> String {
 }
 
 /// The COPY text of `facts`, every row current (columns as in [`FACTS_COPY`]).
-fn facts_copy(facts: &[PreparedFact], now: &str) -> String {
+fn facts_copy(facts: &[PreparedFact], ids: &HashMap<PersonKey, i64>, now: &str) -> Result<String, StoreError> {
     let mut out = String::with_capacity(facts.len() * 600);
     for f in facts {
         let mut row = CopyRow::new(&mut out);
         row.text(f.agency.as_str())
             .text(&f.fact.fact_id)
             .plain(f.fact.source_version as i64)
-            .bytea(f.person_key.as_bytes())
+            .plain(*ids.get(&f.person_key).ok_or_else(|| crate::store::corrupt("persons", "no person_id"))?)
             .text(f.fact.payload.kind().as_str())
             .text(f.fact.division_code.as_str())
             .plain(date(f.fact.valid_from));
@@ -136,10 +138,10 @@ fn facts_copy(facts: &[PreparedFact], now: &str) -> String {
         }
         row.text(&f.payload_json).bytea(&f.content_hash).plain(now).null().plain('t').end();
     }
-    out
+    Ok(out)
 }
 
-const FACTS_COPY: &str = "COPY facts (agency, fact_id, source_version, person_key, kind, division_code, valid_from, \
+const FACTS_COPY: &str = "COPY facts (agency, fact_id, source_version, person_id, kind, division_code, valid_from, \
                           valid_to, program, status, residence, benefit, payload, content_hash, recorded_at, \
                           superseded_at, is_current) FROM STDIN";
 
@@ -150,9 +152,12 @@ impl BenchFloor for PgStore {
         let now = timestamp(now_micros());
         let mut tx = self.begin_write().await?;
         if !persons.is_empty() {
-            sqlx::query("CREATE TEMPORARY TABLE bench_persons (LIKE persons INCLUDING DEFAULTS) ON COMMIT DROP")
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "CREATE TEMPORARY TABLE bench_persons (person_key BYTEA, id_cipher BYTEA, id_masked TEXT, \
+                 key_version BIGINT, created_at TIMESTAMPTZ) ON COMMIT DROP",
+            )
+            .execute(&mut *tx)
+            .await?;
             let mut copy = tx
                 .copy_in_raw(
                     "COPY bench_persons (person_key, id_cipher, id_masked, key_version, created_at) FROM STDIN",
@@ -162,15 +167,19 @@ impl BenchFloor for PgStore {
             copy.finish().await?;
             sqlx::query(
                 "INSERT INTO persons (person_key, id_cipher, id_masked, key_version, created_at) \
-                 SELECT person_key, id_cipher, id_masked, key_version, created_at FROM bench_persons \
+                 SELECT person_key, id_cipher, id_masked, key_version, created_at FROM bench_persons b \
+                 WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = b.person_key) \
                  ON CONFLICT (person_key) DO NOTHING",
             )
             .execute(&mut *tx)
             .await?;
         }
         if !facts.is_empty() {
+            let keys: Vec<PersonKey> = persons.iter().map(|p| p.person_key).collect();
+            let ids = super::core::person_ids(&mut tx, &keys).await?;
+            let text = facts_copy(facts, &ids, &now)?;
             let mut copy = tx.copy_in_raw(FACTS_COPY).await?;
-            copy.send(facts_copy(facts, &now).into_bytes()).await?;
+            copy.send(text.into_bytes()).await?;
             copy.finish().await?;
         }
         tx.commit().await?;

@@ -21,9 +21,7 @@ use crate::store::{
 };
 use crate::store::{Current, IngestPlan, plan_ingest};
 
-/// The columns [`stored_fact`] reads, in its order.
-pub(super) const FACT_COLUMNS: &str =
-    "agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, payload, recorded_at";
+use crate::store::sql::FACT_COLUMNS_F;
 
 /// Current time truncated to PostgreSQL's microsecond precision (so a value hashed before it is stored reads back
 /// equal).
@@ -89,7 +87,9 @@ impl FactStore for PgStore {
         }
 
         insert_persons(&mut tx, persons, now).await?;
-        insert_fact_rows(&mut tx, &rows, now).await?;
+        let keys: Vec<PersonKey> = persons.iter().map(|p| p.person_key).collect();
+        let ids = person_ids(&mut tx, &keys).await?;
+        insert_fact_rows(&mut tx, &rows, &ids, now).await?;
 
         let head = super::changes::append_changes(&mut tx, &changes).await?;
         if let Some(audit) = audit {
@@ -130,16 +130,18 @@ impl FactStore for PgStore {
         Ok(())
     }
     async fn person_cipher(&self, key: &PersonKey) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT id_cipher FROM persons WHERE person_key = $1")
+        Ok(sqlx::query_scalar("SELECT id_cipher FROM persons WHERE person_key = $1 AND id_cipher IS NOT NULL")
             .bind(key.as_bytes().to_vec())
             .fetch_optional(&self.pool)
             .await?)
     }
     async fn person_ciphers(&self, keys: &[PersonKey]) -> Result<HashMap<PersonKey, Vec<u8>>, StoreError> {
-        let rows = sqlx::query("SELECT person_key, id_cipher FROM persons WHERE person_key = ANY($1)")
-            .bind(key_bytes(keys))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT person_key, id_cipher FROM persons WHERE id_cipher IS NOT NULL AND person_key = ANY($1)",
+        )
+        .bind(key_bytes(keys))
+        .fetch_all(&self.pool)
+        .await?;
         let mut out = HashMap::with_capacity(rows.len());
         for r in rows {
             let k: Vec<u8> = r.try_get(0)?;
@@ -150,8 +152,9 @@ impl FactStore for PgStore {
     }
     async fn person_facts(&self, key: &PersonKey, as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {FACT_COLUMNS} FROM facts WHERE person_key = $1 AND is_current AND valid_from <= $2 \
-             AND (valid_to IS NULL OR valid_to > $2) ORDER BY kind, agency, fact_id"
+            "SELECT {FACT_COLUMNS_F} FROM persons p JOIN facts f ON f.person_id = p.person_id \
+             WHERE p.person_key = $1 AND f.is_current AND f.valid_from <= $2 \
+             AND (f.valid_to IS NULL OR f.valid_to > $2) ORDER BY f.kind, f.agency, f.fact_id"
         )))
         .bind(key.as_bytes().to_vec())
         .bind(as_of)
@@ -161,9 +164,9 @@ impl FactStore for PgStore {
     }
     async fn facts_of_persons(&self, keys: &[PersonKey], as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {FACT_COLUMNS} FROM facts WHERE is_current AND valid_from <= $1 \
-             AND (valid_to IS NULL OR valid_to > $1) AND person_key = ANY($2) \
-             ORDER BY person_key, kind, agency, fact_id"
+            "SELECT {FACT_COLUMNS_F} FROM persons p JOIN facts f ON f.person_id = p.person_id \
+             WHERE f.is_current AND f.valid_from <= $1 AND (f.valid_to IS NULL OR f.valid_to > $1) \
+             AND p.person_key = ANY($2) ORDER BY p.person_key, f.kind, f.agency, f.fact_id"
         )))
         .bind(as_of)
         .bind(key_bytes(keys))
@@ -171,38 +174,38 @@ impl FactStore for PgStore {
         .await?;
         rows.iter().map(stored_fact).collect()
     }
-    /// Person keys matching the filter, ascending, after `after`, at most `limit`.
     async fn list_persons(
         &self,
         filter: &PersonFilter,
-        after: Option<&PersonKey>,
+        after: Option<i64>,
         limit: usize,
-    ) -> Result<Vec<PersonKey>, StoreError> {
+    ) -> Result<Vec<(i64, PersonKey)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT DISTINCT person_key FROM facts WHERE is_current AND valid_from <= $1 \
-             AND (valid_to IS NULL OR valid_to > $1) \
+            "SELECT l.person_id, p.person_key FROM (SELECT DISTINCT person_id FROM facts WHERE is_current \
+             AND valid_from <= $1 AND (valid_to IS NULL OR valid_to > $1) \
              AND ($2 = '' OR (division_code >= $2 AND division_code < $2 || ':')) \
              AND ($3::text IS NULL OR (program = $3 AND status = 'ACTIVE')) \
-             AND ($4::bytea IS NULL OR person_key > $4) \
-             ORDER BY person_key LIMIT $5",
+             AND ($4::bigint IS NULL OR person_id > $4) \
+             ORDER BY person_id LIMIT $5) l JOIN persons p ON p.person_id = l.person_id ORDER BY l.person_id",
         )
         .bind(filter.as_of)
         .bind(&filter.division_prefix)
         .bind(&filter.program)
-        .bind(after.map(|k| k.as_bytes().to_vec()))
+        .bind(after)
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
-                let k: Vec<u8> = r.try_get(0)?;
-                PersonKey::from_slice(&k).ok_or_else(|| corrupt("facts", "person_key length"))
+                let k: Vec<u8> = r.try_get(1)?;
+                let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;
+                Ok((r.try_get(0)?, key))
             })
             .collect()
     }
     async fn count_persons(&self, filter: &PersonFilter) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT person_key) FROM facts WHERE is_current AND valid_from <= $1 \
+            "SELECT COUNT(DISTINCT person_id) FROM facts WHERE is_current AND valid_from <= $1 \
              AND (valid_to IS NULL OR valid_to > $1) \
              AND ($2 = '' OR (division_code >= $2 AND division_code < $2 || ':')) \
              AND ($3::text IS NULL OR (program = $3 AND status = 'ACTIVE'))",
@@ -269,6 +272,7 @@ impl FactStore for PgStore {
 pub(super) async fn insert_fact_rows(
     conn: &mut PgConnection,
     rows: &[(bool, &PreparedFact)],
+    ids: &HashMap<PersonKey, i64>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
@@ -295,7 +299,7 @@ pub(super) async fn insert_fact_rows(
         agency.push(f.agency.as_str().to_owned());
         fact_id.push(f.fact.fact_id.clone());
         version.push(f.fact.source_version as i64);
-        person.push(f.person_key.as_bytes().to_vec());
+        person.push(*ids.get(&f.person_key).ok_or_else(|| corrupt("persons", "a fact's person has no person_id"))?);
         kind.push(f.fact.payload.kind().as_str().to_owned());
         division.push(f.fact.division_code.as_str().to_owned());
         valid_from.push(f.fact.valid_from);
@@ -320,10 +324,10 @@ pub(super) async fn insert_fact_rows(
         is_current.push(*current);
     }
     sqlx::query(
-        "INSERT INTO facts (agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, \
+        "INSERT INTO facts (agency, fact_id, source_version, person_id, kind, division_code, valid_from, valid_to, \
          program, status, residence, benefit, payload, content_hash, recorded_at, superseded_at, is_current) \
          SELECT a, f, v, p, k, d, vf, vt, pr, st, re, b, pl, h, $15, sa, c FROM UNNEST($1::text[], $2::text[], \
-         $3::bigint[], $4::bytea[], $5::text[], $6::text[], $7::date[], $8::date[], $9::text[], $10::text[], \
+         $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::date[], $8::date[], $9::text[], $10::text[], \
          $11::text[], $12::numeric[], $13::text[], $14::bytea[], $16::timestamptz[], $17::boolean[]) \
          AS t(a, f, v, p, k, d, vf, vt, pr, st, re, b, pl, h, sa, c)",
     )
@@ -349,7 +353,9 @@ pub(super) async fn insert_fact_rows(
     Ok(())
 }
 
-/// Insert persons not yet known (a known person key is left as it is), one UNNEST statement.
+/// Insert persons not yet known, one UNNEST statement, each getting the next `person_id` (persons already known are
+/// filtered out first, so they take no number from the sequence). A known person is left as it is, except that a
+/// person known only from an audited read gets its encrypted ID number.
 pub(super) async fn insert_persons(
     conn: &mut PgConnection,
     persons: &[NewPerson],
@@ -364,7 +370,9 @@ pub(super) async fn insert_persons(
     sqlx::query(
         "INSERT INTO persons (person_key, id_cipher, id_masked, key_version, created_at) \
          SELECT k, c, m, 1, $4 FROM UNNEST($1::bytea[], $2::bytea[], $3::text[]) AS t(k, c, m) \
-         ON CONFLICT (person_key) DO NOTHING",
+         WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = t.k AND p.id_cipher IS NOT NULL) \
+         ON CONFLICT (person_key) DO UPDATE SET id_cipher = excluded.id_cipher, id_masked = excluded.id_masked, \
+         key_version = excluded.key_version WHERE persons.id_cipher IS NULL",
     )
     .bind(keys)
     .bind(ciphers)
@@ -424,10 +432,20 @@ pub(super) async fn append_audit(
     .execute(&mut *conn)
     .await?;
     if !keys.is_empty() {
+        // A person key the hub has not met (a read of an unknown ID number) gets a `persons` row without an ID
+        // number, so that the probe is found when an auditor asks about that person.
         let persons: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
         sqlx::query(
-            "INSERT INTO audit_persons (person_key, seq) SELECT k, $2 FROM UNNEST($1::bytea[]) AS t(k) \
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO persons (person_key, created_at) SELECT k, $2 FROM UNNEST($1::bytea[]) AS t(k) \
+             WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = t.k) ON CONFLICT DO NOTHING",
+        )
+        .bind(&persons)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO audit_persons (person_id, seq) SELECT person_id, $2 FROM persons \
+             WHERE person_key = ANY($1) ON CONFLICT DO NOTHING",
         )
         .bind(persons)
         .bind(seq)
@@ -437,7 +455,25 @@ pub(super) async fn append_audit(
     Ok(())
 }
 
-/// A fact version from a row selected with [`FACT_COLUMNS`].
+/// The `person_id` of each of `keys` that `persons` holds.
+pub(super) async fn person_ids(
+    conn: &mut PgConnection,
+    keys: &[PersonKey],
+) -> Result<HashMap<PersonKey, i64>, StoreError> {
+    let rows = sqlx::query("SELECT person_key, person_id FROM persons WHERE person_key = ANY($1)")
+        .bind(key_bytes(keys))
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let k: Vec<u8> = r.try_get(0)?;
+        let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;
+        out.insert(key, r.try_get(1)?);
+    }
+    Ok(out)
+}
+
+/// A fact version from a row selected with [`FACT_COLUMNS_F`].
 pub(super) fn stored_fact(r: &PgRow) -> Result<StoredFact, StoreError> {
     let kind: String = r.try_get(4)?;
     let kind = PayloadKind::parse(&kind).ok_or_else(|| corrupt("facts", format!("unknown kind {kind}")))?;

@@ -399,8 +399,9 @@ async fn load_recheck_state(conn: &mut PgConnection, chunk: &[PersonKey]) -> Res
     let mut state = RecheckState::new(chunk);
     // Facts: ACTIVE assistance enrolments and insurance covers (current versions).
     let rows = sqlx::query(
-        "SELECT person_key, kind, program, status, valid_from, valid_to FROM facts WHERE is_current \
-         AND kind IN ('assistance', 'medical_insurance') AND person_key = ANY($1)",
+        "SELECT p.person_key, f.kind, f.program, f.status, f.valid_from, f.valid_to FROM persons p \
+         JOIN facts f ON f.person_id = p.person_id WHERE f.is_current \
+         AND f.kind IN ('assistance', 'medical_insurance') AND p.person_key = ANY($1)",
     )
     .bind(&keys)
     .fetch_all(&mut *conn)

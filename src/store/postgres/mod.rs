@@ -48,6 +48,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "change_log", include_str!("../../../migrations/postgres/0007_change_log.sql")),
     (8, "calendar_notices", include_str!("../../../migrations/postgres/0008_calendar_notices.sql")),
     (9, "money_checks", include_str!("../../../migrations/postgres/0009_money_checks.sql")),
+    (10, "person_ids", include_str!("../../../migrations/postgres/0010_person_ids.sql")),
 ];
 
 /// A write transaction holding the hub-wide write lock (`store::sql`).
@@ -176,7 +177,13 @@ impl StoreAdmin for PgStore {
     /// applies them all).
     #[doc(hidden)]
     async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
-        crate::store::migrator(MIGRATIONS, version).run(&self.pool).await?;
+        // On a connection of its own: sqlx holds a session advisory lock while it migrates and does not release it
+        // when a migration fails, so a pooled connection would keep the lock and the next attempt in this process
+        // would wait forever. Detached from the pool and closed, the connection takes its lock with it.
+        let mut conn = self.pool.acquire().await?.detach();
+        let ran = crate::store::migrator(MIGRATIONS, version).run_direct(None, &mut conn, false).await;
+        let _ = sqlx::Connection::close(conn).await;
+        ran?;
         Ok(())
     }
     /// Apply `migrations/postgres/` (idempotent). sqlx holds a session advisory lock while it migrates, so replicas

@@ -170,9 +170,10 @@ impl SnapshotStore for PgStore {
         // correction recorded after the cutoff must not take its record out of the quarter).
         sqlx::query(
             "INSERT INTO snapshot_statuses (quarter, person_key, agency, fact_id, source_version, kind, county_code, \
-             content_hash) SELECT $1, person_key, agency, fact_id, source_version, kind, substr(division_code, 1, 6), \
-             content_hash FROM facts WHERE (is_current OR superseded_at > $2) AND recorded_at <= $2 \
-             AND valid_from <= $3 AND (valid_to IS NULL OR valid_to > $3)",
+             content_hash) SELECT $1, p.person_key, f.agency, f.fact_id, f.source_version, f.kind, \
+             substr(f.division_code, 1, 6), f.content_hash FROM facts f JOIN persons p ON p.person_id = f.person_id \
+             WHERE (f.is_current OR f.superseded_at > $2) AND f.recorded_at <= $2 \
+             AND f.valid_from <= $3 AND (f.valid_to IS NULL OR f.valid_to > $3)",
         )
         .bind(q)
         .bind(cutoff)
@@ -256,7 +257,7 @@ impl SnapshotStore for PgStore {
         let mut late = Vec::new();
         if let Some(p) = &previous {
             for r in sqlx::query(
-                "SELECT agency, kind, COUNT(*), COUNT(DISTINCT person_key) FROM facts WHERE recorded_at > $1 \
+                "SELECT agency, kind, COUNT(*), COUNT(DISTINCT person_id) FROM facts WHERE recorded_at > $1 \
                  AND recorded_at <= $2 AND valid_from <= $3 AND (valid_to IS NULL OR valid_to > $3) \
                  GROUP BY agency, kind ORDER BY agency COLLATE \"C\", kind COLLATE \"C\"",
             )
@@ -361,7 +362,7 @@ impl SnapshotStore for PgStore {
         on: NaiveDate,
     ) -> Result<HashMap<(String, String), (u64, u64, i128)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT substr(division_code, 1, 6), program, COUNT(DISTINCT person_key), \
+            "SELECT substr(division_code, 1, 6), program, COUNT(DISTINCT person_id), \
              COUNT(DISTINCT payload::jsonb ->> 'household_id'), COALESCE(SUM(benefit), 0) FROM facts \
              WHERE is_current AND program IS NOT NULL AND status = 'ACTIVE' AND valid_from <= $1 \
              AND (valid_to IS NULL OR valid_to > $1) GROUP BY 1, 2",

@@ -22,9 +22,12 @@ macro_rules! audit_log {
                      e.hash FROM audit_events e WHERE 1 = 1",
                 );
                 if let Some(p) = &filter.person {
-                    qb.push(" AND e.seq IN (SELECT seq FROM audit_persons WHERE person_key = ")
-                        .push_bind(p.as_bytes().to_vec())
-                        .push(")");
+                    qb.push(
+                        " AND e.seq IN (SELECT a.seq FROM persons p JOIN audit_persons a ON a.person_id = p.person_id \
+                         WHERE p.person_key = ",
+                    )
+                    .push_bind(p.as_bytes().to_vec())
+                    .push(")");
                 }
                 if let Some(a) = &filter.agency {
                     qb.push(" AND e.agency = ").push_bind(a.clone());
@@ -86,14 +89,16 @@ macro_rules! audit_log {
                         hash: r.try_get(10)?,
                     })
                 });
-                let persons =
-                    sqlx::query("SELECT seq, person_key FROM audit_persons WHERE seq <= $1 ORDER BY seq, person_key")
-                        .bind(head)
-                        .fetch(&mut *persons_conn)
-                        .map(|r| -> Result<(i64, Vec<u8>), StoreError> {
-                            let r = r?;
-                            Ok((r.try_get(0)?, r.try_get(1)?))
-                        });
+                let persons = sqlx::query(
+                    "SELECT a.seq, p.person_key FROM audit_persons a JOIN persons p ON p.person_id = a.person_id \
+                     WHERE a.seq <= $1 ORDER BY a.seq, p.person_key",
+                )
+                .bind(head)
+                .fetch(&mut *persons_conn)
+                .map(|r| -> Result<(i64, Vec<u8>), StoreError> {
+                    let r = r?;
+                    Ok((r.try_get(0)?, r.try_get(1)?))
+                });
                 crate::store::plan::check_chain(events, persons).await
             }
         }

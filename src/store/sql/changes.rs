@@ -3,8 +3,9 @@
 //! one statement that differs, the append (`append_changes`: multi-row VALUES on SQLite, UNNEST on PostgreSQL),
 //! and provides `stored_fact` (the backend's reading of a fact row).
 
-/// The fact columns `stored_fact` reads, in order, as `f.…`.
-pub(crate) const FACT_COLUMNS_F: &str = "f.agency, f.fact_id, f.source_version, f.person_key, f.kind, \
+/// The fact columns `stored_fact` reads, in order, from `facts f` joined with `persons p` (the person key is the
+/// person's, the facts refer to its `person_id`: migration 0010).
+pub(crate) const FACT_COLUMNS_F: &str = "f.agency, f.fact_id, f.source_version, p.person_key, f.kind, \
      f.division_code, f.valid_from, f.valid_to, f.payload, f.recorded_at";
 
 macro_rules! change_log {
@@ -40,7 +41,7 @@ macro_rules! change_log {
                      FROM change_log c \
                      JOIN facts f ON f.agency = c.agency AND f.fact_id = c.fact_id \
                      AND f.source_version = c.source_version \
-                     JOIN persons p ON p.person_key = f.person_key \
+                     JOIN persons p ON p.person_id = f.person_id \
                      WHERE c.cursor > ",
                     crate::store::sql::FACT_COLUMNS_F
                 ));

@@ -80,7 +80,7 @@ macro_rules! key_rotation {
                 generation: i64,
                 limit: usize,
             ) -> Result<Vec<(PersonKey, Vec<u8>)>, StoreError> {
-                let rows = sqlx::query("SELECT person_key, id_cipher FROM persons WHERE key_version <> $1 LIMIT $2")
+                let rows = sqlx::query("SELECT person_key, id_cipher FROM persons WHERE key_version <> $1 AND id_cipher IS NOT NULL LIMIT $2")
                     .bind(generation)
                     .bind(limit as i64)
                     .fetch_all(&self.pool)

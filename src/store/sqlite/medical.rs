@@ -375,8 +375,9 @@ async fn load_recheck_state(conn: &mut SqliteConnection, chunk: &[PersonKey]) ->
     let mut state = RecheckState::new(chunk);
     // Facts: ACTIVE assistance enrolments and insurance covers (current versions).
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "SELECT person_key, kind, program, status, valid_from, valid_to FROM facts WHERE is_current = 1 \
-         AND kind IN ('assistance', 'medical_insurance') AND person_key IN (",
+        "SELECT p.person_key, f.kind, f.program, f.status, f.valid_from, f.valid_to FROM persons p \
+         JOIN facts f ON f.person_id = p.person_id WHERE f.is_current = 1 \
+         AND f.kind IN ('assistance', 'medical_insurance') AND p.person_key IN (",
     );
     push_keys(&mut qb, chunk);
     for r in qb.build().fetch_all(&mut *conn).await? {

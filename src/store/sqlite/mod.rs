@@ -25,6 +25,7 @@ use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
 use crate::domain::fact::{Payload, PayloadKind};
 use crate::domain::versioning::{CurrentVersion, Decision};
 use crate::store::contract::*;
+use crate::store::sql::FACT_COLUMNS_F;
 use crate::store::{
     AuditRecord, DivisionRow, NewPerson, PersonFilter, PreparedFact, StandardRow, StoreError, StoredFact, from_micros,
     to_micros,
@@ -56,6 +57,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "change_log", include_str!("../../../migrations/sqlite/0007_change_log.sql")),
     (8, "calendar_notices", include_str!("../../../migrations/sqlite/0008_calendar_notices.sql")),
     (9, "money_checks", include_str!("../../../migrations/sqlite/0009_money_checks.sql")),
+    (10, "person_ids", include_str!("../../../migrations/sqlite/0010_person_ids.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
@@ -225,7 +227,16 @@ impl StoreAdmin for SqliteStore {
     /// applies them all).
     #[doc(hidden)]
     async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
-        crate::store::migrator(MIGRATIONS, version).run(&self.write_pool).await?;
+        // Each migration runs in its own transaction (the migrator's), with foreign-key enforcement off on this
+        // connection: SQLite's documented way to rebuild a table that others refer to (migration 0010 rebuilds
+        // `persons`, which `warnings` and `settlements` refer to; it copies every key they hold). The pragma cannot
+        // change inside a transaction, so it is set around the migrator and always set back.
+        let _w = self.writer.lock().await;
+        let mut conn = self.write_pool.acquire().await?;
+        sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut *conn).await?;
+        let ran = crate::store::migrator(MIGRATIONS, version).run_direct(None, &mut *conn, false).await;
+        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+        ran?;
         Ok(())
     }
     /// Apply `migrations/sqlite/` (idempotent).
@@ -308,7 +319,9 @@ impl FactStore for SqliteStore {
         }
 
         insert_persons(&mut tx, persons, now).await?;
-        insert_fact_rows(&mut tx, &rows, now).await?;
+        let keys: Vec<PersonKey> = persons.iter().map(|p| p.person_key).collect();
+        let ids = person_ids(&mut tx, &keys).await?;
+        insert_fact_rows(&mut tx, &rows, &ids, now).await?;
 
         let head = changes::append_changes(&mut tx, &changes).await?;
 
@@ -352,7 +365,7 @@ impl FactStore for SqliteStore {
     }
     /// The encrypted ID number of a person, if known.
     async fn person_cipher(&self, key: &PersonKey) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = sqlx::query("SELECT id_cipher FROM persons WHERE person_key = ?")
+        let row = sqlx::query("SELECT id_cipher FROM persons WHERE person_key = ? AND id_cipher IS NOT NULL")
             .bind(key.as_bytes().to_vec())
             .fetch_optional(&self.pool)
             .await?;
@@ -365,8 +378,9 @@ impl FactStore for SqliteStore {
     async fn person_ciphers(&self, keys: &[PersonKey]) -> Result<HashMap<PersonKey, Vec<u8>>, StoreError> {
         let mut out = HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(ROWS_PER_INSERT) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT person_key, id_cipher FROM persons WHERE person_key IN (");
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT person_key, id_cipher FROM persons WHERE id_cipher IS NOT NULL AND person_key IN (",
+            );
             let mut sep = qb.separated(", ");
             for k in chunk {
                 sep.push_bind(k.as_bytes().to_vec());
@@ -383,11 +397,11 @@ impl FactStore for SqliteStore {
     /// Current facts of a person in force on `as_of`.
     async fn person_facts(&self, key: &PersonKey, as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
         let d = as_of.to_string();
-        let rows = sqlx::query(
-            "SELECT agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, payload, recorded_at \
-             FROM facts WHERE person_key = ? AND is_current = 1 AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) \
-             ORDER BY kind, agency, fact_id",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FACT_COLUMNS_F} FROM persons p JOIN facts f ON f.person_id = p.person_id \
+             WHERE p.person_key = ? AND f.is_current = 1 AND f.valid_from <= ? \
+             AND (f.valid_to IS NULL OR f.valid_to > ?) ORDER BY f.kind, f.agency, f.fact_id"
+        )))
         .bind(key.as_bytes().to_vec())
         .bind(d.clone())
         .bind(d)
@@ -400,49 +414,52 @@ impl FactStore for SqliteStore {
         let d = as_of.to_string();
         let mut out = Vec::new();
         for chunk in keys.chunks(ROWS_PER_INSERT) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "SELECT agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, payload, recorded_at \
-                 FROM facts WHERE is_current = 1 AND valid_from <= ",
-            );
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "SELECT {FACT_COLUMNS_F} FROM persons p JOIN facts f ON f.person_id = p.person_id \
+                 WHERE f.is_current = 1 AND f.valid_from <= "
+            ));
             qb.push_bind(d.clone())
-                .push(" AND (valid_to IS NULL OR valid_to > ")
+                .push(" AND (f.valid_to IS NULL OR f.valid_to > ")
                 .push_bind(d.clone())
-                .push(") AND person_key IN (");
+                .push(") AND p.person_key IN (");
             let mut sep = qb.separated(", ");
             for k in chunk {
                 sep.push_bind(k.as_bytes().to_vec());
             }
-            qb.push(") ORDER BY person_key, kind, agency, fact_id");
+            qb.push(") ORDER BY p.person_key, f.kind, f.agency, f.fact_id");
             for r in qb.build().fetch_all(&self.pool).await? {
                 out.push(stored_fact(&r)?);
             }
         }
         Ok(out)
     }
-    /// Person keys matching the filter, ascending, after `after`, at most `limit`.
     async fn list_persons(
         &self,
         filter: &PersonFilter,
-        after: Option<&PersonKey>,
+        after: Option<i64>,
         limit: usize,
-    ) -> Result<Vec<PersonKey>, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT DISTINCT person_key");
+    ) -> Result<Vec<(i64, PersonKey)>, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT l.person_id, p.person_key FROM (SELECT DISTINCT person_id");
         Self::push_person_filter(&mut qb, filter);
         if let Some(a) = after {
-            qb.push(" AND person_key > ").push_bind(a.as_bytes().to_vec());
+            qb.push(" AND person_id > ").push_bind(a);
         }
-        qb.push(" ORDER BY person_key LIMIT ").push_bind(limit as i64);
+        qb.push(" ORDER BY person_id LIMIT ")
+            .push_bind(limit as i64)
+            .push(") l JOIN persons p ON p.person_id = l.person_id ORDER BY l.person_id");
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
-                let k: Vec<u8> = r.try_get(0)?;
-                PersonKey::from_slice(&k).ok_or_else(|| corrupt("facts", "person_key length"))
+                let k: Vec<u8> = r.try_get(1)?;
+                let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;
+                Ok((r.try_get(0)?, key))
             })
             .collect()
     }
     /// Number of persons matching the filter.
     async fn count_persons(&self, filter: &PersonFilter) -> Result<i64, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(DISTINCT person_key)");
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(DISTINCT person_id)");
         Self::push_person_filter(&mut qb, filter);
         let row = qb.build().fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
@@ -556,16 +573,16 @@ pub(super) async fn restart_wal(pool: &SqlitePool, writer: &Mutex<()>) -> Result
     Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
 }
 
-/// Insert persons not yet known (a known person key is left as it is), in multi-row statements.
+/// Insert persons not yet known, in multi-row statements, each getting the next `person_id`. A known person is left
+/// as it is, except that a person known only from an audited read gets its encrypted ID number.
 pub(super) async fn insert_persons(
     conn: &mut SqliteConnection,
     persons: &[NewPerson],
     now: i64,
 ) -> Result<(), StoreError> {
     for chunk in persons.chunks(ROWS_PER_INSERT) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT OR IGNORE INTO persons (person_key, id_cipher, id_masked, key_version, created_at) ",
-        );
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO persons (person_key, id_cipher, id_masked, key_version, created_at) ");
         qb.push_values(chunk, |mut b, p| {
             b.push_bind(p.person_key.as_bytes().to_vec())
                 .push_bind(p.id_cipher.clone())
@@ -573,21 +590,55 @@ pub(super) async fn insert_persons(
                 .push_bind(1i64)
                 .push_bind(now);
         });
+        qb.push(
+            " ON CONFLICT (person_key) DO UPDATE SET id_cipher = excluded.id_cipher, id_masked = excluded.id_masked, \
+             key_version = excluded.key_version WHERE persons.id_cipher IS NULL",
+        );
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
 
+/// The `person_id` of each of `keys` that `persons` holds.
+pub(super) async fn person_ids(
+    conn: &mut SqliteConnection,
+    keys: &[PersonKey],
+) -> Result<HashMap<PersonKey, i64>, StoreError> {
+    let mut out = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(ROWS_PER_INSERT) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT person_key, person_id FROM persons WHERE person_key IN (");
+        let mut sep = qb.separated(", ");
+        for k in chunk {
+            sep.push_bind(k.as_bytes().to_vec());
+        }
+        qb.push(")");
+        for r in qb.build().fetch_all(&mut *conn).await? {
+            let k: Vec<u8> = r.try_get(0)?;
+            let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;
+            out.insert(key, r.try_get(1)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Insert fact versions in multi-row statements; `(is_current, fact)` per row (a row written twice in one batch is
-/// stored once superseded, once current). Shared by `ingest` and the benchmark floor (twin of `pg::core`'s).
+/// stored once superseded, once current), its person by `ids` (every fact's person must be there). Shared by
+/// `ingest` and the benchmark floor.
 pub(super) async fn insert_fact_rows(
     conn: &mut SqliteConnection,
     rows: &[(bool, &PreparedFact)],
+    ids: &HashMap<PersonKey, i64>,
     now: i64,
 ) -> Result<(), StoreError> {
+    for (_, f) in rows {
+        if !ids.contains_key(&f.person_key) {
+            return Err(corrupt("persons", "a fact's person has no person_id"));
+        }
+    }
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO facts (agency, fact_id, source_version, person_key, kind, division_code, valid_from, valid_to, \
+            "INSERT INTO facts (agency, fact_id, source_version, person_id, kind, division_code, valid_from, valid_to, \
              program, status, residence, benefit_fen, payload, content_hash, recorded_at, superseded_at, is_current) ",
         );
         qb.push_values(chunk, |mut b, (current, f)| {
@@ -603,7 +654,7 @@ pub(super) async fn insert_fact_rows(
             b.push_bind(f.agency.as_str().to_owned())
                 .push_bind(f.fact.fact_id.clone())
                 .push_bind(f.fact.source_version as i64)
-                .push_bind(f.person_key.as_bytes().to_vec())
+                .push_bind(ids[&f.person_key])
                 .push_bind(f.fact.payload.kind().as_str())
                 .push_bind(f.fact.division_code.as_str().to_owned())
                 .push_bind(f.fact.valid_from.to_string())
@@ -665,11 +716,22 @@ pub(super) async fn append_audit(conn: &mut SqliteConnection, a: &AuditRecord, n
     .bind(hash.to_vec())
     .execute(&mut *conn)
     .await?;
+    // A person key the hub has not met (a read of an unknown ID number) gets a `persons` row without an ID number, so
+    // that the probe is found when an auditor asks about that person.
     for chunk in keys.chunks(ROWS_PER_INSERT) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO audit_persons (person_key, seq) ");
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO persons (person_key, created_at) ");
         qb.push_values(chunk, |mut b, k| {
-            b.push_bind(k.to_vec()).push_bind(seq);
+            b.push_bind(k.to_vec()).push_bind(now);
         });
+        qb.build().execute(&mut *conn).await?;
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT OR IGNORE INTO audit_persons (person_id, seq) SELECT person_id, ");
+        qb.push_bind(seq).push(" FROM persons WHERE person_key IN (");
+        let mut sep = qb.separated(", ");
+        for k in chunk {
+            sep.push_bind(k.to_vec());
+        }
+        qb.push(")");
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())

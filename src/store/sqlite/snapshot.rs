@@ -161,9 +161,10 @@ impl SnapshotStore for SqliteStore {
         // correction recorded after the cutoff must not take its record out of the quarter).
         sqlx::query(
             "INSERT INTO snapshot_statuses (quarter, person_key, agency, fact_id, source_version, kind, county_code, \
-             content_hash) SELECT ?, person_key, agency, fact_id, source_version, kind, substr(division_code, 1, 6), \
-             content_hash FROM facts WHERE (is_current = 1 OR superseded_at > ?) AND recorded_at <= ? \
-             AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) ORDER BY person_key, agency, fact_id",
+             content_hash) SELECT ?, p.person_key, f.agency, f.fact_id, f.source_version, f.kind, \
+             substr(f.division_code, 1, 6), f.content_hash FROM facts f JOIN persons p ON p.person_id = f.person_id \
+             WHERE (f.is_current = 1 OR f.superseded_at > ?) AND f.recorded_at <= ? \
+             AND f.valid_from <= ? AND (f.valid_to IS NULL OR f.valid_to > ?) ORDER BY p.person_key, f.agency, f.fact_id",
         )
         .bind(q)
         .bind(cutoff)
@@ -275,7 +276,7 @@ impl SnapshotStore for SqliteStore {
         if let Some(p) = &previous {
             let prev_as_of = p.as_of.to_string();
             for r in sqlx::query(
-                "SELECT agency, kind, COUNT(*), COUNT(DISTINCT person_key) FROM facts WHERE recorded_at > ? \
+                "SELECT agency, kind, COUNT(*), COUNT(DISTINCT person_id) FROM facts WHERE recorded_at > ? \
                  AND recorded_at <= ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) \
                  GROUP BY agency, kind ORDER BY agency, kind",
             )
@@ -379,7 +380,7 @@ impl SnapshotStore for SqliteStore {
     ) -> Result<HashMap<(String, String), (u64, u64, i128)>, StoreError> {
         let d = on.to_string();
         let rows = sqlx::query(
-            "SELECT substr(division_code, 1, 6), program, COUNT(DISTINCT person_key), \
+            "SELECT substr(division_code, 1, 6), program, COUNT(DISTINCT person_id), \
              COUNT(DISTINCT json_extract(payload, '$.household_id')), COALESCE(SUM(benefit_fen >> 32), 0), \
              COALESCE(SUM(benefit_fen & 4294967295), 0) FROM facts \
              WHERE is_current = 1 AND program IS NOT NULL AND status = 'ACTIVE' AND valid_from <= ? \
