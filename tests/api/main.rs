@@ -25,4 +25,5 @@ mod medical_demo;
 mod metrics;
 mod snapshot;
 mod transport;
+mod upgrade;
 mod watch;

@@ -68,6 +68,9 @@ mod snapshot;
 #[path = "../api/transport.rs"]
 mod transport;
 #[cfg(doudi_pg_tests)]
+#[path = "../api/upgrade.rs"]
+mod upgrade;
+#[cfg(doudi_pg_tests)]
 #[path = "../api/watch.rs"]
 mod watch;
 

@@ -54,6 +54,16 @@ pub async fn spawn_app_prepared(
     tune: impl FnOnce(&mut Config),
     prepare: impl FnOnce(&Ca, &std::path::Path),
 ) -> TestApp {
+    spawn_app_on(None, tune, prepare).await
+}
+
+/// A hub on the database at `database_url` (an existing one, e.g. a copy of a fixture; the hub migrates it at start),
+/// or on a fresh one ([`test_database_url`]) when `None`. The PKI is made at run time either way.
+pub async fn spawn_app_on(
+    database_url: Option<String>,
+    tune: impl FnOnce(&mut Config),
+    prepare: impl FnOnce(&Ca, &std::path::Path),
+) -> TestApp {
     doudi::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::generate("doudi test CA").unwrap();
@@ -62,7 +72,10 @@ pub async fn spawn_app_prepared(
     std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
     std::fs::write(dir.path().join("server.pem"), &server_cert.cert_pem).unwrap();
     std::fs::write(dir.path().join("server.key"), &server_cert.key_pem).unwrap();
-    let database_url = test_database_url(dir.path()).await;
+    let database_url = match database_url {
+        Some(url) => url,
+        None => test_database_url(dir.path()).await,
+    };
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: database_url.clone(),
