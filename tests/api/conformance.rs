@@ -37,6 +37,7 @@ use doudi::domain::snapshot::{AggregateRow, Aggregates, StatusRow, rows_hash};
 use doudi::domain::versioning::Decision::{self, Accepted, Duplicate, NewVersion, Stale};
 use doudi::domain::workdays::{CalendarEntry, DayKind};
 use doudi::store::*;
+use macro_rules_attribute::apply;
 
 use crate::support::id;
 
@@ -197,6 +198,7 @@ async fn tamper(store: &Store, sql: &'static str) -> u64 {
 
 // ---- FactStore ----
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn ingest_decides_accepted_new_version_duplicate_stale() {
     let db = open().await;
@@ -232,6 +234,7 @@ async fn ingest_decides_accepted_new_version_duplicate_stale() {
     assert_eq!((qf.len(), qf[0].source_version, &qf[0].payload), (1, 2, &rural_dibao("500.00")));
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn reads_as_of_a_business_date_see_current_versions_in_force() {
     let db = open().await;
@@ -284,6 +287,7 @@ async fn reads_as_of_a_business_date_see_current_versions_in_force() {
 
 // ---- AuditLog ----
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn audit_events_chain_from_genesis_and_verify() {
     let db = open().await;
@@ -341,6 +345,7 @@ async fn audit_events_chain_from_genesis_and_verify() {
     assert_eq!(seqs_of(db.store.list_audit_events(&AuditFilter::default(), Some(3), 1).await.unwrap()), [2]);
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn audit_verification_finds_the_altered_event() {
     let db = open().await;
@@ -367,6 +372,7 @@ async fn audit_verification_finds_the_altered_event() {
 
 // ---- ChangeLog ----
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn change_cursors_count_written_versions_without_gaps() {
     let db = open().await;
@@ -402,6 +408,7 @@ async fn change_cursors_count_written_versions_without_gaps() {
     assert_eq!(cursors(db.store.changes_after(&all, 2, 3, 100).await.unwrap()), [3]);
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn concurrent_batches_commit_in_cursor_order() {
     let db = open().await;
@@ -433,6 +440,7 @@ async fn concurrent_batches_commit_in_cursor_order() {
     assert!(rows.windows(2).all(|w| w[0].fact.recorded_at <= w[1].fact.recorded_at), "commit order = cursor order");
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn changes_after_filters_by_kind_and_division_and_pages() {
     let db = open().await;
@@ -528,6 +536,7 @@ fn created(o: CreateOutcome) -> SnapshotHeader {
     }
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_snapshot_freezes_once_and_verifies_by_recomputing() {
     let db = open().await;
@@ -588,6 +597,7 @@ async fn a_snapshot_freezes_once_and_verifies_by_recomputing() {
     assert!(v.differences.iter().any(|d| d.contains("statuses")), "{:?}", v.differences);
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_snapshot_holds_only_what_was_recorded_by_its_cutoff() {
     let db = open().await;
@@ -612,6 +622,7 @@ async fn a_snapshot_holds_only_what_was_recorded_by_its_cutoff() {
     assert_eq!((h3.previous_quarter.as_deref(), h3.previous_hash), (Some("2023Q2"), h.content_hash));
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn the_same_input_freezes_to_the_same_sections_on_sqlite_and_this_backend() {
     let twin_dir = tempfile::tempdir().unwrap();
@@ -643,6 +654,7 @@ async fn the_same_input_freezes_to_the_same_sections_on_sqlite_and_this_backend(
 
 // ---- CalendarStore and CoordinationStore ----
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_calendar_load_planned_from_stale_versions_is_raced() {
     let db = open().await;
@@ -710,6 +722,7 @@ async fn a_calendar_load_planned_from_stale_versions_is_raced() {
     assert_eq!(by_version, [(2030, 1, &change), (2030, 2, &change)]);
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn warnings_and_fund_reports_keep_their_identity_rules() {
     let db = open().await;
