@@ -17,7 +17,7 @@
 
 use std::path::Path;
 
-use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use libtest_mimic::{Arguments, Completion, Failed, FormatSetting, Trial};
 
 /// This binary runs the suite on PostgreSQL.
 pub const ON_POSTGRES: bool = true;
@@ -135,7 +135,7 @@ fn main() {
         args.test_threads = std::env::var("RUST_TEST_THREADS").ok().and_then(|n| n.parse().ok());
     }
     let on_server = support::postgres::server_url_if_set().is_some();
-    if !on_server && !args.list {
+    if !on_server && !args.list && args.format != Some(FormatSetting::Json) {
         println!(
             "\nPostgreSQL half of the end-to-end suite skipped: {} is not set (e.g. \
              postgres://postgres@127.0.0.1:5432/postgres); its tests are reported as ignored.",
