@@ -4,13 +4,6 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // The PostgreSQL half of the end-to-end suite (`tests/api_pg`) is compiled in when DOUDI_TEST_DATABASE_URL names a
-    // server; otherwise it is one ignored test saying it was skipped.
-    println!("cargo:rerun-if-env-changed=DOUDI_TEST_DATABASE_URL");
-    println!("cargo:rustc-check-cfg=cfg(doudi_pg_tests)");
-    if std::env::var("DOUDI_TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty()) {
-        println!("cargo:rustc-cfg=doudi_pg_tests");
-    }
     let proto_dir = PathBuf::from("proto");
     let mut files: Vec<PathBuf> = std::fs::read_dir(proto_dir.join("doudi/v1"))?
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use doudi::grpc::pb;
+use macro_rules_attribute::apply;
 use tonic::Code;
 
 use crate::support::*;
@@ -129,6 +130,7 @@ async fn push_everything(app: &TestApp, person: &str, division: &str, kinds: &[&
     }
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn push_matrix_only_owners_push() {
     let app = spawn_app().await;
@@ -163,6 +165,7 @@ async fn push_matrix_only_owners_push() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn read_matrix_for_every_agency() {
     let app = spawn_app().await;
@@ -197,6 +200,7 @@ async fn read_matrix_for_every_agency() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn education_reads_assistance_only_of_students() {
     let app = spawn_app().await;
@@ -238,6 +242,7 @@ async fn education_reads_assistance_only_of_students() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn county_offices_stay_in_their_county() {
     let app = spawn_app().await;

@@ -2,6 +2,7 @@
 //! alterations, deletions and reordering of stored rows.
 
 use doudi::grpc::pb;
+use macro_rules_attribute::apply;
 use tonic::Code;
 
 use crate::support::*;
@@ -32,6 +33,7 @@ async fn verify(c: &mut doudi::client::Clients) -> pb::VerifyAuditChainResponse 
     c.audit.verify_audit_chain(pb::VerifyAuditChainRequest {}).await.unwrap().into_inner()
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn who_looked_at_this_person() {
     let app = spawn_app().await;
@@ -109,6 +111,7 @@ async fn who_looked_at_this_person() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn the_chain_names_the_first_altered_deleted_or_reordered_event() {
     let app = spawn_app().await;

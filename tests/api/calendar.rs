@@ -10,6 +10,7 @@ use doudi::client::Clients;
 use doudi::domain::holiday_notice::{FileFormat, NoticeFile};
 use doudi::grpc::pb;
 use doudi::hub::calendar::{LoadOutcome, load_notice};
+use macro_rules_attribute::apply;
 
 use crate::support::*;
 
@@ -60,6 +61,7 @@ fn notice(text: &str) -> NoticeFile {
     NoticeFile::parse(text, FileFormat::Toml).unwrap()
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_warning_past_the_loaded_years_is_accepted_provisionally_and_rescheduled_when_the_year_is_loaded() {
     let app = spawn_app().await;
@@ -205,6 +207,7 @@ async fn a_warning_past_the_loaded_years_is_accepted_provisionally_and_reschedul
 }
 
 /// `doudi calendar add` refuses each invalid file with the date and the rule, and changes nothing.
+#[apply(e2e!)]
 #[tokio::test]
 async fn invalid_notice_files_are_refused_naming_the_date_and_the_rule() {
     let app = spawn_app().await;
@@ -253,6 +256,7 @@ async fn invalid_notice_files_are_refused_naming_the_date_and_the_rule() {
 
 /// Loading `calendar/2022.toml` … `2026.toml` with `doudi calendar add` into a database whose calendar was
 /// emptied gives exactly the `work_calendar` table migration 0003 makes.
+#[apply(e2e!)]
 #[tokio::test]
 async fn the_shipped_notice_files_reproduce_the_migration_table() {
     let app = spawn_app().await;
@@ -306,6 +310,7 @@ async fn the_shipped_notice_files_reproduce_the_migration_table() {
 /// Migration 0008 on a database made by the previous release (migrations 0001–0007), holding a year an operator
 /// had added to `work_calendar` by hand: nothing in `work_calendar` changes, and every year becomes version 1 of
 /// its notice with exactly its rows.
+#[apply(e2e!)]
 #[tokio::test]
 async fn migration_0008_keeps_a_previous_release_calendar() {
     let dir = tempfile::tempdir().unwrap();
@@ -358,6 +363,7 @@ async fn migration_0008_keeps_a_previous_release_calendar() {
 
 /// A New Year block may start early in December (up to 31 days): warnings received in late November whose deadlines
 /// reach it are rescheduled with history too (found by a break-it run: they moved silently).
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_long_new_year_block_reschedules_warnings_received_before_december_with_history() {
     let app = spawn_app().await;
@@ -387,6 +393,7 @@ holidays = [{ name = "元旦", first = "2026-12-02", last = "2027-01-01" }]"#;
 
 /// A load planned before another notice was loaded is refused by the store (`Raced`) and writes nothing; the source
 /// and correction texts are one line.
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_stale_plan_writes_nothing_and_texts_are_one_line() {
     let app = spawn_app().await;

@@ -13,6 +13,7 @@ use doudi::cli::get::{GetArgs, get};
 use doudi::cli::list::{ListArgs, list};
 use doudi::cli::push::{Counts, PushArgs, push};
 use doudi::domain::id_number::IdNumber;
+use macro_rules_attribute::apply;
 
 use crate::support::{TestApp, id, spawn_app};
 
@@ -74,6 +75,7 @@ fn bad_check(id_number: &str) -> String {
     format!("{}{}", &id_number[..17], if last == '0' { '1' } else { '0' })
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn push_csv_counts_each_outcome_and_lists_exactly_the_bad_rows() {
     let app = spawn_app().await;
@@ -157,6 +159,7 @@ async fn push_csv_counts_each_outcome_and_lists_exactly_the_bad_rows() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn gbk_file_with_chinese_text_pushes_and_reads_back() {
     let app = spawn_app().await;
@@ -220,6 +223,7 @@ async fn gbk_file_with_chinese_text_pushes_and_reads_back() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn get_and_list_show_the_pushed_values() {
     let app = spawn_app().await;
@@ -314,6 +318,7 @@ fn five_and_one_ended(dir: &Path) -> PathBuf {
     file
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn export_then_push_back_is_all_duplicate() {
     let app = spawn_app().await;
@@ -366,6 +371,7 @@ async fn export_then_push_back_is_all_duplicate() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn tampered_export_is_refused_before_anything_is_sent() {
     let app = spawn_app().await;
@@ -432,6 +438,7 @@ fn accepted_in(stdout: &str) -> u64 {
     count_in(stdout, "accepted")
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn push_of_100k_rows_interrupted_and_resumed_loses_and_repeats_nothing() {
     const N: usize = 100_000;
@@ -496,6 +503,7 @@ async fn push_of_100k_rows_interrupted_and_resumed_loses_and_repeats_nothing() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn push_of_100k_rows_killed_mid_batch_and_resumed_stores_each_row_once() {
     const N: u64 = 100_000;
@@ -571,6 +579,7 @@ async fn push_of_100k_rows_killed_mid_batch_and_resumed_stores_each_row_once() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn export_snapshot_writes_the_quarter_summary_and_push_refuses_it() {
     let app = spawn_app().await;
@@ -653,6 +662,7 @@ fn watch_args(conn: &ConnectArgs, from: Option<i64>, json: bool, limit: u64) -> 
     }
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn watch_prints_one_line_per_change_and_resumes_from_a_cursor() {
     use doudi::grpc::pb;

@@ -38,6 +38,7 @@ use doudi::domain::snapshot::{AggregateRow, Aggregates, StatusRow, rows_hash};
 use doudi::domain::versioning::Decision::{self, Accepted, Duplicate, NewVersion, Stale};
 use doudi::domain::workdays::{CalendarEntry, DayKind};
 use doudi::store::*;
+use macro_rules_attribute::apply;
 
 use crate::support::id;
 
@@ -198,6 +199,7 @@ async fn tamper(store: &Store, sql: &'static str) -> u64 {
 
 // ---- FactStore ----
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn ingest_decides_accepted_new_version_duplicate_stale() {
     let db = open().await;
@@ -233,6 +235,7 @@ async fn ingest_decides_accepted_new_version_duplicate_stale() {
     assert_eq!((qf.len(), qf[0].source_version, &qf[0].payload), (1, 2, &rural_dibao("500.00")));
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn reads_as_of_a_business_date_see_current_versions_in_force() {
     let db = open().await;
@@ -287,6 +290,7 @@ async fn reads_as_of_a_business_date_see_current_versions_in_force() {
 
 // ---- AuditLog ----
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn audit_events_chain_from_genesis_and_verify() {
     let db = open().await;
@@ -347,6 +351,7 @@ async fn audit_events_chain_from_genesis_and_verify() {
 /// Migration 0010's persons without an ID number: a read of an ID number the hub has not met is audited under that
 /// person (so an auditor finds the probe), yet the person is not known: no cipher, in no list. When facts about the
 /// person arrive later, the same person gets its encrypted ID number, and both events are found by person.
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_probe_of_an_unknown_person_is_audited_and_the_person_known_later() {
     let db = open().await;
@@ -370,6 +375,7 @@ async fn a_probe_of_an_unknown_person_is_audited_and_the_person_known_later() {
     assert_eq!(db.store.verify_audit_chain().await.unwrap().checked, 2);
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn audit_verification_finds_the_altered_event() {
     let db = open().await;
@@ -396,6 +402,7 @@ async fn audit_verification_finds_the_altered_event() {
 
 // ---- ChangeLog ----
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn change_cursors_count_written_versions_without_gaps() {
     let db = open().await;
@@ -431,6 +438,7 @@ async fn change_cursors_count_written_versions_without_gaps() {
     assert_eq!(cursors(db.store.changes_after(&all, 2, 3, 100).await.unwrap()), [3]);
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn concurrent_batches_commit_in_cursor_order() {
     let db = open().await;
@@ -462,6 +470,7 @@ async fn concurrent_batches_commit_in_cursor_order() {
     assert!(rows.windows(2).all(|w| w[0].fact.recorded_at <= w[1].fact.recorded_at), "commit order = cursor order");
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn changes_after_filters_by_kind_and_division_and_pages() {
     let db = open().await;
@@ -557,6 +566,7 @@ fn created(o: CreateOutcome) -> SnapshotHeader {
     }
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_snapshot_freezes_once_and_verifies_by_recomputing() {
     let db = open().await;
@@ -617,6 +627,7 @@ async fn a_snapshot_freezes_once_and_verifies_by_recomputing() {
     assert!(v.differences.iter().any(|d| d.contains("statuses")), "{:?}", v.differences);
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_snapshot_holds_only_what_was_recorded_by_its_cutoff() {
     let db = open().await;
@@ -641,6 +652,7 @@ async fn a_snapshot_holds_only_what_was_recorded_by_its_cutoff() {
     assert_eq!((h3.previous_quarter.as_deref(), h3.previous_hash), (Some("2023Q2"), h.content_hash));
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn the_same_input_freezes_to_the_same_sections_on_sqlite_and_this_backend() {
     let twin_dir = tempfile::tempdir().unwrap();
@@ -672,6 +684,7 @@ async fn the_same_input_freezes_to_the_same_sections_on_sqlite_and_this_backend(
 
 // ---- CalendarStore and CoordinationStore ----
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_calendar_load_planned_from_stale_versions_is_raced() {
     let db = open().await;
@@ -739,6 +752,7 @@ async fn a_calendar_load_planned_from_stale_versions_is_raced() {
     assert_eq!(by_version, [(2030, 1, &change), (2030, 2, &change)]);
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn warnings_and_fund_reports_keep_their_identity_rules() {
     let db = open().await;
@@ -807,6 +821,7 @@ async fn scalar(store: &Store, sql: &'static str) -> String {
 /// id: the migration stops with an error naming what it could not copy, and the database is exactly as before —
 /// still at 0009, the same rows in the old layout — and still usable by the release that made it. Removing the
 /// orphan lets the migration run; every fact and audit person row is then found under its person's id.
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_migration_that_cannot_copy_every_row_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use doudi::client::Clients;
 use doudi::grpc::pb;
+use macro_rules_attribute::apply;
 use tonic::Code;
 
 use crate::support::*;
@@ -122,6 +123,7 @@ fn find<'a>(r: &'a pb::ListWarningsResponse, id: &str) -> &'a pb::Warning {
     r.warnings.iter().find(|w| w.warning_id == id).unwrap()
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn report_timeliness_follows_the_shanghai_date_and_missing_waits_for_month_end() {
     let app = spawn_app().await;
@@ -165,6 +167,7 @@ async fn report_timeliness_follows_the_shanghai_date_and_missing_waits_for_month
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn roster_mismatch_is_flagged_with_both_amounts() {
     let app = spawn_app().await;
@@ -211,6 +214,7 @@ async fn roster_mismatch_is_flagged_with_both_amounts() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn county_offices_report_and_handle_warnings_for_their_own_county_only() {
     let app = spawn_app().await;
@@ -241,6 +245,7 @@ async fn county_offices_report_and_handle_warnings_for_their_own_county_only() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn only_civil_affairs_pushes_and_reads_warnings_and_leading_group_reads_fund_reports() {
     let app = spawn_app().await;
@@ -266,6 +271,7 @@ async fn only_civil_affairs_pushes_and_reads_warnings_and_leading_group_reads_fu
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn bad_input_names_the_field_and_changes_nothing() {
     let app = spawn_app().await;
@@ -328,6 +334,7 @@ async fn bad_input_names_the_field_and_changes_nothing() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn worked_deadlines_of_policy_reference_end_to_end() {
     let app = spawn_app().await;
@@ -363,6 +370,7 @@ async fn worked_deadlines_of_policy_reference_end_to_end() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn workflow_states_overdue_lateness_and_invalid_transitions() {
     let app = spawn_app().await;
@@ -483,6 +491,7 @@ async fn workflow_states_overdue_lateness_and_invalid_transitions() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn warnings_paginate_and_keep_no_id_number_at_rest() {
     let app = spawn_app().await;

@@ -2,6 +2,7 @@
 //! input (issue "Core exchange", section "Bad input": each case leaves stored data unchanged).
 
 use doudi::grpc::pb;
+use macro_rules_attribute::apply;
 use tonic::Code;
 
 use crate::support::*;
@@ -9,6 +10,7 @@ use crate::support::*;
 const HUAN: &str = "621022"; // 环县
 const XIFENG: &str = "621002"; // 西峰区
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn outcomes_follow_api_md() {
     let app = spawn_app().await;
@@ -53,6 +55,7 @@ async fn outcomes_follow_api_md() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn reads_are_bitemporal_by_business_date() {
     let app = spawn_app().await;
@@ -76,6 +79,7 @@ async fn reads_are_bitemporal_by_business_date() {
 
 /// Each bad record of the issue, alone and mixed with good ones: the good are stored, each bad
 /// one is reported with its field and reason, and nothing stored changes.
+#[apply(e2e!)]
 #[tokio::test]
 async fn bad_records_are_rejected_per_record() {
     let app = spawn_app().await;
@@ -143,6 +147,7 @@ async fn bad_records_are_rejected_per_record() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn whole_request_refusals() {
     let app = spawn_app_with(|c| c.max_batch = 50).await;
@@ -178,6 +183,7 @@ async fn whole_request_refusals() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn stream_counts_outcomes_and_lists_rejections() {
     let app = spawn_app().await;
@@ -201,6 +207,7 @@ async fn stream_counts_outcomes_and_lists_rejections() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn list_recipients_pages_and_counts() {
     let app = spawn_app().await;
@@ -252,6 +259,7 @@ async fn list_recipients_pages_and_counts() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn every_request_on_person_data_is_audited() {
     let app = spawn_app().await;
@@ -267,6 +275,7 @@ async fn every_request_on_person_data_is_audited() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn id_numbers_are_encrypted_at_rest() {
     let app = spawn_app().await;
@@ -334,6 +343,7 @@ async fn at_rest(app: &TestApp) -> Vec<u8> {
     bytes
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn reference_data_from_the_letter() {
     let app = spawn_app().await;
@@ -359,6 +369,7 @@ async fn reference_data_from_the_letter() {
 
 /// Breaker finding: a certificate number contains the full ID number; it must not be stored in
 /// clear, yet a reader allowed to see it gets it whole.
+#[apply(e2e!)]
 #[tokio::test]
 async fn certificate_numbers_are_not_stored_in_clear() {
     let app = spawn_app().await;
@@ -373,6 +384,7 @@ async fn certificate_numbers_are_not_stored_in_clear() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn page_tokens_are_opaque_and_bound_to_the_caller() {
     let app = spawn_app().await;
@@ -399,6 +411,7 @@ async fn page_tokens_are_opaque_and_bound_to_the_caller() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn hiv_affected_children_are_never_counted_below_county_level() {
     let app = spawn_app().await;
@@ -423,6 +436,7 @@ async fn hiv_affected_children_are_never_counted_below_county_level() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn identifiers_and_dates_are_bounded() {
     let app = spawn_app().await;
@@ -446,6 +460,7 @@ async fn identifiers_and_dates_are_bounded() {
 }
 
 /// A request cancelled at any point leaves all of its valid facts or none (one transaction).
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_cancelled_batch_leaves_all_or_nothing() {
     use doudi::domain::agency::{AgencyCode, Principal};
@@ -478,6 +493,7 @@ async fn a_cancelled_batch_leaves_all_or_nothing() {
 /// one response are bounded (`max_recipient_facts`, 5 here so the test stays small): without a page_size a person
 /// with more is RESOURCE_EXHAUSTED naming the count and the limit and how to read the rest; with a page_size the facts
 /// come in pages. 12 facts at 5 a page: 5 + 5 + 2, every fact once, in fact_id order (one kind, one agency).
+#[apply(e2e!)]
 #[tokio::test]
 async fn get_recipient_bounds_the_facts_of_one_response_and_pages_the_rest() {
     let app = spawn_app_with(|c| c.max_recipient_facts = 5).await;
@@ -543,6 +559,7 @@ async fn get_recipient_bounds_the_facts_of_one_response_and_pages_the_rest() {
 /// the field and the limit: a monthly benefit of a billion yuan (limit 10,000.00 a month), a county's monthly fund
 /// report of 2,000,000,000.00 (limit 1,000,000,000.00), a settlement costing 20,000,000.00 (limit 10,000,000.00).
 /// The limits themselves are accepted.
+#[apply(e2e!)]
 #[tokio::test]
 async fn amounts_above_their_plausible_maximum_are_refused_naming_the_field_and_the_limit() {
     let app = spawn_app().await;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use doudi::client::ClientIdentity;
 use doudi::grpc::pb;
 use doudi::hostile::{self, Target};
+use macro_rules_attribute::apply;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::support::{TRUST_DOMAIN, TestApp, base, id, rural_dibao, spawn_app_with, spawn_app_with_revoked, with};
@@ -65,6 +66,7 @@ fn batches(prefix: &str, n: usize, size: usize) -> Vec<Vec<pb::Fact>> {
         .collect()
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn ten_thousand_streams_opened_and_dropped_leave_nothing_behind() {
     // No request quota here: the point is streams, not rate (the quota has its own test in limits.rs).
@@ -99,6 +101,7 @@ async fn ten_thousand_streams_opened_and_dropped_leave_nothing_behind() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_client_killed_mid_stream_leaves_only_whole_batches() {
     let app = spawn_app_with(|_| {}).await;
@@ -132,6 +135,7 @@ async fn a_client_killed_mid_stream_leaves_only_whole_batches() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_burst_of_cancelled_requests_writes_whole_batches_or_nothing() {
     let app = spawn_app_with(|c| c.rate_per_agency = 0).await;
@@ -154,6 +158,7 @@ async fn a_burst_of_cancelled_requests_writes_whole_batches_or_nothing() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn tls_handshakes_that_never_finish_are_dropped_while_others_are_served() {
     // The test hub's handshake timeout is 2 s (support::spawn_app_prepared).
@@ -178,6 +183,7 @@ async fn tls_handshakes_that_never_finish_are_dropped_while_others_are_served() 
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn floods_of_unknown_and_revoked_certificates_are_refused() {
     let (app, revoked) = spawn_app_with_revoked("education").await;

@@ -3,6 +3,7 @@
 
 use doudi::crypto::Keys;
 use doudi::grpc::pb;
+use macro_rules_attribute::apply;
 
 use crate::support::*;
 
@@ -20,6 +21,7 @@ fn rotate(db: &str, old: &str, new: &str, extra: &[&str]) -> std::process::Outpu
         .unwrap()
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn rotating_the_data_key_keeps_everyone() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,6 +109,7 @@ async fn rotating_the_data_key_keeps_everyone() {
 
 /// The national-algorithm suite end to end (SM4-GCM at rest, HMAC-SM3 person keys): push, read back, and the
 /// database refuses the same data key under the default suite.
+#[apply(e2e!)]
 #[tokio::test]
 async fn the_sm_suite_serves_and_is_fixed_per_database() {
     use doudi::crypto::CryptoSuite;

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use doudi::grpc::pb;
+use macro_rules_attribute::apply;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 use tonic_health::pb::health_client::HealthClient;
@@ -12,6 +13,7 @@ use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus}
 
 use crate::support::{base, id, rural_dibao, spawn_app_with, with};
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn shutdown_says_not_serving_first_tells_streams_to_resume_and_ends_in_bounded_time() {
     let mut app = spawn_app_with(|c| c.shutdown_grace_secs = 2).await;
@@ -79,6 +81,7 @@ async fn shutdown_says_not_serving_first_tells_streams_to_resume_and_ends_in_bou
     assert_eq!(store.fact_version_count().await.unwrap(), versions_before_stop);
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_connection_past_its_age_is_sent_away_and_cut_after_the_grace() {
     let app = spawn_app_with(|c| {

@@ -2,11 +2,13 @@
 //! RESOURCE_EXHAUSTED and a retry hint, other agencies unaffected, nothing half-written.
 
 use doudi::grpc::pb;
+use macro_rules_attribute::apply;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
 use crate::support::*;
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn an_agency_over_its_request_quota_is_told_when_to_retry() {
     // 2 requests a second with a burst of 3: the 4th immediate request is over the quota.
@@ -33,6 +35,7 @@ async fn an_agency_over_its_request_quota_is_told_when_to_retry() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_second_concurrent_stream_over_the_limit_is_refused_and_writes_nothing() {
     let app = spawn_app_with(|c| c.max_streams_per_agency = 1).await;

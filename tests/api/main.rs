@@ -5,6 +5,13 @@
 /// This binary runs the suite on SQLite; `tests/api_pg` runs the same files on PostgreSQL.
 pub const ON_POSTGRES: bool = false;
 
+/// `#[apply(e2e!)]` goes above the `#[tokio::test]` of every test in a file that `tests/api_pg` compiles too. Here it
+/// leaves the test as it is; there it registers the test with that binary's harness, which runs it on PostgreSQL or
+/// reports it skipped when `DOUDI_TEST_DATABASE_URL` is not set.
+macro_rules! e2e {
+    ($($test:tt)*) => { $($test)* };
+}
+
 mod support;
 
 mod access;

@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 
 use doudi::client::Clients;
 use doudi::grpc::pb;
+use macro_rules_attribute::apply;
 use rust_decimal::Decimal;
 use tonic::Code;
 
@@ -294,6 +295,7 @@ async fn load_examples(app: &TestApp) -> Examples {
     Examples { a, b, c, d, e, persons: [a_person, b_person, c_person, t_person] }
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn worked_examples_a_to_e() {
     let app = spawn_app().await;
@@ -373,6 +375,7 @@ async fn worked_examples_a_to_e() {
 // Every finding code
 // ---------------------------------------------------------------------------------------------------------------------
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn every_finding_code_fires_end_to_end_and_a_clean_settlement_raises_none() {
     let app = spawn_app().await;
@@ -609,6 +612,7 @@ async fn every_finding_code_fires_end_to_end_and_a_clean_settlement_raises_none(
 // Validation
 // ---------------------------------------------------------------------------------------------------------------------
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn invalid_settlements_are_rejected_per_record_and_not_stored() {
     let app = spawn_app().await;
@@ -722,6 +726,7 @@ async fn invalid_settlements_are_rejected_per_record_and_not_stored() {
 // DUPLICATE and immutability
 // ---------------------------------------------------------------------------------------------------------------------
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn the_same_settlement_again_is_a_duplicate_and_other_content_is_refused() {
     let app = spawn_app().await;
@@ -819,6 +824,7 @@ async fn the_same_settlement_again_is_a_duplicate_and_other_content_is_refused()
 // Access
 // ---------------------------------------------------------------------------------------------------------------------
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn only_medical_insurance_submits_and_civil_affairs_reads_within_its_county() {
     let app = spawn_app().await;
@@ -914,6 +920,7 @@ fn tekun_year(person: &str) -> [pb::Settlement; 3] {
     ]
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn settlements_arriving_in_reverse_order_end_with_the_in_order_findings() {
     let person = id(HUAN, (1944, 4, 4), 601);
@@ -983,6 +990,7 @@ async fn settlements_arriving_in_reverse_order_end_with_the_in_order_findings() 
     }
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_late_dibao_fact_is_picked_up_by_recheck_period() {
     let app = spawn_app().await;
@@ -1074,6 +1082,7 @@ async fn a_late_dibao_fact_is_picked_up_by_recheck_period() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn cover_is_checked_on_admitted_on_and_a_late_cover_is_picked_up() {
     let app = spawn_app().await;
@@ -1112,6 +1121,7 @@ async fn cover_is_checked_on_admitted_on_and_a_late_cover_is_picked_up() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn the_policy_version_in_force_on_settled_on_applies() {
     let app = spawn_app().await;
@@ -1170,6 +1180,7 @@ async fn the_policy_version_in_force_on_settled_on_applies() {
 // Listing
 // ---------------------------------------------------------------------------------------------------------------------
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn list_findings_pages_and_filters() {
     let app = spawn_app().await;
@@ -1254,6 +1265,7 @@ fn programs(g: &pb::MedicalAssistanceGroup) -> Vec<pb::Program> {
     g.programs.iter().map(|p| pb::Program::try_from(*p).unwrap()).collect()
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn get_policy_lists_the_version_in_force() {
     use pb::Program as P;

@@ -5,9 +5,11 @@ use doudi::grpc::convert::fact_out;
 use doudi::grpc::pb;
 use doudi::synth::settlements::SettlementConfig;
 use doudi::synth::{Population, SynthConfig};
+use macro_rules_attribute::apply;
 
 use crate::support::spawn_app;
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn the_demo_finds_exactly_the_planted_faults() {
     let app = spawn_app().await;
@@ -46,6 +48,7 @@ async fn the_demo_finds_exactly_the_planted_faults() {
 /// Migration 0005 loads medical.md's example values as `621000-2023-example` (the same values as
 /// `PolicyParams::example_2023`, written from medical.md's tables) and the national floors of 国办发〔2021〕42号 as
 /// `621000-national-floor`, which no floor check complains about; and a version added later is used at once.
+#[apply(e2e!)]
 #[tokio::test]
 async fn policy_versions_loaded_by_the_migration_and_added_later() {
     use doudi::domain::medical::PolicyParams;

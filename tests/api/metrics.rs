@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use doudi::grpc::pb;
+use macro_rules_attribute::apply;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
@@ -71,6 +72,7 @@ fn dibao(fact_id: &str, version: u64, person: &str, benefit: &str) -> pb::Fact {
     f
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn metrics_count_requests_by_agency_method_and_code_and_facts_by_outcome() {
     let app = spawn_app_with(|c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
@@ -153,6 +155,7 @@ async fn metrics_count_requests_by_agency_method_and_code_and_facts_by_outcome()
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn the_request_id_is_echoed_or_made() {
     let app = spawn_app_with(|c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;

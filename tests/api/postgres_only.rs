@@ -2,12 +2,14 @@
 //! connection, and the same frozen quarter on SQLite and PostgreSQL.
 
 use doudi::grpc::pb;
+use macro_rules_attribute::apply;
 use sqlx::Connection as _;
 
 use crate::support::{base, id, rural_dibao, with};
 
 /// PostgreSQL: a database connection terminated under a request in flight (a failover, `pg_terminate_backend`) is
 /// UNAVAILABLE — the code clients retry — not INTERNAL; nothing is stored, and the next push is served.
+#[apply(e2e!)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_connection_lost_mid_request_is_unavailable_and_the_hub_recovers() {
     let app = crate::support::spawn_app().await;
@@ -45,6 +47,7 @@ async fn a_database_connection_lost_mid_request_is_unavailable_and_the_hub_recov
 /// the content is defined by the canonical rows, not by the engine): every section hash of 2023Q2 is equal on a
 /// SQLite hub and a PostgreSQL hub, except `agencies`, which holds each agency's push times (system time, different
 /// by construction in two runs).
+#[apply(e2e!)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_facts_freeze_to_the_same_sections_on_sqlite_and_postgresql() {
     use doudi::grpc::convert::fact_out;
@@ -95,6 +98,7 @@ async fn the_same_facts_freeze_to_the_same_sections_on_sqlite_and_postgresql() {
 /// Issue 23 item 3: migration 0009 adds CHECKs refusing NaN to the NUMERIC money columns. On a database made with the
 /// migrations up to 0007 and holding data, it loses nothing (the reference standards of 0002 and a fund report of
 /// 1,326.00 yuan written then are all still there, unchanged), and NaN is refused afterwards, naming the constraint.
+#[apply(e2e!)]
 #[tokio::test]
 async fn migration_0009_keeps_a_0007_databases_data_and_refuses_nan() {
     let url = crate::support::postgres::fresh_database().await;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use doudi::bench::hub::ChildHub;
 use doudi::client::Clients;
 use doudi::grpc::pb;
+use macro_rules_attribute::apply;
 use tonic::Code;
 
 use crate::support::*;
@@ -57,6 +58,7 @@ async fn stored_versions(url: &str, fact_id: &str) -> (Vec<i64>, Vec<i64>) {
     (all, current)
 }
 
+#[apply(e2e!)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_to_one_replica_reaches_a_watcher_on_the_other_within_a_second() {
     let (hubs, _url) = two_replicas().await;
@@ -95,6 +97,7 @@ async fn a_push_to_one_replica_reaches_a_watcher_on_the_other_within_a_second() 
     }
 }
 
+#[apply(e2e!)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_pushes_of_one_fact_on_two_replicas_have_one_winner_and_lose_no_version() {
     let (hubs, url) = two_replicas().await;
@@ -138,6 +141,7 @@ async fn concurrent_pushes_of_one_fact_on_two_replicas_have_one_winner_and_lose_
     assert_eq!(current, vec![9]);
 }
 
+#[apply(e2e!)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_create_snapshot_on_two_replicas_creates_it_once() {
     let (hubs, _url) = two_replicas().await;
@@ -164,6 +168,7 @@ async fn concurrent_create_snapshot_on_two_replicas_creates_it_once() {
 /// warnings and settlements with the same ids, and CreateSnapshot, all at once on both; then the store's invariants
 /// are checked in SQL (one current version per record, the highest stored; change cursors 1..N, each naming a stored
 /// version; audit seq 1..N and the chain verifies), and a watcher on each replica saw every change once, in order.
+#[apply(e2e!)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_at_once_on_two_replicas_keeps_the_invariants() {
     use sqlx::Connection as _;

@@ -4,6 +4,7 @@
 use doudi::grpc::convert::fact_out;
 use doudi::grpc::pb;
 use doudi::synth::{AGENCIES, GAP_RULES, Population, SynthConfig};
+use macro_rules_attribute::apply;
 use tonic::Code;
 
 use crate::support::{TestApp, spawn_app};
@@ -32,6 +33,7 @@ fn q(quarter: &str) -> pb::CreateSnapshotRequest {
     pb::CreateSnapshotRequest { quarter: quarter.into() }
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_snapshot_freezes_the_quarter_once_and_finds_the_planted_gaps() {
     let app = spawn_app().await;
@@ -103,6 +105,7 @@ async fn a_snapshot_freezes_the_quarter_once_and_finds_the_planted_gaps() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn only_civil_affairs_freezes_and_only_finished_quarters() {
     let app = spawn_app().await;
@@ -134,6 +137,7 @@ async fn only_civil_affairs_freezes_and_only_finished_quarters() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn concurrent_creates_have_exactly_one_winner() {
     let app = spawn_app().await;
@@ -174,6 +178,7 @@ fn yuan(fen: i64) -> String {
 /// The letter's 2022 figures (qingyang-figures.md §4), pushed as county fund reports split unevenly over the eight
 /// counties, come back exactly in the monthly reports and the quarterly summaries; the standards section shows 2023
 /// against 2022 with the letter's changes (urban standard +3%, average urban subsidy +4%).
+#[apply(e2e!)]
 #[tokio::test]
 async fn the_letters_2022_figures_are_reproduced() {
     use doudi::domain::division::QINGYANG_COUNTIES;
@@ -279,6 +284,7 @@ async fn the_letters_2022_figures_are_reproduced() {
 }
 
 /// Quarter-over-quarter change, late corrections and small-cell suppression, from hand-pushed facts.
+#[apply(e2e!)]
 #[tokio::test]
 async fn change_late_corrections_and_suppression() {
     use crate::support::{base, id, rural_dibao, with};
@@ -346,6 +352,7 @@ async fn change_late_corrections_and_suppression() {
 }
 
 /// `doudi snapshot verify QUARTER` on the hub's database: valid, then exit status 1 naming the altered section.
+#[apply(e2e!)]
 #[tokio::test]
 async fn snapshot_verify_command_names_what_differs() {
     let app = spawn_app().await;
@@ -374,6 +381,7 @@ async fn snapshot_verify_command_names_what_differs() {
 }
 
 /// `doudi report quarterly|monthly` on the hub's database, in every format.
+#[apply(e2e!)]
 #[tokio::test]
 async fn report_commands_write_every_format() {
     use crate::support::{base, id, rural_dibao, with};
@@ -413,6 +421,7 @@ async fn report_commands_write_every_format() {
 
 /// The coverage parameters are data: a `coverage_params_file` that lists no program for UNINSURED turns that rule
 /// off for an uninsured dibao person, who is UNINSURED under the defaults.
+#[apply(e2e!)]
 #[tokio::test]
 async fn coverage_parameters_come_from_configuration() {
     use crate::support::{base, id, rural_dibao, spawn_app_with, with};
@@ -452,6 +461,7 @@ async fn coverage_parameters_come_from_configuration() {
 /// 西峰区 fact (442.00). Hand sums: 环县 = 100,000 × 999,999,999,999.99 + 442.00 = 99,999,999,999,999,000.00 + 442.00
 /// = 99,999,999,999,999,442.00 (past i64 fen, 92,233,720,368,547,758.07 yuan); 西峰区 = 442.00; together
 /// 99,999,999,999,999,884.00. Every report succeeds, the other county's figure included.
+#[apply(e2e!)]
 #[tokio::test]
 async fn one_countys_absurd_sums_do_not_stop_the_citys_reports() {
     use crate::support::{base, id, push, rural_dibao, with};
@@ -539,6 +549,7 @@ async fn one_countys_absurd_sums_do_not_stop_the_citys_reports() {
 /// {"quarter":"2023Q2"} and froze the city's quarter. Every city-wide action of the access matrix is refused to a
 /// county office with PERMISSION_DENIED naming the action; nothing is frozen; the city office then freezes the quarter
 /// itself. A county office still takes county actions, narrowed to its county (ListFundReports: its rows only).
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_county_office_may_not_take_city_wide_actions() {
     const HUAN: &str = "621022";

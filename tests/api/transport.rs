@@ -2,12 +2,14 @@
 
 use doudi::client::{ClientIdentity, Clients, connect};
 use doudi::grpc::pb;
+use macro_rules_attribute::apply;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::support::*;
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn who_am_i_reads_the_certificate() {
     let app = spawn_app().await;
@@ -21,6 +23,7 @@ async fn who_am_i_reads_the_certificate() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn unknown_agency_and_wrong_trust_domain_are_unauthenticated() {
     let app = spawn_app().await;
@@ -41,6 +44,7 @@ async fn unknown_agency_and_wrong_trust_domain_are_unauthenticated() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_certificate_from_another_ca_is_refused() {
     let app = spawn_app().await;
@@ -60,6 +64,7 @@ async fn a_certificate_from_another_ca_is_refused() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn health_reports_each_service() {
     let app = spawn_app().await;
@@ -85,6 +90,7 @@ async fn health_reports_each_service() {
 /// Issue 23 item 5: Health/Watch on an unknown service ended at once with NOT_FOUND and no message. The health protocol
 /// (grpc/doc/health-checking.md): "the server will send a message setting the serving status to SERVICE_UNKNOWN but
 /// will *not* terminate the call". SERVICE_UNKNOWN is 3 in health.proto; SERVING is 1.
+#[apply(e2e!)]
 #[tokio::test]
 async fn health_watch_on_an_unknown_service_sends_service_unknown_and_stays_open() {
     let app = spawn_app().await;
@@ -103,6 +109,7 @@ async fn health_watch_on_an_unknown_service_sends_service_unknown_and_stays_open
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_revoked_certificate_is_refused() {
     let (app, revoked) = spawn_app_with_revoked("education").await;
@@ -163,6 +170,7 @@ mod raw {
     }
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn malformed_protobuf_is_invalid_argument_and_the_hub_survives() {
     let app = spawn_app().await;
@@ -188,6 +196,7 @@ async fn malformed_protobuf_is_invalid_argument_and_the_hub_survives() {
 
 /// A database created with one data key refuses to serve with another (every person key would differ
 /// and every stored person would silently vanish).
+#[apply(e2e!)]
 #[tokio::test]
 async fn another_data_key_is_refused() {
     let app = spawn_app().await;
@@ -207,6 +216,7 @@ async fn another_data_key_is_refused() {
 
 /// A live agency certificate is revoked while the hub runs (`doudi certs revoke` rewrites the CRL): the poll picks
 /// the new CRL up, the agency's next connection is refused, and other agencies carry on.
+#[apply(e2e!)]
 #[tokio::test]
 async fn revoking_a_live_certificate_refuses_its_next_connection() {
     let app = spawn_app_with(|c| c.crl_poll_secs = 1).await;

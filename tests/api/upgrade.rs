@@ -45,6 +45,7 @@ use std::time::Duration;
 
 use doudi::client::Clients;
 use doudi::grpc::pb;
+use macro_rules_attribute::apply;
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 
@@ -118,6 +119,7 @@ async fn hub_on(url: String) -> TestApp {
     .await
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_release_0009_database_migrates_and_answers_as_before() {
     let dir = tempfile::tempdir().unwrap();
@@ -306,6 +308,7 @@ async fn migrate_with_failure(url: &str, refused: i64) -> bool {
 /// the fixture (there are none on release 0009 itself, where this only checks that starting changes nothing), and
 /// migration 0009 failing on a database made by migrations 0001–0008 (always pending, so the rollback is always
 /// exercised). Afterwards the fixture, its failure no longer injected, migrates and answers as release 0009 did.
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_failed_migration_leaves_the_database_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
@@ -982,6 +985,7 @@ fn finding(f: &pb::Finding) -> Value {
 
 /// Makes the fixture of this backend from scratch: a hub with the fixture's data key on a fresh database, the scenario
 /// pushed through gRPC, the database saved, then the answers of a hub on a copy of what was saved.
+#[apply(e2e!)]
 #[tokio::test]
 #[ignore = "generator of tests/fixtures/release-0009: run by hand, and only on release 0009 (see upgrade.rs)"]
 async fn make_release_0009_fixture() {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use doudi::client::Clients;
 use doudi::grpc::pb;
+use macro_rules_attribute::apply;
 use tonic::Code;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
@@ -87,6 +88,7 @@ async fn stored(c: &mut Clients, facts: Vec<pb::Fact>) {
     }
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_reconnect_with_the_last_cursor_gets_every_later_change_once_in_order() {
     let app = spawn_app_with(|c| c.watch_heartbeat_secs = 1).await;
@@ -164,6 +166,7 @@ async fn a_reconnect_with_the_last_cursor_gets_every_later_change_once_in_order(
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn each_watcher_sees_only_what_it_may_read() {
     let app = spawn_app_with(|c| c.watch_heartbeat_secs = 1).await;
@@ -334,6 +337,7 @@ async fn laggard_case(app: &TestApp, expect: &str) {
     assert_eq!(cursors(&rest), (last + 1..=1000).collect::<Vec<_>>());
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_watcher_far_behind_with_a_full_buffer_is_aborted_with_its_cursor() {
     let app = spawn_app_with(|c| c.watch_max_lag = 100).await;
@@ -341,6 +345,7 @@ async fn a_watcher_far_behind_with_a_full_buffer_is_aborted_with_its_cursor() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn a_watcher_whose_buffer_stays_full_is_aborted_with_its_cursor() {
     let app = spawn_app_with(|c| c.watch_send_timeout_secs = 1).await;
@@ -348,6 +353,7 @@ async fn a_watcher_whose_buffer_stays_full_is_aborted_with_its_cursor() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn an_idle_watch_gets_a_heartbeat_every_interval() {
     let app = spawn_app_with(|c| c.watch_heartbeat_secs = 1).await;
@@ -373,6 +379,7 @@ fn alive_tasks() -> usize {
     tokio::runtime::Handle::current().metrics().num_alive_tasks()
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn vanished_watchers_free_their_tasks_and_permits() {
     let app = spawn_app_with(|c| c.max_watches_per_agency = 3).await;
@@ -406,6 +413,7 @@ async fn vanished_watchers_free_their_tasks_and_permits() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn shutdown_ends_a_watch_with_unavailable_naming_the_cursor() {
     let mut app = spawn_app_with(|c| c.shutdown_grace_secs = 2).await;
@@ -431,6 +439,7 @@ async fn shutdown_ends_a_watch_with_unavailable_naming_the_cursor() {
     assert!(asked.elapsed() < Duration::from_secs(6));
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn only_stored_versions_are_logged() {
     let app = spawn_app_with(|c| c.watch_heartbeat_secs = 1).await;
@@ -476,6 +485,7 @@ async fn only_stored_versions_are_logged() {
     app.stop().await;
 }
 
+#[apply(e2e!)]
 #[tokio::test]
 async fn concurrent_pushes_from_three_agencies_are_seen_once_in_cursor_order() {
     let app = spawn_app_with(|c| c.rate_per_agency = 0).await;
@@ -599,6 +609,7 @@ async fn raw_message(body: &mut h2::RecvStream, buf: &mut Vec<u8>) -> Result<pb:
 /// default limit (20 pending-accept resets) sent GOAWAY `too_many_resets` and ended every stream on the connection, a
 /// WatchChanges included. Here 3,000 calls are opened and cancelled at once (HEADERS and RST_STREAM queued together and
 /// written in one burst) on the connection of a running watch; the watch still receives a fact pushed afterwards.
+#[apply(e2e!)]
 #[tokio::test]
 async fn three_thousand_immediate_cancels_leave_a_watch_on_the_same_connection_running() {
     use prost::Message as _;

@@ -1,80 +1,203 @@
 //! The end-to-end suite of `tests/api` run again on PostgreSQL: the same test files, each hub on a fresh database of
-//! the server `DOUDI_TEST_DATABASE_URL` names (e.g. `postgres://postgres@127.0.0.1:5432/postgres`). Without that
-//! variable (at build time: see `build.rs`) this binary holds one ignored test that says the PostgreSQL half was
-//! skipped, so `cargo test` passes on a machine without PostgreSQL. `.ci/run` sets it.
+//! the server `DOUDI_TEST_DATABASE_URL` names (e.g. `postgres://postgres@127.0.0.1:5432/postgres`). The variable is
+//! read when the tests run, never at build time: this binary is the same with or without it, and setting or
+//! changing it rebuilds nothing. Without it (or empty) every PostgreSQL test is reported as ignored, with the
+//! variable named, so `cargo test` passes on a machine without PostgreSQL. `.ci/run` sets it.
+//!
+//! The built-in harness decides what is ignored when it compiles, so this binary has its own (`harness = false` in
+//! `Cargo.toml`): libtest-mimic, which reads the same arguments (name filters, `--exact`, `--skip`, `--ignored`,
+//! `--include-ignored`, `--list`, `--test-threads`) and prints the same lines. Unlike the built-in one it does not
+//! capture what a test prints. Each test of the shared files carries `#[apply(e2e!)]` above its `#[tokio::test]`:
+//! in `tests/api` that leaves it as it is; here (`e2e!` below) it becomes a function that builds the runtime
+//! `#[tokio::test]` would (same flavor and knobs) and is registered with `inventory`. Each test runs on a thread
+//! named after it, as with the built-in harness. `harness::every_test_of_the_shared_files_is_registered` checks
+//! that no test of those files was left without `#[apply(e2e!)]` (it would run on SQLite only).
 //!
 //! Left out here: `config_cli` and `bench_memory` (no database behaviour). Only here: `replicas` and `postgres_only`.
 
+use std::path::Path;
+
+use libtest_mimic::{Arguments, Completion, Failed, FormatSetting, Trial};
+
 /// This binary runs the suite on PostgreSQL.
-#[cfg(doudi_pg_tests)]
 pub const ON_POSTGRES: bool = true;
 
-#[cfg(doudi_pg_tests)]
+/// One test of the shared files, registered by `e2e!`.
+struct Case {
+    /// `api_pg::module::function` (`module_path!()` of the test and its name).
+    path: &'static str,
+    /// `#[ignore]` on the test.
+    ignored: bool,
+    run: fn(),
+}
+
+inventory::collect!(Case);
+
+impl Case {
+    /// The test's name as the built-in harness would give it: `module::function`.
+    fn name(&self) -> &'static str {
+        self.path.strip_prefix(concat!(module_path!(), "::")).unwrap_or(self.path)
+    }
+}
+
+/// Registers a `#[tokio::test] async fn` (or a `#[test] fn`) with this binary's harness. The attributes are read one
+/// by one: `#[tokio::test(..)]` becomes `#[tokio::main(..)]` with the flavor `#[tokio::test]` defaults to
+/// (current-thread), `#[ignore]` the ignored flag, and the others (documentation, lints) stay on the function.
+macro_rules! e2e {
+    (@read $attrs:tt $ignored:tt $kind:tt #[tokio::test] $($rest:tt)*) => {
+        e2e!(@read $attrs $ignored [async (flavor = "current_thread")] $($rest)*);
+    };
+    (@read $attrs:tt $ignored:tt $kind:tt #[tokio::test(flavor = $($arg:tt)*)] $($rest:tt)*) => {
+        e2e!(@read $attrs $ignored [async (flavor = $($arg)*)] $($rest)*);
+    };
+    (@read $attrs:tt $ignored:tt $kind:tt #[tokio::test($($arg:tt)*)] $($rest:tt)*) => {
+        e2e!(@read $attrs $ignored [async (flavor = "current_thread", $($arg)*)] $($rest)*);
+    };
+    (@read $attrs:tt $ignored:tt $kind:tt #[test] $($rest:tt)*) => {
+        e2e!(@read $attrs $ignored [sync] $($rest)*);
+    };
+    (@read $attrs:tt $ignored:tt $kind:tt #[ignore $($reason:tt)*] $($rest:tt)*) => {
+        e2e!(@read $attrs [true] $kind $($rest)*);
+    };
+    (@read [$($attr:tt)*] $ignored:tt $kind:tt #[$meta:meta] $($rest:tt)*) => {
+        e2e!(@read [$($attr)* #[$meta]] $ignored $kind $($rest)*);
+    };
+    (@read [$($attr:tt)*] [$ignored:tt] [async ($($arg:tt)*)] $vis:vis async fn $name:ident() $body:block) => {
+        $($attr)*
+        #[tokio::main($($arg)*)]
+        $vis async fn $name() $body
+        e2e!(@register $name $ignored);
+    };
+    (@read [$($attr:tt)*] [$ignored:tt] [sync] $vis:vis fn $name:ident() $body:block) => {
+        $($attr)*
+        $vis fn $name() $body
+        e2e!(@register $name $ignored);
+    };
+    (@read $($other:tt)*) => {
+        compile_error!("#[apply(e2e!)] goes above the #[tokio::test] of an async fn without arguments (or a #[test] fn)");
+    };
+    (@register $name:ident $ignored:tt) => {
+        inventory::submit! {
+            crate::Case { path: concat!(module_path!(), "::", stringify!($name)), ignored: $ignored, run: $name }
+        }
+    };
+    ($($test:tt)*) => {
+        e2e!(@read [] [false] [] $($test)*);
+    };
+}
+
 #[path = "../api/support/mod.rs"]
 mod support;
 
-#[cfg(doudi_pg_tests)]
 #[path = "../api/access.rs"]
 mod access;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/audit.rs"]
 mod audit;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/calendar.rs"]
 mod calendar;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/cli.rs"]
 mod cli;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/conformance.rs"]
 mod conformance;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/coordination.rs"]
 mod coordination;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/exchange.rs"]
 mod exchange;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/hostile.rs"]
 mod hostile;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/keys.rs"]
 mod keys;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/lifetime.rs"]
 mod lifetime;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/limits.rs"]
 mod limits;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/medical.rs"]
 mod medical;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/medical_demo.rs"]
 mod medical_demo;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/metrics.rs"]
 mod metrics;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/postgres_only.rs"]
 mod postgres_only;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/replicas.rs"]
 mod replicas;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/snapshot.rs"]
 mod snapshot;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/transport.rs"]
 mod transport;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/upgrade.rs"]
 mod upgrade;
-#[cfg(doudi_pg_tests)]
 #[path = "../api/watch.rs"]
 mod watch;
 
-#[cfg(not(doudi_pg_tests))]
-#[test]
-#[ignore = "PostgreSQL half of the suite skipped: DOUDI_TEST_DATABASE_URL was not set when this was built"]
-fn postgres_half_skipped() {}
+fn main() {
+    let mut args = Arguments::from_args();
+    if args.test_threads.is_none() {
+        // As the built-in harness does.
+        args.test_threads = std::env::var("RUST_TEST_THREADS").ok().and_then(|n| n.parse().ok());
+    }
+    let on_server = support::postgres::server_url_if_set().is_some();
+    if !on_server && !args.list && args.format != Some(FormatSetting::Json) {
+        println!(
+            "\nPostgreSQL half of the end-to-end suite skipped: {} is not set (e.g. \
+             postgres://postgres@127.0.0.1:5432/postgres); its tests are reported as ignored.",
+            support::postgres::VARIABLE
+        );
+    }
+    let mut trials: Vec<Trial> = inventory::iter::<Case>().map(|case| trial(case, on_server)).collect();
+    trials.push(Trial::test("harness::every_test_of_the_shared_files_is_registered", every_test_is_registered));
+    trials.sort_by(|a, b| a.name().cmp(b.name()));
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn trial(case: &'static Case, on_server: bool) -> Trial {
+    Trial::ignorable_test(case.name(), move || {
+        if !on_server {
+            return Ok(Completion::ignored_with(format!("{} not set", support::postgres::VARIABLE)));
+        }
+        // On a thread named after the test, as the built-in harness does (panic messages name it); a panic goes on
+        // to libtest-mimic, which reports the test failed with its message.
+        let thread = std::thread::Builder::new().name(case.name().to_owned()).spawn(case.run)?;
+        if let Err(panic) = thread.join() {
+            std::panic::resume_unwind(panic);
+        }
+        Ok(Completion::Completed)
+    })
+    .with_ignored_flag(case.ignored)
+}
+
+/// Every `#[tokio::test]` and `#[test]` in the files this binary compiles (the `#[path]`s above) is registered by
+/// `e2e!`; one without `#[apply(e2e!)]` would compile to nothing here and run on SQLite only.
+fn every_test_is_registered() -> Result<(), Failed> {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let this = std::fs::read_to_string(tests.join("api_pg/main.rs"))?;
+    let mut files = 0;
+    let mut wrong = Vec::new();
+    for line in this.lines() {
+        let Some(file) = line.strip_prefix("#[path = \"../api/").and_then(|l| l.strip_suffix(".rs\"]")) else {
+            continue;
+        };
+        if file.contains('/') {
+            continue; // support/mod.rs
+        }
+        files += 1;
+        let source = std::fs::read_to_string(tests.join(format!("api/{file}.rs")))?;
+        let written = source
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| l.starts_with("#[tokio::test") || l.starts_with("#[test]"))
+            .count();
+        let prefix = format!("{file}::");
+        let registered = inventory::iter::<Case>().filter(|c| c.name().starts_with(&prefix)).count();
+        if written != registered {
+            wrong.push(format!("tests/api/{file}.rs has {written} tests, {registered} registered"));
+        }
+    }
+    if files == 0 {
+        return Err("no `#[path = \"../api/…\"]` module found in tests/api_pg/main.rs".into());
+    }
+    if !wrong.is_empty() {
+        return Err(format!("{} (is #[apply(e2e!)] missing above a test?)", wrong.join("; ")).into());
+    }
+    Ok(())
+}
