@@ -94,9 +94,13 @@ ALTER TABLE persons ADD CONSTRAINT persons_person_key_key UNIQUE (person_key);
 ALTER TABLE facts RENAME CONSTRAINT facts_new_benefit_check TO facts_benefit_not_nan;
 ALTER TABLE facts ADD CONSTRAINT facts_pkey PRIMARY KEY (agency, fact_id, source_version);
 ALTER TABLE audit_persons ADD CONSTRAINT audit_persons_pkey PRIMARY KEY (person_id, seq);
+-- The current-fact indexes, each growing at a few points only: by person id (arrival order); by county (the first
+-- six digits of the division code: a dozen counties, not thousands of villages) then person id; by program, county,
+-- person id. A village or township filter reads its county's range in person-id order and checks the full code.
 CREATE INDEX facts_current_person ON facts (person_id) WHERE is_current;
-CREATE INDEX facts_current_program ON facts (program, division_code, person_id) WHERE is_current AND program IS NOT NULL;
-CREATE INDEX facts_current_division ON facts (division_code, person_id) WHERE is_current;
+CREATE INDEX facts_current_county ON facts (substr(division_code, 1, 6), person_id) WHERE is_current;
+CREATE INDEX facts_current_program ON facts (program, substr(division_code, 1, 6), person_id)
+    WHERE is_current AND program IS NOT NULL;
 
 ALTER TABLE warnings ADD CONSTRAINT warnings_person_key_fkey FOREIGN KEY (person_key) REFERENCES persons (person_key);
 ALTER TABLE settlements ADD CONSTRAINT settlements_person_key_fkey

@@ -89,7 +89,10 @@ ALTER TABLE persons_new RENAME TO persons;
 ALTER TABLE facts_new RENAME TO facts;
 ALTER TABLE audit_persons_new RENAME TO audit_persons;
 
+-- The current-fact indexes, each growing at a few points only: by person id (arrival order); by county (the first
+-- six digits of the division code: a dozen counties, not thousands of villages) then person id; by program, county,
+-- person id. A village or township filter reads its county's range in person-id order and checks the full code.
 CREATE INDEX facts_current_person ON facts (person_id) WHERE is_current = 1;
-CREATE INDEX facts_current_program ON facts (program, division_code, person_id)
+CREATE INDEX facts_current_county ON facts (substr(division_code, 1, 6), person_id) WHERE is_current = 1;
+CREATE INDEX facts_current_program ON facts (program, substr(division_code, 1, 6), person_id)
     WHERE is_current = 1 AND program IS NOT NULL;
-CREATE INDEX facts_current_division ON facts (division_code, person_id) WHERE is_current = 1;

@@ -74,7 +74,7 @@ async fn roster_sum(
     let sum: Decimal = sqlx::query_scalar(
         "SELECT COALESCE(SUM(benefit), 0) FROM facts \
          WHERE is_current AND program = $1 AND status = 'ACTIVE' \
-         AND division_code >= $2 AND division_code < $3 AND valid_from <= $4 \
+         AND substr(division_code, 1, 6) = $2 AND division_code >= $2 AND division_code < $3 AND valid_from <= $4 \
          AND (valid_to IS NULL OR valid_to > $4) AND ($5::text IS NULL OR residence = $5)",
     )
     .bind(program)

@@ -180,21 +180,16 @@ impl FactStore for PgStore {
         after: Option<i64>,
         limit: usize,
     ) -> Result<Vec<(i64, PersonKey)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT l.person_id, p.person_key FROM (SELECT DISTINCT person_id FROM facts WHERE is_current \
-             AND valid_from <= $1 AND (valid_to IS NULL OR valid_to > $1) \
-             AND ($2 = '' OR (division_code >= $2 AND division_code < $2 || ':')) \
-             AND ($3::text IS NULL OR (program = $3 AND status = 'ACTIVE')) \
-             AND ($4::bigint IS NULL OR person_id > $4) \
-             ORDER BY person_id LIMIT $5) l JOIN persons p ON p.person_id = l.person_id ORDER BY l.person_id",
-        )
-        .bind(filter.as_of)
-        .bind(&filter.division_prefix)
-        .bind(&filter.program)
-        .bind(after)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        let mut qb: sqlx::QueryBuilder<sqlx::Postgres> =
+            sqlx::QueryBuilder::new("SELECT l.person_id, p.person_key FROM (SELECT DISTINCT person_id");
+        crate::store::sql::push_person_filter(&mut qb, filter, filter.as_of);
+        if let Some(a) = after {
+            qb.push(" AND person_id > ").push_bind(a);
+        }
+        qb.push(" ORDER BY person_id LIMIT ")
+            .push_bind(limit as i64)
+            .push(") l JOIN persons p ON p.person_id = l.person_id ORDER BY l.person_id");
+        let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 let k: Vec<u8> = r.try_get(1)?;
@@ -204,17 +199,9 @@ impl FactStore for PgStore {
             .collect()
     }
     async fn count_persons(&self, filter: &PersonFilter) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT person_id) FROM facts WHERE is_current AND valid_from <= $1 \
-             AND (valid_to IS NULL OR valid_to > $1) \
-             AND ($2 = '' OR (division_code >= $2 AND division_code < $2 || ':')) \
-             AND ($3::text IS NULL OR (program = $3 AND status = 'ACTIVE'))",
-        )
-        .bind(filter.as_of)
-        .bind(&filter.division_prefix)
-        .bind(&filter.program)
-        .fetch_one(&self.pool)
-        .await?)
+        let mut qb: sqlx::QueryBuilder<sqlx::Postgres> = sqlx::QueryBuilder::new("SELECT COUNT(DISTINCT person_id)");
+        crate::store::sql::push_person_filter(&mut qb, filter, filter.as_of);
+        Ok(qb.build().fetch_one(&self.pool).await?.try_get(0)?)
     }
     async fn list_standards(&self, year: Option<i64>) -> Result<Vec<StandardRow>, StoreError> {
         let rows = sqlx::query(

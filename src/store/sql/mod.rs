@@ -26,3 +26,37 @@ mod audit;
 mod coordination;
 
 pub(crate) use changes::FACT_COLUMNS_F;
+
+/// ` FROM facts WHERE …` of a person list or count (`list_persons`, `count_persons`): current facts in force on
+/// `as_of` (the backend's date value), within `f.division_prefix` and, with `f.program`, ACTIVE enrolments in it.
+/// A prefix of a county or finer also names the county (`substr(division_code, 1, 6)`), so the county and program
+/// indexes of migration 0010 serve the range in `person_id` order; a shorter one (the city, the province) walks
+/// `person_id`.
+pub(crate) fn push_person_filter<DB, D>(qb: &mut sqlx::QueryBuilder<DB>, f: &crate::store::PersonFilter, as_of: D)
+where
+    DB: sqlx::Database,
+    D: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB> + Clone,
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    qb.push(" FROM facts WHERE is_current = ")
+        .push(if DB::NAME == "SQLite" { "1" } else { "true" })
+        .push(" AND valid_from <= ")
+        .push_bind(as_of.clone())
+        .push(" AND (valid_to IS NULL OR valid_to > ")
+        .push_bind(as_of)
+        .push(")");
+    let prefix = &f.division_prefix;
+    if prefix.len() >= 6 {
+        qb.push(" AND substr(division_code, 1, 6) = ").push_bind(prefix[..6].to_owned());
+    }
+    if !prefix.is_empty() {
+        // Range scan instead of LIKE: codes are ASCII digits, so prefix ≤ code < prefix + ':'.
+        qb.push(" AND division_code >= ")
+            .push_bind(prefix.clone())
+            .push(" AND division_code < ")
+            .push_bind(format!("{prefix}:"));
+    }
+    if let Some(p) = &f.program {
+        qb.push(" AND program = ").push_bind(p.clone()).push(" AND status = 'ACTIVE'");
+    }
+}

@@ -63,10 +63,11 @@ async fn roster_sum(
     let row = sqlx::query(
         "SELECT COALESCE(SUM(benefit_fen >> 32), 0), COALESCE(SUM(benefit_fen & 4294967295), 0) FROM facts \
          WHERE is_current = 1 AND program = ? AND status = 'ACTIVE' \
-         AND division_code >= ? AND division_code < ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) \
+         AND substr(division_code, 1, 6) = ? AND division_code >= ? AND division_code < ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) \
          AND (? IS NULL OR residence = ?)",
     )
     .bind(program)
+    .bind(county)
     .bind(county)
     .bind(format!("{county}:"))
     .bind(d.clone())

@@ -188,25 +188,6 @@ impl SqliteStore {
         Ok(SqliteStore { pool, write_pool, writer, change_head: std::sync::Arc::new(tokio::sync::watch::channel(0).0) })
     }
 
-    fn push_person_filter(qb: &mut QueryBuilder<Sqlite>, f: &PersonFilter) {
-        let d = f.as_of.to_string();
-        qb.push(" FROM facts WHERE is_current = 1 AND valid_from <= ")
-            .push_bind(d.clone())
-            .push(" AND (valid_to IS NULL OR valid_to > ")
-            .push_bind(d)
-            .push(")");
-        if !f.division_prefix.is_empty() {
-            // Range scan instead of LIKE: codes are ASCII digits, so prefix ≤ code < prefix + ':'.
-            qb.push(" AND division_code >= ")
-                .push_bind(f.division_prefix.clone())
-                .push(" AND division_code < ")
-                .push_bind(format!("{}:", f.division_prefix));
-        }
-        if let Some(p) = &f.program {
-            qb.push(" AND program = ").push_bind(p.clone()).push(" AND status = 'ACTIVE'");
-        }
-    }
-
     /// Raw access for tests and the benchmark floor.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -441,7 +422,7 @@ impl FactStore for SqliteStore {
     ) -> Result<Vec<(i64, PersonKey)>, StoreError> {
         let mut qb: QueryBuilder<Sqlite> =
             QueryBuilder::new("SELECT l.person_id, p.person_key FROM (SELECT DISTINCT person_id");
-        Self::push_person_filter(&mut qb, filter);
+        crate::store::sql::push_person_filter(&mut qb, filter, filter.as_of.to_string());
         if let Some(a) = after {
             qb.push(" AND person_id > ").push_bind(a);
         }
@@ -460,7 +441,7 @@ impl FactStore for SqliteStore {
     /// Number of persons matching the filter.
     async fn count_persons(&self, filter: &PersonFilter) -> Result<i64, StoreError> {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(DISTINCT person_id)");
-        Self::push_person_filter(&mut qb, filter);
+        crate::store::sql::push_person_filter(&mut qb, filter, filter.as_of.to_string());
         let row = qb.build().fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
     }
