@@ -101,6 +101,9 @@ CREATE INDEX facts_current_person ON facts (person_id) WHERE is_current;
 CREATE INDEX facts_current_county ON facts (substr(division_code, 1, 6), person_id) WHERE is_current;
 CREATE INDEX facts_current_program ON facts (program, substr(division_code, 1, 6), person_id)
     WHERE is_current AND program IS NOT NULL;
+-- Versions no longer current, by when they were superseded (an append: superseded_at is the time of the write that
+-- superseded them): a snapshot finds the versions superseded after its cutoff here.
+CREATE INDEX facts_superseded ON facts (superseded_at) WHERE NOT is_current;
 
 ALTER TABLE warnings ADD CONSTRAINT warnings_person_key_fkey FOREIGN KEY (person_key) REFERENCES persons (person_key);
 ALTER TABLE settlements ADD CONSTRAINT settlements_person_key_fkey

@@ -96,3 +96,6 @@ CREATE INDEX facts_current_person ON facts (person_id) WHERE is_current = 1;
 CREATE INDEX facts_current_county ON facts (substr(division_code, 1, 6), person_id) WHERE is_current = 1;
 CREATE INDEX facts_current_program ON facts (program, substr(division_code, 1, 6), person_id)
     WHERE is_current = 1 AND program IS NOT NULL;
+-- Versions no longer current, by when they were superseded (an append: superseded_at is the time of the write that
+-- superseded them): a snapshot finds the versions superseded after its cutoff here.
+CREATE INDEX facts_superseded ON facts (superseded_at) WHERE is_current = 0;

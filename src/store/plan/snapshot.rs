@@ -15,15 +15,16 @@ use crate::store::rows::*;
 use crate::store::*;
 use crate::store::{StoreError, to_micros};
 use chrono::NaiveDate;
-use sha2::Digest as _;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// The one pass over a quarter's status rows, person by person, in canonical order (person key, agency, fact id,
-/// byte order): hashes the statuses section and accumulates the aggregates and coverage findings.
+/// The one pass over a quarter's status rows, person by person (each person's rows together, in agency, fact id
+/// byte order): accumulates the aggregates and coverage findings. The order of the persons does not matter (the
+/// tally is sets and sums, its coverage rows are sorted at the end), so backends feed it in `person_id` order through
+/// [`PersonOrderPass`], which reads the facts table along its own order; the statuses section's hash is computed from
+/// the stored rows in canonical order instead (`statuses_hash` of each backend).
 pub(crate) struct StatusPass<'i, 'a> {
     input: &'i SnapshotInput<'a>,
     tally: Tally,
-    digest: sha2::Sha256,
     /// The person being read.
     person: Option<PersonRows>,
 }
@@ -39,12 +40,11 @@ struct PersonRows {
 
 impl<'i, 'a> StatusPass<'i, 'a> {
     pub(crate) fn new(input: &'i SnapshotInput<'a>) -> Self {
-        StatusPass { input, tally: Tally::default(), digest: sha2::Sha256::new(), person: None }
+        StatusPass { input, tally: Tally::default(), person: None }
     }
 
     /// One status row with its fact version's payload (canonical JSON) and its person's ID cipher.
     pub(crate) fn push(&mut self, row: StatusRow, cipher: &[u8], payload: &str) -> Result<(), StoreError> {
-        self.digest.update(row.canonical_line().as_bytes());
         let kind =
             PayloadKind::parse(&row.kind).ok_or_else(|| corrupt("facts", format!("unknown kind {}", row.kind)))?;
         let payload = Payload::from_json(kind, payload).map_err(|e| corrupt("facts", e.to_string()))?;
@@ -69,11 +69,87 @@ impl<'i, 'a> StatusPass<'i, 'a> {
         }
     }
 
-    /// The tally (coverage rows sorted) and the statuses section's hash.
-    pub(crate) fn finish(mut self) -> (Tally, [u8; 32]) {
+    /// The tally (coverage rows sorted).
+    pub(crate) fn finish(mut self) -> Tally {
         self.close_person();
         self.tally.coverage.sort();
-        (self.tally, self.digest.finalize().into())
+        self.tally
+    }
+}
+
+/// One status row of the pass as a backend reads it: the row, its person's `person_id` and ID cipher, the fact
+/// version's payload (canonical JSON).
+pub(crate) struct PassRow {
+    pub person_id: i64,
+    pub status: StatusRow,
+    pub cipher: Vec<u8>,
+    pub payload: String,
+}
+
+/// Feeds [`StatusPass`] from two sources ordered by `person_id`: the stream of current versions (read along the
+/// `facts_current_person` index, so the facts table is read in about its own order rather than at random) and the few
+/// versions superseded after the cutoff (`later`, read by the `facts_superseded` index and sorted here). Each person's
+/// rows from both are put in canonical order (agency, fact id: byte order) before they reach the pass.
+pub(crate) struct PersonOrderPass<'i, 'a> {
+    pass: StatusPass<'i, 'a>,
+    later: std::iter::Peekable<std::vec::IntoIter<PassRow>>,
+    person: Vec<PassRow>,
+}
+
+impl<'i, 'a> PersonOrderPass<'i, 'a> {
+    pub(crate) fn new(input: &'i SnapshotInput<'a>, mut later: Vec<PassRow>) -> Self {
+        later.sort_by_key(|r| r.person_id);
+        PersonOrderPass { pass: StatusPass::new(input), later: later.into_iter().peekable(), person: Vec::new() }
+    }
+
+    /// The next row of the stream; rows must come in ascending `person_id`.
+    pub(crate) fn push(&mut self, row: PassRow) -> Result<(), StoreError> {
+        match self.person.first() {
+            Some(p) if p.person_id == row.person_id => {}
+            Some(p) if p.person_id > row.person_id => {
+                return Err(corrupt("facts", "the snapshot pass read persons out of person_id order"));
+            }
+            _ => {
+                self.flush()?;
+                self.flush_later_before(row.person_id)?;
+            }
+        }
+        self.person.push(row);
+        Ok(())
+    }
+
+    /// The person gathered so far, with its later-superseded rows, in canonical order.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        let Some(id) = self.person.first().map(|r| r.person_id) else { return Ok(()) };
+        while let Some(r) = self.later.next_if(|r| r.person_id == id) {
+            self.person.push(r);
+        }
+        self.person.sort_by(|a, b| {
+            (a.status.agency.as_bytes(), a.status.fact_id.as_bytes())
+                .cmp(&(b.status.agency.as_bytes(), b.status.fact_id.as_bytes()))
+        });
+        for r in self.person.drain(..) {
+            self.pass.push(r.status, &r.cipher, &r.payload)?;
+        }
+        Ok(())
+    }
+
+    /// Persons that have only later-superseded rows, below `id`.
+    fn flush_later_before(&mut self, id: i64) -> Result<(), StoreError> {
+        while let Some(r) = self.later.next_if(|r| r.person_id < id) {
+            self.person.push(r);
+            while let Some(more) = self.later.next_if(|m| m.person_id == self.person[0].person_id) {
+                self.person.push(more);
+            }
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self) -> Result<Tally, StoreError> {
+        self.flush()?;
+        self.flush_later_before(i64::MAX)?;
+        Ok(self.pass.finish())
     }
 }
 

@@ -21,8 +21,8 @@ use crate::domain::summary::{CountyCodeCount, LateCorrection, MedicalSection, Ti
 use crate::store::contract::*;
 use crate::store::corrupt;
 use crate::store::plan::{
-    PreviousCheck, SettlementTotals, StatusPass, agency_stats, aggregates, all_codes, altered_fact, header_differences,
-    json_sections, medical_section_of, recompute, seal,
+    PassRow, PersonOrderPass, PreviousCheck, SettlementTotals, agency_stats, aggregates, all_codes, altered_fact,
+    header_differences, json_sections, medical_section_of, recompute, seal,
 };
 use crate::store::{CreateOutcome, SnapshotHeader, SnapshotInput, StoreError, Verification, from_micros, to_micros};
 
@@ -69,6 +69,27 @@ async fn statuses_hash(conn: &mut PgConnection, quarter: &str) -> Result<[u8; 32
         h.update(status_row(&r)?.canonical_line().as_bytes());
     }
     Ok(h.finalize().into())
+}
+
+/// The columns [`pass_row`] reads, from `facts f` joined with `persons p`.
+const PASS_COLUMNS: &str = "f.person_id, p.person_key, f.agency, f.fact_id, f.source_version, f.kind, \
+     substr(f.division_code, 1, 6), f.content_hash, f.payload, p.id_cipher";
+
+fn pass_row(r: &sqlx::postgres::PgRow) -> Result<PassRow, StoreError> {
+    Ok(PassRow {
+        person_id: r.try_get(0)?,
+        status: StatusRow {
+            person_key: hash32("persons", r.try_get(1)?)?,
+            agency: r.try_get(2)?,
+            fact_id: r.try_get(3)?,
+            source_version: r.try_get::<i64, _>(4)? as u64,
+            kind: r.try_get(5)?,
+            county_code: r.try_get(6)?,
+            content_hash: hash32("facts", r.try_get(7)?)?,
+        },
+        payload: r.try_get(8)?,
+        cipher: r.try_get(9)?,
+    })
 }
 
 /// A status row from columns 0–6: person_key, agency, fact_id, source_version, kind, county_code, content_hash.
@@ -182,25 +203,35 @@ impl SnapshotStore for PgStore {
         .await?;
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: statuses copied");
 
-        // One pass over the statuses in canonical order: aggregates, coverage, the statuses section's hash.
-        let mut pass = StatusPass::new(&input);
+        // One pass over the same versions, person by person in `person_id` order: aggregates and coverage (the
+        // current versions along `facts_current_person`, the few superseded after the cutoff by `facts_superseded`).
+        let later = {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {PASS_COLUMNS} FROM facts f JOIN persons p ON p.person_id = f.person_id \
+                 WHERE NOT f.is_current AND f.superseded_at > $1 AND f.recorded_at <= $1 AND f.valid_from <= $2 \
+                 AND (f.valid_to IS NULL OR f.valid_to > $2)"
+            )))
+            .bind(cutoff)
+            .bind(as_of)
+            .fetch_all(&mut *tx)
+            .await?;
+            rows.iter().map(pass_row).collect::<Result<Vec<_>, _>>()?
+        };
+        let mut pass = PersonOrderPass::new(&input, later);
         {
-            let mut rows = sqlx::query(
-                "SELECT s.person_key, s.agency, s.fact_id, s.source_version, s.kind, s.county_code, s.content_hash, \
-                 f.payload, p.id_cipher FROM snapshot_statuses s \
-                 JOIN facts f ON f.agency = s.agency AND f.fact_id = s.fact_id AND f.source_version = s.source_version \
-                 JOIN persons p ON p.person_key = s.person_key WHERE s.quarter = $1 \
-                 ORDER BY s.person_key, s.agency COLLATE \"C\", s.fact_id COLLATE \"C\"",
-            )
-            .bind(q)
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {PASS_COLUMNS} FROM facts f JOIN persons p ON p.person_id = f.person_id \
+                 WHERE f.is_current AND f.recorded_at <= $1 AND f.valid_from <= $2 \
+                 AND (f.valid_to IS NULL OR f.valid_to > $2) ORDER BY f.person_id"
+            )))
+            .bind(cutoff)
+            .bind(as_of)
             .fetch(&mut *tx);
             while let Some(r) = rows.try_next().await? {
-                let payload: &str = r.try_get(7)?;
-                let cipher: &[u8] = r.try_get(8)?;
-                pass.push(status_row(&r)?, cipher, payload)?;
+                pass.push(pass_row(&r)?)?;
             }
         }
-        let (tally, statuses_hash) = pass.finish();
+        let tally = pass.finish()?;
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: aggregates and coverage");
 
         // Entries and exits against the previous snapshot.
@@ -300,8 +331,7 @@ impl SnapshotStore for PgStore {
         .bind(bodies)
         .execute(&mut *tx)
         .await?;
-        let mut hashes = section_hashes(&mut tx, q, false).await?;
-        hashes.insert("statuses".to_owned(), statuses_hash);
+        let hashes = section_hashes(&mut tx, q, true).await?;
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: sections stored and hashed");
         let (content, previous_hash, section_hex) = seal(q, as_of, cutoff_micros, &hashes, previous.as_ref())?;
         sqlx::query(sqlx::AssertSqlSafe(format!(

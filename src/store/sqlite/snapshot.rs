@@ -52,6 +52,27 @@ async fn header(conn: &mut SqliteConnection, quarter: &str) -> Result<Option<Sna
     r.as_ref().map(header_row).transpose()
 }
 
+/// The columns [`pass_row`] reads, from `facts f` joined with `persons p`.
+const PASS_COLUMNS: &str = "f.person_id, p.person_key, f.agency, f.fact_id, f.source_version, f.kind, \
+     substr(f.division_code, 1, 6), f.content_hash, f.payload, p.id_cipher";
+
+fn pass_row(r: &sqlx::sqlite::SqliteRow) -> Result<PassRow, StoreError> {
+    Ok(PassRow {
+        person_id: r.try_get(0)?,
+        status: StatusRow {
+            person_key: hash32("persons", r.try_get(1)?)?,
+            agency: r.try_get(2)?,
+            fact_id: r.try_get(3)?,
+            source_version: r.try_get::<i64, _>(4)? as u64,
+            kind: r.try_get(5)?,
+            county_code: r.try_get(6)?,
+            content_hash: hash32("facts", r.try_get(7)?)?,
+        },
+        payload: r.try_get(8)?,
+        cipher: r.try_get(9)?,
+    })
+}
+
 /// The statuses section's hash, from the stored rows (canonical order).
 async fn statuses_hash(conn: &mut SqliteConnection, quarter: &str) -> Result<[u8; 32], StoreError> {
     let mut rows = sqlx::query(
@@ -175,51 +196,40 @@ impl SnapshotStore for SqliteStore {
         .await?;
 
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: statuses copied");
-        // One pass over the statuses, person by person: aggregates, coverage and the statuses section's hash (over
-        // the same rows in the same, canonical, order).
-        let mut pass = StatusPass::new(&input);
+        // One pass over the same versions, person by person in `person_id` order: aggregates and coverage. The
+        // current versions are read along `facts_current_person` (the table in about its own order, persons by
+        // rowid); the versions superseded after the cutoff, few, by `facts_superseded`.
+        let later = {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {PASS_COLUMNS} FROM facts f INDEXED BY facts_superseded JOIN persons p ON p.person_id = f.person_id \
+                 WHERE f.is_current = 0 AND f.superseded_at > ? AND f.recorded_at <= ? AND f.valid_from <= ? \
+                 AND (f.valid_to IS NULL OR f.valid_to > ?)"
+            )))
+            .bind(cutoff)
+            .bind(cutoff)
+            .bind(&as_of)
+            .bind(&as_of)
+            .fetch_all(&mut *tx)
+            .await?;
+            rows.iter().map(pass_row).collect::<Result<Vec<_>, _>>()?
+        };
+        let mut pass = PersonOrderPass::new(&input, later);
         {
-            // One row per person (sqlx's SQLite driver costs far more per row than the SQL does): the person's
-            // status rows in canonical order, fields joined by U+001F, rows by U+001E. Neither character can occur
-            // in a field: identifiers refuse control characters and JSON escapes them.
-            let mut rows = sqlx::query(
-                "SELECT s.person_key, p.id_cipher, string_agg(s.agency || char(31) || s.fact_id || char(31) || \
-                 s.source_version || char(31) || s.kind || char(31) || s.county_code || char(31) || \
-                 lower(hex(s.content_hash)) || char(31) || f.payload, char(30) ORDER BY s.agency, s.fact_id) \
-                 FROM snapshot_statuses s \
-                 JOIN facts f ON f.agency = s.agency AND f.fact_id = s.fact_id AND f.source_version = s.source_version \
-                 JOIN persons p ON p.person_key = s.person_key WHERE s.quarter = ? \
-                 GROUP BY s.person_key ORDER BY s.person_key",
-            )
-            .bind(q)
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {PASS_COLUMNS} FROM facts f INDEXED BY facts_current_person \
+                 JOIN persons p ON p.person_id = f.person_id \
+                 WHERE f.is_current = 1 AND f.recorded_at <= ? AND f.valid_from <= ? \
+                 AND (f.valid_to IS NULL OR f.valid_to > ?) ORDER BY f.person_id"
+            )))
+            .bind(cutoff)
+            .bind(&as_of)
+            .bind(&as_of)
             .fetch(&mut *tx);
             while let Some(r) = rows.try_next().await? {
-                let key = hash32("snapshot_statuses", r.try_get(0)?)?;
-                let cipher: Vec<u8> = r.try_get(1)?;
-                let joined: String = r.try_get(2)?;
-                for row in joined.split('\u{1e}') {
-                    let f: Vec<&str> = row.splitn(7, '\u{1f}').collect();
-                    let [agency, fact_id, version, kind, county_code, content, payload] = f[..] else {
-                        return Err(corrupt("snapshot_statuses", "status row of unexpected shape"));
-                    };
-                    let content: [u8; 32] = hex::decode(content)
-                        .ok()
-                        .and_then(|v| v.try_into().ok())
-                        .ok_or_else(|| corrupt("snapshot_statuses", "content hash"))?;
-                    let status = StatusRow {
-                        person_key: key,
-                        agency: agency.to_owned(),
-                        fact_id: fact_id.to_owned(),
-                        source_version: version.parse().map_err(|_| corrupt("snapshot_statuses", "version"))?,
-                        kind: kind.to_owned(),
-                        county_code: county_code.to_owned(),
-                        content_hash: content,
-                    };
-                    pass.push(status, &cipher, payload)?;
-                }
+                pass.push(pass_row(&r)?)?;
             }
         }
-        let (tally, statuses_hash) = pass.finish();
+        let tally = pass.finish()?;
 
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: aggregates and coverage");
         // Entries and exits against the previous snapshot.
@@ -319,8 +329,7 @@ impl SnapshotStore for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        let mut hashes = section_hashes(&mut tx, q, false).await?;
-        hashes.insert("statuses".to_owned(), statuses_hash);
+        let hashes = section_hashes(&mut tx, q, true).await?;
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: sections stored and hashed");
         let (content, previous_hash, section_hex) = seal(q, input.as_of, cutoff, &hashes, previous.as_ref())?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
