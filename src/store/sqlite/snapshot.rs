@@ -73,27 +73,23 @@ fn pass_row(r: &sqlx::sqlite::SqliteRow) -> Result<PassRow, StoreError> {
     })
 }
 
-/// The statuses section's hash, from the stored rows (canonical order).
+/// The statuses section's hash, from the stored rows (canonical order). Each person's canonical lines
+/// (`StatusRow::canonical_line`, docs/snapshot-format.md) are made and joined by SQLite, one row per person: sqlx's
+/// SQLite driver costs far more per row than the SQL does. Integers print in decimal and `hex` in upper case (hence
+/// `lower`), as Rust's formatting does; `agency, fact_id` order is byte order (BINARY collation).
 async fn statuses_hash(conn: &mut SqliteConnection, quarter: &str) -> Result<[u8; 32], StoreError> {
     let mut rows = sqlx::query(
-        "SELECT person_key, agency, fact_id, source_version, kind, county_code, content_hash FROM snapshot_statuses \
-         WHERE quarter = ? ORDER BY person_key, agency, fact_id",
+        "SELECT string_agg(lower(hex(person_key)) || '|' || agency || '|' || fact_id || '|' || source_version || '|' \
+         || kind || '|' || county_code || '|' || lower(hex(content_hash)) || char(10), '' ORDER BY agency, fact_id) \
+         FROM snapshot_statuses WHERE quarter = ? GROUP BY person_key ORDER BY person_key",
     )
     .bind(quarter)
     .fetch(&mut *conn);
     let mut h = sha2::Sha256::new();
     use sha2::Digest;
     while let Some(r) = rows.try_next().await? {
-        let row = StatusRow {
-            person_key: hash32("snapshot_statuses", r.try_get(0)?)?,
-            agency: r.try_get(1)?,
-            fact_id: r.try_get(2)?,
-            source_version: r.try_get::<i64, _>(3)? as u64,
-            kind: r.try_get(4)?,
-            county_code: r.try_get(5)?,
-            content_hash: hash32("snapshot_statuses", r.try_get(6)?)?,
-        };
-        h.update(row.canonical_line().as_bytes());
+        let lines: &str = r.try_get(0)?;
+        h.update(lines.as_bytes());
     }
     Ok(h.finalize().into())
 }
@@ -215,18 +211,50 @@ impl SnapshotStore for SqliteStore {
         };
         let mut pass = PersonOrderPass::new(&input, later);
         {
-            let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {PASS_COLUMNS} FROM facts f INDEXED BY facts_current_person \
-                 JOIN persons p ON p.person_id = f.person_id \
+            // One row per person (sqlx's SQLite driver costs far more per row than the SQL does): fields joined by
+            // U+001F, rows by U+001E. Neither can occur in a field: identifiers refuse control characters and JSON
+            // escapes them.
+            let mut rows = sqlx::query(
+                "SELECT f.person_id, p.person_key, p.id_cipher, string_agg(f.agency || char(31) || f.fact_id || \
+                 char(31) || f.source_version || char(31) || f.kind || char(31) || substr(f.division_code, 1, 6) || \
+                 char(31) || lower(hex(f.content_hash)) || char(31) || f.payload, char(30)) \
+                 FROM facts f INDEXED BY facts_current_person JOIN persons p ON p.person_id = f.person_id \
                  WHERE f.is_current = 1 AND f.recorded_at <= ? AND f.valid_from <= ? \
-                 AND (f.valid_to IS NULL OR f.valid_to > ?) ORDER BY f.person_id"
-            )))
+                 AND (f.valid_to IS NULL OR f.valid_to > ?) GROUP BY f.person_id ORDER BY f.person_id",
+            )
             .bind(cutoff)
             .bind(&as_of)
             .bind(&as_of)
             .fetch(&mut *tx);
             while let Some(r) = rows.try_next().await? {
-                pass.push(pass_row(&r)?)?;
+                let person_id: i64 = r.try_get(0)?;
+                let key = hash32("persons", r.try_get(1)?)?;
+                let cipher: Vec<u8> = r.try_get(2)?;
+                let joined: &str = r.try_get(3)?;
+                for row in joined.split('\u{1e}') {
+                    let f: Vec<&str> = row.splitn(7, '\u{1f}').collect();
+                    let [agency, fact_id, version, kind, county_code, content, payload] = f[..] else {
+                        return Err(corrupt("facts", "status row of unexpected shape"));
+                    };
+                    let content: [u8; 32] = hex::decode(content)
+                        .ok()
+                        .and_then(|v| v.try_into().ok())
+                        .ok_or_else(|| corrupt("facts", "content hash"))?;
+                    pass.push(PassRow {
+                        person_id,
+                        status: StatusRow {
+                            person_key: key,
+                            agency: agency.to_owned(),
+                            fact_id: fact_id.to_owned(),
+                            source_version: version.parse().map_err(|_| corrupt("facts", "version"))?,
+                            kind: kind.to_owned(),
+                            county_code: county_code.to_owned(),
+                            content_hash: content,
+                        },
+                        cipher: cipher.clone(),
+                        payload: payload.to_owned(),
+                    })?;
+                }
             }
         }
         let tally = pass.finish()?;
