@@ -12,7 +12,7 @@
 //! | `append_audit` | the audit append of the backend | the same |
 //!
 //! So a query changes in one place, and the compiler checks it against both drivers. Areas written this way so far:
-//! `audit`, `calendar`, `changes`, `coordination`, `keys`. The others follow with the storage layout of issue 16 (one schema, the same column types on both).
+//! `audit`, `calendar`, `changes`, `coordination`, `keys`, and the person filter of the lists (`push_person_filter`). Still twice: core ingest and reads, medical, snapshots.
 
 #[macro_use]
 mod calendar;
