@@ -54,7 +54,9 @@ pub trait StoreAdmin: Send + Sync {
 #[async_trait]
 pub trait FactStore: Send + Sync {
     /// Store a batch of valid facts, the persons they introduce and the request's audit event in
-    /// one transaction. Returns one decision per fact, in order. Facts repeated inside the batch
+    /// one transaction. `persons` holds every distinct person of the batch: one not yet known gets the next
+    /// `person_id` (arrival order, docs/storage-layout.md), one known only from an audited probe gets its cipher, a
+    /// known one is left as it is. Returns one decision per fact, in order. Facts repeated inside the batch
     /// are decided in order against each other. `audit` is `None` only when the benchmark measures the audit
     /// chain's cost (`Limits::bench_skip_ingest_audit`).
     async fn ingest(
@@ -68,10 +70,12 @@ pub trait FactStore: Send + Sync {
     /// database was created with another data key.
     async fn verify_key_check(&self, check: &[u8; 32]) -> Result<bool, StoreError>;
 
-    /// Append one audit event in its own transaction (for reads).
+    /// Append one audit event in its own transaction (for reads). A person key the store has not met gets a
+    /// `persons` row without an ID number, so that the event is found by that person (`list_audit_events`); it is
+    /// not a known person (no cipher, in no list).
     async fn record_audit(&self, audit: &AuditRecord) -> Result<(), StoreError>;
 
-    /// The encrypted ID number of a person, if known.
+    /// The encrypted ID number of a person, if known (`None` also for a person met only in an audited probe).
     async fn person_cipher(&self, key: &PersonKey) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Encrypted ID numbers of several persons.
