@@ -288,7 +288,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("opening {}", config.database_url))?;
             store.migrate().await.with_context(|| format!("migrating {}", config.database_url))?;
-            println!("migrations applied to {}", config.database_url);
+            let (applied, _) = store.migration_versions().await?;
+            // SQLite: a final checkpoint, so the migrated layout is in the database file itself and not only in its
+            // write-ahead log (copying the main file alone must not undo the upgrade).
+            store.close().await;
+            println!("migrations applied to {}: now at migration {applied}", config.database_url);
             Ok(())
         }
         Command::Config { command: ConfigCommand::Show } => {
@@ -410,7 +414,28 @@ async fn open_store(
     let store = doudi::store::Store::open(&config.database_url)
         .await
         .with_context(|| format!("opening {}", config.database_url))?;
-    store.migrate().await.with_context(|| format!("migrating {}", config.database_url))?;
+    // Operator commands never migrate (docs/operations.md §11): a check such as `audit verify` run by a newer release
+    // must not rewrite the tables under the hubs of the older one, nor turn a backup into one its release cannot open.
+    let (applied, known) = store
+        .migration_versions()
+        .await
+        .with_context(|| format!("reading the migrations of {}", config.database_url))?;
+    if applied < known {
+        store.close().await;
+        anyhow::bail!(
+            "{} is at migration {applied}; this release needs migration {known}. Operator commands do not migrate: \
+             stop the hubs of the older release, then run `doudi migrate --database-url …` (docs/operations.md §11)",
+            config.database_url
+        );
+    }
+    if applied > known {
+        store.close().await;
+        anyhow::bail!(
+            "{} is at migration {applied}, made by a newer release than this one (which knows up to {known}): use \
+             that release's binary",
+            config.database_url
+        );
+    }
     Ok(store)
 }
 

@@ -42,6 +42,11 @@ pub trait StoreAdmin: Send + Sync {
     /// applies them all).
     async fn migrate_to(&self, version: i64) -> Result<(), StoreError>;
 
+    /// `(applied, known)`: the newest migration applied to the database (0 when it has none) and the newest this
+    /// release has. Reads only. Operator commands run only when the two are equal: applying a migration is
+    /// `doudi migrate`'s (or a starting hub's) job, never a side effect of a check (docs/operations.md §11).
+    async fn migration_versions(&self) -> Result<(i64, i64), StoreError>;
+
     /// Close the pools (SQLite: after a final WAL checkpoint). No operation may follow.
     async fn close(&self);
 

@@ -1493,3 +1493,54 @@ async fn scenario(app: &TestApp) {
     read(&mut df, "P05", "2023-12-31", "annual review").await;
     read(&mut huan_office, "P10", "2023-12-31", "year-end visit").await;
 }
+
+/// Operator commands never migrate (docs/operations.md §11; found by a session that attacked the upgrade): on the
+/// release-0009 fixture, `audit verify`, `snapshot list` and `snapshot verify` of this release refuse, naming the
+/// migration the database is at and the one this release needs, and the database stays at 0009 (a hub of release 0009
+/// could still serve it, a backup stays restorable by it). `doudi migrate` then applies 0010; on SQLite the migrated
+/// layout is in the database file itself (checkpointed), not only in its write-ahead log, and the checks pass.
+#[apply(e2e!)]
+#[tokio::test]
+async fn operator_commands_refuse_a_database_that_needs_migrating_and_do_not_migrate_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fixture_copy(dir.path()).await;
+    let doudi = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_doudi"))
+            .args(args)
+            .args(["--database-url", &url])
+            .env("DOUDI_DATA_KEY", data_key())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let known = doudi::store::Store::open(&url).await.unwrap().migration_versions().await.unwrap().1;
+    assert!(known >= 10, "this release has migration 0010");
+    for args in [&["audit", "verify"][..], &["snapshot", "list"], &["snapshot", "verify", "2023Q2"]] {
+        let (ok, _, err) = doudi(args);
+        assert!(!ok, "{args:?} must refuse a database at 0009");
+        assert!(
+            err.contains("is at migration 9") && err.contains(&format!("needs migration {known}")),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("doudi migrate"), "{args:?} says what to do: {err}");
+        assert_eq!(newest_applied(&url).await, 9, "{args:?} left the database at 0009");
+    }
+    let (ok, out, err) = doudi(&["migrate"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("now at migration {known}")), "{out}");
+    if !crate::ON_POSTGRES {
+        let file = doudi::store::sqlite_file(&url).unwrap();
+        let wal = file.with_extension("db-wal");
+        let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(wal_len, 0, "the migration is checkpointed into {}", file.display());
+    }
+    assert_eq!(newest_applied(&url).await, known);
+    let (ok, out, err) = doudi(&["audit", "verify"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = doudi(&["snapshot", "verify", "2023Q2"]);
+    assert!(ok, "{out}{err}");
+}

@@ -173,6 +173,17 @@ impl StoreAdmin for PgStore {
         self
     }
 
+    async fn migration_versions(&self) -> Result<(i64, i64), StoreError> {
+        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+        let has_table: bool =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(&self.pool).await?;
+        if !has_table {
+            return Ok((0, known));
+        }
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
+        Ok((applied.unwrap_or(0), known))
+    }
     /// Apply the migrations numbered up to `version` (tests of a database made by an earlier release; `migrate`
     /// applies them all).
     #[doc(hidden)]

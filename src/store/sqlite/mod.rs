@@ -204,6 +204,19 @@ impl StoreAdmin for SqliteStore {
         self
     }
 
+    async fn migration_versions(&self) -> Result<(i64, i64), StoreError> {
+        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+        let has_table: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+                .fetch_one(&self.pool)
+                .await?;
+        if has_table == 0 {
+            return Ok((0, known));
+        }
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
+        Ok((applied.unwrap_or(0), known))
+    }
     /// Apply the migrations numbered up to `version` (tests of a database made by an earlier release; `migrate`
     /// applies them all).
     #[doc(hidden)]
