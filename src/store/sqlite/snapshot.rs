@@ -117,17 +117,10 @@ async fn coverage_hash(conn: &mut SqliteConnection, quarter: &str) -> Result<[u8
     Ok(rows_hash(lines.into_iter()))
 }
 
-/// Every section's hash recomputed from what is stored (`with_statuses`: false skips the largest one, which the
-/// creating pass has just hashed from the same rows).
-async fn section_hashes(
-    conn: &mut SqliteConnection,
-    quarter: &str,
-    with_statuses: bool,
-) -> Result<BTreeMap<String, [u8; 32]>, StoreError> {
+/// Every section's hash recomputed from what is stored (creation and verification alike).
+async fn section_hashes(conn: &mut SqliteConnection, quarter: &str) -> Result<BTreeMap<String, [u8; 32]>, StoreError> {
     let mut out = BTreeMap::new();
-    if with_statuses {
-        out.insert("statuses".to_owned(), statuses_hash(conn, quarter).await?);
-    }
+    out.insert("statuses".to_owned(), statuses_hash(conn, quarter).await?);
     out.insert("coverage".to_owned(), coverage_hash(conn, quarter).await?);
     let rows = sqlx::query("SELECT section, body FROM snapshot_sections WHERE quarter = ?")
         .bind(quarter)
@@ -357,7 +350,7 @@ impl SnapshotStore for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        let hashes = section_hashes(&mut tx, q, true).await?;
+        let hashes = section_hashes(&mut tx, q).await?;
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: sections stored and hashed");
         let (content, previous_hash, section_hex) = seal(q, input.as_of, cutoff, &hashes, previous.as_ref())?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -456,11 +449,11 @@ impl SnapshotStore for SqliteStore {
     async fn verify_snapshot(&self, quarter: &str) -> Result<Option<Verification>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let Some(h) = header(&mut conn, quarter).await? else { return Ok(None) };
-        let hashes = section_hashes(&mut conn, quarter, true).await?;
+        let hashes = section_hashes(&mut conn, quarter).await?;
         let previous = match &h.previous_quarter {
             Some(pq) => match header(&mut conn, pq).await? {
                 Some(p) => {
-                    let p_hashes = section_hashes(&mut conn, pq, true).await?;
+                    let p_hashes = section_hashes(&mut conn, pq).await?;
                     PreviousCheck::Recomputed(pq.clone(), recompute(&p, &p_hashes))
                 }
                 None => PreviousCheck::Missing(pq.clone()),
