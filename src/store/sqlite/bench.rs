@@ -1,5 +1,5 @@
 //! The floor of benchmark P1 (performance.md): the rows a batch of pushed facts becomes, inserted straight into the
-//! same tables — `persons` (insert or keep, then the batch's `person_id`s, as ingest does) and `facts` — in one transaction per batch, with the
+//! same tables — `persons` (look up, insert the unknown ones with the next `person_id`s, as ingest does) and `facts` — in one transaction per batch, with the
 //! same multi-row statements as `SqliteStore::ingest` (`insert_persons`, `insert_fact_rows`) but without the version
 //! lookup, the decisions and the audit event.
 //! Rows are prepared by the caller (person keys, ciphertexts, payload JSON, content hashes), so only the database's
@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::{ROWS_PER_INSERT, insert_fact_rows, insert_persons, person_ids};
+use super::{ROWS_PER_INSERT, insert_fact_rows, insert_persons};
 use crate::store::contract::*;
 use crate::store::{NewPerson, PreparedFact, SqliteStore, StoreError, to_micros};
 
@@ -19,9 +19,7 @@ impl BenchFloor for SqliteStore {
         let _w = self.writer.lock().await;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = to_micros(Utc::now());
-        insert_persons(&mut tx, persons, now).await?;
-        let keys: Vec<_> = persons.iter().map(|p| p.person_key).collect();
-        let ids = person_ids(&mut tx, &keys).await?;
+        let ids = insert_persons(&mut tx, persons, now).await?;
         let rows: Vec<(bool, &PreparedFact)> = facts.iter().map(|f| (true, f)).collect();
         insert_fact_rows(&mut tx, &rows, &ids, now).await?;
         tx.commit().await?;

@@ -312,15 +312,14 @@ impl FactStore for SqliteStore {
                 .await?;
         }
 
-        insert_persons(&mut tx, persons, now).await?;
-        let keys: Vec<PersonKey> = persons.iter().map(|p| p.person_key).collect();
-        let ids = person_ids(&mut tx, &keys).await?;
+        let ids = insert_persons(&mut tx, persons, now).await?;
         insert_fact_rows(&mut tx, &rows, &ids, now).await?;
 
         let head = changes::append_changes(&mut tx, &changes).await?;
 
         if let Some(audit) = audit {
-            append_audit(&mut tx, audit, now).await?;
+            // The request's persons are the batch's (`Hub::ingest`), all in `ids` now.
+            append_audit_of(&mut tx, audit, now, Some(&ids)).await?;
         }
         tx.commit().await?;
         // Published after the commit, still under the writer lock: watchers woken by it find the rows.
@@ -567,53 +566,72 @@ pub(super) async fn restart_wal(pool: &SqlitePool, writer: &Mutex<()>) -> Result
     Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
 }
 
-/// Insert persons not yet known, in multi-row statements, each getting the next `person_id`. A known person is left
-/// as it is, except that a person known only from an audited read gets its encrypted ID number.
+/// Make every one of `persons` known and return the `person_id` of each (issue 16: one lookup of the random-keyed
+/// `persons (person_key)` index per person, then appends). Known persons are looked up in multi-row statements; the
+/// others are inserted with the next `person_id`s, in the order given (the writer lock is held, so `MAX(person_id)`
+/// cannot move under us). A known person is left as it is, except that a person known only from an audited read gets
+/// its encrypted ID number.
 pub(super) async fn insert_persons(
     conn: &mut SqliteConnection,
     persons: &[NewPerson],
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<HashMap<PersonKey, i64>, StoreError> {
+    let mut ids: HashMap<PersonKey, i64> = HashMap::with_capacity(persons.len());
+    let mut probed: Vec<&NewPerson> = Vec::new();
     for chunk in persons.chunks(ROWS_PER_INSERT) {
         let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO persons (person_key, id_cipher, id_masked, key_version, created_at) ");
-        qb.push_values(chunk, |mut b, p| {
-            b.push_bind(p.person_key.as_bytes().to_vec())
-                .push_bind(p.id_cipher.clone())
-                .push_bind(p.id_masked.clone())
-                .push_bind(1i64)
-                .push_bind(now);
-        });
-        qb.push(
-            " ON CONFLICT (person_key) DO UPDATE SET id_cipher = excluded.id_cipher, id_masked = excluded.id_masked, \
-             key_version = excluded.key_version WHERE persons.id_cipher IS NULL",
-        );
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// The `person_id` of each of `keys` that `persons` holds.
-pub(super) async fn person_ids(
-    conn: &mut SqliteConnection,
-    keys: &[PersonKey],
-) -> Result<HashMap<PersonKey, i64>, StoreError> {
-    let mut out = HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(ROWS_PER_INSERT) {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT person_key, person_id FROM persons WHERE person_key IN (");
+            QueryBuilder::new("SELECT person_key, person_id, id_cipher IS NULL FROM persons WHERE person_key IN (");
         let mut sep = qb.separated(", ");
-        for k in chunk {
-            sep.push_bind(k.as_bytes().to_vec());
+        for p in chunk {
+            sep.push_bind(p.person_key.as_bytes().to_vec());
         }
         qb.push(")");
         for r in qb.build().fetch_all(&mut *conn).await? {
             let k: Vec<u8> = r.try_get(0)?;
             let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;
-            out.insert(key, r.try_get(1)?);
+            ids.insert(key, r.try_get(1)?);
+            if r.try_get::<bool, _>(2)? {
+                probed.push(chunk.iter().find(|p| p.person_key == key).ok_or_else(|| corrupt("persons", "key"))?);
+            }
         }
     }
-    Ok(out)
+    for p in probed {
+        sqlx::query("UPDATE persons SET id_cipher = $1, id_masked = $2, key_version = 1 WHERE person_id = $3")
+            .bind(p.id_cipher.clone())
+            .bind(p.id_masked.clone())
+            .bind(ids[&p.person_key])
+            .execute(&mut *conn)
+            .await?;
+    }
+    let mut fresh: Vec<&NewPerson> = Vec::with_capacity(persons.len() - ids.len());
+    for p in persons {
+        if !ids.contains_key(&p.person_key) {
+            fresh.push(p);
+            ids.insert(p.person_key, 0); // a key given twice is inserted once
+        }
+    }
+    if fresh.is_empty() {
+        return Ok(ids);
+    }
+    let mut next: i64 =
+        sqlx::query("SELECT COALESCE(MAX(person_id), 0) FROM persons").fetch_one(&mut *conn).await?.try_get(0)?;
+    for chunk in fresh.chunks(ROWS_PER_INSERT) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO persons (person_id, person_key, id_cipher, id_masked, key_version, created_at) ",
+        );
+        qb.push_values(chunk, |mut b, p| {
+            next += 1;
+            ids.insert(p.person_key, next);
+            b.push_bind(next)
+                .push_bind(p.person_key.as_bytes().to_vec())
+                .push_bind(p.id_cipher.clone())
+                .push_bind(p.id_masked.clone())
+                .push_bind(1i64)
+                .push_bind(now);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(ids)
 }
 
 /// Insert fact versions in multi-row statements; `(is_current, fact)` per row (a row written twice in one batch is
@@ -668,7 +686,20 @@ pub(super) async fn insert_fact_rows(
     Ok(())
 }
 
+/// Append `a` to the audit chain (the next `seq`, chained to the newest event's hash) with one `audit_persons` row per
+/// person key; a key the hub has not met gets a `persons` row first.
 pub(super) async fn append_audit(conn: &mut SqliteConnection, a: &AuditRecord, now: i64) -> Result<(), StoreError> {
+    append_audit_of(conn, a, now, None).await
+}
+
+/// [`append_audit`], with the `person_id` of every key of `a` given in `known` when the caller has them (ingest has just
+/// looked them up), so that the random-keyed `persons (person_key)` index is not searched again.
+pub(super) async fn append_audit_of(
+    conn: &mut SqliteConnection,
+    a: &AuditRecord,
+    now: i64,
+    known: Option<&HashMap<PersonKey, i64>>,
+) -> Result<(), StoreError> {
     let last =
         sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
     let (seq, prev) = match last {
@@ -710,6 +741,22 @@ pub(super) async fn append_audit(conn: &mut SqliteConnection, a: &AuditRecord, n
     .bind(hash.to_vec())
     .execute(&mut *conn)
     .await?;
+    if let Some(known) = known {
+        let mut ids: Vec<i64> = Vec::with_capacity(a.person_keys.len());
+        for k in &a.person_keys {
+            ids.push(*known.get(k).ok_or_else(|| corrupt("persons", "an audited person has no person_id"))?);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO audit_persons (person_id, seq) ");
+            qb.push_values(chunk, |mut b, id| {
+                b.push_bind(*id).push_bind(seq);
+            });
+            qb.build().execute(&mut *conn).await?;
+        }
+        return Ok(());
+    }
     // A person key the hub has not met (a read of an unknown ID number) gets a `persons` row without an ID number, so
     // that the probe is found when an auditor asks about that person.
     for chunk in keys.chunks(ROWS_PER_INSERT) {
