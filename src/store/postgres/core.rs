@@ -9,9 +9,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
+use super::audit::append_audit;
 use super::{PgStore, money_to_numeric};
 use crate::crypto::PersonKey;
-use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
 use crate::domain::fact::{Payload, PayloadKind};
 use crate::domain::versioning::{CurrentVersion, Decision};
 use crate::store::contract::*;
@@ -215,78 +215,6 @@ pub(super) async fn insert_persons(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    Ok(())
-}
-
-/// Append one event to the audit chain (same canonical form and hash as on SQLite: `domain::audit`). Must run in a
-/// write transaction ([`PgStore::begin_write`]): the chain head read here must not move before the commit.
-pub(super) async fn append_audit(
-    conn: &mut PgConnection,
-    a: &AuditRecord,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let last =
-        sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
-    let (seq, prev) = match last {
-        Some(r) => {
-            let seq: i64 = r.try_get(0)?;
-            let h: Vec<u8> = r.try_get(1)?;
-            (seq + 1, <[u8; 32]>::try_from(h.as_slice()).map_err(|_| corrupt("audit_events", "hash length"))?)
-        }
-        None => (1, GENESIS),
-    };
-    let mut keys: Vec<[u8; 32]> = a.person_keys.iter().map(|k| *k.as_bytes()).collect();
-    let ph = persons_hash(&mut keys);
-    let content = EventContent {
-        seq,
-        at_micros: to_micros(now),
-        agency: &a.agency,
-        division: &a.division,
-        method: &a.method,
-        purpose: &a.purpose,
-        outcome: &a.outcome,
-        person_count: keys.len() as i64,
-        persons_hash: ph,
-    };
-    let hash = event_hash(&prev, &content);
-    sqlx::query(
-        "INSERT INTO audit_events (seq, at, agency, division, method, purpose, outcome, person_count, persons_hash, \
-         prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(seq)
-    .bind(now)
-    .bind(&a.agency)
-    .bind(&a.division)
-    .bind(&a.method)
-    .bind(&a.purpose)
-    .bind(&a.outcome)
-    .bind(keys.len() as i64)
-    .bind(ph.to_vec())
-    .bind(prev.to_vec())
-    .bind(hash.to_vec())
-    .execute(&mut *conn)
-    .await?;
-    if !keys.is_empty() {
-        // A person key the hub has not met (a read of an unknown ID number) gets a `persons` row without an ID
-        // number, so that the probe is found when an auditor asks about that person.
-        let persons: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
-        sqlx::query(
-            "INSERT INTO persons (person_key, created_at) SELECT k, $2 FROM UNNEST($1::bytea[]) AS t(k) \
-             WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = t.k) ON CONFLICT DO NOTHING",
-        )
-        .bind(&persons)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(
-            "INSERT INTO audit_persons (person_id, seq) SELECT person_id, $2 FROM persons \
-             WHERE person_key = ANY($1) ON CONFLICT DO NOTHING",
-        )
-        .bind(persons)
-        .bind(seq)
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(())
 }
 

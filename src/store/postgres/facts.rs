@@ -3,7 +3,8 @@
 
 use sqlx::Row as _;
 
-use super::core::{append_audit, stored_fact};
+use super::audit::append_audit;
+use super::core::stored_fact;
 use super::{PgStore, value};
 use crate::store::StoreError;
 

@@ -8,7 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, Postgres, Row};
 
-use super::core::{append_audit, insert_persons};
+use super::audit::append_audit;
+use super::core::insert_persons;
 use super::{PgStore, fen_to_numeric, value};
 use crate::crypto::PersonKey;
 use crate::domain::medical::{FindingCode, PolicyParams, Settlement, VisitType};

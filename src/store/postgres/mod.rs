@@ -93,6 +93,14 @@ pub(super) mod value {
         t
     }
 
+    /// An instant as stored (`TIMESTAMPTZ`).
+    pub type Instant = DateTime<Utc>;
+
+    /// An instant as stored, in microseconds since the Unix epoch.
+    pub fn micros(t: Instant) -> i64 {
+        crate::store::to_micros(t)
+    }
+
     /// Column `i` as an instant.
     pub fn get_instant(r: &PgRow, i: usize) -> Result<DateTime<Utc>, StoreError> {
         Ok(r.try_get(i)?)
@@ -274,15 +282,8 @@ impl StoreAdmin for PgStore {
     }
 
     async fn migration_versions(&self) -> Result<(i64, i64), StoreError> {
-        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
-        let has_table: bool =
-            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(&self.pool).await?;
-        if !has_table {
-            return Ok((0, known));
-        }
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
-        Ok((applied.unwrap_or(0), known))
+        let has_table = "SELECT CAST(CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN 0 ELSE 1 END AS BIGINT)";
+        crate::store::sql::migration_versions(&self.pool, has_table, MIGRATIONS).await
     }
     /// Apply the migrations numbered up to `version` (tests of a database made by an earlier release; `migrate`
     /// applies them all).

@@ -16,14 +16,15 @@
 //! | `value::BYTE_ORDER` (after a text in `ORDER BY`) | nothing (BINARY is byte order) | `COLLATE "C"` |
 //! | `value::push_in(qb, values)`, `value::IN_LIST` | ` IN ($1, $2, …)`, 500 values a statement | ` = ANY($1)`, one array |
 //! | `value::BATCH` | rows per multi-row statement: 500 | 1,000 |
-//! | `append_audit`, `insert_persons` | the audit append, the persons insert of the backend | the same |
+//! | `value::Instant`, `value::micros` | `i64` | `DateTime<Utc>` |
+//! | `insert_persons`, `link_persons` (of `append_audit`) | multi-row statements | UNNEST |
 //!
 //! So a query changes in one place, and the compiler checks it against both drivers. Areas written this way:
-//! `audit`, `calendar`, `changes`, `coordination`, `facts` (the reads of `FactReads`), `keys`, `medical`, `snapshot`,
-//! and the person filter of the lists (`push_person_filter`). Each backend keeps only the statements that differ in
-//! substance (named in each macro's docs): the ingest write path (`FactStore`), bulk inserts and updates (multi-row
-//! VALUES or a statement a row on SQLite, UNNEST on PostgreSQL), the snapshot's person pass and statuses hash (one row a
-//! person joined by SQLite), and opening, migrating and the benchmark floors.
+//! `audit` (with the append, `append_audit`), `calendar`, `changes`, `coordination`, `facts` (`FactReads`), `keys`,
+//! `medical`, `snapshot`, and the person filter of the lists (`push_person_filter`). Each backend keeps only the
+//! statements that differ in substance (named in each macro's docs): the ingest write path (`FactStore`), bulk inserts
+//! and updates (multi-row VALUES or a statement a row on SQLite, UNNEST on PostgreSQL), the snapshot's person pass and
+//! statuses hash (one row a person joined by SQLite), and opening, migrating and the benchmark floors.
 
 #[macro_use]
 mod calendar;
@@ -96,4 +97,29 @@ where
 {
     let k: Vec<u8> = r.try_get(i)?;
     crate::crypto::PersonKey::from_slice(&k).ok_or_else(|| crate::store::corrupt(table, "person_key length"))
+}
+
+/// `(applied, known)`: the newest migration applied to the database behind `pool` (0 before the first) and the newest of
+/// the backend's `set`. `has_table` is the backend's query for whether sqlx's `_sqlx_migrations` table exists, a
+/// `BIGINT` 0 or 1.
+pub(crate) async fn migration_versions<DB>(
+    pool: &sqlx::Pool<DB>,
+    has_table: &'static str,
+    set: &[(i64, &str, &str)],
+) -> Result<(i64, i64), crate::store::StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (Option<i64>,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    let known = set.last().map(|m| m.0).unwrap_or(0);
+    let has: i64 = sqlx::query_scalar(has_table).fetch_one(pool).await?;
+    if has == 0 {
+        return Ok((0, known));
+    }
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(pool).await?;
+    Ok((applied.unwrap_or(0), known))
 }

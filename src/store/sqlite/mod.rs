@@ -22,7 +22,6 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::Mutex;
 
 use crate::crypto::PersonKey;
-use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
 use crate::domain::fact::{Payload, PayloadKind};
 use crate::domain::versioning::{CurrentVersion, Decision};
 use crate::store::contract::*;
@@ -104,6 +103,8 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 
 pub(super) use crate::store::corrupt;
 
+use audit::append_audit;
+
 /// A write transaction on the writer connection, holding the writer mutex until it ends (the shape
 /// `store::sql`'s macros expect of `self.write()`).
 pub(super) struct SqliteWrite<'a> {
@@ -145,6 +146,14 @@ pub(super) mod value {
     /// An instant as `INTEGER` microseconds since the Unix epoch.
     pub fn instant(t: DateTime<Utc>) -> i64 {
         crate::store::to_micros(t)
+    }
+
+    /// An instant as stored (`INTEGER` microseconds since the Unix epoch).
+    pub type Instant = i64;
+
+    /// An instant as stored, in microseconds since the Unix epoch.
+    pub fn micros(t: Instant) -> i64 {
+        t
     }
 
     /// Column `i` as an instant.
@@ -310,17 +319,8 @@ impl StoreAdmin for SqliteStore {
     }
 
     async fn migration_versions(&self) -> Result<(i64, i64), StoreError> {
-        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
-        let has_table: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
-                .fetch_one(&self.pool)
-                .await?;
-        if has_table == 0 {
-            return Ok((0, known));
-        }
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
-        Ok((applied.unwrap_or(0), known))
+        let has_table = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'";
+        crate::store::sql::migration_versions(&self.pool, has_table, MIGRATIONS).await
     }
     /// Apply the migrations numbered up to `version` (tests of a database made by an earlier release; `migrate`
     /// applies them all).
@@ -588,69 +588,6 @@ pub(super) async fn insert_fact_rows(
                 .push_bind(if *current { None } else { Some(now) })
                 .push_bind(*current as i64);
         });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-pub(super) async fn append_audit(conn: &mut SqliteConnection, a: &AuditRecord, now: i64) -> Result<(), StoreError> {
-    let last =
-        sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
-    let (seq, prev) = match last {
-        Some(r) => {
-            let seq: i64 = r.try_get(0)?;
-            let h: Vec<u8> = r.try_get(1)?;
-            (seq + 1, <[u8; 32]>::try_from(h.as_slice()).map_err(|_| corrupt("audit_events", "hash length"))?)
-        }
-        None => (1, GENESIS),
-    };
-    let mut keys: Vec<[u8; 32]> = a.person_keys.iter().map(|k| *k.as_bytes()).collect();
-    let ph = persons_hash(&mut keys);
-    let content = EventContent {
-        seq,
-        at_micros: now,
-        agency: &a.agency,
-        division: &a.division,
-        method: &a.method,
-        purpose: &a.purpose,
-        outcome: &a.outcome,
-        person_count: keys.len() as i64,
-        persons_hash: ph,
-    };
-    let hash = event_hash(&prev, &content);
-    sqlx::query(
-        "INSERT INTO audit_events (seq, at, agency, division, method, purpose, outcome, person_count, persons_hash, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(seq)
-    .bind(now)
-    .bind(a.agency.clone())
-    .bind(a.division.clone())
-    .bind(a.method.clone())
-    .bind(a.purpose.clone())
-    .bind(a.outcome.clone())
-    .bind(keys.len() as i64)
-    .bind(ph.to_vec())
-    .bind(prev.to_vec())
-    .bind(hash.to_vec())
-    .execute(&mut *conn)
-    .await?;
-    // A person key the hub has not met (a read of an unknown ID number) gets a `persons` row without an ID number, so
-    // that the probe is found when an auditor asks about that person.
-    for chunk in keys.chunks(ROWS_PER_INSERT) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO persons (person_key, created_at) ");
-        qb.push_values(chunk, |mut b, k| {
-            b.push_bind(k.to_vec()).push_bind(now);
-        });
-        qb.build().execute(&mut *conn).await?;
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT OR IGNORE INTO audit_persons (person_id, seq) SELECT person_id, ");
-        qb.push_bind(seq).push(" FROM persons WHERE person_key IN (");
-        let mut sep = qb.separated(", ");
-        for k in chunk {
-            sep.push_bind(k.to_vec());
-        }
-        qb.push(")");
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())
