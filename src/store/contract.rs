@@ -8,8 +8,9 @@
 //! stored value does not read back). A refused business rule is never an error here: it is a value (e.g.
 //! [`WarningInsert::Conflict`], [`CreateOutcome::AlreadyExists`]).
 //!
-//! Adding an operation: declare it in its area's trait here (with its documentation), implement it in both backends'
-//! area files, and cover it in the conformance suite (`tests/api/conformance.rs`, run on both backends).
+//! Adding an operation: declare it in its area's trait here (with its documentation), implement it once in the area's
+//! macro in `store/sql/` (else in both backends' area files), and cover it in the conformance suite
+//! (`tests/api/conformance.rs`, run on both backends).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -54,8 +55,8 @@ pub trait StoreAdmin: Send + Sync {
     fn pool_use(&self) -> Vec<(&'static str, u32, usize)>;
 }
 
-/// Persons, facts and their versions, the audit append, reference data. Every write is one transaction with its
-/// audit event (ARCHITECTURE.md, "Invariants").
+/// Storing facts: the ingest write path (each backend's own statements). Every write is one transaction with its audit
+/// event (ARCHITECTURE.md, "Invariants").
 #[async_trait]
 pub trait FactStore: Send + Sync {
     /// Store a batch of valid facts, the persons they introduce and the request's audit event in
@@ -70,7 +71,12 @@ pub trait FactStore: Send + Sync {
         persons: &[NewPerson],
         audit: Option<&AuditRecord>,
     ) -> Result<Vec<Decision>, StoreError>;
+}
 
+/// Persons and their facts read back, reference data and counts, with the two small writes beside them (the data
+/// key's check value, the audit event of a read). Written once for both backends (`store/sql/facts.rs`).
+#[async_trait]
+pub trait FactReads: Send + Sync {
     /// Record the data key's check value on first use, or compare it. Returns `false` when the
     /// database was created with another data key.
     async fn verify_key_check(&self, check: &[u8; 32]) -> Result<bool, StoreError>;
@@ -368,6 +374,7 @@ pub trait SnapshotStore: Send + Sync {
 pub trait Storage:
     StoreAdmin
     + FactStore
+    + FactReads
     + AuditLog
     + BenchFloor
     + CalendarStore
@@ -383,6 +390,7 @@ pub trait Storage:
 impl<T> Storage for T where
     T: StoreAdmin
         + FactStore
+        + FactReads
         + AuditLog
         + BenchFloor
         + CalendarStore

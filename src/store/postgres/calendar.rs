@@ -3,8 +3,8 @@
 
 use sqlx::Row as _;
 
+use super::audit::append_audit;
 use super::coordination::{WARNING_COLUMNS, warning};
-use super::core::append_audit;
 use super::value;
 use crate::domain::workdays::CalendarEntry;
 use crate::store::corrupt;

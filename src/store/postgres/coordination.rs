@@ -9,7 +9,8 @@ use rust_decimal::Decimal;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use super::core::{append_audit, insert_persons};
+use super::audit::append_audit;
+use super::core::insert_persons;
 use super::{PgStore, value};
 use crate::crypto::PersonKey;
 use crate::domain::workdays::CalendarEntry;

@@ -9,19 +9,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
+use super::audit::append_audit_of;
 use super::{PgStore, money_to_numeric};
 use crate::crypto::PersonKey;
-use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
 use crate::domain::fact::{Payload, PayloadKind};
 use crate::domain::versioning::{CurrentVersion, Decision};
 use crate::store::contract::*;
 use crate::store::corrupt;
-use crate::store::{
-    AuditRecord, DivisionRow, NewPerson, PersonFilter, PreparedFact, StandardRow, StoreError, StoredFact, to_micros,
-};
+use crate::store::{AuditRecord, NewPerson, PreparedFact, StoreError, StoredFact, to_micros};
 use crate::store::{Current, IngestPlan, plan_ingest};
-
-use crate::store::sql::FACT_COLUMNS_F;
 
 /// Current time truncated to PostgreSQL's microsecond precision (so a value hashed before it is stored reads back
 /// equal).
@@ -93,7 +89,8 @@ impl FactStore for PgStore {
 
         let head = super::changes::append_changes(&mut tx, &changes).await?;
         if let Some(audit) = audit {
-            append_audit(&mut tx, audit, now).await?;
+            // The request's persons are the batch's (`Hub::ingest`), all in `ids` now.
+            append_audit_of(&mut tx, audit, now, Some(&ids)).await?;
         }
         if let Some(head) = head {
             PgStore::notify_change_head(&mut tx, head).await?;
@@ -103,154 +100,6 @@ impl FactStore for PgStore {
             self.publish_change_head(head);
         }
         Ok(decisions)
-    }
-    /// Record the data key's check value on first use, or compare it (see `SqliteStore::verify_key_check`).
-    async fn verify_key_check(&self, check: &[u8; 32]) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let row =
-            sqlx::query("SELECT value FROM hub_meta WHERE name = 'data_key_check'").fetch_optional(&mut *tx).await?;
-        let ok = match row {
-            Some(r) => r.try_get::<Vec<u8>, _>(0)? == check.as_slice(),
-            None => {
-                sqlx::query("INSERT INTO hub_meta (name, value) VALUES ('data_key_check', $1)")
-                    .bind(check.to_vec())
-                    .execute(&mut *tx)
-                    .await?;
-                true
-            }
-        };
-        tx.commit().await?;
-        Ok(ok)
-    }
-    /// Append one audit event in its own transaction (for reads).
-    async fn record_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        append_audit(&mut tx, audit, now_micros()).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-    async fn person_cipher(&self, key: &PersonKey) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT id_cipher FROM persons WHERE person_key = $1 AND id_cipher IS NOT NULL")
-            .bind(key.as_bytes().to_vec())
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-    async fn person_ciphers(&self, keys: &[PersonKey]) -> Result<HashMap<PersonKey, Vec<u8>>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT person_key, id_cipher FROM persons WHERE id_cipher IS NOT NULL AND person_key = ANY($1)",
-        )
-        .bind(key_bytes(keys))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = HashMap::with_capacity(rows.len());
-        for r in rows {
-            let k: Vec<u8> = r.try_get(0)?;
-            let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;
-            out.insert(key, r.try_get(1)?);
-        }
-        Ok(out)
-    }
-    async fn person_facts(&self, key: &PersonKey, as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {FACT_COLUMNS_F} FROM persons p JOIN facts f ON f.person_id = p.person_id \
-             WHERE p.person_key = $1 AND f.is_current AND f.valid_from <= $2 \
-             AND (f.valid_to IS NULL OR f.valid_to > $2) ORDER BY f.kind, f.agency, f.fact_id"
-        )))
-        .bind(key.as_bytes().to_vec())
-        .bind(as_of)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_fact).collect()
-    }
-    async fn facts_of_persons(&self, keys: &[PersonKey], as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {FACT_COLUMNS_F} FROM persons p JOIN facts f ON f.person_id = p.person_id \
-             WHERE f.is_current AND f.valid_from <= $1 AND (f.valid_to IS NULL OR f.valid_to > $1) \
-             AND p.person_key = ANY($2) ORDER BY p.person_key, f.kind, f.agency, f.fact_id"
-        )))
-        .bind(as_of)
-        .bind(key_bytes(keys))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_fact).collect()
-    }
-    async fn list_persons(
-        &self,
-        filter: &PersonFilter,
-        after: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<(i64, PersonKey)>, StoreError> {
-        let mut qb: sqlx::QueryBuilder<sqlx::Postgres> =
-            sqlx::QueryBuilder::new("SELECT l.person_id, p.person_key FROM (SELECT DISTINCT person_id");
-        crate::store::sql::push_person_filter(&mut qb, filter, filter.as_of);
-        if let Some(a) = after {
-            qb.push(" AND person_id > ").push_bind(a);
-        }
-        qb.push(" ORDER BY person_id LIMIT ")
-            .push_bind(limit as i64)
-            .push(") l JOIN persons p ON p.person_id = l.person_id ORDER BY l.person_id");
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let k: Vec<u8> = r.try_get(1)?;
-                let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;
-                Ok((r.try_get(0)?, key))
-            })
-            .collect()
-    }
-    async fn count_persons(&self, filter: &PersonFilter) -> Result<i64, StoreError> {
-        let mut qb: sqlx::QueryBuilder<sqlx::Postgres> = sqlx::QueryBuilder::new("SELECT COUNT(DISTINCT person_id)");
-        crate::store::sql::push_person_filter(&mut qb, filter, filter.as_of);
-        Ok(qb.build().fetch_one(&self.pool).await?.try_get(0)?)
-    }
-    async fn list_standards(&self, year: Option<i64>) -> Result<Vec<StandardRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT year, division_code, item, name, amount, unit, effective_from, source FROM standards \
-             WHERE $1::bigint IS NULL OR year = $1 ORDER BY year, division_code, item",
-        )
-        .bind(year)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let amount: rust_decimal::Decimal = r.try_get(4)?;
-                let from: NaiveDate = r.try_get(6)?;
-                Ok(StandardRow {
-                    year: r.try_get(0)?,
-                    division_code: r.try_get(1)?,
-                    item: r.try_get(2)?,
-                    name: r.try_get(3)?,
-                    amount: format!("{:.2}", amount),
-                    unit: r.try_get(5)?,
-                    effective_from: from.to_string(),
-                    source: r.try_get(7)?,
-                })
-            })
-            .collect()
-    }
-    async fn list_divisions(&self) -> Result<Vec<DivisionRow>, StoreError> {
-        let rows = sqlx::query("SELECT code, name, level, parent_code FROM divisions ORDER BY code")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DivisionRow {
-                    code: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    level: r.try_get(2)?,
-                    parent_code: r.try_get(3)?,
-                })
-            })
-            .collect()
-    }
-    async fn audit_chain_length(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0)::bigint FROM audit_events").fetch_one(&self.pool).await?)
-    }
-    async fn audit_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(&self.pool).await?)
-    }
-    async fn fact_version_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM facts").fetch_one(&self.pool).await?)
     }
 }
 
@@ -367,78 +216,6 @@ pub(super) async fn insert_persons(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    Ok(())
-}
-
-/// Append one event to the audit chain (same canonical form and hash as on SQLite: `domain::audit`). Must run in a
-/// write transaction ([`PgStore::begin_write`]): the chain head read here must not move before the commit.
-pub(super) async fn append_audit(
-    conn: &mut PgConnection,
-    a: &AuditRecord,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let last =
-        sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
-    let (seq, prev) = match last {
-        Some(r) => {
-            let seq: i64 = r.try_get(0)?;
-            let h: Vec<u8> = r.try_get(1)?;
-            (seq + 1, <[u8; 32]>::try_from(h.as_slice()).map_err(|_| corrupt("audit_events", "hash length"))?)
-        }
-        None => (1, GENESIS),
-    };
-    let mut keys: Vec<[u8; 32]> = a.person_keys.iter().map(|k| *k.as_bytes()).collect();
-    let ph = persons_hash(&mut keys);
-    let content = EventContent {
-        seq,
-        at_micros: to_micros(now),
-        agency: &a.agency,
-        division: &a.division,
-        method: &a.method,
-        purpose: &a.purpose,
-        outcome: &a.outcome,
-        person_count: keys.len() as i64,
-        persons_hash: ph,
-    };
-    let hash = event_hash(&prev, &content);
-    sqlx::query(
-        "INSERT INTO audit_events (seq, at, agency, division, method, purpose, outcome, person_count, persons_hash, \
-         prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(seq)
-    .bind(now)
-    .bind(&a.agency)
-    .bind(&a.division)
-    .bind(&a.method)
-    .bind(&a.purpose)
-    .bind(&a.outcome)
-    .bind(keys.len() as i64)
-    .bind(ph.to_vec())
-    .bind(prev.to_vec())
-    .bind(hash.to_vec())
-    .execute(&mut *conn)
-    .await?;
-    if !keys.is_empty() {
-        // A person key the hub has not met (a read of an unknown ID number) gets a `persons` row without an ID
-        // number, so that the probe is found when an auditor asks about that person.
-        let persons: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
-        sqlx::query(
-            "INSERT INTO persons (person_key, created_at) SELECT k, $2 FROM UNNEST($1::bytea[]) AS t(k) \
-             WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = t.k) ON CONFLICT DO NOTHING",
-        )
-        .bind(&persons)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(
-            "INSERT INTO audit_persons (person_id, seq) SELECT person_id, $2 FROM persons \
-             WHERE person_key = ANY($1) ON CONFLICT DO NOTHING",
-        )
-        .bind(persons)
-        .bind(seq)
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(())
 }
 

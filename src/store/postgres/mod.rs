@@ -19,6 +19,7 @@ mod calendar;
 mod changes;
 mod coordination;
 mod core;
+mod facts;
 mod keys;
 mod medical;
 mod snapshot;
@@ -59,9 +60,12 @@ pub(super) struct PgWrite {
 /// How PostgreSQL holds the values whose column types differ between the backends (`store::sql`).
 pub(super) mod value {
     use chrono::{DateTime, NaiveDate, Utc};
+    use rust_decimal::Decimal;
     use sqlx::Row as _;
     use sqlx::postgres::PgRow;
+    use sqlx::{Postgres, QueryBuilder};
 
+    use crate::domain::money::Money;
     use crate::store::StoreError;
 
     /// A business date as `DATE`.
@@ -89,9 +93,113 @@ pub(super) mod value {
         t
     }
 
+    /// An instant as stored (`TIMESTAMPTZ`).
+    pub type Instant = DateTime<Utc>;
+
+    /// An instant as stored, in microseconds since the Unix epoch.
+    pub fn micros(t: Instant) -> i64 {
+        crate::store::to_micros(t)
+    }
+
     /// Column `i` as an instant.
     pub fn get_instant(r: &PgRow, i: usize) -> Result<DateTime<Utc>, StoreError> {
         Ok(r.try_get(i)?)
+    }
+
+    /// Column `i` as an instant, or NULL.
+    pub fn get_opt_instant(r: &PgRow, i: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(r.try_get(i)?)
+    }
+
+    /// Column `i`, a business date, or NULL.
+    pub fn get_opt_date(r: &PgRow, i: usize, _table: &'static str) -> Result<Option<NaiveDate>, StoreError> {
+        Ok(r.try_get(i)?)
+    }
+
+    /// Column `i`, a `DATE`, as the API's `YYYY-MM-DD` text.
+    pub fn get_text_date(r: &PgRow, i: usize) -> Result<String, StoreError> {
+        Ok(r.try_get::<NaiveDate, _>(i)?.to_string())
+    }
+
+    /// Column `i`, a `NUMERIC` amount in yuan, as the API's decimal text with 2 places.
+    pub fn get_text_money(r: &PgRow, i: usize) -> Result<String, StoreError> {
+        Ok(format!("{:.2}", r.try_get::<Decimal, _>(i)?))
+    }
+
+    /// A flag as `BOOLEAN`.
+    pub fn flag(b: bool) -> bool {
+        b
+    }
+
+    /// Column `i` as a flag.
+    pub fn get_flag(r: &PgRow, i: usize) -> Result<bool, StoreError> {
+        Ok(r.try_get(i)?)
+    }
+
+    /// `TRUE` as SQL text, for flag columns in statements (`is_current = true`, which the planner reads as
+    /// `is_current`).
+    pub const TRUE: &str = "true";
+
+    /// What follows a text expression in `ORDER BY` or a comparison for byte order (as SQLite's BINARY), whatever
+    /// the database's collation.
+    pub const BYTE_ORDER: &str = " COLLATE \"C\"";
+
+    /// A single amount as `NUMERIC` yuan.
+    pub fn money(m: Money) -> Decimal {
+        super::money_to_numeric(m)
+    }
+
+    /// Column `i`, a `NUMERIC` yuan amount, as money.
+    pub fn get_money(r: &PgRow, i: usize, table: &'static str) -> Result<Money, StoreError> {
+        super::numeric_to_money(r.try_get(i)?, table)
+    }
+
+    /// Column `i`, a `NUMERIC` yuan amount or NULL, in fen.
+    pub fn get_opt_fen(r: &PgRow, i: usize, table: &'static str) -> Result<Option<i64>, StoreError> {
+        r.try_get::<Option<Decimal>, _>(i)?.map(|d| super::numeric_to_fen(d, table)).transpose()
+    }
+
+    /// Column `i`, a `NUMERIC` yuan amount or NULL, as money.
+    pub fn get_opt_money(r: &PgRow, i: usize, table: &'static str) -> Result<Option<Money>, StoreError> {
+        r.try_get::<Option<Decimal>, _>(i)?.map(|d| super::numeric_to_money(d, table)).transpose()
+    }
+
+    /// The select-list item of the exact sum of the yuan column `col` (`SUM(numeric)` is exact and unbounded); read
+    /// with [`get_sum_fen`], [`SUM_COLUMNS`] column wide.
+    pub fn sum_fen(col: &str) -> String {
+        format!("COALESCE(SUM({col}), 0)")
+    }
+
+    /// How many columns a [`sum_fen`] takes.
+    pub const SUM_COLUMNS: usize = 1;
+
+    /// The [`sum_fen`] at column `i`, in fen.
+    pub fn get_sum_fen(r: &PgRow, i: usize, table: &'static str) -> Result<i128, StoreError> {
+        super::numeric_sum_to_fen(r.try_get(i)?, table)
+    }
+
+    /// The [`sum_fen`] at column `i`, as money.
+    pub fn get_sum_money(r: &PgRow, i: usize, table: &'static str) -> Result<Money, StoreError> {
+        super::numeric_to_money(r.try_get(i)?, table)
+    }
+
+    /// The SQL expression of the scalar `key` of the JSON text column `col` (as text).
+    pub fn json_field(col: &str, key: &str) -> String {
+        format!("{col}::jsonb ->> '{key}'")
+    }
+
+    /// Values per ` = ANY(…)` ([`push_in`]): one array parameter, so no limit.
+    pub const IN_LIST: usize = usize::MAX;
+
+    /// Rows per multi-row statement, and persons per recheck chunk.
+    pub const BATCH: usize = super::ROWS_PER_STATEMENT;
+
+    /// ` = ANY(…)` over `items`, bound as one array: what SQLite writes ` IN (…)`.
+    pub fn push_in<T>(qb: &mut QueryBuilder<Postgres>, items: Vec<T>)
+    where
+        T: sqlx::postgres::PgHasArrayType + for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send + 'static,
+    {
+        qb.push(" = ANY(").push_bind(items).push(")");
     }
 }
 
@@ -174,15 +282,8 @@ impl StoreAdmin for PgStore {
     }
 
     async fn migration_versions(&self) -> Result<(i64, i64), StoreError> {
-        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
-        let has_table: bool =
-            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(&self.pool).await?;
-        if !has_table {
-            return Ok((0, known));
-        }
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
-        Ok((applied.unwrap_or(0), known))
+        let has_table = "SELECT CAST(CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN 0 ELSE 1 END AS BIGINT)";
+        crate::store::sql::migration_versions(&self.pool, has_table, MIGRATIONS).await
     }
     /// Apply the migrations numbered up to `version` (tests of a database made by an earlier release; `migrate`
     /// applies them all).

@@ -104,3 +104,94 @@ macro_rules! audit_log {
         }
     };
 }
+
+/// `append_audit(conn, record, now)`: append one event to the audit chain (same canonical form and hash on both
+/// backends: `domain::audit`), numbered after the chain head, and link it to its persons. Must run in a write
+/// transaction (`self.write()`, or the ingest's): the chain head read here must not move before the commit. Expanded by
+/// `audit_append!()` in each backend's `audit.rs`, which provides the part that differs, `link_persons(conn, keys,
+/// seq, now)` and `link_person_ids(conn, ids, seq)` (multi-row statements on SQLite, UNNEST on PostgreSQL): a person key the hub has not met (a read of an
+/// unknown ID number) gets a `persons` row without an ID number, so that the probe is found when an auditor asks about
+/// that person.
+macro_rules! audit_append {
+    () => {
+        pub(super) async fn append_audit(
+            conn: &mut <Db as sqlx::Database>::Connection,
+            a: &crate::store::AuditRecord,
+            now: value::Instant,
+        ) -> Result<(), StoreError> {
+            append_audit_of(conn, a, now, None).await
+        }
+
+        /// [`append_audit`], given the `person_id` of every key of `a` in `known` when the caller has them (ingest
+        /// has just looked them up), so that the random-keyed `persons (person_key)` index is not searched again:
+        /// the event's `audit_persons` rows are written straight from the ids (`link_person_ids`).
+        pub(super) async fn append_audit_of(
+            conn: &mut <Db as sqlx::Database>::Connection,
+            a: &crate::store::AuditRecord,
+            now: value::Instant,
+            known: Option<&std::collections::HashMap<crate::crypto::PersonKey, i64>>,
+        ) -> Result<(), StoreError> {
+            use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
+            let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *conn)
+                .await?;
+            let (seq, prev) = match last {
+                Some(r) => {
+                    let seq: i64 = r.try_get(0)?;
+                    let h: Vec<u8> = r.try_get(1)?;
+                    let h = <[u8; 32]>::try_from(h.as_slice())
+                        .map_err(|_| crate::store::corrupt("audit_events", "hash length"))?;
+                    (seq + 1, h)
+                }
+                None => (1, GENESIS),
+            };
+            let mut keys: Vec<[u8; 32]> = a.person_keys.iter().map(|k| *k.as_bytes()).collect();
+            let ph = persons_hash(&mut keys);
+            let content = EventContent {
+                seq,
+                at_micros: value::micros(now),
+                agency: &a.agency,
+                division: &a.division,
+                method: &a.method,
+                purpose: &a.purpose,
+                outcome: &a.outcome,
+                person_count: keys.len() as i64,
+                persons_hash: ph,
+            };
+            let hash = event_hash(&prev, &content);
+            sqlx::query(
+                "INSERT INTO audit_events (seq, at, agency, division, method, purpose, outcome, person_count, \
+                 persons_hash, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(seq)
+            .bind(now)
+            .bind(&a.agency)
+            .bind(&a.division)
+            .bind(&a.method)
+            .bind(&a.purpose)
+            .bind(&a.outcome)
+            .bind(keys.len() as i64)
+            .bind(ph.to_vec())
+            .bind(prev.to_vec())
+            .bind(hash.to_vec())
+            .execute(&mut *conn)
+            .await?;
+            match known {
+                Some(known) => {
+                    let mut ids: Vec<i64> = Vec::with_capacity(a.person_keys.len());
+                    for k in &a.person_keys {
+                        ids.push(
+                            *known.get(k).ok_or_else(|| {
+                                crate::store::corrupt("persons", "an audited person has no person_id")
+                            })?,
+                        );
+                    }
+                    ids.sort_unstable();
+                    ids.dedup();
+                    link_person_ids(conn, &ids, seq).await
+                }
+                None => link_persons(conn, &keys, seq, now).await,
+            }
+        }
+    };
+}

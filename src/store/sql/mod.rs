@@ -9,10 +9,22 @@
 //! | `self.write()` | the writer mutex + `BEGIN IMMEDIATE` | a transaction holding the advisory write lock |
 //! | `value::date` / `value::get_date` | `TEXT 'YYYY-MM-DD'` | `DATE` |
 //! | `value::instant` / `value::get_instant` | `INTEGER` microseconds | `TIMESTAMPTZ` |
-//! | `append_audit` | the audit append of the backend | the same |
+//! | `value::flag` / `value::get_flag`, `value::TRUE` | `INTEGER` 0 or 1, `1` | `BOOLEAN`, `true` |
+//! | `value::money` / `value::get_money` (and `get_opt_fen`, `get_text_money`) | `INTEGER` fen | `NUMERIC(18,2)` yuan |
+//! | `value::json_field(col, key)` | `json_extract(col, '$.key')` | `col::jsonb ->> 'key'` |
+//! | `value::sum_fen(col)` / `value::get_sum_fen` | two columns (high and low 32 bits, `split_sum`) | one `NUMERIC` sum |
+//! | `value::BYTE_ORDER` (after a text in `ORDER BY`) | nothing (BINARY is byte order) | `COLLATE "C"` |
+//! | `value::push_in(qb, values)`, `value::IN_LIST` | ` IN ($1, $2, …)`, 500 values a statement | ` = ANY($1)`, one array |
+//! | `value::BATCH` | rows per multi-row statement: 500 | 1,000 |
+//! | `value::Instant`, `value::micros` | `i64` | `DateTime<Utc>` |
+//! | `insert_persons`, `link_persons` (of `append_audit`) | multi-row statements | UNNEST |
 //!
-//! So a query changes in one place, and the compiler checks it against both drivers. Areas written this way so far:
-//! `audit`, `calendar`, `changes`, `coordination`, `keys`, and the person filter of the lists (`push_person_filter`). Still twice: core ingest and reads, medical, snapshots.
+//! So a query changes in one place, and the compiler checks it against both drivers. Areas written this way:
+//! `audit` (with the append, `append_audit`), `calendar`, `changes`, `coordination`, `facts` (`FactReads`), `keys`,
+//! `medical`, `snapshot`, and the person filter of the lists (`push_person_filter`). Each backend keeps only the
+//! statements that differ in substance (named in each macro's docs): the ingest write path (`FactStore`), bulk inserts
+//! and updates (multi-row VALUES or a statement a row on SQLite, UNNEST on PostgreSQL), the snapshot's person pass and
+//! statuses hash (one row a person joined by SQLite), and opening, migrating and the benchmark floors.
 
 #[macro_use]
 mod calendar;
@@ -24,6 +36,12 @@ mod changes;
 mod audit;
 #[macro_use]
 mod coordination;
+#[macro_use]
+mod facts;
+#[macro_use]
+mod medical;
+#[macro_use]
+mod snapshot;
 
 pub(crate) use changes::FACT_COLUMNS_F;
 
@@ -59,4 +77,49 @@ where
     if let Some(p) = &f.program {
         qb.push(" AND program = ").push_bind(p.clone()).push(" AND status = 'ACTIVE'");
     }
+}
+
+/// Person keys as the bound values of a key column (`BLOB` / `BYTEA`).
+pub(crate) fn key_bytes(keys: &[crate::crypto::PersonKey]) -> Vec<Vec<u8>> {
+    keys.iter().map(|k| k.as_bytes().to_vec()).collect()
+}
+
+/// Column `i` of `r`, a person key (32 bytes, else `table` is corrupt).
+pub(crate) fn person_key<R>(
+    r: &R,
+    i: usize,
+    table: &'static str,
+) -> Result<crate::crypto::PersonKey, crate::store::StoreError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let k: Vec<u8> = r.try_get(i)?;
+    crate::crypto::PersonKey::from_slice(&k).ok_or_else(|| crate::store::corrupt(table, "person_key length"))
+}
+
+/// `(applied, known)`: the newest migration applied to the database behind `pool` (0 before the first) and the newest of
+/// the backend's `set`. `has_table` is the backend's query for whether sqlx's `_sqlx_migrations` table exists, a
+/// `BIGINT` 0 or 1.
+pub(crate) async fn migration_versions<DB>(
+    pool: &sqlx::Pool<DB>,
+    has_table: &'static str,
+    set: &[(i64, &str, &str)],
+) -> Result<(i64, i64), crate::store::StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (Option<i64>,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    let known = set.last().map(|m| m.0).unwrap_or(0);
+    let has: i64 = sqlx::query_scalar(has_table).fetch_one(pool).await?;
+    if has == 0 {
+        return Ok((0, known));
+    }
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(pool).await?;
+    Ok((applied.unwrap_or(0), known))
 }

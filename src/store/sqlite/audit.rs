@@ -1,9 +1,10 @@
-//! SQLite: reading and verifying the audit log (security.md), written once for both backends in
-//! `store/sql/audit.rs`.
+//! SQLite: appending to, reading and verifying the audit log (security.md), written once for both backends in
+//! `store/sql/audit.rs`; the link of an event to its persons is SQLite's own (multi-row statements).
 
 use sqlx::Row as _;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::value;
+use super::{ROWS_PER_INSERT, value};
 use crate::store::rows::*;
 use crate::store::{SqliteStore, StoreError};
 
@@ -11,3 +12,39 @@ use crate::store::{SqliteStore, StoreError};
 type Db = sqlx::Sqlite;
 
 audit_log!(SqliteStore);
+
+audit_append!();
+
+/// Link event `seq` to its persons (`audit_persons`), [`ROWS_PER_INSERT`] a statement; a person key not met yet gets a
+/// `persons` row without an ID number first.
+async fn link_persons(conn: &mut SqliteConnection, keys: &[[u8; 32]], seq: i64, now: i64) -> Result<(), StoreError> {
+    for chunk in keys.chunks(ROWS_PER_INSERT) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO persons (person_key, created_at) ");
+        qb.push_values(chunk, |mut b, k| {
+            b.push_bind(k.to_vec()).push_bind(now);
+        });
+        qb.build().execute(&mut *conn).await?;
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT OR IGNORE INTO audit_persons (person_id, seq) SELECT person_id, ");
+        qb.push_bind(seq).push(" FROM persons WHERE person_key IN (");
+        let mut sep = qb.separated(", ");
+        for k in chunk {
+            sep.push_bind(k.to_vec());
+        }
+        qb.push(")");
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Link event `seq` to persons whose `person_id`s are known (sorted, distinct), [`ROWS_PER_INSERT`] a statement.
+async fn link_person_ids(conn: &mut SqliteConnection, ids: &[i64], seq: i64) -> Result<(), StoreError> {
+    for chunk in ids.chunks(ROWS_PER_INSERT) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO audit_persons (person_id, seq) ");
+        qb.push_values(chunk, |mut b, id| {
+            b.push_bind(*id).push_bind(seq);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}

@@ -6,6 +6,7 @@ mod bench;
 mod calendar;
 mod changes;
 mod coordination;
+mod facts;
 mod keys;
 mod medical;
 mod snapshot;
@@ -21,15 +22,10 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::Mutex;
 
 use crate::crypto::PersonKey;
-use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
 use crate::domain::fact::{Payload, PayloadKind};
 use crate::domain::versioning::{CurrentVersion, Decision};
 use crate::store::contract::*;
-use crate::store::sql::FACT_COLUMNS_F;
-use crate::store::{
-    AuditRecord, DivisionRow, NewPerson, PersonFilter, PreparedFact, StandardRow, StoreError, StoredFact, from_micros,
-    to_micros,
-};
+use crate::store::{AuditRecord, NewPerson, PreparedFact, StoreError, StoredFact, from_micros, to_micros};
 use crate::store::{Current, IngestPlan, plan_ingest};
 
 /// SQLite's default limit of bound parameters per statement is 32,766; stay well under it.
@@ -107,6 +103,8 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 
 pub(super) use crate::store::corrupt;
 
+use audit::append_audit;
+
 /// A write transaction on the writer connection, holding the writer mutex until it ends (the shape
 /// `store::sql`'s macros expect of `self.write()`).
 pub(super) struct SqliteWrite<'a> {
@@ -119,7 +117,9 @@ pub(super) mod value {
     use chrono::{DateTime, NaiveDate, Utc};
     use sqlx::Row as _;
     use sqlx::sqlite::SqliteRow;
+    use sqlx::{QueryBuilder, Sqlite};
 
+    use crate::domain::money::Money;
     use crate::store::{StoreError, corrupt};
 
     /// A business date as `TEXT 'YYYY-MM-DD'`.
@@ -148,9 +148,123 @@ pub(super) mod value {
         crate::store::to_micros(t)
     }
 
+    /// An instant as stored (`INTEGER` microseconds since the Unix epoch).
+    pub type Instant = i64;
+
+    /// An instant as stored, in microseconds since the Unix epoch.
+    pub fn micros(t: Instant) -> i64 {
+        t
+    }
+
     /// Column `i` as an instant.
     pub fn get_instant(r: &SqliteRow, i: usize) -> Result<DateTime<Utc>, StoreError> {
         Ok(crate::store::from_micros(r.try_get(i)?))
+    }
+
+    /// Column `i` as an instant, or NULL.
+    pub fn get_opt_instant(r: &SqliteRow, i: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(r.try_get::<Option<i64>, _>(i)?.map(crate::store::from_micros))
+    }
+
+    /// Column `i`, a business date, or NULL.
+    pub fn get_opt_date(r: &SqliteRow, i: usize, table: &'static str) -> Result<Option<NaiveDate>, StoreError> {
+        match r.try_get::<Option<String>, _>(i)? {
+            Some(_) => get_date(r, i, table).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Column `i`, a business date, as the API's `YYYY-MM-DD` text (as stored).
+    pub fn get_text_date(r: &SqliteRow, i: usize) -> Result<String, StoreError> {
+        Ok(r.try_get(i)?)
+    }
+
+    /// Column `i`, an amount stored as decimal yuan text, as the API's text (as stored).
+    pub fn get_text_money(r: &SqliteRow, i: usize) -> Result<String, StoreError> {
+        Ok(r.try_get(i)?)
+    }
+
+    /// A flag as `INTEGER` 0 or 1.
+    pub fn flag(b: bool) -> i64 {
+        b as i64
+    }
+
+    /// Column `i` as a flag (non-zero: set).
+    pub fn get_flag(r: &SqliteRow, i: usize) -> Result<bool, StoreError> {
+        Ok(r.try_get::<i64, _>(i)? != 0)
+    }
+
+    /// `TRUE` as SQL text, for flag columns in statements (`is_current = 1`: the form the partial indexes name).
+    pub const TRUE: &str = "1";
+
+    /// What follows a text expression in `ORDER BY` or a comparison for byte order: nothing, SQLite's BINARY
+    /// collation is byte order.
+    pub const BYTE_ORDER: &str = "";
+
+    /// A single amount as `INTEGER` fen.
+    pub fn money(m: Money) -> i64 {
+        crate::store::column_fen(m)
+    }
+
+    /// Column `i`, an `INTEGER` fen amount, as money (a negative one is corrupt).
+    pub fn get_money(r: &SqliteRow, i: usize, table: &'static str) -> Result<Money, StoreError> {
+        Money::from_fen(r.try_get::<i64, _>(i)?.into()).map_err(|_| corrupt(table, "negative amount"))
+    }
+
+    /// Column `i`, an `INTEGER` fen amount or NULL, in fen.
+    pub fn get_opt_fen(r: &SqliteRow, i: usize, _table: &'static str) -> Result<Option<i64>, StoreError> {
+        Ok(r.try_get(i)?)
+    }
+
+    /// Column `i`, an `INTEGER` fen amount or NULL, as money.
+    pub fn get_opt_money(r: &SqliteRow, i: usize, table: &'static str) -> Result<Option<Money>, StoreError> {
+        match r.try_get::<Option<i64>, _>(i)? {
+            Some(_) => get_money(r, i, table).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The select-list item(s) of the exact sum of the fen column `col` ([`super::split_sum`]: two columns, its high
+    /// and low 32 bits summed apart); read with [`get_sum_fen`], [`SUM_COLUMNS`] columns wide.
+    pub fn sum_fen(col: &str) -> String {
+        format!("COALESCE(SUM({col} >> 32), 0), COALESCE(SUM({col} & 4294967295), 0)")
+    }
+
+    /// How many columns a [`sum_fen`] takes.
+    pub const SUM_COLUMNS: usize = 2;
+
+    /// The [`sum_fen`] starting at column `i`, in fen.
+    pub fn get_sum_fen(r: &SqliteRow, i: usize, _table: &'static str) -> Result<i128, StoreError> {
+        super::split_sum(r, i)
+    }
+
+    /// The [`sum_fen`] starting at column `i`, as money (a negative sum is corrupt).
+    pub fn get_sum_money(r: &SqliteRow, i: usize, table: &'static str) -> Result<Money, StoreError> {
+        Money::from_fen(super::split_sum(r, i)?).map_err(|_| corrupt(table, "negative sum"))
+    }
+
+    /// The SQL expression of the scalar `key` of the JSON text column `col`.
+    pub fn json_field(col: &str, key: &str) -> String {
+        format!("json_extract({col}, '$.{key}')")
+    }
+
+    /// Values per ` IN (…)` list ([`push_in`]): one bound parameter each, under SQLite's limit per statement.
+    pub const IN_LIST: usize = super::ROWS_PER_INSERT;
+
+    /// Rows per multi-row statement, and persons per recheck chunk.
+    pub const BATCH: usize = super::ROWS_PER_INSERT;
+
+    /// ` IN (…)` over `items` (at most [`IN_LIST`]), one bound parameter each.
+    pub fn push_in<T>(qb: &mut QueryBuilder<Sqlite>, items: Vec<T>)
+    where
+        T: for<'q> sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + Send + 'static,
+    {
+        qb.push(" IN (");
+        let mut sep = qb.separated(", ");
+        for v in items {
+            sep.push_bind(v);
+        }
+        qb.push(")");
     }
 }
 
@@ -205,17 +319,8 @@ impl StoreAdmin for SqliteStore {
     }
 
     async fn migration_versions(&self) -> Result<(i64, i64), StoreError> {
-        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
-        let has_table: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
-                .fetch_one(&self.pool)
-                .await?;
-        if has_table == 0 {
-            return Ok((0, known));
-        }
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
-        Ok((applied.unwrap_or(0), known))
+        let has_table = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'";
+        crate::store::sql::migration_versions(&self.pool, has_table, MIGRATIONS).await
     }
     /// Apply the migrations numbered up to `version` (tests of a database made by an earlier release; `migrate`
     /// applies them all).
@@ -303,13 +408,24 @@ impl FactStore for SqliteStore {
 
         let IngestPlan { decisions, superseded, rows, changes } = plan_ingest(facts, current);
 
+        // One statement per agency and chunk, searching the primary key as the lookup above does.
+        let mut old_by_agency: HashMap<&str, Vec<&str>> = HashMap::new();
         for (agency, fact_id) in &superseded {
-            sqlx::query("UPDATE facts SET is_current = 0, superseded_at = ? WHERE agency = ? AND fact_id = ? AND is_current = 1")
-                .bind(now)
-                .bind(agency.as_str())
-                .bind(fact_id.as_str())
-                .execute(&mut *tx)
-                .await?;
+            old_by_agency.entry(agency.as_str()).or_default().push(fact_id.as_str());
+        }
+        for (agency, ids) in &old_by_agency {
+            for chunk in ids.chunks(ROWS_PER_INSERT) {
+                let mut qb: QueryBuilder<Sqlite> =
+                    QueryBuilder::new("UPDATE facts SET is_current = 0, superseded_at = ");
+                qb.push_bind(now).push(" WHERE is_current = 1 AND agency = ").push_bind(agency.to_string());
+                qb.push(" AND fact_id IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.to_string());
+                }
+                qb.push(")");
+                qb.build().execute(&mut *tx).await?;
+            }
         }
 
         let ids = insert_persons(&mut tx, persons, now).await?;
@@ -319,7 +435,7 @@ impl FactStore for SqliteStore {
 
         if let Some(audit) = audit {
             // The request's persons are the batch's (`Hub::ingest`), all in `ids` now.
-            append_audit_of(&mut tx, audit, now, Some(&ids)).await?;
+            audit::append_audit_of(&mut tx, audit, now, Some(&ids)).await?;
         }
         tx.commit().await?;
         // Published after the commit, still under the writer lock: watchers woken by it find the rows.
@@ -327,186 +443,6 @@ impl FactStore for SqliteStore {
             self.publish_change_head(head);
         }
         Ok(decisions)
-    }
-    /// Record the data key's check value on first use, or compare it. Returns `false` when the
-    /// database was created with another data key.
-    async fn verify_key_check(&self, check: &[u8; 32]) -> Result<bool, StoreError> {
-        let _w = self.writer.lock().await;
-        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row =
-            sqlx::query("SELECT value FROM hub_meta WHERE name = 'data_key_check'").fetch_optional(&mut *tx).await?;
-        let ok = match row {
-            Some(r) => r.try_get::<Vec<u8>, _>(0)? == check.as_slice(),
-            None => {
-                sqlx::query("INSERT INTO hub_meta (name, value) VALUES ('data_key_check', ?)")
-                    .bind(check.to_vec())
-                    .execute(&mut *tx)
-                    .await?;
-                true
-            }
-        };
-        tx.commit().await?;
-        Ok(ok)
-    }
-    /// Append one audit event in its own transaction (for reads).
-    async fn record_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
-        let _w = self.writer.lock().await;
-        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
-        append_audit(&mut tx, audit, to_micros(Utc::now())).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-    /// The encrypted ID number of a person, if known.
-    async fn person_cipher(&self, key: &PersonKey) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = sqlx::query("SELECT id_cipher FROM persons WHERE person_key = ? AND id_cipher IS NOT NULL")
-            .bind(key.as_bytes().to_vec())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get(0)?),
-            None => None,
-        })
-    }
-    /// Encrypted ID numbers of several persons.
-    async fn person_ciphers(&self, keys: &[PersonKey]) -> Result<HashMap<PersonKey, Vec<u8>>, StoreError> {
-        let mut out = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(ROWS_PER_INSERT) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "SELECT person_key, id_cipher FROM persons WHERE id_cipher IS NOT NULL AND person_key IN (",
-            );
-            let mut sep = qb.separated(", ");
-            for k in chunk {
-                sep.push_bind(k.as_bytes().to_vec());
-            }
-            qb.push(")");
-            for r in qb.build().fetch_all(&self.pool).await? {
-                let k: Vec<u8> = r.try_get(0)?;
-                let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;
-                out.insert(key, r.try_get(1)?);
-            }
-        }
-        Ok(out)
-    }
-    /// Current facts of a person in force on `as_of`.
-    async fn person_facts(&self, key: &PersonKey, as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
-        let d = as_of.to_string();
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {FACT_COLUMNS_F} FROM persons p JOIN facts f ON f.person_id = p.person_id \
-             WHERE p.person_key = ? AND f.is_current = 1 AND f.valid_from <= ? \
-             AND (f.valid_to IS NULL OR f.valid_to > ?) ORDER BY f.kind, f.agency, f.fact_id"
-        )))
-        .bind(key.as_bytes().to_vec())
-        .bind(d.clone())
-        .bind(d)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_fact).collect()
-    }
-    /// Current facts in force on `as_of` of several persons.
-    async fn facts_of_persons(&self, keys: &[PersonKey], as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError> {
-        let d = as_of.to_string();
-        let mut out = Vec::new();
-        for chunk in keys.chunks(ROWS_PER_INSERT) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-                "SELECT {FACT_COLUMNS_F} FROM persons p JOIN facts f ON f.person_id = p.person_id \
-                 WHERE f.is_current = 1 AND f.valid_from <= "
-            ));
-            qb.push_bind(d.clone())
-                .push(" AND (f.valid_to IS NULL OR f.valid_to > ")
-                .push_bind(d.clone())
-                .push(") AND p.person_key IN (");
-            let mut sep = qb.separated(", ");
-            for k in chunk {
-                sep.push_bind(k.as_bytes().to_vec());
-            }
-            qb.push(") ORDER BY p.person_key, f.kind, f.agency, f.fact_id");
-            for r in qb.build().fetch_all(&self.pool).await? {
-                out.push(stored_fact(&r)?);
-            }
-        }
-        Ok(out)
-    }
-    async fn list_persons(
-        &self,
-        filter: &PersonFilter,
-        after: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<(i64, PersonKey)>, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT l.person_id, p.person_key FROM (SELECT DISTINCT person_id");
-        crate::store::sql::push_person_filter(&mut qb, filter, filter.as_of.to_string());
-        if let Some(a) = after {
-            qb.push(" AND person_id > ").push_bind(a);
-        }
-        qb.push(" ORDER BY person_id LIMIT ")
-            .push_bind(limit as i64)
-            .push(") l JOIN persons p ON p.person_id = l.person_id ORDER BY l.person_id");
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let k: Vec<u8> = r.try_get(1)?;
-                let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;
-                Ok((r.try_get(0)?, key))
-            })
-            .collect()
-    }
-    /// Number of persons matching the filter.
-    async fn count_persons(&self, filter: &PersonFilter) -> Result<i64, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(DISTINCT person_id)");
-        crate::store::sql::push_person_filter(&mut qb, filter, filter.as_of.to_string());
-        let row = qb.build().fetch_one(&self.pool).await?;
-        Ok(row.try_get(0)?)
-    }
-    async fn list_standards(&self, year: Option<i64>) -> Result<Vec<StandardRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT year, division_code, item, name, amount, unit, effective_from, source FROM standards \
-             WHERE ? IS NULL OR year = ? ORDER BY year, division_code, item",
-        )
-        .bind(year)
-        .bind(year)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StandardRow {
-                    year: r.try_get(0)?,
-                    division_code: r.try_get(1)?,
-                    item: r.try_get(2)?,
-                    name: r.try_get(3)?,
-                    amount: r.try_get(4)?,
-                    unit: r.try_get(5)?,
-                    effective_from: r.try_get(6)?,
-                    source: r.try_get(7)?,
-                })
-            })
-            .collect()
-    }
-    async fn list_divisions(&self) -> Result<Vec<DivisionRow>, StoreError> {
-        let rows = sqlx::query("SELECT code, name, level, parent_code FROM divisions ORDER BY code")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DivisionRow {
-                    code: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    level: r.try_get(2)?,
-                    parent_code: r.try_get(3)?,
-                })
-            })
-            .collect()
-    }
-    /// The audit chain's length: the newest event's sequence number (events are numbered from 1 without gaps;
-    /// `audit verify` checks that). One primary-key lookup, unlike `COUNT(*)`.
-    async fn audit_chain_length(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetch_one(&self.pool).await?.try_get(0)?)
-    }
-    async fn audit_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM audit_events").fetch_one(&self.pool).await?.try_get(0)?)
-    }
-    /// Number of stored fact versions (all, current or not).
-    async fn fact_version_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM facts").fetch_one(&self.pool).await?.try_get(0)?)
     }
 }
 
@@ -603,11 +539,11 @@ pub(super) async fn insert_persons(
             .execute(&mut *conn)
             .await?;
     }
-    let mut fresh: Vec<&NewPerson> = Vec::with_capacity(persons.len() - ids.len());
+    let mut fresh: Vec<&NewPerson> = Vec::with_capacity(persons.len().saturating_sub(ids.len()));
     for p in persons {
-        if !ids.contains_key(&p.person_key) {
+        if let std::collections::hash_map::Entry::Vacant(e) = ids.entry(p.person_key) {
+            e.insert(0); // numbered below; a key given twice is inserted once
             fresh.push(p);
-            ids.insert(p.person_key, 0); // a key given twice is inserted once
         }
     }
     if fresh.is_empty() {
@@ -681,98 +617,6 @@ pub(super) async fn insert_fact_rows(
                 .push_bind(if *current { None } else { Some(now) })
                 .push_bind(*current as i64);
         });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// Append `a` to the audit chain (the next `seq`, chained to the newest event's hash) with one `audit_persons` row per
-/// person key; a key the hub has not met gets a `persons` row first.
-pub(super) async fn append_audit(conn: &mut SqliteConnection, a: &AuditRecord, now: i64) -> Result<(), StoreError> {
-    append_audit_of(conn, a, now, None).await
-}
-
-/// [`append_audit`], with the `person_id` of every key of `a` given in `known` when the caller has them (ingest has just
-/// looked them up), so that the random-keyed `persons (person_key)` index is not searched again.
-pub(super) async fn append_audit_of(
-    conn: &mut SqliteConnection,
-    a: &AuditRecord,
-    now: i64,
-    known: Option<&HashMap<PersonKey, i64>>,
-) -> Result<(), StoreError> {
-    let last =
-        sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
-    let (seq, prev) = match last {
-        Some(r) => {
-            let seq: i64 = r.try_get(0)?;
-            let h: Vec<u8> = r.try_get(1)?;
-            (seq + 1, <[u8; 32]>::try_from(h.as_slice()).map_err(|_| corrupt("audit_events", "hash length"))?)
-        }
-        None => (1, GENESIS),
-    };
-    let mut keys: Vec<[u8; 32]> = a.person_keys.iter().map(|k| *k.as_bytes()).collect();
-    let ph = persons_hash(&mut keys);
-    let content = EventContent {
-        seq,
-        at_micros: now,
-        agency: &a.agency,
-        division: &a.division,
-        method: &a.method,
-        purpose: &a.purpose,
-        outcome: &a.outcome,
-        person_count: keys.len() as i64,
-        persons_hash: ph,
-    };
-    let hash = event_hash(&prev, &content);
-    sqlx::query(
-        "INSERT INTO audit_events (seq, at, agency, division, method, purpose, outcome, person_count, persons_hash, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(seq)
-    .bind(now)
-    .bind(a.agency.clone())
-    .bind(a.division.clone())
-    .bind(a.method.clone())
-    .bind(a.purpose.clone())
-    .bind(a.outcome.clone())
-    .bind(keys.len() as i64)
-    .bind(ph.to_vec())
-    .bind(prev.to_vec())
-    .bind(hash.to_vec())
-    .execute(&mut *conn)
-    .await?;
-    if let Some(known) = known {
-        let mut ids: Vec<i64> = Vec::with_capacity(a.person_keys.len());
-        for k in &a.person_keys {
-            ids.push(*known.get(k).ok_or_else(|| corrupt("persons", "an audited person has no person_id"))?);
-        }
-        ids.sort_unstable();
-        ids.dedup();
-        for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO audit_persons (person_id, seq) ");
-            qb.push_values(chunk, |mut b, id| {
-                b.push_bind(*id).push_bind(seq);
-            });
-            qb.build().execute(&mut *conn).await?;
-        }
-        return Ok(());
-    }
-    // A person key the hub has not met (a read of an unknown ID number) gets a `persons` row without an ID number, so
-    // that the probe is found when an auditor asks about that person.
-    for chunk in keys.chunks(ROWS_PER_INSERT) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO persons (person_key, created_at) ");
-        qb.push_values(chunk, |mut b, k| {
-            b.push_bind(k.to_vec()).push_bind(now);
-        });
-        qb.build().execute(&mut *conn).await?;
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT OR IGNORE INTO audit_persons (person_id, seq) SELECT person_id, ");
-        qb.push_bind(seq).push(" FROM persons WHERE person_key IN (");
-        let mut sep = qb.separated(", ");
-        for k in chunk {
-            sep.push_bind(k.to_vec());
-        }
-        qb.push(")");
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())

@@ -1,0 +1,14 @@
+//! PostgreSQL: persons and their facts read back, reference data, counts, the data key check and the audit event of a
+//! read, written once for both backends in `store/sql/facts.rs` (the ingest write path is the backend's own).
+
+use sqlx::Row as _;
+
+use super::audit::append_audit;
+use super::core::stored_fact;
+use super::{PgStore, value};
+use crate::store::StoreError;
+
+/// The driver the shared SQL runs on.
+type Db = sqlx::Postgres;
+
+fact_reads!(PgStore);
