@@ -375,6 +375,46 @@ async fn a_probe_of_an_unknown_person_is_audited_and_the_person_known_later() {
     assert_eq!(db.store.verify_audit_chain().await.unwrap().checked, 2);
 }
 
+/// Migration 0010's `person_id`s in arrival order, as ingest assigns them: a batch's new persons are numbered in the
+/// order the batch names them, after every person met before (a probed one included), and a known person keeps its
+/// number. Worked by hand: batch 1 meets p, q (1, 2); the probe meets r (3); batch 2 names s, r, p: s is new (4), r and
+/// p are known. Every push's event is found under each of its persons.
+#[apply(e2e!)]
+#[tokio::test]
+async fn persons_are_numbered_in_arrival_order_and_keep_their_number() {
+    let db = open().await;
+    let (p, q, r, s) = (
+        id("621021", (1980, 1, 1), 1),
+        id("621021", (1981, 2, 2), 2),
+        id("621021", (1982, 3, 3), 3),
+        id("621021", (1983, 4, 4), 4),
+    );
+    db.push(&[
+        db.fact("civil_affairs", "P", 1, &p, rural_dibao("442.00")),
+        db.fact("civil_affairs", "Q", 1, &q, rural_dibao("442.00")),
+    ])
+    .await;
+    db.store.record_audit(&record("education", "GetRecipient", vec![db.key(&r)])).await.unwrap();
+    db.push(&[
+        db.fact("civil_affairs", "S", 1, &s, rural_dibao("442.00")),
+        db.fact("civil_affairs", "R", 1, &r, rural_dibao("442.00")),
+        db.fact("civil_affairs", "P", 2, &p, rural_dibao("450.00")),
+    ])
+    .await;
+    let all = PersonFilter { division_prefix: String::new(), program: None, as_of: d(2023, 3, 1) };
+    let listed = db.store.list_persons(&all, None, 10).await.unwrap();
+    let expected: Vec<(i64, PersonKey)> = vec![(1, db.key(&p)), (2, db.key(&q)), (3, db.key(&r)), (4, db.key(&s))];
+    assert_eq!(listed, expected);
+    let mut seqs = Vec::new();
+    for x in [&p, &q, &r, &s] {
+        let by = AuditFilter { person: Some(db.key(x)), ..AuditFilter::default() };
+        seqs.push(db.store.list_audit_events(&by, None, 10).await.unwrap().iter().map(|e| e.seq).collect::<Vec<i64>>());
+    }
+    // p: both pushes; q: the first; r: the second push and the probe; s: the second push.
+    assert_eq!(seqs, [vec![3, 1], vec![1], vec![3, 2], vec![3]]);
+    assert_eq!(db.store.verify_audit_chain().await.unwrap().checked, 3);
+}
+
 #[apply(e2e!)]
 #[tokio::test]
 async fn audit_verification_finds_the_altered_event() {
