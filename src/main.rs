@@ -7,11 +7,6 @@ use clap::{Parser, Subcommand};
 
 use doudi::config::{Config, Overrides};
 
-/// mimalloc instead of glibc malloc for the Rust side of the hub: ingest allocates and frees per fact (bound values,
-/// rows, protobuf messages), and glibc's malloc/free/consolidate were ~14 % of the hub's CPU in P1 (perf).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "doudi", version, about = "doudi (兜底): the safety-net data exchange hub")]
 struct Cli {
