@@ -285,9 +285,6 @@ impl StoreAdmin for PgStore {
         let has_table = "SELECT CAST(CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN 0 ELSE 1 END AS BIGINT)";
         crate::store::sql::migration_versions(&self.pool, has_table, MIGRATIONS).await
     }
-    /// Apply the migrations numbered up to `version` (tests of a database made by an earlier release; `migrate`
-    /// applies them all).
-    #[doc(hidden)]
     async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
         // On a connection of its own: sqlx holds a session advisory lock while it migrates and does not release it
         // when a migration fails, so a pooled connection would keep the lock and the next attempt in this process

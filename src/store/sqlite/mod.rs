@@ -326,9 +326,6 @@ impl StoreAdmin for SqliteStore {
         let has_table = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'";
         crate::store::sql::migration_versions(&self.pool, has_table, MIGRATIONS).await
     }
-    /// Apply the migrations numbered up to `version` (tests of a database made by an earlier release; `migrate`
-    /// applies them all).
-    #[doc(hidden)]
     async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
         // Each migration runs in its own transaction (the migrator's), with foreign-key enforcement off on this
         // connection: SQLite's documented way to rebuild a table that others refer to (migration 0010 rebuilds
