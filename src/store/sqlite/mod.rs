@@ -7,7 +7,6 @@ mod calendar;
 mod changes;
 mod coordination;
 mod facts;
-mod ingest;
 mod keys;
 mod medical;
 mod snapshot;
@@ -17,15 +16,17 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::Mutex;
 
 use crate::crypto::PersonKey;
 use crate::domain::fact::{Payload, PayloadKind};
+use crate::domain::versioning::{CurrentVersion, Decision};
 use crate::store::contract::*;
-use crate::store::{NewPerson, PreparedFact, StoreError, StoredFact, from_micros};
+use crate::store::{AuditRecord, NewPerson, PreparedFact, StoreError, StoredFact, from_micros, to_micros};
+use crate::store::{Current, IngestPlan, plan_ingest};
 
 /// SQLite's default limit of bound parameters per statement is 32,766; stay well under it.
 pub(super) const ROWS_PER_INSERT: usize = 500;
@@ -65,8 +66,6 @@ pub struct SqliteStore {
     /// The newest committed change-log cursor, published after each commit that appended changes (watchers wake
     /// on it and then read the log itself; the value is a hint, the table is the truth).
     pub(super) change_head: std::sync::Arc<tokio::sync::watch::Sender<i64>>,
-    /// Ingest batches waiting to be written by the next group commit (`ingest.rs`).
-    pub(super) ingest_queue: std::sync::Arc<ingest::Queue>,
 }
 
 /// Why an in-memory SQLite URL (`sqlite::memory:`, `sqlite://:memory:`, `…?mode=memory`) is refused, or `None` for a
@@ -304,13 +303,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(opts).await?;
         let writer: std::sync::Arc<Mutex<()>> = Default::default();
         spawn_checkpointer(pool.clone(), writer.clone());
-        Ok(SqliteStore {
-            pool,
-            write_pool,
-            writer,
-            change_head: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
-            ingest_queue: Default::default(),
-        })
+        Ok(SqliteStore { pool, write_pool, writer, change_head: std::sync::Arc::new(tokio::sync::watch::channel(0).0) })
     }
 
     /// Raw access for tests and the benchmark floor.
@@ -365,6 +358,92 @@ impl StoreAdmin for SqliteStore {
             ("read", self.pool.size(), self.pool.num_idle()),
             ("write", self.write_pool.size(), self.write_pool.num_idle()),
         ]
+    }
+}
+
+#[async_trait]
+impl FactStore for SqliteStore {
+    /// Store a batch of valid facts, the persons they introduce and the request's audit event in
+    /// one transaction. Returns one decision per fact, in order. Facts repeated inside the batch
+    /// are decided in order against each other. `audit` is `None` only when the benchmark measures the audit
+    /// chain's cost (`Limits::bench_skip_ingest_audit`).
+    async fn ingest(
+        &self,
+        facts: &[PreparedFact],
+        persons: &[NewPerson],
+        audit: Option<&AuditRecord>,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
+        let now = to_micros(Utc::now());
+
+        // Current versions of the batch's records.
+        let mut current: HashMap<(String, String), Current> = HashMap::with_capacity(facts.len());
+        // Looked up per agency with `agency = ? AND fact_id IN (...)`, which searches the primary
+        // key (a row-value `IN (VALUES ...)` would scan the table).
+        let mut by_agency: HashMap<&str, Vec<&str>> = HashMap::new();
+        for f in facts {
+            by_agency.entry(f.agency.as_str()).or_default().push(f.fact.fact_id.as_str());
+        }
+        for (agency, ids) in &by_agency {
+            for chunk in ids.chunks(ROWS_PER_INSERT) {
+                let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                    "SELECT agency, fact_id, source_version, content_hash, division_code FROM facts WHERE is_current = 1 AND agency = ",
+                );
+                qb.push_bind(agency.to_string()).push(" AND fact_id IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.to_string());
+                }
+                qb.push(")");
+                for r in qb.build().fetch_all(&mut *tx).await? {
+                    let hash: Vec<u8> = r.try_get(3)?;
+                    let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("facts", "content_hash length"))?;
+                    let version: i64 = r.try_get(2)?;
+                    let key: (String, String) = (r.try_get(0)?, r.try_get(1)?);
+                    let version = CurrentVersion { source_version: version as u64, content_hash: hash };
+                    current.insert(key, Current { version, division: r.try_get(4)? });
+                }
+            }
+        }
+
+        let IngestPlan { decisions, superseded, rows, changes } = plan_ingest(facts, current);
+
+        // One statement per agency and chunk, searching the primary key as the lookup above does.
+        let mut old_by_agency: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (agency, fact_id) in &superseded {
+            old_by_agency.entry(agency.as_str()).or_default().push(fact_id.as_str());
+        }
+        for (agency, ids) in &old_by_agency {
+            for chunk in ids.chunks(ROWS_PER_INSERT) {
+                let mut qb: QueryBuilder<Sqlite> =
+                    QueryBuilder::new("UPDATE facts SET is_current = 0, superseded_at = ");
+                qb.push_bind(now).push(" WHERE is_current = 1 AND agency = ").push_bind(agency.to_string());
+                qb.push(" AND fact_id IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.to_string());
+                }
+                qb.push(")");
+                qb.build().execute(&mut *tx).await?;
+            }
+        }
+
+        let ids = insert_persons(&mut tx, persons, now).await?;
+        insert_fact_rows(&mut tx, &rows, &ids, now).await?;
+
+        let head = changes::append_changes(&mut tx, &changes).await?;
+
+        if let Some(audit) = audit {
+            // The request's persons are the batch's (`Hub::ingest`), all in `ids` now.
+            audit::append_audit_of(&mut tx, audit, now, Some(&ids)).await?;
+        }
+        tx.commit().await?;
+        // Published after the commit, still under the writer lock: watchers woken by it find the rows.
+        if let Some(head) = head {
+            self.publish_change_head(head);
+        }
+        Ok(decisions)
     }
 }
 
