@@ -200,6 +200,9 @@ pub(super) async fn insert_persons(
     if persons.is_empty() {
         return Ok(());
     }
+    // A key given twice is written once (PostgreSQL refuses an upsert that touches a row twice), as on SQLite.
+    let mut seen = std::collections::HashSet::with_capacity(persons.len());
+    let persons: Vec<&NewPerson> = persons.iter().filter(|p| seen.insert(p.person_key)).collect();
     let keys: Vec<Vec<u8>> = persons.iter().map(|p| p.person_key.as_bytes().to_vec()).collect();
     let ciphers: Vec<Vec<u8>> = persons.iter().map(|p| p.id_cipher.clone()).collect();
     let masked: Vec<String> = persons.iter().map(|p| p.id_masked.clone()).collect();
