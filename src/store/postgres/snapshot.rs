@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt;
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, Row};
 
 use super::{PgStore, value};
@@ -42,22 +41,9 @@ async fn statuses_hash(conn: &mut PgConnection, quarter: &str) -> Result<[u8; 32
     .fetch(&mut *conn);
     let mut h = sha2::Sha256::new();
     while let Some(r) = rows.try_next().await? {
-        h.update(status_row(&r)?.canonical_line().as_bytes());
+        h.update(status_at(&r, 0, "snapshot_statuses", "snapshot_statuses")?.canonical_line().as_bytes());
     }
     Ok(h.finalize().into())
-}
-
-/// A status row from columns 0–6: person_key, agency, fact_id, source_version, kind, county_code, content_hash.
-fn status_row(r: &PgRow) -> Result<StatusRow, StoreError> {
-    Ok(StatusRow {
-        person_key: hash32("snapshot_statuses", r.try_get(0)?)?,
-        agency: r.try_get(1)?,
-        fact_id: r.try_get(2)?,
-        source_version: r.try_get::<i64, _>(3)? as u64,
-        kind: r.try_get(4)?,
-        county_code: r.try_get(5)?,
-        content_hash: hash32("snapshot_statuses", r.try_get(6)?)?,
-    })
 }
 
 /// One pass over the versions of the statuses, person by person in `person_id` order: aggregates and coverage (the

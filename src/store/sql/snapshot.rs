@@ -55,18 +55,29 @@ macro_rules! snapshot_store {
         const PASS_COLUMNS: &str = "f.person_id, p.person_key, f.agency, f.fact_id, f.source_version, f.kind, \
              substr(f.division_code, 1, 6), f.content_hash, f.payload, p.id_cipher";
 
+        /// A status row from the seven columns from `i` on: person_key, agency, fact_id, source_version, kind,
+        /// county_code, content_hash (`key_table` and `hash_table` name where a malformed key or hash was read).
+        fn status_at(
+            r: &<Db as sqlx::Database>::Row,
+            i: usize,
+            key_table: &'static str,
+            hash_table: &'static str,
+        ) -> Result<StatusRow, StoreError> {
+            Ok(StatusRow {
+                person_key: hash32(key_table, r.try_get(i)?)?,
+                agency: r.try_get(i + 1)?,
+                fact_id: r.try_get(i + 2)?,
+                source_version: r.try_get::<i64, _>(i + 3)? as u64,
+                kind: r.try_get(i + 4)?,
+                county_code: r.try_get(i + 5)?,
+                content_hash: hash32(hash_table, r.try_get(i + 6)?)?,
+            })
+        }
+
         fn pass_row(r: &<Db as sqlx::Database>::Row) -> Result<PassRow, StoreError> {
             Ok(PassRow {
                 person_id: r.try_get(0)?,
-                status: StatusRow {
-                    person_key: hash32("persons", r.try_get(1)?)?,
-                    agency: r.try_get(2)?,
-                    fact_id: r.try_get(3)?,
-                    source_version: r.try_get::<i64, _>(4)? as u64,
-                    kind: r.try_get(5)?,
-                    county_code: r.try_get(6)?,
-                    content_hash: hash32("facts", r.try_get(7)?)?,
-                },
+                status: status_at(r, 1, "persons", "facts")?,
                 payload: r.try_get(8)?,
                 cipher: r.try_get(9)?,
             })
