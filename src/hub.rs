@@ -30,7 +30,8 @@ pub use medical::{
 };
 pub use watch::{ChangeView, WatchPage, WatchPlan, WatchRequest};
 
-use crate::store::{AuditRecord, NewPerson, PersonFilter, PreparedFact, Store, StoreError, StoredFact};
+use crate::store::writer::Priority;
+use crate::store::{AuditRecord, IngestBatch, NewPerson, PersonFilter, PreparedFact, Store, StoreError, StoredFact};
 
 /// Errors of hub operations; `grpc::status` maps each to one gRPC code.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +75,29 @@ pub struct FactResult {
     pub index: usize,
     pub fact_id: String,
     pub outcome: FactOutcome,
+}
+
+/// A push checked and prepared ([`Hub::prepare_push`]), to be stored by [`Hub::store_pushes`].
+pub struct PreparedPush {
+    /// One result per fact of the request, in order: rejections final, the others ACCEPTED until stored.
+    results: Vec<FactResult>,
+    prepared: Vec<PreparedFact>,
+    /// The slot in `results` of each of `prepared`.
+    prepared_at: Vec<usize>,
+    persons: Vec<NewPerson>,
+    audit: AuditRecord,
+}
+
+impl PreparedPush {
+    /// Facts of the request (stored and rejected).
+    pub fn len(&self) -> usize {
+        self.results.len()
+    }
+
+    /// Whether the request held no fact.
+    pub fn is_empty(&self) -> bool {
+        self.results.is_empty()
+    }
 }
 
 /// A fact as a caller may see it.
@@ -300,7 +324,7 @@ impl Hub {
         }
     }
 
-    /// Store a batch of facts (PushFacts, or one StreamFacts message).
+    /// Store a batch of facts (PushFacts): [`Hub::prepare_push`], then [`Hub::store_pushes`] as an interactive write.
     ///
     /// `facts` holds each fact as parsed from the wire: `Err` for a fact that failed parsing
     /// (its field path relative to the fact). Each fact is also checked for ownership
@@ -315,6 +339,20 @@ impl Hub {
         method: &str,
         facts: Vec<Result<Fact, FieldError>>,
     ) -> Result<Vec<FactResult>, HubError> {
+        let push = self.prepare_push(principal, method, facts)?;
+        let mut results = self.store_pushes(vec![push], Priority::Interactive).await?;
+        results.pop().ok_or_else(|| HubError::Store(crate::store::corrupt("facts", "no results for the push")))
+    }
+
+    /// Check and prepare a batch of facts for storing (a PushFacts, or one StreamFacts message), without touching the
+    /// store: the CPU part of a push (validation, person keys, encryption, payload JSON and hashes), which a stream
+    /// runs for its next messages while the writer stores the ones before. Errors as [`Hub::push_facts`].
+    pub fn prepare_push(
+        &self,
+        principal: &Principal,
+        method: &str,
+        facts: Vec<Result<Fact, FieldError>>,
+    ) -> Result<PreparedPush, HubError> {
         if facts.is_empty() {
             return Err(HubError::invalid("facts", "is empty"));
         }
@@ -404,17 +442,38 @@ impl Hub {
             outcome: format!("OK stored={} rejected={rejected}", prepared.len()),
             person_keys: seen.into_iter().collect(),
         };
-        if prepared.is_empty() {
-            // Nothing to write, but the attempt is on record.
-            self.store.record_audit(&audit).await?;
-        } else {
-            let audit = (!self.limits.bench_skip_ingest_audit).then_some(&audit);
-            let decisions = self.store.ingest(&prepared, &persons, audit).await?;
-            for (slot, d) in prepared_at.into_iter().zip(decisions) {
+        Ok(PreparedPush { results, prepared, prepared_at, persons, audit })
+    }
+
+    /// Store prepared pushes, in order, in one transaction (a StreamFacts group is several consecutive messages of one
+    /// stream: `priority` [`Priority::Bulk`]); each push's audit event is written with them (a push with nothing to
+    /// store only its event: the attempt is on record). Returns each push's results, in order: its rejections as
+    /// prepared and the decision of each stored fact. On an error nothing of any push is stored.
+    pub async fn store_pushes(
+        &self,
+        pushes: Vec<PreparedPush>,
+        priority: Priority,
+    ) -> Result<Vec<Vec<FactResult>>, HubError> {
+        let skip_audit = self.limits.bench_skip_ingest_audit;
+        let batches: Vec<IngestBatch<'_>> = pushes
+            .iter()
+            .map(|p| IngestBatch {
+                facts: &p.prepared,
+                persons: &p.persons,
+                audit: (p.prepared.is_empty() || !skip_audit).then_some(&p.audit),
+            })
+            .collect();
+        let decided = self.store.ingest_batches(&batches, priority).await?;
+        drop(batches);
+        let mut out = Vec::with_capacity(pushes.len());
+        for (p, decisions) in pushes.into_iter().zip(decided) {
+            let mut results = p.results;
+            for (slot, d) in p.prepared_at.into_iter().zip(decisions) {
                 results[slot].outcome = FactOutcome::Stored(d);
             }
+            out.push(results);
         }
-        Ok(results)
+        Ok(out)
     }
 
     /// One person's facts in force on `as_of`, reduced by the policy; the read is audited.

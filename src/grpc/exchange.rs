@@ -9,13 +9,70 @@ use super::convert::{date_in, fact_in, id_number_in, payload_kind_in, program_fi
 use super::observe::agency_label;
 use super::pb::{self, recipient_exchange_server::RecipientExchange};
 use super::status::invalid;
+use crate::domain::agency::Principal;
 use crate::domain::calendar::today_shanghai;
 use crate::domain::versioning::Decision;
-use crate::hub::{FactOutcome, FactResult, Hub, WatchRequest};
+use crate::hub::{FactOutcome, FactResult, Hub, PreparedPush, WatchRequest};
 use crate::metrics::Metrics;
+use crate::store::writer::{MAX_BULK_FACTS, Priority};
 
 /// Most rejected facts listed in a StreamFacts response (api.md).
 pub const STREAM_REJECTIONS_LISTED: usize = 1_000;
+
+/// StreamFacts messages prepared and waiting while the one before is stored, per stream (one more is being prepared
+/// beside them): the CPU part of the next message overlaps the writer's work on this one. Each holds its facts
+/// prepared (about 1 KiB a fact in a release build), so this bounds a stream's memory: with 3 the CI memory check
+/// (`tests/api/bench_memory.rs`, five streams) peaked at 100 MiB, with 1 at 93 MiB, without read-ahead at 82 MiB.
+const READ_AHEAD: usize = 1;
+
+/// What the reader of a StreamFacts stream hands on, in the stream's order.
+enum Ahead {
+    /// A message, checked and prepared.
+    Push(PreparedPush),
+    /// A message refused as a whole (`Hub::prepare_push`: permission, batch size); the stream ends there.
+    Refused(crate::hub::HubError),
+    /// The client's stream failed (a malformed or oversized message, a reset); the stream ends there.
+    ClientFault(Status),
+}
+
+/// The reader of a StreamFacts stream: a task that receives messages and prepares them ([`Hub::prepare_push`]: the
+/// CPU part of a push) at most [`READ_AHEAD`] ahead, until the stream ends, fails or the receiver is dropped (the
+/// handler returned: the task is aborted with it).
+struct ReadAhead {
+    rx: tokio::sync::mpsc::Receiver<Ahead>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn read_ahead(hub: Hub, principal: Principal, mut stream: Streaming<pb::PushFactsRequest>) -> ReadAhead {
+    let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let task = tokio::spawn(async move {
+        loop {
+            let item = match stream.message().await {
+                Ok(Some(msg)) if msg.facts.is_empty() => continue,
+                Ok(Some(msg)) => {
+                    let facts = msg.facts.into_iter().map(fact_in).collect();
+                    match hub.prepare_push(&principal, STREAM, facts) {
+                        Ok(p) => Ahead::Push(p),
+                        Err(e) => Ahead::Refused(e),
+                    }
+                }
+                Ok(None) => return,
+                Err(s) => Ahead::ClientFault(super::limits::client_fault(s)),
+            };
+            let last = !matches!(item, Ahead::Push(_));
+            if tx.send(item).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    ReadAhead { rx, task }
+}
 
 pub struct ExchangeService {
     pub hub: Hub,
@@ -137,69 +194,99 @@ impl RecipientExchange for ExchangeService {
         let _permit = self.auth.stream_permit(&principal)?;
         let agency = agency_label(&principal);
         let _open = self.metrics.stream_opened(&agency);
-        let mut stream = req.into_inner();
+        let stream = req.into_inner();
         let mut counts = pb::OutcomeCounts::default();
         let mut rejected = Vec::new();
         let mut truncated = false;
         let mut offset = 0usize;
         let draining = self.draining.fired();
         tokio::pin!(draining);
+        // Messages are read and prepared ahead (`read_ahead`) while the writer stores the ones before; the loop stores
+        // what is ready, in order, as one group (docs/storage-layout.md, "Write path").
+        let mut ahead = read_ahead(self.hub.clone(), principal.clone(), stream);
+        let mut pending: Option<Ahead> = None;
         loop {
-            let next = tokio::select! {
-                biased;
-                () = &mut draining => {
-                    tracing::info!(agency = %principal.agency(), facts = offset, "StreamFacts ended: hub shutting down");
-                    return Err(Status::unavailable(format!(
-                        "the hub is shutting down: reconnect and resend from fact {offset}; the {offset} facts before \
-                         it were processed (accepted {}, new_version {}, duplicate {}, stale {}, rejected {})",
-                        counts.accepted, counts.new_version, counts.duplicate, counts.stale, counts.rejected
-                    )));
-                }
-                next = stream.message() => next,
+            let first = match pending.take() {
+                Some(item) => Some(item),
+                None => tokio::select! {
+                    biased;
+                    () = &mut draining => {
+                        tracing::info!(agency = %principal.agency(), facts = offset, "StreamFacts ended: hub shutting down");
+                        return Err(Status::unavailable(format!(
+                            "the hub is shutting down: reconnect and resend from fact {offset}; the {offset} facts before \
+                             it were processed (accepted {}, new_version {}, duplicate {}, stale {}, rejected {})",
+                            counts.accepted, counts.new_version, counts.duplicate, counts.stale, counts.rejected
+                        )));
+                    }
+                    item = ahead.rx.recv() => item,
+                },
             };
-            let msg = match next {
-                Ok(Some(msg)) => msg,
-                Ok(None) => break,
-                // Say what was committed before the bad message, so the client can resume.
-                Err(s) => {
-                    let s = super::limits::client_fault(s);
-                    tracing::warn!(agency = %principal.agency(), code = ?s.code(), facts = offset, message = s.message(),
-                        "StreamFacts: refused a client's message");
-                    return Err(Status::new(
-                        s.code(),
-                        format!(
-                            "message after fact {offset}: {}; the {offset} facts before it were processed \
-                             (accepted {}, new_version {}, duplicate {}, stale {}, rejected {})",
-                            s.message(),
-                            counts.accepted,
-                            counts.new_version,
-                            counts.duplicate,
-                            counts.stale,
-                            counts.rejected
-                        ),
-                    ));
+            let mut group: Vec<PreparedPush> = Vec::new();
+            let mut facts = 0usize;
+            let mut next = first;
+            loop {
+                match next {
+                    Some(Ahead::Push(p)) => {
+                        facts += p.len();
+                        group.push(p);
+                    }
+                    Some(other) => {
+                        pending = Some(other);
+                        break;
+                    }
+                    None => break,
                 }
-            };
-            if msg.facts.is_empty() {
-                continue;
+                if facts >= MAX_BULK_FACTS {
+                    break;
+                }
+                next = match ahead.rx.try_recv() {
+                    Ok(item) => Some(item),
+                    Err(_) => break,
+                };
             }
-            let n = msg.facts.len();
-            let facts = msg.facts.into_iter().map(fact_in).collect();
-            let results = self.hub.push_facts(&principal, STREAM, facts).await?;
-            let mut batch = pb::OutcomeCounts::default();
-            results.iter().for_each(|r| count(&mut batch, r));
-            self.count_outcomes(&agency, &batch);
-            for r in &results {
-                count(&mut counts, r);
-                if matches!(r.outcome, FactOutcome::Rejected { .. }) {
-                    if rejected.len() < STREAM_REJECTIONS_LISTED {
-                        rejected.push(result_out(r, offset));
-                    } else {
-                        truncated = true;
+            if group.is_empty() {
+                match pending.take() {
+                    // Refused before storing: what came before is committed.
+                    Some(Ahead::Refused(e)) => return Err(e.into()),
+                    // Say what was committed before the bad message, so the client can resume.
+                    Some(Ahead::ClientFault(s)) => {
+                        tracing::warn!(agency = %principal.agency(), code = ?s.code(), facts = offset, message = s.message(),
+                            "StreamFacts: refused a client's message");
+                        return Err(Status::new(
+                            s.code(),
+                            format!(
+                                "message after fact {offset}: {}; the {offset} facts before it were processed \
+                                 (accepted {}, new_version {}, duplicate {}, stale {}, rejected {})",
+                                s.message(),
+                                counts.accepted,
+                                counts.new_version,
+                                counts.duplicate,
+                                counts.stale,
+                                counts.rejected
+                            ),
+                        ));
+                    }
+                    _ => break, // the client ended the stream
+                }
+            }
+            let stored = self.hub.store_pushes(group, Priority::Bulk).await?;
+            for results in stored {
+                let n = results.len();
+                let mut batch = pb::OutcomeCounts::default();
+                results.iter().for_each(|r| count(&mut batch, r));
+                self.count_outcomes(&agency, &batch);
+                for r in &results {
+                    count(&mut counts, r);
+                    if matches!(r.outcome, FactOutcome::Rejected { .. }) {
+                        if rejected.len() < STREAM_REJECTIONS_LISTED {
+                            rejected.push(result_out(r, offset));
+                        } else {
+                            truncated = true;
+                        }
                     }
                 }
+                offset += n;
             }
-            offset += n;
         }
         tracing::info!(agency = %principal.agency(), facts = offset, accepted = counts.accepted, new_version = counts.new_version,
             duplicate = counts.duplicate, stale = counts.stale, rejected = counts.rejected, "StreamFacts");

@@ -55,22 +55,43 @@ pub trait StoreAdmin: Send + Sync {
     fn pool_use(&self) -> Vec<(&'static str, u32, usize)>;
 }
 
+/// One request's share of an ingest ([`FactStore::ingest_batches`]): its valid facts, their distinct persons, and its
+/// audit event (`None` only when the benchmark measures the audit chain's cost, `Limits::bench_skip_ingest_audit`).
+#[derive(Clone, Copy)]
+pub struct IngestBatch<'a> {
+    pub facts: &'a [PreparedFact],
+    pub persons: &'a [NewPerson],
+    pub audit: Option<&'a AuditRecord>,
+}
+
 /// Storing facts: the ingest write path (each backend's own statements). Every write is one transaction with its audit
 /// event (ARCHITECTURE.md, "Invariants").
 #[async_trait]
 pub trait FactStore: Send + Sync {
-    /// Store a batch of valid facts, the persons they introduce and the request's audit event in
-    /// one transaction. `persons` holds every distinct person of the batch: one not yet known gets the next
-    /// `person_id` (arrival order, docs/storage-layout.md), one known only from an audited probe gets its cipher, a
-    /// known one is left as it is. Returns one decision per fact, in order. Facts repeated inside the batch
-    /// are decided in order against each other. `audit` is `None` only when the benchmark measures the audit
-    /// chain's cost (`Limits::bench_skip_ingest_audit`).
+    /// Store batches of valid facts, the persons they introduce and each batch's audit event, all in one transaction
+    /// (a StreamFacts group: consecutive messages of one stream, docs/storage-layout.md "Write path"). In each batch,
+    /// `persons` holds every distinct person of the batch: one not yet known gets the next `person_id` (arrival order,
+    /// docs/storage-layout.md), one known only from an audited probe gets its cipher, a known one is left as it is.
+    /// Facts are decided in order, across the batches as within one: a record written twice is decided against its
+    /// earlier version. Returns one decision per fact, per batch, in order. The transaction waits for the writer in
+    /// `priority`'s queue ([`crate::store::writer`]). On an error nothing of any batch is stored.
+    async fn ingest_batches(
+        &self,
+        batches: &[IngestBatch<'_>],
+        priority: crate::store::writer::Priority,
+    ) -> Result<Vec<Vec<Decision>>, StoreError>;
+
+    /// [`FactStore::ingest_batches`] of one batch, interactive (a PushFacts).
     async fn ingest(
         &self,
         facts: &[PreparedFact],
         persons: &[NewPerson],
         audit: Option<&AuditRecord>,
-    ) -> Result<Vec<Decision>, StoreError>;
+    ) -> Result<Vec<Decision>, StoreError> {
+        let batch = IngestBatch { facts, persons, audit };
+        let mut decided = self.ingest_batches(&[batch], crate::store::writer::Priority::Interactive).await?;
+        decided.pop().ok_or_else(|| crate::store::corrupt("facts", "no decisions for the batch"))
+    }
 }
 
 /// Persons and their facts read back, reference data and counts, with the two small writes beside them (the data

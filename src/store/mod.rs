@@ -20,6 +20,7 @@ mod plan;
 mod postgres;
 mod rows;
 mod sqlite;
+pub mod writer;
 
 pub use contract::*;
 pub use dispatch::Store;

@@ -235,6 +235,44 @@ async fn ingest_decides_accepted_new_version_duplicate_stale() {
     assert_eq!((qf.len(), qf[0].source_version, &qf[0].payload), (1, 2, &rural_dibao("500.00")));
 }
 
+/// A StreamFacts group: several batches in one `ingest_batches` call are decided in order across the batches, as if
+/// pushed one after the other, each answered with its own decisions and its own audit event. Worked by hand: batch 1
+/// writes A v1 (ACCEPTED) and B v1 (ACCEPTED); batch 2, decided against batch 1, writes A v2 with another amount
+/// (NEW_VERSION), resends B v1 (DUPLICATE) and A v1 with other content (STALE: older than A v2); batch 3 holds C v1
+/// (ACCEPTED). Stored: A1, A2, B1, C1 = 4 versions, A current at v2; 3 events (one per batch), batch 2's under p and q.
+#[apply(e2e!)]
+#[tokio::test]
+async fn a_group_of_batches_is_decided_in_order_across_the_batches() {
+    let db = open().await;
+    let (p, q, r) = (id("621021", (1980, 1, 1), 1), id("621021", (1981, 2, 2), 2), id("621021", (1982, 3, 3), 3));
+    let one = [
+        db.fact("civil_affairs", "A", 1, &p, rural_dibao("442.00")),
+        db.fact("civil_affairs", "B", 1, &q, rural_dibao("442.00")),
+    ];
+    let two = [
+        db.fact("civil_affairs", "A", 2, &p, rural_dibao("480.00")),
+        db.fact("civil_affairs", "B", 1, &q, rural_dibao("442.00")),
+        db.fact("civil_affairs", "A", 1, &p, rural_dibao("300.00")),
+    ];
+    let three = [db.fact("civil_affairs", "C", 1, &r, rural_dibao("442.00"))];
+    let (b1, b2, b3) = (db.batch(&one), db.batch(&two), db.batch(&three));
+    let batches = [
+        IngestBatch { facts: &one, persons: &b1.0, audit: Some(&b1.1) },
+        IngestBatch { facts: &two, persons: &b2.0, audit: Some(&b2.1) },
+        IngestBatch { facts: &three, persons: &b3.0, audit: Some(&b3.1) },
+    ];
+    let decided = db.store.ingest_batches(&batches, doudi::store::writer::Priority::Bulk).await.unwrap();
+    assert_eq!(decided, [vec![Accepted, Accepted], vec![NewVersion, Duplicate, Stale], vec![Accepted]]);
+    assert_eq!(db.store.fact_version_count().await.unwrap(), 4);
+    assert_eq!(db.store.audit_count().await.unwrap(), 3);
+    let facts = db.store.person_facts(&db.key(&p), d(2023, 6, 1)).await.unwrap();
+    assert_eq!((facts.len(), facts[0].source_version, &facts[0].payload), (1, 2, &rural_dibao("480.00")));
+    let by_q = AuditFilter { person: Some(db.key(&q)), ..AuditFilter::default() };
+    let seqs: Vec<i64> = db.store.list_audit_events(&by_q, None, 10).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [2, 1]);
+    assert_eq!(db.store.verify_audit_chain().await.unwrap().checked, 3);
+}
+
 #[apply(e2e!)]
 #[tokio::test]
 async fn reads_as_of_a_business_date_see_current_versions_in_force() {

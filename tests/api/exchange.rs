@@ -207,6 +207,29 @@ async fn stream_counts_outcomes_and_lists_rejections() {
     app.stop().await;
 }
 
+/// The hub reads and prepares StreamFacts messages ahead of storing them (docs/storage-layout.md, "Write path"); a
+/// message refused as a whole must still end the stream exactly there: the two messages before it are stored, it and
+/// the valid message after it are not. Message 3 holds only education's kind (civil affairs may not push it:
+/// PERMISSION_DENIED for the whole message, as for a PushFacts).
+#[apply(e2e!)]
+#[tokio::test]
+async fn a_stream_read_ahead_stops_at_a_refused_message_and_stores_what_came_before() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let before = app.fact_versions().await;
+    let msg = |m: u16, payload: fn() -> pb::fact::Payload| pb::PushFactsRequest {
+        facts: (0..100u16)
+            .map(|i| with(base(&format!("R{m}-{i}"), &id(XIFENG, (1950, 1, 1), m * 100 + i), XIFENG), payload()))
+            .collect(),
+    };
+    let msgs = vec![msg(0, rural_dibao), msg(1, rural_dibao), msg(2, student), msg(3, rural_dibao)];
+    let s = ca.exchange.stream_facts(tokio_stream::iter(msgs)).await.unwrap_err();
+    assert_eq!(s.code(), Code::PermissionDenied, "{}", s.message());
+    assert!(s.message().contains("student"), "{}", s.message());
+    assert_eq!(app.fact_versions().await - before, 200, "messages 1 and 2 stored, 3 and 4 not");
+    app.stop().await;
+}
+
 #[apply(e2e!)]
 #[tokio::test]
 async fn list_recipients_pages_and_counts() {

@@ -28,35 +28,47 @@ pub(crate) struct IngestPlan<'a> {
 }
 
 /// Decide each fact in order against the stored current versions and against earlier facts of the same batch
-/// (`domain::versioning::decide`: ACCEPTED / NEW_VERSION / DUPLICATE / STALE).
-pub(crate) fn plan_ingest(facts: &[PreparedFact], mut current: HashMap<(String, String), Current>) -> IngestPlan<'_> {
+/// (`domain::versioning::decide`: ACCEPTED / NEW_VERSION / DUPLICATE / STALE). Runs under the writer lock, so its
+/// records are keyed by borrowed `(agency, fact_id)`: no allocation per fact.
+pub(crate) fn plan_ingest<'a>(
+    facts: &[&'a PreparedFact],
+    stored: HashMap<(String, String), Current>,
+) -> IngestPlan<'a> {
+    /// A record the batch writes: its version and division as last written, and the position in `writes` of that
+    /// write.
+    struct Written<'a> {
+        version: CurrentVersion,
+        division: &'a str,
+        at: usize,
+    }
+    let stored: HashMap<(&str, &str), &Current> =
+        stored.iter().map(|(k, c)| ((k.0.as_str(), k.1.as_str()), c)).collect();
+    let mut written: HashMap<(&'a str, &'a str), Written<'a>> = HashMap::with_capacity(facts.len());
     let mut decisions = Vec::with_capacity(facts.len());
     let mut superseded: Vec<(String, String)> = Vec::new();
-    let mut last_write: HashMap<(String, String), usize> = HashMap::new();
-    let mut writes: Vec<(usize, &PreparedFact)> = Vec::new();
-    let mut changes: Vec<(&PreparedFact, Option<(u64, String)>)> = Vec::new();
-    for (i, f) in facts.iter().enumerate() {
-        let key = (f.agency.as_str().to_owned(), f.fact.fact_id.clone());
-        let stored = current.get(&key);
-        let d = decide(stored.map(|c| c.version), f.fact.source_version, &f.content_hash);
+    let mut writes: Vec<&'a PreparedFact> = Vec::with_capacity(facts.len());
+    let mut changes: Vec<(&'a PreparedFact, Option<(u64, String)>)> = Vec::with_capacity(facts.len());
+    for &f in facts {
+        let key = (f.agency.as_str(), f.fact.fact_id.as_str());
+        let last = written.get(&key);
+        let (version, division) = match (last, stored.get(&key)) {
+            (Some(w), _) => (Some(w.version), Some(w.division)),
+            (None, Some(c)) => (Some(c.version), Some(c.division.as_str())),
+            (None, None) => (None, None),
+        };
+        let d = decide(version, f.fact.source_version, &f.content_hash);
         if d.writes() {
-            if d == Decision::NewVersion && !last_write.contains_key(&key) {
-                superseded.push(key.clone());
-            }
-            let prev = match stored {
-                Some(c) if d == Decision::NewVersion => Some((c.version.source_version, c.division.clone())),
+            let prev = match (version, division) {
+                (Some(v), Some(div)) if d == Decision::NewVersion => Some((v.source_version, div.to_owned())),
                 _ => None,
             };
+            if d == Decision::NewVersion && last.is_none() {
+                superseded.push((key.0.to_owned(), key.1.to_owned()));
+            }
             changes.push((f, prev));
-            current.insert(
-                key.clone(),
-                Current {
-                    version: CurrentVersion { source_version: f.fact.source_version, content_hash: f.content_hash },
-                    division: f.fact.division_code.as_str().to_owned(),
-                },
-            );
-            last_write.insert(key, i);
-            writes.push((i, f));
+            let version = CurrentVersion { source_version: f.fact.source_version, content_hash: f.content_hash };
+            written.insert(key, Written { version, division: f.fact.division_code.as_str(), at: writes.len() });
+            writes.push(f);
         }
         decisions.push(d);
     }
@@ -64,7 +76,20 @@ pub(crate) fn plan_ingest(facts: &[PreparedFact], mut current: HashMap<(String, 
     superseded.dedup();
     let rows = writes
         .iter()
-        .map(|(i, f)| (last_write.get(&(f.agency.as_str().to_owned(), f.fact.fact_id.clone())) == Some(i), *f))
+        .enumerate()
+        .map(|(w, f)| {
+            let last = written.get(&(f.agency.as_str(), f.fact.fact_id.as_str())).map(|r| r.at);
+            (last == Some(w), *f)
+        })
         .collect();
     IngestPlan { decisions, superseded, rows, changes }
+}
+
+/// The decisions of the concatenated batches, split back per batch (`FactStore::ingest_batches`).
+pub(crate) fn split_decisions(
+    batches: &[crate::store::IngestBatch<'_>],
+    decisions: Vec<Decision>,
+) -> Vec<Vec<Decision>> {
+    let mut it = decisions.into_iter();
+    batches.iter().map(|b| it.by_ref().take(b.facts.len()).collect()).collect()
 }

@@ -12,7 +12,7 @@ mod recheck;
 mod snapshot;
 
 pub(crate) use audit::*;
-pub(crate) use ingest::{Current, IngestPlan, plan_ingest};
+pub(crate) use ingest::{Current, IngestPlan, plan_ingest, split_decisions};
 pub(crate) use recheck::*;
 pub(crate) use snapshot::*;
 

@@ -16,8 +16,9 @@ use crate::domain::fact::{Payload, PayloadKind};
 use crate::domain::versioning::{CurrentVersion, Decision};
 use crate::store::contract::*;
 use crate::store::corrupt;
-use crate::store::{AuditRecord, NewPerson, PreparedFact, StoreError, StoredFact, to_micros};
+use crate::store::writer::Priority;
 use crate::store::{Current, IngestPlan, plan_ingest};
+use crate::store::{NewPerson, PreparedFact, StoreError, StoredFact, to_micros};
 
 /// Current time truncated to PostgreSQL's microsecond precision (so a value hashed before it is stored reads back
 /// equal).
@@ -31,20 +32,21 @@ fn key_bytes(keys: &[PersonKey]) -> Vec<Vec<u8>> {
 
 #[async_trait]
 impl FactStore for PgStore {
-    /// Store a batch of valid facts, the persons they introduce and the request's audit event in one transaction
-    /// (same contract as `SqliteStore::ingest`). The write lock serializes this against every replica's writers.
-    async fn ingest(
+    /// See [`FactStore::ingest_batches`] (the same steps as SQLite's, in one transaction). The write lock serializes
+    /// this against every replica's writers; `priority` orders nothing here (PostgreSQL's advisory lock is one queue).
+    async fn ingest_batches(
         &self,
-        facts: &[PreparedFact],
-        persons: &[NewPerson],
-        audit: Option<&AuditRecord>,
-    ) -> Result<Vec<Decision>, StoreError> {
+        batches: &[IngestBatch<'_>],
+        _priority: Priority,
+    ) -> Result<Vec<Vec<Decision>>, StoreError> {
+        let facts: Vec<&PreparedFact> = batches.iter().flat_map(|b| b.facts.iter()).collect();
+        let persons: Vec<&NewPerson> = batches.iter().flat_map(|b| b.persons.iter()).collect();
         let mut tx = self.begin_write().await?;
         let now = now_micros();
 
         let mut current: HashMap<(String, String), Current> = HashMap::with_capacity(facts.len());
         let mut by_agency: HashMap<&str, Vec<String>> = HashMap::new();
-        for f in facts {
+        for f in &facts {
             by_agency.entry(f.agency.as_str()).or_default().push(f.fact.fact_id.clone());
         }
         for (agency, ids) in &by_agency {
@@ -66,7 +68,7 @@ impl FactStore for PgStore {
             }
         }
 
-        let IngestPlan { decisions, superseded, rows, changes } = plan_ingest(facts, current);
+        let IngestPlan { decisions, superseded, rows, changes } = plan_ingest(&facts, current);
 
         if !superseded.is_empty() {
             let (agencies, ids): (Vec<String>, Vec<String>) = superseded.into_iter().unzip();
@@ -82,15 +84,17 @@ impl FactStore for PgStore {
             .await?;
         }
 
-        insert_persons(&mut tx, persons, now).await?;
+        insert_persons(&mut tx, &persons, now).await?;
         let keys: Vec<PersonKey> = persons.iter().map(|p| p.person_key).collect();
         let ids = person_ids(&mut tx, &keys).await?;
         insert_fact_rows(&mut tx, &rows, &ids, now).await?;
 
         let head = super::changes::append_changes(&mut tx, &changes).await?;
-        if let Some(audit) = audit {
-            // The request's persons are the batch's (`Hub::ingest`), all in `ids` now.
-            append_audit_of(&mut tx, audit, now, Some(&ids)).await?;
+        for b in batches {
+            if let Some(audit) = b.audit {
+                // The request's persons are the batch's (`Hub::ingest`), all in `ids` now.
+                append_audit_of(&mut tx, audit, now, Some(&ids)).await?;
+            }
         }
         if let Some(head) = head {
             PgStore::notify_change_head(&mut tx, head).await?;
@@ -99,7 +103,7 @@ impl FactStore for PgStore {
         if let Some(head) = head {
             self.publish_change_head(head);
         }
-        Ok(decisions)
+        Ok(crate::store::plan::split_decisions(batches, decisions))
     }
 }
 
@@ -192,9 +196,9 @@ pub(super) async fn insert_fact_rows(
 /// Insert persons not yet known, one UNNEST statement, each getting the next `person_id` (persons already known are
 /// filtered out first, so they take no number from the sequence). A known person is left as it is, except that a
 /// person known only from an audited read gets its encrypted ID number.
-pub(super) async fn insert_persons(
+pub(super) async fn insert_persons<P: std::borrow::Borrow<NewPerson>>(
     conn: &mut PgConnection,
-    persons: &[NewPerson],
+    persons: &[P],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if persons.is_empty() {
@@ -202,7 +206,7 @@ pub(super) async fn insert_persons(
     }
     // A key given twice is written once (PostgreSQL refuses an upsert that touches a row twice), as on SQLite.
     let mut seen = std::collections::HashSet::with_capacity(persons.len());
-    let persons: Vec<&NewPerson> = persons.iter().filter(|p| seen.insert(p.person_key)).collect();
+    let persons: Vec<&NewPerson> = persons.iter().map(|p| p.borrow()).filter(|p| seen.insert(p.person_key)).collect();
     let keys: Vec<Vec<u8>> = persons.iter().map(|p| p.person_key.as_bytes().to_vec()).collect();
     let ciphers: Vec<Vec<u8>> = persons.iter().map(|p| p.id_cipher.clone()).collect();
     let masked: Vec<String> = persons.iter().map(|p| p.id_masked.clone()).collect();

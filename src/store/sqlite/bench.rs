@@ -16,7 +16,7 @@ use crate::store::{NewPerson, PreparedFact, SqliteStore, StoreError, to_micros};
 impl BenchFloor for SqliteStore {
     /// Insert `facts` (all current, first versions) and `persons` in one write transaction on the writer connection.
     async fn bench_insert_rows(&self, facts: &[PreparedFact], persons: &[NewPerson]) -> Result<(), StoreError> {
-        let _w = self.writer.lock().await;
+        let _w = self.writer.lock(crate::store::writer::Priority::Bulk).await;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = to_micros(Utc::now());
         let ids = insert_persons(&mut tx, persons, now).await?;
@@ -29,7 +29,7 @@ impl BenchFloor for SqliteStore {
     /// Multi-row `INSERT` of `(rowid, body)` (the rowid assigned in arrival order: an append to the B-tree's right
     /// edge), [`ROWS_PER_INSERT`] rows a statement, one transaction.
     async fn bench_append_blobs(&self, blobs: &[Vec<u8>]) -> Result<(), StoreError> {
-        let _w = self.writer.lock().await;
+        let _w = self.writer.lock(crate::store::writer::Priority::Bulk).await;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS bench_blobs (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
             .execute(&mut *tx)

@@ -7,20 +7,20 @@ use super::{ROWS_PER_INSERT, stored_fact};
 use crate::store::rows::*;
 use crate::store::{PreparedFact, SqliteStore, StoreError};
 
-/// Append one change per written fact version (in order), numbered after the newest cursor. Must run inside the
-/// write transaction under the writer lock: that is what makes commit order = cursor order (migration 0007).
-/// Returns the last cursor written, `None` when there was nothing to append.
-pub(super) async fn append_changes(
-    conn: &mut SqliteConnection,
-    changes: &[(&PreparedFact, Option<(u64, String)>)],
-) -> Result<Option<i64>, StoreError> {
-    if changes.is_empty() {
-        return Ok(None);
-    }
-    let head: i64 =
-        sqlx::query("SELECT COALESCE(MAX(cursor), 0) FROM change_log").fetch_one(&mut *conn).await?.try_get(0)?;
-    let mut next = head;
-    for chunk in changes.chunks(ROWS_PER_INSERT) {
+/// The newest cursor of the change log (0 when empty). Read inside the write transaction under the writer lock: the
+/// changes appended after it are numbered from it, which makes commit order = cursor order (migration 0007).
+pub(super) async fn change_head(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+    Ok(sqlx::query("SELECT COALESCE(MAX(cursor), 0) FROM change_log").fetch_one(&mut *conn).await?.try_get(0)?)
+}
+
+/// The multi-row `INSERT INTO change_log` statements of one change per written fact version (in order), numbered
+/// after `head` ([`change_head`]), [`ROWS_PER_INSERT`] rows each, built one by one as they are taken.
+pub(super) fn change_statements<'c>(
+    changes: &'c [(&'c PreparedFact, Option<(u64, String)>)],
+    head: i64,
+) -> impl Iterator<Item = QueryBuilder<Sqlite>> + Send + 'c {
+    changes.chunks(ROWS_PER_INSERT).enumerate().map(move |(i, chunk)| {
+        let mut next = head + (i * ROWS_PER_INSERT) as i64;
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO change_log (cursor, agency, fact_id, source_version, kind, division_code, prev_version, \
              prev_division) ",
@@ -36,9 +36,8 @@ pub(super) async fn append_changes(
                 .push_bind(prev.as_ref().map(|(v, _)| *v as i64))
                 .push_bind(prev.as_ref().map(|(_, d)| d.clone()));
         });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(Some(next))
+        qb
+    })
 }
 
 impl SqliteStore {

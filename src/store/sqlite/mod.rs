@@ -19,14 +19,14 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
-use tokio::sync::Mutex;
 
 use crate::crypto::PersonKey;
 use crate::domain::fact::{Payload, PayloadKind};
 use crate::domain::versioning::{CurrentVersion, Decision};
 use crate::store::contract::*;
-use crate::store::{AuditRecord, NewPerson, PreparedFact, StoreError, StoredFact, from_micros, to_micros};
+use crate::store::writer::{Priority, WriteGuard, WriteLock};
 use crate::store::{Current, IngestPlan, plan_ingest};
+use crate::store::{NewPerson, PreparedFact, StoreError, StoredFact, from_micros, to_micros};
 
 /// SQLite's default limit of bound parameters per statement is 32,766; stay well under it.
 pub(super) const ROWS_PER_INSERT: usize = 500;
@@ -62,7 +62,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
     pub(super) write_pool: SqlitePool,
-    pub(super) writer: std::sync::Arc<Mutex<()>>,
+    pub(super) writer: WriteLock,
     /// The newest committed change-log cursor, published after each commit that appended changes (watchers wake
     /// on it and then read the log itself; the value is a hint, the table is the truth).
     pub(super) change_head: std::sync::Arc<tokio::sync::watch::Sender<i64>>,
@@ -109,7 +109,8 @@ use audit::append_audit;
 /// `store::sql`'s macros expect of `self.write()`).
 pub(super) struct SqliteWrite<'a> {
     pub tx: sqlx::Transaction<'static, Sqlite>,
-    _guard: tokio::sync::MutexGuard<'a, ()>,
+    _guard: WriteGuard,
+    _store: std::marker::PhantomData<&'a ()>,
 }
 
 /// How SQLite holds the values whose column types differ between the backends (`store::sql`).
@@ -271,9 +272,9 @@ pub(super) mod value {
 impl SqliteStore {
     /// Begin a write transaction on the writer connection (`BEGIN IMMEDIATE`, behind the writer mutex).
     pub(super) async fn write(&self) -> Result<SqliteWrite<'_>, StoreError> {
-        let guard = self.writer.lock().await;
+        let guard = self.writer.lock(Priority::Interactive).await;
         let tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(SqliteWrite { tx, _guard: guard })
+        Ok(SqliteWrite { tx, _guard: guard, _store: std::marker::PhantomData })
     }
 
     /// Open (creating if missing) the database at `url` (`sqlite://path` or `sqlite:path`). An in-memory database is
@@ -301,7 +302,7 @@ impl SqliteStore {
             .connect_with(opts.clone().pragma("cache_size", "-24576").pragma("wal_autocheckpoint", "0"))
             .await?;
         let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(opts).await?;
-        let writer: std::sync::Arc<Mutex<()>> = Default::default();
+        let writer = WriteLock::default();
         spawn_checkpointer(pool.clone(), writer.clone());
         Ok(SqliteStore { pool, write_pool, writer, change_head: std::sync::Arc::new(tokio::sync::watch::channel(0).0) })
     }
@@ -331,7 +332,7 @@ impl StoreAdmin for SqliteStore {
         // connection: SQLite's documented way to rebuild a table that others refer to (migration 0010 rebuilds
         // `persons`, which `warnings` and `settlements` refer to; it copies every key they hold). The pragma cannot
         // change inside a transaction, so it is set around the migrator and always set back.
-        let _w = self.writer.lock().await;
+        let _w = self.writer.lock(Priority::Interactive).await;
         let mut conn = self.write_pool.acquire().await?;
         sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut *conn).await?;
         let ran = crate::store::migrator(MIGRATIONS, version).run_direct(None, &mut *conn, false).await;
@@ -363,28 +364,29 @@ impl StoreAdmin for SqliteStore {
 
 #[async_trait]
 impl FactStore for SqliteStore {
-    /// Store a batch of valid facts, the persons they introduce and the request's audit event in
-    /// one transaction. Returns one decision per fact, in order. Facts repeated inside the batch
-    /// are decided in order against each other. `audit` is `None` only when the benchmark measures the audit
-    /// chain's cost (`Limits::bench_skip_ingest_audit`).
-    async fn ingest(
+    /// See [`FactStore::ingest_batches`]: the batches' facts are looked up, decided and written together, each
+    /// batch's audit event appended after them, in one transaction on the writer connection.
+    async fn ingest_batches(
         &self,
-        facts: &[PreparedFact],
-        persons: &[NewPerson],
-        audit: Option<&AuditRecord>,
-    ) -> Result<Vec<Decision>, StoreError> {
-        let _w = self.writer.lock().await;
-        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
-        let now = to_micros(Utc::now());
-
-        // Current versions of the batch's records.
-        let mut current: HashMap<(String, String), Current> = HashMap::with_capacity(facts.len());
+        batches: &[IngestBatch<'_>],
+        priority: Priority,
+    ) -> Result<Vec<Vec<Decision>>, StoreError> {
+        let facts: Vec<&PreparedFact> = batches.iter().flat_map(|b| b.facts.iter()).collect();
+        let persons: Vec<&NewPerson> = batches.iter().flat_map(|b| b.persons.iter()).collect();
+        // Built before the writer is taken: the lookups' keys by agency.
         // Looked up per agency with `agency = ? AND fact_id IN (...)`, which searches the primary
         // key (a row-value `IN (VALUES ...)` would scan the table).
         let mut by_agency: HashMap<&str, Vec<&str>> = HashMap::new();
-        for f in facts {
+        for f in &facts {
             by_agency.entry(f.agency.as_str()).or_default().push(f.fact.fact_id.as_str());
         }
+
+        let _w = self.writer.lock(priority).await;
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
+        let now = to_micros(Utc::now());
+
+        // Current versions of the batches' records.
+        let mut current: HashMap<(String, String), Current> = HashMap::with_capacity(facts.len());
         for (agency, ids) in &by_agency {
             for chunk in ids.chunks(ROWS_PER_INSERT) {
                 let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -407,7 +409,7 @@ impl FactStore for SqliteStore {
             }
         }
 
-        let IngestPlan { decisions, superseded, rows, changes } = plan_ingest(facts, current);
+        let IngestPlan { decisions, superseded, rows, changes } = plan_ingest(&facts, current);
 
         // One statement per agency and chunk, searching the primary key as the lookup above does.
         let mut old_by_agency: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -429,21 +431,26 @@ impl FactStore for SqliteStore {
             }
         }
 
-        let ids = insert_persons(&mut tx, persons, now).await?;
-        insert_fact_rows(&mut tx, &rows, &ids, now).await?;
+        let ids = insert_persons(&mut tx, &persons, now).await?;
+        check_fact_persons(&rows, &ids)?;
+        // The fact rows' and the changes' multi-row statements, each built while the one before runs.
+        let head = changes::change_head(&mut tx).await?;
+        let statements = fact_row_statements(&rows, &ids, now).chain(changes::change_statements(&changes, head));
+        run_pipelined(&mut tx, statements).await?;
+        let head = (!changes.is_empty()).then_some(head + changes.len() as i64);
 
-        let head = changes::append_changes(&mut tx, &changes).await?;
-
-        if let Some(audit) = audit {
-            // The request's persons are the batch's (`Hub::ingest`), all in `ids` now.
-            audit::append_audit_of(&mut tx, audit, now, Some(&ids)).await?;
+        for b in batches {
+            if let Some(audit) = b.audit {
+                // The request's persons are the batch's (`Hub::ingest`), all in `ids` now.
+                audit::append_audit_of(&mut tx, audit, now, Some(&ids)).await?;
+            }
         }
         tx.commit().await?;
         // Published after the commit, still under the writer lock: watchers woken by it find the rows.
         if let Some(head) = head {
             self.publish_change_head(head);
         }
-        Ok(decisions)
+        Ok(crate::store::plan::split_decisions(batches, decisions))
     }
 }
 
@@ -458,7 +465,7 @@ pub(super) const WAL_RESTART_FRAMES: i64 = 16_384;
 /// grows without bound (the benchmark issue measured 13 GB after 1M facts). So when the log holds more than
 /// [`WAL_RESTART_FRAMES`], the checkpointer takes the writer lock (no write can start) and truncates the log:
 /// [`restart_wal`].
-fn spawn_checkpointer(pool: SqlitePool, writer: std::sync::Arc<Mutex<()>>) {
+fn spawn_checkpointer(pool: SqlitePool, writer: WriteLock) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -493,8 +500,8 @@ fn spawn_checkpointer(pool: SqlitePool, writer: std::sync::Arc<Mutex<()>>) {
 /// Copies the rest of the WAL into the database and truncates it, holding the writer lock so no write begins
 /// meanwhile. Waits at most 250 ms for readers still using the log (then gives up: `busy` = 1). Returns SQLite's
 /// `(busy, log frames, checkpointed frames)`.
-pub(super) async fn restart_wal(pool: &SqlitePool, writer: &Mutex<()>) -> Result<(i64, i64, i64), sqlx::Error> {
-    let _w = writer.lock().await;
+pub(super) async fn restart_wal(pool: &SqlitePool, writer: &WriteLock) -> Result<(i64, i64, i64), sqlx::Error> {
+    let _w = writer.lock(Priority::Interactive).await;
     let mut conn = pool.acquire().await?;
     sqlx::query("PRAGMA busy_timeout = 250").execute(&mut *conn).await?;
     let r = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await;
@@ -508,9 +515,9 @@ pub(super) async fn restart_wal(pool: &SqlitePool, writer: &Mutex<()>) -> Result
 /// others are inserted with the next `person_id`s, in the order given (the writer lock is held, so `MAX(person_id)`
 /// cannot move under us). A known person is left as it is, except that a person known only from an audited read gets
 /// its encrypted ID number.
-pub(super) async fn insert_persons(
+pub(super) async fn insert_persons<P: std::borrow::Borrow<NewPerson>>(
     conn: &mut SqliteConnection,
-    persons: &[NewPerson],
+    persons: &[P],
     now: i64,
 ) -> Result<HashMap<PersonKey, i64>, StoreError> {
     let mut ids: HashMap<PersonKey, i64> = HashMap::with_capacity(persons.len());
@@ -520,7 +527,7 @@ pub(super) async fn insert_persons(
             QueryBuilder::new("SELECT person_key, person_id, id_cipher IS NULL FROM persons WHERE person_key IN (");
         let mut sep = qb.separated(", ");
         for p in chunk {
-            sep.push_bind(p.person_key.as_bytes().to_vec());
+            sep.push_bind(p.borrow().person_key.as_bytes().to_vec());
         }
         qb.push(")");
         for r in qb.build().fetch_all(&mut *conn).await? {
@@ -528,7 +535,13 @@ pub(super) async fn insert_persons(
             let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;
             ids.insert(key, r.try_get(1)?);
             if r.try_get::<bool, _>(2)? {
-                probed.push(chunk.iter().find(|p| p.person_key == key).ok_or_else(|| corrupt("persons", "key"))?);
+                probed.push(
+                    chunk
+                        .iter()
+                        .map(|p| p.borrow())
+                        .find(|p| p.person_key == key)
+                        .ok_or_else(|| corrupt("persons", "key"))?,
+                );
             }
         }
     }
@@ -541,7 +554,7 @@ pub(super) async fn insert_persons(
             .await?;
     }
     let mut fresh: Vec<&NewPerson> = Vec::with_capacity(persons.len().saturating_sub(ids.len()));
-    for p in persons {
+    for p in persons.iter().map(|p| p.borrow()) {
         if let std::collections::hash_map::Entry::Vacant(e) = ids.entry(p.person_key) {
             e.insert(0); // numbered below; a key given twice is inserted once
             fresh.push(p);
@@ -572,20 +585,37 @@ pub(super) async fn insert_persons(
 }
 
 /// Insert fact versions in multi-row statements; `(is_current, fact)` per row (a row written twice in one batch is
-/// stored once superseded, once current), its person by `ids` (every fact's person must be there). Shared by
-/// `ingest` and the benchmark floor.
+/// stored once superseded, once current), its person by `ids` (every fact's person must be there). Used by the
+/// benchmark floor; ingest runs the same statements ([`fact_row_statements`]) pipelined.
 pub(super) async fn insert_fact_rows(
     conn: &mut SqliteConnection,
     rows: &[(bool, &PreparedFact)],
     ids: &HashMap<PersonKey, i64>,
     now: i64,
 ) -> Result<(), StoreError> {
-    for (_, f) in rows {
-        if !ids.contains_key(&f.person_key) {
-            return Err(corrupt("persons", "a fact's person has no person_id"));
-        }
+    check_fact_persons(rows, ids)?;
+    run_pipelined(conn, fact_row_statements(rows, ids, now)).await
+}
+
+/// Every fact's person has a `person_id` in `ids` (what [`fact_row_statements`] relies on).
+pub(super) fn check_fact_persons(
+    rows: &[(bool, &PreparedFact)],
+    ids: &HashMap<PersonKey, i64>,
+) -> Result<(), StoreError> {
+    match rows.iter().all(|(_, f)| ids.contains_key(&f.person_key)) {
+        true => Ok(()),
+        false => Err(corrupt("persons", "a fact's person has no person_id")),
     }
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+}
+
+/// The multi-row `INSERT INTO facts` statements of `rows`, [`ROWS_PER_INSERT`] rows each, built one by one as they
+/// are taken (after [`check_fact_persons`]).
+pub(super) fn fact_row_statements<'r>(
+    rows: &'r [(bool, &'r PreparedFact)],
+    ids: &'r HashMap<PersonKey, i64>,
+    now: i64,
+) -> impl Iterator<Item = QueryBuilder<Sqlite>> + Send + 'r {
+    rows.chunks(ROWS_PER_INSERT).map(move |chunk| {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO facts (agency, fact_id, source_version, person_id, kind, division_code, valid_from, valid_to, \
              program, status, residence, benefit_fen, payload, content_hash, recorded_at, superseded_at, is_current) ",
@@ -603,7 +633,7 @@ pub(super) async fn insert_fact_rows(
             b.push_bind(f.agency.as_str().to_owned())
                 .push_bind(f.fact.fact_id.clone())
                 .push_bind(f.fact.source_version as i64)
-                .push_bind(ids[&f.person_key])
+                .push_bind(ids.get(&f.person_key).copied().unwrap_or_default())
                 .push_bind(f.fact.payload.kind().as_str())
                 .push_bind(f.fact.division_code.as_str().to_owned())
                 .push_bind(f.fact.valid_from.to_string())
@@ -618,7 +648,21 @@ pub(super) async fn insert_fact_rows(
                 .push_bind(if *current { None } else { Some(now) })
                 .push_bind(*current as i64);
         });
-        qb.build().execute(&mut *conn).await?;
+        qb
+    })
+}
+
+/// Run `statements` in order, building each next one while the one before runs on the connection's worker thread
+/// (the writer's critical section is then SQLite's work, not also the building of bound arguments).
+pub(super) async fn run_pipelined(
+    conn: &mut SqliteConnection,
+    mut statements: impl Iterator<Item = QueryBuilder<Sqlite>> + Send,
+) -> Result<(), StoreError> {
+    let mut current = statements.next();
+    while let Some(mut qb) = current {
+        let (done, next) = tokio::join!(qb.build().execute(&mut *conn), async { statements.next() });
+        done?;
+        current = next;
     }
     Ok(())
 }

@@ -1,0 +1,185 @@
+//! The single writer's lock, with two queues (issue 17 item 1): interactive writes (a read's audit event, a PushFacts,
+//! a warning, a fund report, every operator write) are handed the writer before any bulk write (a StreamFacts group)
+//! that waits, so an interactive write waits for at most the transaction in progress, whose size the bulk path bounds
+//! ([`MAX_BULK_FACTS`]). Within a queue, first come first served. Backend-neutral; SQLite's writer connection uses
+//! it (PostgreSQL serialises writers with its advisory lock, across replicas).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+/// Facts at which a bulk write transaction stops growing: a StreamFacts group (consecutive messages of one stream,
+/// written in one transaction) takes messages while it holds fewer, so it holds at most this many plus one message
+/// (`max_batch`). With the usual 2,000-fact messages a group is one message, about 30–50 ms of the SQLite writer at
+/// the rates `doudi bench` measures: the wait of an interactive write that arrives just after one began. Groups of
+/// 6,000 and 12,000 facts ingested no faster and tripled P6's p99 (README, figures of 2026-12-06, third session).
+pub const MAX_BULK_FACTS: usize = 2_000;
+
+/// Which queue a writer waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Waits for the writer in progress only (requests a person is waiting for).
+    Interactive,
+    /// Waits also for every interactive writer queued (bulk loads).
+    Bulk,
+}
+
+#[derive(Default)]
+struct State {
+    held: bool,
+    interactive: VecDeque<oneshot::Sender<()>>,
+    bulk: VecDeque<oneshot::Sender<()>>,
+}
+
+/// The writer lock: one holder at a time, interactive waiters first (module docs). Cancellation-safe: a waiter dropped
+/// before or after being handed the lock passes it on.
+#[derive(Default, Clone)]
+pub struct WriteLock {
+    state: Arc<Mutex<State>>,
+}
+
+/// Holds the writer until dropped; then the next waiter (interactive first) gets it.
+pub struct WriteGuard {
+    lock: WriteLock,
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        self.lock.release();
+    }
+}
+
+/// A waiter's place in a queue: if it is dropped after the lock was handed to it, it passes the lock on.
+struct Waiting {
+    lock: WriteLock,
+    rx: Option<oneshot::Receiver<()>>,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            rx.close();
+            if rx.try_recv().is_ok() {
+                self.lock.release();
+            }
+        }
+    }
+}
+
+impl WriteLock {
+    /// Wait for the writer in `priority`'s queue.
+    pub async fn lock(&self, priority: Priority) -> WriteGuard {
+        loop {
+            let rx = {
+                let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if !s.held {
+                    s.held = true;
+                    return WriteGuard { lock: self.clone() };
+                }
+                let (tx, rx) = oneshot::channel();
+                let queue = match priority {
+                    Priority::Interactive => &mut s.interactive,
+                    Priority::Bulk => &mut s.bulk,
+                };
+                queue.retain(|t| !t.is_closed()); // waiters cancelled meanwhile
+                queue.push_back(tx);
+                rx
+            };
+            let mut waiting = Waiting { lock: self.clone(), rx: Some(rx) };
+            let handed = match waiting.rx.as_mut() {
+                Some(rx) => rx.await.is_ok(),
+                None => false,
+            };
+            // Handed the lock (or never will be): either way the waiter has nothing to pass on when dropped.
+            waiting.rx = None;
+            if handed {
+                return WriteGuard { lock: self.clone() };
+            }
+        }
+    }
+
+    /// Hand the lock to the first live waiter, interactive first, or mark it free.
+    fn release(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(tx) = s.interactive.pop_front().or_else(|| s.bulk.pop_front()) {
+            if tx.send(()).is_ok() {
+                return;
+            }
+        }
+        s.held = false;
+    }
+
+    /// Live waiters in each queue `(interactive, bulk)` (for tests and metrics; a cancelled waiter is not counted).
+    pub fn waiting(&self) -> (usize, usize) {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let live = |q: &VecDeque<oneshot::Sender<()>>| q.iter().filter(|t| !t.is_closed()).count();
+        (live(&s.interactive), live(&s.bulk))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// With the lock held and two bulk writers queued before an interactive one, the interactive writer goes next,
+    /// then the bulk writers in arrival order.
+    #[tokio::test]
+    async fn interactive_waiters_go_before_bulk_waiters() {
+        let lock = WriteLock::default();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let held = lock.lock(Priority::Bulk).await;
+        let mut tasks = Vec::new();
+        for (name, p) in
+            [("bulk-1", Priority::Bulk), ("bulk-2", Priority::Bulk), ("interactive", Priority::Interactive)]
+        {
+            let (l, order) = (lock.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let _g = l.lock(p).await;
+                order.lock().unwrap().push(name);
+            }));
+            // Queue them in this order.
+            while lock.waiting().0 + lock.waiting().1 < tasks.len() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        drop(held);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), vec!["interactive", "bulk-1", "bulk-2"]);
+    }
+
+    /// A waiter cancelled while queued, and one cancelled just after being handed the lock, both pass it on: the
+    /// writer queued after them still gets it.
+    #[tokio::test]
+    async fn a_cancelled_waiter_passes_the_lock_on() {
+        let lock = WriteLock::default();
+        let held = lock.lock(Priority::Interactive).await;
+        let cancelled = tokio::spawn({
+            let lock = lock.clone();
+            async move {
+                let _g = lock.lock(Priority::Interactive).await;
+            }
+        });
+        while lock.waiting().0 < 1 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        cancelled.abort();
+        let _ = cancelled.await;
+        // Queued and then dropped without being polled again after the hand-over.
+        let handed_then_dropped = {
+            let lock = lock.clone();
+            let mut fut = Box::pin(async move { lock.lock(Priority::Bulk).await });
+            // Poll once so it queues.
+            assert!(futures::poll!(fut.as_mut()).is_pending());
+            fut
+        };
+        assert_eq!(lock.waiting(), (0, 1), "the aborted waiter is no longer waiting");
+        drop(held); // hands the lock to the queued (not polled) bulk waiter
+        drop(handed_then_dropped); // which passes it on
+        let got = tokio::time::timeout(Duration::from_secs(2), lock.lock(Priority::Interactive)).await;
+        assert!(got.is_ok(), "the lock was lost");
+    }
+}
