@@ -373,20 +373,14 @@ impl FactStore for SqliteStore {
     ) -> Result<Vec<Vec<Decision>>, StoreError> {
         let facts: Vec<&PreparedFact> = batches.iter().flat_map(|b| b.facts.iter()).collect();
         let persons: Vec<&NewPerson> = batches.iter().flat_map(|b| b.persons.iter()).collect();
-        // Built before the writer is taken: the lookups' keys by agency.
-        // Looked up per agency with `agency = ? AND fact_id IN (...)`, which searches the primary
-        // key (a row-value `IN (VALUES ...)` would scan the table).
+        // The lookups of the records' current versions, built before the writer is taken. Per agency with
+        // `agency = ? AND fact_id IN (...)`, which searches the primary key (a row-value `IN (VALUES ...)` would scan
+        // the table).
         let mut by_agency: HashMap<&str, Vec<&str>> = HashMap::new();
         for f in &facts {
             by_agency.entry(f.agency.as_str()).or_default().push(f.fact.fact_id.as_str());
         }
-
-        let _w = self.writer.lock(priority).await;
-        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
-        let now = to_micros(Utc::now());
-
-        // Current versions of the batches' records.
-        let mut current: HashMap<(String, String), Current> = HashMap::with_capacity(facts.len());
+        let mut lookups: Vec<QueryBuilder<Sqlite>> = Vec::new();
         for (agency, ids) in &by_agency {
             for chunk in ids.chunks(ROWS_PER_INSERT) {
                 let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -398,14 +392,26 @@ impl FactStore for SqliteStore {
                     sep.push_bind(id.to_string());
                 }
                 qb.push(")");
-                for r in qb.build().fetch_all(&mut *tx).await? {
-                    let hash: Vec<u8> = r.try_get(3)?;
-                    let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("facts", "content_hash length"))?;
-                    let version: i64 = r.try_get(2)?;
-                    let key: (String, String) = (r.try_get(0)?, r.try_get(1)?);
-                    let version = CurrentVersion { source_version: version as u64, content_hash: hash };
-                    current.insert(key, Current { version, division: r.try_get(4)? });
-                }
+                lookups.push(qb);
+            }
+        }
+
+        let person_lookups = person_lookups(&persons);
+
+        let _w = self.writer.lock(priority).await;
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
+        let now = to_micros(Utc::now());
+
+        // Current versions of the batches' records.
+        let mut current: HashMap<(String, String), Current> = HashMap::new();
+        for mut qb in lookups {
+            for r in qb.build().fetch_all(&mut *tx).await? {
+                let hash: Vec<u8> = r.try_get(3)?;
+                let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("facts", "content_hash length"))?;
+                let version: i64 = r.try_get(2)?;
+                let key: (String, String) = (r.try_get(0)?, r.try_get(1)?);
+                let version = CurrentVersion { source_version: version as u64, content_hash: hash };
+                current.insert(key, Current { version, division: r.try_get(4)? });
             }
         }
 
@@ -431,7 +437,7 @@ impl FactStore for SqliteStore {
             }
         }
 
-        let ids = insert_persons(&mut tx, &persons, now).await?;
+        let ids = insert_persons_looked_up(&mut tx, &persons, person_lookups, now).await?;
         check_fact_persons(&rows, &ids)?;
         // The fact rows' and the changes' multi-row statements, each built while the one before runs.
         let head = changes::change_head(&mut tx).await?;
@@ -520,16 +526,37 @@ pub(super) async fn insert_persons<P: std::borrow::Borrow<NewPerson>>(
     persons: &[P],
     now: i64,
 ) -> Result<HashMap<PersonKey, i64>, StoreError> {
+    insert_persons_looked_up(conn, persons, person_lookups(persons), now).await
+}
+
+/// The statements that look `persons` up for [`insert_persons_looked_up`], one per [`ROWS_PER_INSERT`] persons: built
+/// before the writer is taken, they keep that work out of its critical section.
+pub(super) fn person_lookups<P: std::borrow::Borrow<NewPerson>>(persons: &[P]) -> Vec<QueryBuilder<Sqlite>> {
+    persons
+        .chunks(ROWS_PER_INSERT)
+        .map(|chunk| {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT person_key, person_id, id_cipher IS NULL FROM persons WHERE person_key IN (");
+            let mut sep = qb.separated(", ");
+            for p in chunk {
+                sep.push_bind(p.borrow().person_key.as_bytes().to_vec());
+            }
+            qb.push(")");
+            qb
+        })
+        .collect()
+}
+
+/// [`insert_persons`] with its look-ups built ([`person_lookups`] of the same `persons`).
+pub(super) async fn insert_persons_looked_up<P: std::borrow::Borrow<NewPerson>>(
+    conn: &mut SqliteConnection,
+    persons: &[P],
+    lookups: Vec<QueryBuilder<Sqlite>>,
+    now: i64,
+) -> Result<HashMap<PersonKey, i64>, StoreError> {
     let mut ids: HashMap<PersonKey, i64> = HashMap::with_capacity(persons.len());
     let mut probed: Vec<&NewPerson> = Vec::new();
-    for chunk in persons.chunks(ROWS_PER_INSERT) {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT person_key, person_id, id_cipher IS NULL FROM persons WHERE person_key IN (");
-        let mut sep = qb.separated(", ");
-        for p in chunk {
-            sep.push_bind(p.borrow().person_key.as_bytes().to_vec());
-        }
-        qb.push(")");
+    for (chunk, mut qb) in persons.chunks(ROWS_PER_INSERT).zip(lookups) {
         for r in qb.build().fetch_all(&mut *conn).await? {
             let k: Vec<u8> = r.try_get(0)?;
             let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;
