@@ -1,9 +1,9 @@
 //! SQLite: the change log (`change_log`, migration 0007; docs/change-feed.md): appended by `ingest` in its
 //! transaction (here), read by watchers in cursor order (`store/sql/changes.rs`, shared with PostgreSQL).
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{Row, SqliteConnection};
 
-use super::{ROWS_PER_INSERT, stored_fact};
+use super::stored_fact;
 use crate::store::rows::*;
 use crate::store::{PreparedFact, SqliteStore, StoreError};
 
@@ -13,31 +13,48 @@ pub(super) async fn change_head(conn: &mut SqliteConnection) -> Result<i64, Stor
     Ok(sqlx::query("SELECT COALESCE(MAX(cursor), 0) FROM change_log").fetch_one(&mut *conn).await?.try_get(0)?)
 }
 
-/// The multi-row `INSERT INTO change_log` statements of one change per written fact version (in order), numbered
-/// after `head` ([`change_head`]), [`ROWS_PER_INSERT`] rows each, built one by one as they are taken.
-pub(super) fn change_statements<'c>(
-    changes: &'c [(&'c PreparedFact, Option<(u64, String)>)],
+/// Append one change per written fact version, numbered after `head` ([`change_head`]) in the order the versions were
+/// written: the fact rows the same transaction has just inserted after row `last_row` (`facts.rowid`, assigned in
+/// insertion order under the writer lock), copied in one statement, then the superseded version and division of each
+/// NEW_VERSION set on its change. `changes` is the plan's list, in the same order as the rows; the count copied must
+/// equal its length (else Corrupt, and the transaction is not committed). Returns the last cursor written, `None`
+/// when there was nothing to append.
+pub(super) async fn append_changes_of_rows(
+    conn: &mut SqliteConnection,
+    changes: &[(&PreparedFact, Option<(u64, String)>)],
     head: i64,
-) -> impl Iterator<Item = QueryBuilder<Sqlite>> + Send + 'c {
-    changes.chunks(ROWS_PER_INSERT).enumerate().map(move |(i, chunk)| {
-        let mut next = head + (i * ROWS_PER_INSERT) as i64;
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO change_log (cursor, agency, fact_id, source_version, kind, division_code, prev_version, \
-             prev_division) ",
-        );
-        qb.push_values(chunk, |mut b, (f, prev)| {
-            next += 1;
-            b.push_bind(next)
-                .push_bind(f.agency.as_str().to_owned())
-                .push_bind(f.fact.fact_id.clone())
-                .push_bind(f.fact.source_version as i64)
-                .push_bind(f.fact.payload.kind().as_str())
-                .push_bind(f.fact.division_code.as_str().to_owned())
-                .push_bind(prev.as_ref().map(|(v, _)| *v as i64))
-                .push_bind(prev.as_ref().map(|(_, d)| d.clone()));
-        });
-        qb
-    })
+    last_row: i64,
+) -> Result<Option<i64>, StoreError> {
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let copied = sqlx::query(
+        "INSERT INTO change_log (cursor, agency, fact_id, source_version, kind, division_code) \
+         SELECT $1 + row_number() OVER (ORDER BY rowid), agency, fact_id, source_version, kind, division_code \
+         FROM facts WHERE rowid > $2 ORDER BY rowid",
+    )
+    .bind(head)
+    .bind(last_row)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if copied != changes.len() as u64 {
+        return Err(crate::store::corrupt(
+            "change_log",
+            format!("{copied} fact rows written for {} changes", changes.len()),
+        ));
+    }
+    for (i, (_, prev)) in changes.iter().enumerate() {
+        if let Some((version, division)) = prev {
+            sqlx::query("UPDATE change_log SET prev_version = $1, prev_division = $2 WHERE cursor = $3")
+                .bind(*version as i64)
+                .bind(division.as_str())
+                .bind(head + i as i64 + 1)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(Some(head + changes.len() as i64))
 }
 
 impl SqliteStore {

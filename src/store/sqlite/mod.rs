@@ -439,11 +439,13 @@ impl FactStore for SqliteStore {
 
         let ids = insert_persons_looked_up(&mut tx, &persons, person_lookups, now).await?;
         check_fact_persons(&rows, &ids)?;
-        // The fact rows' and the changes' multi-row statements, each built while the one before runs.
+        // The fact rows' multi-row statements, each built while the one before runs; then their changes, copied from
+        // the rows just written.
         let head = changes::change_head(&mut tx).await?;
-        let statements = fact_row_statements(&rows, &ids, now).chain(changes::change_statements(&changes, head));
-        run_pipelined(&mut tx, statements).await?;
-        let head = (!changes.is_empty()).then_some(head + changes.len() as i64);
+        let last_row: i64 =
+            sqlx::query("SELECT COALESCE(MAX(rowid), 0) FROM facts").fetch_one(&mut *tx).await?.try_get(0)?;
+        run_pipelined(&mut tx, fact_row_statements(&rows, &ids, now)).await?;
+        let head = changes::append_changes_of_rows(&mut tx, &changes, head, last_row).await?;
 
         for b in batches {
             if let Some(audit) = b.audit {
