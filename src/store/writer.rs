@@ -182,4 +182,63 @@ mod tests {
         let got = tokio::time::timeout(Duration::from_secs(2), lock.lock(Priority::Interactive)).await;
         assert!(got.is_ok(), "the lock was lost");
     }
+
+    /// Many writers of both queues, a third of them aborted at random moments (queued, handed the lock, holding it):
+    /// never two holders at once, every writer not aborted gets the lock, and the lock is free at the end (no waiter
+    /// left, a new writer gets it at once).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn aborted_writers_never_lose_or_share_the_lock() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let lock = WriteLock::default();
+        let inside = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicUsize::new(0));
+        for round in 0..20u64 {
+            let mut tasks = Vec::new();
+            for i in 0..60u64 {
+                let (l, inside, done) = (lock.clone(), inside.clone(), done.clone());
+                let p = if (i + round) % 3 == 0 { Priority::Interactive } else { Priority::Bulk };
+                tasks.push(tokio::spawn(async move {
+                    /// Counts a holder out when dropped (also when its task is aborted while it holds the lock),
+                    /// before the guard declared before it passes the lock on.
+                    struct Inside(Arc<AtomicUsize>);
+                    impl Drop for Inside {
+                        fn drop(&mut self) {
+                            self.0.fetch_sub(1, Ordering::SeqCst);
+                        }
+                    }
+                    let _g = l.lock(p).await;
+                    assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders at once");
+                    let _in = Inside(inside);
+                    if i % 4 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                }));
+            }
+            let mut kept = 0;
+            for (i, t) in tasks.into_iter().enumerate() {
+                // Every third writer is aborted, after a varying number of yields of this task.
+                if i % 3 == 1 {
+                    for _ in 0..(i % 5) {
+                        tokio::task::yield_now().await;
+                    }
+                    t.abort();
+                    match t.await {
+                        Ok(()) => kept += 1, // finished before the abort
+                        Err(e) => assert!(e.is_cancelled(), "a writer panicked: {e}"),
+                    }
+                } else {
+                    let got = tokio::time::timeout(Duration::from_secs(10), t).await;
+                    got.expect("a writer waited forever: the lock was lost").expect("a writer panicked");
+                    kept += 1;
+                }
+            }
+            assert!(kept >= 40, "round {round}: the 40 writers not aborted all got the lock ({kept})");
+            assert_eq!(inside.load(Ordering::SeqCst), 0);
+            assert_eq!(lock.waiting(), (0, 0), "round {round}: no live waiter left");
+            let free = tokio::time::timeout(Duration::from_secs(2), lock.lock(Priority::Bulk)).await;
+            assert!(free.is_ok(), "round {round}: the lock was lost");
+        }
+        assert!(done.load(Ordering::SeqCst) >= 20 * 40);
+    }
 }
