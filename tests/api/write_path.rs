@@ -1,0 +1,152 @@
+//! The StreamFacts write path (docs/storage-layout.md, "Write path"): messages read and prepared ahead, consecutive
+//! ready messages stored as one group (`FactStore::ingest_batches`), the writer lock's two queues. Each test checks a
+//! promise that must hold whatever the grouping turns out to be: decisions as if every message were pushed alone in
+//! order, whole messages only (each with its audit event), change-log cursors without gaps, interactive writes served
+//! during a load, and a stream ended by a bad message storing exactly what came before it. Expected values are worked
+//! out by hand in the comments beside them.
+
+use doudi::domain::fact::PayloadKind;
+use doudi::grpc::pb;
+use doudi::store::*;
+use macro_rules_attribute::apply;
+
+use crate::support::*;
+
+const XIFENG: &str = "621002"; // 西峰区
+
+/// Person of record `i`: a distinct ID number for each `i` (birth date from `i`, sequence `i % 997`).
+fn person(i: usize) -> String {
+    id(XIFENG, (1940 + (i / 336) as i32, 1 + (i / 28 % 12) as u32, 1 + (i % 28) as u32), (i % 997) as u16)
+}
+
+/// Record `{prefix}-{i}` of person `i`, version `v`, rural dibao valid from `from` (the content: two facts of one
+/// record differ in content exactly when their `from` differ).
+fn rec(prefix: &str, i: usize, v: u64, from: &str) -> pb::Fact {
+    let mut f = with(base(&format!("{prefix}-{i}"), &person(i), XIFENG), rural_dibao());
+    f.source_version = v;
+    f.valid_from = from.into();
+    f
+}
+
+const A: &str = "2023-01-01";
+const B: &str = "2023-02-01";
+const C: &str = "2023-03-01";
+
+fn all_changes() -> ChangeFilter {
+    ChangeFilter {
+        kinds: PayloadKind::ALL.iter().map(|k| k.as_str().to_owned()).collect(),
+        division_prefix: String::new(),
+    }
+}
+
+/// The change log holds exactly cursors 1..=`n` (no gap, no repeat) and its head is `n`.
+async fn change_log_is_gapless(app: &TestApp, n: i64) {
+    let store = &app.app_hub.store;
+    assert_eq!(store.change_log_head().await.unwrap(), n, "change-log head");
+    let rows = store.changes_after(&all_changes(), 0, n, n as usize + 10).await.unwrap();
+    let cursors: Vec<i64> = rows.iter().map(|r| r.cursor).collect();
+    assert_eq!(cursors, (1..=n).collect::<Vec<_>>(), "change-log cursors");
+}
+
+/// StreamFacts audit events, oldest first: their outcomes.
+async fn stream_events(app: &TestApp) -> Vec<String> {
+    let mut rows = app.app_hub.store.list_audit_events(&AuditFilter::default(), None, 100_000).await.unwrap();
+    rows.reverse();
+    rows.into_iter().filter(|e| e.method == "/doudi.v1.RecipientExchange/StreamFacts").map(|e| e.outcome).collect()
+}
+
+/// The distinct times of the StreamFacts audit events with how many events share each (a group's events are written
+/// in one transaction with one time).
+async fn stream_event_times(app: &TestApp) -> Vec<usize> {
+    let rows = app.app_hub.store.list_audit_events(&AuditFilter::default(), None, 100_000).await.unwrap();
+    let mut times = std::collections::BTreeMap::new();
+    for e in rows.iter().filter(|e| e.method.ends_with("/StreamFacts")) {
+        *times.entry(e.at).or_insert(0usize) += 1;
+    }
+    times.into_values().collect()
+}
+
+async fn chain_verifies(app: &TestApp) {
+    let mut c = app.client("civil_affairs").await;
+    let v = c.audit.verify_audit_chain(pb::VerifyAuditChainRequest {}).await.unwrap().into_inner();
+    assert!(v.valid, "audit chain: {v:?}");
+}
+
+/// Six messages of 50 facts in one stream, read ahead and stored in groups, whose later messages name records of the
+/// earlier ones (in the same group or an earlier one). Contents: A, B, C are three `valid_from`s. Worked by hand,
+/// deciding each fact against the record's current version as left by every fact before it:
+///
+/// - M0: R0..R49 v1 A → 50 ACCEPTED.
+/// - M1: R50..R99 v1 A → 50 ACCEPTED.
+/// - M2: R0..R24 v2 B → 25 NEW_VERSION; R25..R49 v1 A (as stored) → 25 DUPLICATE.
+/// - M3: R0..R9 v1 C → 10 STALE (v1 < current v2, other content); R10..R19 v2 B → 10 DUPLICATE (M2's write);
+///   R50..R59 v3 B → 10 NEW_VERSION; R50..R59 v4 A again in the same message → 10 NEW_VERSION (4 > 3, A ≠ B);
+///   R60..R69 v2 A → 10 DUPLICATE (same content as v1, any version).
+/// - M4: R50..R59 v3 B → 10 STALE (current v4 A); R0..R9 v2 B → 10 DUPLICATE; R70..R79 v2 C → 10 NEW_VERSION;
+///   R70..R79 v2 B after it in the message → 10 STALE (equal version, other content); R100..R109 v1 A → 10 ACCEPTED.
+/// - M5: R100..R109 v1 A → 10 DUPLICATE; R100..R109 v1 B → 10 STALE; R80..R89 v5 B → 10 NEW_VERSION; the same
+///   again → 10 DUPLICATE; R90..R99 v1 C → 10 STALE.
+///
+/// Counts: ACCEPTED 50 + 50 + 10 = 110; NEW_VERSION 25 + 10 + 10 + 10 + 10 = 65; DUPLICATE 25 + 10 + 10 + 10 + 10 +
+/// 10 = 75; STALE 10 + 10 + 10 + 10 + 10 = 50; 300 in all. Versions stored = ACCEPTED + NEW_VERSION = 175, one
+/// change each (cursors 1..=175). Current versions: R0..R24 v2 B, R25..R49 v1 A, R50..R59 v4 A, R60..R69 v1 A,
+/// R70..R79 v2 C, R80..R89 v5 B, R90..R99 v1 A, R100..R109 v1 A. One audit event per message, "stored=50" (every
+/// fact valid, the count of valid facts whatever their decision).
+#[apply(e2e!)]
+#[tokio::test]
+async fn a_stream_of_small_messages_is_decided_as_if_each_were_pushed_alone() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let range = |r: std::ops::Range<usize>, v: u64, from: &'static str| r.map(move |i| rec("R", i, v, from));
+    let msgs: Vec<Vec<pb::Fact>> = vec![
+        range(0..50, 1, A).collect(),
+        range(50..100, 1, A).collect(),
+        range(0..25, 2, B).chain(range(25..50, 1, A)).collect(),
+        range(0..10, 1, C)
+            .chain(range(10..20, 2, B))
+            .chain(range(50..60, 3, B))
+            .chain(range(50..60, 4, A))
+            .chain(range(60..70, 2, A))
+            .collect(),
+        range(50..60, 3, B)
+            .chain(range(0..10, 2, B))
+            .chain(range(70..80, 2, C))
+            .chain(range(70..80, 2, B))
+            .chain(range(100..110, 1, A))
+            .collect(),
+        range(100..110, 1, A)
+            .chain(range(100..110, 1, B))
+            .chain(range(80..90, 5, B))
+            .chain(range(80..90, 5, B))
+            .chain(range(90..100, 1, C))
+            .collect(),
+    ];
+    assert!(msgs.iter().all(|m| m.len() == 50));
+    let msgs: Vec<pb::PushFactsRequest> = msgs.into_iter().map(|facts| pb::PushFactsRequest { facts }).collect();
+    let r = ca.exchange.stream_facts(tokio_stream::iter(msgs)).await.unwrap().into_inner();
+    let c = r.counts.unwrap();
+    assert_eq!((c.accepted, c.new_version, c.duplicate, c.stale, c.rejected), (110, 65, 75, 50, 0));
+    assert!(r.results.is_empty(), "no rejection listed");
+    assert_eq!(app.fact_versions().await, 175);
+    change_log_is_gapless(&app, 175).await;
+    assert_eq!(stream_events(&app).await, vec!["OK stored=50 rejected=0"; 6]);
+    let groups = stream_event_times(&app).await;
+    eprintln!("stored in {} transactions (events' times: {groups:?})", groups.len());
+
+    let expected = |i: usize| match i {
+        0..25 => (2, B),
+        25..50 => (1, A),
+        50..60 => (4, A),
+        60..70 => (1, A),
+        70..80 => (2, C),
+        80..90 => (5, B),
+        _ => (1, A),
+    };
+    for i in 0..110 {
+        let got = get(&mut ca, &person(i), "2024-01-01").await.unwrap();
+        let facts: Vec<(u64, &str)> = got.facts.iter().map(|f| (f.source_version, f.valid_from.as_str())).collect();
+        assert_eq!(facts, [expected(i)], "record R-{i}");
+    }
+    chain_verifies(&app).await;
+    app.stop().await;
+}
