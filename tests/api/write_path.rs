@@ -150,3 +150,26 @@ async fn a_stream_of_small_messages_is_decided_as_if_each_were_pushed_alone() {
     chain_verifies(&app).await;
     app.stop().await;
 }
+/// Consecutive small messages are stored as groups (docs/storage-layout.md, "Write path"): 40 messages of 50 facts
+/// sent at once are all ready long before the hub has stored them one by one, so while the first is stored the reader
+/// prepares those behind it and the next transaction takes every one ready, up to 2,000 facts (all 39 left would
+/// fit). One transaction per message (40) would mean no group was ever formed. Each group's audit events share one
+/// time (one transaction, `now` taken once), so the distinct times count the transactions.
+#[apply(e2e!)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_messages_sent_at_once_are_stored_in_groups() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let msgs: Vec<pb::PushFactsRequest> = (0..40)
+        .map(|m| pb::PushFactsRequest { facts: (m * 50..m * 50 + 50).map(|i| rec("G", i, 1, A)).collect() })
+        .collect();
+    let r = ca.exchange.stream_facts(tokio_stream::iter(msgs)).await.unwrap().into_inner();
+    assert_eq!(r.counts.unwrap().accepted, 2_000);
+    assert_eq!(stream_events(&app).await, vec!["OK stored=50 rejected=0"; 40]);
+    let groups = stream_event_times(&app).await;
+    assert_eq!(groups.iter().sum::<usize>(), 40);
+    assert!(groups.len() < 40, "every message was stored alone: {groups:?}");
+    change_log_is_gapless(&app, 2_000).await;
+    chain_verifies(&app).await;
+    app.stop().await;
+}
