@@ -394,3 +394,54 @@ async fn a_stream_finishes_while_audited_reads_keep_coming() {
     chain_verifies(&app).await;
     app.stop().await;
 }
+
+/// The hub is asked to stop while a stream of 40 messages of 50 (one sent every 2 ms) is being read ahead and stored
+/// in groups: the stream is told to resend from fact N, and N is exactly what was committed: N versions stored, a
+/// multiple of 50, one StreamFacts audit event per stored message, and the status counts N ACCEPTED (all new records).
+/// Messages read ahead but not stored when the stop came are not counted.
+#[apply(e2e!)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_stopped_by_shutdown_names_exactly_what_its_groups_committed() {
+    let mut app = spawn_app().await;
+    let mut c = app.client("civil_affairs").await;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let running = tokio::spawn(async move { c.exchange.stream_facts(ReceiverStream::new(rx)).await });
+    let sender = tokio::spawn(async move {
+        for m in 0..40 {
+            let facts = (m * 50..m * 50 + 50).map(|i| rec("D", i, 1, A)).collect();
+            if tx.send(pb::PushFactsRequest { facts }).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        std::future::pending::<()>().await;
+    });
+    // Stop once the first messages are stored.
+    for _ in 0..400 {
+        if app.fact_versions().await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    app.begin_stop();
+    let e = tokio::time::timeout(Duration::from_secs(5), running).await.unwrap().unwrap().unwrap_err();
+    sender.abort();
+    assert_eq!(e.code(), Code::Unavailable, "{}", e.message());
+    let n: i64 = e
+        .message()
+        .split("resend from fact ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no fact count in {:?}", e.message()));
+    assert!(e.message().contains(&format!("(accepted {n}, new_version 0,")), "{}", e.message());
+    tokio::time::timeout(Duration::from_secs(10), app.join()).await.expect("the hub exits").unwrap();
+    let store = Store::open(&app.database_url).await.unwrap();
+    eprintln!("stopped after {n} facts");
+    assert!(n > 0 && n % 50 == 0, "{n}");
+    assert_eq!(store.fact_version_count().await.unwrap(), n, "what the status names is what is stored");
+    let events = store.list_audit_events(&AuditFilter::default(), None, 10_000).await.unwrap();
+    let streamed = events.iter().filter(|e| e.method.ends_with("/StreamFacts")).count() as i64;
+    assert_eq!(streamed * 50, n, "one event per stored message");
+    assert_eq!(store.verify_audit_chain().await.unwrap().first_broken, None);
+}
