@@ -445,3 +445,41 @@ async fn a_stream_stopped_by_shutdown_names_exactly_what_its_groups_committed() 
     assert_eq!(streamed * 50, n, "one event per stored message");
     assert_eq!(store.verify_audit_chain().await.unwrap().first_broken, None);
 }
+
+/// Messages sent at once and stored in groups, among them one whose every fact is rejected and empty ones: the
+/// all-rejected message has its own audit event in its place ("stored=0 rejected=50", the attempt is on record), the
+/// empty ones none (they are skipped, as before), and the rejected facts' positions count every fact before them:
+/// messages 0 and 2 hold 50 valid facts each (J-0..J-49, J-50..J-99), message 1 holds 50 facts of an unknown division
+/// at stream positions 50..100, so the stream stores 100 versions and lists 50 rejections at 50..=99.
+#[apply(e2e!)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_all_rejected_message_in_a_group_keeps_its_event_and_positions() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let bad: Vec<pb::Fact> = (0..50)
+        .map(|i| {
+            let mut f = rec("BAD", i, 1, A);
+            f.division_code = "999999".into();
+            f
+        })
+        .collect();
+    let msgs = vec![
+        pb::PushFactsRequest { facts: (0..50).map(|i| rec("J", i, 1, A)).collect() },
+        pb::PushFactsRequest { facts: vec![] },
+        pb::PushFactsRequest { facts: bad },
+        pb::PushFactsRequest { facts: vec![] },
+        pb::PushFactsRequest { facts: (50..100).map(|i| rec("J", i, 1, A)).collect() },
+    ];
+    let r = ca.exchange.stream_facts(tokio_stream::iter(msgs)).await.unwrap().into_inner();
+    let c = r.counts.unwrap();
+    assert_eq!((c.accepted, c.rejected), (100, 50));
+    assert_eq!(r.results.iter().map(|x| x.index).collect::<Vec<u32>>(), (50..100).collect::<Vec<u32>>());
+    assert_eq!(
+        stream_events(&app).await,
+        ["OK stored=50 rejected=0", "OK stored=0 rejected=50", "OK stored=50 rejected=0"]
+    );
+    assert_eq!(app.fact_versions().await, 100);
+    change_log_is_gapless(&app, 100).await;
+    chain_verifies(&app).await;
+    app.stop().await;
+}
