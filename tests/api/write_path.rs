@@ -134,6 +134,19 @@ async fn a_stream_of_small_messages_is_decided_as_if_each_were_pushed_alone() {
     assert!(r.results.is_empty(), "no rejection listed");
     assert_eq!(app.fact_versions().await, 175);
     change_log_is_gapless(&app, 175).await;
+    // The changes of three records, in cursor order, each NEW_VERSION naming the version it superseded (also when
+    // that version was written earlier in the same message or group): R-50 v1, v3 (after 1), v4 (after 3, in the
+    // same message); R-70 v1, v2 (after 1); R-80 v1, v5 (after 1).
+    let rows = app.app_hub.store.changes_after(&all_changes(), 0, 175, 200).await.unwrap();
+    for (record, expected) in [
+        ("R-50", vec![(1, None), (3, Some(1)), (4, Some(3))]),
+        ("R-70", vec![(1, None), (2, Some(1))]),
+        ("R-80", vec![(1, None), (5, Some(1))]),
+    ] {
+        let got: Vec<(u64, Option<u64>)> =
+            rows.iter().filter(|r| r.fact.fact_id == record).map(|r| (r.fact.source_version, r.prev_version)).collect();
+        assert_eq!(got, expected, "{record}");
+    }
     assert_eq!(stream_events(&app).await, vec!["OK stored=50 rejected=0"; 6]);
     let groups = stream_event_times(&app).await;
     eprintln!("stored in {} transactions (events' times: {groups:?})", groups.len());
@@ -175,6 +188,13 @@ async fn small_messages_sent_at_once_are_stored_in_groups() {
     assert_eq!(groups.iter().sum::<usize>(), 40);
     assert!(groups.len() < 40, "every message was stored alone: {groups:?}");
     change_log_is_gapless(&app, 2_000).await;
+    // The change-log statements of a group (500 rows each, numbered from the head) follow the stream's order: cursor
+    // k is the k-th fact sent, G-(k-1), a first version.
+    let rows = app.app_hub.store.changes_after(&all_changes(), 0, 2_000, 2_010).await.unwrap();
+    let got: Vec<(i64, String, u64)> =
+        rows.iter().map(|r| (r.cursor, r.fact.fact_id.clone(), r.fact.source_version)).collect();
+    let expected: Vec<(i64, String, u64)> = (1..=2_000).map(|k| (k, format!("G-{}", k - 1), 1)).collect();
+    assert!(got == expected, "cursors out of the stream's order");
     chain_verifies(&app).await;
     app.stop().await;
 }
