@@ -40,8 +40,8 @@ enum Ahead {
 }
 
 /// The reader of a StreamFacts stream: a task that receives messages and prepares them ([`Hub::prepare_push`]: the
-/// CPU part of a push) at most [`READ_AHEAD_FACTS`] facts ahead, until the stream ends, fails or the receiver is dropped (the
-/// handler returned: the task is aborted with it).
+/// CPU part of a push) at most [`READ_AHEAD_FACTS`] facts ahead, until the stream ends, fails or the receiver is
+/// dropped (the handler returned: the task is aborted with it).
 struct ReadAhead {
     /// Each item with its share of the [`READ_AHEAD_FACTS`] budget, given back when the handler takes the item.
     rx: tokio::sync::mpsc::UnboundedReceiver<(Ahead, Option<tokio::sync::OwnedSemaphorePermit>)>,

@@ -205,7 +205,12 @@ mod tests {
             prop_assert_eq!(plan.changes.iter().map(|(f, p)| (at(f), p.clone())).collect::<Vec<_>>(), changes);
             // Every record written ends with exactly one current row, the highest version written for it.
             for (k, (v, _)) in &model {
-                let cur: Vec<u64> = plan.rows.iter().filter(|(c, f)| *c && &key_of(f) == k).map(|(_, f)| f.fact.source_version).collect();
+                let cur: Vec<u64> = plan
+                    .rows
+                    .iter()
+                    .filter(|(c, f)| *c && &key_of(f) == k)
+                    .map(|(_, f)| f.fact.source_version)
+                    .collect();
                 if plan.rows.iter().any(|(_, f)| &key_of(f) == k) {
                     prop_assert_eq!(cur, vec![v.source_version]);
                 }
