@@ -19,11 +19,15 @@ use crate::store::writer::{MAX_BULK_FACTS, Priority};
 /// Most rejected facts listed in a StreamFacts response (api.md).
 pub const STREAM_REJECTIONS_LISTED: usize = 1_000;
 
-/// StreamFacts messages prepared and waiting while the one before is stored, per stream (one more is being prepared
-/// beside them): the CPU part of the next message overlaps the writer's work on this one. Each holds its facts
-/// prepared (about 1 KiB a fact in a release build), so this bounds a stream's memory: with 3 the CI memory check
-/// (`tests/api/bench_memory.rs`, five streams) peaked at 100 MiB, with 1 at 93 MiB, without read-ahead at 82 MiB.
-const READ_AHEAD: usize = 1;
+/// Facts of StreamFacts messages prepared and waiting while the group before them is stored, per stream (one more
+/// message is being prepared beside them): the CPU part of the next messages overlaps the writer's work on this group.
+/// Each holds its facts prepared (about 1 KiB a fact in a release build), so this bounds a stream's memory: with the
+/// usual 2,000-fact messages it is one message waiting, as when the bound was one message (with 3 messages the CI
+/// memory check, `tests/api/bench_memory.rs`, five streams, peaked at 100 MiB, with 1 at 93 MiB, without read-ahead at
+/// 82 MiB). Counted in facts, not messages, so that small messages wait in numbers a group can take: with one message
+/// waiting, the group after it only ever held that one (the reader's next message is still on its way when the group
+/// is formed).
+const READ_AHEAD_FACTS: usize = MAX_BULK_FACTS;
 
 /// What the reader of a StreamFacts stream hands on, in the stream's order.
 enum Ahead {
@@ -36,10 +40,11 @@ enum Ahead {
 }
 
 /// The reader of a StreamFacts stream: a task that receives messages and prepares them ([`Hub::prepare_push`]: the
-/// CPU part of a push) at most [`READ_AHEAD`] ahead, until the stream ends, fails or the receiver is dropped (the
-/// handler returned: the task is aborted with it).
+/// CPU part of a push) at most [`READ_AHEAD_FACTS`] facts ahead, until the stream ends, fails or the receiver is
+/// dropped (the handler returned: the task is aborted with it).
 struct ReadAhead {
-    rx: tokio::sync::mpsc::Receiver<Ahead>,
+    /// Each item with its share of the [`READ_AHEAD_FACTS`] budget, given back when the handler takes the item.
+    rx: tokio::sync::mpsc::UnboundedReceiver<(Ahead, Option<tokio::sync::OwnedSemaphorePermit>)>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -50,7 +55,8 @@ impl Drop for ReadAhead {
 }
 
 fn read_ahead(hub: Hub, principal: Principal, mut stream: Streaming<pb::PushFactsRequest>) -> ReadAhead {
-    let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(READ_AHEAD_FACTS));
     let task = tokio::spawn(async move {
         loop {
             let item = match stream.message().await {
@@ -66,7 +72,16 @@ fn read_ahead(hub: Hub, principal: Principal, mut stream: Streaming<pb::PushFact
                 Err(s) => Ahead::ClientFault(super::limits::client_fault(s)),
             };
             let last = !matches!(item, Ahead::Push(_));
-            if tx.send(item).await.is_err() || last {
+            // Waits while the facts waiting before it fill the budget (a message larger than the budget waits for
+            // all of it).
+            let share = match &item {
+                Ahead::Push(p) => match budget.clone().acquire_many_owned(p.len().min(READ_AHEAD_FACTS) as u32).await {
+                    Ok(permit) => Some(permit),
+                    Err(_) => return,
+                },
+                _ => None,
+            };
+            if tx.send((item, share)).is_err() || last {
                 return;
             }
         }
@@ -218,7 +233,7 @@ impl RecipientExchange for ExchangeService {
                             counts.accepted, counts.new_version, counts.duplicate, counts.stale, counts.rejected
                         )));
                     }
-                    item = ahead.rx.recv() => item,
+                    item = ahead.rx.recv() => item.map(|(item, _share)| item),
                 },
             };
             let mut group: Vec<PreparedPush> = Vec::new();
@@ -240,7 +255,7 @@ impl RecipientExchange for ExchangeService {
                     break;
                 }
                 next = match ahead.rx.try_recv() {
-                    Ok(item) => Some(item),
+                    Ok((item, _share)) => Some(item),
                     Err(_) => break,
                 };
             }

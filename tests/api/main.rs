@@ -34,3 +34,4 @@ mod snapshot;
 mod transport;
 mod upgrade;
 mod watch;
+mod write_path;

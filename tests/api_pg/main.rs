@@ -129,6 +129,8 @@ mod transport;
 mod upgrade;
 #[path = "../api/watch.rs"]
 mod watch;
+#[path = "../api/write_path.rs"]
+mod write_path;
 
 fn main() {
     let mut args = Arguments::from_args();
