@@ -37,6 +37,9 @@ enum Ahead {
     Refused(crate::hub::HubError),
     /// The client's stream failed (a malformed or oversized message, a reset); the stream ends there.
     ClientFault(Status),
+    /// The client ended the stream. Said explicitly, so that a reader that stops without it (it panicked) fails the
+    /// call instead of ending it as if complete.
+    End,
 }
 
 /// The reader of a StreamFacts stream: a task that receives messages and prepares them ([`Hub::prepare_push`]: the
@@ -68,7 +71,7 @@ fn read_ahead(hub: Hub, principal: Principal, mut stream: Streaming<pb::PushFact
                         Err(e) => Ahead::Refused(e),
                     }
                 }
-                Ok(None) => return,
+                Ok(None) => Ahead::End,
                 Err(s) => Ahead::ClientFault(super::limits::client_fault(s)),
             };
             let last = !matches!(item, Ahead::Push(_));
@@ -281,7 +284,17 @@ impl RecipientExchange for ExchangeService {
                             ),
                         ));
                     }
-                    _ => break, // the client ended the stream
+                    Some(Ahead::End) => break,
+                    // The reader stopped without saying why (a bug: it panicked): what came before is committed.
+                    Some(Ahead::Push(_)) | None => {
+                        tracing::error!(agency = %principal.agency(), facts = offset, "StreamFacts: the stream's reader stopped");
+                        return Err(Status::internal(format!(
+                            "the hub failed reading the stream after fact {offset}; the {offset} facts before it were \
+                             processed (accepted {}, new_version {}, duplicate {}, stale {}, rejected {}): resend from \
+                             fact {offset}",
+                            counts.accepted, counts.new_version, counts.duplicate, counts.stale, counts.rejected
+                        )));
+                    }
                 }
             }
             let stored = self.hub.store_pushes(group, Priority::Bulk).await?;
