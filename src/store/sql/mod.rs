@@ -99,6 +99,23 @@ where
     crate::crypto::PersonKey::from_slice(&k).ok_or_else(|| crate::store::corrupt(table, "person_key length"))
 }
 
+/// A row of the ingest's look-up of current versions, selected as `agency, fact_id, source_version, content_hash,
+/// division_code`: the record's key and its current version (a content hash not 32 bytes long: `facts` is corrupt).
+pub(crate) fn current_version<R>(r: &R) -> Result<((String, String), crate::store::Current), crate::store::StoreError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let hash: Vec<u8> = r.try_get(3)?;
+    let content_hash: [u8; 32] = hash.try_into().map_err(|_| crate::store::corrupt("facts", "content_hash length"))?;
+    let source_version: i64 = r.try_get(2)?;
+    let version = crate::domain::versioning::CurrentVersion { source_version: source_version as u64, content_hash };
+    Ok(((r.try_get(0)?, r.try_get(1)?), crate::store::Current { version, division: r.try_get(4)? }))
+}
+
 /// `(applied, known)`: the newest migration applied to the database behind `pool` (0 before the first) and the newest of
 /// the backend's `set`. `has_table` is the backend's query for whether sqlx's `_sqlx_migrations` table exists, a
 /// `BIGINT` 0 or 1.

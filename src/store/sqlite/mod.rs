@@ -22,7 +22,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::crypto::PersonKey;
 use crate::domain::fact::{Payload, PayloadKind};
-use crate::domain::versioning::{CurrentVersion, Decision};
+use crate::domain::versioning::Decision;
 use crate::store::contract::*;
 use crate::store::writer::{Priority, WriteGuard, WriteLock};
 use crate::store::{Current, IngestPlan, plan_ingest};
@@ -406,12 +406,8 @@ impl FactStore for SqliteStore {
         let mut current: HashMap<(String, String), Current> = HashMap::new();
         for mut qb in lookups {
             for r in qb.build().fetch_all(&mut *tx).await? {
-                let hash: Vec<u8> = r.try_get(3)?;
-                let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("facts", "content_hash length"))?;
-                let version: i64 = r.try_get(2)?;
-                let key: (String, String) = (r.try_get(0)?, r.try_get(1)?);
-                let version = CurrentVersion { source_version: version as u64, content_hash: hash };
-                current.insert(key, Current { version, division: r.try_get(4)? });
+                let (key, version) = crate::store::sql::current_version(&r)?;
+                current.insert(key, version);
             }
         }
 
