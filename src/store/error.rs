@@ -11,6 +11,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// The failure of a group-committed transaction ([`crate::store::group`]), shared by every write of the group.
+    #[error("{0}")]
+    Group(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
@@ -32,6 +35,7 @@ impl StoreError {
                 _ => false,
             },
             StoreError::Migrate(_) | StoreError::Corrupt { .. } => false,
+            StoreError::Group(e) => e.is_transient(),
         }
     }
 }

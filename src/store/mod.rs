@@ -16,6 +16,7 @@ mod contract;
 mod sql;
 mod dispatch;
 mod error;
+pub(crate) mod group;
 mod plan;
 mod postgres;
 mod rows;

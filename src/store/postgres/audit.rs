@@ -16,32 +16,32 @@ audit_log!(PgStore);
 
 audit_append!();
 
-/// Link event `seq` to its persons (`audit_persons`), one statement each; a person key not met yet gets a `persons`
-/// row without an ID number first.
+/// Link each event to its persons (`audit_persons`): `links` holds `(person key, seq)` pairs, two UNNEST statements
+/// whatever their number; a person key not met yet gets a `persons` row without an ID number first.
 async fn link_persons(
     conn: &mut PgConnection,
-    keys: &[[u8; 32]],
-    seq: i64,
+    links: &[([u8; 32], i64)],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    if keys.is_empty() {
+    if links.is_empty() {
         return Ok(());
     }
-    let persons: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+    let keys: Vec<Vec<u8>> = links.iter().map(|(k, _)| k.to_vec()).collect();
+    let seqs: Vec<i64> = links.iter().map(|(_, s)| *s).collect();
     sqlx::query(
-        "INSERT INTO persons (person_key, created_at) SELECT k, $2 FROM UNNEST($1::bytea[]) AS t(k) \
+        "INSERT INTO persons (person_key, created_at) SELECT DISTINCT k, $2 FROM UNNEST($1::bytea[]) AS t(k) \
          WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = t.k) ON CONFLICT DO NOTHING",
     )
-    .bind(&persons)
+    .bind(&keys)
     .bind(now)
     .execute(&mut *conn)
     .await?;
     sqlx::query(
-        "INSERT INTO audit_persons (person_id, seq) SELECT person_id, $2 FROM persons \
-         WHERE person_key = ANY($1) ON CONFLICT DO NOTHING",
+        "INSERT INTO audit_persons (person_id, seq) SELECT p.person_id, t.s FROM UNNEST($1::bytea[], $2::bigint[]) \
+         AS t(k, s) JOIN persons p ON p.person_key = t.k ON CONFLICT DO NOTHING",
     )
-    .bind(persons)
-    .bind(seq)
+    .bind(keys)
+    .bind(seqs)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -89,7 +89,7 @@ impl FactStore for PgStore {
         for b in batches {
             if let Some(audit) = b.audit {
                 // The request's persons are the batch's (`Hub::ingest`), all in `ids` now.
-                append_audit_of(&mut tx, audit, now, Some(&ids)).await?;
+                append_audit_of(&mut tx, audit, now, &ids).await?;
             }
         }
         if let Some(head) = head {

@@ -35,7 +35,9 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::StoreError;
 use crate::domain::money::Money;
+use crate::store::AuditRecord;
 use crate::store::contract::*;
+use crate::store::group::GroupCommit;
 
 /// The PostgreSQL migrations, compiled in; same version numbers and descriptions as the SQLite set
 /// (`sqlite::MIGRATIONS`; `tests::migration_sets_match` checks it).
@@ -218,6 +220,8 @@ pub struct PgStore {
     pub(super) pool: PgPool,
     /// The newest committed change-log cursor known to this replica (module docs).
     pub(super) change_head: Arc<tokio::sync::watch::Sender<i64>>,
+    /// Reads' audit events, committed in groups ([`crate::store::group`]).
+    pub(super) audit_group: Arc<GroupCommit<AuditRecord>>,
     /// Stops the change listener when the store closes.
     closed: Arc<tokio::sync::Notify>,
 }
@@ -235,6 +239,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             change_head: Arc::new(tokio::sync::watch::channel(0).0),
+            audit_group: Arc::new(GroupCommit::new(crate::store::group::MAX_AUDIT_GROUP)),
             closed: Arc::new(tokio::sync::Notify::new()),
         })
     }

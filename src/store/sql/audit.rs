@@ -105,13 +105,15 @@ macro_rules! audit_log {
     };
 }
 
-/// `append_audit(conn, record, now)`: append one event to the audit chain (same canonical form and hash on both
-/// backends: `domain::audit`), numbered after the chain head, and link it to its persons. Must run in a write
+/// `append_audits(conn, records, now)`: append events to the audit chain in the order given (same canonical form and
+/// hash on both backends: `domain::audit`), numbered after the chain head, and link each to its persons: one multi-row
+/// statement for the events and one pass for their persons, whatever their number (the group commit of reads' audit
+/// events hands in up to `group::MAX_AUDIT_GROUP`). `append_audit(conn, record, now)` appends one. Must run in a write
 /// transaction (`self.write()`, or the ingest's): the chain head read here must not move before the commit. Expanded by
-/// `audit_append!()` in each backend's `audit.rs`, which provides the part that differs, `link_persons(conn, keys,
-/// seq, now)` and `link_person_ids(conn, ids, seq)` (multi-row statements on SQLite, UNNEST on PostgreSQL): a person key the hub has not met (a read of an
-/// unknown ID number) gets a `persons` row without an ID number, so that the probe is found when an auditor asks about
-/// that person.
+/// `audit_append!()` in each backend's `audit.rs`, which provides the part that differs, `link_persons(conn, links,
+/// now)` over `(person key, seq)` pairs and `link_person_ids(conn, ids, seq)` (multi-row statements on SQLite, UNNEST
+/// on PostgreSQL): a person key the hub has not met (a read of an unknown ID number) gets a `persons` row without an
+/// ID number, so that the probe is found when an auditor asks about that person.
 macro_rules! audit_append {
     () => {
         pub(super) async fn append_audit(
@@ -119,34 +121,78 @@ macro_rules! audit_append {
             a: &crate::store::AuditRecord,
             now: value::Instant,
         ) -> Result<(), StoreError> {
-            append_audit_of(conn, a, now, None).await
+            append_audits(conn, std::slice::from_ref(a), now).await
         }
 
-        /// [`append_audit`], given the `person_id` of every key of `a` in `known` when the caller has them (ingest
-        /// has just looked them up), so that the random-keyed `persons (person_key)` index is not searched again:
-        /// the event's `audit_persons` rows are written straight from the ids (`link_person_ids`).
+        /// See the macro's docs.
+        pub(super) async fn append_audits(
+            conn: &mut <Db as sqlx::Database>::Connection,
+            records: &[crate::store::AuditRecord],
+            now: value::Instant,
+        ) -> Result<(), StoreError> {
+            if records.is_empty() {
+                return Ok(());
+            }
+            let (mut seq, mut prev) = chain_head(conn).await?;
+            let mut events = Vec::with_capacity(records.len());
+            let mut links: Vec<([u8; 32], i64)> = Vec::new();
+            for a in records {
+                seq += 1;
+                let (keys, event) = chain_event(a, seq, prev, now);
+                prev = event.hash;
+                links.extend(keys.into_iter().map(|k| (k, seq)));
+                events.push(event);
+            }
+            insert_events(conn, &events).await?;
+            link_persons(conn, &links, now).await
+        }
+
+        /// [`append_audit`], given the `person_id` of every key of `a` in `known` (ingest has just looked them up),
+        /// so that the random-keyed `persons (person_key)` index is not searched again: the event's `audit_persons`
+        /// rows are written straight from the ids (`link_person_ids`).
         pub(super) async fn append_audit_of(
             conn: &mut <Db as sqlx::Database>::Connection,
             a: &crate::store::AuditRecord,
             now: value::Instant,
-            known: Option<&std::collections::HashMap<crate::crypto::PersonKey, i64>>,
+            known: &std::collections::HashMap<crate::crypto::PersonKey, i64>,
         ) -> Result<(), StoreError> {
-            use crate::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
+            let (seq, prev) = chain_head(conn).await?;
+            let (_, event) = chain_event(a, seq + 1, prev, now);
+            insert_events(conn, std::slice::from_ref(&event)).await?;
+            let mut ids: Vec<i64> = Vec::with_capacity(a.person_keys.len());
+            for k in &a.person_keys {
+                ids.push(
+                    *known
+                        .get(k)
+                        .ok_or_else(|| crate::store::corrupt("persons", "an audited person has no person_id"))?,
+                );
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            link_person_ids(conn, &ids, event.seq).await
+        }
+
+        /// The chain's last `seq` (0 when empty) and hash ([`GENESIS`](crate::domain::audit::GENESIS) when empty).
+        async fn chain_head(conn: &mut <Db as sqlx::Database>::Connection) -> Result<(i64, [u8; 32]), StoreError> {
             let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut *conn)
                 .await?;
-            let (seq, prev) = match last {
-                Some(r) => {
-                    let seq: i64 = r.try_get(0)?;
-                    let h: Vec<u8> = r.try_get(1)?;
-                    let h = <[u8; 32]>::try_from(h.as_slice())
-                        .map_err(|_| crate::store::corrupt("audit_events", "hash length"))?;
-                    (seq + 1, h)
-                }
-                None => (1, GENESIS),
-            };
+            match last {
+                Some(r) => Ok((r.try_get(0)?, crate::store::plan::h32(r.try_get(1)?)?)),
+                None => Ok((0, crate::domain::audit::GENESIS)),
+            }
+        }
+
+        /// One event's row, numbered `seq` after `prev`, and its distinct person keys (sorted).
+        fn chain_event<'a>(
+            a: &'a crate::store::AuditRecord,
+            seq: i64,
+            prev: [u8; 32],
+            now: value::Instant,
+        ) -> (Vec<[u8; 32]>, EventRow<'a>) {
+            use crate::domain::audit::{EventContent, event_hash, persons_hash};
             let mut keys: Vec<[u8; 32]> = a.person_keys.iter().map(|k| *k.as_bytes()).collect();
-            let ph = persons_hash(&mut keys);
+            let persons_hash = persons_hash(&mut keys);
             let content = EventContent {
                 seq,
                 at_micros: value::micros(now),
@@ -156,42 +202,50 @@ macro_rules! audit_append {
                 purpose: &a.purpose,
                 outcome: &a.outcome,
                 person_count: keys.len() as i64,
-                persons_hash: ph,
+                persons_hash,
             };
             let hash = event_hash(&prev, &content);
-            sqlx::query(
-                "INSERT INTO audit_events (seq, at, agency, division, method, purpose, outcome, person_count, \
-                 persons_hash, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(seq)
-            .bind(now)
-            .bind(&a.agency)
-            .bind(&a.division)
-            .bind(&a.method)
-            .bind(&a.purpose)
-            .bind(&a.outcome)
-            .bind(keys.len() as i64)
-            .bind(ph.to_vec())
-            .bind(prev.to_vec())
-            .bind(hash.to_vec())
-            .execute(&mut *conn)
-            .await?;
-            match known {
-                Some(known) => {
-                    let mut ids: Vec<i64> = Vec::with_capacity(a.person_keys.len());
-                    for k in &a.person_keys {
-                        ids.push(
-                            *known.get(k).ok_or_else(|| {
-                                crate::store::corrupt("persons", "an audited person has no person_id")
-                            })?,
-                        );
-                    }
-                    ids.sort_unstable();
-                    ids.dedup();
-                    link_person_ids(conn, &ids, seq).await
-                }
-                None => link_persons(conn, &keys, seq, now).await,
+            let event = EventRow { seq, at: now, record: a, person_count: keys.len() as i64, persons_hash, prev, hash };
+            (keys, event)
+        }
+
+        /// An `audit_events` row to insert.
+        struct EventRow<'a> {
+            seq: i64,
+            at: value::Instant,
+            record: &'a crate::store::AuditRecord,
+            person_count: i64,
+            persons_hash: [u8; 32],
+            prev: [u8; 32],
+            hash: [u8; 32],
+        }
+
+        /// Insert `events` in multi-row statements of at most 500 rows (11 values each).
+        async fn insert_events(
+            conn: &mut <Db as sqlx::Database>::Connection,
+            events: &[EventRow<'_>],
+        ) -> Result<(), StoreError> {
+            for chunk in events.chunks(500) {
+                let mut qb: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(
+                    "INSERT INTO audit_events (seq, at, agency, division, method, purpose, outcome, person_count, \
+                     persons_hash, prev_hash, hash) ",
+                );
+                qb.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.seq)
+                        .push_bind(e.at)
+                        .push_bind(e.record.agency.clone())
+                        .push_bind(e.record.division.clone())
+                        .push_bind(e.record.method.clone())
+                        .push_bind(e.record.purpose.clone())
+                        .push_bind(e.record.outcome.clone())
+                        .push_bind(e.person_count)
+                        .push_bind(e.persons_hash.to_vec())
+                        .push_bind(e.prev.to_vec())
+                        .push_bind(e.hash.to_vec());
+                });
+                qb.build().execute(&mut *conn).await?;
             }
+            Ok(())
         }
     };
 }

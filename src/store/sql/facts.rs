@@ -30,13 +30,22 @@ macro_rules! fact_reads {
                 Ok(ok)
             }
 
+            /// Group-committed ([`crate::store::group`]): the events of concurrent reads share a write transaction,
+            /// appended to the chain in the order they were handed in; returns once that transaction has committed.
             async fn record_audit(&self, audit: &crate::store::AuditRecord) -> Result<(), StoreError> {
-                let mut w = self.write().await?;
-                // Taken under the write lock, so event times follow the chain's order.
-                let now = crate::store::from_micros(crate::store::to_micros(chrono::Utc::now()));
-                append_audit(&mut w.tx, audit, value::instant(now)).await?;
-                w.tx.commit().await?;
-                Ok(())
+                self.audit_group
+                    .submit(audit.clone(), |events| {
+                        let store = self.clone();
+                        async move {
+                            let mut w = store.write().await?;
+                            // Taken under the write lock, so event times follow the chain's order.
+                            let now = crate::store::from_micros(crate::store::to_micros(chrono::Utc::now()));
+                            append_audits(&mut w.tx, &events, value::instant(now)).await?;
+                            w.tx.commit().await?;
+                            Ok(())
+                        }
+                    })
+                    .await
             }
 
             async fn person_cipher(&self, key: &crate::crypto::PersonKey) -> Result<Option<Vec<u8>>, StoreError> {

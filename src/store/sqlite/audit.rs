@@ -15,23 +15,23 @@ audit_log!(SqliteStore);
 
 audit_append!();
 
-/// Link event `seq` to its persons (`audit_persons`), [`ROWS_PER_INSERT`] a statement; a person key not met yet gets a
-/// `persons` row without an ID number first.
-async fn link_persons(conn: &mut SqliteConnection, keys: &[[u8; 32]], seq: i64, now: i64) -> Result<(), StoreError> {
-    for chunk in keys.chunks(ROWS_PER_INSERT) {
+/// Link each event to its persons (`audit_persons`): `links` holds `(person key, seq)` pairs, [`ROWS_PER_INSERT`] a
+/// statement; a person key not met yet gets a `persons` row without an ID number first.
+async fn link_persons(conn: &mut SqliteConnection, links: &[([u8; 32], i64)], now: i64) -> Result<(), StoreError> {
+    for chunk in links.chunks(ROWS_PER_INSERT) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO persons (person_key, created_at) ");
-        qb.push_values(chunk, |mut b, k| {
+        qb.push_values(chunk, |mut b, (k, _)| {
             b.push_bind(k.to_vec()).push_bind(now);
         });
         qb.build().execute(&mut *conn).await?;
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT OR IGNORE INTO audit_persons (person_id, seq) SELECT person_id, ");
-        qb.push_bind(seq).push(" FROM persons WHERE person_key IN (");
-        let mut sep = qb.separated(", ");
-        for k in chunk {
-            sep.push_bind(k.to_vec());
-        }
-        qb.push(")");
+        // `persons (person_key)` is searched once per pair (the planner loops over the VALUES, then the index).
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT OR IGNORE INTO audit_persons (person_id, seq) SELECT p.person_id, v.column2 FROM (",
+        );
+        qb.push_values(chunk, |mut b, (k, seq)| {
+            b.push_bind(k.to_vec()).push_bind(*seq);
+        });
+        qb.push(") AS v JOIN persons p ON p.person_key = v.column1");
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())
