@@ -3,8 +3,9 @@
 //! that waits, so an interactive write waits for at most the transaction in progress, whose size the bulk path bounds
 //! ([`MAX_BULK_FACTS`]), and the interactive writers queued before it; except that a bulk writer passed over by
 //! [`BULK_AFTER`] interactive writers in a row goes next (without that, audited reads arriving steadily held a
-//! 1,000-fact stream for seconds that takes 0.1 s alone). Within a queue, first come first served. Backend-neutral;
-//! SQLite's writer connection uses it (PostgreSQL serialises writers with its advisory lock, across replicas).
+//! 1,000-fact stream for seconds that takes 0.1 s alone). Within a queue, first come first served. Backend-neutral:
+//! SQLite's writer connection uses it, and each PostgreSQL hub process queues its writers here before the hub-wide
+//! advisory lock (so priorities hold within a replica; across replicas the advisory lock's queue decides).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -150,7 +150,7 @@ impl BenchFloor for PgStore {
     /// Insert `facts` (all current, first versions) and `persons` by COPY, in one write transaction.
     async fn bench_insert_rows(&self, facts: &[PreparedFact], persons: &[NewPerson]) -> Result<(), StoreError> {
         let now = timestamp(now_micros());
-        let mut tx = self.begin_write().await?;
+        let (_turn, mut tx) = self.begin_write(crate::store::writer::Priority::Bulk).await?;
         if !persons.is_empty() {
             sqlx::query(
                 "CREATE TEMPORARY TABLE bench_persons (person_key BYTEA, id_cipher BYTEA, id_masked TEXT, \
@@ -188,7 +188,7 @@ impl BenchFloor for PgStore {
 
     /// `INSERT … SELECT FROM UNNEST($1::bytea[])` into an identity-keyed table, one write transaction.
     async fn bench_append_blobs(&self, blobs: &[Vec<u8>]) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (_turn, mut tx) = self.begin_write(crate::store::writer::Priority::Bulk).await?;
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS bench_blobs (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
              body BYTEA NOT NULL)",

@@ -37,11 +37,11 @@ impl FactStore for PgStore {
     async fn ingest_batches(
         &self,
         batches: &[IngestBatch<'_>],
-        _priority: Priority,
+        priority: Priority,
     ) -> Result<Vec<Vec<Decision>>, StoreError> {
         let facts: Vec<&PreparedFact> = batches.iter().flat_map(|b| b.facts.iter()).collect();
         let persons: Vec<&NewPerson> = batches.iter().flat_map(|b| b.persons.iter()).collect();
-        let mut tx = self.begin_write().await?;
+        let (_turn, mut tx) = self.begin_write(priority).await?;
         let now = now_micros();
 
         let mut current: HashMap<(String, String), Current> = HashMap::with_capacity(facts.len());

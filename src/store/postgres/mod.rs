@@ -7,7 +7,10 @@
 //! **Writers across replicas.** Every write transaction starts with `pg_advisory_xact_lock(WRITE_LOCK)`
 //! ([`PgStore::begin_write`]): the audit chain head, the change-log cursor (`MAX + 1`) and the "current version"
 //! decision of a fact are then decided by one writer at a time across every replica, exactly as under SQLite's
-//! single writer, and commits happen in cursor order. Reads never take the lock.
+//! single writer, and commits happen in cursor order. Reads never take the lock (their audit events do, group-committed:
+//! `store/group.rs`). Before the advisory lock, a process's writers queue on its own two-queue lock
+//! (`store/writer.rs`: interactive writes before waiting bulk loads), so only one of them at a time holds a
+//! connection waiting on the advisory lock.
 //!
 //! **Change notification across replicas.** A transaction that appends changes also runs
 //! `pg_notify('doudi_changes', head)`, delivered at commit to every replica's listener ([`spawn_change_listener`]),
@@ -38,6 +41,7 @@ use crate::domain::money::Money;
 use crate::store::AuditRecord;
 use crate::store::contract::*;
 use crate::store::group::GroupCommit;
+use crate::store::writer::{Priority, WriteGuard, WriteLock};
 
 /// The PostgreSQL migrations, compiled in; same version numbers and descriptions as the SQLite set
 /// (`sqlite::MIGRATIONS`; `tests::migration_sets_match` checks it).
@@ -57,6 +61,8 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
 /// A write transaction holding the hub-wide write lock (`store::sql`).
 pub(super) struct PgWrite {
     pub tx: Transaction<'static, Postgres>,
+    /// This process's turn (held until the transaction ends; dropped after `tx`).
+    pub _turn: WriteGuard,
 }
 
 /// How PostgreSQL holds the values whose column types differ between the backends (`store::sql`).
@@ -222,6 +228,10 @@ pub struct PgStore {
     pub(super) change_head: Arc<tokio::sync::watch::Sender<i64>>,
     /// Reads' audit events, committed in groups ([`crate::store::group`]).
     pub(super) audit_group: Arc<GroupCommit<AuditRecord>>,
+    /// This process's writers queue here (interactive before bulk, `store/writer.rs`) before the hub-wide
+    /// advisory lock, so a replica's interactive writes go ahead of its own waiting bulk loads and waiting writers
+    /// hold no pooled connection.
+    pub(super) writer: WriteLock,
     /// Stops the change listener when the store closes.
     closed: Arc<tokio::sync::Notify>,
 }
@@ -240,20 +250,27 @@ impl PgStore {
             pool,
             change_head: Arc::new(tokio::sync::watch::channel(0).0),
             audit_group: Arc::new(GroupCommit::new(crate::store::group::MAX_AUDIT_GROUP)),
+            writer: WriteLock::default(),
             closed: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
-    /// Begin a write transaction: takes the hub-wide write lock (module docs) for the transaction's life.
-    pub(super) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+    /// Begin a write transaction: waits for this process's turn at `priority` (`writer`), then takes the hub-wide
+    /// write lock (module docs) for the transaction's life. Keep the guard until the transaction ends.
+    pub(super) async fn begin_write(
+        &self,
+        priority: Priority,
+    ) -> Result<(WriteGuard, Transaction<'static, Postgres>), StoreError> {
+        let turn = self.writer.lock(priority).await;
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
-        Ok(tx)
+        Ok((turn, tx))
     }
 
-    /// [`PgStore::begin_write`] in the shape `store::sql`'s macros expect of `self.write()`.
+    /// [`PgStore::begin_write`] (interactive) in the shape `store::sql`'s macros expect of `self.write()`.
     pub(super) async fn write(&self) -> Result<PgWrite, StoreError> {
-        Ok(PgWrite { tx: self.begin_write().await? })
+        let (turn, tx) = self.begin_write(Priority::Interactive).await?;
+        Ok(PgWrite { tx, _turn: turn })
     }
 
     /// Queue the change-log head for every replica's watchers; delivered when `tx` commits.
