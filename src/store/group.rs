@@ -6,12 +6,12 @@
 //! with its own commit and fsync; now whatever arrived while one transaction ran is the next transaction.
 //!
 //! Leader and followers, no background task: a caller queues its item, then waits for the leader's turn
-//! (`leader`, a FIFO mutex). Whoever holds the turn takes everything queued (at most `max` items) and commits it;
-//! the callers whose items it committed find their answer when their turn comes and return at once. The commit runs in
-//! a spawned task which answers every caller of its group itself, so a caller whose request is cancelled while it
-//! leads (tonic drops the handler's future when the client goes away) cancels neither the commit nor the other
-//! callers' answers. An item is committed at most once; a group's failure is every one of its callers' failure (the
-//! transaction rolled back: none of its items is stored).
+//! (`leader`, a FIFO mutex). Whoever holds the turn takes everything queued (at most `max` items) and commits it,
+//! then returns at once if its own item was among them; the other callers whose items it committed find their answer
+//! when their turn comes and return at once. The commit runs in a spawned task which answers every caller of its group
+//! itself, so a caller whose request is cancelled while it leads (tonic drops the handler's future when the client
+//! goes away) cancels neither the commit nor the other callers' answers. An item is committed at most once; a group's
+//! failure is every one of its callers' failure (the transaction rolled back: none of its items is stored).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -51,10 +51,8 @@ impl<T: Send + 'static> GroupCommit<T> {
         self.lock_pending().push((item, tx));
         loop {
             let turn = self.leader.lock().await;
-            match rx.try_recv() {
-                Ok(answer) => return answer.map_err(StoreError::Group),
-                Err(oneshot::error::TryRecvError::Closed) => return Err(lost()),
-                Err(oneshot::error::TryRecvError::Empty) => {}
+            if let Some(answer) = answered(&mut rx) {
+                return answer;
             }
             let group: Vec<_> = {
                 let mut pending = self.lock_pending();
@@ -81,12 +79,27 @@ impl<T: Send + 'static> GroupCommit<T> {
             // A panic in the commit drops its callers' senders: they get `lost()`.
             let _ = done.await;
             drop(turn);
+            // Ours was in that group unless `max` items were queued before it: answered now. Queueing for the turn
+            // again would put this caller behind the next group's leader, answered only after that commit too.
+            if let Some(answer) = answered(&mut rx) {
+                return answer;
+            }
         }
     }
 
     fn lock_pending(&self) -> std::sync::MutexGuard<'_, Vec<(T, oneshot::Sender<Answer>)>> {
         // The lock is held only to push or drain; a panic there cannot leave the queue half-changed.
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The answer in `rx` if it came (a closed channel: the commit holding the item ended without one), `None` while the
+/// item waits.
+fn answered(rx: &mut oneshot::Receiver<Answer>) -> Option<Result<(), StoreError>> {
+    match rx.try_recv() {
+        Ok(answer) => Some(answer.map_err(StoreError::Group)),
+        Err(oneshot::error::TryRecvError::Closed) => Some(Err(lost())),
+        Err(oneshot::error::TryRecvError::Empty) => None,
     }
 }
 
@@ -100,6 +113,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
+    use tokio::sync::Notify;
 
     type Commit = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
 
@@ -186,6 +200,48 @@ mod tests {
             assert!(e.to_string().contains("refused"), "{e}");
         }
         assert_eq!(log.groups(), vec![vec![0]]);
+    }
+
+    /// A leader whose own item was in the group it committed returns as soon as that commit is done: it does not queue
+    /// for the turn again behind the next group's commit. Item 0's commit runs until released; item 1 is queued
+    /// meanwhile, so it leads the next group, whose commit never ends until the test opens it, after the leader of 0
+    /// has returned.
+    #[tokio::test]
+    async fn a_leader_returns_once_its_own_group_has_committed() {
+        let g = Arc::new(GroupCommit::<u32>::new(1000));
+        let (started, release, gate) = (Arc::new(Notify::new()), Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let commit = {
+            let (started, release, gate) = (started.clone(), release.clone(), gate.clone());
+            move |items: Vec<u32>| -> Commit {
+                let (started, release, gate) = (started.clone(), release.clone(), gate.clone());
+                Box::pin(async move {
+                    if items == [0] {
+                        started.notify_one();
+                        release.notified().await;
+                    } else {
+                        gate.notified().await;
+                    }
+                    Ok(())
+                })
+            }
+        };
+        let leader = tokio::spawn({
+            let (g, commit) = (g.clone(), commit.clone());
+            async move { g.submit(0, commit).await }
+        });
+        started.notified().await;
+        let next = tokio::spawn({
+            let g = g.clone();
+            async move { g.submit(1, commit).await }
+        });
+        while g.lock_pending().len() != 1 {
+            tokio::task::yield_now().await;
+        }
+        release.notify_one();
+        let answer = tokio::time::timeout(Duration::from_secs(5), leader).await;
+        answer.expect("the leader of 0 waited for the next group's commit").unwrap().unwrap();
+        gate.notify_one();
+        next.await.unwrap().unwrap();
     }
 
     #[tokio::test]

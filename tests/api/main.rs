@@ -16,6 +16,7 @@ mod support;
 
 mod access;
 mod audit;
+mod audit_durability;
 mod bench_memory;
 mod calendar;
 mod cli;

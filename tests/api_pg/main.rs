@@ -93,6 +93,8 @@ mod support;
 mod access;
 #[path = "../api/audit.rs"]
 mod audit;
+#[path = "../api/audit_durability.rs"]
+mod audit_durability;
 #[path = "../api/calendar.rs"]
 mod calendar;
 #[path = "../api/cli.rs"]
