@@ -391,7 +391,31 @@ fn log_handshake_error(peer: SocketAddr, e: &io::Error) {
 /// # Errors
 /// [`TlsError::PeerCertificate`] when the DER is not a certificate or its SAN extension is
 /// malformed or duplicated.
+///
+/// Memoized by the certificate's bytes (a pure function of them): every request of a connection presents the same
+/// leaf, and parsing it (x509-parser) took 3–5% of the hub's CPU on Health/Check (perf, P2). At most
+/// [`SPIFFE_MEMO_MAX`] certificates are kept; the memo is emptied when full. Revocation is not cached here: it is
+/// checked at the handshake, and this only reads names from bytes.
 pub fn peer_spiffe_ids(cert_der: &[u8]) -> Result<Vec<String>, TlsError> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    static MEMO: LazyLock<Mutex<HashMap<Vec<u8>, Vec<String>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+    if let Some(ids) = MEMO.lock().unwrap_or_else(|e| e.into_inner()).get(cert_der) {
+        return Ok(ids.clone());
+    }
+    let ids = parse_spiffe_ids(cert_der)?;
+    let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
+    if memo.len() >= SPIFFE_MEMO_MAX {
+        memo.clear();
+    }
+    memo.insert(cert_der.to_vec(), ids.clone());
+    Ok(ids)
+}
+
+/// Certificates whose SPIFFE IDs [`peer_spiffe_ids`] keeps (a city has a few dozen partner systems and operators).
+pub const SPIFFE_MEMO_MAX: usize = 4096;
+
+fn parse_spiffe_ids(cert_der: &[u8]) -> Result<Vec<String>, TlsError> {
     let (_, cert) = X509Certificate::from_der(cert_der)
         .map_err(|e| TlsError::PeerCertificate(format!("not an X.509 certificate: {e}")))?;
     let san =
