@@ -10,6 +10,7 @@
 //! beside them, never the hub's own counts.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,15 +24,15 @@ use tonic::Code;
 
 use crate::support::*;
 
-const XIFENG: &str = "621002"; // 西峰区
+pub(crate) const XIFENG: &str = "621002"; // 西峰区
 const GET_RECIPIENT: &str = "/doudi.v1.RecipientExchange/GetRecipient";
 /// Every fact pushed here is valid from 2023-01-01: a read as of `IN_FORCE` finds it (OK), one as of `BEFORE` finds
 /// nothing (NOT_FOUND, audited as well).
-const IN_FORCE: &str = "2024-01-01";
-const BEFORE: &str = "2022-06-30";
+pub(crate) const IN_FORCE: &str = "2024-01-01";
+pub(crate) const BEFORE: &str = "2022-06-30";
 
 /// Person `i`: a distinct ID number for each `i`.
-fn person(i: usize) -> String {
+pub(crate) fn person(i: usize) -> String {
     id(XIFENG, (1940 + (i / 336) as i32, 1 + (i / 28 % 12) as u32, 1 + (i % 28) as u32), (i % 997) as u16)
 }
 
@@ -41,13 +42,18 @@ fn stranger() -> String {
 }
 
 /// Push one rural dibao fact (valid from 2023-01-01) for each of persons `0..n`, in one PushFacts: all ACCEPTED.
-async fn push_persons(c: &mut Clients, n: usize) {
+pub(crate) async fn push_persons(c: &mut Clients, n: usize) {
     let facts = (0..n).map(|i| with(base(&format!("AD-{i}"), &person(i), XIFENG), rural_dibao())).collect();
     let r = push(c, facts).await.unwrap();
     assert_eq!(r.counts.unwrap().accepted, n as u64);
 }
 
-async fn read(c: &mut Clients, id_number: &str, as_of: &str, purpose: &str) -> Result<pb::Recipient, tonic::Status> {
+pub(crate) async fn read(
+    c: &mut Clients,
+    id_number: &str,
+    as_of: &str,
+    purpose: &str,
+) -> Result<pb::Recipient, tonic::Status> {
     c.exchange
         .get_recipient(pb::GetRecipientRequest {
             id_number: id_number.into(),
@@ -60,7 +66,7 @@ async fn read(c: &mut Clients, id_number: &str, as_of: &str, purpose: &str) -> R
 }
 
 /// The outcome a read's event records: "OK" for an answer, "NOT_FOUND" for that status.
-fn outcome_of(r: &Result<pb::Recipient, tonic::Status>) -> Option<&'static str> {
+pub(crate) fn outcome_of(r: &Result<pb::Recipient, tonic::Status>) -> Option<&'static str> {
     match r {
         Ok(_) => Some("OK"),
         Err(s) if s.code() == Code::NotFound => Some("NOT_FOUND"),
@@ -70,7 +76,7 @@ fn outcome_of(r: &Result<pb::Recipient, tonic::Status>) -> Option<&'static str> 
 
 /// The GetRecipient events that touched `id_number`, as (purpose, outcome), sorted: what an auditor lists for the
 /// person (ListAccessEvents by ID number, every page). The listing is itself audited (its own method, left out).
-async fn reads_of(auditor: &mut Clients, id_number: &str) -> Vec<(String, String)> {
+pub(crate) async fn reads_of(auditor: &mut Clients, id_number: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut token = String::new();
     loop {
@@ -121,7 +127,7 @@ async fn all_events(auditor: &mut Clients) -> Vec<pb::AccessEvent> {
     out
 }
 
-async fn verify(c: &mut Clients) -> pb::VerifyAuditChainResponse {
+pub(crate) async fn verify(c: &mut Clients) -> pb::VerifyAuditChainResponse {
     let v = c.audit.verify_audit_chain(pb::VerifyAuditChainRequest {}).await.unwrap().into_inner();
     assert!(v.valid, "audit chain: {v:?}");
     v
@@ -129,14 +135,19 @@ async fn verify(c: &mut Clients) -> pb::VerifyAuditChainResponse {
 
 /// A `doudi serve` process of this build on `database_url`, with the PKI of `certs` (`doudi certs init`) and the
 /// data key `key`: a hub that can be killed with SIGKILL. Killed when dropped, too.
-struct HubProcess {
+pub(crate) struct HubProcess {
     child: std::process::Child,
-    server: String,
+    pub(crate) server: String,
 }
 
 impl HubProcess {
     /// Start the hub and wait (up to 120 s) for its "doudi serving" log line, which names the bound address.
-    fn start(certs: &Path, database_url: &str, key: &str) -> HubProcess {
+    pub(crate) fn start(certs: &Path, database_url: &str, key: &str) -> HubProcess {
+        HubProcess::start_with_env(certs, database_url, key, &[])
+    }
+
+    /// `start`, with `env` added to the hub's environment (e.g. an `LD_PRELOAD`).
+    pub(crate) fn start_with_env(certs: &Path, database_url: &str, key: &str, env: &[(&str, &OsStr)]) -> HubProcess {
         use std::io::BufRead as _;
         use std::process::{Command, Stdio};
         let mut child = Command::new(env!("CARGO_BIN_EXE_doudi"))
@@ -149,6 +160,7 @@ impl HubProcess {
             .env("DOUDI_CRL_POLL_SECS", "0")
             .env("DOUDI_METRICS_LISTEN", "")
             .env("RUST_LOG", "warn,sqlx=error,doudi::server=info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -180,7 +192,7 @@ impl HubProcess {
     }
 
     /// SIGKILL, and wait for the process to be gone.
-    fn kill_9(&mut self) {
+    pub(crate) fn kill_9(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }

@@ -31,6 +31,7 @@ mod limits;
 mod medical;
 mod medical_demo;
 mod metrics;
+mod slow_disk;
 mod snapshot;
 mod transport;
 mod upgrade;
