@@ -757,6 +757,26 @@ mod tests {
         assert!(peer_spiffe_ids(b"not a certificate").is_err());
     }
 
+    #[test]
+    fn memoized_spiffe_ids_are_those_of_each_certificate_and_errors_are_not_kept() {
+        // Two certificates with different IDs, each asked for twice, interleaved: the memo (keyed by the bytes) must
+        // give each its own IDs, and bytes that are not a certificate stay an error every time.
+        let ca = Ca::generate("test CA").unwrap();
+        let a = ca.issue_client_with_uris("a", &["spiffe://td/agency/education"]).unwrap();
+        let b = ca.issue_client_with_uris("b", &["spiffe://td/agency/civil_affairs"]).unwrap();
+        let a = CertificateDer::from_pem_slice(a.cert_pem.as_bytes()).unwrap();
+        let b = CertificateDer::from_pem_slice(b.cert_pem.as_bytes()).unwrap();
+        for _ in 0..2 {
+            assert_eq!(peer_spiffe_ids(&a).unwrap(), vec!["spiffe://td/agency/education".to_string()]);
+            assert_eq!(peer_spiffe_ids(&b).unwrap(), vec!["spiffe://td/agency/civil_affairs".to_string()]);
+            assert!(peer_spiffe_ids(b"garbage").is_err());
+        }
+        // A certificate differing from `a` in its last byte (its signature) is not `a` to the memo.
+        let mut altered = a.to_vec();
+        *altered.last_mut().unwrap() ^= 1;
+        assert_eq!(parse_spiffe_ids(&altered).is_ok(), peer_spiffe_ids(&altered).is_ok());
+    }
+
     /// tonic end to end: `serve_with_incoming(tls_incoming(..))`, a client through
     /// `tonic_client_tls`, and the handler side reading `request.peer_certs()`.
     #[tokio::test]
