@@ -81,24 +81,7 @@ impl ChildHub {
             .spawn()
             .with_context(|| format!("starting {} serve", exe.display()))?;
         let stderr = child.stderr.take().context("hub stderr")?;
-        let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
-        // Reads the hub's log: the "doudi serving" line gives the bound address; later lines (warnings) are passed
-        // on, and the pipe is drained so the hub never blocks on it.
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                let serving = v["fields"]["message"].as_str().is_some_and(|m| m.starts_with("doudi serving"));
-                match v["fields"]["addr"].as_str().and_then(|a| a.parse().ok()) {
-                    Some(addr) if serving => {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(addr);
-                        }
-                    }
-                    _ => eprintln!("hub: {line}"),
-                }
-            }
-        });
+        let rx = serving_address(stderr);
         let addr = match rx.recv_timeout(Duration::from_secs(120)) {
             Ok(a) => a,
             Err(_) => {
@@ -159,4 +142,27 @@ fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// Reads the log (`--log-json`) of a `doudi serve` child: the "doudi serving" line's address is sent on the returned
+/// channel; every other line is passed on to this process's stderr, and the pipe is drained to its end so the hub
+/// never blocks on it. Also used by the end-to-end tests that kill and restart a hub process.
+pub fn serving_address(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<SocketAddr> {
+    let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            let serving = v["fields"]["message"].as_str().is_some_and(|m| m.starts_with("doudi serving"));
+            match v["fields"]["addr"].as_str().and_then(|a| a.parse().ok()) {
+                Some(addr) if serving => {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+                _ => eprintln!("hub: {line}"),
+            }
+        }
+    });
+    rx
 }

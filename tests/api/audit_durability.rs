@@ -148,7 +148,6 @@ impl HubProcess {
 
     /// `start`, with `env` added to the hub's environment (e.g. an `LD_PRELOAD`).
     pub(crate) fn start_with_env(certs: &Path, database_url: &str, key: &str, env: &[(&str, &OsStr)]) -> HubProcess {
-        use std::io::BufRead as _;
         use std::process::{Command, Stdio};
         let mut child = Command::new(env!("CARGO_BIN_EXE_doudi"))
             .args(["--log-json", "serve", "--listen", "127.0.0.1:0", "--database-url", database_url])
@@ -167,23 +166,7 @@ impl HubProcess {
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel::<std::net::SocketAddr>();
-        // Reads the hub's log to its end (the pipe never fills): the serving line's address, the rest passed on.
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                let serving = v["fields"]["message"].as_str().is_some_and(|m| m.starts_with("doudi serving"));
-                match v["fields"]["addr"].as_str().and_then(|a| a.parse().ok()) {
-                    Some(addr) if serving => {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(addr);
-                        }
-                    }
-                    _ => eprintln!("hub: {line}"),
-                }
-            }
-        });
+        let rx = doudi::bench::hub::serving_address(stderr);
         let Ok(addr) = rx.recv_timeout(Duration::from_secs(120)) else {
             let _ = child.kill();
             panic!("the hub did not start serving within 120 s ({:?})", child.wait());
