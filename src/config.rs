@@ -52,6 +52,9 @@ pub struct Config {
     /// How often the CRL and certificate files are checked for changes, seconds (a changed file is reloaded, as
     /// on SIGHUP); 0 = only on SIGHUP.
     pub crl_poll_secs: u64,
+    /// PostgreSQL: seconds between audit checkpoints while the audit log changes (docs/audit-lanes.md: a checkpoint
+    /// names every lane's head, so deleting the newest events of one lane is detected); 0 = none. Ignored on SQLite.
+    pub audit_checkpoint_secs: u64,
     /// Requests per second each agency may make (GCRA quota), and the burst above it; 0 = no quota.
     pub rate_per_agency: u32,
     pub rate_burst: u32,
@@ -149,6 +152,7 @@ impl Default for Config {
             max_message_bytes: 4 * 1024 * 1024,
             handshake_timeout_secs: 10,
             crl_poll_secs: 30,
+            audit_checkpoint_secs: 1,
             rate_per_agency: 2_000,
             rate_burst: 4_000,
             max_streams_per_agency: 16,
@@ -182,7 +186,7 @@ pub const REDACTED: &str = "<redacted>";
 
 impl Config {
     /// Every configuration key, in the order of the struct (and of `doudi.example.toml`).
-    pub const KEYS: [&'static str; 29] = [
+    pub const KEYS: [&'static str; 30] = [
         "listen",
         "database_url",
         "certs_dir",
@@ -201,6 +205,7 @@ impl Config {
         "max_message_bytes",
         "handshake_timeout_secs",
         "crl_poll_secs",
+        "audit_checkpoint_secs",
         "rate_per_agency",
         "rate_burst",
         "max_streams_per_agency",

@@ -336,13 +336,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let c = c?;
             println!("audit events checked: {}", c.checked);
             println!("chain head: {}", hex::encode(c.head));
+            // One line to keep elsewhere: every lane's head (lane:seq:hash) and the newest checkpoint.
+            println!("lane heads: {}", doudi::domain::audit::format_heads(&c.heads));
+            if let Some(cp) = c.checkpoint {
+                println!("newest checkpoint: {cp}");
+            }
             match c.first_broken {
                 None => {
-                    println!("valid: every event recomputes and links to the one before");
+                    println!("valid: every event recomputes and links to the one before in its lane");
                     Ok(())
                 }
-                Some((seq, why)) => {
+                Some((seq, why)) if c.first_broken_lane == 0 => {
                     println!("BROKEN at event {seq}: {why}");
+                    std::process::exit(1);
+                }
+                Some((seq, why)) => {
+                    println!("BROKEN at event {seq} of lane {}: {why}", c.first_broken_lane);
                     std::process::exit(1);
                 }
             }

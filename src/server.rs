@@ -244,6 +244,7 @@ impl Application {
         let clock = hub.clock.clone();
         let key_check = hub.keys.check_value();
         let metrics_for_http = metrics.clone();
+        let audit_checkpoint_secs = config.audit_checkpoint_secs;
         let serve: ServeFuture = Box::pin(async move {
             let metrics_task = metrics_listener
                 .map(|l| tokio::spawn(crate::metrics::serve(l, metrics_for_http, store.clone())))
@@ -271,6 +272,9 @@ impl Application {
             });
             // Health says NOT_SERVING until migrations are done.
             store.migrate().await.context("applying migrations")?;
+            if audit_checkpoint_secs > 0 {
+                store.start_audit_checkpoints(Duration::from_secs(audit_checkpoint_secs));
+            }
             if !store.verify_key_check(&key_check).await.context("checking the data key")? {
                 anyhow::bail!(
                     "the data key (DOUDI_DATA_KEY) is not the one this database was created with; \

@@ -8,11 +8,75 @@
 //! `persons_hash` = SHA-256 over the touched 32-byte person keys, sorted and de-duplicated,
 //! concatenated. `hash` = SHA-256(`prev_hash` (32 bytes) || canonical content); the first event's
 //! `prev_hash` is 32 zero bytes.
+//!
+//! **Lanes** (issue 17 item 2, docs/audit-lanes.md). The log is a set of such chains, "lanes", numbered from 0, each
+//! appended by one writer at a time. Within a lane the form above is unchanged, with `seq` the event's position in
+//! its lane (1, 2, … without gaps). Lane 0 is the chain as it was before lanes (its first `prev_hash` is 32 zero
+//! bytes, [`GENESIS`]), so every event stored before keeps its hash; the first event of lane `n` ≥ 1 links to
+//! [`lane_genesis`]`(n)` = SHA-256(`doudi-audit-lane` || `n` as 4 bytes big-endian), so a lane's events cannot be
+//! passed off as another lane's. A **checkpoint** is an ordinary event of a lane with agency `hub`, method
+//! [`CHECKPOINT_METHOD`] and as purpose the heads of every lane at its commit ([`format_heads`]:
+//! `lane:seq:hash` in lane order, separated by spaces, hashes in lower hex): deleting the newest events of a lane
+//! that a later checkpoint of another lane names is then detected.
 
 use sha2::{Digest, Sha256};
 
 /// `prev_hash` of the first event.
 pub const GENESIS: [u8; 32] = [0u8; 32];
+
+/// The `prev_hash` of the first event of lane `lane` (module docs): [`GENESIS`] for lane 0.
+pub fn lane_genesis(lane: i32) -> [u8; 32] {
+    if lane == 0 {
+        return GENESIS;
+    }
+    let mut h = Sha256::new();
+    h.update(b"doudi-audit-lane");
+    h.update(lane.to_be_bytes());
+    h.finalize().into()
+}
+
+/// The method of a checkpoint event (module docs).
+pub const CHECKPOINT_METHOD: &str = "audit.checkpoint";
+
+/// The agency of a checkpoint event: the hub itself.
+pub const CHECKPOINT_AGENCY: &str = "hub";
+
+/// The newest event of a lane: its lane, position in the lane (`seq`) and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LaneHead {
+    pub lane: i32,
+    pub seq: i64,
+    pub hash: [u8; 32],
+}
+
+impl std::fmt::Display for LaneHead {
+    /// `lane:seq:hash` (hash in lower hex), the form a checkpoint's purpose and `doudi audit verify` print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.lane, self.seq, hex::encode(self.hash))
+    }
+}
+
+/// A checkpoint's purpose: `heads` sorted by lane, each as [`LaneHead`]'s `Display`, separated by single spaces.
+pub fn format_heads(heads: &[LaneHead]) -> String {
+    let mut heads = heads.to_vec();
+    heads.sort();
+    heads.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(" ")
+}
+
+/// The heads a checkpoint's purpose names ([`format_heads`]), or `None` when it is not in that form.
+pub fn parse_heads(purpose: &str) -> Option<Vec<LaneHead>> {
+    purpose
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut it = p.splitn(3, ':');
+            let lane = it.next()?.parse().ok()?;
+            let seq = it.next()?.parse().ok()?;
+            let hash = hex::decode(it.next()?).ok()?.try_into().ok()?;
+            Some(LaneHead { lane, seq, hash })
+        })
+        .collect()
+}
 
 /// SHA-256 over sorted, de-duplicated person keys.
 pub fn persons_hash(keys: &mut Vec<[u8; 32]>) -> [u8; 32] {
@@ -113,6 +177,28 @@ mod tests {
         };
         let moved = EventContent { purpose: "case review", outcome: "OK", ..base.clone() };
         assert_ne!(event_hash(&GENESIS, &base), event_hash(&GENESIS, &moved));
+    }
+
+    #[test]
+    fn lane_genesis_is_zero_for_lane_0_and_the_documented_hash_otherwise() {
+        assert_eq!(lane_genesis(0), [0u8; 32]);
+        // Independently: SHA-256 of the ASCII tag followed by 00 00 00 02.
+        let mut h = Sha256::new();
+        h.update(b"doudi-audit-lane\x00\x00\x00\x02");
+        let expected: [u8; 32] = h.finalize().into();
+        assert_eq!(lane_genesis(2), expected);
+        assert_ne!(lane_genesis(1), lane_genesis(2));
+    }
+
+    #[test]
+    fn checkpoint_heads_round_trip_in_lane_order() {
+        let a = LaneHead { lane: 1, seq: 40, hash: [0xab; 32] };
+        let b = LaneHead { lane: 0, seq: 812, hash: [0x01; 32] };
+        let text = format_heads(&[a, b]);
+        assert_eq!(text, format!("0:812:{} 1:40:{}", "01".repeat(32), "ab".repeat(32)));
+        assert_eq!(parse_heads(&text), Some(vec![b, a]));
+        assert_eq!(parse_heads("0:812"), None);
+        assert_eq!(parse_heads("x:1:00"), None);
     }
 
     #[test]

@@ -104,6 +104,8 @@ impl Audit for AuditService {
                     outcome: e.outcome,
                     person_count: e.person_count,
                     hash: hex::encode(e.hash),
+                    lane: e.lane,
+                    lane_seq: e.lane_seq,
                 })
                 .collect(),
             next_page_token: page.next_page_token,
@@ -123,6 +125,14 @@ impl Audit for AuditService {
             first_broken_seq: seq,
             reason,
             head_hash: hex::encode(c.head),
+            first_broken_lane: c.first_broken_lane,
+            heads: c.heads.iter().map(lane_head).collect(),
+            checkpoint: c.checkpoint.as_ref().map(lane_head),
         }))
     }
+}
+
+/// A lane's head on the wire.
+fn lane_head(h: &crate::domain::audit::LaneHead) -> pb::AuditLaneHead {
+    pb::AuditLaneHead { lane: h.lane, seq: h.seq, hash: hex::encode(h.hash) }
 }

@@ -51,6 +51,13 @@ pub trait StoreAdmin: Send + Sync {
     /// Close the pools (SQLite: after a final WAL checkpoint). No operation may follow.
     async fn close(&self);
 
+    /// Append a checkpoint of every audit lane's head to this process's lane every `every` while the log changes
+    /// (docs/audit-lanes.md), until the store is closed. PostgreSQL only, where each hub process appends its reads'
+    /// audit events to a lane of its own; SQLite has one lane, and this does nothing.
+    fn start_audit_checkpoints(&self, every: std::time::Duration) {
+        let _ = every;
+    }
+
     /// Connections of each pool: `(pool, open, idle)` (for metrics): SQLite `read` and `write`, PostgreSQL `postgres`.
     fn pool_use(&self) -> Vec<(&'static str, u32, usize)>;
 }

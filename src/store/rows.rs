@@ -124,7 +124,11 @@ pub struct DivisionRow {
 /// One stored audit event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEventRow {
+    /// The event's number in the log: unique across lanes, increasing in each lane (the order of ListAccessEvents).
     pub seq: i64,
+    /// Its lane and its position there (1, 2, … without gaps): what the chain hashes (`domain::audit`).
+    pub lane: i32,
+    pub lane_seq: i64,
     pub at: DateTime<Utc>,
     pub agency: String,
     pub division: String,
@@ -148,11 +152,19 @@ pub struct AuditFilter {
 /// The result of recomputing the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainCheck {
+    /// Events checked, every lane together.
     pub checked: i64,
-    /// The first broken event and why.
+    /// The first broken event, as its position in its lane (`lane_seq`; for lane 0 of a database made before lanes,
+    /// the same number as `seq`), and why; [`ChainCheck::first_broken_lane`] names the lane.
     pub first_broken: Option<(i64, String)>,
-    /// Hash of the last stored event (GENESIS when empty).
+    /// The lane of `first_broken` (0 when valid).
+    pub first_broken_lane: i32,
+    /// Hash of lane 0's newest event (GENESIS when empty): the whole chain's head on a database with one lane.
     pub head: [u8; 32],
+    /// Every lane's newest event, in lane order (lanes without events left out): what to keep elsewhere.
+    pub heads: Vec<crate::domain::audit::LaneHead>,
+    /// The newest checkpoint event (in log order), if any.
+    pub checkpoint: Option<crate::domain::audit::LaneHead>,
 }
 
 // ---- The change log ----

@@ -26,7 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use doudi::crypto::{Keys, PersonKey};
 use doudi::domain::agency::AgencyCode;
-use doudi::domain::audit::{EventContent, GENESIS, event_hash, persons_hash};
+use doudi::domain::audit::{EventContent, GENESIS, LaneHead, event_hash, lane_genesis, persons_hash};
 use doudi::domain::coverage::{CoverageParams, MonthlyStandards};
 use doudi::domain::division::DivisionCode;
 use doudi::domain::fact::{
@@ -334,7 +334,15 @@ async fn audit_events_chain_from_genesis_and_verify() {
     let db = open().await;
     // Empty: nothing checked, the head is GENESIS.
     let empty = db.store.verify_audit_chain().await.unwrap();
-    assert_eq!(empty, ChainCheck { checked: 0, first_broken: None, head: GENESIS });
+    let none = ChainCheck {
+        checked: 0,
+        first_broken: None,
+        first_broken_lane: 0,
+        head: GENESIS,
+        heads: vec![],
+        checkpoint: None,
+    };
+    assert_eq!(empty, none);
     assert_eq!(db.store.audit_chain_length().await.unwrap(), 0);
 
     let (p, q) = (id("621021", (1980, 1, 1), 1), id("621021", (1981, 2, 2), 2));
@@ -357,13 +365,17 @@ async fn audit_events_chain_from_genesis_and_verify() {
         events.iter().map(|e| (e.agency.as_str(), e.person_count)).collect::<Vec<_>>(),
         [("leading_group", 0), ("civil_affairs", 2), ("education", 1)]
     );
-    // Recompute by hand from the documented canonical form: hash_n = event_hash(hash_{n−1}, content_n), hash_0 =
-    // GENESIS, persons_hash over the event's persons.
+    // Recompute by hand from the documented canonical form, lane by lane (domain::audit): in each lane hash_n =
+    // event_hash(hash_{n−1}, content_n) with `seq` the position in the lane (1, 2, … without gaps), hash_0 = the
+    // lane's genesis (GENESIS for lane 0), persons_hash over the event's persons. On SQLite every event is in lane 0;
+    // on PostgreSQL the reads (1, 3) are in this process's lane and the push (2) in lane 0.
     let persons_of = [vec![*kp.as_bytes()], vec![*kp.as_bytes(), *kq.as_bytes()], vec![]];
-    let mut prev = GENESIS;
+    let mut lanes: std::collections::BTreeMap<i32, (i64, [u8; 32])> = Default::default();
     for (e, keys) in events.iter().rev().zip(persons_of) {
+        let (n, prev) = lanes.entry(e.lane).or_insert((0, lane_genesis(e.lane)));
+        assert_eq!(e.lane_seq, *n + 1, "event {} follows the one before in lane {}", e.seq, e.lane);
         let content = EventContent {
-            seq: e.seq,
+            seq: e.lane_seq,
             at_micros: to_micros(e.at),
             agency: &e.agency,
             division: &e.division,
@@ -373,10 +385,15 @@ async fn audit_events_chain_from_genesis_and_verify() {
             person_count: keys.len() as i64,
             persons_hash: persons_hash(&mut keys.clone()),
         };
-        assert_eq!(e.hash, event_hash(&prev, &content), "event {}", e.seq);
-        prev = e.hash;
+        assert_eq!(e.hash, event_hash(prev, &content), "event {}", e.seq);
+        (*n, *prev) = (e.lane_seq, e.hash);
     }
-    assert_eq!(db.store.verify_audit_chain().await.unwrap(), ChainCheck { checked: 3, first_broken: None, head: prev });
+    assert_eq!(events[1].lane, 0, "a push's event is in the writer's lane");
+    assert_eq!(events[0].lane, events[2].lane, "reads of one process share a lane");
+    let heads: Vec<LaneHead> = lanes.iter().map(|(l, (n, h))| LaneHead { lane: *l, seq: *n, hash: *h }).collect();
+    let expected =
+        ChainCheck { checked: 3, first_broken: None, first_broken_lane: 0, head: lanes[&0].1, heads, checkpoint: None };
+    assert_eq!(db.store.verify_audit_chain().await.unwrap(), expected);
 
     // By person: q only in event 2; p in 2 and 1. Before 3, at most 1: event 2.
     let by = |k: PersonKey| AuditFilter { person: Some(k), ..AuditFilter::default() };
@@ -976,7 +993,7 @@ async fn a_migration_that_cannot_copy_every_row_changes_nothing() {
     let after = "SELECT (SELECT CAST(MAX(version) AS TEXT) FROM _sqlx_migrations) || ' ' || \
                  (SELECT CAST(COUNT(*) AS TEXT) FROM facts f JOIN persons p ON p.person_id = f.person_id) || ' ' || \
                  (SELECT CAST(COUNT(*) AS TEXT) FROM audit_persons a JOIN persons p ON p.person_id = a.person_id)";
-    assert_eq!(scalar(&store, after).await, "10 1 1");
+    assert_eq!(scalar(&store, after).await, "11 1 1");
     assert_eq!(store.person_cipher(&key).await.unwrap(), Some(cipher), "the cipher is copied as it was");
 }
 

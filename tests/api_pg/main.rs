@@ -14,7 +14,7 @@
 //! that no test of those files was left without `#[apply(e2e!)]` (it would run on SQLite only).
 //!
 //! Left out here: `config_cli` and `bench_memory` (no database behaviour) and `slow_disk` (slows the hub's own SQLite
-//! file's fsyncs). Only here: `replicas` and `postgres_only`.
+//! file's fsyncs). Only here: `replicas`, `audit_lanes` and `postgres_only`.
 
 use std::path::Path;
 
@@ -96,6 +96,8 @@ mod access;
 mod audit;
 #[path = "../api/audit_durability.rs"]
 mod audit_durability;
+#[path = "../api/audit_lanes.rs"]
+mod audit_lanes;
 #[path = "../api/calendar.rs"]
 mod calendar;
 #[path = "../api/cli.rs"]

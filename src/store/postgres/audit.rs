@@ -2,8 +2,8 @@
 //! `store/sql/audit.rs`; the link of an event to its persons is PostgreSQL's own (UNNEST).
 
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
 use sqlx::Row as _;
+use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::value;
 use crate::store::rows::*;
@@ -15,6 +15,40 @@ type Db = sqlx::Postgres;
 audit_log!(PgStore);
 
 audit_append!();
+
+/// The next `n` log numbers, from the `audit_events_seq` sequence (lanes append at once without a lock; a rolled-back
+/// append leaves a gap in `seq`, never in a lane).
+async fn next_seqs(conn: &mut PgConnection, n: usize) -> Result<Vec<i64>, StoreError> {
+    let mut seqs: Vec<i64> = sqlx::query_scalar("SELECT nextval('audit_events_seq') FROM generate_series(1, $1)")
+        .bind(n as i64)
+        .fetch_all(&mut *conn)
+        .await?;
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+impl PgStore {
+    /// Two read-only transactions on one snapshot for the chain check (`store/sql/audit.rs`): lanes commit in any
+    /// order, so a bound on `seq` would not give both reads the same events; an exported snapshot does. The bound
+    /// returned is `i64::MAX`.
+    pub(super) async fn audit_reading(
+        &self,
+    ) -> Result<(Transaction<'static, Postgres>, Transaction<'static, Postgres>, i64), StoreError> {
+        let mut a = self.pool.begin().await?;
+        sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *a).await?;
+        let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()").fetch_one(&mut *a).await?;
+        if !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(crate::store::corrupt("pg_export_snapshot", "an unexpected snapshot id"));
+        }
+        let mut b = self.pool.begin().await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot}'"
+        )))
+        .execute(&mut *b)
+        .await?;
+        Ok((a, b, i64::MAX))
+    }
+}
 
 /// Link each event to its persons (`audit_persons`): `links` holds `(person key, seq)` pairs, two UNNEST statements
 /// whatever their number; a person key not met yet gets a `persons` row without an ID number first.

@@ -3,7 +3,6 @@
 
 use sqlx::Row as _;
 
-use super::audit::append_audits;
 use super::core::stored_fact;
 use super::{PgStore, value};
 use crate::store::StoreError;

@@ -5,10 +5,10 @@
 //! instants, DATE business dates, NUMERIC(18,2) money in yuan, BYTEA keys and hashes, BOOLEAN flags.
 //!
 //! **Writers across replicas.** Every write transaction starts with `pg_advisory_xact_lock(WRITE_LOCK)`
-//! ([`PgStore::begin_write`]): the audit chain head, the change-log cursor (`MAX + 1`) and the "current version"
+//! ([`PgStore::begin_write`]): the head of audit lane 0, the change-log cursor (`MAX + 1`) and the "current version"
 //! decision of a fact are then decided by one writer at a time across every replica, exactly as under SQLite's
-//! single writer, and commits happen in cursor order. Reads never take the lock (their audit events do, group-committed:
-//! `store/group.rs`). Before the advisory lock, a process's writers queue on its own two-queue lock
+//! single writer, and commits happen in cursor order. Reads never take the lock: their audit events go,
+//! group-committed (`store/group.rs`), to the process's own audit lane (`lanes.rs`). Before the advisory lock, a process's writers queue on its own two-queue lock
 //! (`store/writer.rs`: interactive writes before waiting bulk loads), so only one of them at a time holds a
 //! connection waiting on the advisory lock.
 //!
@@ -24,6 +24,7 @@ mod coordination;
 mod core;
 mod facts;
 mod keys;
+mod lanes;
 mod medical;
 mod snapshot;
 
@@ -56,6 +57,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "calendar_notices", include_str!("../../../migrations/postgres/0008_calendar_notices.sql")),
     (9, "money_checks", include_str!("../../../migrations/postgres/0009_money_checks.sql")),
     (10, "person_ids", include_str!("../../../migrations/postgres/0010_person_ids.sql")),
+    (11, "audit_lanes", include_str!("../../../migrations/postgres/0011_audit_lanes.sql")),
 ];
 
 /// A write transaction holding the hub-wide write lock (`store::sql`).
@@ -226,8 +228,10 @@ pub struct PgStore {
     pub(super) pool: PgPool,
     /// The newest committed change-log cursor known to this replica (module docs).
     pub(super) change_head: Arc<tokio::sync::watch::Sender<i64>>,
-    /// Reads' audit events, committed in groups ([`crate::store::group`]).
+    /// Reads' audit events, committed in groups ([`crate::store::group`]) to this process's audit lane.
     pub(super) audit_group: Arc<GroupCommit<AuditRecord>>,
+    /// This process's audit lane and checkpoint state (`lanes.rs`).
+    lanes: Arc<lanes::Lanes>,
     /// This process's writers queue here (interactive before bulk, `store/writer.rs`) before the hub-wide
     /// advisory lock, so a replica's interactive writes go ahead of its own waiting bulk loads and waiting writers
     /// hold no pooled connection.
@@ -250,6 +254,7 @@ impl PgStore {
             pool,
             change_head: Arc::new(tokio::sync::watch::channel(0).0),
             audit_group: Arc::new(GroupCommit::new(crate::store::group::MAX_AUDIT_GROUP)),
+            lanes: Arc::default(),
             writer: WriteLock::default(),
             closed: Arc::new(tokio::sync::Notify::new()),
         })
@@ -330,6 +335,10 @@ impl StoreAdmin for PgStore {
         self.closed.notify_waiters();
         self.closed.notify_one();
         self.pool.close().await;
+        self.lanes.release().await;
+    }
+    fn start_audit_checkpoints(&self, every: Duration) {
+        self.spawn_checkpoints(every);
     }
     /// Connections of the pool: `(pool, open, idle)` (for metrics).
     fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {

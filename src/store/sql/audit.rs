@@ -2,10 +2,10 @@
 //! verifying the hash chain from the stored rows ([`check_chain`](crate::store::plan::check_chain); `domain::audit`
 //! holds the canonical form). Expanded by `audit_log!(Store)` in each backend's `audit.rs`.
 //!
-//! Verification reads the events and their persons on two connections, both bounded by the chain head read first:
-//! events are appended in `seq` order under the single writer (SQLite) or the hub-wide write lock (PostgreSQL, every
-//! replica), so every event up to that head is committed and visible to both reads, and an event committed meanwhile
-//! is in neither.
+//! Verification reads the events and their persons on two connections that see the same committed state
+//! (`self.audit_reading()`): on SQLite both reads are bounded by the newest `seq` read first (one writer appends in
+//! `seq` order, so every event up to it is committed and visible to both, and an event committed meanwhile is in
+//! neither); on PostgreSQL, where lanes commit in any order, the two connections share one exported snapshot.
 
 macro_rules! audit_log {
     ($store:ty) => {
@@ -19,7 +19,7 @@ macro_rules! audit_log {
             ) -> Result<Vec<AuditEventRow>, StoreError> {
                 let mut qb: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(
                     "SELECT e.seq, e.at, e.agency, e.division, e.method, e.purpose, e.outcome, e.person_count, \
-                     e.hash FROM audit_events e WHERE 1 = 1",
+                     e.hash, e.lane, e.lane_seq FROM audit_events e WHERE 1 = 1",
                 );
                 if let Some(p) = &filter.person {
                     qb.push(
@@ -55,6 +55,8 @@ macro_rules! audit_log {
                             outcome: r.try_get(6)?,
                             person_count: r.try_get(7)?,
                             hash: crate::store::plan::h32(r.try_get(8)?)?,
+                            lane: r.try_get(9)?,
+                            lane_seq: r.try_get(10)?,
                         })
                     })
                     .collect()
@@ -62,16 +64,24 @@ macro_rules! audit_log {
 
             async fn verify_audit_chain(&self) -> Result<ChainCheck, StoreError> {
                 use futures::StreamExt as _;
-                let head: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM audit_events")
-                    .fetch_one(&self.pool)
-                    .await?;
-                let mut events_conn = self.pool.acquire().await?;
-                let mut persons_conn = self.pool.acquire().await?;
+                let (mut events_conn, mut persons_conn, bound) = self.audit_reading().await?;
+                let checkpoints = sqlx::query(
+                    "SELECT l.lane, e.lane_seq, e.purpose FROM audit_lanes l JOIN audit_events e ON e.lane = l.lane \
+                     AND e.method = 'audit.checkpoint' AND e.seq <= $1 AND e.lane_seq = (SELECT MAX(x.lane_seq) \
+                     FROM audit_events x WHERE x.lane = l.lane AND x.method = 'audit.checkpoint' AND x.seq <= $1) \
+                     ORDER BY l.lane",
+                )
+                .bind(bound)
+                .fetch_all(&mut *events_conn)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                .collect::<Result<Vec<(i32, i64, String)>, StoreError>>()?;
                 let events = sqlx::query(
                     "SELECT seq, at, agency, division, method, purpose, outcome, person_count, persons_hash, \
-                     prev_hash, hash FROM audit_events WHERE seq <= $1 ORDER BY seq",
+                     prev_hash, hash, lane, lane_seq FROM audit_events WHERE seq <= $1 ORDER BY seq",
                 )
-                .bind(head)
+                .bind(bound)
                 .fetch(&mut *events_conn)
                 .map(|r| -> Result<crate::store::plan::ChainEvent, StoreError> {
                     let r = r?;
@@ -87,33 +97,38 @@ macro_rules! audit_log {
                         persons_hash: r.try_get(8)?,
                         prev_hash: r.try_get(9)?,
                         hash: r.try_get(10)?,
+                        lane: r.try_get(11)?,
+                        lane_seq: r.try_get(12)?,
                     })
                 });
                 let persons = sqlx::query(
                     "SELECT a.seq, p.person_key FROM audit_persons a JOIN persons p ON p.person_id = a.person_id \
                      WHERE a.seq <= $1 ORDER BY a.seq, p.person_key",
                 )
-                .bind(head)
+                .bind(bound)
                 .fetch(&mut *persons_conn)
                 .map(|r| -> Result<(i64, Vec<u8>), StoreError> {
                     let r = r?;
                     Ok((r.try_get(0)?, r.try_get(1)?))
                 });
-                crate::store::plan::check_chain(events, persons).await
+                crate::store::plan::check_chain(events, persons, checkpoints).await
             }
         }
     };
 }
 
-/// `append_audits(conn, records, now)`: append events to the audit chain in the order given (same canonical form and
-/// hash on both backends: `domain::audit`), numbered after the chain head, and link each to its persons: one multi-row
-/// statement for the events and one pass for their persons, whatever their number (the group commit of reads' audit
-/// events hands in up to `group::MAX_AUDIT_GROUP`). `append_audit(conn, record, now)` appends one. Must run in a write
-/// transaction (`self.write()`, or the ingest's): the chain head read here must not move before the commit. Expanded by
-/// `audit_append!()` in each backend's `audit.rs`, which provides the part that differs, `link_persons(conn, links,
-/// now)` over `(person key, seq)` pairs and `link_person_ids(conn, ids, seq)` (multi-row statements on SQLite, UNNEST
-/// on PostgreSQL): a person key the hub has not met (a read of an unknown ID number) gets a `persons` row without an
-/// ID number, so that the probe is found when an auditor asks about that person.
+/// `append_audits(conn, lane, records, now)`: append events to lane `lane` of the audit log in the order given (same
+/// canonical form and hash on both backends: `domain::audit`), numbered after the lane's head and given log numbers
+/// (`next_seqs`: the next `MAX(seq)`s on SQLite, the `audit_events_seq` sequence on PostgreSQL), and link each to
+/// its persons: one multi-row statement for the events and one pass for their persons, whatever their number (the
+/// group commit of reads' audit events hands in up to `group::MAX_AUDIT_GROUP`). `append_audit(conn, record, now)`
+/// appends one to lane 0, the writer's lane. Must run in a transaction that holds the lane: the writer (lane 0:
+/// `self.write()` or the ingest's transaction) or the lane's row lock (a PostgreSQL read lane, `postgres/lanes.rs`):
+/// the head read here must not move before the commit. Expanded by `audit_append!()` in each backend's `audit.rs`,
+/// which provides the parts that differ: `next_seqs(conn, n)`, `link_persons(conn, links, now)` over `(person key,
+/// seq)` pairs and `link_person_ids(conn, ids, seq)` (multi-row statements on SQLite, UNNEST on PostgreSQL): a person
+/// key the hub has not met (a read of an unknown ID number) gets a `persons` row without an ID number, so that the
+/// probe is found when an auditor asks about that person.
 macro_rules! audit_append {
     () => {
         pub(super) async fn append_audit(
@@ -121,24 +136,27 @@ macro_rules! audit_append {
             a: &crate::store::AuditRecord,
             now: value::Instant,
         ) -> Result<(), StoreError> {
-            append_audits(conn, std::slice::from_ref(a), now).await
+            append_audits(conn, 0, std::slice::from_ref(a), now).await
         }
 
         /// See the macro's docs.
         pub(super) async fn append_audits(
             conn: &mut <Db as sqlx::Database>::Connection,
+            lane: i32,
             records: &[crate::store::AuditRecord],
             now: value::Instant,
         ) -> Result<(), StoreError> {
             if records.is_empty() {
                 return Ok(());
             }
-            let (mut seq, mut prev) = chain_head(conn).await?;
+            let head = lane_head(conn, lane).await?;
+            let seqs = next_seqs(conn, records.len()).await?;
+            let (mut lane_seq, mut prev) = (head.seq, head.hash);
             let mut events = Vec::with_capacity(records.len());
             let mut links: Vec<([u8; 32], i64)> = Vec::new();
-            for a in records {
-                seq += 1;
-                let (keys, event) = chain_event(a, seq, prev, now);
+            for (a, seq) in records.iter().zip(seqs) {
+                lane_seq += 1;
+                let (keys, event) = chain_event(a, seq, lane, lane_seq, prev, now);
                 prev = event.hash;
                 links.extend(keys.into_iter().map(|k| (k, seq)));
                 events.push(event);
@@ -156,8 +174,9 @@ macro_rules! audit_append {
             now: value::Instant,
             known: &std::collections::HashMap<crate::crypto::PersonKey, i64>,
         ) -> Result<(), StoreError> {
-            let (seq, prev) = chain_head(conn).await?;
-            let (_, event) = chain_event(a, seq + 1, prev, now);
+            let head = lane_head(conn, 0).await?;
+            let seq = next_seqs(conn, 1).await?.into_iter().next().unwrap_or_default();
+            let (_, event) = chain_event(a, seq, 0, head.seq + 1, head.hash, now);
             insert_events(conn, std::slice::from_ref(&event)).await?;
             let mut ids: Vec<i64> = Vec::with_capacity(a.person_keys.len());
             for k in &a.person_keys {
@@ -172,21 +191,55 @@ macro_rules! audit_append {
             link_person_ids(conn, &ids, event.seq).await
         }
 
-        /// The chain's last `seq` (0 when empty) and hash ([`GENESIS`](crate::domain::audit::GENESIS) when empty).
-        async fn chain_head(conn: &mut <Db as sqlx::Database>::Connection) -> Result<(i64, [u8; 32]), StoreError> {
-            let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        /// Lane `lane`'s newest event (`seq` 0 and the lane's genesis hash when it has none), as committed or
+        /// written by this transaction.
+        pub(super) async fn lane_head(
+            conn: &mut <Db as sqlx::Database>::Connection,
+            lane: i32,
+        ) -> Result<crate::domain::audit::LaneHead, StoreError> {
+            let last = sqlx::query("SELECT lane_seq, hash FROM audit_events WHERE lane = $1 ORDER BY lane_seq DESC LIMIT 1")
+                .bind(lane)
                 .fetch_optional(&mut *conn)
                 .await?;
-            match last {
-                Some(r) => Ok((r.try_get(0)?, crate::store::plan::h32(r.try_get(1)?)?)),
-                None => Ok((0, crate::domain::audit::GENESIS)),
-            }
+            Ok(match last {
+                Some(r) => crate::domain::audit::LaneHead {
+                    lane,
+                    seq: r.try_get(0)?,
+                    hash: crate::store::plan::h32(r.try_get(1)?)?,
+                },
+                None => crate::domain::audit::LaneHead { lane, seq: 0, hash: crate::domain::audit::lane_genesis(lane) },
+            })
         }
 
-        /// One event's row, numbered `seq` after `prev`, and its distinct person keys (sorted).
+        /// Every lane's newest committed event (lanes without events left out), in lane order: what a checkpoint names.
+        #[allow(dead_code)]
+        pub(super) async fn lane_heads(
+            conn: &mut <Db as sqlx::Database>::Connection,
+        ) -> Result<Vec<crate::domain::audit::LaneHead>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT l.lane, e.lane_seq, e.hash FROM audit_lanes l JOIN audit_events e ON e.lane = l.lane \
+                 AND e.lane_seq = (SELECT MAX(x.lane_seq) FROM audit_events x WHERE x.lane = l.lane) ORDER BY l.lane",
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(crate::domain::audit::LaneHead {
+                        lane: r.try_get(0)?,
+                        seq: r.try_get(1)?,
+                        hash: crate::store::plan::h32(r.try_get(2)?)?,
+                    })
+                })
+                .collect()
+        }
+
+        /// One event's row: log number `seq`, position `lane_seq` in `lane` after `prev`; and its distinct person
+        /// keys (sorted).
         fn chain_event<'a>(
             a: &'a crate::store::AuditRecord,
             seq: i64,
+            lane: i32,
+            lane_seq: i64,
             prev: [u8; 32],
             now: value::Instant,
         ) -> (Vec<[u8; 32]>, EventRow<'a>) {
@@ -194,7 +247,7 @@ macro_rules! audit_append {
             let mut keys: Vec<[u8; 32]> = a.person_keys.iter().map(|k| *k.as_bytes()).collect();
             let persons_hash = persons_hash(&mut keys);
             let content = EventContent {
-                seq,
+                seq: lane_seq,
                 at_micros: value::micros(now),
                 agency: &a.agency,
                 division: &a.division,
@@ -205,13 +258,25 @@ macro_rules! audit_append {
                 persons_hash,
             };
             let hash = event_hash(&prev, &content);
-            let event = EventRow { seq, at: now, record: a, person_count: keys.len() as i64, persons_hash, prev, hash };
+            let event = EventRow {
+                seq,
+                lane,
+                lane_seq,
+                at: now,
+                record: a,
+                person_count: keys.len() as i64,
+                persons_hash,
+                prev,
+                hash,
+            };
             (keys, event)
         }
 
         /// An `audit_events` row to insert.
         struct EventRow<'a> {
             seq: i64,
+            lane: i32,
+            lane_seq: i64,
             at: value::Instant,
             record: &'a crate::store::AuditRecord,
             person_count: i64,
@@ -220,18 +285,20 @@ macro_rules! audit_append {
             hash: [u8; 32],
         }
 
-        /// Insert `events` in multi-row statements of at most 500 rows (11 values each).
+        /// Insert `events` in multi-row statements of at most 400 rows (13 values each).
         async fn insert_events(
             conn: &mut <Db as sqlx::Database>::Connection,
             events: &[EventRow<'_>],
         ) -> Result<(), StoreError> {
-            for chunk in events.chunks(500) {
+            for chunk in events.chunks(400) {
                 let mut qb: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(
-                    "INSERT INTO audit_events (seq, at, agency, division, method, purpose, outcome, person_count, \
-                     persons_hash, prev_hash, hash) ",
+                    "INSERT INTO audit_events (seq, lane, lane_seq, at, agency, division, method, purpose, outcome, \
+                     person_count, persons_hash, prev_hash, hash) ",
                 );
                 qb.push_values(chunk, |mut b, e| {
                     b.push_bind(e.seq)
+                        .push_bind(e.lane)
+                        .push_bind(e.lane_seq)
                         .push_bind(e.at)
                         .push_bind(e.record.agency.clone())
                         .push_bind(e.record.division.clone())

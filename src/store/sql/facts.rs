@@ -31,19 +31,13 @@ macro_rules! fact_reads {
             }
 
             /// Group-committed ([`crate::store::group`]): the events of concurrent reads share a write transaction,
-            /// appended to the chain in the order they were handed in; returns once that transaction has committed.
+            /// appended to the process's audit lane in the order they were handed in (`append_read_audits`: lane 0
+            /// on SQLite, the process's own lane on PostgreSQL); returns once that transaction has committed.
             async fn record_audit(&self, audit: &crate::store::AuditRecord) -> Result<(), StoreError> {
                 self.audit_group
                     .submit(audit.clone(), |events| {
                         let store = self.clone();
-                        async move {
-                            let mut w = store.write().await?;
-                            // Taken under the write lock, so event times follow the chain's order.
-                            let now = crate::store::from_micros(crate::store::to_micros(chrono::Utc::now()));
-                            append_audits(&mut w.tx, &events, value::instant(now)).await?;
-                            w.tx.commit().await?;
-                            Ok(())
-                        }
+                        async move { store.append_read_audits(&events).await }
                     })
                     .await
             }

@@ -2,6 +2,7 @@
 //! `store/sql/audit.rs`; the link of an event to its persons is SQLite's own (multi-row statements).
 
 use sqlx::Row as _;
+use sqlx::pool::PoolConnection;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{ROWS_PER_INSERT, value};
@@ -14,6 +15,33 @@ type Db = sqlx::Sqlite;
 audit_log!(SqliteStore);
 
 audit_append!();
+
+impl SqliteStore {
+    /// Two pooled connections for the chain check, and the newest `seq`, which bounds both reads (`store/sql/audit.rs`).
+    pub(super) async fn audit_reading(
+        &self,
+    ) -> Result<(PoolConnection<Sqlite>, PoolConnection<Sqlite>, i64), StoreError> {
+        let bound: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetch_one(&self.pool).await?;
+        Ok((self.pool.acquire().await?, self.pool.acquire().await?, bound))
+    }
+
+    /// A group of reads' audit events, in one write transaction under the writer: SQLite has one lane, lane 0.
+    pub(super) async fn append_read_audits(&self, events: &[crate::store::AuditRecord]) -> Result<(), StoreError> {
+        let mut w = self.write().await?;
+        // Taken under the writer, so event times follow the chain's order.
+        let now = crate::store::from_micros(crate::store::to_micros(chrono::Utc::now()));
+        append_audits(&mut w.tx, 0, events, value::instant(now)).await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The next `n` log numbers, after the newest (one writer appends at a time).
+async fn next_seqs(conn: &mut SqliteConnection, n: usize) -> Result<Vec<i64>, StoreError> {
+    let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetch_one(&mut *conn).await?;
+    Ok((1..=n as i64).map(|i| max + i).collect())
+}
 
 /// Link each event to its persons (`audit_persons`): `links` holds `(person key, seq)` pairs, [`ROWS_PER_INSERT`] a
 /// statement; a person key not met yet gets a `persons` row without an ID number first.

@@ -56,6 +56,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "calendar_notices", include_str!("../../../migrations/sqlite/0008_calendar_notices.sql")),
     (9, "money_checks", include_str!("../../../migrations/sqlite/0009_money_checks.sql")),
     (10, "person_ids", include_str!("../../../migrations/sqlite/0010_person_ids.sql")),
+    (11, "audit_lanes", include_str!("../../../migrations/sqlite/0011_audit_lanes.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
@@ -107,7 +108,7 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 
 pub(super) use crate::store::corrupt;
 
-use audit::{append_audit, append_audits};
+use audit::append_audit;
 
 /// A write transaction on the writer connection, holding the writer mutex until it ends (the shape
 /// `store::sql`'s macros expect of `self.write()`).
