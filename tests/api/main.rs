@@ -23,6 +23,7 @@ mod cli;
 mod config_cli;
 mod conformance;
 mod coordination;
+mod errors;
 mod exchange;
 mod hostile;
 mod keys;

@@ -104,6 +104,8 @@ mod cli;
 mod conformance;
 #[path = "../api/coordination.rs"]
 mod coordination;
+#[path = "../api/errors.rs"]
+mod errors;
 #[path = "../api/exchange.rs"]
 mod exchange;
 #[path = "../api/hostile.rs"]
