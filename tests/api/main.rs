@@ -20,6 +20,7 @@ mod audit_durability;
 mod bench_memory;
 mod calendar;
 mod cli;
+mod compression;
 mod config_cli;
 mod conformance;
 mod coordination;

@@ -100,6 +100,8 @@ mod audit_durability;
 mod calendar;
 #[path = "../api/cli.rs"]
 mod cli;
+#[path = "../api/compression.rs"]
+mod compression;
 #[path = "../api/conformance.rs"]
 mod conformance;
 #[path = "../api/coordination.rs"]
