@@ -95,7 +95,7 @@ list='{"divisionCode":"621002","asOf":"2023-06-30"}'
 if g civil_affairs-621022 -d "$list" "localhost:$port" doudi.v1.RecipientExchange/ListRecipients >"$work/zh" 2>&1; then fail "county office outside its county"; fi
 grep -q 'Code: PermissionDenied' "$work/zh" || fail "county scope: $(cat "$work/zh")"
 grep -q '西峰区' "$work/zh" && grep -q '环县' "$work/zh" || fail "Chinese text intact: $(cat "$work/zh")"
-ok "status message with Chinese text intact: $(grep Message "$work/zh")"
+ok "status message with Chinese text intact: $(grep "^  Message:" "$work/zh")"
 
 report='{"countyCode":"621022","month":"2023-07","program":"FUND_PROGRAM_RURAL_DIBAO","disbursedOn":"2023-07-05",
  "amount":"442.00","recipients":"1"}'
