@@ -3,7 +3,8 @@
 #   clients/python/doudi_check.py (grpcio, stubs generated from proto/ at run time into a temp dir) and
 #   clients/node/check.js (@grpc/grpc-js + @grpc/proto-loader, proto/ loaded at run time).
 # Each pushes (ACCEPTED, then DUPLICATE), reads, lists, is refused (PERMISSION_DENIED), reads a status
-# message with Chinese text back intact, and watches the change feed and resumes it from a cursor. The Python packages go into tools/venv-python (gitignored,
+# message with Chinese text back intact, and watches the change feed and resumes it from a cursor; the Python client also
+# reads the google.rpc error details of a refusal (grpcio-status) and sends a gzip-compressed request. The Python packages go into tools/venv-python (gitignored,
 # reinstalled only when clients/python/requirements.txt changes); the Node ones by `npm ci` from the
 # committed package-lock.json. DOUDI_BIN names the hub binary (default
 # ${CARGO_TARGET_DIR:-target}/debug/doudi, built with `cargo build` when missing).
@@ -26,7 +27,7 @@ else
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
   echo "$want" >"$stamp"
 fi
-"$venv/bin/python" -c 'import grpc, grpc_tools, google.protobuf as p; print("grpcio", grpc.__version__, "protobuf", p.__version__)'
+"$venv/bin/python" -c 'import grpc, grpc_tools, grpc_status, google.rpc.error_details_pb2, google.protobuf as p; print("grpcio", grpc.__version__, "protobuf", p.__version__)'
 
 echo "== node client: npm ci"
 node --version

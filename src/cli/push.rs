@@ -277,12 +277,25 @@ fn write_state(path: &Path, state: &PushState) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Worth retrying: the hub's details say so with a `google.rpc.RetryInfo` (docs/errors.md: a quota, a concurrency
+/// limit, a shutdown, the database unavailable; not a message over the size limit, which would fail again). From a
+/// hub without details (no `ErrorInfo`): every UNAVAILABLE and RESOURCE_EXHAUSTED, as before.
 fn is_transient(s: &tonic::Status) -> bool {
+    use tonic_types::StatusExt;
+    let d = s.get_error_details();
+    if d.error_info().is_some() {
+        return d.retry_info().is_some();
+    }
     matches!(s.code(), tonic::Code::Unavailable | tonic::Code::ResourceExhausted)
 }
 
+/// The wait before a retry: `RetryInfo.retry_delay`, else the `retry-after-ms` trailer, else 1 s; within 50 ms to
+/// 30 s.
 fn retry_after(s: &tonic::Status) -> Duration {
-    let ms = s.metadata().get("retry-after-ms").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    use tonic_types::StatusExt;
+    let ms = s.get_details_retry_info().and_then(|r| r.retry_delay).map(|d| d.as_millis() as u64).or_else(|| {
+        s.metadata().get("retry-after-ms").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+    });
     Duration::from_millis(ms.unwrap_or(1_000).clamp(50, 30_000))
 }
 

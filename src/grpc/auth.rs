@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tonic::{Request, Status};
+use tonic::{Code, Request, Status};
 
+use super::status::{DEFAULT_RETRY, ErrorReason, Refusal, internal};
 use crate::domain::agency::Principal;
 use crate::domain::policy::AccessPolicy;
 use crate::tls::peer_spiffe_ids;
@@ -72,8 +73,8 @@ impl Authenticator {
         self
     }
 
-    /// Count one request of `p` against its agency's quota. Over it: RESOURCE_EXHAUSTED saying when to retry, also
-    /// as `retry-after-ms` metadata.
+    /// Count one request of `p` against its agency's quota. Over it: RESOURCE_EXHAUSTED, reason QUOTA_EXCEEDED, with
+    /// the wait in the message, in `RetryInfo` and in the `retry-after-ms` trailer (`super::status`).
     fn charge(&self, p: &Principal) -> Result<(), Status> {
         if self.limits.per_second == 0 {
             return Ok(());
@@ -85,26 +86,29 @@ impl Authenticator {
                 let wait =
                     not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
                 let ms = wait.as_millis().max(1) as u64;
-                let mut s = Status::resource_exhausted(format!(
-                    "agency {agency} is over its quota of {} requests per second; retry in {ms} ms",
-                    self.limits.per_second
-                ));
-                if let Ok(v) = ms.to_string().parse() {
-                    s.metadata_mut().insert("retry-after-ms", v);
-                }
-                Err(s)
+                let per_second = self.limits.per_second;
+                Err(Refusal::new(
+                    Code::ResourceExhausted,
+                    ErrorReason::QuotaExceeded,
+                    format!("agency {agency} is over its quota of {per_second} requests per second; retry in {ms} ms"),
+                )
+                .info("agency", &agency)
+                .info("quota_per_second", per_second)
+                .quota(format!("agency:{agency}"), format!("{per_second} requests per second (rate_per_agency)"))
+                .retry_after(std::time::Duration::from_millis(ms))
+                .into())
             }
         }
     }
 
     /// A permit for one more concurrent client stream of `p`'s agency, held while the stream runs. Over the limit:
-    /// RESOURCE_EXHAUSTED.
+    /// RESOURCE_EXHAUSTED, reason CONCURRENCY_LIMIT_EXCEEDED, retry after 1 s.
     pub fn stream_permit(&self, p: &Principal) -> Result<Option<OwnedSemaphorePermit>, Status> {
         Self::permit(p, &self.limits.streams, self.limits.max_streams, "StreamFacts streams")
     }
 
     /// A permit for one more concurrent WatchChanges of `p`'s agency (`max_watches_per_agency`), held while the watch
-    /// runs. Over the limit: RESOURCE_EXHAUSTED.
+    /// runs. Over the limit: RESOURCE_EXHAUSTED, reason CONCURRENCY_LIMIT_EXCEEDED, retry after 1 s.
     pub fn watch_permit(&self, p: &Principal) -> Result<Option<OwnedSemaphorePermit>, Status> {
         Self::permit(p, &self.limits.watches, self.limits.max_watches, "watches (WatchChanges)")
     }
@@ -120,27 +124,30 @@ impl Authenticator {
         }
         let agency = p.agency().to_string();
         let sem = {
-            let mut map = map.lock().map_err(|_| Status::internal("stream limits unavailable"))?;
+            let mut map = map.lock().map_err(|_| internal("stream limits unavailable"))?;
             map.entry(agency.clone()).or_insert_with(|| Arc::new(Semaphore::new(max))).clone()
         };
         sem.try_acquire_owned().map(Some).map_err(|_| {
-            let mut s = Status::resource_exhausted(format!(
-                "agency {agency} already has {max} {what} open (the limit); retry when one has finished"
-            ));
-            s.metadata_mut().insert("retry-after-ms", "1000".parse().expect("ascii"));
-            s
+            Refusal::new(
+                Code::ResourceExhausted,
+                ErrorReason::ConcurrencyLimitExceeded,
+                format!("agency {agency} already has {max} {what} open (the limit); retry when one has finished"),
+            )
+            .info("agency", &agency)
+            .info("limit", max)
+            .retry_after(DEFAULT_RETRY)
+            .into()
         })
     }
 
-    /// The caller. Errors: UNAUTHENTICATED without a certificate, without a SPIFFE ID of the
-    /// trust domain, or with an agency the policy does not know.
+    /// The caller. Errors: UNAUTHENTICATED (reason CLIENT_CERTIFICATE_REJECTED) without a certificate, without a
+    /// SPIFFE ID of the trust domain, or with an agency the policy does not know; RESOURCE_EXHAUSTED (QUOTA_EXCEEDED)
+    /// over the agency's quota.
     pub fn principal<T>(&self, req: &Request<T>) -> Result<Principal, Status> {
-        let certs =
-            req.peer_certs().ok_or_else(|| Status::unauthenticated("a client certificate is required (mutual TLS)"))?;
-        let leaf =
-            certs.first().ok_or_else(|| Status::unauthenticated("a client certificate is required (mutual TLS)"))?;
-        let ids = peer_spiffe_ids(leaf.as_ref())
-            .map_err(|_| Status::unauthenticated("the client certificate could not be read"))?;
+        let certs = req.peer_certs().ok_or_else(|| unauthenticated("a client certificate is required (mutual TLS)"))?;
+        let leaf = certs.first().ok_or_else(|| unauthenticated("a client certificate is required (mutual TLS)"))?;
+        let ids =
+            peer_spiffe_ids(leaf.as_ref()).map_err(|_| unauthenticated("the client certificate could not be read"))?;
         let mut last_err = String::from("the client certificate carries no SPIFFE ID");
         for id in ids {
             match Principal::from_spiffe(&id, &self.trust_domain) {
@@ -152,6 +159,11 @@ impl Authenticator {
                 Err(e) => last_err = format!("SPIFFE ID {id}: {e}"),
             }
         }
-        Err(Status::unauthenticated(last_err))
+        Err(unauthenticated(last_err))
     }
+}
+
+/// UNAUTHENTICATED, reason CLIENT_CERTIFICATE_REJECTED.
+fn unauthenticated(message: impl Into<String>) -> Status {
+    Refusal::new(Code::Unauthenticated, ErrorReason::ClientCertificateRejected, message).into()
 }

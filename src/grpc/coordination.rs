@@ -6,12 +6,13 @@ use tonic::{Request, Response, Status};
 use super::auth::Authenticator;
 use super::convert::{date_in, id_number_in, timestamp};
 use super::pb::{self, coordination_server::Coordination};
-use super::status::invalid;
+use super::status::{Refusal, invalid};
 use crate::domain::calendar::{Month, today_shanghai};
 use crate::domain::coordination::{
     FundProgram, ReportStatus, WarningDecision, WarningReason, WarningState, WarningStep, submission_status,
 };
 use crate::domain::division::{DivisionCode, DivisionLevel, division_name};
+use crate::domain::fact::FieldError;
 use crate::domain::money::Money;
 use crate::hub::{FundReportInput, FundReportLine, Hub, WarningFilter, WarningInput, WarningView};
 use crate::store::{StoredFundReport, WarningInsert};
@@ -31,13 +32,13 @@ pub const MAX_WARNING_ID_LEN: usize = 64;
 
 macro_rules! enum_map {
     ($fn_in:ident, $fn_out:ident, $pb:ty, $dom:ty, { $($p:ident <=> $d:ident),+ $(,)? }) => {
-        pub fn $fn_in(v: i32, field: &str) -> Result<Option<$dom>, Status> {
+        pub fn $fn_in(v: i32, field: &str) -> Result<Option<$dom>, FieldError> {
             if v == 0 {
                 return Ok(None);
             }
             match <$pb>::try_from(v) {
                 $(Ok(<$pb>::$p) => Ok(Some(<$dom>::$d)),)+
-                _ => Err(invalid(field, format!("unknown enum value {v}"))),
+                _ => Err(FieldError::new(field, format!("unknown enum value {v}"))),
             }
         }
         pub fn $fn_out(d: Option<$dom>) -> i32 {
@@ -94,31 +95,53 @@ fn county_in(s: &str, field: &str) -> Result<DivisionCode, Status> {
     Ok(d)
 }
 
-fn text_id(s: &str, field: &str) -> Result<String, Status> {
+fn text_id(s: &str, field: &str) -> Result<String, FieldError> {
     if s.is_empty() {
-        return Err(invalid(field, "is required"));
+        return Err(FieldError::new(field, "is required"));
     }
     if s.chars().count() > MAX_WARNING_ID_LEN {
-        return Err(invalid(field, format!("is longer than {MAX_WARNING_ID_LEN} characters")));
+        return Err(FieldError::new(field, format!("is longer than {MAX_WARNING_ID_LEN} characters")));
     }
     if s.chars().any(char::is_control) || s.trim().is_empty() {
-        return Err(invalid(field, "contains a control character or is blank"));
+        return Err(FieldError::new(field, "contains a control character or is blank"));
     }
     Ok(s.to_owned())
 }
 
-fn instant_in(t: Option<&prost_types::Timestamp>, field: &str) -> Result<DateTime<Utc>, Status> {
-    let t = t.ok_or_else(|| invalid(field, "is required"))?;
+fn instant_in(t: Option<&prost_types::Timestamp>, field: &str) -> Result<DateTime<Utc>, FieldError> {
+    let bad = |reason: &str| FieldError::new(field, reason);
+    let t = t.ok_or_else(|| bad("is required"))?;
     if !(0..1_000_000_000).contains(&t.nanos) {
-        return Err(invalid(field, "nanos out of range"));
+        return Err(bad("nanos out of range"));
     }
-    let dt = DateTime::from_timestamp(t.seconds, t.nanos as u32).ok_or_else(|| invalid(field, "is out of range"))?;
+    let dt = DateTime::from_timestamp(t.seconds, t.nanos as u32).ok_or_else(|| bad("is out of range"))?;
     let min = DateTime::parse_from_rfc3339("1900-01-01T00:00:00Z").expect("valid").to_utc();
     let max = DateTime::parse_from_rfc3339("2100-01-01T00:00:00Z").expect("valid").to_utc();
     if dt < min || dt >= max {
-        return Err(invalid(field, "is outside 1900 to 2099"));
+        return Err(bad("is outside 1900 to 2099"));
     }
     Ok(dt)
+}
+
+/// One wire warning → input, or every bad field of it (paths `warnings[i].…`).
+fn warning_in(i: usize, w: &pb::WarningIn) -> Result<WarningInput, Vec<FieldError>> {
+    let f = |name: &str| format!("warnings[{i}].{name}");
+    let division = if w.division_code.is_empty() {
+        Err(FieldError::new(f("division_code"), "is required"))
+    } else {
+        w.division_code.parse::<DivisionCode>().map_err(|e| FieldError::new(f("division_code"), e.to_string()))
+    };
+    let warning_id = text_id(&w.warning_id, &f("warning_id"));
+    let id_number = id_number_in(&w.id_number, &f("id_number"));
+    let reason =
+        reason_in(w.reason, &f("reason")).and_then(|r| r.ok_or_else(|| FieldError::new(f("reason"), "is required")));
+    let received_at = instant_in(w.received_at.as_ref(), &f("received_at"));
+    match (warning_id, id_number, division, reason, received_at) {
+        (Ok(warning_id), Ok(id_number), Ok(division), Ok(reason), Ok(received_at)) => {
+            Ok(WarningInput { warning_id, id_number, division, reason, received_at })
+        }
+        (a, b, c, d, e) => Err([a.err(), b.err(), c.err(), d.err(), e.err()].into_iter().flatten().collect()),
+    }
 }
 
 fn report_out(r: &StoredFundReport) -> pb::FundReport {
@@ -265,21 +288,17 @@ impl Coordination for CoordinationService {
     ) -> Result<Response<pb::PushWarningsResponse>, Status> {
         let principal = self.auth.principal(&req)?;
         let r = req.into_inner();
+        // Every bad field of every warning is named (BadRequest), not only the first.
         let mut warnings = Vec::with_capacity(r.warnings.len());
+        let mut bad = Vec::new();
         for (i, w) in r.warnings.iter().enumerate() {
-            let f = |name: &str| format!("warnings[{i}].{name}");
-            let division = if w.division_code.is_empty() {
-                return Err(invalid(&f("division_code"), "is required"));
-            } else {
-                w.division_code.parse::<DivisionCode>().map_err(|e| invalid(&f("division_code"), e))?
-            };
-            warnings.push(WarningInput {
-                warning_id: text_id(&w.warning_id, &f("warning_id"))?,
-                id_number: id_number_in(&w.id_number, &f("id_number")).map_err(|e| invalid(&e.field, e.reason))?,
-                division,
-                reason: reason_in(w.reason, &f("reason"))?.ok_or_else(|| invalid(&f("reason"), "is required"))?,
-                received_at: instant_in(w.received_at.as_ref(), &f("received_at"))?,
-            });
+            match warning_in(i, w) {
+                Ok(w) => warnings.push(w),
+                Err(errors) => bad.extend(errors.into_iter().map(|e| (e.field, e.reason))),
+            }
+        }
+        if !bad.is_empty() {
+            return Err(Refusal::invalid_fields(bad).into());
         }
         let outcomes = self.hub.push_warnings(&principal, PUSH_WARNINGS, warnings).await?;
         let out = |o: &WarningInsert| match o {

@@ -8,7 +8,7 @@ use super::auth::Authenticator;
 use super::convert::{date_in, fact_in, id_number_in, payload_kind_in, program_filter, recipient_out};
 use super::observe::agency_label;
 use super::pb::{self, recipient_exchange_server::RecipientExchange};
-use super::status::invalid;
+use super::status::{Refusal, invalid, shutting_down};
 use crate::domain::agency::Principal;
 use crate::domain::calendar::today_shanghai;
 use crate::domain::versioning::Decision;
@@ -35,8 +35,9 @@ enum Ahead {
     Push(PreparedPush),
     /// A message refused as a whole (`Hub::prepare_push`: permission, batch size); the stream ends there.
     Refused(crate::hub::HubError),
-    /// The client's stream failed (a malformed or oversized message, a reset); the stream ends there.
-    ClientFault(Status),
+    /// The client's stream failed: a malformed or oversized message (`Ok`, the refusal of `limits::client_fault`),
+    /// or a reset or transport error (`Err`, tonic's status); the stream ends there.
+    ClientFault(Result<Refusal, Status>),
     /// The client ended the stream. Said explicitly, so that a reader that stops without it (it panicked) fails the
     /// call instead of ending it as if complete.
     End,
@@ -148,6 +149,10 @@ fn count(counts: &mut pb::OutcomeCounts, r: &FactResult) {
     }
 }
 
+/// `ErrorInfo.metadata` key of a StreamFacts refusal: how many facts of the stream were processed before it
+/// (errors.proto); the client resends from that one.
+pub const FACTS_PROCESSED: &str = "facts_processed";
+
 const PUSH: &str = "/doudi.v1.RecipientExchange/PushFacts";
 const STREAM: &str = "/doudi.v1.RecipientExchange/StreamFacts";
 const GET: &str = "/doudi.v1.RecipientExchange/GetRecipient";
@@ -164,7 +169,7 @@ impl RecipientExchange for ExchangeService {
     ) -> Result<Response<Self::WatchChangesStream>, Status> {
         let principal = self.auth.principal(&req)?;
         if self.draining.is_fired() {
-            return Err(Status::unavailable("the hub is shutting down: watch on another connection or hub"));
+            return Err(shutting_down("the hub is shutting down: watch on another connection or hub").into());
         }
         let permit = self.auth.watch_permit(&principal)?;
         let r = req.into_inner();
@@ -230,11 +235,13 @@ impl RecipientExchange for ExchangeService {
                     biased;
                     () = &mut draining => {
                         tracing::info!(agency = %principal.agency(), facts = offset, "StreamFacts ended: hub shutting down");
-                        return Err(Status::unavailable(format!(
+                        return Err(shutting_down(format!(
                             "the hub is shutting down: reconnect and resend from fact {offset}; the {offset} facts before \
                              it were processed (accepted {}, new_version {}, duplicate {}, stale {}, rejected {})",
                             counts.accepted, counts.new_version, counts.duplicate, counts.stale, counts.rejected
-                        )));
+                        ))
+                        .info(FACTS_PROCESSED, offset)
+                        .into());
                     }
                     item = ahead.rx.recv() => item.map(|(item, _share)| item),
                 },
@@ -265,39 +272,48 @@ impl RecipientExchange for ExchangeService {
             if group.is_empty() {
                 match pending.take() {
                     // Refused before storing: what came before is committed.
-                    Some(Ahead::Refused(e)) => return Err(e.into()),
+                    Some(Ahead::Refused(e)) => return Err(Refusal::from(e).info(FACTS_PROCESSED, offset).into()),
                     // Say what was committed before the bad message, so the client can resume.
-                    Some(Ahead::ClientFault(s)) => {
+                    Some(Ahead::ClientFault(fault)) => {
+                        let processed = |m: &str| {
+                            format!(
+                                "message after fact {offset}: {m}; the {offset} facts before it were processed \
+                                 (accepted {}, new_version {}, duplicate {}, stale {}, rejected {})",
+                                counts.accepted, counts.new_version, counts.duplicate, counts.stale, counts.rejected
+                            )
+                        };
+                        let s = match fault {
+                            Ok(refusal) => Status::from(refusal.rephrase(processed).info(FACTS_PROCESSED, offset)),
+                            Err(s) => Status::new(s.code(), processed(s.message())),
+                        };
                         tracing::warn!(agency = %principal.agency(), code = ?s.code(), facts = offset, message = s.message(),
                             "StreamFacts: refused a client's message");
-                        return Err(Status::new(
-                            s.code(),
-                            format!(
-                                "message after fact {offset}: {}; the {offset} facts before it were processed \
-                                 (accepted {}, new_version {}, duplicate {}, stale {}, rejected {})",
-                                s.message(),
-                                counts.accepted,
-                                counts.new_version,
-                                counts.duplicate,
-                                counts.stale,
-                                counts.rejected
-                            ),
-                        ));
+                        return Err(s);
                     }
                     Some(Ahead::End) => break,
                     // The reader stopped without saying why (a bug: it panicked): what came before is committed.
                     Some(Ahead::Push(_)) | None => {
                         tracing::error!(agency = %principal.agency(), facts = offset, "StreamFacts: the stream's reader stopped");
-                        return Err(Status::internal(format!(
-                            "the hub failed reading the stream after fact {offset}; the {offset} facts before it were \
-                             processed (accepted {}, new_version {}, duplicate {}, stale {}, rejected {}): resend from \
-                             fact {offset}",
-                            counts.accepted, counts.new_version, counts.duplicate, counts.stale, counts.rejected
-                        )));
+                        return Err(Refusal::new(
+                            tonic::Code::Internal,
+                            super::status::ErrorReason::InternalError,
+                            format!(
+                                "the hub failed reading the stream after fact {offset}; the {offset} facts before it \
+                                 were processed (accepted {}, new_version {}, duplicate {}, stale {}, rejected {}): \
+                                 resend from fact {offset}",
+                                counts.accepted, counts.new_version, counts.duplicate, counts.stale, counts.rejected
+                            ),
+                        )
+                        .info(FACTS_PROCESSED, offset)
+                        .into());
                     }
                 }
             }
-            let stored = self.hub.store_pushes(group, Priority::Bulk).await?;
+            let stored = self
+                .hub
+                .store_pushes(group, Priority::Bulk)
+                .await
+                .map_err(|e| Refusal::from(e).info(FACTS_PROCESSED, offset))?;
             for results in stored {
                 let n = results.len();
                 let mut batch = pb::OutcomeCounts::default();

@@ -81,7 +81,7 @@ pub fn json_struct(o: serde_json::Map<String, serde_json::Value>) -> prost_types
 pub fn to_struct<T: serde::Serialize>(v: &T) -> Result<prost_types::Struct, Status> {
     match serde_json::to_value(v) {
         Ok(serde_json::Value::Object(o)) => Ok(json_struct(o)),
-        _ => Err(Status::internal("summary is not an object")),
+        _ => Err(super::status::internal("summary is not an object")),
     }
 }
 

@@ -14,6 +14,7 @@ use tonic::{Code, Status};
 
 use super::convert::{payload_kind_out, timestamp, visible_fact_out};
 use super::pb;
+use super::status::{DEFAULT_RETRY, ErrorReason, Refusal, internal};
 use crate::hub::{ChangeView, Hub, WatchPlan};
 use crate::lifetime::Trigger;
 
@@ -48,13 +49,20 @@ impl Default for WatchSettings {
     }
 }
 
-/// A status that ends a watch, naming the cursor to resume from in the message and in `doudi-resume-cursor`.
-pub fn resume_status(code: Code, cursor: i64, why: &str) -> Status {
-    let mut s = Status::new(code, format!("{why}; resume from cursor {cursor}"));
-    if let Ok(v) = cursor.to_string().parse() {
-        s.metadata_mut().insert(RESUME_CURSOR, v);
+/// `ErrorInfo.metadata` key of the cursor to resume from (errors.proto).
+pub const RESUME_CURSOR_INFO: &str = "resume_cursor";
+
+/// A status that ends a watch, naming the cursor to resume from in the message, in the `doudi-resume-cursor`
+/// trailer and in `ErrorInfo.metadata["resume_cursor"]`. `reason` WATCH_TOO_SLOW (ABORTED) or HUB_SHUTTING_DOWN /
+/// STORAGE_UNAVAILABLE (UNAVAILABLE, with RetryInfo 1 s).
+pub fn resume_status(code: Code, reason: ErrorReason, cursor: i64, why: &str) -> Status {
+    let mut r = Refusal::new(code, reason, format!("{why}; resume from cursor {cursor}"))
+        .info(RESUME_CURSOR_INFO, cursor)
+        .trailer(RESUME_CURSOR, cursor);
+    if code == Code::Unavailable {
+        r = r.retry_after(DEFAULT_RETRY);
     }
-    s
+    r.into()
 }
 
 /// The response stream of one watch: the changes the task queued, then the status it ended with.
@@ -83,7 +91,7 @@ impl futures::Stream for WatchStream {
         let Some(end) = this.end.as_mut() else { return Poll::Ready(None) };
         let status = match std::task::ready!(Pin::new(end).poll(cx)) {
             Ok(s) => s,
-            Err(_) => Status::internal("the watch ended unexpectedly; resume from the last cursor received"),
+            Err(_) => internal("the watch ended unexpectedly; resume from the last cursor received"),
         };
         this.end = None;
         Poll::Ready(Some(Err(status)))
@@ -178,12 +186,22 @@ impl Watcher {
     }
 
     fn shutting_down(&self) -> Status {
-        resume_status(Code::Unavailable, self.position, "the hub is shutting down: reconnect")
+        resume_status(
+            Code::Unavailable,
+            ErrorReason::HubShuttingDown,
+            self.position,
+            "the hub is shutting down: reconnect",
+        )
     }
 
     fn internal(&self, e: crate::hub::HubError) -> Status {
         let s: Status = e.into();
-        resume_status(Code::Unavailable, self.position, &format!("the change log could not be read ({})", s.message()))
+        resume_status(
+            Code::Unavailable,
+            ErrorReason::StorageUnavailable,
+            self.position,
+            &format!("the change log could not be read ({})", s.message()),
+        )
     }
 
     /// Queue one message. While the buffer is full: end with UNAVAILABLE at shutdown; with ABORTED after
@@ -207,6 +225,7 @@ impl Watcher {
                 () = tokio::time::sleep_until(deadline) => {
                     return Err(resume_status(
                         Code::Aborted,
+                        ErrorReason::WatchTooSlow,
                         self.position,
                         &format!(
                             "the watcher is too slow: its send buffer stayed full for {} s (watch_send_timeout_secs)",
@@ -219,6 +238,7 @@ impl Watcher {
                     if lag > self.settings.max_lag {
                         return Err(resume_status(
                             Code::Aborted,
+                            ErrorReason::WatchTooSlow,
                             self.position,
                             &format!(
                                 "the watcher fell {lag} changes behind the log (more than watch_max_lag {}) while \

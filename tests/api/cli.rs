@@ -703,3 +703,28 @@ async fn watch_prints_one_line_per_change_and_resumes_from_a_cursor() {
     assert!(!text.contains(&b), "text lines carry the masked ID only: {text}");
     app.stop().await;
 }
+
+/// A refusal that waiting cannot cure is not retried (docs/errors.md): a message over the hub's size limit is
+/// RESOURCE_EXHAUSTED without RetryInfo, so `push` stops at once. Retrying as before (five times, 1 s apart without a
+/// hint) would take at least 5 s.
+#[apply(e2e!)]
+#[tokio::test]
+async fn push_stops_at_once_on_a_refusal_without_retry_info() {
+    // 2,000 bytes allowed; 40 facts are about 100 bytes each in protobuf, so one message of them is over the limit.
+    let app = crate::support::spawn_app_with(|c| c.max_message_bytes = 2_000).await;
+    let certs = certs_dir(&app, "civil_affairs");
+    let conn = ConnectArgs::from_dir(&app.server, certs.path(), "civil_affairs");
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = std::iter::once(HEADER.to_owned())
+        .chain((1..=40).map(|s| rural(&format!("BIG-{s}"), &id("621022", (1986, 1, 1), s), 2, "442.00", "HH-1")))
+        .collect();
+    let file = dir.path().join("big.csv");
+    std::fs::write(&file, rows.join("\n") + "\n").unwrap();
+    let started = Instant::now();
+    let e = push(&push_args(&conn, &file)).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(format!("{e:#}").contains("too large"), "{e:#}");
+    assert!(took < std::time::Duration::from_secs(4), "retried: {took:?}");
+    assert_eq!(app.fact_versions().await, 0);
+    app.stop().await;
+}

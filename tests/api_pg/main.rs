@@ -102,10 +102,14 @@ mod audit_lanes;
 mod calendar;
 #[path = "../api/cli.rs"]
 mod cli;
+#[path = "../api/compression.rs"]
+mod compression;
 #[path = "../api/conformance.rs"]
 mod conformance;
 #[path = "../api/coordination.rs"]
 mod coordination;
+#[path = "../api/errors.rs"]
+mod errors;
 #[path = "../api/exchange.rs"]
 mod exchange;
 #[path = "../api/hostile.rs"]
