@@ -2,7 +2,7 @@
 //! convert wire types and call these methods; these call the access policy (`domain::policy`),
 //! the keys (`crypto`) and the store.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -97,6 +97,59 @@ impl PreparedPush {
     /// Whether the request held no fact.
     pub fn is_empty(&self) -> bool {
         self.results.is_empty()
+    }
+
+    /// Split into consecutive parts holding at most `max` facts to store each (a StreamFacts message larger than a
+    /// bulk transaction, `writer::MAX_BULK_FACTS`, docs/storage-layout.md "Write path"), in order; a push within
+    /// `max` is returned whole. Each part keeps its facts' results (their index counted from the part's first fact, as
+    /// a StreamFacts offset counts them), the persons
+    /// its facts need, and its own audit event: the message's, with the part's persons and `part I of N` in its
+    /// outcome. Parts are stored one transaction each, so after a failure the facts of the parts before are stored.
+    pub fn split(self, max: usize) -> Vec<PreparedPush> {
+        let max = max.max(1);
+        if self.prepared.len() <= max {
+            return vec![self];
+        }
+        let PreparedPush { mut results, prepared, prepared_at, persons, audit } = self;
+        let n = prepared.len().div_ceil(max);
+        let persons: HashMap<PersonKey, NewPerson> = persons.into_iter().map(|p| (p.person_key, p)).collect();
+        // Part i covers the results from its first stored fact's slot (0 for the first part) to the next part's.
+        let starts: Vec<usize> = (0..n)
+            .map(|i| if i == 0 { 0 } else { prepared_at[i * max] })
+            .chain(std::iter::once(results.len()))
+            .collect();
+        let mut prepared = prepared.into_iter();
+        let mut parts = Vec::with_capacity(n);
+        for i in (0..n).rev() {
+            let mut part_results = results.split_off(starts[i]);
+            // A part's results are numbered from its first fact: the stream adds the facts stored before it.
+            part_results.iter_mut().for_each(|r| r.index -= starts[i]);
+            parts.push((i, part_results));
+        }
+        parts.reverse();
+        parts
+            .into_iter()
+            .map(|(i, part_results)| {
+                let start = starts[i];
+                let facts: Vec<PreparedFact> = prepared.by_ref().take(max).collect();
+                let at: Vec<usize> = prepared_at[i * max..(i * max + facts.len())].iter().map(|s| s - start).collect();
+                let mut keys: Vec<PersonKey> = Vec::new();
+                let mut seen: HashSet<PersonKey> = HashSet::new();
+                for f in &facts {
+                    if seen.insert(f.person_key) {
+                        keys.push(f.person_key);
+                    }
+                }
+                let part_persons: Vec<NewPerson> = keys.iter().filter_map(|k| persons.get(k).cloned()).collect();
+                let rejected = part_results.len() - facts.len();
+                let audit = AuditRecord {
+                    outcome: format!("OK stored={} rejected={rejected} part {} of {n}", facts.len(), i + 1),
+                    person_keys: keys,
+                    ..audit.clone()
+                };
+                PreparedPush { results: part_results, prepared: facts, prepared_at: at, persons: part_persons, audit }
+            })
+            .collect()
     }
 }
 

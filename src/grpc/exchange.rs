@@ -228,8 +228,10 @@ impl RecipientExchange for ExchangeService {
         // what is ready, in order, as one group (docs/storage-layout.md, "Write path").
         let mut ahead = read_ahead(self.hub.clone(), principal.clone(), stream);
         let mut pending: Option<Ahead> = None;
+        // The parts of a message larger than one bulk transaction not stored yet (`PreparedPush::split`).
+        let mut parts: std::collections::VecDeque<PreparedPush> = std::collections::VecDeque::new();
         loop {
-            let first = match pending.take() {
+            let first = match pending.take().or_else(|| parts.pop_front().map(Ahead::Push)) {
                 Some(item) => Some(item),
                 None => tokio::select! {
                     biased;
@@ -252,6 +254,10 @@ impl RecipientExchange for ExchangeService {
             loop {
                 match next {
                     Some(Ahead::Push(p)) => {
+                        // A message larger than one bulk transaction is stored in parts, one group each.
+                        let mut split = p.split(MAX_BULK_FACTS).into_iter();
+                        let p = split.next().expect("a push has at least one part");
+                        parts.extend(split);
                         facts += p.len();
                         group.push(p);
                     }
@@ -261,7 +267,7 @@ impl RecipientExchange for ExchangeService {
                     }
                     None => break,
                 }
-                if facts >= MAX_BULK_FACTS {
+                if facts >= MAX_BULK_FACTS || !parts.is_empty() {
                     break;
                 }
                 next = match ahead.rx.try_recv() {

@@ -225,6 +225,60 @@ async fn rejections_in_grouped_messages_keep_their_stream_positions() {
     app.stop().await;
 }
 
+/// One StreamFacts message of 4,500 facts, more than one bulk transaction holds (`writer::MAX_BULK_FACTS` = 2,000),
+/// is stored in consecutive parts of at most 2,000 facts to store, each with its own audit event. Worked by hand:
+/// positions 10, 2,010 and 4,499 are refused (division 999999), so 4,497 facts are valid; part 1 is positions 0–2,000
+/// (2,000 valid, 1 refused), part 2 positions 2,001–4,001 (2,000 valid, 1 refused), part 3 positions 4,002–4,499
+/// (497 valid, 1 refused). Position 2,500 is record S-0 version 2 with another content (person 0): a NEW_VERSION of
+/// the record part 1 stored, so person 0 is in the events of parts 1 and 2. Counts: ACCEPTED 4,496, NEW_VERSION 1,
+/// REJECTED 3; versions stored 4,497 (cursors 1..=4,497); rejections listed at their positions in the message.
+#[apply(e2e!)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_larger_than_a_bulk_transaction_is_stored_in_parts() {
+    let app = spawn_app_with(|c| c.max_batch = 10_000).await;
+    let mut ca = app.client("civil_affairs").await;
+    let mut facts: Vec<pb::Fact> = (0..4_500).map(|i| rec("S", i, 1, A)).collect();
+    for i in [10, 2_010, 4_499] {
+        facts[i].division_code = "999999".into();
+    }
+    facts[2_500] = rec("S", 0, 2, B);
+    let r =
+        ca.exchange.stream_facts(tokio_stream::iter(vec![pb::PushFactsRequest { facts }])).await.unwrap().into_inner();
+    let c = r.counts.unwrap();
+    assert_eq!((c.accepted, c.new_version, c.duplicate, c.stale, c.rejected), (4_496, 1, 0, 0, 3));
+    assert_eq!(r.results.iter().map(|x| x.index).collect::<Vec<u32>>(), [10, 2_010, 4_499]);
+    assert_eq!(
+        stream_events(&app).await,
+        [
+            "OK stored=2000 rejected=1 part 1 of 3",
+            "OK stored=2000 rejected=1 part 2 of 3",
+            "OK stored=497 rejected=1 part 3 of 3"
+        ]
+    );
+    assert_eq!(stream_event_times(&app).await, [1, 1, 1], "one transaction per part");
+    assert_eq!(app.fact_versions().await, 4_497);
+    change_log_is_gapless(&app, 4_497).await;
+    let key = app.app_hub.keys.person_key(&doudi::domain::id_number::IdNumber::parse(&person(0)).unwrap());
+    let of_person_0 = app
+        .app_hub
+        .store
+        .list_audit_events(&AuditFilter { person: Some(key), ..AuditFilter::default() }, None, 10)
+        .await
+        .unwrap();
+    let outcomes: Vec<&str> = of_person_0.iter().map(|e| e.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["OK stored=2000 rejected=1 part 2 of 3", "OK stored=2000 rejected=1 part 1 of 3"]);
+    let counts: Vec<i64> = {
+        let mut all = app.app_hub.store.list_audit_events(&AuditFilter::default(), None, 100).await.unwrap();
+        all.reverse();
+        all.iter().filter(|e| e.method.ends_with("/StreamFacts")).map(|e| e.person_count).collect()
+    };
+    // Distinct persons per part: part 1 persons 0–2,000 but 10 (2,000); part 2 persons 2,001–4,001 but 2,010 and
+    // 2,500, plus person 0 (2,000); part 3 persons 4,002–4,498 (497).
+    assert_eq!(counts, [2_000, 2_000, 497]);
+    chain_verifies(&app).await;
+    app.stop().await;
+}
+
 /// Nine rounds, each a stream of 40 messages of 50 new records (its own prefix) sent one every 2 ms, whose client is
 /// killed after 0 to 200 ms (in a debug build on two cores, rounds killed at 20–125 ms had stored 100 to 1,050 facts),
 /// while the hub reads ahead and stores groups. Whatever each round managed to store, it is whole messages: stored
@@ -505,8 +559,8 @@ async fn an_all_rejected_message_in_a_group_keeps_its_event_and_positions() {
 }
 
 /// Messages larger than the read-ahead bound (2,000 facts) pass through it: with `max_batch` 5,000, a stream of
-/// messages of 5,000, 50, 50 and 5,000 new records is stored whole: 10,100 ACCEPTED, 4 audit events, cursors
-/// 1..=10,100.
+/// messages of 5,000, 50, 50 and 5,000 new records is stored: 10,100 ACCEPTED, cursors 1..=10,100; each message of
+/// 5,000 in parts of 2,000, 2,000 and 1,000 (one bulk transaction and audit event each), so 8 audit events.
 #[apply(e2e!)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_larger_than_the_read_ahead_bound_are_stored() {
@@ -528,10 +582,14 @@ async fn messages_larger_than_the_read_ahead_bound_are_stored() {
     assert_eq!(
         stream_events(&app).await,
         [
-            "OK stored=5000 rejected=0",
+            "OK stored=2000 rejected=0 part 1 of 3",
+            "OK stored=2000 rejected=0 part 2 of 3",
+            "OK stored=1000 rejected=0 part 3 of 3",
             "OK stored=50 rejected=0",
             "OK stored=50 rejected=0",
-            "OK stored=5000 rejected=0"
+            "OK stored=2000 rejected=0 part 1 of 3",
+            "OK stored=2000 rejected=0 part 2 of 3",
+            "OK stored=1000 rejected=0 part 3 of 3"
         ]
     );
     change_log_is_gapless(&app, 10_100).await;
