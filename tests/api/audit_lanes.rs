@@ -475,8 +475,6 @@ async fn attack_cutting_lanes_found_where_a_checkpoint_names_them() {
 /// Rewriting a lane (altered event, hashes recomputed from it on): found when a checkpoint of another lane names a
 /// rewritten event, also when the `audit_lanes` rows (not part of any chain) were deleted or renumbered as well.
 #[apply(e2e!)]
-#[ignore = "defect: verify_audit_chain (store/sql/audit.rs) finds each lane's newest checkpoint through audit_lanes, so \
-            deleting or renumbering a lane's row hides its checkpoint's claims; fixed in the next commit"]
 #[tokio::test]
 async fn attack_rewriting_a_lane_is_found_whatever_audit_lanes_holds() {
     let alter = "UPDATE audit_events SET purpose = 'nothing to see' WHERE lane = 1 AND lane_seq = 3";
