@@ -26,6 +26,8 @@ pub struct ChildHub {
     pub certs_dir: PathBuf,
     /// The hub's database URL.
     pub database_url: String,
+    /// The data key (base64) the hub was started with.
+    data_key: String,
     _dir: std::sync::Arc<tempfile::TempDir>,
 }
 
@@ -90,7 +92,19 @@ impl ChildHub {
                 anyhow::bail!("the hub did not start serving within 120 s ({status})");
             }
         };
-        Ok(ChildHub { child, addr, certs_dir, database_url: database_url.to_owned(), _dir: dir })
+        Ok(ChildHub {
+            child,
+            addr,
+            certs_dir,
+            database_url: database_url.to_owned(),
+            data_key: data_key.to_owned(),
+            _dir: dir,
+        })
+    }
+
+    /// Start one more replica like this one: same database, PKI and data key (e.g. to restart a killed replica).
+    pub fn another(&self, exe: &Path) -> anyhow::Result<ChildHub> {
+        ChildHub::spawn(exe, self._dir.clone(), self.certs_dir.clone(), &self.database_url, &self.data_key)
     }
 
     pub fn pid(&self) -> u32 {
