@@ -145,8 +145,9 @@ pub trait FactReads: Send + Sync {
     /// The GB/T 2260 divisions the hub knows (code, name, level), by code.
     async fn list_divisions(&self) -> Result<Vec<DivisionRow>, StoreError>;
 
-    /// The audit chain's length: the newest event's sequence number (events are numbered from 1 without gaps;
-    /// `audit verify` checks that). One primary-key lookup, unlike `COUNT(*)`.
+    /// The newest audit event's log number `seq` (docs/audit-lanes.md): on SQLite the number of events (numbered from
+    /// 1 without gaps); on PostgreSQL a sequence shared by the lanes, which may skip numbers (a rolled-back append);
+    /// it only grows. One primary-key lookup, unlike `COUNT(*)`.
     async fn audit_chain_length(&self) -> Result<i64, StoreError>;
 
     /// Number of audit events (`COUNT(*)`: for tests and operators; metrics use `audit_chain_length`).

@@ -19,8 +19,10 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the database was unreachable rather than the request or the data wrong: the connection was lost or
     /// refused (I/O, a server shutting down or terminating the session: SQLSTATE classes 08 and 57P, e.g. a failover
-    /// or `pg_terminate_backend`), the pool timed out or closed, or the server was out of resources (class 53). The
-    /// transaction did not commit; the same request may succeed on a retry (gRPC UNAVAILABLE).
+    /// or `pg_terminate_backend`), the pool timed out or closed, the server was out of resources (class 53), or it
+    /// rolled the transaction back to resolve a deadlock or a serialization conflict (class 40: e.g. a read's audit
+    /// group and a push inserting the same new persons in opposite orders). The transaction did not commit; the same
+    /// request may succeed on a retry (gRPC UNAVAILABLE).
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Db(e) => match e {
@@ -30,7 +32,7 @@ impl StoreError {
                 | sqlx::Error::WorkerCrashed => true,
                 sqlx::Error::Database(d) => d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some_and(|p| {
                     let c = p.code();
-                    c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")
+                    c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") || c.starts_with("40")
                 }),
                 _ => false,
             },

@@ -206,38 +206,52 @@ async fn two_replicas_keep_a_lane_each_and_a_cut_lane_is_found() {
     store.close().await;
 }
 
-/// Fencing: a lane taken over by another process (its row names another holder) is not appended to; the group goes
-/// to lane 0 under the write lock instead, and the next read claims a lane again. Nothing is lost; the chain verifies.
+/// Fencing: a process appends to its lane only on the session that holds the lane's lock. Process A's session is
+/// terminated (as a dropped connection would end it); process B then claims the freed lane 1 and appends; A's next
+/// group finds its session gone, claims again, gets lane 2 (B holds 1) and appends there. No event is lost, lane 1
+/// has one writer at a time, and the chain verifies. Worked by hand: lane 1 holds A's first event then B's; lane 2
+/// A's second.
 #[apply(e2e!)]
 #[tokio::test]
-async fn a_lane_taken_over_is_not_appended_to() {
+async fn a_process_whose_lane_session_ended_claims_again_and_never_shares_a_lane() {
     let url = postgres::fresh_database().await;
-    let store = doudi::store::Store::open(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let record = |n: usize| doudi::store::AuditRecord {
+    let a = doudi::store::Store::open(&url).await.unwrap();
+    a.migrate().await.unwrap();
+    let b = doudi::store::Store::open(&url).await.unwrap();
+    let record = |who: &str| doudi::store::AuditRecord {
         agency: "education".into(),
         division: String::new(),
-        method: format!("/doudi.v1.RecipientExchange/GetRecipient#{n}"),
+        method: format!("/doudi.v1.RecipientExchange/GetRecipient#{who}"),
         purpose: "fencing test".into(),
         outcome: "OK".into(),
         person_keys: vec![],
     };
-    store.record_audit(&record(1)).await.unwrap();
-    let pool = store.pg_pool().unwrap().clone();
-    sqlx::query("UPDATE audit_lanes SET holder = 'another process' WHERE lane = 1").execute(&pool).await.unwrap();
-    store.record_audit(&record(2)).await.unwrap();
-    store.record_audit(&record(3)).await.unwrap();
-    let lanes: Vec<(String, i32, i64)> =
+    a.record_audit(&record("a1")).await.unwrap();
+    let pool = a.pg_pool().unwrap().clone();
+    // The session holding lane 1's lock ("doud" = 0x646f7564, lane 1), ended from outside.
+    // pg_locks is the whole server's: only this database's lock.
+    let lane_lock = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1685026148 AND objid = 1 \
+                     AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE \
+                     datname = current_database())";
+    let pid: i32 = sqlx::query_scalar(lane_lock).fetch_one(&pool).await.unwrap();
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&pool).await.unwrap();
+    assert!(ended);
+    for _ in 0..100 {
+        if sqlx::query_scalar::<_, i32>(lane_lock).fetch_optional(&pool).await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    b.record_audit(&record("b1")).await.unwrap();
+    a.record_audit(&record("a2")).await.unwrap();
+    let rows: Vec<(String, i32, i64)> =
         sqlx::query_as("SELECT method, lane, lane_seq FROM audit_events ORDER BY seq").fetch_all(&pool).await.unwrap();
-    let m = |n: usize| format!("/doudi.v1.RecipientExchange/GetRecipient#{n}");
-    assert_eq!(lanes[..2], [(m(1), 1, 1), (m(2), 0, 1)], "1 in the process's lane; 2 in lane 0 once it was taken over");
-    // 3 in a lane claimed again: lane 1 (continued) once the old session's lock is gone, else the next free one.
-    let (method, lane, lane_seq) = lanes[2].clone();
-    assert_eq!(method, m(3));
-    assert!((lane, lane_seq) == (1, 2) || (lane >= 2 && lane_seq == 1), "{lanes:?}");
-    let c = store.verify_audit_chain().await.unwrap();
+    let m = |who: &str| format!("/doudi.v1.RecipientExchange/GetRecipient#{who}");
+    assert_eq!(rows, [(m("a1"), 1, 1), (m("b1"), 1, 2), (m("a2"), 2, 1)]);
+    let c = a.verify_audit_chain().await.unwrap();
     assert_eq!((c.checked, c.first_broken), (3, None));
-    store.close().await;
+    a.close().await;
+    b.close().await;
 }
 
 // ---- Attacks (branch `attack`): tampering, concurrency, crashes, takeover, migration ----

@@ -2,14 +2,19 @@
 //! to a lane of its own, so audited reads on several replicas take no hub-wide lock; write transactions keep lane 0
 //! under the hub-wide write lock.
 //!
-//! - **Claiming.** On its first read audit (or checkpoint) a process takes the session advisory lock
-//!   `(LANE_LOCK_CLASS, n)` for the lowest free `n` ≥ 1 on a connection it keeps for its life, and writes a fresh
-//!   random `holder` token into lane `n`'s row of `audit_lanes`. A restarted process finds its old lane free and
-//!   continues it.
-//! - **Fencing.** A lane append locks its lane's row (`FOR UPDATE`) and finds it only if the row still names this
-//!   process's token: if the session lock was lost (the connection dropped) and another process claimed the lane
-//!   since, the append finds nothing, drops the claim and appends the group to lane 0 under the write lock instead.
-//!   Nothing is lost and no lane ever has two writers.
+//! - **Claiming.** On its first read audit (or checkpoint) a process opens a connection of its own (outside the
+//!   pool) and takes on it the session advisory lock `(LANE_LOCK_CLASS, n)` for the lowest free `n` ≥ 1; it records
+//!   itself in lane `n`'s row of `audit_lanes` (a random `holder` token and the time: who holds which lane). A
+//!   restarted process finds its old lane free and continues it.
+//! - **Appending on the lock's own session (fencing).** Every append to the lane (a group of reads' events, a
+//!   checkpoint) is a transaction on that same connection, one at a time. So an append commits only while this process
+//!   holds the lane's lock: if the session ends (the connection drops, `pg_terminate_backend`), its lock goes with it
+//!   and the next append on it fails instead of racing a process that claimed the lane since. A lane never has two
+//!   writers, and no row lock or hub-wide lock is taken. After such a failure the claim is dropped; the next group
+//!   claims a lane again (the same one once it is free). A group whose transaction could not even begin is retried
+//!   once on the new claim; one that failed later is refused (UNAVAILABLE), since its commit may or may not have
+//!   happened, and the client asks again.
+//! - **No lane** (all 1,024 taken, or the claim fails): the group goes to lane 0 under the hub-wide write lock.
 //! - **Checkpoints.** Every `every` (1 s by default, `audit_checkpoint_secs`), if any lane's newest event other than a
 //!   checkpoint has changed since this process's last checkpoint, the process appends to its lane a checkpoint event
 //!   naming every lane's committed head (`domain::audit`). An idle hub writes none.
@@ -38,10 +43,9 @@ pub(super) struct Lanes {
     checkpointed: std::sync::Mutex<Option<Vec<(i32, i64)>>>,
 }
 
-/// A claimed lane: its number, the token in its row, and the connection holding its session lock.
+/// A claimed lane: its number and the connection holding its session lock, on which every append to it runs.
 struct Claim {
     lane: i32,
-    holder: String,
     session: PgConnection,
 }
 
@@ -62,12 +66,8 @@ impl Lanes {
 }
 
 impl PgStore {
-    /// This process's lane and token, claiming one first if it has none.
-    async fn claimed_lane(&self) -> Result<(i32, String), StoreError> {
-        let mut claim = self.lanes.claim.lock().await;
-        if let Some(c) = claim.as_ref() {
-            return Ok((c.lane, c.holder.clone()));
-        }
+    /// Claim a lane (module docs): a connection of its own holding the lane's session lock.
+    async fn claim_lane(&self) -> Result<Claim, StoreError> {
         let mut session = self.pool.acquire().await?.detach();
         for lane in 1..=MAX_LANES {
             let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
@@ -89,52 +89,70 @@ impl PgStore {
             .execute(&mut session)
             .await?;
             tracing::info!(lane, "claimed an audit lane for this process's reads");
-            *claim = Some(Claim { lane, holder: holder.clone(), session });
-            return Ok((lane, holder));
+            return Ok(Claim { lane, session });
         }
+        let _ = sqlx::Connection::close(session).await;
         Err(StoreError::Db(sqlx::Error::Protocol(format!("no free audit lane among 1 to {MAX_LANES}"))))
     }
 
-    /// Begin a transaction holding this process's lane (its row locked, still ours), or `None` when the lane was
-    /// taken over (the claim is dropped; the caller falls back to lane 0).
-    async fn begin_lane(&self) -> Result<Option<(i32, sqlx::Transaction<'static, sqlx::Postgres>)>, StoreError> {
-        let (lane, holder) = self.claimed_lane().await?;
-        let mut tx = self.pool.begin().await?;
-        let held = sqlx::query("SELECT lane FROM audit_lanes WHERE lane = $1 AND holder = $2 FOR UPDATE")
-            .bind(lane)
-            .bind(&holder)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if held.is_none() {
-            tracing::warn!(lane, "this process's audit lane was claimed by another; its reads' events go to lane 0");
-            drop(tx);
-            self.lanes.release().await;
-            return Ok(None);
+    /// Run `append` in a transaction on this process's lane (claimed first if need be), one at a time; `None` when the
+    /// process has no lane and cannot claim one. See the module docs for what a failure does.
+    async fn on_lane(&self, work: Work<'_>) -> Result<Option<Option<Vec<(i32, i64)>>>, StoreError> {
+        let mut claim = self.lanes.claim.lock().await;
+        for attempt in 0..2 {
+            if claim.is_none() {
+                match self.claim_lane().await {
+                    Ok(c) => *claim = Some(c),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no audit lane for this process; its reads' events go to lane 0");
+                        return Ok(None);
+                    }
+                }
+            }
+            let (result, lost, retry) = {
+                let c = claim.as_mut().expect("claimed above");
+                let lane = c.lane;
+                let begun = match work.prepare(&mut c.session).await {
+                    Ok(()) => sqlx::Connection::begin(&mut c.session).await,
+                    Err(e) => Err(e),
+                };
+                match begun {
+                    // The session is gone (and its lock with it): nothing was written; claim again and retry once.
+                    Err(e) => (Err(StoreError::from(e)), true, attempt == 0),
+                    Ok(mut tx) => {
+                        let done = async {
+                            let out = work.append(lane, &mut tx).await?;
+                            tx.commit().await?;
+                            Ok::<_, StoreError>(out)
+                        }
+                        .await;
+                        let lost = done.as_ref().is_err_and(StoreError::is_transient);
+                        (done.map(Some), lost, false)
+                    }
+                }
+            };
+            if lost && let Some(c) = claim.take() {
+                tracing::warn!(lane = c.lane, "the audit lane's session failed; the next group claims a lane again");
+                c.close().await;
+            }
+            if retry {
+                continue;
+            }
+            return result;
         }
-        Ok(Some((lane, tx)))
+        unreachable!("the loop returns on its second attempt")
     }
 
-    /// A group of reads' audit events, in one transaction on this process's lane (no hub-wide lock); on lane 0 under
-    /// the write lock when the process has no lane (none free, or taken over).
+    /// A group of reads' audit events, in one transaction on this process's lane (no hub-wide lock, no row lock); on
+    /// lane 0 under the write lock when the process has no lane.
     pub(super) async fn append_read_audits(&self, events: &[AuditRecord]) -> Result<(), StoreError> {
-        let lane = match self.begin_lane().await {
-            Ok(lane) => lane,
-            Err(e) => {
-                tracing::warn!(error = %e, "no audit lane for this process; its reads' events go to lane 0");
-                None
-            }
-        };
-        let (lane, mut tx, _turn) = match lane {
-            Some((lane, tx)) => (lane, tx, None),
-            None => {
-                let w = self.write().await?;
-                (0, w.tx, Some(w._turn))
-            }
-        };
-        // Taken under the lane's lock, so event times follow the lane's order.
-        let now = crate::store::from_micros(crate::store::to_micros(Utc::now()));
-        append_audits(&mut tx, lane, events, now).await?;
-        tx.commit().await?;
+        let on_lane = self.on_lane(Work::Events(events)).await?;
+        if on_lane.is_none() {
+            let mut w = self.write().await?;
+            let now = crate::store::from_micros(crate::store::to_micros(Utc::now()));
+            append_audits(&mut w.tx, 0, events, now).await?;
+            w.tx.commit().await?;
+        }
         Ok(())
     }
 
@@ -147,23 +165,10 @@ impl PgStore {
         if activity.is_empty() || self.lanes.checkpointed.lock().expect("not poisoned").as_ref() == Some(&activity) {
             return Ok(false);
         }
-        let Some((lane, mut tx)) = self.begin_lane().await? else {
+        let done = self.on_lane(Work::Checkpoint).await?;
+        let Some(Some(activity)) = done else {
             return Ok(false);
         };
-        // Committed heads of the other lanes; this lane's own is locked by this transaction.
-        let heads = lane_heads(&mut tx).await?;
-        let activity = lane_activity(&mut tx).await?;
-        let record = AuditRecord {
-            agency: CHECKPOINT_AGENCY.into(),
-            division: String::new(),
-            method: CHECKPOINT_METHOD.into(),
-            purpose: format_heads(&heads),
-            outcome: "OK".into(),
-            person_keys: Vec::new(),
-        };
-        let now = crate::store::from_micros(crate::store::to_micros(Utc::now()));
-        append_audits(&mut tx, lane, std::slice::from_ref(&record), now).await?;
-        tx.commit().await?;
         *self.lanes.checkpointed.lock().expect("not poisoned") = Some(activity);
         Ok(true)
     }
@@ -187,6 +192,75 @@ impl PgStore {
                 }
             }
         });
+    }
+}
+
+/// What a lane transaction appends.
+enum Work<'a> {
+    /// A group of reads' audit events.
+    Events(&'a [AuditRecord]),
+    /// A checkpoint naming every lane's committed head.
+    Checkpoint,
+}
+
+impl Work<'_> {
+    /// Before the lane's transaction: give every person key of the group not met yet its `persons` row, one key per
+    /// statement, each committed on its own. A push that adds the same person holds the hub-wide lock and inserts its
+    /// persons in request order; a group's transaction inserting several keys in another order could deadlock with it
+    /// (found by the attack tests: 103 of 2,400 reads refused). A statement of one key waits for such a push at most,
+    /// holding nothing the push needs. The transaction then finds every person present.
+    async fn prepare(&self, session: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let Work::Events(events) = self else {
+            return Ok(());
+        };
+        let mut keys: Vec<Vec<u8>> =
+            events.iter().flat_map(|e| e.person_keys.iter().map(|k| k.as_bytes().to_vec())).collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        let missing: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT k FROM UNNEST($1::bytea[]) AS t(k) WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = t.k)",
+        )
+        .bind(&keys)
+        .fetch_all(&mut *session)
+        .await?;
+        for k in missing {
+            sqlx::query("INSERT INTO persons (person_key, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(k)
+                .bind(Utc::now())
+                .execute(&mut *session)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Append to `lane` in `tx`; a checkpoint returns the lanes' activity it covered.
+    async fn append(&self, lane: i32, tx: &mut PgConnection) -> Result<Option<Vec<(i32, i64)>>, StoreError> {
+        // Taken on the lane's session, so event times follow the lane's order.
+        let now = crate::store::from_micros(crate::store::to_micros(Utc::now()));
+        match self {
+            Work::Events(events) => {
+                append_audits(tx, lane, events, now).await?;
+                Ok(None)
+            }
+            Work::Checkpoint => {
+                // Committed heads of the other lanes; this lane's own is this session's.
+                let heads = lane_heads(tx).await?;
+                let activity = lane_activity(tx).await?;
+                let record = AuditRecord {
+                    agency: CHECKPOINT_AGENCY.into(),
+                    division: String::new(),
+                    method: CHECKPOINT_METHOD.into(),
+                    purpose: format_heads(&heads),
+                    outcome: "OK".into(),
+                    person_keys: Vec::new(),
+                };
+                append_audits(tx, lane, std::slice::from_ref(&record), now).await?;
+                Ok(Some(activity))
+            }
+        }
     }
 }
 
