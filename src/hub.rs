@@ -221,6 +221,26 @@ pub struct Hub {
     pub clock: Clock,
     /// Parameters of the coverage rules (coordination.md; `coverage_params_file` replaces the defaults).
     pub coverage: Arc<crate::domain::coverage::CoverageParams>,
+    /// Small PushFacts of concurrent requests, committed together ([`Hub::push_facts`]).
+    pub pushes: PushGroup,
+}
+
+/// Small pushes at most in one group-committed transaction (`store::group`); each at most [`SMALL_PUSH_FACTS`] facts,
+/// so a group holds at most 2,000 facts, the bound a bulk transaction keeps (`writer::MAX_BULK_FACTS`).
+const MAX_PUSH_GROUP: usize = 8;
+
+/// A PushFacts of at most this many facts is group-committed with other small pushes; a larger one is its own
+/// transaction.
+pub const SMALL_PUSH_FACTS: usize = 250;
+
+/// The queue of small pushes committed in groups (shared by a hub's clones).
+#[derive(Clone)]
+pub struct PushGroup(Arc<crate::store::group::GroupCommit<PreparedPush, Vec<FactResult>>>);
+
+impl Default for PushGroup {
+    fn default() -> Self {
+        PushGroup(Arc::new(crate::store::group::GroupCommit::new(MAX_PUSH_GROUP)))
+    }
 }
 
 /// The instant the hub stamps on fund reports (`submitted_at`) and checks warnings against: the system
@@ -363,6 +383,7 @@ impl Hub {
             limits: Limits { max_batch: config.max_batch, fund_report_tolerance, ..Limits::default() },
             clock: Clock::default(),
             coverage: Arc::default(),
+            pushes: PushGroup::default(),
         })
     }
 
@@ -378,6 +399,10 @@ impl Hub {
     }
 
     /// Store a batch of facts (PushFacts): [`Hub::prepare_push`], then [`Hub::store_pushes`] as an interactive write.
+    /// A push of at most [`SMALL_PUSH_FACTS`] facts is group-committed (`store::group`): the small pushes of
+    /// concurrent requests are stored in one transaction, in the order they were queued, each decided as if pushed
+    /// alone in that order and each with its own audit event; each request is answered once that transaction has
+    /// committed. A larger push is its own transaction.
     ///
     /// `facts` holds each fact as parsed from the wire: `Err` for a fact that failed parsing
     /// (its field path relative to the fact). Each fact is also checked for ownership
@@ -385,7 +410,8 @@ impl Hub {
     /// ones are stored together with the audit event in one transaction.
     ///
     /// Errors: PERMISSION_DENIED when the caller owns none of the kinds it pushed (or none at
-    /// all); INVALID_ARGUMENT for an empty batch or one over `max_batch`.
+    /// all); INVALID_ARGUMENT for an empty batch or one over `max_batch`; a failed group fails each of its pushes
+    /// (nothing of any of them stored).
     pub async fn push_facts(
         &self,
         principal: &Principal,
@@ -393,8 +419,21 @@ impl Hub {
         facts: Vec<Result<Fact, FieldError>>,
     ) -> Result<Vec<FactResult>, HubError> {
         let push = self.prepare_push(principal, method, facts)?;
-        let mut results = self.store_pushes(vec![push], Priority::Interactive).await?;
-        results.pop().ok_or_else(|| HubError::Store(crate::store::corrupt("facts", "no results for the push")))
+        if push.len() > SMALL_PUSH_FACTS {
+            let mut results = self.store_pushes(vec![push], Priority::Interactive).await?;
+            return results
+                .pop()
+                .ok_or_else(|| HubError::Store(crate::store::corrupt("facts", "no results for the push")));
+        }
+        let hub = self.clone();
+        Ok(self
+            .pushes
+            .0
+            .submit_each(push, move |group| {
+                let hub = hub.clone();
+                async move { hub.store_pushes_in(group, Priority::Interactive).await }
+            })
+            .await?)
     }
 
     /// Check and prepare a batch of facts for storing (a PushFacts, or one StreamFacts message), without touching the
@@ -507,6 +546,15 @@ impl Hub {
         pushes: Vec<PreparedPush>,
         priority: Priority,
     ) -> Result<Vec<Vec<FactResult>>, HubError> {
+        Ok(self.store_pushes_in(pushes, priority).await?)
+    }
+
+    /// [`Hub::store_pushes`] with the store's error.
+    async fn store_pushes_in(
+        &self,
+        pushes: Vec<PreparedPush>,
+        priority: Priority,
+    ) -> Result<Vec<Vec<FactResult>>, StoreError> {
         let skip_audit = self.limits.bench_skip_ingest_audit;
         let batches: Vec<IngestBatch<'_>> = pushes
             .iter()

@@ -123,6 +123,7 @@ impl Application {
             policy: policy.clone(),
             clock: Default::default(),
             coverage,
+            pushes: Default::default(),
             limits: Limits {
                 max_batch: config.max_batch,
                 max_recipient_facts: config.max_recipient_facts,

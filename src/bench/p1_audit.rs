@@ -30,6 +30,7 @@ pub async fn run(persons: usize, out: &mut super::Output) -> anyhow::Result<()> 
             limits: crate::hub::Limits { bench_skip_ingest_audit: skip_audit, ..Default::default() },
             clock: Default::default(),
             coverage: Default::default(),
+            pushes: Default::default(),
         };
         let mut batches = Vec::new();
         for agency in AgencyCode::KNOWN.iter().filter(|a| **a != AgencyCode::LEADING_GROUP) {

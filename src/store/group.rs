@@ -24,21 +24,16 @@ use super::StoreError;
 /// the bound interactive writes wait for (`writer::MAX_BULK_FACTS`).
 pub(crate) const MAX_AUDIT_GROUP: usize = 256;
 
-type Answer = Result<(), Arc<StoreError>>;
+type Answer<O> = Result<O, Arc<StoreError>>;
 
-/// A queue of items committed in groups (module docs).
-pub(crate) struct GroupCommit<T> {
-    pending: Mutex<Vec<(T, oneshot::Sender<Answer>)>>,
+/// A queue of items committed in groups (module docs); each item's commit gives its caller an `O`.
+pub(crate) struct GroupCommit<T, O = ()> {
+    pending: Mutex<Vec<(T, oneshot::Sender<Answer<O>>)>>,
     leader: tokio::sync::Mutex<()>,
     max: usize,
 }
 
-impl<T: Send + 'static> GroupCommit<T> {
-    /// A queue whose transactions hold at most `max` items (at least 1).
-    pub(crate) fn new(max: usize) -> Self {
-        GroupCommit { pending: Mutex::new(Vec::new()), leader: tokio::sync::Mutex::new(()), max: max.max(1) }
-    }
-
+impl<T: Send + 'static> GroupCommit<T, ()> {
     /// Queue `item` and return once a transaction holding it has committed (`Ok`) or failed (the error of that
     /// transaction, shared by its group: [`StoreError::Group`]). `commit` writes and commits one group, in the order
     /// the items were queued; it is called by whichever caller leads, so every caller passes the same kind of closure.
@@ -46,6 +41,28 @@ impl<T: Send + 'static> GroupCommit<T> {
     where
         F: Fn(Vec<T>) -> Fut,
         Fut: Future<Output = Result<(), StoreError>> + Send + 'static,
+    {
+        self.submit_each(item, |items| {
+            let n = items.len();
+            let work = commit(items);
+            async move { work.await.map(|()| vec![(); n]) }
+        })
+        .await
+    }
+}
+
+impl<T: Send + 'static, O: Send + 'static> GroupCommit<T, O> {
+    /// A queue whose transactions hold at most `max` items (at least 1).
+    pub(crate) fn new(max: usize) -> Self {
+        GroupCommit { pending: Mutex::new(Vec::new()), leader: tokio::sync::Mutex::new(()), max: max.max(1) }
+    }
+
+    /// [`GroupCommit::submit`] where the commit of a group returns one output per item, in order, and each caller
+    /// gets its own item's (a group's commit that returns fewer outputs than items leaves the rest `lost`).
+    pub(crate) async fn submit_each<F, Fut>(&self, item: T, commit: F) -> Result<O, StoreError>
+    where
+        F: Fn(Vec<T>) -> Fut,
+        Fut: Future<Output = Result<Vec<O>, StoreError>> + Send + 'static,
     {
         let (tx, mut rx) = oneshot::channel();
         self.lock_pending().push((item, tx));
@@ -71,9 +88,18 @@ impl<T: Send + 'static> GroupCommit<T> {
             let (items, callers): (Vec<T>, Vec<_>) = group.into_iter().unzip();
             let work = commit(items);
             let done = tokio::spawn(async move {
-                let answer = work.await.map_err(Arc::new);
-                for caller in callers {
-                    let _ = caller.send(answer.clone());
+                match work.await {
+                    Ok(outs) => {
+                        for (caller, out) in callers.into_iter().zip(outs) {
+                            let _ = caller.send(Ok(out));
+                        }
+                    }
+                    Err(e) => {
+                        let e = Arc::new(e);
+                        for caller in callers {
+                            let _ = caller.send(Err(e.clone()));
+                        }
+                    }
                 }
             });
             // A panic in the commit drops its callers' senders: they get `lost()`.
@@ -87,7 +113,7 @@ impl<T: Send + 'static> GroupCommit<T> {
         }
     }
 
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Vec<(T, oneshot::Sender<Answer>)>> {
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Vec<(T, oneshot::Sender<Answer<O>>)>> {
         // The lock is held only to push or drain; a panic there cannot leave the queue half-changed.
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -95,7 +121,7 @@ impl<T: Send + 'static> GroupCommit<T> {
 
 /// The answer in `rx` if it came (a closed channel: the commit holding the item ended without one), `None` while the
 /// item waits.
-fn answered(rx: &mut oneshot::Receiver<Answer>) -> Option<Result<(), StoreError>> {
+fn answered<O>(rx: &mut oneshot::Receiver<Answer<O>>) -> Option<Result<O, StoreError>> {
     match rx.try_recv() {
         Ok(answer) => Some(answer.map_err(StoreError::Group)),
         Err(oneshot::error::TryRecvError::Closed) => Some(Err(lost())),

@@ -279,6 +279,49 @@ async fn a_message_larger_than_a_bulk_transaction_is_stored_in_parts() {
     app.stop().await;
 }
 
+/// 32 concurrent PushFacts of one fact each: small pushes are group-committed (`Hub::push_facts`), each decided as if
+/// pushed alone in the order they were queued, each with its own audit event. Request i pushes record P-0 version
+/// i + 1 with content i (valid from the (i+1)-th day of a 28-day-month calendar from 2023-01-01): whatever the order, exactly one is ACCEPTED (the first stored),
+/// every later one is NEW_VERSION (a higher version than the current) or STALE (a lower one), the versions stored
+/// are ACCEPTED + NEW_VERSION, the current version is 32, and the 32 events each say "stored=1". Requests 100..131
+/// push new records Q-i at once: 32 ACCEPTED.
+#[apply(e2e!)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_small_pushes_are_committed_together_each_decided_in_order() {
+    let app = spawn_app().await;
+    let ca = app.client("civil_affairs").await;
+    let mut tasks = Vec::new();
+    for i in 0..32u64 {
+        let mut c = ca.clone();
+        tasks.push(tokio::spawn(async move {
+            let from = format!("2023-{:02}-{:02}", 1 + i / 28, 1 + i % 28);
+            let r = push(&mut c, vec![rec("P", 0, i + 1, &from)]).await.unwrap();
+            let q = push(&mut c, vec![rec("Q", 100 + i as usize, 1, A)]).await.unwrap();
+            (outcome(&r.results[0]), outcome(&q.results[0]))
+        }));
+    }
+    let mut p = Vec::new();
+    for t in tasks {
+        let (o, q) = t.await.unwrap();
+        assert_eq!(q, pb::FactOutcome::Accepted);
+        p.push(o);
+    }
+    let n = |o: pb::FactOutcome| p.iter().filter(|x| **x == o).count();
+    let (accepted, new_version, stale) =
+        (n(pb::FactOutcome::Accepted), n(pb::FactOutcome::NewVersion), n(pb::FactOutcome::Stale));
+    assert_eq!((accepted, new_version + stale), (1, 31), "{p:?}");
+    assert_eq!(app.fact_versions().await, (1 + new_version + 32) as i64);
+    let current = app.app_hub.store.list_audit_events(&AuditFilter::default(), None, 1000).await.unwrap();
+    let pushes: Vec<_> = current.iter().filter(|e| e.method.ends_with("/PushFacts")).collect();
+    assert_eq!(pushes.len(), 64);
+    assert!(pushes.iter().all(|e| e.outcome == "OK stored=1 rejected=0" && e.person_count == 1));
+    let times: std::collections::BTreeSet<_> = pushes.iter().map(|e| e.at).collect();
+    eprintln!("64 small pushes committed in {} transactions", times.len());
+    change_log_is_gapless(&app, (1 + new_version + 32) as i64).await;
+    chain_verifies(&app).await;
+    app.stop().await;
+}
+
 /// Nine rounds, each a stream of 40 messages of 50 new records (its own prefix) sent one every 2 ms, whose client is
 /// killed after 0 to 200 ms (in a debug build on two cores, rounds killed at 20–125 ms had stored 100 to 1,050 facts),
 /// while the hub reads ahead and stores groups. Whatever each round managed to store, it is whole messages: stored
