@@ -124,8 +124,8 @@ macro_rules! audit_log {
 /// its persons: one multi-row statement for the events and one pass for their persons, whatever their number (the
 /// group commit of reads' audit events hands in up to `group::MAX_AUDIT_GROUP`). `append_audit(conn, record, now)`
 /// appends one to lane 0, the writer's lane. Must run in a transaction that holds the lane: the writer (lane 0:
-/// `self.write()` or the ingest's transaction) or the lane's row lock (a PostgreSQL read lane, `postgres/lanes.rs`):
-/// the head read here must not move before the commit. Expanded by `audit_append!()` in each backend's `audit.rs`,
+/// `self.write()` or the ingest's transaction) or the session holding the lane's lock (a PostgreSQL read lane,
+/// `postgres/lanes.rs`): the head read here must not move before the commit. Expanded by `audit_append!()` in each backend's `audit.rs`,
 /// which provides the parts that differ: `next_seqs(conn, n)`, `link_persons(conn, links, now)` over `(person key,
 /// seq)` pairs and `link_person_ids(conn, ids, seq)` (multi-row statements on SQLite, UNNEST on PostgreSQL): a person
 /// key the hub has not met (a read of an unknown ID number) gets a `persons` row without an ID number, so that the
