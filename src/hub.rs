@@ -402,7 +402,9 @@ impl Hub {
     /// A push of at most [`SMALL_PUSH_FACTS`] facts is group-committed (`store::group`): the small pushes of
     /// concurrent requests are stored in one transaction, in the order they were queued, each decided as if pushed
     /// alone in that order and each with its own audit event; each request is answered once that transaction has
-    /// committed. A larger push is its own transaction.
+    /// committed. A larger push is its own transaction. A small push whose client goes away after it was queued is
+    /// still stored, with its audit event, by the group that takes it (a retry then finds its facts DUPLICATE), as a
+    /// read's audit event is (`store::group`).
     ///
     /// `facts` holds each fact as parsed from the wire: `Err` for a fact that failed parsing
     /// (its field path relative to the fact). Each fact is also checked for ownership
