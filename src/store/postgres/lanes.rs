@@ -95,8 +95,9 @@ impl PgStore {
         Err(StoreError::Db(sqlx::Error::Protocol(format!("no free audit lane among 1 to {MAX_LANES}"))))
     }
 
-    /// Run `append` in a transaction on this process's lane (claimed first if need be), one at a time; `None` when the
-    /// process has no lane and cannot claim one. See the module docs for what a failure does.
+    /// Run `work` in a transaction on this process's lane (claimed first if need be), one at a time; `None` when the
+    /// process has no lane and cannot claim one (`Some(Some(activity))` for a checkpoint). See the module docs for
+    /// what a failure does.
     async fn on_lane(&self, work: Work<'_>) -> Result<Option<Option<Vec<(i32, i64)>>>, StoreError> {
         let mut claim = self.lanes.claim.lock().await;
         for attempt in 0..2 {
