@@ -42,6 +42,11 @@ pub struct Config {
     pub max_batch: usize,
     /// Most facts one GetRecipient response carries (more: page with page_size; issue 23 item 6).
     pub max_recipient_facts: usize,
+    /// Most ID numbers one MatchRecipients call compares (more: RESOURCE_EXHAUSTED; compare the rest in another
+    /// call); 0 = no limit.
+    pub match_max_ids_per_call: usize,
+    /// ID numbers each agency may compare with MatchRecipients per day, refilled evenly through the day; 0 = no limit.
+    pub match_ids_per_agency_per_day: u32,
     /// Largest difference (decimal yuan) between a roster program's fund report and the amount
     /// computed from the roster before DISBURSEMENT_MISMATCH (coordination.md).
     pub fund_report_tolerance: String,
@@ -148,6 +153,8 @@ impl Default for Config {
             crypto_suite: Default::default(),
             max_batch: 10_000,
             max_recipient_facts: 1_000,
+            match_max_ids_per_call: 250_000,
+            match_ids_per_agency_per_day: 2_000_000,
             fund_report_tolerance: "1.00".into(),
             max_message_bytes: 4 * 1024 * 1024,
             handshake_timeout_secs: 10,
@@ -186,7 +193,7 @@ pub const REDACTED: &str = "<redacted>";
 
 impl Config {
     /// Every configuration key, in the order of the struct (and of `doudi.example.toml`).
-    pub const KEYS: [&'static str; 30] = [
+    pub const KEYS: [&'static str; 32] = [
         "listen",
         "database_url",
         "certs_dir",
@@ -201,6 +208,8 @@ impl Config {
         "crypto_suite",
         "max_batch",
         "max_recipient_facts",
+        "match_max_ids_per_call",
+        "match_ids_per_agency_per_day",
         "fund_report_tolerance",
         "max_message_bytes",
         "handshake_timeout_secs",

@@ -17,6 +17,7 @@ use crate::domain::versioning::Decision;
 mod audit;
 pub mod calendar;
 mod coordination;
+mod matching;
 mod medical;
 pub mod snapshot;
 mod watch;
@@ -25,6 +26,7 @@ pub use audit::AccessEventPage;
 pub use coordination::{
     FundReportInput, FundReportLine, FundReportList, WarningFilter, WarningInput, WarningPage, WarningView,
 };
+pub use matching::EnrolmentView;
 pub use medical::{
     DEFAULT_POOLING_AREA, FindingPage, FindingView, RecheckReport, SettlementInput, SettlementOutcome, SettlementResult,
 };
@@ -187,6 +189,8 @@ pub struct Limits {
     pub max_page_size: usize,
     /// Most facts one GetRecipient response carries (`max_recipient_facts`; issue 23 item 6).
     pub max_recipient_facts: usize,
+    /// Most ID numbers one MatchRecipients call compares (`match_max_ids_per_call`); 0 = no limit.
+    pub match_max_ids_per_call: usize,
     /// Largest accepted difference between a roster program's fund report and its expected amount
     /// before `DISBURSEMENT_MISMATCH` (coordination.md; default 1.00 yuan).
     pub fund_report_tolerance: crate::domain::money::Money,
@@ -202,6 +206,7 @@ impl Default for Limits {
             max_batch: 10_000,
             max_page_size: 1_000,
             max_recipient_facts: 1_000,
+            match_max_ids_per_call: 250_000,
             fund_report_tolerance: crate::domain::money::Money::from_fen(100).expect("in range"),
             bench_skip_ingest_audit: false,
         }

@@ -102,6 +102,9 @@ enum Command {
     Export(doudi::cli::export::ExportArgs),
     /// As an agency: follow the change feed (WatchChanges), one line per change with its cursor; resume with --from.
     Watch(doudi::cli::watch::WatchArgs),
+    /// As an agency: which persons of a CSV list are enrolled, as you may see it (MatchRecipients); writes
+    /// FILE.match.csv beside the input, one row per ID number.
+    Match(doudi::cli::matching::MatchArgs),
 }
 
 #[derive(Subcommand)]
@@ -264,6 +267,7 @@ fn main() -> anyhow::Result<()> {
             | Command::List(_)
             | Command::Export(_)
             | Command::Watch(_)
+            | Command::Match(_)
     ) {
         "warn,sqlx::query=error"
     } else {
@@ -314,6 +318,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::List(args) => doudi::cli::list::run(args).await,
         Command::Export(args) => doudi::cli::export::run(args).await,
         Command::Watch(args) => doudi::cli::watch::run(args).await,
+        Command::Match(args) => doudi::cli::matching::run(args).await,
         Command::Certs { command: CertsCommand::Init { out, trust_domain, force } } => {
             doudi::certs::init(&out, &trust_domain, force)
                 .with_context(|| format!("writing certificates to {}", out.display()))?;

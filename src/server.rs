@@ -127,6 +127,7 @@ impl Application {
             limits: Limits {
                 max_batch: config.max_batch,
                 max_recipient_facts: config.max_recipient_facts,
+                match_max_ids_per_call: config.match_max_ids_per_call,
                 fund_report_tolerance: config
                     .fund_report_tolerance
                     .parse()
@@ -140,7 +141,8 @@ impl Application {
                 config.rate_burst,
                 config.max_streams_per_agency,
             )
-            .with_max_watches(config.max_watches_per_agency),
+            .with_max_watches(config.max_watches_per_agency)
+            .with_match_budget(config.match_ids_per_agency_per_day),
         );
 
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;

@@ -9,6 +9,7 @@
 //!   process): opt-in with `--only`.
 //! - P7, P8 ([`pg`]): on the PostgreSQL server `--postgres` names (opt-in with `--only`).
 //! - P6 ([`p6`]): during the larger P1 run, a WatchChanges subscriber times delivery.
+//! - P10 ([`p10`]): on the larger data set, MatchRecipients of every distinct ID number of civil affairs' facts.
 //!
 //! Each line: `{"id", "what", "value", "unit", "floor" (measured in the same run, or null), "ratio" (value / floor,
 //! or value / target without a floor), "target", "met", "cores", "load" (1-minute load average when the figure was
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 pub mod hub;
 pub mod load;
 pub mod p1;
+pub mod p10;
 pub mod p1_audit;
 pub mod p2;
 pub mod p3;
@@ -38,8 +40,8 @@ pub struct BenchArgs {
     /// Facts of the larger P1 run (the smaller one pushes a tenth) [default: 1,000,000].
     #[arg(long, conflicts_with = "persons")]
     pub facts: Option<usize>,
-    /// Only these figures, comma-separated (P1, P2, P3, P5, P6; P4, P1-audit; P7, P8 with --postgres).
-    #[arg(long, value_delimiter = ',', default_value = "P1,P2,P3,P5,P6")]
+    /// Only these figures, comma-separated (P1, P2, P3, P5, P6, P10; P4, P1-audit; P7, P8 with --postgres).
+    #[arg(long, value_delimiter = ',', default_value = "P1,P2,P3,P5,P6,P10")]
     pub only: Vec<String>,
     /// Also append each JSON line to this file.
     #[arg(long)]
@@ -59,7 +61,7 @@ pub struct BenchArgs {
     pub hub_exe: Option<PathBuf>,
 }
 
-const KNOWN: [&str; 9] = ["P1", "P2", "P3", "P5", "P6", "P4", "P1-audit", "P7", "P8"];
+const KNOWN: [&str; 10] = ["P1", "P2", "P3", "P5", "P6", "P10", "P4", "P1-audit", "P7", "P8"];
 
 pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -198,7 +200,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let mut out = Output::new(args.json_out.as_deref())?;
     let wants = |id: &str| args.only.iter().any(|o| o == id);
-    if ["P1", "P2", "P3", "P5", "P6"].iter().any(|id| wants(id)) {
+    if ["P1", "P2", "P3", "P5", "P6", "P10"].iter().any(|id| wants(id)) {
         sized::run(&args, &mut out).await?;
     }
     let persons = args.persons.unwrap_or(crate::synth::DEFAULT_PERSONS);

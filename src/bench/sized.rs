@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::hub::ChildHub;
-use super::{BenchArgs, Figure, Output, load, p1, p2, p3, p6};
+use super::{BenchArgs, Figure, Output, load, p1, p2, p3, p6, p10};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -144,7 +144,7 @@ pub async fn run(args: &BenchArgs, out: &mut Output) -> anyhow::Result<()> {
         }
         if n == large && wants("P2") {
             eprintln!("bench: P2, GetRecipient vs Health/Check, {} concurrent …", p2::CONCURRENCY);
-            let (get, health) = p2::run(&hub, ids, &as_of, Duration::from_secs(args.p2_secs), 2).await?;
+            let (get, health) = p2::run(&hub, ids.clone(), &as_of, Duration::from_secs(args.p2_secs), 2).await?;
             let ratio = get.rate() / health.rate();
             let p99 = get.quantile_ms(0.99);
             Figure::against_floor(
@@ -164,6 +164,28 @@ pub async fn run(args: &BenchArgs, out: &mut Output) -> anyhow::Result<()> {
             .with("requests", get.requests)
             .with("errors", get.errors + health.errors)
             .with("concurrency", p2::CONCURRENCY)
+            .emit(out)?;
+        }
+        if n == large && wants("P10") {
+            let mut distinct: Vec<String> = ids.iter().cloned().collect::<HashSet<_>>().into_iter().collect();
+            distinct.sort_unstable();
+            eprintln!("bench: P10, MatchRecipients of {} ID numbers in {} calls …", distinct.len(), p10::CALLS);
+            let o = p10::run(&hub, distinct, &as_of).await?;
+            let rate = o.ids as f64 / o.elapsed.as_secs_f64();
+            Figure::against_target(
+                "P10",
+                "MatchRecipients over mTLS on P1's data set: every distinct ID number of civil affairs' facts compared \
+                 once as civil_affairs (each message audited), 4 concurrent calls on one connection, 5,000 a message",
+                rate,
+                "ID numbers/s",
+                50_000.0,
+                n,
+            )
+            .target(serde_json::json!({ "value_min": 50_000 }), rate >= 50_000.0)
+            .with("ids", o.ids)
+            .with("enrolled", o.enrolled)
+            .with("not_enrolled", o.not_enrolled)
+            .with("secs", round(o.elapsed.as_secs_f64()))
             .emit(out)?;
         }
         let snapshot = if wants("P3") {

@@ -1,4 +1,4 @@
-//! Agency client commands of the `doudi` binary: `push`, `get`, `list`, `export`, `watch` (README, docs/file-exchange.md).
+//! Agency client commands of the `doudi` binary: `push`, `get`, `list`, `export`, `watch`, `match` (README, docs/file-exchange.md).
 //!
 //! Each command is a library function taking its clap argument struct, so the tests run them in-process against a
 //! hub from `spawn_app`; `src/main.rs` only dispatches. The file formats are in [`format`], the export manifest in
@@ -9,6 +9,7 @@ pub mod format;
 pub mod get;
 pub mod list;
 pub mod manifest;
+pub mod matching;
 pub mod push;
 mod view;
 pub mod watch;

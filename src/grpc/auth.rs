@@ -25,6 +25,8 @@ pub struct AgencyLimits {
     streams: Mutex<HashMap<String, Arc<Semaphore>>>,
     max_watches: usize,
     watches: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// MatchRecipients: ID numbers each agency may compare per day (GCRA, refilled evenly), and that number.
+    matches: Option<(DefaultKeyedRateLimiter<String>, u32)>,
 }
 
 impl AgencyLimits {
@@ -40,7 +42,22 @@ impl AgencyLimits {
             streams: Mutex::new(HashMap::new()),
             max_watches: 0,
             watches: Mutex::new(HashMap::new()),
+            matches: None,
         }
+    }
+
+    /// At most `per_day` ID numbers compared by MatchRecipients per agency and day, refilled evenly (a GCRA bucket of
+    /// `per_day` that gains one every 86,400 / `per_day` seconds: a day's budget may be used at once, then refills);
+    /// 0 = no limit.
+    pub fn with_match_budget(mut self, per_day: u32) -> AgencyLimits {
+        self.matches = NonZeroU32::new(per_day).map(|n| {
+            let every = std::time::Duration::from_secs(86_400) / n.get();
+            let quota = Quota::with_period(every.max(std::time::Duration::from_nanos(1)))
+                .expect("a positive period")
+                .allow_burst(n);
+            (RateLimiter::keyed(quota), n.get())
+        });
+        self
     }
 
     /// At most `max_watches` concurrent WatchChanges per agency (0 = no limit), counted apart from StreamFacts.
@@ -101,10 +118,48 @@ impl Authenticator {
         }
     }
 
-    /// A permit for one more concurrent client stream of `p`'s agency, held while the stream runs. Over the limit:
+    /// Count `n` ID numbers of a MatchRecipients message against `p`'s agency's daily budget
+    /// (`match_ids_per_agency_per_day`). Over it: RESOURCE_EXHAUSTED, reason QUOTA_EXCEEDED, with the wait until `n`
+    /// more are allowed (RetryInfo, `retry-after-ms`) and a QuotaFailure; nothing of the message is compared.
+    pub fn charge_match(&self, p: &Principal, n: usize) -> Result<(), Box<Refusal>> {
+        let Some((limiter, per_day)) = &self.limits.matches else { return Ok(()) };
+        let agency = p.agency().to_string();
+        let refuse = |wait: Option<std::time::Duration>| -> Refusal {
+            let mut r = Refusal::new(
+                Code::ResourceExhausted,
+                ErrorReason::QuotaExceeded,
+                format!(
+                    "agency {agency} is over its budget of {per_day} ID numbers compared per day \
+                     (match_ids_per_agency_per_day){}",
+                    match wait {
+                        Some(w) => format!("; {n} more may be compared in {} s", w.as_secs().max(1)),
+                        None => format!("; a message of {n} ID numbers is more than the whole budget"),
+                    }
+                ),
+            )
+            .info("agency", &agency)
+            .info("quota_per_day", per_day)
+            .quota(format!("agency:{agency}"), format!("{per_day} ID numbers compared per day (MatchRecipients)"));
+            if let Some(w) = wait {
+                r = r.retry_after(w.max(std::time::Duration::from_millis(1)));
+            }
+            r
+        };
+        let Some(cells) = u32::try_from(n).ok().and_then(NonZeroU32::new) else { return Ok(()) };
+        match limiter.check_key_n(&agency, cells) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(Box::new(refuse(Some(
+                not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default())),
+            )))),
+            Err(_) => Err(Box::new(refuse(None))),
+        }
+    }
+
+    /// A permit for one more concurrent client stream (StreamFacts or MatchRecipients) of `p`'s agency, held while the
+    /// stream runs. Over the limit:
     /// RESOURCE_EXHAUSTED, reason CONCURRENCY_LIMIT_EXCEEDED, retry after 1 s.
     pub fn stream_permit(&self, p: &Principal) -> Result<Option<OwnedSemaphorePermit>, Status> {
-        Self::permit(p, &self.limits.streams, self.limits.max_streams, "StreamFacts streams")
+        Self::permit(p, &self.limits.streams, self.limits.max_streams, "client streams (StreamFacts, MatchRecipients)")
     }
 
     /// A permit for one more concurrent WatchChanges of `p`'s agency (`max_watches_per_agency`), held while the watch

@@ -162,6 +162,28 @@ const WATCH: &str = "/doudi.v1.RecipientExchange/WatchChanges";
 #[tonic::async_trait]
 impl RecipientExchange for ExchangeService {
     type WatchChangesStream = super::watch::WatchStream;
+    type MatchRecipientsStream = super::matching::MatchStream;
+
+    async fn match_recipients(
+        &self,
+        req: Request<Streaming<pb::MatchRecipientsRequest>>,
+    ) -> Result<Response<Self::MatchRecipientsStream>, Status> {
+        let principal = self.auth.principal(&req)?;
+        if self.draining.is_fired() {
+            return Err(shutting_down("the hub is shutting down: compare on another connection or hub").into());
+        }
+        // Refused before a message is read when the agency may never compare; the purpose comes with the first one.
+        self.hub.check_match_access(&principal)?;
+        let permit = self.auth.stream_permit(&principal)?;
+        let call = super::matching::MatchCall {
+            hub: self.hub.clone(),
+            auth: self.auth.clone(),
+            principal,
+            draining: self.draining.clone(),
+            permit,
+        };
+        Ok(Response::new(super::matching::spawn(call, req.into_inner())))
+    }
 
     async fn watch_changes(
         &self,

@@ -8,6 +8,7 @@ pub mod coordination;
 pub mod exchange;
 pub mod health;
 pub mod limits;
+pub mod matching;
 pub mod medical;
 pub mod observe;
 pub mod reference;

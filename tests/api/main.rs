@@ -30,6 +30,7 @@ mod hostile;
 mod keys;
 mod lifetime;
 mod limits;
+mod matching;
 mod medical;
 mod medical_demo;
 mod metrics;

@@ -120,6 +120,8 @@ mod keys;
 mod lifetime;
 #[path = "../api/limits.rs"]
 mod limits;
+#[path = "../api/matching.rs"]
+mod matching;
 #[path = "../api/medical.rs"]
 mod medical;
 #[path = "../api/medical_demo.rs"]
