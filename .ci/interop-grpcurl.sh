@@ -118,7 +118,8 @@ cover='{"facts":[{"factId":"MI-CI-1","sourceVersion":"1","idNumber":"62102219851
  "validFrom":"2023-01-01","validTo":"2024-01-01","medicalInsurance":{"scheme":"SCHEME_RESIDENT","year":2023,
  "premiumSubsidy":"PREMIUM_SUBSIDY_PARTIAL","subsidyAmount":"220.00"}}]}'
 g medical_insurance -d "$cover" "localhost:$port" doudi.v1.RecipientExchange/PushFacts | grep -q 'FACT_OUTCOME_ACCEPTED' || fail "push cover"
-# medical.md example A (dibao, first of the year): owed 3,250.00 critical illness and 4,725.00 assistance, as paid.
+# docs/spec/medical.md example A (dibao, first of the year): owed 3,250.00 critical illness and 4,725.00
+# assistance, as paid.
 settle='{"settlements":[{"settlementId":"MI-2023-CI-1","idNumber":"621022198512310039","divisionCode":"621022101203",
  "admittedOn":"2023-03-01","settledOn":"2023-03-10","visitType":"VISIT_TYPE_INPATIENT","inProvince":true,
  "totalCost":"30000.00","policyScopeCost":"25000.00","basicPaid":"15000.00","criticalIllnessPaid":"3250.00",

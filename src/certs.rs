@@ -1,6 +1,6 @@
 //! Certificate authority tooling for `doudi certs init` / `doudi certs revoke` (rcgen).
 //!
-//! The hub authenticates agencies by mutual TLS (spec/security.md, "Transport and identity"): every
+//! The hub authenticates agencies by mutual TLS (docs/spec/security.md, "Transport and identity"): every
 //! client certificate is issued by the hub's CA, carries the clientAuth extended key usage and names
 //! its agency in a URI SAN of the form `spiffe://<trust-domain>/agency/<agency_code>`, or, for a
 //! county office, `spiffe://<trust-domain>/agency/<agency_code>/division/<6-digit county code>`.
@@ -33,7 +33,7 @@ use x509_parser::prelude::{FromDer as _, ParsedExtension, X509Certificate, X509N
 /// Trust domain used when none is configured (the SPIFFE ID authority part).
 pub const DEFAULT_TRUST_DOMAIN: &str = "doudi.qingyang.gov.cn";
 
-/// The agency codes of the exchange (spec/security.md, access matrix columns), in the order the
+/// The agency codes of the exchange (docs/spec/security.md, access matrix columns), in the order the
 /// demo certificates are written by [`init`].
 pub const AGENCIES: [&str; 6] =
     ["civil_affairs", "human_resources", "education", "medical_insurance", "disability_federation", "leading_group"];
@@ -393,7 +393,7 @@ impl Ca {
 }
 
 /// The SPIFFE ID of an agency (or county office): `spiffe://<trust_domain>/agency/<agency>` or
-/// `spiffe://<trust_domain>/agency/<agency>/division/<county>` (spec/security.md).
+/// `spiffe://<trust_domain>/agency/<agency>/division/<county>` (docs/spec/security.md).
 ///
 /// # Errors
 /// [`CertsError::Invalid`] unless the trust domain is non-empty and made of `a-z 0-9 . - _`, the

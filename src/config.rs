@@ -30,10 +30,10 @@ pub struct Config {
     /// The 32-byte data key in standard base64 (`DOUDI_DATA_KEY`). Required by `serve`.
     #[serde(skip_serializing)]
     pub data_key: Option<SecretString>,
-    /// Access matrix file replacing the built-in one of security.md.
+    /// Access matrix file replacing the built-in one of docs/spec/security.md.
     pub access_policy_file: Option<PathBuf>,
     /// TOML file replacing the coverage-rule parameters (`domain::coverage::CoverageParams`: programs, ages,
-    /// grades); default: coordination.md's values.
+    /// grades); default: docs/spec/coordination.md's values.
     pub coverage_params_file: Option<PathBuf>,
     /// Data-layer algorithms: "aes" (AES-256-GCM, HMAC-SHA256; default) or "sm" (SM4-GCM, HMAC-SM3). Fixed per
     /// database (the data-key check refuses the other suite).
@@ -48,7 +48,7 @@ pub struct Config {
     /// ID numbers each agency may compare with MatchRecipients per day, refilled evenly through the day; 0 = no limit.
     pub match_ids_per_agency_per_day: u32,
     /// Largest difference (decimal yuan) between a roster program's fund report and the amount
-    /// computed from the roster before DISBURSEMENT_MISMATCH (coordination.md).
+    /// computed from the roster before DISBURSEMENT_MISMATCH (docs/spec/coordination.md).
     pub fund_report_tolerance: String,
     /// Largest accepted gRPC message, bytes.
     pub max_message_bytes: usize,

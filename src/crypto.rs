@@ -1,4 +1,4 @@
-//! Protection of ID numbers at rest (security.md, "What is stored and logged").
+//! Protection of ID numbers at rest (docs/spec/security.md, "What is stored and logged").
 //!
 //! The data key is 32 random bytes given in standard base64 (`DOUDI_DATA_KEY` or the config
 //! file). Under the default suite ([`CryptoSuite::Aes`]) the working keys are derived from it with HKDF-SHA256
@@ -63,8 +63,8 @@ impl std::fmt::Debug for PersonKey {
     }
 }
 
-/// The algorithms at the data layer (security.md): AES-256-GCM with HMAC-SHA256 and HKDF-SHA256 (default), or the
-/// national algorithms SM4-GCM (GB/T 32907, 128-bit key) with HMAC-SM3 and HKDF-SM3 (GB/T 32905) for deployments
+/// The algorithms at the data layer (docs/spec/security.md): AES-256-GCM with HMAC-SHA256 and HKDF-SHA256 (default), or
+/// the national algorithms SM4-GCM (GB/T 32907, 128-bit key) with HMAC-SM3 and HKDF-SM3 (GB/T 32905) for deployments
 /// that must use them. Chosen once per database: the data-key check value differs between suites, so a hub started
 /// with the other suite refuses the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -369,7 +369,7 @@ mod tests {
         assert!(matches!(Keys::from_base64("not base64!"), Err(KeyError::Base64(_))));
     }
 
-    /// policy-reference.md's test vectors for the national algorithms.
+    /// docs/domain/policy-reference.md's test vectors for the national algorithms.
     #[test]
     fn sm3_and_sm4_test_vectors() {
         use sha2::Digest as _;

@@ -1,4 +1,4 @@
-//! `doudi demo`: the main job for a newcomer (product.md, "The main job").
+//! `doudi demo`: the main job for a newcomer (docs/spec/product.md, "The main job").
 //!
 //! Starts the hub on a fresh SQLite file with freshly made certificates, runs one real gRPC client
 //! per agency over mutual TLS, each streaming its own facts of a synthetic Qingyang population,

@@ -1,7 +1,7 @@
 //! Fuzz properties of the parsers that read what clients send (issue 7 item 6): the ID number (GB 11643), money
-//! (api.md's wire grammar), business dates, and the wire-to-domain fact conversion. Each function takes arbitrary
-//! bytes, must never panic, and panics only when a property fails. They are driven by the cargo-fuzz targets in
-//! `fuzz/` (`scripts/fuzz.sh`, libFuzzer) and, on every `cargo test`, by a seed corpus and random inputs
+//! (docs/spec/api.md's wire grammar), business dates, and the wire-to-domain fact conversion. Each function takes
+//! arbitrary bytes, must never panic, and panics only when a property fails. They are driven by the cargo-fuzz targets
+//! in `fuzz/` (`scripts/fuzz.sh`, libFuzzer) and, on every `cargo test`, by a seed corpus and random inputs
 //! (`tests` below), so a crash found by the fuzzer becomes a seed here.
 
 use chrono::NaiveDate;
@@ -68,7 +68,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Seeds: the valid forms and the edges each parser must refuse (from api.md and policy-reference.md).
+    /// Seeds: the valid forms and the edges each parser must refuse (from docs/spec/api.md and
+    /// docs/domain/policy-reference.md).
     const SEEDS: &[&str] = &[
         "621022198512310039",
         "11010519491231002X",

@@ -1,4 +1,4 @@
-//! Hostile clients, for the robustness suite (issue 7 item 6; security.md "Abuse and faults"): each scenario
+//! Hostile clients, for the robustness suite (issue 7 item 6; docs/spec/security.md "Abuse and faults"): each scenario
 //! attacks a running hub over the network the way a broken or malicious agency system could, and reports what the
 //! hub did. `tests/api/hostile.rs` runs them at test size against an in-process hub and checks that it still
 //! serves, that its tasks return to their baseline and that no stored data changed; `examples/hostile.rs`

@@ -180,7 +180,7 @@ pub struct RecipientPage {
     pub omitted_count: i64,
 }
 
-/// Limits on requests (security.md, "Abuse and faults"); configurable.
+/// Limits on requests (docs/spec/security.md, "Abuse and faults"); configurable.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Most facts in one PushFacts request or one StreamFacts message.
@@ -192,7 +192,7 @@ pub struct Limits {
     /// Most ID numbers one MatchRecipients call compares (`match_max_ids_per_call`); 0 = no limit.
     pub match_max_ids_per_call: usize,
     /// Largest accepted difference between a roster program's fund report and its expected amount
-    /// before `DISBURSEMENT_MISMATCH` (coordination.md; default 1.00 yuan).
+    /// before `DISBURSEMENT_MISMATCH` (docs/spec/coordination.md; default 1.00 yuan).
     pub fund_report_tolerance: crate::domain::money::Money,
     /// Measurement only (`doudi bench --only P1-audit`): store pushed facts **without** their audit event, to
     /// measure what the audit chain costs. Never set by the server (no configuration key reaches it).
@@ -224,7 +224,7 @@ pub struct Hub {
     pub policy: Arc<AccessPolicy>,
     pub limits: Limits,
     pub clock: Clock,
-    /// Parameters of the coverage rules (coordination.md; `coverage_params_file` replaces the defaults).
+    /// Parameters of the coverage rules (docs/spec/coordination.md; `coverage_params_file` replaces the defaults).
     pub coverage: Arc<crate::domain::coverage::CoverageParams>,
     /// Small PushFacts of concurrent requests, committed together ([`Hub::push_facts`]).
     pub pushes: PushGroup,
@@ -663,7 +663,7 @@ impl Hub {
     }
 
     /// Whether a person's facts (those in force on the date read) include a `student` fact from the owner of that
-    /// kind: the condition of education's view of assistance (security.md).
+    /// kind: the condition of education's view of assistance (docs/spec/security.md).
     pub(crate) fn is_student(&self, facts: &[StoredFact]) -> bool {
         let student_owner = self.policy.owner(PayloadKind::Student);
         facts.iter().any(|f| f.kind() == PayloadKind::Student && f.agency == student_owner.as_str())
@@ -703,7 +703,7 @@ impl Hub {
             )));
         }
         let prefix = scoped_prefix(principal, division_prefix)?;
-        // HIV-affected children: never an aggregate below county level (policy-reference.md, the
+        // HIV-affected children: never an aggregate below county level (docs/domain/policy-reference.md, the
         // AIDS regulation), so no list filtered by that program on a township or village.
         if program == Some(Program::HivAffectedChild) && prefix.len() > 6 {
             return Err(HubError::PermissionDenied(

@@ -1,5 +1,5 @@
 //! Connection lifetime: the forced end of a connection, after `max_connection_age` + grace and at the end
-//! of the shutdown grace period (security.md "Abuse and faults"; issue 7 item 4).
+//! of the shutdown grace period (docs/spec/security.md "Abuse and faults"; issue 7 item 4).
 //!
 //! The graceful half — an HTTP/2 GOAWAY telling the client to open a new connection for its next calls —
 //! is hyper's, asked for by tonic's `Server::max_connection_age` and by `serve_with_incoming_shutdown`.

@@ -49,7 +49,7 @@ enum Command {
     },
     /// Run the whole exchange on a fresh database with a synthetic Qingyang population.
     Demo(doudi::demo::DemoArgs),
-    /// Measure the performance figures of performance.md on this machine (one JSON line each).
+    /// Measure the performance figures of docs/spec/performance.md on this machine (one JSON line each).
     Bench(doudi::bench::BenchArgs),
     /// Certificates for the hub and the agencies.
     Certs {
@@ -82,7 +82,7 @@ enum Command {
         #[command(subcommand)]
         command: doudi::ops::calendar::CalendarCommand,
     },
-    /// Medical policy parameters (medical.md): effective-dated versions per pooling area.
+    /// Medical policy parameters (docs/spec/medical.md): effective-dated versions per pooling area.
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
@@ -116,8 +116,8 @@ enum ConfigCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the audit hash chain (security.md) and name the first event whose content, persons or link was
-    /// altered, or where events were deleted. Prints the chain head's hash (keep it: deleting the newest events
+    /// Recompute the audit hash chain (docs/spec/security.md) and name the first event whose content, persons or link
+    /// was altered, or where events were deleted. Prints the chain head's hash (keep it: deleting the newest events
     /// leaves a valid shorter chain, found only by comparing heads). Exits with status 1 if the chain is broken.
     Verify {
         /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
@@ -128,7 +128,7 @@ enum AuditCommand {
 
 #[derive(Subcommand)]
 enum ReportCommand {
-    /// The quarterly summary of a frozen quarter (coordination.md), computed only from its snapshot and the
+    /// The quarterly summary of a frozen quarter (docs/spec/coordination.md), computed only from its snapshot and the
     /// previous one.
     Quarterly {
         /// Quarter, YYYYQn, e.g. 2023Q2.

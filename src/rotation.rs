@@ -1,4 +1,4 @@
-//! `doudi keys rotate`: re-encrypt every stored ID number under a new data key (security.md), resumable.
+//! `doudi keys rotate`: re-encrypt every stored ID number under a new data key (docs/spec/security.md), resumable.
 //!
 //! 1. `rotation_begin` records the target key's check value and the lookup key wrapped under the new key (the
 //!    person keys stay the HMAC under the original lookup key, so no person key, fact, audit event or snapshot

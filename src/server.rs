@@ -348,7 +348,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// Re-read the certificate, key and CRL files on SIGHUP, so a revoked agency's next connection
-/// fails without a restart (security.md, "Revocation"). A bad file keeps the previous configuration.
+/// fails without a restart (docs/spec/security.md, "Revocation"). A bad file keeps the previous configuration.
 fn spawn_tls_reload_on_sighup(config: tls::ReloadableServerConfig, files: tls::TlsFiles) {
     #[cfg(unix)]
     tokio::spawn(async move {
@@ -375,7 +375,7 @@ fn tls_mtimes(files: &tls::TlsFiles) -> Vec<Option<std::time::SystemTime>> {
         .collect()
 }
 
-/// Poll the certificate, key and CRL files every `every` and reload when one changed (security.md: CRLs
+/// Poll the certificate, key and CRL files every `every` and reload when one changed (docs/spec/security.md: CRLs
 /// "reloaded without a restart (SIGHUP or a poll)"). A bad file keeps the previous configuration; the poll retries
 /// on the next change.
 fn spawn_tls_reload_on_change(config: tls::ReloadableServerConfig, files: tls::TlsFiles, every: Duration) {

@@ -1,6 +1,6 @@
 //! Deterministic synthetic population of Qingyang's low-income people, built to match the figures of
-//! the Civil Affairs Bureau's reply to CPPCC proposal D062 (`shared/domain/qingyang-figures.md`,
-//! "the letter") and the Gansu policy values of `shared/domain/policy-reference.md`.
+//! the Civil Affairs Bureau's reply to CPPCC proposal D062 (`docs/domain/qingyang-figures.md`,
+//! "the letter") and the Gansu policy values of `docs/domain/policy-reference.md`.
 //!
 //! Used by `doudi demo`, by tests and by the benchmarks. [`Population::generate`] draws compact
 //! [`Person`] records (about 90 bytes plus an 18-byte ID string each) from a [`SynthConfig`]; [`Population::facts`] builds the
@@ -8,7 +8,7 @@
 //! same persons and the same facts in the same order (a `ChaCha8Rng` seeded with
 //! [`SynthConfig::seed`], drawn in a fixed order). [`Population::expected`] gives the totals a hub
 //! must reproduce from those facts: persons by county × program, facts per agency and the number of
-//! deliberately planted coverage gaps per rule of coordination.md.
+//! deliberately planted coverage gaps per rule of docs/spec/coordination.md.
 //!
 //! # What is from the letter, what is assumed
 //!
@@ -20,7 +20,7 @@
 //! Benefits always use these 2023 amounts; [`SynthConfig::year`] moves the dates and the
 //! medical-insurance year only.
 //!
-//! **Gansu 2022 premium subsidies** (policy-reference.md, \[local\]), yuan per person and year:
+//! **Gansu 2022 premium subsidies** (docs/domain/policy-reference.md, \[local\]), yuan per person and year:
 //! FULL 320 for tekun, orphans, de-facto unsupported children and HIV-affected children;
 //! PARTIAL 220 for urban full-amount dibao and rural class 1–2 dibao; PARTIAL 160 for urban
 //! gap-filling dibao and rural class 3–4 dibao; PARTIAL 100 for monitored at-risk people; NONE
@@ -97,7 +97,7 @@
 //!
 //! # Planted coverage gaps
 //!
-//! So that the coverage rules of coordination.md have something to find, a share of persons is made
+//! So that the coverage rules of docs/spec/coordination.md have something to find, a share of persons is made
 //! deliberately non-compliant, each by an independent draw among the persons the rule applies to
 //! (the rates are the `*_RATE` constants, counts are in [`Expected::gaps`]):
 //!
@@ -166,7 +166,7 @@ impl Default for SynthConfig {
     }
 }
 
-/// The agency codes [`Population::facts`] answers for, in the order of qingyang-figures.md §1.
+/// The agency codes [`Population::facts`] answers for, in the order of docs/domain/qingyang-figures.md §1.
 pub const AGENCIES: [&str; 5] = [
     AgencyCode::CIVIL_AFFAIRS,
     AgencyCode::HUMAN_RESOURCES,
@@ -175,7 +175,7 @@ pub const AGENCIES: [&str; 5] = [
     AgencyCode::DISABILITY_FEDERATION,
 ];
 
-/// The coverage rule codes of coordination.md whose gaps are planted, in the order of its table.
+/// The coverage rule codes of docs/spec/coordination.md whose gaps are planted, in the order of its table.
 pub const GAP_RULES: [&str; 8] = [
     "UNINSURED",
     "PREMIUM_SUBSIDY_MISMATCH",
@@ -1351,7 +1351,7 @@ mod tests {
         Money::parse(s).expect("test amount parses").to_fen()
     }
 
-    /// GB 11643 check written out here, independently of `IdNumber` (policy-reference.md).
+    /// GB 11643 check written out here, independently of `IdNumber` (docs/domain/policy-reference.md).
     fn check_char(body: &str) -> char {
         const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
         let sum: u32 = body.chars().zip(W).map(|(c, w)| c.to_digit(10).unwrap() * w).sum();
@@ -1516,7 +1516,7 @@ mod tests {
         }
     }
 
-    /// The letter's 2023 standards (qingyang-figures.md §3), monthly fen, computed by hand.
+    /// The letter's 2023 standards (docs/domain/qingyang-figures.md §3), monthly fen, computed by hand.
     fn standard(a: &Assistance) -> Option<i128> {
         match (a.program?, a.residence?) {
             (Program::Dibao, Residence::Urban) => Some(yuan("700.00")),
@@ -1637,7 +1637,7 @@ mod tests {
         by_person
     }
 
-    /// The coverage rules of coordination.md, re-evaluated from the facts.
+    /// The coverage rules of docs/spec/coordination.md, re-evaluated from the facts.
     fn recount_gaps(pop: &Population) -> BTreeMap<&'static str, usize> {
         let year = pop.config().year as u16;
         let as_of = pop.reference_date();

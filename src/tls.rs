@@ -1,6 +1,6 @@
 //! Server-side mutual TLS for the hub and client-side helpers (rustls 0.23, ring provider only).
 //!
-//! spec/security.md, "Transport and identity": TLS 1.2/1.3 with rustls only, client certificates
+//! docs/spec/security.md, "Transport and identity": TLS 1.2/1.3 with rustls only, client certificates
 //! required, CRLs honoured at handshake and reloadable without a restart.
 //!
 //! Serving: build a config with [`server_config`] (or [`TlsFiles::server_config`]), wrap it in a
@@ -86,7 +86,7 @@ pub enum TlsError {
 /// Installs rustls' ring provider as the process default. Idempotent: a provider already installed
 /// (by an earlier call, or by anything else) is left in place.
 ///
-/// Call it first thing in `main` and in tests (ENGINEERING.md: one provider, installed explicitly).
+/// Call it first thing in `main` and in tests (one provider, installed explicitly).
 /// The configs built here name the ring provider themselves, so they do not depend on it; tonic's
 /// own client TLS (see [`tonic_client_tls`]) takes the process default when there is one.
 pub fn install_crypto_provider() {

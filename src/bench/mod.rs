@@ -1,4 +1,4 @@
-//! `doudi bench`: the performance figures of performance.md, measured on this machine, one JSON line each.
+//! `doudi bench`: the performance figures of docs/spec/performance.md, measured on this machine, one JSON line each.
 //!
 //! - P1, P2, P3, P5 ([`sized`]): the hub runs as a child process (`doudi serve` of this binary, [`hub::ChildHub`]) on
 //!   a fresh SQLite database and PKI; the load is a real gRPC client over mTLS in this process ([`load`]). P1 at a

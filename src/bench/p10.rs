@@ -1,4 +1,4 @@
-//! P10: `MatchRecipients` (batch comparison) over mTLS on P1's data set, each message audited (performance.md:
+//! P10: `MatchRecipients` (batch comparison) over mTLS on P1's data set, each message audited (docs/spec/performance.md:
 //! ≥ 50,000 ID numbers/s). Every distinct ID number of civil affairs' facts is compared once, as civil_affairs, in
 //! [`CALLS`] concurrent calls on one connection, [`MESSAGE_IDS`] ID numbers a message.
 

@@ -12,7 +12,7 @@ use crate::grpc::pb;
 
 use super::hub::ChildHub;
 
-/// Concurrent requests (performance.md: 32 concurrent streams).
+/// Concurrent requests (docs/spec/performance.md: 32 concurrent streams).
 pub const CONCURRENCY: usize = 32;
 
 /// Requests done in a window, with their latencies (µs, sorted).

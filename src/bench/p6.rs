@@ -1,5 +1,5 @@
-//! P6: change-feed latency under P1's load (performance.md: push-to-`WatchChanges` delivery p99 ≤ 100 ms while P1
-//! runs). No floor: the ratio is p99 / 100 ms.
+//! P6: change-feed latency under P1's load (docs/spec/performance.md: push-to-`WatchChanges` delivery p99 ≤ 100 ms
+//! while P1 runs). No floor: the ratio is p99 / 100 ms.
 //!
 //! While P1's five agencies stream, a probe client pushes one new assistance fact every 50 ms with `PushFacts`
 //! (civil_affairs, `fact_id` `P6-PROBE-n`, its own connection), and a `WatchChanges` stream (civil_affairs, kind

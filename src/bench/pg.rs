@@ -1,5 +1,5 @@
-//! P7 and P8 (performance.md), on the PostgreSQL server `--postgres URL` names; each run makes its own database
-//! (`doudi_bench_<pid>_<n>`) and drops it afterwards.
+//! P7 and P8 (docs/spec/performance.md), on the PostgreSQL server `--postgres URL` names; each run makes its own
+//! database (`doudi_bench_<pid>_<n>`) and drops it afterwards.
 //!
 //! - **P7**: P1 on PostgreSQL — five agencies stream `n` facts over mTLS into a child hub on PostgreSQL; floor = the
 //!   same rows by `COPY` into the same tables ([`crate::store::Store::bench_insert_rows`] on PostgreSQL), in process,

@@ -218,8 +218,8 @@ pub async fn run(args: &BenchArgs, out: &mut Output) -> anyhow::Result<()> {
         let secs = tb.as_secs_f64();
         Figure::against_target(
             "P3",
-            "CreateSnapshot 2023Q2 over mTLS on P1's larger data set (performance.md's 1,000,000 persons is not run: \
-             see `persons`)",
+            "CreateSnapshot 2023Q2 over mTLS on P1's larger data set (docs/spec/performance.md's 1,000,000 persons is \
+             not run: see `persons`)",
             secs,
             "s",
             60.0,

@@ -164,7 +164,7 @@ pub async fn run(
         println!("{name:<22}{:>18}{:>18}{:>18}", paid.to_string(), hub.to_string(), gen_.to_string());
     }
     println!(
-        "{:<22}{:>18}   (total cost {}; basic is not recomputed by medical.md)",
+        "{:<22}{:>18}   (total cost {}; basic is not recomputed by docs/spec/medical.md)",
         "left to patients",
         expected.out_of_pocket.to_string(),
         expected.total_cost

@@ -1,10 +1,10 @@
 //! Agencies and authenticated callers.
 //!
 //! An agency code is `^[a-z][a-z_]{1,39}$` (lower-case ASCII letters and `_`). The six agencies of the hub
-//! (qingyang-figures.md §1) have constants and constructors here; whether an agency may do something is decided by
-//! the access policy (security.md), not by this module.
+//! (docs/domain/qingyang-figures.md §1) have constants and constructors here; whether an agency may do something is
+//! decided by the access policy (docs/spec/security.md), not by this module.
 //!
-//! A caller is identified by the SPIFFE ID in its client certificate's URI SAN (security.md):
+//! A caller is identified by the SPIFFE ID in its client certificate's URI SAN (docs/spec/security.md):
 //! `spiffe://<trust-domain>/agency/<agency_code>`, or for a county office
 //! `spiffe://<trust-domain>/agency/<agency_code>/division/<6-digit county code>`.
 
@@ -42,7 +42,7 @@ impl AgencyCode {
     /// 领导小组, the leading group: reads aggregates only.
     pub const LEADING_GROUP: &'static str = "leading_group";
 
-    /// The six agencies of the hub, in the order of security.md's access table.
+    /// The six agencies of the hub, in the order of docs/spec/security.md's access table.
     pub const KNOWN: [&'static str; 6] = [
         Self::CIVIL_AFFAIRS,
         Self::HUMAN_RESOURCES,
@@ -197,7 +197,7 @@ impl Principal {
         Ok(Principal { agency, county, spiffe_id })
     }
 
-    /// Reads a SPIFFE ID (security.md): exactly `spiffe://<trust_domain>/agency/<agency_code>` or
+    /// Reads a SPIFFE ID (docs/spec/security.md): exactly `spiffe://<trust_domain>/agency/<agency_code>` or
     /// `spiffe://<trust_domain>/agency/<agency_code>/division/<county>`, where the county is known to the built-in
     /// reference set ([`DivisionCode::parse`]). Nothing else is accepted: no extra or empty segments, query,
     /// fragment, port, user info or percent-encoding. Whether the agency is allowed anything is for the policy.
@@ -255,7 +255,7 @@ impl Principal {
     }
 
     /// Whether `division` lies in the caller's scope: everything for a city-wide agency, the county and its
-    /// townships and villages for a county office (security.md).
+    /// townships and villages for a county office (docs/spec/security.md).
     pub fn in_scope(&self, division: &DivisionCode) -> bool {
         self.county.as_ref().is_none_or(|county| county.contains(division))
     }

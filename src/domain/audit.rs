@@ -1,4 +1,4 @@
-//! The audit hash chain (security.md, "What is stored and logged").
+//! The audit hash chain (docs/spec/security.md, "What is stored and logged").
 //!
 //! Canonical content of event `seq`: the ASCII tag `doudi-audit-v2`, then each field as
 //! `<byte length in decimal>:<UTF-8 bytes>;` in this order: `seq` (decimal), `at` (microseconds since

@@ -1,6 +1,6 @@
 //! Business time: calendar dates, months and quarters in Asia/Shanghai.
 //!
-//! Wire forms (api.md, "Conventions"): a date is `YYYY-MM-DD`, a month `YYYY-MM`, a quarter `YYYYQn`
+//! Wire forms (docs/spec/api.md, "Conventions"): a date is `YYYY-MM-DD`, a month `YYYY-MM`, a quarter `YYYYQn`
 //! (e.g. `2023Q2`); all are calendar values in Asia/Shanghai, while instants are UTC. Business dates are always
 //! derived from an instant through [`SHANGHAI`], never through the host's local time zone.
 //!
@@ -36,7 +36,8 @@ pub enum DateError {
     QuarterFormat,
 }
 
-/// Parses a strict `YYYY-MM-DD` date (api.md): exactly 10 ASCII characters, zero-padded, and a real calendar day.
+/// Parses a strict `YYYY-MM-DD` date (docs/spec/api.md): exactly 10 ASCII characters, zero-padded, and a real calendar
+/// day.
 ///
 /// # Errors
 /// [`DateError::DateFormat`] for any other shape (signs, spaces, `2023-2-1`, full-width digits, …) and
@@ -107,7 +108,7 @@ macro_rules! serde_via_str {
     };
 }
 
-/// A calendar month, wire form `YYYY-MM` (api.md), e.g. `2023-07`.
+/// A calendar month, wire form `YYYY-MM` (docs/spec/api.md), e.g. `2023-07`.
 ///
 /// Ordered chronologically. Built by [`FromStr`], [`Month::new`] or [`Month::of`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -207,8 +208,8 @@ impl FromStr for Month {
 
 serde_via_str!(Month);
 
-/// A calendar quarter, wire form `YYYYQn` (api.md), e.g. `2023Q2` = April–June 2023. Only an upper-case `Q` is
-/// accepted.
+/// A calendar quarter, wire form `YYYYQn` (docs/spec/api.md), e.g. `2023Q2` = April–June 2023. Only an upper-case `Q`
+/// is accepted.
 ///
 /// Ordered chronologically. Built by [`FromStr`], [`Quarter::new`], [`Quarter::of`] or [`Quarter::of_instant`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -256,7 +257,7 @@ impl Quarter {
         self.first
     }
 
-    /// The last day (`2023Q2` → `2023-06-30`): a snapshot's `as_of` (coordination.md).
+    /// The last day (`2023Q2` → `2023-06-30`): a snapshot's `as_of` (docs/spec/coordination.md).
     pub fn last_day(&self) -> NaiveDate {
         self.last
     }

@@ -1,4 +1,4 @@
-//! Monthly fund reports and the early-warning workflow (coordination.md): the rules, no I/O.
+//! Monthly fund reports and the early-warning workflow (docs/spec/coordination.md): the rules, no I/O.
 //!
 //! - **Timeliness** of a fund report: due by the 15th of its month, by the Asia/Shanghai date of the instant the
 //!   hub received it (2023-07-15T16:30:00Z is 2023-07-16 in Shanghai: LATE). The *first* version decides; a
@@ -19,7 +19,7 @@ use crate::domain::workdays::{CalendarError, WorkCalendar};
 use crate::domain::fact::string_enum;
 
 string_enum!(
-    /// Programs a fund report covers (coordination.md).
+    /// Programs a fund report covers (docs/spec/coordination.md).
     FundProgram {
         UrbanDibao = "URBAN_DIBAO",
         RuralDibao = "RURAL_DIBAO",

@@ -1,9 +1,9 @@
-//! Cross-department coverage findings (coordination.md "Coverage findings"): each agency's implementation of the
-//! safety-net policies, checked person by person over the statuses in force on a snapshot's `as_of`.
+//! Cross-department coverage findings (docs/spec/coordination.md "Coverage findings"): each agency's implementation of
+//! the safety-net policies, checked person by person over the statuses in force on a snapshot's `as_of`.
 //!
 //! Pure: the caller gathers one person's facts in force (the snapshot's status rows), their birth date (from the ID
 //! number) and the standards of the year; [`evaluate`] returns the rules broken. The parameters (ages, which
-//! programs) are data ([`CoverageParams`], defaults from coordination.md), replaceable by configuration.
+//! programs) are data ([`CoverageParams`], defaults from docs/spec/coordination.md), replaceable by configuration.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fact::{AssistanceStatus, EmploymentStatus, Payload, PremiumSubsidy, Program, Residence, SupportMode};
 
-/// The rules of coordination.md with the agency that must act, in its order.
+/// The rules of docs/spec/coordination.md with the agency that must act, in its order.
 pub const RULES: [(&str, &str); 8] = [
     ("UNINSURED", "medical_insurance"),
     ("PREMIUM_SUBSIDY_MISMATCH", "medical_insurance"),
@@ -29,7 +29,7 @@ pub fn agency_to_act(code: &str) -> Option<&'static str> {
     RULES.iter().find(|(c, _)| *c == code).map(|(_, a)| *a)
 }
 
-/// Parameters of the rules (coordination.md: "ages, which programs are policy data with defaults").
+/// Parameters of the rules (docs/spec/coordination.md: "ages, which programs are policy data with defaults").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoverageParams {
@@ -227,8 +227,8 @@ mod tests {
             ..Default::default()
         })
     }
-    /// 2023 monthly standards from qingyang-figures.md §3: urban 700; rural class 2 5304/12 = 442.00; tekun rural
-    /// dispersed 605.
+    /// 2023 monthly standards from docs/domain/qingyang-figures.md §3: urban 700; rural class 2 5304/12 = 442.00; tekun
+    /// rural dispersed 605.
     fn standards() -> MonthlyStandards {
         [("URBAN_DIBAO_STANDARD", 70_000), ("RURAL_DIBAO_CLASS_2", 44_200), ("TEKUN_RURAL_DISPERSED", 60_500)]
             .into_iter()

@@ -1,15 +1,15 @@
 //! Administrative division codes (行政区划代码), GB/T 2260, extended to townships and villages.
 //!
-//! Shape (api.md "place"): 6 digits for a province (`PP0000`), city (`PPCC00`) or county (`PPCCDD`); 9 digits for
-//! a township and 12 for a village, whose first 6 digits are a known county. The level of a 6-digit code follows
+//! Shape (docs/spec/api.md "place"): 6 digits for a province (`PP0000`), city (`PPCC00`) or county (`PPCCDD`); 9 digits
+//! for a township and 12 for a village, whose first 6 digits are a known county. The level of a 6-digit code follows
 //! GB/T 2260's structure: `…0000` is a province, `…00` a city, anything else a county.
 //!
-//! Which codes exist is reference data (policy-reference.md): [`DivisionCode::parse_with`] takes it as a predicate,
-//! [`DivisionCode::parse`] uses the built-in default, Gansu (620000), Qingyang (621000) and its eight counties.
-//! `621001` (市辖区) is a statistical placeholder, not a place, and is not known.
+//! Which codes exist is reference data (docs/domain/policy-reference.md): [`DivisionCode::parse_with`] takes it as a
+//! predicate, [`DivisionCode::parse`] uses the built-in default, Gansu (620000), Qingyang (621000) and its eight
+//! counties. `621001` (市辖区) is a statistical placeholder, not a place, and is not known.
 //!
 //! Known limitation: prefecture-level cities without counties (e.g. 东莞市 441900) have townships directly under a
-//! city code; such township codes are rejected, as api.md requires a county prefix.
+//! city code; such township codes are rejected, as docs/spec/api.md requires a county prefix.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! Facts: the typed, versioned statements an agency makes about a person (api.md, "A `Fact` has").
+//! Facts: the typed, versioned statements an agency makes about a person (docs/spec/api.md, "A `Fact` has").
 //!
 //! A fact belongs to the agency that pushed it and is identified by `(agency, fact_id)`; each change
 //! of the source record raises `source_version`. Business validity is `[valid_from, valid_to)`
@@ -6,7 +6,7 @@
 //! (`recorded_at`) when it stores a version.
 //!
 //! Every payload field is an `Option` so that the access policy can leave fields out of a read
-//! (security.md, "Access by need") with one generic mechanism; what a *push* must carry is checked
+//! (docs/spec/security.md, "Access by need") with one generic mechanism; what a *push* must carry is checked
 //! by [`Fact::validate`].
 
 use chrono::NaiveDate;
@@ -54,7 +54,7 @@ macro_rules! string_enum {
 pub(crate) use string_enum;
 
 string_enum!(
-    /// The eight payload kinds of api.md; each has one owning agency (see the access policy).
+    /// The eight payload kinds of docs/spec/api.md; each has one owning agency (see the access policy).
     PayloadKind {
         Assistance = "assistance",
         Employment = "employment",
@@ -68,7 +68,8 @@ string_enum!(
 );
 
 string_enum!(
-    /// Assistance programs (api.md `assistance.program`; the letter's categories, qingyang-figures.md §2).
+    /// Assistance programs (docs/spec/api.md `assistance.program`; the letter's categories,
+    /// docs/domain/qingyang-figures.md §2).
     Program {
         Dibao = "DIBAO",
         Tekun = "TEKUN",
@@ -148,7 +149,7 @@ string_enum!(
 
 string_enum!(
     /// Disability category; the digit is the 19th character of a second-generation
-    /// certificate number (policy-reference.md, "Disability certificate").
+    /// certificate number (docs/domain/policy-reference.md, "Disability certificate").
     DisabilityCategory {
         Visual = "VISUAL",
         Hearing = "HEARING",
@@ -443,7 +444,7 @@ impl Fact {
         self.valid_from <= date && self.valid_to.is_none_or(|to| date < to)
     }
 
-    /// Cross-field rules of api.md for a pushed fact. Field names are relative to the fact.
+    /// Cross-field rules of docs/spec/api.md for a pushed fact. Field names are relative to the fact.
     ///
     /// Errors: `fact_id` empty or too long; `valid_to` not after `valid_from`; required payload
     /// fields missing; `rural_class` outside 1–4 or on anything but rural dibao; `urban_mode` on

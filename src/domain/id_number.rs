@@ -1,17 +1,17 @@
 //! Resident identity number (公民身份号码), GB 11643-1999.
 //!
-//! Shape (GB 11643-1999; api.md "person"): 18 ASCII characters = 6-digit address code (GB/T 2260, as in force when
-//! the number was issued) + birth date `YYYYMMDD` + 3-digit sequence (odd = male, even = female) + check character
+//! Shape (GB 11643-1999; docs/spec/api.md "person"): 18 ASCII characters = 6-digit address code (GB/T 2260, as in force
+//! when the number was issued) + birth date `YYYYMMDD` + 3-digit sequence (odd = male, even = female) + check character
 //! (ISO 7064 MOD 11-2: weights `7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2`, `r = Σ dᵢ·wᵢ mod 11`, check = `"10X98765432"[r]`).
 //!
-//! Rules applied here (policy-reference.md): a lower-case `x` is accepted and stored upper-case; full-width digits
-//! are rejected, not converted; the birth date must be a real calendar date, not after today (Asia/Shanghai) and not
-//! before 1850. Address codes are *not* checked against today's division list: codes of abolished divisions stay
+//! Rules applied here (docs/domain/policy-reference.md): a lower-case `x` is accepted and stored upper-case; full-width
+//! digits are rejected, not converted; the birth date must be a real calendar date, not after today (Asia/Shanghai) and
+//! not before 1850. Address codes are *not* checked against today's division list: codes of abolished divisions stay
 //! valid in old numbers.
 //!
-//! Privacy (security.md): logs and error messages never carry a full number. `Debug` prints only the masked form
-//! ([`IdNumber::masked`]) and no error message echoes the input; `Display`, `as_str` and serde give the full number
-//! for the wire and storage only.
+//! Privacy (docs/spec/security.md): logs and error messages never carry a full number. `Debug` prints only the masked
+//! form ([`IdNumber::masked`]) and no error message echoes the input; `Display`, `as_str` and serde give the full
+//! number for the wire and storage only.
 
 use std::fmt;
 use std::str::FromStr;
@@ -142,8 +142,8 @@ impl IdNumber {
         &self.number
     }
 
-    /// The form for logs, traces and messages (security.md): the first 6 and last 4 characters with 8 `*` between,
-    /// e.g. `621022********123X`. It hides the birth date.
+    /// The form for logs, traces and messages (docs/spec/security.md): the first 6 and last 4 characters with 8 `*`
+    /// between, e.g. `621022********123X`. It hides the birth date.
     pub fn masked(&self) -> String {
         format!("{}********{}", &self.number[..6], &self.number[14..])
     }

@@ -1,4 +1,4 @@
-//! The three-tier medical assistance cross-check (三重保障), medical.md.
+//! The three-tier medical assistance cross-check (三重保障), docs/spec/medical.md.
 //!
 //! National rule (国办发〔2021〕42号): basic medical insurance (基本医保) pays first, critical-illness insurance
 //! (大病保险) next, tilted toward the poorest, and medical assistance (医疗救助) last, on the in-scope out-of-pocket
@@ -9,7 +9,8 @@
 //! and insurance cover by date (from the stored facts, see [`group_of`]), and the [`PolicyParams`] in force.
 //!
 //! All amounts are [`Money`] (yuan, exact to the fen); ratios and shares are [`Decimal`] fractions (`0.65` = 65%).
-//! Every product rounds half-up to the fen at the step where it is taken (medical.md step 5), never banker's rounding.
+//! Every product rounds half-up to the fen at the step where it is taken (docs/spec/medical.md step 5), never banker's
+//! rounding.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,8 +23,8 @@ use super::agency::AgencyCode;
 use super::fact::{FieldError, Program};
 use super::money::Money;
 
-/// National floors and ceilings (国办发〔2021〕42号, as restated in policy-reference.md). A local [`PolicyParams`] may
-/// be more generous; [`PolicyParams::national_floor_warnings`] lists where it is not.
+/// National floors and ceilings (国办发〔2021〕42号, as restated in docs/domain/policy-reference.md). A local
+/// [`PolicyParams`] may be more generous; [`PolicyParams::national_floor_warnings`] lists where it is not.
 pub mod national {
     use rust_decimal::Decimal;
 
@@ -48,7 +49,7 @@ pub mod national {
 // Policy parameters
 // ---------------------------------------------------------------------------------------------------------------------
 
-/// The terms of one assistance group (medical.md "Assistance groups").
+/// The terms of one assistance group (docs/spec/medical.md "Assistance groups").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupParams {
@@ -66,8 +67,8 @@ pub struct GroupParams {
     pub cii_tilt: bool,
 }
 
-/// One effective-dated version of the medical parameters for one pooling area (medical.md: every number is a policy
-/// parameter, loaded as reference data and listed by `Reference.GetPolicy`).
+/// One effective-dated version of the medical parameters for one pooling area (docs/spec/medical.md: every number is a
+/// policy parameter, loaded as reference data and listed by `Reference.GetPolicy`).
 ///
 /// Stored as JSON (serde); deserializing runs [`PolicyParams::validate`], so stored reference data that breaks a rule
 /// does not load. Money is a string in yuan (`"20000.00"`), ratios and shares are decimal strings (`"0.65"`), dates
@@ -168,15 +169,15 @@ fn yuan(whole: i64) -> Money {
 const MAX_INCOME_SHARE: Decimal = Decimal::ONE_HUNDRED;
 
 impl PolicyParams {
-    /// The example values of medical.md, for pooling area 621000 (Qingyang) from 2023-01-01.
+    /// The example values of docs/spec/medical.md, for pooling area 621000 (Qingyang) from 2023-01-01.
     ///
     /// **These are placeholders**, to be replaced from Qingyang's own implementation (庆政办发〔2022〕68号), which
-    /// was not found (policy-reference.md): groups 1 TEKUN, ORPHAN, UNSUPPORTED_CHILD, HIV_AFFECTED_CHILD (deductible
-    /// 0, ratio 100%, tilt); 2 DIBAO, AT_RISK (0, 70%, tilt); 3 DIBAO_MARGINAL (10% of income, 65%); 4
+    /// was not found (docs/domain/policy-reference.md): groups 1 TEKUN, ORPHAN, UNSUPPORTED_CHILD, HIV_AFFECTED_CHILD
+    /// (deductible 0, ratio 100%, tilt); 2 DIBAO, AT_RISK (0, 70%, tilt); 3 DIBAO_MARGINAL (10% of income, 65%); 4
     /// ILLNESS_IMPOVERISHED (25% of income, 60%); income 20,000.00; annual cap 20,000.00; critical-illness deductible
     /// 10,000.00 (50% of income) and ratio 60%, tilt halves the deductible and adds 5 points; no assistance for
     /// OUTPATIENT_GENERAL; tolerance 1.00; HIGH_BURDEN at 100% of income. `tilted_assistance_share` = 50% of income is
-    /// an example of our own (medical.md names no figure).
+    /// an example of our own (docs/spec/medical.md names no figure).
     pub fn example_2023() -> PolicyParams {
         use Program::*;
         let group = |group, programs: &[Program], share, ratio, cii_tilt| GroupParams {
@@ -351,7 +352,8 @@ impl PolicyParams {
 
 /// The assistance group of a person in `programs` (their active assistance programs on the settlement's
 /// `settled_on`): the lowest group number among the groups of `params` that list one of them, or `None` (not
-/// eligible; e.g. EXPENDITURE_HARDSHIP alone, which the default mapping leaves out). medical.md "Assistance groups".
+/// eligible; e.g. EXPENDITURE_HARDSHIP alone, which the default mapping leaves out).
+/// docs/spec/medical.md "Assistance groups".
 pub fn group_of(programs: &[Program], params: &PolicyParams) -> Option<u8> {
     params.groups.iter().filter(|g| g.programs.iter().any(|p| programs.contains(p))).map(|g| g.group).min()
 }
@@ -360,7 +362,7 @@ pub fn group_of(programs: &[Program], params: &PolicyParams) -> Option<u8> {
 // Settlements
 // ---------------------------------------------------------------------------------------------------------------------
 
-/// Kind of visit settled (medical.md `visit_type`). Wire names: `INPATIENT`, `OUTPATIENT_CHRONIC`,
+/// Kind of visit settled (docs/spec/medical.md `visit_type`). Wire names: `INPATIENT`, `OUTPATIENT_CHRONIC`,
 /// `OUTPATIENT_GENERAL`; any other name is an unknown visit type, rejected as INVALID_ARGUMENT by the caller
 /// ([`VisitType::parse`] returns `None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -401,10 +403,10 @@ impl fmt::Display for VisitType {
     }
 }
 
-/// One settlement (结算) pushed by medical_insurance (medical.md "Settlement record"). Amounts in yuan.
+/// One settlement (结算) pushed by medical_insurance (docs/spec/medical.md "Settlement record"). Amounts in yuan.
 ///
 /// The identity number is already replaced by the person key (`person`: the 32-byte HMAC-SHA256 of the normalized
-/// identity number, security.md), so this module never sees it.
+/// identity number, docs/spec/security.md), so this module never sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settlement {
     /// Unique per agency; orders settlements settled on the same day.
@@ -440,7 +442,7 @@ pub struct Settlement {
 }
 
 impl Settlement {
-    /// medical.md's rejection rules (INVALID_ARGUMENT, not stored, the field named), checked in this order:
+    /// docs/spec/medical.md's rejection rules (INVALID_ARGUMENT, not stored, the field named), checked in this order:
     ///
     /// - any negative amount: impossible here, since [`Money`] cannot be negative (the wire parser rejects a sign);
     /// - unknown visit type: impossible here ([`VisitType::parse`] at the edge);
@@ -480,7 +482,7 @@ impl Settlement {
 // Findings
 // ---------------------------------------------------------------------------------------------------------------------
 
-/// The finding codes of medical.md "Findings", in its order. When each fires is documented on
+/// The finding codes of docs/spec/medical.md "Findings", in its order. When each fires is documented on
 /// [`check_person_year`] and [`check_high_burden`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -510,7 +512,7 @@ pub enum FindingCode {
 }
 
 impl FindingCode {
-    /// Every code, in medical.md's order.
+    /// Every code, in docs/spec/medical.md's order.
     pub const ALL: [FindingCode; 11] = [
         FindingCode::NotInsured,
         FindingCode::AssistanceToIneligible,
@@ -548,7 +550,7 @@ impl FindingCode {
     }
 
     /// The agency that must act on the finding: civil_affairs for HIGH_BURDEN, medical_insurance for every other code
-    /// (medical.md "Each finding carries").
+    /// (docs/spec/medical.md "Each finding carries").
     pub fn agency_to_act(self) -> &'static str {
         match self {
             FindingCode::HighBurden => AgencyCode::CIVIL_AFFAIRS,
@@ -563,8 +565,8 @@ impl fmt::Display for FindingCode {
     }
 }
 
-/// One finding on one settlement (medical.md "Each finding carries"). What `expected` and `actual` hold is listed per
-/// code on [`check_person_year`] and [`check_high_burden`]; `None` where no amount applies.
+/// One finding on one settlement (docs/spec/medical.md "Each finding carries"). What `expected` and `actual` hold is
+/// listed per code on [`check_person_year`] and [`check_high_burden`]; `None` where no amount applies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// What was found.
@@ -650,7 +652,7 @@ fn exceeds(a: Money, b: Money, tolerance: Money) -> bool {
     a.saturating_sub_zero(b) > tolerance
 }
 
-/// The settlements in check order: `settled_on`, then `settlement_id` (medical.md).
+/// The settlements in check order: `settled_on`, then `settlement_id` (docs/spec/medical.md).
 fn ordered(settlements: &[Settlement]) -> Vec<&Settlement> {
     let mut ordered: Vec<&Settlement> = settlements.iter().collect();
     ordered.sort_by(|a, b| (a.settled_on, &a.settlement_id).cmp(&(b.settled_on, &b.settlement_id)));
@@ -673,7 +675,7 @@ struct YearState {
     tilted_raised: bool,
 }
 
-/// Cross-checks the settlements of **one person** under one parameter version (medical.md "The computation").
+/// Cross-checks the settlements of **one person** under one parameter version (docs/spec/medical.md "The computation").
 /// Same as [`check_person_year_with_versions`] with `params` for every date.
 pub fn check_person_year(
     settlements: &[Settlement],
@@ -684,8 +686,8 @@ pub fn check_person_year(
     check_person_year_with_versions(settlements, group_on, insured_on, |_| params)
 }
 
-/// Cross-checks the settlements of **one person** (medical.md "The computation" and "Findings"), returning one
-/// [`SettlementCheck`] per settlement in check order: `settled_on`, ties by `settlement_id` (ids are unique per
+/// Cross-checks the settlements of **one person** (docs/spec/medical.md "The computation" and "Findings"), returning
+/// one [`SettlementCheck`] per settlement in check order: `settled_on`, ties by `settlement_id` (ids are unique per
 /// agency). The input order does not matter. Settlements of several calendar years may be passed together: every
 /// running total restarts on 1 January (year of `settled_on`). HIGH_BURDEN is not raised here ([`check_high_burden`]).
 ///
@@ -701,7 +703,7 @@ pub fn check_person_year(
 /// 1. `after_basic = max(0, policy_scope_cost − basic_paid)`.
 /// 2. `expected_cii = max(0, after_basic − cii_left) × ratio`, with the tilted deductible and ratio for a group with
 ///    the tilt ([`PolicyParams::cii_terms`]); `cii_left = max(0, deductible − consumed)`, and `min(after_basic,
-///    cii_left)` is consumed. Every visit type goes through this step (medical.md limits only assistance by visit type).
+///    cii_left)` is consumed. Every visit type goes through this step (docs/spec/medical.md limits only assistance by visit type).
 /// 3. `residual = max(0, policy_scope_cost − basic_paid − critical_illness_paid)`.
 /// 4. Only for a person with a group and an assisted visit type ([`PolicyParams::assists`]; otherwise
 ///    `expected_ma = 0` and nothing is consumed): `expected_ma = min(max(0, residual − ma_left) × ma_ratio,
@@ -837,13 +839,14 @@ pub fn check_person_year_with_versions<'p>(
     checks
 }
 
-/// HIGH_BURDEN over the settlements of **one person**, across years (medical.md "Findings"): an early warning, with
-/// reason ILLNESS, for civil_affairs.
+/// HIGH_BURDEN over the settlements of **one person**, across years (docs/spec/medical.md "Findings"): an early
+/// warning, with reason ILLNESS, for civil_affairs.
 ///
 /// In check order (`settled_on`, then `settlement_id`), a settlement raises HIGH_BURDEN when
 ///
-/// - the person has no assistance program on its `settled_on` (`in_program_on(settled_on)` is false; medical.md says
-///   "no assistance program" — pass `|d| group_on(d).is_some()` to mean "no assistance group" instead), and
+/// - the person has no assistance program on its `settled_on` (`in_program_on(settled_on)` is false;
+///   docs/spec/medical.md says "no assistance program" — pass `|d| group_on(d).is_some()` to mean "no assistance group"
+///   instead), and
 /// - the `out_of_pocket` of the person's settlements settled in the trailing 12 months — after the same day 12 months
 ///   earlier, up to and including this settlement's `settled_on`, and in check order up to this settlement — reaches
 ///   (≥) `income × high_burden_share` of the version in force on that day (`params_on`), and
@@ -953,7 +956,8 @@ mod tests {
         found[0]
     }
 
-    // --- worked examples (medical.md), group numbers from the default mapping -----------------------------------
+    // --- worked examples (docs/spec/medical.md), group numbers from the default
+    // mapping -----------------------------------
 
     const DIBAO: Option<u8> = Some(2);
     const TEKUN: Option<u8> = Some(1);
@@ -1008,8 +1012,8 @@ mod tests {
 
     #[test]
     fn example_c_no_program_assistance_to_ineligible() {
-        // medical.md gives only "MA paid 500.00"; filled in: scope 5,000, basic 3,000, MA 500, total 6,000.00 =
-        // 3,000 + 0 + 500 + 0 + out of pocket 2,500 (in-scope 1,500 + 1,000 outside).
+        // docs/spec/medical.md gives only "MA paid 500.00"; filled in: scope 5,000, basic 3,000, MA 500, total 6,000.00
+        // = 3,000 + 0 + 500 + 0 + out of pocket 2,500 (in-scope 1,500 + 1,000 outside).
         let c = settlement("C", "2023-03-10", "5000", "3000", "0", "500", "1000");
         assert_eq!(c.total_cost, money("6000.00"));
         c.validate().unwrap();

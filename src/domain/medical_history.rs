@@ -1,5 +1,5 @@
-//! The cross-check of one person's whole settlement history (medical.md), from what the hub knows about them: their
-//! assistance enrolments and insurance cover over time, and the policy versions in force.
+//! The cross-check of one person's whole settlement history (docs/spec/medical.md), from what the hub knows about them:
+//! their assistance enrolments and insurance cover over time, and the policy versions in force.
 //!
 //! [`medical`](super::medical) does the arithmetic per person and year; this module turns stored facts into the
 //! `group_on` / `insured_on` / `params_on` functions it needs and gathers every finding, HIGH_BURDEN included. The
@@ -8,7 +8,7 @@
 //!
 //! Pure: no I/O.
 //!
-//! Decisions where medical.md is silent (also in ARCHITECTURE.md):
+//! Decisions where docs/spec/medical.md is silent (also in ARCHITECTURE.md):
 //! - A person's assistance group on a day comes from their **ACTIVE** assistance facts in force that day (current
 //!   versions: what the hub knows now, not what it knew when the settlement arrived — hence `RecheckPeriod`).
 //! - HIGH_BURDEN's "the person has no assistance program" means no program that places them in an assistance group
@@ -96,7 +96,7 @@ pub struct PersonResult {
     pub findings: Vec<Finding>,
 }
 
-/// Recheck one person's whole history (medical.md "The computation" and "Findings").
+/// Recheck one person's whole history (docs/spec/medical.md "The computation" and "Findings").
 ///
 /// # Errors
 /// [`NoPolicy`] if a settlement's `settled_on` precedes every version of the person's pooling area (the caller
@@ -137,7 +137,8 @@ mod tests {
         Money::parse(s).unwrap()
     }
 
-    /// medical.md example A's settlement (dibao person): scope 25,000; basic 15,000; CII 3,250; MA 4,725; total 30,000.
+    /// docs/spec/medical.md example A's settlement (dibao person): scope 25,000; basic 15,000; CII 3,250; MA 4,725;
+    /// total 30,000.
     fn example_a(settled_on: &str) -> Settlement {
         Settlement {
             settlement_id: "A".into(),
@@ -182,7 +183,7 @@ mod tests {
     #[test]
     fn enrolment_starting_after_settled_on_gives_no_group() {
         // Same settlement, but dibao only from 2023-04-01: on 2023-03-10 the person has no group, so the 4,725.00
-        // paid is ASSISTANCE_TO_INELIGIBLE (medical.md).
+        // paid is ASSISTANCE_TO_INELIGIBLE (docs/spec/medical.md).
         let h = PersonHistory {
             settlements: vec![example_a("2023-03-10")],
             enrolments: vec![dibao_since("2023-04-01")],
@@ -294,8 +295,9 @@ mod tests {
         }
 
         proptest! {
-            /// medical.md orders by settled_on (ties: settlement_id), so the order in which settlements arrive never
-            /// changes a finding: any permutation of a person's settlements gives the same findings and amounts.
+            /// docs/spec/medical.md orders by settled_on (ties: settlement_id), so the order in which settlements
+            /// arrive never changes a finding: any permutation of a person's settlements gives the same findings and
+            /// amounts.
             #[test]
             fn findings_do_not_depend_on_arrival_order(
                 drawn in prop::collection::vec(

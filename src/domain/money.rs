@@ -1,14 +1,14 @@
 //! Amounts of money: non-negative decimal yuan, exact to the fen (0.01 yuan).
 //!
-//! Wire form (api.md "Conventions"): a string matching `^[0-9]{1,12}(\.[0-9]{1,2})?$`, e.g. `"607.00"` — ASCII
-//! digits, at most 12 before the point and 1 or 2 after it, no sign, exponent, spaces, separators or leading or
+//! Wire form (docs/spec/api.md "Conventions"): a string matching `^[0-9]{1,12}(\.[0-9]{1,2})?$`, e.g. `"607.00"` —
+//! ASCII digits, at most 12 before the point and 1 or 2 after it, no sign, exponent, spaces, separators or leading or
 //! trailing point. Anything else is `INVALID_ARGUMENT`. Leading zeros are accepted (`"007.50"` is 7.50). Output always
-//! has exactly 2 decimals (`"607"` prints `"607.00"`). Never floating point (product.md).
+//! has exactly 2 decimals (`"607"` prints `"607.00"`). Never floating point (docs/spec/product.md).
 //!
-//! Arithmetic follows medical.md: half-up rounding to the fen (never banker's rounding), and `max(0, a − b)` where a
-//! difference could go negative. Amounts are held as a whole number of fen in an `i128`, so no sum of stored amounts can
-//! overflow (issue 23: 100,000 monthly benefits of 999,999,999,999.99 overflowed an `i64` of fen and failed every
-//! county's reports): a sum of even 2^63 amounts of at most `i64::MAX` fen each fits. Sums may exceed the 12 wire
+//! Arithmetic follows docs/spec/medical.md: half-up rounding to the fen (never banker's rounding), and `max(0, a − b)`
+//! where a difference could go negative. Amounts are held as a whole number of fen in an `i128`, so no sum of stored
+//! amounts can overflow (issue 23: 100,000 monthly benefits of 999,999,999,999.99 overflowed an `i64` of fen and failed
+//! every county's reports): a sum of even 2^63 amounts of at most `i64::MAX` fen each fits. Sums may exceed the 12 wire
 //! digits; they print, and read back from the hub's own JSON (`Money::parse_stored`, serde, up to 36 integer digits),
 //! but are refused on the wire. Single amounts are also checked for plausibility where they are accepted
 //! (`domain::money_limits`).
@@ -62,7 +62,7 @@ impl Money {
     /// The largest wire amount, 999,999,999,999.99 yuan.
     pub const MAX_WIRE: Money = Money { fen: 99_999_999_999_999 };
 
-    /// Parses the strict wire form (api.md): `^[0-9]{1,12}(\.[0-9]{1,2})?$`.
+    /// Parses the strict wire form (docs/spec/api.md): `^[0-9]{1,12}(\.[0-9]{1,2})?$`.
     ///
     /// # Errors
     /// [`MoneyError::Empty`], [`MoneyError::TooManyIntegerDigits`], [`MoneyError::TooManyFractionalDigits`], or
@@ -157,12 +157,12 @@ impl Money {
         (self >= rhs).then(|| Money { fen: self.fen - rhs.fen })
     }
 
-    /// `max(0, self − rhs)`, the difference used throughout medical.md (e.g. `after_basic`).
+    /// `max(0, self − rhs)`, the difference used throughout docs/spec/medical.md (e.g. `after_basic`).
     pub fn saturating_sub_zero(self, rhs: Money) -> Money {
         self.checked_sub(rhs).unwrap_or(Money::ZERO)
     }
 
-    /// `self × ratio`, rounded half-up to the fen (0.125 → 0.13; medical.md step 5), or `None` if `ratio` is
+    /// `self × ratio`, rounded half-up to the fen (0.125 → 0.13; docs/spec/medical.md step 5), or `None` if `ratio` is
     /// negative or the product is too large.
     pub fn checked_mul_ratio_half_up(self, ratio: Decimal) -> Option<Money> {
         if ratio.is_sign_negative() && !ratio.is_zero() {
@@ -178,8 +178,8 @@ impl Money {
         Money::from_fen(fen).ok()
     }
 
-    /// `self × ratio`, rounded half-up to the fen: `1.00 × 0.125 = 0.13`, `0.05 × 0.5 = 0.03` (medical.md step 5;
-    /// never banker's rounding). E.g. `6,750.00 × 0.70 = 4,725.00`.
+    /// `self × ratio`, rounded half-up to the fen: `1.00 × 0.125 = 0.13`, `0.05 × 0.5 = 0.03` (docs/spec/medical.md
+    /// step 5; never banker's rounding). E.g. `6,750.00 × 0.70 = 4,725.00`.
     ///
     /// # Panics
     /// If `ratio` is negative or the product exceeds rust_decimal's range (about 7.9 × 10^26 yuan); use
@@ -367,7 +367,7 @@ mod tests {
 
     #[test]
     fn ratios_from_the_worked_examples() {
-        // medical.md examples A, B, D, E.
+        // docs/spec/medical.md examples A, B, D, E.
         assert_eq!(money("5000").mul_ratio_half_up(dec("0.65")), money("3250.00"));
         assert_eq!(money("6750").mul_ratio_half_up(dec("0.70")), money("4725.00"));
         assert_eq!(money("2000").mul_ratio_half_up(dec("0.65")), money("1300.00"));

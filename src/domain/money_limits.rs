@@ -30,13 +30,14 @@ const fn yuan(whole: i128) -> Money {
 
 /// Every limit (docs/money-limits.md is the same table with the reasoning).
 pub const LIMITS: [Limit; 14] = [
-    // Qingyang 2023: highest standard 910 a month (urban tekun), urban dibao average 607 (qingyang-figures.md §3).
+    // Qingyang 2023: highest standard 910 a month (urban tekun), urban dibao average 607
+    // (docs/domain/qingyang-figures.md §3).
     Limit { field: "assistance.monthly_benefit", max: yuan(10_000), per: "a month" },
     // Resident pensions are a few hundred yuan a month, employee pensions a few thousand.
     Limit { field: "pension.monthly_pension", max: yuan(50_000), per: "a month" },
     // Education living allowances are about 1,000 to 3,000 yuan a school year; grants and waivers tens of thousands.
     Limit { field: "education_aid.annual_amount", max: yuan(100_000), per: "a school year" },
-    // Gansu 2022 premium subsidies: at most 320 yuan a person a year (policy-reference.md).
+    // Gansu 2022 premium subsidies: at most 320 yuan a person a year (docs/domain/policy-reference.md).
     Limit { field: "medical_insurance.subsidy_amount", max: yuan(10_000), per: "a year" },
     // The two disability subsidies are about 100 yuan a month each.
     Limit { field: "disability_subsidy.living_subsidy", max: yuan(10_000), per: "a month" },
@@ -88,7 +89,7 @@ mod tests {
         let e = check("assistance.monthly_benefit", money("1000000000.00")).unwrap_err();
         assert!(e.contains("1000000000.00") && e.contains("10000.00 yuan a month"), "{e}");
         assert!(check("assistance.monthly_benefit", money("999999999999.99")).is_err());
-        // The limit itself is accepted; 2023's highest standard (910, qingyang-figures.md) far below it.
+        // The limit itself is accepted; 2023's highest standard (910, docs/domain/qingyang-figures.md) far below it.
         assert_eq!(check("assistance.monthly_benefit", money("10000.00")), Ok(()));
         assert_eq!(check("assistance.monthly_benefit", money("910.00")), Ok(()));
         assert!(check("assistance.monthly_benefit", money("10000.01")).is_err());

@@ -1,7 +1,7 @@
-//! Access by need: the one module that decides who may push and read what (security.md).
+//! Access by need: the one module that decides who may push and read what (docs/spec/security.md).
 //!
 //! The matrix is data: [`AccessPolicy::default`] loads `access_policy.toml` (the matrix of
-//! security.md), and a deployment may load its own file. Handlers never test agency codes; they
+//! docs/spec/security.md), and a deployment may load its own file. Handlers never test agency codes; they
 //! ask this module.
 
 use std::collections::BTreeMap;
@@ -79,10 +79,10 @@ pub struct AgencyRules {
     /// Rights on the coordination workflows (fund reports, early warnings).
     #[serde(default)]
     pub coordination: Vec<CoordinationRight>,
-    /// Rights on the medical cross-check (settlements, findings; medical.md).
+    /// Rights on the medical cross-check (settlements, findings; docs/spec/medical.md).
     #[serde(default)]
     pub medical: Vec<MedicalRight>,
-    /// Rights on the audit log (security.md).
+    /// Rights on the audit log (docs/spec/security.md).
     #[serde(default)]
     pub audit: Vec<AuditRight>,
 }
@@ -96,8 +96,8 @@ pub enum AuditRight {
     ReadAccessEvents,
 }
 
-/// A right on the medical cross-check (medical.md, security.md "medical_insurance, settlements, findings"), granted
-/// per agency in the policy file.
+/// A right on the medical cross-check, granted per agency in the policy file (docs/spec/medical.md;
+/// docs/spec/security.md "medical_insurance, settlements, findings").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MedicalRight {
@@ -119,7 +119,7 @@ impl MedicalRight {
     }
 }
 
-/// A right on the coordination workflows (coordination.md), granted per agency in the policy file.
+/// A right on the coordination workflows (docs/spec/coordination.md), granted per agency in the policy file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CoordinationRight {
@@ -421,7 +421,7 @@ mod tests {
     #[test]
     fn the_built_in_policy_has_one_owner_per_kind() {
         let p = AccessPolicy::default();
-        // api.md payload table: owners
+        // docs/spec/api.md payload table: owners
         let expected = [
             (PayloadKind::Assistance, "civil_affairs"),
             (PayloadKind::Employment, "human_resources"),

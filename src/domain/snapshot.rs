@@ -1,4 +1,4 @@
-//! Quarterly snapshots (coordination.md): the sections, their canonical serialization and the content hash.
+//! Quarterly snapshots (docs/spec/coordination.md): the sections, their canonical serialization and the content hash.
 //!
 //! The format is documented for outsiders in `docs/snapshot-format.md` (an agency can recompute a hash from an
 //! export); this module is its reference implementation. Pure: no I/O.

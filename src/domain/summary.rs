@@ -1,9 +1,9 @@
-//! The quarterly summary (调度汇总) and the monthly report (每月报告) of coordination.md, as plain data.
+//! The quarterly summary (调度汇总) and the monthly report (每月报告) of docs/spec/coordination.md, as plain data.
 //!
 //! Computed only from a frozen snapshot and the previous one (`hub::snapshot`); rendered to Markdown, CSV, JSON, XLSX
 //! and HTML by `report::*`; served by `Coordination.GetQuarterlySummary` / `GetMonthlyReport`. Aggregates only: no
-//! person key or ID number ever appears here (security.md). Small cells are suppressed as [`Count::Suppressed`]
-//! where the rule requires it (HIV_AFFECTED_CHILD counts under 5, and never below county level).
+//! person key or ID number ever appears here (docs/spec/security.md). Small cells are suppressed as
+//! [`Count::Suppressed`] where the rule requires it (HIV_AFFECTED_CHILD counts under 5, and never below county level).
 //!
 //! Money is [`Money`] (yuan, serialized as a decimal string "1234.56"); percentages are whole percent (`i64`, rounded
 //! half away from zero) or `f64` shares for charts only; dates are `YYYY-MM-DD` (Asia/Shanghai); instants UTC.
@@ -32,7 +32,7 @@ impl Count {
     }
 }
 
-/// The whole quarterly summary, in section order (coordination.md "Quarterly summary").
+/// The whole quarterly summary, in section order (docs/spec/coordination.md "Quarterly summary").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuarterlySummary {
     /// `YYYYQn`, e.g. "2023Q2".
@@ -149,7 +149,7 @@ pub struct MedicalSection {
     pub out_of_pocket: Money,
     /// Paid by each tier.
     pub paid: Tiers,
-    /// Findings open at the cutoff, by code (every code of medical.md, 0 where none).
+    /// Findings open at the cutoff, by code (every code of docs/spec/medical.md, 0 where none).
     pub findings_by_code: Vec<CodeCount>,
     /// The same by county (codes with a count only).
     pub findings_by_county: Vec<CountyCodeCount>,
@@ -272,7 +272,7 @@ pub struct SnapshotHashes {
     pub previous_hash: String,
 }
 
-/// The monthly report to the leading group (coordination.md "Monthly report"): aggregates only.
+/// The monthly report to the leading group (docs/spec/coordination.md "Monthly report"): aggregates only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MonthlyReport {
     /// `YYYY-MM`.
@@ -314,8 +314,8 @@ mod tests {
 
     #[test]
     fn the_letters_changes_round_to_whole_percent() {
-        // qingyang-figures.md §3: urban dibao standard 680 → 700 yuan (+2.94% → +3%); average urban subsidy 584 → 607
-        // (+3.94% → +4%).
+        // docs/domain/qingyang-figures.md §3: urban dibao standard 680 → 700 yuan (+2.94% → +3%); average urban subsidy
+        // 584 → 607 (+3.94% → +4%).
         let m = |s: &str| Money::parse(s).unwrap();
         assert_eq!(change_pct(m("680"), m("700")), Some(3));
         assert_eq!(change_pct(m("584"), m("607")), Some(4));

@@ -1,4 +1,4 @@
-//! The outcome rules of a pushed fact against what is stored (api.md, `PushFacts`):
+//! The outcome rules of a pushed fact against what is stored (docs/spec/api.md, `PushFacts`):
 //!
 //! - no stored version of `(agency, fact_id)` → ACCEPTED;
 //! - same content as the current version → DUPLICATE (nothing changes);

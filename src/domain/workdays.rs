@@ -1,6 +1,6 @@
 //! Working days (工作日) under China's official calendar: weekends and public holidays are off, and make-up working
-//! days (调休上班, usually a Saturday or Sunday next to a long holiday) are on (policy-reference.md, "Working-day
-//! calendar"; coordination.md, "Early warnings").
+//! days (调休上班, usually a Saturday or Sunday next to a long holiday) are on
+//! (docs/domain/policy-reference.md, "Working-day calendar"; docs/spec/coordination.md, "Early warnings").
 //!
 //! The rule: `working(d) = (d is Mon–Fri and d ∉ holidays) || d ∈ make-up days`.
 //!
@@ -36,8 +36,9 @@ use crate::domain::calendar::{parse_date, shanghai_date};
 
 /// Where the built-in data ([`BUILTIN_NOTICES`]) comes from.
 pub const CALENDAR_SOURCE: &str = "国务院办公厅关于2022年、2023年、2024年、2025年、2026年部分节假日安排的通知 \
-     (State Council General Office holiday notices for 2022–2026, as restated in policy-reference.md; 2023–2026 \
-     checked, 2022 unconfirmed). Extend the work_calendar table each year when the next notice is published.";
+     (State Council General Office holiday notices for 2022–2026, as restated in docs/domain/policy-reference.md; \
+     2023–2026 checked, 2022 unconfirmed). Extend the work_calendar table each year when the next notice is \
+     published.";
 
 /// What an entry of the official calendar says about a day. Days not listed follow the weekday rule.
 ///
@@ -213,8 +214,8 @@ impl WorkCalendar {
     /// or not it is a working day. For `n ≥ 1` the result is the earliest `t` with
     /// `working_days_between(date, t) == n`; `n = 0` returns `date`.
     ///
-    /// Examples (policy-reference.md): from Thu 2023-09-28, 3 → 2023-10-09 and 5 → 2023-10-11; from Thu 2024-02-08,
-    /// 3 → 2024-02-19 and 5 → 2024-02-21.
+    /// Examples (docs/domain/policy-reference.md): from Thu 2023-09-28, 3 → 2023-10-09 and 5 → 2023-10-11; from Thu
+    /// 2024-02-08, 3 → 2024-02-19 and 5 → 2024-02-21.
     ///
     /// # Errors
     /// [`CalendarError::YearNotCovered`] as soon as the walk reaches a day of a year that is not covered (never a
@@ -438,8 +439,8 @@ impl Notice {
     }
 }
 
-/// The State Council notices for 2022–2026, as restated in policy-reference.md ("Working-day calendar"): 2023–2026
-/// checked, 2022 unconfirmed (its `source` is `unconfirmed`). The same rows are in `0003_calendar.sql`.
+/// The State Council notices for 2022–2026, as restated in docs/domain/policy-reference.md ("Working-day calendar"):
+/// 2023–2026 checked, 2022 unconfirmed (its `source` is `unconfirmed`). The same rows are in `0003_calendar.sql`.
 pub const BUILTIN_NOTICES: &[Notice] = &[
     Notice {
         year: 2022,
@@ -844,7 +845,7 @@ mod tests {
     #[test]
     fn builtin_table_matches_policy_reference() {
         let c = cal();
-        // Entries per notice: holiday days + make-up days (policy-reference.md's table, blocks expanded).
+        // Entries per notice: holiday days + make-up days (docs/domain/policy-reference.md's table, blocks expanded).
         let counts: Vec<(i32, usize, usize)> = BUILTIN_NOTICES
             .iter()
             .map(|n| {

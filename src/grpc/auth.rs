@@ -1,4 +1,4 @@
-//! Who is calling: the agency read from the client certificate's SPIFFE URI SAN (security.md).
+//! Who is calling: the agency read from the client certificate's SPIFFE URI SAN (docs/spec/security.md).
 //!
 //! The TLS layer has already verified the chain and revocation; here the certificate's
 //! `spiffe://<trust-domain>/agency/<code>[/division/<county>]` is parsed and the agency must be
@@ -17,7 +17,8 @@ use crate::domain::agency::Principal;
 use crate::domain::policy::AccessPolicy;
 use crate::tls::peer_spiffe_ids;
 
-/// Per-agency limits (security.md "Abuse and faults"): a request-rate quota and a number of concurrent streams.
+/// Per-agency limits (docs/spec/security.md "Abuse and faults"): a request-rate quota and a number of concurrent
+/// streams.
 pub struct AgencyLimits {
     rate: DefaultKeyedRateLimiter<String>,
     per_second: u32,

@@ -1,4 +1,4 @@
-//! `doudi.v1.Coordination` handlers (api.md, coordination.md): fund reports and early warnings.
+//! `doudi.v1.Coordination` handlers (docs/spec/api.md, docs/spec/coordination.md): fund reports and early warnings.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tonic::{Request, Response, Status};

@@ -1,4 +1,4 @@
-//! `doudi.v1.RecipientExchange` handlers (api.md).
+//! `doudi.v1.RecipientExchange` handlers (docs/spec/api.md).
 
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use crate::hub::{FactOutcome, FactResult, Hub, PreparedPush, WatchRequest};
 use crate::metrics::Metrics;
 use crate::store::writer::{MAX_BULK_FACTS, Priority};
 
-/// Most rejected facts listed in a StreamFacts response (api.md).
+/// Most rejected facts listed in a StreamFacts response (docs/spec/api.md).
 pub const STREAM_REJECTIONS_LISTED: usize = 1_000;
 
 /// Facts of StreamFacts messages prepared and waiting while the group before them is stored, per stream (one more

@@ -1,5 +1,5 @@
 //! `grpc.health.v1.Health`: tonic-health's service, with `Watch` on an unknown service as the health protocol
-//! (grpc/doc/health-checking.md) says.
+//! (https://github.com/grpc/grpc/blob/master/doc/health-checking.md) says.
 //!
 //! tonic-health 0.14.9 answers `Watch` for a service it does not know with the error NOT_FOUND and ends the call. The
 //! protocol says: "If the requested service is unknown when the call is received, the server will send a message

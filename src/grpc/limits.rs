@@ -1,5 +1,5 @@
 //! A tower layer that gives request-decoding failures the status the gRPC protocol and
-//! security.md call for:
+//! docs/spec/security.md call for:
 //! - a message over `max_decoding_message_size`: tonic 0.14 says OUT_OF_RANGE → RESOURCE_EXHAUSTED;
 //! - a gzip message that inflates past `max_decoding_message_size` (a "zip bomb"): tonic stops inflating there and says
 //!   RESOURCE_EXHAUSTED → the same status with the hub's message and details;

@@ -1,4 +1,5 @@
-//! `doudi.v1.MedicalAssistance` handlers (api.md, medical.md) and the medical half of `Reference.GetPolicy`.
+//! `doudi.v1.MedicalAssistance` handlers (docs/spec/api.md, docs/spec/medical.md) and the medical half of
+//! `Reference.GetPolicy`.
 
 use tonic::{Request, Response, Status};
 

@@ -1,4 +1,4 @@
-//! The audit log read back (security.md): `ListAccessEvents` and `VerifyAuditChain`.
+//! The audit log read back (docs/spec/security.md): `ListAccessEvents` and `VerifyAuditChain`.
 
 use sha2::{Digest, Sha256};
 

@@ -1,4 +1,4 @@
-//! Fund reports and early warnings (coordination.md): policy, scope, keys, audit, store.
+//! Fund reports and early warnings (docs/spec/coordination.md): policy, scope, keys, audit, store.
 
 use std::collections::HashSet;
 

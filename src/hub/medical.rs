@@ -1,4 +1,4 @@
-//! The three-tier medical cross-check (medical.md): rights, scope, keys, audit; the arithmetic is in
+//! The three-tier medical cross-check (docs/spec/medical.md): rights, scope, keys, audit; the arithmetic is in
 //! `domain::medical`, the person-level recheck in `domain::medical_history`, the transaction in `store::medical`.
 
 use std::collections::HashSet;
@@ -20,7 +20,7 @@ use crate::store::{
     StoredPolicy,
 };
 
-/// The default pooling area (统筹区): the city (medical.md).
+/// The default pooling area (统筹区): the city (docs/spec/medical.md).
 pub const DEFAULT_POOLING_AREA: &str = "621000";
 
 /// Persons rechecked per write transaction by `RecheckPeriod` (keeps the writer free for other requests).
@@ -126,8 +126,8 @@ impl Hub {
         Ok(self.store.medical_policies().await?.into_iter().map(|p| p.params).collect())
     }
 
-    /// `SubmitSettlements`: validate each settlement (medical.md), store the valid ones, recheck the persons they
-    /// touch and audit, in one transaction.
+    /// `SubmitSettlements`: validate each settlement (docs/spec/medical.md), store the valid ones, recheck the persons
+    /// they touch and audit, in one transaction.
     ///
     /// Errors: PERMISSION_DENIED without the `submit_settlements` right; INVALID_ARGUMENT for an empty batch or one
     /// over `max_batch`. Per settlement: REJECTED naming the field (parse errors, outside the caller's county, the

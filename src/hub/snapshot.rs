@@ -1,5 +1,6 @@
-//! Quarterly snapshots, the quarterly summary and the monthly report (coordination.md): rights, the sections the
-//! hub computes (fund reports, warnings, standards), and the summary built only from a snapshot and the previous one.
+//! Quarterly snapshots, the quarterly summary and the monthly report (docs/spec/coordination.md): rights, the sections
+//! the hub computes (fund reports, warnings, standards), and the summary built only from a snapshot and the previous
+//! one.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +23,8 @@ use crate::domain::summary::{
 };
 use crate::store::{AuditRecord, CreateOutcome, SnapshotHeader, SnapshotInput, Store, StoreError, Verification};
 
-/// Counts of HIV_AFFECTED_CHILD below this are suppressed in every summary (policy-reference.md: the AIDS regulation).
+/// Counts of HIV_AFFECTED_CHILD below this are suppressed in every summary (docs/domain/policy-reference.md: the AIDS
+/// regulation).
 pub const SUPPRESS_BELOW: u64 = 5;
 
 fn corrupt(detail: impl Into<String>) -> HubError {

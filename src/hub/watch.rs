@@ -1,5 +1,5 @@
-//! WatchChanges (api.md; docs/change-feed.md): the change log read from a cursor, each change reduced by the same
-//! policy path as GetRecipient ([`Hub::visible_fact`]). The streaming itself (heartbeats, lag, shutdown) is in
+//! WatchChanges (docs/spec/api.md; docs/change-feed.md): the change log read from a cursor, each change reduced by the
+//! same policy path as GetRecipient ([`Hub::visible_fact`]). The streaming itself (heartbeats, lag, shutdown) is in
 //! `grpc/watch.rs`; here are the start (checks, scope, audit) and the pages.
 
 use std::collections::{HashMap, HashSet};

@@ -28,7 +28,7 @@ pub(crate) struct Chart {
     pub svg: String,
 }
 
-/// The programs of the county chart (coordination.md: "county × program bars"): the two roster programs.
+/// The programs of the county chart (docs/spec/coordination.md: "county × program bars"): the two roster programs.
 const CHART_PROGRAMS: [&str; 2] = ["DIBAO", "TEKUN"];
 
 const WIDTH: u32 = 760;

@@ -249,7 +249,7 @@ pub fn quarterly() -> QuarterlySummary {
                 persons: 3,
             },
         ],
-        // The letter's figures (qingyang-figures.md §3): 680 → 700 (+3%), 584 → 607 (+4%).
+        // The letter's figures (docs/domain/qingyang-figures.md §3): 680 → 700 (+3%), 584 → 607 (+4%).
         standards: vec![
             standard("URBAN_DIBAO_STANDARD", "城市低保标准", "680.00", "700.00", 3),
             standard("URBAN_DIBAO_AVERAGE_SUBSIDY", "城市低保月人均补助水平", "584.00", "607.00", 4),

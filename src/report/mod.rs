@@ -1,10 +1,10 @@
-//! Rendering of the quarterly summary (调度汇总) and the monthly report (每月报告) of coordination.md to Markdown,
+//! Rendering of the quarterly summary (调度汇总) and the monthly report (每月报告) of docs/spec/coordination.md to Markdown,
 //! CSV, JSON, XLSX and HTML.
 //!
 //! Rendering is independent of how the summary is computed: it takes a [`QuarterlySummary`] or a [`MonthlyReport`]
 //! (plain data, `domain::summary`) and returns the bytes of one file. Every format except JSON is drawn from one
-//! table model (`table.rs`): each section of coordination.md becomes one or more tables whose cells are typed (text,
-//! count, possibly suppressed count, money, whole percent), and each format writes those cells in its own way:
+//! table model (`table.rs`): each section of docs/spec/coordination.md becomes one or more tables whose cells are typed
+//! (text, count, possibly suppressed count, money, whole percent), and each format writes those cells in its own way:
 //!
 //! | format | money | count | suppressed count | missing value |
 //! | --- | --- | --- | --- | --- |
@@ -32,7 +32,7 @@
 //!   section tables and, for the quarterly summary, three charts drawn with `plotters`' SVG backend (see
 //!   `charts.rs`); the monthly report has the county × program chart.
 //!
-//! No person-level data exists in the input, so none can appear in the output (security.md).
+//! No person-level data exists in the input, so none can appear in the output (docs/spec/security.md).
 
 mod charts;
 mod csv_doc;
@@ -44,7 +44,7 @@ mod xlsx;
 
 use crate::domain::summary::{MonthlyReport, QuarterlySummary};
 
-/// An output format of `doudi report quarterly|monthly --format …` (coordination.md "Quarterly summary").
+/// An output format of `doudi report quarterly|monthly --format …` (docs/spec/coordination.md "Quarterly summary").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Format {
     /// Markdown (UTF-8), one table per section.

@@ -1,5 +1,6 @@
 //! The table model shared by the Markdown, CSV, XLSX and HTML renderers: a document is a title, a key-value table of
-//! the report's dates and one section per part of coordination.md, each section one or more tables of typed cells.
+//! the report's dates and one section per part of docs/spec/coordination.md, each section one or more tables of typed
+//! cells.
 
 use std::collections::BTreeMap;
 
@@ -100,7 +101,8 @@ pub(crate) enum Cell {
     Missing,
 }
 
-/// The text shown for a suppressed count (coordination.md, security.md: HIV_AFFECTED_CHILD counts under 5).
+/// The text shown for a suppressed count (docs/spec/coordination.md, docs/spec/security.md: HIV_AFFECTED_CHILD counts
+/// under 5).
 pub(crate) const SUPPRESSED: &str = "<5";
 
 impl Cell {
@@ -361,7 +363,7 @@ fn findings_by_code_table(key: &'static str, caption: Option<&'static str>, rows
     }
 }
 
-/// The quarterly summary as a document: sections 1–10 of coordination.md "Quarterly summary".
+/// The quarterly summary as a document: sections 1–10 of docs/spec/coordination.md "Quarterly summary".
 pub(crate) fn quarterly(s: &QuarterlySummary) -> Document {
     let names = county_names(&s.by_county_program);
     let h = &s.headline;
@@ -598,8 +600,8 @@ pub(crate) fn quarterly(s: &QuarterlySummary) -> Document {
     }
 }
 
-/// The monthly report as a document (coordination.md "Monthly report"): persons by county × program, fund reports,
-/// warnings and medical findings of the month.
+/// The monthly report as a document (docs/spec/coordination.md "Monthly report"): persons by county × program, fund
+/// reports, warnings and medical findings of the month.
 pub(crate) fn monthly(m: &MonthlyReport) -> Document {
     let names = county_names(&m.by_county_program);
     let meta = kv_table(

@@ -224,7 +224,7 @@ pub trait ChangeLog: Send + Sync {
     ) -> Result<Vec<ChangeRow>, StoreError>;
 }
 
-/// Fund reports, early warnings and the working-day calendar in force (coordination.md).
+/// Fund reports, early warnings and the working-day calendar in force (docs/spec/coordination.md).
 #[async_trait]
 pub trait CoordinationStore: Send + Sync {
     /// Store `r` as the next version of its (county, month, program); returns the stored version.
@@ -303,7 +303,7 @@ pub trait KeyRotation: Send + Sync {
     async fn rotation_finish(&self) -> Result<(), StoreError>;
 }
 
-/// Medical policy versions, settlements and the findings of the three-tier cross-check (medical.md).
+/// Medical policy versions, settlements and the findings of the three-tier cross-check (docs/spec/medical.md).
 #[async_trait]
 pub trait MedicalStore: Send + Sync {
     /// Every medical policy version, oldest first. A stored version that breaks a rule of

@@ -56,7 +56,7 @@ pub struct NewPerson {
     pub id_masked: String,
 }
 
-/// One audit event to append (security.md: time, agency, division, method, purpose, outcome,
+/// One audit event to append (docs/spec/security.md: time, agency, division, method, purpose, outcome,
 /// the person keys touched).
 #[derive(Debug, Clone)]
 pub struct AuditRecord {

@@ -1,15 +1,15 @@
 //! Deterministic synthetic medical settlements (结算) for part of a [`Population`], one calendar year (the
 //! population's [`SynthConfig::year`](super::SynthConfig::year)), with every kind of fault of the three-tier
-//! cross-check (medical.md, [`crate::domain::medical`]) planted at known rates, so that the demo can push them and
-//! check that the hub's findings are exactly what was planted.
+//! cross-check (docs/spec/medical.md, [`crate::domain::medical`]) planted at known rates, so that the demo can push
+//! them and check that the hub's findings are exactly what was planted.
 //!
 //! [`generate`] draws, for a [`SettlementConfig::share`] of the persons, a few settlements each and pays them as a
 //! **correct payer** would under [`PolicyParams::example_2023`]: the generator keeps its own running per-person-year
-//! critical-illness and assistance deductibles and assistance paid (exactly the running totals of medical.md "The
-//! computation", half-up to the fen), so a clean settlement raises no finding. Each planted fault then perturbs a
-//! chosen settlement (or, for the threshold codes, shapes a chosen person's year) so that it raises a known set of
-//! codes. [`ExpectedFindings`] counts those planting decisions; it is not obtained by running the checker (the tests
-//! run the checker and compare).
+//! critical-illness and assistance deductibles and assistance paid (exactly the running totals of
+//! docs/spec/medical.md "The computation", half-up to the fen), so a clean settlement raises no finding. Each planted
+//! fault then perturbs a chosen settlement (or, for the threshold codes, shapes a chosen person's year) so that it
+//! raises a known set of codes. [`ExpectedFindings`] counts those planting decisions; it is not obtained by running the
+//! checker (the tests run the checker and compare).
 //!
 //! The same population and config always give the same settlements in the same order (a `ChaCha8Rng` seeded with
 //! [`SettlementConfig::seed`], drawn in a fixed order). Amounts are exact [`Money`] (integer fen).
@@ -42,8 +42,8 @@
 //!   the scope (none in the HIGH_BURDEN and TILTED scenarios' stays, whose scope is 60–75 % of the total).
 //! - OUTPATIENT_CHRONIC: 200–3,000 yuan, scope 85–100 %, basic 50–70 % of the scope. OUTPATIENT_GENERAL: 30–600
 //!   yuan, scope 80–100 %, basic 40–60 %. Both admitted and settled the same day, in the province, not referred.
-//! - Critical illness and assistance are then paid as medical.md prescribes; `out_of_pocket` is the rest, so the five
-//!   parts always sum to `total_cost` and every settlement passes [`Settlement::validate`].
+//! - Critical illness and assistance are then paid as docs/spec/medical.md prescribes; `out_of_pocket` is the rest, so
+//!   the five parts always sum to `total_cost` and every settlement passes [`Settlement::validate`].
 //! - `settlement_id` = `MI-<year>-<7-digit sequence>` in output order (person by person, each in check order);
 //!   `division_code` = the person's 12-digit village code; `person` = `[0; 32]`, a placeholder for the caller's
 //!   person key.
@@ -74,7 +74,7 @@
 //! | `OVER_ASSISTED` | same, and ordinary OUTPATIENT_GENERAL settlements of group persons | [`OVER_ASSISTED_RATE`] 2 % | assistance paid on the whole residual, deductible and ratio ignored (or on a visit that gets none; needs an excess above the tolerance) | OVER_ASSISTED |
 //! | `CII_TILT_NOT_APPLIED` | ordinary INPATIENT settlements of group 1–2 persons; drawn in the 25,000–50,000 band | [`CII_TILT_NOT_APPLIED_RATE`] 5 % | critical illness paid by the untilted rule (full deductible left, 60 %); assistance paid as owed on the larger residual | CII_TILT_NOT_APPLIED |
 //! | `DUPLICATE_SUSPECTED` | after each ordinary settlement | [`DUPLICATE_SUSPECTED_RATE`] 1 % | the same visit (days, total, scope, basic) pushed again under the next id, upper tiers paid as owed at that point | DUPLICATE_SUSPECTED on the copy |
-//! | `ANNUAL_CAP_EXCEEDED` | chosen group persons | [`ANNUAL_CAP_EXCEEDED_RATE`] 0.5 % | INPATIENT stays of 60,000–150,000 paid correctly until one is owed more than the cap left (+ tolerance); that one is paid uncapped and ends the year (medical.md example E) | OVER_ASSISTED **and** ANNUAL_CAP_EXCEEDED on that settlement |
+//! | `ANNUAL_CAP_EXCEEDED` | chosen group persons | [`ANNUAL_CAP_EXCEEDED_RATE`] 0.5 % | INPATIENT stays of 60,000–150,000 paid correctly until one is owed more than the cap left (+ tolerance); that one is paid uncapped and ends the year (docs/spec/medical.md example E) | OVER_ASSISTED **and** ANNUAL_CAP_EXCEEDED on that settlement |
 //! | `TILTED_ASSISTANCE_CANDIDATE` | chosen group persons | [`TILTED_ASSISTANCE_CANDIDATE_RATE`] 1.5 % | in-province referred INPATIENT stays of 20,000–60,000 with 25–40 % outside the scope, paid correctly, until the referred out-of-pocket passes 110 % of the threshold (11,000.00) | TILTED_ASSISTANCE_CANDIDATE once |
 //! | `HIGH_BURDEN` | chosen no-group persons | [`HIGH_BURDEN_RATE`] 20 % | INPATIENT stays of 20,000–60,000 with 25–40 % outside the scope, paid correctly, until the year's out-of-pocket reaches 110 % of the threshold (22,000.00) | HIGH_BURDEN once (all within 12 months) |
 //!
@@ -213,8 +213,8 @@ pub struct ExpectedFindings {
     pub out_of_pocket: Money,
     /// Sums of `basic_paid`, `critical_illness_paid` and `medical_assistance_paid` as recorded.
     pub paid: TierTotals,
-    /// What the rules owe: the sums of the checker's `expected_cii` and `expected_ma` (medical.md steps 2 and 4). The
-    /// basic tier is not recomputed by medical.md, so `expected.basic` = `paid.basic`.
+    /// What the rules owe: the sums of the checker's `expected_cii` and `expected_ma` (docs/spec/medical.md steps 2
+    /// and 4). The basic tier is not recomputed by docs/spec/medical.md, so `expected.basic` = `paid.basic`.
     pub expected: TierTotals,
 }
 
@@ -388,8 +388,8 @@ struct Paid {
 const HALF: Decimal = Decimal::from_parts(50, 0, 0, false, 2);
 const INELIGIBLE_RATIO: Decimal = Decimal::from_parts(70, 0, 0, false, 2);
 
-/// Pays `v` with `fault` after the year so far (`st`), mirroring medical.md "The computation" step by step. `None`
-/// when the fault's condition does not hold (the module docs' "needs …"), so that it would not raise its code.
+/// Pays `v` with `fault` after the year so far (`st`), mirroring docs/spec/medical.md "The computation" step by step.
+/// `None` when the fault's condition does not hold (the module docs' "needs …"), so that it would not raise its code.
 fn settle(rules: &Rules, terms: Option<Terms>, st: &YearState, v: &Visit, fault: Fault) -> Option<Paid> {
     let basic = if fault == Fault::TierOrder { Money::ZERO } else { v.basic };
     // Step 1.

@@ -1,6 +1,6 @@
-//! Access by need: every cell of security.md's matrix for every agency, allowed and denied; the
+//! Access by need: every cell of docs/spec/security.md's matrix for every agency, allowed and denied; the
 //! education-only-for-students rule; county scope. The expected matrix is written out here from
-//! security.md, independently of `access_policy.toml`.
+//! docs/spec/security.md, independently of `access_policy.toml`.
 
 use std::collections::BTreeMap;
 
@@ -52,7 +52,7 @@ fn kind_of(f: &pb::Fact) -> &'static str {
     }
 }
 
-/// security.md "Who may push: only the owner of a payload kind (api.md)".
+/// docs/spec/security.md "Access by need": only the owner of a payload kind may push it (docs/spec/api.md).
 fn owner(kind: &str) -> &'static str {
     match kind {
         "assistance" => "civil_affairs",
@@ -64,7 +64,7 @@ fn owner(kind: &str) -> &'static str {
     }
 }
 
-/// What each agency reads of a *student* (security.md matrix): kind → None = all fields,
+/// What each agency reads of a *student* (docs/spec/security.md matrix): kind → None = all fields,
 /// Some(list) = only those fields.
 fn expected_reads(agency: &str) -> BTreeMap<&'static str, Option<Vec<&'static str>>> {
     let all = |k: &'static str| (k, None);

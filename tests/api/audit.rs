@@ -1,5 +1,5 @@
-//! The audit log read back (security.md): who looked at a person, per agency, and the hash chain verified after
-//! alterations, deletions and reordering of stored rows.
+//! The audit log read back (docs/spec/security.md): who looked at a person, per agency, and the hash chain verified
+//! after alterations, deletions and reordering of stored rows.
 
 use doudi::grpc::pb;
 use macro_rules_attribute::apply;

@@ -1,9 +1,9 @@
-//! P5 in CI (performance.md: hub memory bounded, not growing with the load): the hub binary runs as a child process
-//! (as `doudi bench` runs it) and five agencies stream N and then 10×N facts of the synthetic population into two
-//! fresh hubs over mTLS. The hub's peak RSS (`VmHWM`) of the larger run must stay within 1.5× the smaller run's plus a
-//! fixed slack, and under performance.md's 256 MiB. No timing is asserted. The slack is what fills up to a fixed bound
-//! only once the load is larger than the small run: 24 MiB for the writer connection's SQLite page cache
-//! (`cache_size = -24576` in `SqliteStore::open`), which fills as the database grows, and 16 MiB for StreamFacts'
+//! P5 in CI (docs/spec/performance.md: hub memory bounded, not growing with the load): the hub binary runs as a child
+//! process (as `doudi bench` runs it) and five agencies stream N and then 10×N facts of the synthetic population into
+//! two fresh hubs over mTLS. The hub's peak RSS (`VmHWM`) of the larger run must stay within 1.5× the smaller run's
+//! plus a fixed slack, and under docs/spec/performance.md's 256 MiB. No timing is asserted. The slack is what fills up
+//! to a fixed bound only once the load is larger than the small run: 24 MiB for the writer connection's SQLite page
+//! cache (`cache_size = -24576` in `SqliteStore::open`), which fills as the database grows, and 16 MiB for StreamFacts'
 //! read-ahead (`grpc/exchange.rs`: per stream one prepared message waiting and one being prepared beside the one
 //! being stored; 5 streams × 2 × 2,000 facts, about 1.6 KiB a prepared fact in this debug build), which the small
 //! run's single message per agency never fills. Measured: 48 MiB at 5,000 facts, 82 MiB at 50,000 before the

@@ -1,7 +1,7 @@
 //! `doudi.v1.Coordination`: fund reports (on time, late, missing, corrections, roster mismatch) and the
-//! early-warning workflow (states, the worked deadlines of policy-reference.md, overdue lateness), with the
-//! access rules and county scope. Expected values come from coordination.md, policy-reference.md and the facts
-//! each test pushes.
+//! early-warning workflow (states, the worked deadlines of docs/domain/policy-reference.md, overdue lateness), with the
+//! access rules and county scope. Expected values come from docs/spec/coordination.md, docs/domain/policy-reference.md
+//! and the facts each test pushes.
 
 use chrono::{DateTime, Utc};
 use doudi::client::Clients;

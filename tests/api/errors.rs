@@ -104,7 +104,7 @@ async fn one_bad_field_of_a_unary_call_is_one_violation() {
 #[tokio::test]
 async fn a_permission_refusal_says_the_policy_refused() {
     let app = spawn_app().await;
-    // The leading group reads aggregates only, never a person (security.md's matrix).
+    // The leading group reads aggregates only, never a person (docs/spec/security.md's matrix).
     let mut lg = app.client("leading_group").await;
     let e = get(&mut lg, &id(HUAN, (1980, 1, 1), 1), "2023-06-30").await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);

@@ -89,7 +89,7 @@ async fn bad_records_are_rejected_per_record() {
     push(&mut ca, vec![good.clone()]).await.unwrap();
     let versions_before = app.fact_versions().await;
 
-    // invalid check digit: 110105194912310021 (policy-reference.md: the check must be X)
+    // invalid check digit: 110105194912310021 (docs/domain/policy-reference.md: the check must be X)
     let bad_check = with(base("B1", "110105194912310021", HUAN), rural_dibao());
     // birth date 2023-02-29 does not exist; the check digit is made right so only the date is wrong
     let first17 = "62102220230229001";
@@ -373,7 +373,7 @@ async fn reference_data_from_the_letter() {
     let mut lg = app.client("leading_group").await;
     let s = lg.reference.list_standards(pb::ListStandardsRequest { year: 2023 }).await.unwrap().into_inner().standards;
     let amount = |item: &str| s.iter().find(|x| x.item == item).map(|x| x.amount.clone()).unwrap();
-    // qingyang-figures.md §3, 2023 column
+    // docs/domain/qingyang-figures.md §3, 2023 column
     assert_eq!(amount("URBAN_DIBAO_STANDARD"), "700.00");
     assert_eq!(amount("RURAL_DIBAO_STANDARD"), "5580.00");
     assert_eq!(amount("RURAL_DIBAO_CLASS_2"), "5304.00");

@@ -1,5 +1,5 @@
-//! The hostile-input suite at test size (issue 7 item 6; security.md "Abuse and faults"). Each test attacks an
-//! in-process hub with one scenario of `doudi::hostile` and then checks, from outside: the hub still serves, the
+//! The hostile-input suite at test size (issue 7 item 6; docs/spec/security.md "Abuse and faults"). Each test attacks
+//! an in-process hub with one scenario of `doudi::hostile` and then checks, from outside: the hub still serves, the
 //! runtime's task count returns to its baseline (no connection, stream or handler left behind), stored data did not
 //! change (or changed only by whole batches), and the audit chain verifies. Malformed protobuf, invalid UTF-8 and
 //! oversize messages are in `transport.rs` and `exchange.rs`; memory at full size is measured by

@@ -1,6 +1,6 @@
-//! Connection lifetime and graceful shutdown (issue 7 item 4; security.md "Abuse and faults"): health NOT_SERVING
-//! first, open streams told to reconnect with what was committed, exit within a bounded time even with a stream
-//! that never ends; `max_connection_age` with grace.
+//! Connection lifetime and graceful shutdown (issue 7 item 4; docs/spec/security.md "Abuse and faults"): health
+//! NOT_SERVING first, open streams told to reconnect with what was committed, exit within a bounded time even with a
+//! stream that never ends; `max_connection_age` with grace.
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,5 @@
-//! Per-agency limits (security.md "Abuse and faults"): a request-rate quota and concurrent streams, answered with
-//! RESOURCE_EXHAUSTED and a retry hint, other agencies unaffected, nothing half-written.
+//! Per-agency limits (docs/spec/security.md "Abuse and faults"): a request-rate quota and concurrent streams, answered
+//! with RESOURCE_EXHAUSTED and a retry hint, other agencies unaffected, nothing half-written.
 
 use doudi::grpc::pb;
 use macro_rules_attribute::apply;

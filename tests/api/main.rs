@@ -1,5 +1,5 @@
 //! End-to-end tests: a real hub on port 0, real mutual TLS with certificates made at run time,
-//! real gRPC clients. Expected values come from the spec (api.md, security.md) or from the
+//! real gRPC clients. Expected values come from the spec (docs/spec/api.md, docs/spec/security.md) or from the
 //! facts each test pushes, never from the program's output.
 
 /// This binary runs the suite on SQLite; `tests/api_pg` runs the same files on PostgreSQL.

@@ -161,7 +161,7 @@ async fn answers_say_no_more_than_get_recipient() {
     assert_eq!(outcome(&got[0].results[0]), pb::MatchOutcome::NotEnrolled);
     assert_eq!(outcome(&got[0].results[1]), pb::MatchOutcome::Enrolled);
 
-    // Education sees assistance only of students (security.md): the pupil, not the adult.
+    // Education sees assistance only of students (docs/spec/security.md): the pupil, not the adult.
     let (got, end) = call(&mut edu, vec![request(&[&dibao, &pupil], "education aid check", "2023-06-30")]).await;
     end.unwrap();
     assert_eq!(outcome(&got[0].results[0]), pb::MatchOutcome::NotEnrolled);

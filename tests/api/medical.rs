@@ -1,13 +1,13 @@
-//! `doudi.v1.MedicalAssistance` and `Reference.GetPolicy` end to end: medical.md's worked examples A–E over gRPC,
-//! every finding code, every validation rejection, DUPLICATE, access and county scope, out-of-order arrival and late
-//! status changes (RecheckPeriod), pagination and filters, and the policy versions.
+//! `doudi.v1.MedicalAssistance` and `Reference.GetPolicy` end to end: docs/spec/medical.md's worked examples A–E over
+//! gRPC, every finding code, every validation rejection, DUPLICATE, access and county scope, out-of-order arrival and
+//! late status changes (RecheckPeriod), pagination and filters, and the policy versions.
 //!
-//! Every expected amount is medical.md's, or worked out by hand in the comment next to it, with the example
-//! parameters of medical.md (version '621000-2023-example' from 2023-01-01): income 20,000.00; annual assistance
-//! cap 20,000.00; critical-illness (CII) deductible 10,000.00 at 60%, tilted for groups 1–2 to 5,000.00 at 65%;
-//! assistance (MA) groups 1 (TEKUN…) 0 deductible 100%, 2 (DIBAO, AT_RISK) 0 / 70%, 3 (DIBAO_MARGINAL) 10% of income
-//! = 2,000.00 / 65%, 4 (ILLNESS_IMPOVERISHED) 25% = 5,000.00 / 60%; tolerance 1.00; HIGH_BURDEN at 100% of income
-//! = 20,000.00 over the trailing 12 months.
+//! Every expected amount is docs/spec/medical.md's, or worked out by hand in the comment next to it, with the example
+//! parameters of docs/spec/medical.md (version '621000-2023-example' from 2023-01-01): income 20,000.00; annual
+//! assistance cap 20,000.00; critical-illness (CII) deductible 10,000.00 at 60%, tilted for groups 1–2 to 5,000.00 at
+//! 65%; assistance (MA) groups 1 (TEKUN…) 0 deductible 100%, 2 (DIBAO, AT_RISK) 0 / 70%, 3 (DIBAO_MARGINAL) 10% of
+//! income = 2,000.00 / 65%, 4 (ILLNESS_IMPOVERISHED) 25% = 5,000.00 / 60%; tolerance 1.00; HIGH_BURDEN at 100% of
+//! income = 20,000.00 over the trailing 12 months.
 //!
 //! Settlement amounts are written in the order of [`settlement`]'s `m` array: total_cost, policy_scope_cost,
 //! basic_paid, critical_illness_paid, medical_assistance_paid, other_paid, out_of_pocket; the builder asserts that
@@ -225,8 +225,9 @@ struct Examples {
     persons: [String; 4],
 }
 
-/// medical.md's worked examples: A a dibao person, B a marginal one, C one in EXPENDITURE_HARDSHIP only (no group
-/// under the default mapping), D and E the same tekun person; all insured for 2023. A–D are one batch, E a later one.
+/// docs/spec/medical.md's worked examples: A a dibao person, B a marginal one, C one in EXPENDITURE_HARDSHIP only (no
+/// group under the default mapping), D and E the same tekun person; all insured for 2023. A–D are one batch, E a later
+/// one.
 async fn load_examples(app: &TestApp) -> Examples {
     let a_person = id(HUAN, (1961, 1, 1), 101);
     let b_person = id(HUAN, (1962, 2, 2), 102);
@@ -256,7 +257,8 @@ async fn load_examples(app: &TestApp) -> Examples {
         "2023-04-10",
         ["12000.00", "10000.00", "6000.00", "0.00", "0.00", "0.00", "6000.00"],
     );
-    // C (medical.md gives only "MA paid 500.00"): scope 5,000.00, basic 3,000.00; total 6,000.00 = 3,000.00 + 0
+    // C (docs/spec/medical.md gives only "MA paid 500.00"): scope 5,000.00, basic 3,000.00; total 6,000.00 = 3,000.00 +
+    // 0
     // + 500.00 + 0 + out of pocket 2,500.00.
     let c = settlement(
         "EX-C",
@@ -327,7 +329,7 @@ async fn worked_examples_a_to_e() {
     assert_eq!(amounts(&ex.c.findings, "EX-C", F::AssistanceToIneligible), pair("", "500.00"));
 
     // D (tekun, group 1): after basic 20,000.00; CII (20,000 − 5,000) × 65% = 9,750.00; residual 50,000 − 30,000 −
-    // 9,750 = 10,250.00; MA 10,250 × 100% = 10,250.00; cap left 9,750.00 (medical.md). None.
+    // 9,750 = 10,250.00; MA 10,250 × 100% = 10,250.00; cap left 9,750.00 (docs/spec/medical.md). None.
     assert_check(&ex.d, 1, ["20000.00", "9750.00", "10250.00", "10250.00", "9750.00"]);
     assert!(ex.d.findings.is_empty(), "{:?}", ex.d.findings);
 
@@ -532,7 +534,7 @@ async fn every_finding_code_fires_end_to_end_and_a_clean_settlement_raises_none(
     // basic 30,000.00; CII (30,000 − 5,000) × 65% = 16,250.00, paid; residual 60,000 − 30,000 − 16,250 = 13,750.00;
     // MA 13,750 × 70% = 9,625.00, paid; cap left 10,375.00. Total 70,000.00 = 30,000.00 + 16,250.00 + 9,625.00 + 0 +
     // out of pocket 14,125.00, above the threshold 50% of income = 10,000.00 (tilted_assistance_share 0.50 of the
-    // example version: medical.md names no figure; asserted from GetPolicy below).
+    // example version: docs/spec/medical.md names no figure; asserted from GetPolicy below).
     let mut reference = app.client("medical_insurance").await.reference;
     let policy = reference
         .get_policy(pb::GetPolicyRequest { as_of: "2023-07-10".into(), pooling_area: "621000".into() })
@@ -577,7 +579,7 @@ async fn every_finding_code_fires_end_to_end_and_a_clean_settlement_raises_none(
     assert_check(&r, 4, ["30000.00", "12000.00", "18000.00", "7800.00", "12200.00"]);
     assert!(r.findings.is_empty(), "{:?}", r.findings);
 
-    // Every code of medical.md is now stored and listed, each exactly as often as raised above.
+    // Every code of docs/spec/medical.md is now stored and listed, each exactly as often as raised above.
     let listed = list_all(&mut mi, list_req()).await;
     let mut counts: Vec<(F, usize)> = Vec::new();
     for c in listed.iter().map(code) {
@@ -651,7 +653,7 @@ async fn invalid_settlements_are_rejected_per_record_and_not_stored() {
         *field(&mut s) = "-1.00".into();
         add(s, name, &mut batch);
     }
-    // Money that is not decimal yuan with at most 2 fractional digits (api.md), or missing.
+    // Money that is not decimal yuan with at most 2 fractional digits (docs/spec/api.md), or missing.
     for (i, bad) in ["0.001", "+0.00", "1e2", ""].into_iter().enumerate() {
         let mut s = valid(&format!("R-FMT-{i}"), "2023-05-01", "2023-05-10");
         s.other_paid = bad.into();
@@ -793,8 +795,8 @@ async fn the_same_settlement_again_is_a_duplicate_and_other_content_is_refused()
     );
     assert_eq!(r[2].field, "settlement_id");
 
-    // An ID number with the check digit X, sent with a lower-case x (api.md: accepted, stored upper case): the
-    // finding carries the upper-case form, and the same settlement with "X" is the same content, a DUPLICATE.
+    // An ID number with the check digit X, sent with a lower-case x (docs/spec/api.md: accepted, stored upper case):
+    // the finding carries the upper-case form, and the same settlement with "X" is the same content, a DUPLICATE.
     let upper = (1..999).map(|seq| id(HUAN, (1962, 3, 3), seq)).find(|n| n.ends_with('X')).unwrap();
     enrol(&app, "AS-X", &upper, HUAN, assistance(pb::Program::DibaoMarginal)).await;
     insure(&app, "MI-X", &upper, HUAN).await;
@@ -955,8 +957,9 @@ async fn settlements_arriving_in_reverse_order_end_with_the_in_order_findings() 
     assert_eq!(amounts(&mid, "Y-F", F::CiiTiltNotApplied), pair("1300.00", "0.00"));
     assert_eq!(amounts(&mid, "Y-F", F::AssistanceMissed), pair("2000.00", "0.00"));
     assert_eq!(mid.len(), 3);
-    // D last: now D, E, F as medical.md's examples: D none; E 11,700.00 vs 6,000.00, OVER 9,750.00 vs 12,000.00,
-    // cap 20,000.00 vs 22,250.00; F: CII 1,300.00 vs 0.00, MA min(2,000, cap left 0) = 0.00, so nothing missed.
+    // D last: now D, E, F as docs/spec/medical.md's examples: D none; E 11,700.00 vs 6,000.00, OVER 9,750.00 vs
+    // 12,000.00, cap 20,000.00 vs 22,250.00; F: CII 1,300.00 vs 0.00, MA min(2,000, cap left 0) = 0.00, so nothing
+    // missed.
     let r = accept(&mut mi1, d.clone()).await;
     assert_check(&r, 1, ["20000.00", "9750.00", "10250.00", "10250.00", "9750.00"]);
     assert!(r.findings.is_empty(), "{:?}", r.findings);
@@ -1281,8 +1284,8 @@ async fn get_policy_lists_the_version_in_force() {
     assert_eq!(p.pooling_area, "621000");
     assert_eq!(p.effective_from, "2023-01-01");
     assert_eq!(p.effective_to, "", "the latest version");
-    assert!(p.example, "medical.md's example values are placeholders");
-    // medical.md's table: groups, programs, deductibles (share × income 20,000.00) and ratios.
+    assert!(p.example, "docs/spec/medical.md's example values are placeholders");
+    // docs/spec/medical.md's table: groups, programs, deductibles (share × income 20,000.00) and ratios.
     let groups: Vec<(u32, Vec<P>, Decimal, String, Decimal, bool)> = p
         .groups
         .iter()

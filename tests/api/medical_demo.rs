@@ -45,8 +45,8 @@ async fn the_demo_finds_exactly_the_planted_faults() {
     app.stop().await;
 }
 
-/// Migration 0005 loads medical.md's example values as `621000-2023-example` (the same values as
-/// `PolicyParams::example_2023`, written from medical.md's tables) and the national floors of 国办发〔2021〕42号 as
+/// Migration 0005 loads docs/spec/medical.md's example values as `621000-2023-example` (the same values as
+/// `PolicyParams::example_2023`, written from docs/spec/medical.md's tables) and the national floors of 国办发〔2021〕42号 as
 /// `621000-national-floor`, which no floor check complains about; and a version added later is used at once.
 #[apply(e2e!)]
 #[tokio::test]

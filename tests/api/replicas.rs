@@ -1,9 +1,10 @@
 //! Several `doudi serve` replicas on one PostgreSQL database (issue 6, item 4), as real processes started together
 //! (their migrations meet on sqlx's migration lock). Runs only in the PostgreSQL half (`tests/api_pg`).
 //!
-//! Expected values are the single-replica contract of api.md: a fact pushed twice with the same content is stored
-//! once (ACCEPTED, then DUPLICATE); a lower source_version than the current one is STALE and not stored; a second
-//! CreateSnapshot of a quarter is ALREADY_EXISTS naming the first one's hash; change cursors are 1, 2, … without gaps.
+//! Expected values are the single-replica contract of docs/spec/api.md: a fact pushed twice with the same content is
+//! stored once (ACCEPTED, then DUPLICATE); a lower source_version than the current one is STALE and not stored; a
+//! second CreateSnapshot of a quarter is ALREADY_EXISTS naming the first one's hash; change cursors are 1, 2, … without
+//! gaps.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -30,7 +31,7 @@ async fn two_replicas() -> (Vec<ChildHub>, String) {
 }
 
 /// Version `version` of a rural dibao record; each version's monthly benefit is 440 + version yuan, so versions
-/// differ in content (a higher version with unchanged content is DUPLICATE, api.md).
+/// differ in content (a higher version with unchanged content is DUPLICATE, docs/spec/api.md).
 fn dibao(fact_id: &str, seq: u16, version: u64) -> pb::Fact {
     let mut payload = rural_dibao();
     if let pb::fact::Payload::Assistance(a) = &mut payload {

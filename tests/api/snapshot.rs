@@ -1,4 +1,4 @@
-//! Quarterly snapshots end to end (coordination.md): freezing once, coverage findings equal to the gaps the
+//! Quarterly snapshots end to end (docs/spec/coordination.md): freezing once, coverage findings equal to the gaps the
 //! synthetic population planted, verification that names what was altered, access.
 
 use doudi::grpc::convert::fact_out;
@@ -175,9 +175,9 @@ fn yuan(fen: i64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)
 }
 
-/// The letter's 2022 figures (qingyang-figures.md §4), pushed as county fund reports split unevenly over the eight
-/// counties, come back exactly in the monthly reports and the quarterly summaries; the standards section shows 2023
-/// against 2022 with the letter's changes (urban standard +3%, average urban subsidy +4%).
+/// The letter's 2022 figures (docs/domain/qingyang-figures.md §4), pushed as county fund reports split unevenly over
+/// the eight counties, come back exactly in the monthly reports and the quarterly summaries; the standards section
+/// shows 2023 against 2022 with the letter's changes (urban standard +3%, average urban subsidy +4%).
 #[apply(e2e!)]
 #[tokio::test]
 async fn the_letters_2022_figures_are_reproduced() {

@@ -1,4 +1,4 @@
-//! Mutual TLS and identity (security.md, "Transport and identity"), health.
+//! Mutual TLS and identity (docs/spec/security.md, "Transport and identity"), health.
 
 use doudi::client::{ClientIdentity, Clients, connect};
 use doudi::grpc::pb;
@@ -88,8 +88,9 @@ async fn health_reports_each_service() {
 }
 
 /// Issue 23 item 5: Health/Watch on an unknown service ended at once with NOT_FOUND and no message. The health protocol
-/// (grpc/doc/health-checking.md): "the server will send a message setting the serving status to SERVICE_UNKNOWN but
-/// will *not* terminate the call". SERVICE_UNKNOWN is 3 in health.proto; SERVING is 1.
+/// (https://github.com/grpc/grpc/blob/master/doc/health-checking.md): "the server will send a message setting the
+/// serving status to SERVICE_UNKNOWN but will *not* terminate the call". SERVICE_UNKNOWN is 3 in health.proto; SERVING
+/// is 1.
 #[apply(e2e!)]
 #[tokio::test]
 async fn health_watch_on_an_unknown_service_sends_service_unknown_and_stays_open() {

@@ -1087,7 +1087,7 @@ fn insured(fid: &str, who: &str, division: &str) -> pb::Fact {
 }
 
 /// An inpatient settlement, in province, not referred; `m`: total, policy scope, basic, critical illness, medical
-/// assistance, other, out of pocket (medical.md's worked examples).
+/// assistance, other, out of pocket (docs/spec/medical.md's worked examples).
 fn settlement(id: &str, who: &str, division: &str, admitted: &str, settled: &str, m: [&str; 7]) -> pb::Settlement {
     pb::Settlement {
         settlement_id: id.into(),
@@ -1317,8 +1317,8 @@ async fn scenario(app: &TestApp) {
             .unwrap();
     }
 
-    // Medical settlements (medical.md's examples A, B and C): P01 (dibao) none, P06 (marginal) ASSISTANCE_MISSED,
-    // P07 (expenditure hardship only) ASSISTANCE_TO_INELIGIBLE.
+    // Medical settlements (docs/spec/medical.md's examples A, B and C): P01 (dibao) none, P06 (marginal)
+    // ASSISTANCE_MISSED, P07 (expenditure hardship only) ASSISTANCE_TO_INELIGIBLE.
     app.app_hub.clock.set(Some(at("2023-06-20T02:00:00Z")));
     let r = mi
         .medical

@@ -1,5 +1,5 @@
-//! WatchChanges (api.md; docs/change-feed.md): exactly-once ordered delivery across reconnects, the access policy
-//! applied as GetRecipient applies it, an explicit status for laggards and at shutdown, heartbeats, tasks freed
+//! WatchChanges (docs/spec/api.md; docs/change-feed.md): exactly-once ordered delivery across reconnects, the access
+//! policy applied as GetRecipient applies it, an explicit status for laggards and at shutdown, heartbeats, tasks freed
 //! when the client vanishes, nothing logged for what was not stored. Cursors are derived by hand: the log starts
 //! empty and every stored fact version takes the next cursor, in commit order and within a batch in batch order.
 

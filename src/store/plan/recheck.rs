@@ -151,7 +151,7 @@ pub(crate) struct RecheckWrites {
 /// Run [`recheck_person`] on each person of `chunk` and decide the difference with what is stored — new findings
 /// inserted, vanished ones resolved, reappearing ones reopened, changed amounts updated; a newly raised HIGH_BURDEN
 /// also raises an early warning (reason ILLNESS) for civil_affairs, picked up by the warning workflow
-/// (coordination.md). Counts into `tally` (all but `warnings_raised`, which depends on the write).
+/// (docs/spec/coordination.md). Counts into `tally` (all but `warnings_raised`, which depends on the write).
 pub(crate) fn plan_recheck(
     chunk: &[PersonKey],
     state: RecheckState,

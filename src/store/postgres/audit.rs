@@ -1,5 +1,5 @@
-//! PostgreSQL: appending to, reading and verifying the audit log (security.md), written once for both backends in
-//! `store/sql/audit.rs`; the link of an event to its persons is PostgreSQL's own (UNNEST).
+//! PostgreSQL: appending to, reading and verifying the audit log (docs/spec/security.md), written once for both
+//! backends in `store/sql/audit.rs`; the link of an event to its persons is PostgreSQL's own (UNNEST).
 
 use chrono::{DateTime, Utc};
 use sqlx::Row as _;

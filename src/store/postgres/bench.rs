@@ -1,7 +1,7 @@
-//! PostgreSQL: the floor of benchmark P7 (performance.md: "the same rows by `COPY` into the same tables"; SQLite
-//! twin: `store/sqlite/bench.rs`). The persons and fact rows of a batch are sent with `COPY … FROM STDIN` (text format) in
-//! one write transaction. Persons go through a temporary table and `INSERT … ON CONFLICT DO NOTHING`, as ingest
-//! treats a known person (the same person arrives in several agencies' batches; COPY alone cannot skip a
+//! PostgreSQL: the floor of benchmark P7 (docs/spec/performance.md: "the same rows by `COPY` into the same tables";
+//! SQLite twin: `store/sqlite/bench.rs`). The persons and fact rows of a batch are sent with `COPY … FROM STDIN` (text
+//! format) in one write transaction. Persons go through a temporary table and `INSERT … ON CONFLICT DO NOTHING`, as
+//! ingest treats a known person (the same person arrives in several agencies' batches; COPY alone cannot skip a
 //! duplicate key); the batch's `person_id`s are read back and the fact rows copied straight into `facts` (all current, first versions). Used by `doudi bench`.
 
 use async_trait::async_trait;

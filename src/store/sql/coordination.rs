@@ -1,7 +1,8 @@
 //! [`CoordinationStore`](crate::store::CoordinationStore) for both backends: fund reports, early warnings and the
-//! working-day calendar in force (migrations 0003, 0004; coordination.md). Expanded by `coordination_store!(Store)` in
-//! each backend's `coordination.rs`, which keeps the row readers (`report`, `warning`) and the one statement that
-//! differs, `roster_sum` (SQLite sums an INTEGER fen column in two 32-bit halves, PostgreSQL a NUMERIC column).
+//! working-day calendar in force (migrations 0003, 0004; docs/spec/coordination.md). Expanded by
+//! `coordination_store!(Store)` in each backend's `coordination.rs`, which keeps the row readers (`report`, `warning`)
+//! and the one statement that differs, `roster_sum` (SQLite sums an INTEGER fen column in two 32-bit halves, PostgreSQL
+//! a NUMERIC column).
 
 macro_rules! coordination_store {
     ($store:ty) => {

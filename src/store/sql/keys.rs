@@ -1,7 +1,7 @@
 //! [`KeyRotation`](crate::store::KeyRotation) for both backends: the data key's check value and the resumable
-//! re-encryption of ID numbers (security.md: "Rotating the data key is a documented command"). The stored ID numbers
-//! are re-encrypted under a new data key in resumable batches; the person keys never change (the original lookup key
-//! is kept, wrapped under the current data key, in `hub_meta`).
+//! re-encryption of ID numbers (docs/spec/security.md: "Rotating the data key is a documented command"). The stored ID
+//! numbers are re-encrypted under a new data key in resumable batches; the person keys never change (the original
+//! lookup key is kept, wrapped under the current data key, in `hub_meta`).
 //!
 //! `hub_meta` rows: `data_key_check` (the current key's check value), `lookup_key_wrapped` (absent until the first
 //! rotation: the lookup key is then the one derived from the data key), `key_generation` (1 until rotated), and

@@ -1,7 +1,7 @@
 //! [`MedicalStore`](crate::store::MedicalStore) for both backends: medical policy versions, settlements and findings
-//! (migration 0005, medical.md). Expanded by `medical_store!(Store)` in each backend's `medical.rs`, which keeps the
-//! statements that differ: `insert_settlements(conn, fresh, now)` and `write_recheck(conn, writes, now, tally)`
-//! (multi-row VALUES and a statement per update on SQLite, UNNEST on PostgreSQL), and the column lists
+//! (migration 0005, docs/spec/medical.md). Expanded by `medical_store!(Store)` in each backend's `medical.rs`, which
+//! keeps the statements that differ: `insert_settlements(conn, fresh, now)` and `write_recheck(conn, writes, now,
+//! tally)` (multi-row VALUES and a statement per update on SQLite, UNNEST on PostgreSQL), and the column lists
 //! `FINDING_COLUMNS` and `FINDING_AMOUNTS` (`expected_fen, actual_fen`: INTEGER fen on SQLite; `expected, actual`:
 //! NUMERIC yuan on PostgreSQL).
 //!

@@ -1,6 +1,6 @@
 //! [`SnapshotStore`](crate::store::SnapshotStore) for both backends: quarterly snapshots (migration 0006;
-//! coordination.md, docs/snapshot-format.md). Expanded by `snapshot_store!(Store)` in each backend's `snapshot.rs`,
-//! which keeps what differs:
+//! docs/spec/coordination.md, docs/snapshot-format.md). Expanded by `snapshot_store!(Store)` in each backend's
+//! `snapshot.rs`, which keeps what differs:
 //! - `person_pass(conn, input, cutoff, as_of)`: the one pass over the versions in force, person by person (SQLite
 //!   joins each person's rows into one, sqlx's SQLite driver costing far more per row than the SQL does);
 //! - `statuses_hash(conn, quarter)`: the statuses section's hash from the stored rows (SQLite again one row a person);

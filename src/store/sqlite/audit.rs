@@ -1,4 +1,4 @@
-//! SQLite: appending to, reading and verifying the audit log (security.md), written once for both backends in
+//! SQLite: appending to, reading and verifying the audit log (docs/spec/security.md), written once for both backends in
 //! `store/sql/audit.rs`; the link of an event to its persons is SQLite's own (multi-row statements).
 
 use sqlx::Row as _;

@@ -1,5 +1,5 @@
-//! SQLite: medical policy versions, settlements and findings (migration 0005, medical.md), written once for both
-//! backends in `store/sql/medical.rs`; the settlement insert and the recheck's writes are SQLite's own (multi-row
+//! SQLite: medical policy versions, settlements and findings (migration 0005, docs/spec/medical.md), written once for
+//! both backends in `store/sql/medical.rs`; the settlement insert and the recheck's writes are SQLite's own (multi-row
 //! VALUES, a statement per update). Amounts are INTEGER fen.
 
 use std::collections::{BTreeMap, HashMap, HashSet};

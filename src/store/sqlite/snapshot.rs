@@ -1,6 +1,6 @@
-//! SQLite: quarterly snapshots (migration 0006; coordination.md, docs/snapshot-format.md), written once for both
-//! backends in `store/sql/snapshot.rs`; the person pass and the statuses hash (each person's rows joined into one by
-//! SQLite) and the stores of the coverage rows and sections are SQLite's own.
+//! SQLite: quarterly snapshots (migration 0006; docs/spec/coordination.md, docs/snapshot-format.md), written once for
+//! both backends in `store/sql/snapshot.rs`; the person pass and the statuses hash (each person's rows joined into one
+//! by SQLite) and the stores of the coverage rows and sections are SQLite's own.
 
 use std::collections::{BTreeMap, HashMap};
 

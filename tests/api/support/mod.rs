@@ -207,7 +207,7 @@ pub fn with(mut f: pb::Fact, p: pb::fact::Payload) -> pb::Fact {
     f
 }
 
-/// Rural dibao, class 2, 442.00 a month (5304 / 12, qingyang-figures.md 2023).
+/// Rural dibao, class 2, 442.00 a month (5304 / 12, docs/domain/qingyang-figures.md 2023).
 pub fn rural_dibao() -> pb::fact::Payload {
     pb::fact::Payload::Assistance(pb::Assistance {
         program: pb::Program::Dibao as i32,
