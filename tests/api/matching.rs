@@ -325,3 +325,32 @@ async fn match_command_writes_one_answer_per_row_beside_the_file() {
     assert_eq!(lines.len(), 5);
     app.stop().await;
 }
+
+/// A message of persons the hub never met (their `persons` rows are made for the audit in one transaction on
+/// PostgreSQL): every one NOT_ENROLLED, each found by ListAccessEvents, the chain valid.
+#[apply(e2e!)]
+#[tokio::test]
+async fn a_message_of_unknown_persons_is_audited_for_each() {
+    let app = spawn_app().await;
+    let mut ca = app.client("civil_affairs").await;
+    let unknown: Vec<String> = (1..=40).map(|s| id(XIFENG, (1975, 7, 7), s)).collect();
+    let refs: Vec<&str> = unknown.iter().map(String::as_str).collect();
+    let (got, end) = call(&mut ca, vec![request(&refs, "tracing unknown persons", "2023-06-30")]).await;
+    end.unwrap();
+    assert_eq!(got[0].results.len(), 40);
+    assert!(got[0].results.iter().all(|r| outcome(r) == pb::MatchOutcome::NotEnrolled));
+    for person in [&unknown[0], &unknown[39]] {
+        let events = ca
+            .audit
+            .list_access_events(pb::ListAccessEventsRequest { id_number: person.clone(), ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner()
+            .events;
+        assert_eq!(events.len(), 1, "{person}");
+        assert_eq!(events[0].outcome, "OK compared=40 enrolled=0 invalid=0");
+    }
+    let chain = ca.audit.verify_audit_chain(pb::VerifyAuditChainRequest::default()).await.unwrap().into_inner();
+    assert!(chain.valid, "{chain:?}");
+    app.stop().await;
+}
