@@ -13,8 +13,9 @@
 //!   `grpc-status`: in the headers of a trailers-only response (errors raised before any message, which is how
 //!   tonic answers a unary error), else in the trailers at the end of the body. Streaming responses are therefore
 //!   counted and timed when their stream ends (trailers), not when the headers leave; a response body dropped
-//!   before its trailers (the client cancelled or the connection broke) counts as `CANCELLED`, and a body that
-//!   ends without trailers as `UNKNOWN`. Paths that are not a method of a registered service are labelled
+//!   before its trailers (the client cancelled or the connection broke) counts as `CANCELLED`, and so does a call
+//!   dropped before the handler answered (the client's deadline passed, or it reset the stream); a body that ends
+//!   without trailers counts as `UNKNOWN`. Paths that are not a method of a registered service are labelled
 //!   `unknown`/`unknown`, so a client cannot grow the label sets.
 
 use std::collections::HashSet;
@@ -181,6 +182,18 @@ impl Recorder {
     }
 }
 
+/// Records `CANCELLED` when a request's future is dropped before the handler answered: tonic's `grpc-timeout` expired
+/// (the client's deadline) or the client reset the stream, and the handler's work stopped at its next `.await`.
+struct Unanswered(Option<Recorder>);
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.take() {
+            r.record("CANCELLED");
+        }
+    }
+}
+
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for Observe<S>
 where
     S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
@@ -215,7 +228,10 @@ where
         };
         Box::pin(
             async move {
-                let resp = fut.await?;
+                let mut unanswered = Unanswered(Some(recorder));
+                let resp = fut.await;
+                let recorder = unanswered.0.take().expect("taken only here");
+                let resp = resp?;
                 let (mut parts, body) = resp.into_parts();
                 if let Ok(v) = HeaderValue::from_str(&request_id) {
                     parts.headers.insert(REQUEST_ID, v);
@@ -452,6 +468,29 @@ mod tests {
         assert_eq!(count(&m, "OK"), 0);
         let latency = m.latency.with_label_values(&["doudi.v1.Audit", "WhoAmI"]).get_sample_count();
         assert_eq!(latency, 3, "each call timed once");
+    }
+
+    #[test]
+    fn a_call_dropped_before_its_answer_counts_as_cancelled() {
+        let m = Arc::new(Metrics::new());
+        let layer = ObserveLayer::new(
+            m.clone(),
+            "t.invalid",
+            Arc::new(AccessPolicy::default()),
+            &[crate::grpc::FILE_DESCRIPTOR_SET],
+        );
+        // A handler still working when its future is dropped, as tonic drops it when `grpc-timeout` expires.
+        let mut svc = layer.layer(tower::service_fn(|_: http::Request<()>| async {
+            std::future::pending::<()>().await;
+            Ok::<_, std::convert::Infallible>(http::Response::new(Trailers(None)))
+        }));
+        let req = http::Request::builder().uri("/doudi.v1.Audit/WhoAmI").body(()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let timed_out =
+            rt.block_on(async { tokio::time::timeout(std::time::Duration::from_millis(10), svc.call(req)).await });
+        assert!(timed_out.is_err(), "the handler never answers");
+        assert_eq!(count(&m, "CANCELLED"), 1);
+        assert_eq!(m.latency.with_label_values(&["doudi.v1.Audit", "WhoAmI"]).get_sample_count(), 1);
     }
 
     #[test]
