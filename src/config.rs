@@ -86,6 +86,11 @@ pub struct Config {
     /// (`DOUDI_METRICS_LISTEN`); unset or empty = no metrics endpoint.
     #[serde(default, deserialize_with = "empty_is_none", skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
+    /// OTLP/gRPC collector the request spans are exported to, e.g. "http://127.0.0.1:4317" (`DOUDI_OTLP_ENDPOINT`;
+    /// plain HTTP/2: a collector or agent on loopback or a management network); unset or empty = no export. Needs
+    /// the cargo feature `otlp` (on by default). docs/operations.md "Traces".
+    #[serde(default, deserialize_with = "empty_string_is_none", skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// One line per figment error, starting with the key and where its value came from, e.g.
@@ -136,6 +141,33 @@ fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Socket
     }
 }
 
+/// An optional string where an empty one (e.g. `DOUDI_OTLP_ENDPOINT=`) means "off".
+fn empty_string_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    Ok(s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
+}
+
+/// Why `endpoint` is not an OTLP endpoint the hub can export to, if it is not: `http://HOST:PORT` (a path is
+/// ignored by gRPC), and a build with the feature `otlp`.
+fn otlp_endpoint_refusal(endpoint: &str) -> Option<String> {
+    if !cfg!(feature = "otlp") {
+        return Some("this doudi was built without the cargo feature `otlp`".into());
+    }
+    let uri: http::Uri = match endpoint.parse() {
+        Ok(u) => u,
+        Err(e) => return Some(format!("not a URL such as \"http://127.0.0.1:4317\" ({e})")),
+    };
+    match uri.scheme_str() {
+        Some("http") if uri.host().is_some_and(|h| !h.is_empty()) => None,
+        Some("https") => Some(
+            "https is not supported: export over plain HTTP/2 to a collector or agent on loopback or a management \
+             network (as for metrics_listen)"
+                .into(),
+        ),
+        _ => Some("not a URL such as \"http://127.0.0.1:4317\"".into()),
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -171,6 +203,7 @@ impl Default for Config {
             watch_max_lag: 100_000,
             watch_send_timeout_secs: 30,
             metrics_listen: None,
+            otlp_endpoint: None,
         }
     }
 }
@@ -193,7 +226,7 @@ pub const REDACTED: &str = "<redacted>";
 
 impl Config {
     /// Every configuration key, in the order of the struct (and of `doudi.example.toml`).
-    pub const KEYS: [&'static str; 32] = [
+    pub const KEYS: [&'static str; 33] = [
         "listen",
         "database_url",
         "certs_dir",
@@ -226,6 +259,7 @@ impl Config {
         "watch_max_lag",
         "watch_send_timeout_secs",
         "metrics_listen",
+        "otlp_endpoint",
     ];
 
     /// Checks beyond the types: each error names its key and never echoes a secret.
@@ -276,6 +310,11 @@ impl Config {
                 return Err(format!("{key}: {value} is too small (at least {min})"));
             }
         }
+        if let Some(e) = &self.otlp_endpoint
+            && let Some(why) = otlp_endpoint_refusal(e)
+        {
+            return Err(format!("otlp_endpoint: {:?}: {why}", redact_url(e)));
+        }
         Ok(())
     }
 
@@ -284,6 +323,7 @@ impl Config {
     pub fn show(&self) -> String {
         let mut shown = self.clone();
         shown.database_url = redact_url(&self.database_url);
+        shown.otlp_endpoint = self.otlp_endpoint.as_deref().map(redact_url);
         let mut out = toml::to_string(&shown).unwrap_or_else(|e| format!("# not representable as TOML: {e}\n"));
         if self.data_key.is_some() {
             out.push_str(&format!("data_key = \"{REDACTED}\"\n"));
@@ -402,7 +442,7 @@ mod tests {
 
     #[test]
     fn each_invalid_value_is_refused_naming_its_key() {
-        let cases: [Case; 10] = [
+        let cases: [Case; 13] = [
             (&[("DOUDI_LISTEN", "localhost-50051")], None, "listen"),
             (&[], Some("listen = \"127.0.0.1\"\n"), "listen"),
             (&[("DOUDI_CRYPTO_SUITE", "des")], None, "crypto_suite"),
@@ -413,6 +453,9 @@ mod tests {
             (&[("DOUDI_FUND_REPORT_TOLERANCE", "one yuan")], None, "fund_report_tolerance"),
             (&[("DOUDI_DATABASE_URL", "mysql://doudi:hunter2@db/doudi")], None, "database_url"),
             (&[], Some("max_batchh = 5\n"), "max_batchh"),
+            (&[("DOUDI_OTLP_ENDPOINT", "https://collector.invalid:4317")], None, "otlp_endpoint"),
+            (&[("DOUDI_OTLP_ENDPOINT", "collector.invalid:4317")], None, "otlp_endpoint"),
+            (&[], Some("otlp_endpoint = \"http://:hunter2@\"\n"), "otlp_endpoint"),
         ];
         for (env, file, key) in cases {
             let e = load_err(env, file);
@@ -454,7 +497,7 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_metrics_listen_or_data_key_means_unset() {
+    fn an_empty_metrics_listen_otlp_endpoint_or_data_key_means_unset() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("DOUDI_METRICS_LISTEN", "");
             jail.set_env("DOUDI_DATA_KEY", "");
@@ -464,6 +507,13 @@ mod tests {
             jail.set_env("DOUDI_METRICS_LISTEN", "127.0.0.1:9464");
             let c = Config::load(None, &Overrides::default()).unwrap();
             assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+            jail.set_env("DOUDI_OTLP_ENDPOINT", " ");
+            assert_eq!(Config::load(None, &Overrides::default()).unwrap().otlp_endpoint, None);
+            if cfg!(feature = "otlp") {
+                jail.set_env("DOUDI_OTLP_ENDPOINT", "http://127.0.0.1:4317");
+                let c = Config::load(None, &Overrides::default()).unwrap();
+                assert_eq!(c.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4317"));
+            }
             Ok(())
         });
     }
@@ -496,6 +546,7 @@ mod tests {
             access_policy_file: Some("e".into()),
             coverage_params_file: Some("f".into()),
             metrics_listen: Some("127.0.0.1:9464".parse().unwrap()),
+            otlp_endpoint: Some("http://127.0.0.1:4317".into()),
             ..Config::default()
         };
         let table: toml::Table = toml::from_str(&toml::to_string(&full).unwrap()).unwrap();

@@ -273,16 +273,22 @@ fn main() -> anyhow::Result<()> {
     } else {
         "info,sqlx=warn,h2=warn"
     };
-    doudi::telemetry::init(cli.log_json, default_filter);
+    // `serve` installs its subscriber once its configuration is read (with the OTLP export of `otlp_endpoint`).
+    if !matches!(cli.command, Command::Serve { .. }) {
+        doudi::telemetry::init(cli.log_json, default_filter);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(run(cli))
+    rt.block_on(run(cli, default_filter))
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { listen, database_url, certs_dir, metrics_listen } => {
             let config =
                 Config::load(cli.config.as_deref(), &Overrides { listen, database_url, certs_dir, metrics_listen })?;
+            // Dropped when the hub has stopped: the spans not yet exported are sent then.
+            let _telemetry =
+                doudi::telemetry::init_with_otlp(cli.log_json, default_filter, config.otlp_endpoint.as_deref())?;
             let app = doudi::server::Application::build(&config, doudi::server::shutdown_signal()).await?;
             app.run().await
         }

@@ -14,6 +14,7 @@ pub mod observe;
 pub mod reference;
 pub mod snapshot;
 pub mod status;
+pub mod trace_context;
 pub mod watch;
 
 /// Generated protobuf and tonic code of `proto/doudi/v1/`.

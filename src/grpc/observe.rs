@@ -3,9 +3,13 @@
 //!
 //! - **Request id**: the client's `x-request-id` header when it is sane (1–64 characters of `A–Z a–z 0–9 - _ . :`),
 //!   else a new random UUID (v4). It is echoed in the response headers (`x-request-id`), for errors too.
-//! - **Span** `request` with fields `request_id`, `agency`, `service`, `method`: every log line written while the
-//!   request is handled (the handler runs inside the response future; streamed response bodies are polled inside
-//!   the span too) carries them, in human and JSON logs. The agency comes from the peer certificate's SPIFFE ID
+//! - **Trace id**: the client's W3C `traceparent` when it is valid ([`crate::grpc::trace_context`]: the trace it names
+//!   becomes the request's, and the client's span the parent of the request span, exported over OTLP when
+//!   configured: [`crate::telemetry`]), else a new random trace. It is echoed in the response headers (`x-trace-id`,
+//!   32 lower-case hex digits), for errors too.
+//! - **Span** `request` with fields `request_id`, `agency`, `service`, `method`, `trace_id`: every log line written
+//!   while the request is handled (the handler runs inside the response future; streamed response bodies are polled
+//!   inside the span too) carries them, in human and JSON logs. The agency comes from the peer certificate's SPIFFE ID
 //!   (`civil_affairs`, or `civil_affairs/621022` for a county office); `unknown` when the certificate names no
 //!   agency this hub knows (the handler then refuses the call with UNAUTHENTICATED).
 //! - **Metrics** ([`crate::metrics`]): `doudi_grpc_requests_total{service,method,agency,code}` and
@@ -35,6 +39,7 @@ use tracing::Instrument as _;
 
 use crate::domain::agency::Principal;
 use crate::domain::policy::AccessPolicy;
+use crate::grpc::trace_context::{TRACE_ID, TraceParent};
 use crate::metrics::Metrics;
 
 /// The request-id header (request and response metadata).
@@ -220,7 +225,17 @@ where
         }
         let agency = self.layer.agency(&req);
         let (service, method) = self.layer.labels(req.uri().path());
-        let span = tracing::info_span!("request", request_id = %request_id, agency = %agency, service = %service, method = %method);
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            agency = %agency,
+            service = %service,
+            method = %method,
+            trace_id = tracing::field::Empty,
+        );
+        let parent = TraceParent::from_headers(req.headers());
+        let trace_id = crate::telemetry::join_trace(&span, parent.as_ref(), req.headers());
+        span.record("trace_id", tracing::field::display(&trace_id));
         let recorder = Recorder { metrics: self.layer.metrics.clone(), service, method, agency, started };
         let fut = {
             let _entered = span.enter();
@@ -235,6 +250,9 @@ where
                 let (mut parts, body) = resp.into_parts();
                 if let Ok(v) = HeaderValue::from_str(&request_id) {
                     parts.headers.insert(REQUEST_ID, v);
+                }
+                if let Ok(v) = HeaderValue::from_str(&trace_id) {
+                    parts.headers.insert(TRACE_ID, v);
                 }
                 let recorder = match grpc_code(&parts.headers) {
                     // Trailers-only response: the status is already known.
@@ -374,15 +392,40 @@ mod tests {
         }
     }
 
+    impl Buf {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+
+        /// The JSON log lines written so far.
+        fn json_lines(&self) -> Vec<serde_json::Value> {
+            self.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        }
+    }
+
+    type BoxedLayer = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+    /// Log lines (DEBUG and above) into `buf`: JSON, or human without colours.
+    fn log_layer(buf: &Buf, json: bool) -> BoxedLayer {
+        use tracing_subscriber::Layer as _;
+        let writer = buf.clone();
+        let fmt = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(move || writer.clone());
+        let level = tracing_subscriber::filter::LevelFilter::DEBUG;
+        if json { fmt.json().with_filter(level).boxed() } else { fmt.with_filter(level).boxed() }
+    }
+
     /// Through the layer around a handler that logs a line and answers `status` in its trailers (or, with
-    /// `trailers_only`, in its headers); `drain` polls the body to its end. The captured JSON log.
-    fn call(
+    /// `trailers_only`, in its headers), the request carrying `headers`, with `layers` as the subscriber; `drain`
+    /// polls the body to its end. The response headers.
+    fn call_under(
         metrics: &Arc<Metrics>,
-        request_id: Option<&str>,
+        headers: &[(&'static str, &str)],
         status: &'static str,
         trailers_only: bool,
         drain: bool,
-    ) -> (HeaderMap, String) {
+        layers: Vec<BoxedLayer>,
+    ) -> HeaderMap {
+        use tracing_subscriber::layer::SubscriberExt as _;
         let layer = ObserveLayer::new(
             metrics.clone(),
             "t.invalid",
@@ -402,15 +445,12 @@ mod tests {
             Ok::<_, std::convert::Infallible>(resp.body(Trailers(Some(t))).unwrap())
         }));
         let mut req = http::Request::builder().uri("/doudi.v1.Audit/WhoAmI");
-        if let Some(id) = request_id {
-            req = req.header(REQUEST_ID, id);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let req = req.body(()).unwrap();
-        let buf = Buf::default();
-        let writer = buf.clone();
-        let subscriber =
-            tracing_subscriber::fmt().json().with_writer(move || writer.clone()).with_max_level(tracing::Level::DEBUG);
-        let headers = tracing::subscriber::with_default(subscriber.finish(), || {
+        let subscriber = tracing_subscriber::registry().with(layers);
+        tracing::subscriber::with_default(subscriber, || {
             let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
             rt.block_on(async {
                 let resp = svc.call(req).await.unwrap();
@@ -423,9 +463,21 @@ mod tests {
                 }
                 headers
             })
-        });
-        let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        (headers, log)
+        })
+    }
+
+    /// [`call_under`] with JSON logs; the request id header when given. The response headers and the captured log.
+    fn call(
+        metrics: &Arc<Metrics>,
+        request_id: Option<&str>,
+        status: &'static str,
+        trailers_only: bool,
+        drain: bool,
+    ) -> (HeaderMap, String) {
+        let headers: Vec<_> = request_id.map(|id| (REQUEST_ID, id)).into_iter().collect();
+        let buf = Buf::default();
+        let headers = call_under(metrics, &headers, status, trailers_only, drain, vec![log_layer(&buf, true)]);
+        (headers, buf.text())
     }
 
     fn count(m: &Metrics, code: &str) -> u64 {
@@ -499,5 +551,146 @@ mod tests {
         assert_eq!(code_name(7), "PERMISSION_DENIED");
         assert_eq!(code_name(16), "UNAUTHENTICATED");
         assert_eq!(code_name(99), "UNKNOWN");
+    }
+
+    /// The W3C spec's example: trace 4bf92f3577b34da6a3ce929d0e0e4736, the caller's span 00f067aa0ba902b7, sampled.
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+    fn header(h: &HeaderMap, name: &str) -> String {
+        h.get(name).unwrap().to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_traceparent_s_trace_id_is_on_every_line_and_in_the_response() {
+        let m = Arc::new(Metrics::new());
+        let buf = Buf::default();
+        let sent = [(REQUEST_ID, "req-8"), ("traceparent", TRACEPARENT)];
+        let headers = call_under(&m, &sent, "0", false, true, vec![log_layer(&buf, true)]);
+        assert_eq!(header(&headers, TRACE_ID), TRACE);
+        assert_eq!(header(&headers, REQUEST_ID), "req-8");
+        let lines = buf.json_lines();
+        assert_eq!(lines.len(), 2, "the handler's line and the layer's closing line: {}", buf.text());
+        for l in &lines {
+            assert_eq!(l["span"]["trace_id"], TRACE, "{l}");
+            assert_eq!(l["span"]["request_id"], "req-8", "{l}");
+        }
+
+        // Human output: the span prefix of each line carries it beside the request id.
+        let buf = Buf::default();
+        call_under(&m, &sent, "0", false, true, vec![log_layer(&buf, false)]);
+        let text = buf.text();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        for line in text.lines() {
+            assert!(line.contains("request{request_id=req-8 "), "{line}");
+            assert!(line.contains(&format!(" trace_id={TRACE}}}")), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_or_missing_traceparent_starts_a_new_trace() {
+        let m = Arc::new(Metrics::new());
+        let mut seen = Vec::new();
+        for sent in [
+            // All-zero parent id, upper case, version ff, and none at all.
+            vec![("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01")],
+            vec![("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01")],
+            vec![("traceparent", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")],
+            vec![],
+        ] {
+            let buf = Buf::default();
+            let headers = call_under(&m, &sent, "0", false, true, vec![log_layer(&buf, true)]);
+            let made = header(&headers, TRACE_ID);
+            assert!(crate::grpc::trace_context::is_trace_id(&made), "{made}");
+            assert_ne!(made, TRACE, "{sent:?}");
+            let lines = buf.json_lines();
+            assert_eq!(lines[0]["fields"]["message"], "handler ran", "the request is served");
+            assert_eq!(lines[1]["fields"]["code"], "OK");
+            for l in &lines {
+                assert_eq!(l["span"]["trace_id"], made.as_str(), "{l}");
+            }
+            seen.push(made);
+        }
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 4, "a new trace each time");
+        assert_eq!(count(&m, "OK"), 4);
+    }
+
+    /// The exported spans of an OpenTelemetry pipeline, kept in memory.
+    #[cfg(feature = "otlp")]
+    #[derive(Debug, Clone, Default)]
+    struct Exported(Arc<std::sync::Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
+
+    #[cfg(feature = "otlp")]
+    impl opentelemetry_sdk::trace::SpanExporter for Exported {
+        fn export(
+            &self,
+            batch: Vec<opentelemetry_sdk::trace::SpanData>,
+        ) -> impl Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+            self.0.lock().unwrap().extend(batch);
+            std::future::ready(Ok(()))
+        }
+    }
+
+    /// With the OpenTelemetry layer of `doudi serve --otlp…` (its filter and tracer, an in-memory exporter in place of
+    /// OTLP): one call with `sent` headers; the spans exported, the response headers and the JSON log.
+    #[cfg(feature = "otlp")]
+    fn call_exported(sent: &[(&'static str, &str)]) -> (Vec<opentelemetry_sdk::trace::SpanData>, HeaderMap, Buf) {
+        let exported = Exported::default();
+        let provider = crate::telemetry::otel_provider_with(|b| b.with_simple_exporter(exported.clone()));
+        let buf = Buf::default();
+        let layers = vec![log_layer(&buf, true), crate::telemetry::otel_layer_of(&provider)];
+        let headers = call_under(&Arc::new(Metrics::new()), sent, "0", false, true, layers);
+        provider.shutdown().unwrap();
+        let spans = exported.0.lock().unwrap().clone();
+        (spans, headers, buf)
+    }
+
+    #[cfg(feature = "otlp")]
+    #[test]
+    fn the_exported_span_is_the_client_s_child_and_has_the_logged_trace_id() {
+        use opentelemetry::trace::SpanId;
+        let (spans, headers, buf) = call_exported(&[(REQUEST_ID, "req-9"), ("traceparent", TRACEPARENT)]);
+        assert_eq!(spans.len(), 1, "{spans:?}");
+        let span = &spans[0];
+        assert_eq!(span.name, "request");
+        assert_eq!(span.span_context.trace_id().to_string(), TRACE);
+        assert_eq!(span.parent_span_id.to_string(), "00f067aa0ba902b7");
+        assert!(span.parent_span_is_remote);
+        assert!(span.span_context.is_sampled());
+        let attribute = |k: &str| span.attributes.iter().find(|a| a.key.as_str() == k).map(|a| a.value.to_string());
+        assert_eq!(attribute("request_id").as_deref(), Some("req-9"));
+        assert_eq!(attribute("method").as_deref(), Some("WhoAmI"));
+        assert_eq!(attribute("trace_id").as_deref(), Some(TRACE));
+        assert!(span.events.iter().any(|e| e.name == "handler ran"), "events logged inside it: {:?}", span.events);
+        assert_eq!(header(&headers, TRACE_ID), TRACE);
+        for l in buf.json_lines() {
+            assert_eq!(l["span"]["trace_id"], TRACE, "{l}");
+        }
+
+        // Without a (valid) traceparent the span is the root of a new trace, and that trace id is the one logged.
+        for sent in [vec![], vec![("traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01")]] {
+            let (spans, headers, buf) = call_exported(&sent);
+            assert_eq!(spans.len(), 1, "{spans:?}");
+            let made = spans[0].span_context.trace_id().to_string();
+            assert_ne!(made, TRACE);
+            assert_eq!(spans[0].parent_span_id, SpanId::INVALID, "a root span");
+            assert_eq!(header(&headers, TRACE_ID), made);
+            let lines = buf.json_lines();
+            assert_eq!(lines.len(), 2);
+            for l in &lines {
+                assert_eq!(l["span"]["trace_id"], made.as_str(), "{l}");
+            }
+        }
+
+        // The client's "not sampled" is followed: nothing exported, the trace id still logged and echoed.
+        let (spans, headers, buf) =
+            call_exported(&[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")]);
+        assert!(spans.is_empty(), "{spans:?}");
+        assert_eq!(header(&headers, TRACE_ID), TRACE);
+        for l in buf.json_lines() {
+            assert_eq!(l["span"]["trace_id"], TRACE, "{l}");
+        }
     }
 }

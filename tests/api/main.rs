@@ -36,6 +36,8 @@ mod medical_demo;
 mod metrics;
 mod slow_disk;
 mod snapshot;
+#[cfg(feature = "otlp")]
+mod trace_context;
 mod transport;
 mod upgrade;
 mod watch;

@@ -196,3 +196,51 @@ async fn the_request_id_is_echoed_or_made() {
     assert_eq!(requests(&text, "PushFacts", "education", "INVALID_ARGUMENT"), Some(1.0));
     app.stop().await;
 }
+
+/// Issue 21 item 4: the trace id of a call comes back in `x-trace-id`: the client's W3C `traceparent`'s (the spec's
+/// example here), or a new one when it sent none or a malformed one, which is ignored (the call is served).
+#[apply(e2e!)]
+#[tokio::test]
+async fn the_trace_id_is_echoed_from_traceparent_or_made() {
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let app = spawn_app().await;
+    let mut edu = app.client("education").await;
+    let header = |m: &tonic::metadata::MetadataMap| m.get("x-trace-id").map(|v| v.to_str().unwrap().to_owned());
+    let who = |traceparent: Option<&str>| {
+        let mut req = tonic::Request::new(pb::WhoAmIRequest {});
+        if let Some(t) = traceparent {
+            req.metadata_mut().insert("traceparent", t.parse().unwrap());
+        }
+        req
+    };
+
+    let r = edu.audit.who_am_i(who(Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"))).await.unwrap();
+    assert_eq!(header(r.metadata()).as_deref(), Some(TRACE));
+
+    let mut made = Vec::new();
+    for traceparent in [
+        None,
+        // Upper-case hex, an all-zero trace id, version ff: each ignored.
+        Some("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01"),
+        Some("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+        Some("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    ] {
+        let r = edu.audit.who_am_i(who(traceparent)).await.unwrap();
+        assert_eq!(r.get_ref().agency, "education", "served");
+        let id = header(r.metadata()).unwrap();
+        assert!(doudi::grpc::trace_context::is_trace_id(&id) && id != TRACE, "{traceparent:?}: {id}");
+        made.push(id);
+    }
+    made.sort();
+    made.dedup();
+    assert_eq!(made.len(), 4, "a new trace each time");
+
+    // An error response carries it too.
+    let mut req = tonic::Request::new(pb::PushFactsRequest { facts: vec![] });
+    req.metadata_mut()
+        .insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+    let e = edu.exchange.push_facts(req).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(header(e.metadata()).as_deref(), Some(TRACE));
+    app.stop().await;
+}

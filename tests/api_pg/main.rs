@@ -13,8 +13,8 @@
 //! named after it, as with the built-in harness. `harness::every_test_of_the_shared_files_is_registered` checks
 //! that no test of those files was left without `#[apply(e2e!)]` (it would run on SQLite only).
 //!
-//! Left out here: `config_cli` and `bench_memory` (no database behaviour) and `slow_disk` (slows the hub's own SQLite
-//! file's fsyncs). Only here: `replicas`, `audit_lanes` and `postgres_only`.
+//! Left out here: `config_cli`, `bench_memory` and `trace_context` (no database behaviour) and `slow_disk` (slows the
+//! hub's own SQLite file's fsyncs). Only here: `replicas`, `audit_lanes` and `postgres_only`.
 
 use std::path::Path;
 
