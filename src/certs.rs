@@ -49,8 +49,9 @@ pub const LEAF_VALIDITY_DAYS: i64 = 825;
 pub const CA_VALIDITY_DAYS: i64 = 3650;
 
 /// How far ahead the `nextUpdate` field of CRLs written by [`init`], [`revoke`] and
-/// [`rebuild_crl`] lies, in days. rustls ignores an expired CRL unless the verifier is built with
-/// `enforce_revocation_expiration`, which `crate::tls` does not do.
+/// [`rebuild_crl`] lies, in days. Past it the CRL is stale: the hub refuses the certificates of
+/// its CA at the handshake (`crl_stale = "refuse"`, the default; `crate::cert_watch`) until a
+/// fresh CRL is in place, e.g. from `doudi certs refresh-crl`.
 pub const CRL_VALIDITY_DAYS: i64 = 365;
 
 /// File names written by [`init`] and read by [`revoke`] / [`rebuild_crl`].
@@ -330,7 +331,21 @@ impl Ca {
     /// # Errors
     /// [`CertsError::Rcgen`] if `next_update` is not after now or signing fails.
     pub fn crl_pem(&self, revoked_serials: &[SerialNumber], next_update: SystemTime) -> Result<String, CertsError> {
-        let now = OffsetDateTime::now_utc();
+        self.crl_pem_dated(revoked_serials, SystemTime::now(), next_update)
+    }
+
+    /// As [`Ca::crl_pem`] with `thisUpdate` at `this_update` (and the revocation times too): lets a test or a
+    /// drill make a CRL already past its `nextUpdate` (a stale CRL, refused by `crl_stale = "refuse"`).
+    ///
+    /// # Errors
+    /// [`CertsError::Rcgen`] if `next_update` is not after `this_update` or signing fails.
+    pub fn crl_pem_dated(
+        &self,
+        revoked_serials: &[SerialNumber],
+        this_update: SystemTime,
+        next_update: SystemTime,
+    ) -> Result<String, CertsError> {
+        let now = OffsetDateTime::from(this_update);
         let now_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));

@@ -57,6 +57,12 @@ pub struct Config {
     /// How often the CRL and certificate files are checked for changes, seconds (a changed file is reloaded, as
     /// on SIGHUP); 0 = only on SIGHUP.
     pub crl_poll_secs: u64,
+    /// A client certificate whose CA's CRL is past its nextUpdate: "refuse" (default: the handshake fails) or "warn"
+    /// (accepted, logged). `crate::cert_watch`.
+    pub crl_stale: crate::cert_watch::CrlStale,
+    /// Log a warning (once a day per certificate) when the CA, server or a client certificate seen has fewer days
+    /// left than this; 0 = never. The days are on /metrics either way (`doudi_certificate_expiry_days`).
+    pub cert_expiry_warn_days: u64,
     /// PostgreSQL: seconds between audit checkpoints while the audit log changes (docs/audit-lanes.md: a checkpoint
     /// names every lane's head, so deleting the newest events of one lane is detected); 0 = none. Ignored on SQLite.
     pub audit_checkpoint_secs: u64,
@@ -191,6 +197,8 @@ impl Default for Config {
             max_message_bytes: 4 * 1024 * 1024,
             handshake_timeout_secs: 10,
             crl_poll_secs: 30,
+            crl_stale: Default::default(),
+            cert_expiry_warn_days: 30,
             audit_checkpoint_secs: 1,
             rate_per_agency: 2_000,
             rate_burst: 4_000,
@@ -226,7 +234,7 @@ pub const REDACTED: &str = "<redacted>";
 
 impl Config {
     /// Every configuration key, in the order of the struct (and of `doudi.example.toml`).
-    pub const KEYS: [&'static str; 33] = [
+    pub const KEYS: [&'static str; 35] = [
         "listen",
         "database_url",
         "certs_dir",
@@ -247,6 +255,8 @@ impl Config {
         "max_message_bytes",
         "handshake_timeout_secs",
         "crl_poll_secs",
+        "crl_stale",
+        "cert_expiry_warn_days",
         "audit_checkpoint_secs",
         "rate_per_agency",
         "rate_burst",
@@ -442,10 +452,11 @@ mod tests {
 
     #[test]
     fn each_invalid_value_is_refused_naming_its_key() {
-        let cases: [Case; 13] = [
+        let cases: [Case; 14] = [
             (&[("DOUDI_LISTEN", "localhost-50051")], None, "listen"),
             (&[], Some("listen = \"127.0.0.1\"\n"), "listen"),
             (&[("DOUDI_CRYPTO_SUITE", "des")], None, "crypto_suite"),
+            (&[("DOUDI_CRL_STALE", "ignore")], None, "crl_stale"),
             (&[("DOUDI_MAX_BATCH", "-5")], None, "max_batch"),
             (&[], Some("rate_burst = \"lots\"\n"), "rate_burst"),
             (&[("DOUDI_MAX_BATCH", "0")], None, "max_batch"),

@@ -2,6 +2,7 @@
 //! assist. See README.md and ARCHITECTURE.md.
 
 pub mod bench;
+pub mod cert_watch;
 pub mod certs;
 pub mod cli;
 pub mod client;

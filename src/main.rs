@@ -231,6 +231,14 @@ enum CertsCommand {
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
     },
+    /// Rewrite the CRL (`ca.crl`) from `revoked-serials.txt`, signed by the CA in the same directory, with a fresh
+    /// nextUpdate (365 days ahead): what to do when the hub says its CRL is stale. A running hub picks it up on
+    /// SIGHUP or within `crl_poll_secs`.
+    RefreshCrl {
+        /// Directory holding ca.pem, ca.key and revoked-serials.txt.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -371,6 +379,16 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
             let file = if name.ends_with(".pem") { name.clone() } else { format!("{name}.pem") };
             doudi::certs::revoke(&dir, &file).with_context(|| format!("revoking {}", dir.join(&file).display()))?;
             println!("{} revoked; CRL rewritten: {}", dir.join(&file).display(), dir.join("ca.crl").display());
+            Ok(())
+        }
+        Command::Certs { command: CertsCommand::RefreshCrl { dir } } => {
+            let n = doudi::certs::rebuild_crl(&dir)
+                .with_context(|| format!("rewriting {}", dir.join("ca.crl").display()))?;
+            println!(
+                "CRL rewritten: {} ({n} revoked serials, next update in {} days)",
+                dir.join("ca.crl").display(),
+                doudi::certs::CRL_VALIDITY_DAYS
+            );
             Ok(())
         }
         Command::Keys { command: KeysCommand::Rotate { database_url, batch, max_batches } } => {

@@ -1,7 +1,8 @@
 //! Prometheus metrics: one [`Metrics`] registry per running hub (so several hubs in one test process do not
 //! share counters), rendered in the text exposition format by a tiny HTTP/1.1 server on its own port
 //! (`metrics_listen`; off when unset). Nothing here carries person data: labels are service, method, agency
-//! code, gRPC code and fact outcome only.
+//! code, gRPC code, fact outcome, and certificate kinds, subjects (SPIFFE IDs, the CA's and server's names) and CRL
+//! file paths only.
 //!
 //! | metric | type | labels |
 //! | --- | --- | --- |
@@ -12,6 +13,8 @@
 //! | `doudi_db_pool_connections` | gauge | `pool` (`read`, `write`), `state` (`size`, `idle`) |
 //! | `doudi_audit_chain_length` | gauge | — |
 //! | `doudi_calendar_covered_until` | gauge | — (YYYYMMDD of the last day the working-day calendar holds, e.g. 20261231) |
+//! | `doudi_certificate_expiry_days` | gauge | `kind` (`ca`, `server`, `agency`, `operator`), `subject` (`crate::cert_watch`) |
+//! | `doudi_crl_next_update_seconds` | gauge | `file` (`crate::cert_watch`) |
 //!
 //! The request metrics are recorded by [`crate::grpc::observe`]; the pool and audit gauges are read when
 //! `/metrics` is scraped (the audit chain length is the newest event's sequence number, one index lookup).
@@ -116,6 +119,13 @@ impl Metrics {
             registry.register(c).expect("metric names are unique");
         }
         Metrics { registry, requests, latency, facts, streams_open, pool, audit_chain_length, calendar_covered_until }
+    }
+
+    /// Adds a collector of its own (e.g. `crate::cert_watch`'s gauges, computed at each scrape).
+    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) {
+        if let Err(e) = self.registry.register(collector) {
+            tracing::warn!(error = %e, "metrics: collector not registered");
+        }
     }
 
     /// One more open StreamFacts stream of `agency`, until the guard is dropped.

@@ -13,6 +13,7 @@ use tokio_stream::StreamExt as _;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
+use crate::cert_watch::CertWatch;
 use crate::config::Config;
 use crate::crypto::Keys;
 use crate::domain::policy::AccessPolicy;
@@ -96,11 +97,14 @@ impl Application {
             None => AccessPolicy::default(),
         });
 
-        let read = |p: std::path::PathBuf| std::fs::read(&p).with_context(|| format!("reading {}", p.display()));
-        let crls = config.crl_paths().into_iter().map(read).collect::<anyhow::Result<Vec<_>>>()?;
-        let tls_config =
-            tls::server_config(&read(config.ca_path())?, &read(config.cert_path())?, &read(config.key_path())?, &crls)
-                .context("TLS configuration")?;
+        let tls_files = tls::TlsFiles {
+            ca: config.ca_path(),
+            cert: config.cert_path(),
+            key: config.key_path(),
+            crls: config.crl_paths(),
+        };
+        let cert_watch = CertWatch::new(config.crl_stale, &config.trust_domain, config.cert_expiry_warn_days);
+        let tls_config = tls_files.watched_server_config(&cert_watch).context("TLS configuration")?;
 
         let store =
             Store::open(&config.database_url).await.with_context(|| format!("opening {}", config.database_url))?;
@@ -147,13 +151,7 @@ impl Application {
 
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let reloadable = tls::ReloadableServerConfig::new(tls_config);
-        let tls_files = tls::TlsFiles {
-            ca: config.ca_path(),
-            cert: config.cert_path(),
-            key: config.key_path(),
-            crls: config.crl_paths(),
-        };
+        let reloadable = tls::ReloadableServerConfig::watched(tls_config, cert_watch.clone());
         spawn_tls_reload_on_sighup(reloadable.clone(), tls_files.clone());
         if config.crl_poll_secs > 0 {
             let watched = tls::TlsFiles { crls: config.watched_crl_paths(), ..tls_files };
@@ -190,6 +188,7 @@ impl Application {
             .build_v1alpha()?;
 
         let metrics = Arc::new(Metrics::new());
+        metrics.register(cert_watch.collector());
         let metrics_listener = match config.metrics_listen {
             Some(a) => Some(crate::metrics::bind(a).await?),
             None => None,
@@ -312,8 +311,9 @@ impl Application {
                 None => tracing::info!(%addr, "doudi serving (mutual TLS)"),
             }
             let reminder = AbortOnDrop(crate::hub::calendar::spawn_reminder(store.clone(), clock.clone()));
+            let cert_check = AbortOnDrop(spawn_cert_check(cert_watch));
             let r = server.await.context("server task")?;
-            drop(reminder);
+            drop((reminder, cert_check));
             closed_when_done.fire();
             drop(metrics_task);
             store.close().await;
@@ -364,6 +364,23 @@ fn spawn_tls_reload_on_sighup(config: tls::ReloadableServerConfig, files: tls::T
     });
     #[cfg(not(unix))]
     let _ = (config, files);
+}
+
+/// How often the CRLs in force and the certificates are checked for staleness and coming expiry (logs only: the
+/// handshake checks nextUpdate itself).
+const CERT_CHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// Every [`CERT_CHECK_EVERY`]: log a CRL that went stale and certificates close to expiry (`crate::cert_watch`).
+fn spawn_cert_check(watch: Arc<CertWatch>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CERT_CHECK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            watch.check(chrono::Utc::now().timestamp());
+        }
+    })
 }
 
 /// The modification times of the TLS files (a missing file counts as "none").

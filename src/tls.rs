@@ -21,6 +21,10 @@
 //! Session resumption is disabled on the server (no session cache, no TLS 1.3 tickets), so every
 //! connection runs the full certificate check and a CRL reload takes effect on the very next
 //! connection.
+//!
+//! A CRL past its `nextUpdate` is refused by default (`crl_stale`); with a [`CertWatch`]
+//! ([`TlsFiles::watched_server_config`], [`ReloadableServerConfig::watched`]) the verifier reports
+//! to it for the stale-CRL log and the certificate-expiry metrics (`crate::cert_watch`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -40,6 +44,8 @@ use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
+
+use crate::cert_watch::{self, CertKind, CertWatch, CrlStale, WatchedVerifier};
 
 /// ALPN protocol offered and accepted: HTTP/2 only (gRPC).
 pub const ALPN_H2: &[u8] = b"h2";
@@ -117,14 +123,50 @@ impl TlsFiles {
     /// [`TlsError::Read`] for an unreadable file, [`TlsError::Pem`] / [`TlsError::Config`] naming
     /// the file whose content was refused.
     pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        let f = self.read_server_files()?;
+        let crls = f.crls.into_iter().flat_map(|(_, crls)| crls).collect();
+        build_server_config(f.ca, f.chain, f.key, crls, &display(&self.cert), CrlStale::default(), None)
+    }
+
+    /// As [`TlsFiles::server_config`], with `watch`'s stale-CRL policy and its verifier reporting to `watch`; once
+    /// built, `watch` is told the CA, server certificate and CRLs now in force ([`CertWatch::loaded`]). A certificate
+    /// or CRL that x509-parser cannot read (webpki could) is left out of the watch's metrics with a warning.
+    ///
+    /// # Errors
+    /// As [`TlsFiles::server_config`].
+    pub fn watched_server_config(&self, watch: &Arc<CertWatch>) -> Result<Arc<ServerConfig>, TlsError> {
+        let f = self.read_server_files()?;
+        let mut own = Vec::new();
+        let ca = f.ca.iter().map(|der| (CertKind::Ca, der, &self.ca));
+        for (kind, der, path) in ca.chain([(CertKind::Server, &f.chain[0], &self.cert)]) {
+            match cert_watch::own_cert_info(kind, der) {
+                Ok(info) => own.push(info),
+                Err(e) => tracing::warn!(file = %path.display(), error = %e, "certificate left out of expiry metrics"),
+            }
+        }
+        let mut infos = Vec::new();
+        for (path, der) in f.crls.iter().flat_map(|(path, ders)| ders.iter().map(move |der| (path, der))) {
+            match cert_watch::crl_info(path, der) {
+                Ok(info) => infos.push(info),
+                Err(e) => tracing::warn!(file = %path.display(), error = %e, "CRL left out of nextUpdate metrics"),
+            }
+        }
+        let crls = f.crls.into_iter().flat_map(|(_, crls)| crls).collect();
+        let config =
+            build_server_config(f.ca, f.chain, f.key, crls, &display(&self.cert), watch.stale_policy(), Some(watch))?;
+        watch.loaded(own, infos);
+        Ok(config)
+    }
+
+    fn read_server_files(&self) -> Result<ServerFiles, TlsError> {
         let ca = certs_from_pem(&read(&self.ca)?, &display(&self.ca))?;
         let chain = certs_from_pem(&read(&self.cert)?, &display(&self.cert))?;
         let key = key_from_pem(&read(&self.key)?, &display(&self.key))?;
         let mut crls = Vec::new();
         for path in &self.crls {
-            crls.extend(crls_from_pem(&read(path)?, &display(path))?);
+            crls.push((path.clone(), crls_from_pem(&read(path)?, &display(path))?));
         }
-        build_server_config(ca, chain, key, crls, &display(&self.cert))
+        Ok(ServerFiles { ca, chain, key, crls })
     }
 
     /// Reads the CA, certificate and key files and builds a client config as [`client_config`]
@@ -140,12 +182,20 @@ impl TlsFiles {
     }
 }
 
+/// What [`TlsFiles`] holds for a server, parsed: CA certificates, the server's chain and key, each CRL file's CRLs.
+struct ServerFiles {
+    ca: Vec<CertificateDer<'static>>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    crls: Vec<(PathBuf, Vec<CertificateRevocationListDer<'static>>)>,
+}
+
 /// The hub's rustls server config: client certificates **required** and verified by webpki against
 /// the CA certificate(s) in `ca_pem`, with the CRLs in `crl_pems` (each entry a PEM text holding one
 /// or more `X509 CRL` blocks) checked for the end-entity certificate. A certificate that no CRL
-/// covers is accepted (`allow_unknown_revocation_status`), so an empty CRL list works; an expired
-/// CRL is still honoured (rustls' default). TLS 1.3 and 1.2, ALPN `h2`, ring provider, no session
-/// resumption (see the module docs).
+/// covers is accepted (`allow_unknown_revocation_status`), so an empty CRL list works; a
+/// certificate whose CA's CRL is past its `nextUpdate` is refused (`crl_stale = "refuse"`, the
+/// default). TLS 1.3 and 1.2, ALPN `h2`, ring provider, no session resumption (see the module docs).
 ///
 /// # Errors
 /// [`TlsError::Pem`] when an input holds no certificate / key or malformed PEM;
@@ -164,7 +214,7 @@ pub fn server_config(
     for (i, pem) in crl_pems.iter().enumerate() {
         crls.extend(crls_from_pem(pem, &format!("CRL PEM #{}", i + 1))?);
     }
-    build_server_config(ca, chain, key, crls, "server certificate")
+    build_server_config(ca, chain, key, crls, "server certificate", CrlStale::default(), None)
 }
 
 fn build_server_config(
@@ -173,15 +223,23 @@ fn build_server_config(
     key: PrivateKeyDer<'static>,
     crls: Vec<CertificateRevocationListDer<'static>>,
     cert_what: &str,
+    stale: CrlStale,
+    watch: Option<&Arc<CertWatch>>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = provider();
     let roots = root_store(ca)?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .with_crls(crls)
         .only_check_end_entity_revocation()
-        .allow_unknown_revocation_status()
-        .build()
-        .map_err(|e| config_err("client certificate verifier", e))?;
+        .allow_unknown_revocation_status();
+    if stale == CrlStale::Refuse {
+        // webpki compares nextUpdate with the clock at each handshake: a CRL going stale takes effect by itself.
+        builder = builder.enforce_revocation_expiration();
+    }
+    let mut verifier = builder.build().map_err(|e| config_err("client certificate verifier", e))?;
+    if let Some(watch) = watch {
+        verifier = Arc::new(WatchedVerifier::new(verifier, watch.clone()));
+    }
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| config_err("TLS versions", e))?
@@ -249,6 +307,7 @@ pub fn tonic_client_tls(
 #[derive(Clone)]
 pub struct ReloadableServerConfig {
     current: Arc<RwLock<Arc<ServerConfig>>>,
+    watch: Option<Arc<CertWatch>>,
 }
 
 impl std::fmt::Debug for ReloadableServerConfig {
@@ -260,7 +319,13 @@ impl std::fmt::Debug for ReloadableServerConfig {
 impl ReloadableServerConfig {
     /// Starts with `config`.
     pub fn new(config: Arc<ServerConfig>) -> Self {
-        Self { current: Arc::new(RwLock::new(config)) }
+        Self { current: Arc::new(RwLock::new(config)), watch: None }
+    }
+
+    /// Starts with `config` (built by [`TlsFiles::watched_server_config`] with `watch`); reloads build their
+    /// configs the same way.
+    pub fn watched(config: Arc<ServerConfig>, watch: Arc<CertWatch>) -> Self {
+        Self { current: Arc::new(RwLock::new(config)), watch: Some(watch) }
     }
 
     /// The config new handshakes use now.
@@ -278,7 +343,10 @@ impl ReloadableServerConfig {
     /// # Errors
     /// As [`TlsFiles::server_config`].
     pub fn reload_from(&self, files: &TlsFiles) -> Result<(), TlsError> {
-        let config = files.server_config()?;
+        let config = match &self.watch {
+            Some(watch) => files.watched_server_config(watch)?,
+            None => files.server_config()?,
+        };
         self.reload(config);
         Ok(())
     }
@@ -418,6 +486,11 @@ pub const SPIFFE_MEMO_MAX: usize = 4096;
 fn parse_spiffe_ids(cert_der: &[u8]) -> Result<Vec<String>, TlsError> {
     let (_, cert) = X509Certificate::from_der(cert_der)
         .map_err(|e| TlsError::PeerCertificate(format!("not an X.509 certificate: {e}")))?;
+    spiffe_ids_of(&cert)
+}
+
+/// The SPIFFE IDs of a parsed certificate (as [`peer_spiffe_ids`], without the memo).
+pub(crate) fn spiffe_ids_of(cert: &X509Certificate<'_>) -> Result<Vec<String>, TlsError> {
     let san =
         cert.subject_alternative_name().map_err(|e| TlsError::PeerCertificate(format!("bad subjectAltName: {e}")))?;
     Ok(san

@@ -19,6 +19,7 @@ mod audit;
 mod audit_durability;
 mod bench_memory;
 mod calendar;
+mod cert_expiry;
 mod cli;
 mod compression;
 mod config_cli;

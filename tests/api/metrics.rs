@@ -13,7 +13,7 @@ use tonic::Code;
 use crate::support::*;
 
 /// `GET /metrics` with a minimal HTTP/1.1 client; the body.
-async fn scrape(app: &TestApp) -> String {
+pub(crate) async fn scrape(app: &TestApp) -> String {
     let addr = app.metrics_addr.expect("metrics_listen is set");
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
     conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
@@ -26,7 +26,7 @@ async fn scrape(app: &TestApp) -> String {
 }
 
 /// The value of the sample `name` whose labels are exactly `labels` (in any order), if present.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let want: BTreeMap<&str, &str> = labels.iter().copied().collect();
     text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
         let (series, value) = line.rsplit_once(' ')?;

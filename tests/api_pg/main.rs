@@ -100,6 +100,8 @@ mod audit_durability;
 mod audit_lanes;
 #[path = "../api/calendar.rs"]
 mod calendar;
+#[path = "../api/cert_expiry.rs"]
+mod cert_expiry;
 #[path = "../api/cli.rs"]
 mod cli;
 #[path = "../api/compression.rs"]
