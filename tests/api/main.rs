@@ -34,6 +34,7 @@ mod matching;
 mod medical;
 mod medical_demo;
 mod metrics;
+mod signed_heads;
 mod slow_disk;
 mod snapshot;
 mod transport;
