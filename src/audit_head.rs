@@ -174,8 +174,7 @@ impl HeadSigner {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(err(format!("{}: {e}", key_path.display()))),
         };
-        let cert_pem =
-            std::fs::read_to_string(&cert_path).map_err(|e| err(format!("{}: {e}", cert_path.display())))?;
+        let cert_pem = std::fs::read_to_string(&cert_path).map_err(|e| err(format!("{}: {e}", cert_path.display())))?;
         HeadSigner::from_pem(&key_pem, &cert_pem).map(Some).map_err(|e| err(format!("{}: {e}", dir.display())))
     }
 
@@ -190,12 +189,7 @@ impl HeadSigner {
         heads.sort();
         let message = head_message(signed_at_micros, &heads);
         let sig = self.key.sign(&self.rng, &message).expect("ECDSA signing with the system RNG does not fail");
-        SignedHead {
-            signed_at_micros,
-            heads,
-            signature: sig.as_ref().to_vec(),
-            signer_cert_pem: self.cert_pem.clone(),
-        }
+        SignedHead { signed_at_micros, heads, signature: sig.as_ref().to_vec(), signer_cert_pem: self.cert_pem.clone() }
     }
 }
 
@@ -274,7 +268,8 @@ pub fn verify(head: &SignedHead, ca_pem: &[u8], trust_domain: Option<&str>) -> R
             .is_some_and(|td| !td.is_empty() && !td.contains('/')),
     });
     if !named {
-        let want = trust_domain.map(signer_spiffe_id).unwrap_or_else(|| format!("spiffe://<trust-domain>{SIGNER_PATH}"));
+        let want =
+            trust_domain.map(signer_spiffe_id).unwrap_or_else(|| format!("spiffe://<trust-domain>{SIGNER_PATH}"));
         return Err(err(format!("the signer certificate is not the audit signer: it names {uris:?}, not {want}")));
     }
     let at = head.signed_at_micros.div_euclid(1_000_000);

@@ -461,8 +461,8 @@ async fn verify_against(
 ) -> anyhow::Result<()> {
     let loaded = Config::load(config, &Overrides { database_url: database_url.clone(), ..Default::default() })?;
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let head = doudi::audit_head::SignedHead::from_json(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let head =
+        doudi::audit_head::SignedHead::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let ca_path = ca.unwrap_or_else(|| loaded.ca_path());
     let ca_pem = std::fs::read(&ca_path).with_context(|| format!("reading {}", ca_path.display()))?;
     println!("saved head: {}", doudi::cli::audit_head::describe(&head));

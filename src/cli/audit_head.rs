@@ -41,11 +41,7 @@ pub async fn fetch(args: &HeadArgs) -> anyhow::Result<SignedHead> {
 
 /// One line about a signed head: when, and each lane's head.
 pub fn describe(h: &SignedHead) -> String {
-    let heads = if h.heads.is_empty() {
-        "no events".to_owned()
-    } else {
-        crate::domain::audit::format_heads(&h.heads)
-    };
+    let heads = if h.heads.is_empty() { "no events".to_owned() } else { crate::domain::audit::format_heads(&h.heads) };
     format!(
         "audit heads signed at {}: {heads}",
         crate::store::from_micros(h.signed_at_micros).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)

@@ -235,10 +235,7 @@ mod tests {
     #[test]
     fn the_head_message_is_the_documented_bytes() {
         // Two lanes given out of order; hand-written bytes of the documented form.
-        let heads = [
-            LaneHead { lane: 1, seq: 40, hash: [0xab; 32] },
-            LaneHead { lane: 0, seq: 7, hash: [0x01; 32] },
-        ];
+        let heads = [LaneHead { lane: 1, seq: 40, hash: [0xab; 32] }, LaneHead { lane: 0, seq: 7, hash: [0x01; 32] }];
         let expected = format!(
             "doudi-audit-head-v116:1700000000000000;1:2;1:0;1:7;64:{};1:1;2:40;64:{};",
             "01".repeat(32),

@@ -4,10 +4,10 @@
 use sha2::{Digest, Sha256};
 
 use super::{Hub, HubError, check_purpose, division_of};
+use crate::audit_head::SignedHead;
 use crate::domain::agency::Principal;
 use crate::domain::id_number::IdNumber;
 use crate::domain::policy::{AuditRight, CityWideAction};
-use crate::audit_head::SignedHead;
 use crate::store::{AuditEventRow, AuditFilter, AuditRecord, ChainCheck};
 
 /// The refusal when the hub has no audit signer.

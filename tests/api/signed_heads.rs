@@ -78,7 +78,9 @@ async fn signed_head(c: &mut doudi::client::Clients, fresh: bool) -> pb::GetSign
 async fn exec(app: &TestApp, sql: &'static str, lane: i32, seq: i64) {
     match app.app_hub.store.pg_pool() {
         Some(pg) => sqlx::query(sql).bind(lane).bind(seq).execute(pg).await.map(|_| ()),
-        None => sqlx::query(sql).bind(lane).bind(seq).execute(app.app_hub.store.sqlite_pool().unwrap()).await.map(|_| ()),
+        None => {
+            sqlx::query(sql).bind(lane).bind(seq).execute(app.app_hub.store.sqlite_pool().unwrap()).await.map(|_| ())
+        }
     }
     .unwrap();
 }
@@ -185,7 +187,10 @@ async fn a_signed_head_verifies_with_the_ca_and_proves_the_chain_still_holds_it(
     assert_eq!(code, Some(0), "a cut lane alone verifies: {said}");
     let (code, said) = verify_against(&app, &saved);
     assert_eq!(code, Some(1), "{said}");
-    assert!(said.contains(&format!("BROKEN against {}: lane {}, event {}:", saved.display(), last.lane, last.seq)), "{said}");
+    assert!(
+        said.contains(&format!("BROKEN against {}: lane {}, event {}:", saved.display(), last.lane, last.seq)),
+        "{said}"
+    );
     assert!(said.contains(&format!("lane {} was cut short", last.lane)), "{said}");
     app.stop().await;
 }
@@ -205,7 +210,8 @@ async fn a_saved_head_finds_an_event_altered_or_a_lane_rewritten_at_its_position
 
     // Lane 0 holds the push (on either backend); alter its event at the saved position.
     let lane0 = head.heads.iter().find(|h| h.lane == 0).copied().expect("lane 0 is signed");
-    exec(&app, "UPDATE audit_events SET purpose = 'nothing to see' WHERE lane = $1 AND lane_seq = $2", 0, lane0.seq).await;
+    exec(&app, "UPDATE audit_events SET purpose = 'nothing to see' WHERE lane = $1 AND lane_seq = $2", 0, lane0.seq)
+        .await;
     let (code, said) = verify_against(&app, &saved);
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains(&format!("lane 0, event {}:", lane0.seq)), "{said}");

@@ -37,13 +37,15 @@ impl PgStore {
         signature: Vec<u8>,
         signer_cert: String,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO audit_signed_heads (signed_at, heads, signature, signer_cert) VALUES ($1, $2, $3, $4)")
-            .bind(signed_at)
-            .bind(heads)
-            .bind(signature)
-            .bind(signer_cert)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO audit_signed_heads (signed_at, heads, signature, signer_cert) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(signed_at)
+        .bind(heads)
+        .bind(signature)
+        .bind(signer_cert)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -35,13 +35,15 @@ impl SqliteStore {
         signer_cert: String,
     ) -> Result<(), StoreError> {
         let mut w = self.write().await?;
-        sqlx::query("INSERT INTO audit_signed_heads (signed_at, heads, signature, signer_cert) VALUES ($1, $2, $3, $4)")
-            .bind(signed_at)
-            .bind(heads)
-            .bind(signature)
-            .bind(signer_cert)
-            .execute(&mut *w.tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO audit_signed_heads (signed_at, heads, signature, signer_cert) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(signed_at)
+        .bind(heads)
+        .bind(signature)
+        .bind(signer_cert)
+        .execute(&mut *w.tx)
+        .await?;
         w.tx.commit().await?;
         Ok(())
     }
