@@ -330,3 +330,47 @@ async fn the_hub_signs_at_an_interval_keeps_only_changed_heads_and_reports_the_s
     assert!(age <= 2.0, "the signer ran within the last interval or two: age {age}");
     app.stop().await;
 }
+
+#[apply(e2e!)]
+#[tokio::test]
+async fn a_hub_without_an_audit_signer_serves_refuses_to_sign_and_its_sign_age_grows() {
+    // The TLS files where they are, but a certs_dir without audit-signing.key.
+    let empty = tempfile::tempdir().unwrap();
+    let empty_path = empty.path().to_owned();
+    let app = spawn_app_with(|c| {
+        c.tls_ca = Some(c.certs_dir.join("ca.pem"));
+        c.tls_cert = Some(c.certs_dir.join("server.pem"));
+        c.tls_key = Some(c.certs_dir.join("server.key"));
+        c.certs_dir = empty_path;
+        c.audit_head_sign_secs = 1;
+        c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    seed(&app, 7).await;
+    let mut edu = app.client("education").await;
+    for fresh in [false, true] {
+        let s = edu.audit.get_signed_head(pb::GetSignedHeadRequest { fresh }).await.unwrap_err();
+        assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{s:?}");
+        assert!(s.message().contains("audit-signing.key"), "{}", s.message());
+        assert!(s.message().contains("doudi certs audit-signer"), "{}", s.message());
+    }
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let text = {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut conn = tokio::net::TcpStream::connect(app.metrics_addr.unwrap()).await.unwrap();
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut raw = String::new();
+        conn.read_to_string(&mut raw).await.unwrap();
+        raw
+    };
+    let age: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("doudi_audit_head_sign_age_seconds "))
+        .expect("the gauge is exposed")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(age >= 2.0, "no signer: the age grows from the start ({age})");
+    app.stop().await;
+    drop(empty);
+}
