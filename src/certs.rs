@@ -70,6 +70,10 @@ pub mod files {
     pub const REVOKED_SERIALS: &str = "revoked-serials.txt";
     /// Base name of the demo certificate that is listed in the CRL (`revoked.pem`, `revoked.key`).
     pub const REVOKED_BASE: &str = "revoked";
+    /// The audit signer's certificate (PEM): the key that signs audit heads (`crate::audit_head`).
+    pub const AUDIT_SIGNER_CERT: &str = "audit-signing.pem";
+    /// The audit signer's private key (PKCS#8 PEM, mode 0600).
+    pub const AUDIT_SIGNER_KEY: &str = "audit-signing.key";
 }
 
 /// Errors of the certificate tooling. Every message names the file (or the input) and the reason.
@@ -106,6 +110,13 @@ pub enum CertsError {
         .0.display()
     )]
     WouldOverwrite(PathBuf),
+    /// `certs audit-signer` would replace an existing audit signing key.
+    #[error(
+        "{}: already exists; refusing to replace the audit signing key without --force \
+         (heads signed with the old key still verify against the CA)",
+        .0.display()
+    )]
+    SignerExists(PathBuf),
 }
 
 fn invalid(what: impl Into<String>, reason: impl fmt::Display) -> CertsError {
@@ -324,6 +335,27 @@ impl Ca {
         self.sign(&params, "client certificate")
     }
 
+    /// Issues the hub's audit signer (`crate::audit_head`): an ECDSA P-256 key with a certificate whose URI SAN is
+    /// `spiffe://<trust_domain>/hub/audit-signer`, common name `doudi audit signer`, key usages digitalSignature and
+    /// contentCommitment (non-repudiation), no extended key usage. Its SPIFFE ID names no agency, so the hub refuses
+    /// it as a client certificate (UNAUTHENTICATED). Valid from one day ago for [`CA_VALIDITY_DAYS`]: signed heads
+    /// are kept for years, and a verifier checks the certificate's validity at the signing time.
+    ///
+    /// # Errors
+    /// [`CertsError::Invalid`] for a malformed trust domain; [`CertsError::Rcgen`] if signing fails.
+    pub fn issue_audit_signer(&self, trust_domain: &str) -> Result<Issued, CertsError> {
+        spiffe_id(trust_domain, AGENCIES[0], None)?;
+        let uri = crate::audit_head::signer_spiffe_id(trust_domain);
+        let mut params = Self::leaf_params("doudi audit signer")?;
+        params.subject_alt_names =
+            vec![SanType::URI(Ia5String::try_from(uri.as_str()).map_err(|e| invalid(format!("URI SAN {uri:?}"), e))?)];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::ContentCommitment];
+        let (not_before, not_after) = validity(CA_VALIDITY_DAYS);
+        params.not_before = not_before;
+        params.not_after = not_after;
+        self.sign(&params, "audit signer certificate")
+    }
+
     /// A CRL signed by this CA listing `revoked_serials`, with `thisUpdate` now and `nextUpdate` at
     /// `next_update`; the CRL number is the current Unix time in milliseconds, so later CRLs have
     /// larger numbers. PEM (`X509 CRL`), as `crate::tls` reads it.
@@ -459,7 +491,8 @@ pub struct InitReport {
 ///   (`…/agency/civil_affairs/division/621022`);
 /// - `revoked.pem/.key` — a `civil_affairs` certificate listed in the CRL;
 /// - `ca.crl` — PEM CRL listing the revoked serial, next update in [`CRL_VALIDITY_DAYS`];
-/// - `revoked-serials.txt` — that serial in hex, for [`revoke`] / [`rebuild_crl`].
+/// - `revoked-serials.txt` — that serial in hex, for [`revoke`] / [`rebuild_crl`];
+/// - `audit-signing.pem`, `audit-signing.key` — the hub's audit signer ([`Ca::issue_audit_signer`]).
 ///
 /// Key files are written with mode 0600 on Unix.
 ///
@@ -507,6 +540,9 @@ pub fn init(out: &Path, trust_domain: &str, force: bool) -> Result<InitReport, C
     let serials = vec![revoked.serial.clone()];
     write(files::REVOKED_SERIALS, &serials_file_text(&serials), false)?;
     write(files::CRL, &ca.crl_pem(&serials, crl_next_update())?, false)?;
+    let signer = ca.issue_audit_signer(trust_domain)?;
+    write(files::AUDIT_SIGNER_CERT, &signer.cert_pem, false)?;
+    write(files::AUDIT_SIGNER_KEY, &signer.key_pem, true)?;
 
     Ok(InitReport {
         dir: out.to_path_buf(),
@@ -514,6 +550,26 @@ pub fn init(out: &Path, trust_domain: &str, force: bool) -> Result<InitReport, C
         files: written,
         revoked_serial: revoked.serial_hex(),
     })
+}
+
+/// Issues the hub's audit signer ([`Ca::issue_audit_signer`]) with the CA in `dir` (`ca.pem`, `ca.key`) and writes
+/// `dir/audit-signing.pem` and `dir/audit-signing.key` (mode 0600): for a PKI made before `doudi certs init` wrote
+/// them. Returns the certificate's path.
+///
+/// # Errors
+/// [`CertsError::WouldOverwrite`] if `dir/audit-signing.key` exists and `force` is false (heads signed with the old
+/// key still verify against the CA, but the hub would sign with the new one); otherwise as [`revoke`].
+pub fn add_audit_signer(dir: &Path, trust_domain: &str, force: bool) -> Result<PathBuf, CertsError> {
+    let key_path = dir.join(files::AUDIT_SIGNER_KEY);
+    if !force && key_path.exists() {
+        return Err(CertsError::SignerExists(key_path));
+    }
+    let ca = Ca::load_files(&dir.join(files::CA_CERT), &dir.join(files::CA_KEY))?;
+    let signer = ca.issue_audit_signer(trust_domain)?;
+    let cert_path = dir.join(files::AUDIT_SIGNER_CERT);
+    write_file(&cert_path, signer.cert_pem.as_bytes(), false)?;
+    write_file(&key_path, signer.key_pem.as_bytes(), true)?;
+    Ok(cert_path)
 }
 
 /// Revokes the certificate `dir/<cert_file_name>` (an absolute path is used as is): checks that the
@@ -762,6 +818,8 @@ mod tests {
         }
         expected.push("revoked-serials.txt".into());
         expected.push("ca.crl".into());
+        expected.push("audit-signing.pem".into());
+        expected.push("audit-signing.key".into());
         assert_eq!(report.files.len(), expected.len());
         for name in &expected {
             let path = out.join(name);

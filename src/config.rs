@@ -66,6 +66,10 @@ pub struct Config {
     /// PostgreSQL: seconds between audit checkpoints while the audit log changes (docs/audit-lanes.md: a checkpoint
     /// names every lane's head, so deleting the newest events of one lane is detected); 0 = none. Ignored on SQLite.
     pub audit_checkpoint_secs: u64,
+    /// Seconds between signings of the audit heads by the hub's audit signer (docs/audit-lanes.md "Signed heads"): a
+    /// signed head is kept only when the heads changed since the newest kept one; 0 = only on request
+    /// (`GetSignedHead` with `fresh`).
+    pub audit_head_sign_secs: u64,
     /// Requests per second each agency may make (GCRA quota), and the burst above it; 0 = no quota.
     pub rate_per_agency: u32,
     pub rate_burst: u32,
@@ -200,6 +204,7 @@ impl Default for Config {
             crl_stale: Default::default(),
             cert_expiry_warn_days: 30,
             audit_checkpoint_secs: 1,
+            audit_head_sign_secs: 300,
             rate_per_agency: 2_000,
             rate_burst: 4_000,
             max_streams_per_agency: 16,
@@ -234,7 +239,7 @@ pub const REDACTED: &str = "<redacted>";
 
 impl Config {
     /// Every configuration key, in the order of the struct (and of `doudi.example.toml`).
-    pub const KEYS: [&'static str; 35] = [
+    pub const KEYS: [&'static str; 36] = [
         "listen",
         "database_url",
         "certs_dir",
@@ -258,6 +263,7 @@ impl Config {
         "crl_stale",
         "cert_expiry_warn_days",
         "audit_checkpoint_secs",
+        "audit_head_sign_secs",
         "rate_per_agency",
         "rate_burst",
         "max_streams_per_agency",

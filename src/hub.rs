@@ -228,6 +228,9 @@ pub struct Hub {
     pub coverage: Arc<crate::domain::coverage::CoverageParams>,
     /// Small PushFacts of concurrent requests, committed together ([`Hub::push_facts`]).
     pub pushes: PushGroup,
+    /// The audit signer (`certs_dir/audit-signing.key`), when the hub has one: signs audit heads
+    /// ([`Hub::signed_head`], docs/audit-lanes.md "Signed heads").
+    pub head_signer: Option<Arc<crate::audit_head::HeadSigner>>,
 }
 
 /// Small pushes at most in one group-committed transaction (`store::group`); each at most [`SMALL_PUSH_FACTS`] facts,
@@ -389,6 +392,7 @@ impl Hub {
             clock: Clock::default(),
             coverage: Arc::default(),
             pushes: PushGroup::default(),
+            head_signer: None,
         })
     }
 

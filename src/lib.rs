@@ -1,6 +1,7 @@
 //! doudi (兜底): the gRPC hub through which a city's agencies share the status of the people they
 //! assist. See README.md and ARCHITECTURE.md.
 
+pub mod audit_head;
 pub mod bench;
 pub mod cert_watch;
 pub mod certs;

@@ -119,11 +119,23 @@ enum AuditCommand {
     /// Recompute the audit hash chain (docs/spec/security.md) and name the first event whose content, persons or link
     /// was altered, or where events were deleted. Prints the chain head's hash (keep it: deleting the newest events
     /// leaves a valid shorter chain, found only by comparing heads). Exits with status 1 if the chain is broken.
+    /// With --against FILE (a signed head kept by `doudi audit head --save`): also checks its signature with the CA
+    /// and that every lane still holds the saved head (no truncation or rewrite since), else exits 1 naming the lane.
     Verify {
         /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
+        /// A signed audit head (JSON, from `doudi audit head --save FILE`) the chain must still contain.
+        #[arg(long)]
+        against: Option<PathBuf>,
+        /// The CA certificate that issued the audit signer [default: the configuration's tls_ca, else
+        /// CERTS_DIR/ca.pem]. The signer must be spiffe://<trust_domain>/hub/audit-signer of the configured domain.
+        #[arg(long, requires = "against")]
+        ca: Option<PathBuf>,
     },
+    /// As an agency: fetch the hub's signed audit head (GetSignedHead), check its signature with the CA, and keep it
+    /// (--save FILE) for `doudi audit verify --against FILE`.
+    Head(doudi::cli::audit_head::HeadArgs),
 }
 
 #[derive(Subcommand)]
@@ -221,6 +233,19 @@ enum CertsCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Issue the hub's audit signer (audit-signing.pem, audit-signing.key: the key that signs audit heads) with the
+    /// CA in --dir, for a PKI made before `doudi certs init` wrote it. The hub loads it at start.
+    AuditSigner {
+        /// Directory holding ca.pem and ca.key (the hub's certs_dir).
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// SPIFFE trust domain of the signer's ID (spiffe://<domain>/hub/audit-signer): the hub's trust_domain.
+        #[arg(long, default_value = doudi::certs::DEFAULT_TRUST_DOMAIN)]
+        trust_domain: String,
+        /// Replace an existing audit signing key.
+        #[arg(long)]
+        force: bool,
+    },
     /// Revoke an agency's certificate: add its serial to `revoked-serials.txt` and rewrite the CRL (`ca.crl`)
     /// signed by the CA in the same directory. A running hub picks it up on SIGHUP or within `crl_poll_secs`; the
     /// agency's next connection is refused.
@@ -276,6 +301,7 @@ fn main() -> anyhow::Result<()> {
             | Command::Export(_)
             | Command::Watch(_)
             | Command::Match(_)
+            | Command::Audit { command: AuditCommand::Head(_) }
     ) {
         "warn,sqlx::query=error"
     } else {
@@ -348,7 +374,11 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
         Command::Policy { command } => policy(cli.config.as_deref(), command).await,
         Command::Snapshot { command } => snapshot(cli.config.as_deref(), command).await,
         Command::Report { command } => report(cli.config.as_deref(), command).await,
-        Command::Audit { command: AuditCommand::Verify { database_url } } => {
+        Command::Audit { command: AuditCommand::Head(args) } => doudi::cli::audit_head::run(args).await,
+        Command::Audit { command: AuditCommand::Verify { database_url, against: Some(file), ca } } => {
+            verify_against(cli.config.as_deref(), database_url, &file, ca).await
+        }
+        Command::Audit { command: AuditCommand::Verify { database_url, against: None, .. } } => {
             let store = open_store(cli.config.as_deref(), database_url).await?;
             let c = store.verify_audit_chain().await;
             store.close().await;
@@ -374,6 +404,16 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
                     std::process::exit(1);
                 }
             }
+        }
+        Command::Certs { command: CertsCommand::AuditSigner { dir, trust_domain, force } } => {
+            let cert = doudi::certs::add_audit_signer(&dir, &trust_domain, force)
+                .with_context(|| format!("issuing the audit signer in {}", dir.display()))?;
+            println!(
+                "audit signer written: {} ({}); restart the hub to sign with it",
+                cert.display(),
+                doudi::audit_head::signer_spiffe_id(&trust_domain)
+            );
+            Ok(())
         }
         Command::Certs { command: CertsCommand::Revoke { name, dir } } => {
             let file = if name.ends_with(".pem") { name.clone() } else { format!("{name}.pem") };
@@ -430,6 +470,47 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
         Command::Keys { command: KeysCommand::Generate } => {
             println!("{}", doudi::crypto::Keys::generate_base64());
             Ok(())
+        }
+    }
+}
+
+/// `doudi audit verify --against FILE`: the saved signed head's signature (CA, trust domain of the configuration),
+/// then the chain and every saved lane head ([`doudi::audit_head::check_against`]). Exits 1 naming the lane and the
+/// position when the chain no longer holds the head.
+async fn verify_against(
+    config: Option<&std::path::Path>,
+    database_url: Option<String>,
+    file: &std::path::Path,
+    ca: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let loaded = Config::load(config, &Overrides { database_url: database_url.clone(), ..Default::default() })?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let head =
+        doudi::audit_head::SignedHead::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let ca_path = ca.unwrap_or_else(|| loaded.ca_path());
+    let ca_pem = std::fs::read(&ca_path).with_context(|| format!("reading {}", ca_path.display()))?;
+    println!("saved head: {}", doudi::cli::audit_head::describe(&head));
+    if let Err(e) = doudi::audit_head::verify(&head, &ca_pem, Some(&loaded.trust_domain)) {
+        println!("REFUSED {}: {e} (CA {})", file.display(), ca_path.display());
+        std::process::exit(1);
+    }
+    println!("signature verified with {}", ca_path.display());
+    let store = open_store(config, database_url).await?;
+    let r = doudi::audit_head::check_against(&store, &head).await;
+    store.close().await;
+    let r = r?;
+    println!("audit events checked: {}", r.chain.checked);
+    println!("lane heads: {}", doudi::domain::audit::format_heads(&r.chain.heads));
+    match r.problem {
+        None => {
+            println!(
+                "valid: the chain verifies and every lane still holds the saved head (nothing cut off or rewritten since)"
+            );
+            Ok(())
+        }
+        Some((lane, seq, why)) => {
+            println!("BROKEN against {}: lane {lane}, event {seq}: {why}", file.display());
+            std::process::exit(1);
         }
     }
 }

@@ -15,9 +15,12 @@
 //! | `doudi_calendar_covered_until` | gauge | — (YYYYMMDD of the last day the working-day calendar holds, e.g. 20261231) |
 //! | `doudi_certificate_expiry_days` | gauge | `kind` (`ca`, `server`, `agency`, `operator`), `subject` (`crate::cert_watch`) |
 //! | `doudi_crl_next_update_seconds` | gauge | `file` (`crate::cert_watch`) |
+//! | `doudi_audit_head_sign_age_seconds` | gauge | — (seconds since the audit head signer last ran; 0 when `audit_head_sign_secs` = 0) |
 //!
 //! The request metrics are recorded by [`crate::grpc::observe`]; the pool and audit gauges are read when
-//! `/metrics` is scraped (the audit chain length is the newest event's sequence number, one index lookup).
+//! `/metrics` is scraped (the audit chain length is the newest event's sequence number, one index lookup). The sign
+//! age grows from the hub's start until the interval signer first succeeds, and whenever it fails or has no key: alert
+//! when it exceeds about twice `audit_head_sign_secs` (docs/operations.md).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +49,10 @@ pub struct Metrics {
     pub pool: IntGaugeVec,
     pub audit_chain_length: IntGauge,
     pub calendar_covered_until: IntGauge,
+    pub audit_head_sign_age: IntGauge,
+    /// Unix seconds of the audit head signer's last successful run (or of the hub's start before it); `i64::MIN`
+    /// when interval signing is off. Read into `audit_head_sign_age` at scrape time.
+    pub audit_head_signed_at: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -107,8 +114,15 @@ impl Metrics {
              current year; 0 if none; read at scrape time (load next year's notice before it is reached)",
         )
         .expect("valid metric");
+        let audit_head_sign_age = IntGauge::new(
+            "doudi_audit_head_sign_age_seconds",
+            "seconds since the audit head signer last ran successfully (or since the hub started, before its first \
+             run); 0 when interval signing is off (audit_head_sign_secs = 0); read at scrape time",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(audit_head_sign_age.clone()),
             Box::new(calendar_covered_until.clone()),
             Box::new(latency.clone()),
             Box::new(facts.clone()),
@@ -118,7 +132,23 @@ impl Metrics {
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        Metrics { registry, requests, latency, facts, streams_open, pool, audit_chain_length, calendar_covered_until }
+        Metrics {
+            registry,
+            requests,
+            latency,
+            facts,
+            streams_open,
+            pool,
+            audit_chain_length,
+            calendar_covered_until,
+            audit_head_sign_age,
+            audit_head_signed_at: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
+        }
+    }
+
+    /// The audit head signer ran successfully at `unix_secs` (or interval signing starts then).
+    pub fn audit_head_signed(&self, unix_secs: i64) {
+        self.audit_head_signed_at.store(unix_secs, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Adds a collector of its own (e.g. `crate::cert_watch`'s gauges, computed at each scrape).
@@ -145,6 +175,9 @@ impl Metrics {
             Ok(n) => self.audit_chain_length.set(n),
             Err(e) => tracing::warn!(error = %e, "metrics: audit chain length not read"),
         }
+        let signed = self.audit_head_signed_at.load(std::sync::atomic::Ordering::Relaxed);
+        let age = if signed == i64::MIN { 0 } else { (chrono::Utc::now().timestamp() - signed).max(0) };
+        self.audit_head_sign_age.set(age);
         match crate::hub::calendar::covered_until(store, chrono::Utc::now()).await {
             Ok(d) => self.calendar_covered_until.set(crate::hub::calendar::yyyymmdd(d)),
             Err(e) => tracing::warn!(error = %e, "metrics: working-day calendar not read"),

@@ -121,7 +121,23 @@ impl Application {
             .with_context(|| format!("coverage_params_file {}", p.display()))?,
             None => Default::default(),
         });
+        // The audit signer (docs/audit-lanes.md "Signed heads"): a hub without one serves, but cannot sign heads
+        // (GetSignedHead is FAILED_PRECONDITION) and its sign age grows from the start, which alarms.
+        let head_signer = match crate::audit_head::HeadSigner::load(&config.certs_dir)
+            .map_err(|e| anyhow::anyhow!("audit signer: {e}"))?
+        {
+            Some(s) => Some(Arc::new(s)),
+            None => {
+                tracing::warn!(
+                    dir = %config.certs_dir.display(),
+                    "no audit signer ({}): audit heads are not signed; make one with `doudi certs audit-signer`",
+                    crate::certs::files::AUDIT_SIGNER_KEY
+                );
+                None
+            }
+        };
         let hub = Hub {
+            head_signer,
             store,
             keys,
             policy: policy.clone(),
@@ -267,6 +283,9 @@ impl Application {
         let key_check = hub.keys.check_value();
         let metrics_for_http = metrics.clone();
         let audit_checkpoint_secs = config.audit_checkpoint_secs;
+        let audit_head_sign_secs = config.audit_head_sign_secs;
+        let signer_hub = hub.clone();
+        let signer_metrics = metrics.clone();
         let serve: ServeFuture = Box::pin(async move {
             let metrics_task = metrics_listener
                 .map(|l| tokio::spawn(crate::metrics::serve(l, metrics_for_http, store.clone())))
@@ -312,7 +331,11 @@ impl Application {
             }
             let reminder = AbortOnDrop(crate::hub::calendar::spawn_reminder(store.clone(), clock.clone()));
             let cert_check = AbortOnDrop(spawn_cert_check(cert_watch));
+            let head_signer = (audit_head_sign_secs > 0).then(|| {
+                AbortOnDrop(spawn_head_signer(signer_hub, Duration::from_secs(audit_head_sign_secs), signer_metrics))
+            });
             let r = server.await.context("server task")?;
+            drop(head_signer);
             drop((reminder, cert_check));
             closed_when_done.fire();
             drop(metrics_task);
@@ -345,6 +368,34 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Sign the audit heads every `every` (docs/audit-lanes.md "Signed heads"), keeping a signed head when they changed
+/// ([`Hub::sign_heads`]). Reads the heads without any write lock, so it never holds up reads or pushes; each
+/// successful run is recorded for `doudi_audit_head_sign_age_seconds`, so a signer that fails, has no key or lags
+/// shows as a growing age.
+fn spawn_head_signer(hub: Hub, every: Duration, metrics: Arc<Metrics>) -> tokio::task::JoinHandle<()> {
+    metrics.audit_head_signed(chrono::Utc::now().timestamp());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if hub.head_signer.is_none() {
+                continue;
+            }
+            match hub.sign_heads(false).await {
+                Ok((h, kept)) => {
+                    metrics.audit_head_signed(chrono::Utc::now().timestamp());
+                    if kept {
+                        tracing::debug!(heads = %crate::domain::audit::format_heads(&h.heads), "audit heads signed");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "signing the audit heads failed; retrying at the next interval"),
+            }
+        }
+    })
 }
 
 /// Re-read the certificate, key and CRL files on SIGHUP, so a revoked agency's next connection

@@ -31,6 +31,7 @@ pub async fn run(persons: usize, out: &mut super::Output) -> anyhow::Result<()> 
             clock: Default::default(),
             coverage: Default::default(),
             pushes: Default::default(),
+            head_signer: None,
         };
         let mut batches = Vec::new();
         for agency in AgencyCode::KNOWN.iter().filter(|a| **a != AgencyCode::LEADING_GROUP) {

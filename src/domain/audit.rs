@@ -18,6 +18,12 @@
 //! [`CHECKPOINT_METHOD`] and as purpose the heads of every lane at its commit ([`format_heads`]:
 //! `lane:seq:hash` in lane order, separated by spaces, hashes in lower hex): deleting the newest events of a lane
 //! that a later checkpoint of another lane names is then detected.
+//!
+//! **Signed heads** (issue 20 item 5, docs/audit-lanes.md "Signed heads"). The hub signs the heads of every lane
+//! with a key of its own; what it signs is [`head_message`]: the ASCII tag [`HEAD_FORMAT`] (`doudi-audit-head-v1`),
+//! then, each as `<byte length in decimal>:<ASCII bytes>;` as above: the signing time (microseconds since the Unix
+//! epoch, decimal), the number of lanes (decimal), and for every lane in ascending lane order its number, its head's
+//! position in the lane (both decimal) and the head's hash (64 lower-hex characters).
 
 use sha2::{Digest, Sha256};
 
@@ -76,6 +82,31 @@ pub fn parse_heads(purpose: &str) -> Option<Vec<LaneHead>> {
             Some(LaneHead { lane, seq, hash })
         })
         .collect()
+}
+
+/// The tag that starts a signed head's message, and names its version.
+pub const HEAD_FORMAT: &str = "doudi-audit-head-v1";
+
+/// The bytes a signed audit head signs (module docs): [`HEAD_FORMAT`], then `signed_at_micros`, the number of lanes
+/// and each lane's `(lane, seq, hash)` in ascending lane order (`heads` is sorted here), every field length-prefixed.
+pub fn head_message(signed_at_micros: i64, heads: &[LaneHead]) -> Vec<u8> {
+    let mut heads = heads.to_vec();
+    heads.sort();
+    let mut out = HEAD_FORMAT.as_bytes().to_vec();
+    let mut field = |f: &str| {
+        out.extend_from_slice(f.len().to_string().as_bytes());
+        out.push(b':');
+        out.extend_from_slice(f.as_bytes());
+        out.push(b';');
+    };
+    field(&signed_at_micros.to_string());
+    field(&heads.len().to_string());
+    for h in &heads {
+        field(&h.lane.to_string());
+        field(&h.seq.to_string());
+        field(&hex::encode(h.hash));
+    }
+    out
 }
 
 /// SHA-256 over sorted, de-duplicated person keys.
@@ -199,6 +230,24 @@ mod tests {
         assert_eq!(parse_heads(&text), Some(vec![b, a]));
         assert_eq!(parse_heads("0:812"), None);
         assert_eq!(parse_heads("x:1:00"), None);
+    }
+
+    #[test]
+    fn the_head_message_is_the_documented_bytes() {
+        // Two lanes given out of order; hand-written bytes of the documented form.
+        let heads = [LaneHead { lane: 1, seq: 40, hash: [0xab; 32] }, LaneHead { lane: 0, seq: 7, hash: [0x01; 32] }];
+        let expected = format!(
+            "doudi-audit-head-v116:1700000000000000;1:2;1:0;1:7;64:{};1:1;2:40;64:{};",
+            "01".repeat(32),
+            "ab".repeat(32)
+        );
+        assert_eq!(head_message(1_700_000_000_000_000, &heads), expected.as_bytes());
+        // No lanes at all (an empty log): the tag, the time and a count of 0.
+        assert_eq!(head_message(5, &[]), b"doudi-audit-head-v11:5;1:0;");
+        // A negative time keeps its sign in the decimal form; a different time, position or hash changes the bytes.
+        assert_eq!(head_message(-1, &[]), b"doudi-audit-head-v12:-1;1:0;");
+        let moved = [LaneHead { lane: 1, seq: 41, hash: [0xab; 32] }, heads[1]];
+        assert_ne!(head_message(1_700_000_000_000_000, &heads), head_message(1_700_000_000_000_000, &moved));
     }
 
     #[test]

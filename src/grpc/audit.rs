@@ -130,6 +130,56 @@ impl Audit for AuditService {
             checkpoint: c.checkpoint.as_ref().map(lane_head),
         }))
     }
+
+    async fn get_signed_head(
+        &self,
+        req: Request<pb::GetSignedHeadRequest>,
+    ) -> Result<Response<pb::GetSignedHeadResponse>, Status> {
+        self.auth.principal(&req)?;
+        let h = self.hub.signed_head(req.into_inner().fresh).await?;
+        Ok(Response::new(signed_head_to_pb(&h)))
+    }
+}
+
+/// A signed head on the wire.
+pub fn signed_head_to_pb(h: &crate::audit_head::SignedHead) -> pb::GetSignedHeadResponse {
+    pb::GetSignedHeadResponse {
+        format: crate::domain::audit::HEAD_FORMAT.into(),
+        signed_at: Some(timestamp(crate::store::from_micros(h.signed_at_micros))),
+        heads: h.heads.iter().map(lane_head).collect(),
+        message: h.message(),
+        algorithm: crate::audit_head::ALGORITHM.into(),
+        signature: h.signature.clone(),
+        signer_certificate: h.signer_cert_pem.clone(),
+    }
+}
+
+/// A signed head from the wire (`doudi audit head`): the format and algorithm must be this release's, and the
+/// `message` the one the fields give (it is rebuilt from them; the signature is checked by `audit_head::verify`).
+pub fn signed_head_from_pb(r: &pb::GetSignedHeadResponse) -> Result<crate::audit_head::SignedHead, String> {
+    if r.format != crate::domain::audit::HEAD_FORMAT || r.algorithm != crate::audit_head::ALGORITHM {
+        return Err(format!("format {:?} / algorithm {:?} is not what this release verifies", r.format, r.algorithm));
+    }
+    let at = r.signed_at.as_ref().ok_or("signed_at is missing")?;
+    let signed_at_micros = micros(Some(at), "signed_at").map_err(|s| s.message().to_owned())?.unwrap_or_default();
+    let mut heads = Vec::with_capacity(r.heads.len());
+    for h in &r.heads {
+        let hash = hex::decode(&h.hash)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| format!("lane {}: hash {:?} is not 64 hex characters", h.lane, h.hash))?;
+        heads.push(crate::domain::audit::LaneHead { lane: h.lane, seq: h.seq, hash });
+    }
+    let head = crate::audit_head::SignedHead {
+        signed_at_micros,
+        heads,
+        signature: r.signature.clone(),
+        signer_cert_pem: r.signer_certificate.clone(),
+    };
+    if head.message() != r.message {
+        return Err("message is not the documented form of the other fields".into());
+    }
+    Ok(head)
 }
 
 /// A lane's head on the wire.

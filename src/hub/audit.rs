@@ -1,12 +1,23 @@
-//! The audit log read back (docs/spec/security.md): `ListAccessEvents` and `VerifyAuditChain`.
+//! The audit log read back (docs/spec/security.md): `ListAccessEvents`, `VerifyAuditChain` and `GetSignedHead`
+//! (signed audit heads, docs/audit-lanes.md "Signed heads").
 
 use sha2::{Digest, Sha256};
 
 use super::{Hub, HubError, check_purpose, division_of};
+use crate::audit_head::SignedHead;
 use crate::domain::agency::Principal;
 use crate::domain::id_number::IdNumber;
 use crate::domain::policy::{AuditRight, CityWideAction};
 use crate::store::{AuditEventRow, AuditFilter, AuditRecord, ChainCheck};
+
+/// The refusal when the hub has no audit signer.
+fn no_signer() -> HubError {
+    HubError::FailedPrecondition(format!(
+        "this hub has no audit signer ({} in its certs_dir): make one with `doudi certs audit-signer --dir CERTS_DIR` \
+         and restart the hub",
+        crate::certs::files::AUDIT_SIGNER_KEY
+    ))
+}
 
 /// One page of `ListAccessEvents`.
 #[derive(Debug, Clone)]
@@ -112,5 +123,40 @@ impl Hub {
     /// `VerifyAuditChain`: every agency may ask.
     pub async fn verify_audit_chain(&self) -> Result<ChainCheck, HubError> {
         Ok(self.store.verify_audit_chain().await?)
+    }
+
+    /// `GetSignedHead`: every agency may ask (no person data). With `fresh`, or when none is kept yet, the heads are
+    /// signed now ([`Hub::sign_heads`]); otherwise the newest kept signed head is returned.
+    /// FAILED_PRECONDITION when the hub has no audit signer.
+    pub async fn signed_head(&self, fresh: bool) -> Result<SignedHead, HubError> {
+        if self.head_signer.is_none() {
+            return Err(no_signer());
+        }
+        if !fresh && let Some(kept) = self.store.newest_signed_head().await? {
+            return Ok(kept);
+        }
+        Ok(self.sign_heads(true).await?.0)
+    }
+
+    /// Sign every lane's committed head now and keep it, unless the newest kept signed head already names the same
+    /// heads. With `always`, a head is signed (and returned) even then, but not kept. Returns the signed head (or the
+    /// newest kept one when nothing changed and not `always`) and whether a row was added. The heads are read in one
+    /// statement on a pooled connection ([`crate::store::AuditLog::audit_lane_heads`]): no write lock, so signing
+    /// never holds up reads or pushes.
+    pub async fn sign_heads(&self, always: bool) -> Result<(SignedHead, bool), HubError> {
+        let signer = self.head_signer.as_ref().ok_or_else(no_signer)?;
+        let heads = self.store.audit_lane_heads().await?;
+        let newest = self.store.newest_signed_head().await?;
+        let unchanged = newest.as_ref().is_some_and(|n| n.heads == heads);
+        if unchanged && !always {
+            return Ok((newest.expect("checked"), false));
+        }
+        // The real time, not the hub's business clock (which tests may fix): a signature attests when it was made.
+        let now = crate::store::to_micros(chrono::Utc::now());
+        let signed = signer.sign(now, &heads);
+        if !unchanged {
+            self.store.keep_signed_head(&signed).await?;
+        }
+        Ok((signed, !unchanged))
     }
 }

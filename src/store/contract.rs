@@ -170,6 +170,21 @@ pub trait AuditLog: Send + Sync {
 
     /// Recompute the chain from the stored rows ([`check_chain`]).
     async fn verify_audit_chain(&self) -> Result<ChainCheck, StoreError>;
+
+    /// Every lane's newest committed event, in lane order (lanes without events left out), found from
+    /// `audit_events` alone (not from `audit_lanes`) in one statement on a pooled connection: no write lock, so
+    /// signing heads never waits for a push or a read's audit group (docs/audit-lanes.md "Signed heads").
+    async fn audit_lane_heads(&self) -> Result<Vec<crate::domain::audit::LaneHead>, StoreError>;
+
+    /// The stored hash of event `lane_seq` of lane `lane`, or `None` when there is no such event.
+    async fn audit_event_hash(&self, lane: i32, lane_seq: i64) -> Result<Option<[u8; 32]>, StoreError>;
+
+    /// Keep a signed head in `audit_signed_heads` (migration 0012). One row insert: on SQLite under the writer (a
+    /// short interactive write), on PostgreSQL without the hub-wide lock.
+    async fn keep_signed_head(&self, head: &crate::audit_head::SignedHead) -> Result<(), StoreError>;
+
+    /// The newest kept signed head, if any.
+    async fn newest_signed_head(&self) -> Result<Option<crate::audit_head::SignedHead>, StoreError>;
 }
 
 /// The benchmark floor of P1/P7 (`doudi bench`): the ingest statements without lookups, decisions or audit.

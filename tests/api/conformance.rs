@@ -8,6 +8,7 @@
 //! | `ingest_decides_accepted_new_version_duplicate_stale` | `FactStore::ingest`: one decision per fact by `domain::versioning` (against stored versions and earlier facts of the batch); only ACCEPTED and NEW_VERSION are stored; one audit event per batch |
 //! | `reads_as_of_a_business_date_see_current_versions_in_force` | `person_facts`, `facts_of_persons`, `list_persons`, `count_persons`: current versions with `valid_from ≤ as_of < valid_to` |
 //! | `audit_events_chain_from_genesis_and_verify` | `record_audit`, `ingest`'s event, `list_audit_events` (newest first, by person, before), `verify_audit_chain`: each hash is `domain::audit::event_hash` of the previous one |
+//! | `lane_heads_event_hashes_and_signed_heads_read_back` | `audit_lane_heads` (the heads `verify_audit_chain` reports), `audit_event_hash` by lane and position, `keep_signed_head` / `newest_signed_head` round trip (the newest kept, to the microsecond) |
 //! | `a_probe_of_an_unknown_person_is_audited_and_the_person_known_later` | a read of an unknown person is found by person; the person has no cipher and is in no list until its facts arrive |
 //! | `audit_verification_finds_the_altered_event` | `verify_audit_chain` names the first event whose content or persons were changed behind the store's back |
 //! | `change_cursors_count_written_versions_without_gaps` | `ChangeLog`: one change per stored version, cursors 1, 2, … with the superseded version; head and oldest; `upto` |
@@ -401,6 +402,49 @@ async fn audit_events_chain_from_genesis_and_verify() {
     assert_eq!(seqs_of(db.store.list_audit_events(&by(kq), None, 10).await.unwrap()), [2]);
     assert_eq!(seqs_of(db.store.list_audit_events(&by(kp), None, 10).await.unwrap()), [2, 1]);
     assert_eq!(seqs_of(db.store.list_audit_events(&AuditFilter::default(), Some(3), 1).await.unwrap()), [2]);
+}
+
+#[apply(e2e!)]
+#[tokio::test]
+async fn lane_heads_event_hashes_and_signed_heads_read_back() {
+    let db = open().await;
+    // Empty: no heads, no event, nothing kept.
+    assert_eq!(db.store.audit_lane_heads().await.unwrap(), vec![]);
+    assert_eq!(db.store.audit_event_hash(0, 1).await.unwrap(), None);
+    assert_eq!(db.store.newest_signed_head().await.unwrap(), None);
+
+    // A read, a push, a read: one lane on SQLite, two on PostgreSQL (reads in this process's lane).
+    let p = id("621021", (1980, 1, 1), 1);
+    db.store.record_audit(&record("education", "GetRecipient", vec![db.key(&p)])).await.unwrap();
+    db.push(&[db.fact("civil_affairs", "A", 1, &p, rural_dibao("442.00"))]).await;
+    db.store.record_audit(&record("leading_group", "ListRecipients", vec![])).await.unwrap();
+    let chain = db.store.verify_audit_chain().await.unwrap();
+    let heads = db.store.audit_lane_heads().await.unwrap();
+    assert_eq!(heads, chain.heads, "the committed heads, as the chain check finds them");
+    // Every listed event's hash by its lane and position; a position past a lane's head has none.
+    for e in db.store.list_audit_events(&AuditFilter::default(), None, 10).await.unwrap() {
+        assert_eq!(db.store.audit_event_hash(e.lane, e.lane_seq).await.unwrap(), Some(e.hash));
+    }
+    assert_eq!(db.store.audit_event_hash(0, heads[0].seq + 1).await.unwrap(), None);
+
+    // Kept signed heads read back exactly, the newest one (the store keeps what it is given; signing and checking are
+    // `audit_head`'s).
+    let first = doudi::audit_head::SignedHead {
+        signed_at_micros: 1_700_000_000_000_001,
+        heads: vec![],
+        signature: vec![1, 2, 3],
+        signer_cert_pem: "-----BEGIN CERTIFICATE-----\n…".into(),
+    };
+    let second = doudi::audit_head::SignedHead {
+        signed_at_micros: 1_700_000_000_123_457,
+        heads: heads.clone(),
+        signature: vec![0x30, 0x45, 0x02],
+        ..first.clone()
+    };
+    db.store.keep_signed_head(&first).await.unwrap();
+    assert_eq!(db.store.newest_signed_head().await.unwrap(), Some(first));
+    db.store.keep_signed_head(&second).await.unwrap();
+    assert_eq!(db.store.newest_signed_head().await.unwrap(), Some(second));
 }
 
 /// Migration 0010's persons without an ID number: a read of an ID number the hub has not met is audited under that

@@ -28,6 +28,27 @@ async fn next_seqs(conn: &mut PgConnection, n: usize) -> Result<Vec<i64>, StoreE
 }
 
 impl PgStore {
+    /// Keep a signed head (`AuditLog::keep_signed_head`): one row on a pooled connection, without the hub-wide lock
+    /// (the table is in no chain and its rows are independent).
+    pub(super) async fn insert_signed_head(
+        &self,
+        signed_at: DateTime<Utc>,
+        heads: String,
+        signature: Vec<u8>,
+        signer_cert: String,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_signed_heads (signed_at, heads, signature, signer_cert) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(signed_at)
+        .bind(heads)
+        .bind(signature)
+        .bind(signer_cert)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Two read-only transactions on one snapshot for the chain check (`store/sql/audit.rs`): lanes commit in any
     /// order, so a bound on `seq` would not give both reads the same events; an exported snapshot does. The bound
     /// returned is `i64::MAX`.

@@ -114,6 +114,65 @@ macro_rules! audit_log {
                 });
                 crate::store::plan::check_chain(events, persons, checkpoints).await
             }
+
+            async fn audit_lane_heads(&self) -> Result<Vec<crate::domain::audit::LaneHead>, StoreError> {
+                // The lanes present, by a loose index scan of `(lane, lane_seq)` (one probe per lane), then each
+                // lane's newest event: one statement, so one committed state on both backends.
+                let rows = sqlx::query(
+                    "WITH RECURSIVE l(lane) AS (SELECT MIN(lane) FROM audit_events UNION ALL SELECT (SELECT \
+                     MIN(x.lane) FROM audit_events x WHERE x.lane > l.lane) FROM l WHERE l.lane IS NOT NULL) \
+                     SELECT e.lane, e.lane_seq, e.hash FROM l JOIN audit_events e ON e.lane = l.lane AND e.lane_seq = \
+                     (SELECT MAX(y.lane_seq) FROM audit_events y WHERE y.lane = l.lane) ORDER BY e.lane",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(crate::domain::audit::LaneHead {
+                            lane: r.try_get(0)?,
+                            seq: r.try_get(1)?,
+                            hash: crate::store::plan::h32(r.try_get(2)?)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn audit_event_hash(&self, lane: i32, lane_seq: i64) -> Result<Option<[u8; 32]>, StoreError> {
+                let hash: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT hash FROM audit_events WHERE lane = $1 AND lane_seq = $2")
+                        .bind(lane)
+                        .bind(lane_seq)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                hash.map(crate::store::plan::h32).transpose()
+            }
+
+            async fn keep_signed_head(&self, head: &crate::audit_head::SignedHead) -> Result<(), StoreError> {
+                self.insert_signed_head(
+                    value::instant(crate::store::from_micros(head.signed_at_micros)),
+                    crate::domain::audit::format_heads(&head.heads),
+                    head.signature.clone(),
+                    head.signer_cert_pem.clone(),
+                )
+                .await
+            }
+
+            async fn newest_signed_head(&self) -> Result<Option<crate::audit_head::SignedHead>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT signed_at, heads, signature, signer_cert FROM audit_signed_heads ORDER BY id DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                let heads: String = r.try_get(1)?;
+                Ok(Some(crate::audit_head::SignedHead {
+                    signed_at_micros: crate::store::to_micros(value::get_instant(&r, 0)?),
+                    heads: crate::domain::audit::parse_heads(&heads)
+                        .ok_or_else(|| crate::store::corrupt("audit_signed_heads", "heads"))?,
+                    signature: r.try_get(2)?,
+                    signer_cert_pem: r.try_get(3)?,
+                }))
+            }
         }
     };
 }

@@ -26,6 +26,28 @@ impl SqliteStore {
         Ok((self.pool.acquire().await?, self.pool.acquire().await?, bound))
     }
 
+    /// Keep a signed head (`AuditLog::keep_signed_head`): one row, under the writer.
+    pub(super) async fn insert_signed_head(
+        &self,
+        signed_at: i64,
+        heads: String,
+        signature: Vec<u8>,
+        signer_cert: String,
+    ) -> Result<(), StoreError> {
+        let mut w = self.write().await?;
+        sqlx::query(
+            "INSERT INTO audit_signed_heads (signed_at, heads, signature, signer_cert) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(signed_at)
+        .bind(heads)
+        .bind(signature)
+        .bind(signer_cert)
+        .execute(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
     /// A group of reads' audit events, in one write transaction under the writer: SQLite has one lane, lane 0.
     pub(super) async fn append_read_audits(&self, events: &[crate::store::AuditRecord]) -> Result<(), StoreError> {
         let mut w = self.write().await?;

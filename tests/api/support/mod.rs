@@ -72,6 +72,12 @@ pub async fn spawn_app_on(
     std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
     std::fs::write(dir.path().join("server.pem"), &server_cert.cert_pem).unwrap();
     std::fs::write(dir.path().join("server.key"), &server_cert.key_pem).unwrap();
+    // The hub's audit signer (docs/audit-lanes.md "Signed heads"), unless `prepare` wrote one of its own.
+    if !dir.path().join("audit-signing.key").exists() {
+        let signer = ca.issue_audit_signer(TRUST_DOMAIN).unwrap();
+        std::fs::write(dir.path().join("audit-signing.pem"), &signer.cert_pem).unwrap();
+        std::fs::write(dir.path().join("audit-signing.key"), &signer.key_pem).unwrap();
+    }
     let database_url = match database_url {
         Some(url) => url,
         None => test_database_url(dir.path()).await,
