@@ -64,7 +64,7 @@ impl Hub {
     /// audit event naming every person of the batch (persons the hub does not know too: probing is what an auditor
     /// looks for), with `invalid` (ID numbers of the message refused before this call) in its outcome.
     ///
-    /// `purpose` must come from [`Hub::start_match`]. Reads one snapshot of the facts (`Store::facts_of_persons`);
+    /// `purpose` must come from [`Hub::start_match`]. Reads the persons' assistance and student facts in force (`Store::facts_of_persons_of_kinds`);
     /// the audit event is appended after the read, before the answer is returned (an answer whose audit failed is not
     /// given). Errors: the store's.
     pub async fn match_recipients(
@@ -86,7 +86,10 @@ impl Hub {
         }
         let mut by_person: HashMap<PersonKey, Vec<crate::store::StoredFact>> = HashMap::new();
         if !distinct.is_empty() {
-            for f in self.store.facts_of_persons(&distinct, as_of).await? {
+            // Only the kinds an answer is made of: assistance, and student (education's view of assistance depends on
+            // it, `Hub::is_student`). The reduction below is GetRecipient's, on a subset of the same facts.
+            let kinds = [PayloadKind::Assistance, PayloadKind::Student];
+            for f in self.store.facts_of_persons_of_kinds(&distinct, as_of, &kinds).await? {
                 by_person.entry(f.person_key).or_default().push(f);
             }
         }

@@ -126,6 +126,15 @@ pub trait FactReads: Send + Sync {
     /// Current facts in force on `as_of` of several persons.
     async fn facts_of_persons(&self, keys: &[PersonKey], as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError>;
 
+    /// Current facts in force on `as_of` of several persons, of these payload kinds only (MatchRecipients reads only
+    /// what an enrolment answer is made of, `hub::matching`). An empty `kinds` reads nothing.
+    async fn facts_of_persons_of_kinds(
+        &self,
+        keys: &[PersonKey],
+        as_of: NaiveDate,
+        kinds: &[crate::domain::fact::PayloadKind],
+    ) -> Result<Vec<StoredFact>, StoreError>;
+
     /// Persons matching the filter as `(person_id, person_key)`, in arrival order (ascending `person_id`, the
     /// compact id of docs/storage-layout.md), those after `after` only, at most `limit`. A list's position is its
     /// last `person_id`.

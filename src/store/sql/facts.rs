@@ -111,6 +111,37 @@ macro_rules! fact_reads {
                 Ok(out)
             }
 
+            async fn facts_of_persons_of_kinds(
+                &self,
+                keys: &[crate::crypto::PersonKey],
+                as_of: chrono::NaiveDate,
+                kinds: &[crate::domain::fact::PayloadKind],
+            ) -> Result<Vec<crate::store::StoredFact>, StoreError> {
+                if kinds.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // The kinds' codes are the enum's own fixed strings, written into the SQL as literals.
+                let kinds = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect::<Vec<_>>().join(", ");
+                let mut out = Vec::new();
+                for chunk in keys.chunks(value::IN_LIST) {
+                    let mut qb: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(format!(
+                        "SELECT {} FROM persons p JOIN facts f ON f.person_id = p.person_id \
+                         WHERE f.is_current = {} AND f.kind IN ({kinds}) AND f.valid_from <= ",
+                        crate::store::sql::FACT_COLUMNS_F,
+                        value::TRUE
+                    ));
+                    qb.push_bind(value::date(as_of))
+                        .push(" AND (f.valid_to IS NULL OR f.valid_to > ")
+                        .push_bind(value::date(as_of))
+                        .push(") AND p.person_key");
+                    value::push_in(&mut qb, crate::store::sql::key_bytes(chunk));
+                    for r in qb.build().fetch_all(&self.pool).await? {
+                        out.push(stored_fact(&r)?);
+                    }
+                }
+                Ok(out)
+            }
+
             async fn list_persons(
                 &self,
                 filter: &crate::store::PersonFilter,
