@@ -1046,7 +1046,9 @@ async fn a_migration_that_cannot_copy_every_row_changes_nothing() {
     let after = "SELECT (SELECT CAST(MAX(version) AS TEXT) FROM _sqlx_migrations) || ' ' || \
                  (SELECT CAST(COUNT(*) AS TEXT) FROM facts f JOIN persons p ON p.person_id = f.person_id) || ' ' || \
                  (SELECT CAST(COUNT(*) AS TEXT) FROM audit_persons a JOIN persons p ON p.person_id = a.person_id)";
-    assert_eq!(scalar(&store, after).await, "11 1 1");
+    // Migrated to the newest migration there is (one file per version in migrations/sqlite, the same in postgres).
+    let newest = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")).unwrap().count();
+    assert_eq!(scalar(&store, after).await, format!("{newest} 1 1"));
     assert_eq!(store.person_cipher(&key).await.unwrap(), Some(cipher), "the cipher is copied as it was");
 }
 
