@@ -205,13 +205,11 @@ enum Work<'a> {
 }
 
 impl Work<'_> {
-    /// Before the lane's transaction: give every person key of the group not met yet its `persons` row. A push that
-    /// adds the same person holds the hub-wide lock and inserts its persons in request order; a group's transaction
-    /// inserting several keys in another order without that lock could deadlock with it (found by the attack tests:
-    /// 103 of 2,400 reads refused). So one key is inserted by a statement committed on its own (it waits for such a
-    /// push at most, holding nothing the push needs), and several by one transaction that first takes the hub-wide
-    /// write lock (it waits for the push to commit, then holds no key a push could be waiting for). The lane's
-    /// transaction then finds every person present.
+    /// Before the lane's transaction: give every person key of the group not met yet its `persons` row, one key per
+    /// statement, each committed on its own. A push that adds the same person holds the hub-wide lock and inserts its
+    /// persons in request order; a group's transaction inserting several keys in another order could deadlock with it
+    /// (found by the attack tests: 103 of 2,400 reads refused). A statement of one key waits for such a push at most,
+    /// holding nothing the push needs. The transaction then finds every person present.
     async fn prepare(&self, session: &mut PgConnection) -> Result<(), sqlx::Error> {
         let Work::Events(events) = self else {
             return Ok(());
@@ -229,30 +227,13 @@ impl Work<'_> {
         .bind(&keys)
         .fetch_all(&mut *session)
         .await?;
-        if missing.len() == 1 {
-            for k in missing {
-                sqlx::query("INSERT INTO persons (person_key, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                    .bind(k)
-                    .bind(Utc::now())
-                    .execute(&mut *session)
-                    .await?;
-            }
-            return Ok(());
+        for k in missing {
+            sqlx::query("INSERT INTO persons (person_key, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(k)
+                .bind(Utc::now())
+                .execute(&mut *session)
+                .await?;
         }
-        // Several (a MatchRecipients message of unknown persons holds thousands): one statement in a transaction that
-        // first takes the hub-wide write lock, as a push does, so it never holds a key a push waits for while waiting
-        // for one the push holds; one commit instead of one per key.
-        let mut tx = sqlx::Connection::begin(&mut *session).await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(super::WRITE_LOCK).execute(&mut *tx).await?;
-        sqlx::query(
-            "INSERT INTO persons (person_key, created_at) SELECT k, $2 FROM UNNEST($1::bytea[]) AS t(k) ORDER BY k \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&missing)
-        .bind(Utc::now())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
         Ok(())
     }
 
