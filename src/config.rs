@@ -63,6 +63,10 @@ pub struct Config {
     /// Log a warning (once a day per certificate) when the CA, server or a client certificate seen has fewer days
     /// left than this; 0 = never. The days are on /metrics either way (`doudi_certificate_expiry_days`).
     pub cert_expiry_warn_days: u64,
+    /// Pinned TLCP (or other) gateways whose connections may forward the agency's client certificate in
+    /// `x-forwarded-client-cert` (Envoy's form): each a SPIFFE ID of the gateway's certificate or `sha256:<hex>` of the
+    /// certificate itself. Empty (default): no gateway; the header is ignored from every peer. `grpc::gateway`.
+    pub gateway_identities: Vec<String>,
     /// PostgreSQL: seconds between audit checkpoints while the audit log changes (docs/audit-lanes.md: a checkpoint
     /// names every lane's head, so deleting the newest events of one lane is detected); 0 = none. Ignored on SQLite.
     pub audit_checkpoint_secs: u64,
@@ -203,6 +207,7 @@ impl Default for Config {
             crl_poll_secs: 30,
             crl_stale: Default::default(),
             cert_expiry_warn_days: 30,
+            gateway_identities: Vec::new(),
             audit_checkpoint_secs: 1,
             audit_head_sign_secs: 300,
             rate_per_agency: 2_000,
@@ -239,7 +244,7 @@ pub const REDACTED: &str = "<redacted>";
 
 impl Config {
     /// Every configuration key, in the order of the struct (and of `doudi.example.toml`).
-    pub const KEYS: [&'static str; 36] = [
+    pub const KEYS: [&'static str; 37] = [
         "listen",
         "database_url",
         "certs_dir",
@@ -262,6 +267,7 @@ impl Config {
         "crl_poll_secs",
         "crl_stale",
         "cert_expiry_warn_days",
+        "gateway_identities",
         "audit_checkpoint_secs",
         "audit_head_sign_secs",
         "rate_per_agency",
@@ -325,6 +331,9 @@ impl Config {
             if value < min {
                 return Err(format!("{key}: {value} is too small (at least {min})"));
             }
+        }
+        for g in &self.gateway_identities {
+            crate::grpc::gateway::GatewayPin::parse(g).map_err(|why| format!("gateway_identities: {why}"))?;
         }
         if let Some(e) = &self.otlp_endpoint
             && let Some(why) = otlp_endpoint_refusal(e)

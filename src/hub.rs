@@ -356,6 +356,11 @@ pub(crate) fn division_of(p: &Principal) -> String {
     p.county().map(|c| c.as_str().to_owned()).unwrap_or_default()
 }
 
+/// The audit event's `via` for `p`: the pinned gateway the call came through, "" for a direct peer.
+pub(crate) fn via_of(p: &Principal) -> String {
+    p.via().unwrap_or_default().to_owned()
+}
+
 impl Hub {
     /// The person key of `id`, adding the encrypted person row to `persons` the first time `seen` meets it (a
     /// batch stores each new person once, with its write).
@@ -540,6 +545,7 @@ impl Hub {
         let audit = AuditRecord {
             agency: agency.to_string(),
             division: division_of(principal),
+            via: via_of(principal),
             method: method.to_owned(),
             purpose: String::new(),
             outcome: format!("OK stored={} rejected={rejected}", prepared.len()),
@@ -647,6 +653,7 @@ impl Hub {
         let audit = AuditRecord {
             agency: principal.agency().to_string(),
             division: division_of(principal),
+            via: via_of(principal),
             method: method.to_owned(),
             purpose,
             outcome: if visible.is_empty() { "NOT_FOUND".into() } else { "OK".into() },
@@ -768,6 +775,7 @@ impl Hub {
             .record_audit(&AuditRecord {
                 agency: agency.to_string(),
                 division: division_of(principal),
+                via: via_of(principal),
                 method: method.to_owned(),
                 purpose,
                 outcome: format!("OK listed={} omitted={omitted}", recipients.len()),

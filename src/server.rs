@@ -104,7 +104,8 @@ impl Application {
             crls: config.crl_paths(),
         };
         let cert_watch = CertWatch::new(config.crl_stale, &config.trust_domain, config.cert_expiry_warn_days);
-        let tls_config = tls_files.watched_server_config(&cert_watch).context("TLS configuration")?;
+        let reloadable = tls::ReloadableServerConfig::from_files(&tls_files, Some(cert_watch.clone()))
+            .context("TLS configuration")?;
 
         let store =
             Store::open(&config.database_url).await.with_context(|| format!("opening {}", config.database_url))?;
@@ -164,10 +165,22 @@ impl Application {
             .with_max_watches(config.max_watches_per_agency)
             .with_match_budget(config.match_ids_per_agency_per_day),
         );
+        let auth = if config.gateway_identities.is_empty() {
+            auth
+        } else {
+            let pins = config
+                .gateway_identities
+                .iter()
+                .map(|g| {
+                    crate::grpc::gateway::GatewayPin::parse(g).map_err(|e| anyhow::anyhow!("gateway_identities: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            tracing::info!(gateways = ?config.gateway_identities, "accepting client certificates forwarded by these gateways");
+            auth.with_gateways(crate::grpc::gateway::Gateways::new(pins, reloadable.clone()))
+        };
 
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let reloadable = tls::ReloadableServerConfig::watched(tls_config, cert_watch.clone());
         spawn_tls_reload_on_sighup(reloadable.clone(), tls_files.clone());
         if config.crl_poll_secs > 0 {
             let watched = tls::TlsFiles { crls: config.watched_crl_paths(), ..tls_files };
@@ -205,6 +218,7 @@ impl Application {
 
         let metrics = Arc::new(Metrics::new());
         metrics.register(cert_watch.collector());
+        metrics.register(Box::new(auth.ignored_forwarded_counter()));
         let metrics_listener = match config.metrics_listen {
             Some(a) => Some(crate::metrics::bind(a).await?),
             None => None,

@@ -35,6 +35,7 @@ use std::time::Duration;
 use futures::Stream;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio::net::{TcpListener, TcpStream};
@@ -135,6 +136,11 @@ impl TlsFiles {
     /// # Errors
     /// As [`TlsFiles::server_config`].
     pub fn watched_server_config(&self, watch: &Arc<CertWatch>) -> Result<Arc<ServerConfig>, TlsError> {
+        self.watched_server_parts(watch).map(|(config, _)| config)
+    }
+
+    /// As [`TlsFiles::watched_server_config`], and the client-certificate verifier the config was built with.
+    fn watched_server_parts(&self, watch: &Arc<CertWatch>) -> Result<ServerParts, TlsError> {
         let f = self.read_server_files()?;
         let mut own = Vec::new();
         let ca = f.ca.iter().map(|der| (CertKind::Ca, der, &self.ca));
@@ -152,10 +158,16 @@ impl TlsFiles {
             }
         }
         let crls = f.crls.into_iter().flat_map(|(_, crls)| crls).collect();
-        let config =
-            build_server_config(f.ca, f.chain, f.key, crls, &display(&self.cert), watch.stale_policy(), Some(watch))?;
+        let parts =
+            build_server_parts(f.ca, f.chain, f.key, crls, &display(&self.cert), watch.stale_policy(), Some(watch))?;
         watch.loaded(own, infos);
-        Ok(config)
+        Ok(parts)
+    }
+
+    fn server_parts(&self) -> Result<ServerParts, TlsError> {
+        let f = self.read_server_files()?;
+        let crls = f.crls.into_iter().flat_map(|(_, crls)| crls).collect();
+        build_server_parts(f.ca, f.chain, f.key, crls, &display(&self.cert), CrlStale::default(), None)
     }
 
     fn read_server_files(&self) -> Result<ServerFiles, TlsError> {
@@ -181,6 +193,9 @@ impl TlsFiles {
         build_client_config(ca, chain, key, &display(&self.cert))
     }
 }
+
+/// A server config and the client-certificate verifier it was built with.
+type ServerParts = (Arc<ServerConfig>, Arc<dyn ClientCertVerifier>);
 
 /// What [`TlsFiles`] holds for a server, parsed: CA certificates, the server's chain and key, each CRL file's CRLs.
 struct ServerFiles {
@@ -226,6 +241,20 @@ fn build_server_config(
     stale: CrlStale,
     watch: Option<&Arc<CertWatch>>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
+    build_server_parts(ca, chain, key, crls, cert_what, stale, watch).map(|(config, _)| config)
+}
+
+/// As [`build_server_config`], and the client-certificate verifier the config was built with (for certificates a
+/// pinned gateway forwards, [`ReloadableServerConfig::verify_forwarded`]).
+fn build_server_parts(
+    ca: Vec<CertificateDer<'static>>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    crls: Vec<CertificateRevocationListDer<'static>>,
+    cert_what: &str,
+    stale: CrlStale,
+    watch: Option<&Arc<CertWatch>>,
+) -> Result<(Arc<ServerConfig>, Arc<dyn ClientCertVerifier>), TlsError> {
     let provider = provider();
     let roots = root_store(ca)?;
     let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -243,14 +272,14 @@ fn build_server_config(
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| config_err("TLS versions", e))?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(verifier.clone())
         .with_single_cert(chain, key)
         .map_err(|e| config_err(cert_what, e))?;
     config.alpn_protocols = vec![ALPN_H2.to_vec()];
     // Every connection runs the full client-certificate check against the current CRLs.
     config.session_storage = Arc::new(NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), verifier))
 }
 
 /// A client config for connecting to the hub with rustls directly (tokio-rustls, tests, tools):
@@ -304,9 +333,14 @@ pub fn tonic_client_tls(
 /// A server config that can be replaced while the server runs (for CRL reloads on SIGHUP or a
 /// poll). Clones share the same slot. Connections already established keep the config they were
 /// accepted with; each new handshake uses the config current when its TCP connection was accepted.
+///
+/// It also keeps the client-certificate verifier of the config in force, when built from files
+/// ([`ReloadableServerConfig::from_files`]): a client certificate that a pinned gateway forwards is checked with it
+/// ([`ReloadableServerConfig::verify_forwarded`]), against the same CA, CRLs and stale-CRL policy as a direct peer.
 #[derive(Clone)]
 pub struct ReloadableServerConfig {
     current: Arc<RwLock<Arc<ServerConfig>>>,
+    verifier: Arc<RwLock<Option<Arc<dyn ClientCertVerifier>>>>,
     watch: Option<Arc<CertWatch>>,
 }
 
@@ -319,13 +353,43 @@ impl std::fmt::Debug for ReloadableServerConfig {
 impl ReloadableServerConfig {
     /// Starts with `config`.
     pub fn new(config: Arc<ServerConfig>) -> Self {
-        Self { current: Arc::new(RwLock::new(config)), watch: None }
+        Self { current: Arc::new(RwLock::new(config)), verifier: Default::default(), watch: None }
     }
 
     /// Starts with `config` (built by [`TlsFiles::watched_server_config`] with `watch`); reloads build their
     /// configs the same way.
     pub fn watched(config: Arc<ServerConfig>, watch: Arc<CertWatch>) -> Self {
-        Self { current: Arc::new(RwLock::new(config)), watch: Some(watch) }
+        Self { current: Arc::new(RwLock::new(config)), verifier: Default::default(), watch: Some(watch) }
+    }
+
+    /// Starts with the config built from `files` (with `watch`'s stale-CRL policy and reporting, as
+    /// [`TlsFiles::watched_server_config`], when given), keeping its client-certificate verifier for
+    /// [`ReloadableServerConfig::verify_forwarded`]; reloads build theirs the same way.
+    ///
+    /// # Errors
+    /// As [`TlsFiles::server_config`].
+    pub fn from_files(files: &TlsFiles, watch: Option<Arc<CertWatch>>) -> Result<Self, TlsError> {
+        let (config, verifier) = match &watch {
+            Some(watch) => files.watched_server_parts(watch)?,
+            None => files.server_parts()?,
+        };
+        Ok(Self { current: Arc::new(RwLock::new(config)), verifier: Arc::new(RwLock::new(Some(verifier))), watch })
+    }
+
+    /// Checks a client certificate chain (end-entity first) that did not come in a handshake but was forwarded by a
+    /// pinned gateway, with the client-certificate verifier of the config in force: the same CA, CRLs (end-entity
+    /// revocation) and stale-CRL policy as a direct peer's handshake, at the current time; an accepted certificate is
+    /// reported to the [`CertWatch`] (expiry metrics) as a direct peer's is.
+    ///
+    /// # Errors
+    /// rustls' reason (e.g. `InvalidCertificate(UnknownIssuer)`, `InvalidCertificate(Revoked)`), or
+    /// `General` when this config was not built from files (no verifier kept) or `chain` is empty.
+    pub fn verify_forwarded(&self, chain: &[CertificateDer<'_>]) -> Result<(), rustls::Error> {
+        let verifier = self.verifier.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let verifier = verifier.ok_or_else(|| rustls::Error::General("no client-certificate verifier kept".into()))?;
+        let (end_entity, intermediates) =
+            chain.split_first().ok_or_else(|| rustls::Error::General("no certificate".into()))?;
+        verifier.verify_client_cert(end_entity, intermediates, rustls::pki_types::UnixTime::now()).map(|_| ())
     }
 
     /// The config new handshakes use now.
@@ -343,10 +407,12 @@ impl ReloadableServerConfig {
     /// # Errors
     /// As [`TlsFiles::server_config`].
     pub fn reload_from(&self, files: &TlsFiles) -> Result<(), TlsError> {
-        let config = match &self.watch {
-            Some(watch) => files.watched_server_config(watch)?,
-            None => files.server_config()?,
+        let (config, verifier) = match &self.watch {
+            Some(watch) => files.watched_server_parts(watch)?,
+            None => files.server_parts()?,
         };
+        // The verifier first: a forwarded certificate is never checked against older CRLs than a handshake.
+        *self.verifier.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(verifier);
         self.reload(config);
         Ok(())
     }

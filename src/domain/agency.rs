@@ -163,12 +163,14 @@ pub enum PrincipalError {
     NotCounty(DivisionLevel),
 }
 
-/// An authenticated caller: its agency, for a county office its county, and the SPIFFE ID it presented.
+/// An authenticated caller: its agency, for a county office its county, and the SPIFFE ID it presented; for a call
+/// that came through a pinned gateway (`grpc::gateway`), the gateway it came through.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Principal {
     agency: AgencyCode,
     county: Option<DivisionCode>,
     spiffe_id: String,
+    via: Option<String>,
 }
 
 impl Principal {
@@ -194,7 +196,7 @@ impl Principal {
             spiffe_id.push_str("/division/");
             spiffe_id.push_str(county.as_str());
         }
-        Ok(Principal { agency, county, spiffe_id })
+        Ok(Principal { agency, county, spiffe_id, via: None })
     }
 
     /// Reads a SPIFFE ID (docs/spec/security.md): exactly `spiffe://<trust_domain>/agency/<agency_code>` or
@@ -236,7 +238,7 @@ impl Principal {
         {
             return Err(PrincipalError::NotCounty(county.level()));
         }
-        Ok(Principal { agency, county, spiffe_id: uri.to_owned() })
+        Ok(Principal { agency, county, spiffe_id: uri.to_owned(), via: None })
     }
 
     /// The caller's agency.
@@ -252,6 +254,18 @@ impl Principal {
     /// The SPIFFE ID as presented.
     pub fn spiffe_id(&self) -> &str {
         &self.spiffe_id
+    }
+
+    /// The pinned gateway the call came through, as the audit names it (its SPIFFE ID, or `sha256:<hex>` of its
+    /// certificate); `None` for a peer connected directly.
+    pub fn via(&self) -> Option<&str> {
+        self.via.as_deref()
+    }
+
+    /// This principal, having come through the gateway `via`.
+    pub fn with_via(mut self, via: impl Into<String>) -> Principal {
+        self.via = Some(via.into());
+        self
     }
 
     /// Whether `division` lies in the caller's scope: everything for a city-wide agency, the county and its

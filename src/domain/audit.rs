@@ -9,6 +9,12 @@
 //! concatenated. `hash` = SHA-256(`prev_hash` (32 bytes) || canonical content); the first event's
 //! `prev_hash` is 32 zero bytes.
 //!
+//! **Through a gateway** (issue 20 item 6, SECURITY.md "A TLCP gateway in front of the hub"). An event of a call that
+//! came through a pinned gateway also records the gateway (`via`: its SPIFFE ID or `sha256:<hex>` of its certificate).
+//! Its canonical content starts with the tag `doudi-audit-v3` instead, and has a tenth field, `via`, after
+//! `persons_hash`, in the same `<length>:<bytes>;` form. An event without a gateway (`via` empty) keeps the v2 form
+//! above, so every event stored before hashes as it did.
+//!
 //! **Lanes** (issue 17 item 2, docs/audit-lanes.md). The log is a set of such chains, "lanes", numbered from 0, each
 //! appended by one writer at a time. Within a lane the form above is unchanged, with `seq` the event's position in
 //! its lane (1, 2, … without gaps). Lane 0 is the chain as it was before lanes (its first `prev_hash` is 32 zero
@@ -132,11 +138,13 @@ pub struct EventContent<'a> {
     pub outcome: &'a str,
     pub person_count: i64,
     pub persons_hash: [u8; 32],
+    /// The pinned gateway the call came through; "" for a direct peer (then the v2 form).
+    pub via: &'a str,
 }
 
-/// The canonical bytes of an event (see the module docs).
+/// The canonical bytes of an event (see the module docs): the v2 form, or v3 with `via` when it is not empty.
 pub fn canonical(e: &EventContent<'_>) -> Vec<u8> {
-    let mut out = b"doudi-audit-v2".to_vec();
+    let mut out = if e.via.is_empty() { b"doudi-audit-v2".to_vec() } else { b"doudi-audit-v3".to_vec() };
     let fields: [&str; 9] = [
         &e.seq.to_string(),
         &e.at_micros.to_string(),
@@ -152,6 +160,12 @@ pub fn canonical(e: &EventContent<'_>) -> Vec<u8> {
         out.extend_from_slice(f.len().to_string().as_bytes());
         out.push(b':');
         out.extend_from_slice(f.as_bytes());
+        out.push(b';');
+    }
+    if !e.via.is_empty() {
+        out.extend_from_slice(e.via.len().to_string().as_bytes());
+        out.push(b':');
+        out.extend_from_slice(e.via.as_bytes());
         out.push(b';');
     }
     out
@@ -182,6 +196,7 @@ mod tests {
             outcome: "OK",
             person_count: 0,
             persons_hash: persons_hash(&mut Vec::new()),
+            via: "",
         };
         // "复核" is 6 bytes in UTF-8; the last field is the SHA-256 of the empty string.
         let text = "doudi-audit-v21:1;16:1700000000000000;13:civil_affairs;0:;40:/doudi.v1.RecipientExchange/GetRecipient;\
@@ -191,6 +206,17 @@ mod tests {
         h.update(text.as_bytes());
         let expected: [u8; 32] = h.finalize().into();
         assert_eq!(event_hash(&GENESIS, &e), expected);
+
+        // Through a gateway: the v3 tag and a tenth field.
+        let via = EventContent { via: "spiffe://td/gateway/tlcp", ..e };
+        let text = "doudi-audit-v31:1;16:1700000000000000;13:civil_affairs;0:;40:/doudi.v1.RecipientExchange/GetRecipient;\
+                    6:复核;2:OK;1:0;64:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855;\
+                    24:spiffe://td/gateway/tlcp;";
+        let mut h = Sha256::new();
+        h.update([0u8; 32]);
+        h.update(text.as_bytes());
+        let expected: [u8; 32] = h.finalize().into();
+        assert_eq!(event_hash(&GENESIS, &via), expected);
     }
 
     #[test]
@@ -205,6 +231,7 @@ mod tests {
             outcome: "",
             person_count: 0,
             persons_hash: [0; 32],
+            via: "",
         };
         let moved = EventContent { purpose: "case review", outcome: "OK", ..base.clone() };
         assert_ne!(event_hash(&GENESIS, &base), event_hash(&GENESIS, &moved));

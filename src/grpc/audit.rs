@@ -49,6 +49,7 @@ impl Audit for AuditService {
                 })
                 .collect(),
             read_aggregates: rules.aggregates,
+            via: p.via().unwrap_or_default().to_owned(),
         }))
     }
 
@@ -106,6 +107,7 @@ impl Audit for AuditService {
                     hash: hex::encode(e.hash),
                     lane: e.lane,
                     lane_seq: e.lane_seq,
+                    via: e.via,
                 })
                 .collect(),
             next_page_token: page.next_page_token,

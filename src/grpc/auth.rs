@@ -2,7 +2,8 @@
 //!
 //! The TLS layer has already verified the chain and revocation; here the certificate's
 //! `spiffe://<trust-domain>/agency/<code>[/division/<county>]` is parsed and the agency must be
-//! known to the access policy, else UNAUTHENTICATED.
+//! known to the access policy, else UNAUTHENTICATED. On the connection of a pinned gateway the certificate read is
+//! the one the gateway forwards, verified here (`super::gateway`).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -12,6 +13,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Code, Request, Status};
 
+use super::gateway::{Gateways, XFCC_HEADER};
 use super::status::{DEFAULT_RETRY, ErrorReason, Refusal, internal};
 use crate::domain::agency::Principal;
 use crate::domain::policy::AccessPolicy;
@@ -72,17 +74,42 @@ impl AgencyLimits {
     }
 }
 
-/// Turns a request's peer certificate into a [`Principal`], and applies the per-agency limits.
+/// Turns a request's peer certificate (or, on a pinned gateway's connection, the client certificate it forwards)
+/// into a [`Principal`], and applies the per-agency limits.
 #[derive(Clone)]
 pub struct Authenticator {
     trust_domain: Arc<str>,
     policy: Arc<AccessPolicy>,
     limits: Arc<AgencyLimits>,
+    gateways: Option<Arc<Gateways>>,
+    ignored_forwarded: prometheus::IntCounter,
 }
 
 impl Authenticator {
     pub fn new(trust_domain: &str, policy: Arc<AccessPolicy>) -> Authenticator {
-        Authenticator { trust_domain: trust_domain.into(), policy, limits: Arc::new(AgencyLimits::unlimited()) }
+        Authenticator {
+            trust_domain: trust_domain.into(),
+            policy,
+            limits: Arc::new(AgencyLimits::unlimited()),
+            gateways: None,
+            ignored_forwarded: prometheus::IntCounter::new(
+                "doudi_forwarded_client_cert_ignored_total",
+                "requests carrying x-forwarded-client-cert from a peer that is not a pinned gateway \
+                 (gateway_identities): the header was ignored and the peer's own certificate used",
+            )
+            .expect("valid metric"),
+        }
+    }
+
+    /// Accept the client certificate that these pinned gateways forward (`grpc::gateway`); none when empty.
+    pub fn with_gateways(mut self, gateways: Gateways) -> Authenticator {
+        self.gateways = Some(Arc::new(gateways));
+        self
+    }
+
+    /// `doudi_forwarded_client_cert_ignored_total`, for the hub's metrics registry.
+    pub fn ignored_forwarded_counter(&self) -> prometheus::IntCounter {
+        self.ignored_forwarded.clone()
     }
 
     /// These limits instead of none.
@@ -197,22 +224,63 @@ impl Authenticator {
     }
 
     /// The caller. Errors: UNAUTHENTICATED (reason CLIENT_CERTIFICATE_REJECTED) without a certificate, without a
-    /// SPIFFE ID of the trust domain, or with an agency the policy does not know; RESOURCE_EXHAUSTED (QUOTA_EXCEEDED)
-    /// over the agency's quota.
+    /// SPIFFE ID of the trust domain, or with an agency the policy does not know; on a pinned gateway's connection,
+    /// also without a forwarded client certificate ([`XFCC_HEADER`]) or with one that does not parse or verify;
+    /// RESOURCE_EXHAUSTED (QUOTA_EXCEEDED) over the agency's quota.
+    ///
+    /// On a pinned gateway's connection the caller is the agency of the forwarded certificate, with the gateway as
+    /// [`Principal::via`]; from any other peer the header is ignored (and counted).
     pub fn principal<T>(&self, req: &Request<T>) -> Result<Principal, Status> {
         let certs = req.peer_certs().ok_or_else(|| unauthenticated("a client certificate is required (mutual TLS)"))?;
         let leaf = certs.first().ok_or_else(|| unauthenticated("a client certificate is required (mutual TLS)"))?;
-        let ids =
-            peer_spiffe_ids(leaf.as_ref()).map_err(|_| unauthenticated("the client certificate could not be read"))?;
-        let mut last_err = String::from("the client certificate carries no SPIFFE ID");
+        let forwarded = req.metadata().get_all(XFCC_HEADER);
+        if let Some(via) = self.gateways.as_ref().and_then(|g| g.gateway_of(leaf.as_ref())) {
+            let gateways = self.gateways.as_ref().expect("a gateway was found");
+            let mut values = Vec::new();
+            for v in forwarded.iter() {
+                values.push(v.to_str().map_err(|_| {
+                    unauthenticated(format!("{XFCC_HEADER} from gateway {via}: not a visible-ASCII header value"))
+                })?);
+            }
+            if values.is_empty() {
+                return Err(unauthenticated(format!(
+                    "this connection is gateway {via}'s (gateway_identities): every request must carry the client \
+                     certificate it forwards in {XFCC_HEADER}, and this one has none; the gateway itself has no rights"
+                )));
+            }
+            // Several header lines are one list (RFC 9110 §5.3); its last element is the gateway's own.
+            let chain = gateways
+                .forwarded_chain(&values.join(","))
+                .map_err(|why| unauthenticated(format!("{XFCC_HEADER} from gateway {via}: {why}")))?;
+            return self.principal_of(chain[0].as_ref(), Some(via));
+        }
+        if forwarded.iter().next().is_some() {
+            self.ignored_forwarded.inc();
+            tracing::debug!(
+                "{XFCC_HEADER} from a peer that is not a pinned gateway: ignored, the peer's own certificate is used"
+            );
+        }
+        self.principal_of(leaf.as_ref(), None)
+    }
+
+    /// The principal a client certificate (DER) names, through the gateway `via` if any, charged to its quota.
+    fn principal_of(&self, leaf: &[u8], via: Option<String>) -> Result<Principal, Status> {
+        let through = via.as_deref().map(|g| format!(" (forwarded by gateway {g})")).unwrap_or_default();
+        let ids = peer_spiffe_ids(leaf)
+            .map_err(|_| unauthenticated(format!("the client certificate{through} could not be read")))?;
+        let mut last_err = format!("the client certificate{through} carries no SPIFFE ID");
         for id in ids {
             match Principal::from_spiffe(&id, &self.trust_domain) {
                 Ok(p) if self.policy.is_known(p.agency()) => {
+                    let p = match &via {
+                        Some(g) => p.with_via(g.clone()),
+                        None => p,
+                    };
                     self.charge(&p)?;
                     return Ok(p);
                 }
-                Ok(p) => last_err = format!("agency {} is not known to this hub", p.agency()),
-                Err(e) => last_err = format!("SPIFFE ID {id}: {e}"),
+                Ok(p) => last_err = format!("agency {} is not known to this hub{through}", p.agency()),
+                Err(e) => last_err = format!("SPIFFE ID {id}{through}: {e}"),
             }
         }
         Err(unauthenticated(last_err))

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod convert;
 pub mod coordination;
 pub mod exchange;
+pub mod gateway;
 pub mod health;
 pub mod limits;
 pub mod matching;

@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{Hub, HubError, check_purpose, division_of};
+use super::{Hub, HubError, check_purpose, division_of, via_of};
 use crate::audit_head::SignedHead;
 use crate::domain::agency::Principal;
 use crate::domain::id_number::IdNumber;
@@ -110,6 +110,7 @@ impl Hub {
                 .record_audit(&AuditRecord {
                     agency,
                     division: division_of(principal),
+                    via: via_of(principal),
                     method: method.to_owned(),
                     purpose,
                     outcome: format!("OK listed={}", events.len()),

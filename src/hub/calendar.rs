@@ -155,6 +155,7 @@ pub async fn load_notice(
             let audit = AuditRecord {
                 agency: OPERATOR.to_owned(),
                 division: String::new(),
+                via: String::new(),
                 method: "doudi calendar add".to_owned(),
                 purpose: purpose.clone(),
                 outcome: format!(

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{Hub, HubError, check_purpose, division_of, named, scoped_prefix, storage_prefix};
+use super::{Hub, HubError, check_purpose, division_of, named, scoped_prefix, storage_prefix, via_of};
 use crate::crypto::{KeyError, PersonKey};
 use crate::domain::agency::Principal;
 use crate::domain::calendar::{Month, shanghai_date};
@@ -304,6 +304,7 @@ impl Hub {
         let audit = AuditRecord {
             agency: agency.to_string(),
             division: division_of(principal),
+            via: via_of(principal),
             method: method.to_owned(),
             purpose: String::new(),
             outcome: format!("OK warnings={}", new.len()),
@@ -407,6 +408,7 @@ impl Hub {
         let audit = AuditRecord {
             agency: agency.clone(),
             division: division_of(principal),
+            via: via_of(principal),
             method: method.to_owned(),
             purpose: String::new(),
             outcome: format!("OK {} {}", step.name(), to),
@@ -496,6 +498,7 @@ impl Hub {
             .record_audit(&AuditRecord {
                 agency: principal.agency().to_string(),
                 division: division_of(principal),
+                via: via_of(principal),
                 method: method.to_owned(),
                 purpose,
                 outcome: format!("OK listed={}", views.len()),

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
 
-use super::{Hub, HubError, check_purpose, division_of};
+use super::{Hub, HubError, check_purpose, division_of, via_of};
 use crate::crypto::PersonKey;
 use crate::domain::agency::Principal;
 use crate::domain::fact::{AssistanceStatus, Payload, PayloadKind, Program};
@@ -106,6 +106,7 @@ impl Hub {
             .record_audit(&AuditRecord {
                 agency: principal.agency().to_string(),
                 division: division_of(principal),
+                via: via_of(principal),
                 method: method.to_owned(),
                 purpose: purpose.to_owned(),
                 outcome: format!("OK compared={} enrolled={enrolled} invalid={invalid}", ids.len()),

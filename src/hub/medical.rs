@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
-use super::{Hub, HubError, check_purpose, division_of, named, scoped_prefix, storage_prefix};
+use super::{Hub, HubError, check_purpose, division_of, named, scoped_prefix, storage_prefix, via_of};
 use crate::crypto::{KeyError, PersonKey};
 use crate::domain::agency::Principal;
 use crate::domain::division::DivisionCode;
@@ -206,6 +206,7 @@ impl Hub {
         let mut audit = AuditRecord {
             agency: agency.clone(),
             division: division_of(principal),
+            via: via_of(principal),
             method: method.to_owned(),
             purpose: String::new(),
             outcome: String::new(),
@@ -348,6 +349,7 @@ impl Hub {
             .record_audit(&AuditRecord {
                 agency: principal.agency().to_string(),
                 division: division_of(principal),
+                via: via_of(principal),
                 method: method.to_owned(),
                 purpose,
                 outcome: format!("OK listed={}", findings.len()),
@@ -381,6 +383,7 @@ impl Hub {
         let audit = |keys: &[PersonKey], part: usize, parts: usize| AuditRecord {
             agency: principal.agency().to_string(),
             division: division_of(principal),
+            via: via_of(principal),
             method: method.to_owned(),
             purpose: purpose.clone(),
             outcome: format!("OK {from}..{to} part {part}/{parts}"),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, Utc};
 
-use super::{Hub, HubError, division_of};
+use super::{Hub, HubError, division_of, via_of};
 use crate::domain::agency::Principal;
 use crate::domain::calendar::{Month, Quarter, shanghai_date};
 use crate::domain::coordination::{ReportStatus, WarningDecision, WarningState};
@@ -269,6 +269,7 @@ impl Hub {
             .record_audit(&AuditRecord {
                 agency: principal.agency().to_string(),
                 division: division_of(principal),
+                via: via_of(principal),
                 method: method.to_owned(),
                 purpose: String::new(),
                 outcome: format!("OK {quarter} {}", hex::encode(header.content_hash)),

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{HubError, VisibleFact, check_purpose, division_of, scoped_prefix, storage_prefix, with_holder};
+use super::{HubError, VisibleFact, check_purpose, division_of, scoped_prefix, storage_prefix, via_of, with_holder};
 use crate::crypto::PersonKey;
 use crate::domain::agency::Principal;
 use crate::domain::division::DivisionCode;
@@ -146,6 +146,7 @@ impl super::Hub {
             .record_audit(&AuditRecord {
                 agency: agency.to_string(),
                 division: division_of(principal),
+                via: via_of(principal),
                 method: method.to_owned(),
                 purpose,
                 outcome: format!("OK watch after_cursor={start}"),

@@ -57,11 +57,12 @@ pub struct NewPerson {
 }
 
 /// One audit event to append (docs/spec/security.md: time, agency, division, method, purpose, outcome,
-/// the person keys touched).
+/// the person keys touched; and the pinned gateway a call came through, "" for a direct peer).
 #[derive(Debug, Clone)]
 pub struct AuditRecord {
     pub agency: String,
     pub division: String,
+    pub via: String,
     pub method: String,
     pub purpose: String,
     pub outcome: String,
@@ -137,6 +138,8 @@ pub struct AuditEventRow {
     pub outcome: String,
     pub person_count: i64,
     pub hash: [u8; 32],
+    /// The pinned gateway the call came through; "" for a direct peer.
+    pub via: String,
 }
 
 /// Filter of `ListAccessEvents`.

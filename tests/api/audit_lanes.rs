@@ -221,6 +221,7 @@ async fn a_process_whose_lane_session_ended_claims_again_and_never_shares_a_lane
     let record = |who: &str| doudi::store::AuditRecord {
         agency: "education".into(),
         division: String::new(),
+        via: String::new(),
         method: format!("/doudi.v1.RecipientExchange/GetRecipient#{who}"),
         purpose: "fencing test".into(),
         outcome: "OK".into(),
@@ -261,6 +262,7 @@ fn read_record(n: usize, persons: &[u8]) -> doudi::store::AuditRecord {
     doudi::store::AuditRecord {
         agency: "education".into(),
         division: String::new(),
+        via: String::new(),
         method: format!("/doudi.v1.RecipientExchange/GetRecipient#{n}"),
         purpose: "attack test".into(),
         outcome: "OK".into(),
@@ -349,6 +351,7 @@ async fn rehash_lane(pool: &sqlx::PgPool, lane: i32, from: i64) {
             outcome: &outcome,
             person_count: r.get(7),
             persons_hash: persons_hash.try_into().unwrap(),
+            via: "", // no call of these tests comes through a gateway
         };
         let hash = event_hash(&prev_hash, &content);
         sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE lane = $3 AND lane_seq = $4")
@@ -793,6 +796,7 @@ async fn attack_two_stores_with_takeovers_lose_nothing() {
                     let r = doudi::store::AuditRecord {
                         agency: name.into(),
                         division: String::new(),
+                        via: String::new(),
                         method: format!("/doudi.v1.RecipientExchange/GetRecipient#{name}-{t}-{i}"),
                         purpose: "takeover storm".into(),
                         outcome: "OK".into(),

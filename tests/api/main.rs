@@ -27,6 +27,7 @@ mod conformance;
 mod coordination;
 mod errors;
 mod exchange;
+mod gateway;
 mod hostile;
 mod keys;
 mod lifetime;

@@ -114,6 +114,8 @@ mod coordination;
 mod errors;
 #[path = "../api/exchange.rs"]
 mod exchange;
+#[path = "../api/gateway.rs"]
+mod gateway;
 #[path = "../api/hostile.rs"]
 mod hostile;
 #[path = "../api/keys.rs"]

@@ -31,6 +31,8 @@ pub(crate) struct ChainEvent {
     pub persons_hash: Vec<u8>,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
+    /// The pinned gateway the call came through ("" for a direct peer; `domain::audit`).
+    pub via: String,
 }
 
 /// A lane's state during the check: the position and hash its next event must follow.
@@ -148,6 +150,7 @@ where
             outcome: &e.outcome,
             person_count: e.person_count,
             persons_hash: stored_persons,
+            via: &e.via,
         };
         let hash = h32(e.hash)?;
         if event_hash(&prev_hash, &content) != hash {
@@ -229,6 +232,7 @@ mod tests {
                 outcome: "OK",
                 person_count: 0,
                 persons_hash: persons_hash(&mut Vec::new()),
+                via: "",
             };
             let hash = event_hash(&prev, &content);
             out.push(ChainEvent {
@@ -245,6 +249,7 @@ mod tests {
                 persons_hash: content.persons_hash.to_vec(),
                 prev_hash: prev.to_vec(),
                 hash: hash.to_vec(),
+                via: String::new(),
             });
             heads.insert(*lane, (n + 1, hash));
         }
@@ -329,6 +334,7 @@ mod tests {
                 persons_hash: self.persons_hash.clone(),
                 prev_hash: self.prev_hash.clone(),
                 hash: self.hash.clone(),
+                via: self.via.clone(),
             }
         }
     }

@@ -253,6 +253,7 @@ impl Work<'_> {
                 let record = AuditRecord {
                     agency: CHECKPOINT_AGENCY.into(),
                     division: String::new(),
+                    via: String::new(),
                     method: CHECKPOINT_METHOD.into(),
                     purpose: format_heads(&heads),
                     outcome: "OK".into(),

@@ -19,7 +19,7 @@ macro_rules! audit_log {
             ) -> Result<Vec<AuditEventRow>, StoreError> {
                 let mut qb: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(
                     "SELECT e.seq, e.at, e.agency, e.division, e.method, e.purpose, e.outcome, e.person_count, \
-                     e.hash, e.lane, e.lane_seq FROM audit_events e WHERE 1 = 1",
+                     e.hash, e.lane, e.lane_seq, e.via FROM audit_events e WHERE 1 = 1",
                 );
                 if let Some(p) = &filter.person {
                     qb.push(
@@ -57,6 +57,7 @@ macro_rules! audit_log {
                             hash: crate::store::plan::h32(r.try_get(8)?)?,
                             lane: r.try_get(9)?,
                             lane_seq: r.try_get(10)?,
+                            via: r.try_get(11)?,
                         })
                     })
                     .collect()
@@ -80,7 +81,7 @@ macro_rules! audit_log {
                 .collect::<Result<Vec<(i32, i64, String)>, StoreError>>()?;
                 let events = sqlx::query(
                     "SELECT seq, at, agency, division, method, purpose, outcome, person_count, persons_hash, \
-                     prev_hash, hash, lane, lane_seq FROM audit_events WHERE seq <= $1 ORDER BY seq",
+                     prev_hash, hash, lane, lane_seq, via FROM audit_events WHERE seq <= $1 ORDER BY seq",
                 )
                 .bind(bound)
                 .fetch(&mut *events_conn)
@@ -100,6 +101,7 @@ macro_rules! audit_log {
                         hash: r.try_get(10)?,
                         lane: r.try_get(11)?,
                         lane_seq: r.try_get(12)?,
+                        via: r.try_get(13)?,
                     })
                 });
                 let persons = sqlx::query(
@@ -316,6 +318,7 @@ macro_rules! audit_append {
                 outcome: &a.outcome,
                 person_count: keys.len() as i64,
                 persons_hash,
+                via: &a.via,
             };
             let hash = event_hash(&prev, &content);
             let event = EventRow {
@@ -345,7 +348,7 @@ macro_rules! audit_append {
             hash: [u8; 32],
         }
 
-        /// Insert `events` in multi-row statements of at most 400 rows (13 values each).
+        /// Insert `events` in multi-row statements of at most 400 rows (14 values each).
         async fn insert_events(
             conn: &mut <Db as sqlx::Database>::Connection,
             events: &[EventRow<'_>],
@@ -353,7 +356,7 @@ macro_rules! audit_append {
             for chunk in events.chunks(400) {
                 let mut qb: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(
                     "INSERT INTO audit_events (seq, lane, lane_seq, at, agency, division, method, purpose, outcome, \
-                     person_count, persons_hash, prev_hash, hash) ",
+                     person_count, persons_hash, prev_hash, hash, via) ",
                 );
                 qb.push_values(chunk, |mut b, e| {
                     b.push_bind(e.seq)
@@ -368,7 +371,8 @@ macro_rules! audit_append {
                         .push_bind(e.person_count)
                         .push_bind(e.persons_hash.to_vec())
                         .push_bind(e.prev.to_vec())
-                        .push_bind(e.hash.to_vec());
+                        .push_bind(e.hash.to_vec())
+                        .push_bind(e.record.via.clone());
                 });
                 qb.build().execute(&mut *conn).await?;
             }
