@@ -397,7 +397,8 @@ impl ReloadableServerConfig {
         self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
-    /// Replaces the config for every later handshake.
+    /// Replaces the config for every later handshake. The verifier kept for forwarded certificates is not changed
+    /// (use [`ReloadableServerConfig::reload_from`] for both).
     pub fn reload(&self, new: Arc<ServerConfig>) {
         *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = new;
     }

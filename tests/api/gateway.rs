@@ -299,3 +299,44 @@ async fn a_forwarded_certificate_that_is_missing_revoked_foreign_or_garbage_is_u
     assert_eq!(app.audit_events().await, events_before);
     app.stop().await;
 }
+
+#[apply(e2e!)]
+#[tokio::test]
+async fn a_certificate_revoked_while_the_hub_runs_is_refused_on_the_gateways_open_connection() {
+    let app = spawn_app_with(|c| {
+        c.gateway_identities = vec![gateway_id()];
+        c.crl_poll_secs = 1;
+    })
+    .await;
+    let gateway = app.ca.issue_client_with_uris("tlcp gateway", &[&gateway_id()]).unwrap();
+    let mut gw = connect_as(&app, &gateway).await;
+    let education = app.ca.issue_client(TRUST_DOMAIN, "education", None).unwrap();
+    let hr = app.ca.issue_client(TRUST_DOMAIN, "human_resources", None).unwrap();
+    let as_education = element(&education.cert_pem, &agency_uri("education"));
+    assert_eq!(who_am_i(&mut gw, Some(&as_education)).await.unwrap().agency, "education");
+
+    // The CA revokes education's certificate; the hub picks the CRL up by its poll (as `doudi certs revoke` would
+    // leave it). The gateway's connection stays open: a handshake check alone would never see the revocation.
+    let crl = app
+        .ca
+        .crl_pem(std::slice::from_ref(&education.serial), SystemTime::now() + Duration::from_secs(86_400))
+        .unwrap();
+    std::fs::write(app.dir.path().join("ca.crl"), crl).unwrap();
+    let mut refused = None;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Err(s) = who_am_i(&mut gw, Some(&as_education)).await {
+            refused = Some(s);
+            break;
+        }
+    }
+    let s = refused.expect("the revoked certificate is refused within the poll interval");
+    assert_eq!(s.code(), Code::Unauthenticated);
+    assert!(s.message().contains("Revoked"), "{}", s.message());
+    // Others on the same connection are still served.
+    assert_eq!(
+        who_am_i(&mut gw, Some(&element(&hr.cert_pem, &agency_uri("human_resources")))).await.unwrap().agency,
+        "human_resources"
+    );
+    app.stop().await;
+}
