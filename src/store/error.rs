@@ -7,6 +7,9 @@ use crate::domain::workdays::DayKind;
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// An error of the SQLite ingest's direct row work (`store/sqlite/direct.rs`, rusqlite on the writer's handle).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row in {table}: {detail}")]
@@ -36,6 +39,11 @@ impl StoreError {
                 }),
                 _ => false,
             },
+            // SQLITE_BUSY / SQLITE_LOCKED after the connection's busy timeout: another process holds the database.
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
             StoreError::Migrate(_) | StoreError::Corrupt { .. } => false,
             StoreError::Group(e) => e.is_transient(),
         }

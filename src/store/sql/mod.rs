@@ -17,7 +17,8 @@
 //! | `value::push_in(qb, values)`, `value::IN_LIST` | ` IN ($1, $2, …)`, 500 values a statement | ` = ANY($1)`, one array |
 //! | `value::BATCH` | rows per multi-row statement: 500 | 1,000 |
 //! | `value::Instant`, `value::micros` | `i64` | `DateTime<Utc>` |
-//! | `insert_persons`, `link_persons` (of `append_audit`) | multi-row statements | UNNEST |
+//! | `insert_persons` | a prepared statement per person on the writer's own handle (`sqlite/direct.rs`) | UNNEST |
+//! | `link_persons` (of `append_audit`) | multi-row statements | UNNEST |
 //!
 //! So a query changes in one place, and the compiler checks it against both drivers. Areas written this way:
 //! `audit` (with the append, `append_audit`), `calendar`, `changes`, `coordination`, `facts` (`FactReads`), `keys`,

@@ -1,7 +1,7 @@
 //! The floor of benchmark P1 (docs/spec/performance.md): the rows a batch of pushed facts becomes, inserted straight
 //! into the same tables — `persons` (look up, insert the unknown ones with the next `person_id`s, as ingest does) and
-//! `facts` — in one transaction per batch, with the same multi-row statements as `SqliteStore::ingest`
-//! (`insert_persons`, `insert_fact_rows`) but without the version lookup, the decisions and the audit event.
+//! `facts` — in one transaction per batch, with the same statements as `SqliteStore::ingest`
+//! (`insert_persons`, `insert_fact_rows`: prepared statements on the writer's own handle, `direct.rs`) but without the version lookup, the decisions and the audit event.
 //! Rows are prepared by the caller (person keys, ciphertexts, payload JSON, content hashes), so only the database's
 //! own work is timed. Used by `doudi bench` only.
 

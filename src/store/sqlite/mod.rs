@@ -6,6 +6,7 @@ mod bench;
 mod calendar;
 mod changes;
 mod coordination;
+mod direct;
 mod facts;
 mod keys;
 mod medical;
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::crypto::PersonKey;
 use crate::domain::fact::{Payload, PayloadKind};
@@ -27,7 +28,7 @@ use crate::store::AuditRecord;
 use crate::store::contract::*;
 use crate::store::group::GroupCommit;
 use crate::store::writer::{Priority, WriteGuard, WriteLock};
-use crate::store::{Current, IngestPlan, plan_ingest};
+use crate::store::{IngestPlan, plan_ingest};
 use crate::store::{NewPerson, PreparedFact, StoreError, StoredFact, from_micros, to_micros};
 
 /// SQLite's default limit of bound parameters per statement is 32,766; stay well under it.
@@ -389,74 +390,26 @@ impl FactStore for SqliteStore {
     ) -> Result<Vec<Vec<Decision>>, StoreError> {
         let facts: Vec<&PreparedFact> = batches.iter().flat_map(|b| b.facts.iter()).collect();
         let persons: Vec<&NewPerson> = batches.iter().flat_map(|b| b.persons.iter()).collect();
-        // The lookups of the records' current versions, built before the writer is taken. Per agency with
-        // `agency = ? AND fact_id IN (...)`, which searches the primary key (a row-value `IN (VALUES ...)` would scan
-        // the table).
-        let mut by_agency: HashMap<&str, Vec<&str>> = HashMap::new();
-        for f in &facts {
-            by_agency.entry(f.agency.as_str()).or_default().push(f.fact.fact_id.as_str());
-        }
-        let mut lookups: Vec<QueryBuilder<Sqlite>> = Vec::new();
-        for (agency, ids) in &by_agency {
-            for chunk in ids.chunks(ROWS_PER_INSERT) {
-                let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                    "SELECT agency, fact_id, source_version, content_hash, division_code FROM facts WHERE is_current = 1 AND agency = ",
-                );
-                qb.push_bind(agency.to_string()).push(" AND fact_id IN (");
-                let mut sep = qb.separated(", ");
-                for id in chunk {
-                    sep.push_bind(id.to_string());
-                }
-                qb.push(")");
-                lookups.push(qb);
-            }
-        }
-
-        let person_lookups = person_lookups(&persons);
 
         let _w = self.writer.lock(priority).await;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = to_micros(Utc::now());
-
-        // Current versions of the batches' records.
-        let mut current: HashMap<(String, String), Current> = HashMap::new();
-        for mut qb in lookups {
-            for r in qb.build().fetch_all(&mut *tx).await? {
-                let (key, version) = crate::store::sql::current_version(&r)?;
-                current.insert(key, version);
-            }
-        }
-
-        let IngestPlan { decisions, superseded, rows, changes } = plan_ingest(&facts, current);
-
-        // One statement per agency and chunk, searching the primary key as the lookup above does.
-        let mut old_by_agency: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (agency, fact_id) in &superseded {
-            old_by_agency.entry(agency.as_str()).or_default().push(fact_id.as_str());
-        }
-        for (agency, ids) in &old_by_agency {
-            for chunk in ids.chunks(ROWS_PER_INSERT) {
-                let mut qb: QueryBuilder<Sqlite> =
-                    QueryBuilder::new("UPDATE facts SET is_current = 0, superseded_at = ");
-                qb.push_bind(now).push(" WHERE is_current = 1 AND agency = ").push_bind(agency.to_string());
-                qb.push(" AND fact_id IN (");
-                let mut sep = qb.separated(", ");
-                for id in chunk {
-                    sep.push_bind(id.to_string());
-                }
-                qb.push(")");
-                qb.build().execute(&mut *tx).await?;
-            }
-        }
-
-        let ids = insert_persons_looked_up(&mut tx, &persons, person_lookups, now).await?;
-        check_fact_persons(&rows, &ids)?;
-        // The fact rows' multi-row statements, each built while the one before runs; then their changes, copied from
-        // the rows just written.
         let head = changes::change_head(&mut tx).await?;
-        let last_row: i64 =
-            sqlx::query("SELECT COALESCE(MAX(rowid), 0) FROM facts").fetch_one(&mut *tx).await?.try_get(0)?;
-        run_pipelined(&mut tx, fact_row_statements(&rows, &ids, now)).await?;
+
+        // The row work in one call on the connection's own handle (`direct`): the records' current versions, the
+        // decisions, the superseded versions, the persons, the new versions; then their changes, copied from the
+        // rows just written, and the audit events, through sqlx.
+        let (plan, ids, last_row) = direct::on_handle(&mut tx, |db| {
+            let current = direct::current_versions(db, &facts)?;
+            let plan = plan_ingest(&facts, current);
+            direct::supersede(db, &plan.superseded, now)?;
+            let ids = direct::insert_persons(db, &persons, now)?;
+            let last_row = direct::last_fact_row(db)?;
+            direct::insert_fact_rows(db, &plan.rows, &ids, now)?;
+            Ok((plan, ids, last_row))
+        })
+        .await?;
+        let IngestPlan { decisions, changes, .. } = plan;
         let head = changes::append_changes_of_rows(&mut tx, &changes, head, last_row).await?;
 
         for b in batches {
@@ -530,182 +483,25 @@ pub(super) async fn restart_wal(pool: &SqlitePool, writer: &WriteLock) -> Result
     Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
 }
 
-/// Make every one of `persons` known and return the `person_id` of each (issue 16: one lookup of the random-keyed
-/// `persons (person_key)` index per person, then appends). Known persons are looked up in multi-row statements; the
-/// others are inserted with the next `person_id`s, in the order given (the writer lock is held, so `MAX(person_id)`
-/// cannot move under us). A known person is left as it is, except that a person known only from an audited read gets
-/// its encrypted ID number.
+/// Make every one of `persons` known and return the `person_id` of each ([`direct::insert_persons`], on the
+/// connection's own handle), inside the caller's write transaction.
 pub(super) async fn insert_persons<P: std::borrow::Borrow<NewPerson>>(
     conn: &mut SqliteConnection,
     persons: &[P],
     now: i64,
 ) -> Result<HashMap<PersonKey, i64>, StoreError> {
-    insert_persons_looked_up(conn, persons, person_lookups(persons), now).await
+    direct::on_handle(conn, |db| direct::insert_persons(db, persons, now)).await
 }
 
-/// The statements that look `persons` up for [`insert_persons_looked_up`], one per [`ROWS_PER_INSERT`] persons: built
-/// before the writer is taken, they keep that work out of its critical section.
-pub(super) fn person_lookups<P: std::borrow::Borrow<NewPerson>>(persons: &[P]) -> Vec<QueryBuilder<Sqlite>> {
-    persons
-        .chunks(ROWS_PER_INSERT)
-        .map(|chunk| {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT person_key, person_id, id_cipher IS NULL FROM persons WHERE person_key IN (");
-            let mut sep = qb.separated(", ");
-            for p in chunk {
-                sep.push_bind(p.borrow().person_key.as_bytes().to_vec());
-            }
-            qb.push(")");
-            qb
-        })
-        .collect()
-}
-
-/// [`insert_persons`] with its look-ups built ([`person_lookups`] of the same `persons`).
-pub(super) async fn insert_persons_looked_up<P: std::borrow::Borrow<NewPerson>>(
-    conn: &mut SqliteConnection,
-    persons: &[P],
-    lookups: Vec<QueryBuilder<Sqlite>>,
-    now: i64,
-) -> Result<HashMap<PersonKey, i64>, StoreError> {
-    let mut ids: HashMap<PersonKey, i64> = HashMap::with_capacity(persons.len());
-    let mut probed: Vec<&NewPerson> = Vec::new();
-    for (chunk, mut qb) in persons.chunks(ROWS_PER_INSERT).zip(lookups) {
-        for r in qb.build().fetch_all(&mut *conn).await? {
-            let k: Vec<u8> = r.try_get(0)?;
-            let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;
-            ids.insert(key, r.try_get(1)?);
-            if r.try_get::<bool, _>(2)? {
-                probed.push(
-                    chunk
-                        .iter()
-                        .map(|p| p.borrow())
-                        .find(|p| p.person_key == key)
-                        .ok_or_else(|| corrupt("persons", "key"))?,
-                );
-            }
-        }
-    }
-    for p in probed {
-        sqlx::query("UPDATE persons SET id_cipher = $1, id_masked = $2, key_version = 1 WHERE person_id = $3")
-            .bind(p.id_cipher.clone())
-            .bind(p.id_masked.clone())
-            .bind(ids[&p.person_key])
-            .execute(&mut *conn)
-            .await?;
-    }
-    let mut fresh: Vec<&NewPerson> = Vec::with_capacity(persons.len().saturating_sub(ids.len()));
-    for p in persons.iter().map(|p| p.borrow()) {
-        if let std::collections::hash_map::Entry::Vacant(e) = ids.entry(p.person_key) {
-            e.insert(0); // numbered below; a key given twice is inserted once
-            fresh.push(p);
-        }
-    }
-    if fresh.is_empty() {
-        return Ok(ids);
-    }
-    let mut next: i64 =
-        sqlx::query("SELECT COALESCE(MAX(person_id), 0) FROM persons").fetch_one(&mut *conn).await?.try_get(0)?;
-    for chunk in fresh.chunks(ROWS_PER_INSERT) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO persons (person_id, person_key, id_cipher, id_masked, key_version, created_at) ",
-        );
-        qb.push_values(chunk, |mut b, p| {
-            next += 1;
-            ids.insert(p.person_key, next);
-            b.push_bind(next)
-                .push_bind(p.person_key.as_bytes().to_vec())
-                .push_bind(p.id_cipher.clone())
-                .push_bind(p.id_masked.clone())
-                .push_bind(1i64)
-                .push_bind(now);
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(ids)
-}
-
-/// Insert fact versions in multi-row statements; `(is_current, fact)` per row (a row written twice in one batch is
-/// stored once superseded, once current), its person by `ids` (every fact's person must be there). Used by the
-/// benchmark floor; ingest runs the same statements ([`fact_row_statements`]) pipelined.
+/// Insert fact versions ([`direct::insert_fact_rows`], on the connection's own handle), inside the caller's write
+/// transaction. Used by the benchmark floor; ingest runs the same statements.
 pub(super) async fn insert_fact_rows(
     conn: &mut SqliteConnection,
     rows: &[(bool, &PreparedFact)],
     ids: &HashMap<PersonKey, i64>,
     now: i64,
 ) -> Result<(), StoreError> {
-    check_fact_persons(rows, ids)?;
-    run_pipelined(conn, fact_row_statements(rows, ids, now)).await
-}
-
-/// Every fact's person has a `person_id` in `ids` (what [`fact_row_statements`] relies on).
-pub(super) fn check_fact_persons(
-    rows: &[(bool, &PreparedFact)],
-    ids: &HashMap<PersonKey, i64>,
-) -> Result<(), StoreError> {
-    match rows.iter().all(|(_, f)| ids.contains_key(&f.person_key)) {
-        true => Ok(()),
-        false => Err(corrupt("persons", "a fact's person has no person_id")),
-    }
-}
-
-/// The multi-row `INSERT INTO facts` statements of `rows`, [`ROWS_PER_INSERT`] rows each, built one by one as they
-/// are taken (after [`check_fact_persons`]).
-pub(super) fn fact_row_statements<'r>(
-    rows: &'r [(bool, &'r PreparedFact)],
-    ids: &'r HashMap<PersonKey, i64>,
-    now: i64,
-) -> impl Iterator<Item = QueryBuilder<Sqlite>> + Send + 'r {
-    rows.chunks(ROWS_PER_INSERT).map(move |chunk| {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO facts (agency, fact_id, source_version, person_id, kind, division_code, valid_from, valid_to, \
-             program, status, residence, benefit_fen, payload, content_hash, recorded_at, superseded_at, is_current) ",
-        );
-        qb.push_values(chunk, |mut b, (current, f)| {
-            let (program, status, residence, benefit_fen) = match &f.fact.payload {
-                Payload::Assistance(a) => (
-                    a.program.map(|p| p.as_str()),
-                    a.status.map(|s| s.as_str()),
-                    a.residence.map(|r| r.as_str()),
-                    a.monthly_benefit.map(super::column_fen),
-                ),
-                _ => (None, None, None, None),
-            };
-            b.push_bind(f.agency.as_str().to_owned())
-                .push_bind(f.fact.fact_id.clone())
-                .push_bind(f.fact.source_version as i64)
-                .push_bind(ids.get(&f.person_key).copied().unwrap_or_default())
-                .push_bind(f.fact.payload.kind().as_str())
-                .push_bind(f.fact.division_code.as_str().to_owned())
-                .push_bind(f.fact.valid_from.to_string())
-                .push_bind(f.fact.valid_to.map(|d| d.to_string()))
-                .push_bind(program)
-                .push_bind(status)
-                .push_bind(residence)
-                .push_bind(benefit_fen)
-                .push_bind(f.payload_json.clone())
-                .push_bind(f.content_hash.to_vec())
-                .push_bind(now)
-                .push_bind(if *current { None } else { Some(now) })
-                .push_bind(*current as i64);
-        });
-        qb
-    })
-}
-
-/// Run `statements` in order, building each next one while the one before runs on the connection's worker thread
-/// (the writer's critical section is then SQLite's work, not also the building of bound arguments).
-pub(super) async fn run_pipelined(
-    conn: &mut SqliteConnection,
-    mut statements: impl Iterator<Item = QueryBuilder<Sqlite>> + Send,
-) -> Result<(), StoreError> {
-    let mut current = statements.next();
-    while let Some(mut qb) = current {
-        let (done, next) = tokio::join!(qb.build().execute(&mut *conn), async { statements.next() });
-        done?;
-        current = next;
-    }
-    Ok(())
+    direct::on_handle(conn, |db| direct::insert_fact_rows(db, rows, ids, now)).await
 }
 
 pub(super) fn stored_fact(r: &SqliteRow) -> Result<StoredFact, StoreError> {

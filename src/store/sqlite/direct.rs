@@ -1,0 +1,199 @@
+//! The ingest's row work on the writer connection's own SQLite handle (issue 16, P1).
+//!
+//! sqlx runs each SQLite connection on a thread of its own and hands every statement, and every row it returns, across
+//! a channel to the async side. For the few statements of a transaction that is cheap; for the ingest's row work
+//! (a look-up per record and per person, an insert per version and per new person) it was not: a profile of P1 at
+//! 1,000,000 facts showed the writer thread idle a third of the time, waiting for the next statement, and a fifth of
+//! its busy time copying and freeing bound values. Here that work runs in one call on the same connection, inside the
+//! same transaction, through rusqlite's prepared statements over sqlx's locked handle
+//! ([`sqlx::sqlite::LockedSqliteHandle`]: while it is held, sqlx's thread makes no call on the handle). The statements
+//! are the same as before; they are prepared once per call and run once per row, with values bound in place.
+//!
+//! Everything here runs inside a transaction the caller began (`BEGIN IMMEDIATE` on the writer connection) and
+//! commits or rolls back: these functions never begin, commit or roll back.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::SqliteConnection;
+
+use crate::crypto::PersonKey;
+use crate::domain::fact::Payload;
+use crate::store::{Current, NewPerson, PreparedFact, StoreError, corrupt};
+
+/// Run `work` on `conn`'s SQLite handle, in this thread, holding sqlx's lock of the handle (its worker thread makes no
+/// call meanwhile). On a multi-threaded runtime the thread is first handed over to blocking work
+/// ([`tokio::task::block_in_place`]) so that the runtime's other tasks move to its other workers; on a
+/// current-thread runtime (tests) it simply runs. `work` must leave the handle as it found it: no statement left
+/// running (rusqlite finalizes its statements when they drop), no transaction begun or ended.
+pub(super) async fn on_handle<R>(
+    conn: &mut SqliteConnection,
+    work: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let mut locked = conn.lock_handle().await?;
+    let raw = locked.as_raw_handle().as_ptr();
+    // SAFETY: `raw` is the open handle of `conn`; `locked` guarantees that sqlx's worker thread makes no call on it
+    // until `locked` is dropped, after `db` below. A connection made by `from_handle` does not close the handle when
+    // it drops (rusqlite: "will not be closed when the returned connection is dropped"). sqlx links the same
+    // libsqlite3-sys (0.37) as rusqlite 0.39, so the handle's type is the same.
+    let db = unsafe { Connection::from_handle(raw) }?;
+    let run = || work(&db);
+    let out = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+        _ => run(),
+    };
+    drop(db);
+    drop(locked);
+    out
+}
+
+/// The stored current version of each `(agency, fact_id)` of `facts` that has one: one search of the primary key
+/// `(agency, fact_id, source_version)` per record.
+pub(super) fn current_versions(
+    db: &Connection,
+    facts: &[&PreparedFact],
+) -> Result<HashMap<(String, String), Current>, StoreError> {
+    let mut stmt = db.prepare(
+        "SELECT source_version, content_hash, division_code FROM facts \
+         WHERE agency = ?1 AND fact_id = ?2 AND is_current = 1",
+    )?;
+    let mut current: HashMap<(String, String), Current> = HashMap::new();
+    for f in facts {
+        let (agency, fact_id) = (f.agency.as_str(), f.fact.fact_id.as_str());
+        if current.contains_key(&(agency.to_owned(), fact_id.to_owned())) {
+            continue;
+        }
+        let row = stmt
+            .query_row(params![agency, fact_id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?))
+            })
+            .optional()?;
+        if let Some((source_version, hash, division)) = row {
+            let content_hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("facts", "content_hash length"))?;
+            let version =
+                crate::domain::versioning::CurrentVersion { source_version: source_version as u64, content_hash };
+            current.insert((agency.to_owned(), fact_id.to_owned()), Current { version, division });
+        }
+    }
+    Ok(current)
+}
+
+/// Mark the current version of each `(agency, fact_id)` superseded at `now`.
+pub(super) fn supersede(db: &Connection, superseded: &[(String, String)], now: i64) -> Result<(), StoreError> {
+    let mut stmt = db.prepare(
+        "UPDATE facts SET is_current = 0, superseded_at = ?1 WHERE agency = ?2 AND fact_id = ?3 AND is_current = 1",
+    )?;
+    for (agency, fact_id) in superseded {
+        stmt.execute(params![now, agency, fact_id])?;
+    }
+    Ok(())
+}
+
+/// Make every one of `persons` known and return the `person_id` of each (issue 16: one search of the random-keyed
+/// `persons (person_key)` index per person, then appends). The others are inserted with the next `person_id`s, in
+/// the order given (the writer lock is held, so `MAX(person_id)` cannot move under us). A known person is left as it
+/// is, except that a person known only from an audited read gets its encrypted ID number. A key given twice is
+/// inserted once.
+pub(super) fn insert_persons<P: std::borrow::Borrow<NewPerson>>(
+    db: &Connection,
+    persons: &[P],
+    now: i64,
+) -> Result<HashMap<PersonKey, i64>, StoreError> {
+    let mut ids: HashMap<PersonKey, i64> = HashMap::with_capacity(persons.len());
+    let mut fresh: Vec<&NewPerson> = Vec::new();
+    {
+        let mut find = db.prepare("SELECT person_id, id_cipher IS NULL FROM persons WHERE person_key = ?1")?;
+        let mut fill =
+            db.prepare("UPDATE persons SET id_cipher = ?1, id_masked = ?2, key_version = 1 WHERE person_id = ?3")?;
+        for p in persons.iter().map(|p| p.borrow()) {
+            if ids.contains_key(&p.person_key) {
+                continue;
+            }
+            let found = find
+                .query_row([p.person_key.as_bytes().as_slice()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?)))
+                .optional()?;
+            match found {
+                Some((id, probed)) => {
+                    if probed {
+                        fill.execute(params![p.id_cipher, p.id_masked, id])?;
+                    }
+                    ids.insert(p.person_key, id);
+                }
+                None => {
+                    ids.insert(p.person_key, 0); // numbered below
+                    fresh.push(p);
+                }
+            }
+        }
+    }
+    if fresh.is_empty() {
+        return Ok(ids);
+    }
+    let mut next: i64 = db.query_row("SELECT COALESCE(MAX(person_id), 0) FROM persons", [], |r| r.get(0))?;
+    let mut insert = db.prepare(
+        "INSERT INTO persons (person_id, person_key, id_cipher, id_masked, key_version, created_at) \
+         VALUES (?1, ?2, ?3, ?4, 1, ?5)",
+    )?;
+    for p in fresh {
+        next += 1;
+        insert.execute(params![next, p.person_key.as_bytes().as_slice(), p.id_cipher, p.id_masked, now])?;
+        ids.insert(p.person_key, next);
+    }
+    Ok(ids)
+}
+
+/// The largest `rowid` of `facts` (0 when empty): the versions written after it are the ones of this transaction.
+pub(super) fn last_fact_row(db: &Connection) -> Result<i64, StoreError> {
+    Ok(db.query_row("SELECT COALESCE(MAX(rowid), 0) FROM facts", [], |r| r.get(0))?)
+}
+
+/// Insert fact versions, `(is_current, fact)` per row in write order (a record written twice in one batch is stored
+/// once superseded, once current), each fact's person by `ids` (every fact's person must be there, or nothing is
+/// written: corrupt `persons`).
+pub(super) fn insert_fact_rows(
+    db: &Connection,
+    rows: &[(bool, &PreparedFact)],
+    ids: &HashMap<PersonKey, i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut person_ids = Vec::with_capacity(rows.len());
+    for (_, f) in rows {
+        person_ids.push(*ids.get(&f.person_key).ok_or_else(|| corrupt("persons", "a fact's person has no person_id"))?);
+    }
+    let mut stmt = db.prepare(
+        "INSERT INTO facts (agency, fact_id, source_version, person_id, kind, division_code, valid_from, valid_to, \
+         program, status, residence, benefit_fen, payload, content_hash, recorded_at, superseded_at, is_current) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?;
+    for ((current, f), person_id) in rows.iter().zip(person_ids) {
+        let (program, status, residence, benefit_fen) = match &f.fact.payload {
+            Payload::Assistance(a) => (
+                a.program.map(|p| p.as_str()),
+                a.status.map(|s| s.as_str()),
+                a.residence.map(|r| r.as_str()),
+                a.monthly_benefit.map(crate::store::column_fen),
+            ),
+            _ => (None, None, None, None),
+        };
+        stmt.execute(params![
+            f.agency.as_str(),
+            f.fact.fact_id,
+            f.fact.source_version as i64,
+            person_id,
+            f.fact.payload.kind().as_str(),
+            f.fact.division_code.as_str(),
+            f.fact.valid_from.to_string(),
+            f.fact.valid_to.map(|d| d.to_string()),
+            program,
+            status,
+            residence,
+            benefit_fen,
+            f.payload_json,
+            f.content_hash.as_slice(),
+            now,
+            if *current { None } else { Some(now) },
+            *current as i64,
+        ])?;
+    }
+    Ok(())
+}
