@@ -9,6 +9,28 @@
 
 macro_rules! fact_reads {
     ($store:ty) => {
+        /// The current facts in force on `as_of` of the persons `keys` (one statement's worth: at most
+        /// [`value::IN_LIST`]), `also` appended to the conditions (SQL text, e.g. a kind filter); the caller adds any
+        /// `ORDER BY`.
+        fn persons_facts_query(
+            keys: &[crate::crypto::PersonKey],
+            as_of: chrono::NaiveDate,
+            also: &str,
+        ) -> sqlx::QueryBuilder<Db> {
+            let mut qb: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(format!(
+                "SELECT {} FROM persons p JOIN facts f ON f.person_id = p.person_id \
+                 WHERE f.is_current = {}{also} AND f.valid_from <= ",
+                crate::store::sql::FACT_COLUMNS_F,
+                value::TRUE
+            ));
+            qb.push_bind(value::date(as_of))
+                .push(" AND (f.valid_to IS NULL OR f.valid_to > ")
+                .push_bind(value::date(as_of))
+                .push(") AND p.person_key");
+            value::push_in(&mut qb, crate::store::sql::key_bytes(keys));
+            qb
+        }
+
         #[async_trait::async_trait]
         impl crate::store::FactReads for $store {
             async fn verify_key_check(&self, check: &[u8; 32]) -> Result<bool, StoreError> {
@@ -92,17 +114,7 @@ macro_rules! fact_reads {
             ) -> Result<Vec<crate::store::StoredFact>, StoreError> {
                 let mut out = Vec::new();
                 for chunk in keys.chunks(value::IN_LIST) {
-                    let mut qb: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(format!(
-                        "SELECT {} FROM persons p JOIN facts f ON f.person_id = p.person_id \
-                         WHERE f.is_current = {} AND f.valid_from <= ",
-                        crate::store::sql::FACT_COLUMNS_F,
-                        value::TRUE
-                    ));
-                    qb.push_bind(value::date(as_of))
-                        .push(" AND (f.valid_to IS NULL OR f.valid_to > ")
-                        .push_bind(value::date(as_of))
-                        .push(") AND p.person_key");
-                    value::push_in(&mut qb, crate::store::sql::key_bytes(chunk));
+                    let mut qb = persons_facts_query(chunk, as_of, "");
                     qb.push(" ORDER BY p.person_key, f.kind, f.agency, f.fact_id");
                     for r in qb.build().fetch_all(&self.pool).await? {
                         out.push(stored_fact(&r)?);
@@ -122,20 +134,10 @@ macro_rules! fact_reads {
                 }
                 // The kinds' codes are the enum's own fixed strings, written into the SQL as literals.
                 let kinds = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect::<Vec<_>>().join(", ");
+                let kinds = format!(" AND f.kind IN ({kinds})");
                 let mut out = Vec::new();
                 for chunk in keys.chunks(value::IN_LIST) {
-                    let mut qb: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(format!(
-                        "SELECT {} FROM persons p JOIN facts f ON f.person_id = p.person_id \
-                         WHERE f.is_current = {} AND f.kind IN ({kinds}) AND f.valid_from <= ",
-                        crate::store::sql::FACT_COLUMNS_F,
-                        value::TRUE
-                    ));
-                    qb.push_bind(value::date(as_of))
-                        .push(" AND (f.valid_to IS NULL OR f.valid_to > ")
-                        .push_bind(value::date(as_of))
-                        .push(") AND p.person_key");
-                    value::push_in(&mut qb, crate::store::sql::key_bytes(chunk));
-                    for r in qb.build().fetch_all(&self.pool).await? {
+                    for r in persons_facts_query(chunk, as_of, &kinds).build().fetch_all(&self.pool).await? {
                         out.push(stored_fact(&r)?);
                     }
                 }
