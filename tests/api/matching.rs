@@ -326,8 +326,9 @@ async fn match_command_writes_one_answer_per_row_beside_the_file() {
     app.stop().await;
 }
 
-/// A message of persons the hub never met (their `persons` rows are made for the audit in one transaction on
-/// PostgreSQL): every one NOT_ENROLLED, each found by ListAccessEvents, the chain valid.
+/// A message of persons the hub never met (the audit makes their `persons` rows without an ID number; on PostgreSQL's
+/// read lanes one autocommitted statement per key): every one NOT_ENROLLED, each found by ListAccessEvents, the chain
+/// valid.
 #[apply(e2e!)]
 #[tokio::test]
 async fn a_message_of_unknown_persons_is_audited_for_each() {
