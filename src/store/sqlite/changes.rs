@@ -1,7 +1,7 @@
 //! SQLite: the change log (`change_log`, migration 0007; docs/change-feed.md): appended by `ingest` in its
 //! transaction (here), read by watchers in cursor order (`store/sql/changes.rs`, shared with PostgreSQL).
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
 use super::stored_fact;
 use crate::store::rows::*;
@@ -9,8 +9,8 @@ use crate::store::{PreparedFact, SqliteStore, StoreError};
 
 /// The newest cursor of the change log (0 when empty). Read inside the write transaction under the writer lock: the
 /// changes appended after it are numbered from it, which makes commit order = cursor order (migration 0007).
-pub(super) async fn change_head(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
-    Ok(sqlx::query("SELECT COALESCE(MAX(cursor), 0) FROM change_log").fetch_one(&mut *conn).await?.try_get(0)?)
+pub(super) fn change_head(db: &rusqlite::Connection) -> Result<i64, StoreError> {
+    Ok(db.query_row("SELECT COALESCE(MAX(cursor), 0) FROM change_log", [], |r| r.get(0))?)
 }
 
 /// Append one change per written fact version, numbered after `head` ([`change_head`]) in the order the versions were
@@ -18,9 +18,10 @@ pub(super) async fn change_head(conn: &mut SqliteConnection) -> Result<i64, Stor
 /// insertion order under the writer lock), copied in one statement, then the superseded version and division of each
 /// NEW_VERSION set on its change. `changes` is the plan's list, in the same order as the rows; the count copied must
 /// equal its length (else Corrupt, and the transaction is not committed). Returns the last cursor written, `None`
-/// when there was nothing to append.
-pub(super) async fn append_changes_of_rows(
-    conn: &mut SqliteConnection,
+/// when there was nothing to append. Runs on the writer connection's own handle, in the ingest's row work
+/// (`direct.rs`).
+pub(super) fn append_changes_of_rows(
+    db: &rusqlite::Connection,
     changes: &[(&PreparedFact, Option<(u64, String)>)],
     head: i64,
     last_row: i64,
@@ -28,30 +29,22 @@ pub(super) async fn append_changes_of_rows(
     if changes.is_empty() {
         return Ok(None);
     }
-    let copied = sqlx::query(
+    let copied = db.execute(
         "INSERT INTO change_log (cursor, agency, fact_id, source_version, kind, division_code) \
-         SELECT $1 + row_number() OVER (ORDER BY rowid), agency, fact_id, source_version, kind, division_code \
-         FROM facts WHERE rowid > $2 ORDER BY rowid",
-    )
-    .bind(head)
-    .bind(last_row)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if copied != changes.len() as u64 {
+         SELECT ?1 + row_number() OVER (ORDER BY rowid), agency, fact_id, source_version, kind, division_code \
+         FROM facts WHERE rowid > ?2 ORDER BY rowid",
+        rusqlite::params![head, last_row],
+    )?;
+    if copied != changes.len() {
         return Err(crate::store::corrupt(
             "change_log",
             format!("{copied} fact rows written for {} changes", changes.len()),
         ));
     }
-    for (i, (_, prev)) in changes.iter().enumerate() {
-        if let Some((version, division)) = prev {
-            sqlx::query("UPDATE change_log SET prev_version = $1, prev_division = $2 WHERE cursor = $3")
-                .bind(*version as i64)
-                .bind(division.as_str())
-                .bind(head + i as i64 + 1)
-                .execute(&mut *conn)
-                .await?;
+    let mut prev = db.prepare("UPDATE change_log SET prev_version = ?1, prev_division = ?2 WHERE cursor = ?3")?;
+    for (i, (_, p)) in changes.iter().enumerate() {
+        if let Some((version, division)) = p {
+            prev.execute(rusqlite::params![*version as i64, division.as_str(), head + i as i64 + 1])?;
         }
     }
     Ok(Some(head + changes.len() as i64))

@@ -394,23 +394,22 @@ impl FactStore for SqliteStore {
         let _w = self.writer.lock(priority).await;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = to_micros(Utc::now());
-        let head = changes::change_head(&mut tx).await?;
 
         // The row work in one call on the connection's own handle (`direct`): the records' current versions, the
-        // decisions, the superseded versions, the persons, the new versions; then their changes, copied from the
-        // rows just written, and the audit events, through sqlx.
-        let (plan, ids, last_row) = direct::on_handle(&mut tx, |db| {
+        // decisions, the superseded versions, the persons, the new versions and their changes (copied from the rows
+        // just written); then the audit events and the commit, through sqlx.
+        let (decisions, ids, head) = direct::on_handle(&mut tx, |db| {
             let current = direct::current_versions(db, &facts)?;
-            let plan = plan_ingest(&facts, current);
-            direct::supersede(db, &plan.superseded, now)?;
+            let IngestPlan { decisions, superseded, rows, changes } = plan_ingest(&facts, current);
+            direct::supersede(db, &superseded, now)?;
             let ids = direct::insert_persons(db, &persons, now)?;
+            let head = changes::change_head(db)?;
             let last_row = direct::last_fact_row(db)?;
-            direct::insert_fact_rows(db, &plan.rows, &ids, now)?;
-            Ok((plan, ids, last_row))
+            direct::insert_fact_rows(db, &rows, &ids, now)?;
+            let head = changes::append_changes_of_rows(db, &changes, head, last_row)?;
+            Ok((decisions, ids, head))
         })
         .await?;
-        let IngestPlan { decisions, changes, .. } = plan;
-        let head = changes::append_changes_of_rows(&mut tx, &changes, head, last_row).await?;
 
         for b in batches {
             if let Some(audit) = b.audit {
