@@ -1046,8 +1046,13 @@ async fn a_migration_that_cannot_copy_every_row_changes_nothing() {
     let after = "SELECT (SELECT CAST(MAX(version) AS TEXT) FROM _sqlx_migrations) || ' ' || \
                  (SELECT CAST(COUNT(*) AS TEXT) FROM facts f JOIN persons p ON p.person_id = f.person_id) || ' ' || \
                  (SELECT CAST(COUNT(*) AS TEXT) FROM audit_persons a JOIN persons p ON p.person_id = a.person_id)";
-    // Migrated to the newest migration there is (one file per version in migrations/sqlite, the same in postgres).
-    let newest = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")).unwrap().count();
+    // Migrated to the newest migration there is (the highest number of the files in migrations/sqlite, the same in
+    // postgres; numbers may have gaps while other branches hold theirs: 0013 and 0014 for 0015).
+    let newest = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy()[..4].parse::<i64>().unwrap())
+        .max()
+        .unwrap();
     assert_eq!(scalar(&store, after).await, format!("{newest} 1 1"));
     assert_eq!(store.person_cipher(&key).await.unwrap(), Some(cipher), "the cipher is copied as it was");
 }

@@ -120,9 +120,14 @@ async fn migration_0009_keeps_a_0007_databases_data_and_refuses_nan() {
     store.migrate().await.unwrap();
     let versions: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&mut db).await.unwrap();
-    // Every migration there is (one file per version in migrations/postgres).
-    let newest = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap().count() as i64;
-    assert_eq!(versions, (1..=newest).collect::<Vec<i64>>());
+    // Every migration there is: the numbers of the files in migrations/postgres (which may have gaps while other
+    // branches hold theirs: 0013 and 0014 for 0015).
+    let mut files: Vec<i64> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy()[..4].parse::<i64>().unwrap())
+        .collect();
+    files.sort_unstable();
+    assert_eq!(versions, files);
     let after: String = sqlx::query_scalar(standards).fetch_one(&mut db).await.unwrap();
     assert_eq!(after, before, "the reference standards are unchanged");
     let amount: String = sqlx::query_scalar("SELECT amount::text FROM fund_reports").fetch_one(&mut db).await.unwrap();

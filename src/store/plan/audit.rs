@@ -31,6 +31,9 @@ pub(crate) struct ChainEvent {
     pub persons_hash: Vec<u8>,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
+    /// A retention purge deleted the event's persons (`purged_at` set, migration 0015): the stored `persons_hash` and
+    /// `person_count` stand for them (docs/retention.md).
+    pub purged: bool,
 }
 
 /// A lane's state during the check: the position and hash its next event must follow.
@@ -43,7 +46,8 @@ struct LaneState {
 /// and the lanes): `events` in `seq` order (the log's order; each lane's events come in their lane order), `persons`
 /// as `(seq, person_key)` sorted by `seq` then key, `newest_checkpoints` the newest checkpoint event of each lane as
 /// `(lane, lane_seq, purpose)`. Checks each event's hash from the previous stored hash of its lane and its canonical
-/// content, its persons hash and count from `audit_persons`, `lane_seq` without gaps from 1 in every lane; then that
+/// content, its persons hash and count from `audit_persons` (of a purged event without person rows left: the stored
+/// ones, docs/retention.md), `lane_seq` without gaps from 1 in every lane; then that
 /// every lane reaches the newest event any checkpoint names in it, and that the heads named by each lane's newest
 /// checkpoint are the stored events with those hashes. Stops at the first broken event. (Deleting the newest events
 /// of a lane after every checkpoint that names them leaves valid shorter lanes: compare `heads` with a copy kept
@@ -154,7 +158,10 @@ where
             let why = "content altered: the event no longer hashes to its stored hash";
             return result(&lanes, checked, broken_here(why), checkpoint);
         }
-        if persons_hash(&mut keys) != stored_persons || keys.len() as i64 != e.person_count {
+        // A purged event whose persons are all gone is a tombstone: its persons hash and count are the stored ones,
+        // which the event's own hash covers (checked above). Any person row left is checked as usual.
+        let tombstone = e.purged && keys.is_empty();
+        if !tombstone && (persons_hash(&mut keys) != stored_persons || keys.len() as i64 != e.person_count) {
             let why = "persons altered: the persons recorded for the event were changed";
             return result(&lanes, checked, broken_here(why), checkpoint);
         }
@@ -245,6 +252,7 @@ mod tests {
                 persons_hash: content.persons_hash.to_vec(),
                 prev_hash: prev.to_vec(),
                 hash: hash.to_vec(),
+                purged: false,
             });
             heads.insert(*lane, (n + 1, hash));
         }
@@ -329,6 +337,7 @@ mod tests {
                 persons_hash: self.persons_hash.clone(),
                 prev_hash: self.prev_hash.clone(),
                 hash: self.hash.clone(),
+                purged: self.purged,
             }
         }
     }

@@ -80,7 +80,7 @@ macro_rules! audit_log {
                 .collect::<Result<Vec<(i32, i64, String)>, StoreError>>()?;
                 let events = sqlx::query(
                     "SELECT seq, at, agency, division, method, purpose, outcome, person_count, persons_hash, \
-                     prev_hash, hash, lane, lane_seq FROM audit_events WHERE seq <= $1 ORDER BY seq",
+                     prev_hash, hash, lane, lane_seq, purged_at IS NOT NULL FROM audit_events WHERE seq <= $1 ORDER BY seq",
                 )
                 .bind(bound)
                 .fetch(&mut *events_conn)
@@ -100,6 +100,7 @@ macro_rules! audit_log {
                         hash: r.try_get(10)?,
                         lane: r.try_get(11)?,
                         lane_seq: r.try_get(12)?,
+                        purged: r.try_get(13)?,
                     })
                 });
                 let persons = sqlx::query(
