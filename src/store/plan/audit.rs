@@ -321,6 +321,56 @@ mod tests {
         assert!(why.starts_with("event 2 of lane 2 is missing"), "{why}");
     }
 
+    /// A purged event (retention, docs/retention.md) without person rows left verifies from its stored persons hash;
+    /// one whose row is altered, or with some of its person rows still there but not all, does not.
+    #[tokio::test]
+    async fn a_purged_event_stands_on_its_stored_persons_hash() {
+        let key = [7u8; 32];
+        let content = EventContent {
+            seq: 1,
+            at_micros: 1_000,
+            agency: "education",
+            division: "",
+            method: "read",
+            purpose: "",
+            outcome: "OK",
+            person_count: 2,
+            persons_hash: persons_hash(&mut vec![key, [8u8; 32]]),
+        };
+        let hash = event_hash(&GENESIS, &content);
+        let event = |purged: bool, person_count: i64| ChainEvent {
+            seq: 1,
+            lane: 0,
+            lane_seq: 1,
+            at_micros: 1_000,
+            agency: "education".into(),
+            division: String::new(),
+            method: "read".into(),
+            purpose: String::new(),
+            outcome: "OK".into(),
+            person_count,
+            persons_hash: content.persons_hash.to_vec(),
+            prev_hash: GENESIS.to_vec(),
+            hash: hash.to_vec(),
+            purged,
+        };
+        let run = |e: ChainEvent, persons: Vec<(i64, Vec<u8>)>| async move {
+            let events = futures::stream::iter(vec![Ok(e)]);
+            let persons = futures::stream::iter(persons.into_iter().map(Ok).collect::<Vec<Result<_, StoreError>>>());
+            check_chain(events, persons, Vec::new()).await.unwrap().first_broken
+        };
+        // Purged, no person rows: valid. Not purged, no person rows: persons altered.
+        assert_eq!(run(event(true, 2), vec![]).await, None);
+        let broken = run(event(false, 2), vec![]).await.unwrap();
+        assert!(broken.1.starts_with("persons altered"), "{broken:?}");
+        // Purged but one of its two person rows left: checked as usual, and it fails.
+        let broken = run(event(true, 2), vec![(1, key.to_vec())]).await.unwrap();
+        assert!(broken.1.starts_with("persons altered"), "{broken:?}");
+        // Purged and its count altered: the event's own hash no longer matches.
+        let broken = run(event(true, 3), vec![]).await.unwrap();
+        assert!(broken.1.starts_with("content altered"), "{broken:?}");
+    }
+
     impl ChainEvent {
         fn clone_event(&self) -> ChainEvent {
             ChainEvent {
