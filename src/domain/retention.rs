@@ -83,6 +83,27 @@ pub fn cutoff(now: DateTime<Utc>, days: i64) -> DateTime<Utc> {
     now - Duration::days(days.clamp(0, MAX_DAYS))
 }
 
+/// The method of a purge chunk's audit event (agency `operator`).
+pub const PURGE_METHOD: &str = "doudi retention purge";
+
+/// The purpose of a purge chunk's audit event: `retention: KIND older than DAYS days (before CUTOFF)`, the cutoff in
+/// RFC 3339 with microseconds. The chain check reads the newest audit cutoff back ([`purge_cutoff`]).
+pub fn purge_purpose(kind: RecordKind, days: i64, cutoff: DateTime<Utc>) -> String {
+    format!(
+        "retention: {} older than {days} days (before {})",
+        kind.as_str(),
+        cutoff.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    )
+}
+
+/// The kind and cutoff a purge chunk's purpose names ([`purge_purpose`]), or `None` when it is not in that form.
+pub fn purge_cutoff(purpose: &str) -> Option<(RecordKind, DateTime<Utc>)> {
+    let rest = purpose.strip_prefix("retention: ")?;
+    let (kind, rest) = rest.split_once(' ')?;
+    let cutoff = rest.rsplit_once("(before ")?.1.strip_suffix(')')?;
+    Some((RecordKind::parse(kind)?, DateTime::parse_from_rfc3339(cutoff).ok()?.with_timezone(&Utc)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +128,15 @@ mod tests {
         // 2024-03-01T00:00Z minus 366 days: 2023-03-01T00:00Z (2024 is a leap year, 29 February in between).
         let now = "2024-03-01T00:00:00Z".parse().unwrap();
         assert_eq!(cutoff(now, 366), "2023-03-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap());
+    }
+
+    #[test]
+    fn a_purge_purpose_names_its_kind_and_cutoff() {
+        let at: DateTime<Utc> = "2023-03-01T00:00:00.000001Z".parse().unwrap();
+        let p = purge_purpose(RecordKind::AuditPersons, 366, at);
+        assert_eq!(p, "retention: audit_persons older than 366 days (before 2023-03-01T00:00:00.000001Z)");
+        assert_eq!(purge_cutoff(&p), Some((RecordKind::AuditPersons, at)));
+        assert_eq!(purge_cutoff("retention: facts older than 1 days (before 2023-03-01T00:00:00Z)"), None);
+        assert_eq!(purge_cutoff("case review"), None);
     }
 }

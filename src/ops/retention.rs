@@ -105,8 +105,7 @@ pub fn operator() -> String {
 /// The agency of the retention commands' audit events (as `doudi calendar add`'s).
 pub const OPERATOR_AGENCY: &str = "operator";
 
-/// The method of a purge chunk's audit event.
-pub const PURGE_METHOD: &str = "doudi retention purge";
+pub use crate::domain::retention::PURGE_METHOD;
 
 /// Set `kind`'s period (refused below its floor, [`check_period`]), audited with the period before and after.
 /// Returns the period before.
@@ -242,11 +241,7 @@ pub async fn purge(
                 agency: OPERATOR_AGENCY.to_owned(),
                 division: String::new(),
                 method: PURGE_METHOD.to_owned(),
-                purpose: format!(
-                    "retention: {} older than {days} days (before {})",
-                    kind.as_str(),
-                    cut.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-                ),
+                purpose: crate::domain::retention::purge_purpose(kind, days, cut),
                 outcome: format!("OK purged {} {n}; by {by}", kind.as_str()),
                 person_keys: Vec::new(),
             };

@@ -1468,19 +1468,26 @@ async fn retention_purges_in_chunks_keeps_tombstones_and_spares_holds() {
 
     // A day from now everything is past any cutoff.
     let cutoff = now() + chrono::Duration::days(1);
-    let purge_audit = |n: u64| record("operator", &format!("doudi retention purge {n}"), vec![]);
+    // Each chunk's event as the command writes it: the chain check reads the audit cutoff back from its purpose.
+    let audit_of = |kind: RecordKind| {
+        move |n: u64| AuditRecord {
+            purpose: doudi::domain::retention::purge_purpose(kind, 1, cutoff),
+            outcome: format!("OK purged {n}"),
+            ..record("operator", doudi::domain::retention::PURGE_METHOD, vec![])
+        }
+    };
     // Fact versions wait for the change log: change 1 (A version 1) is still there.
     assert_eq!(s.purge_due(FactVersion, cutoff).await.unwrap(), 0);
     // The change log: changes 1–3 (never the newest, 4), two then one.
     assert_eq!(s.purge_due(ChangeLog, cutoff).await.unwrap(), 3);
-    assert_eq!(s.purge_chunk(ChangeLog, cutoff, 2, &purge_audit).await.unwrap(), 2);
-    assert_eq!(s.purge_chunk(ChangeLog, cutoff, 2, &purge_audit).await.unwrap(), 1);
-    assert_eq!(s.purge_chunk(ChangeLog, cutoff, 2, &purge_audit).await.unwrap(), 0);
+    assert_eq!(s.purge_chunk(ChangeLog, cutoff, 2, &audit_of(ChangeLog)).await.unwrap(), 2);
+    assert_eq!(s.purge_chunk(ChangeLog, cutoff, 2, &audit_of(ChangeLog)).await.unwrap(), 1);
+    assert_eq!(s.purge_chunk(ChangeLog, cutoff, 2, &audit_of(ChangeLog)).await.unwrap(), 0);
     assert_eq!(s.change_log_oldest().await.unwrap(), Some(4));
     // Fact versions: A version 1 only (B's is held; versions 2 are current).
     assert_eq!(s.purge_due(FactVersion, cutoff).await.unwrap(), 1);
-    assert_eq!(s.purge_chunk(FactVersion, cutoff, 10, &purge_audit).await.unwrap(), 1);
-    assert_eq!(s.purge_chunk(FactVersion, cutoff, 10, &purge_audit).await.unwrap(), 0);
+    assert_eq!(s.purge_chunk(FactVersion, cutoff, 10, &audit_of(FactVersion)).await.unwrap(), 1);
+    assert_eq!(s.purge_chunk(FactVersion, cutoff, 10, &audit_of(FactVersion)).await.unwrap(), 0);
     let facts = s.person_facts(&db.key(&p), d(2023, 6, 30)).await.unwrap();
     assert_eq!(versions(&facts), pairs(&[("A", 2)]), "the current version reads as before");
     // 2023Q1 names A version 1 by its content hash, which the tombstone keeps.
@@ -1497,10 +1504,10 @@ async fn retention_purges_in_chunks_keeps_tombstones_and_spares_holds() {
     );
     // Audit: p's two pushes, one a chunk; q's events are held.
     assert_eq!(s.purge_due(AuditPersons, cutoff).await.unwrap(), 2);
-    assert_eq!(s.purge_chunk(AuditPersons, cutoff, 1, &purge_audit).await.unwrap(), 1);
-    assert_eq!(s.purge_chunk(AuditPersons, cutoff, 1, &purge_audit).await.unwrap(), 1);
-    assert_eq!(s.purge_chunk(AuditPersons, cutoff, 1, &purge_audit).await.unwrap(), 0);
-    assert_eq!(s.purge_chunk(Settlement, cutoff, 1, &purge_audit).await.unwrap(), 0, "not purged yet");
+    assert_eq!(s.purge_chunk(AuditPersons, cutoff, 1, &audit_of(AuditPersons)).await.unwrap(), 1);
+    assert_eq!(s.purge_chunk(AuditPersons, cutoff, 1, &audit_of(AuditPersons)).await.unwrap(), 1);
+    assert_eq!(s.purge_chunk(AuditPersons, cutoff, 1, &audit_of(AuditPersons)).await.unwrap(), 0);
+    assert_eq!(s.purge_chunk(Settlement, cutoff, 1, &audit_of(Settlement)).await.unwrap(), 0, "not purged yet");
     let by = |k: PersonKey| AuditFilter { person: Some(k), ..AuditFilter::default() };
     assert!(s.list_audit_events(&by(db.key(&p)), None, 10).await.unwrap().is_empty());
     assert_eq!(s.list_audit_events(&by(db.key(&q)), None, 10).await.unwrap().len(), 3, "two pushes and the hold");

@@ -49,13 +49,16 @@ struct LaneState {
 /// content, its persons hash and count from `audit_persons` (of a purged event without person rows left: the stored
 /// ones, docs/retention.md), `lane_seq` without gaps from 1 in every lane; then that
 /// every lane reaches the newest event any checkpoint names in it, and that the heads named by each lane's newest
-/// checkpoint are the stored events with those hashes. Stops at the first broken event. (Deleting the newest events
+/// checkpoint are the stored events with those hashes. A purged event must be older than `purged_before` (microseconds),
+/// the newest cutoff of the audit purges recorded in the log (`domain::retention::purge_cutoff`; `None`: no purge
+/// recorded): an event marked purged outside a recorded purge is broken. Stops at the first broken event. (Deleting the newest events
 /// of a lane after every checkpoint that names them leaves valid shorter lanes: compare `heads` with a copy kept
 /// elsewhere to detect that.)
 pub(crate) async fn check_chain<E, P>(
     mut events: E,
     mut persons: P,
     newest_checkpoints: Vec<(i32, i64, String)>,
+    purged_before: Option<i64>,
 ) -> Result<ChainCheck, StoreError>
 where
     E: Stream<Item = Result<ChainEvent, StoreError>> + Unpin,
@@ -160,6 +163,10 @@ where
         }
         // A purged event whose persons are all gone is a tombstone: its persons hash and count are the stored ones,
         // which the event's own hash covers (checked above). Any person row left is checked as usual.
+        if e.purged && purged_before.is_none_or(|before| e.at_micros >= before) {
+            let why = "purged without a purge: no recorded retention purge of the audit reaches this event's time";
+            return result(&lanes, checked, broken_here(why), checkpoint);
+        }
         let tombstone = e.purged && keys.is_empty();
         if !tombstone && (persons_hash(&mut keys) != stored_persons || keys.len() as i64 != e.person_count) {
             let why = "persons altered: the persons recorded for the event were changed";
@@ -268,7 +275,7 @@ mod tests {
         let newest = newest.into_iter().map(|(l, (s, p))| (l, s, p)).collect();
         let events = futures::stream::iter(events.into_iter().map(Ok));
         let persons = futures::stream::iter(Vec::<Result<(i64, Vec<u8>), StoreError>>::new());
-        check_chain(events, persons, newest).await.unwrap()
+        check_chain(events, persons, newest, None).await.unwrap()
     }
 
     fn head(e: &ChainEvent) -> LaneHead {
@@ -357,7 +364,7 @@ mod tests {
         let run = |e: ChainEvent, persons: Vec<(i64, Vec<u8>)>| async move {
             let events = futures::stream::iter(vec![Ok(e)]);
             let persons = futures::stream::iter(persons.into_iter().map(Ok).collect::<Vec<Result<_, StoreError>>>());
-            check_chain(events, persons, Vec::new()).await.unwrap().first_broken
+            check_chain(events, persons, Vec::new(), Some(2_000)).await.unwrap().first_broken
         };
         // Purged, no person rows: valid. Not purged, no person rows: persons altered.
         assert_eq!(run(event(true, 2), vec![]).await, None);
@@ -369,6 +376,13 @@ mod tests {
         // Purged and its count altered: the event's own hash no longer matches.
         let broken = run(event(true, 3), vec![]).await.unwrap();
         assert!(broken.1.starts_with("content altered"), "{broken:?}");
+        // Marked purged with no recorded purge reaching its time (1,000 µs): broken.
+        for before in [None, Some(1_000)] {
+            let events = futures::stream::iter(vec![Ok(event(true, 2))]);
+            let persons = futures::stream::iter(Vec::<Result<(i64, Vec<u8>), StoreError>>::new());
+            let broken = check_chain(events, persons, Vec::new(), before).await.unwrap().first_broken.unwrap();
+            assert!(broken.1.starts_with("purged without a purge"), "{broken:?}");
+        }
     }
 
     impl ChainEvent {
