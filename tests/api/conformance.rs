@@ -1447,7 +1447,8 @@ async fn retention_purges_in_chunks_keeps_tombstones_and_spares_holds() {
     db.push(&[db.fact("civil_affairs", "B", 2, &q, rural_dibao("500.00"))]).await;
     created(freeze(&db, "2023Q2", d(2023, 6, 30), now()).await);
 
-    // q held; 2022Q1 held (nothing of this test's is in it).
+    // q held; 2022Q4 held (nothing of this test's is in force then: the facts start on 2023-01-01), and 2023Q1 held
+    // (A version 1 is in force from 2023-01-01, so held until that hold is released).
     let hold_audit = |_: i64| record("operator", "doudi retention hold", vec![db.key(&q)]);
     let q_hold = s
         .place_hold(
@@ -1461,10 +1462,17 @@ async fn retention_purges_in_chunks_keeps_tombstones_and_spares_holds() {
         )
         .await
         .unwrap();
-    let quarter = HoldTarget::Quarter("2022Q1".parse::<Quarter>().unwrap());
+    let quarter = HoldTarget::Quarter("2022Q4".parse::<Quarter>().unwrap());
     let none_audit = |_: i64| record("operator", "doudi retention hold", vec![]);
     let hold = NewHold { target: quarter.clone(), reason: "r".into(), placed_by: "t".into(), placed_at: now() };
     s.place_hold(&hold, &none_audit).await.unwrap();
+    let q1 = NewHold {
+        target: HoldTarget::Quarter("2023Q1".parse::<Quarter>().unwrap()),
+        reason: "r".into(),
+        placed_by: "t".into(),
+        placed_at: now(),
+    };
+    let q1_hold = s.place_hold(&q1, &none_audit).await.unwrap();
 
     // A day from now everything is past any cutoff.
     let cutoff = now() + chrono::Duration::days(1);
@@ -1484,7 +1492,11 @@ async fn retention_purges_in_chunks_keeps_tombstones_and_spares_holds() {
     assert_eq!(s.purge_chunk(ChangeLog, cutoff, 2, &audit_of(ChangeLog)).await.unwrap(), 1);
     assert_eq!(s.purge_chunk(ChangeLog, cutoff, 2, &audit_of(ChangeLog)).await.unwrap(), 0);
     assert_eq!(s.change_log_oldest().await.unwrap(), Some(4));
-    // Fact versions: A version 1 only (B's is held; versions 2 are current).
+    // Fact versions: none while 2023Q1 is held; once released, A version 1 only (B's is held; versions 2 are current).
+    assert_eq!(s.purge_due(FactVersion, cutoff).await.unwrap(), 0);
+    assert_eq!(s.purge_chunk(FactVersion, cutoff, 10, &audit_of(FactVersion)).await.unwrap(), 0);
+    let release_none = |_: &StoredHold| record("operator", "doudi retention release", vec![]);
+    s.release_hold(q1_hold, "t", "done", now(), &release_none).await.unwrap().unwrap();
     assert_eq!(s.purge_due(FactVersion, cutoff).await.unwrap(), 1);
     assert_eq!(s.purge_chunk(FactVersion, cutoff, 10, &audit_of(FactVersion)).await.unwrap(), 1);
     assert_eq!(s.purge_chunk(FactVersion, cutoff, 10, &audit_of(FactVersion)).await.unwrap(), 0);
@@ -1520,8 +1532,9 @@ async fn retention_purges_in_chunks_keeps_tombstones_and_spares_holds() {
     assert_eq!(released.target, HoldTarget::Person(db.key(&q)));
     assert!(s.release_hold(q_hold, "t", "again", now(), &release_audit).await.unwrap().is_none());
     let holds = s.retention_holds().await.unwrap();
-    assert_eq!(holds.len(), 2);
+    assert_eq!(holds.len(), 3, "released holds are kept");
     assert_eq!(holds[0].released.as_ref().map(|r| r.2.as_str()), Some("done"));
     assert_eq!((holds[1].target.clone(), holds[1].released.is_none()), (quarter, true));
+    assert!(holds[2].released.is_some());
     assert_eq!(s.purge_due(AuditPersons, cutoff).await.unwrap(), 4);
 }
