@@ -193,6 +193,9 @@ async fn defaults_are_loaded_with_their_sources_and_an_audit_period_under_180_da
     let (code, said) = doudi(&key, &["retention", "purge", "--dry-run", "--database-url", &db]);
     assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("audit_persons  due         0"), "{said}");
+    let (code, said) = doudi(&key, &["retention", "purge", "--database-url", &db]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("audit_persons  purged         0") && said.contains("purge complete"), "{said}");
 
     // An event made a tombstone behind the command's back (its persons deleted, marked purged) while no purge of the
     // audit is recorded in the log: the chain check says so.
