@@ -82,6 +82,11 @@ enum Command {
         #[command(subcommand)]
         command: doudi::ops::calendar::CalendarCommand,
     },
+    /// Retention (docs/retention.md): periods per kind of record, legal holds, and the resumable, audited purge.
+    Retention {
+        #[command(subcommand)]
+        command: doudi::ops::retention::RetentionCommand,
+    },
     /// Medical policy parameters (docs/spec/medical.md): effective-dated versions per pooling area.
     Policy {
         #[command(subcommand)]
@@ -368,6 +373,16 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
         Command::Calendar { command } => {
             let store = open_store(cli.config.as_deref(), command.database_url()).await?;
             let r = doudi::ops::calendar::run(&store, command).await;
+            store.close().await;
+            r
+        }
+        Command::Retention { command } => {
+            let config = Config::load(
+                cli.config.as_deref(),
+                &Overrides { database_url: command.database_url(), ..Default::default() },
+            )?;
+            let store = open_store(cli.config.as_deref(), command.database_url()).await?;
+            let r = doudi::ops::retention::run(&store, &config, command).await;
             store.close().await;
             r
         }

@@ -14,6 +14,7 @@ pub mod medical_history;
 pub mod money;
 pub mod money_limits;
 pub mod policy;
+pub mod retention;
 pub mod snapshot;
 pub mod summary;
 pub mod versioning;

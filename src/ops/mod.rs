@@ -2,3 +2,4 @@
 //! have no administrative RPC yet). Each opens the store from the configuration, does one thing, and closes it.
 
 pub mod calendar;
+pub mod retention;

@@ -231,8 +231,8 @@ pub trait ChangeLog: Send + Sync {
     /// The newest committed cursor (0 when the log is empty).
     async fn change_log_head(&self) -> Result<i64, StoreError>;
 
-    /// The oldest cursor still in the log, `None` when it is empty. (Nothing prunes the log yet; a retention job
-    /// would make this rise, and older cursors answer OUT_OF_RANGE.)
+    /// The oldest cursor still in the log, `None` when it is empty. A retention purge
+    /// ([`RetentionStore::purge_chunk`]) makes it rise, and older cursors answer OUT_OF_RANGE.
     async fn change_log_oldest(&self) -> Result<Option<i64>, StoreError>;
 
     /// A receiver of the newest committed cursor: it changes after every commit that appended changes.
@@ -423,6 +423,68 @@ pub trait SnapshotStore: Send + Sync {
     async fn verify_snapshot(&self, quarter: &str) -> Result<Option<Verification>, StoreError>;
 }
 
+/// Retention (migration 0015, docs/retention.md): the periods per kind of record, legal holds, and the resumable purge.
+/// Every write here is one write transaction with its audit event (lane 0). Written once for both backends
+/// (`store/sql/retention.rs`).
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// Every kind's period, by kind (`retention_policy`).
+    async fn retention_policies(&self) -> Result<Vec<RetentionPolicy>, StoreError>;
+
+    /// Set `kind`'s period to `days` with its source, and append `audit`, in one transaction. Returns the period as it
+    /// was, or `None` (nothing written) when the table holds no such kind. The caller checks the floor
+    /// ([`crate::domain::retention::check_period`]); the table's CHECK refuses a period under `min_days` as well.
+    async fn set_retention(
+        &self,
+        kind: crate::domain::retention::RecordKind,
+        days: i64,
+        source: &str,
+        set_by: &str,
+        at: DateTime<Utc>,
+        audit: &(dyn for<'p> Fn(&'p RetentionPolicy) -> AuditRecord + Send + Sync),
+    ) -> Result<Option<RetentionPolicy>, StoreError>;
+
+    /// Place a hold and append its audit event (`audit`, given the new hold's id) in one transaction; returns the id.
+    async fn place_hold(
+        &self,
+        hold: &NewHold,
+        audit: &(dyn Fn(i64) -> AuditRecord + Send + Sync),
+    ) -> Result<i64, StoreError>;
+
+    /// Release hold `id` (kept, with when, who and why) and append `audit` in one transaction. Returns the hold as it
+    /// was, or `None` (nothing written) when there is no hold `id` in force.
+    async fn release_hold(
+        &self,
+        id: i64,
+        released_by: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+        audit: &(dyn for<'p> Fn(&'p StoredHold) -> AuditRecord + Send + Sync),
+    ) -> Result<Option<StoredHold>, StoreError>;
+
+    /// Every hold, in force or released, by id.
+    async fn retention_holds(&self) -> Result<Vec<StoredHold>, StoreError>;
+
+    /// How many records of `kind` a purge with this `cutoff` would purge now (reads only: `--dry-run`).
+    async fn purge_due(
+        &self,
+        kind: crate::domain::retention::RecordKind,
+        cutoff: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Purge at most `limit` records of `kind` past `cutoff`, not yet purged and not held, in one write transaction
+    /// with its audit event (`audit`, given the count; appended only when the chunk purged something). Returns how
+    /// many it purged: 0 when nothing is left. What a purge does per kind, and what it never touches, is
+    /// docs/retention.md's; a chunk selects only rows not yet purged, so an interrupted purge resumes where it stopped.
+    async fn purge_chunk(
+        &self,
+        kind: crate::domain::retention::RecordKind,
+        cutoff: DateTime<Utc>,
+        limit: usize,
+        audit: PurgeAudit<'_>,
+    ) -> Result<u64, StoreError>;
+}
+
 /// Everything the hub needs of a database: every area of the contract.
 pub trait Storage:
     StoreAdmin
@@ -436,6 +498,7 @@ pub trait Storage:
     + KeyRotation
     + MedicalStore
     + SnapshotStore
+    + RetentionStore
     + 'static
 {
 }
@@ -452,6 +515,7 @@ impl<T> Storage for T where
         + KeyRotation
         + MedicalStore
         + SnapshotStore
+        + RetentionStore
         + 'static
 {
 }

@@ -486,3 +486,51 @@ pub struct Verification {
     /// differs, a broken link to the previous snapshot, a fact version referenced by a status row that changed.
     pub differences: Vec<String>,
 }
+
+// ---- Retention (migration 0015, docs/retention.md) ----
+/// One kind of record's retention period (`retention_policy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    pub kind: crate::domain::retention::RecordKind,
+    pub days: i64,
+    /// The shortest period `doudi retention set` accepts (audit: 180 days).
+    pub min_days: i64,
+    /// Where the period comes from (a law, a standard, the documented policy).
+    pub source: String,
+    pub set_at: DateTime<Utc>,
+    pub set_by: String,
+}
+
+/// What a legal hold holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldTarget {
+    /// A person, by the hub's person key (the ID number is never stored).
+    Person(PersonKey),
+    /// A quarter: the audit events of its time span and the fact versions in force at some day of it.
+    Quarter(crate::domain::calendar::Quarter),
+}
+
+/// A legal hold to place.
+#[derive(Debug, Clone)]
+pub struct NewHold {
+    pub target: HoldTarget,
+    pub reason: String,
+    pub placed_by: String,
+    pub placed_at: DateTime<Utc>,
+}
+
+/// A stored legal hold, in force or released (holds are never deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredHold {
+    pub id: i64,
+    pub target: HoldTarget,
+    pub reason: String,
+    pub placed_at: DateTime<Utc>,
+    pub placed_by: String,
+    /// `(when, by whom, why)` once released.
+    pub released: Option<(DateTime<Utc>, String, String)>,
+}
+
+/// The audit event of a purge chunk, given the number of records the chunk purged (built inside the chunk's
+/// transaction, which appends it).
+pub type PurgeAudit<'a> = &'a (dyn Fn(u64) -> AuditRecord + Send + Sync);

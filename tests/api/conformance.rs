@@ -19,6 +19,7 @@
 //! | `the_same_input_freezes_to_the_same_sections_on_sqlite_and_this_backend` | the backend-neutral snapshot logic gives identical sections on both backends for the same rows (on `tests/api` both stores are SQLite) |
 //! | `a_calendar_load_planned_from_stale_versions_is_raced` | `load_calendar_notice`: versions 1, 2 of a year; `Raced` and nothing written when planned from stale versions; the plan sees the warnings received since `warnings_since` and its changes are stored |
 //! | `warnings_and_fund_reports_keep_their_identity_rules` | `push_warnings` (ACCEPTED / DUPLICATE / CONFLICT), `update_warning` from a state, `submit_fund_report` versions |
+//! | `retention_purges_in_chunks_keeps_tombstones_and_spares_holds` | `RetentionStore`: sourced defaults, `set_retention` audited and floored, holds placed and released (kept), `purge_due` / `purge_chunk` per kind: chunks of what is due and not held, the change log cut at its start but never its head, fact versions only once no change refers to them, tombstones that keep snapshots verifying |
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1412,4 +1413,130 @@ async fn cancelled_ingests_leave_no_partial_persons() {
     let chain = db.store.verify_audit_chain().await.unwrap();
     assert_eq!(chain.first_broken, None);
     assert_eq!(chain.checked as usize, 8 + committed + 1);
+}
+
+// ---- RetentionStore ----
+
+/// `RetentionStore` (migration 0015, docs/retention.md): the sourced defaults; a period set with its audit event (and
+/// the table's own floor); holds placed and released (kept); the purge in chunks of every kind, each chunk only what
+/// is due, not yet purged and not held, with the bounds that keep snapshots and the change feed readable.
+#[apply(e2e!)]
+#[tokio::test]
+async fn retention_purges_in_chunks_keeps_tombstones_and_spares_holds() {
+    use doudi::domain::calendar::Quarter;
+    use doudi::domain::retention::RecordKind::{self, AuditPersons, ChangeLog, FactVersion, Settlement};
+    let db = open().await;
+    let s = &db.store;
+    // The defaults of docs/retention.md.
+    let got: Vec<(RecordKind, i64, i64)> =
+        s.retention_policies().await.unwrap().iter().map(|p| (p.kind, p.days, p.min_days)).collect();
+    assert_eq!(got, [(AuditPersons, 366, 180), (ChangeLog, 366, 1), (FactVersion, 1827, 1), (Settlement, 1827, 1)]);
+    // A period set: the one before returned, one audit event; under the floor the table's CHECK refuses it.
+    let audit = |_: &RetentionPolicy| record("operator", "doudi retention set", vec![]);
+    let before = s.set_retention(FactVersion, 1000, "test", "t", now(), &audit).await.unwrap().unwrap();
+    assert_eq!(before.days, 1827);
+    assert_eq!(s.audit_count().await.unwrap(), 1);
+    assert!(s.set_retention(AuditPersons, 179, "test", "t", now(), &audit).await.is_err());
+    assert_eq!(s.retention_policies().await.unwrap()[0].days, 366, "unchanged");
+
+    // p's record A and q's record B, each pushed alone in version 1, frozen into 2023Q1, then version 2 of both
+    // (version 1 superseded), frozen into 2023Q2. Changes 1–4; audit events 2–5 name p, q, p, q.
+    let (p, q) = (id("621021", (1980, 1, 1), 1), id("621021", (1981, 2, 2), 2));
+    db.push(&[db.fact("civil_affairs", "A", 1, &p, rural_dibao("442.00"))]).await;
+    db.push(&[db.fact("civil_affairs", "B", 1, &q, rural_dibao("442.00"))]).await;
+    created(freeze(&db, "2023Q1", d(2023, 3, 31), now()).await);
+    db.push(&[db.fact("civil_affairs", "A", 2, &p, rural_dibao("500.00"))]).await;
+    db.push(&[db.fact("civil_affairs", "B", 2, &q, rural_dibao("500.00"))]).await;
+    created(freeze(&db, "2023Q2", d(2023, 6, 30), now()).await);
+
+    // q held; 2022Q4 held (nothing of this test's is in force then: the facts start on 2023-01-01), and 2023Q1 held
+    // (A version 1 is in force from 2023-01-01, so held until that hold is released).
+    let hold_audit = |_: i64| record("operator", "doudi retention hold", vec![db.key(&q)]);
+    let q_hold = s
+        .place_hold(
+            &NewHold {
+                target: HoldTarget::Person(db.key(&q)),
+                reason: "r".into(),
+                placed_by: "t".into(),
+                placed_at: now(),
+            },
+            &hold_audit,
+        )
+        .await
+        .unwrap();
+    let quarter = HoldTarget::Quarter("2022Q4".parse::<Quarter>().unwrap());
+    let none_audit = |_: i64| record("operator", "doudi retention hold", vec![]);
+    let hold = NewHold { target: quarter.clone(), reason: "r".into(), placed_by: "t".into(), placed_at: now() };
+    s.place_hold(&hold, &none_audit).await.unwrap();
+    let q1 = NewHold {
+        target: HoldTarget::Quarter("2023Q1".parse::<Quarter>().unwrap()),
+        reason: "r".into(),
+        placed_by: "t".into(),
+        placed_at: now(),
+    };
+    let q1_hold = s.place_hold(&q1, &none_audit).await.unwrap();
+
+    // A day from now everything is past any cutoff.
+    let cutoff = now() + chrono::Duration::days(1);
+    // Each chunk's event as the command writes it: the chain check reads the audit cutoff back from its purpose.
+    let audit_of = |kind: RecordKind| {
+        move |n: u64| AuditRecord {
+            purpose: doudi::domain::retention::purge_purpose(kind, 1, cutoff),
+            outcome: format!("OK purged {n}"),
+            ..record("operator", doudi::domain::retention::PURGE_METHOD, vec![])
+        }
+    };
+    // Fact versions wait for the change log: change 1 (A version 1) is still there.
+    assert_eq!(s.purge_due(FactVersion, cutoff).await.unwrap(), 0);
+    // The change log: changes 1–3 (never the newest, 4), two then one.
+    assert_eq!(s.purge_due(ChangeLog, cutoff).await.unwrap(), 3);
+    assert_eq!(s.purge_chunk(ChangeLog, cutoff, 2, &audit_of(ChangeLog)).await.unwrap(), 2);
+    assert_eq!(s.purge_chunk(ChangeLog, cutoff, 2, &audit_of(ChangeLog)).await.unwrap(), 1);
+    assert_eq!(s.purge_chunk(ChangeLog, cutoff, 2, &audit_of(ChangeLog)).await.unwrap(), 0);
+    assert_eq!(s.change_log_oldest().await.unwrap(), Some(4));
+    // Fact versions: none while 2023Q1 is held; once released, A version 1 only (B's is held; versions 2 are current).
+    assert_eq!(s.purge_due(FactVersion, cutoff).await.unwrap(), 0);
+    assert_eq!(s.purge_chunk(FactVersion, cutoff, 10, &audit_of(FactVersion)).await.unwrap(), 0);
+    let release_none = |_: &StoredHold| record("operator", "doudi retention release", vec![]);
+    s.release_hold(q1_hold, "t", "done", now(), &release_none).await.unwrap().unwrap();
+    assert_eq!(s.purge_due(FactVersion, cutoff).await.unwrap(), 1);
+    assert_eq!(s.purge_chunk(FactVersion, cutoff, 10, &audit_of(FactVersion)).await.unwrap(), 1);
+    assert_eq!(s.purge_chunk(FactVersion, cutoff, 10, &audit_of(FactVersion)).await.unwrap(), 0);
+    let facts = s.person_facts(&db.key(&p), d(2023, 6, 30)).await.unwrap();
+    assert_eq!(versions(&facts), pairs(&[("A", 2)]), "the current version reads as before");
+    // 2023Q1 names A version 1 by its content hash, which the tombstone keeps.
+    let v = s.verify_snapshot("2023Q1").await.unwrap().unwrap();
+    assert!(v.differences.is_empty(), "{:?}", v.differences);
+    assert_eq!(
+        scalar(
+            s,
+            "SELECT payload || '|' || CAST(COUNT(*) AS TEXT) FROM facts WHERE purged_at IS NOT NULL \
+                          GROUP BY payload"
+        )
+        .await,
+        "|1"
+    );
+    // Audit: p's two pushes, one a chunk; q's events are held.
+    assert_eq!(s.purge_due(AuditPersons, cutoff).await.unwrap(), 2);
+    assert_eq!(s.purge_chunk(AuditPersons, cutoff, 1, &audit_of(AuditPersons)).await.unwrap(), 1);
+    assert_eq!(s.purge_chunk(AuditPersons, cutoff, 1, &audit_of(AuditPersons)).await.unwrap(), 1);
+    assert_eq!(s.purge_chunk(AuditPersons, cutoff, 1, &audit_of(AuditPersons)).await.unwrap(), 0);
+    assert_eq!(s.purge_chunk(Settlement, cutoff, 1, &audit_of(Settlement)).await.unwrap(), 0, "not purged yet");
+    let by = |k: PersonKey| AuditFilter { person: Some(k), ..AuditFilter::default() };
+    assert!(s.list_audit_events(&by(db.key(&p)), None, 10).await.unwrap().is_empty());
+    assert_eq!(s.list_audit_events(&by(db.key(&q)), None, 10).await.unwrap().len(), 3, "two pushes and the hold");
+    let chain = s.verify_audit_chain().await.unwrap();
+    assert_eq!(chain.first_broken, None);
+
+    // Released (kept, once): q's four events (two pushes, the hold, the release) are due.
+    let release_audit = |_: &StoredHold| record("operator", "doudi retention release", vec![db.key(&q)]);
+    let released = s.release_hold(q_hold, "t", "done", now(), &release_audit).await.unwrap().unwrap();
+    assert_eq!(released.target, HoldTarget::Person(db.key(&q)));
+    assert!(s.release_hold(q_hold, "t", "again", now(), &release_audit).await.unwrap().is_none());
+    let holds = s.retention_holds().await.unwrap();
+    assert_eq!(holds.len(), 3, "released holds are kept");
+    assert_eq!(holds[0].released.as_ref().map(|r| r.2.as_str()), Some("done"));
+    assert_eq!((holds[1].target.clone(), holds[1].released.is_none()), (quarter, true));
+    assert!(holds[2].released.is_some());
+    assert_eq!(s.purge_due(AuditPersons, cutoff).await.unwrap(), 4);
 }

@@ -136,6 +136,8 @@ mod metrics;
 mod postgres_only;
 #[path = "../api/replicas.rs"]
 mod replicas;
+#[path = "../api/retention.rs"]
+mod retention;
 #[path = "../api/signed_heads.rs"]
 mod signed_heads;
 #[path = "../api/snapshot.rs"]

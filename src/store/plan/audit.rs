@@ -33,6 +33,9 @@ pub(crate) struct ChainEvent {
     pub hash: Vec<u8>,
     /// The pinned gateway the call came through ("" for a direct peer; `domain::audit`).
     pub via: String,
+    /// A retention purge deleted the event's persons (`purged_at` set, migration 0015): the stored `persons_hash` and
+    /// `person_count` stand for them (docs/retention.md).
+    pub purged: bool,
 }
 
 /// A lane's state during the check: the position and hash its next event must follow.
@@ -45,15 +48,19 @@ struct LaneState {
 /// and the lanes): `events` in `seq` order (the log's order; each lane's events come in their lane order), `persons`
 /// as `(seq, person_key)` sorted by `seq` then key, `newest_checkpoints` the newest checkpoint event of each lane as
 /// `(lane, lane_seq, purpose)`. Checks each event's hash from the previous stored hash of its lane and its canonical
-/// content, its persons hash and count from `audit_persons`, `lane_seq` without gaps from 1 in every lane; then that
+/// content, its persons hash and count from `audit_persons` (of a purged event without person rows left: the stored
+/// ones, docs/retention.md), `lane_seq` without gaps from 1 in every lane; then that
 /// every lane reaches the newest event any checkpoint names in it, and that the heads named by each lane's newest
-/// checkpoint are the stored events with those hashes. Stops at the first broken event. (Deleting the newest events
+/// checkpoint are the stored events with those hashes. A purged event must be older than `purged_before` (microseconds),
+/// the newest cutoff of the audit purges recorded in the log (`domain::retention::purge_cutoff`; `None`: no purge
+/// recorded): an event marked purged outside a recorded purge is broken. Stops at the first broken event. (Deleting the newest events
 /// of a lane after every checkpoint that names them leaves valid shorter lanes: compare `heads` with a copy kept
 /// elsewhere to detect that.)
 pub(crate) async fn check_chain<E, P>(
     mut events: E,
     mut persons: P,
     newest_checkpoints: Vec<(i32, i64, String)>,
+    purged_before: Option<i64>,
 ) -> Result<ChainCheck, StoreError>
 where
     E: Stream<Item = Result<ChainEvent, StoreError>> + Unpin,
@@ -157,7 +164,14 @@ where
             let why = "content altered: the event no longer hashes to its stored hash";
             return result(&lanes, checked, broken_here(why), checkpoint);
         }
-        if persons_hash(&mut keys) != stored_persons || keys.len() as i64 != e.person_count {
+        // A purged event whose persons are all gone is a tombstone: its persons hash and count are the stored ones,
+        // which the event's own hash covers (checked above). Any person row left is checked as usual.
+        if e.purged && purged_before.is_none_or(|before| e.at_micros >= before) {
+            let why = "purged without a purge: no recorded retention purge of the audit reaches this event's time";
+            return result(&lanes, checked, broken_here(why), checkpoint);
+        }
+        let tombstone = e.purged && keys.is_empty();
+        if !tombstone && (persons_hash(&mut keys) != stored_persons || keys.len() as i64 != e.person_count) {
             let why = "persons altered: the persons recorded for the event were changed";
             return result(&lanes, checked, broken_here(why), checkpoint);
         }
@@ -250,6 +264,7 @@ mod tests {
                 prev_hash: prev.to_vec(),
                 hash: hash.to_vec(),
                 via: String::new(),
+                purged: false,
             });
             heads.insert(*lane, (n + 1, hash));
         }
@@ -265,7 +280,7 @@ mod tests {
         let newest = newest.into_iter().map(|(l, (s, p))| (l, s, p)).collect();
         let events = futures::stream::iter(events.into_iter().map(Ok));
         let persons = futures::stream::iter(Vec::<Result<(i64, Vec<u8>), StoreError>>::new());
-        check_chain(events, persons, newest).await.unwrap()
+        check_chain(events, persons, newest, None).await.unwrap()
     }
 
     fn head(e: &ChainEvent) -> LaneHead {
@@ -318,6 +333,65 @@ mod tests {
         assert!(why.starts_with("event 2 of lane 2 is missing"), "{why}");
     }
 
+    /// A purged event (retention, docs/retention.md) without person rows left verifies from its stored persons hash;
+    /// one whose row is altered, or with some of its person rows still there but not all, does not.
+    #[tokio::test]
+    async fn a_purged_event_stands_on_its_stored_persons_hash() {
+        let key = [7u8; 32];
+        let content = EventContent {
+            seq: 1,
+            at_micros: 1_000,
+            agency: "education",
+            division: "",
+            method: "read",
+            purpose: "",
+            outcome: "OK",
+            person_count: 2,
+            persons_hash: persons_hash(&mut vec![key, [8u8; 32]]),
+            via: "",
+        };
+        let hash = event_hash(&GENESIS, &content);
+        let event = |purged: bool, person_count: i64| ChainEvent {
+            seq: 1,
+            lane: 0,
+            lane_seq: 1,
+            at_micros: 1_000,
+            agency: "education".into(),
+            division: String::new(),
+            method: "read".into(),
+            purpose: String::new(),
+            outcome: "OK".into(),
+            person_count,
+            persons_hash: content.persons_hash.to_vec(),
+            prev_hash: GENESIS.to_vec(),
+            hash: hash.to_vec(),
+            via: String::new(),
+            purged,
+        };
+        let run = |e: ChainEvent, persons: Vec<(i64, Vec<u8>)>| async move {
+            let events = futures::stream::iter(vec![Ok(e)]);
+            let persons = futures::stream::iter(persons.into_iter().map(Ok).collect::<Vec<Result<_, StoreError>>>());
+            check_chain(events, persons, Vec::new(), Some(2_000)).await.unwrap().first_broken
+        };
+        // Purged, no person rows: valid. Not purged, no person rows: persons altered.
+        assert_eq!(run(event(true, 2), vec![]).await, None);
+        let broken = run(event(false, 2), vec![]).await.unwrap();
+        assert!(broken.1.starts_with("persons altered"), "{broken:?}");
+        // Purged but one of its two person rows left: checked as usual, and it fails.
+        let broken = run(event(true, 2), vec![(1, key.to_vec())]).await.unwrap();
+        assert!(broken.1.starts_with("persons altered"), "{broken:?}");
+        // Purged and its count altered: the event's own hash no longer matches.
+        let broken = run(event(true, 3), vec![]).await.unwrap();
+        assert!(broken.1.starts_with("content altered"), "{broken:?}");
+        // Marked purged with no recorded purge reaching its time (1,000 µs): broken.
+        for before in [None, Some(1_000)] {
+            let events = futures::stream::iter(vec![Ok(event(true, 2))]);
+            let persons = futures::stream::iter(Vec::<Result<(i64, Vec<u8>), StoreError>>::new());
+            let broken = check_chain(events, persons, Vec::new(), before).await.unwrap().first_broken.unwrap();
+            assert!(broken.1.starts_with("purged without a purge"), "{broken:?}");
+        }
+    }
+
     impl ChainEvent {
         fn clone_event(&self) -> ChainEvent {
             ChainEvent {
@@ -335,6 +409,7 @@ mod tests {
                 prev_hash: self.prev_hash.clone(),
                 hash: self.hash.clone(),
                 via: self.via.clone(),
+                purged: self.purged,
             }
         }
     }

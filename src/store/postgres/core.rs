@@ -245,6 +245,11 @@ pub(super) fn stored_fact(r: &PgRow) -> Result<StoredFact, StoreError> {
     let kind: String = r.try_get(4)?;
     let kind = PayloadKind::parse(&kind).ok_or_else(|| corrupt("facts", format!("unknown kind {kind}")))?;
     let payload: String = r.try_get(8)?;
+    if payload.is_empty() {
+        // A retention tombstone (docs/retention.md): no read path selects one (current versions are never purged, the
+        // change feed and snapshots read only versions newer than any purged); reaching one is a bug, said plainly.
+        return Err(corrupt("facts", "a purged fact version (retention tombstone) has no payload to read"));
+    }
     let payload = Payload::from_json(kind, &payload).map_err(|e| corrupt("facts", e.to_string()))?;
     let pk: Vec<u8> = r.try_get(3)?;
     Ok(StoredFact {

@@ -26,6 +26,7 @@ mod facts;
 mod keys;
 mod lanes;
 mod medical;
+mod retention;
 mod snapshot;
 
 use async_trait::async_trait;
@@ -60,6 +61,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "audit_lanes", include_str!("../../../migrations/postgres/0011_audit_lanes.sql")),
     (12, "signed_heads", include_str!("../../../migrations/postgres/0012_signed_heads.sql")),
     (14, "audit_via", include_str!("../../../migrations/postgres/0014_audit_via.sql")),
+    (15, "retention", include_str!("../../../migrations/postgres/0015_retention.sql")),
 ];
 
 /// A write transaction holding the hub-wide write lock (`store::sql`).

@@ -79,9 +79,23 @@ macro_rules! audit_log {
                 .iter()
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
                 .collect::<Result<Vec<(i32, i64, String)>, StoreError>>()?;
+                // The newest cutoff of the audit purges the log records (docs/retention.md): a purged event must be
+                // older. These events are in the chain, so a forged one is found by the pass.
+                let purged_before = sqlx::query_scalar::<_, String>(
+                    "SELECT purpose FROM audit_events WHERE method = $1 AND agency = 'operator' AND seq <= $2",
+                )
+                .bind(crate::domain::retention::PURGE_METHOD)
+                .bind(bound)
+                .fetch_all(&mut *events_conn)
+                .await?
+                .iter()
+                .filter_map(|p| crate::domain::retention::purge_cutoff(p))
+                .filter(|(kind, _)| *kind == crate::domain::retention::RecordKind::AuditPersons)
+                .map(|(_, at)| crate::store::to_micros(at))
+                .max();
                 let events = sqlx::query(
                     "SELECT seq, at, agency, division, method, purpose, outcome, person_count, persons_hash, \
-                     prev_hash, hash, lane, lane_seq, via FROM audit_events WHERE seq <= $1 ORDER BY seq",
+                     prev_hash, hash, lane, lane_seq, via, purged_at IS NOT NULL FROM audit_events WHERE seq <= $1 ORDER BY seq",
                 )
                 .bind(bound)
                 .fetch(&mut *events_conn)
@@ -102,6 +116,7 @@ macro_rules! audit_log {
                         lane: r.try_get(11)?,
                         lane_seq: r.try_get(12)?,
                         via: r.try_get(13)?,
+                        purged: r.try_get(14)?,
                     })
                 });
                 let persons = sqlx::query(
@@ -114,7 +129,7 @@ macro_rules! audit_log {
                     let r = r?;
                     Ok((r.try_get(0)?, r.try_get(1)?))
                 });
-                crate::store::plan::check_chain(events, persons, checkpoints).await
+                crate::store::plan::check_chain(events, persons, checkpoints, purged_before).await
             }
 
             async fn audit_lane_heads(&self) -> Result<Vec<crate::domain::audit::LaneHead>, StoreError> {

@@ -10,6 +10,7 @@ mod direct;
 mod facts;
 mod keys;
 mod medical;
+mod retention;
 mod snapshot;
 
 use async_trait::async_trait;
@@ -60,6 +61,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "audit_lanes", include_str!("../../../migrations/sqlite/0011_audit_lanes.sql")),
     (12, "signed_heads", include_str!("../../../migrations/sqlite/0012_signed_heads.sql")),
     (14, "audit_via", include_str!("../../../migrations/sqlite/0014_audit_via.sql")),
+    (15, "retention", include_str!("../../../migrations/sqlite/0015_retention.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
@@ -507,6 +509,11 @@ pub(super) fn stored_fact(r: &SqliteRow) -> Result<StoredFact, StoreError> {
     let kind: String = r.try_get(4)?;
     let kind = PayloadKind::parse(&kind).ok_or_else(|| corrupt("facts", format!("unknown kind {kind}")))?;
     let payload: String = r.try_get(8)?;
+    if payload.is_empty() {
+        // A retention tombstone (docs/retention.md): no read path selects one (current versions are never purged, the
+        // change feed and snapshots read only versions newer than any purged); reaching one is a bug, said plainly.
+        return Err(corrupt("facts", "a purged fact version (retention tombstone) has no payload to read"));
+    }
     let payload = Payload::from_json(kind, &payload).map_err(|e| corrupt("facts", e.to_string()))?;
     let pk: Vec<u8> = r.try_get(3)?;
     let date = |s: String| NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|e| corrupt("facts", e.to_string()));
