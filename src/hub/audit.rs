@@ -72,11 +72,13 @@ impl Hub {
         let fingerprint: Vec<u8> = {
             let mut h = Sha256::new();
             h.update(format!(
-                "audit|{:?}|{:?}|{:?}|{:?}",
+                "audit|{:?}|{:?}|{:?}|{:?}{}",
                 filter.person.map(|k| k.short()),
                 filter.agency,
                 filter.from,
-                filter.to
+                filter.to,
+                // Absent without an outcome filter, so tokens issued before it keep working.
+                filter.outcome.map(|o| format!("|{o:?}")).unwrap_or_default()
             ));
             h.finalize()[..8].to_vec()
         };

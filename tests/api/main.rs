@@ -35,6 +35,7 @@ mod matching;
 mod medical;
 mod medical_demo;
 mod metrics;
+mod refusals;
 mod signed_heads;
 mod slow_disk;
 mod snapshot;

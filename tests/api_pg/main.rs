@@ -132,6 +132,8 @@ mod medical_demo;
 mod metrics;
 #[path = "../api/postgres_only.rs"]
 mod postgres_only;
+#[path = "../api/refusals.rs"]
+mod refusals;
 #[path = "../api/replicas.rs"]
 mod replicas;
 #[path = "../api/signed_heads.rs"]
