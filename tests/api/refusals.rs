@@ -146,6 +146,24 @@ async fn refused_reads_in_one_minute_are_one_event_each_with_their_count_and_the
     assert_eq!(s.code(), Code::InvalidArgument);
     assert!(s.message().starts_with("outcome:"), "{}", s.message());
 
+    // The listing of refusals has its partial index (migration 0013) on either backend.
+    let store = &app.app_hub.store;
+    let indexes = match store.pg_pool() {
+        Some(pg) => {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'audit_events_refusals'")
+                .fetch_one(pg)
+                .await
+                .unwrap()
+        }
+        None => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'audit_events_refusals'",
+        )
+        .fetch_one(store.sqlite_pool().unwrap())
+        .await
+        .unwrap(),
+    };
+    assert_eq!(indexes, 1);
+
     // The chain still verifies, refusals included.
     let chain = civil.audit.verify_audit_chain(pb::VerifyAuditChainRequest {}).await.unwrap().into_inner();
     assert!(chain.valid, "{}", chain.reason);

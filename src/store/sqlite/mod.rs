@@ -58,6 +58,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "person_ids", include_str!("../../../migrations/sqlite/0010_person_ids.sql")),
     (11, "audit_lanes", include_str!("../../../migrations/sqlite/0011_audit_lanes.sql")),
     (12, "signed_heads", include_str!("../../../migrations/sqlite/0012_signed_heads.sql")),
+    (13, "refusals", include_str!("../../../migrations/sqlite/0013_refusals.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
