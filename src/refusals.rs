@@ -104,8 +104,14 @@ pub struct Peer {
     pub identity: String,
     /// The subject of a certificate naming no known agency, when it parsed.
     pub subject: Option<String>,
-    /// The peer's IP address (the port is left out: every connection has another).
+    /// The peer's IP address (the port is left out: every connection has another; an IPv4-mapped IPv6 address is
+    /// written as the IPv4 address it maps, [`canonical`]).
     pub addr: Option<IpAddr>,
+}
+
+/// `addr` as written in events: an IPv4-mapped IPv6 address (a hub listening on `[::]`) as its IPv4 address.
+pub fn canonical(addr: IpAddr) -> IpAddr {
+    addr.to_canonical()
 }
 
 impl Peer {
@@ -270,7 +276,7 @@ impl RefusalLog {
         }
         let w =
             s.current.get_or_insert_with(|| Window { minute, entries: HashMap::new(), overflow: Default::default() });
-        let key = Key { kind: r.kind, identity: r.peer.identity, addr: r.peer.addr, method: r.method };
+        let key = Key { kind: r.kind, identity: r.peer.identity, addr: r.peer.addr.map(canonical), method: r.method };
         let full = w.entries.len() >= self.peers_per_minute;
         match w.entries.get_mut(&key) {
             Some(e) => {
@@ -608,6 +614,18 @@ mod tests {
         let last = log.take_ready(true);
         assert_eq!(last.len(), 1);
         assert!(last[0].purpose.starts_with("minute=2026-12-06T10:01Z;"), "{}", last[0].purpose);
+    }
+
+    #[test]
+    fn an_ipv4_mapped_address_is_the_same_peer_as_the_ipv4_address() {
+        let log = RefusalLog::new(100);
+        log.clock.set(Some(at(10, 0, 0)));
+        log.record(refused(RefusalKind::PermissionDenied, "p", "10.0.0.1", "/a"));
+        log.record(refused(RefusalKind::PermissionDenied, "p", "::ffff:10.0.0.1", "/a"));
+        let events = log.take_ready(true);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].outcome, "REFUSED PERMISSION_DENIED count=2");
+        assert!(events[0].purpose.contains("; addr=10.0.0.1;"), "{}", events[0].purpose);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! The refusal log's clock is fixed (`hub.refusals.clock`) so that each test chooses its minute; the events are then
 //! written as the hub writes them when a minute is over (`flush` after the clock moved on) or at shutdown
-//! (`flush_all`). Expected values are the spec's (security.md: who may read what) and the counts each test makes.
+//! (`flush_all`). Expected values are the spec's (docs/spec/security.md: who may read what) and the counts each test
+//! makes.
 
 use std::time::Duration;
 
@@ -79,7 +80,7 @@ async fn refused_reads_in_one_minute_are_one_event_each_with_their_count_and_the
     get(&mut civil, &person, "2023-06-30").await.unwrap();
 
     at_ten(&app, 10);
-    // leading_group may read aggregates only (security.md): 5 GetRecipient refused.
+    // leading_group may read aggregates only (docs/spec/security.md): 5 GetRecipient refused.
     let mut lg = app.client("leading_group").await;
     for _ in 0..5 {
         assert_eq!(get(&mut lg, &person, "2023-06-30").await.unwrap_err().code(), Code::PermissionDenied);
