@@ -355,3 +355,60 @@ fn identity_of(app: &TestApp, issued: &doudi::certs::Issued) -> ClientIdentity {
 async fn client_of(app: &TestApp, id: &ClientIdentity) -> Clients {
     Clients::new(connect(&app.server, "localhost", id).await.unwrap(), 1 << 20)
 }
+
+/// One MatchRecipients call of these messages: the answers received, and how it ended.
+async fn match_call(c: &mut Clients, messages: Vec<Vec<String>>) -> (usize, Result<(), tonic::Status>) {
+    let messages = messages.into_iter().map(|ids| pb::MatchRecipientsRequest {
+        id_numbers: ids,
+        purpose: "check".into(),
+        as_of: String::new(),
+    });
+    let mut answers = match c.exchange.match_recipients(futures::stream::iter(messages)).await {
+        Ok(r) => r.into_inner(),
+        Err(s) => return (0, Err(s)),
+    };
+    let mut got = 0;
+    loop {
+        match answers.message().await {
+            Ok(Some(_)) => got += 1,
+            Ok(None) => return (got, Ok(())),
+            Err(s) => return (got, Err(s)),
+        }
+    }
+}
+
+#[apply(e2e!)]
+#[tokio::test]
+async fn a_stream_refused_after_answers_is_recorded_from_its_trailers_and_other_errors_are_not() {
+    let app = spawn_app_with(|c| c.match_max_ids_per_call = 2).await;
+    at_ten(&app, 50);
+    let p = id("621022", (1980, 3, 3), 9);
+    let mut civil = app.client("civil_affairs").await;
+    // One ID number answered, then a message that would pass the per-call cap of 2: RESOURCE_EXHAUSTED
+    // (QUOTA_EXCEEDED) in the trailers, after an answer.
+    let (got, end) = match_call(&mut civil, vec![vec![p.clone()], vec![p.clone(), p.clone()]]).await;
+    assert_eq!(got, 1);
+    assert_eq!(end.unwrap_err().code(), Code::ResourceExhausted);
+    // leading_group may not compare (aggregates only): PERMISSION_DENIED.
+    let mut lg = app.client("leading_group").await;
+    assert_eq!(match_call(&mut lg, vec![vec![p.clone()]]).await.1.unwrap_err().code(), Code::PermissionDenied);
+    // A client error is no refusal on record: an invalid ID number.
+    let (_, end) = match_call(&mut civil, vec![vec!["12345".into()]]).await;
+    let code = end.err().map(|s| s.code());
+    assert_ne!(code, Some(Code::PermissionDenied));
+    assert_eq!(minute_over(&app).await, 2);
+
+    let refused = list(&mut civil, "REFUSED").await;
+    let got: Vec<(&str, &str, &str)> =
+        refused.iter().map(|e| (e.agency.as_str(), e.method.as_str(), e.outcome.as_str())).collect();
+    let method = "/doudi.v1.RecipientExchange/MatchRecipients";
+    assert_eq!(
+        got,
+        [
+            ("civil_affairs", method, "REFUSED RESOURCE_EXHAUSTED count=1"),
+            ("leading_group", method, "REFUSED PERMISSION_DENIED count=1"),
+        ]
+    );
+    assert!(refused[0].purpose.contains("match_max_ids_per_call"), "{}", refused[0].purpose);
+    app.stop().await;
+}
