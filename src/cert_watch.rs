@@ -417,6 +417,10 @@ impl ClientCertVerifier for WatchedVerifier {
             )) => self.watch.refused_stale(end_entity, secs),
             Err(_) => {}
         }
+        if result.is_err() {
+            // For the handshake's refusal event (`crate::refusals`).
+            crate::refusals::note_handshake_cert(end_entity);
+        }
         result
     }
 

@@ -74,6 +74,10 @@ pub struct Config {
     /// signed head is kept only when the heads changed since the newest kept one; 0 = only on request
     /// (`GetSignedHead` with `fresh`).
     pub audit_head_sign_secs: u64,
+    /// Refusals on record (docs/refusals.md): refusals are audit events aggregated per (kind, method, peer, address,
+    /// minute); at most this many such events a minute, refusals of further peers counted in one overflow event per
+    /// kind; 0 = every refusal in the overflow events.
+    pub audit_refusal_peers_per_minute: usize,
     /// Requests per second each agency may make (GCRA quota), and the burst above it; 0 = no quota.
     pub rate_per_agency: u32,
     pub rate_burst: u32,
@@ -210,6 +214,7 @@ impl Default for Config {
             gateway_identities: Vec::new(),
             audit_checkpoint_secs: 1,
             audit_head_sign_secs: 300,
+            audit_refusal_peers_per_minute: crate::refusals::DEFAULT_PEERS_PER_MINUTE,
             rate_per_agency: 2_000,
             rate_burst: 4_000,
             max_streams_per_agency: 16,
@@ -244,7 +249,7 @@ pub const REDACTED: &str = "<redacted>";
 
 impl Config {
     /// Every configuration key, in the order of the struct (and of `doudi.example.toml`).
-    pub const KEYS: [&'static str; 37] = [
+    pub const KEYS: [&'static str; 38] = [
         "listen",
         "database_url",
         "certs_dir",
@@ -270,6 +275,7 @@ impl Config {
         "gateway_identities",
         "audit_checkpoint_secs",
         "audit_head_sign_secs",
+        "audit_refusal_peers_per_minute",
         "rate_per_agency",
         "rate_burst",
         "max_streams_per_agency",

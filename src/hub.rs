@@ -231,6 +231,8 @@ pub struct Hub {
     /// The audit signer (`certs_dir/audit-signing.key`), when the hub has one: signs audit heads
     /// ([`Hub::signed_head`], docs/audit-lanes.md "Signed heads").
     pub head_signer: Option<Arc<crate::audit_head::HeadSigner>>,
+    /// Refusals waiting to be written as aggregated audit events (issue 20 item 2, `crate::refusals`).
+    pub refusals: Arc<crate::refusals::RefusalLog>,
 }
 
 /// Small pushes at most in one group-committed transaction (`store::group`); each at most [`SMALL_PUSH_FACTS`] facts,
@@ -284,7 +286,7 @@ pub(crate) fn check_purpose(purpose: &str) -> Result<String, HubError> {
 }
 
 /// Replace every run of 17 ASCII digits followed by a digit, `X` or `x` with its masked form.
-fn mask_id_like(text: &str) -> String {
+pub(crate) fn mask_id_like(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -398,6 +400,7 @@ impl Hub {
             coverage: Arc::default(),
             pushes: PushGroup::default(),
             head_signer: None,
+            refusals: Arc::default(),
         })
     }
 

@@ -18,6 +18,7 @@ pub mod hub;
 pub mod lifetime;
 pub mod metrics;
 pub mod ops;
+pub mod refusals;
 pub mod report;
 pub mod rotation;
 pub mod server;

@@ -15,6 +15,8 @@
 //! | `doudi_calendar_covered_until` | gauge | — (YYYYMMDD of the last day the working-day calendar holds, e.g. 20261231) |
 //! | `doudi_certificate_expiry_days` | gauge | `kind` (`ca`, `server`, `agency`, `operator`), `subject` (`crate::cert_watch`) |
 //! | `doudi_crl_next_update_seconds` | gauge | `file` (`crate::cert_watch`) |
+//! | `doudi_refusals_total` | counter | `kind` (`crate::refusals`) |
+//! | `doudi_audit_refusal_events_dropped_total` | counter | — (`crate::refusals`) |
 //! | `doudi_audit_head_sign_age_seconds` | gauge | — (seconds since the audit head signer last ran; 0 when `audit_head_sign_secs` = 0) |
 //!
 //! The request metrics are recorded by [`crate::grpc::observe`]; the pool and audit gauges are read when

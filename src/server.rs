@@ -139,6 +139,7 @@ impl Application {
         };
         let hub = Hub {
             head_signer,
+            refusals: Arc::new(crate::refusals::RefusalLog::new(config.audit_refusal_peers_per_minute)),
             store,
             keys,
             policy: policy.clone(),
@@ -194,8 +195,13 @@ impl Application {
         let age_grace = Duration::from_secs(config.max_connection_age_grace_secs);
         let incoming = {
             let close = close.clone();
-            tls::tls_incoming(listener, reloadable, Duration::from_secs(config.handshake_timeout_secs))
-                .map(move |conn| conn.map(|tls| close.wrap(tls, max_age, age_grace)))
+            tls::tls_incoming_recorded(
+                listener,
+                reloadable,
+                Duration::from_secs(config.handshake_timeout_secs),
+                Some(hub.refusals.clone()),
+            )
+            .map(move |conn| conn.map(|tls| close.wrap(tls, max_age, age_grace)))
         };
 
         // tonic-health's reporter; its service wrapped so Watch of an unknown service follows the protocol.
@@ -219,6 +225,9 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         metrics.register(cert_watch.collector());
         metrics.register(Box::new(auth.ignored_forwarded_counter()));
+        for c in hub.refusals.collectors() {
+            metrics.register(c);
+        }
         let metrics_listener = match config.metrics_listen {
             Some(a) => Some(crate::metrics::bind(a).await?),
             None => None,
@@ -229,7 +238,8 @@ impl Application {
             &config.trust_domain,
             policy.clone(),
             &[FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET],
-        );
+        )
+        .with_refusals(hub.refusals.clone());
 
         let max = config.max_message_bytes;
         let exchange = RecipientExchangeServer::new(ExchangeService {
@@ -300,6 +310,7 @@ impl Application {
         let audit_head_sign_secs = config.audit_head_sign_secs;
         let signer_hub = hub.clone();
         let signer_metrics = metrics.clone();
+        let refusals = hub.refusals.clone();
         let serve: ServeFuture = Box::pin(async move {
             let metrics_task = metrics_listener
                 .map(|l| tokio::spawn(crate::metrics::serve(l, metrics_for_http, store.clone())))
@@ -345,10 +356,19 @@ impl Application {
             }
             let reminder = AbortOnDrop(crate::hub::calendar::spawn_reminder(store.clone(), clock.clone()));
             let cert_check = AbortOnDrop(spawn_cert_check(cert_watch));
+            // Refusals on record (docs/refusals.md): each minute's events are written once it is over.
+            let refusal_flusher =
+                crate::refusals::spawn_flusher(refusals.clone(), store.clone(), Duration::from_secs(1));
             let head_signer = (audit_head_sign_secs > 0).then(|| {
                 AbortOnDrop(spawn_head_signer(signer_hub, Duration::from_secs(audit_head_sign_secs), signer_metrics))
             });
             let r = server.await.context("server task")?;
+            // Whatever is pending, the current minute included, before the store closes.
+            refusal_flusher.stop().await;
+            let written = refusals.flush_all(&store).await;
+            if written > 0 {
+                tracing::info!(events = written, "refusal events written at shutdown");
+            }
             drop(head_signer);
             drop((reminder, cert_check));
             closed_when_done.fire();

@@ -440,8 +440,21 @@ pub fn tls_incoming(
     config: ReloadableServerConfig,
     handshake_timeout: Duration,
 ) -> impl Stream<Item = Result<TlsStream<TcpStream>, io::Error>> + Send + 'static {
+    tls_incoming_recorded(listener, config, handshake_timeout, None)
+}
+
+/// [`tls_incoming`], and every handshake that refuses the client's certificate (or finds none) is put on record in
+/// `refusals` (docs/refusals.md): kind HANDSHAKE, method `tls.handshake`, the peer's IP address and, when the
+/// verifier saw one, the certificate's fingerprint and subject. Other failed handshakes (a client that is not TLS,
+/// one that gives up, a timeout) are only logged.
+pub fn tls_incoming_recorded(
+    listener: TcpListener,
+    config: ReloadableServerConfig,
+    handshake_timeout: Duration,
+    refusals: Option<Arc<crate::refusals::RefusalLog>>,
+) -> impl Stream<Item = Result<TlsStream<TcpStream>, io::Error>> + Send + 'static {
     let (tx, rx) = mpsc::channel(ACCEPTED_QUEUE);
-    tokio::spawn(accept_loop(listener, config, handshake_timeout, tx));
+    tokio::spawn(accept_loop(listener, config, handshake_timeout, tx, refusals));
     ReceiverStream::new(rx)
 }
 
@@ -450,6 +463,7 @@ async fn accept_loop(
     config: ReloadableServerConfig,
     handshake_timeout: Duration,
     tx: mpsc::Sender<Result<TlsStream<TcpStream>, io::Error>>,
+    refusals: Option<Arc<crate::refusals::RefusalLog>>,
 ) {
     let limit = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
     loop {
@@ -481,14 +495,36 @@ async fn accept_loop(
         }
         let acceptor = TlsAcceptor::from(config.current());
         let tx = tx.clone();
+        let refusals = refusals.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+            let (accepted, refused_cert) =
+                crate::refusals::with_handshake_cert(tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)))
+                    .await;
+            match accepted {
                 Ok(Ok(stream)) => {
                     // An error here means the stream was dropped: the connection is closed.
                     let _ = tx.send(Ok(stream)).await;
                 }
-                Ok(Err(e)) => log_handshake_error(peer, &e),
+                Ok(Err(e)) => {
+                    log_handshake_error(peer, &e);
+                    if let (Some(log), Some(reason)) = (&refusals, refused_certificate(&e)) {
+                        let peer = match &refused_cert {
+                            Some(cert) => crate::refusals::Peer::unknown_certificate(cert.as_ref(), Some(peer.ip())),
+                            None => crate::refusals::Peer {
+                                identity: "none".into(),
+                                addr: Some(peer.ip()),
+                                ..Default::default()
+                            },
+                        };
+                        log.record(crate::refusals::Refused {
+                            kind: crate::refusals::RefusalKind::Handshake,
+                            method: crate::refusals::HANDSHAKE_METHOD.into(),
+                            peer,
+                            reason,
+                        });
+                    }
+                }
                 Err(_elapsed) => {
                     tracing::debug!(%peer, timeout = ?handshake_timeout, "TLS handshake timed out; connection dropped");
                 }
@@ -508,6 +544,16 @@ fn is_per_connection_error(e: &io::Error) -> bool {
             | io::ErrorKind::WouldBlock
             | io::ErrorKind::TimedOut
     )
+}
+
+/// The reason when a handshake failed because the client's certificate was refused or missing.
+fn refused_certificate(e: &io::Error) -> Option<String> {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(err @ (rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)) => {
+            Some(err.to_string())
+        }
+        _ => None,
+    }
 }
 
 fn log_handshake_error(peer: SocketAddr, e: &io::Error) {

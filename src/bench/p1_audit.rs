@@ -32,6 +32,7 @@ pub async fn run(persons: usize, out: &mut super::Output) -> anyhow::Result<()> 
             coverage: Default::default(),
             pushes: Default::default(),
             head_signer: None,
+            refusals: Default::default(),
         };
         let mut batches = Vec::new();
         for agency in AgencyCode::KNOWN.iter().filter(|a| **a != AgencyCode::LEADING_GROUP) {

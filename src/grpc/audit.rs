@@ -7,7 +7,7 @@ use super::convert::{id_number_in, timestamp};
 use super::pb::{self, audit_server::Audit};
 use super::status::invalid;
 use crate::hub::Hub;
-use crate::store::AuditFilter;
+use crate::store::{AuditFilter, OutcomeFilter};
 
 pub struct AuditService {
     pub hub: Hub,
@@ -78,6 +78,16 @@ impl Audit for AuditService {
             },
             from: micros(r.from.as_ref(), "from")?,
             to: micros(r.to.as_ref(), "to")?,
+            outcome: if r.outcome.is_empty() {
+                None
+            } else {
+                Some(OutcomeFilter::parse(&r.outcome).ok_or_else(|| {
+                    invalid(
+                        "outcome",
+                        "must be REFUSED, ANSWERED, PERMISSION_DENIED, UNAUTHENTICATED, RESOURCE_EXHAUSTED or HANDSHAKE",
+                    )
+                })?)
+            },
         };
         let page = self
             .hub

@@ -41,6 +41,7 @@ use crate::domain::agency::Principal;
 use crate::domain::policy::AccessPolicy;
 use crate::grpc::trace_context::{TRACE_ID, TraceParent};
 use crate::metrics::Metrics;
+use crate::refusals::{Peer, RefusalKind, RefusalLog, Refused};
 
 /// The request-id header (request and response metadata).
 pub const REQUEST_ID: &str = "x-request-id";
@@ -104,6 +105,16 @@ pub struct ObserveLayer {
     trust_domain: Arc<str>,
     policy: Arc<AccessPolicy>,
     methods: Arc<HashSet<String>>,
+    /// Where refusals are put on record (`crate::refusals`), when set.
+    refusals: Option<Arc<RefusalSink>>,
+}
+
+/// What recording a refusal needs, shared by every request (one reference count per request).
+struct RefusalSink {
+    log: Arc<RefusalLog>,
+    trust_domain: Arc<str>,
+    policy: Arc<AccessPolicy>,
+    methods: Arc<HashSet<String>>,
 }
 
 impl ObserveLayer {
@@ -130,7 +141,19 @@ impl ObserveLayer {
         }
         methods.insert("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo".into());
         methods.insert("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo".into());
-        ObserveLayer { metrics, trust_domain: trust_domain.into(), policy, methods: Arc::new(methods) }
+        ObserveLayer { metrics, trust_domain: trust_domain.into(), policy, methods: Arc::new(methods), refusals: None }
+    }
+
+    /// Put refusals on record in `log` (PERMISSION_DENIED, UNAUTHENTICATED, and RESOURCE_EXHAUSTED with reason
+    /// QUOTA_EXCEEDED or CONCURRENCY_LIMIT_EXCEEDED: docs/refusals.md).
+    pub fn with_refusals(mut self, log: Arc<RefusalLog>) -> ObserveLayer {
+        self.refusals = Some(Arc::new(RefusalSink {
+            log,
+            trust_domain: self.trust_domain.clone(),
+            policy: self.policy.clone(),
+            methods: self.methods.clone(),
+        }));
+        self
     }
 
     fn agency<B>(&self, req: &http::Request<B>) -> String {
@@ -176,9 +199,62 @@ struct Recorder {
     method: String,
     agency: String,
     started: Instant,
+    /// What a refusal's audit event needs, when refusals are on record.
+    refusal: Option<RefusalContext>,
+}
+
+/// The request's path, peer certificate and address, kept for the refusal log until the status is known.
+struct RefusalContext {
+    sink: Arc<RefusalSink>,
+    path: String,
+    certs: Option<Arc<Vec<rustls::pki_types::CertificateDer<'static>>>>,
+    addr: Option<std::net::SocketAddr>,
+}
+
+impl RefusalContext {
+    /// Record the call's refusal, if its status (in `headers`: the headers of a trailers-only answer, or the
+    /// trailers) is one that goes on record.
+    fn observe(self, headers: &HeaderMap) {
+        let Some(status) = tonic::Status::from_header_map(headers) else { return };
+        let kind = match status.code() {
+            tonic::Code::PermissionDenied => RefusalKind::PermissionDenied,
+            tonic::Code::Unauthenticated => RefusalKind::Unauthenticated,
+            tonic::Code::ResourceExhausted => {
+                use tonic_types::StatusExt as _;
+                let reason = status.get_error_details().error_info().map(|i| i.reason.clone()).unwrap_or_default();
+                if reason != crate::grpc::status::ErrorReason::QuotaExceeded.as_str_name()
+                    && reason != crate::grpc::status::ErrorReason::ConcurrencyLimitExceeded.as_str_name()
+                {
+                    return;
+                }
+                RefusalKind::ResourceExhausted
+            }
+            _ => return,
+        };
+        let sink = &self.sink;
+        let method = if sink.methods.contains(&self.path) { self.path } else { "unknown".into() };
+        let leaf = self.certs.as_ref().and_then(|c| c.first());
+        let peer = Peer::from_certificate(
+            leaf.map(|c| c.as_ref()),
+            self.addr.map(|a| a.ip()),
+            &sink.trust_domain,
+            &sink.policy,
+        );
+        sink.log.record(Refused { kind, method, peer, reason: status.message().to_owned() });
+    }
 }
 
 impl Recorder {
+    /// Record the metrics, and the refusal when `status` (headers holding `grpc-status`) is one.
+    fn record_status(mut self, code: &str, status: Option<&HeaderMap>) {
+        if let (Some(ctx), Some(h)) = (self.refusal.take(), status)
+            && matches!(code, "PERMISSION_DENIED" | "UNAUTHENTICATED" | "RESOURCE_EXHAUSTED")
+        {
+            ctx.observe(h);
+        }
+        self.record(code);
+    }
+
     fn record(self, code: &str) {
         let elapsed = self.started.elapsed();
         self.metrics.requests.with_label_values(&[&self.service, &self.method, &self.agency, code]).inc();
@@ -236,7 +312,18 @@ where
         let parent = TraceParent::from_headers(req.headers());
         let trace_id = crate::telemetry::join_trace(&span, parent.as_ref(), req.headers());
         span.record("trace_id", tracing::field::display(&trace_id));
-        let recorder = Recorder { metrics: self.layer.metrics.clone(), service, method, agency, started };
+        let refusal = self.layer.refusals.as_ref().map(|sink| {
+            let info = req.extensions().get::<TlsConnectInfo<TcpConnectInfo>>();
+            RefusalContext {
+                sink: sink.clone(),
+                path: req.uri().path().to_owned(),
+                certs: info.and_then(|i| i.peer_certs()),
+                addr: info
+                    .and_then(|i| i.get_ref().remote_addr())
+                    .or_else(|| req.extensions().get::<TcpConnectInfo>().and_then(|i| i.remote_addr())),
+            }
+        });
+        let recorder = Recorder { metrics: self.layer.metrics.clone(), service, method, agency, started, refusal };
         let fut = {
             let _entered = span.enter();
             self.inner.call(req)
@@ -257,7 +344,7 @@ where
                 let recorder = match grpc_code(&parts.headers) {
                     // Trailers-only response: the status is already known.
                     Some(code) => {
-                        recorder.record(code);
+                        recorder.record_status(code, Some(&parts.headers));
                         None
                     }
                     None => Some(recorder),
@@ -302,7 +389,7 @@ where
                 if let Some(t) = frame.trailers_ref()
                     && let Some(r) = this.recorder.take()
                 {
-                    r.record(grpc_code(t).unwrap_or("UNKNOWN"));
+                    r.record_status(grpc_code(t).unwrap_or("UNKNOWN"), Some(t));
                 }
             }
             Poll::Ready(None) => {

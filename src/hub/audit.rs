@@ -31,7 +31,9 @@ impl Hub {
     /// person filter; without it only the caller's own agency, and no person filter (PERMISSION_DENIED).
     /// The every-agency listing is city-wide (issue 23): a county office of an agency holding the right lists only
     /// its own agency's events, and by person or another agency it is refused naming the city-wide action.
-    /// A person-filtered listing is audited with that person.
+    /// A person-filtered listing is audited with that person. `filter.outcome` narrows the listing to refusals on
+    /// record or to answered events (docs/refusals.md); refusals of unknown peers (agency `unknown`) are seen only by
+    /// the holders of the right, an agency's own refusals by that agency too.
     #[allow(clippy::too_many_arguments)]
     pub async fn list_access_events(
         &self,
@@ -72,11 +74,13 @@ impl Hub {
         let fingerprint: Vec<u8> = {
             let mut h = Sha256::new();
             h.update(format!(
-                "audit|{:?}|{:?}|{:?}|{:?}",
+                "audit|{:?}|{:?}|{:?}|{:?}{}",
                 filter.person.map(|k| k.short()),
                 filter.agency,
                 filter.from,
-                filter.to
+                filter.to,
+                // Absent without an outcome filter, so tokens issued before it keep working.
+                filter.outcome.map(|o| format!("|{o:?}")).unwrap_or_default()
             ));
             h.finalize()[..8].to_vec()
         };

@@ -150,6 +150,46 @@ pub struct AuditFilter {
     /// Microseconds since the Unix epoch, inclusive.
     pub from: Option<i64>,
     pub to: Option<i64>,
+    /// Only events of this outcome (refusals on record, `crate::refusals`).
+    pub outcome: Option<OutcomeFilter>,
+}
+
+/// The outcome filter of `ListAccessEvents` (docs/refusals.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeFilter {
+    /// Every event that is not a refusal (`OK …`, `NOT_FOUND`).
+    Answered,
+    /// Every refusal on record (outcome `REFUSED …`).
+    Refused,
+    /// Refusals of one kind.
+    Kind(crate::refusals::RefusalKind),
+}
+
+impl OutcomeFilter {
+    /// `ANSWERED`, `REFUSED` or a refusal kind (`PERMISSION_DENIED`, `UNAUTHENTICATED`, `RESOURCE_EXHAUSTED`,
+    /// `HANDSHAKE`).
+    pub fn parse(s: &str) -> Option<OutcomeFilter> {
+        match s {
+            "ANSWERED" => Some(OutcomeFilter::Answered),
+            "REFUSED" => Some(OutcomeFilter::Refused),
+            k => crate::refusals::RefusalKind::parse(k).map(OutcomeFilter::Kind),
+        }
+    }
+
+    /// The SQL condition on `e.outcome` (the same on both backends). `substr(e.outcome, 1, 8) = 'REFUSED '` is the
+    /// predicate of the partial index `audit_events_refusals` (migration 0013), written identically so that both
+    /// planners use it. Built from constants only.
+    pub fn sql(self) -> String {
+        const REFUSED: &str = "substr(e.outcome, 1, 8) = 'REFUSED '";
+        match self {
+            OutcomeFilter::Answered => "substr(e.outcome, 1, 8) <> 'REFUSED '".into(),
+            OutcomeFilter::Refused => REFUSED.into(),
+            OutcomeFilter::Kind(k) => {
+                let prefix = format!("{}{} ", crate::refusals::OUTCOME_PREFIX, k.as_str());
+                format!("{REFUSED} AND substr(e.outcome, 1, {}) = '{prefix}'", prefix.len())
+            }
+        }
+    }
 }
 
 /// The result of recomputing the chain.

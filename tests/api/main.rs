@@ -36,6 +36,7 @@ mod matching;
 mod medical;
 mod medical_demo;
 mod metrics;
+mod refusals;
 mod retention;
 mod signed_heads;
 mod slow_disk;

@@ -134,6 +134,8 @@ mod medical_demo;
 mod metrics;
 #[path = "../api/postgres_only.rs"]
 mod postgres_only;
+#[path = "../api/refusals.rs"]
+mod refusals;
 #[path = "../api/replicas.rs"]
 mod replicas;
 #[path = "../api/retention.rs"]

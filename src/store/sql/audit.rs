@@ -38,6 +38,9 @@ macro_rules! audit_log {
                 if let Some(t) = filter.to {
                     qb.push(" AND e.at < ").push_bind(value::instant(crate::store::from_micros(t)));
                 }
+                if let Some(o) = filter.outcome {
+                    qb.push(" AND ").push(o.sql());
+                }
                 if let Some(b) = before {
                     qb.push(" AND e.seq < ").push_bind(b);
                 }

@@ -60,6 +60,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "person_ids", include_str!("../../../migrations/sqlite/0010_person_ids.sql")),
     (11, "audit_lanes", include_str!("../../../migrations/sqlite/0011_audit_lanes.sql")),
     (12, "signed_heads", include_str!("../../../migrations/sqlite/0012_signed_heads.sql")),
+    (13, "refusals", include_str!("../../../migrations/sqlite/0013_refusals.sql")),
     (14, "audit_via", include_str!("../../../migrations/sqlite/0014_audit_via.sql")),
     (15, "retention", include_str!("../../../migrations/sqlite/0015_retention.sql")),
 ];

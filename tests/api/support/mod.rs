@@ -103,6 +103,11 @@ pub async fn spawn_app_on(
     .unwrap();
     let server = format!("https://localhost:{}", app.addr().port());
     let app_hub = app.hub.clone();
+    // Refusals on record (docs/refusals.md) are written when their minute is over: with the wall clock, a test that
+    // counts audit events and makes refusals would see them appear when a minute happened to end during it. Fixed
+    // here, no minute ends; refusals are written at shutdown, or when a test moves this clock on
+    // (`tests/api/refusals.rs`).
+    app_hub.refusals.clock.set(Some(chrono::DateTime::from_timestamp(946_684_800, 0).unwrap()));
     let metrics_addr = app.metrics_addr();
     let task = tokio::spawn(app.run());
     let t = TestApp { server, ca, dir, database_url, app_hub, metrics_addr, stop: Some(tx), task: Some(task) };
