@@ -52,6 +52,16 @@ async fn scalar(app: &TestApp, sql: &str, bind: Vec<u8>) -> Option<String> {
     }
 }
 
+/// Run a statement on the hub's database behind its back (to tamper with the audit).
+async fn exec(app: &TestApp, sql: impl Into<String>) {
+    let (store, sql) = (&app.app_hub.store, sqlx::AssertSqlSafe(sql.into()));
+    match store.pg_pool() {
+        Some(pg) => sqlx::query(sql).execute(pg).await.map(|_| ()),
+        None => sqlx::query(sql).execute(store.sqlite_pool().unwrap()).await.map(|_| ()),
+    }
+    .unwrap()
+}
+
 /// The purged count of `kind` in a report.
 fn purged(r: &PurgeReport, kind: RecordKind) -> u64 {
     r.counts.iter().find(|c| c.kind == kind).map_or(0, |c| c.purged)
@@ -199,18 +209,10 @@ async fn defaults_are_loaded_with_their_sources_and_an_audit_period_under_180_da
 
     // An event made a tombstone behind the command's back (its persons deleted, marked purged) while no purge of the
     // audit is recorded in the log: the chain check says so.
-    let store = &app.app_hub.store;
-    let exec = |sql: String| async move {
-        match store.pg_pool() {
-            Some(pg) => sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pg).await.map(|_| ()),
-            None => sqlx::query(sqlx::AssertSqlSafe(sql)).execute(store.sqlite_pool().unwrap()).await.map(|_| ()),
-        }
-        .unwrap()
-    };
     assert!(verify_chain(&app).await.valid);
     let newest = "(SELECT MAX(seq) FROM audit_events WHERE person_count > 0 AND purged_at IS NULL)";
-    exec(format!("DELETE FROM audit_persons WHERE seq = {newest}")).await;
-    exec(format!("UPDATE audit_events SET purged_at = at WHERE seq = {newest}")).await;
+    exec(&app, format!("DELETE FROM audit_persons WHERE seq = {newest}")).await;
+    exec(&app, format!("UPDATE audit_events SET purged_at = at WHERE seq = {newest}")).await;
     let v = verify_chain(&app).await;
     assert!(!v.valid && v.reason.contains("purged without a purge"), "{}", v.reason);
     app.stop().await;
@@ -278,14 +280,8 @@ async fn a_purge_keeps_the_audit_chain_and_a_saved_signed_head_verifying_and_spa
     assert!(said.contains("every lane still holds the saved head"), "{said}");
 
     // A real tombstone whose row is altered breaks the chain as any event does.
-    let exec = |sql: &'static str| async move {
-        match store.pg_pool() {
-            Some(pg) => sqlx::query(sql).execute(pg).await.map(|_| ()),
-            None => sqlx::query(sql).execute(store.sqlite_pool().unwrap()).await.map(|_| ()),
-        }
-        .unwrap()
-    };
     exec(
+        &app,
         "UPDATE audit_events SET person_count = person_count + 1 WHERE seq = (SELECT MIN(seq) FROM audit_events \
          WHERE purged_at IS NOT NULL)",
     )
