@@ -210,6 +210,12 @@ pub(super) mod value {
     /// Rows per multi-row statement, and persons per recheck chunk.
     pub const BATCH: usize = super::ROWS_PER_STATEMENT;
 
+    /// Whether a statement with a [`push_in`] list is kept in sqlx's statement cache: always (one array parameter, so
+    /// its text does not depend on the number of values).
+    pub fn cache_in_list(_len: usize) -> bool {
+        true
+    }
+
     /// ` = ANY(…)` over `items`, bound as one array: what SQLite writes ` IN (…)`.
     pub fn push_in<T>(qb: &mut QueryBuilder<Postgres>, items: Vec<T>)
     where

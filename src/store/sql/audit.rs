@@ -392,7 +392,8 @@ macro_rules! audit_append {
                         .push_bind(e.hash.to_vec())
                         .push_bind(e.record.via.clone());
                 });
-                qb.build().execute(&mut *conn).await?;
+                // Cached only at the full 400 rows: every other count is another statement text.
+                qb.build().persistent(chunk.len() == 400).execute(&mut *conn).await?;
             }
             Ok(())
         }

@@ -81,7 +81,7 @@ macro_rules! fact_reads {
                         "SELECT person_key, id_cipher FROM persons WHERE id_cipher IS NOT NULL AND person_key",
                     );
                     value::push_in(&mut qb, crate::store::sql::key_bytes(chunk));
-                    for r in qb.build().fetch_all(&self.pool).await? {
+                    for r in qb.build().persistent(value::cache_in_list(chunk.len())).fetch_all(&self.pool).await? {
                         out.insert(crate::store::sql::person_key(&r, 0, "persons")?, r.try_get(1)?);
                     }
                 }
@@ -116,7 +116,7 @@ macro_rules! fact_reads {
                 for chunk in keys.chunks(value::IN_LIST) {
                     let mut qb = persons_facts_query(crate::store::sql::FACT_COLUMNS_F, chunk, as_of, "");
                     qb.push(" ORDER BY p.person_key, f.kind, f.agency, f.fact_id");
-                    for r in qb.build().fetch_all(&self.pool).await? {
+                    for r in qb.build().persistent(value::cache_in_list(chunk.len())).fetch_all(&self.pool).await? {
                         out.push(stored_fact(&r)?);
                     }
                 }
@@ -144,7 +144,7 @@ macro_rules! fact_reads {
                 );
                 for chunk in keys.chunks(value::IN_LIST) {
                     let mut qb = persons_facts_query(crate::store::sql::COMPARISON_COLUMNS_F, chunk, as_of, &kinds);
-                    for r in qb.build().fetch_all(&mut *tx).await? {
+                    for r in qb.build().persistent(value::cache_in_list(chunk.len())).fetch_all(&mut *tx).await? {
                         out.push(comparison_fact(&r)?);
                     }
                 }

@@ -73,7 +73,7 @@ async fn link_persons(conn: &mut SqliteConnection, links: &[([u8; 32], i64)], no
         qb.push_values(chunk, |mut b, (k, _)| {
             b.push_bind(k.to_vec()).push_bind(now);
         });
-        qb.build().execute(&mut *conn).await?;
+        qb.build().persistent(chunk.len() == ROWS_PER_INSERT).execute(&mut *conn).await?;
         // `persons (person_key)` is searched once per pair (the planner loops over the VALUES, then the index).
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT OR IGNORE INTO audit_persons (person_id, seq) SELECT p.person_id, v.column2 FROM (",
@@ -82,7 +82,7 @@ async fn link_persons(conn: &mut SqliteConnection, links: &[([u8; 32], i64)], no
             b.push_bind(k.to_vec()).push_bind(*seq);
         });
         qb.push(") AS v JOIN persons p ON p.person_key = v.column1");
-        qb.build().execute(&mut *conn).await?;
+        qb.build().persistent(chunk.len() == ROWS_PER_INSERT).execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -94,7 +94,7 @@ async fn link_person_ids(conn: &mut SqliteConnection, ids: &[i64], seq: i64) -> 
         qb.push_values(chunk, |mut b, id| {
             b.push_bind(*id).push_bind(seq);
         });
-        qb.build().execute(&mut *conn).await?;
+        qb.build().persistent(chunk.len() == ROWS_PER_INSERT).execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -267,6 +267,15 @@ pub(super) mod value {
     /// Rows per multi-row statement, and persons per recheck chunk.
     pub const BATCH: usize = super::ROWS_PER_INSERT;
 
+    /// Whether a statement with an ` IN (…)` list of `len` values ([`push_in`]) is kept in sqlx's per-connection
+    /// statement cache: only at the full [`IN_LIST`]. Its text has one parameter per value, so every other length is
+    /// another statement; cached, they fill the cache (100 a connection; a 500-value statement is ~1,500 SQLite
+    /// opcodes and 500 bound values, roughly 100 KB) as lengths come and go, memory that grows with the length of a
+    /// load rather than with what it holds. (P5 with and without: within this machine's noise, README 2026-12-07.)
+    pub fn cache_in_list(len: usize) -> bool {
+        len == IN_LIST
+    }
+
     /// ` IN (…)` over `items` (at most [`IN_LIST`]), one bound parameter each.
     pub fn push_in<T>(qb: &mut QueryBuilder<Sqlite>, items: Vec<T>)
     where
