@@ -38,6 +38,22 @@ pub const DEFAULT_TRUST_DOMAIN: &str = "doudi.qingyang.gov.cn";
 pub const AGENCIES: [&str; 6] =
     ["civil_affairs", "human_resources", "education", "medical_insurance", "disability_federation", "leading_group"];
 
+/// The operators [`init`] issues (docs/admin.md): one system administrator, two security administrators (the
+/// two-person rule needs a second one to approve a matrix change or a data-key rotation) and one audit administrator.
+/// Their files are `operator-<name>.pem` / `.key` ([`operator_file_base`]).
+pub const OPERATORS: [(crate::domain::admin::Role, &str); 4] = [
+    (crate::domain::admin::Role::System, "system-admin"),
+    (crate::domain::admin::Role::Security, "security-admin"),
+    (crate::domain::admin::Role::Security, "security-admin-2"),
+    (crate::domain::admin::Role::Audit, "audit-admin"),
+];
+
+/// The file base of operator `name`'s certificate and key: `operator-<name>` (`.pem`, `.key`); `doudi … --operator
+/// NAME` reads them from `--certs-dir`.
+pub fn operator_file_base(name: &str) -> String {
+    format!("operator-{name}")
+}
+
 /// County code of the demo county office written by [`init`]: 环县 (Huan County, Qingyang), 621022.
 pub const DEMO_COUNTY: &str = "621022";
 
@@ -319,6 +335,25 @@ impl Ca {
         self.issue_client_with_uris(&cn, &[&uri])
     }
 
+    /// Issues an operator's client certificate (clientAuth, docs/admin.md) with the URI SAN
+    /// `spiffe://<trust_domain>/operator/<role>/<name>` and common name `operator <name> (<role>)`. Valid from one day
+    /// ago for [`LEAF_VALIDITY_DAYS`].
+    ///
+    /// # Errors
+    /// [`CertsError::Invalid`] for a malformed trust domain or name (`^[a-z0-9][a-z0-9_-]{0,39}$`);
+    /// [`CertsError::Rcgen`] if signing fails.
+    pub fn issue_operator(
+        &self,
+        trust_domain: &str,
+        role: crate::domain::admin::Role,
+        name: &str,
+    ) -> Result<Issued, CertsError> {
+        spiffe_id(trust_domain, AGENCIES[0], None)?;
+        let id = crate::domain::admin::OperatorId::new(trust_domain, role, name)
+            .map_err(|e| invalid(format!("operator name {name:?}"), e))?;
+        self.issue_client_with_uris(&format!("operator {name} ({role})"), &[&id.spiffe_id])
+    }
+
     /// Issues a client certificate (clientAuth) with the given common name and URI SANs, without
     /// checking them: for tests that need a certificate chaining to the CA but carrying no SPIFFE
     /// ID, a foreign trust domain or a malformed path.
@@ -489,6 +524,7 @@ pub struct InitReport {
 /// - `<agency>.pem`, `<agency>.key` for each of [`AGENCIES`];
 /// - `civil_affairs-621022.pem/.key` — the county office of 环县
 ///   (`…/agency/civil_affairs/division/621022`);
+/// - `operator-<name>.pem/.key` for each of [`OPERATORS`] (`…/operator/<role>/<name>`, docs/admin.md);
 /// - `revoked.pem/.key` — a `civil_affairs` certificate listed in the CRL;
 /// - `ca.crl` — PEM CRL listing the revoked serial, next update in [`CRL_VALIDITY_DAYS`];
 /// - `revoked-serials.txt` — that serial in hex, for [`revoke`] / [`rebuild_crl`];
@@ -534,6 +570,9 @@ pub fn init(out: &Path, trust_domain: &str, force: bool) -> Result<InitReport, C
         &format!("civil_affairs-{DEMO_COUNTY}"),
         &ca.issue_client(trust_domain, "civil_affairs", Some(DEMO_COUNTY))?,
     )?;
+    for (role, name) in OPERATORS {
+        write_pair(&operator_file_base(name), &ca.issue_operator(trust_domain, role, name)?)?;
+    }
     let revoked = ca.issue_client(trust_domain, "civil_affairs", None)?;
     write_pair(files::REVOKED_BASE, &revoked)?;
 
@@ -572,6 +611,69 @@ pub fn add_audit_signer(dir: &Path, trust_domain: &str, force: bool) -> Result<P
     Ok(cert_path)
 }
 
+/// Issues operator `name` with `role` ([`Ca::issue_operator`]) with the CA in `dir` and writes
+/// `dir/operator-<name>.pem` and `.key` (mode 0600): a second security administrator, or a replacement. Returns the
+/// certificate's path.
+///
+/// # Errors
+/// [`CertsError::Invalid`] when `dir/operator-<name>.pem` exists (names are unique across roles: revoke the old
+/// certificate and choose another name), or for a malformed name; otherwise as [`revoke`].
+pub fn add_operator(
+    dir: &Path,
+    trust_domain: &str,
+    role: crate::domain::admin::Role,
+    name: &str,
+) -> Result<PathBuf, CertsError> {
+    let base = operator_file_base(name);
+    let cert_path = dir.join(format!("{base}.pem"));
+    if cert_path.exists() {
+        return Err(invalid(
+            cert_path.display().to_string(),
+            "already exists: operator names are unique; revoke that certificate and issue under another name",
+        ));
+    }
+    let ca = Ca::load_files(&dir.join(files::CA_CERT), &dir.join(files::CA_KEY))?;
+    let issued = ca.issue_operator(trust_domain, role, name)?;
+    write_file(&cert_path, issued.cert_pem.as_bytes(), false)?;
+    write_file(&dir.join(format!("{base}.key")), issued.key_pem.as_bytes(), true)?;
+    Ok(cert_path)
+}
+
+/// What [`revoke_pem`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// The certificate's serial, lowercase hex (the `revoked-serials.txt` form).
+    pub serial_hex: String,
+    /// False when the serial was listed already (the CRL is rewritten all the same).
+    pub newly_revoked: bool,
+    /// Serials the CRL lists now.
+    pub revoked_count: usize,
+}
+
+/// Revokes the certificate `cert_pem` (its first CERTIFICATE block): checks that the CA in `dir/ca.pem` issued it,
+/// appends its serial to `dir/revoked-serials.txt` (once) and rewrites `dir/ca.crl` signed with `dir/ca.key`.
+/// `what` names the certificate in errors.
+///
+/// # Errors
+/// As [`revoke`].
+pub fn revoke_pem(dir: &Path, cert_pem: &[u8], what: &str) -> Result<Revocation, CertsError> {
+    let ca = Ca::load_files(&dir.join(files::CA_CERT), &dir.join(files::CA_KEY))?;
+    let serial = ca.serial_of_issued(cert_pem, what)?;
+    let serials_path = dir.join(files::REVOKED_SERIALS);
+    let mut serials = read_serials(&serials_path)?;
+    let serial_hex = to_hex(&serial.to_bytes());
+    let newly_revoked = !serials.contains(&serial);
+    if newly_revoked {
+        serials.push(serial.clone());
+        write_file(&serials_path, serials_file_text(&serials).as_bytes(), false)?;
+        tracing::info!(cert = %what, serial = %serial_hex, "revoked");
+    } else {
+        tracing::info!(cert = %what, serial = %serial_hex, "already revoked; rewriting the CRL");
+    }
+    write_file(&dir.join(files::CRL), ca.crl_pem(&serials, crl_next_update())?.as_bytes(), false)?;
+    Ok(Revocation { serial_hex, newly_revoked, revoked_count: serials.len() })
+}
+
 /// Revokes the certificate `dir/<cert_file_name>` (an absolute path is used as is): checks that the
 /// CA in `dir/ca.pem` issued it, appends its serial to `dir/revoked-serials.txt` (once) and rewrites
 /// `dir/ca.crl` signed with `dir/ca.key`. A running server picks the CRL up on its next reload.
@@ -580,20 +682,9 @@ pub fn add_audit_signer(dir: &Path, trust_domain: &str, force: bool) -> Result<P
 /// [`CertsError::Io`] naming the file that could not be read or written; [`CertsError::Invalid`] if
 /// the certificate is unreadable or was issued by another CA, or the serial list is malformed.
 pub fn revoke(dir: &Path, cert_file_name: &str) -> Result<(), CertsError> {
-    let ca = Ca::load_files(&dir.join(files::CA_CERT), &dir.join(files::CA_KEY))?;
     let cert_path = dir.join(cert_file_name);
     let cert_pem = fs::read(&cert_path).map_err(|source| CertsError::Io { path: cert_path.clone(), source })?;
-    let serial = ca.serial_of_issued(&cert_pem, &cert_path.display().to_string())?;
-    let serials_path = dir.join(files::REVOKED_SERIALS);
-    let mut serials = read_serials(&serials_path)?;
-    if serials.contains(&serial) {
-        tracing::info!(cert = %cert_path.display(), serial = %to_hex(&serial.to_bytes()), "already revoked; rewriting the CRL");
-    } else {
-        serials.push(serial.clone());
-        write_file(&serials_path, serials_file_text(&serials).as_bytes(), false)?;
-        tracing::info!(cert = %cert_path.display(), serial = %to_hex(&serial.to_bytes()), "revoked");
-    }
-    write_file(&dir.join(files::CRL), ca.crl_pem(&serials, crl_next_update())?.as_bytes(), false)
+    revoke_pem(dir, &cert_pem, &cert_path.display().to_string()).map(|_| ())
 }
 
 /// Rewrites `dir/ca.crl` from `dir/revoked-serials.txt` (a missing list means an empty CRL), signed
@@ -803,6 +894,22 @@ mod tests {
     }
 
     #[test]
+    fn init_issues_one_operator_per_role_and_a_second_security_administrator() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), "td.test", false).unwrap();
+        let uri_of = |base: &str| uris(&parse(&fs::read_to_string(dir.path().join(format!("{base}.pem"))).unwrap()));
+        assert_eq!(uri_of("operator-system-admin"), vec!["spiffe://td.test/operator/system/system-admin"]);
+        assert_eq!(uri_of("operator-security-admin"), vec!["spiffe://td.test/operator/security/security-admin"]);
+        assert_eq!(uri_of("operator-security-admin-2"), vec!["spiffe://td.test/operator/security/security-admin-2"]);
+        assert_eq!(uri_of("operator-audit-admin"), vec!["spiffe://td.test/operator/audit/audit-admin"]);
+        // A further operator, issued later with the same CA; a taken name is refused.
+        let bob = add_operator(dir.path(), "td.test", crate::domain::admin::Role::Security, "bob").unwrap();
+        assert_eq!(uris(&parse(&fs::read_to_string(&bob).unwrap())), vec!["spiffe://td.test/operator/security/bob"]);
+        assert!(add_operator(dir.path(), "td.test", crate::domain::admin::Role::Audit, "bob").is_err());
+        assert!(add_operator(dir.path(), "td.test", crate::domain::admin::Role::Audit, "Bob!").is_err());
+    }
+
+    #[test]
     fn init_writes_every_file_and_they_parse() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("pki");
@@ -810,8 +917,12 @@ mod tests {
 
         let mut expected: Vec<String> =
             ["ca.pem", "ca.key", "server.pem", "server.key"].iter().map(|s| s.to_string()).collect();
-        for base in
-            AGENCIES.iter().map(|a| a.to_string()).chain(["civil_affairs-621022".to_string(), "revoked".to_string()])
+        for base in AGENCIES
+            .iter()
+            .map(|a| a.to_string())
+            .chain(["civil_affairs-621022".to_string()])
+            .chain(OPERATORS.iter().map(|(_, n)| operator_file_base(n)))
+            .chain(["revoked".to_string()])
         {
             expected.push(format!("{base}.pem"));
             expected.push(format!("{base}.key"));

@@ -78,6 +78,9 @@ pub struct Config {
     /// minute); at most this many such events a minute, refusals of further peers counted in one overflow event per
     /// kind; 0 = every refusal in the overflow events.
     pub audit_refusal_peers_per_minute: usize,
+    /// Seconds a change request of the two-person rule (an access matrix, a data-key rotation: docs/admin.md) waits
+    /// for its approval by a second security administrator before it expires; at least 1.
+    pub admin_change_ttl_secs: u64,
     /// Requests per second each agency may make (GCRA quota), and the burst above it; 0 = no quota.
     pub rate_per_agency: u32,
     pub rate_burst: u32,
@@ -215,6 +218,7 @@ impl Default for Config {
             audit_checkpoint_secs: 1,
             audit_head_sign_secs: 300,
             audit_refusal_peers_per_minute: crate::refusals::DEFAULT_PEERS_PER_MINUTE,
+            admin_change_ttl_secs: crate::domain::admin::DEFAULT_CHANGE_TTL_SECS,
             rate_per_agency: 2_000,
             rate_burst: 4_000,
             max_streams_per_agency: 16,
@@ -249,7 +253,7 @@ pub const REDACTED: &str = "<redacted>";
 
 impl Config {
     /// Every configuration key, in the order of the struct (and of `doudi.example.toml`).
-    pub const KEYS: [&'static str; 38] = [
+    pub const KEYS: [&'static str; 39] = [
         "listen",
         "database_url",
         "certs_dir",
@@ -276,6 +280,7 @@ impl Config {
         "audit_checkpoint_secs",
         "audit_head_sign_secs",
         "audit_refusal_peers_per_minute",
+        "admin_change_ttl_secs",
         "rate_per_agency",
         "rate_burst",
         "max_streams_per_agency",
@@ -332,6 +337,7 @@ impl Config {
             ("max_message_bytes", self.max_message_bytes, 1024),
             ("handshake_timeout_secs", self.handshake_timeout_secs as usize, 1),
             ("watch_heartbeat_secs", self.watch_heartbeat_secs as usize, 1),
+            ("admin_change_ttl_secs", usize::try_from(self.admin_change_ttl_secs).unwrap_or(usize::MAX), 1),
             ("watch_send_timeout_secs", self.watch_send_timeout_secs as usize, 1),
         ] {
             if value < min {

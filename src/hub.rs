@@ -14,6 +14,7 @@ use crate::domain::fact::{Fact, FieldError, PayloadKind, Program};
 use crate::domain::id_number::IdNumber;
 use crate::domain::policy::AccessPolicy;
 use crate::domain::versioning::Decision;
+pub mod admin;
 mod audit;
 pub mod calendar;
 mod coordination;

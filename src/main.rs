@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use doudi::cli::admin::Mode;
 use doudi::config::{Config, Overrides};
 
 #[derive(Parser)]
@@ -97,6 +98,9 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// As an operator (docs/admin.md): the two-person rule (request a matrix change, approve another security
+    /// administrator's request, list requests) and the audit administrator's reads, through the hub's Admin service.
+    Admin(doudi::cli::admin::AdminArgs),
     /// As an agency: push facts from a CSV or JSON Lines file, or an export directory (docs/file-exchange.md).
     Push(doudi::cli::push::PushArgs),
     /// As an agency: one person's facts in force, as you may see them.
@@ -208,25 +212,32 @@ enum PolicyCommand {
         /// Mark the values as placeholders still to be replaced.
         #[arg(long)]
         example: bool,
-        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
+        /// Database (with --direct-database): sqlite://PATH or postgres://USER@HOST:PORT/DB [default:
+        /// sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
+        #[command(flatten)]
+        hub: doudi::cli::admin::OperatorArgs,
     },
     /// Print every version held, oldest first.
     Show {
         /// Print the versions as JSON (one object per line), the input format of `add`.
         #[arg(long)]
         json: bool,
-        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
+        /// Database (read directly unless --operator is given): sqlite://PATH or postgres://USER@HOST:PORT/DB
+        /// [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
+        #[command(flatten)]
+        hub: doudi::cli::admin::OperatorArgs,
     },
 }
 
 #[derive(Subcommand)]
 enum CertsCommand {
     /// Make a CA, a server certificate (localhost, 127.0.0.1, ::1), one client certificate per agency,
-    /// the 环县 (621022) county civil-affairs office, a revoked certificate and the CRL listing it.
+    /// the 环县 (621022) county civil-affairs office, the operators (operator-system-admin, operator-security-admin,
+    /// operator-security-admin-2, operator-audit-admin: docs/admin.md), a revoked certificate and the CRL listing it.
     Init {
         /// Output directory.
         #[arg(long, default_value = "certs")]
@@ -254,20 +265,47 @@ enum CertsCommand {
     /// Revoke an agency's certificate: add its serial to `revoked-serials.txt` and rewrite the CRL (`ca.crl`)
     /// signed by the CA in the same directory. A running hub picks it up on SIGHUP or within `crl_poll_secs`; the
     /// agency's next connection is refused.
+    ///
+    /// With --operator (a security administrator), the certificate file is sent to the hub, which revokes it with the
+    /// CA key in its own certs_dir, reloads the CRL at once and records the audit event (docs/admin.md); without, this
+    /// is the CA's own offline tool on --dir (no audit event: the files are not the hub's database).
     Revoke {
         /// The certificate's file name without `.pem`, e.g. `education` or `civil_affairs-621022`.
         name: String,
         /// Directory holding ca.pem, ca.key and the certificate.
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
+        #[command(flatten)]
+        hub: doudi::cli::admin::OperatorArgs,
     },
     /// Rewrite the CRL (`ca.crl`) from `revoked-serials.txt`, signed by the CA in the same directory, with a fresh
     /// nextUpdate (365 days ahead): what to do when the hub says its CRL is stale. A running hub picks it up on
     /// SIGHUP or within `crl_poll_secs`.
+    ///
+    /// With --operator (a security administrator): the hub rewrites its own CRL, reloads it and audits it.
     RefreshCrl {
         /// Directory holding ca.pem, ca.key and revoked-serials.txt.
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
+        #[command(flatten)]
+        hub: doudi::cli::admin::OperatorArgs,
+    },
+    /// Issue an operator certificate (docs/admin.md) with the CA in --dir: `operator-NAME.pem` and `.key`, URI SAN
+    /// spiffe://<trust-domain>/operator/<role>/<name>. E.g. a further security administrator for the two-person rule.
+    IssueOperator {
+        /// system (configuration, calendar, policy versions, retention), security (access matrix, certificates,
+        /// data-key rotation) or audit (reads and verifies the audit; changes nothing).
+        #[arg(long)]
+        role: String,
+        /// The operator's name: 1-40 characters of a-z, 0-9, '_' and '-' (unique across roles).
+        #[arg(long)]
+        name: String,
+        /// Directory holding ca.pem and ca.key.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// SPIFFE trust domain (the hub's trust_domain).
+        #[arg(long, default_value = doudi::certs::DEFAULT_TRUST_DOMAIN)]
+        trust_domain: String,
     },
 }
 
@@ -289,6 +327,20 @@ enum KeysCommand {
         /// Stop after this many batches (to rehearse an interruption).
         #[arg(long, hide = true)]
         max_batches: Option<usize>,
+        /// Break-glass: rotate without an approved request (the two-person rule, docs/admin.md), giving the reason;
+        /// recorded as an audit event.
+        #[arg(long)]
+        without_approval: Option<String>,
+    },
+    /// As a security administrator, through the hub: request a rotation to DOUDI_NEW_DATA_KEY (only its check value
+    /// is sent). A second security administrator approves it (`doudi admin approve ID`); then `doudi keys rotate`
+    /// may run.
+    RequestRotation {
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        hub: doudi::cli::admin::OperatorArgs,
     },
 }
 
@@ -365,6 +417,7 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
         Command::Export(args) => doudi::cli::export::run(args).await,
         Command::Watch(args) => doudi::cli::watch::run(args).await,
         Command::Match(args) => doudi::cli::matching::run(args).await,
+        Command::Admin(args) => doudi::cli::admin::run(args).await,
         Command::Certs { command: CertsCommand::Init { out, trust_domain, force } } => {
             doudi::certs::init(&out, &trust_domain, force)
                 .with_context(|| format!("writing certificates to {}", out.display()))?;
@@ -372,12 +425,20 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Calendar { command } => {
+            if let doudi::ops::calendar::CalendarCommand::Add { file, source, correction, hub, .. } = &command
+                && let Mode::Hub(hub) = hub.mode("doudi calendar add", true)?
+            {
+                return doudi::cli::operator::calendar_add(&hub, file, source, correction.as_deref()).await;
+            }
             let store = open_store(cli.config.as_deref(), command.database_url()).await?;
             let r = doudi::ops::calendar::run(&store, command).await;
             store.close().await;
             r
         }
         Command::Retention { command } => {
+            if let Mode::Hub(hub) = command.mode()? {
+                return doudi::ops::retention::run_through_hub(&hub, command).await;
+            }
             let config = Config::load(
                 cli.config.as_deref(),
                 &Overrides { database_url: command.database_url(), ..Default::default() },
@@ -431,13 +492,32 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Certs { command: CertsCommand::Revoke { name, dir } } => {
+        Command::Certs { command: CertsCommand::IssueOperator { role, name, dir, trust_domain } } => {
+            let r = doudi::domain::admin::Role::parse(&role)
+                .with_context(|| format!("--role {role:?}: one of system, security, audit"))?;
+            let cert = doudi::certs::add_operator(&dir, &trust_domain, r, &name)
+                .with_context(|| format!("issuing operator {name} in {}", dir.display()))?;
+            println!(
+                "operator certificate written: {} (spiffe://{trust_domain}/operator/{role}/{name}); use it with \
+                 --operator {name} --certs-dir {}",
+                cert.display(),
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::Certs { command: CertsCommand::Revoke { name, dir, hub } } => {
             let file = if name.ends_with(".pem") { name.clone() } else { format!("{name}.pem") };
+            if let Mode::Hub(hub) = hub.mode("doudi certs revoke", false)? {
+                return doudi::cli::operator::certs_revoke(&hub, &dir.join(&file)).await;
+            }
             doudi::certs::revoke(&dir, &file).with_context(|| format!("revoking {}", dir.join(&file).display()))?;
             println!("{} revoked; CRL rewritten: {}", dir.join(&file).display(), dir.join("ca.crl").display());
             Ok(())
         }
-        Command::Certs { command: CertsCommand::RefreshCrl { dir } } => {
+        Command::Certs { command: CertsCommand::RefreshCrl { dir, hub } } => {
+            if let Mode::Hub(hub) = hub.mode("doudi certs refresh-crl", false)? {
+                return doudi::cli::operator::certs_refresh_crl(&hub).await;
+            }
             let n = doudi::certs::rebuild_crl(&dir)
                 .with_context(|| format!("rewriting {}", dir.join("ca.crl").display()))?;
             println!(
@@ -447,7 +527,16 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Keys { command: KeysCommand::Rotate { database_url, batch, max_batches } } => {
+        Command::Keys { command: KeysCommand::RequestRotation { reason, hub } } => {
+            let loaded = Config::load(cli.config.as_deref(), &Overrides::default())?;
+            let new = std::env::var("DOUDI_NEW_DATA_KEY")
+                .context("the new data key: set DOUDI_NEW_DATA_KEY (doudi keys generate makes one)")?;
+            let Mode::Hub(hub) = hub.mode("doudi keys request-rotation", true)? else {
+                anyhow::bail!("a rotation is requested through the hub: give --operator NAME --certs-dir DIR")
+            };
+            doudi::cli::operator::keys_request_rotation(&hub, &new, loaded.crypto_suite, &reason).await
+        }
+        Command::Keys { command: KeysCommand::Rotate { database_url, batch, max_batches, without_approval } } => {
             use secrecy::ExposeSecret as _;
             let loaded = Config::load(
                 cli.config.as_deref(),
@@ -457,6 +546,14 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
             let new = std::env::var("DOUDI_NEW_DATA_KEY")
                 .context("the new data key: set DOUDI_NEW_DATA_KEY (doudi keys generate makes one)")?;
             let store = open_store(cli.config.as_deref(), database_url).await?;
+            let gate = rotation_gate(&store, loaded.crypto_suite, &new, without_approval.as_deref()).await;
+            let gate = match gate {
+                Ok(g) => g,
+                Err(e) => {
+                    store.close().await;
+                    return Err(e);
+                }
+            };
             let r = doudi::rotation::rotate(
                 &store,
                 loaded.crypto_suite,
@@ -466,6 +563,21 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
                 max_batches,
             )
             .await;
+            let r = match r {
+                Ok(r) if r.finished && !r.already_done => {
+                    let recorded = rotation_recorded(
+                        &store,
+                        loaded.crypto_suite,
+                        old.expose_secret(),
+                        &new,
+                        gate,
+                        without_approval.as_deref(),
+                    )
+                    .await;
+                    recorded.map(|()| r)
+                }
+                other => other,
+            };
             store.close().await;
             let r = r?;
             if r.already_done {
@@ -488,6 +600,96 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The approved request (two-person rule, docs/admin.md) that lets `doudi keys rotate` move to `new_key`: its id, or
+/// `None` on the break-glass path (`--without-approval REASON`). Refused when neither is there.
+async fn rotation_gate(
+    store: &doudi::store::Store,
+    suite: doudi::crypto::CryptoSuite,
+    new_key: &str,
+    without_approval: Option<&str>,
+) -> anyhow::Result<Option<i64>> {
+    use doudi::domain::admin::ChangeKind;
+    let new_check = doudi::crypto::Keys::from_base64_with(new_key, suite).context("new data key")?.check_value();
+    if store.meta("data_key_check").await.as_deref() == Some(new_check.as_slice()) {
+        // Rotated already: `rotate` says there is nothing to do.
+        return Ok(None);
+    }
+    let check = hex::encode(new_check);
+    let approved = store.admin_changes().await?.into_iter().find(|c| {
+        c.kind == ChangeKind::DataKeyRotation && c.payload == check && c.approved.is_some() && c.applied.is_none()
+    });
+    match (approved, without_approval) {
+        (Some(c), _) => {
+            println!(
+                "rotation approved: change {} requested by {}, approved by {}",
+                c.id,
+                c.requested_by,
+                c.approved.as_ref().map(|(by, _)| by.as_str()).unwrap_or("")
+            );
+            Ok(Some(c.id))
+        }
+        (None, Some(reason)) if !reason.trim().is_empty() => {
+            eprintln!("WARNING: rotating without two-person approval (break-glass): {reason}; this is audited");
+            Ok(None)
+        }
+        (None, _) => anyhow::bail!(
+            "no approved rotation to this data key: a security administrator requests it (`doudi keys \
+             request-rotation --reason …`, with the same DOUDI_NEW_DATA_KEY) and a second one approves it (`doudi admin \
+             approve ID`); in a disaster, --without-approval \"REASON\" (audited; docs/operations.md \"Break glass\")"
+        ),
+    }
+}
+
+/// After a finished rotation: the approved request marked applied, or the break-glass rotation recorded; either way
+/// one audit event with the old and the new key's check values as before/after.
+async fn rotation_recorded(
+    store: &doudi::store::Store,
+    suite: doudi::crypto::CryptoSuite,
+    old_key: &str,
+    new_key: &str,
+    gate: Option<i64>,
+    without_approval: Option<&str>,
+) -> anyhow::Result<()> {
+    use doudi::domain::admin::{Actor, AdminEvent, state_hash};
+    let check = |k: &str| -> anyhow::Result<String> {
+        Ok(hex::encode(doudi::crypto::Keys::from_base64_with(k, suite)?.check_value()))
+    };
+    let (before, after) = (state_hash(&[&check(old_key)?]), state_hash(&[&check(new_key)?]));
+    let actor = Actor::direct_from_env();
+    match gate {
+        Some(id) => {
+            let audit = |c: &doudi::domain::admin::StoredChange| {
+                AdminEvent {
+                    actor: &actor,
+                    command: "doudi keys rotate",
+                    args: format!(
+                        "change_id={}; approved_by={}",
+                        c.id,
+                        c.approved.as_ref().map(|(b, _)| b.as_str()).unwrap_or("")
+                    ),
+                    detail: format!("data key rotated under approved change {}", c.id),
+                    before: before.clone(),
+                    after: after.clone(),
+                }
+                .record()
+            };
+            store.apply_change(id, &actor.by, chrono::Utc::now(), &audit).await?;
+        }
+        None => {
+            let e = AdminEvent {
+                actor: &actor,
+                command: "doudi keys rotate",
+                args: format!("without_approval={}", without_approval.unwrap_or_default()),
+                detail: "data key rotated WITHOUT two-person approval (break-glass)".into(),
+                before,
+                after,
+            };
+            store.append_admin_event(&e.record()).await?;
+        }
+    }
+    Ok(())
 }
 
 /// `doudi audit verify --against FILE`: the saved signed head's signature (CA, trust domain of the configuration),
@@ -577,7 +779,10 @@ async fn open_store(
 async fn policy(config: Option<&std::path::Path>, command: PolicyCommand) -> anyhow::Result<()> {
     use doudi::domain::medical::PolicyParams;
     match command {
-        PolicyCommand::Add { file, source, example, database_url } => {
+        PolicyCommand::Add { file, source, example, database_url, hub } => {
+            if let Mode::Hub(hub) = hub.mode("doudi policy add", true)? {
+                return doudi::cli::operator::policy_add(&hub, &file, &source, example).await;
+            }
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let params: PolicyParams = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a valid policy version", file.display()))?;
@@ -585,24 +790,20 @@ async fn policy(config: Option<&std::path::Path>, command: PolicyCommand) -> any
                 eprintln!("warning: {}: {}", w.field, w.reason);
             }
             let store = open_store(config, database_url).await?;
-            let stored = doudi::store::StoredPolicy { params: params.clone(), example, source };
-            let added = store.add_medical_policy(&stored).await?;
+            let actor = doudi::domain::admin::Actor::direct_from_env();
+            let added = doudi::hub::admin::add_policy_version(&store, &actor, &text, &source, example).await;
             store.close().await;
-            if !added {
-                anyhow::bail!(
-                    "not added: version {:?} or pooling area {} from {} is already held (versions are never overwritten)",
-                    params.version,
-                    params.pooling_area,
-                    params.effective_from
-                );
-            }
+            added.map_err(|e| anyhow::anyhow!("not added: {e}"))?;
             println!(
                 "added {} for pooling area {} from {}",
                 params.version, params.pooling_area, params.effective_from
             );
             Ok(())
         }
-        PolicyCommand::Show { json, database_url } => {
+        PolicyCommand::Show { json, database_url, hub } => {
+            if let Mode::Hub(hub) = hub.mode("doudi policy show", false)? {
+                return doudi::cli::operator::policy_show(&hub, json).await;
+            }
             let store = open_store(config, database_url).await?;
             let all = store.medical_policies().await?;
             store.close().await;

@@ -98,7 +98,8 @@ impl RefusalKind {
 /// Who was refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Peer {
-    /// The agency code and county (`""` for none) when the certificate named an agency this hub knows.
+    /// The agency code and county (`""` for none) when the certificate named an agency this hub knows; `operator`
+    /// for an operator's certificate (docs/admin.md).
     pub agency: Option<(String, String)>,
     /// The SPIFFE ID of a known agency; else `sha256:<hex>` of the certificate's DER; `none` without one.
     pub identity: String,
@@ -130,6 +131,15 @@ impl Peer {
                 return Peer {
                     agency: Some((p.agency().to_string(), crate::hub::division_of(&p))),
                     identity: p.spiffe_id().to_owned(),
+                    subject: None,
+                    addr,
+                };
+            }
+            // An operator (docs/admin.md): agency `operator`, identity its SPIFFE ID (role and name).
+            if let Ok(op) = crate::domain::admin::OperatorId::from_spiffe(&id, trust_domain) {
+                return Peer {
+                    agency: Some((crate::domain::admin::OPERATOR_AGENCY.to_owned(), String::new())),
+                    identity: op.spiffe_id,
                     subject: None,
                     addr,
                 };

@@ -36,7 +36,8 @@ use crate::store::Store;
 use crate::tls;
 
 /// Names of the doudi services registered (health reports each, and "" for the whole server).
-pub const SERVICES: [&str; 5] = [
+pub const SERVICES: [&str; 6] = [
+    "doudi.v1.Admin",
     "doudi.v1.RecipientExchange",
     "doudi.v1.Reference",
     "doudi.v1.Audit",
@@ -90,12 +91,6 @@ impl Application {
             "no data key: set DOUDI_DATA_KEY (32 random bytes, standard base64; `doudi keys generate` makes one)",
         )?;
         let keys = Keys::from_base64_with(data_key.expose_secret(), config.crypto_suite).context("data_key")?;
-        let policy = Arc::new(match &config.access_policy_file {
-            Some(p) => AccessPolicy::from_toml(
-                &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-            )?,
-            None => AccessPolicy::default(),
-        });
 
         let tls_files = tls::TlsFiles {
             ca: config.ca_path(),
@@ -115,6 +110,32 @@ impl Application {
             Some(w) => keys.clone().with_wrapped_lookup(&w).unwrap_or(keys),
             None => keys,
         };
+        // The access matrix: the newest one two security administrators approved (docs/admin.md "Access matrix"),
+        // else `access_policy_file`, else the built-in one.
+        // A database not yet at migration 0016 (migrated when the hub starts serving) holds no approved matrix.
+        let (applied, _) = store.migration_versions().await?;
+        let approved = if applied >= crate::hub::admin::CHANGES_MIGRATION {
+            crate::hub::admin::approved_access_matrix(&store).await?
+        } else {
+            None
+        };
+        let policy = Arc::new(match approved {
+            Some((change, p)) => {
+                tracing::info!(
+                    change = change.id,
+                    requested_by = %change.requested_by,
+                    approved_by = %change.approved.as_ref().map(|(by, _)| by.as_str()).unwrap_or(""),
+                    "access matrix: the approved change from the database (access_policy_file, if set, is not used)"
+                );
+                p
+            }
+            None => match &config.access_policy_file {
+                Some(p) => AccessPolicy::from_toml(
+                    &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+                )?,
+                None => AccessPolicy::default(),
+            },
+        });
         let coverage = Arc::new(match &config.coverage_params_file {
             Some(p) => toml::from_str::<crate::domain::coverage::CoverageParams>(
                 &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
@@ -180,6 +201,8 @@ impl Application {
             auth.with_gateways(crate::grpc::gateway::Gateways::new(pins, reloadable.clone()))
         };
 
+        // The Admin service rewrites certs_dir/ca.crl and reloads with it even when it did not exist at start.
+        let admin_tls = (reloadable.clone(), tls::TlsFiles { crls: config.watched_crl_paths(), ..tls_files.clone() });
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         spawn_tls_reload_on_sighup(reloadable.clone(), tls_files.clone());
@@ -274,6 +297,17 @@ impl Application {
             .max_encoding_message_size(MAX_RESPONSE_BYTES)
             .accept_compressed(GZIP)
             .send_compressed(GZIP);
+        let admin = crate::grpc::pb::admin_server::AdminServer::new(crate::grpc::admin::AdminService {
+            hub: hub.clone(),
+            trust_domain: config.trust_domain.as_str().into(),
+            certs_dir: config.certs_dir.clone(),
+            tls: Some((admin_tls.0, admin_tls.1)),
+            change_ttl: Duration::from_secs(config.admin_change_ttl_secs.max(1)),
+        })
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(MAX_RESPONSE_BYTES)
+        .accept_compressed(GZIP)
+        .send_compressed(GZIP);
         let audit = AuditServer::new(AuditService { hub: hub.clone(), auth })
             .max_decoding_message_size(max)
             .accept_compressed(GZIP)
@@ -298,6 +332,7 @@ impl Application {
             .add_service(exchange)
             .add_service(reference)
             .add_service(audit)
+            .add_service(admin)
             .add_service(coordination)
             .add_service(medical);
 

@@ -5,6 +5,7 @@
 //! hub from `spawn_app`; `src/main.rs` only dispatches. The file formats are in [`format`], the export manifest in
 //! [`manifest`].
 
+pub mod admin;
 pub mod audit_head;
 pub mod export;
 pub mod format;
@@ -12,6 +13,7 @@ pub mod get;
 pub mod list;
 pub mod manifest;
 pub mod matching;
+pub mod operator;
 pub mod push;
 mod view;
 pub mod watch;

@@ -1,5 +1,6 @@
 //! Pure domain types and rules: no I/O, no tonic, no sqlx.
 
+pub mod admin;
 pub mod agency;
 pub mod audit;
 pub mod calendar;

@@ -130,17 +130,7 @@ impl Audit for AuditService {
     ) -> Result<Response<pb::VerifyAuditChainResponse>, Status> {
         self.auth.principal(&req)?;
         let c = self.hub.verify_audit_chain().await?;
-        let (seq, reason) = c.first_broken.clone().unwrap_or((0, String::new()));
-        Ok(Response::new(pb::VerifyAuditChainResponse {
-            valid: c.first_broken.is_none(),
-            events_checked: c.checked,
-            first_broken_seq: seq,
-            reason,
-            head_hash: hex::encode(c.head),
-            first_broken_lane: c.first_broken_lane,
-            heads: c.heads.iter().map(lane_head).collect(),
-            checkpoint: c.checkpoint.as_ref().map(lane_head),
-        }))
+        Ok(Response::new(chain_to_pb(&c)))
     }
 
     async fn get_signed_head(
@@ -150,6 +140,21 @@ impl Audit for AuditService {
         self.auth.principal(&req)?;
         let h = self.hub.signed_head(req.into_inner().fresh).await?;
         Ok(Response::new(signed_head_to_pb(&h)))
+    }
+}
+
+/// A chain check on the wire (also `doudi.v1.Admin/VerifyAuditLog`'s result).
+pub fn chain_to_pb(c: &crate::store::ChainCheck) -> pb::VerifyAuditChainResponse {
+    let (seq, reason) = c.first_broken.clone().unwrap_or((0, String::new()));
+    pb::VerifyAuditChainResponse {
+        valid: c.first_broken.is_none(),
+        events_checked: c.checked,
+        first_broken_seq: seq,
+        reason,
+        head_hash: hex::encode(c.head),
+        first_broken_lane: c.first_broken_lane,
+        heads: c.heads.iter().map(lane_head).collect(),
+        checkpoint: c.checkpoint.as_ref().map(lane_head),
     }
 }
 

@@ -1,6 +1,7 @@
 //! gRPC: the only module that sees protobuf types. Handlers are glue: authenticate, convert with
 //! `convert`, call the `Hub`, convert back; errors become statuses in `status`.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod convert;

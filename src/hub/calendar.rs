@@ -58,9 +58,10 @@ pub async fn load_notice(
     file: &NoticeFile,
     source: &str,
     correction: Option<&str>,
-    loaded_by: &str,
+    actor: &crate::domain::admin::Actor,
     now: DateTime<Utc>,
 ) -> Result<LoadReport, HubError> {
+    let loaded_by = actor.by.as_str();
     let mut entries = file.entries().map_err(|e| HubError::invalid("notice", e.to_string()))?;
     entries.sort_by_key(|e| e.date);
     let source = source.trim();
@@ -130,6 +131,11 @@ pub async fn load_notice(
         let since = start_of_day_utc(december.min(first_day - chrono::Days::new(31)));
         let version = expected_version + 1;
         let purpose = if reason.is_empty() { source.to_owned() } else { format!("{source}; correction: {reason}") };
+        let before = match in_force.get(&year) {
+            Some(cur) => notice_hash(year, &cur.source, &cur.entries),
+            None => crate::domain::admin::NO_STATE.to_owned(),
+        };
+        let after = notice_hash(year, source, &entries);
         let plan = |warnings: &[crate::store::StoredWarning]| {
             let mut changes = Vec::new();
             for w in warnings {
@@ -156,11 +162,11 @@ pub async fn load_notice(
                 agency: OPERATOR.to_owned(),
                 division: String::new(),
                 via: String::new(),
-                method: "doudi calendar add".to_owned(),
-                purpose: purpose.clone(),
+                method: actor.method_or("doudi calendar add"),
+                purpose: format!("{}; {purpose}", actor.who()),
                 outcome: format!(
                     "OK calendar {year} version {version}: {holidays} days off, {make_up_workdays} make-up working \
-                     days; deadlines moved for {} warnings; loaded by {loaded_by}",
+                     days; deadlines moved for {} warnings; loaded by {loaded_by}; before={before}; after={after}",
                     changes.len()
                 ),
                 person_keys: Vec::new(),
@@ -194,6 +200,16 @@ pub async fn load_notice(
     Err(HubError::FailedPrecondition(format!(
         "calendar year {year}: other notices kept being loaded while this one was planned; try again"
     )))
+}
+
+/// The before/after hash of a year's notice in the audit event of its load (docs/admin.md "Audit events"): the year,
+/// the source and every entry (date, kind, festival) in date order.
+fn notice_hash(year: i32, source: &str, entries: &[crate::domain::workdays::CalendarEntry]) -> String {
+    let mut fields = vec![year.to_string(), source.to_owned()];
+    for e in entries {
+        fields.push(format!("{} {:?} {}", e.date, e.kind, e.name));
+    }
+    crate::domain::admin::state_hash(&fields.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// One line of text of at most `max` characters, without control characters (it is printed and audited).

@@ -28,9 +28,13 @@ pub enum CalendarCommand {
         /// Replace a year already loaded with other content, giving the reason (the old version is kept).
         #[arg(long)]
         correction: Option<String>,
-        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
+        /// Database (with --direct-database): sqlite://PATH or postgres://USER@HOST:PORT/DB [default:
+        /// sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
+        /// Through the hub as a system administrator (--operator), or on the database (--direct-database).
+        #[command(flatten)]
+        hub: crate::cli::admin::OperatorArgs,
     },
     /// Print what the calendar holds: every year's notice in force, its source and versions, the last covered day,
     /// and the reminder when next year's notice is due (from 1 November).
@@ -60,11 +64,6 @@ impl CalendarCommand {
     }
 }
 
-/// Who loads: `operator:$USER` (operators have no certificates of their own yet: issue 20).
-fn operator() -> String {
-    format!("operator:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned()))
-}
-
 /// Run one calendar command on an opened and migrated store.
 pub async fn run(store: &Store, command: CalendarCommand) -> anyhow::Result<()> {
     match command {
@@ -72,9 +71,16 @@ pub async fn run(store: &Store, command: CalendarCommand) -> anyhow::Result<()> 
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let notice = NoticeFile::parse(&text, FileFormat::detect(&file, &text))
                 .with_context(|| format!("{}", file.display()))?;
-            let r = load_notice(store, &notice, &source, correction.as_deref(), &operator(), chrono::Utc::now())
-                .await
-                .with_context(|| format!("{}: not loaded", file.display()))?;
+            let r = load_notice(
+                store,
+                &notice,
+                &source,
+                correction.as_deref(),
+                &crate::domain::admin::Actor::direct_from_env(),
+                chrono::Utc::now(),
+            )
+            .await
+            .with_context(|| format!("{}: not loaded", file.display()))?;
             match r.outcome {
                 LoadOutcome::Unchanged { version } => println!(
                     "calendar {}: version {version} already holds exactly this notice; nothing changed",

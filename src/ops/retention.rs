@@ -17,9 +17,13 @@ use crate::store::{AuditRecord, HoldTarget, NewHold, Store, StoredHold};
 pub enum RetentionCommand {
     /// Print the retention period of every kind of record (with its source and who set it) and every legal hold.
     Show {
-        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
+        /// Database (with --direct-database; `show` reads it without): sqlite://PATH or postgres://USER@HOST:PORT/DB
+        /// [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
+        /// Through the hub as a system administrator (--operator), or on the database (--direct-database).
+        #[command(flatten)]
+        hub: crate::cli::admin::OperatorArgs,
     },
     /// Set the retention period of one kind of record (audit_persons, change_log, fact_version, settlement), in days,
     /// with its source. The audit may not go below 180 days (《网络安全法》第二十一条). Audited (before and after).
@@ -31,9 +35,13 @@ pub enum RetentionCommand {
         /// Where the period comes from (a law, a standard, a decision), e.g. "庆阳市民政局档案管理规定 (2026)".
         #[arg(long)]
         source: String,
-        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
+        /// Database (with --direct-database; `show` reads it without): sqlite://PATH or postgres://USER@HOST:PORT/DB
+        /// [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
+        /// Through the hub as a system administrator (--operator), or on the database (--direct-database).
+        #[command(flatten)]
+        hub: crate::cli::admin::OperatorArgs,
     },
     /// Place a legal hold on a person (by ID number, stored only as the hub's person key; needs the data key) or on a
     /// quarter (e.g. 2023Q2): their records are never purged while it is in force. Audited.
@@ -47,9 +55,13 @@ pub enum RetentionCommand {
         /// Why (a case number, a court order).
         #[arg(long)]
         reason: String,
-        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
+        /// Database (with --direct-database; `show` reads it without): sqlite://PATH or postgres://USER@HOST:PORT/DB
+        /// [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
+        /// Through the hub as a system administrator (--operator), or on the database (--direct-database).
+        #[command(flatten)]
+        hub: crate::cli::admin::OperatorArgs,
     },
     /// Release a legal hold by its id (`doudi retention show` lists them). The hold is kept, released. Audited.
     Release {
@@ -58,9 +70,13 @@ pub enum RetentionCommand {
         /// Why it is released.
         #[arg(long)]
         reason: String,
-        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
+        /// Database (with --direct-database; `show` reads it without): sqlite://PATH or postgres://USER@HOST:PORT/DB
+        /// [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
+        /// Through the hub as a system administrator (--operator), or on the database (--direct-database).
+        #[command(flatten)]
+        hub: crate::cli::admin::OperatorArgs,
     },
     /// Purge what is past its retention period and not held: who each old audit event looked at, old changes of the
     /// change log, the payload of old superseded fact versions (their content hashes stay). Works in chunks, each
@@ -75,10 +91,43 @@ pub enum RetentionCommand {
         /// Stop after this many chunks in all (to rehearse an interruption).
         #[arg(long, hide = true)]
         max_chunks: Option<usize>,
-        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
+        /// Database (with --direct-database; `show` reads it without): sqlite://PATH or postgres://USER@HOST:PORT/DB
+        /// [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
+        /// Through the hub as a system administrator (--operator), or on the database (--direct-database).
+        #[command(flatten)]
+        hub: crate::cli::admin::OperatorArgs,
     },
+}
+
+impl RetentionCommand {
+    /// Through the hub or on the database ([`crate::cli::admin::OperatorArgs::mode`]; `show` only reads).
+    pub fn mode(&self) -> anyhow::Result<crate::cli::admin::Mode> {
+        match self {
+            RetentionCommand::Show { hub, .. } => hub.mode("doudi retention show", false),
+            RetentionCommand::Set { hub, .. } => hub.mode("doudi retention set", true),
+            RetentionCommand::Hold { hub, .. } => hub.mode("doudi retention hold", true),
+            RetentionCommand::Release { hub, .. } => hub.mode("doudi retention release", true),
+            RetentionCommand::Purge { hub, .. } => hub.mode("doudi retention purge", true),
+        }
+    }
+}
+
+/// Run one retention command through the hub's Admin service as `hub`'s operator (docs/admin.md).
+pub async fn run_through_hub(hub: &crate::cli::admin::OperatorArgs, command: RetentionCommand) -> anyhow::Result<()> {
+    use crate::cli::operator as op;
+    match command {
+        RetentionCommand::Show { .. } => op::retention_show(hub).await,
+        RetentionCommand::Set { kind, days, source, .. } => op::retention_set(hub, &kind, days, &source).await,
+        RetentionCommand::Hold { person, quarter, reason, .. } => {
+            op::retention_hold(hub, person.as_deref(), quarter.as_deref(), &reason).await
+        }
+        RetentionCommand::Release { id, reason, .. } => op::retention_release(hub, id, &reason).await,
+        RetentionCommand::Purge { dry_run, chunk, max_chunks, .. } => {
+            op::retention_purge(hub, dry_run, chunk, max_chunks).await
+        }
+    }
 }
 
 /// Records purged per transaction by default.
@@ -88,7 +137,7 @@ impl RetentionCommand {
     /// The `--database-url` given, if any.
     pub fn database_url(&self) -> Option<String> {
         match self {
-            RetentionCommand::Show { database_url }
+            RetentionCommand::Show { database_url, .. }
             | RetentionCommand::Set { database_url, .. }
             | RetentionCommand::Hold { database_url, .. }
             | RetentionCommand::Release { database_url, .. }
@@ -97,13 +146,27 @@ impl RetentionCommand {
     }
 }
 
-/// Who runs the command: `operator:$USER` (operators have no certificates of their own yet: issue 20 item 1).
-pub fn operator() -> String {
-    format!("operator:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned()))
+/// The agency of the retention commands' audit events (as `doudi calendar add`'s).
+pub use crate::domain::admin::OPERATOR_AGENCY;
+use crate::domain::admin::{Actor, NO_STATE, state_hash};
+
+/// The before/after hash of a kind's retention period (docs/admin.md "Audit events").
+fn period_hash(kind: RecordKind, days: i64, source: &str) -> String {
+    state_hash(&[kind.as_str(), &days.to_string(), source])
 }
 
-/// The agency of the retention commands' audit events (as `doudi calendar add`'s).
-pub const OPERATOR_AGENCY: &str = "operator";
+/// The hash of a hold as placed, and as released (docs/admin.md "Audit events"); a person is its key in hex.
+fn hold_hash(id: i64, target: &HoldTarget, reason: &str, released: Option<&str>) -> String {
+    let what = match target {
+        HoldTarget::Person(k) => format!("person {}", hex::encode(k.as_bytes())),
+        HoldTarget::Quarter(q) => format!("quarter {q}"),
+    };
+    let mut fields = vec![id.to_string(), what, reason.to_owned()];
+    if let Some(r) = released {
+        fields.push(format!("released: {r}"));
+    }
+    state_hash(&fields.iter().map(String::as_str).collect::<Vec<_>>())
+}
 
 pub use crate::domain::retention::PURGE_METHOD;
 
@@ -114,17 +177,24 @@ pub async fn set_period(
     kind: RecordKind,
     days: i64,
     source: &str,
-    by: &str,
+    actor: &Actor,
     at: DateTime<Utc>,
 ) -> anyhow::Result<i64> {
     check_period(kind, days).map_err(|e| anyhow::anyhow!("{}: {e}", kind.as_str()))?;
     anyhow::ensure!(!source.trim().is_empty(), "--source: say where the period comes from");
+    let by = actor.by.as_str();
     let audit = |before: &crate::store::RetentionPolicy| AuditRecord {
         agency: OPERATOR_AGENCY.to_owned(),
         division: String::new(),
-        method: "doudi retention set".to_owned(),
-        purpose: format!("retention period of {}: {source}", kind.as_str()),
-        outcome: format!("OK {} {} days -> {days} days; set by {by}", kind.as_str(), before.days),
+        method: actor.method_or("doudi retention set"),
+        purpose: format!("{}; retention period of {}: {source}", actor.who(), kind.as_str()),
+        outcome: format!(
+            "OK {} {} days -> {days} days; set by {by}; before={}; after={}",
+            kind.as_str(),
+            before.days,
+            period_hash(kind, before.days, &before.source),
+            period_hash(kind, days, source)
+        ),
         person_keys: Vec::new(),
         via: String::new(),
     };
@@ -141,18 +211,22 @@ pub async fn place_hold(
     store: &Store,
     target: HoldTarget,
     reason: &str,
-    by: &str,
+    actor: &Actor,
     at: DateTime<Utc>,
 ) -> anyhow::Result<i64> {
     anyhow::ensure!(!reason.trim().is_empty(), "--reason: say why the records are held");
+    let by = actor.by.as_str();
     let (what, person) = describe(&target);
     let hold = NewHold { target, reason: reason.to_owned(), placed_by: by.to_owned(), placed_at: at };
     let audit = |id: i64| AuditRecord {
         agency: OPERATOR_AGENCY.to_owned(),
         division: String::new(),
-        method: "doudi retention hold".to_owned(),
-        purpose: reason.to_owned(),
-        outcome: format!("OK hold {id} on {what} placed; by {by}"),
+        method: actor.method_or("doudi retention hold"),
+        purpose: format!("{}; {reason}", actor.who()),
+        outcome: format!(
+            "OK hold {id} on {what} placed; by {by}; before={NO_STATE}; after={}",
+            hold_hash(id, &hold.target, reason, None)
+        ),
         person_keys: person.into_iter().collect(),
         via: String::new(),
     };
@@ -164,18 +238,23 @@ pub async fn release_hold(
     store: &Store,
     id: i64,
     reason: &str,
-    by: &str,
+    actor: &Actor,
     at: DateTime<Utc>,
 ) -> anyhow::Result<Option<StoredHold>> {
     anyhow::ensure!(!reason.trim().is_empty(), "--reason: say why the hold is released");
+    let by = actor.by.as_str();
     let audit = |h: &StoredHold| {
         let (what, person) = describe(&h.target);
         AuditRecord {
             agency: OPERATOR_AGENCY.to_owned(),
             division: String::new(),
-            method: "doudi retention release".to_owned(),
-            purpose: reason.to_owned(),
-            outcome: format!("OK hold {id} on {what} released; by {by}"),
+            method: actor.method_or("doudi retention release"),
+            purpose: format!("{}; {reason}", actor.who()),
+            outcome: format!(
+                "OK hold {id} on {what} released; by {by}; before={}; after={}",
+                hold_hash(id, &h.target, &h.reason, None),
+                hold_hash(id, &h.target, &h.reason, Some(reason))
+            ),
             person_keys: person.into_iter().collect(),
             via: String::new(),
         }
@@ -223,8 +302,9 @@ pub async fn purge(
     chunk: usize,
     max_chunks: Option<usize>,
     dry_run: bool,
-    by: &str,
+    actor: &Actor,
 ) -> anyhow::Result<PurgeReport> {
+    let by = actor.by.as_str();
     let chunk = chunk.max(1);
     let policies = store.retention_policies().await?;
     let mut counts = Vec::new();
@@ -292,7 +372,7 @@ pub async fn person_key_of(store: &Store, config: &crate::config::Config, id: &s
 
 /// Run one retention command on an opened and migrated store (`config` for the data key of `hold --person`).
 pub async fn run(store: &Store, config: &crate::config::Config, command: RetentionCommand) -> anyhow::Result<()> {
-    let by = operator();
+    let by = Actor::direct_from_env();
     match command {
         RetentionCommand::Show { .. } => {
             println!("{:<15}{:>7}{:>10}  {:<22}{:<28}source", "kind", "days", "min", "set at", "set by");

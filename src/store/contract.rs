@@ -346,6 +346,10 @@ pub trait MedicalStore: Send + Sync {
     /// effective_from) is already taken: versions are never overwritten.
     async fn add_medical_policy(&self, p: &StoredPolicy) -> Result<bool, StoreError>;
 
+    /// [`MedicalStore::add_medical_policy`] with its audit event, appended in the same transaction when the version
+    /// was added (nothing is written when it was refused): `doudi.v1.Admin/AddPolicyVersion` and the direct command.
+    async fn add_medical_policy_audited(&self, p: &StoredPolicy, audit: &AuditRecord) -> Result<bool, StoreError>;
+
     /// Store a batch of valid settlements (new persons first), recheck every person they touch, and append the
     /// audit event, in one transaction. Returns one [`SettlementInsert`] per settlement, in order, and the
     /// recheck's tally (with the checks of the accepted settlements). A settlement repeated inside the batch is
@@ -493,6 +497,50 @@ pub trait RetentionStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
+/// Separated administrators (migration 0016, docs/admin.md): administrative audit events and the change requests of the
+/// two-person rule. Every write is one write transaction with its audit event (lane 0). Written once for both
+/// backends (`store/sql/admin.rs`).
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Append one administrative audit event in its own write transaction (lane 0, as the retention changes): for an
+    /// action whose state is not in the database (a CRL file), or a read by an operator.
+    async fn append_admin_event(&self, audit: &AuditRecord) -> Result<(), StoreError>;
+
+    /// Store a change request and append its audit event (`audit`, given the new id) in one transaction; returns the
+    /// id (positive, increasing).
+    async fn request_change(
+        &self,
+        change: &crate::domain::admin::NewChange,
+        audit: &(dyn Fn(i64) -> AuditRecord + Send + Sync),
+    ) -> Result<i64, StoreError>;
+
+    /// Every change request, by id ascending (a hub holds a handful: they are rare administrative acts).
+    async fn admin_changes(&self) -> Result<Vec<crate::domain::admin::StoredChange>, StoreError>;
+
+    /// Approve request `id` by `approver` at `at`, with its audit event (`audit`, given the request as approved), in
+    /// one write transaction, after checking [`crate::domain::admin::check_approval`] on the row read in that
+    /// transaction (so two approvals racing cannot both succeed). A refused approval is a value
+    /// ([`crate::domain::admin::ApprovalRefusal`]: unknown id, self-approval, expired, not pending) and writes
+    /// nothing.
+    async fn approve_change(
+        &self,
+        id: i64,
+        approver: &str,
+        at: DateTime<Utc>,
+        audit: &(dyn for<'c> Fn(&'c crate::domain::admin::StoredChange) -> AuditRecord + Send + Sync),
+    ) -> Result<Result<crate::domain::admin::StoredChange, crate::domain::admin::ApprovalRefusal>, StoreError>;
+
+    /// Mark approved request `id` applied by `by` at `at`, with its audit event, in one write transaction. Returns
+    /// the request as applied, or `None` (nothing written) when it is not approved or is applied already.
+    async fn apply_change(
+        &self,
+        id: i64,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: &(dyn for<'c> Fn(&'c crate::domain::admin::StoredChange) -> AuditRecord + Send + Sync),
+    ) -> Result<Option<crate::domain::admin::StoredChange>, StoreError>;
+}
+
 /// Everything the hub needs of a database: every area of the contract.
 pub trait Storage:
     StoreAdmin
@@ -507,6 +555,7 @@ pub trait Storage:
     + MedicalStore
     + SnapshotStore
     + RetentionStore
+    + AdminStore
     + 'static
 {
 }
@@ -524,6 +573,7 @@ impl<T> Storage for T where
         + MedicalStore
         + SnapshotStore
         + RetentionStore
+        + AdminStore
         + 'static
 {
 }

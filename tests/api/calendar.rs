@@ -128,9 +128,16 @@ async fn a_warning_past_the_loaded_years_is_accepted_provisionally_and_reschedul
 
     let audits = app.audit_events().await;
     let store = &app.app_hub.store;
-    let r = load_notice(store, &notice(TEST_2027), "国办发明电〔2026〕测试号", None, "operator:test", Utc::now())
-        .await
-        .unwrap();
+    let r = load_notice(
+        store,
+        &notice(TEST_2027),
+        "国办发明电〔2026〕测试号",
+        None,
+        &doudi::domain::admin::Actor::direct("test"),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.outcome, LoadOutcome::Loaded { version: 1 });
     assert_eq!((r.holidays, r.make_up_workdays), (8, 1));
     assert_eq!(r.changes.len(), 2, "W-1228 and W-1229 move; W-1221 does not");
@@ -163,9 +170,16 @@ async fn a_warning_past_the_loaded_years_is_accepted_provisionally_and_reschedul
 
     // The same file again: nothing changes, nothing audited.
     let audits = app.audit_events().await;
-    let again = load_notice(store, &notice(TEST_2027), "国办发明电〔2026〕测试号", None, "operator:test", Utc::now())
-        .await
-        .unwrap();
+    let again = load_notice(
+        store,
+        &notice(TEST_2027),
+        "国办发明电〔2026〕测试号",
+        None,
+        &doudi::domain::admin::Actor::direct("test"),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.outcome, LoadOutcome::Unchanged { version: 1 });
     assert_eq!(app.audit_events().await, audits);
 
@@ -174,9 +188,16 @@ async fn a_warning_past_the_loaded_years_is_accepted_provisionally_and_reschedul
         "{ name = \"元旦\", first = \"2027-01-01\" }",
         "{ name = \"元旦\", first = \"2027-01-01\", last = \"2027-01-03\" }",
     );
-    let e = load_notice(store, &notice(&corrected), "国办发明电〔2026〕测试号", None, "operator:test", Utc::now())
-        .await
-        .unwrap_err();
+    let e = load_notice(
+        store,
+        &notice(&corrected),
+        "国办发明电〔2026〕测试号",
+        None,
+        &doudi::domain::admin::Actor::direct("test"),
+        Utc::now(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, doudi::hub::HubError::AlreadyExists(_)), "{e}");
     assert!(e.to_string().contains("calendar year 2027 is already loaded (version 1"), "{e}");
     assert!(e.to_string().contains("2027-01-02 HOLIDAY 元旦"), "names what differs: {e}");
@@ -187,7 +208,7 @@ async fn a_warning_past_the_loaded_years_is_accepted_provisionally_and_reschedul
         &notice(&corrected),
         "国办发明电〔2026〕测试号",
         Some("元旦 block is three days"),
-        "operator:test",
+        &doudi::domain::admin::Actor::direct("test"),
         Utc::now(),
     )
     .await
@@ -242,7 +263,7 @@ async fn invalid_notice_files_are_refused_naming_the_date_and_the_rule() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_doudi"))
             .args(["calendar", "add"])
             .arg(&file)
-            .args(["--source", "test", "--database-url", &app.database_url])
+            .args(["--source", "test", "--direct-database", "--database-url", &app.database_url])
             .env_remove("DOUDI_CONFIG")
             .output()
             .unwrap();
@@ -286,7 +307,7 @@ async fn the_shipped_notice_files_reproduce_the_migration_table() {
         let source = &migrated.iter().find(|r| r.3 == year.to_string()).unwrap().4;
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_doudi"))
             .args(["calendar", "add", &format!("{}/calendar/{year}.toml", env!("CARGO_MANIFEST_DIR"))])
-            .args(["--source", source, "--database-url", &app.database_url])
+            .args(["--source", source, "--direct-database", "--database-url", &app.database_url])
             .env_remove("DOUDI_CONFIG")
             .output()
             .unwrap();
@@ -379,7 +400,16 @@ async fn a_long_new_year_block_reschedules_warnings_received_before_december_wit
         .unwrap();
     let block = r#"year = 2027
 holidays = [{ name = "元旦", first = "2026-12-02", last = "2027-01-01" }]"#;
-    let r = load_notice(&app.app_hub.store, &notice(block), "test", None, "operator:test", Utc::now()).await.unwrap();
+    let r = load_notice(
+        &app.app_hub.store,
+        &notice(block),
+        "test",
+        None,
+        &doudi::domain::admin::Actor::direct("test"),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     // Off from Wed 12-02 to Fri 2027-01-01: visit Tue 12-01, Mon 2027-01-04, Tue 01-05 → 2027-01-05;
     // decision … Wed 01-06, Thu 01-07 → 2027-01-07.
     assert_eq!(r.changes.len(), 1);
@@ -416,9 +446,16 @@ async fn a_stale_plan_writes_nothing_and_texts_are_one_line() {
     assert_eq!(store.load_calendar_notice(&load, &plan).await.unwrap(), doudi::store::NoticeLoaded::Raced);
     assert_eq!(store.calendar_notices().await.unwrap(), before);
     assert_eq!(app.audit_events().await, audits);
-    let e = load_notice(store, &notice(TEST_2027), "line1\nyear = 1999", None, "operator:test", Utc::now())
-        .await
-        .unwrap_err();
+    let e = load_notice(
+        store,
+        &notice(TEST_2027),
+        "line1\nyear = 1999",
+        None,
+        &doudi::domain::admin::Actor::direct("test"),
+        Utc::now(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.to_string(), "source: contains a control character (a line break, tab, escape or NUL)");
     app.stop().await;
 }

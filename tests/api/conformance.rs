@@ -1546,3 +1546,62 @@ async fn retention_purges_in_chunks_keeps_tombstones_and_spares_holds() {
     assert!(holds[2].released.is_some());
     assert_eq!(s.purge_due(AuditPersons, cutoff).await.unwrap(), 4);
 }
+
+/// `AdminStore` (migration 0016, docs/admin.md): a request and its event in one transaction; an approval refused as a
+/// value (unknown, self-approval, expired, approved already) writes nothing; an approval and an application each
+/// write their event; the table itself refuses an approver who is the requester.
+#[apply(e2e!)]
+#[tokio::test]
+async fn admin_changes_follow_the_two_person_rule() {
+    use doudi::domain::admin::{ApprovalRefusal, ChangeKind, NewChange};
+    let db = open().await;
+    let s = &db.store;
+    let at = now();
+    let new = NewChange {
+        kind: ChangeKind::DataKeyRotation,
+        payload: "ab".repeat(32),
+        reason: "rotation".into(),
+        requested_by: "alice".into(),
+        requested_at: at,
+        expires_at: at + chrono::Duration::hours(24),
+    };
+    let audit = |_: i64| record("operator", "request", vec![]);
+    let id = s.request_change(&new, &audit).await.unwrap();
+    assert!(id > 0);
+    assert_eq!(s.audit_count().await.unwrap(), 1);
+    let approve = |_: &doudi::domain::admin::StoredChange| record("operator", "approve", vec![]);
+    assert_eq!(s.approve_change(id + 1, "bob", at, &approve).await.unwrap(), Err(ApprovalRefusal::Unknown(id + 1)));
+    assert_eq!(
+        s.approve_change(id, "alice", at, &approve).await.unwrap(),
+        Err(ApprovalRefusal::SelfApproval(id, "alice".into()))
+    );
+    let expired_at = new.expires_at;
+    assert_eq!(
+        s.approve_change(id, "bob", expired_at, &approve).await.unwrap(),
+        Err(ApprovalRefusal::Expired(id, expired_at))
+    );
+    assert_eq!(s.audit_count().await.unwrap(), 1, "refused approvals write nothing");
+    // Not applied before it is approved.
+    assert!(s.apply_change(id, "root", at, &approve).await.unwrap().is_none());
+    let approved = s.approve_change(id, "bob", at, &approve).await.unwrap().unwrap();
+    assert_eq!(approved.approved, Some(("bob".to_owned(), at)));
+    assert_eq!(
+        s.approve_change(id, "carol", at, &approve).await.unwrap(),
+        Err(ApprovalRefusal::NotPending(id, "APPROVED"))
+    );
+    let applied = s.apply_change(id, "root", at, &approve).await.unwrap().unwrap();
+    assert_eq!(applied.applied, Some(("root".to_owned(), at)));
+    assert!(s.apply_change(id, "root", at, &approve).await.unwrap().is_none(), "applied once");
+    assert_eq!(s.audit_count().await.unwrap(), 3);
+    let all = s.admin_changes().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!((all[0].payload.as_str(), all[0].requested_by.as_str()), (new.payload.as_str(), "alice"));
+    // The CHECK of migration 0016: approved_by <> requested_by, even written behind the contract's back.
+    let sql = "UPDATE admin_changes SET approved_by = requested_by WHERE id = 1";
+    let refused = match s.pg_pool() {
+        Some(pg) => sqlx::query(sql).execute(pg).await.map(|_| ()),
+        None => sqlx::query(sql).execute(s.sqlite_pool().unwrap()).await.map(|_| ()),
+    };
+    let why = refused.expect_err("the table accepted a self-approval").to_string();
+    assert!(why.to_lowercase().contains("check constraint"), "{why}");
+}

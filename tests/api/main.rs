@@ -15,6 +15,7 @@ macro_rules! e2e {
 mod support;
 
 mod access;
+mod admin;
 mod audit;
 mod audit_durability;
 mod bench_memory;

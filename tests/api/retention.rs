@@ -128,8 +128,10 @@ async fn defaults_are_loaded_with_their_sources_and_an_audit_period_under_180_da
 
     // Below six months: refused, naming the law; nothing changed, nothing audited.
     let events = app.audit_events().await;
-    let (code, said) =
-        doudi(&key, &["retention", "set", "audit_persons", "179", "--source", "test", "--database-url", &db]);
+    let (code, said) = doudi(
+        &key,
+        &["retention", "set", "--direct-database", "audit_persons", "179", "--source", "test", "--database-url", &db],
+    );
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("at least 180 days") && said.contains("第二十一条"), "{said}");
     assert_eq!(app.audit_events().await, events);
@@ -138,7 +140,17 @@ async fn defaults_are_loaded_with_their_sources_and_an_audit_period_under_180_da
     // 180 days exactly is accepted, and audited with the period before and after.
     let (code, said) = doudi(
         &key,
-        &["retention", "set", "audit_persons", "180", "--source", "市局决定 2026-1", "--database-url", &db],
+        &[
+            "retention",
+            "set",
+            "--direct-database",
+            "audit_persons",
+            "180",
+            "--source",
+            "市局决定 2026-1",
+            "--database-url",
+            &db,
+        ],
     );
     assert_eq!(code, Some(0), "{said}");
     let p = &app.app_hub.store.retention_policies().await.unwrap()[0];
@@ -158,21 +170,65 @@ async fn defaults_are_loaded_with_their_sources_and_an_audit_period_under_180_da
     let person = id("621022", (1970, 5, 5), 3);
     let (code, said) = doudi(
         &key,
-        &["retention", "hold", "--person", &person, "--reason", "案件 (2026) 甘1022", "--database-url", &db],
+        &[
+            "retention",
+            "hold",
+            "--direct-database",
+            "--person",
+            &person,
+            "--reason",
+            "案件 (2026) 甘1022",
+            "--database-url",
+            &db,
+        ],
     );
     assert_eq!(code, Some(0), "{said}");
-    let (code, said) =
-        doudi(&key, &["retention", "hold", "--quarter", "2023Q2", "--reason", "审计署抽查", "--database-url", &db]);
+    let (code, said) = doudi(
+        &key,
+        &[
+            "retention",
+            "hold",
+            "--direct-database",
+            "--quarter",
+            "2023Q2",
+            "--reason",
+            "审计署抽查",
+            "--database-url",
+            &db,
+        ],
+    );
     assert_eq!(code, Some(0), "{said}");
     let holds = app.app_hub.store.retention_holds().await.unwrap();
     assert_eq!(holds.len(), 2);
     assert_eq!(holds[0].target, HoldTarget::Person(key_of(&app, &person)));
     assert_eq!(holds[1].target, HoldTarget::Quarter("2023Q2".parse().unwrap()));
-    let (code, said) =
-        doudi(&key, &["retention", "release", &holds[1].id.to_string(), "--reason", "抽查结束", "--database-url", &db]);
+    let (code, said) = doudi(
+        &key,
+        &[
+            "retention",
+            "release",
+            "--direct-database",
+            &holds[1].id.to_string(),
+            "--reason",
+            "抽查结束",
+            "--database-url",
+            &db,
+        ],
+    );
     assert_eq!(code, Some(0), "{said}");
-    let (code, _) =
-        doudi(&key, &["retention", "release", &holds[1].id.to_string(), "--reason", "again", "--database-url", &db]);
+    let (code, _) = doudi(
+        &key,
+        &[
+            "retention",
+            "release",
+            "--direct-database",
+            &holds[1].id.to_string(),
+            "--reason",
+            "again",
+            "--database-url",
+            &db,
+        ],
+    );
     assert_eq!(code, Some(1), "a released hold is not released twice");
     let holds = app.app_hub.store.retention_holds().await.unwrap();
     assert_eq!(holds.len(), 2, "kept");
@@ -200,10 +256,10 @@ async fn defaults_are_loaded_with_their_sources_and_an_audit_period_under_180_da
     assert_eq!(hold_text.as_deref(), Some("案件 (2026) 甘1022"));
 
     // A purge now finds nothing due (everything was written today), and says so.
-    let (code, said) = doudi(&key, &["retention", "purge", "--dry-run", "--database-url", &db]);
+    let (code, said) = doudi(&key, &["retention", "purge", "--direct-database", "--dry-run", "--database-url", &db]);
     assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("audit_persons  due         0"), "{said}");
-    let (code, said) = doudi(&key, &["retention", "purge", "--database-url", &db]);
+    let (code, said) = doudi(&key, &["retention", "purge", "--direct-database", "--database-url", &db]);
     assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("audit_persons  purged         0") && said.contains("purge complete"), "{said}");
 
@@ -243,16 +299,35 @@ async fn a_purge_keeps_the_audit_chain_and_a_saved_signed_head_verifying_and_spa
 
     // B held; the current quarter held: nothing of this test's is purged while the quarter is held.
     let now = Utc::now();
-    place_hold(store, HoldTarget::Person(key_of(&app, &b)), "案件 1", "test", now).await.unwrap();
-    let quarter = place_hold(store, HoldTarget::Quarter(Quarter::of_instant(now)), "抽查", "test", now).await.unwrap();
+    place_hold(
+        store,
+        HoldTarget::Person(key_of(&app, &b)),
+        "案件 1",
+        &doudi::domain::admin::Actor::direct("test"),
+        now,
+    )
+    .await
+    .unwrap();
+    let quarter = place_hold(
+        store,
+        HoldTarget::Quarter(Quarter::of_instant(now)),
+        "抽查",
+        &doudi::domain::admin::Actor::direct("test"),
+        now,
+    )
+    .await
+    .unwrap();
     // 400 days later, everything written today is past the audit's 366 days.
     let later = now + Duration::days(400);
-    let r = purge(store, later, 100, None, false, "test").await.unwrap();
+    let r = purge(store, later, 100, None, false, &doudi::domain::admin::Actor::direct("test")).await.unwrap();
     assert_eq!(purged(&r, RecordKind::AuditPersons), 0, "the quarter is held");
-    release_hold(store, quarter, "抽查结束", "test", Utc::now()).await.unwrap().unwrap();
+    release_hold(store, quarter, "抽查结束", &doudi::domain::admin::Actor::direct("test"), Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
     let before = store.audit_count().await.unwrap();
-    let dry = purge(store, later, 100, None, true, "test").await.unwrap();
-    let r = purge(store, later, 100, None, false, "test").await.unwrap();
+    let dry = purge(store, later, 100, None, true, &doudi::domain::admin::Actor::direct("test")).await.unwrap();
+    let r = purge(store, later, 100, None, false, &doudi::domain::admin::Actor::direct("test")).await.unwrap();
     // A's push, its read and the ListAccessEvents that asked about A: 3 events. B's are held (the hold's own event
     // names B too), and the events naming no one have nothing to purge.
     assert_eq!(purged(&r, RecordKind::AuditPersons), 3);
@@ -322,9 +397,17 @@ async fn fact_tombstones_keep_their_hashes_reads_and_snapshots_still_work_and_ol
     let before_b = scalar(&app, hash_sql, key_of(&app, &b).as_bytes().to_vec()).await.unwrap();
 
     // B held; six years later (past the five years of fact versions and the change log's year).
-    place_hold(store, HoldTarget::Person(key_of(&app, &b)), "案件 2", "test", Utc::now()).await.unwrap();
+    place_hold(
+        store,
+        HoldTarget::Person(key_of(&app, &b)),
+        "案件 2",
+        &doudi::domain::admin::Actor::direct("test"),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     let later = Utc::now() + Duration::days(6 * 366);
-    let r = purge(store, later, 100, None, false, "test").await.unwrap();
+    let r = purge(store, later, 100, None, false, &doudi::domain::admin::Actor::direct("test")).await.unwrap();
     // The change log loses every change but its newest (5): changes 1–4.
     assert_eq!(purged(&r, RecordKind::ChangeLog), 4);
     // A-1 version 1 only: B's is held, and current versions are never purged.
@@ -389,20 +472,20 @@ async fn an_interrupted_purge_resumes_where_it_stopped_without_redoing_work() {
         get(&mut mi, &p, "2023-06-30").await.unwrap();
     }
     let later = Utc::now() + Duration::days(400);
-    let due = purge(store, later, 3, None, true, "test").await.unwrap();
+    let due = purge(store, later, 3, None, true, &doudi::domain::admin::Actor::direct("test")).await.unwrap();
     assert_eq!(purged(&due, RecordKind::AuditPersons), 10);
     // Stopped after two chunks of three (as a kill between chunks leaves it: each chunk committed on its own).
-    let first = purge(store, later, 3, Some(2), false, "test").await.unwrap();
+    let first = purge(store, later, 3, Some(2), false, &doudi::domain::admin::Actor::direct("test")).await.unwrap();
     assert!(first.interrupted);
     assert_eq!(purged(&first, RecordKind::AuditPersons), 6);
     // Run again: the remaining 4 in two chunks (3 + 1); nothing purged twice.
-    let second = purge(store, later, 3, None, false, "test").await.unwrap();
+    let second = purge(store, later, 3, None, false, &doudi::domain::admin::Actor::direct("test")).await.unwrap();
     assert!(!second.interrupted);
     assert_eq!(purged(&second, RecordKind::AuditPersons), 4);
     let audit_chunks = |r: &PurgeReport| r.counts.iter().find(|c| c.kind == RecordKind::AuditPersons).unwrap().chunks;
     assert_eq!((audit_chunks(&first), audit_chunks(&second)), (2, 2));
     // And a third run finds nothing.
-    let third = purge(store, later, 3, None, false, "test").await.unwrap();
+    let third = purge(store, later, 3, None, false, &doudi::domain::admin::Actor::direct("test")).await.unwrap();
     assert_eq!(purged(&third, RecordKind::AuditPersons), 0);
     let n = scalar(
         &app,
@@ -429,10 +512,10 @@ async fn an_interrupted_purge_resumes_where_it_stopped_without_redoing_work() {
     assert_eq!(
         counts,
         [
-            "OK purged audit_persons 1; by test",
-            "OK purged audit_persons 3; by test",
-            "OK purged audit_persons 3; by test",
-            "OK purged audit_persons 3; by test"
+            "OK purged audit_persons 1; by direct-database:test",
+            "OK purged audit_persons 3; by direct-database:test",
+            "OK purged audit_persons 3; by direct-database:test",
+            "OK purged audit_persons 3; by direct-database:test"
         ]
     );
     let v = verify_chain(&app).await;

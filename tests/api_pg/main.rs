@@ -92,6 +92,8 @@ mod support;
 
 #[path = "../api/access.rs"]
 mod access;
+#[path = "../api/admin.rs"]
+mod admin;
 #[path = "../api/audit.rs"]
 mod audit;
 #[path = "../api/audit_durability.rs"]

@@ -16,6 +16,7 @@
 //! `pg_notify('doudi_changes', head)`, delivered at commit to every replica's listener ([`spawn_change_listener`]),
 //! which publishes the head to its watchers; a 1 s poll of `MAX(cursor)` covers a listener reconnecting.
 
+mod admin;
 mod audit;
 mod bench;
 mod calendar;
@@ -63,6 +64,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "refusals", include_str!("../../../migrations/postgres/0013_refusals.sql")),
     (14, "audit_via", include_str!("../../../migrations/postgres/0014_audit_via.sql")),
     (15, "retention", include_str!("../../../migrations/postgres/0015_retention.sql")),
+    (16, "admin_changes", include_str!("../../../migrations/postgres/0016_admin_changes.sql")),
     (17, "person_kind_index", include_str!("../../../migrations/postgres/0017_person_kind_index.sql")),
 ];
 

@@ -150,6 +150,34 @@ macro_rules! medical_store {
             Ok(state)
         }
 
+        impl $store {
+            /// Add a policy version, with `audit` appended in the same transaction when it was added.
+            async fn add_policy(&self, p: &StoredPolicy, audit: Option<&AuditRecord>) -> Result<bool, StoreError> {
+                let json = serde_json::to_string(&p.params).map_err(|e| corrupt("medical_policies", e.to_string()))?;
+                let mut w = self.write().await?;
+                let now = crate::store::from_micros(crate::store::to_micros(Utc::now()));
+                let done = sqlx::query(
+                    "INSERT INTO medical_policies (pooling_area, effective_from, version, params, example, source, \
+                     added_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                )
+                .bind(&p.params.pooling_area)
+                .bind(value::date(p.params.effective_from))
+                .bind(&p.params.version)
+                .bind(json)
+                .bind(value::flag(p.example))
+                .bind(&p.source)
+                .bind(value::instant(now))
+                .execute(&mut *w.tx)
+                .await?;
+                let added = done.rows_affected() == 1;
+                if let Some(audit) = audit.filter(|_| added) {
+                    append_audit(&mut w.tx, audit, value::instant(Utc::now())).await?;
+                }
+                w.tx.commit().await?;
+                Ok(added)
+            }
+        }
+
         #[async_trait::async_trait]
         impl crate::store::MedicalStore for $store {
             async fn medical_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
@@ -169,24 +197,11 @@ macro_rules! medical_store {
             }
 
             async fn add_medical_policy(&self, p: &StoredPolicy) -> Result<bool, StoreError> {
-                let json = serde_json::to_string(&p.params).map_err(|e| corrupt("medical_policies", e.to_string()))?;
-                let mut w = self.write().await?;
-                let now = crate::store::from_micros(crate::store::to_micros(Utc::now()));
-                let done = sqlx::query(
-                    "INSERT INTO medical_policies (pooling_area, effective_from, version, params, example, source, \
-                     added_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                )
-                .bind(&p.params.pooling_area)
-                .bind(value::date(p.params.effective_from))
-                .bind(&p.params.version)
-                .bind(json)
-                .bind(value::flag(p.example))
-                .bind(&p.source)
-                .bind(value::instant(now))
-                .execute(&mut *w.tx)
-                .await?;
-                w.tx.commit().await?;
-                Ok(done.rows_affected() == 1)
+                self.add_policy(p, None).await
+            }
+
+            async fn add_medical_policy_audited(&self, p: &StoredPolicy, audit: &AuditRecord) -> Result<bool, StoreError> {
+                self.add_policy(p, Some(audit)).await
             }
 
             async fn submit_settlements(

@@ -45,6 +45,8 @@ mod medical;
 mod snapshot;
 #[macro_use]
 pub(crate) mod retention;
+#[macro_use]
+mod admin;
 
 pub(crate) use changes::{COMPARISON_COLUMNS_F, FACT_COLUMNS_F};
 

@@ -1,6 +1,7 @@
 //! SQLite backend: WAL, one writer at a time (`BEGIN IMMEDIATE` behind an in-process mutex so
 //! writers queue instead of spinning on SQLITE_BUSY), readers in parallel from the pool.
 
+mod admin;
 mod audit;
 mod bench;
 mod calendar;
@@ -63,6 +64,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "refusals", include_str!("../../../migrations/sqlite/0013_refusals.sql")),
     (14, "audit_via", include_str!("../../../migrations/sqlite/0014_audit_via.sql")),
     (15, "retention", include_str!("../../../migrations/sqlite/0015_retention.sql")),
+    (16, "admin_changes", include_str!("../../../migrations/sqlite/0016_admin_changes.sql")),
     (17, "person_kind_index", include_str!("../../../migrations/sqlite/0017_person_kind_index.sql")),
 ];
 
