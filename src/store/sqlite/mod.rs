@@ -6,6 +6,7 @@ mod bench;
 mod calendar;
 mod changes;
 mod coordination;
+mod countersign;
 mod direct;
 mod facts;
 mod keys;
@@ -63,6 +64,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "refusals", include_str!("../../../migrations/sqlite/0013_refusals.sql")),
     (14, "audit_via", include_str!("../../../migrations/sqlite/0014_audit_via.sql")),
     (15, "retention", include_str!("../../../migrations/sqlite/0015_retention.sql")),
+    (18, "snapshot_signatures", include_str!("../../../migrations/sqlite/0018_snapshot_signatures.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
