@@ -376,6 +376,9 @@ async fn offline_verification_with_only_the_ca_passes_and_finds_a_tampered_signa
     let o = cmd(out.path(), &certs.path().join("ca.pem"));
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
 
+    // A third party with openssl and jq: the commands of docs/countersign.md, as written there, in the export.
+    openssl_recipe(out.path(), &certs.path().join("ca.pem"));
+
     // Another CA: every signature present is INVALID.
     let other = doudi::certs::Ca::generate("another CA").unwrap();
     let r = doudi::cli::countersign::verify_offline(out.path(), other.cert_pem().as_bytes()).unwrap();
@@ -410,4 +413,26 @@ async fn offline_verification_with_only_the_ca_passes_and_finds_a_tampered_signa
     let o = cmd(out.path(), &certs.path().join("ca.pem"));
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("INVALID"));
+}
+
+/// Run the shell block of docs/countersign.md that follows "A third party with openssl" in `dir` (with `ca.pem` copied
+/// there): it must print `signer.pem: OK` and `Verified OK`. Skipped, saying so, without openssl or jq.
+fn openssl_recipe(dir: &Path, ca: &Path) {
+    let have =
+        |tool: &str, arg: &str| std::process::Command::new(tool).arg(arg).output().is_ok_and(|o| o.status.success());
+    if !have("openssl", "version") || !have("jq", "--version") {
+        eprintln!("openssl or jq is not installed: the documented recipe is not run");
+        return;
+    }
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/countersign.md")).unwrap();
+    let from = doc.find("A third party with openssl").expect("the recipe in docs/countersign.md");
+    let block = doc[from..].split("```sh\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
+    std::fs::copy(ca, dir.join("ca.pem")).unwrap();
+    let out =
+        std::process::Command::new("bash").args(["-euo", "pipefail", "-c", block]).current_dir(dir).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{block}\n{text}");
+    assert!(text.contains("signer.pem: OK"), "{text}");
+    assert!(text.contains("Verified OK"), "{text}");
+    std::fs::remove_file(dir.join("ca.pem")).unwrap();
 }
