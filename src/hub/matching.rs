@@ -64,7 +64,9 @@ impl Hub {
     /// audit event naming every person of the batch (persons the hub does not know too: probing is what an auditor
     /// looks for), with `invalid` (ID numbers of the message refused before this call) in its outcome.
     ///
-    /// `purpose` must come from [`Hub::start_match`]. Reads the persons' assistance and student facts in force (`Store::facts_of_persons_of_kinds`);
+    /// `purpose` must come from [`Hub::start_match`]. Reads the persons' assistance and student facts in force, projected
+    /// to program and status (`FactReads::comparison_facts_of_persons`: reducing the projection by the policy gives
+    /// the program and status that reducing the whole fact gives);
     /// the audit event is appended after the read, before the answer is returned (an answer whose audit failed is not
     /// given). Errors: the store's.
     pub async fn match_recipients(
@@ -86,10 +88,10 @@ impl Hub {
         }
         let mut by_person: HashMap<PersonKey, Vec<crate::store::StoredFact>> = HashMap::new();
         if !distinct.is_empty() {
-            // Only the kinds an answer is made of: assistance, and student (education's view of assistance depends on
-            // it, `Hub::is_student`). The reduction below is GetRecipient's, on a subset of the same facts.
-            let kinds = [PayloadKind::Assistance, PayloadKind::Student];
-            for f in self.store.facts_of_persons_of_kinds(&distinct, as_of, &kinds).await? {
+            // Only what an answer is made of: assistance (program, status), and student (education's view of
+            // assistance depends on it, `Hub::is_student`). The reduction below is GetRecipient's, on a projection of
+            // the same facts.
+            for f in self.store.comparison_facts_of_persons(&distinct, as_of).await? {
                 by_person.entry(f.person_key).or_default().push(f);
             }
         }

@@ -126,13 +126,21 @@ pub trait FactReads: Send + Sync {
     /// Current facts in force on `as_of` of several persons.
     async fn facts_of_persons(&self, keys: &[PersonKey], as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError>;
 
-    /// Current facts in force on `as_of` of several persons, of these payload kinds only (MatchRecipients reads only
-    /// what an enrolment answer is made of, `hub::matching`). An empty `kinds` reads nothing.
-    async fn facts_of_persons_of_kinds(
+    /// What a batch comparison (MatchRecipients, `hub::matching`) is made of: the current `assistance` and `student`
+    /// facts in force on `as_of` of the persons `keys`, each with its payload **projected** to the stored columns a
+    /// comparison answers with — `assistance`: `program` and `status` (every other field absent); `student`: no
+    /// field — read from the fact's columns, not by parsing its payload JSON (the columns are written from the same
+    /// payload in the same statement, `insert_fact_rows`). The policy's reduction (`AccessPolicy::redact`) keeps or
+    /// drops each field on its own and decides visibility by agency, kind, division and the student condition only,
+    /// so reducing the projection gives the same program and status as reducing the whole fact.
+    ///
+    /// All the keys are read in one read transaction (one snapshot, even when the keys need several statements:
+    /// SQLite's `IN` lists are bounded), so a comparison never mixes two states of the store. Reads only; errors:
+    /// the database's, and [`StoreError::Corrupt`] for a stored kind, program or status that is not a known code.
+    async fn comparison_facts_of_persons(
         &self,
         keys: &[PersonKey],
         as_of: NaiveDate,
-        kinds: &[crate::domain::fact::PayloadKind],
     ) -> Result<Vec<StoredFact>, StoreError>;
 
     /// Persons matching the filter as `(person_id, person_key)`, in arrival order (ascending `person_id`, the

@@ -3,7 +3,7 @@
 
 use sqlx::Row as _;
 
-use super::core::stored_fact;
+use super::core::{comparison_fact, stored_fact};
 use super::{PgStore, value};
 use crate::store::StoreError;
 

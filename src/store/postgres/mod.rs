@@ -64,6 +64,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "refusals", include_str!("../../../migrations/postgres/0013_refusals.sql")),
     (14, "audit_via", include_str!("../../../migrations/postgres/0014_audit_via.sql")),
     (15, "retention", include_str!("../../../migrations/postgres/0015_retention.sql")),
+    (17, "person_kind_index", include_str!("../../../migrations/postgres/0017_person_kind_index.sql")),
     (18, "snapshot_signatures", include_str!("../../../migrations/postgres/0018_snapshot_signatures.sql")),
 ];
 

@@ -8,6 +8,11 @@
 pub(crate) const FACT_COLUMNS_F: &str = "f.agency, f.fact_id, f.source_version, p.person_key, f.kind, \
      f.division_code, f.valid_from, f.valid_to, f.payload, f.recorded_at";
 
+/// The columns `comparison_fact` reads (`FactReads::comparison_facts_of_persons`): those of [`FACT_COLUMNS_F`] with
+/// the payload replaced by the columns a comparison answers with, `program` (8) and `status` (10).
+pub(crate) const COMPARISON_COLUMNS_F: &str = "f.agency, f.fact_id, f.source_version, p.person_key, f.kind, \
+     f.division_code, f.valid_from, f.valid_to, f.program, f.recorded_at, f.status";
+
 macro_rules! change_log {
     ($store:ty) => {
         #[async_trait::async_trait]

@@ -9,18 +9,18 @@
 
 macro_rules! fact_reads {
     ($store:ty) => {
-        /// The current facts in force on `as_of` of the persons `keys` (one statement's worth: at most
-        /// [`value::IN_LIST`]), `also` appended to the conditions (SQL text, e.g. a kind filter); the caller adds any
+        /// `columns` (`FACT_COLUMNS_F`, or `COMPARISON_COLUMNS_F` for `comparison_fact`) of the current facts in
+        /// force on `as_of` of the persons `keys` (one statement's worth: at most [`value::IN_LIST`]), `also` appended to the conditions (SQL text, e.g. a kind filter); the caller adds any
         /// `ORDER BY`.
         fn persons_facts_query(
+            columns: &str,
             keys: &[crate::crypto::PersonKey],
             as_of: chrono::NaiveDate,
             also: &str,
         ) -> sqlx::QueryBuilder<Db> {
             let mut qb: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(format!(
-                "SELECT {} FROM persons p JOIN facts f ON f.person_id = p.person_id \
+                "SELECT {columns} FROM persons p JOIN facts f ON f.person_id = p.person_id \
                  WHERE f.is_current = {}{also} AND f.valid_from <= ",
-                crate::store::sql::FACT_COLUMNS_F,
                 value::TRUE
             ));
             qb.push_bind(value::date(as_of))
@@ -114,7 +114,7 @@ macro_rules! fact_reads {
             ) -> Result<Vec<crate::store::StoredFact>, StoreError> {
                 let mut out = Vec::new();
                 for chunk in keys.chunks(value::IN_LIST) {
-                    let mut qb = persons_facts_query(chunk, as_of, "");
+                    let mut qb = persons_facts_query(crate::store::sql::FACT_COLUMNS_F, chunk, as_of, "");
                     qb.push(" ORDER BY p.person_key, f.kind, f.agency, f.fact_id");
                     for r in qb.build().fetch_all(&self.pool).await? {
                         out.push(stored_fact(&r)?);
@@ -123,24 +123,32 @@ macro_rules! fact_reads {
                 Ok(out)
             }
 
-            async fn facts_of_persons_of_kinds(
+            async fn comparison_facts_of_persons(
                 &self,
                 keys: &[crate::crypto::PersonKey],
                 as_of: chrono::NaiveDate,
-                kinds: &[crate::domain::fact::PayloadKind],
             ) -> Result<Vec<crate::store::StoredFact>, StoreError> {
-                if kinds.is_empty() {
-                    return Ok(Vec::new());
-                }
-                // The kinds' codes are the enum's own fixed strings, written into the SQL as literals.
-                let kinds = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect::<Vec<_>>().join(", ");
-                let kinds = format!(" AND f.kind IN ({kinds})");
+                use crate::domain::fact::PayloadKind;
                 let mut out = Vec::new();
+                if keys.is_empty() {
+                    return Ok(out);
+                }
+                // One read transaction for every statement: one snapshot, and on SQLite one check of the database's
+                // change counter (a reader empties its page cache when another connection committed since its last
+                // read, and the audit events of concurrent comparisons commit all the time).
+                let mut tx = self.pool.begin().await?;
+                let kinds = format!(
+                    " AND f.kind IN ('{}', '{}')",
+                    PayloadKind::Assistance.as_str(),
+                    PayloadKind::Student.as_str()
+                );
                 for chunk in keys.chunks(value::IN_LIST) {
-                    for r in persons_facts_query(chunk, as_of, &kinds).build().fetch_all(&self.pool).await? {
-                        out.push(stored_fact(&r)?);
+                    let mut qb = persons_facts_query(crate::store::sql::COMPARISON_COLUMNS_F, chunk, as_of, &kinds);
+                    for r in qb.build().fetch_all(&mut *tx).await? {
+                        out.push(comparison_fact(&r)?);
                     }
                 }
+                tx.commit().await?;
                 Ok(out)
             }
 

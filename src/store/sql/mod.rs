@@ -48,7 +48,32 @@ pub(crate) mod retention;
 #[macro_use]
 mod countersign;
 
-pub(crate) use changes::FACT_COLUMNS_F;
+pub(crate) use changes::{COMPARISON_COLUMNS_F, FACT_COLUMNS_F};
+
+/// The payload of a fact read by `FactReads::comparison_facts_of_persons`, made from its stored columns: `assistance`
+/// with `program` and `status` only (the codes of `domain::fact`, as `insert_fact_rows` wrote them), `student` with no
+/// field. Errors: [`crate::store::StoreError::Corrupt`] for another kind or an unknown code.
+pub(crate) fn comparison_payload(
+    kind: crate::domain::fact::PayloadKind,
+    program: Option<&str>,
+    status: Option<&str>,
+) -> Result<crate::domain::fact::Payload, crate::store::StoreError> {
+    use crate::domain::fact::{Assistance, AssistanceStatus, Payload, PayloadKind, Program, Student};
+    use crate::store::corrupt;
+    match kind {
+        PayloadKind::Assistance => Ok(Payload::Assistance(Assistance {
+            program: program
+                .map(|p| Program::parse(p).ok_or_else(|| corrupt("facts", format!("unknown program {p}"))))
+                .transpose()?,
+            status: status
+                .map(|s| AssistanceStatus::parse(s).ok_or_else(|| corrupt("facts", format!("unknown status {s}"))))
+                .transpose()?,
+            ..Assistance::default()
+        })),
+        PayloadKind::Student => Ok(Payload::Student(Student::default())),
+        other => Err(corrupt("facts", format!("a comparison reads no {} facts", other.as_str()))),
+    }
+}
 
 /// ` FROM facts WHERE …` of a person list or count (`list_persons`, `count_persons`): current facts in force on
 /// `as_of` (the backend's date value), within `f.division_prefix` and, with `f.program`, ACTIVE enrolments in it.

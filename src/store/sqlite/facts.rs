@@ -3,7 +3,7 @@
 
 use sqlx::Row as _;
 
-use super::{stored_fact, value};
+use super::{comparison_fact, stored_fact, value};
 use crate::store::{SqliteStore, StoreError};
 
 /// The driver the shared SQL runs on.

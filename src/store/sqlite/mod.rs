@@ -64,6 +64,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "refusals", include_str!("../../../migrations/sqlite/0013_refusals.sql")),
     (14, "audit_via", include_str!("../../../migrations/sqlite/0014_audit_via.sql")),
     (15, "retention", include_str!("../../../migrations/sqlite/0015_retention.sql")),
+    (17, "person_kind_index", include_str!("../../../migrations/sqlite/0017_person_kind_index.sql")),
     (18, "snapshot_signatures", include_str!("../../../migrations/sqlite/0018_snapshot_signatures.sql")),
 ];
 
@@ -518,6 +519,22 @@ pub(super) fn stored_fact(r: &SqliteRow) -> Result<StoredFact, StoreError> {
         return Err(corrupt("facts", "a purged fact version (retention tombstone) has no payload to read"));
     }
     let payload = Payload::from_json(kind, &payload).map_err(|e| corrupt("facts", e.to_string()))?;
+    fact_of_row(r, payload)
+}
+
+/// A fact read by `FactReads::comparison_facts_of_persons` (columns `COMPARISON_COLUMNS_F`): its payload made from
+/// its `program` and `status` columns (`sql::comparison_payload`).
+pub(super) fn comparison_fact(r: &SqliteRow) -> Result<StoredFact, StoreError> {
+    let kind: String = r.try_get(4)?;
+    let kind = PayloadKind::parse(&kind).ok_or_else(|| corrupt("facts", format!("unknown kind {kind}")))?;
+    let program: Option<String> = r.try_get(8)?;
+    let status: Option<String> = r.try_get(10)?;
+    let payload = crate::store::sql::comparison_payload(kind, program.as_deref(), status.as_deref())?;
+    fact_of_row(r, payload)
+}
+
+/// The columns of a fact row other than its payload (0–7 and 9 of `FACT_COLUMNS_F`), with `payload`.
+fn fact_of_row(r: &SqliteRow, payload: Payload) -> Result<StoredFact, StoreError> {
     let pk: Vec<u8> = r.try_get(3)?;
     let date = |s: String| NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|e| corrupt("facts", e.to_string()));
     let valid_to: Option<String> = r.try_get(7)?;
