@@ -193,7 +193,7 @@ impl HeadSigner {
     }
 }
 
-fn first_cert(pem: &[u8], what: &str) -> Result<CertificateDer<'static>, HeadError> {
+pub(crate) fn first_cert(pem: &[u8], what: &str) -> Result<CertificateDer<'static>, HeadError> {
     match CertificateDer::pem_slice_iter(pem).next() {
         Some(Ok(der)) => Ok(der),
         Some(Err(e)) => Err(err(format!("{what}: bad PEM: {e}"))),
@@ -202,7 +202,7 @@ fn first_cert(pem: &[u8], what: &str) -> Result<CertificateDer<'static>, HeadErr
 }
 
 /// Whether `issuer` signed `cert` (ECDSA P-256/P-384 or RSA PKCS#1 with SHA-256/384).
-fn signed_by(cert: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
+pub(crate) fn signed_by(cert: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
     use x509_parser::oid_registry as oid;
     let alg = &cert.signature_algorithm.algorithm;
     let algs: &[&'static dyn signature::VerificationAlgorithm] = if *alg == oid::OID_SIG_ECDSA_WITH_SHA256 {

@@ -18,6 +18,7 @@ pub mod admin;
 mod audit;
 pub mod calendar;
 mod coordination;
+pub mod countersign;
 mod matching;
 mod medical;
 pub mod snapshot;
@@ -234,6 +235,9 @@ pub struct Hub {
     pub head_signer: Option<Arc<crate::audit_head::HeadSigner>>,
     /// Refusals waiting to be written as aggregated audit events (issue 20 item 2, `crate::refusals`).
     pub refusals: Arc<crate::refusals::RefusalLog>,
+    /// What countersignatures of frozen quarters are checked against (the CA, the CRLs in force; docs/countersign.md);
+    /// `None` without a TLS configuration (report commands): SignSnapshot is then FAILED_PRECONDITION.
+    pub signer_trust: Option<Arc<crate::countersign::Trust>>,
 }
 
 /// Small pushes at most in one group-committed transaction (`store::group`); each at most [`SMALL_PUSH_FACTS`] facts,
@@ -402,6 +406,7 @@ impl Hub {
             pushes: PushGroup::default(),
             head_signer: None,
             refusals: Arc::default(),
+            signer_trust: None,
         })
     }
 

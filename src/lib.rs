@@ -8,6 +8,7 @@ pub mod certs;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod countersign;
 pub mod crypto;
 pub mod demo;
 pub mod domain;

@@ -181,14 +181,30 @@ enum ReportCommand {
 #[derive(Subcommand)]
 enum SnapshotCommand {
     /// Recompute a snapshot's section hashes, content hash and chain link from the stored rows and name every
-    /// difference (docs/snapshot-format.md). Exits with status 1 if anything differs.
+    /// difference (docs/snapshot-format.md), and check every partner agency's countersignature again with the CA
+    /// (VALID, MISSING or INVALID; docs/countersign.md). Exits with status 1 if anything differs or a signature is
+    /// invalid (a missing one is reported only). With --offline DIR: the same checks on a snapshot export
+    /// (`doudi export --snapshot`) with only the CA certificate: its files, the content hash recomputed from its
+    /// header, and its signatures.
     Verify {
-        /// Quarter, YYYYQn, e.g. 2023Q2.
-        quarter: String,
+        /// Quarter, YYYYQn, e.g. 2023Q2 (with --offline: the export's, checked if given).
+        #[arg(required_unless_present = "offline")]
+        quarter: Option<String>,
         /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
-        #[arg(long)]
+        #[arg(long, conflicts_with = "offline")]
         database_url: Option<String>,
+        /// Check this snapshot export directory instead of the hub's database.
+        #[arg(long)]
+        offline: Option<PathBuf>,
+        /// The CA certificate that issued the agencies' certificates [default: the configuration's tls_ca, else
+        /// CERTS_DIR/ca.pem; on the hub's database, signatures are left unchecked (and said so) when that file is
+        /// missing].
+        #[arg(long)]
+        ca: Option<PathBuf>,
     },
+    /// As an agency: countersign a frozen quarter (docs/countersign.md): sign the snapshot's content hash with your
+    /// client key (GetSnapshot, then SignSnapshot). A second run adds a new version.
+    Sign(doudi::cli::countersign::SignArgs),
     /// List the snapshots held, oldest first, with their hashes.
     List {
         /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
@@ -360,6 +376,7 @@ fn main() -> anyhow::Result<()> {
             | Command::Watch(_)
             | Command::Match(_)
             | Command::Audit { command: AuditCommand::Head(_) }
+            | Command::Snapshot { command: SnapshotCommand::Sign(_) }
     ) {
         "warn,sqlx::query=error"
     } else {
@@ -828,23 +845,85 @@ async fn policy(config: Option<&std::path::Path>, command: PolicyCommand) -> any
 
 async fn snapshot(config: Option<&std::path::Path>, command: SnapshotCommand) -> anyhow::Result<()> {
     match command {
-        SnapshotCommand::Verify { quarter, database_url } => {
-            let q: doudi::domain::calendar::Quarter =
-                quarter.parse().map_err(|e| anyhow::anyhow!("quarter {quarter:?}: {e} (expected YYYYQn)"))?;
+        SnapshotCommand::Sign(args) => doudi::cli::countersign::run_sign(args).await,
+        SnapshotCommand::Verify { quarter, database_url, offline, ca } => {
+            let q = quarter
+                .map(|quarter| {
+                    quarter
+                        .parse::<doudi::domain::calendar::Quarter>()
+                        .map_err(|e| anyhow::anyhow!("quarter {quarter:?}: {e} (expected YYYYQn)"))
+                })
+                .transpose()?;
+            let loaded = Config::load(config, &Overrides { database_url: database_url.clone(), ..Default::default() })?;
+            let ca_given = ca.is_some();
+            let ca_path = ca.unwrap_or_else(|| loaded.ca_path());
+            if let Some(dir) = offline {
+                if let Some(q) = q {
+                    let m = doudi::cli::manifest::Manifest::read(&dir)?;
+                    let exported = m.snapshot.map(|s| s.quarter).unwrap_or_default();
+                    if exported != q.to_string() {
+                        anyhow::bail!("{} holds the snapshot of {exported:?}, not {q}", dir.display());
+                    }
+                }
+                return doudi::cli::countersign::run_offline(&dir, &ca_path);
+            }
+            let Some(q) = q else { anyhow::bail!("give a quarter, or --offline DIR") };
+            // Without --ca, a missing default CA file leaves the signatures unchecked (said so) rather than stopping the
+            // content check an operator runs after every upgrade (docs/operations.md).
+            let ca_pem = match std::fs::read(&ca_path) {
+                Ok(pem) => Some(pem),
+                Err(e) if ca_given => return Err(e).with_context(|| format!("reading {}", ca_path.display())),
+                Err(_) => None,
+            };
+            let policy = match &loaded.access_policy_file {
+                Some(p) => doudi::domain::policy::AccessPolicy::from_toml(
+                    &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+                )?,
+                None => doudi::domain::policy::AccessPolicy::default(),
+            };
             let store = open_store(config, database_url).await?;
-            let v = store.verify_snapshot(&q.to_string()).await?;
+            let checked = async {
+                let Some(v) = store.verify_snapshot(&q.to_string()).await? else { return Ok(None) };
+                let sigs = match &ca_pem {
+                    Some(ca_pem) => Some(
+                        doudi::hub::countersign::signature_report(
+                            &store,
+                            &policy.partner_agencies(),
+                            &v.header,
+                            ca_pem,
+                            Some(&loaded.trust_domain),
+                        )
+                        .await?,
+                    ),
+                    None => None,
+                };
+                Ok::<_, doudi::store::StoreError>(Some((v, sigs)))
+            }
+            .await;
             store.close().await;
-            let Some(v) = v else { anyhow::bail!("quarter {q} has no snapshot") };
+            let Some((v, sigs)) = checked? else { anyhow::bail!("quarter {q} has no snapshot") };
             println!("snapshot {q}: as of {}, knowledge cutoff {}", v.header.as_of, v.header.knowledge_cutoff);
             println!("content_hash stored     {}", hex::encode(v.header.content_hash));
             println!("content_hash recomputed {}", hex::encode(v.recomputed_content_hash));
-            if v.differences.is_empty() {
+            for d in &v.differences {
+                println!("DIFFERS: {d}");
+            }
+            let sigs: Vec<_> = sigs.unwrap_or_default().into_iter().map(|s| (s.agency, s.status)).collect();
+            if ca_pem.is_none() {
+                println!("signatures not checked: no CA certificate at {} (give --ca FILE)", ca_path.display());
+            }
+            for l in doudi::cli::countersign::signature_lines(&sigs) {
+                println!("{l}");
+            }
+            let invalid =
+                sigs.iter().any(|(_, s)| matches!(s, doudi::domain::countersign::SignatureStatus::Invalid(_)));
+            if v.differences.is_empty() && !invalid {
                 println!("valid: every section, the content hash and the chain link recompute to what was stored");
+                if ca_pem.is_some() {
+                    println!("and every signature present checks with {}", ca_path.display());
+                }
                 Ok(())
             } else {
-                for d in &v.differences {
-                    println!("DIFFERS: {d}");
-                }
                 std::process::exit(1);
             }
         }

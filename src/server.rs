@@ -158,8 +158,14 @@ impl Application {
                 None
             }
         };
+        let signer_trust = crate::countersign::Trust {
+            tls: reloadable.clone(),
+            ca_path: config.ca_path(),
+            trust_domain: config.trust_domain.clone(),
+        };
         let hub = Hub {
             head_signer,
+            signer_trust: Some(Arc::new(signer_trust)),
             refusals: Arc::new(crate::refusals::RefusalLog::new(config.audit_refusal_peers_per_minute)),
             store,
             keys,

@@ -32,6 +32,7 @@ pub async fn run(persons: usize, out: &mut super::Output) -> anyhow::Result<()> 
             coverage: Default::default(),
             pushes: Default::default(),
             head_signer: None,
+            signer_trust: None,
             refusals: Default::default(),
         };
         let mut batches = Vec::new();

@@ -3,7 +3,8 @@
 //! ListRecipients (the hub's only bulk read path; every page is audited like any list).
 //!
 //! `--snapshot QUARTER` writes a frozen quarter's summary instead (aggregates, GetQuarterlySummary) in the report
-//! formats of `src/report/`, with the snapshot's hashes in the manifest.
+//! formats of `src/report/`, with the snapshot's hashes in the manifest, its header (`snapshot-QUARTER.json`) and
+//! its countersignatures (`signatures-QUARTER.json`, ListSnapshotSignatures) for `doudi snapshot verify --offline`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -178,9 +179,68 @@ async fn export_snapshot(args: &ExportArgs, quarter: &str) -> anyhow::Result<Man
         std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
         files.push(ManifestFile { name, kind: "quarterly_summary".into(), rows: None, sha256: sha256_hex(&bytes) });
     }
-    let cutoff = header
-        .knowledge_cutoff
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+    // The header whose lines give the content hash, and the countersignatures: what `doudi snapshot verify --offline`
+    // checks with only the CA certificate (docs/countersign.md).
+    let cutoff_ts = header.knowledge_cutoff.unwrap_or_default();
+    let cutoff_micros = cutoff_ts
+        .seconds
+        .checked_mul(1_000_000)
+        .and_then(|m| m.checked_add(i64::from(cutoff_ts.nanos / 1_000)))
+        .ok_or_else(|| anyhow::anyhow!("GetSnapshot {quarter}: knowledge_cutoff out of range"))?;
+    let snapshot_file = crate::countersign::SnapshotFile {
+        format: crate::domain::snapshot::FORMAT.into(),
+        quarter: quarter.clone(),
+        as_of: header.as_of.clone(),
+        knowledge_cutoff_micros: cutoff_micros,
+        previous_quarter: header.previous_quarter.clone(),
+        previous_hash: header.previous_hash.clone(),
+        section_hashes: header.section_hashes.clone().into_iter().collect(),
+        content_hash: header.content_hash.clone(),
+    };
+    let listed = c
+        .coordination
+        .list_snapshot_signatures(pb::ListSnapshotSignaturesRequest { quarter: quarter.clone() })
+        .await
+        .map_err(|s| anyhow::anyhow!("ListSnapshotSignatures {quarter}: {}", super::status_text(&s)))?
+        .into_inner();
+    let mut entries = Vec::new();
+    for s in &listed.signatures {
+        let (status, sig) =
+            crate::grpc::snapshot::signature_in(s).map_err(|e| anyhow::anyhow!("ListSnapshotSignatures: {e}"))?;
+        entries.push(match sig {
+            Some((sig, version)) => crate::countersign::SignatureEntry::signed(&sig, &status, version),
+            None => crate::countersign::SignatureEntry {
+                agency: s.agency.clone(),
+                hub_status: status,
+                content_hash: None,
+                signed_at: None,
+                signed_at_micros: None,
+                version: None,
+                signature: None,
+                signer_certificate: None,
+            },
+        });
+    }
+    let hash = crate::countersign::hex32(&header.content_hash)
+        .ok_or_else(|| anyhow::anyhow!("GetSnapshot {quarter}: content_hash is not a hash"))?;
+    let signatures_file = crate::countersign::SignaturesFile::new(&quarter, &hash, entries);
+    for (name, kind, bytes) in [
+        (
+            format!("snapshot-{quarter}.json"),
+            super::countersign::KIND_HEADER,
+            serde_json::to_vec_pretty(&snapshot_file)?,
+        ),
+        (
+            format!("signatures-{quarter}.json"),
+            super::countersign::KIND_SIGNATURES,
+            serde_json::to_vec_pretty(&signatures_file)?,
+        ),
+    ] {
+        let path = args.out.join(&name);
+        std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        files.push(ManifestFile { name, kind: kind.into(), rows: None, sha256: sha256_hex(&bytes) });
+    }
+    let cutoff = chrono::DateTime::from_timestamp(cutoff_ts.seconds, cutoff_ts.nanos.max(0) as u32)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .unwrap_or_default();
     let manifest = Manifest {

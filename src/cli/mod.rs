@@ -1,5 +1,5 @@
-//! Agency client commands of the `doudi` binary: `push`, `get`, `list`, `export`, `watch`, `match`, `audit head` (README,
-//! docs/file-exchange.md).
+//! Agency client commands of the `doudi` binary: `push`, `get`, `list`, `export`, `watch`, `match`, `audit head`,
+//! `snapshot sign` (README, docs/file-exchange.md, docs/countersign.md).
 //!
 //! Each command is a library function taking its clap argument struct, so the tests run them in-process against a
 //! hub from `spawn_app`; `src/main.rs` only dispatches. The file formats are in [`format`], the export manifest in
@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod audit_head;
+pub mod countersign;
 pub mod export;
 pub mod format;
 pub mod get;

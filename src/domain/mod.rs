@@ -5,6 +5,7 @@ pub mod agency;
 pub mod audit;
 pub mod calendar;
 pub mod coordination;
+pub mod countersign;
 pub mod coverage;
 pub mod division;
 pub mod fact;

@@ -164,16 +164,19 @@ pub enum CityWideAction {
     GetMonthlyReport,
     /// `ListAccessEvents` over every agency's events or by person (the `read_access_events` right).
     ListEveryAgencysAccessEvents,
+    /// `SignSnapshot`: countersigns the city's frozen quarter for the whole agency (docs/countersign.md).
+    SignSnapshot,
 }
 
 impl CityWideAction {
     /// Every city-wide action (the default of a policy file without `city_wide`).
-    pub const ALL: [CityWideAction; 5] = [
+    pub const ALL: [CityWideAction; 6] = [
         CityWideAction::CreateSnapshot,
         CityWideAction::VerifySnapshot,
         CityWideAction::GetQuarterlySummary,
         CityWideAction::GetMonthlyReport,
         CityWideAction::ListEveryAgencysAccessEvents,
+        CityWideAction::SignSnapshot,
     ];
 
     /// The name in the policy file, e.g. `create_snapshot`.
@@ -184,6 +187,7 @@ impl CityWideAction {
             CityWideAction::GetQuarterlySummary => "get_quarterly_summary",
             CityWideAction::GetMonthlyReport => "get_monthly_report",
             CityWideAction::ListEveryAgencysAccessEvents => "list_every_agencys_access_events",
+            CityWideAction::SignSnapshot => "sign_snapshot",
         }
     }
 
@@ -197,6 +201,7 @@ impl CityWideAction {
             CityWideAction::ListEveryAgencysAccessEvents => {
                 "ListAccessEvents by person or of other agencies (the city's audit log)"
             }
+            CityWideAction::SignSnapshot => "SignSnapshot (countersigning the city's frozen quarter)",
         }
     }
 }
@@ -322,6 +327,13 @@ impl AccessPolicy {
 
     pub fn may_push(&self, agency: &AgencyCode, kind: PayloadKind) -> bool {
         self.agencies.get(agency).is_some_and(|r| r.push.contains(&kind))
+    }
+
+    /// The partner agencies whose figures a snapshot holds, who countersign it (docs/countersign.md): every agency
+    /// that pushes some kind of fact, in code order. An agency that pushes nothing (leading_group) has no figures of
+    /// its own to confirm.
+    pub fn partner_agencies(&self) -> Vec<AgencyCode> {
+        self.agencies.iter().filter(|(_, r)| !r.push.is_empty()).map(|(a, _)| a.clone()).collect()
     }
 
     pub fn may_read_aggregates(&self, agency: &AgencyCode) -> bool {

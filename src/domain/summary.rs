@@ -64,6 +64,22 @@ pub struct QuarterlySummary {
     pub standards: Vec<StandardChange>,
     /// Section 10: the snapshot's hashes.
     pub snapshot: SnapshotHashes,
+    /// Section 10: the partner agencies that countersigned the snapshot, and when (docs/countersign.md), in agency
+    /// order: each agency's newest signature as the hub kept it (checked when submitted; `doudi snapshot verify` and
+    /// VerifySnapshot check them again and name the agencies that have not signed). Absent when none has signed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub countersignatures: Vec<Countersigned>,
+}
+
+/// One agency's countersignature of the quarter, as kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Countersigned {
+    /// The agency's code, e.g. "education".
+    pub agency: String,
+    /// The signing time as signed.
+    pub signed_at: DateTime<Utc>,
+    /// 1 for its first signature of the quarter; each re-sign adds one.
+    pub version: i64,
 }
 
 /// Headline counts (city level).

@@ -26,6 +26,7 @@ const PUSH_WARNINGS: &str = "/doudi.v1.Coordination/PushWarnings";
 const RECORD_OUTCOME: &str = "/doudi.v1.Coordination/RecordWarningOutcome";
 const LIST_WARNINGS: &str = "/doudi.v1.Coordination/ListWarnings";
 const CREATE_SNAPSHOT: &str = "/doudi.v1.Coordination/CreateSnapshot";
+const SIGN_SNAPSHOT: &str = "/doudi.v1.Coordination/SignSnapshot";
 
 /// Longest accepted `warning_id`.
 pub const MAX_WARNING_ID_LEN: usize = 64;
@@ -406,8 +407,36 @@ impl Coordination for CoordinationService {
     ) -> Result<Response<pb::VerifySnapshotResponse>, Status> {
         let principal = self.auth.principal(&req)?;
         let q = super::snapshot::quarter_in(&req.get_ref().quarter, "quarter")?;
-        let v = self.hub.verify_snapshot(&principal, q).await?;
-        Ok(Response::new(super::snapshot::verification_out(&v)))
+        let (v, signatures) = self.hub.verify_snapshot(&principal, q).await?;
+        Ok(Response::new(super::snapshot::verification_out(&v, &signatures)))
+    }
+
+    async fn sign_snapshot(
+        &self,
+        req: Request<pb::SignSnapshotRequest>,
+    ) -> Result<Response<pb::SnapshotSignature>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let input = super::snapshot::sign_in(req.into_inner())?;
+        let kept = self.hub.sign_snapshot(&principal, SIGN_SNAPSHOT, input).await?;
+        let quarter = kept.signature.quarter.clone();
+        let s = crate::hub::countersign::AgencySignature {
+            agency: kept.signature.agency.clone(),
+            status: crate::domain::countersign::SignatureStatus::Valid,
+            stored: Some(kept),
+        };
+        Ok(Response::new(super::snapshot::signature_out(&quarter, &s)))
+    }
+
+    async fn list_snapshot_signatures(
+        &self,
+        req: Request<pb::ListSnapshotSignaturesRequest>,
+    ) -> Result<Response<pb::ListSnapshotSignaturesResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let q = super::snapshot::quarter_in(&req.get_ref().quarter, "quarter")?;
+        let (header, sigs) = self.hub.snapshot_signatures(&principal, q).await?;
+        Ok(Response::new(pb::ListSnapshotSignaturesResponse {
+            signatures: sigs.iter().map(|s| super::snapshot::signature_out(&header.quarter, s)).collect(),
+        }))
     }
 
     async fn get_quarterly_summary(

@@ -1,4 +1,4 @@
-//! Conversions for the snapshot, summary and report RPCs of `doudi.v1.Coordination`.
+//! Conversions for the snapshot, countersignature, summary and report RPCs of `doudi.v1.Coordination`.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +7,10 @@ use tonic::Status;
 use super::convert::timestamp;
 use super::pb;
 use super::status::invalid;
+use crate::countersign::Countersignature;
 use crate::domain::calendar::{Month, Quarter};
+use crate::domain::countersign::SignatureStatus;
+use crate::hub::countersign::{AgencySignature, SignInput};
 use crate::store::{SnapshotHeader, Verification};
 
 /// Parse a required `YYYYQn` (1900–2099).
@@ -47,14 +50,111 @@ pub fn snapshot_out(h: &SnapshotHeader) -> pb::Snapshot {
     }
 }
 
-pub fn verification_out(v: &Verification) -> pb::VerifySnapshotResponse {
+pub fn verification_out(v: &Verification, signatures: &[AgencySignature]) -> pb::VerifySnapshotResponse {
     pb::VerifySnapshotResponse {
         valid: v.differences.is_empty(),
         stored_content_hash: hex::encode(v.header.content_hash),
         recomputed_content_hash: hex::encode(v.recomputed_content_hash),
         differences: v.differences.clone(),
         snapshot: Some(snapshot_out(&v.header)),
+        signatures: signatures.iter().map(|s| signature_out(&v.header.quarter, s)).collect(),
     }
+}
+
+/// Earliest and latest `signed_at` accepted on the wire (1970-01-01, 2100-01-01): the hub's own checks narrow it.
+const SIGNED_AT_SECONDS: std::ops::Range<i64> = 0..4_102_444_800;
+
+/// A `SignSnapshotRequest`, decoded. Errors: INVALID_ARGUMENT naming `quarter`, `content_hash` (not 64 hex) or
+/// `signed_at` (missing, not whole microseconds, outside 1970–2099); the signature and certificate bytes are checked
+/// by the hub.
+pub fn sign_in(r: pb::SignSnapshotRequest) -> Result<SignInput, Status> {
+    let quarter = quarter_in(&r.quarter, "quarter")?;
+    if r.content_hash.is_empty() {
+        return Err(invalid("content_hash", "is required (64 hex characters: the snapshot's content_hash)"));
+    }
+    let content_hash = crate::countersign::hex32(&r.content_hash)
+        .ok_or_else(|| invalid("content_hash", format!("{:?} is not 64 hex characters", r.content_hash)))?;
+    let t = r.signed_at.ok_or_else(|| invalid("signed_at", "is required (the signing time as signed)"))?;
+    if !(0..1_000_000_000).contains(&t.nanos) || t.nanos % 1_000 != 0 {
+        return Err(invalid(
+            "signed_at",
+            "must be whole microseconds (the message signs microseconds since the epoch)",
+        ));
+    }
+    if !SIGNED_AT_SECONDS.contains(&t.seconds) {
+        return Err(invalid("signed_at", "is outside 1970 to 2099"));
+    }
+    Ok(SignInput {
+        quarter,
+        content_hash,
+        signed_at_micros: t.seconds * 1_000_000 + i64::from(t.nanos / 1_000),
+        signature: r.signature,
+        signer_cert_der: r.signer_certificate,
+    })
+}
+
+/// One agency's countersignature on the wire (for MISSING only quarter, agency and status).
+pub fn signature_out(quarter: &str, s: &AgencySignature) -> pb::SnapshotSignature {
+    let status = match s.status {
+        SignatureStatus::Valid => pb::SignatureStatus::Valid,
+        SignatureStatus::Missing => pb::SignatureStatus::Missing,
+        SignatureStatus::Invalid(_) => pb::SignatureStatus::Invalid,
+    };
+    let mut out = pb::SnapshotSignature {
+        quarter: quarter.to_owned(),
+        agency: s.agency.clone(),
+        status: status as i32,
+        problem: match &s.status {
+            SignatureStatus::Invalid(why) => why.clone(),
+            _ => String::new(),
+        },
+        ..Default::default()
+    };
+    if let Some(k) = &s.stored {
+        out.content_hash = hex::encode(k.signature.content_hash);
+        out.signed_at = Some(timestamp(crate::store::from_micros(k.signature.signed_at_micros)));
+        out.signature = k.signature.signature.clone();
+        out.signer_certificate = k.signature.signer_cert_der.clone();
+        out.version = k.version;
+        out.recorded_at = Some(timestamp(k.recorded_at));
+    }
+    out
+}
+
+/// A signature as the wire gives it back, for clients (the export, `doudi snapshot verify --offline`): the status the
+/// hub reported and, unless missing, the signature.
+pub fn signature_in(s: &pb::SnapshotSignature) -> Result<(String, Option<(Countersignature, i64)>), String> {
+    let status = match pb::SignatureStatus::try_from(s.status) {
+        Ok(pb::SignatureStatus::Valid) => "VALID",
+        Ok(pb::SignatureStatus::Missing) => "MISSING",
+        Ok(pb::SignatureStatus::Invalid) => "INVALID",
+        _ => return Err(format!("agency {}: unknown status {}", s.agency, s.status)),
+    };
+    if s.signature.is_empty() {
+        return Ok((status.to_owned(), None));
+    }
+    let hash = crate::countersign::hex32(&s.content_hash)
+        .ok_or_else(|| format!("agency {}: content_hash {:?} is not a hash", s.agency, s.content_hash))?;
+    let at = s.signed_at.as_ref().ok_or_else(|| format!("agency {}: no signed_at", s.agency))?;
+    let micros = at
+        .seconds
+        .checked_mul(1_000_000)
+        .and_then(|m| m.checked_add(i64::from(at.nanos / 1_000)))
+        .ok_or_else(|| format!("agency {}: signed_at out of range", s.agency))?;
+    Ok((
+        status.to_owned(),
+        Some((
+            Countersignature {
+                quarter: s.quarter.clone(),
+                agency: s.agency.clone(),
+                content_hash: hash,
+                signed_at_micros: micros,
+                signature: s.signature.clone(),
+                signer_cert_der: s.signer_certificate.clone(),
+            },
+            s.version,
+        )),
+    ))
 }
 
 /// A JSON value as a protobuf `Value` (numbers become doubles: counts stay exact below 2^53; money is a string).

@@ -17,9 +17,9 @@ use crate::domain::money::Money;
 use crate::domain::policy::{CityWideAction, CoordinationRight};
 use crate::domain::snapshot::Aggregates;
 use crate::domain::summary::{
-    CodeCount, Count, CountyCount, CountyProgramRow, CoverageRow, FundReportRow, FundReportSection, FundReportTotal,
-    Headline, LateCorrection, MedicalSection, MonthlyReport, ProgramChange, QuarterlySummary, SnapshotHashes,
-    StandardChange, WarningSection, change_pct, percent,
+    CodeCount, Count, Countersigned, CountyCount, CountyProgramRow, CoverageRow, FundReportRow, FundReportSection,
+    FundReportTotal, Headline, LateCorrection, MedicalSection, MonthlyReport, ProgramChange, QuarterlySummary,
+    SnapshotHashes, StandardChange, WarningSection, change_pct, percent,
 };
 use crate::store::{AuditRecord, CreateOutcome, SnapshotHeader, SnapshotInput, Store, StoreError, Verification};
 
@@ -291,11 +291,18 @@ impl Hub {
         Ok(self.store.snapshots().await?)
     }
 
-    /// `VerifySnapshot`. Errors: NOT_FOUND.
-    pub async fn verify_snapshot(&self, principal: &Principal, quarter: Quarter) -> Result<Verification, HubError> {
+    /// `VerifySnapshot`: the recomputation, and every partner agency's countersignature checked again
+    /// ([`Hub::signatures_of`]). Errors: NOT_FOUND; FAILED_PRECONDITION without a CA to check signatures with.
+    pub async fn verify_snapshot(
+        &self,
+        principal: &Principal,
+        quarter: Quarter,
+    ) -> Result<(Verification, Vec<super::countersign::AgencySignature>), HubError> {
         self.require_aggregates(principal)?;
         self.require_city_office(principal, CityWideAction::VerifySnapshot)?;
-        self.store.verify_snapshot(&quarter.to_string()).await?.ok_or_else(|| not_frozen(quarter))
+        let v = self.store.verify_snapshot(&quarter.to_string()).await?.ok_or_else(|| not_frozen(quarter))?;
+        let signatures = self.signatures_of(&v.header).await?;
+        Ok((v, signatures))
     }
 
     /// `GetQuarterlySummary`. Errors: NOT_FOUND for a quarter not frozen.
@@ -367,7 +374,8 @@ fn not_frozen(q: Quarter) -> HubError {
     HubError::NotFound(format!("quarter {q} has no snapshot (CreateSnapshot freezes it)"))
 }
 
-/// The quarterly summary, computed only from the snapshot of `quarter` and the one before it in the chain.
+/// The quarterly summary, computed only from the snapshot of `quarter` and the one before it in the chain (and the
+/// countersignatures kept for it).
 pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<QuarterlySummary, HubError> {
     let q = quarter.to_string();
     let h = store.snapshot(&q).await?.ok_or_else(|| not_frozen(quarter))?;
@@ -460,6 +468,16 @@ pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<Quarte
         fund_reports_late: status_count("LATE"),
         fund_reports_missing: status_count("MISSING"),
     };
+    let countersignatures = store
+        .snapshot_signatures(&q)
+        .await?
+        .into_iter()
+        .map(|s| Countersigned {
+            agency: s.signature.agency,
+            signed_at: crate::store::from_micros(s.signature.signed_at_micros),
+            version: s.version,
+        })
+        .collect();
     Ok(QuarterlySummary {
         quarter: q,
         as_of: h.as_of,
@@ -478,5 +496,6 @@ pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<Quarte
             content_hash: hex::encode(h.content_hash),
             previous_hash: if h.previous_quarter.is_some() { hex::encode(h.previous_hash) } else { String::new() },
         },
+        countersignatures,
     })
 }

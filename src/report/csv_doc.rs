@@ -44,8 +44,8 @@ mod tests {
     fn quarterly_csv_blocks_carry_the_section_and_plain_numbers() {
         let text = String::from_utf8(render_quarterly(&example::quarterly(), Format::Csv).unwrap()).unwrap();
         // 1 report + 1 headline + 1 county × program + 1 change + 1 coverage + 3 medical + 2 fund + 2 warnings
-        // + 1 late + 1 standards + 1 snapshot = 15 blocks.
-        assert_eq!(text.split("\n\n").count(), 15);
+        // + 1 late + 1 standards + 2 snapshot (hashes, countersignatures) = 16 blocks.
+        assert_eq!(text.split("\n\n").count(), 16);
         assert!(text.starts_with("section,indicator,value\nreport,quarter,2023Q2\nreport,as_of,2023-06-30\n"));
 
         let headline = block_rows(&text, "headline");
@@ -69,6 +69,12 @@ mod tests {
             missing,
             &["fund_reports", "2023-06", "621027", "镇原县", "RURAL_DIBAO", "MISSING", "", "", "301500.00", ""]
         );
+
+        // example::quarterly: civil_affairs signed 2023-07-06 01:30 UTC (version 1), education 2023-07-10 08:00 (2).
+        let signed = block_rows(&text, "countersignatures");
+        assert_eq!(signed[0], ["section", "agency", "signed_at", "version"]);
+        assert_eq!(signed[1], ["countersignatures", "civil_affairs", "2023-07-06T01:30:00Z", "1"]);
+        assert_eq!(signed[2], ["countersignatures", "education", "2023-07-10T08:00:00Z", "2"]);
 
         let standards = block_rows(&text, "standards");
         assert_eq!(

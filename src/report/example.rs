@@ -6,9 +6,9 @@ use chrono::{NaiveDate, TimeZone, Utc};
 
 use crate::domain::money::Money;
 use crate::domain::summary::{
-    CodeCount, Count, CountyCodeCount, CountyCount, CountyProgramRow, CoverageRow, FundReportRow, FundReportSection,
-    FundReportTotal, Headline, LateCorrection, MedicalSection, MonthlyReport, ProgramChange, QuarterlySummary,
-    SnapshotHashes, StandardChange, Tiers, WarningSection,
+    CodeCount, Count, Countersigned, CountyCodeCount, CountyCount, CountyProgramRow, CoverageRow, FundReportRow,
+    FundReportSection, FundReportTotal, Headline, LateCorrection, MedicalSection, MonthlyReport, ProgramChange,
+    QuarterlySummary, SnapshotHashes, StandardChange, Tiers, WarningSection,
 };
 
 /// `Money` from its wire form; the examples' literals are all valid.
@@ -258,6 +258,18 @@ pub fn quarterly() -> QuarterlySummary {
             content_hash: "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c0b2d4f6e8a0c2e4f6a8b0d2f4e6a8c0e".into(),
             previous_hash: "1a3c5e7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a3c".into(),
         },
+        countersignatures: vec![
+            Countersigned {
+                agency: "civil_affairs".into(),
+                signed_at: Utc.with_ymd_and_hms(2023, 7, 6, 1, 30, 0).single().expect("valid instant"),
+                version: 1,
+            },
+            Countersigned {
+                agency: "education".into(),
+                signed_at: Utc.with_ymd_and_hms(2023, 7, 10, 8, 0, 0).single().expect("valid instant"),
+                version: 2,
+            },
+        ],
     }
 }
 

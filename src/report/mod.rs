@@ -138,6 +138,22 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_lists_who_countersigned_and_when() {
+        // example::quarterly: civil_affairs signed on 2023-07-06 01:30 UTC (version 1), education re-signed on
+        // 2023-07-10 08:00 UTC (version 2).
+        let md = String::from_utf8(render_quarterly(&example::quarterly(), Format::Md).unwrap()).unwrap();
+        assert!(md.contains("Countersigned by 部门会签"), "{md}");
+        assert!(md.contains("| civil_affairs | 2023-07-06T01:30:00Z |"), "{md}");
+        assert!(md.contains("| education | 2023-07-10T08:00:00Z |"), "{md}");
+        let csv = String::from_utf8(render_quarterly(&example::quarterly(), Format::Csv).unwrap()).unwrap();
+        assert!(csv.lines().any(|l| l.starts_with("countersignatures,") && l.contains("education")), "{csv}");
+        let mut none = example::quarterly();
+        none.countersignatures.clear();
+        let json = String::from_utf8(render_quarterly(&none, Format::Json).unwrap()).unwrap();
+        assert!(!json.contains("countersignatures"), "absent when nobody signed");
+    }
+
+    #[test]
     fn formats_parse_from_the_command_line_names() {
         for (name, f) in [
             ("md", Format::Md),

@@ -552,6 +552,30 @@ pub(crate) fn quarterly(s: &QuarterlySummary) -> Document {
             ("previous_hash", "Previous snapshot's hash 上一快照哈希", opt_hash(&s.snapshot.previous_hash)),
         ],
     );
+    let mut snapshot_tables = vec![snapshot];
+    if !s.countersignatures.is_empty() {
+        // Who countersigned the quarter and when (docs/countersign.md); only the agencies that signed.
+        snapshot_tables.push(Table {
+            key: "countersignatures",
+            caption: Some("Countersigned by 部门会签"),
+            columns: vec![
+                col("agency", "Agency 部门"),
+                col("signed_at", "Signed at (UTC) 签署时间"),
+                col("version", "Version 版本"),
+            ],
+            rows: s
+                .countersignatures
+                .iter()
+                .map(|c| {
+                    vec![
+                        Cell::text(&c.agency),
+                        Cell::text(&c.signed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                        Cell::int(c.version.max(0) as u64),
+                    ]
+                })
+                .collect(),
+        });
+    }
     let section = |number, id, en, zh, note, tables| Section { number, id, en, zh, note, tables };
     Document {
         title: format!("Quarterly summary 季度调度汇总 {}", s.quarter),
@@ -595,7 +619,7 @@ pub(crate) fn quarterly(s: &QuarterlySummary) -> Document {
                 vec![late],
             ),
             section(9, "standards", "Standards", "保障标准", None, vec![standards]),
-            section(10, "snapshot", "Snapshot", "快照", None, vec![snapshot]),
+            section(10, "snapshot", "Snapshot", "快照", None, snapshot_tables),
         ],
     }
 }

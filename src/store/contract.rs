@@ -435,6 +435,26 @@ pub trait SnapshotStore: Send + Sync {
     async fn verify_snapshot(&self, quarter: &str) -> Result<Option<Verification>, StoreError>;
 }
 
+/// Countersigned quarters (migration 0018, docs/countersign.md): each partner agency's signature of a frozen
+/// snapshot's content hash. The hub checks a signature (certificate, CRL, agency, hash) before it reaches the store;
+/// the store keeps every version. Written once for both backends (`store/sql/countersign.rs`).
+#[async_trait]
+pub trait CountersignStore: Send + Sync {
+    /// Keep `sig` as the next version of its (quarter, agency) (`MAX(version) + 1`, 1 for the first) and append
+    /// `audit(version)` (lane 0), in one write transaction. Reads `snapshots` in that transaction: returns `None`, and
+    /// writes nothing, when the quarter has no snapshot or its stored content hash is not the one signed; else the
+    /// version kept.
+    async fn add_snapshot_signature(
+        &self,
+        sig: &NewSnapshotSignature,
+        audit: &(dyn Fn(i64) -> AuditRecord + Send + Sync),
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// The newest version of every agency's signature of `quarter`, by agency (byte order); empty when none (or no
+    /// such quarter). One read statement, no transaction. `Corrupt` when a stored hash is not 32 bytes.
+    async fn snapshot_signatures(&self, quarter: &str) -> Result<Vec<StoredSnapshotSignature>, StoreError>;
+}
+
 /// Retention (migration 0015, docs/retention.md): the periods per kind of record, legal holds, and the resumable purge.
 /// Every write here is one write transaction with its audit event (lane 0). Written once for both backends
 /// (`store/sql/retention.rs`).
@@ -556,6 +576,7 @@ pub trait Storage:
     + SnapshotStore
     + RetentionStore
     + AdminStore
+    + CountersignStore
     + 'static
 {
 }
@@ -574,6 +595,7 @@ impl<T> Storage for T where
         + SnapshotStore
         + RetentionStore
         + AdminStore
+        + CountersignStore
         + 'static
 {
 }

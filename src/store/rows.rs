@@ -527,6 +527,27 @@ pub struct Verification {
     pub differences: Vec<String>,
 }
 
+// ---- Countersigned quarters (migration 0018, docs/countersign.md) ----
+/// A countersignature the hub has checked, to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSnapshotSignature {
+    pub signature: crate::countersign::Countersignature,
+    /// When the hub keeps it.
+    pub recorded_at: DateTime<Utc>,
+    /// The SPIFFE ID of the caller that submitted it.
+    pub recorded_by: String,
+}
+
+/// A kept countersignature: an agency's newest version for its quarter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSnapshotSignature {
+    pub signature: crate::countersign::Countersignature,
+    /// 1 for the agency's first signature of the quarter; each re-sign adds one.
+    pub version: i64,
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_by: String,
+}
+
 // ---- Retention (migration 0015, docs/retention.md) ----
 /// One kind of record's retention period (`retention_policy`).
 #[derive(Debug, Clone, PartialEq, Eq)]

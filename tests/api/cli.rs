@@ -627,7 +627,10 @@ async fn export_snapshot_writes_the_quarter_summary_and_push_refuses_it() {
             "summary-2023Q2.csv",
             "summary-2023Q2.md",
             "summary-2023Q2.html",
-            "summary-2023Q2.xlsx"
+            "summary-2023Q2.xlsx",
+            // The header and the countersignatures, for `doudi snapshot verify --offline` (docs/countersign.md).
+            "snapshot-2023Q2.json",
+            "signatures-2023Q2.json"
         ]
     );
     for f in &m.files {

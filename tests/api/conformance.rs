@@ -19,6 +19,7 @@
 //! | `the_same_input_freezes_to_the_same_sections_on_sqlite_and_this_backend` | the backend-neutral snapshot logic gives identical sections on both backends for the same rows (on `tests/api` both stores are SQLite) |
 //! | `a_calendar_load_planned_from_stale_versions_is_raced` | `load_calendar_notice`: versions 1, 2 of a year; `Raced` and nothing written when planned from stale versions; the plan sees the warnings received since `warnings_since` and its changes are stored |
 //! | `warnings_and_fund_reports_keep_their_identity_rules` | `push_warnings` (ACCEPTED / DUPLICATE / CONFLICT), `update_warning` from a state, `submit_fund_report` versions |
+//! | `countersignatures_are_kept_as_versions_only_over_the_snapshots_hash` | `CountersignStore`: `add_snapshot_signature` refuses (None, nothing written) an unfrozen quarter and another hash, keeps versions 1, 2 per (quarter, agency) with one audit event each; `snapshot_signatures` returns each agency's newest version byte for byte |
 //! | `retention_purges_in_chunks_keeps_tombstones_and_spares_holds` | `RetentionStore`: sourced defaults, `set_retention` audited and floored, holds placed and released (kept), `purge_due` / `purge_chunk` per kind: chunks of what is due and not held, the change log cut at its start but never its head, fact versions only once no change refers to them, tombstones that keep snapshots verifying |
 
 use std::collections::BTreeMap;
@@ -1604,4 +1605,57 @@ async fn admin_changes_follow_the_two_person_rule() {
     };
     let why = refused.expect_err("the table accepted a self-approval").to_string();
     assert!(why.to_lowercase().contains("check constraint"), "{why}");
+}
+
+#[apply(e2e!)]
+#[tokio::test]
+async fn countersignatures_are_kept_as_versions_only_over_the_snapshots_hash() {
+    use doudi::countersign::Countersignature;
+    let db = open().await;
+    let s = &db.store;
+    let sig = |quarter: &str, agency: &str, hash: [u8; 32], at: i64, byte: u8| NewSnapshotSignature {
+        signature: Countersignature {
+            quarter: quarter.into(),
+            agency: agency.into(),
+            content_hash: hash,
+            signed_at_micros: at,
+            signature: vec![byte; 70],
+            signer_cert_der: vec![byte ^ 0xff; 300],
+        },
+        recorded_at: DateTime::from_timestamp_micros(at + 5).unwrap(),
+        recorded_by: format!("spiffe://test/agency/{agency}"),
+    };
+    let audit = |v: i64| record("education", &format!("SignSnapshot v{v}"), vec![]);
+    // No snapshot yet: nothing written, no audit event.
+    let events = s.audit_count().await.unwrap();
+    assert_eq!(s.add_snapshot_signature(&sig("2023Q2", "education", [1; 32], 1, 1), &audit).await.unwrap(), None);
+    let h = created(freeze(&db, "2023Q2", d(2023, 6, 30), now()).await);
+    // Another hash than the snapshot's: refused the same way.
+    let mut other = h.content_hash;
+    other[0] ^= 1;
+    assert_eq!(s.add_snapshot_signature(&sig("2023Q2", "education", other, 1, 1), &audit).await.unwrap(), None);
+    assert_eq!(s.audit_count().await.unwrap(), events);
+    assert!(s.snapshot_signatures("2023Q2").await.unwrap().is_empty());
+
+    // Versions per (quarter, agency): education 1 then 2, civil_affairs 1; one audit event each.
+    let at = 1_701_400_000_123_456;
+    let e1 = sig("2023Q2", "education", h.content_hash, at, 1);
+    let e2 = sig("2023Q2", "education", h.content_hash, at + 1, 2);
+    let c1 = sig("2023Q2", "civil_affairs", h.content_hash, at + 2, 3);
+    assert_eq!(s.add_snapshot_signature(&e1, &audit).await.unwrap(), Some(1));
+    assert_eq!(s.add_snapshot_signature(&e2, &audit).await.unwrap(), Some(2));
+    assert_eq!(s.add_snapshot_signature(&c1, &audit).await.unwrap(), Some(1));
+    assert_eq!(s.audit_count().await.unwrap(), events + 3);
+    assert!(s.verify_audit_chain().await.unwrap().first_broken.is_none());
+
+    // The newest version of each agency, in agency order, byte for byte (microseconds included).
+    let got = s.snapshot_signatures("2023Q2").await.unwrap();
+    let want = |n: &NewSnapshotSignature, version| StoredSnapshotSignature {
+        signature: n.signature.clone(),
+        version,
+        recorded_at: n.recorded_at,
+        recorded_by: n.recorded_by.clone(),
+    };
+    assert_eq!(got, vec![want(&c1, 1), want(&e2, 2)]);
+    assert!(s.snapshot_signatures("2023Q3").await.unwrap().is_empty());
 }

@@ -26,6 +26,7 @@ mod compression;
 mod config_cli;
 mod conformance;
 mod coordination;
+mod countersign;
 mod errors;
 mod exchange;
 mod gateway;

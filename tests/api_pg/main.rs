@@ -112,6 +112,8 @@ mod compression;
 mod conformance;
 #[path = "../api/coordination.rs"]
 mod coordination;
+#[path = "../api/countersign.rs"]
+mod countersign;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/exchange.rs"]

@@ -23,6 +23,7 @@ mod calendar;
 mod changes;
 mod coordination;
 mod core;
+mod countersign;
 mod facts;
 mod keys;
 mod lanes;
@@ -66,6 +67,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (15, "retention", include_str!("../../../migrations/postgres/0015_retention.sql")),
     (16, "admin_changes", include_str!("../../../migrations/postgres/0016_admin_changes.sql")),
     (17, "person_kind_index", include_str!("../../../migrations/postgres/0017_person_kind_index.sql")),
+    (18, "snapshot_signatures", include_str!("../../../migrations/postgres/0018_snapshot_signatures.sql")),
 ];
 
 /// A write transaction holding the hub-wide write lock (`store::sql`).

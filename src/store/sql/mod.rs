@@ -21,8 +21,8 @@
 //! | `link_persons` (of `append_audit`) | multi-row statements | UNNEST |
 //!
 //! So a query changes in one place, and the compiler checks it against both drivers. Areas written this way:
-//! `audit` (with the append, `append_audit`), `calendar`, `changes`, `coordination`, `facts` (`FactReads`), `keys`,
-//! `medical`, `retention`, `snapshot`, and the person filter of the lists (`push_person_filter`). Each backend keeps only the
+//! `audit` (with the append, `append_audit`), `calendar`, `changes`, `coordination`, `countersign`, `facts` (`FactReads`),
+//! `keys`, `medical`, `retention`, `snapshot`, and the person filter of the lists (`push_person_filter`). Each backend keeps only the
 //! statements that differ in substance (named in each macro's docs): the ingest write path (`FactStore`), bulk inserts
 //! and updates (multi-row VALUES or a statement a row on SQLite, UNNEST on PostgreSQL), the snapshot's person pass and
 //! statuses hash (one row a person joined by SQLite), and opening, migrating and the benchmark floors.
@@ -47,6 +47,8 @@ mod snapshot;
 pub(crate) mod retention;
 #[macro_use]
 mod admin;
+#[macro_use]
+mod countersign;
 
 pub(crate) use changes::{COMPARISON_COLUMNS_F, FACT_COLUMNS_F};
 

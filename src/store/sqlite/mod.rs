@@ -7,6 +7,7 @@ mod bench;
 mod calendar;
 mod changes;
 mod coordination;
+mod countersign;
 mod direct;
 mod facts;
 mod keys;
@@ -66,6 +67,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (15, "retention", include_str!("../../../migrations/sqlite/0015_retention.sql")),
     (16, "admin_changes", include_str!("../../../migrations/sqlite/0016_admin_changes.sql")),
     (17, "person_kind_index", include_str!("../../../migrations/sqlite/0017_person_kind_index.sql")),
+    (18, "snapshot_signatures", include_str!("../../../migrations/sqlite/0018_snapshot_signatures.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
