@@ -361,7 +361,6 @@ enum KeysCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    doudi::server::limit_malloc_arenas();
     doudi::tls::install_crypto_provider();
     let cli = Cli::parse();
     // The demo prints its own report; its hub logs only warnings unless RUST_LOG says otherwise.

@@ -566,28 +566,3 @@ pub async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutdown requested: draining");
 }
-
-/// glibc malloc arenas for the whole process: at most [`MALLOC_ARENAS`].
-///
-/// glibc gives a thread that finds the arenas in use an arena of its own, up to 8 per core, and an arena keeps the
-/// memory freed into it. The hub's allocating threads are many and change over a run (two tokio workers, the ones
-/// `block_in_place` hands their work to during an ingest, sqlx's thread per SQLite connection, SQLite's page caches
-/// emptied and refilled by those threads), so the resident set kept growing with the length of a load rather than with
-/// what it holds: P5 (peak RSS during P1, docs/spec/performance.md) was 103.5–106.1 MiB at 1,000,000 facts against
-/// 87.9 MiB at 100,000 (1.18–1.21×); with `MALLOC_ARENA_MAX=2` in the environment, 95.8 MiB (1.09×), same machine,
-/// same build (README, 2026-12-07 second session). Call it first in `main`, before any thread is started. The
-/// environment variable `MALLOC_ARENA_MAX`, when set, wins (an operator's choice). Other platforms and allocators:
-/// nothing to do.
-pub fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only sets a parameter of glibc's allocator; it is called before the process starts a thread.
-        // A refused value (return 0) leaves glibc's default, which is harmless.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
-        }
-    }
-}
-
-/// Arenas of [`limit_malloc_arenas`]: one per core of the 2-core machine the figures were measured on.
-pub const MALLOC_ARENAS: i32 = 2;
