@@ -516,3 +516,77 @@ async fn rotation_needs_an_approved_request() {
     assert!(newest.outcome.ends_with(&format!("before={before}; after={after}")), "{}", newest.outcome);
     store.close().await;
 }
+
+/// The system administrator's other actions, each carried out over the wire with a real request (not only checked
+/// for who may call it): a medical policy version added (the version in force, relabelled and moved to 2027-01-01,
+/// so every value is one the hub already accepted; the same label again is ALREADY_EXISTS), a legal hold on a quarter
+/// placed, listed and released (released twice: NOT_FOUND), and a purge on a hub whose every record is younger than
+/// its period (docs/retention.md: periods of 180 days and more) purging nothing. Each action is one event naming the
+/// system administrator, with the state's hash before and after (docs/admin.md "Audit events").
+#[apply(e2e!)]
+#[tokio::test]
+async fn the_system_administrators_actions_are_carried_out_and_audited() {
+    let app = spawn_app().await;
+    let mut system = operator(&app, Role::System, "sam").await;
+    let mut audit = operator(&app, Role::Audit, "ada").await;
+
+    let held = system.list_policy_versions(pb::ListPolicyVersionsRequest {}).await.unwrap().into_inner().versions;
+    let last = held.last().expect("the hub starts with the policy version of docs/spec/medical.md");
+    let mut params: serde_json::Value = serde_json::from_str(&last.params_json).unwrap();
+    params["version"] = "621000-2027-admin-test".into();
+    params["effective_from"] = "2027-01-01".into();
+    let add = |params: &serde_json::Value| pb::AddPolicyVersionRequest {
+        params_json: params.to_string(),
+        source: "测试：the version in force, relabelled".into(),
+        example: true,
+    };
+    let added = system.add_policy_version(add(&params)).await.unwrap().into_inner();
+    assert_eq!(
+        (added.version.as_str(), added.pooling_area.as_str(), added.effective_from.as_str()),
+        ("621000-2027-admin-test", "621000", "2027-01-01")
+    );
+    let now_held = system.list_policy_versions(pb::ListPolicyVersionsRequest {}).await.unwrap().into_inner().versions;
+    assert_eq!(now_held.len(), held.len() + 1);
+    let again = system.add_policy_version(add(&params)).await.unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists, "{}", again.message());
+
+    let hold =
+        pb::PlaceLegalHoldRequest {
+            quarter: "2023Q2".into(), reason: "审计调查 2026-12".into(), ..Default::default()
+        };
+    let hold_id = system.place_legal_hold(hold).await.unwrap().into_inner().hold_id;
+    assert!(hold_id > 0);
+    let settings = system.get_retention_settings(pb::GetRetentionSettingsRequest {}).await.unwrap().into_inner();
+    let listed = settings.holds.iter().find(|h| h.id == hold_id).expect("the hold is listed");
+    assert_eq!(
+        (listed.reason.as_str(), listed.placed_by.as_str()),
+        ("审计调查 2026-12", op_id("system", "sam").as_str())
+    );
+    assert!(listed.release_time.is_none());
+    let release = pb::ReleaseLegalHoldRequest { hold_id, reason: "调查结束".into() };
+    system.release_legal_hold(release.clone()).await.unwrap();
+    let twice = system.release_legal_hold(release).await.unwrap_err();
+    assert_eq!(twice.code(), Code::NotFound, "{}", twice.message());
+
+    let purged = system
+        .purge_expired_records(pb::PurgeExpiredRecordsRequest { dry_run: false, chunk_size: 100, max_chunks: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!purged.counts.is_empty(), "one count per kind of record");
+    assert!(purged.counts.iter().all(|c| c.purged == 0 && c.days >= 180), "{:?}", purged.counts);
+    assert!(!purged.interrupted);
+
+    let events = admin_events(&mut audit).await;
+    for rpc in ["AddPolicyVersion", "PlaceLegalHold", "ReleaseLegalHold", "PurgeExpiredRecords"] {
+        let method = format!("/doudi.v1.Admin/{rpc}");
+        let e = events.iter().find(|e| e.method == method).unwrap_or_else(|| panic!("{rpc} not audited"));
+        assert!(e.purpose.starts_with(&format!("by={}; role=system", op_id("system", "sam"))), "{}", e.purpose);
+        assert!(e.outcome.starts_with("OK"), "{rpc}: {}", e.outcome);
+        assert!(e.outcome.contains("before=") && e.outcome.contains("; after="), "{rpc}: {}", e.outcome);
+    }
+    // The refused second add and second release are not actions: no event of theirs says OK twice.
+    let adds = events.iter().filter(|e| e.method == "/doudi.v1.Admin/AddPolicyVersion" && e.outcome.starts_with("OK"));
+    assert_eq!(adds.count(), 1);
+    app.stop().await;
+}
