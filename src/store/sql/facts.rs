@@ -123,33 +123,14 @@ macro_rules! fact_reads {
                 Ok(out)
             }
 
+            /// The backend's own `comparison_facts` (SQLite: on the reader's handle, `sqlite::direct`; PostgreSQL: one
+            /// statement over an array of keys).
             async fn comparison_facts_of_persons(
                 &self,
                 keys: &[crate::crypto::PersonKey],
                 as_of: chrono::NaiveDate,
             ) -> Result<Vec<crate::store::StoredFact>, StoreError> {
-                use crate::domain::fact::PayloadKind;
-                let mut out = Vec::new();
-                if keys.is_empty() {
-                    return Ok(out);
-                }
-                // One read transaction for every statement: one snapshot, and on SQLite one check of the database's
-                // change counter (a reader empties its page cache when another connection committed since its last
-                // read, and the audit events of concurrent comparisons commit all the time).
-                let mut tx = self.pool.begin().await?;
-                let kinds = format!(
-                    " AND f.kind IN ('{}', '{}')",
-                    PayloadKind::Assistance.as_str(),
-                    PayloadKind::Student.as_str()
-                );
-                for chunk in keys.chunks(value::IN_LIST) {
-                    let mut qb = persons_facts_query(crate::store::sql::COMPARISON_COLUMNS_F, chunk, as_of, &kinds);
-                    for r in qb.build().persistent(value::cache_in_list(chunk.len())).fetch_all(&mut *tx).await? {
-                        out.push(comparison_fact(&r)?);
-                    }
-                }
-                tx.commit().await?;
-                Ok(out)
+                comparison_facts(self, keys, as_of).await
             }
 
             async fn list_persons(

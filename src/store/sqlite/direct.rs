@@ -197,3 +197,54 @@ pub(super) fn insert_fact_rows(
     }
     Ok(())
 }
+
+/// The current `assistance` and `student` facts in force on `as_of` (`YYYY-MM-DD`) of the persons `keys`, each with
+/// its payload projected to its `program` and `status` columns (`FactReads::comparison_facts_of_persons`; columns
+/// `COMPARISON_COLUMNS_F`). One prepared statement, run once per distinct key in key order (the searches of the
+/// random-keyed `persons (person_key)` index then walk it in its own order); `facts_current_person (person_id, kind)`
+/// fetches only the rows of the two kinds. Reads only; the caller holds the read transaction.
+pub(super) fn comparison_facts(
+    db: &Connection,
+    keys: &[PersonKey],
+    as_of: &str,
+) -> Result<Vec<crate::store::StoredFact>, StoreError> {
+    use crate::domain::fact::PayloadKind;
+    let mut sorted: Vec<&PersonKey> = keys.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    sorted.dedup();
+    let mut stmt = db.prepare(&format!(
+        "SELECT {} FROM persons p JOIN facts f ON f.person_id = p.person_id \
+         WHERE p.person_key = ?1 AND f.is_current = 1 AND f.kind IN ('{}', '{}') \
+         AND f.valid_from <= ?2 AND (f.valid_to IS NULL OR f.valid_to > ?2)",
+        crate::store::sql::COMPARISON_COLUMNS_F,
+        PayloadKind::Assistance.as_str(),
+        PayloadKind::Student.as_str(),
+    ))?;
+    let date = |s: &str| {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| corrupt("facts", format!("date {s}: {e}")))
+    };
+    let mut out = Vec::new();
+    for key in sorted {
+        let mut rows = stmt.query(params![key.as_bytes().as_slice(), as_of])?;
+        while let Some(r) = rows.next()? {
+            let kind_code = r.get_ref(4)?.as_str().map_err(|e| corrupt("facts", e.to_string()))?;
+            let kind =
+                PayloadKind::parse(kind_code).ok_or_else(|| corrupt("facts", format!("unknown kind {kind_code}")))?;
+            let program = r.get_ref(8)?.as_str_or_null().map_err(|e| corrupt("facts", e.to_string()))?;
+            let status = r.get_ref(10)?.as_str_or_null().map_err(|e| corrupt("facts", e.to_string()))?;
+            let valid_to = r.get_ref(7)?.as_str_or_null().map_err(|e| corrupt("facts", e.to_string()))?;
+            out.push(crate::store::StoredFact {
+                agency: r.get(0)?,
+                fact_id: r.get(1)?,
+                source_version: r.get::<_, i64>(2)? as u64,
+                person_key: *key,
+                division_code: r.get(5)?,
+                valid_from: date(r.get_ref(6)?.as_str().map_err(|e| corrupt("facts", e.to_string()))?)?,
+                valid_to: valid_to.map(date).transpose()?,
+                payload: crate::store::sql::comparison_payload(kind, program, status)?,
+                recorded_at: crate::store::from_micros(r.get(9)?),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -533,17 +533,6 @@ pub(super) fn stored_fact(r: &SqliteRow) -> Result<StoredFact, StoreError> {
     fact_of_row(r, payload)
 }
 
-/// A fact read by `FactReads::comparison_facts_of_persons` (columns `COMPARISON_COLUMNS_F`): its payload made from
-/// its `program` and `status` columns (`sql::comparison_payload`).
-pub(super) fn comparison_fact(r: &SqliteRow) -> Result<StoredFact, StoreError> {
-    let kind: String = r.try_get(4)?;
-    let kind = PayloadKind::parse(&kind).ok_or_else(|| corrupt("facts", format!("unknown kind {kind}")))?;
-    let program: Option<String> = r.try_get(8)?;
-    let status: Option<String> = r.try_get(10)?;
-    let payload = crate::store::sql::comparison_payload(kind, program.as_deref(), status.as_deref())?;
-    fact_of_row(r, payload)
-}
-
 /// The columns of a fact row other than its payload (0–7 and 9 of `FACT_COLUMNS_F`), with `payload`.
 fn fact_of_row(r: &SqliteRow, payload: Payload) -> Result<StoredFact, StoreError> {
     let pk: Vec<u8> = r.try_get(3)?;
