@@ -41,7 +41,9 @@ impl Hub {
     ) -> Result<FindingAnswer, HubError> {
         self.require_answerer(principal)?;
         let purpose = check_purpose(&input.purpose)?;
-        let reason = check_reason(input.state, &input.reason).map_err(|e| HubError::invalid("reason", e))?;
+        // Free text: an ID-like run is masked before it is kept, as in `purpose`.
+        let reason =
+            super::mask_id_like(&check_reason(input.state, &input.reason).map_err(|e| HubError::invalid("reason", e))?);
         match (input.state, &input.fixed_by) {
             (AnswerState::Fixed, None) => {
                 return Err(HubError::invalid(

@@ -374,8 +374,18 @@ async fn fixed_is_checked_against_the_facts_and_answers_are_versioned_audited_an
     assert_eq!(fixed.len() + unanswered.len(), all.len(), "{all:#?}");
 
     // A new answer after FIXED is a new version again: IN_PROGRESS v3 (reopened), and the filters follow it.
-    let a3 = answer(&mut mi, req(HUAN_B, pb::AnswerState::InProgress)).await.unwrap();
+    // Its note names the person's ID number: kept masked (free text never carries a full ID number).
+    let a3 = answer(
+        &mut mi,
+        pb::AnswerFindingRequest {
+            reason: format!("reopened: {huan} was admitted again"),
+            ..req(HUAN_B, pb::AnswerState::InProgress)
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(a3.version, 3);
+    assert_eq!(a3.reason, format!("reopened: {}********{} was admitted again", &huan[..6], &huan[14..]));
     let in_progress: Vec<String> =
         listed(&mut civil, pb::AnswerFilter::InProgress).await.into_iter().map(|f| f.finding_id).collect();
     assert_eq!(in_progress, [HUAN_B]);
