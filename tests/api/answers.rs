@@ -391,3 +391,63 @@ async fn fixed_is_checked_against_the_facts_and_answers_are_versioned_audited_an
     assert_eq!(in_progress, [HUAN_B]);
     app.stop().await;
 }
+
+#[apply(e2e!)]
+#[tokio::test]
+async fn high_burden_names_civil_affairs_and_only_civil_affairs_answers_it() {
+    let app = spawn_app().await;
+    // tests/api/medical.rs' HIGH_BURDEN: a person in no assistance program, insured. HB-1: out of pocket 12,000.00;
+    // HB-2: 9,000.00; trailing 12 months 12,000 + 9,000 = 21,000.00 ≥ the threshold 20,000.00 → HIGH_BURDEN on
+    // HB-2, agency to act civil_affairs. HB-1: total 24,000.00 = 12,000.00 + 0 + 0 + 0 + 12,000.00 (scope
+    // 20,000.00); HB-2: total 20,400.00 = 9,000.00 + CII 2,400.00 + 0 + 0 + 9,000.00 (scope 15,000.00).
+    let person = id(HUAN, (1970, 5, 5), 605);
+    let mut mi = app.client("medical_insurance").await;
+    pushed(&mut mi, cover("MI-HB", &person, HUAN, 1, "2024-01-01")).await;
+    let mut hb1 = example_b("HB-1", &person, HUAN);
+    (hb1.admitted_on, hb1.settled_on) = ("2023-03-01".into(), "2023-03-10".into());
+    (hb1.total_cost, hb1.policy_scope_cost, hb1.basic_paid, hb1.out_of_pocket) =
+        ("24000.00".into(), "20000.00".into(), "12000.00".into(), "12000.00".into());
+    let mut hb2 = example_b("HB-2", &person, HUAN);
+    (hb2.admitted_on, hb2.settled_on) = ("2023-08-01".into(), "2023-08-10".into());
+    (hb2.total_cost, hb2.policy_scope_cost, hb2.basic_paid, hb2.critical_illness_paid, hb2.out_of_pocket) =
+        ("20400.00".into(), "15000.00".into(), "9000.00".into(), "2400.00".into(), "9000.00".into());
+    let r = mi
+        .medical
+        .submit_settlements(pb::SubmitSettlementsRequest { settlements: vec![hb1, hb2] })
+        .await
+        .unwrap()
+        .into_inner();
+    const HB: &str = "medical/medical_insurance/HB-2/HIGH_BURDEN";
+    let ids: Vec<&str> = r.results.iter().flat_map(|r| r.findings.iter().map(|f| f.finding_id.as_str())).collect();
+    assert_eq!(ids, [HB], "{r:#?}");
+
+    // medical_insurance submitted the settlement but is not the agency to act.
+    let s = answer(&mut mi, req(HB, pb::AnswerState::InProgress)).await.unwrap_err();
+    assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+    assert!(s.message().contains("civil_affairs"), "{s:?}");
+
+    // civil_affairs enrols the person afterwards (ILLNESS_IMPOVERISHED) and says that fixes it: the fact version is
+    // stored, the person's, recorded after the finding: FIXED holds. Its Huan office answers too (v2).
+    let mut civil = app.client("civil_affairs").await;
+    let enrol = pb::fact::Payload::Assistance(pb::Assistance {
+        program: pb::Program::IllnessImpoverished as i32,
+        household_id: "HH-HB".into(),
+        status: pb::AssistanceStatus::Active as i32,
+        ..Default::default()
+    });
+    pushed(&mut civil, with(base("AS-HB", &person, HUAN), enrol)).await;
+    let a = answer(
+        &mut civil,
+        pb::AnswerFindingRequest {
+            fixed_by: fixed_by_fact("civil_affairs", "AS-HB", 1),
+            ..req(HB, pb::AnswerState::Fixed)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((a.version, a.state), (1, pb::AnswerState::Fixed as i32));
+    let mut huan_civil = app.client_in("civil_affairs", Some(HUAN)).await;
+    let a = answer(&mut huan_civil, req(HB, pb::AnswerState::InProgress)).await.unwrap();
+    assert_eq!(a.version, 2);
+    app.stop().await;
+}
