@@ -15,6 +15,7 @@ use crate::domain::id_number::IdNumber;
 use crate::domain::policy::AccessPolicy;
 use crate::domain::versioning::Decision;
 pub mod admin;
+pub mod answers;
 mod audit;
 pub mod calendar;
 mod coordination;
@@ -30,7 +31,8 @@ pub use coordination::{
 };
 pub use matching::EnrolmentView;
 pub use medical::{
-    DEFAULT_POOLING_AREA, FindingPage, FindingView, RecheckReport, SettlementInput, SettlementOutcome, SettlementResult,
+    DEFAULT_POOLING_AREA, FindingPage, FindingView, RecheckReport, SettlementInput, SettlementOutcome,
+    SettlementResult, finding_id_of,
 };
 pub use watch::{ChangeView, WatchPage, WatchPlan, WatchRequest};
 

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod agency;
+pub mod answer;
 pub mod audit;
 pub mod calendar;
 pub mod coordination;

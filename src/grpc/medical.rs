@@ -7,11 +7,13 @@ use super::auth::Authenticator;
 use super::convert::{date_in, id_number_in, program_out, timestamp};
 use super::pb::{self, medical_assistance_server::MedicalAssistance};
 use super::status::invalid;
+use crate::domain::answer::{AnswerFilter, AnswerState, FindingId, FixedBy};
 use crate::domain::division::DivisionCode;
 use crate::domain::fact::FieldError;
 use crate::domain::medical::{Finding, FindingCode, PolicyParams, Settlement, SettlementCheck, VisitType};
 use crate::domain::money::Money;
-use crate::hub::{FindingView, Hub, SettlementInput, SettlementOutcome};
+use crate::hub::answers::AnswerInput;
+use crate::hub::{FindingView, Hub, SettlementInput, SettlementOutcome, finding_id_of};
 use crate::store::{FindingFilter, RecheckTally, StoredPolicy};
 
 pub struct MedicalService {
@@ -22,6 +24,8 @@ pub struct MedicalService {
 const SUBMIT: &str = "/doudi.v1.MedicalAssistance/SubmitSettlements";
 const LIST: &str = "/doudi.v1.MedicalAssistance/ListFindings";
 const RECHECK: &str = "/doudi.v1.MedicalAssistance/RecheckPeriod";
+const ANSWER: &str = "/doudi.v1.MedicalAssistance/AnswerFinding";
+const ANSWERS: &str = "/doudi.v1.MedicalAssistance/ListFindingAnswers";
 
 /// Longest accepted `settlement_id`, in characters.
 pub const MAX_SETTLEMENT_ID_LEN: usize = 64;
@@ -153,8 +157,11 @@ fn check_out(c: &SettlementCheck) -> pb::SettlementCheck {
     }
 }
 
-fn new_finding_out(f: &Finding, s: &pb::Settlement, now: chrono::DateTime<chrono::Utc>) -> pb::Finding {
+fn new_finding_out(agency: &str, f: &Finding, s: &pb::Settlement, now: chrono::DateTime<chrono::Utc>) -> pb::Finding {
     pb::Finding {
+        finding_id: FindingId { agency: agency.to_owned(), settlement_id: f.settlement_id.clone(), code: f.code }
+            .to_id_string(),
+        answer: None,
         code: finding_code_out(f.code),
         settlement_id: f.settlement_id.clone(),
         id_number: s
@@ -177,6 +184,8 @@ fn new_finding_out(f: &Finding, s: &pb::Settlement, now: chrono::DateTime<chrono
 fn finding_out(v: &FindingView) -> pb::Finding {
     let f = &v.finding;
     pb::Finding {
+        finding_id: finding_id_of(f).to_id_string(),
+        answer: v.answer.as_ref().map(answer_out),
         code: finding_code_out(f.code),
         settlement_id: f.settlement_id.clone(),
         id_number: v.id_number.as_str().to_owned(),
@@ -300,7 +309,10 @@ impl MedicalAssistance for MedicalService {
                     SettlementOutcome::Accepted { check, findings } => {
                         out.outcome = pb::SettlementOutcome::Accepted as i32;
                         out.check = Some(check_out(&check));
-                        out.findings = findings.iter().map(|f| new_finding_out(f, &wire[r.index], now)).collect();
+                        out.findings = findings
+                            .iter()
+                            .map(|f| new_finding_out(principal.agency().as_str(), f, &wire[r.index], now))
+                            .collect();
                     }
                     SettlementOutcome::Duplicate => out.outcome = pb::SettlementOutcome::Duplicate as i32,
                     SettlementOutcome::Rejected { field, reason } => {
@@ -339,6 +351,7 @@ impl MedicalAssistance for MedicalService {
             division_prefix: String::new(),
             code: finding_code_in(r.code)?,
             include_resolved: r.include_resolved,
+            answer: answer_filter_in(r.answer)?,
         };
         let page = self
             .hub
@@ -362,6 +375,54 @@ impl MedicalAssistance for MedicalService {
         let to = required_date(&r.to_date, "to_date").map_err(bad)?;
         let tally = self.hub.recheck_period(&principal, RECHECK, from, to, &r.purpose).await?;
         Ok(Response::new(recheck_out(&tally)))
+    }
+
+    async fn answer_finding(
+        &self,
+        req: Request<pb::AnswerFindingRequest>,
+    ) -> Result<Response<pb::AnswerFindingResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let finding = finding_id_in(&r.finding_id)?;
+        let state = match pb::AnswerState::try_from(r.state) {
+            Ok(pb::AnswerState::InProgress) => AnswerState::InProgress,
+            Ok(pb::AnswerState::Fixed) => AnswerState::Fixed,
+            Ok(pb::AnswerState::Disputed) => AnswerState::Disputed,
+            Ok(pb::AnswerState::Unspecified) => {
+                return Err(invalid("state", "is required (IN_PROGRESS, FIXED or DISPUTED)"));
+            }
+            Err(_) => return Err(invalid("state", format!("unknown answer state {}", r.state))),
+        };
+        let fixed_by = match r.fixed_by.and_then(|f| f.fix) {
+            None => None,
+            Some(pb::finding_fix::Fix::FactVersion(v)) => Some(fact_version_in(&v)?),
+            Some(pb::finding_fix::Fix::SettlementId(id)) => {
+                if id.is_empty() || id.chars().count() > MAX_SETTLEMENT_ID_LEN || id.chars().any(char::is_control) {
+                    return Err(invalid(
+                        "fixed_by.settlement_id",
+                        format!("must be 1 to {MAX_SETTLEMENT_ID_LEN} characters without control characters"),
+                    ));
+                }
+                Some(FixedBy::Settlement { settlement_id: id })
+            }
+        };
+        let input = AnswerInput { finding, state, fixed_by, reason: r.reason, purpose: r.purpose };
+        let answer = self.hub.answer_finding(&principal, ANSWER, input).await?;
+        Ok(Response::new(pb::AnswerFindingResponse { answer: Some(answer_out(&answer)) }))
+    }
+
+    async fn list_finding_answers(
+        &self,
+        req: Request<pb::ListFindingAnswersRequest>,
+    ) -> Result<Response<pb::ListFindingAnswersResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let id = finding_id_in(&r.finding_id)?;
+        let (view, answers) = self.hub.finding_answers(&principal, ANSWERS, &id, &r.purpose).await?;
+        Ok(Response::new(pb::ListFindingAnswersResponse {
+            finding: Some(finding_out(&view)),
+            answers: answers.iter().map(answer_out).collect(),
+        }))
     }
 }
 
@@ -391,5 +452,70 @@ pub fn settlement_out(
         medical_assistance_paid: s.medical_assistance_paid.to_string(),
         other_paid: s.other_paid.to_string(),
         out_of_pocket: s.out_of_pocket.to_string(),
+    }
+}
+
+fn finding_id_in(s: &str) -> Result<FindingId, Status> {
+    if s.is_empty() {
+        return Err(invalid("finding_id", "is required (Finding.finding_id, medical/<agency>/<settlement_id>/<code>)"));
+    }
+    if s.chars().count() > 200 {
+        return Err(invalid("finding_id", "is longer than 200 characters"));
+    }
+    FindingId::parse(s).map_err(|e| invalid("finding_id", e))
+}
+
+fn fact_version_in(v: &pb::FactVersionRef) -> Result<FixedBy, Status> {
+    for (field, value) in [("agency", &v.agency), ("fact_id", &v.fact_id)] {
+        if value.is_empty() || value.chars().count() > 128 || value.chars().any(char::is_control) {
+            return Err(invalid(
+                &format!("fixed_by.fact_version.{field}"),
+                "must be 1 to 128 characters without control characters",
+            ));
+        }
+    }
+    let source_version = i64::try_from(v.source_version)
+        .map_err(|_| invalid("fixed_by.fact_version.source_version", "is more than 2^63-1"))?;
+    Ok(FixedBy::FactVersion { agency: v.agency.clone(), fact_id: v.fact_id.clone(), source_version })
+}
+
+fn answer_filter_in(v: i32) -> Result<Option<AnswerFilter>, Status> {
+    use pb::AnswerFilter as P;
+    Ok(match P::try_from(v) {
+        Ok(P::Unspecified) => None,
+        Ok(P::Unanswered) => Some(AnswerFilter::Unanswered),
+        Ok(P::InProgress) => Some(AnswerFilter::State(AnswerState::InProgress)),
+        Ok(P::Fixed) => Some(AnswerFilter::State(AnswerState::Fixed)),
+        Ok(P::Disputed) => Some(AnswerFilter::State(AnswerState::Disputed)),
+        Err(_) => return Err(invalid("answer", format!("unknown answer filter {v}"))),
+    })
+}
+
+fn answer_out(a: &crate::store::FindingAnswer) -> pb::FindingAnswer {
+    let state = match a.state {
+        AnswerState::InProgress => pb::AnswerState::InProgress,
+        AnswerState::Fixed => pb::AnswerState::Fixed,
+        AnswerState::Disputed => pb::AnswerState::Disputed,
+    };
+    let fix = a.fixed_by.as_ref().map(|f| pb::FindingFix {
+        fix: Some(match f {
+            FixedBy::FactVersion { agency, fact_id, source_version } => {
+                pb::finding_fix::Fix::FactVersion(pb::FactVersionRef {
+                    agency: agency.clone(),
+                    fact_id: fact_id.clone(),
+                    source_version: u64::try_from(*source_version).unwrap_or_default(),
+                })
+            }
+            FixedBy::Settlement { settlement_id } => pb::finding_fix::Fix::SettlementId(settlement_id.clone()),
+        }),
+    });
+    pb::FindingAnswer {
+        finding_id: a.finding.to_id_string(),
+        version: a.version,
+        state: state as i32,
+        fixed_by: fix,
+        reason: a.reason.clone(),
+        answered_at: Some(timestamp(a.answered_at)),
+        answered_by: a.answered_by.clone(),
     }
 }

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::{Hub, HubError, check_purpose, division_of, named, scoped_prefix, storage_prefix, via_of};
 use crate::crypto::{KeyError, PersonKey};
 use crate::domain::agency::Principal;
+use crate::domain::answer::FindingId;
 use crate::domain::division::DivisionCode;
 use crate::domain::fact::FieldError;
 use crate::domain::id_number::IdNumber;
@@ -63,6 +64,8 @@ pub struct SettlementResult {
 pub struct FindingView {
     pub finding: StoredFinding,
     pub id_number: IdNumber,
+    /// The finding's latest answer (docs/findings.md), if any.
+    pub answer: Option<crate::store::FindingAnswer>,
 }
 
 /// One page of `ListFindings`.
@@ -286,8 +289,8 @@ impl Hub {
         let fingerprint = {
             let mut h = Sha256::new();
             h.update(format!(
-                "findings|{}|{:?}|{:?}|{:?}|{}",
-                filter.division_prefix, filter.from, filter.to, filter.code, filter.include_resolved
+                "findings|{}|{:?}|{:?}|{:?}|{}|{:?}",
+                filter.division_prefix, filter.from, filter.to, filter.code, filter.include_resolved, filter.answer
             ));
             h.finalize()[..8].to_vec()
         };
@@ -339,11 +342,14 @@ impl Hub {
             rows.iter().map(|f| f.person_key).filter(|k| seen.insert(*k)).collect()
         };
         let ciphers = self.store.person_ciphers(&keys).await?;
+        let ids: Vec<FindingId> = rows.iter().map(finding_id_of).collect();
+        let mut answers: std::collections::HashMap<FindingId, crate::store::FindingAnswer> =
+            self.store.latest_finding_answers(&ids).await?.into_iter().map(|a| (a.finding.clone(), a)).collect();
         let mut findings = Vec::with_capacity(rows.len());
-        for f in rows {
+        for (f, id) in rows.into_iter().zip(ids) {
             let cipher = ciphers.get(&f.person_key).ok_or(KeyError::Decrypt)?;
             let id_number = self.keys.decrypt(cipher, &f.person_key)?;
-            findings.push(FindingView { finding: f, id_number });
+            findings.push(FindingView { finding: f, id_number, answer: answers.remove(&id) });
         }
         self.store
             .record_audit(&AuditRecord {
@@ -408,4 +414,9 @@ impl Hub {
         }
         Ok(tally)
     }
+}
+
+/// A stored finding's identity (docs/findings.md): `medical/<agency>/<settlement_id>/<code>`.
+pub fn finding_id_of(f: &StoredFinding) -> FindingId {
+    FindingId { agency: f.agency.clone(), settlement_id: f.settlement_id.clone(), code: f.code }
 }

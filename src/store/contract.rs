@@ -455,6 +455,54 @@ pub trait CountersignStore: Send + Sync {
     async fn snapshot_signatures(&self, quarter: &str) -> Result<Vec<StoredSnapshotSignature>, StoreError>;
 }
 
+/// Answers to medical findings (migration 0019, docs/findings.md): the agency a finding names records IN_PROGRESS,
+/// FIXED or DISPUTED; every answer is a new version, never overwritten. The hub checks who answers and whether a FIXED
+/// claim holds (with [`FindingAnswerStore::finding`], [`FindingAnswerStore::fact_version_person`] and
+/// [`FindingAnswerStore::settlement_person`]) before the store keeps it. Written once for both backends
+/// (`store/sql/answers.rs`, expanded in each backend's `medical.rs`).
+#[async_trait]
+pub trait FindingAnswerStore: Send + Sync {
+    /// The medical finding `id` (resolved or not), or `None`. Reads `medical_findings`: one statement, no transaction.
+    async fn finding(&self, id: &crate::domain::answer::FindingId) -> Result<Option<StoredFinding>, StoreError>;
+
+    /// The fact version (`agency`, `fact_id`, `source_version`) as stored: its person key and when the hub recorded
+    /// it; `None` when no such version is stored. Reads `facts` joined to `persons`: one statement, no transaction.
+    async fn fact_version_person(
+        &self,
+        agency: &str,
+        fact_id: &str,
+        source_version: i64,
+    ) -> Result<Option<(PersonKey, DateTime<Utc>)>, StoreError>;
+
+    /// The settlement (`agency`, `settlement_id`): its person key and when the hub received it; `None` when not
+    /// stored. Reads `settlements`: one statement, no transaction.
+    async fn settlement_person(
+        &self,
+        agency: &str,
+        settlement_id: &str,
+    ) -> Result<Option<(PersonKey, DateTime<Utc>)>, StoreError>;
+
+    /// Keep `answer` (its `version` ignored) as the next version of its finding (`MAX(version) + 1`, 1 for the
+    /// first) and append `audit(version)` (lane 0), in one write transaction; returns the version kept. Reads
+    /// `medical_findings` in that transaction: returns `None`, and writes nothing, when the finding is not stored.
+    async fn add_finding_answer(
+        &self,
+        answer: &FindingAnswer,
+        audit: &(dyn Fn(i64) -> AuditRecord + Send + Sync),
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Every version of the answers to `id`, oldest first; empty when none. One read statement, no transaction.
+    /// `Corrupt` for a stored state or fix that does not parse.
+    async fn finding_answers(&self, id: &crate::domain::answer::FindingId) -> Result<Vec<FindingAnswer>, StoreError>;
+
+    /// The latest answer of each finding of `ids` that has one (in no particular order); at most 1,000 ids. One read
+    /// statement, no transaction.
+    async fn latest_finding_answers(
+        &self,
+        ids: &[crate::domain::answer::FindingId],
+    ) -> Result<Vec<FindingAnswer>, StoreError>;
+}
+
 /// Retention (migration 0015, docs/retention.md): the periods per kind of record, legal holds, and the resumable purge.
 /// Every write here is one write transaction with its audit event (lane 0). Written once for both backends
 /// (`store/sql/retention.rs`).
@@ -577,6 +625,7 @@ pub trait Storage:
     + RetentionStore
     + AdminStore
     + CountersignStore
+    + FindingAnswerStore
     + 'static
 {
 }
@@ -596,6 +645,7 @@ impl<T> Storage for T where
         + RetentionStore
         + AdminStore
         + CountersignStore
+        + FindingAnswerStore
         + 'static
 {
 }

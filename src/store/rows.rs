@@ -450,6 +450,8 @@ pub struct FindingFilter {
     pub division_prefix: String,
     pub code: Option<FindingCode>,
     pub include_resolved: bool,
+    /// Only findings without an answer, or whose latest answer is in a state (migration 0019); `None` = all.
+    pub answer: Option<crate::domain::answer::AnswerFilter>,
 }
 
 /// Keyset position in the findings order: (settled_on, settlement_id, code, agency).
@@ -595,3 +597,21 @@ pub struct StoredHold {
 /// The audit event of a purge chunk, given the number of records the chunk purged (built inside the chunk's
 /// transaction, which appends it).
 pub type PurgeAudit<'a> = &'a (dyn Fn(u64) -> AuditRecord + Send + Sync);
+
+// ---- Answers to findings (migration 0019, docs/findings.md) ----
+/// An answer to a medical finding, to keep or as kept (`version` 0 until kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingAnswer {
+    pub finding: crate::domain::answer::FindingId,
+    /// 1 for the finding's first answer, then 2, 3, …; every version is kept.
+    pub version: i64,
+    pub state: crate::domain::answer::AnswerState,
+    /// FIXED only: what fixes it, as checked by the hub.
+    pub fixed_by: Option<crate::domain::answer::FixedBy>,
+    /// DISPUTED's reason, or a note ('' when none).
+    pub reason: String,
+    /// When the hub kept it (microsecond precision).
+    pub answered_at: DateTime<Utc>,
+    /// The SPIFFE ID of the caller that answered.
+    pub answered_by: String,
+}

@@ -16,6 +16,7 @@ mod support;
 
 mod access;
 mod admin;
+mod answers;
 mod audit;
 mod audit_durability;
 mod bench_memory;

@@ -94,6 +94,8 @@ mod support;
 mod access;
 #[path = "../api/admin.rs"]
 mod admin;
+#[path = "../api/answers.rs"]
+mod answers;
 #[path = "../api/audit.rs"]
 mod audit;
 #[path = "../api/audit_durability.rs"]

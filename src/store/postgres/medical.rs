@@ -32,6 +32,7 @@ const FINDING_AMOUNTS: &str = "expected, actual";
 type Db = Postgres;
 
 medical_store!(PgStore);
+answers_store!(PgStore);
 
 /// Insert settlements with UNNEST, one statement.
 async fn insert_settlements(

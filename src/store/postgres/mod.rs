@@ -68,6 +68,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (16, "admin_changes", include_str!("../../../migrations/postgres/0016_admin_changes.sql")),
     (17, "person_kind_index", include_str!("../../../migrations/postgres/0017_person_kind_index.sql")),
     (18, "snapshot_signatures", include_str!("../../../migrations/postgres/0018_snapshot_signatures.sql")),
+    (19, "finding_answers", include_str!("../../../migrations/postgres/0019_finding_answers.sql")),
 ];
 
 /// A write transaction holding the hub-wide write lock (`store::sql`).

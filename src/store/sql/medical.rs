@@ -78,6 +78,19 @@ macro_rules! medical_store {
             if let Some(code) = f.code {
                 qb.push(" AND code = ").push_bind(code.as_str());
             }
+            // The latest answer (migration 0019, docs/findings.md).
+            const ANSWERS_OF: &str = "FROM finding_answers a WHERE a.agency = medical_findings.agency AND \
+                 a.settlement_id = medical_findings.settlement_id AND a.code = medical_findings.code";
+            match f.answer {
+                None => {}
+                Some(crate::domain::answer::AnswerFilter::Unanswered) => {
+                    qb.push(format!(" AND NOT EXISTS (SELECT 1 {ANSWERS_OF})"));
+                }
+                Some(crate::domain::answer::AnswerFilter::State(s)) => {
+                    qb.push(format!(" AND (SELECT a.state {ANSWERS_OF} ORDER BY a.version DESC LIMIT 1) = "))
+                        .push_bind(s.as_str());
+                }
+            }
         }
 
         /// Recheck `persons` inside the open write transaction, [`value::BATCH`] persons at a time: load their state

@@ -25,6 +25,7 @@ const FINDING_AMOUNTS: &str = "expected_fen, actual_fen";
 type Db = Sqlite;
 
 medical_store!(SqliteStore);
+answers_store!(SqliteStore);
 
 /// Insert settlements in multi-row statements.
 async fn insert_settlements(conn: &mut SqliteConnection, fresh: &[&NewSettlement], now: i64) -> Result<(), StoreError> {

@@ -68,6 +68,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (16, "admin_changes", include_str!("../../../migrations/sqlite/0016_admin_changes.sql")),
     (17, "person_kind_index", include_str!("../../../migrations/sqlite/0017_person_kind_index.sql")),
     (18, "snapshot_signatures", include_str!("../../../migrations/sqlite/0018_snapshot_signatures.sql")),
+    (19, "finding_answers", include_str!("../../../migrations/sqlite/0019_finding_answers.sql")),
 ];
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
