@@ -361,6 +361,25 @@ pub(crate) fn storage_prefix(prefix: String) -> String {
     }
 }
 
+/// The audit event of `principal`'s call of `method` (the caller's agency, county and gateway from its certificate).
+pub(crate) fn audit_of(
+    principal: &Principal,
+    method: &str,
+    purpose: String,
+    outcome: String,
+    person_keys: Vec<PersonKey>,
+) -> AuditRecord {
+    AuditRecord {
+        agency: principal.agency().to_string(),
+        division: division_of(principal),
+        via: via_of(principal),
+        method: method.to_owned(),
+        purpose,
+        outcome,
+        person_keys,
+    }
+}
+
 pub(crate) fn division_of(p: &Principal) -> String {
     p.county().map(|c| c.as_str().to_owned()).unwrap_or_default()
 }
@@ -661,15 +680,13 @@ impl Hub {
             }
         }
         // The person key is recorded even when nothing is found: probing is what an auditor looks for.
-        let audit = AuditRecord {
-            agency: principal.agency().to_string(),
-            division: division_of(principal),
-            via: via_of(principal),
-            method: method.to_owned(),
+        let audit = audit_of(
+            principal,
+            method,
             purpose,
-            outcome: if visible.is_empty() { "NOT_FOUND".into() } else { "OK".into() },
-            person_keys: vec![key],
-        };
+            if visible.is_empty() { "NOT_FOUND".into() } else { "OK".into() },
+            vec![key],
+        );
         if visible.is_empty() {
             self.store.record_audit(&audit).await?;
             return Err(HubError::NotFound(format!("no data the caller may read about {} as of {as_of}", id.masked())));

@@ -426,23 +426,7 @@ impl Admin for AdminService {
         }
         let (rows, next) = ops::list_audit_events(&self.hub.store, &actor, filter, r.page_size, &r.page_token).await?;
         Ok(Response::new(pb::ListAuditEventsResponse {
-            events: rows
-                .into_iter()
-                .map(|e| pb::AccessEvent {
-                    seq: e.seq,
-                    at: Some(timestamp(e.at)),
-                    agency: e.agency,
-                    division_code: e.division,
-                    method: e.method,
-                    purpose: e.purpose,
-                    outcome: e.outcome,
-                    person_count: e.person_count,
-                    hash: hex::encode(e.hash),
-                    lane: e.lane,
-                    lane_seq: e.lane_seq,
-                    via: e.via,
-                })
-                .collect(),
+            events: rows.into_iter().map(super::audit::access_event).collect(),
             next_page_token: next,
         }))
     }

@@ -102,24 +102,7 @@ impl Audit for AuditService {
             )
             .await?;
         Ok(Response::new(pb::ListAccessEventsResponse {
-            events: page
-                .events
-                .into_iter()
-                .map(|e| pb::AccessEvent {
-                    seq: e.seq,
-                    at: Some(timestamp(e.at)),
-                    agency: e.agency,
-                    division_code: e.division,
-                    method: e.method,
-                    purpose: e.purpose,
-                    outcome: e.outcome,
-                    person_count: e.person_count,
-                    hash: hex::encode(e.hash),
-                    lane: e.lane,
-                    lane_seq: e.lane_seq,
-                    via: e.via,
-                })
-                .collect(),
+            events: page.events.into_iter().map(access_event).collect(),
             next_page_token: page.next_page_token,
         }))
     }
@@ -200,6 +183,24 @@ pub fn signed_head_from_pb(r: &pb::GetSignedHeadResponse) -> Result<crate::audit
 }
 
 /// A lane's head on the wire.
+/// An audit event as `ListAccessEvents` and `Admin.ListAuditEvents` answer it.
+pub(crate) fn access_event(e: crate::store::AuditEventRow) -> pb::AccessEvent {
+    pb::AccessEvent {
+        seq: e.seq,
+        at: Some(timestamp(e.at)),
+        agency: e.agency,
+        division_code: e.division,
+        method: e.method,
+        purpose: e.purpose,
+        outcome: e.outcome,
+        person_count: e.person_count,
+        hash: hex::encode(e.hash),
+        lane: e.lane,
+        lane_seq: e.lane_seq,
+        via: e.via,
+    }
+}
+
 fn lane_head(h: &crate::domain::audit::LaneHead) -> pb::AuditLaneHead {
     pb::AuditLaneHead { lane: h.lane, seq: h.seq, hash: hex::encode(h.hash) }
 }

@@ -4,11 +4,11 @@
 
 use chrono::Utc;
 
-use super::{Hub, HubError, check_purpose, division_of, scoped_prefix, storage_prefix, via_of};
+use super::{Hub, HubError, audit_of, check_purpose, scoped_prefix, storage_prefix};
 use crate::domain::agency::Principal;
 use crate::domain::answer::{AnswerState, FindingId, FixedBy, check_reason, may_answer};
 use crate::domain::policy::MedicalRight;
-use crate::store::{AuditRecord, FindingAnswer, StoredFinding};
+use crate::store::{FindingAnswer, StoredFinding};
 
 /// An `AnswerFinding` request, decoded.
 #[derive(Debug, Clone)]
@@ -85,14 +85,14 @@ impl Hub {
             answered_by: principal.spiffe_id().to_owned(),
         };
         let state = answer.state.as_str();
-        let audit = |version: i64| AuditRecord {
-            agency: principal.agency().to_string(),
-            division: division_of(principal),
-            via: via_of(principal),
-            method: method.to_owned(),
-            purpose: purpose.clone(),
-            outcome: format!("OK {id_text} v{version} {state}"),
-            person_keys: vec![finding.person_key],
+        let audit = |version: i64| {
+            audit_of(
+                principal,
+                method,
+                purpose.clone(),
+                format!("OK {id_text} v{version} {state}"),
+                vec![finding.person_key],
+            )
         };
         answer.version = self
             .store
@@ -119,15 +119,13 @@ impl Hub {
         let finding = self.answerable_finding(principal, id).await?;
         let answers = self.store.finding_answers(id).await?;
         self.store
-            .record_audit(&AuditRecord {
-                agency: principal.agency().to_string(),
-                division: division_of(principal),
-                via: via_of(principal),
-                method: method.to_owned(),
+            .record_audit(&audit_of(
+                principal,
+                method,
                 purpose,
-                outcome: format!("OK {} answers={}", id.to_id_string(), answers.len()),
-                person_keys: vec![finding.person_key],
-            })
+                format!("OK {} answers={}", id.to_id_string(), answers.len()),
+                vec![finding.person_key],
+            ))
             .await?;
         let ciphers = self.store.person_ciphers(&[finding.person_key]).await?;
         let cipher = ciphers.get(&finding.person_key).ok_or(crate::crypto::KeyError::Decrypt)?;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{Hub, HubError, check_purpose, division_of, named, scoped_prefix, storage_prefix, via_of};
+use super::{Hub, HubError, audit_of, check_purpose, division_of, named, scoped_prefix, storage_prefix, via_of};
 use crate::crypto::{KeyError, PersonKey};
 use crate::domain::agency::Principal;
 use crate::domain::calendar::{Month, shanghai_date};
@@ -495,15 +495,13 @@ impl Hub {
             String::new()
         };
         self.store
-            .record_audit(&AuditRecord {
-                agency: principal.agency().to_string(),
-                division: division_of(principal),
-                via: via_of(principal),
-                method: method.to_owned(),
+            .record_audit(&audit_of(
+                principal,
+                method,
                 purpose,
-                outcome: format!("OK listed={}", views.len()),
-                person_keys: views.iter().map(|v| v.warning.person_key).collect(),
-            })
+                format!("OK listed={}", views.len()),
+                views.iter().map(|v| v.warning.person_key).collect(),
+            ))
             .await?;
         Ok(WarningPage { warnings: views, next_page_token, total_size })
     }

@@ -4,13 +4,13 @@
 
 use chrono::{Duration, Utc};
 
-use super::{Hub, HubError, division_of, via_of};
+use super::{Hub, HubError, audit_of};
 use crate::countersign::{Countersignature, Failure};
 use crate::domain::agency::{AgencyCode, Principal};
 use crate::domain::calendar::Quarter;
 use crate::domain::countersign::SignatureStatus;
 use crate::domain::policy::CityWideAction;
-use crate::store::{AuditRecord, NewSnapshotSignature, SnapshotHeader, Store, StoreError, StoredSnapshotSignature};
+use crate::store::{NewSnapshotSignature, SnapshotHeader, Store, StoreError, StoredSnapshotSignature};
 
 /// How far ahead of the hub's clock `signed_at` may be (clocks of partner systems drift).
 pub const SIGNED_AT_LEEWAY: Duration = Duration::minutes(5);
@@ -171,15 +171,8 @@ impl Hub {
         )?;
         let recorded_at = crate::store::from_micros(crate::store::to_micros(now));
         let hash = hex::encode(header.content_hash);
-        let audit = |version: i64| AuditRecord {
-            agency: principal.agency().to_string(),
-            division: division_of(principal),
-            via: via_of(principal),
-            method: method.to_owned(),
-            purpose: String::new(),
-            outcome: format!("OK {q} {hash} v{version}"),
-            person_keys: Vec::new(),
-        };
+        let audit =
+            |version: i64| audit_of(principal, method, String::new(), format!("OK {q} {hash} v{version}"), Vec::new());
         let new = NewSnapshotSignature { signature: sig, recorded_at, recorded_by: principal.spiffe_id().to_owned() };
         let version = self.store.add_snapshot_signature(&new, &audit).await?.ok_or_else(|| {
             HubError::FailedPrecondition(format!("snapshot {q} changed while the signature was checked"))

@@ -11,12 +11,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
 
-use super::{Hub, HubError, check_purpose, division_of, via_of};
+use super::{Hub, HubError, audit_of, check_purpose};
 use crate::crypto::PersonKey;
 use crate::domain::agency::Principal;
 use crate::domain::fact::{AssistanceStatus, Payload, PayloadKind, Program};
 use crate::domain::id_number::IdNumber;
-use crate::store::AuditRecord;
 
 /// One enrolment in force on the date compared, as the caller may see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,15 +104,13 @@ impl Hub {
         let out: Vec<Vec<EnrolmentView>> = keys.iter().map(|k| answers.get(k).cloned().unwrap_or_default()).collect();
         let enrolled = out.iter().filter(|e| !e.is_empty()).count();
         self.store
-            .record_audit(&AuditRecord {
-                agency: principal.agency().to_string(),
-                division: division_of(principal),
-                via: via_of(principal),
-                method: method.to_owned(),
-                purpose: purpose.to_owned(),
-                outcome: format!("OK compared={} enrolled={enrolled} invalid={invalid}", ids.len()),
-                person_keys: distinct,
-            })
+            .record_audit(&audit_of(
+                principal,
+                method,
+                purpose.to_owned(),
+                format!("OK compared={} enrolled={enrolled} invalid={invalid}", ids.len()),
+                distinct,
+            ))
             .await?;
         Ok(out)
     }

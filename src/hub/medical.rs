@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
-use super::{Hub, HubError, check_purpose, division_of, named, scoped_prefix, storage_prefix, via_of};
+use super::{Hub, HubError, audit_of, check_purpose, division_of, named, scoped_prefix, storage_prefix, via_of};
 use crate::crypto::{KeyError, PersonKey};
 use crate::domain::agency::Principal;
 use crate::domain::answer::FindingId;
@@ -352,15 +352,7 @@ impl Hub {
             findings.push(FindingView { finding: f, id_number, answer: answers.remove(&id) });
         }
         self.store
-            .record_audit(&AuditRecord {
-                agency: principal.agency().to_string(),
-                division: division_of(principal),
-                via: via_of(principal),
-                method: method.to_owned(),
-                purpose,
-                outcome: format!("OK listed={}", findings.len()),
-                person_keys: keys,
-            })
+            .record_audit(&audit_of(principal, method, purpose, format!("OK listed={}", findings.len()), keys))
             .await?;
         Ok(FindingPage { findings, next_page_token, total_size })
     }
@@ -386,14 +378,8 @@ impl Hub {
         let persons = self.store.persons_with_settlements(from, to, &prefix).await?;
         let policies = self.policy_params().await?;
         let mut tally = RecheckTally::default();
-        let audit = |keys: &[PersonKey], part: usize, parts: usize| AuditRecord {
-            agency: principal.agency().to_string(),
-            division: division_of(principal),
-            via: via_of(principal),
-            method: method.to_owned(),
-            purpose: purpose.clone(),
-            outcome: format!("OK {from}..{to} part {part}/{parts}"),
-            person_keys: keys.to_vec(),
+        let audit = |keys: &[PersonKey], part: usize, parts: usize| {
+            audit_of(principal, method, purpose.clone(), format!("OK {from}..{to} part {part}/{parts}"), keys.to_vec())
         };
         if persons.is_empty() {
             self.store.record_audit(&audit(&[], 0, 0)).await?;

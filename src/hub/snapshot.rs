@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, Utc};
 
-use super::{Hub, HubError, division_of, via_of};
+use super::{Hub, HubError, audit_of};
 use crate::domain::agency::Principal;
 use crate::domain::calendar::{Month, Quarter, shanghai_date};
 use crate::domain::coordination::{ReportStatus, WarningDecision, WarningState};
@@ -21,7 +21,7 @@ use crate::domain::summary::{
     FundReportTotal, Headline, LateCorrection, MedicalSection, MonthlyReport, ProgramChange, QuarterlySummary,
     SnapshotHashes, StandardChange, WarningSection, change_pct, percent,
 };
-use crate::store::{AuditRecord, CreateOutcome, SnapshotHeader, SnapshotInput, Store, StoreError, Verification};
+use crate::store::{CreateOutcome, SnapshotHeader, SnapshotInput, Store, StoreError, Verification};
 
 /// Counts of HIV_AFFECTED_CHILD below this are suppressed in every summary (docs/domain/policy-reference.md: the AIDS
 /// regulation).
@@ -266,15 +266,13 @@ impl Hub {
             }
         };
         self.store
-            .record_audit(&AuditRecord {
-                agency: principal.agency().to_string(),
-                division: division_of(principal),
-                via: via_of(principal),
-                method: method.to_owned(),
-                purpose: String::new(),
-                outcome: format!("OK {quarter} {}", hex::encode(header.content_hash)),
-                person_keys: Vec::new(),
-            })
+            .record_audit(&audit_of(
+                principal,
+                method,
+                String::new(),
+                format!("OK {quarter} {}", hex::encode(header.content_hash)),
+                Vec::new(),
+            ))
             .await?;
         Ok(header)
     }
