@@ -71,15 +71,16 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (19, "finding_answers", include_str!("../../../migrations/sqlite/0019_finding_answers.sql")),
 ];
 
-/// Bytes of the database file each reader connection maps (`PRAGMA mmap_size`; docs/storage-layout.md "Reads of a
-/// comparison"): 1 GiB. A reader empties its page cache whenever another connection has committed since its last
-/// read — with audited reads, after nearly every read — and then copied every page again from the OS (`pread`); mapped,
-/// a page of the file is read in place. P10 (MatchRecipients, 1,000,000 facts) went from 50,863 and 52,706 to 75,545
-/// and 76,326 ID numbers/s (alternating runs, load 2.0–2.3, README 2026-12-07 second session). Pages still in the WAL
-/// are read from it as before. The mapping's pages are the OS's page cache, shared and reclaimable, but they count in
-/// the process's resident set. Trade-off, as SQLite documents it: an I/O error on a mapped page (a failing disk)
-/// stops the process (SIGBUS) instead of failing one statement; the hub is built to be restarted (kill -9 tests,
-/// tests/api/audit_durability.rs) and commits nothing through the mapping (the writer does not map).
+/// Bytes of the database file a comparison read maps (`PRAGMA mmap_size`, set on the reader connection for the read
+/// and reset to 0 after it; docs/storage-layout.md "Reads of a comparison"): 1 GiB. A reader empties its page cache
+/// whenever another connection has committed since its last read — with audited reads, after nearly every read — and
+/// then copied every page again from the OS (`pread`); mapped, a page of the file is read in place. P10
+/// (MatchRecipients, 1,000,000 facts) went from 50,863 and 52,706 to 75,545 and 76,326 ID numbers/s with every reader
+/// mapped (alternating runs, load 2.0–2.3), but GetRecipient (P2) fell from about 7,000 to 5,800–6,000 requests/s,
+/// so only the comparison maps (68,451 ID numbers/s; P2 6,295 and 7,394 against 6,834 without: README 2026-12-07
+/// second session). Pages still in the WAL are read from it as before. Trade-off, as SQLite documents it: an I/O
+/// error on a mapped page (a failing disk) stops the process (SIGBUS) instead of failing one statement; the hub
+/// commits nothing through the mapping and is built to be restarted.
 pub(crate) const READER_MMAP_BYTES: u64 = 1 << 30;
 
 /// The hub's store on SQLite: a pool of readers and one dedicated writer connection (its page
@@ -341,12 +342,7 @@ impl SqliteStore {
             // with the database (P5 1.24× the 100k run against 1.13×).
             .connect_with(opts.clone().pragma("cache_size", "-24576").pragma("wal_autocheckpoint", "0"))
             .await?;
-        // The readers map the database file (`READER_MMAP_BYTES`); the writer keeps its page cache.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .connect_with(opts.pragma("mmap_size", READER_MMAP_BYTES.to_string()))
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(opts).await?;
         let writer = WriteLock::default();
         spawn_checkpointer(pool.clone(), writer.clone());
         Ok(SqliteStore {
