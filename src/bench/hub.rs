@@ -127,6 +127,11 @@ impl ChildHub {
         status_kib(self.pid(), "VmHWM:").map(|k| k * 1024)
     }
 
+    /// CPU time the hub has used so far (user + system, all threads: `utime` + `stime` of `/proc/PID/stat`), seconds.
+    pub fn cpu_secs(&self) -> anyhow::Result<f64> {
+        cpu_secs_of(&format!("/proc/{}/stat", self.pid()))
+    }
+
     /// The hub's resident set now (`VmRSS`), bytes.
     pub fn rss(&self) -> anyhow::Result<u64> {
         status_kib(self.pid(), "VmRSS:").map(|k| k * 1024)
@@ -148,6 +153,20 @@ impl Drop for ChildHub {
 }
 
 /// A `kB` field of `/proc/PID/status`.
+/// User + system CPU seconds of the process whose `/proc/…/stat` is `path` (fields 14 and 15, in clock ticks of
+/// 1/100 s, the kernel's `USER_HZ` on Linux).
+pub fn cpu_secs_of(path: &str) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after its closing one.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).with_context(|| format!("no ')' in {path}"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        fields.get(i).and_then(|v| v.parse::<f64>().ok()).with_context(|| format!("field {} of {path}", i + 3))
+    };
+    // After ')': field 3 (state) is index 0, so utime (14) is index 11 and stime (15) index 12.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;

@@ -46,9 +46,13 @@ pub async fn run(args: &BenchArgs, out: &mut Output) -> anyhow::Result<()> {
         let facts = load::facts(&pop, n);
         let persons =
             facts.iter().flat_map(|(_, f)| f.iter().map(|f| f.id_number.as_str())).collect::<HashSet<_>>().len();
+        // CPU of this process during the floor (the inserts, the rows' preparation and the store's checkpointer).
+        let mut floor_cpu = 0.0;
         let (floor, engine) = if wants("P1") {
             eprintln!("bench: floor, {n} facts inserted straight into the tables …");
+            let cpu = super::hub::cpu_secs_of("/proc/self/stat")?;
             let floor = p1::floor(&facts, args.batch).await?;
+            floor_cpu = super::hub::cpu_secs_of("/proc/self/stat")? - cpu;
             eprintln!("bench: engine floor, {n} facts' bytes appended to an (integer key, blob) table …");
             (Some(floor), Some(p1::engine_floor(&facts, args.batch).await?))
         } else {
@@ -64,6 +68,7 @@ pub async fn run(args: &BenchArgs, out: &mut Output) -> anyhow::Result<()> {
         let msgs = load::messages(&facts, args.batch);
         drop(facts);
         let hub = ChildHub::start(&exe)?;
+        let cpu_before = hub.cpu_secs()?;
         eprintln!("bench: hub pid {} on {}; P1, five agencies streaming {n} facts …", hub.pid(), hub.addr);
         let (s, p6_result) = if n == large && wants("P6") {
             // P6 beside the load (joined, not spawned: they borrow the hub); the probes stop when the load ends.
@@ -84,6 +89,7 @@ pub async fn run(args: &BenchArgs, out: &mut Output) -> anyhow::Result<()> {
             (load::stream(&hub, msgs).await?, None)
         };
         let peak_rss = hub.peak_rss()?;
+        let hub_cpu = hub.cpu_secs()? - cpu_before;
         if s.processed != n as u64 || s.accepted != n as u64 {
             anyhow::bail!("the hub processed {} and accepted {} of {n} facts", s.processed, s.accepted);
         }
@@ -123,6 +129,9 @@ pub async fn run(args: &BenchArgs, out: &mut Output) -> anyhow::Result<()> {
             .target(serde_json::json!({ "ratio_min": 0.5, "value_min": 100_000 }), ratio >= 0.5 && rate >= 100_000.0)
             .with("secs", round(s.elapsed.as_secs_f64()))
             .with("floor_secs", round(floor.as_secs_f64()))
+            .with("floor_cpu_secs", round(floor_cpu))
+            .with("hub_cpu_secs", round(hub_cpu))
+            .with("hub_cpu_us_per_fact", round(hub_cpu * 1e6 / n as f64))
             .with("batch", args.batch)
             .with("persons", persons)
             .emit(out)?;
