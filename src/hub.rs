@@ -20,6 +20,7 @@ mod audit;
 pub mod calendar;
 mod coordination;
 pub mod countersign;
+pub mod coverage_findings;
 mod matching;
 mod medical;
 pub mod snapshot;

@@ -6,8 +6,8 @@ use chrono::Utc;
 
 use super::{Hub, HubError, audit_of, check_purpose, scoped_prefix, storage_prefix};
 use crate::domain::agency::Principal;
-use crate::domain::answer::{AnswerState, FindingId, FixedBy, check_reason, may_answer};
-use crate::domain::policy::MedicalRight;
+use crate::domain::answer::{AnswerState, FindingId, FixedBy, check_reason};
+use crate::domain::policy::{MedicalRight, may_answer};
 use crate::store::{FindingAnswer, StoredFinding};
 
 /// An `AnswerFinding` request, decoded.

@@ -503,6 +503,67 @@ pub trait FindingAnswerStore: Send + Sync {
     ) -> Result<Vec<FindingAnswer>, StoreError>;
 }
 
+/// Answers to the coverage findings of snapshots (migration 0020, docs/findings.md): the agency a coverage finding
+/// names records IN_PROGRESS, FIXED (a fact version, checked by the hub) or DISPUTED; every answer is a new version,
+/// never overwritten. The findings themselves are the snapshot's `coverage` rows (migration 0006), which never change.
+/// Written once for both backends (`store/sql/coverage_answers.rs`, expanded in each backend's `coverage_answers.rs`).
+#[async_trait]
+pub trait CoverageAnswerStore: Send + Sync {
+    /// The coverage finding `id` (a row of its snapshot's `coverage` section, with the snapshot's `as_of` and
+    /// cutoff), or `None`. One read statement, no transaction.
+    async fn coverage_finding(
+        &self,
+        id: &crate::domain::answer::CoverageFindingId,
+    ) -> Result<Option<StoredCoverageFinding>, StoreError>;
+
+    /// The fact version (`agency`, `fact_id`, `source_version`) as stored (person, `recorded_at`, `valid_from`);
+    /// `None` when not stored. One read statement, no transaction.
+    async fn fact_version_seen(
+        &self,
+        agency: &str,
+        fact_id: &str,
+        source_version: i64,
+    ) -> Result<Option<FactVersionSeen>, StoreError>;
+
+    /// Keep `answer` (its `version` ignored) as the next version of its finding (`MAX(version) + 1`) and append
+    /// `audit(version)` (lane 0), in one write transaction; returns the version kept, or `None` (nothing written)
+    /// when the finding is not a stored coverage row.
+    async fn add_coverage_answer(
+        &self,
+        answer: &CoverageAnswer,
+        audit: &(dyn Fn(i64) -> AuditRecord + Send + Sync),
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Every version of the answers to `id`, oldest first; empty when none. One read statement.
+    async fn coverage_answers(
+        &self,
+        id: &crate::domain::answer::CoverageFindingId,
+    ) -> Result<Vec<CoverageAnswer>, StoreError>;
+
+    /// The coverage findings matching `filter`, each with its latest answer, in (code, person key) byte order, those
+    /// after `after` only, at most `limit`. One read statement.
+    async fn list_coverage_findings(
+        &self,
+        filter: &CoverageFindingFilter,
+        after: Option<(&str, [u8; 32])>,
+        limit: usize,
+    ) -> Result<Vec<(StoredCoverageFinding, Option<CoverageAnswer>)>, StoreError>;
+
+    /// Number of coverage findings matching `filter`. One read statement.
+    async fn count_coverage_findings(&self, filter: &CoverageFindingFilter) -> Result<i64, StoreError>;
+
+    /// Every coverage row of `quarter`'s snapshot (any order; empty when not frozen).
+    async fn snapshot_coverage_rows(
+        &self,
+        quarter: &str,
+    ) -> Result<Vec<crate::domain::snapshot::CoverageRow>, StoreError>;
+
+    /// For every finding of `quarter` answered at or before `at`: its latest answer as it stood at `at` (the newest
+    /// version with `answered_at <= at`), any order. One read statement.
+    async fn coverage_answers_as_of(&self, quarter: &str, at: DateTime<Utc>)
+    -> Result<Vec<CoverageAnswer>, StoreError>;
+}
+
 /// Retention (migration 0015, docs/retention.md): the periods per kind of record, legal holds, and the resumable purge.
 /// Every write here is one write transaction with its audit event (lane 0). Written once for both backends
 /// (`store/sql/retention.rs`).
@@ -626,6 +687,7 @@ pub trait Storage:
     + AdminStore
     + CountersignStore
     + FindingAnswerStore
+    + CoverageAnswerStore
     + 'static
 {
 }
@@ -646,6 +708,7 @@ impl<T> Storage for T where
         + AdminStore
         + CountersignStore
         + FindingAnswerStore
+        + CoverageAnswerStore
         + 'static
 {
 }

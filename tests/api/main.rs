@@ -28,6 +28,7 @@ mod config_cli;
 mod conformance;
 mod coordination;
 mod countersign;
+mod coverage_answers;
 mod errors;
 mod exchange;
 mod gateway;

@@ -116,6 +116,8 @@ mod conformance;
 mod coordination;
 #[path = "../api/countersign.rs"]
 mod countersign;
+#[path = "../api/coverage_answers.rs"]
+mod coverage_answers;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/exchange.rs"]
