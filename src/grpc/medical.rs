@@ -27,6 +27,7 @@ const LIST: &str = "/doudi.v1.MedicalAssistance/ListFindings";
 const RECHECK: &str = "/doudi.v1.MedicalAssistance/RecheckPeriod";
 const ANSWER: &str = "/doudi.v1.MedicalAssistance/AnswerFinding";
 const ANSWERS: &str = "/doudi.v1.MedicalAssistance/ListFindingAnswers";
+const EXPLAIN: &str = "/doudi.v1.MedicalAssistance/ExplainFinding";
 
 /// Longest accepted `settlement_id`, in characters.
 pub const MAX_SETTLEMENT_ID_LEN: usize = 64;
@@ -446,6 +447,50 @@ impl MedicalAssistance for MedicalService {
                 }))
             }
         }
+    }
+
+    async fn explain_finding(
+        &self,
+        req: Request<pb::ExplainFindingRequest>,
+    ) -> Result<Response<pb::ExplainFindingResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let id = match finding_id_in(&r.finding_id)? {
+            AnyFindingId::Medical(id) => id,
+            AnyFindingId::Coverage(_) => {
+                return Err(invalid(
+                    "finding_id",
+                    "explanations of coverage findings are not built yet: only medical/… findings explain themselves",
+                ));
+            }
+        };
+        let e = self.hub.explain_medical_finding(&principal, EXPLAIN, &id, &r.purpose).await?;
+        Ok(Response::new(explanation_out(&e)))
+    }
+}
+
+/// An explanation → wire (`ExplainFinding`).
+pub fn explanation_out(e: &crate::domain::explain::Explanation) -> pb::ExplainFindingResponse {
+    let l = |l: &crate::domain::explain::Line| pb::ExplanationLine {
+        name: l.name.clone(),
+        en: l.en.clone(),
+        zh: l.zh.clone(),
+        value: l.value.clone(),
+    };
+    pb::ExplainFindingResponse {
+        finding_id: e.finding_id.clone(),
+        code: e.code.clone(),
+        agency_to_act: e.agency_to_act.clone(),
+        inputs: e.inputs.iter().map(l).collect(),
+        parameters: e.parameters.iter().map(l).collect(),
+        steps: e.steps.iter().map(l).collect(),
+        test: Some(l(&e.test)),
+        recomputed_expected: e.recomputed_expected.clone().unwrap_or_default(),
+        recomputed_actual: e.recomputed_actual.clone().unwrap_or_default(),
+        stored_expected: e.stored_expected.clone().unwrap_or_default(),
+        stored_actual: e.stored_actual.clone().unwrap_or_default(),
+        raised: e.raised,
+        matches_stored: e.matches_stored,
     }
 }
 

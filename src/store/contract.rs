@@ -501,6 +501,11 @@ pub trait FindingAnswerStore: Send + Sync {
         &self,
         ids: &[crate::domain::answer::FindingId],
     ) -> Result<Vec<FindingAnswer>, StoreError>;
+
+    /// What a medical finding's explanation is recomputed from (issue 19 item 3): every settlement of `person` (any
+    /// agency) and their current `assistance` and `medical_insurance` fact versions — the inputs of the recheck. Two
+    /// read statements, no transaction. `Corrupt` for a stored value that does not read back.
+    async fn medical_inputs(&self, person: &PersonKey) -> Result<MedicalInputs, StoreError>;
 }
 
 /// Answers to the coverage findings of snapshots (migration 0020, docs/findings.md): the agency a coverage finding

@@ -657,3 +657,35 @@ pub struct FactVersionSeen {
     pub recorded_at: DateTime<Utc>,
     pub valid_from: NaiveDate,
 }
+
+/// What a medical finding's explanation is recomputed from (issue 19 item 3): the person's stored settlements and
+/// their current `assistance` and `medical_insurance` fact versions, the same inputs as the recheck's.
+#[derive(Debug, Clone, Default)]
+pub struct MedicalInputs {
+    pub settlements: Vec<InputSettlement>,
+    pub facts: Vec<InputFact>,
+}
+
+/// A stored settlement with its agency, arrival and content hash.
+#[derive(Debug, Clone)]
+pub struct InputSettlement {
+    pub agency: String,
+    pub settlement: Settlement,
+    pub received_at: DateTime<Utc>,
+    pub content_hash: [u8; 32],
+}
+
+/// A current fact version of kind `assistance` or `medical_insurance`, with its identity and content hash.
+#[derive(Debug, Clone)]
+pub struct InputFact {
+    pub agency: String,
+    pub fact_id: String,
+    pub source_version: i64,
+    pub kind: String,
+    pub program: Option<String>,
+    pub status: Option<String>,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+    pub content_hash: [u8; 32],
+    pub recorded_at: DateTime<Utc>,
+}

@@ -31,6 +31,7 @@ mod countersign;
 mod coverage_answers;
 mod errors;
 mod exchange;
+mod explain;
 mod gateway;
 mod hostile;
 mod keys;

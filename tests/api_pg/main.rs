@@ -122,6 +122,8 @@ mod coverage_answers;
 mod errors;
 #[path = "../api/exchange.rs"]
 mod exchange;
+#[path = "../api/explain.rs"]
+mod explain;
 #[path = "../api/gateway.rs"]
 mod gateway;
 #[path = "../api/hostile.rs"]
