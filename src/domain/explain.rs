@@ -326,6 +326,228 @@ pub fn medical_parameters(p: &PolicyParams, group: Option<u8>) -> Vec<Line> {
     out
 }
 
+/// The conditions of coverage rule `code` (docs/spec/coordination.md "Coverage findings", `domain::coverage`) over
+/// one person's facts in force on `as_of` (`facts`: each payload with its reference `agency/fact_id/source_version`),
+/// each as a line with its value, then the test: `raised` when [`super::coverage::evaluate`] itself breaks the rule
+/// (the lines describe; the decision is the rule's own code).
+pub fn coverage_steps(
+    code: &str,
+    facts: &[(String, super::fact::Payload)],
+    birth: Option<chrono::NaiveDate>,
+    as_of: chrono::NaiveDate,
+    params: &super::coverage::CoverageParams,
+    standards: &super::coverage::MonthlyStandards,
+) -> (Vec<Line>, Line) {
+    use super::fact::{AssistanceStatus, EmploymentStatus, Payload, Program};
+    let programs = |ps: &[Program]| ps.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ");
+    let active: Vec<(&String, &super::fact::Assistance)> = facts
+        .iter()
+        .filter_map(|(r, p)| match p {
+            Payload::Assistance(a) if a.status == Some(AssistanceStatus::Active) => Some((r, a)),
+            _ => None,
+        })
+        .collect();
+    let refs = |pred: &dyn Fn(&Payload) -> bool| {
+        let v: Vec<&str> = facts.iter().filter(|(_, p)| pred(p)).map(|(r, _)| r.as_str()).collect();
+        if v.is_empty() { "none".to_owned() } else { v.join(", ") }
+    };
+    let in_programs = |ps: &[Program]| {
+        let v: Vec<String> = active
+            .iter()
+            .filter(|(_, a)| a.program.is_some_and(|p| ps.contains(&p)))
+            .map(|(r, a)| format!("{} ({r})", a.program.map(|p| p.as_str()).unwrap_or("?")))
+            .collect();
+        if v.is_empty() { "none".to_owned() } else { v.join(", ") }
+    };
+    let year = chrono::Datelike::year(&as_of);
+    let mut out = vec![line(
+        "active_enrolments",
+        format!("ACTIVE assistance enrolments in force on {as_of}"),
+        format!("{as_of} 在册的救助身份"),
+        {
+            let v: Vec<String> =
+                active.iter().map(|(r, a)| format!("{} ({r})", a.program.map(|p| p.as_str()).unwrap_or("?"))).collect();
+            if v.is_empty() { "none".to_owned() } else { v.join(", ") }
+        },
+    )];
+    let insurance =
+        |p: &Payload| matches!(p, Payload::MedicalInsurance(m) if m.year.is_some_and(|y| i32::from(y) == year));
+    match code {
+        "UNINSURED" | "PREMIUM_SUBSIDY_MISMATCH" => {
+            out.push(line(
+                "programs",
+                format!("enrolled in a program that must be insured ({})", programs(&params.insured_programs)),
+                format!("属于须参保的救助项目（{}）", programs(&params.insured_programs)),
+                in_programs(&params.insured_programs),
+            ));
+            out.push(line(
+                "insurance",
+                format!("medical_insurance fact for {year}"),
+                format!("{year} 年度医保参保记录"),
+                refs(&insurance),
+            ));
+            if code == "PREMIUM_SUBSIDY_MISMATCH" {
+                let sub = facts.iter().find_map(|(_, p)| match p {
+                    Payload::MedicalInsurance(m) if m.year.is_some_and(|y| i32::from(y) == year) => {
+                        Some(m.premium_subsidy.map(|s| s.as_str()).unwrap_or("none"))
+                    }
+                    _ => None,
+                });
+                out.push(line(
+                    "premium_subsidy",
+                    "premium subsidy recorded (tekun: FULL; dibao: PARTIAL or FULL)".into(),
+                    "参保资助（特困：全额；低保：定额或全额）".into(),
+                    sub.unwrap_or("none"),
+                ));
+            }
+        }
+        "DISABILITY_LIVING_SUBSIDY_MISSING" | "NURSING_SUBSIDY_MISSING" => {
+            let grade = facts.iter().find_map(|(_, p)| match p {
+                Payload::Disability(d) => Some(d.grade.map(|g| g.to_string()).unwrap_or_else(|| "none".into())),
+                _ => None,
+            });
+            out.push(line(
+                "disability",
+                format!("disability fact and grade (nursing subsidy for grade ≤ {})", params.nursing_max_grade),
+                format!("残疾人证及等级（{} 级及以上须护理补贴）", params.nursing_max_grade),
+                grade.unwrap_or_else(|| "none".into()),
+            ));
+            let subsidy = |nursing: bool| {
+                facts
+                    .iter()
+                    .find_map(|(_, p)| match p {
+                        Payload::DisabilitySubsidy(s) => {
+                            if nursing {
+                                s.nursing_subsidy
+                            } else {
+                                s.living_subsidy
+                            }
+                        }
+                        _ => None,
+                    })
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "none".into())
+            };
+            if code == "DISABILITY_LIVING_SUBSIDY_MISSING" {
+                out.push(line("dibao", "ACTIVE dibao".into(), "在册低保".into(), in_programs(&[Program::Dibao])));
+                out.push(line(
+                    "living_subsidy",
+                    "living subsidy for the disabled in difficulty (above 0)".into(),
+                    "困难残疾人生活补贴（大于 0）".into(),
+                    subsidy(false),
+                ));
+            } else {
+                out.push(line(
+                    "nursing_subsidy",
+                    "nursing subsidy for the severely disabled (above 0)".into(),
+                    "重度残疾人护理补贴（大于 0）".into(),
+                    subsidy(true),
+                ));
+            }
+        }
+        "STUDENT_AID_MISSING" => {
+            out.push(line(
+                "programs",
+                format!("enrolled in a program whose pupils get aid ({})", programs(&params.student_aid_programs)),
+                format!("属于学生须获资助的救助项目（{}）", programs(&params.student_aid_programs)),
+                in_programs(&params.student_aid_programs),
+            ));
+            out.push(line(
+                "student",
+                "student fact".into(),
+                "在校学生记录".into(),
+                refs(&|p| matches!(p, Payload::Student(_))),
+            ));
+            out.push(line(
+                "education_aid",
+                "education aid fact".into(),
+                "教育资助记录".into(),
+                refs(&|p| matches!(p, Payload::EducationAid(_))),
+            ));
+        }
+        "PENSION_PREMIUM_NOT_PAID" => {
+            out.push(line(
+                "programs",
+                format!("enrolled in {}", programs(&params.pension_programs)),
+                format!("属于 {}", programs(&params.pension_programs)),
+                in_programs(&params.pension_programs),
+            ));
+            out.push(line(
+                "age",
+                format!(
+                    "age on {as_of} from the ID number's birth date ({} to {} pay no premium)",
+                    params.pension_min_age, params.pension_max_age
+                ),
+                format!(
+                    "{as_of} 时的年龄（按身份证出生日期；{} 至 {} 岁由政府代缴）",
+                    params.pension_min_age, params.pension_max_age
+                ),
+                birth.map(|b| super::coverage::age_on(b, as_of).to_string()).unwrap_or_else(|| "unknown".into()),
+            ));
+            out.push(line(
+                "student",
+                "student fact (students are exempt)".into(),
+                "在校学生（不适用）".into(),
+                refs(&|p| matches!(p, Payload::Student(_))),
+            ));
+            let pension = facts.iter().find_map(|(r, p)| match p {
+                Payload::Pension(x) => Some(format!(
+                    "enrolled {}, premium paid by the government {} ({r})",
+                    yes_no(x.enrolled == Some(true)),
+                    yes_no(x.premium_paid_by_government == Some(true))
+                )),
+                _ => None,
+            });
+            out.push(line(
+                "pension",
+                "pension fact: enrolled, premium paid by the government".into(),
+                "养老保险：已参保、政府代缴".into(),
+                pension.unwrap_or_else(|| "none".into()),
+            ));
+        }
+        "BENEFIT_ABOVE_STANDARD" => {
+            for (r, a) in &active {
+                let payload = Payload::Assistance((*a).clone());
+                let std = super::coverage::standard_for(&payload, standards);
+                let benefit = a.monthly_benefit.map(|m| m.to_string()).unwrap_or_else(|| "none".into());
+                let std_text =
+                    std.and_then(|f| Money::from_fen(f).ok()).map(|m| m.to_string()).unwrap_or_else(|| "none".into());
+                out.push(line(
+                    "benefit",
+                    format!(
+                        "{} ({r}): monthly benefit {benefit} against the standard {std_text}",
+                        a.program.map(|p| p.as_str()).unwrap_or("?")
+                    ),
+                    format!(
+                        "{}（{r}）：月补助 {benefit}，标准 {std_text}",
+                        a.program.map(|p| p.as_str()).unwrap_or("?")
+                    ),
+                    format!("{benefit} / {std_text}"),
+                ));
+            }
+        }
+        "TEKUN_EMPLOYED" => {
+            out.push(line("tekun", "ACTIVE tekun".into(), "在册特困".into(), in_programs(&[Program::Tekun])));
+            out.push(line(
+                "employed",
+                "employment fact EMPLOYED".into(),
+                "就业状态为已就业".into(),
+                refs(&|p| matches!(p, Payload::Employment(e) if e.status == Some(EmploymentStatus::Employed))),
+            ));
+        }
+        _ => {}
+    }
+    let payloads: Vec<Payload> = facts.iter().map(|(_, p)| p.clone()).collect();
+    let raised = super::coverage::evaluate(&payloads, birth, as_of, params, standards).contains(&code);
+    let test = line(
+        "test",
+        format!("rule {code} (docs/spec/coordination.md) broken on {as_of}"),
+        format!("{as_of} 违反规则 {code}"),
+        if raised { "raised" } else { "not raised" },
+    );
+    (out, test)
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDate;
@@ -479,5 +701,42 @@ mod tests {
             "assistance paid in the year 22250.00 > annual cap 20000.00"
         );
         assert_eq!(e_tests.len(), 3);
+    }
+
+    /// UNINSURED (docs/spec/coordination.md): an ACTIVE dibao enrolment on 2023-06-30 and no medical_insurance fact
+    /// for 2023 breaks it; a 2023 cover (premium subsidy PARTIAL, enough for dibao) mends it.
+    #[test]
+    fn a_coverage_rule_lists_its_conditions_and_is_decided_by_the_rule_itself() {
+        use crate::domain::coverage::{CoverageParams, MonthlyStandards};
+        use crate::domain::fact::*;
+        let dibao = Payload::Assistance(Assistance {
+            program: Some(Program::Dibao),
+            residence: Some(Residence::Urban),
+            status: Some(AssistanceStatus::Active),
+            monthly_benefit: Some(m("600.00")),
+            ..Default::default()
+        });
+        let as_of: NaiveDate = "2023-06-30".parse().unwrap();
+        let birth = "1980-01-01".parse().ok();
+        let (p, st) = (CoverageParams::default(), MonthlyStandards::new());
+        let facts = vec![("civil_affairs/AS-1/1".to_owned(), dibao)];
+        let (lines, test) = coverage_steps("UNINSURED", &facts, birth, as_of, &p, &st);
+        assert_eq!(value(&lines, "active_enrolments"), "DIBAO (civil_affairs/AS-1/1)");
+        assert_eq!(value(&lines, "programs"), "DIBAO (civil_affairs/AS-1/1)");
+        assert_eq!(value(&lines, "insurance"), "none");
+        assert_eq!(test.value, "raised");
+        let mut insured = facts.clone();
+        insured.push((
+            "medical_insurance/MI-1/1".to_owned(),
+            Payload::MedicalInsurance(MedicalInsurance {
+                scheme: Some(Scheme::Resident),
+                year: Some(2023),
+                premium_subsidy: Some(PremiumSubsidy::Partial),
+                ..Default::default()
+            }),
+        ));
+        let (lines, test) = coverage_steps("UNINSURED", &insured, birth, as_of, &p, &st);
+        assert_eq!(value(&lines, "insurance"), "medical_insurance/MI-1/1");
+        assert_eq!(test.value, "not raised");
     }
 }

@@ -455,16 +455,12 @@ impl MedicalAssistance for MedicalService {
     ) -> Result<Response<pb::ExplainFindingResponse>, Status> {
         let principal = self.auth.principal(&req)?;
         let r = req.into_inner();
-        let id = match finding_id_in(&r.finding_id)? {
-            AnyFindingId::Medical(id) => id,
-            AnyFindingId::Coverage(_) => {
-                return Err(invalid(
-                    "finding_id",
-                    "explanations of coverage findings are not built yet: only medical/… findings explain themselves",
-                ));
+        let e = match finding_id_in(&r.finding_id)? {
+            AnyFindingId::Medical(id) => self.hub.explain_medical_finding(&principal, EXPLAIN, &id, &r.purpose).await?,
+            AnyFindingId::Coverage(id) => {
+                self.hub.explain_coverage_finding(&principal, EXPLAIN, &id, &r.purpose).await?
             }
         };
-        let e = self.hub.explain_medical_finding(&principal, EXPLAIN, &id, &r.purpose).await?;
         Ok(Response::new(explanation_out(&e)))
     }
 }

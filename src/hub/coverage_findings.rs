@@ -60,14 +60,14 @@ pub struct CoverageListInput {
 impl Hub {
     /// Whether `principal` reads every agency's coverage findings: the coordinator of the quarterly loop (the
     /// agency that freezes snapshots, `create_snapshots`); every other agency reads those that name it.
-    fn reads_every_coverage_finding(&self, principal: &Principal) -> bool {
+    pub(super) fn reads_every_coverage_finding(&self, principal: &Principal) -> bool {
         self.policy.may(principal.agency(), CoordinationRight::CreateSnapshots)
     }
 
     /// The stored coverage finding `id`, if the caller may read it: NOT_FOUND when the snapshot has no such row;
     /// PERMISSION_DENIED for a finding naming another agency (unless the caller is the coordinator) or outside a
     /// county office's county.
-    async fn readable_coverage_finding(
+    pub(super) async fn readable_coverage_finding(
         &self,
         principal: &Principal,
         id: &CoverageFindingId,

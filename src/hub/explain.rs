@@ -1,4 +1,5 @@
 //! Every finding explains itself (issue 19 item 3; docs/findings.md "Explanations"): `ExplainFinding` recomputes a
+//! coverage finding from its snapshot's status rows and the fact versions they pin, and a
 //! medical finding from stored data only — the person's settlements and current assistance and insurance fact
 //! versions, the policy versions — through the recheck's own code path (`domain::medical_history::explain_person`),
 //! and returns the inputs with their content hashes, the parameters, each step with its amounts and the test that
@@ -44,6 +45,135 @@ impl Hub {
             ))
             .await?;
         Ok(explanation)
+    }
+}
+
+impl Hub {
+    /// `ExplainFinding` for a coverage finding: the rule recomputed (`domain::coverage::evaluate`, the hub's coverage
+    /// parameters and the standards of `as_of`'s year as held now) over the person's status rows in the snapshot and
+    /// the fact versions they pin. Who may read it: as `ListFindingAnswers`. Audited (`OK <finding_id> explained`).
+    ///
+    /// Errors: PERMISSION_DENIED; NOT_FOUND; INVALID_ARGUMENT naming `purpose`.
+    pub async fn explain_coverage_finding(
+        &self,
+        principal: &Principal,
+        method: &str,
+        id: &crate::domain::answer::CoverageFindingId,
+        purpose: &str,
+    ) -> Result<Explanation, HubError> {
+        use crate::domain::fact::{Payload, PayloadKind};
+        let purpose = check_purpose(purpose)?;
+        let finding = self.readable_coverage_finding(principal, id).await?;
+        let person = crate::crypto::PersonKey::from_slice(&id.person_key).ok_or(crate::crypto::KeyError::Decrypt)?;
+        let rows = self.store.coverage_inputs(&id.quarter.to_string(), &id.person_key).await?;
+        let corrupt = |d: String| HubError::Store(crate::store::StoreError::Corrupt { table: "facts", detail: d });
+        let mut facts = Vec::with_capacity(rows.len());
+        let mut inputs = Vec::with_capacity(rows.len() + 1);
+        for r in &rows {
+            let kind = PayloadKind::parse(&r.kind).ok_or_else(|| corrupt(format!("unknown kind {}", r.kind)))?;
+            let payload = Payload::from_json(kind, &r.payload).map_err(|e| corrupt(e.to_string()))?;
+            let reference = format!("{}/{}/{}", r.agency, r.fact_id, r.source_version);
+            let to = r.valid_to.map(|d| d.to_string()).unwrap_or_else(|| "open".into());
+            inputs.push(input(
+                "fact_version",
+                format!(
+                    "status row of {}: fact version {reference} ({}), valid {} to {to}, recorded {}",
+                    id.quarter,
+                    r.kind,
+                    r.valid_from,
+                    r.recorded_at.to_rfc3339()
+                ),
+                format!(
+                    "{} 快照状态行：事实版本 {reference}（{}），有效期 {} 至 {to}，记录于 {}",
+                    id.quarter,
+                    r.kind,
+                    r.valid_from,
+                    r.recorded_at.to_rfc3339()
+                ),
+                &r.content_hash,
+            ));
+            facts.push((reference, payload));
+        }
+        let birth = match self.store.person_cipher(&person).await? {
+            Some(c) => Some(self.keys.decrypt(&c, &person)?.birth_date()),
+            None => None,
+        };
+        let year = chrono::Datelike::year(&finding.as_of);
+        let (_, standards) = self.standards(year).await?;
+        let (steps, test) =
+            crate::domain::explain::coverage_steps(id.code, &facts, birth, finding.as_of, &self.coverage, &standards);
+        let raised = test.value == "raised";
+        let c = &self.coverage;
+        let list = |ps: &[crate::domain::fact::Program]| ps.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ");
+        let param = |name: &str, en: &str, zh: &str, value: String| crate::domain::explain::Line {
+            name: name.to_owned(),
+            en: en.to_owned(),
+            zh: zh.to_owned(),
+            value,
+        };
+        let mut parameters = vec![
+            param("as_of", "the snapshot's as_of (the quarter's last day)", "快照截止日", finding.as_of.to_string()),
+            param("insured_programs", "programs that must be insured", "须参保的救助项目", list(&c.insured_programs)),
+            param(
+                "student_aid_programs",
+                "programs whose pupils get aid",
+                "学生须获资助的项目",
+                list(&c.student_aid_programs),
+            ),
+            param(
+                "pension_programs",
+                "programs whose premium the government pays",
+                "政府代缴养老保险的项目",
+                list(&c.pension_programs),
+            ),
+            param(
+                "pension_ages",
+                "pension premium ages",
+                "代缴年龄",
+                format!("{}–{}", c.pension_min_age, c.pension_max_age),
+            ),
+            param(
+                "nursing_max_grade",
+                "nursing subsidy up to grade",
+                "护理补贴残疾等级上限",
+                c.nursing_max_grade.to_string(),
+            ),
+        ];
+        for (item, fen) in &standards {
+            if let Ok(m) = crate::domain::money::Money::from_fen(*fen) {
+                parameters.push(param(
+                    item,
+                    &format!("monthly standard {item} of {year}"),
+                    &format!("{year} 年月标准 {item}"),
+                    m.to_string(),
+                ));
+            }
+        }
+        self.store
+            .record_audit(&audit_of(
+                principal,
+                method,
+                purpose,
+                format!("OK {} explained", id.to_id_string()),
+                vec![person],
+            ))
+            .await?;
+        Ok(Explanation {
+            finding_id: id.to_id_string(),
+            code: id.code.to_owned(),
+            agency_to_act: finding.agency_to_act,
+            inputs,
+            parameters,
+            steps,
+            test,
+            recomputed_expected: None,
+            recomputed_actual: None,
+            stored_expected: None,
+            stored_actual: None,
+            raised,
+            // A coverage finding is a row of a frozen snapshot: it stands as long as the recomputation raises it.
+            matches_stored: raised,
+        })
     }
 }
 

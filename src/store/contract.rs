@@ -565,6 +565,11 @@ pub trait CoverageAnswerStore: Send + Sync {
 
     /// For every finding of `quarter` answered at or before `at`: its latest answer as it stood at `at` (the newest
     /// version with `answered_at <= at`), any order. One read statement.
+    /// The status rows of `person` in `quarter`'s snapshot, each with the fact version it pins (payload, validity,
+    /// `recorded_at`; joined on agency, fact id and source version), by agency and fact id: what a coverage finding's
+    /// explanation is recomputed from. Empty when none. One read statement.
+    async fn coverage_inputs(&self, quarter: &str, person: &[u8; 32]) -> Result<Vec<CoverageInput>, StoreError>;
+
     async fn coverage_answers_as_of(&self, quarter: &str, at: DateTime<Utc>)
     -> Result<Vec<CoverageAnswer>, StoreError>;
 }

@@ -689,3 +689,19 @@ pub struct InputFact {
     pub content_hash: [u8; 32],
     pub recorded_at: DateTime<Utc>,
 }
+
+/// A status row of a snapshot (docs/snapshot-format.md) with the fact version it pins: what a coverage finding's
+/// explanation is recomputed from.
+#[derive(Debug, Clone)]
+pub struct CoverageInput {
+    pub agency: String,
+    pub fact_id: String,
+    pub source_version: i64,
+    pub kind: String,
+    pub content_hash: [u8; 32],
+    /// The fact version's payload (canonical JSON), `valid_from`, `valid_to` and `recorded_at`.
+    pub payload: String,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+    pub recorded_at: DateTime<Utc>,
+}

@@ -285,6 +285,17 @@ async fn coverage_findings_are_answered_refused_and_confirmed_fixed_by_the_next_
         .unwrap_err();
     assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
 
+    // A's finding explains itself from 2023Q2's status rows: enrolled in DIBAO (civil_affairs/AS-1/1), one of the
+    // programs that must be insured, and no medical_insurance fact for 2023 in the snapshot.
+    let e = mi.medical.explain_finding(pb::ExplainFindingRequest { finding_id: a_id.clone(), purpose: "test".into() });
+    let e = e.await.unwrap().into_inner();
+    let step = |name: &str| e.steps.iter().find(|l| l.name == name).map(|l| l.value.clone()).unwrap_or_default();
+    assert_eq!(step("programs"), "DIBAO (civil_affairs/AS-1/1)");
+    assert_eq!(step("insurance"), "none");
+    assert_eq!(e.inputs.len(), 1, "the snapshot's one status row of A: {:?}", e.inputs);
+    assert!(e.inputs[0].en.contains("civil_affairs/AS-1/1"), "{:?}", e.inputs);
+    assert!(e.raised && e.matches_stored, "{e:?}");
+
     // 2023Q3 frozen on 2023-10-08: A is insured for 2023 from 2023-07-10 (no longer UNINSURED), B still is, C still
     // has no aid.
     set_clock(&app, "2023-10-08T02:00:00Z");

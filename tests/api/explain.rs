@@ -116,7 +116,7 @@ async fn example_b_explains_itself_with_the_worked_figures() {
         assert!(text.contains(want), "{want} missing from:\n{text}");
     }
 
-    // Refusals: an agency without findings; an unknown finding; a coverage id (not explained yet); bad input.
+    // Refusals: an agency without findings; unknown findings (a coverage one of a quarter never frozen); bad input.
     let mut edu = app.client("education").await;
     assert_eq!(edu.medical.explain_finding(explain_req(B_ID)).await.unwrap_err().code(), Code::PermissionDenied);
     let s = mi
@@ -125,9 +125,9 @@ async fn example_b_explains_itself_with_the_worked_figures() {
         .await
         .unwrap_err();
     assert_eq!(s.code(), Code::NotFound, "{s:?}");
-    for bad in
-        ["", "medical/medical_insurance/B-621022/NOPE", &format!("coverage/2023Q2/UNINSURED/{}", "ab".repeat(32))]
-    {
+    let unknown = format!("coverage/2023Q2/UNINSURED/{}", "ab".repeat(32));
+    assert_eq!(mi.medical.explain_finding(explain_req(&unknown)).await.unwrap_err().code(), Code::NotFound);
+    for bad in ["", "medical/medical_insurance/B-621022/NOPE", "coverage/2023Q2/UNINSURED/ab"] {
         let s = mi.medical.explain_finding(explain_req(bad)).await.unwrap_err();
         assert_eq!(s.code(), Code::InvalidArgument, "{bad}: {s:?}");
         assert!(s.message().starts_with("finding_id: "), "{s:?}");
@@ -175,5 +175,50 @@ async fn every_stored_finding_of_a_population_is_explained_by_the_stored_data() 
     let planted: std::collections::BTreeSet<String> =
         report.expected.by_code.iter().filter(|(_, n)| **n > 0).map(|(c, _)| c.to_string()).collect();
     assert_eq!(codes, planted);
+    app.stop().await;
+}
+
+/// Every coverage finding of a frozen synthetic population explains itself: the rule, recomputed over the person's
+/// status rows in the snapshot and the fact versions they pin, is broken (raised) for every stored row.
+#[apply(e2e!)]
+#[tokio::test]
+async fn every_coverage_finding_of_a_population_is_explained_by_its_snapshot_rows() {
+    let app = spawn_app().await;
+    let pop = Population::generate(&SynthConfig { persons: 2_000, ..SynthConfig::default() });
+    for agency in doudi::synth::AGENCIES {
+        let mut c = app.client(agency).await;
+        let facts: Vec<pb::Fact> = pop.facts(agency).map(|f| fact_out(&f)).collect();
+        for chunk in facts.chunks(5_000) {
+            c.exchange.push_facts(pb::PushFactsRequest { facts: chunk.to_vec() }).await.unwrap();
+        }
+    }
+    let mut civil = app.client("civil_affairs").await;
+    civil.coordination.create_snapshot(pb::CreateSnapshotRequest { quarter: "2023Q2".into() }).await.unwrap();
+    let mut ids = Vec::new();
+    let mut req = pb::ListCoverageFindingsRequest {
+        quarter: "2023Q2".into(),
+        page_size: 1_000,
+        purpose: "explain test".into(),
+        ..Default::default()
+    };
+    loop {
+        let page = civil.coordination.list_coverage_findings(req.clone()).await.unwrap().into_inner();
+        ids.extend(page.findings.into_iter().map(|f| (f.finding_id, f.code)));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        req.page_token = page.next_page_token;
+    }
+    // The gaps the generator planted (synth.rs), rule by rule, are the findings listed.
+    let expected = pop.expected();
+    assert!(!ids.is_empty());
+    assert_eq!(ids.len(), doudi::synth::GAP_RULES.iter().map(|r| expected.gaps[r]).sum::<usize>());
+    for (id, code) in &ids {
+        let e = civil.medical.explain_finding(explain_req(id)).await.unwrap().into_inner();
+        assert_eq!(&e.code, code);
+        assert!(e.raised && e.matches_stored, "{id}: {e:?}");
+        assert_eq!(e.test.as_ref().map(|t| t.value.as_str()), Some("raised"));
+        assert!(!e.inputs.is_empty() && e.inputs.iter().all(|l| l.value.len() == 64), "{id}");
+    }
     app.stop().await;
 }

@@ -314,6 +314,43 @@ macro_rules! coverage_answers_store {
                     .collect()
             }
 
+            async fn coverage_inputs(
+                &self,
+                quarter: &str,
+                person: &[u8; 32],
+            ) -> Result<Vec<crate::store::CoverageInput>, StoreError> {
+                use sqlx::Row as _;
+                let b = value::BYTE_ORDER;
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT s.agency, s.fact_id, s.source_version, s.kind, s.content_hash, f.payload, f.valid_from, \
+                     f.valid_to, f.recorded_at FROM snapshot_statuses s JOIN facts f ON f.agency = s.agency \
+                     AND f.fact_id = s.fact_id AND f.source_version = s.source_version \
+                     WHERE s.quarter = $1 AND s.person_key = $2 ORDER BY s.agency{b}, s.fact_id{b}"
+                )))
+                .bind(quarter)
+                .bind(person.to_vec())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let hash: Vec<u8> = r.try_get(4)?;
+                        Ok(crate::store::CoverageInput {
+                            agency: r.try_get(0)?,
+                            fact_id: r.try_get(1)?,
+                            source_version: r.try_get(2)?,
+                            kind: r.try_get(3)?,
+                            content_hash: hash
+                                .try_into()
+                                .map_err(|_| corrupt("snapshot_statuses", "content_hash length"))?,
+                            payload: r.try_get(5)?,
+                            valid_from: value::get_date(r, 6, "facts")?,
+                            valid_to: value::get_opt_date(r, 7, "facts")?,
+                            recorded_at: value::get_instant(r, 8)?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn coverage_answers_as_of(
                 &self,
                 quarter: &str,
