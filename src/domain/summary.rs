@@ -74,6 +74,11 @@ pub struct QuarterlySummary {
     /// snapshot no longer raises them. Absent without a previous snapshot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings_by_agency: Vec<AgencyFindings>,
+    /// Section 11, medical: per agency, what became of the medical findings of the settlements settled in the
+    /// previous quarter (known at its cutoff): answers as of this snapshot's cutoff, "still open" = not resolved by a
+    /// recheck by then (docs/findings.md). Absent without a previous snapshot or such findings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub medical_findings_by_agency: Vec<AgencyFindings>,
 }
 
 /// One agency's line of section 11: the previous quarter's coverage findings naming it, by what became of them.
@@ -118,13 +123,38 @@ pub fn agency_findings(
     raised_again: &std::collections::HashSet<(String, [u8; 32])>,
     answers: &LatestAnswers,
 ) -> Vec<AgencyFindings> {
+    tally_by_agency(
+        raised_in,
+        raised.iter().map(|r| {
+            let key = (r.code.clone(), r.person_key);
+            (r.agency_to_act.as_str(), raised_at, raised_again.contains(&key), answers.get(&key).copied())
+        }),
+    )
+}
+
+/// One previous finding for [`medical_agency_findings`]: its agency to act, when it was raised (`detected_at`),
+/// whether it is still open at this snapshot's cutoff, and its latest answer then (state, answered at).
+pub type MedicalOutcome<'a> = (&'a str, DateTime<Utc>, bool, Option<(super::answer::AnswerState, DateTime<Utc>)>);
+
+/// Section 11's medical lines: the medical findings of the settlements settled in the previous quarter (`raised_in`)
+/// known at its cutoff, by agency to act; "still open" = open at this snapshot's cutoff (not resolved by a recheck
+/// by then), "confirmed fixed" = FIXED and no longer open; days to fix from each finding's `detected_at`. Pure.
+pub fn medical_agency_findings<'a>(
+    raised_in: &str,
+    findings: impl IntoIterator<Item = MedicalOutcome<'a>>,
+) -> Vec<AgencyFindings> {
+    tally_by_agency(raised_in, findings)
+}
+
+/// Count (agency, raised at, still open, latest answer) per agency, in byte order of the agency.
+fn tally_by_agency<'a>(raised_in: &str, items: impl IntoIterator<Item = MedicalOutcome<'a>>) -> Vec<AgencyFindings> {
     use super::answer::AnswerState;
     let mut by: std::collections::BTreeMap<&str, (AgencyFindings, Vec<i64>)> = std::collections::BTreeMap::new();
-    for r in raised {
-        let (a, days) = by.entry(r.agency_to_act.as_str()).or_insert_with(|| {
+    for (agency, raised_at, again, answer) in items {
+        let (a, days) = by.entry(agency).or_insert_with(|| {
             (
                 AgencyFindings {
-                    agency: r.agency_to_act.clone(),
+                    agency: agency.to_owned(),
                     raised_in: raised_in.to_owned(),
                     findings: 0,
                     fixed: 0,
@@ -138,18 +168,16 @@ pub fn agency_findings(
                 Vec::new(),
             )
         });
-        let key = (r.code.clone(), r.person_key);
-        let again = raised_again.contains(&key);
         a.findings += 1;
         a.still_open += u64::from(again);
-        match answers.get(&key) {
+        match answer {
             None => a.unanswered += 1,
             Some((AnswerState::InProgress, _)) => a.in_progress += 1,
             Some((AnswerState::Disputed, _)) => a.disputed += 1,
             Some((AnswerState::Fixed, at)) => {
                 a.fixed += 1;
                 a.confirmed_fixed += u64::from(!again);
-                days.push((*at - raised_at).num_days());
+                days.push((at - raised_at).num_days());
             }
         }
     }

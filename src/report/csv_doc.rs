@@ -44,8 +44,9 @@ mod tests {
     fn quarterly_csv_blocks_carry_the_section_and_plain_numbers() {
         let text = String::from_utf8(render_quarterly(&example::quarterly(), Format::Csv).unwrap()).unwrap();
         // 1 report + 1 headline + 1 county × program + 1 change + 1 coverage + 3 medical + 2 fund + 2 warnings
-        // + 1 late + 1 standards + 2 snapshot (hashes, countersignatures) + 1 findings by agency = 17 blocks.
-        assert_eq!(text.split("\n\n").count(), 17);
+        // + 1 late + 1 standards + 2 snapshot (hashes, countersignatures) + 2 findings by agency (coverage, medical)
+        // = 18 blocks.
+        assert_eq!(text.split("\n\n").count(), 18);
         assert!(text.starts_with("section,indicator,value\nreport,quarter,2023Q2\nreport,as_of,2023-06-30\n"));
 
         let headline = block_rows(&text, "headline");
@@ -81,6 +82,12 @@ mod tests {
         assert_eq!(
             by_agency[1],
             ["findings_by_agency", "medical_insurance", "2023Q1", "6", "3", "2", "1", "1", "1", "4", "20"]
+        );
+
+        // example::quarterly: 4 medical findings of 2023Q1, 1 fixed and confirmed, 3 still open, median 12 days.
+        assert_eq!(
+            block_rows(&text, "medical_findings_by_agency")[1],
+            ["medical_findings_by_agency", "medical_insurance", "2023Q1", "4", "1", "1", "1", "0", "2", "3", "12"]
         );
 
         let standards = block_rows(&text, "standards");

@@ -285,6 +285,20 @@ pub fn quarterly() -> QuarterlySummary {
             still_open: 4,
             median_days_to_fix: Some(20),
         }],
+        // 2023Q1's settlements raised 4 medical findings naming medical_insurance: 1 fixed and resolved by a recheck
+        // (confirmed) after 12 days, 1 disputed, 2 unanswered; 3 still open at 2023Q2's cutoff.
+        medical_findings_by_agency: vec![AgencyFindings {
+            agency: "medical_insurance".into(),
+            raised_in: "2023Q1".into(),
+            findings: 4,
+            fixed: 1,
+            confirmed_fixed: 1,
+            disputed: 1,
+            in_progress: 0,
+            unanswered: 2,
+            still_open: 3,
+            median_days_to_fix: Some(12),
+        }],
     }
 }
 

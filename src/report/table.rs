@@ -578,10 +578,10 @@ pub(crate) fn quarterly(s: &QuarterlySummary) -> Document {
         });
     }
     let section = |number, id, en, zh, note, tables| Section { number, id, en, zh, note, tables };
-    // Section 11 (docs/findings.md): what became of the previous quarter's coverage findings, per agency.
-    let by_agency = Table {
-        key: "findings_by_agency",
-        caption: None,
+    // Section 11 (docs/findings.md): what became of the previous quarter's findings, per agency (coverage, medical).
+    let by_agency = |key: &'static str, caption: &'static str, rows: &[crate::domain::summary::AgencyFindings]| Table {
+        key,
+        caption: Some(caption),
         columns: vec![
             col("agency", "Agency 部门"),
             col("raised_in", "Raised in 发现季度"),
@@ -594,8 +594,7 @@ pub(crate) fn quarterly(s: &QuarterlySummary) -> Document {
             col("still_open", "Still open 仍存在"),
             col("median_days_to_fix", "Median days to fix 整改天数中位数"),
         ],
-        rows: s
-            .findings_by_agency
+        rows: rows
             .iter()
             .map(|a| {
                 vec![
@@ -613,17 +612,29 @@ pub(crate) fn quarterly(s: &QuarterlySummary) -> Document {
             })
             .collect(),
     };
-    let mut sections = Vec::new();
+    let mut by_agency_tables = Vec::new();
     if !s.findings_by_agency.is_empty() {
+        by_agency_tables.push(by_agency("findings_by_agency", "Coverage findings 覆盖核查问题", &s.findings_by_agency));
+    }
+    if !s.medical_findings_by_agency.is_empty() {
+        by_agency_tables.push(by_agency(
+            "medical_findings_by_agency",
+            "Medical findings 医疗救助问题",
+            &s.medical_findings_by_agency,
+        ));
+    }
+    let mut sections = Vec::new();
+    if !by_agency_tables.is_empty() {
         sections.push(section(
             11,
             "findings_by_agency",
             "Findings by agency",
             "分部门整改情况",
             Some(
-                "Answers as they stood at this snapshot's cutoff; confirmed fixed = not raised again by this snapshot.",
+                "The previous quarter's findings; answers as they stood at this snapshot's cutoff; confirmed fixed = \
+                 coverage: not raised again by this snapshot, medical: resolved by a recheck by its cutoff.",
             ),
-            vec![by_agency],
+            by_agency_tables,
         ));
     }
     Document {

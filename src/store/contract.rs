@@ -502,6 +502,17 @@ pub trait FindingAnswerStore: Send + Sync {
         ids: &[crate::domain::answer::FindingId],
     ) -> Result<Vec<FindingAnswer>, StoreError>;
 
+    /// Section 11 of the summary (docs/findings.md): the medical findings of settlements settled in `[from, to]` and
+    /// detected at or before `known_at` (the previous snapshot's cutoff), each with its latest answer as it stood at
+    /// `at` (the newest version with `answered_at <= at`). Two read statements, no transaction.
+    async fn medical_findings_as_of(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        known_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<(StoredFinding, Option<FindingAnswer>)>, StoreError>;
+
     /// What a medical finding's explanation is recomputed from (issue 19 item 3): every settlement of `person` (any
     /// agency) and their current `assistance` and `medical_insurance` fact versions — the inputs of the recheck. Two
     /// read statements, no transaction. `Corrupt` for a stored value that does not read back.

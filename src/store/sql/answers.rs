@@ -172,6 +172,56 @@ macro_rules! answers_store {
                 rows.iter().map(answer_row).collect()
             }
 
+            async fn medical_findings_as_of(
+                &self,
+                from: chrono::NaiveDate,
+                to: chrono::NaiveDate,
+                known_at: DateTime<Utc>,
+                at: DateTime<Utc>,
+            ) -> Result<Vec<(StoredFinding, Option<crate::store::FindingAnswer>)>, StoreError> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {FINDING_COLUMNS} FROM medical_findings WHERE settled_on >= $1 AND settled_on <= $2 \
+                     AND detected_at <= $3"
+                )))
+                .bind(value::date(from))
+                .bind(value::date(to))
+                .bind(value::instant(known_at))
+                .fetch_all(&self.pool)
+                .await?;
+                let findings = rows.iter().map(finding_row).collect::<Result<Vec<_>, _>>()?;
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {} FROM finding_answers a JOIN medical_findings f ON f.agency = a.agency \
+                     AND f.settlement_id = a.settlement_id AND f.code = a.code WHERE f.settled_on >= $1 \
+                     AND f.settled_on <= $2 AND a.answered_at <= $3 AND a.version = (SELECT MAX(m.version) \
+                     FROM finding_answers m WHERE m.agency = a.agency AND m.settlement_id = a.settlement_id \
+                     AND m.code = a.code AND m.answered_at <= $3)",
+                    ANSWER_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
+                )))
+                .bind(value::date(from))
+                .bind(value::date(to))
+                .bind(value::instant(at))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut answers: std::collections::HashMap<crate::domain::answer::FindingId, crate::store::FindingAnswer> =
+                    std::collections::HashMap::new();
+                for r in &rows {
+                    let a = answer_row(r)?;
+                    answers.insert(a.finding.clone(), a);
+                }
+                Ok(findings
+                    .into_iter()
+                    .map(|f| {
+                        let id = crate::domain::answer::FindingId {
+                            agency: f.agency.clone(),
+                            settlement_id: f.settlement_id.clone(),
+                            code: f.code,
+                        };
+                        let a = answers.remove(&id);
+                        (f, a)
+                    })
+                    .collect())
+            }
+
             async fn medical_inputs(&self, person: &PersonKey) -> Result<crate::store::MedicalInputs, StoreError> {
                 let hash = |table: &'static str, v: Vec<u8>| -> Result<[u8; 32], StoreError> {
                     v.try_into().map_err(|_| corrupt(table, "content_hash length"))
