@@ -20,6 +20,8 @@ mod audit;
 pub mod calendar;
 mod coordination;
 pub mod countersign;
+pub mod coverage_findings;
+pub mod explain;
 mod matching;
 mod medical;
 pub mod snapshot;

@@ -105,6 +105,8 @@ enum Command {
     Push(doudi::cli::push::PushArgs),
     /// As an agency: one person's facts in force, as you may see them.
     Get(doudi::cli::get::GetArgs),
+    /// As an agency: findings (`doudi findings explain ID`: how the hub got to a finding, in Chinese and English).
+    Findings(doudi::cli::findings::FindingsArgs),
     /// As an agency: persons with facts in force, filtered, as you may see them.
     List(doudi::cli::list::ListArgs),
     /// As an agency: write your own facts in force as files `doudi push` reads, with a manifest.
@@ -370,6 +372,7 @@ fn main() -> anyhow::Result<()> {
             | Command::Bench(_)
             | Command::Push(_)
             | Command::Get(_)
+            | Command::Findings(_)
             | Command::List(_)
             | Command::Export(_)
             | Command::Watch(_)
@@ -429,6 +432,7 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
         Command::Bench(args) => doudi::bench::run(args).await,
         Command::Push(args) => doudi::cli::push::run(args).await,
         Command::Get(args) => doudi::cli::get::run(args).await,
+        Command::Findings(args) => doudi::cli::findings::run(args).await,
         Command::List(args) => doudi::cli::list::run(args).await,
         Command::Export(args) => doudi::cli::export::run(args).await,
         Command::Watch(args) => doudi::cli::watch::run(args).await,

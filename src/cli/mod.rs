@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit_head;
 pub mod countersign;
 pub mod export;
+pub mod findings;
 pub mod format;
 pub mod get;
 pub mod list;

@@ -1,6 +1,8 @@
-//! Answers to findings (issue 19 item 1, docs/findings.md): a finding's stable identity, the three answer states and
-//! the rules of an answer that need no stored data. No I/O.
+//! Answers to findings (issue 19 item 1, docs/findings.md): a finding's stable identity (medical and coverage), the
+//! three answer states and the rules of an answer that need no stored data. Who may answer is the access policy's
+//! ([`super::policy::may_answer`]). No I/O.
 
+use super::calendar::Quarter;
 use super::medical::FindingCode;
 
 /// Shortest DISPUTED reason, in characters ("a reason of at least a few words").
@@ -88,6 +90,71 @@ impl FindingId {
     }
 }
 
+/// A coverage finding's stable identity: `coverage/<quarter>/<rule code>/<hex person key>`, e.g.
+/// `coverage/2023Q2/UNINSURED/3f…` (64 lower-case hex digits): one row of the snapshot's `coverage` section
+/// (docs/snapshot-format.md), whose key is (quarter, code, person key). It carries no ID number; the person key is
+/// the pseudonym the snapshot's rows already carry (HMAC-SHA256 of the ID number, docs/spec/security.md).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CoverageFindingId {
+    pub quarter: Quarter,
+    /// A rule code of [`super::coverage::RULES`].
+    pub code: &'static str,
+    pub person_key: [u8; 32],
+}
+
+impl CoverageFindingId {
+    /// The documented string form.
+    pub fn to_id_string(&self) -> String {
+        format!("coverage/{}/{}/{}", self.quarter, self.code, hex::encode(self.person_key))
+    }
+
+    /// Parse the string form. Errors say what is wrong (for INVALID_ARGUMENT naming `finding_id`).
+    pub fn parse(s: &str) -> Result<CoverageFindingId, String> {
+        let rest = s.strip_prefix("coverage/").ok_or_else(|| {
+            format!("{s:?} is not a coverage finding id: they are named coverage/<quarter>/<code>/<person key>")
+        })?;
+        let parts: Vec<&str> = rest.split('/').collect();
+        let [quarter, code, key] = parts[..] else {
+            return Err("is not coverage/<quarter>/<code>/<person key> (three parts after coverage/)".into());
+        };
+        let quarter: Quarter = quarter.parse().map_err(|_| format!("quarter {quarter:?} is not YYYYQn"))?;
+        let code = super::coverage::RULES
+            .iter()
+            .map(|(c, _)| *c)
+            .find(|c| *c == code)
+            .ok_or_else(|| format!("{code:?} is not a coverage rule code (docs/spec/coordination.md)"))?;
+        if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err("person key is not 64 lower-case hex digits".into());
+        }
+        let mut person_key = [0u8; 32];
+        hex::decode_to_slice(key, &mut person_key).map_err(|e| format!("person key: {e}"))?;
+        Ok(CoverageFindingId { quarter, code, person_key })
+    }
+}
+
+/// Any finding's identity, by its prefix: `medical/…` ([`FindingId`]) or `coverage/…` ([`CoverageFindingId`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AnyFindingId {
+    Medical(FindingId),
+    Coverage(CoverageFindingId),
+}
+
+impl AnyFindingId {
+    /// Parse either form; errors say what is wrong (for INVALID_ARGUMENT naming `finding_id`).
+    pub fn parse(s: &str) -> Result<AnyFindingId, String> {
+        if s.starts_with("coverage/") {
+            CoverageFindingId::parse(s).map(AnyFindingId::Coverage)
+        } else if s.starts_with("medical/") {
+            FindingId::parse(s).map(AnyFindingId::Medical)
+        } else {
+            Err(format!(
+                "{s:?} is not a finding id: medical/<agency>/<settlement_id>/<code> or \
+                 coverage/<quarter>/<code>/<person key>"
+            ))
+        }
+    }
+}
+
 /// What a FIXED answer names as the fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FixedBy {
@@ -137,12 +204,6 @@ pub fn check_reason(state: AnswerState, reason: &str) -> Result<String, String> 
     Ok(r.to_owned())
 }
 
-/// The rule of who answers: only the agency the finding names (`agency_to_act`), and a county office only for a
-/// finding whose division lies in its county (`county` = the caller's county code, if a county office).
-pub fn may_answer(caller_agency: &str, county: Option<&str>, agency_to_act: &str, division_code: &str) -> bool {
-    caller_agency == agency_to_act && county.is_none_or(|c| division_code.starts_with(c))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,10 +234,24 @@ mod tests {
     }
 
     #[test]
-    fn only_the_agency_named_and_its_counties() {
-        assert!(may_answer("medical_insurance", None, "medical_insurance", "621022100000"));
-        assert!(may_answer("medical_insurance", Some("621022"), "medical_insurance", "621022100000"));
-        assert!(!may_answer("medical_insurance", Some("621023"), "medical_insurance", "621022100000"));
-        assert!(!may_answer("civil_affairs", None, "medical_insurance", "621022100000"));
+    fn coverage_finding_ids_round_trip_and_name_what_is_wrong() {
+        let key = "ab".repeat(32);
+        let text = format!("coverage/2023Q2/UNINSURED/{key}");
+        let id = CoverageFindingId::parse(&text).unwrap();
+        assert_eq!(id.quarter.to_string(), "2023Q2");
+        assert_eq!(id.code, "UNINSURED");
+        assert_eq!(id.person_key, [0xab; 32]);
+        assert_eq!(id.to_id_string(), text);
+        assert!(matches!(AnyFindingId::parse(&text), Ok(AnyFindingId::Coverage(_))));
+        assert!(matches!(
+            AnyFindingId::parse("medical/medical_insurance/S-1/UNDER_ASSISTED"),
+            Ok(AnyFindingId::Medical(_))
+        ));
+        assert!(AnyFindingId::parse("other/x").unwrap_err().contains("medical/"));
+        assert!(CoverageFindingId::parse(&format!("coverage/2023Q5/UNINSURED/{key}")).unwrap_err().contains("quarter"));
+        assert!(CoverageFindingId::parse(&format!("coverage/2023Q2/NOPE/{key}")).unwrap_err().contains("rule"));
+        assert!(CoverageFindingId::parse("coverage/2023Q2/UNINSURED/abcd").unwrap_err().contains("64"));
+        assert!(CoverageFindingId::parse(&format!("coverage/2023Q2/UNINSURED/{}", "AB".repeat(32))).is_err());
+        assert!(CoverageFindingId::parse("coverage/2023Q2/UNINSURED").is_err());
     }
 }

@@ -84,7 +84,7 @@ pub fn standard_for(payload: &Payload, standards: &MonthlyStandards) -> Option<i
 }
 
 /// Whole years from `birth` to `on`.
-fn age_on(birth: NaiveDate, on: NaiveDate) -> u32 {
+pub fn age_on(birth: NaiveDate, on: NaiveDate) -> u32 {
     let mut years = on.year() - birth.year();
     if (on.month(), on.day()) < (birth.month(), birth.day()) {
         years -= 1;

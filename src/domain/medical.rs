@@ -741,6 +741,64 @@ pub fn check_person_year_with_versions<'p>(
     insured_on: impl Fn(NaiveDate) -> bool,
     params_on: impl Fn(NaiveDate) -> &'p PolicyParams,
 ) -> Vec<SettlementCheck> {
+    steps_person_year_with_versions(settlements, group_on, insured_on, params_on).into_iter().map(|(c, _)| c).collect()
+}
+
+/// One settlement's computation step by step (issue 19 item 3, docs/findings.md "Explanations"): the amounts and
+/// running totals [`check_person_year_with_versions`] used, from the same code path, so an explanation can never
+/// differ from the check. Amounts in yuan; ratios as decimals (`0.65`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettlementSteps {
+    pub settlement_id: String,
+    pub admitted_on: NaiveDate,
+    pub settled_on: NaiveDate,
+    /// [`PolicyParams::version`] in force on `settled_on`.
+    pub policy_version: String,
+    /// The assistance group on `settled_on` (`None`: not eligible).
+    pub group: Option<u8>,
+    /// Whether the critical-illness tilt applied (a group with `cii_tilt`).
+    pub tilted: bool,
+    /// Whether a medical_insurance cover held on `admitted_on`.
+    pub insured: bool,
+    pub policy_scope_cost: Money,
+    pub basic_paid: Money,
+    pub critical_illness_paid: Money,
+    pub medical_assistance_paid: Money,
+    /// Step 1: `max(0, policy_scope_cost − basic_paid)`.
+    pub after_basic: Money,
+    /// Step 2: the year's critical-illness deductible (the tilted one where the tilt applies), what was left of it
+    /// before this settlement, the ratio, and the expected payment `max(0, after_basic − left) × ratio`.
+    pub cii_deductible: Money,
+    pub cii_deductible_left: Money,
+    pub cii_ratio: Decimal,
+    pub expected_cii: Money,
+    /// Step 3: `max(0, after_basic − critical_illness_paid)`.
+    pub residual: Money,
+    /// Step 4: whether the person is assisted on this visit (a group and an assisted visit type); the year's
+    /// assistance deductible (`income × share`), what was left of it before this settlement, the ratio (all `None`
+    /// when not assisted), the cap left before this settlement (`annual_cap − assistance paid earlier in the year`)
+    /// and the amount owed `min(max(0, residual − left) × ratio, cap left)`.
+    pub assisted: bool,
+    pub ma_deductible: Option<Money>,
+    pub ma_deductible_left: Option<Money>,
+    pub ma_ratio: Option<Decimal>,
+    pub cap_left_before: Money,
+    pub expected_ma: Money,
+    /// Assistance actually paid in the year, this settlement included, and the cap left after it.
+    pub paid_in_year: Money,
+    pub annual_cap: Money,
+    pub cap_left: Money,
+    /// [`PolicyParams::tolerance`].
+    pub tolerance: Money,
+}
+
+/// [`check_person_year_with_versions`] with each settlement's [`SettlementSteps`] beside its check.
+pub fn steps_person_year_with_versions<'p>(
+    settlements: &[Settlement],
+    group_on: impl Fn(NaiveDate) -> Option<u8>,
+    insured_on: impl Fn(NaiveDate) -> bool,
+    params_on: impl Fn(NaiveDate) -> &'p PolicyParams,
+) -> Vec<(SettlementCheck, SettlementSteps)> {
     let ordered = ordered(settlements);
     let mut state = YearState::default();
     let mut checks = Vec::with_capacity(ordered.len());
@@ -764,9 +822,12 @@ pub fn check_person_year_with_versions<'p>(
         let residual = after_basic.saturating_sub_zero(s.critical_illness_paid);
         // Step 4.
         let cap_left_before = p.annual_cap.saturating_sub_zero(state.ma_paid);
+        let mut ma_terms = None;
         let expected_ma = match terms {
             Some(g) if p.assists(s.visit_type) => {
-                let ma_left = mul(p.prior_year_income, g.ma_deductible_share).saturating_sub_zero(state.ma_consumed);
+                let ma_deductible = mul(p.prior_year_income, g.ma_deductible_share);
+                let ma_left = ma_deductible.saturating_sub_zero(state.ma_consumed);
+                ma_terms = Some((ma_deductible, ma_left, g.ma_ratio));
                 state.ma_consumed = add(state.ma_consumed, residual.min(ma_left));
                 mul(residual.saturating_sub_zero(ma_left), g.ma_ratio).min(cap_left_before)
             }
@@ -782,7 +843,8 @@ pub fn check_person_year_with_versions<'p>(
         let paid = s.medical_assistance_paid;
         let mut findings = Vec::new();
         let mut raise = |code, expected, actual| findings.push(Finding::new(code, s, p, expected, actual));
-        if !insured_on(s.admitted_on) {
+        let insured = insured_on(s.admitted_on);
+        if !insured {
             raise(FindingCode::NotInsured, None, None);
         }
         if terms.is_none() && !paid.is_zero() {
@@ -824,17 +886,50 @@ pub fn check_person_year_with_versions<'p>(
             raise(FindingCode::TiltedAssistanceCandidate, Some(threshold), Some(state.referred_out_of_pocket));
         }
 
-        checks.push(SettlementCheck {
+        let cap_left = p.annual_cap.saturating_sub_zero(state.ma_paid);
+        let steps = SettlementSteps {
             settlement_id: s.settlement_id.clone(),
-            group: terms.map(|g| g.group),
+            admitted_on: s.admitted_on,
+            settled_on: s.settled_on,
             policy_version: p.version.clone(),
+            group: terms.map(|g| g.group),
+            tilted,
+            insured,
+            policy_scope_cost: s.policy_scope_cost,
+            basic_paid: s.basic_paid,
+            critical_illness_paid: s.critical_illness_paid,
+            medical_assistance_paid: s.medical_assistance_paid,
             after_basic,
+            cii_deductible,
+            cii_deductible_left: cii_left,
+            cii_ratio,
             expected_cii,
             residual,
+            assisted: ma_terms.is_some(),
+            ma_deductible: ma_terms.map(|t| t.0),
+            ma_deductible_left: ma_terms.map(|t| t.1),
+            ma_ratio: ma_terms.map(|t| t.2),
+            cap_left_before,
             expected_ma,
-            cap_left: p.annual_cap.saturating_sub_zero(state.ma_paid),
-            findings,
-        });
+            paid_in_year: state.ma_paid,
+            annual_cap: p.annual_cap,
+            cap_left,
+            tolerance,
+        };
+        checks.push((
+            SettlementCheck {
+                settlement_id: s.settlement_id.clone(),
+                group: terms.map(|g| g.group),
+                policy_version: p.version.clone(),
+                after_basic,
+                expected_cii,
+                residual,
+                expected_ma,
+                cap_left,
+                findings,
+            },
+            steps,
+        ));
     }
     checks
 }

@@ -21,7 +21,8 @@ use chrono::NaiveDate;
 
 use super::fact::Program;
 use super::medical::{
-    Finding, PolicyParams, Settlement, SettlementCheck, check_high_burden, check_person_year_with_versions, group_of,
+    Finding, PolicyParams, Settlement, SettlementCheck, SettlementSteps, check_high_burden, group_of,
+    steps_person_year_with_versions,
 };
 
 /// One ACTIVE assistance enrolment over `[valid_from, valid_to)`.
@@ -106,8 +107,33 @@ pub fn recheck_person(
     versions: &[PolicyParams],
     default_area: &str,
 ) -> Result<PersonResult, NoPolicy> {
+    let explained = explain_person(history, versions, default_area)?;
+    let checks: Vec<SettlementCheck> = explained.steps.into_iter().map(|(c, _)| c).collect();
+    let mut findings: Vec<Finding> = checks.iter().flat_map(|c| c.findings.iter().cloned()).collect();
+    findings.extend(explained.high_burden);
+    Ok(PersonResult { checks, findings })
+}
+
+/// [`recheck_person`]'s computation with each settlement's steps (issue 19 item 3): the same inputs and the same code
+/// path, so an explanation shows what the recheck compared.
+#[derive(Debug, Clone, Default)]
+pub struct PersonSteps {
+    /// The pooling area whose versions applied.
+    pub pooling_area: String,
+    /// One (check, steps) per settlement, in check order.
+    pub steps: Vec<(SettlementCheck, SettlementSteps)>,
+    /// HIGH_BURDEN findings.
+    pub high_burden: Vec<Finding>,
+}
+
+/// The steps of [`recheck_person`]. Errors: [`NoPolicy`] as there.
+pub fn explain_person(
+    history: &PersonHistory,
+    versions: &[PolicyParams],
+    default_area: &str,
+) -> Result<PersonSteps, NoPolicy> {
     let Some(latest) = history.settlements.iter().max_by(|a, b| a.settled_on.cmp(&b.settled_on)) else {
-        return Ok(PersonResult::default());
+        return Ok(PersonSteps::default());
     };
     let area = pooling_area_of(&latest.division_code, versions, default_area);
     for s in &history.settlements {
@@ -117,11 +143,9 @@ pub fn recheck_person(
     }
     let params_on = |d: NaiveDate| PolicyParams::in_force(versions, &area, d).expect("checked above for every date");
     let group_on = |d: NaiveDate| group_of(&history.programs_on(d), params_on(d));
-    let checks = check_person_year_with_versions(&history.settlements, group_on, |d| history.insured_on(d), params_on);
+    let steps = steps_person_year_with_versions(&history.settlements, group_on, |d| history.insured_on(d), params_on);
     let high_burden = check_high_burden(&history.settlements, |d| group_on(d).is_some(), params_on);
-    let mut findings: Vec<Finding> = checks.iter().flat_map(|c| c.findings.iter().cloned()).collect();
-    findings.extend(high_burden);
-    Ok(PersonResult { checks, findings })
+    Ok(PersonSteps { pooling_area: area.clone(), steps, high_burden })
 }
 
 #[cfg(test)]

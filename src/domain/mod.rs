@@ -9,6 +9,7 @@ pub mod coordination;
 pub mod countersign;
 pub mod coverage;
 pub mod division;
+pub mod explain;
 pub mod fact;
 pub mod holiday_notice;
 pub mod id_number;

@@ -11,6 +11,13 @@ use serde::Deserialize;
 use super::agency::{AgencyCode, Principal};
 use super::fact::{Payload, PayloadKind};
 
+/// Who answers a finding (issue 19, docs/findings.md): only the agency the finding names (`agency_to_act`), and a
+/// county office (`county` = the caller's GB/T 2260 county code) only for a finding whose division lies in its
+/// county. The same rule for medical and coverage findings.
+pub fn may_answer(caller_agency: &str, county: Option<&str>, agency_to_act: &str, division_code: &str) -> bool {
+    caller_agency == agency_to_act && county.is_none_or(|c| division_code.starts_with(c))
+}
+
 /// The default policy file, compiled in.
 pub const DEFAULT_POLICY_TOML: &str = include_str!("access_policy.toml");
 
@@ -488,5 +495,15 @@ mod tests {
         assert!(CityWideAction::ALL.iter().all(|a| p.is_city_wide(*a)));
         let none = format!("city_wide = []\n{without_key}");
         assert!(AccessPolicy::from_toml(&none).unwrap().check_city_wide(&huan, CityWideAction::CreateSnapshot).is_ok());
+    }
+
+    #[test]
+    fn only_the_agency_named_answers_and_a_county_office_for_its_county() {
+        assert!(may_answer("medical_insurance", None, "medical_insurance", "621022100000"));
+        assert!(may_answer("medical_insurance", Some("621022"), "medical_insurance", "621022100000"));
+        assert!(!may_answer("medical_insurance", Some("621023"), "medical_insurance", "621022100000"));
+        assert!(!may_answer("civil_affairs", None, "medical_insurance", "621022100000"));
+        // A coverage finding's division is its county code.
+        assert!(may_answer("education", Some("621022"), "education", "621022"));
     }
 }

@@ -69,6 +69,125 @@ pub struct QuarterlySummary {
     /// VerifySnapshot check them again and name the agencies that have not signed). Absent when none has signed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub countersignatures: Vec<Countersigned>,
+    /// Section 11: per agency, what became of the previous quarter's coverage findings that name it (docs/findings.md
+    /// "The summary's section per agency"): answered as of this snapshot's knowledge cutoff, confirmed fixed when this
+    /// snapshot no longer raises them. Absent without a previous snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings_by_agency: Vec<AgencyFindings>,
+    /// Section 11, medical: per agency, what became of the medical findings of the settlements settled in the
+    /// previous quarter (known at its cutoff): answers as of this snapshot's cutoff, "still open" = not resolved by a
+    /// recheck by then (docs/findings.md). Absent without a previous snapshot or such findings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub medical_findings_by_agency: Vec<AgencyFindings>,
+}
+
+/// One agency's line of section 11: the previous quarter's coverage findings naming it, by what became of them.
+/// Every count is of findings (one per person and rule); `findings` = `fixed + disputed + in_progress + unanswered`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgencyFindings {
+    /// The agency to act, e.g. "medical_insurance".
+    pub agency: String,
+    /// The quarter the findings were raised in (the previous snapshot), e.g. "2023Q2".
+    pub raised_in: String,
+    /// Coverage findings of that quarter naming the agency.
+    pub findings: u64,
+    /// Whose latest answer at this snapshot's cutoff is FIXED (the hub checked each claim when it was made).
+    pub fixed: u64,
+    /// Of `fixed`, those this snapshot no longer raises (the same rule for the same person): confirmed fixed.
+    pub confirmed_fixed: u64,
+    /// Whose latest answer is DISPUTED.
+    pub disputed: u64,
+    /// Whose latest answer is IN_PROGRESS.
+    pub in_progress: u64,
+    /// Without an answer by this snapshot's cutoff.
+    pub unanswered: u64,
+    /// Raised again by this snapshot, whatever their answer: still open.
+    pub still_open: u64,
+    /// Median whole days from the previous snapshot's cutoff (when the finding was raised) to the FIXED answer, over
+    /// the `fixed` findings (the lower median for an even count); absent when none is fixed.
+    pub median_days_to_fix: Option<i64>,
+}
+
+/// The latest answer to each coverage finding of a quarter, by (rule code, person key): its state and when it was
+/// given.
+pub type LatestAnswers = std::collections::HashMap<(String, [u8; 32]), (super::answer::AnswerState, DateTime<Utc>)>;
+
+/// Section 11 ([`AgencyFindings`], by agency in byte order) from the previous snapshot's coverage rows (`raised`,
+/// its quarter `raised_in`, its cutoff `raised_at`), the keys (code, person key) this snapshot raises (`raised_again`),
+/// and the latest answer to each previous finding as of this snapshot's cutoff (`answers`: code, person key, state,
+/// answered at). Pure.
+pub fn agency_findings(
+    raised_in: &str,
+    raised_at: DateTime<Utc>,
+    raised: &[super::snapshot::CoverageRow],
+    raised_again: &std::collections::HashSet<(String, [u8; 32])>,
+    answers: &LatestAnswers,
+) -> Vec<AgencyFindings> {
+    tally_by_agency(
+        raised_in,
+        raised.iter().map(|r| {
+            let key = (r.code.clone(), r.person_key);
+            (r.agency_to_act.as_str(), raised_at, raised_again.contains(&key), answers.get(&key).copied())
+        }),
+    )
+}
+
+/// One previous finding for [`medical_agency_findings`]: its agency to act, when it was raised (`detected_at`),
+/// whether it is still open at this snapshot's cutoff, and its latest answer then (state, answered at).
+pub type MedicalOutcome<'a> = (&'a str, DateTime<Utc>, bool, Option<(super::answer::AnswerState, DateTime<Utc>)>);
+
+/// Section 11's medical lines: the medical findings of the settlements settled in the previous quarter (`raised_in`)
+/// known at its cutoff, by agency to act; "still open" = open at this snapshot's cutoff (not resolved by a recheck
+/// by then), "confirmed fixed" = FIXED and no longer open; days to fix from each finding's `detected_at`. Pure.
+pub fn medical_agency_findings<'a>(
+    raised_in: &str,
+    findings: impl IntoIterator<Item = MedicalOutcome<'a>>,
+) -> Vec<AgencyFindings> {
+    tally_by_agency(raised_in, findings)
+}
+
+/// Count (agency, raised at, still open, latest answer) per agency, in byte order of the agency.
+fn tally_by_agency<'a>(raised_in: &str, items: impl IntoIterator<Item = MedicalOutcome<'a>>) -> Vec<AgencyFindings> {
+    use super::answer::AnswerState;
+    let mut by: std::collections::BTreeMap<&str, (AgencyFindings, Vec<i64>)> = std::collections::BTreeMap::new();
+    for (agency, raised_at, again, answer) in items {
+        let (a, days) = by.entry(agency).or_insert_with(|| {
+            (
+                AgencyFindings {
+                    agency: agency.to_owned(),
+                    raised_in: raised_in.to_owned(),
+                    findings: 0,
+                    fixed: 0,
+                    confirmed_fixed: 0,
+                    disputed: 0,
+                    in_progress: 0,
+                    unanswered: 0,
+                    still_open: 0,
+                    median_days_to_fix: None,
+                },
+                Vec::new(),
+            )
+        });
+        a.findings += 1;
+        a.still_open += u64::from(again);
+        match answer {
+            None => a.unanswered += 1,
+            Some((AnswerState::InProgress, _)) => a.in_progress += 1,
+            Some((AnswerState::Disputed, _)) => a.disputed += 1,
+            Some((AnswerState::Fixed, at)) => {
+                a.fixed += 1;
+                a.confirmed_fixed += u64::from(!again);
+                days.push((at - raised_at).num_days());
+            }
+        }
+    }
+    by.into_values()
+        .map(|(mut a, mut days)| {
+            days.sort_unstable();
+            a.median_days_to_fix = (!days.is_empty()).then(|| days[(days.len() - 1) / 2]);
+            a
+        })
+        .collect()
 }
 
 /// One agency's countersignature of the quarter, as kept.
@@ -339,5 +458,70 @@ mod tests {
         assert_eq!(percent(1, 8), Some(13), "12.5 rounds half away from zero");
         assert_eq!(percent(-1, 8), Some(-13));
         assert_eq!(percent(3, 0), None);
+    }
+
+    /// Section 11 by hand: 2023Q2 raised five findings (cutoff 2023-07-05T00:00Z): medical_insurance UNINSURED for
+    /// persons 1, 2, 3 and PREMIUM_SUBSIDY_MISMATCH for 4; education STUDENT_AID_MISSING for 5. Answers at 2023Q3's
+    /// cutoff: 1 FIXED on 07-15 (10 days), 2 FIXED on 08-04 (30 days), 3 DISPUTED, 4 IN_PROGRESS; 5 unanswered.
+    /// 2023Q3 raises 2 (fixed but raised again) and 4 again. medical_insurance: 4 findings, fixed 2, confirmed 1 (only
+    /// person 1 is gone), disputed 1, in progress 1, unanswered 0, still open 2 (persons 2 and 4), median of [10, 30]
+    /// = the lower, 10. education: 1 finding, unanswered, not raised again (still open 0), no median.
+    #[test]
+    fn findings_by_agency_counts_what_became_of_the_previous_quarter() {
+        use crate::domain::answer::AnswerState;
+        use crate::domain::snapshot::CoverageRow;
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let row = |code: &str, p: u8, agency: &str| CoverageRow {
+            code: code.into(),
+            person_key: [p; 32],
+            agency_to_act: agency.into(),
+            county_code: "621022".into(),
+        };
+        let raised = [
+            row("UNINSURED", 1, "medical_insurance"),
+            row("UNINSURED", 2, "medical_insurance"),
+            row("UNINSURED", 3, "medical_insurance"),
+            row("PREMIUM_SUBSIDY_MISMATCH", 4, "medical_insurance"),
+            row("STUDENT_AID_MISSING", 5, "education"),
+        ];
+        let again: std::collections::HashSet<(String, [u8; 32])> =
+            [("UNINSURED".to_owned(), [2; 32]), ("PREMIUM_SUBSIDY_MISMATCH".to_owned(), [4; 32])].into();
+        let answers: LatestAnswers = [
+            (("UNINSURED".to_owned(), [1; 32]), (AnswerState::Fixed, t("2023-07-15T00:00:00Z"))),
+            (("UNINSURED".to_owned(), [2; 32]), (AnswerState::Fixed, t("2023-08-04T00:00:00Z"))),
+            (("UNINSURED".to_owned(), [3; 32]), (AnswerState::Disputed, t("2023-07-06T00:00:00Z"))),
+            (("PREMIUM_SUBSIDY_MISMATCH".to_owned(), [4; 32]), (AnswerState::InProgress, t("2023-07-06T00:00:00Z"))),
+        ]
+        .into();
+        let out = agency_findings("2023Q2", t("2023-07-05T00:00:00Z"), &raised, &again, &answers);
+        assert_eq!(
+            out,
+            [
+                AgencyFindings {
+                    agency: "education".into(),
+                    raised_in: "2023Q2".into(),
+                    findings: 1,
+                    fixed: 0,
+                    confirmed_fixed: 0,
+                    disputed: 0,
+                    in_progress: 0,
+                    unanswered: 1,
+                    still_open: 0,
+                    median_days_to_fix: None,
+                },
+                AgencyFindings {
+                    agency: "medical_insurance".into(),
+                    raised_in: "2023Q2".into(),
+                    findings: 4,
+                    fixed: 2,
+                    confirmed_fixed: 1,
+                    disputed: 1,
+                    in_progress: 1,
+                    unanswered: 0,
+                    still_open: 2,
+                    median_days_to_fix: Some(10),
+                },
+            ]
+        );
     }
 }

@@ -27,6 +27,7 @@ const RECORD_OUTCOME: &str = "/doudi.v1.Coordination/RecordWarningOutcome";
 const LIST_WARNINGS: &str = "/doudi.v1.Coordination/ListWarnings";
 const CREATE_SNAPSHOT: &str = "/doudi.v1.Coordination/CreateSnapshot";
 const SIGN_SNAPSHOT: &str = "/doudi.v1.Coordination/SignSnapshot";
+const LIST_COVERAGE: &str = "/doudi.v1.Coordination/ListCoverageFindings";
 
 /// Longest accepted `warning_id`.
 pub const MAX_WARNING_ID_LEN: usize = 64;
@@ -463,6 +464,45 @@ impl Coordination for CoordinationService {
         Ok(Response::new(pb::MonthlyReportResponse {
             month: r.month.clone(),
             report: Some(super::snapshot::to_struct(&r)?),
+        }))
+    }
+
+    async fn list_coverage_findings(
+        &self,
+        req: Request<pb::ListCoverageFindingsRequest>,
+    ) -> Result<Response<pb::ListCoverageFindingsResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let quarter = super::snapshot::quarter_in(&r.quarter, "quarter")?;
+        let code = if r.code.is_empty() {
+            None
+        } else {
+            Some(crate::domain::coverage::RULES.iter().map(|(c, _)| *c).find(|c| *c == r.code).ok_or_else(|| {
+                invalid("code", format!("{:?} is not a coverage rule code (docs/spec/coordination.md)", r.code))
+            })?)
+        };
+        let division = if r.division_code.is_empty() {
+            None
+        } else {
+            Some(r.division_code.parse::<DivisionCode>().map_err(|e| invalid("division_code", e))?)
+        };
+        if r.page_size < 0 {
+            return Err(invalid("page_size", "must not be negative"));
+        }
+        let input = crate::hub::coverage_findings::CoverageListInput {
+            quarter,
+            division,
+            code,
+            answer: super::medical::answer_filter_in(r.answer)?,
+            page_size: r.page_size as usize,
+            page_token: r.page_token,
+            purpose: r.purpose,
+        };
+        let page = self.hub.list_coverage_findings(&principal, LIST_COVERAGE, input).await?;
+        Ok(Response::new(pb::ListCoverageFindingsResponse {
+            findings: page.findings.iter().map(super::medical::coverage_finding_out).collect(),
+            next_page_token: page.next_page_token,
+            total_size: page.total_size,
         }))
     }
 }

@@ -7,12 +7,13 @@ use super::auth::Authenticator;
 use super::convert::{date_in, id_number_in, program_out, timestamp};
 use super::pb::{self, medical_assistance_server::MedicalAssistance};
 use super::status::invalid;
-use crate::domain::answer::{AnswerFilter, AnswerState, FindingId, FixedBy};
+use crate::domain::answer::{AnswerFilter, AnswerState, AnyFindingId, FindingId, FixedBy};
 use crate::domain::division::DivisionCode;
 use crate::domain::fact::FieldError;
 use crate::domain::medical::{Finding, FindingCode, PolicyParams, Settlement, SettlementCheck, VisitType};
 use crate::domain::money::Money;
 use crate::hub::answers::AnswerInput;
+use crate::hub::coverage_findings::CoverageAnswerInput;
 use crate::hub::{FindingView, Hub, SettlementInput, SettlementOutcome, finding_id_of};
 use crate::store::{FindingFilter, RecheckTally, StoredPolicy};
 
@@ -26,6 +27,7 @@ const LIST: &str = "/doudi.v1.MedicalAssistance/ListFindings";
 const RECHECK: &str = "/doudi.v1.MedicalAssistance/RecheckPeriod";
 const ANSWER: &str = "/doudi.v1.MedicalAssistance/AnswerFinding";
 const ANSWERS: &str = "/doudi.v1.MedicalAssistance/ListFindingAnswers";
+const EXPLAIN: &str = "/doudi.v1.MedicalAssistance/ExplainFinding";
 
 /// Longest accepted `settlement_id`, in characters.
 pub const MAX_SETTLEMENT_ID_LEN: usize = 64;
@@ -406,9 +408,17 @@ impl MedicalAssistance for MedicalService {
                 Some(FixedBy::Settlement { settlement_id: id })
             }
         };
-        let input = AnswerInput { finding, state, fixed_by, reason: r.reason, purpose: r.purpose };
-        let answer = self.hub.answer_finding(&principal, ANSWER, input).await?;
-        Ok(Response::new(pb::AnswerFindingResponse { answer: Some(answer_out(&answer)) }))
+        let answer = match finding {
+            AnyFindingId::Medical(finding) => {
+                let input = AnswerInput { finding, state, fixed_by, reason: r.reason, purpose: r.purpose };
+                answer_out(&self.hub.answer_finding(&principal, ANSWER, input).await?)
+            }
+            AnyFindingId::Coverage(finding) => {
+                let input = CoverageAnswerInput { finding, state, fixed_by, reason: r.reason, purpose: r.purpose };
+                coverage_answer_out(&self.hub.answer_coverage_finding(&principal, ANSWER, input).await?)
+            }
+        };
+        Ok(Response::new(pb::AnswerFindingResponse { answer: Some(answer) }))
     }
 
     async fn list_finding_answers(
@@ -417,12 +427,66 @@ impl MedicalAssistance for MedicalService {
     ) -> Result<Response<pb::ListFindingAnswersResponse>, Status> {
         let principal = self.auth.principal(&req)?;
         let r = req.into_inner();
-        let id = finding_id_in(&r.finding_id)?;
-        let (view, answers) = self.hub.finding_answers(&principal, ANSWERS, &id, &r.purpose).await?;
-        Ok(Response::new(pb::ListFindingAnswersResponse {
-            finding: Some(finding_out(&view)),
-            answers: answers.iter().map(answer_out).collect(),
-        }))
+        match finding_id_in(&r.finding_id)? {
+            AnyFindingId::Medical(id) => {
+                let (view, answers) = self.hub.finding_answers(&principal, ANSWERS, &id, &r.purpose).await?;
+                Ok(Response::new(pb::ListFindingAnswersResponse {
+                    finding: Some(finding_out(&view)),
+                    answers: answers.iter().map(answer_out).collect(),
+                    coverage_finding: None,
+                }))
+            }
+            AnyFindingId::Coverage(id) => {
+                let (mut view, answers) =
+                    self.hub.coverage_finding_answers(&principal, ANSWERS, &id, &r.purpose).await?;
+                view.answer = None;
+                Ok(Response::new(pb::ListFindingAnswersResponse {
+                    finding: None,
+                    answers: answers.iter().map(coverage_answer_out).collect(),
+                    coverage_finding: Some(coverage_finding_out(&view)),
+                }))
+            }
+        }
+    }
+
+    async fn explain_finding(
+        &self,
+        req: Request<pb::ExplainFindingRequest>,
+    ) -> Result<Response<pb::ExplainFindingResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let r = req.into_inner();
+        let e = match finding_id_in(&r.finding_id)? {
+            AnyFindingId::Medical(id) => self.hub.explain_medical_finding(&principal, EXPLAIN, &id, &r.purpose).await?,
+            AnyFindingId::Coverage(id) => {
+                self.hub.explain_coverage_finding(&principal, EXPLAIN, &id, &r.purpose).await?
+            }
+        };
+        Ok(Response::new(explanation_out(&e)))
+    }
+}
+
+/// An explanation → wire (`ExplainFinding`).
+pub fn explanation_out(e: &crate::domain::explain::Explanation) -> pb::ExplainFindingResponse {
+    let l = |l: &crate::domain::explain::Line| pb::ExplanationLine {
+        name: l.name.clone(),
+        en: l.en.clone(),
+        zh: l.zh.clone(),
+        value: l.value.clone(),
+    };
+    pb::ExplainFindingResponse {
+        finding_id: e.finding_id.clone(),
+        code: e.code.clone(),
+        agency_to_act: e.agency_to_act.clone(),
+        inputs: e.inputs.iter().map(l).collect(),
+        parameters: e.parameters.iter().map(l).collect(),
+        steps: e.steps.iter().map(l).collect(),
+        test: Some(l(&e.test)),
+        recomputed_expected: e.recomputed_expected.clone().unwrap_or_default(),
+        recomputed_actual: e.recomputed_actual.clone().unwrap_or_default(),
+        stored_expected: e.stored_expected.clone().unwrap_or_default(),
+        stored_actual: e.stored_actual.clone().unwrap_or_default(),
+        raised: e.raised,
+        matches_stored: e.matches_stored,
     }
 }
 
@@ -455,14 +519,18 @@ pub fn settlement_out(
     }
 }
 
-fn finding_id_in(s: &str) -> Result<FindingId, Status> {
+fn finding_id_in(s: &str) -> Result<AnyFindingId, Status> {
     if s.is_empty() {
-        return Err(invalid("finding_id", "is required (Finding.finding_id, medical/<agency>/<settlement_id>/<code>)"));
+        return Err(invalid(
+            "finding_id",
+            "is required (Finding.finding_id, medical/<agency>/<settlement_id>/<code>, or CoverageFinding.finding_id, \
+             coverage/<quarter>/<code>/<person key>)",
+        ));
     }
     if s.chars().count() > 200 {
         return Err(invalid("finding_id", "is longer than 200 characters"));
     }
-    FindingId::parse(s).map_err(|e| invalid("finding_id", e))
+    AnyFindingId::parse(s).map_err(|e| invalid("finding_id", e))
 }
 
 fn fact_version_in(v: &pb::FactVersionRef) -> Result<FixedBy, Status> {
@@ -479,7 +547,7 @@ fn fact_version_in(v: &pb::FactVersionRef) -> Result<FixedBy, Status> {
     Ok(FixedBy::FactVersion { agency: v.agency.clone(), fact_id: v.fact_id.clone(), source_version })
 }
 
-fn answer_filter_in(v: i32) -> Result<Option<AnswerFilter>, Status> {
+pub(crate) fn answer_filter_in(v: i32) -> Result<Option<AnswerFilter>, Status> {
     use pb::AnswerFilter as P;
     Ok(match P::try_from(v) {
         Ok(P::Unspecified) => None,
@@ -492,6 +560,30 @@ fn answer_filter_in(v: i32) -> Result<Option<AnswerFilter>, Status> {
 }
 
 fn answer_out(a: &crate::store::FindingAnswer) -> pb::FindingAnswer {
+    answer_fields_out(a.finding.to_id_string(), a)
+}
+
+fn coverage_answer_out(a: &crate::store::CoverageAnswer) -> pb::FindingAnswer {
+    answer_fields_out(a.finding.to_id_string(), a)
+}
+
+/// A coverage finding → wire (`ListCoverageFindings`, `ListFindingAnswers`).
+pub fn coverage_finding_out(v: &crate::hub::coverage_findings::CoverageFindingView) -> pb::CoverageFinding {
+    let f = &v.finding;
+    pb::CoverageFinding {
+        finding_id: f.id.to_id_string(),
+        quarter: f.id.quarter.to_string(),
+        code: f.id.code.to_owned(),
+        id_number: v.id_number.as_str().to_owned(),
+        person_key: hex::encode(f.id.person_key),
+        county_code: f.county_code.clone(),
+        agency_to_act: f.agency_to_act.clone(),
+        answer: v.answer.as_ref().map(coverage_answer_out),
+    }
+}
+
+/// The wire form of an answer version, given its finding's id.
+fn answer_fields_out<Id>(finding_id: String, a: &crate::store::Answer<Id>) -> pb::FindingAnswer {
     let state = match a.state {
         AnswerState::InProgress => pb::AnswerState::InProgress,
         AnswerState::Fixed => pb::AnswerState::Fixed,
@@ -510,7 +602,7 @@ fn answer_out(a: &crate::store::FindingAnswer) -> pb::FindingAnswer {
         }),
     });
     pb::FindingAnswer {
-        finding_id: a.finding.to_id_string(),
+        finding_id,
         version: a.version,
         state: state as i32,
         fixed_by: fix,

@@ -6,8 +6,8 @@ use chrono::Utc;
 
 use super::{Hub, HubError, audit_of, check_purpose, scoped_prefix, storage_prefix};
 use crate::domain::agency::Principal;
-use crate::domain::answer::{AnswerState, FindingId, FixedBy, check_reason, may_answer};
-use crate::domain::policy::MedicalRight;
+use crate::domain::answer::{AnswerState, FindingId, FixedBy, check_reason};
+use crate::domain::policy::{MedicalRight, may_answer};
 use crate::store::{FindingAnswer, StoredFinding};
 
 /// An `AnswerFinding` request, decoded.
@@ -133,7 +133,7 @@ impl Hub {
         Ok((super::FindingView { finding, id_number, answer: None }, answers))
     }
 
-    fn require_answerer(&self, principal: &Principal) -> Result<(), HubError> {
+    pub(super) fn require_answerer(&self, principal: &Principal) -> Result<(), HubError> {
         if self.policy.may_medical(principal.agency(), MedicalRight::ReadFindings) {
             Ok(())
         } else {
@@ -146,7 +146,11 @@ impl Hub {
 
     /// The stored finding `id`, if the caller's scope holds it. NOT_FOUND when not stored; PERMISSION_DENIED for a
     /// county office and a finding outside its county.
-    async fn answerable_finding(&self, principal: &Principal, id: &FindingId) -> Result<StoredFinding, HubError> {
+    pub(super) async fn answerable_finding(
+        &self,
+        principal: &Principal,
+        id: &FindingId,
+    ) -> Result<StoredFinding, HubError> {
         let finding = self
             .store
             .finding(id)

@@ -171,7 +171,7 @@ impl Hub {
 
     /// The standards of `year` against `year − 1`, and the monthly standards of `year` for BENEFIT_ABOVE_STANDARD
     /// (yearly amounts / 12, half-up).
-    async fn standards(&self, year: i32) -> Result<(Vec<StandardChange>, MonthlyStandards), HubError> {
+    pub(super) async fn standards(&self, year: i32) -> Result<(Vec<StandardChange>, MonthlyStandards), HubError> {
         let rows = self.store.list_standards(None).await?;
         let mut changes = Vec::new();
         let mut monthly = MonthlyStandards::new();
@@ -476,7 +476,16 @@ pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<Quarte
             version: s.version,
         })
         .collect();
+    let (findings_by_agency, medical_findings_by_agency) = match &h.previous_quarter {
+        Some(p) => (
+            findings_by_agency(store, p, &q, h.knowledge_cutoff).await?,
+            medical_findings_by_agency(store, p, h.knowledge_cutoff).await?,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
     Ok(QuarterlySummary {
+        findings_by_agency,
+        medical_findings_by_agency,
         quarter: q,
         as_of: h.as_of,
         knowledge_cutoff: h.knowledge_cutoff,
@@ -496,4 +505,45 @@ pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<Quarte
         },
         countersignatures,
     })
+}
+
+/// Section 11 of the summary of `quarter` (frozen at `cutoff`): what became of the coverage findings of `previous`,
+/// by agency, from the answers as they stood at `cutoff` (the answer log is append-only, each version with its
+/// `answered_at`, so the section is the same whenever it is computed; docs/findings.md) and this snapshot's rows.
+async fn findings_by_agency(
+    store: &Store,
+    previous: &str,
+    quarter: &str,
+    cutoff: chrono::DateTime<Utc>,
+) -> Result<Vec<crate::domain::summary::AgencyFindings>, HubError> {
+    let p = store.snapshot(previous).await?.ok_or_else(|| corrupt(format!("previous snapshot {previous} missing")))?;
+    let raised = store.snapshot_coverage_rows(previous).await?;
+    let again: std::collections::HashSet<(String, [u8; 32])> =
+        store.snapshot_coverage_rows(quarter).await?.into_iter().map(|r| (r.code, r.person_key)).collect();
+    let answers: std::collections::HashMap<_, _> = store
+        .coverage_answers_as_of(previous, cutoff)
+        .await?
+        .into_iter()
+        .map(|a| ((a.finding.code.to_owned(), a.finding.person_key), (a.state, a.answered_at)))
+        .collect();
+    Ok(crate::domain::summary::agency_findings(previous, p.knowledge_cutoff, &raised, &again, &answers))
+}
+
+/// Section 11, medical: the medical findings of the settlements settled in the `previous` quarter and known at its
+/// cutoff, by agency to act, with their answers and their state (open or resolved by a recheck) at `cutoff`.
+async fn medical_findings_by_agency(
+    store: &Store,
+    previous: &str,
+    cutoff: chrono::DateTime<Utc>,
+) -> Result<Vec<crate::domain::summary::AgencyFindings>, HubError> {
+    let p = store.snapshot(previous).await?.ok_or_else(|| corrupt(format!("previous snapshot {previous} missing")))?;
+    let q: Quarter = previous.parse().map_err(|_| corrupt(format!("previous quarter {previous}")))?;
+    let rows = store.medical_findings_as_of(q.first_day(), q.last_day(), p.knowledge_cutoff, cutoff).await?;
+    Ok(crate::domain::summary::medical_agency_findings(
+        previous,
+        rows.iter().map(|(f, a)| {
+            let open = f.resolved_at.is_none_or(|r| r > cutoff);
+            (f.agency_to_act.as_str(), f.detected_at, open, a.as_ref().map(|a| (a.state, a.answered_at)))
+        }),
+    ))
 }

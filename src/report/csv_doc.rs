@@ -44,8 +44,9 @@ mod tests {
     fn quarterly_csv_blocks_carry_the_section_and_plain_numbers() {
         let text = String::from_utf8(render_quarterly(&example::quarterly(), Format::Csv).unwrap()).unwrap();
         // 1 report + 1 headline + 1 county × program + 1 change + 1 coverage + 3 medical + 2 fund + 2 warnings
-        // + 1 late + 1 standards + 2 snapshot (hashes, countersignatures) = 16 blocks.
-        assert_eq!(text.split("\n\n").count(), 16);
+        // + 1 late + 1 standards + 2 snapshot (hashes, countersignatures) + 2 findings by agency (coverage, medical)
+        // = 18 blocks.
+        assert_eq!(text.split("\n\n").count(), 18);
         assert!(text.starts_with("section,indicator,value\nreport,quarter,2023Q2\nreport,as_of,2023-06-30\n"));
 
         let headline = block_rows(&text, "headline");
@@ -75,6 +76,19 @@ mod tests {
         assert_eq!(signed[0], ["section", "agency", "signed_at", "version"]);
         assert_eq!(signed[1], ["countersignatures", "civil_affairs", "2023-07-06T01:30:00Z", "1"]);
         assert_eq!(signed[2], ["countersignatures", "education", "2023-07-10T08:00:00Z", "2"]);
+
+        // example::quarterly: 2023Q1's 6 findings naming medical_insurance, 3 fixed, 2 confirmed, median 20 days.
+        let by_agency = block_rows(&text, "findings_by_agency");
+        assert_eq!(
+            by_agency[1],
+            ["findings_by_agency", "medical_insurance", "2023Q1", "6", "3", "2", "1", "1", "1", "4", "20"]
+        );
+
+        // example::quarterly: 4 medical findings of 2023Q1, 1 fixed and confirmed, 3 still open, median 12 days.
+        assert_eq!(
+            block_rows(&text, "medical_findings_by_agency")[1],
+            ["medical_findings_by_agency", "medical_insurance", "2023Q1", "4", "1", "1", "1", "0", "2", "3", "12"]
+        );
 
         let standards = block_rows(&text, "standards");
         assert_eq!(

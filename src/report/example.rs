@@ -6,9 +6,9 @@ use chrono::{NaiveDate, TimeZone, Utc};
 
 use crate::domain::money::Money;
 use crate::domain::summary::{
-    CodeCount, Count, Countersigned, CountyCodeCount, CountyCount, CountyProgramRow, CoverageRow, FundReportRow,
-    FundReportSection, FundReportTotal, Headline, LateCorrection, MedicalSection, MonthlyReport, ProgramChange,
-    QuarterlySummary, SnapshotHashes, StandardChange, Tiers, WarningSection,
+    AgencyFindings, CodeCount, Count, Countersigned, CountyCodeCount, CountyCount, CountyProgramRow, CoverageRow,
+    FundReportRow, FundReportSection, FundReportTotal, Headline, LateCorrection, MedicalSection, MonthlyReport,
+    ProgramChange, QuarterlySummary, SnapshotHashes, StandardChange, Tiers, WarningSection,
 };
 
 /// `Money` from its wire form; the examples' literals are all valid.
@@ -270,6 +270,35 @@ pub fn quarterly() -> QuarterlySummary {
                 version: 2,
             },
         ],
+        // 2023Q1 raised 6 findings naming medical_insurance: 3 fixed (2 no longer raised by 2023Q2), 1 disputed, 1 in
+        // progress, 1 unanswered; 4 raised again (1 fixed + disputed + in progress + unanswered); fixed after 9, 20
+        // and 41 days: median 20.
+        findings_by_agency: vec![AgencyFindings {
+            agency: "medical_insurance".into(),
+            raised_in: "2023Q1".into(),
+            findings: 6,
+            fixed: 3,
+            confirmed_fixed: 2,
+            disputed: 1,
+            in_progress: 1,
+            unanswered: 1,
+            still_open: 4,
+            median_days_to_fix: Some(20),
+        }],
+        // 2023Q1's settlements raised 4 medical findings naming medical_insurance: 1 fixed and resolved by a recheck
+        // (confirmed) after 12 days, 1 disputed, 2 unanswered; 3 still open at 2023Q2's cutoff.
+        medical_findings_by_agency: vec![AgencyFindings {
+            agency: "medical_insurance".into(),
+            raised_in: "2023Q1".into(),
+            findings: 4,
+            fixed: 1,
+            confirmed_fixed: 1,
+            disputed: 1,
+            in_progress: 0,
+            unanswered: 2,
+            still_open: 3,
+            median_days_to_fix: Some(12),
+        }],
     }
 }
 

@@ -363,7 +363,8 @@ fn findings_by_code_table(key: &'static str, caption: Option<&'static str>, rows
     }
 }
 
-/// The quarterly summary as a document: sections 1–10 of docs/spec/coordination.md "Quarterly summary".
+/// The quarterly summary as a document: sections 1–10 of docs/spec/coordination.md "Quarterly summary" and, when
+/// there is a previous quarter, section 11 (docs/findings.md).
 pub(crate) fn quarterly(s: &QuarterlySummary) -> Document {
     let names = county_names(&s.by_county_program);
     let h = &s.headline;
@@ -577,6 +578,65 @@ pub(crate) fn quarterly(s: &QuarterlySummary) -> Document {
         });
     }
     let section = |number, id, en, zh, note, tables| Section { number, id, en, zh, note, tables };
+    // Section 11 (docs/findings.md): what became of the previous quarter's findings, per agency (coverage, medical).
+    let by_agency = |key: &'static str, caption: &'static str, rows: &[crate::domain::summary::AgencyFindings]| Table {
+        key,
+        caption: Some(caption),
+        columns: vec![
+            col("agency", "Agency 部门"),
+            col("raised_in", "Raised in 发现季度"),
+            col("findings", "Findings 问题数"),
+            col("fixed", "Fixed 已整改"),
+            col("confirmed_fixed", "Confirmed fixed 经核实整改"),
+            col("disputed", "Disputed 有异议"),
+            col("in_progress", "In progress 整改中"),
+            col("unanswered", "Unanswered 未答复"),
+            col("still_open", "Still open 仍存在"),
+            col("median_days_to_fix", "Median days to fix 整改天数中位数"),
+        ],
+        rows: rows
+            .iter()
+            .map(|a| {
+                vec![
+                    Cell::text(&a.agency),
+                    Cell::text(&a.raised_in),
+                    Cell::int(a.findings),
+                    Cell::int(a.fixed),
+                    Cell::int(a.confirmed_fixed),
+                    Cell::int(a.disputed),
+                    Cell::int(a.in_progress),
+                    Cell::int(a.unanswered),
+                    Cell::int(a.still_open),
+                    a.median_days_to_fix.map_or(Cell::Missing, |d| Cell::int(d.max(0) as u64)),
+                ]
+            })
+            .collect(),
+    };
+    let mut by_agency_tables = Vec::new();
+    if !s.findings_by_agency.is_empty() {
+        by_agency_tables.push(by_agency("findings_by_agency", "Coverage findings 覆盖核查问题", &s.findings_by_agency));
+    }
+    if !s.medical_findings_by_agency.is_empty() {
+        by_agency_tables.push(by_agency(
+            "medical_findings_by_agency",
+            "Medical findings 医疗救助问题",
+            &s.medical_findings_by_agency,
+        ));
+    }
+    let mut sections = Vec::new();
+    if !by_agency_tables.is_empty() {
+        sections.push(section(
+            11,
+            "findings_by_agency",
+            "Findings by agency",
+            "分部门整改情况",
+            Some(
+                "The previous quarter's findings; answers as they stood at this snapshot's cutoff; confirmed fixed = \
+                 coverage: not raised again by this snapshot, medical: resolved by a recheck by its cutoff.",
+            ),
+            by_agency_tables,
+        ));
+    }
     Document {
         title: format!("Quarterly summary 季度调度汇总 {}", s.quarter),
         meta,
@@ -620,7 +680,10 @@ pub(crate) fn quarterly(s: &QuarterlySummary) -> Document {
             ),
             section(9, "standards", "Standards", "保障标准", None, vec![standards]),
             section(10, "snapshot", "Snapshot", "快照", None, snapshot_tables),
-        ],
+        ]
+        .into_iter()
+        .chain(sections)
+        .collect(),
     }
 }
 

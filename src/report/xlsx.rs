@@ -163,6 +163,7 @@ mod tests {
                 "8 Late corrections 迟到更正",
                 "9 Standards 保障标准",
                 "10 Snapshot 快照",
+                "11 Findings by agency 分部门整改情况",
             ]
         );
 

@@ -501,6 +501,88 @@ pub trait FindingAnswerStore: Send + Sync {
         &self,
         ids: &[crate::domain::answer::FindingId],
     ) -> Result<Vec<FindingAnswer>, StoreError>;
+
+    /// Section 11 of the summary (docs/findings.md): the medical findings of settlements settled in `[from, to]` and
+    /// detected at or before `known_at` (the previous snapshot's cutoff), each with its latest answer as it stood at
+    /// `at` (the newest version with `answered_at <= at`). Two read statements, no transaction.
+    async fn medical_findings_as_of(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        known_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<(StoredFinding, Option<FindingAnswer>)>, StoreError>;
+
+    /// What a medical finding's explanation is recomputed from (issue 19 item 3): every settlement of `person` (any
+    /// agency) and their current `assistance` and `medical_insurance` fact versions — the inputs of the recheck. Two
+    /// read statements, no transaction. `Corrupt` for a stored value that does not read back.
+    async fn medical_inputs(&self, person: &PersonKey) -> Result<MedicalInputs, StoreError>;
+}
+
+/// Answers to the coverage findings of snapshots (migration 0020, docs/findings.md): the agency a coverage finding
+/// names records IN_PROGRESS, FIXED (a fact version, checked by the hub) or DISPUTED; every answer is a new version,
+/// never overwritten. The findings themselves are the snapshot's `coverage` rows (migration 0006), which never change.
+/// Written once for both backends (`store/sql/coverage_answers.rs`, expanded in each backend's `coverage_answers.rs`).
+#[async_trait]
+pub trait CoverageAnswerStore: Send + Sync {
+    /// The coverage finding `id` (a row of its snapshot's `coverage` section, with the snapshot's `as_of` and
+    /// cutoff), or `None`. One read statement, no transaction.
+    async fn coverage_finding(
+        &self,
+        id: &crate::domain::answer::CoverageFindingId,
+    ) -> Result<Option<StoredCoverageFinding>, StoreError>;
+
+    /// The fact version (`agency`, `fact_id`, `source_version`) as stored (person, `recorded_at`, `valid_from`);
+    /// `None` when not stored. One read statement, no transaction.
+    async fn fact_version_seen(
+        &self,
+        agency: &str,
+        fact_id: &str,
+        source_version: i64,
+    ) -> Result<Option<FactVersionSeen>, StoreError>;
+
+    /// Keep `answer` (its `version` ignored) as the next version of its finding (`MAX(version) + 1`) and append
+    /// `audit(version)` (lane 0), in one write transaction; returns the version kept, or `None` (nothing written)
+    /// when the finding is not a stored coverage row.
+    async fn add_coverage_answer(
+        &self,
+        answer: &CoverageAnswer,
+        audit: &(dyn Fn(i64) -> AuditRecord + Send + Sync),
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Every version of the answers to `id`, oldest first; empty when none. One read statement.
+    async fn coverage_answers(
+        &self,
+        id: &crate::domain::answer::CoverageFindingId,
+    ) -> Result<Vec<CoverageAnswer>, StoreError>;
+
+    /// The coverage findings matching `filter`, each with its latest answer, in (code, person key) byte order, those
+    /// after `after` only, at most `limit`. One read statement.
+    async fn list_coverage_findings(
+        &self,
+        filter: &CoverageFindingFilter,
+        after: Option<(&str, [u8; 32])>,
+        limit: usize,
+    ) -> Result<Vec<(StoredCoverageFinding, Option<CoverageAnswer>)>, StoreError>;
+
+    /// Number of coverage findings matching `filter`. One read statement.
+    async fn count_coverage_findings(&self, filter: &CoverageFindingFilter) -> Result<i64, StoreError>;
+
+    /// Every coverage row of `quarter`'s snapshot (any order; empty when not frozen).
+    async fn snapshot_coverage_rows(
+        &self,
+        quarter: &str,
+    ) -> Result<Vec<crate::domain::snapshot::CoverageRow>, StoreError>;
+
+    /// For every finding of `quarter` answered at or before `at`: its latest answer as it stood at `at` (the newest
+    /// version with `answered_at <= at`), any order. One read statement.
+    /// The status rows of `person` in `quarter`'s snapshot, each with the fact version it pins (payload, validity,
+    /// `recorded_at`; joined on agency, fact id and source version), by agency and fact id: what a coverage finding's
+    /// explanation is recomputed from. Empty when none. One read statement.
+    async fn coverage_inputs(&self, quarter: &str, person: &[u8; 32]) -> Result<Vec<CoverageInput>, StoreError>;
+
+    async fn coverage_answers_as_of(&self, quarter: &str, at: DateTime<Utc>)
+    -> Result<Vec<CoverageAnswer>, StoreError>;
 }
 
 /// Retention (migration 0015, docs/retention.md): the periods per kind of record, legal holds, and the resumable purge.
@@ -626,6 +708,7 @@ pub trait Storage:
     + AdminStore
     + CountersignStore
     + FindingAnswerStore
+    + CoverageAnswerStore
     + 'static
 {
 }
@@ -646,6 +729,7 @@ impl<T> Storage for T where
         + AdminStore
         + CountersignStore
         + FindingAnswerStore
+        + CoverageAnswerStore
         + 'static
 {
 }

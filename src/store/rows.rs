@@ -599,14 +599,15 @@ pub struct StoredHold {
 pub type PurgeAudit<'a> = &'a (dyn Fn(u64) -> AuditRecord + Send + Sync);
 
 // ---- Answers to findings (migration 0019, docs/findings.md) ----
-/// An answer to a medical finding, to keep or as kept (`version` 0 until kept).
+/// An answer to a finding, to keep or as kept (`version` 0 until kept): [`FindingAnswer`] (medical, migration 0019)
+/// and [`CoverageAnswer`] (coverage, migration 0020).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FindingAnswer {
-    pub finding: crate::domain::answer::FindingId,
+pub struct Answer<Id> {
+    pub finding: Id,
     /// 1 for the finding's first answer, then 2, 3, …; every version is kept.
     pub version: i64,
     pub state: crate::domain::answer::AnswerState,
-    /// FIXED only: what fixes it, as checked by the hub.
+    /// FIXED only: what fixes it, as checked by the hub (a coverage finding: a fact version only).
     pub fixed_by: Option<crate::domain::answer::FixedBy>,
     /// DISPUTED's reason, or a note ('' when none).
     pub reason: String,
@@ -614,4 +615,93 @@ pub struct FindingAnswer {
     pub answered_at: DateTime<Utc>,
     /// The SPIFFE ID of the caller that answered.
     pub answered_by: String,
+}
+
+/// An answer to a medical finding (migration 0019).
+pub type FindingAnswer = Answer<crate::domain::answer::FindingId>;
+
+/// An answer to a coverage finding of a snapshot (migration 0020).
+pub type CoverageAnswer = Answer<crate::domain::answer::CoverageFindingId>;
+
+/// A coverage finding: one row of a snapshot's `coverage` section, with its snapshot's `as_of` and knowledge cutoff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCoverageFinding {
+    pub id: crate::domain::answer::CoverageFindingId,
+    pub agency_to_act: String,
+    /// GB/T 2260 county code (6 digits) of the person's first status row.
+    pub county_code: String,
+    /// The snapshot's `as_of` (the quarter's last day).
+    pub as_of: NaiveDate,
+    /// The snapshot's knowledge cutoff: the finding was raised then.
+    pub knowledge_cutoff: DateTime<Utc>,
+}
+
+/// Filter of the coverage findings of one snapshot (`ListCoverageFindings`).
+#[derive(Debug, Clone)]
+pub struct CoverageFindingFilter {
+    pub quarter: crate::domain::calendar::Quarter,
+    /// Only findings naming this agency; `None` = every agency.
+    pub agency_to_act: Option<String>,
+    /// County code prefix; empty = all.
+    pub division_prefix: String,
+    /// Only this rule code.
+    pub code: Option<&'static str>,
+    /// Only findings without an answer, or whose latest answer is in a state; `None` = all.
+    pub answer: Option<crate::domain::answer::AnswerFilter>,
+}
+
+/// A fact version as stored, for a FIXED claim: its person, when the hub recorded it, from when it is in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactVersionSeen {
+    pub person_key: PersonKey,
+    pub recorded_at: DateTime<Utc>,
+    pub valid_from: NaiveDate,
+}
+
+/// What a medical finding's explanation is recomputed from (issue 19 item 3): the person's stored settlements and
+/// their current `assistance` and `medical_insurance` fact versions, the same inputs as the recheck's.
+#[derive(Debug, Clone, Default)]
+pub struct MedicalInputs {
+    pub settlements: Vec<InputSettlement>,
+    pub facts: Vec<InputFact>,
+}
+
+/// A stored settlement with its agency, arrival and content hash.
+#[derive(Debug, Clone)]
+pub struct InputSettlement {
+    pub agency: String,
+    pub settlement: Settlement,
+    pub received_at: DateTime<Utc>,
+    pub content_hash: [u8; 32],
+}
+
+/// A current fact version of kind `assistance` or `medical_insurance`, with its identity and content hash.
+#[derive(Debug, Clone)]
+pub struct InputFact {
+    pub agency: String,
+    pub fact_id: String,
+    pub source_version: i64,
+    pub kind: String,
+    pub program: Option<String>,
+    pub status: Option<String>,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+    pub content_hash: [u8; 32],
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A status row of a snapshot (docs/snapshot-format.md) with the fact version it pins: what a coverage finding's
+/// explanation is recomputed from.
+#[derive(Debug, Clone)]
+pub struct CoverageInput {
+    pub agency: String,
+    pub fact_id: String,
+    pub source_version: i64,
+    pub kind: String,
+    pub content_hash: [u8; 32],
+    /// The fact version's payload (canonical JSON), `valid_from`, `valid_to` and `recorded_at`.
+    pub payload: String,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+    pub recorded_at: DateTime<Utc>,
 }

@@ -20,6 +20,7 @@
 //! | `a_calendar_load_planned_from_stale_versions_is_raced` | `load_calendar_notice`: versions 1, 2 of a year; `Raced` and nothing written when planned from stale versions; the plan sees the warnings received since `warnings_since` and its changes are stored |
 //! | `warnings_and_fund_reports_keep_their_identity_rules` | `push_warnings` (ACCEPTED / DUPLICATE / CONFLICT), `update_warning` from a state, `submit_fund_report` versions |
 //! | `countersignatures_are_kept_as_versions_only_over_the_snapshots_hash` | `CountersignStore`: `add_snapshot_signature` refuses (None, nothing written) an unfrozen quarter and another hash, keeps versions 1, 2 per (quarter, agency) with one audit event each; `snapshot_signatures` returns each agency's newest version byte for byte |
+//! | `coverage_answers_are_versions_of_a_snapshot_row_and_read_as_of_an_instant` | `CoverageAnswerStore`: `coverage_finding` reads a snapshot's coverage row with its `as_of` and cutoff; `add_coverage_answer` refuses (None, nothing written) a row the snapshot does not hold and keeps versions 1, 2 with one audit event each; `coverage_answers`, `list_coverage_findings` / `count_coverage_findings` by latest answer and county, paged in (code, person key) order; `coverage_answers_as_of` the version standing at an instant; `coverage_inputs` the status rows with their versions |
 //! | `retention_purges_in_chunks_keeps_tombstones_and_spares_holds` | `RetentionStore`: sourced defaults, `set_retention` audited and floored, holds placed and released (kept), `purge_due` / `purge_chunk` per kind: chunks of what is due and not held, the change log cut at its start but never its head, fact versions only once no change refers to them, tombstones that keep snapshots verifying |
 
 use std::collections::BTreeMap;
@@ -1658,4 +1659,101 @@ async fn countersignatures_are_kept_as_versions_only_over_the_snapshots_hash() {
     };
     assert_eq!(got, vec![want(&c1, 1), want(&e2, 2)]);
     assert!(s.snapshot_signatures("2023Q3").await.unwrap().is_empty());
+}
+
+// ---- CoverageAnswerStore ----
+
+#[apply(e2e!)]
+#[tokio::test]
+async fn coverage_answers_are_versions_of_a_snapshot_row_and_read_as_of_an_instant() {
+    use doudi::domain::answer::{AnswerFilter, AnswerState, CoverageFindingId, FixedBy};
+    let db = open().await;
+    let s = &db.store;
+    let facts = quarter_facts(&db);
+    db.push(&facts).await;
+    let cutoff = now();
+    created(freeze(&db, "2023Q2", d(2023, 6, 30), cutoff).await);
+    // quarter_facts: three ACTIVE dibao persons (A, B in 621021, U in 621022) without medical insurance, all aged
+    // 16–59 without a pension fact: three UNINSURED rows (docs/spec/coordination.md), agency medical_insurance.
+    let key = |i: usize| *facts[i].person_key.as_bytes();
+    let id = |i: usize| CoverageFindingId { quarter: "2023Q2".parse().unwrap(), code: "UNINSURED", person_key: key(i) };
+    let f = s.coverage_finding(&id(2)).await.unwrap().expect("U's row");
+    assert_eq!((f.agency_to_act.as_str(), f.county_code.as_str()), ("medical_insurance", "621022"));
+    assert_eq!((f.as_of, f.knowledge_cutoff), (d(2023, 6, 30), cutoff));
+    let absent = CoverageFindingId { code: "TEKUN_EMPLOYED", ..id(2) };
+    assert_eq!(s.coverage_finding(&absent).await.unwrap(), None);
+
+    let answer = |i: usize, state, fixed_by, at: DateTime<Utc>| CoverageAnswer {
+        finding: id(i),
+        version: 0,
+        state,
+        fixed_by,
+        reason: String::new(),
+        answered_at: at,
+        answered_by: "spiffe://test/agency/medical_insurance".into(),
+    };
+    let audit = |v: i64| record("medical_insurance", &format!("AnswerFinding v{v}"), vec![]);
+    let events = s.audit_count().await.unwrap();
+    let t1 = DateTime::from_timestamp_micros(1_701_400_000_000_001).unwrap();
+    let t2 = DateTime::from_timestamp_micros(1_701_400_000_000_002).unwrap();
+    // A row the snapshot does not hold: nothing written.
+    let mut stray = answer(2, AnswerState::InProgress, None, t1);
+    stray.finding = absent.clone();
+    assert_eq!(s.add_coverage_answer(&stray, &audit).await.unwrap(), None);
+    assert_eq!(s.audit_count().await.unwrap(), events);
+    // U: IN_PROGRESS at t1 (v1), FIXED by a fact version at t2 (v2); A: DISPUTED at t1 (v1); B unanswered.
+    let fix = FixedBy::FactVersion { agency: "medical_insurance".into(), fact_id: "M/1".into(), source_version: 3 };
+    assert_eq!(s.add_coverage_answer(&answer(2, AnswerState::InProgress, None, t1), &audit).await.unwrap(), Some(1));
+    let fixed = answer(2, AnswerState::Fixed, Some(fix.clone()), t2);
+    assert_eq!(s.add_coverage_answer(&fixed, &audit).await.unwrap(), Some(2));
+    assert_eq!(s.add_coverage_answer(&answer(0, AnswerState::Disputed, None, t1), &audit).await.unwrap(), Some(1));
+    assert_eq!(s.audit_count().await.unwrap(), events + 3);
+    let history = s.coverage_answers(&id(2)).await.unwrap();
+    assert_eq!(
+        history.iter().map(|a| (a.version, a.state)).collect::<Vec<_>>(),
+        [(1, AnswerState::InProgress), (2, AnswerState::Fixed)]
+    );
+    assert_eq!((history[1].fixed_by.as_ref(), history[1].answered_at), (Some(&fix), t2));
+
+    // Listing by latest answer, county and page.
+    let filter = |answer, prefix: &str| CoverageFindingFilter {
+        quarter: "2023Q2".parse().unwrap(),
+        agency_to_act: Some("medical_insurance".into()),
+        division_prefix: prefix.into(),
+        code: None,
+        answer,
+    };
+    let keys_of = |rows: Vec<(StoredCoverageFinding, Option<CoverageAnswer>)>| {
+        rows.into_iter().map(|(f, a)| (f.id.person_key, a.map(|a| a.version))).collect::<Vec<_>>()
+    };
+    let mut all = vec![(key(0), Some(1)), (key(1), None), (key(2), Some(2))];
+    all.sort();
+    assert_eq!(keys_of(s.list_coverage_findings(&filter(None, ""), None, 10).await.unwrap()), all);
+    assert_eq!(s.count_coverage_findings(&filter(None, "")).await.unwrap(), 3);
+    let page = s.list_coverage_findings(&filter(None, ""), Some(("UNINSURED", all[0].0)), 1).await.unwrap();
+    assert_eq!(keys_of(page), [all[1]]);
+    let fixed_only = filter(Some(AnswerFilter::State(AnswerState::Fixed)), "");
+    assert_eq!(keys_of(s.list_coverage_findings(&fixed_only, None, 10).await.unwrap()), [(key(2), Some(2))]);
+    let unanswered = filter(Some(AnswerFilter::Unanswered), "");
+    assert_eq!(keys_of(s.list_coverage_findings(&unanswered, None, 10).await.unwrap()), [(key(1), None)]);
+    assert_eq!(s.count_coverage_findings(&filter(None, "621022")).await.unwrap(), 1);
+    let other_agency = CoverageFindingFilter { agency_to_act: Some("education".into()), ..filter(None, "") };
+    assert_eq!(s.count_coverage_findings(&other_agency).await.unwrap(), 0);
+
+    // As of t1, U's answer was v1 (IN_PROGRESS); as of t2, v2.
+    let mut at_t1: Vec<(i64, AnswerState)> =
+        s.coverage_answers_as_of("2023Q2", t1).await.unwrap().into_iter().map(|a| (a.version, a.state)).collect();
+    at_t1.sort();
+    assert_eq!(at_t1, [(1, AnswerState::InProgress), (1, AnswerState::Disputed)]);
+    let at_t2 = s.coverage_answers_as_of("2023Q2", t2).await.unwrap();
+    assert!(at_t2.iter().any(|a| a.finding == id(2) && a.version == 2));
+    assert_eq!(s.snapshot_coverage_rows("2023Q2").await.unwrap().len(), 3);
+    // U's inputs: its one status row (civil_affairs/U/1) with the version's content hash and payload.
+    let inputs = s.coverage_inputs("2023Q2", &key(2)).await.unwrap();
+    assert_eq!(inputs.len(), 1);
+    assert_eq!(
+        (inputs[0].agency.as_str(), inputs[0].fact_id.as_str(), inputs[0].source_version),
+        ("civil_affairs", "U", 1)
+    );
+    assert_eq!(inputs[0].content_hash, facts[2].content_hash);
 }

@@ -423,10 +423,17 @@ async fn observe(app: &TestApp) -> Vec<Answer> {
             format!("GetQuarterlySummary {quarter}"),
             result(s, |s| {
                 let s = s.into_inner();
+                // Section 11, `findings_by_agency` (issue 19, docs/findings.md), was added after release 0009: a field
+                // added later, not in the fixture's answers, so not compared.
+                let mut summary = s.summary.map(doudi::grpc::snapshot::struct_to_json);
+                if let Some(Value::Object(m)) = &mut summary {
+                    m.remove("findings_by_agency");
+                    m.remove("medical_findings_by_agency");
+                }
                 json!({
                     "quarter": s.quarter,
                     "content_hash": s.content_hash,
-                    "summary": s.summary.map(doudi::grpc::snapshot::struct_to_json),
+                    "summary": summary,
                 })
             }),
         );
@@ -584,6 +591,11 @@ async fn observe(app: &TestApp) -> Vec<Answer> {
             let mut summary = s.summary.map(doudi::grpc::snapshot::struct_to_json).unwrap_or_default();
             summary["knowledge_cutoff"] = json!("(now)");
             summary["snapshot"]["content_hash"] = json!("(covers the cutoff)");
+            // Added after release 0009 (issue 19): not compared, as above.
+            if let Value::Object(m) = &mut summary {
+                m.remove("findings_by_agency");
+                m.remove("medical_findings_by_agency");
+            }
             json!({ "quarter": s.quarter, "summary": summary })
         }),
     );

@@ -116,10 +116,14 @@ mod conformance;
 mod coordination;
 #[path = "../api/countersign.rs"]
 mod countersign;
+#[path = "../api/coverage_answers.rs"]
+mod coverage_answers;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/exchange.rs"]
 mod exchange;
+#[path = "../api/explain.rs"]
+mod explain;
 #[path = "../api/gateway.rs"]
 mod gateway;
 #[path = "../api/hostile.rs"]

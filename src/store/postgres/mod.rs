@@ -24,6 +24,7 @@ mod changes;
 mod coordination;
 mod core;
 mod countersign;
+mod coverage_answers;
 mod facts;
 mod keys;
 mod lanes;
@@ -69,6 +70,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (17, "person_kind_index", include_str!("../../../migrations/postgres/0017_person_kind_index.sql")),
     (18, "snapshot_signatures", include_str!("../../../migrations/postgres/0018_snapshot_signatures.sql")),
     (19, "finding_answers", include_str!("../../../migrations/postgres/0019_finding_answers.sql")),
+    (20, "coverage_answers", include_str!("../../../migrations/postgres/0020_coverage_answers.sql")),
 ];
 
 /// A write transaction holding the hub-wide write lock (`store::sql`).

@@ -172,6 +172,103 @@ macro_rules! answers_store {
                 rows.iter().map(answer_row).collect()
             }
 
+            async fn medical_findings_as_of(
+                &self,
+                from: chrono::NaiveDate,
+                to: chrono::NaiveDate,
+                known_at: DateTime<Utc>,
+                at: DateTime<Utc>,
+            ) -> Result<Vec<(StoredFinding, Option<crate::store::FindingAnswer>)>, StoreError> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {FINDING_COLUMNS} FROM medical_findings WHERE settled_on >= $1 AND settled_on <= $2 \
+                     AND detected_at <= $3"
+                )))
+                .bind(value::date(from))
+                .bind(value::date(to))
+                .bind(value::instant(known_at))
+                .fetch_all(&self.pool)
+                .await?;
+                let findings = rows.iter().map(finding_row).collect::<Result<Vec<_>, _>>()?;
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {} FROM finding_answers a JOIN medical_findings f ON f.agency = a.agency \
+                     AND f.settlement_id = a.settlement_id AND f.code = a.code WHERE f.settled_on >= $1 \
+                     AND f.settled_on <= $2 AND a.answered_at <= $3 AND a.version = (SELECT MAX(m.version) \
+                     FROM finding_answers m WHERE m.agency = a.agency AND m.settlement_id = a.settlement_id \
+                     AND m.code = a.code AND m.answered_at <= $3)",
+                    ANSWER_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
+                )))
+                .bind(value::date(from))
+                .bind(value::date(to))
+                .bind(value::instant(at))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut answers: std::collections::HashMap<crate::domain::answer::FindingId, crate::store::FindingAnswer> =
+                    std::collections::HashMap::new();
+                for r in &rows {
+                    let a = answer_row(r)?;
+                    answers.insert(a.finding.clone(), a);
+                }
+                Ok(findings
+                    .into_iter()
+                    .map(|f| {
+                        let id = crate::domain::answer::FindingId {
+                            agency: f.agency.clone(),
+                            settlement_id: f.settlement_id.clone(),
+                            code: f.code,
+                        };
+                        let a = answers.remove(&id);
+                        (f, a)
+                    })
+                    .collect())
+            }
+
+            async fn medical_inputs(&self, person: &PersonKey) -> Result<crate::store::MedicalInputs, StoreError> {
+                let hash = |table: &'static str, v: Vec<u8>| -> Result<[u8; 32], StoreError> {
+                    v.try_into().map_err(|_| corrupt(table, "content_hash length"))
+                };
+                let mut inputs = crate::store::MedicalInputs::default();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {SETTLEMENT_COLUMNS}, agency, received_at, content_hash FROM settlements WHERE person_key = $1"
+                )))
+                .bind(person.as_bytes().to_vec())
+                .fetch_all(&self.pool)
+                .await?;
+                for r in rows {
+                    inputs.settlements.push(crate::store::InputSettlement {
+                        settlement: settlement_row(&r)?,
+                        agency: r.try_get(15)?,
+                        received_at: value::get_instant(&r, 16)?,
+                        content_hash: hash("settlements", r.try_get(17)?)?,
+                    });
+                }
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT f.agency, f.fact_id, f.source_version, f.kind, f.program, f.status, f.valid_from, \
+                     f.valid_to, f.content_hash, f.recorded_at FROM facts f JOIN persons p ON p.person_id = f.person_id \
+                     WHERE p.person_key = $1 AND f.is_current = {} AND f.kind IN ('assistance', 'medical_insurance') \
+                     ORDER BY f.agency{b}, f.fact_id{b}",
+                    value::TRUE,
+                    b = value::BYTE_ORDER
+                )))
+                .bind(person.as_bytes().to_vec())
+                .fetch_all(&self.pool)
+                .await?;
+                for r in rows {
+                    inputs.facts.push(crate::store::InputFact {
+                        agency: r.try_get(0)?,
+                        fact_id: r.try_get(1)?,
+                        source_version: r.try_get(2)?,
+                        kind: r.try_get(3)?,
+                        program: r.try_get(4)?,
+                        status: r.try_get(5)?,
+                        valid_from: value::get_date(&r, 6, "facts")?,
+                        valid_to: value::get_opt_date(&r, 7, "facts")?,
+                        content_hash: hash("facts", r.try_get(8)?)?,
+                        recorded_at: value::get_instant(&r, 9)?,
+                    });
+                }
+                Ok(inputs)
+            }
+
             async fn latest_finding_answers(
                 &self,
                 ids: &[crate::domain::answer::FindingId],

@@ -21,7 +21,7 @@
 //! | `link_persons` (of `append_audit`) | multi-row statements | UNNEST |
 //!
 //! So a query changes in one place, and the compiler checks it against both drivers. Areas written this way:
-//! `answers`, `audit` (with the append, `append_audit`), `calendar`, `changes`, `coordination`, `countersign`, `facts` (`FactReads`),
+//! `answers`, `coverage_answers`, `audit` (with the append, `append_audit`), `calendar`, `changes`, `coordination`, `countersign`, `facts` (`FactReads`),
 //! `keys`, `medical`, `retention`, `snapshot`, and the person filter of the lists (`push_person_filter`). Each backend keeps only the
 //! statements that differ in substance (named in each macro's docs): the ingest write path (`FactStore`), bulk inserts
 //! and updates (multi-row VALUES or a statement a row on SQLite, UNNEST on PostgreSQL), the snapshot's person pass and
@@ -51,6 +51,8 @@ pub(crate) mod retention;
 mod admin;
 #[macro_use]
 mod countersign;
+#[macro_use]
+mod coverage_answers;
 
 pub(crate) use changes::{COMPARISON_COLUMNS_F, FACT_COLUMNS_F};
 

@@ -8,6 +8,7 @@ mod calendar;
 mod changes;
 mod coordination;
 mod countersign;
+mod coverage_answers;
 mod direct;
 mod facts;
 mod keys;
@@ -69,6 +70,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (17, "person_kind_index", include_str!("../../../migrations/sqlite/0017_person_kind_index.sql")),
     (18, "snapshot_signatures", include_str!("../../../migrations/sqlite/0018_snapshot_signatures.sql")),
     (19, "finding_answers", include_str!("../../../migrations/sqlite/0019_finding_answers.sql")),
+    (20, "coverage_answers", include_str!("../../../migrations/sqlite/0020_coverage_answers.sql")),
 ];
 
 /// Bytes of the database file a comparison read maps (`PRAGMA mmap_size`, set on the reader connection for the read
