@@ -615,3 +615,22 @@ pub struct FindingAnswer {
     /// The SPIFFE ID of the caller that answered.
     pub answered_by: String,
 }
+
+/// A price-index version as stored (migration 0030; issue 18, docs/subsidies.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPriceIndex {
+    pub index: crate::domain::subsidy::PriceIndex,
+    /// 1, 2, … per month; the highest is the one in force.
+    pub version: i64,
+    /// Who pushed it.
+    pub agency: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A linkage rule version as stored (migration 0030): the rule and its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLinkageRule {
+    pub rule: crate::domain::subsidy::LinkageRule,
+    /// The document(s) the values come from.
+    pub source: String,
+}

@@ -354,7 +354,11 @@ async fn two_security_administrators_approve_a_change() {
     // What a hub starting now would use: this request's matrix.
     let (in_force, policy) = doudi::hub::admin::approved_access_matrix(&app.app_hub.store).await.unwrap().unwrap();
     assert_eq!((in_force.id, in_force.payload.as_str()), (c.id, matrix));
-    assert_eq!(policy.agencies().count(), 6, "the six agencies of docs/spec/security.md");
+    assert_eq!(
+        policy.agencies().count(),
+        7,
+        "the six agencies of docs/spec/security.md and development_reform (issue 18)"
+    );
     // Approved already; unknown.
     let carol_cert = app.ca.issue_operator(TRUST_DOMAIN, Role::Security, "carol").unwrap();
     let mut carol = AdminClient::new(connect_as(&app, &carol_cert).await);

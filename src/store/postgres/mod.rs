@@ -30,6 +30,7 @@ mod lanes;
 mod medical;
 mod retention;
 mod snapshot;
+mod subsidy;
 
 use async_trait::async_trait;
 use std::str::FromStr;
@@ -69,6 +70,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (17, "person_kind_index", include_str!("../../../migrations/postgres/0017_person_kind_index.sql")),
     (18, "snapshot_signatures", include_str!("../../../migrations/postgres/0018_snapshot_signatures.sql")),
     (19, "finding_answers", include_str!("../../../migrations/postgres/0019_finding_answers.sql")),
+    (30, "subsidies", include_str!("../../../migrations/postgres/0030_subsidies.sql")),
 ];
 
 /// A write transaction holding the hub-wide write lock (`store::sql`).

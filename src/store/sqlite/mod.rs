@@ -14,6 +14,7 @@ mod keys;
 mod medical;
 mod retention;
 mod snapshot;
+mod subsidy;
 
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -69,6 +70,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (17, "person_kind_index", include_str!("../../../migrations/sqlite/0017_person_kind_index.sql")),
     (18, "snapshot_signatures", include_str!("../../../migrations/sqlite/0018_snapshot_signatures.sql")),
     (19, "finding_answers", include_str!("../../../migrations/sqlite/0019_finding_answers.sql")),
+    (30, "subsidies", include_str!("../../../migrations/sqlite/0030_subsidies.sql")),
 ];
 
 /// Bytes of the database file a comparison read maps (`PRAGMA mmap_size`, set on the reader connection for the read
