@@ -414,3 +414,67 @@ async fn county_figures_against_price_subsidy_fund_reports() {
     assert_eq!((x.persons, x.amount_owed.as_str(), x.finding.as_str()), (0, "0.00", ""));
     app.stop().await;
 }
+
+/// A directory holding ca.pem, AGENCY.pem and AGENCY.key, as `--certs-dir` expects.
+fn certs_dir(app: &TestApp, agency: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let id = app.identity(agency, None);
+    std::fs::write(d.path().join("ca.pem"), &id.ca_pem).unwrap();
+    std::fs::write(d.path().join(format!("{agency}.pem")), &id.cert_pem).unwrap();
+    std::fs::write(d.path().join(format!("{agency}.key")), &id.key_pem).unwrap();
+    d
+}
+
+#[apply(e2e!)]
+#[tokio::test]
+async fn cli_pushes_indices_decides_and_lists_as_tables_and_json() {
+    use doudi::cli::ConnectArgs;
+    use doudi::cli::subsidies::{DecideArgs, ListArgs, PushIndicesArgs, decide, list, push_indices};
+    let app = spawn_app().await;
+    let r = roster(&app).await;
+    app.app_hub.clock.set(Some(at("2022-11-20T02:00:00Z")));
+    let dr_dir = certs_dir(&app, "development_reform");
+    let csv = dr_dir.path().join("indices.csv");
+    std::fs::write(
+        &csv,
+        "month,cpi_yoy,food_cpi_yoy,scpi_yoy,published_on\n2022-08,2.50,6.10,,2022-09-09\n2022-09,2.80,8.80,3.10,2022-10-14\n",
+    )
+    .unwrap();
+    let dr = ConnectArgs::from_dir(&app.server, dr_dir.path(), "development_reform");
+    let out = push_indices(&PushIndicesArgs { connect: dr, file: csv }).await.unwrap();
+    assert_eq!(out, "2022-08  ACCEPTED\n2022-09  ACCEPTED\n");
+
+    let ca_dir = certs_dir(&app, "civil_affairs");
+    let ca = ConnectArgs::from_dir(&app.server, ca_dir.path(), "civil_affairs");
+    // `doudi subsidies decide 2022-09`: index 2022-08, food 6.10 ≥ 6.00; urban 680 × 6.10 % = 41.48.
+    let table = decide(&DecideArgs { connect: ca.clone(), month: "2022-09".into(), json: false }).await.unwrap();
+    assert!(table.contains("rule 621000-2022-0831"), "{table}");
+    assert!(table.contains("triggered by FOOD_CPI"), "{table}");
+    assert!(table.lines().any(|l| l.contains("DIBAO") && l.contains("URBAN") && l.ends_with("41.48")), "{table}");
+    let json = decide(&DecideArgs { connect: ca.clone(), month: "2022-09".into(), json: true }).await.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!((v["triggered"].as_bool(), v["applied_index"].as_str()), (Some(true), Some("FOOD_CPI")));
+
+    // `doudi subsidies list 2022-09 --all --json`: A 41.48, B 41.48 (paid once), C 26.78 (439 × 6.10 % = 26.779).
+    let args = ListArgs {
+        connect: ca.clone(),
+        month: "2022-09".into(),
+        division: None,
+        page_size: 2,
+        all: true,
+        purpose: "roll".into(),
+        json: true,
+    };
+    let v: serde_json::Value = serde_json::from_str(&list(&args).await.unwrap()).unwrap();
+    let rows: Vec<(String, String)> = v["entitlements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["id_number"].as_str().unwrap().to_owned(), e["total"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(rows, [(r.a.clone(), "41.48".into()), (r.b.clone(), "41.48".into()), (r.c.clone(), "26.78".into())]);
+    let table = list(&ListArgs { json: false, ..args }).await.unwrap();
+    let b_line = table.lines().find(|l| l.starts_with(&r.b)).unwrap();
+    assert!(b_line.contains("UNEMPLOYMENT_INSURANCE") && b_line.contains("assistance:DIBAO 26.78"), "{b_line}");
+    app.stop().await;
+}
