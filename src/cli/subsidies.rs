@@ -27,8 +27,11 @@ pub struct DecideArgs {
 pub struct ListArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Subsidy month, YYYY-MM.
-    pub month: String,
+    /// Subsidy month, YYYY-MM (the price-subsidy linkage); or give --campaign.
+    pub month: Option<String>,
+    /// A fixed-amount campaign's code instead of a month.
+    #[arg(long)]
+    pub campaign: Option<String>,
     /// GB/T 2260 prefix: county (6 digits), township (9) or village (12).
     #[arg(long)]
     pub division: Option<String>,
@@ -55,6 +58,18 @@ pub struct SummaryArgs {
     pub from: String,
     /// Last subsidy month, YYYY-MM (at most 12 months).
     pub to: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `doudi subsidies campaign-summary CODE`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CampaignSummaryArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// The fixed-amount campaign's code.
+    pub campaign: String,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -232,7 +247,8 @@ pub async fn list(args: &ListArgs) -> anyhow::Result<String> {
         let r = c
             .subsidies
             .list_entitlements(pb::ListEntitlementsRequest {
-                month: args.month.clone(),
+                month: args.month.clone().unwrap_or_default(),
+                campaign: args.campaign.clone().unwrap_or_default(),
                 division_code: args.division.clone().unwrap_or_default(),
                 page_size: args.page_size,
                 page_token: token,
@@ -302,6 +318,38 @@ pub async fn summary(args: &SummaryArgs) -> anyhow::Result<String> {
         to_json(&serde_json::json!({"months": months, "counties": counties, "tolerance": r.tolerance}))
     } else {
         Ok(summary_table(&r))
+    }
+}
+
+/// `doudi subsidies campaign-summary CODE`: the campaign's amounts and its county figures.
+pub async fn campaign_summary(args: &CampaignSummaryArgs) -> anyhow::Result<String> {
+    let mut c = args.connect.connect().await?;
+    let r = c
+        .subsidies
+        .summarize_campaign(pb::SummarizeCampaignRequest { campaign: args.campaign.clone() })
+        .await
+        .map_err(|s| status("SummarizeCampaign", &s))?
+        .into_inner();
+    let as_linkage = pb::SummarizeLinkageResponse {
+        months: r.campaign.clone().into_iter().collect(),
+        counties: r.counties,
+        tolerance: r.tolerance,
+    };
+    if args.json {
+        let counties: Vec<serde_json::Value> = as_linkage
+            .counties
+            .iter()
+            .map(|c| {
+                serde_json::json!({"county_code": c.county_code, "persons": c.persons, "person_times": c.person_times,
+                    "amount_owed": c.amount_owed, "amount_reported": c.amount_reported, "finding": c.finding})
+            })
+            .collect();
+        let campaign = r.campaign.as_ref().map(decision_json).map(serde_json::to_value).transpose()?;
+        to_json(&serde_json::json!({"campaign": campaign, "counties": counties, "tolerance": as_linkage.tolerance}))
+    } else {
+        let mut s = r.campaign.as_ref().map(decision_table).unwrap_or_default();
+        s.push_str(&summary_table(&as_linkage));
+        Ok(s)
     }
 }
 

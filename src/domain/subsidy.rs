@@ -592,6 +592,80 @@ pub fn entitlement(decision: &LinkageDecision, quals: &[Qualification]) -> Optio
     Some(Entitlement { payments, considered })
 }
 
+/// A fixed-amount campaign (issue 18 item 4): the one-time living subsidy (一次性生活补贴, 甘民发〔2022〕101号), winter
+/// warmth support (温暖过冬) and the like: groups and an amount per group as data, paid for one month, reconciled against
+/// the counties' fund reports of `fund_program` for that month. Stored as this JSON (`doudi subsidies campaign add`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedCampaign {
+    /// Unique code, e.g. `621000-2022-07-one-time-living`.
+    pub code: String,
+    /// Its name, e.g. `一次性生活补贴`.
+    pub name: String,
+    /// The month paid; eligibility is decided by the facts in force on its last day.
+    pub month: Month,
+    /// The fund-report program its disbursements are reported under: `ONE_TIME_SUBSIDY`, `WINTER_WARMTH` or `OTHER`.
+    pub fund_program: String,
+    /// Covered groups with their amount per person (`base` is the amount paid, yuan).
+    pub amounts: Vec<GroupBase>,
+    /// A person in several groups is paid once, at the highest amount.
+    pub pay_once_at_highest: bool,
+}
+
+impl FixedCampaign {
+    /// Parses and checks a campaign's JSON: the shape above; `code` 1–64 printable characters; `name` 1–100;
+    /// `fund_program` one of ONE_TIME_SUBSIDY, WINTER_WARMTH, OTHER; at least one amount, none zero, no (group,
+    /// residence) twice.
+    ///
+    /// # Errors
+    /// [`RuleError`] naming the field.
+    pub fn from_json(text: &str) -> Result<FixedCampaign, RuleError> {
+        let c: FixedCampaign =
+            serde_json::from_str(text).map_err(|e| RuleError { field: "campaign".into(), reason: e.to_string() })?;
+        let err = |field: &str, reason: &str| Err(RuleError { field: field.into(), reason: reason.into() });
+        if c.code.is_empty() || c.code.len() > 64 || c.code.chars().any(char::is_control) {
+            return err("code", "must be 1-64 printable characters");
+        }
+        if c.name.trim().is_empty() || c.name.chars().count() > 100 || c.name.chars().any(char::is_control) {
+            return err("name", "must be 1-100 printable characters");
+        }
+        if !["ONE_TIME_SUBSIDY", "WINTER_WARMTH", "OTHER"].contains(&c.fund_program.as_str()) {
+            return err("fund_program", "must be ONE_TIME_SUBSIDY, WINTER_WARMTH or OTHER");
+        }
+        if c.amounts.is_empty() {
+            return err("amounts", "must cover at least one group");
+        }
+        for (i, b) in c.amounts.iter().enumerate() {
+            if b.base.is_zero() {
+                return err(&format!("amounts[{i}].base"), "must be more than 0.00");
+            }
+            if c.amounts[..i].iter().any(|o| o.group == b.group && o.residence == b.residence) {
+                return err(&format!("amounts[{i}]"), "repeats a group and residence");
+            }
+        }
+        Ok(c)
+    }
+
+    /// The campaign as a decision: always "triggered", one amount per group as given, so [`entitlement`] decides who
+    /// is owed what exactly as for the linkage (same roster, same pay-once rule).
+    pub fn decision(&self) -> LinkageDecision {
+        LinkageDecision {
+            subsidy_month: self.month,
+            index_month: self.month,
+            rule_version: self.code.clone(),
+            comparisons: Vec::new(),
+            triggered: true,
+            applied: None,
+            amounts: self
+                .amounts
+                .iter()
+                .map(|b| GroupAmount { group: b.group, residence: b.residence, base: b.base, amount: b.base })
+                .collect(),
+            pay_once_at_highest: self.pay_once_at_highest,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -863,5 +937,45 @@ mod tests {
         assert!(e.reason.contains("fractional"), "{e}");
         let e = LinkageRule::from_json(&good.replace("\"formula\"", "\"formulae\"")).unwrap_err();
         assert_eq!(e.field, "rule");
+    }
+
+    #[test]
+    fn a_fixed_campaign_pays_its_amounts_once_at_the_highest() {
+        // A one-time subsidy of 300.00 to tekun and 200.00 to dibao (urban and rural alike), 100.00 to the marginal:
+        // a dibao-and-tekun person gets 300.00 once; a rural dibao person 200.00; a marginal person 100.00; at-risk
+        // nothing.
+        let c = FixedCampaign::from_json(
+            r#"{"code":"t-2022-07","name":"一次性生活补贴","month":"2022-07","fund_program":"ONE_TIME_SUBSIDY",
+                "amounts":[{"group":"DIBAO","base":"200.00"},{"group":"TEKUN","base":"300.00"},
+                           {"group":"DIBAO_MARGINAL","base":"100.00"}],"pay_once_at_highest":true}"#,
+        )
+        .unwrap();
+        let d = c.decision();
+        let owed = |facts: &[Payload]| entitlement(&d, &qualifications(facts)).map(|e| e.total());
+        assert_eq!(
+            owed(&[
+                assistance(Program::Dibao, Residence::Urban, AssistanceStatus::Active),
+                assistance(Program::Tekun, Residence::Urban, AssistanceStatus::Active),
+            ]),
+            Some(money("300.00"))
+        );
+        assert_eq!(
+            owed(&[assistance(Program::Dibao, Residence::Rural, AssistanceStatus::Active)]),
+            Some(money("200.00"))
+        );
+        assert_eq!(
+            owed(&[assistance(Program::DibaoMarginal, Residence::Rural, AssistanceStatus::Active)]),
+            Some(money("100.00"))
+        );
+        assert_eq!(owed(&[assistance(Program::AtRisk, Residence::Rural, AssistanceStatus::Active)]), None);
+        // Checked fields.
+        let bad = |from: &str, to: &str| {
+            FixedCampaign::from_json(&r#"{"code":"t","name":"n","month":"2022-07","fund_program":"ONE_TIME_SUBSIDY","amounts":[{"group":"DIBAO","base":"200.00"}],"pay_once_at_highest":true}"#.replace(from, to))
+                .unwrap_err()
+                .field
+        };
+        assert_eq!(bad("\"ONE_TIME_SUBSIDY\"", "\"PRICE_SUBSIDY\""), "fund_program");
+        assert_eq!(bad("\"200.00\"", "\"0.00\""), "amounts[0].base");
+        assert_eq!(bad("\"code\":\"t\"", "\"code\":\"\""), "code");
     }
 }

@@ -11,7 +11,7 @@ use crate::domain::fact::Residence;
 use crate::domain::subsidy::{GroupAmount, LinkageDecision, Payment, PriceIndexInput};
 use crate::domain::versioning::Decision;
 use crate::hub::Hub;
-use crate::hub::subsidy::DecisionView;
+use crate::hub::subsidy::{CampaignRef, DecisionView};
 
 pub struct SubsidiesService {
     pub hub: Hub,
@@ -42,7 +42,7 @@ pub fn decision_out(v: &DecisionView) -> pb::LinkageDecision {
         month: d.subsidy_month.to_string(),
         index_month: d.index_month.to_string(),
         index_version: u32::try_from(v.index_version).unwrap_or(u32::MAX),
-        index_published_on: v.index.published_on.to_string(),
+        index_published_on: v.index.as_ref().map(|i| i.published_on.to_string()).unwrap_or_default(),
         rule_version: d.rule_version.clone(),
         rule_source: v.rule_source.clone(),
         comparisons: d
@@ -59,6 +59,18 @@ pub fn decision_out(v: &DecisionView) -> pb::LinkageDecision {
         applied_index: d.applied.map(|c| c.index.as_str().to_owned()).unwrap_or_default(),
         amounts: d.amounts.iter().map(amount_out).collect(),
         pay_once_at_highest: d.pay_once_at_highest,
+        fund_program: super::coordination::fund_program_out(Some(v.fund_program)),
+    }
+}
+
+fn county_out(c: &crate::hub::subsidy::CountyCampaign) -> pb::CountyLinkage {
+    pb::CountyLinkage {
+        county_code: c.county_code.clone(),
+        persons: c.persons,
+        person_times: c.person_times,
+        amount_owed: c.amount_owed.to_string(),
+        amount_reported: c.amount_reported.map(|m| m.to_string()).unwrap_or_default(),
+        finding: c.finding.clone(),
     }
 }
 
@@ -70,6 +82,14 @@ fn payment_out(p: &Payment, fact: &str) -> pb::SubsidyPayment {
         basis: p.basis.clone(),
         fact: fact.to_owned(),
     }
+}
+
+/// A campaign code: 1–64 characters, no control character.
+fn campaign_in(s: &str) -> Result<String, Status> {
+    if s.is_empty() || s.chars().count() > 64 || s.chars().any(char::is_control) {
+        return Err(invalid("campaign", "must be a campaign code of 1-64 printable characters"));
+    }
+    Ok(s.to_owned())
 }
 
 fn outcome_out(d: Decision) -> i32 {
@@ -122,7 +142,11 @@ impl Subsidies for SubsidiesService {
     ) -> Result<Response<pb::ListEntitlementsResponse>, Status> {
         let principal = self.auth.principal(&req)?;
         let r = req.into_inner();
-        let month = month_in(&r.month, "month")?;
+        let which = match (r.month.is_empty(), r.campaign.is_empty()) {
+            (_, true) => CampaignRef::Linkage(month_in(&r.month, "month")?),
+            (true, false) => CampaignRef::Fixed(campaign_in(&r.campaign)?),
+            (false, false) => return Err(invalid("campaign", "give month or campaign, not both")),
+        };
         let division = if r.division_code.is_empty() {
             None
         } else {
@@ -130,7 +154,7 @@ impl Subsidies for SubsidiesService {
         };
         let page = self
             .hub
-            .list_entitlements(&principal, month, division, r.page_size as usize, &r.page_token, &r.purpose)
+            .list_entitlements(&principal, &which, division, r.page_size as usize, &r.page_token, &r.purpose)
             .await?;
         let entitlements = page
             .entitlements
@@ -172,18 +196,21 @@ impl Subsidies for SubsidiesService {
         let s = self.hub.summarize_linkage(&principal, from, to).await?;
         Ok(Response::new(pb::SummarizeLinkageResponse {
             months: s.months.iter().map(decision_out).collect(),
-            counties: s
-                .counties
-                .iter()
-                .map(|c| pb::CountyLinkage {
-                    county_code: c.county_code.clone(),
-                    persons: c.persons,
-                    person_times: c.person_times,
-                    amount_owed: c.amount_owed.to_string(),
-                    amount_reported: c.amount_reported.map(|m| m.to_string()).unwrap_or_default(),
-                    finding: c.finding.clone(),
-                })
-                .collect(),
+            counties: s.counties.iter().map(county_out).collect(),
+            tolerance: s.tolerance.to_string(),
+        }))
+    }
+
+    async fn summarize_campaign(
+        &self,
+        req: Request<pb::SummarizeCampaignRequest>,
+    ) -> Result<Response<pb::SummarizeCampaignResponse>, Status> {
+        let principal = self.auth.principal(&req)?;
+        let code = campaign_in(&req.get_ref().campaign)?;
+        let s = self.hub.summarize_campaign(&principal, &code).await?;
+        Ok(Response::new(pb::SummarizeCampaignResponse {
+            campaign: s.months.first().map(decision_out),
+            counties: s.counties.iter().map(county_out).collect(),
             tolerance: s.tolerance.to_string(),
         }))
     }

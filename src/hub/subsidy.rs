@@ -34,11 +34,22 @@ pub const MAX_CAMPAIGN_MONTHS: usize = 12;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecisionView {
     pub decision: LinkageDecision,
-    /// The index version used (the highest stored for the index month).
-    pub index: PriceIndex,
+    /// The index version used (the highest stored for the index month); `None` for a fixed-amount campaign.
+    pub index: Option<PriceIndex>,
     pub index_version: i64,
-    /// The rule version's source documents.
+    /// The rule version's (or fixed-amount campaign's) source documents.
     pub rule_source: String,
+    /// The fund-report program its disbursements are reported under (PRICE_SUBSIDY for the linkage).
+    pub fund_program: FundProgram,
+}
+
+/// Which campaign a list or summary is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CampaignRef {
+    /// The price-subsidy linkage of a subsidy month.
+    Linkage(Month),
+    /// A fixed-amount campaign, by code.
+    Fixed(String),
 }
 
 /// One person owed for a subsidy month.
@@ -178,10 +189,40 @@ impl Hub {
         })?;
         Ok(DecisionView {
             decision: decide(rule, &latest.index, subsidy_month),
-            index: latest.index,
+            index: Some(latest.index),
             index_version: latest.version,
             rule_source: rule_source.unwrap_or_default(),
+            fund_program: FundProgram::PriceSubsidy,
         })
+    }
+
+    /// A fixed-amount campaign as a decision (no rights checked: callers do).
+    ///
+    /// # Errors
+    /// NOT_FOUND for an unknown code.
+    pub(crate) async fn campaign_decision(&self, code: &str) -> Result<DecisionView, HubError> {
+        let all = self.store.fixed_campaigns().await?;
+        let c = all
+            .into_iter()
+            .find(|c| c.campaign.code == code)
+            .ok_or_else(|| HubError::NotFound(format!("no fixed-amount campaign {code:?}")))?;
+        let fund_program = FundProgram::parse(&c.campaign.fund_program).ok_or_else(|| {
+            HubError::Store(StoreError::Corrupt { table: "fixed_campaigns", detail: c.campaign.fund_program.clone() })
+        })?;
+        Ok(DecisionView {
+            decision: c.campaign.decision(),
+            index: None,
+            index_version: 0,
+            rule_source: c.source,
+            fund_program,
+        })
+    }
+
+    async fn decision_of(&self, which: &CampaignRef) -> Result<DecisionView, HubError> {
+        match which {
+            CampaignRef::Linkage(m) => self.linkage_decision(*m).await,
+            CampaignRef::Fixed(code) => self.campaign_decision(code).await,
+        }
     }
 
     /// `DecideLinkage`: whether `subsidy_month` triggered (its index month is the month before), under which rule
@@ -243,7 +284,7 @@ impl Hub {
     pub async fn list_entitlements(
         &self,
         principal: &Principal,
-        subsidy_month: Month,
+        which: &CampaignRef,
         division: Option<DivisionCode>,
         page_size: usize,
         page_token: &str,
@@ -253,12 +294,15 @@ impl Hub {
         let purpose = super::check_purpose(purpose)?;
         let prefix = storage_prefix(scoped_prefix(principal, division)?);
         let page_size = self.page_size(page_size)?;
-        let decision = self.linkage_decision(subsidy_month).await?;
+        let decision = self.decision_of(which).await?;
+        let subsidy_month = decision.decision.subsidy_month;
         let on = subsidy_month.last_day();
         let filter = PersonFilter { division_prefix: prefix, program: None, as_of: on };
-        // A token of this list only (not of ListRecipients over the same filter).
-        let fingerprint =
-            filter_fingerprint(&PersonFilter { program: Some("SUBSIDY_ENTITLEMENTS".into()), ..filter.clone() });
+        // A token of this list and campaign only (not of ListRecipients over the same filter).
+        let fingerprint = filter_fingerprint(&PersonFilter {
+            program: Some(format!("SUBSIDY_ENTITLEMENTS {}", decision.decision.rule_version)),
+            ..filter.clone()
+        });
         let after = decode_page_token(&self.keys, principal, page_token, &fingerprint)?;
         let mut listed = self.store.list_persons(&filter, after, page_size + 1).await?;
         let more = listed.len() > page_size;
@@ -281,7 +325,11 @@ impl Hub {
             principal,
             "ListEntitlements",
             purpose,
-            format!("OK month={subsidy_month} listed={}", entitlements.len()),
+            format!(
+                "OK campaign={} month={subsidy_month} listed={}",
+                decision.decision.rule_version,
+                entitlements.len()
+            ),
             owed_keys,
         );
         self.store.record_audit(&audit).await?;
@@ -322,6 +370,34 @@ impl Hub {
                 ));
             }
         }
+        let mut decided = Vec::with_capacity(months.len());
+        for m in &months {
+            decided.push(self.linkage_decision(*m).await?);
+        }
+        self.county_figures(principal, decided).await
+    }
+
+    /// `SummarizeCampaign`: a fixed-amount campaign's county figures against the fund reports of its program and
+    /// month, as [`Hub::summarize_linkage`] gives them for the linkage.
+    ///
+    /// # Errors
+    /// PERMISSION_DENIED without `decide_linkage` and aggregates; NOT_FOUND for an unknown code.
+    pub async fn summarize_campaign(&self, principal: &Principal, code: &str) -> Result<CampaignSummary, HubError> {
+        self.require_subsidy(principal, SubsidyRight::DecideLinkage, "summarize subsidy campaigns")?;
+        if !self.policy.may_read_aggregates(principal.agency()) {
+            return Err(HubError::PermissionDenied(format!("agency {} may not read aggregates", principal.agency())));
+        }
+        let d = self.campaign_decision(code).await?;
+        self.county_figures(principal, vec![d]).await
+    }
+
+    /// Per county over the `decided` months: persons, person-times and amount owed against the latest fund report of
+    /// each month (of each decision's program); rows outside the caller's scope left out.
+    async fn county_figures(
+        &self,
+        principal: &Principal,
+        decided: Vec<DecisionView>,
+    ) -> Result<CampaignSummary, HubError> {
         let tolerance = self.limits.fund_report_tolerance;
         #[derive(Default)]
         struct Acc {
@@ -334,9 +410,8 @@ impl Hub {
         }
         let mut acc: BTreeMap<String, Acc> =
             QINGYANG_COUNTIES.iter().map(|(c, _)| ((*c).to_owned(), Acc::default())).collect();
-        let mut decided = Vec::with_capacity(months.len());
-        for m in &months {
-            let d = self.linkage_decision(*m).await?;
+        for d in &decided {
+            let m = &d.decision.subsidy_month;
             let mut owed_month: BTreeMap<String, Money> = BTreeMap::new();
             if d.decision.triggered {
                 let filter = PersonFilter { division_prefix: String::new(), program: None, as_of: m.last_day() };
@@ -355,7 +430,7 @@ impl Hub {
                     }
                 }
             }
-            let reports = self.store.fund_reports(&m.to_string(), Some(FundProgram::PriceSubsidy.as_str())).await?;
+            let reports = self.store.fund_reports(&m.to_string(), Some(d.fund_program.as_str())).await?;
             for (county, a) in acc.iter_mut() {
                 let latest = reports.iter().filter(|r| &r.county_code == county).max_by_key(|r| r.version);
                 let owed = owed_month.get(county).copied().unwrap_or_default();
@@ -373,7 +448,6 @@ impl Hub {
                     None => {}
                 }
             }
-            decided.push(d);
         }
         let counties = acc
             .into_iter()
@@ -434,4 +508,41 @@ pub async fn add_linkage_rule(
         )));
     }
     Ok(rule)
+}
+
+/// Add a fixed-amount campaign (`campaign_json`: the shape of [`crate::domain::subsidy::FixedCampaign`]) with its
+/// `source`, audited in the same transaction (`doudi subsidies campaign add`).
+///
+/// # Errors
+/// INVALID_ARGUMENT for `campaign_json` (too large, not the shape, a rule of `FixedCampaign::from_json`, named
+/// `campaign_json.<field>`) or `source`; ALREADY_EXISTS when the code is taken (campaigns are never overwritten).
+pub async fn add_fixed_campaign(
+    store: &crate::store::Store,
+    actor: &crate::domain::admin::Actor,
+    campaign_json: &str,
+    source: &str,
+) -> Result<crate::domain::subsidy::FixedCampaign, HubError> {
+    use crate::domain::admin::{AdminEvent, NO_STATE, state_hash};
+    super::admin::bounded("campaign_json", campaign_json, super::admin::MAX_TEXT_BYTES)?;
+    let campaign = crate::domain::subsidy::FixedCampaign::from_json(campaign_json)
+        .map_err(|e| HubError::invalid(format!("campaign_json.{}", e.field), e.reason))?;
+    let source = super::admin::line("source", source, super::admin::MAX_SOURCE_CHARS)?;
+    let json = serde_json::to_string(&campaign).map_err(|e| HubError::invalid("campaign_json", e.to_string()))?;
+    let audit = AdminEvent {
+        actor,
+        command: "doudi subsidies campaign add",
+        args: format!("code={}; month={}; source={source}", campaign.code, campaign.month),
+        detail: format!("fixed-amount campaign {} added", campaign.code),
+        before: NO_STATE.to_owned(),
+        after: state_hash(&[&json, &source]),
+    }
+    .record();
+    let stored = crate::store::StoredFixedCampaign { campaign: campaign.clone(), source };
+    if !store.add_fixed_campaign(&stored, &audit).await? {
+        return Err(HubError::AlreadyExists(format!(
+            "fixed-amount campaign {:?} is already held (campaigns are never overwritten)",
+            campaign.code
+        )));
+    }
+    Ok(campaign)
 }

@@ -640,6 +640,14 @@ pub trait SubsidyStore: Send + Sync {
     /// Add a rule version, with `audit` appended in the same transaction when it was added. `false` (nothing
     /// written) if its `version` or its `effective_from` is taken: versions are never overwritten.
     async fn add_linkage_rule(&self, r: &StoredLinkageRule, audit: Option<&AuditRecord>) -> Result<bool, StoreError>;
+
+    /// Every fixed-amount campaign (migration 0031), by month then code. A stored campaign that breaks a rule of
+    /// [`crate::domain::subsidy::FixedCampaign::from_json`] is `Corrupt`, never skipped.
+    async fn fixed_campaigns(&self) -> Result<Vec<StoredFixedCampaign>, StoreError>;
+
+    /// Add a campaign, with `audit` appended in the same transaction when it was added. `false` (nothing written) if
+    /// its code is taken: campaigns are never overwritten.
+    async fn add_fixed_campaign(&self, c: &StoredFixedCampaign, audit: &AuditRecord) -> Result<bool, StoreError>;
 }
 
 /// Everything the hub needs of a database: every area of the contract.

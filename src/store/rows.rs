@@ -627,6 +627,14 @@ pub struct StoredPriceIndex {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// A fixed-amount campaign as stored (migration 0031): the campaign and its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFixedCampaign {
+    pub campaign: crate::domain::subsidy::FixedCampaign,
+    /// The document(s) the groups and amounts come from.
+    pub source: String,
+}
+
 /// A linkage rule version as stored (migration 0030): the rule and its source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredLinkageRule {

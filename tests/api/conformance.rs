@@ -21,7 +21,7 @@
 //! | `warnings_and_fund_reports_keep_their_identity_rules` | `push_warnings` (ACCEPTED / DUPLICATE / CONFLICT), `update_warning` from a state, `submit_fund_report` versions |
 //! | `countersignatures_are_kept_as_versions_only_over_the_snapshots_hash` | `CountersignStore`: `add_snapshot_signature` refuses (None, nothing written) an unfrozen quarter and another hash, keeps versions 1, 2 per (quarter, agency) with one audit event each; `snapshot_signatures` returns each agency's newest version byte for byte |
 //! | `retention_purges_in_chunks_keeps_tombstones_and_spares_holds` | `RetentionStore`: sourced defaults, `set_retention` audited and floored, holds placed and released (kept), `purge_due` / `purge_chunk` per kind: chunks of what is due and not held, the change log cut at its start but never its head, fact versions only once no change refers to them, tombstones that keep snapshots verifying |
-//! | `price_indices_are_kept_as_versions_and_rule_versions_never_overwritten` | `SubsidyStore`: `push_price_indices` decides ACCEPTED / DUPLICATE / NEW_VERSION per row (a month twice in a batch against the row before), writes versions 1, 2 and one audit event per batch; `price_index_versions` by month and version, values read back exactly; `linkage_rules` holds migration 0030's two versions; `add_linkage_rule` refuses a taken label or first month (nothing written, no event) |
+//! | `price_indices_are_kept_as_versions_and_rule_versions_never_overwritten` | `SubsidyStore`: `push_price_indices` decides ACCEPTED / DUPLICATE / NEW_VERSION per row (a month twice in a batch against the row before), writes versions 1, 2 and one audit event per batch; `price_index_versions` by month and version, values read back exactly; `linkage_rules` holds migration 0030's two versions; `add_linkage_rule` refuses a taken label or first month (nothing written, no event); `fixed_campaigns` / `add_fixed_campaign` (once, audited, a taken code refused) |
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1750,4 +1750,19 @@ async fn price_indices_are_kept_as_versions_and_rule_versions_never_overwritten(
     let rules = s.linkage_rules().await.unwrap();
     assert_eq!(rules.len(), 3);
     assert_eq!(rules[2].rule, rule);
+
+    // Fixed-amount campaigns (migration 0031): none loaded; one added once, audited; a taken code refused.
+    use doudi::domain::subsidy::FixedCampaign;
+    assert!(s.fixed_campaigns().await.unwrap().is_empty());
+    let c = FixedCampaign::from_json(
+        r#"{"code":"t-1","name":"一次性生活补贴","month":"2022-07","fund_program":"ONE_TIME_SUBSIDY",
+            "amounts":[{"group":"DIBAO","base":"200.00"}],"pay_once_at_highest":true}"#,
+    )
+    .unwrap();
+    let stored = StoredFixedCampaign { campaign: c.clone(), source: "test".into() };
+    let before = s.audit_count().await.unwrap();
+    assert!(s.add_fixed_campaign(&stored, &record("operator", "doudi subsidies campaign add", vec![])).await.unwrap());
+    assert!(!s.add_fixed_campaign(&stored, &record("operator", "doudi subsidies campaign add", vec![])).await.unwrap());
+    assert_eq!(s.audit_count().await.unwrap(), before + 1);
+    assert_eq!(s.fixed_campaigns().await.unwrap(), vec![stored]);
 }

@@ -63,6 +63,7 @@ async fn entitlements(
                 page_size: 2,
                 page_token: token,
                 purpose: "price subsidy roll".into(),
+                campaign: String::new(),
             })
             .await?
             .into_inner();
@@ -458,7 +459,8 @@ async fn cli_pushes_indices_decides_and_lists_as_tables_and_json() {
     // `doudi subsidies list 2022-09 --all --json`: A 41.48, B 41.48 (paid once), C 26.78 (439 × 6.10 % = 26.779).
     let args = ListArgs {
         connect: ca.clone(),
-        month: "2022-09".into(),
+        month: Some("2022-09".into()),
+        campaign: None,
         division: None,
         page_size: 2,
         all: true,
@@ -476,5 +478,77 @@ async fn cli_pushes_indices_decides_and_lists_as_tables_and_json() {
     let table = list(&ListArgs { json: false, ..args }).await.unwrap();
     let b_line = table.lines().find(|l| l.starts_with(&r.b)).unwrap();
     assert!(b_line.contains("UNEMPLOYMENT_INSURANCE") && b_line.contains("assistance:DIBAO 26.78"), "{b_line}");
+    app.stop().await;
+}
+
+/// A winter-warmth campaign for test (amounts of our own, not of a document): 200.00 per dibao person, 300.00 per
+/// tekun person, paid in October 2022.
+const WARMTH: &str = r#"{"code":"t-2022-10-warmth","name":"温暖过冬","month":"2022-10","fund_program":"WINTER_WARMTH",
+  "amounts":[{"group":"DIBAO","base":"200.00"},{"group":"TEKUN","base":"300.00"}],"pay_once_at_highest":true}"#;
+
+#[apply(e2e!)]
+#[tokio::test]
+async fn a_fixed_amount_campaign_uses_the_same_roster_and_reconciliation() {
+    let app = spawn_app().await;
+    let r = roster(&app).await;
+    let actor = doudi::domain::admin::Actor::direct_from_env();
+    let before = app.audit_events().await;
+    doudi::hub::subsidy::add_fixed_campaign(&app.app_hub.store, &actor, WARMTH, "test amounts").await.unwrap();
+    assert_eq!(app.audit_events().await, before + 1, "adding a campaign is audited");
+    let again = doudi::hub::subsidy::add_fixed_campaign(&app.app_hub.store, &actor, WARMTH, "test amounts").await;
+    assert!(matches!(again, Err(doudi::hub::HubError::AlreadyExists(_))), "never overwritten");
+    app.app_hub.clock.set(Some(at("2022-11-20T02:00:00Z")));
+
+    // Facts in force on 2022-10-31: A, B, D urban or rural dibao → 200.00 each (B's unemployment insurance is not a
+    // group of this campaign); C dibao-marginal and E at-risk: not covered.
+    let mut ca = app.client("civil_affairs").await;
+    let list = |campaign: &str, month: &str| pb::ListEntitlementsRequest {
+        campaign: campaign.into(),
+        month: month.into(),
+        page_size: 10,
+        purpose: "warmth roll".into(),
+        ..Default::default()
+    };
+    let got = ca.subsidies.list_entitlements(list("t-2022-10-warmth", "")).await.unwrap().into_inner();
+    let d = got.decision.unwrap();
+    assert_eq!((d.rule_version.as_str(), d.month.as_str(), d.triggered), ("t-2022-10-warmth", "2022-10", true));
+    assert_eq!(d.fund_program, pb::FundProgram::WinterWarmth as i32);
+    let rows: Vec<(&str, &str)> = got.entitlements.iter().map(|e| (e.id_number.as_str(), e.total.as_str())).collect();
+    assert_eq!(rows, [(r.a.as_str(), "200.00"), (r.b.as_str(), "200.00"), (r.d.as_str(), "200.00")]);
+    assert_eq!(got.entitlements[1].considered.len(), 1, "B: only the dibao enrolment is a covered group");
+    // Month and campaign together, or an unknown campaign.
+    let s = ca.subsidies.list_entitlements(list("t-2022-10-warmth", "2022-10")).await.unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    let s = ca.subsidies.list_entitlements(list("no-such", "")).await.unwrap_err();
+    assert_eq!(s.code(), Code::NotFound);
+
+    // 环县 reports 600.00 of WINTER_WARMTH for 2022-10 (3 × 200.00): no finding. 宁县 owes nothing: no finding.
+    let mut huan = app.client_in("civil_affairs", Some(HUAN)).await;
+    huan.coordination
+        .submit_fund_report(pb::SubmitFundReportRequest {
+            county_code: HUAN.into(),
+            month: "2022-10".into(),
+            program: pb::FundProgram::WinterWarmth as i32,
+            disbursed_on: "2022-10-28".into(),
+            amount: "600.00".into(),
+            recipients: 3,
+        })
+        .await
+        .unwrap();
+    let mut lg = app.client("leading_group").await;
+    let s = lg
+        .subsidies
+        .summarize_campaign(pb::SummarizeCampaignRequest { campaign: "t-2022-10-warmth".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let row = |c: &str| s.counties.iter().find(|x| x.county_code == c).unwrap().clone();
+    let h = row(HUAN);
+    assert_eq!(
+        (h.persons, h.person_times, h.amount_owed.as_str(), h.amount_reported.as_str(), h.finding.as_str()),
+        (3, 3, "600.00", "600.00", "")
+    );
+    let n = row(NING);
+    assert_eq!((n.persons, n.amount_owed.as_str(), n.finding.as_str()), (0, "0.00", ""));
     app.stop().await;
 }

@@ -71,6 +71,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (18, "snapshot_signatures", include_str!("../../../migrations/postgres/0018_snapshot_signatures.sql")),
     (19, "finding_answers", include_str!("../../../migrations/postgres/0019_finding_answers.sql")),
     (30, "subsidies", include_str!("../../../migrations/postgres/0030_subsidies.sql")),
+    (31, "fixed_campaigns", include_str!("../../../migrations/postgres/0031_fixed_campaigns.sql")),
 ];
 
 /// A write transaction holding the hub-wide write lock (`store::sql`).

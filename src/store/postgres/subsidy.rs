@@ -7,10 +7,10 @@ use sqlx::{Postgres, Row};
 use super::audit::append_audit;
 use super::{PgStore, value};
 use crate::domain::calendar::Month;
-use crate::domain::subsidy::{LinkageRule, PriceIndex, Rise};
+use crate::domain::subsidy::{FixedCampaign, LinkageRule, PriceIndex, Rise};
 use crate::domain::versioning::Decision;
 use crate::store::corrupt;
-use crate::store::{AuditRecord, StoreError, StoredLinkageRule, StoredPriceIndex};
+use crate::store::{AuditRecord, StoreError, StoredFixedCampaign, StoredLinkageRule, StoredPriceIndex};
 
 /// The driver the shared SQL runs on.
 type Db = Postgres;

@@ -107,6 +107,48 @@ macro_rules! subsidy_store {
                     .collect()
             }
 
+            async fn fixed_campaigns(&self) -> Result<Vec<StoredFixedCampaign>, StoreError> {
+                const T: &str = "fixed_campaigns";
+                let rows = sqlx::query("SELECT params, source FROM fixed_campaigns ORDER BY month, code")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        let json: String = r.try_get(0)?;
+                        let campaign = FixedCampaign::from_json(&json).map_err(|e| corrupt(T, e.to_string()))?;
+                        Ok(StoredFixedCampaign { campaign, source: r.try_get(1)? })
+                    })
+                    .collect()
+            }
+
+            async fn add_fixed_campaign(
+                &self,
+                c: &StoredFixedCampaign,
+                audit: &AuditRecord,
+            ) -> Result<bool, StoreError> {
+                let json = serde_json::to_string(&c.campaign).map_err(|e| corrupt("fixed_campaigns", e.to_string()))?;
+                let now = crate::store::from_micros(crate::store::to_micros(Utc::now()));
+                let mut w = self.write().await?;
+                let done = sqlx::query(
+                    "INSERT INTO fixed_campaigns (code, month, fund_program, params, source, added_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(&c.campaign.code)
+                .bind(c.campaign.month.to_string())
+                .bind(&c.campaign.fund_program)
+                .bind(json)
+                .bind(&c.source)
+                .bind(value::instant(now))
+                .execute(&mut *w.tx)
+                .await?;
+                let added = done.rows_affected() == 1;
+                if added {
+                    append_audit(&mut w.tx, audit, value::instant(now)).await?;
+                }
+                w.tx.commit().await?;
+                Ok(added)
+            }
+
             async fn add_linkage_rule(
                 &self,
                 r: &StoredLinkageRule,

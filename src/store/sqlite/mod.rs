@@ -71,6 +71,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (18, "snapshot_signatures", include_str!("../../../migrations/sqlite/0018_snapshot_signatures.sql")),
     (19, "finding_answers", include_str!("../../../migrations/sqlite/0019_finding_answers.sql")),
     (30, "subsidies", include_str!("../../../migrations/sqlite/0030_subsidies.sql")),
+    (31, "fixed_campaigns", include_str!("../../../migrations/sqlite/0031_fixed_campaigns.sql")),
 ];
 
 /// Bytes of the database file a comparison read maps (`PRAGMA mmap_size`, set on the reader connection for the read

@@ -6,9 +6,9 @@ use sqlx::{Row, Sqlite};
 
 use super::{append_audit, corrupt, value};
 use crate::domain::calendar::Month;
-use crate::domain::subsidy::{LinkageRule, PriceIndex, Rise};
+use crate::domain::subsidy::{FixedCampaign, LinkageRule, PriceIndex, Rise};
 use crate::domain::versioning::Decision;
-use crate::store::{AuditRecord, SqliteStore, StoreError, StoredLinkageRule, StoredPriceIndex};
+use crate::store::{AuditRecord, SqliteStore, StoreError, StoredFixedCampaign, StoredLinkageRule, StoredPriceIndex};
 
 /// The driver the shared SQL runs on.
 type Db = Sqlite;
