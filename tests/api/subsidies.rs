@@ -552,3 +552,42 @@ async fn a_fixed_amount_campaign_uses_the_same_roster_and_reconciliation() {
     assert_eq!((n.persons, n.amount_owed.as_str(), n.finding.as_str()), (0, "0.00", ""));
     app.stop().await;
 }
+
+#[apply(e2e!)]
+#[tokio::test]
+async fn the_demo_step_decides_sep_oct_2022_and_plants_one_mismatch_and_one_missing_report() {
+    let app = spawn_app().await;
+    let r = roster(&app).await;
+    // 华池县 (621023, the planted short payer) gets one urban dibao person: 41.48 for 2022-09, reported 0.00 (41.48
+    // − 100.00 floored at 0.00, `checked_sub` … `unwrap_or_default`).
+    let huachi = id("621023", (1965, 1, 1), 16);
+    let mut ca = app.client("civil_affairs").await;
+    accepted(
+        &mut ca,
+        vec![fact("H", &huachi, "621023", "2022-01-01", assistance(pb::Program::Dibao, pb::Residence::Urban))],
+    )
+    .await;
+    let mut dr = app.client("development_reform").await;
+    let mut lg = app.client("leading_group").await;
+    let f = doudi::demo::subsidies::run(&mut dr, &mut ca, &mut lg, &app.app_hub.clock).await.unwrap();
+    assert_eq!(f.decisions.iter().map(|d| d.triggered).collect::<Vec<_>>(), [true, true]);
+    let row = |c: &str| f.summary.counties.iter().find(|x| x.county_code == c).unwrap().clone();
+    // 环县 as in county_figures_against_price_subsidy_fund_reports: owed 262.48, reported as owed: no finding.
+    let h = row(HUAN);
+    assert_eq!((h.amount_owed.as_str(), h.amount_reported.as_str(), h.finding.as_str()), ("262.48", "262.48", ""));
+    // 宁县: C owed 26.78 + 38.63 = 65.41; 2022-10 not reported: MISSING; reported 26.78.
+    let n = row(NING);
+    assert_eq!((n.amount_owed.as_str(), n.amount_reported.as_str(), n.finding.as_str()), ("65.41", "26.78", "MISSING"));
+    // 华池县: H owed 41.48 (Sep) + 59.84 (Oct) = 101.32; reported 0.00 + 59.84 = 59.84: MISMATCH.
+    let c = row("621023");
+    assert_eq!(
+        (c.amount_owed.as_str(), c.amount_reported.as_str(), c.finding.as_str()),
+        ("101.32", "59.84", "MISMATCH")
+    );
+    // City: person-times 5 (环县) + 2 (宁县) + 2 (华池县) = 9; owed 262.48 + 65.41 + 101.32 = 429.21.
+    assert!(f.printed.contains("city: 9 person-times, 429.21 yuan owed"), "{}", f.printed);
+    // The example: the first person owed in the first county (in code order) with anyone owed. 621002 and 621021 owe
+    // nothing, so 环县 (621022), whose first person owed is A.
+    assert_eq!(f.example.as_ref().map(|e| e.id_number.as_str()), Some(r.a.as_str()));
+    app.stop().await;
+}
