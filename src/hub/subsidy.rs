@@ -21,6 +21,7 @@ use crate::domain::subsidy::{
     Entitlement, LinkageDecision, PriceIndex, PriceIndexInput, Qualification, choose_rule, decide, entitlement,
     index_month_of, qualifications,
 };
+use crate::domain::summary::CampaignRow;
 use crate::domain::versioning::Decision;
 use crate::store::{PersonFilter, StoreError, StoredFact};
 
@@ -374,7 +375,7 @@ impl Hub {
         for m in &months {
             decided.push(self.linkage_decision(*m).await?);
         }
-        self.county_figures(principal, decided).await
+        self.county_figures(Some(principal), decided).await
     }
 
     /// `SummarizeCampaign`: a fixed-amount campaign's county figures against the fund reports of its program and
@@ -388,14 +389,14 @@ impl Hub {
             return Err(HubError::PermissionDenied(format!("agency {} may not read aggregates", principal.agency())));
         }
         let d = self.campaign_decision(code).await?;
-        self.county_figures(principal, vec![d]).await
+        self.county_figures(Some(principal), vec![d]).await
     }
 
     /// Per county over the `decided` months: persons, person-times and amount owed against the latest fund report of
-    /// each month (of each decision's program); rows outside the caller's scope left out.
+    /// each month (of each decision's program); rows outside `scope`'s county left out (`None`: every county).
     async fn county_figures(
         &self,
-        principal: &Principal,
+        scope: Option<&Principal>,
         decided: Vec<DecisionView>,
     ) -> Result<CampaignSummary, HubError> {
         let tolerance = self.limits.fund_report_tolerance;
@@ -451,7 +452,7 @@ impl Hub {
         }
         let counties = acc
             .into_iter()
-            .filter(|(c, _)| c.parse::<DivisionCode>().is_ok_and(|d| principal.in_scope(&d)))
+            .filter(|(c, _)| scope.is_none_or(|p| c.parse::<DivisionCode>().is_ok_and(|d| p.in_scope(&d))))
             .map(|(county_code, a)| CountyCampaign {
                 county_code,
                 persons: a.persons.len() as u64,
@@ -468,6 +469,43 @@ impl Hub {
             })
             .collect();
         Ok(CampaignSummary { months: decided, counties, tolerance })
+    }
+}
+
+impl Hub {
+    /// The campaigns of `month` for the monthly report (no rights checked: callers do): the price-subsidy linkage
+    /// when a rule version covers its index month and the index is stored (otherwise nothing: the month is not
+    /// decided), and every fixed-amount campaign of the month; one row per campaign and county, every county.
+    pub(crate) async fn campaign_rows(&self, month: Month) -> Result<Vec<CampaignRow>, HubError> {
+        let mut decided = Vec::new();
+        match self.linkage_decision(month).await {
+            Ok(d) => decided.push(d),
+            Err(HubError::FailedPrecondition(_)) => {}
+            Err(e) => return Err(e),
+        }
+        for c in self.store.fixed_campaigns().await? {
+            if c.campaign.month == month {
+                decided.push(self.campaign_decision(&c.campaign.code).await?);
+            }
+        }
+        let mut rows = Vec::new();
+        for d in decided {
+            let (campaign, program, triggered) =
+                (d.decision.rule_version.clone(), d.fund_program.as_str().to_owned(), d.decision.triggered);
+            for c in self.county_figures(None, vec![d]).await?.counties {
+                rows.push(CampaignRow {
+                    campaign: campaign.clone(),
+                    program: program.clone(),
+                    triggered,
+                    county_code: c.county_code,
+                    persons: c.persons,
+                    amount_owed: c.amount_owed,
+                    amount_reported: c.amount_reported,
+                    finding: c.finding,
+                });
+            }
+        }
+        Ok(rows)
     }
 }
 

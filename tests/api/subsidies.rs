@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use macro_rules_attribute::apply;
+use serde_json::json;
 use tonic::Code;
 
 use doudi::client::Clients;
@@ -413,6 +414,32 @@ async fn county_figures_against_price_subsidy_fund_reports() {
     // 西峰区: nobody owed, nothing reported, no finding.
     let x = row("621002");
     assert_eq!((x.persons, x.amount_owed.as_str(), x.finding.as_str()), (0, "0.00", ""));
+
+    // The monthly report of 2022-09 shows the campaign by county (issue 18 item 5): 环县 2 persons, 41.48 × 2 = 82.96
+    // owed and reported; 宁县 1 person, 26.78 owed, no report: MISSING.
+    let report = |month: &str| {
+        let mut lg = lg.clone();
+        let month = month.to_owned();
+        async move {
+            let r = lg.coordination.get_monthly_report(pb::GetMonthlyReportRequest { month }).await.unwrap();
+            doudi::grpc::snapshot::struct_to_json(r.into_inner().report.unwrap())
+        }
+    };
+    let sep = report("2022-09").await;
+    let rows = sep["campaigns"].as_array().unwrap();
+    let of = |c: &str| rows.iter().find(|r| r["county_code"] == c).unwrap().clone();
+    let h = of(HUAN);
+    assert_eq!(
+        (&h["campaign"], &h["program"], &h["persons"], &h["amount_owed"], &h["amount_reported"], &h["finding"]),
+        (&json!("621000-2022-0831"), &json!("PRICE_SUBSIDY"), &json!(2), &json!("82.96"), &json!("82.96"), &json!(""))
+    );
+    let n = of(NING);
+    assert_eq!(
+        (&n["persons"], &n["amount_owed"], &n["amount_reported"], &n["finding"]),
+        (&json!(1), &json!("26.78"), &serde_json::Value::Null, &json!("MISSING"))
+    );
+    // A month without a stored index (2022-12 ← 2022-11) and no fixed-amount campaign: no campaigns in the report.
+    assert!(report("2022-12").await.get("campaigns").is_none());
     app.stop().await;
 }
 
