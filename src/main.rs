@@ -253,9 +253,12 @@ enum CampaignCommand {
         /// Where the groups and amounts come from (document numbers), e.g. "甘民发〔2022〕101号".
         #[arg(long)]
         source: String,
-        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
+        /// Database (with --direct-database): sqlite://PATH or postgres://USER@HOST:PORT/DB [default:
+        /// sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
+        #[command(flatten)]
+        hub: doudi::cli::admin::OperatorArgs,
     },
     /// Print every campaign held (one JSON object per line).
     Show {
@@ -275,9 +278,12 @@ enum RuleCommand {
         /// Where the values come from (document numbers), e.g. "发改价格〔2021〕1553号".
         #[arg(long)]
         source: String,
-        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
+        /// Database (with --direct-database): sqlite://PATH or postgres://USER@HOST:PORT/DB [default:
+        /// sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
+        #[command(flatten)]
+        hub: doudi::cli::admin::OperatorArgs,
     },
     /// Print every version held, by first index month.
     Show {
@@ -879,8 +885,19 @@ async fn subsidies(config: Option<&std::path::Path>, command: SubsidiesCommand) 
         SubsidiesCommand::Summary(args) => print!("{}", s::summary(&args).await?),
         SubsidiesCommand::PushIndices(args) => print!("{}", s::push_indices(&args).await?),
         SubsidiesCommand::CampaignSummary(args) => print!("{}", s::campaign_summary(&args).await?),
-        SubsidiesCommand::Campaign { command: CampaignCommand::Add { file, source, database_url } } => {
+        SubsidiesCommand::Campaign { command: CampaignCommand::Add { file, source, database_url, hub } } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            if let Mode::Hub(hub) = hub.mode("doudi subsidies campaign add", true)? {
+                let r = hub
+                    .connect()
+                    .await?
+                    .add_fixed_campaign(doudi::grpc::pb::AddFixedCampaignRequest { campaign_json: text, source })
+                    .await
+                    .map_err(|s| doudi::cli::admin::failed("AddFixedCampaign", s))?
+                    .into_inner();
+                println!("added campaign {} for {} (audited)", r.code, r.month);
+                return Ok(());
+            }
             let store = open_store(config, database_url).await?;
             let actor = doudi::domain::admin::Actor::direct_from_env();
             let added = doudi::hub::subsidy::add_fixed_campaign(&store, &actor, &text, &source).await;
@@ -896,8 +913,19 @@ async fn subsidies(config: Option<&std::path::Path>, command: SubsidiesCommand) 
                 println!("{}", serde_json::to_string(&c.campaign)?);
             }
         }
-        SubsidiesCommand::Rule { command: RuleCommand::Add { file, source, database_url } } => {
+        SubsidiesCommand::Rule { command: RuleCommand::Add { file, source, database_url, hub } } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            if let Mode::Hub(hub) = hub.mode("doudi subsidies rule add", true)? {
+                let r = hub
+                    .connect()
+                    .await?
+                    .add_linkage_rule(doudi::grpc::pb::AddLinkageRuleRequest { rule_json: text, source })
+                    .await
+                    .map_err(|s| doudi::cli::admin::failed("AddLinkageRule", s))?
+                    .into_inner();
+                println!("added linkage rule {} from index month {} (audited)", r.version, r.effective_from);
+                return Ok(());
+            }
             let store = open_store(config, database_url).await?;
             let actor = doudi::domain::admin::Actor::direct_from_env();
             let added = doudi::hub::subsidy::add_linkage_rule(&store, &actor, &text, &source).await;

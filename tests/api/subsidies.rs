@@ -618,3 +618,53 @@ async fn the_demo_step_decides_sep_oct_2022_and_plants_one_mismatch_and_one_miss
     assert_eq!(f.example.as_ref().map(|e| e.id_number.as_str()), Some(r.a.as_str()));
     app.stop().await;
 }
+
+#[apply(e2e!)]
+#[tokio::test]
+async fn the_system_administrator_adds_a_rule_version_that_the_index_month_then_selects() {
+    use doudi::domain::admin::Role;
+    use doudi::grpc::pb::admin_client::AdminClient;
+    let app = spawn_app().await;
+    app.app_hub.clock.set(Some(at("2023-05-20T02:00:00Z")));
+    let mut dr = app.client("development_reform").await;
+    push_indices(&mut dr, vec![index("2023-03", "2.50", "1.00", "2023-04-11")]).await.unwrap();
+    let mut lg = app.client("leading_group").await;
+    // Subsidy month 2023-04 ← index 2023-03 under 621000-1553-2021: CPI 2.50 < 3.50, food 1.00 < 6.00.
+    let d = decide(&mut lg, "2023-04").await.unwrap();
+    assert_eq!((d.rule_version.as_str(), d.triggered), ("621000-1553-2021", false));
+
+    // A local version lowering the CPI threshold to 2.0 from index month 2023-03 (localities may lower it,
+    // docs/domain/policy-reference.md), added through the Admin service by the system administrator.
+    let issued = app.ca.issue_operator(TRUST_DOMAIN, Role::System, "sam").unwrap();
+    let id = doudi::client::ClientIdentity {
+        ca_pem: app.ca.cert_pem().as_bytes().to_vec(),
+        cert_pem: issued.cert_pem.into_bytes(),
+        key_pem: issued.key_pem.into_bytes(),
+    };
+    let mut admin = AdminClient::new(doudi::client::connect(&app.server, "localhost", &id).await.unwrap());
+    let rules = app.app_hub.store.linkage_rules().await.unwrap();
+    let mut rule = rules[0].rule.clone();
+    rule.version = "621000-2023-03-local".into();
+    rule.effective_from = "2023-03".parse().unwrap();
+    rule.cpi_threshold = "2.0".parse().unwrap();
+    let req = pb::AddLinkageRuleRequest {
+        rule_json: serde_json::to_string(&rule).unwrap(),
+        source: "test: a local notice".into(),
+    };
+    let before = app.audit_events().await;
+    let r = admin.add_linkage_rule(req.clone()).await.unwrap().into_inner();
+    assert_eq!((r.version.as_str(), r.effective_from.as_str()), ("621000-2023-03-local", "2023-03"));
+    assert_eq!(app.audit_events().await, before + 1);
+    assert_eq!(admin.add_linkage_rule(req).await.unwrap_err().code(), Code::AlreadyExists);
+    let bad = pb::AddLinkageRuleRequest { rule_json: "{}".into(), source: "x".into() };
+    let s = admin.add_linkage_rule(bad).await.unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(s.message().starts_with("rule_json"), "{}", s.message());
+
+    // Now 2.50 ≥ 2.00: triggered; urban 680.00 × 2.50 % = 17.00, rural 439.00 × 2.50 % = 10.975 → 10.98.
+    let d = decide(&mut lg, "2023-04").await.unwrap();
+    assert_eq!((d.rule_version.as_str(), d.triggered), ("621000-2023-03-local", true));
+    assert_eq!(amount(&d, "DIBAO", pb::Residence::Urban), "17.00");
+    assert_eq!(amount(&d, "DIBAO", pb::Residence::Rural), "10.98");
+    app.stop().await;
+}
