@@ -46,7 +46,7 @@ g leading_group "localhost:$port" grpc.health.v1.Health/Check | grep -q '"SERVIN
 ok "health SERVING"
 
 g civil_affairs "localhost:$port" list >"$work/list"
-for s in doudi.v1.RecipientExchange doudi.v1.Reference doudi.v1.Audit doudi.v1.Coordination doudi.v1.MedicalAssistance grpc.health.v1.Health; do
+for s in doudi.v1.RecipientExchange doudi.v1.Reference doudi.v1.Audit doudi.v1.Coordination doudi.v1.MedicalAssistance doudi.v1.Subsidies grpc.health.v1.Health; do
   grep -qx "$s" "$work/list" || fail "list shows $s"
 done
 ok "list via reflection: $(tr '\n' ' ' <"$work/list")"

@@ -35,8 +35,15 @@ pub const DEFAULT_TRUST_DOMAIN: &str = "doudi.qingyang.gov.cn";
 
 /// The agency codes of the exchange (docs/spec/security.md, access matrix columns), in the order the
 /// demo certificates are written by [`init`].
-pub const AGENCIES: [&str; 6] =
-    ["civil_affairs", "human_resources", "education", "medical_insurance", "disability_federation", "leading_group"];
+pub const AGENCIES: [&str; 7] = [
+    "civil_affairs",
+    "human_resources",
+    "education",
+    "medical_insurance",
+    "disability_federation",
+    "leading_group",
+    "development_reform",
+];
 
 /// The operators [`init`] issues (docs/admin.md): one system administrator, two security administrators (the
 /// two-person rule needs a second one to approve a matrix change or a data-key rotation) and one audit administrator.

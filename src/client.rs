@@ -10,6 +10,7 @@ use crate::grpc::pb::coordination_client::CoordinationClient;
 use crate::grpc::pb::medical_assistance_client::MedicalAssistanceClient;
 use crate::grpc::pb::recipient_exchange_client::RecipientExchangeClient;
 use crate::grpc::pb::reference_client::ReferenceClient;
+use crate::grpc::pb::subsidies_client::SubsidiesClient;
 
 /// PEM material of one agency's client identity plus the hub's CA.
 #[derive(Clone)]
@@ -59,6 +60,7 @@ pub struct Clients {
     pub audit: AuditClient<Channel>,
     pub coordination: CoordinationClient<Channel>,
     pub medical: MedicalAssistanceClient<Channel>,
+    pub subsidies: SubsidiesClient<Channel>,
 }
 
 impl Clients {
@@ -73,7 +75,10 @@ impl Clients {
             coordination: CoordinationClient::new(channel.clone())
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),
-            medical: MedicalAssistanceClient::new(channel)
+            medical: MedicalAssistanceClient::new(channel.clone())
+                .max_decoding_message_size(max_message_bytes)
+                .max_encoding_message_size(max_message_bytes),
+            subsidies: SubsidiesClient::new(channel)
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),
         }

@@ -7,6 +7,8 @@
 //! Then the coordination workflows of 2023: monthly fund reports of every county (some late, one
 //! missing, one mismatched) and ~200 early warnings with outcomes (some overdue), printed as the
 //! fund-report status table and the warning figures.
+//! Then the price subsidies of Sep–Oct 2022 (`demo::subsidies`, docs/subsidies.md): indices, the decision of each
+//! month, the county table against the counties' PRICE_SUBSIDY reports, one entitlement explained.
 //! Nothing printed is hard-coded: every number comes back from the hub through gRPC.
 
 use std::collections::BTreeMap;
@@ -31,6 +33,7 @@ use crate::synth::{Population, SynthConfig};
 
 pub mod medical;
 pub mod snapshot;
+pub mod subsidies;
 
 /// Facts per StreamFacts message.
 const BATCH: usize = 2_000;
@@ -272,6 +275,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     coordination_demo(&mut civil, &clock).await?;
+
+    // The letter's Sep–Oct 2022 price subsidies, decided by the hub (issue 18; docs/subsidies.md).
+    let dr = ClientIdentity::from_dir(&certs_dir, "development_reform")?;
+    let mut dr = Clients::new(connect(&server, "localhost", &dr).await?, 4 * 1024 * 1024);
+    let lg_id = ClientIdentity::from_dir(&certs_dir, "leading_group")?;
+    let mut lg_sub = Clients::new(connect(&server, "localhost", &lg_id).await?, 64 * 1024 * 1024);
+    let figures = subsidies::run(&mut dr, &mut civil, &mut lg_sub, &clock).await?;
+    print!("{}", figures.printed);
 
     // The year's settlements reach the hub after the year (the clock says January of the next year), so findings
     // and HIGH_BURDEN warnings are dated then.

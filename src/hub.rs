@@ -25,6 +25,7 @@ pub mod explain;
 mod matching;
 mod medical;
 pub mod snapshot;
+pub mod subsidy;
 mod watch;
 
 pub use audit::AccessEventPage;
@@ -824,7 +825,7 @@ pub(crate) fn with_holder(facts: Vec<VisibleFact>, id: &IdNumber) -> Vec<Visible
         .collect()
 }
 
-fn filter_fingerprint(f: &PersonFilter) -> [u8; 8] {
+pub(crate) fn filter_fingerprint(f: &PersonFilter) -> [u8; 8] {
     let mut h = Sha256::new();
     h.update(f.division_prefix.as_bytes());
     h.update(b"|");
@@ -905,14 +906,19 @@ fn token_context(p: &Principal) -> Vec<u8> {
 /// for this caller, so it reveals nothing and cannot be altered or passed to another agency. (Tokens of releases
 /// before migration 0010 carried a person key; they are refused as not issued by this list, and the list starts
 /// again from its first page.)
-fn encode_page_token(keys: &Keys, p: &Principal, last: i64, fingerprint: &[u8; 8]) -> String {
+pub(crate) fn encode_page_token(keys: &Keys, p: &Principal, last: i64, fingerprint: &[u8; 8]) -> String {
     let mut raw = Vec::with_capacity(16);
     raw.extend_from_slice(&last.to_be_bytes());
     raw.extend_from_slice(fingerprint);
     keys.seal_token(&raw, &token_context(p))
 }
 
-fn decode_page_token(keys: &Keys, p: &Principal, token: &str, fingerprint: &[u8; 8]) -> Result<Option<i64>, HubError> {
+pub(crate) fn decode_page_token(
+    keys: &Keys,
+    p: &Principal,
+    token: &str,
+    fingerprint: &[u8; 8],
+) -> Result<Option<i64>, HubError> {
     if token.is_empty() {
         return Ok(None);
     }

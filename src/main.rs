@@ -88,6 +88,12 @@ enum Command {
         #[command(subcommand)]
         command: doudi::ops::retention::RetentionCommand,
     },
+    /// Subsidy campaigns (docs/subsidies.md): the price-subsidy linkage decided for a month, who is owed it, the
+    /// counties' figures against their fund reports; price indices (development_reform); rule versions (operators).
+    Subsidies {
+        #[command(subcommand)]
+        command: SubsidiesCommand,
+    },
     /// Medical policy parameters (docs/spec/medical.md): effective-dated versions per pooling area.
     Policy {
         #[command(subcommand)]
@@ -209,6 +215,83 @@ enum SnapshotCommand {
     Sign(doudi::cli::countersign::SignArgs),
     /// List the snapshots held, oldest first, with their hashes.
     List {
+        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SubsidiesCommand {
+    /// As an agency: whether a subsidy month triggered, under which rule version, and the amount per group.
+    Decide(doudi::cli::subsidies::DecideArgs),
+    /// As civil_affairs: the persons owed for a subsidy month, with the facts that made them eligible.
+    List(doudi::cli::subsidies::ListArgs),
+    /// As an agency: subsidy months FROM..TO, per county against the PRICE_SUBSIDY fund reports.
+    Summary(doudi::cli::subsidies::SummaryArgs),
+    /// As development_reform: push monthly price indices from a CSV file.
+    PushIndices(doudi::cli::subsidies::PushIndicesArgs),
+    /// As an agency: a fixed-amount campaign's amounts and county figures against its fund reports.
+    CampaignSummary(doudi::cli::subsidies::CampaignSummaryArgs),
+    /// Fixed-amount campaigns on the hub's database (operators).
+    Campaign {
+        #[command(subcommand)]
+        command: CampaignCommand,
+    },
+    /// Linkage rule versions on the hub's database (operators).
+    Rule {
+        #[command(subcommand)]
+        command: RuleCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CampaignCommand {
+    /// Add a campaign from a JSON file (groups and the amount per group; docs/subsidies.md). Never overwritten: a
+    /// taken code is refused. Audited.
+    Add {
+        /// The JSON file.
+        file: PathBuf,
+        /// Where the groups and amounts come from (document numbers), e.g. "甘民发〔2022〕101号".
+        #[arg(long)]
+        source: String,
+        /// Database (with --direct-database): sqlite://PATH or postgres://USER@HOST:PORT/DB [default:
+        /// sqlite://doudi.db].
+        #[arg(long)]
+        database_url: Option<String>,
+        #[command(flatten)]
+        hub: doudi::cli::admin::OperatorArgs,
+    },
+    /// Print every campaign held (one JSON object per line).
+    Show {
+        /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RuleCommand {
+    /// Add a version from a JSON file (the shape `doudi subsidies rule show --json` prints; docs/subsidies.md).
+    /// Versions are never overwritten: a taken version label or first index month is refused. Audited.
+    Add {
+        /// The JSON file.
+        file: PathBuf,
+        /// Where the values come from (document numbers), e.g. "发改价格〔2021〕1553号".
+        #[arg(long)]
+        source: String,
+        /// Database (with --direct-database): sqlite://PATH or postgres://USER@HOST:PORT/DB [default:
+        /// sqlite://doudi.db].
+        #[arg(long)]
+        database_url: Option<String>,
+        #[command(flatten)]
+        hub: doudi::cli::admin::OperatorArgs,
+    },
+    /// Print every version held, by first index month.
+    Show {
+        /// One JSON object per line (the input format of `add`).
+        #[arg(long)]
+        json: bool,
         /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
@@ -377,6 +460,7 @@ fn main() -> anyhow::Result<()> {
             | Command::Export(_)
             | Command::Watch(_)
             | Command::Match(_)
+            | Command::Subsidies { .. }
             | Command::Audit { command: AuditCommand::Head(_) }
             | Command::Snapshot { command: SnapshotCommand::Sign(_) }
     ) {
@@ -469,6 +553,7 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
             r
         }
         Command::Policy { command } => policy(cli.config.as_deref(), command).await,
+        Command::Subsidies { command } => subsidies(cli.config.as_deref(), command).await,
         Command::Snapshot { command } => snapshot(cli.config.as_deref(), command).await,
         Command::Report { command } => report(cli.config.as_deref(), command).await,
         Command::Audit { command: AuditCommand::Head(args) } => doudi::cli::audit_head::run(args).await,
@@ -794,6 +879,88 @@ async fn open_store(
         );
     }
     Ok(store)
+}
+
+async fn subsidies(config: Option<&std::path::Path>, command: SubsidiesCommand) -> anyhow::Result<()> {
+    use doudi::cli::subsidies as s;
+    match command {
+        SubsidiesCommand::Decide(args) => print!("{}", s::decide(&args).await?),
+        SubsidiesCommand::List(args) => print!("{}", s::list(&args).await?),
+        SubsidiesCommand::Summary(args) => print!("{}", s::summary(&args).await?),
+        SubsidiesCommand::PushIndices(args) => print!("{}", s::push_indices(&args).await?),
+        SubsidiesCommand::CampaignSummary(args) => print!("{}", s::campaign_summary(&args).await?),
+        SubsidiesCommand::Campaign { command: CampaignCommand::Add { file, source, database_url, hub } } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            if let Mode::Hub(hub) = hub.mode("doudi subsidies campaign add", true)? {
+                let r = hub
+                    .connect()
+                    .await?
+                    .add_fixed_campaign(doudi::grpc::pb::AddFixedCampaignRequest { campaign_json: text, source })
+                    .await
+                    .map_err(|s| doudi::cli::admin::failed("AddFixedCampaign", s))?
+                    .into_inner();
+                println!("added campaign {} for {} (audited)", r.code, r.month);
+                return Ok(());
+            }
+            let store = open_store(config, database_url).await?;
+            let actor = doudi::domain::admin::Actor::direct_from_env();
+            let added = doudi::hub::subsidy::add_fixed_campaign(&store, &actor, &text, &source).await;
+            store.close().await;
+            let c = added.map_err(|e| anyhow::anyhow!("not added: {e}"))?;
+            println!("added campaign {} ({}) for {} (audited)", c.code, c.name, c.month);
+        }
+        SubsidiesCommand::Campaign { command: CampaignCommand::Show { database_url } } => {
+            let store = open_store(config, database_url).await?;
+            let all = store.fixed_campaigns().await;
+            store.close().await;
+            for c in all? {
+                println!("{}", serde_json::to_string(&c.campaign)?);
+            }
+        }
+        SubsidiesCommand::Rule { command: RuleCommand::Add { file, source, database_url, hub } } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            if let Mode::Hub(hub) = hub.mode("doudi subsidies rule add", true)? {
+                let r = hub
+                    .connect()
+                    .await?
+                    .add_linkage_rule(doudi::grpc::pb::AddLinkageRuleRequest { rule_json: text, source })
+                    .await
+                    .map_err(|s| doudi::cli::admin::failed("AddLinkageRule", s))?
+                    .into_inner();
+                println!("added linkage rule {} from index month {} (audited)", r.version, r.effective_from);
+                return Ok(());
+            }
+            let store = open_store(config, database_url).await?;
+            let actor = doudi::domain::admin::Actor::direct_from_env();
+            let added = doudi::hub::subsidy::add_linkage_rule(&store, &actor, &text, &source).await;
+            store.close().await;
+            let rule = added.map_err(|e| anyhow::anyhow!("not added: {e}"))?;
+            println!("added linkage rule {} from index month {} (audited)", rule.version, rule.effective_from);
+        }
+        SubsidiesCommand::Rule { command: RuleCommand::Show { json, database_url } } => {
+            let store = open_store(config, database_url).await?;
+            let all = store.linkage_rules().await;
+            store.close().await;
+            for r in all? {
+                if json {
+                    println!("{}", serde_json::to_string(&r.rule)?);
+                } else {
+                    let until = r.rule.effective_until.map(|m| m.to_string()).unwrap_or_else(|| "…".into());
+                    println!(
+                        "{}  index months {}..{}  CPI >= {} % or food >= {} %  {} groups  source: {}",
+                        r.rule.version,
+                        r.rule.effective_from,
+                        until,
+                        r.rule.cpi_threshold,
+                        r.rule.food_cpi_threshold,
+                        r.rule.bases.len(),
+                        r.source
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn policy(config: Option<&std::path::Path>, command: PolicyCommand) -> anyhow::Result<()> {

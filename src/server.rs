@@ -36,13 +36,14 @@ use crate::store::Store;
 use crate::tls;
 
 /// Names of the doudi services registered (health reports each, and "" for the whole server).
-pub const SERVICES: [&str; 6] = [
+pub const SERVICES: [&str; 7] = [
     "doudi.v1.Admin",
     "doudi.v1.RecipientExchange",
     "doudi.v1.Reference",
     "doudi.v1.Audit",
     "doudi.v1.Coordination",
     "doudi.v1.MedicalAssistance",
+    "doudi.v1.Subsidies",
 ];
 
 /// Streams a client may reset before the hub has accepted them, pending on one connection at once, before h2 ends the
@@ -314,6 +315,15 @@ impl Application {
         .max_encoding_message_size(MAX_RESPONSE_BYTES)
         .accept_compressed(GZIP)
         .send_compressed(GZIP);
+        let subsidies =
+            crate::grpc::pb::subsidies_server::SubsidiesServer::new(crate::grpc::subsidies::SubsidiesService {
+                hub: hub.clone(),
+                auth: auth.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES)
+            .accept_compressed(GZIP)
+            .send_compressed(GZIP);
         let audit = AuditServer::new(AuditService { hub: hub.clone(), auth })
             .max_decoding_message_size(max)
             .accept_compressed(GZIP)
@@ -340,7 +350,8 @@ impl Application {
             .add_service(audit)
             .add_service(admin)
             .add_service(coordination)
-            .add_service(medical);
+            .add_service(medical)
+            .add_service(subsidies);
 
         let shutdown_grace = Duration::from_secs(config.shutdown_grace_secs);
         let store = hub.store.clone();

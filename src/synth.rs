@@ -723,9 +723,12 @@ impl Population {
                     status: Some(AssistanceStatus::Active),
                 }),
             ),
-            PayloadKind::Employment => {
-                (id, p.labour_from, None, Payload::Employment(Employment { status: p.employment }))
-            }
+            PayloadKind::Employment => (
+                id,
+                p.labour_from,
+                None,
+                Payload::Employment(Employment { status: p.employment, unemployment_benefit: None }),
+            ),
             PayloadKind::Pension => {
                 let pension = match p.pension {
                     PensionState::Enrolled { government_paid } => Pension {

@@ -102,6 +102,7 @@ enum_codec!(urban_mode_in, urban_mode_out, pb::UrbanMode, "URBAN_MODE_");
 enum_codec!(support_mode_in, support_mode_out, pb::SupportMode, "SUPPORT_MODE_");
 enum_codec!(assistance_status_in, assistance_status_out, pb::AssistanceStatus, "ASSISTANCE_STATUS_");
 enum_codec!(employment_status_in, employment_status_out, pb::EmploymentStatus, "EMPLOYMENT_STATUS_");
+enum_codec!(unemployment_benefit_in, unemployment_benefit_out, pb::UnemploymentBenefit, "UNEMPLOYMENT_BENEFIT_");
 enum_codec!(stage_in, stage_out, pb::Stage, "STAGE_");
 enum_codec!(aid_type_in, aid_type_out, pb::AidType, "AID_TYPE_");
 enum_codec!(scheme_in, scheme_out, pb::Scheme, "SCHEME_");
@@ -146,9 +147,10 @@ pub fn build_fact<'a>(kind: PayloadKind, get: impl Fn(&str) -> &'a str) -> Resul
             monthly_benefit: get("monthly_benefit").to_owned(),
             status: assistance_status_in(get("status"), "status")?,
         }),
-        PayloadKind::Employment => {
-            P::Employment(pb::Employment { status: employment_status_in(get("status"), "status")? })
-        }
+        PayloadKind::Employment => P::Employment(pb::Employment {
+            status: employment_status_in(get("status"), "status")?,
+            unemployment_benefit: unemployment_benefit_in(get("unemployment_benefit"), "unemployment_benefit")?,
+        }),
         PayloadKind::Pension => P::Pension(pb::Pension {
             enrolled: boolean(get("enrolled"), "enrolled")?,
             premium_paid_by_government: boolean(get("premium_paid_by_government"), "premium_paid_by_government")?,
@@ -220,7 +222,7 @@ pub fn payload_values(p: &pb::fact::Payload) -> Vec<String> {
             a.monthly_benefit.clone(),
             assistance_status_out(a.status),
         ],
-        P::Employment(e) => vec![employment_status_out(e.status)],
+        P::Employment(e) => vec![employment_status_out(e.status), unemployment_benefit_out(e.unemployment_benefit)],
         P::Pension(p) => vec![
             bool_out(p.enrolled),
             bool_out(p.premium_paid_by_government),

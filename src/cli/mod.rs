@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod matching;
 pub mod operator;
 pub mod push;
+pub mod subsidies;
 mod view;
 pub mod watch;
 

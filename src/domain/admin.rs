@@ -145,9 +145,11 @@ impl OperatorId {
 }
 
 /// Every `doudi.v1.Admin` RPC and the one role allowed to call it (docs/admin.md's table is this list).
-pub const RPCS: [(&str, Role); 15] = [
+pub const RPCS: [(&str, Role); 17] = [
     ("AddPolicyVersion", Role::System),
     ("ListPolicyVersions", Role::System),
+    ("AddLinkageRule", Role::System),
+    ("AddFixedCampaign", Role::System),
     ("AddCalendarNotice", Role::System),
     ("GetRetentionSettings", Role::System),
     ("SetRetentionPeriod", Role::System),

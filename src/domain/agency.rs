@@ -1,7 +1,7 @@
 //! Agencies and authenticated callers.
 //!
 //! An agency code is `^[a-z][a-z_]{1,39}$` (lower-case ASCII letters and `_`). The six agencies of the hub
-//! (docs/domain/qingyang-figures.md §1) have constants and constructors here; whether an agency may do something is
+//! (docs/domain/qingyang-figures.md §1) and development_reform (issue 18) have constants and constructors here; whether an agency may do something is
 //! decided by the access policy (docs/spec/security.md), not by this module.
 //!
 //! A caller is identified by the SPIFFE ID in its client certificate's URI SAN (docs/spec/security.md):
@@ -41,15 +41,19 @@ impl AgencyCode {
     pub const DISABILITY_FEDERATION: &'static str = "disability_federation";
     /// 领导小组, the leading group: reads aggregates only.
     pub const LEADING_GROUP: &'static str = "leading_group";
+    /// 市发改委, the development and reform commission: pushes monthly price indices, reads aggregates, nothing
+    /// person-level (issue 18; docs/subsidies.md).
+    pub const DEVELOPMENT_REFORM: &'static str = "development_reform";
 
-    /// The six agencies of the hub, in the order of docs/spec/security.md's access table.
-    pub const KNOWN: [&'static str; 6] = [
+    /// The seven agencies of the hub, in the order of docs/spec/security.md's access table.
+    pub const KNOWN: [&'static str; 7] = [
         Self::CIVIL_AFFAIRS,
         Self::HUMAN_RESOURCES,
         Self::EDUCATION,
         Self::MEDICAL_INSURANCE,
         Self::DISABILITY_FEDERATION,
         Self::LEADING_GROUP,
+        Self::DEVELOPMENT_REFORM,
     ];
 
     /// Parses an agency code: 2–40 characters, `[a-z]` then `[a-z_]`.
@@ -100,12 +104,17 @@ impl AgencyCode {
         AgencyCode::known(Self::LEADING_GROUP)
     }
 
+    /// `development_reform`.
+    pub fn development_reform() -> AgencyCode {
+        AgencyCode::known(Self::DEVELOPMENT_REFORM)
+    }
+
     /// The code, e.g. `"civil_affairs"`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// Whether this is one of the six agencies in [`AgencyCode::KNOWN`].
+    /// Whether this is one of the seven agencies in [`AgencyCode::KNOWN`].
     pub fn is_known(&self) -> bool {
         AgencyCode::KNOWN.contains(&self.0.as_str())
     }
@@ -306,6 +315,7 @@ mod tests {
         assert_eq!(AgencyCode::medical_insurance().as_str(), AgencyCode::MEDICAL_INSURANCE);
         assert_eq!(AgencyCode::disability_federation().as_str(), AgencyCode::DISABILITY_FEDERATION);
         assert_eq!(AgencyCode::leading_group().as_str(), AgencyCode::LEADING_GROUP);
+        assert_eq!(AgencyCode::development_reform().as_str(), AgencyCode::DEVELOPMENT_REFORM);
         let other = AgencyCode::parse("veterans_affairs").unwrap();
         assert!(!other.is_known());
         assert!(AgencyCode::parse("ab").is_ok());

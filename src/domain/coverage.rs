@@ -349,7 +349,7 @@ mod tests {
 
     #[test]
     fn tekun_employed() {
-        let emp = |s| Payload::Employment(Employment { status: Some(s) });
+        let emp = |s| Payload::Employment(Employment { status: Some(s), unemployment_benefit: None });
         let tekun = assistance(Program::Tekun, Residence::Rural, "605.00");
         let ins = insured(PremiumSubsidy::Full);
         assert_eq!(

@@ -115,6 +115,17 @@ string_enum!(
 );
 
 string_enum!(
+    /// Unemployment benefit reported by human resources on an `employment` fact (issue 18 item 3; docs/subsidies.md):
+    /// 失业保险金 (unemployment insurance benefit, covered by the price-subsidy linkage since 发改价格〔2021〕1553号) or
+    /// 失业补助金 (unemployment subsidy, covered for the indices of Aug 2022 – Feb 2023 by the 2022-08-31 notice).
+    UnemploymentBenefit {
+        None = "NONE",
+        InsuranceBenefit = "INSURANCE_BENEFIT",
+        UnemploymentSubsidy = "UNEMPLOYMENT_SUBSIDY",
+    }
+);
+
+string_enum!(
     /// School stage reported by education.
     Stage {
         Preschool = "PRESCHOOL",
@@ -206,6 +217,10 @@ pub struct Assistance {
 pub struct Employment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<EmploymentStatus>,
+    /// Optional (absent = not reported; existing facts keep their content hash). A benefit other than `NONE` needs
+    /// `status` REGISTERED_UNEMPLOYED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unemployment_benefit: Option<UnemploymentBenefit>,
 }
 
 /// `pension` payload (resident pension, 城乡居民养老保险), owned by human resources.
@@ -472,7 +487,21 @@ impl Fact {
         }
         match &self.payload {
             Payload::Assistance(a) => validate_assistance(a),
-            Payload::Employment(e) => require(&e.status, "employment.status"),
+            Payload::Employment(e) => {
+                require(&e.status, "employment.status")?;
+                match e.unemployment_benefit {
+                    Some(b)
+                        if b != UnemploymentBenefit::None
+                            && e.status != Some(EmploymentStatus::RegisteredUnemployed) =>
+                    {
+                        Err(FieldError::new(
+                            "employment.unemployment_benefit",
+                            format!("{b} needs status REGISTERED_UNEMPLOYED"),
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            }
             Payload::Pension(p) => require(&p.enrolled, "pension.enrolled"),
             Payload::Student(s) => {
                 require(&s.stage, "student.stage")?;

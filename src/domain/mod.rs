@@ -20,6 +20,7 @@ pub mod money_limits;
 pub mod policy;
 pub mod retention;
 pub mod snapshot;
+pub mod subsidy;
 pub mod summary;
 pub mod versioning;
 pub mod workdays;

@@ -92,6 +92,31 @@ pub struct AgencyRules {
     /// Rights on the audit log (docs/spec/security.md).
     #[serde(default)]
     pub audit: Vec<AuditRight>,
+    /// Rights on subsidy campaigns (issue 18; docs/subsidies.md).
+    #[serde(default)]
+    pub subsidies: Vec<SubsidyRight>,
+}
+
+/// A right on subsidy campaigns (issue 18; docs/subsidies.md), granted per agency in the policy file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubsidyRight {
+    /// `PushPriceIndices` (development_reform).
+    PushPriceIndices,
+    /// `DecideLinkage`, `ListPriceIndices`, `ListLinkageRules` (no person-level data).
+    DecideLinkage,
+    /// `ListEntitlements` (person-level data; a county office within its county).
+    ReadEntitlements,
+}
+
+impl SubsidyRight {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubsidyRight::PushPriceIndices => "push_price_indices",
+            SubsidyRight::DecideLinkage => "decide_linkage",
+            SubsidyRight::ReadEntitlements => "read_entitlements",
+        }
+    }
 }
 
 /// A right on the audit log, granted per agency in the policy file. Without it an agency lists only its own
@@ -272,7 +297,7 @@ pub fn known_fields(kind: PayloadKind) -> &'static [&'static str] {
             "monthly_benefit",
             "status",
         ],
-        PayloadKind::Employment => &["status"],
+        PayloadKind::Employment => &["status", "unemployment_benefit"],
         PayloadKind::Pension => &["enrolled", "premium_paid_by_government", "receiving", "monthly_pension"],
         PayloadKind::Student => &["stage", "school_code"],
         PayloadKind::EducationAid => &["aid_type", "annual_amount"],
@@ -355,6 +380,11 @@ impl AccessPolicy {
     /// Whether the agency holds an audit right.
     pub fn may_audit(&self, agency: &AgencyCode, right: AuditRight) -> bool {
         self.agencies.get(agency).is_some_and(|r| r.audit.contains(&right))
+    }
+
+    /// Whether the agency holds a subsidy-campaign right.
+    pub fn may_subsidy(&self, agency: &AgencyCode, right: SubsidyRight) -> bool {
+        self.agencies.get(agency).is_some_and(|r| r.subsidies.contains(&right))
     }
 
     /// Whether the agency holds a medical cross-check right.

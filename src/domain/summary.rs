@@ -422,6 +422,31 @@ pub struct MonthlyReport {
     pub warnings: WarningSection,
     /// Medical findings of settlements settled in the month, by code.
     pub medical_findings_by_code: Vec<CodeCount>,
+    /// Subsidy campaigns paid for the month (docs/subsidies.md): the price-subsidy linkage when its index is stored,
+    /// and fixed-amount campaigns of the month, by campaign and county. Absent when there is none (so reports of
+    /// months without campaigns read as before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub campaigns: Vec<CampaignRow>,
+}
+
+/// One campaign in one county for one month (docs/subsidies.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignRow {
+    /// The linkage rule version (e.g. `621000-2022-0831`) or the fixed-amount campaign's code.
+    pub campaign: String,
+    /// The fund-report program it is reported under (PRICE_SUBSIDY, ONE_TIME_SUBSIDY, WINTER_WARMTH, OTHER).
+    pub program: String,
+    /// Whether the month triggered (always for a fixed-amount campaign).
+    pub triggered: bool,
+    /// GB/T 2260 county code.
+    pub county_code: String,
+    /// Persons owed.
+    pub persons: u64,
+    pub amount_owed: Money,
+    /// The county's latest report of the program for the month; `None` if none.
+    pub amount_reported: Option<Money>,
+    /// MISSING, MISMATCH or empty.
+    pub finding: String,
 }
 
 /// Whole percent of `part / whole`, half away from zero; `None` if `whole` is 0.

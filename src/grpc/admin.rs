@@ -179,6 +179,29 @@ impl Admin for AdminService {
         }))
     }
 
+    async fn add_linkage_rule(
+        &self,
+        req: Request<pb::AddLinkageRuleRequest>,
+    ) -> Result<Response<pb::AddLinkageRuleResponse>, Status> {
+        let (_, actor) = self.operator(&req, "AddLinkageRule")?;
+        let r = req.into_inner();
+        let rule = crate::hub::subsidy::add_linkage_rule(&self.hub.store, &actor, &r.rule_json, &r.source).await?;
+        Ok(Response::new(pb::AddLinkageRuleResponse {
+            version: rule.version,
+            effective_from: rule.effective_from.to_string(),
+        }))
+    }
+
+    async fn add_fixed_campaign(
+        &self,
+        req: Request<pb::AddFixedCampaignRequest>,
+    ) -> Result<Response<pb::AddFixedCampaignResponse>, Status> {
+        let (_, actor) = self.operator(&req, "AddFixedCampaign")?;
+        let r = req.into_inner();
+        let c = crate::hub::subsidy::add_fixed_campaign(&self.hub.store, &actor, &r.campaign_json, &r.source).await?;
+        Ok(Response::new(pb::AddFixedCampaignResponse { code: c.code, month: c.month.to_string() }))
+    }
+
     async fn list_policy_versions(
         &self,
         req: Request<pb::ListPolicyVersionsRequest>,

@@ -119,6 +119,9 @@ enum_pair!(employment_status_in, employment_status_out, pb::EmploymentStatus, Em
     Employed <=> Employed, RegisteredUnemployed <=> RegisteredUnemployed, PublicWelfareJob <=> PublicWelfareJob,
     Flexible <=> Flexible, NotInLabourForce <=> NotInLabourForce,
 });
+enum_pair!(unemployment_benefit_in, unemployment_benefit_out, pb::UnemploymentBenefit, UnemploymentBenefit, {
+    None <=> None, InsuranceBenefit <=> InsuranceBenefit, UnemploymentSubsidy <=> UnemploymentSubsidy,
+});
 enum_pair!(stage_in, stage_out, pb::Stage, Stage, {
     Preschool <=> Preschool, Primary <=> Primary, JuniorSecondary <=> JuniorSecondary,
     SeniorSecondary <=> SeniorSecondary, Vocational <=> Vocational, Higher <=> Higher,
@@ -158,9 +161,14 @@ fn payload_in(p: pb::fact::Payload) -> Result<Payload, FieldError> {
             monthly_benefit: money_in(&a.monthly_benefit, "assistance.monthly_benefit")?,
             status: enum_in(a.status, "assistance.status", assistance_status_in)?,
         }),
-        P::Employment(e) => {
-            Payload::Employment(Employment { status: enum_in(e.status, "employment.status", employment_status_in)? })
-        }
+        P::Employment(e) => Payload::Employment(Employment {
+            status: enum_in(e.status, "employment.status", employment_status_in)?,
+            unemployment_benefit: enum_in(
+                e.unemployment_benefit,
+                "employment.unemployment_benefit",
+                unemployment_benefit_in,
+            )?,
+        }),
         P::Pension(p) => Payload::Pension(Pension {
             enrolled: Some(p.enrolled),
             premium_paid_by_government: Some(p.premium_paid_by_government),
@@ -248,7 +256,10 @@ fn payload_out(p: &Payload) -> pb::fact::Payload {
             monthly_benefit: money_out(a.monthly_benefit),
             status: assistance_status_out(a.status),
         }),
-        Payload::Employment(e) => P::Employment(pb::Employment { status: employment_status_out(e.status) }),
+        Payload::Employment(e) => P::Employment(pb::Employment {
+            status: employment_status_out(e.status),
+            unemployment_benefit: unemployment_benefit_out(e.unemployment_benefit),
+        }),
         Payload::Pension(p) => P::Pension(pb::Pension {
             enrolled: p.enrolled.unwrap_or_default(),
             premium_paid_by_government: p.premium_paid_by_government.unwrap_or_default(),

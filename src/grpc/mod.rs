@@ -16,6 +16,7 @@ pub mod observe;
 pub mod reference;
 pub mod snapshot;
 pub mod status;
+pub mod subsidies;
 pub mod trace_context;
 pub mod watch;
 

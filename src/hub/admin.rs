@@ -34,7 +34,7 @@ pub const MAX_REASON_CHARS: usize = 500;
 pub const MAX_SOURCE_CHARS: usize = 200;
 
 /// One line of 1..=`max` characters without control characters (audited and printed).
-fn line(field: &str, text: &str, max: usize) -> Result<String, HubError> {
+pub(crate) fn line(field: &str, text: &str, max: usize) -> Result<String, HubError> {
     let t = text.trim();
     if t.is_empty() {
         return Err(HubError::invalid(field, "is empty"));
@@ -48,7 +48,7 @@ fn line(field: &str, text: &str, max: usize) -> Result<String, HubError> {
     Ok(t.to_owned())
 }
 
-fn bounded(field: &str, text: &str, max: usize) -> Result<(), HubError> {
+pub(crate) fn bounded(field: &str, text: &str, max: usize) -> Result<(), HubError> {
     if text.len() > max {
         return Err(HubError::invalid(field, format!("is {} bytes, more than {max}", text.len())));
     }

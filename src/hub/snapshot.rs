@@ -349,6 +349,7 @@ impl Hub {
             .into_iter()
             .map(|(code, count)| CodeCount { code, count })
             .collect();
+        let campaigns = self.campaign_rows(month).await?;
         Ok(MonthlyReport {
             month: month.to_string(),
             as_of,
@@ -356,6 +357,7 @@ impl Hub {
             fund_reports,
             warnings,
             medical_findings_by_code,
+            campaigns,
         })
     }
 }

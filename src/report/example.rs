@@ -367,5 +367,15 @@ pub fn monthly() -> MonthlyReport {
             CodeCount { code: "ASSISTANCE_MISSED".into(), count: 2 },
             CodeCount { code: "HIGH_BURDEN".into(), count: 1 },
         ],
+        campaigns: vec![crate::domain::summary::CampaignRow {
+            campaign: "621000-2023-07-example".into(),
+            program: "ONE_TIME_SUBSIDY".into(),
+            triggered: true,
+            county_code: HUAN.into(),
+            persons: 1354,
+            amount_owed: Money::parse("316944.00").expect("valid"),
+            amount_reported: Some(Money::parse("316944.00").expect("valid")),
+            finding: String::new(),
+        }],
     }
 }

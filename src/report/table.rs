@@ -714,6 +714,48 @@ pub(crate) fn monthly(m: &MonthlyReport) -> Document {
                 note: Some("Findings of settlements settled in the month."),
                 tables: vec![findings_by_code_table("medical_findings_by_code", None, &m.medical_findings_by_code)],
             },
+            Section {
+                number: 5,
+                id: "campaigns",
+                en: "Subsidy campaigns",
+                zh: "补贴发放",
+                note: Some(
+                    "Persons and amounts owed for the month as the hub decides them (docs/subsidies.md), against the \
+                     county's report of the program.",
+                ),
+                tables: vec![Table {
+                    key: "campaigns",
+                    caption: None,
+                    columns: vec![
+                        col("campaign", "Campaign 项目"),
+                        col("program", "Program 资金项目"),
+                        col("triggered", "Triggered 启动"),
+                        col("county_code", "County code 县区代码"),
+                        col("county_name", "County 县区"),
+                        col("persons", "Persons owed 应发人数"),
+                        col("amount_owed", "Owed (yuan) 应发（元）"),
+                        col("amount_reported", "Reported (yuan) 已报（元）"),
+                        col("finding", "Finding 问题"),
+                    ],
+                    rows: m
+                        .campaigns
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                Cell::text(&r.campaign),
+                                Cell::text(&r.program),
+                                Cell::text(if r.triggered { "yes" } else { "no" }),
+                                Cell::text(&r.county_code),
+                                county_name(&names, &r.county_code),
+                                Cell::int(r.persons),
+                                Cell::Money(r.amount_owed),
+                                Cell::opt_money(r.amount_reported),
+                                if r.finding.is_empty() { Cell::Missing } else { Cell::text(&r.finding) },
+                            ]
+                        })
+                        .collect(),
+                }],
+            },
         ],
     }
 }

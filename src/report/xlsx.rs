@@ -235,7 +235,11 @@ mod tests {
     #[test]
     fn monthly_xlsx_opens_with_its_sections() {
         let mut wb = open(render_monthly(&example::monthly(), Format::Xlsx).unwrap());
-        assert_eq!(wb.sheet_names().len(), 5);
+        assert_eq!(wb.sheet_names().len(), 6, "report + 5 sections (5: subsidy campaigns, issue 18)");
+        // The example's one campaign row: header 0, row 1; persons (column 5) and owed (column 6) are numbers.
+        let c = wb.worksheet_range("5 Subsidy campaigns 补贴发放").unwrap();
+        assert_eq!(num(&c, 1, 5), 1354.0);
+        assert_eq!(num(&c, 1, 6), 316_944.00);
         let f = wb.worksheet_range("2 Fund reports 资金发放月报告").unwrap();
         // Totals after 4 rows: caption 0, header 1, rows 2–5, empty 6, caption 7, header 8, first total 9.
         assert_eq!(num(&f, 9, 2), 681_500.00);

@@ -691,6 +691,47 @@ pub trait AdminStore: Send + Sync {
     ) -> Result<Option<crate::domain::admin::StoredChange>, StoreError>;
 }
 
+/// Subsidy campaigns (issue 18; docs/subsidies.md, migration 0021): the monthly price indices development_reform
+/// pushes (every version kept) and the linkage rule versions.
+#[async_trait]
+pub trait SubsidyStore: Send + Sync {
+    /// Store a batch of validated price indices with `audit`, in one write transaction. Per row, in order: ACCEPTED
+    /// (the month's first version), NEW_VERSION (values differ from the month's current version: version n + 1 is
+    /// added, nothing is updated) or DUPLICATE (the same values: nothing written). A month twice in one batch is
+    /// decided against the row before it. Nothing is written if any statement fails.
+    async fn push_price_indices(
+        &self,
+        rows: &[crate::domain::subsidy::PriceIndex],
+        agency: &str,
+        audit: &AuditRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::versioning::Decision>, StoreError>;
+
+    /// Every stored version of the index months `from ..= to`, by month then version (the last of a month is the
+    /// one in force). A stored value that does not parse is `Corrupt`.
+    async fn price_index_versions(
+        &self,
+        from: crate::domain::calendar::Month,
+        to: crate::domain::calendar::Month,
+    ) -> Result<Vec<StoredPriceIndex>, StoreError>;
+
+    /// Every linkage rule version, by `effective_from`. A stored version that breaks a rule of
+    /// [`crate::domain::subsidy::LinkageRule::from_json`] is `Corrupt`, never skipped.
+    async fn linkage_rules(&self) -> Result<Vec<StoredLinkageRule>, StoreError>;
+
+    /// Add a rule version, with `audit` appended in the same transaction when it was added. `false` (nothing
+    /// written) if its `version` or its `effective_from` is taken: versions are never overwritten.
+    async fn add_linkage_rule(&self, r: &StoredLinkageRule, audit: Option<&AuditRecord>) -> Result<bool, StoreError>;
+
+    /// Every fixed-amount campaign (migration 0022), by month then code. A stored campaign that breaks a rule of
+    /// [`crate::domain::subsidy::FixedCampaign::from_json`] is `Corrupt`, never skipped.
+    async fn fixed_campaigns(&self) -> Result<Vec<StoredFixedCampaign>, StoreError>;
+
+    /// Add a campaign, with `audit` appended in the same transaction when it was added. `false` (nothing written) if
+    /// its code is taken: campaigns are never overwritten.
+    async fn add_fixed_campaign(&self, c: &StoredFixedCampaign, audit: &AuditRecord) -> Result<bool, StoreError>;
+}
+
 /// Everything the hub needs of a database: every area of the contract.
 pub trait Storage:
     StoreAdmin
@@ -709,6 +750,7 @@ pub trait Storage:
     + CountersignStore
     + FindingAnswerStore
     + CoverageAnswerStore
+    + SubsidyStore
     + 'static
 {
 }
@@ -730,6 +772,7 @@ impl<T> Storage for T where
         + CountersignStore
         + FindingAnswerStore
         + CoverageAnswerStore
+        + SubsidyStore
         + 'static
 {
 }

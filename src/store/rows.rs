@@ -704,4 +704,29 @@ pub struct CoverageInput {
     pub valid_from: NaiveDate,
     pub valid_to: Option<NaiveDate>,
     pub recorded_at: DateTime<Utc>,
+/// A price-index version as stored (migration 0021; issue 18, docs/subsidies.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPriceIndex {
+    pub index: crate::domain::subsidy::PriceIndex,
+    /// 1, 2, … per month; the highest is the one in force.
+    pub version: i64,
+    /// Who pushed it.
+    pub agency: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A fixed-amount campaign as stored (migration 0022): the campaign and its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFixedCampaign {
+    pub campaign: crate::domain::subsidy::FixedCampaign,
+    /// The document(s) the groups and amounts come from.
+    pub source: String,
+}
+
+/// A linkage rule version as stored (migration 0021): the rule and its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLinkageRule {
+    pub rule: crate::domain::subsidy::LinkageRule,
+    /// The document(s) the values come from.
+    pub source: String,
 }

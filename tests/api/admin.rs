@@ -38,6 +38,8 @@ async fn call(c: &mut AdminClient<Channel>, rpc: &str) -> Result<(), (Code, Stri
     let r = match rpc {
         "AddPolicyVersion" => c.add_policy_version(pb::AddPolicyVersionRequest::default()).await.map(|_| ()),
         "ListPolicyVersions" => c.list_policy_versions(pb::ListPolicyVersionsRequest::default()).await.map(|_| ()),
+        "AddLinkageRule" => c.add_linkage_rule(pb::AddLinkageRuleRequest::default()).await.map(|_| ()),
+        "AddFixedCampaign" => c.add_fixed_campaign(pb::AddFixedCampaignRequest::default()).await.map(|_| ()),
         "AddCalendarNotice" => c.add_calendar_notice(pb::AddCalendarNoticeRequest::default()).await.map(|_| ()),
         "GetRetentionSettings" => {
             c.get_retention_settings(pb::GetRetentionSettingsRequest::default()).await.map(|_| ())
@@ -80,9 +82,11 @@ fn op_id(role: &str, name: &str) -> String {
 }
 
 /// The issue's split of the administrators' duties, RPC by RPC (docs/admin.md's table).
-const EXPECTED: [(&str, Role); 15] = [
+const EXPECTED: [(&str, Role); 17] = [
     ("AddPolicyVersion", Role::System),
     ("ListPolicyVersions", Role::System),
+    ("AddLinkageRule", Role::System),
+    ("AddFixedCampaign", Role::System),
     ("AddCalendarNotice", Role::System),
     ("GetRetentionSettings", Role::System),
     ("SetRetentionPeriod", Role::System),
@@ -135,8 +139,8 @@ async fn each_rpc_is_allowed_to_exactly_one_role() {
         assert!(msg.contains(&format!("the {role} administrator only")) && msg.contains("civil_affairs"), "{msg}");
         denied += 1;
     }
-    // 15 RPCs × 2 other roles + 15 × the agency.
-    assert_eq!(denied, 45);
+    // 17 RPCs × 2 other roles + 17 × the agency.
+    assert_eq!(denied, 51);
 
     // On record: the hub writes the refusals at shutdown (the test clock never ends a minute).
     app.app_hub.refusals.flush_all(&app.app_hub.store).await;
@@ -150,10 +154,10 @@ async fn each_rpc_is_allowed_to_exactly_one_role() {
         .unwrap()
         .into_inner()
         .events;
-    // One aggregated event per (method, peer): the audit administrator was refused 13 RPCs, the agency 15.
+    // One aggregated event per (method, peer): the audit administrator was refused 15 RPCs (17 − its 2), the agency 17.
     let of = |peer: &str| refused.iter().filter(|e| e.purpose.contains(&format!("peer={peer};"))).count();
-    assert_eq!(of(&op_id("audit", "ada")), 13);
-    assert_eq!(of(&format!("spiffe://{TRUST_DOMAIN}/agency/civil_affairs")), 15);
+    assert_eq!(of(&op_id("audit", "ada")), 15);
+    assert_eq!(of(&format!("spiffe://{TRUST_DOMAIN}/agency/civil_affairs")), 17);
     let one = refused
         .iter()
         .find(|e| e.method == "/doudi.v1.Admin/RequestChange" && e.purpose.contains(&op_id("system", "sam")))
@@ -354,7 +358,11 @@ async fn two_security_administrators_approve_a_change() {
     // What a hub starting now would use: this request's matrix.
     let (in_force, policy) = doudi::hub::admin::approved_access_matrix(&app.app_hub.store).await.unwrap().unwrap();
     assert_eq!((in_force.id, in_force.payload.as_str()), (c.id, matrix));
-    assert_eq!(policy.agencies().count(), 6, "the six agencies of docs/spec/security.md");
+    assert_eq!(
+        policy.agencies().count(),
+        7,
+        "the six agencies of docs/spec/security.md and development_reform (issue 18)"
+    );
     // Approved already; unknown.
     let carol_cert = app.ca.issue_operator(TRUST_DOMAIN, Role::Security, "carol").unwrap();
     let mut carol = AdminClient::new(connect_as(&app, &carol_cert).await);

@@ -22,6 +22,7 @@
 //! | `countersignatures_are_kept_as_versions_only_over_the_snapshots_hash` | `CountersignStore`: `add_snapshot_signature` refuses (None, nothing written) an unfrozen quarter and another hash, keeps versions 1, 2 per (quarter, agency) with one audit event each; `snapshot_signatures` returns each agency's newest version byte for byte |
 //! | `coverage_answers_are_versions_of_a_snapshot_row_and_read_as_of_an_instant` | `CoverageAnswerStore`: `coverage_finding` reads a snapshot's coverage row with its `as_of` and cutoff; `add_coverage_answer` refuses (None, nothing written) a row the snapshot does not hold and keeps versions 1, 2 with one audit event each; `coverage_answers`, `list_coverage_findings` / `count_coverage_findings` by latest answer and county, paged in (code, person key) order; `coverage_answers_as_of` the version standing at an instant; `coverage_inputs` the status rows with their versions |
 //! | `retention_purges_in_chunks_keeps_tombstones_and_spares_holds` | `RetentionStore`: sourced defaults, `set_retention` audited and floored, holds placed and released (kept), `purge_due` / `purge_chunk` per kind: chunks of what is due and not held, the change log cut at its start but never its head, fact versions only once no change refers to them, tombstones that keep snapshots verifying |
+//! | `price_indices_are_kept_as_versions_and_rule_versions_never_overwritten` | `SubsidyStore`: `push_price_indices` decides ACCEPTED / DUPLICATE / NEW_VERSION per row (a month twice in a batch against the row before), writes versions 1, 2 and one audit event per batch; `price_index_versions` by month and version, values read back exactly; `linkage_rules` holds migration 0021's two versions; `add_linkage_rule` refuses a taken label or first month (nothing written, no event); `fixed_campaigns` / `add_fixed_campaign` (once, audited, a taken code refused) |
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1756,4 +1757,108 @@ async fn coverage_answers_are_versions_of_a_snapshot_row_and_read_as_of_an_insta
         ("civil_affairs", "U", 1)
     );
     assert_eq!(inputs[0].content_hash, facts[2].content_hash);
+#[apply(e2e!)]
+#[tokio::test]
+async fn price_indices_are_kept_as_versions_and_rule_versions_never_overwritten() {
+    use doudi::domain::calendar::Month;
+    use doudi::domain::subsidy::{LinkageRule, PriceIndex, PriceIndexInput};
+    let db = open().await;
+    let s = &db.store;
+    let today = NaiveDate::from_ymd_opt(2022, 11, 20).unwrap();
+    let idx = |month: &str, cpi: &str, food: &str, published: &str| {
+        PriceIndex::validate(
+            &PriceIndexInput {
+                month: month.into(),
+                cpi_yoy: cpi.into(),
+                food_cpi_yoy: food.into(),
+                scpi_yoy: if month == "2022-09" { "1.25".into() } else { String::new() },
+                published_on: published.into(),
+            },
+            today,
+        )
+        .unwrap()
+    };
+    let aug = idx("2022-08", "2.50", "6.10", "2022-09-09");
+    let aug2 = idx("2022-08", "2.50", "6.20", "2022-09-19");
+    let sep = idx("2022-09", "2.80", "8.80", "2022-10-14");
+    let now = Utc::now();
+    let events = s.audit_count().await.unwrap();
+    // Batch 1: aug (first of its month: ACCEPTED, v1), sep (ACCEPTED, v1), aug again (same values as the row before:
+    // DUPLICATE). Batch 2: aug2 (other values than v1: NEW_VERSION, v2), sep (DUPLICATE).
+    let d1 = s
+        .push_price_indices(
+            &[aug.clone(), sep.clone(), aug.clone()],
+            "development_reform",
+            &record("development_reform", "PushPriceIndices", vec![]),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(d1, [Accepted, Accepted, Duplicate]);
+    let d2 = s
+        .push_price_indices(
+            &[aug2.clone(), sep.clone()],
+            "development_reform",
+            &record("development_reform", "PushPriceIndices", vec![]),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(d2, [NewVersion, Duplicate]);
+    assert_eq!(s.audit_count().await.unwrap(), events + 2, "one event per batch");
+    let m = |t: &str| t.parse::<Month>().unwrap();
+    let got: Vec<(String, i64, PriceIndex, String)> = s
+        .price_index_versions(m("2022-07"), m("2022-09"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.index.month.to_string(), v.version, v.index, v.agency))
+        .collect();
+    let dr = "development_reform".to_owned();
+    assert_eq!(
+        got,
+        vec![
+            ("2022-08".into(), 1, aug, dr.clone()),
+            ("2022-08".into(), 2, aug2, dr.clone()),
+            ("2022-09".into(), 1, sep, dr.clone()),
+        ]
+    );
+    assert!(s.price_index_versions(m("2022-10"), m("2022-12")).await.unwrap().is_empty());
+
+    // Migration 0021's versions, by first index month.
+    let rules = s.linkage_rules().await.unwrap();
+    let names: Vec<(&str, String)> =
+        rules.iter().map(|r| (r.rule.version.as_str(), r.rule.effective_from.to_string())).collect();
+    assert_eq!(names, [("621000-1553-2021", "2022-01".to_owned()), ("621000-2022-0831", "2022-08".to_owned())]);
+    assert!(rules.iter().all(|r| !r.source.is_empty()));
+    // A new version is added once; a taken label, or a taken first month, is refused with nothing written.
+    let mut rule: LinkageRule = rules[0].rule.clone();
+    rule.version = "621000-2024-test".into();
+    rule.effective_from = m("2024-01");
+    let new = StoredLinkageRule { rule: rule.clone(), source: "test".into() };
+    let before = s.audit_count().await.unwrap();
+    assert!(s.add_linkage_rule(&new, Some(&record("operator", "doudi subsidies rule add", vec![]))).await.unwrap());
+    assert!(!s.add_linkage_rule(&new, Some(&record("operator", "doudi subsidies rule add", vec![]))).await.unwrap());
+    let mut same_month = new.clone();
+    same_month.rule.version = "621000-2024-other".into();
+    assert!(!s.add_linkage_rule(&same_month, None).await.unwrap());
+    assert_eq!(s.audit_count().await.unwrap(), before + 1);
+    let rules = s.linkage_rules().await.unwrap();
+    assert_eq!(rules.len(), 3);
+    assert_eq!(rules[2].rule, rule);
+
+    // Fixed-amount campaigns (migration 0022): none loaded; one added once, audited; a taken code refused.
+    use doudi::domain::subsidy::FixedCampaign;
+    assert!(s.fixed_campaigns().await.unwrap().is_empty());
+    let c = FixedCampaign::from_json(
+        r#"{"code":"t-1","name":"一次性生活补贴","month":"2022-07","fund_program":"ONE_TIME_SUBSIDY",
+            "amounts":[{"group":"DIBAO","base":"200.00"}],"pay_once_at_highest":true}"#,
+    )
+    .unwrap();
+    let stored = StoredFixedCampaign { campaign: c.clone(), source: "test".into() };
+    let before = s.audit_count().await.unwrap();
+    assert!(s.add_fixed_campaign(&stored, &record("operator", "doudi subsidies campaign add", vec![])).await.unwrap());
+    assert!(!s.add_fixed_campaign(&stored, &record("operator", "doudi subsidies campaign add", vec![])).await.unwrap());
+    assert_eq!(s.audit_count().await.unwrap(), before + 1);
+    assert_eq!(s.fixed_campaigns().await.unwrap(), vec![stored]);
 }

@@ -46,6 +46,7 @@ mod retention;
 mod signed_heads;
 mod slow_disk;
 mod snapshot;
+mod subsidies;
 #[cfg(feature = "otlp")]
 mod trace_context;
 mod transport;

@@ -77,6 +77,7 @@ async fn health_reports_each_service() {
         "doudi.v1.Audit",
         "doudi.v1.Coordination",
         "doudi.v1.MedicalAssistance",
+        "doudi.v1.Subsidies",
     ] {
         let r = h.check(HealthCheckRequest { service: s.into() }).await.unwrap().into_inner();
         assert_eq!(r.status, 1, "{s} SERVING");

@@ -154,6 +154,8 @@ mod retention;
 mod signed_heads;
 #[path = "../api/snapshot.rs"]
 mod snapshot;
+#[path = "../api/subsidies.rs"]
+mod subsidies;
 #[path = "../api/transport.rs"]
 mod transport;
 #[path = "../api/upgrade.rs"]

@@ -31,6 +31,7 @@ mod lanes;
 mod medical;
 mod retention;
 mod snapshot;
+mod subsidy;
 
 use async_trait::async_trait;
 use std::str::FromStr;
@@ -71,6 +72,8 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (18, "snapshot_signatures", include_str!("../../../migrations/postgres/0018_snapshot_signatures.sql")),
     (19, "finding_answers", include_str!("../../../migrations/postgres/0019_finding_answers.sql")),
     (20, "coverage_answers", include_str!("../../../migrations/postgres/0020_coverage_answers.sql")),
+    (21, "subsidies", include_str!("../../../migrations/postgres/0021_subsidies.sql")),
+    (22, "fixed_campaigns", include_str!("../../../migrations/postgres/0022_fixed_campaigns.sql")),
 ];
 
 /// A write transaction holding the hub-wide write lock (`store::sql`).

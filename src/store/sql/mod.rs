@@ -22,7 +22,7 @@
 //!
 //! So a query changes in one place, and the compiler checks it against both drivers. Areas written this way:
 //! `answers`, `coverage_answers`, `audit` (with the append, `append_audit`), `calendar`, `changes`, `coordination`, `countersign`, `facts` (`FactReads`),
-//! `keys`, `medical`, `retention`, `snapshot`, and the person filter of the lists (`push_person_filter`). Each backend keeps only the
+//! `keys`, `medical`, `retention`, `snapshot`, `subsidy`, and the person filter of the lists (`push_person_filter`). Each backend keeps only the
 //! statements that differ in substance (named in each macro's docs): the ingest write path (`FactStore`), bulk inserts
 //! and updates (multi-row VALUES or a statement a row on SQLite, UNNEST on PostgreSQL), the snapshot's person pass and
 //! statuses hash (one row a person joined by SQLite), and opening, migrating and the benchmark floors.
@@ -53,6 +53,7 @@ mod admin;
 mod countersign;
 #[macro_use]
 mod coverage_answers;
+mod subsidy;
 
 pub(crate) use changes::{COMPARISON_COLUMNS_F, FACT_COLUMNS_F};
 

@@ -15,6 +15,7 @@ mod keys;
 mod medical;
 mod retention;
 mod snapshot;
+mod subsidy;
 
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -71,6 +72,8 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (18, "snapshot_signatures", include_str!("../../../migrations/sqlite/0018_snapshot_signatures.sql")),
     (19, "finding_answers", include_str!("../../../migrations/sqlite/0019_finding_answers.sql")),
     (20, "coverage_answers", include_str!("../../../migrations/sqlite/0020_coverage_answers.sql")),
+    (21, "subsidies", include_str!("../../../migrations/sqlite/0021_subsidies.sql")),
+    (22, "fixed_campaigns", include_str!("../../../migrations/sqlite/0022_fixed_campaigns.sql")),
 ];
 
 /// Bytes of the database file a comparison read maps (`PRAGMA mmap_size`, set on the reader connection for the read

@@ -255,7 +255,10 @@ pub fn education_aid() -> pb::fact::Payload {
 }
 
 pub fn employment() -> pb::fact::Payload {
-    pb::fact::Payload::Employment(pb::Employment { status: pb::EmploymentStatus::Flexible as i32 })
+    pb::fact::Payload::Employment(pb::Employment {
+        status: pb::EmploymentStatus::Flexible as i32,
+        ..Default::default()
+    })
 }
 
 pub fn pension() -> pb::fact::Payload {

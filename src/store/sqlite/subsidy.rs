@@ -1,0 +1,16 @@
+//! SQLite: price indices and linkage rule versions (migration 0021; issue 18, docs/subsidies.md), written once for
+//! both backends in `store/sql/subsidy.rs`.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, Sqlite};
+
+use super::{append_audit, corrupt, value};
+use crate::domain::calendar::Month;
+use crate::domain::subsidy::{FixedCampaign, LinkageRule, PriceIndex, Rise};
+use crate::domain::versioning::Decision;
+use crate::store::{AuditRecord, SqliteStore, StoreError, StoredFixedCampaign, StoredLinkageRule, StoredPriceIndex};
+
+/// The driver the shared SQL runs on.
+type Db = Sqlite;
+
+subsidy_store!(SqliteStore);
