@@ -1,5 +1,5 @@
 -- Subsidy campaigns (issue 18; docs/subsidies.md): price indices pushed by development_reform (市发改委) and the
--- price-subsidy linkage rule versions (社会救助和保障标准与物价上涨挂钩联动机制). Renumbered by the merger if taken.
+-- price-subsidy linkage rule versions (社会救助和保障标准与物价上涨挂钩联动机制).
 
 -- Monthly price indices, every version kept: a push of a month whose values differ from its current version adds
 -- version n + 1 (never an update); the same values again add nothing (DUPLICATE). Rises are the canonical decimal

@@ -704,6 +704,8 @@ pub struct CoverageInput {
     pub valid_from: NaiveDate,
     pub valid_to: Option<NaiveDate>,
     pub recorded_at: DateTime<Utc>,
+}
+
 /// A price-index version as stored (migration 0021; issue 18, docs/subsidies.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredPriceIndex {

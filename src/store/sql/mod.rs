@@ -53,6 +53,7 @@ mod admin;
 mod countersign;
 #[macro_use]
 mod coverage_answers;
+#[macro_use]
 mod subsidy;
 
 pub(crate) use changes::{COMPARISON_COLUMNS_F, FACT_COLUMNS_F};
