@@ -1757,6 +1757,8 @@ async fn coverage_answers_are_versions_of_a_snapshot_row_and_read_as_of_an_insta
         ("civil_affairs", "U", 1)
     );
     assert_eq!(inputs[0].content_hash, facts[2].content_hash);
+}
+
 #[apply(e2e!)]
 #[tokio::test]
 async fn price_indices_are_kept_as_versions_and_rule_versions_never_overwritten() {
