@@ -152,6 +152,12 @@ impl PriceIndex {
     pub fn validate(input: &PriceIndexInput, today: NaiveDate) -> Result<PriceIndex, Vec<FieldError>> {
         let mut errors = Vec::new();
         let month = match input.month.parse::<Month>() {
+            // The months `DecideLinkage` takes (`grpc::snapshot::month_in`): an index month before 1900 (year 0
+            // included) could never be used.
+            Ok(m) if !(1900..=2099).contains(&m.year()) => {
+                errors.push(FieldError::new("month", format!("{m} is outside 1900-01 to 2099-12")));
+                None
+            }
             Ok(m) if m > Month::of(today) => {
                 errors.push(FieldError::new("month", format!("{m} is in the future (today is {today})")));
                 None

@@ -478,7 +478,10 @@ impl Coordination for CoordinationService {
             None
         } else {
             Some(crate::domain::coverage::RULES.iter().map(|(c, _)| *c).find(|c| *c == r.code).ok_or_else(|| {
-                invalid("code", format!("{:?} is not a coverage rule code (docs/spec/coordination.md)", r.code))
+                // At most 64 characters of the value are echoed: a status message travels in a header.
+                let shown: String = r.code.chars().take(64).collect();
+                let more = if r.code.chars().count() > 64 { "…" } else { "" };
+                invalid("code", format!("{shown:?}{more} is not a coverage rule code (docs/spec/coordination.md)"))
             })?)
         };
         let division = if r.division_code.is_empty() {

@@ -34,6 +34,7 @@ mod exchange;
 mod explain;
 mod gateway;
 mod hostile;
+mod hostile_new_rpcs;
 mod keys;
 mod lifetime;
 mod limits;

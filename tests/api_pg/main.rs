@@ -128,6 +128,8 @@ mod explain;
 mod gateway;
 #[path = "../api/hostile.rs"]
 mod hostile;
+#[path = "../api/hostile_new_rpcs.rs"]
+mod hostile_new_rpcs;
 #[path = "../api/keys.rs"]
 mod keys;
 #[path = "../api/lifetime.rs"]
