@@ -527,5 +527,9 @@ async fn coverage_finding_ids_tokens_and_answers_resist_hostile_callers() {
     let other = pb::ListCoverageFindingsRequest { page_token: token, code: "UNINSURED".into(), ..first.clone() };
     names(&civil.coordination.list_coverage_findings(other).await.unwrap_err(), "page_token");
     assert_eq!(app.audit_events().await, before + 1, "the one page read is audited, the refusals are not");
+    // development_reform is named by no coverage rule: it lists nothing person-level, not even a count.
+    let mut dr = app.client("development_reform").await;
+    let page = dr.coordination.list_coverage_findings(coverage_req("2023Q2")).await.unwrap().into_inner();
+    assert_eq!((page.findings.len(), page.total_size, page.next_page_token.as_str()), (0, 0, ""));
     app.stop().await;
 }
