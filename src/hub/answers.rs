@@ -59,18 +59,7 @@ impl Hub {
         }
         let id_text = input.finding.to_id_string();
         let finding = self.answerable_finding(principal, &input.finding).await?;
-        if !may_answer(
-            principal.agency().as_str(),
-            principal.county().map(|c| c.as_str()),
-            &finding.agency_to_act,
-            &finding.division_code,
-        ) {
-            return Err(HubError::PermissionDenied(format!(
-                "finding {id_text} names agency {} to act: only it answers (a county office for its county), not {}",
-                finding.agency_to_act,
-                principal.spiffe_id()
-            )));
-        }
+        ensure_may_answer(principal, &id_text, &finding.agency_to_act, &finding.division_code)?;
         if let Some(fix) = &input.fixed_by {
             self.check_fix(&finding, fix).await?;
         }
@@ -195,4 +184,23 @@ impl Hub {
         }
         Ok(())
     }
+}
+
+/// PERMISSION_DENIED unless `principal` is the agency a finding names to act (a county office only for its county:
+/// `domain::policy::may_answer`); the message names the finding `id_text`. Shared by the answers to medical and
+/// coverage findings.
+pub(super) fn ensure_may_answer(
+    principal: &Principal,
+    id_text: &str,
+    agency_to_act: &str,
+    division: &str,
+) -> Result<(), HubError> {
+    if may_answer(principal.agency().as_str(), principal.county().map(|c| c.as_str()), agency_to_act, division) {
+        return Ok(());
+    }
+    Err(HubError::PermissionDenied(format!(
+        "finding {id_text} names agency {agency_to_act} to act: only it answers (a county office for its county), \
+         not {}",
+        principal.spiffe_id()
+    )))
 }

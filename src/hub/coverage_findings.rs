@@ -14,7 +14,7 @@ use crate::domain::agency::Principal;
 use crate::domain::answer::{AnswerState, CoverageFindingId, FixedBy, check_reason};
 use crate::domain::calendar::Quarter;
 use crate::domain::id_number::IdNumber;
-use crate::domain::policy::{CoordinationRight, may_answer};
+use crate::domain::policy::CoordinationRight;
 use crate::store::{CoverageAnswer, CoverageFindingFilter, StoredCoverageFinding};
 
 /// An `AnswerFinding` request for a coverage finding, decoded.
@@ -135,18 +135,7 @@ impl Hub {
         }
         let id_text = input.finding.to_id_string();
         let finding = self.readable_coverage_finding(principal, &input.finding).await?;
-        if !may_answer(
-            principal.agency().as_str(),
-            principal.county().map(|c| c.as_str()),
-            &finding.agency_to_act,
-            &finding.county_code,
-        ) {
-            return Err(HubError::PermissionDenied(format!(
-                "finding {id_text} names agency {} to act: only it answers (a county office for its county), not {}",
-                finding.agency_to_act,
-                principal.spiffe_id()
-            )));
-        }
+        super::answers::ensure_may_answer(principal, &id_text, &finding.agency_to_act, &finding.county_code)?;
         if let Some(fix) = &input.fixed_by {
             self.check_coverage_fix(&finding, fix).await?;
         }
