@@ -17,6 +17,7 @@ pub mod grpc;
 pub mod hostile;
 pub mod hub;
 pub mod lifetime;
+pub mod memory;
 pub mod metrics;
 pub mod ops;
 pub mod refusals;

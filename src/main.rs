@@ -446,6 +446,8 @@ enum KeysCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any thread starts (src/memory.rs).
+    doudi::memory::configure_heap();
     doudi::tls::install_crypto_provider();
     let cli = Cli::parse();
     // The demo prints its own report; its hub logs only warnings unless RUST_LOG says otherwise.

@@ -408,6 +408,7 @@ impl Application {
             }
             let reminder = AbortOnDrop(crate::hub::calendar::spawn_reminder(store.clone(), clock.clone()));
             let cert_check = AbortOnDrop(spawn_cert_check(cert_watch));
+            let trimmer = AbortOnDrop(crate::memory::spawn_trimmer());
             // Refusals on record (docs/refusals.md): each minute's events are written once it is over.
             let refusal_flusher =
                 crate::refusals::spawn_flusher(refusals.clone(), store.clone(), Duration::from_secs(1));
@@ -422,7 +423,7 @@ impl Application {
                 tracing::info!(events = written, "refusal events written at shutdown");
             }
             drop(head_signer);
-            drop((reminder, cert_check));
+            drop((reminder, cert_check, trimmer));
             closed_when_done.fire();
             drop(metrics_task);
             store.close().await;

@@ -8,7 +8,8 @@
 //! - P4 ([`p4`]: the rules in process, then SubmitSettlements against a child hub) and P1-audit ([`p1_audit`], in
 //!   process): opt-in with `--only`.
 //! - P7, P8 ([`pg`]): on the PostgreSQL server `--postgres` names (opt-in with `--only`).
-//! - P6 ([`p6`]): during the larger P1 run, a WatchChanges subscriber times delivery.
+//! - P6 ([`p6`]): on a hub of its own under the larger P1 load (apart from P1, so P1 and P5 measure the ingest
+//!   alone), a WatchChanges subscriber times delivery; its line gives the ingest rate with the subscriber.
 //! - P10 ([`p10`]): on the larger data set, MatchRecipients of every distinct ID number of civil affairs' facts.
 //!
 //! Each line: `{"id", "what", "value", "unit", "floor" (measured in the same run, or null), "ratio" (value / floor,
