@@ -32,6 +32,7 @@ mod coverage_answers;
 mod errors;
 mod exchange;
 mod explain;
+mod findings_page;
 mod gateway;
 mod hostile;
 mod hostile_new_rpcs;

@@ -124,6 +124,8 @@ mod errors;
 mod exchange;
 #[path = "../api/explain.rs"]
 mod explain;
+#[path = "../api/findings_page.rs"]
+mod findings_page;
 #[path = "../api/gateway.rs"]
 mod gateway;
 #[path = "../api/hostile.rs"]
