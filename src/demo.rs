@@ -308,7 +308,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&report_dir)?;
     snapshot::run(&pop, &mut civil, &mut lg, &report_dir).await?;
     if args.coordination_loop {
-        let connector = quarter_loop::Connector { server: &server, certs_dir: &certs_dir };
+        let identity = quarter_loop::Connector::certs_dir(&certs_dir);
+        let connector = quarter_loop::Connector { server: &server, identity: &identity };
         quarter_loop::run(&connector, &mut civil, &mut lg, &report_dir).await?;
     }
 

@@ -68,7 +68,7 @@ const MEDICAL_DISPUTED: usize = 5;
 const MEDICAL_REASON: &str = "the hospital's settlement file was re-sent with the assistance paid 医院已重报";
 
 /// Answers sent, per (kind, agency): [IN_PROGRESS, FIXED, DISPUTED].
-type Sent = BTreeMap<(&'static str, String), [u64; 3]>;
+pub type Sent = BTreeMap<(&'static str, String), [u64; 3]>;
 
 fn state_index(s: pb::AnswerState) -> usize {
     match s {
@@ -78,17 +78,41 @@ fn state_index(s: pb::AnswerState) -> usize {
     }
 }
 
-/// Connects as `agency` with the demo's certificates.
+/// Connects to the hub at `server` as an agency, with the identity `identity` gives for its name (the demo reads its
+/// certificates directory: [`Connector::certs_dir`]).
 pub struct Connector<'a> {
     pub server: &'a str,
-    pub certs_dir: &'a Path,
+    pub identity: &'a (dyn Fn(&str) -> anyhow::Result<ClientIdentity> + Sync),
 }
 
 impl Connector<'_> {
+    /// The identity of `agency` from `<dir>/ca.pem`, `<dir>/<agency>.pem` and `.key`.
+    pub fn certs_dir(dir: &Path) -> impl Fn(&str) -> anyhow::Result<ClientIdentity> + Sync + '_ {
+        move |agency| ClientIdentity::from_dir(dir, agency)
+    }
+
     async fn client(&self, agency: &str) -> anyhow::Result<Clients> {
-        let id = ClientIdentity::from_dir(self.certs_dir, agency)?;
+        let id = (self.identity)(agency)?;
         Ok(Clients::new(connect(self.server, "localhost", &id).await?, 64 * 1024 * 1024))
     }
+}
+
+/// What the loop did and found, for the demo's printout and its test.
+#[derive(Debug, Clone)]
+pub struct LoopReport {
+    /// Answers sent per (kind `coverage` / `medical`, agency): [IN_PROGRESS, FIXED, DISPUTED].
+    pub sent: BTreeMap<(&'static str, String), [u64; 3]>,
+    /// The 2023Q3 summary read back (section 11 in `findings_by_agency`, `medical_findings_by_agency`).
+    pub summary: QuarterlySummary,
+    /// Where section 11 differs from the answers sent and the two quarters' lists, described; empty = it matches.
+    pub differences: Vec<String>,
+    /// The explanation printed (of the first medical finding disputed), as `doudi findings explain` prints it.
+    pub explanation: Option<String>,
+    /// The findings pages written: per quarter, (first page, findings, pages, explanations that disagree with the
+    /// stored finding).
+    pub pages: Vec<(std::path::PathBuf, usize, usize, usize)>,
+    /// The 2023Q3 summary files written (md, html, xlsx, json).
+    pub summary_files: Vec<std::path::PathBuf>,
 }
 
 /// Every coverage finding of `quarter` as civil_affairs (the coordinator) reads them, in list order.
@@ -273,7 +297,7 @@ pub async fn run(
     civil: &mut Clients,
     leading_group: &mut Clients,
     dir: &Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<LoopReport> {
     let q2: Quarter = super::snapshot::QUARTER.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let q3: Quarter = NEXT_QUARTER.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let t = Instant::now();
@@ -368,20 +392,24 @@ pub async fn run(
         if differ.is_empty() { "match".to_owned() } else { format!("DIFFER: {}", differ.join("; ")) }
     );
 
+    let mut explanation = None;
     if let Some(id) = explained {
         let e = mi
             .medical
             .explain_finding(pb::ExplainFindingRequest { finding_id: id.clone(), purpose: PURPOSE.into() })
             .await?
             .into_inner();
+        let text = crate::report::explanation::text(&crate::grpc::medical::explanation_in(&e));
         println!("\nOne finding medical_insurance disputed, as `doudi findings explain {id}` prints it:\n");
-        print!("{}", crate::report::explanation::text(&crate::grpc::medical::explanation_in(&e)));
+        print!("{text}");
+        explanation = Some(text);
     }
 
     // The findings pages of both quarters, read as civil_affairs (every agency's findings), and the 2023Q3 summary
     // linking to them.
     let t = Instant::now();
     let mut pages = Vec::new();
+    let mut page_sets = Vec::new();
     for q in [q2, q3] {
         let sel = crate::cli::findings_page::Selection::quarter(q, PURPOSE);
         let report = crate::cli::findings_page::gather(civil, "civil_affairs", &sel).await?;
@@ -395,6 +423,7 @@ pub async fn run(
             report.rows.len(),
             written.len()
         ));
+        page_sets.push((written[0].clone(), report.rows.len(), written.len(), disagree));
     }
     let mut written = Vec::new();
     for f in [
@@ -410,7 +439,7 @@ pub async fn run(
             crate::report::render_quarterly(&summary, f)?
         };
         std::fs::write(&path, bytes)?;
-        written.push(path.display().to_string());
+        written.push(path);
     }
     println!(
         "\nfindings pages (each row linked to its explanation; written in {:.1}s):\n  {}\n(an explanation is recomputed \
@@ -419,9 +448,9 @@ pub async fn run(
          links to them):\n  {}",
         t.elapsed().as_secs_f64(),
         pages.join("\n  "),
-        written.join("\n  ")
+        written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n  ")
     );
-    Ok(())
+    Ok(LoopReport { sent, summary, differences: differ, explanation, pages: page_sets, summary_files: written })
 }
 
 /// Findings per page of the demo's findings pages.

@@ -43,6 +43,7 @@ mod matching;
 mod medical;
 mod medical_demo;
 mod metrics;
+mod quarter_loop;
 mod refusals;
 mod retention;
 mod signed_heads;

@@ -148,6 +148,8 @@ mod medical_demo;
 mod metrics;
 #[path = "../api/postgres_only.rs"]
 mod postgres_only;
+#[path = "../api/quarter_loop.rs"]
+mod quarter_loop;
 #[path = "../api/refusals.rs"]
 mod refusals;
 #[path = "../api/replicas.rs"]
