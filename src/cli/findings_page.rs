@@ -1,6 +1,6 @@
-//! `doudi findings page QUARTER -o DIR`: a quarter's findings as the findings pages (`report::findings_page`, docs/
-//! findings.md "The findings page"), read from the hub as the calling agency: the coverage findings of the quarter's
-//! snapshot (`ListCoverageFindings`) and the medical findings of the settlements settled in the quarter
+//! `doudi findings page QUARTER -o DIR`: a quarter's findings as the findings pages (`report::findings_page`,
+//! docs/findings.md "The findings page"), read from the hub as the calling agency: the coverage findings of the
+//! quarter's snapshot (`ListCoverageFindings`) and the medical findings of the settlements settled in the quarter
 //! (`ListFindings`, resolved ones included), filtered, each explained by the hub (`ExplainFinding`).
 //!
 //! The hub decides what the caller sees (an agency the findings naming it, civil_affairs every agency's, a county

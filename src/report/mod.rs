@@ -32,7 +32,10 @@
 //!   section tables and, for the quarterly summary, three charts drawn with `plotters`' SVG backend (see
 //!   `charts.rs`); the monthly report has the county × program chart.
 //!
-//! No person-level data exists in the input, so none can appear in the output (docs/spec/security.md).
+//! No person-level data exists in a summary or a monthly report, so none can appear in their output
+//! (docs/spec/security.md). The one person-level renderer is `findings_page` (a quarter's findings one by one, with
+//! their explanations, as an agency read them from the hub): person keys, never ID numbers or names; the quarterly
+//! HTML page links to those pages only when asked ([`render_quarterly_html`]).
 
 mod charts;
 #[cfg(test)]
