@@ -107,6 +107,12 @@ pub fn anchor(finding_id: &str) -> String {
     format!("f-{}", &hex::encode(Sha256::digest(finding_id.as_bytes()))[..16])
 }
 
+/// Escaped text with a line-break opportunity (`<wbr>`) after each `/` and `_`, so that long ids and codes wrap
+/// at their parts in a narrow column.
+fn breakable(s: &str) -> String {
+    escape(s).replace('/', "/<wbr>").replace('_', "_<wbr>")
+}
+
 /// The person key as shown in the list: its first 12 hex digits and `…` (the full key is in the explanation).
 fn short_key(key: &str) -> String {
     if key.len() > 12 { format!("{}…", &key[..12]) } else { key.to_owned() }
@@ -148,6 +154,9 @@ nav.pager { margin: 12px 0; }
 nav.pager a, nav.pager span { margin-right: 8px; }
 nav.pager span.here { font-weight: 600; }
 td.id, td.key { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.85rem; }
+#list tbody td { white-space: normal; }
+#list td.id { overflow-wrap: anywhere; min-width: 12em; max-width: 20em; }
+
 td.state-FIXED { color: #1a7f37; } td.state-DISPUTED { color: #9a6700; } td.state-UNANSWERED { color: var(--muted); }
 td.no { color: #cf222e; font-weight: 600; }
 article.explanation { border-top: 2px solid var(--accent); margin: 28px 0 8px; padding-top: 4px; }
@@ -257,16 +266,16 @@ fn list(out: &mut String, rows: &[FindingRow], first: usize) {
         let _ = writeln!(
             out,
             "<tr><td class=\"num\">{n}</td><td class=\"id\"><a href=\"#{anchor}\" title=\"{id}\">{short}</a></td>\
-             <td class=\"key\" title=\"{key}\">{short_key}</td><td>{code}</td><td>{agency}</td><td>{division}</td>\
+             <td class=\"key\" title=\"{key}\">{short_key}</td><td class=\"code\">{code}</td><td>{agency}</td><td>{division}</td>\
              <td class=\"state-{state}\">{answer}</td><td>{status}</td>{agrees}</tr>",
             n = first + i + 1,
             anchor = anchor(&row.finding_id),
             id = escape(&row.finding_id),
-            short = escape(&short_id(row)),
+            short = breakable(&short_id(row)),
             key = escape(&row.person_key),
             short_key = escape(&short_key(&row.person_key)),
-            code = escape(&row.code),
-            agency = escape(&row.agency_to_act),
+            code = breakable(&row.code),
+            agency = breakable(&row.agency_to_act),
             division = escape(&row.division_code),
             answer = escape(&answer),
             status = escape(row.status.as_deref().unwrap_or("—")),
@@ -615,7 +624,7 @@ mod tests {
         };
         // Row 1: coverage, the person key shortened to 12 hex digits in the id and the key column, FIXED v2.
         let r1 = row(1);
-        assert!(r1.contains(">coverage/2023Q2/UNINSURED/010101010101…</a>"), "{r1}");
+        assert!(r1.contains(">coverage/<wbr>2023Q2/<wbr>UNINSURED/<wbr>010101010101…</a>"), "{r1}");
         assert!(r1.contains(&format!("<td class=\"key\" title=\"{}\">010101010101…</td>", key(1))), "{r1}");
         assert!(r1.contains("<td class=\"state-FIXED\">fixed 已整改 v2 2023-07-12</td>"), "{r1}");
         assert!(r1.contains("<td>yes 是</td>"), "{r1}");
@@ -639,7 +648,10 @@ mod tests {
         assert!(!html.contains("<script>") && !html.contains("<b>"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; re-sent"));
         assert!(html.contains("<p class=\"note\">a note &lt;b&gt;</p>"));
-        assert!(html.contains("medical/medical_insurance/H/2023&amp;1/UNDER_ASSISTED"));
+        assert!(html.contains("<h3>5. medical/medical_insurance/H/2023&amp;1/UNDER_ASSISTED</h3>"));
+        assert!(
+            html.contains(">medical/<wbr>medical_<wbr>insurance/<wbr>H/<wbr>2023&amp;1/<wbr>UNDER_<wbr>ASSISTED</a>")
+        );
     }
 
     #[test]
