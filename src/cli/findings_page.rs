@@ -276,11 +276,11 @@ async fn medical_rows(
 
 /// Reads the selected findings of the quarter and their explanations from the hub as the caller of `c` (`read_by`
 /// names it on the page). A `--code` names a coverage rule or a medical finding code and selects that kind; an
-/// unknown code is an error. Medical findings the caller may not read are left out with a note (an error when only
+/// unknown code, or a code of the kind `--kind` leaves out, is an error. Medical findings the caller may not read are left out with a note (an error when only
 /// medical findings were asked for). Each explanation the hub refuses is kept as its status message on the row.
 ///
 /// # Errors
-/// A list refused (e.g. NOT_FOUND: the quarter is not frozen), an unknown code, a transport failure.
+/// A list refused (e.g. NOT_FOUND: the quarter is not frozen), a code as above, a transport failure.
 pub async fn gather(c: &mut Clients, read_by: &str, sel: &Selection) -> anyhow::Result<FindingsReport> {
     let (coverage_code, medical_code) = match sel.code.as_deref() {
         None => (Some(String::new()), Some(pb::FindingCode::Unspecified)),
@@ -293,6 +293,13 @@ pub async fn gather(c: &mut Clients, read_by: &str, sel: &Selection) -> anyhow::
             ),
         },
     };
+    match (sel.kind, &coverage_code, medical_code, sel.code.as_deref()) {
+        (KindArg::Coverage, None, _, Some(code)) => {
+            anyhow::bail!("--code {code}: a medical finding code, but --kind coverage")
+        }
+        (KindArg::Medical, _, None, Some(code)) => anyhow::bail!("--code {code}: a coverage rule, but --kind medical"),
+        _ => {}
+    }
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     if matches!(sel.kind, KindArg::All | KindArg::Coverage)

@@ -385,6 +385,14 @@ async fn the_findings_pages_filter_and_show_only_what_the_caller_may_read() {
     let out = tempfile::tempdir().unwrap();
     let args = PageArgs { code: Some("NOPE".into()), ..page_args(&app, certs.path(), "civil_affairs", out.path()) };
     assert!(read(args).await.unwrap_err().to_string().contains("--code NOPE"));
+    let args = PageArgs {
+        code: Some("UNINSURED".into()),
+        kind: KindArg::Medical,
+        ..page_args(&app, certs.path(), "civil_affairs", out.path())
+    };
+    assert!(
+        read(args).await.unwrap_err().to_string().contains("--code UNINSURED: a coverage rule, but --kind medical")
+    );
     let args = PageArgs { quarter: "2023Q3".into(), ..page_args(&app, certs.path(), "civil_affairs", out.path()) };
     let e = read(args).await.unwrap_err().to_string();
     assert!(e.contains("NotFound"), "{e}");

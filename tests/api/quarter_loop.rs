@@ -40,7 +40,7 @@ async fn the_loop_answers_fixes_freezes_2023q3_and_section_11_counts_what_was_se
     doudi::demo::medical::run(&pop, &SettlementConfig::default(), &mut mi, &mut civil).await.unwrap();
     civil.coordination.create_snapshot(pb::CreateSnapshotRequest { quarter: "2023Q2".into() }).await.unwrap();
 
-    let identity = |agency: &str| Ok(app.identity(agency, None));
+    let identity = |agency: &str, county: Option<&str>| Ok(app.identity(agency, county));
     let connector = Connector { server: &app.server, identity: &identity };
     let mut lg = app.client("leading_group").await;
     let dir = tempfile::tempdir().unwrap();
@@ -83,10 +83,16 @@ async fn the_loop_answers_fixes_freezes_2023q3_and_section_11_counts_what_was_se
     let text = r.explanation.expect("an explanation printed");
     assert!(text.contains("ASSISTANCE_MISSED") && text.contains("Agrees with the stored finding: 是 yes"), "{text}");
 
-    // The pages: 2023Q2's explanations all agree with the stored findings (nothing changed before them); the
-    // 2023Q3 summary's links resolve to the pages written beside it.
+    // The pages, of Huan county as its civil_affairs office reads them: 2023Q2's explanations all agree with the
+    // stored findings (nothing changed before them); every row is of the county; the 2023Q3 summary's links resolve
+    // to the pages written beside it.
     assert_eq!(r.pages.len(), 2);
     assert_eq!(r.pages[0].3, 0, "{:?}", r.pages[0]);
+    assert!(r.pages[0].1 > 0, "Huan county has findings");
+    let first = std::fs::read_to_string(&r.pages[0].0).unwrap();
+    assert!(first.contains("<dt>Read by 读取部门</dt><dd>civil_affairs-621022</dd>"));
+    let counties: Vec<&str> = first.split("</td><td>").filter(|c| c.len() >= 6 && c.starts_with("6210")).collect();
+    assert!(!counties.is_empty() && counties.iter().all(|c| c.starts_with("621022")), "{counties:?}");
     let html = std::fs::read_to_string(dir.path().join("summary-2023Q3.html")).unwrap();
     let hrefs: Vec<&str> =
         html.split("href=\"").skip(1).map(|s| &s[..s.find('"').unwrap()]).filter(|h| !h.starts_with('#')).collect();
