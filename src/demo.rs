@@ -32,6 +32,7 @@ use crate::server::Application;
 use crate::synth::{Population, SynthConfig};
 
 pub mod medical;
+pub mod quarter_loop;
 pub mod snapshot;
 pub mod subsidies;
 
@@ -56,6 +57,11 @@ pub struct DemoArgs {
     /// Hide progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Then run the quarterly coordination loop (docs/findings.md): the agencies answer some of 2023Q2's findings
+    /// and push fixes, civil_affairs freezes 2023Q3, and section 11 of its summary is printed, with one finding's
+    /// explanation and the findings pages written beside the summary (about 12 s more at the default size).
+    #[arg(long = "loop")]
+    pub coordination_loop: bool,
 }
 
 const AGENCIES: [&str; 5] =
@@ -301,6 +307,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&report_dir)?;
     snapshot::run(&pop, &mut civil, &mut lg, &report_dir).await?;
+    if args.coordination_loop {
+        let identity = quarter_loop::Connector::certs_dir(&certs_dir);
+        let connector = quarter_loop::Connector { server: &server, identity: &identity };
+        quarter_loop::run(&connector, &mut civil, &mut lg, &report_dir).await?;
+    }
 
     let _ = stop_tx.send(());
     hub_task.await??;

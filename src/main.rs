@@ -111,7 +111,8 @@ enum Command {
     Push(doudi::cli::push::PushArgs),
     /// As an agency: one person's facts in force, as you may see them.
     Get(doudi::cli::get::GetArgs),
-    /// As an agency: findings (`doudi findings explain ID`: how the hub got to a finding, in Chinese and English).
+    /// As an agency: findings (`doudi findings explain ID`: how the hub got to a finding, in Chinese and English;
+    /// `doudi findings page QUARTER -o DIR`: a quarter's findings as HTML pages, each row linked to its explanation).
     Findings(doudi::cli::findings::FindingsArgs),
     /// As an agency: persons with facts in force, filtered, as you may see them.
     List(doudi::cli::list::ListArgs),
@@ -170,6 +171,10 @@ enum ReportCommand {
         /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
         #[arg(long)]
         database_url: Option<String>,
+        /// HTML only: link sections 4 and 5 to findings-QUARTER.html and section 11 to the previous quarter's
+        /// findings-PREVIOUS.html, the findings pages `doudi findings page` writes; keep them beside this file.
+        #[arg(long)]
+        link_findings: bool,
     },
     /// The monthly report to the leading group: aggregates of a month as known now.
     Monthly {
@@ -1138,13 +1143,21 @@ fn write_out(bytes: &[u8], format: doudi::report::Format, output: Option<&std::p
 
 async fn report(config: Option<&std::path::Path>, command: ReportCommand) -> anyhow::Result<()> {
     match command {
-        ReportCommand::Quarterly { quarter, format, output, database_url } => {
+        ReportCommand::Quarterly { quarter, format, output, database_url, link_findings } => {
             let q: doudi::domain::calendar::Quarter =
                 quarter.parse().map_err(|e| anyhow::anyhow!("quarter {quarter:?}: {e} (expected YYYYQn)"))?;
+            if link_findings && format != doudi::report::Format::Html {
+                anyhow::bail!("--link-findings: only with --format html");
+            }
             let store = open_store(config, database_url).await?;
             let summary = doudi::hub::snapshot::quarterly_summary(&store, q).await;
             store.close().await;
-            let bytes = doudi::report::render_quarterly(&summary?, format)?;
+            let summary = summary?;
+            let bytes = if link_findings {
+                doudi::report::render_quarterly_html(&summary, &doudi::report::FindingsLinks::beside(&summary))?
+            } else {
+                doudi::report::render_quarterly(&summary, format)?
+            };
             write_out(&bytes, format, output.as_deref())
         }
         ReportCommand::Monthly { month, format, output, database_url } => {

@@ -1,6 +1,7 @@
 //! `doudi findings explain ID`: how the hub got to a finding (ExplainFinding, docs/findings.md "Explanations"),
 //! printed in Chinese and English: the inputs with their content hashes, the policy parameters, each step with its
-//! amount, the test, and whether the recomputation agrees with the stored finding.
+//! amount, the test, and whether the recomputation agrees with the stored finding. `doudi findings page QUARTER`:
+//! the findings pages (`findings_page.rs`).
 
 use super::ConnectArgs;
 use crate::grpc::pb;
@@ -14,8 +15,11 @@ pub struct FindingsArgs {
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum FindingsCommand {
     /// Print a finding's explanation (a medical finding's `finding_id`, e.g.
-    /// `medical/medical_insurance/B-621022/ASSISTANCE_MISSED`).
+    /// `medical/medical_insurance/B-621022/ASSISTANCE_MISSED`, or a coverage finding's).
     Explain(ExplainArgs),
+    /// Write a quarter's findings as HTML pages (findings-QUARTER.html, …): one row per finding you may read, each
+    /// linked to its explanation; filtered by agency, division, code, kind, answer (docs/findings.md).
+    Page(super::findings_page::PageArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -45,6 +49,7 @@ pub async fn explain(a: &ExplainArgs) -> anyhow::Result<pb::ExplainFindingRespon
 /// Run `doudi findings …`.
 pub async fn run(args: FindingsArgs) -> anyhow::Result<()> {
     match args.command {
+        FindingsCommand::Page(a) => super::findings_page::run(a).await,
         FindingsCommand::Explain(a) => {
             let e = explain(&a).await?;
             if a.json {
@@ -76,30 +81,7 @@ fn line_json(l: &pb::ExplanationLine) -> serde_json::Value {
     serde_json::json!({ "name": l.name, "en": l.en, "zh": l.zh, "value": l.value })
 }
 
-/// The explanation as text: each line in Chinese, then English, with its value.
+/// The explanation as text (`report::explanation::text`): each line in Chinese, then English, with its value.
 pub fn render(e: &pb::ExplainFindingResponse) -> String {
-    let mut out = format!("问题 Finding {}  {}  责任部门 agency to act: {}\n", e.finding_id, e.code, e.agency_to_act);
-    let mut block = |title: &str, lines: &[pb::ExplanationLine]| {
-        out.push_str(&format!("\n{title}\n"));
-        for l in lines {
-            out.push_str(&format!("  {} = {}\n    {}\n    {}\n", l.name, l.value, l.zh, l.en));
-        }
-    };
-    block("输入 Inputs (value: content hash 内容哈希)", &e.inputs);
-    block("参数 Parameters", &e.parameters);
-    block("计算步骤 Steps", &e.steps);
-    block("判定 Test", e.test.as_slice());
-    let or_dash = |s: &str| if s.is_empty() { "—".to_owned() } else { s.to_owned() };
-    out.push_str(&format!(
-        "\n重算 Recomputed: expected 应付 {} / actual 实付 {}; 存储 stored: {} / {}\n",
-        or_dash(&e.recomputed_expected),
-        or_dash(&e.recomputed_actual),
-        or_dash(&e.stored_expected),
-        or_dash(&e.stored_actual)
-    ));
-    out.push_str(&format!(
-        "与存储一致 Agrees with the stored finding: {}\n",
-        if e.matches_stored { "是 yes" } else { "否 no" }
-    ));
-    out
+    crate::report::explanation::text(&crate::grpc::medical::explanation_in(e))
 }

@@ -10,6 +10,7 @@ pub mod audit_head;
 pub mod countersign;
 pub mod export;
 pub mod findings;
+pub mod findings_page;
 pub mod format;
 pub mod get;
 pub mod list;

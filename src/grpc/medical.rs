@@ -490,6 +490,38 @@ pub fn explanation_out(e: &crate::domain::explain::Explanation) -> pb::ExplainFi
     }
 }
 
+/// Wire → an explanation (the inverse of [`explanation_out`]; clients render it with `report::explanation`). An
+/// empty amount is `None`; an unset test is an empty line.
+pub fn explanation_in(e: &pb::ExplainFindingResponse) -> crate::domain::explain::Explanation {
+    let l = |l: &pb::ExplanationLine| crate::domain::explain::Line {
+        name: l.name.clone(),
+        en: l.en.clone(),
+        zh: l.zh.clone(),
+        value: l.value.clone(),
+    };
+    let amount = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    crate::domain::explain::Explanation {
+        finding_id: e.finding_id.clone(),
+        code: e.code.clone(),
+        agency_to_act: e.agency_to_act.clone(),
+        inputs: e.inputs.iter().map(l).collect(),
+        parameters: e.parameters.iter().map(l).collect(),
+        steps: e.steps.iter().map(l).collect(),
+        test: e.test.as_ref().map(l).unwrap_or_else(|| crate::domain::explain::Line {
+            name: "test".into(),
+            en: String::new(),
+            zh: String::new(),
+            value: String::new(),
+        }),
+        recomputed_expected: amount(&e.recomputed_expected),
+        recomputed_actual: amount(&e.recomputed_actual),
+        stored_expected: amount(&e.stored_expected),
+        stored_actual: amount(&e.stored_actual),
+        raised: e.raised,
+        matches_stored: e.matches_stored,
+    }
+}
+
 /// A domain settlement → wire (the inverse of [`settlement_in`]; clients and the demo use it).
 pub fn settlement_out(
     id: &crate::domain::id_number::IdNumber,

@@ -1,5 +1,7 @@
 //! HTML: one self-contained page (inline CSS, inline SVG charts; no script, no external stylesheet, font, image or
-//! link), so it opens the same offline, from a mail attachment or a USB stick.
+//! link), so it opens the same offline, from a mail attachment or a USB stick. The one kind of link it may hold is
+//! to the findings pages (`findings_page.rs`) by a relative file name, when asked ([`super::FindingsLinks`]): the
+//! files that sit beside it.
 //!
 //! Layout: `<header>` with the `<h1>` title, the report's dates as a `<dl>` and a table of contents (in-page
 //! links); `<main>` with one `<section>` per part of the summary: an `<h2>` "n. English 中文", an optional note,
@@ -28,7 +30,8 @@ pub(crate) fn escape(s: &str) -> String {
     out
 }
 
-const CSS: &str = r#"
+/// The page style, shared with the findings pages (`findings_page.rs`).
+pub(crate) const CSS: &str = r#"
 :root { color-scheme: light; --ink: #222; --muted: #595959; --rule: #d0d7de; --band: #f6f8fa; --accent: #0072b2; }
 * { box-sizing: border-box; }
 body { margin: 0 auto; max-width: 1240px; padding: 24px; color: var(--ink); background: #fff; line-height: 1.5;
@@ -42,6 +45,8 @@ dl.meta dd { margin: 0; font-variant-numeric: tabular-nums; }
 nav ol { columns: 2; margin: 0; padding-left: 20px; }
 nav a { color: var(--accent); }
 p.note { color: var(--muted); margin: 4px 0 12px; }
+p.link { margin: 4px 0 12px; }
+p.link a { color: var(--accent); }
 div.table { overflow-x: auto; margin: 8px 0 20px; }
 table { border-collapse: collapse; font-size: 0.92rem; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
@@ -109,8 +114,18 @@ fn table(out: &mut String, t: &Table, with_caption: bool) {
     out.push_str("</tbody>\n</table>\n</div>\n");
 }
 
-/// The whole document as one HTML page; each chart goes into the section whose id it names.
-pub(crate) fn render(doc: &Document, charts: &[Chart]) -> String {
+/// A link shown under a section's heading (the quarterly page's links to the findings pages).
+pub(crate) struct SectionLink {
+    /// The section's id, e.g. `coverage`.
+    pub section: &'static str,
+    /// A relative file name, e.g. `findings-2023Q2.html` (never a URL with a scheme: the page stays self-contained).
+    pub href: String,
+    pub text: String,
+}
+
+/// The whole document as one HTML page; each chart goes into the section whose id it names, each link under its
+/// section's heading.
+pub(crate) fn render(doc: &Document, charts: &[Chart], links: &[SectionLink]) -> String {
     let mut out = String::new();
     let title = escape(&doc.title);
     let _ = write!(
@@ -139,6 +154,9 @@ pub(crate) fn render(doc: &Document, charts: &[Chart]) -> String {
         if let Some(note) = s.note {
             let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(note));
         }
+        for l in links.iter().filter(|l| l.section == s.id) {
+            let _ = writeln!(out, "<p class=\"link\"><a href=\"{}\">{}</a></p>", escape(&l.href), escape(&l.text));
+        }
         for c in charts.iter().filter(|c| c.section == s.id) {
             let _ = writeln!(out, "<figure>\n{}<figcaption>{}</figcaption>\n</figure>", c.svg, escape(&c.caption));
         }
@@ -157,10 +175,7 @@ pub(crate) fn render(doc: &Document, charts: &[Chart]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
-
+    use crate::report::chromium::{find_chromium, run_chromium};
     use crate::report::{Format, example, render_monthly, render_quarterly};
 
     const HEADINGS: [&str; 10] = [
@@ -233,42 +248,6 @@ mod tests {
         assert_eq!(html.matches("<svg role=\"img\"").count(), 1);
         assert!(html.contains("<h1>Monthly report to the leading group 每月报告 2023-07</h1>"));
         assert!(html.contains(">4. Medical findings 医疗核查问题</h2>"));
-    }
-
-    /// The first of `chromium`, `chromium-browser` found on PATH.
-    fn find_chromium() -> Option<std::path::PathBuf> {
-        let path = std::env::var_os("PATH")?;
-        std::env::split_paths(&path)
-            .flat_map(|dir| ["chromium", "chromium-browser"].map(|name| dir.join(name)))
-            .find(|p| p.is_file())
-    }
-
-    /// Runs headless Chromium on `page` with `args`, killing it after 90 s; returns its stdout.
-    fn run_chromium(chromium: &Path, profile: &Path, args: &[String]) -> String {
-        let out = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new(chromium)
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out.reopen().unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromium starts");
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "chromium exited with {status}");
-                break;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("chromium did not finish within 90 s");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::fs::read_to_string(out.path()).unwrap()
     }
 
     /// Renders the example summary, loads it in headless Chromium and checks the DOM Chromium built from it: the

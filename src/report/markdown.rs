@@ -65,6 +65,14 @@ pub(crate) fn render(doc: &Document) -> String {
         }
     }
     out.push('\n');
+    out.push_str(&render_sections(doc));
+    out
+}
+
+/// The document's sections alone (no title, no dates), each `## n. English 中文` with its note and tables, ending
+/// with one newline.
+pub(crate) fn render_sections(doc: &Document) -> String {
+    let mut out = String::new();
     for s in &doc.sections {
         let _ = writeln!(out, "## {}\n", escape(&s.heading()));
         if let Some(note) = s.note {

@@ -32,11 +32,18 @@
 //!   section tables and, for the quarterly summary, three charts drawn with `plotters`' SVG backend (see
 //!   `charts.rs`); the monthly report has the county × program chart.
 //!
-//! No person-level data exists in the input, so none can appear in the output (docs/spec/security.md).
+//! No person-level data exists in a summary or a monthly report, so none can appear in their output
+//! (docs/spec/security.md). The one person-level renderer is `findings_page` (a quarter's findings one by one, with
+//! their explanations, as an agency read them from the hub): person keys, never ID numbers or names; the quarterly
+//! HTML page links to those pages only when asked ([`render_quarterly_html`]).
 
 mod charts;
+#[cfg(test)]
+mod chromium;
 mod csv_doc;
 pub mod example;
+pub mod explanation;
+pub mod findings_page;
 mod html;
 mod markdown;
 mod table;
@@ -93,11 +100,67 @@ pub fn render_quarterly(s: &QuarterlySummary, f: Format) -> anyhow::Result<Vec<u
         Format::Md => Ok(markdown::render(&table::quarterly(s)).into_bytes()),
         Format::Csv => csv_doc::render(&table::quarterly(s)),
         Format::Xlsx => xlsx::render(&table::quarterly(s)),
-        Format::Html => {
-            let charts = charts::quarterly(s)?;
-            Ok(html::render(&table::quarterly(s), &charts).into_bytes())
+        Format::Html => render_quarterly_html(s, &FindingsLinks::default()),
+    }
+}
+
+/// Where the quarterly HTML page links to the findings pages (`findings_page`, written by `doudi findings page`):
+/// relative file names of files beside it; `None` = no link.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FindingsLinks {
+    /// The quarter's own findings, linked from sections 4 (coverage) and 5 (medical), e.g. `findings-2023Q3.html`.
+    pub this_quarter: Option<String>,
+    /// The previous quarter's findings with their answers, linked from section 11, e.g. `findings-2023Q2.html`.
+    pub previous_quarter: Option<String>,
+}
+
+impl FindingsLinks {
+    /// Links to the first findings page of the summary's quarter and of its previous quarter (when it has one), by
+    /// the file names `doudi findings page` writes ([`findings_page::file_name`]).
+    pub fn beside(s: &QuarterlySummary) -> FindingsLinks {
+        FindingsLinks {
+            this_quarter: Some(findings_page::file_name(&s.quarter, 1)),
+            previous_quarter: s.previous_quarter.as_deref().map(|q| findings_page::file_name(q, 1)),
         }
     }
+}
+
+/// The quarterly summary as one self-contained HTML page (as [`render_quarterly`] with [`Format::Html`]), with links
+/// to the findings pages: sections 4 and 5 to `links.this_quarter`, section 11 to `links.previous_quarter`.
+///
+/// # Errors
+/// As [`render_quarterly`].
+pub fn render_quarterly_html(s: &QuarterlySummary, links: &FindingsLinks) -> anyhow::Result<Vec<u8>> {
+    let charts = charts::quarterly(s)?;
+    let mut section_links = Vec::new();
+    if let Some(href) = &links.this_quarter {
+        let text = format!("Finding by finding, each with its explanation 逐条问题及其计算说明: {href}",);
+        for section in ["coverage", "medical"] {
+            section_links.push(html::SectionLink { section, href: href.clone(), text: text.clone() });
+        }
+    }
+    if let (Some(href), Some(previous)) = (&links.previous_quarter, &s.previous_quarter) {
+        section_links.push(html::SectionLink {
+            section: "findings_by_agency",
+            href: href.clone(),
+            text: format!(
+                "{previous}'s findings one by one, with their answers and explanations 上季度问题逐条及答复、计算说明: \
+                 {href}"
+            ),
+        });
+    }
+    Ok(html::render(&table::quarterly(s), &charts, &section_links).into_bytes())
+}
+
+/// Section `id` of the quarterly summary alone as Markdown (its `## n. …` heading, note and tables), e.g.
+/// `findings_by_agency` for section 11; `None` when the summary has no such section.
+pub fn render_quarterly_section_md(s: &QuarterlySummary, id: &str) -> Option<String> {
+    let mut doc = table::quarterly(s);
+    doc.sections.retain(|x| x.id == id);
+    if doc.sections.is_empty() {
+        return None;
+    }
+    Some(markdown::render_sections(&doc))
 }
 
 /// Renders a monthly report to the leading group as the bytes of one file in format `f` (layouts in the module
@@ -113,7 +176,7 @@ pub fn render_monthly(m: &MonthlyReport, f: Format) -> anyhow::Result<Vec<u8>> {
         Format::Xlsx => xlsx::render(&table::monthly(m)),
         Format::Html => {
             let charts = charts::monthly(m)?;
-            Ok(html::render(&table::monthly(m), &charts).into_bytes())
+            Ok(html::render(&table::monthly(m), &charts, &[]).into_bytes())
         }
     }
 }
@@ -151,6 +214,43 @@ mod tests {
         none.countersignatures.clear();
         let json = String::from_utf8(render_quarterly(&none, Format::Json).unwrap()).unwrap();
         assert!(!json.contains("countersignatures"), "absent when nobody signed");
+    }
+
+    #[test]
+    fn the_quarterly_page_links_to_the_findings_pages_only_when_asked() {
+        let s = example::quarterly();
+        let plain = String::from_utf8(render_quarterly(&s, Format::Html).unwrap()).unwrap();
+        assert!(!plain.contains("findings-20"), "no link unless asked");
+        let html = String::from_utf8(render_quarterly_html(&s, &FindingsLinks::beside(&s)).unwrap()).unwrap();
+        // example::quarterly is 2023Q2 with a previous quarter 2023Q1: sections 4 and 5 link to 2023Q2's findings
+        // pages, section 11 to 2023Q1's.
+        let section = |id: &str| {
+            let start = html.find(&format!("<section id=\"{id}\"")).unwrap_or_else(|| panic!("no section {id}"));
+            &html[start..start + html[start..].find("</section>").unwrap()]
+        };
+        for id in ["coverage", "medical"] {
+            assert!(section(id).contains("<p class=\"link\"><a href=\"findings-2023Q2.html\">"), "{id}");
+        }
+        assert!(section("findings_by_agency").contains("<a href=\"findings-2023Q1.html\">2023Q1&#39;s findings"));
+        assert_eq!(html.matches("<p class=\"link\">").count(), 3);
+        // Still no external reference: the links are relative file names.
+        assert_eq!(html.matches("http").count(), html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count());
+        let mut first = s.clone();
+        first.previous_quarter = None;
+        let links = FindingsLinks::beside(&first);
+        assert_eq!(links.previous_quarter, None);
+        assert_eq!(links.this_quarter.as_deref(), Some("findings-2023Q2.html"));
+    }
+
+    #[test]
+    fn section_11_renders_alone_as_markdown() {
+        let md = render_quarterly_section_md(&example::quarterly(), "findings_by_agency").unwrap();
+        assert!(md.starts_with("## 11. Findings by agency 分部门整改情况\n"), "{md}");
+        assert!(!md.contains("## 10."), "{md}");
+        let mut none = example::quarterly();
+        none.findings_by_agency.clear();
+        none.medical_findings_by_agency.clear();
+        assert_eq!(render_quarterly_section_md(&none, "findings_by_agency"), None);
     }
 
     #[test]

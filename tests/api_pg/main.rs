@@ -124,6 +124,8 @@ mod errors;
 mod exchange;
 #[path = "../api/explain.rs"]
 mod explain;
+#[path = "../api/findings_page.rs"]
+mod findings_page;
 #[path = "../api/gateway.rs"]
 mod gateway;
 #[path = "../api/hostile.rs"]
@@ -146,6 +148,8 @@ mod medical_demo;
 mod metrics;
 #[path = "../api/postgres_only.rs"]
 mod postgres_only;
+#[path = "../api/quarter_loop.rs"]
+mod quarter_loop;
 #[path = "../api/refusals.rs"]
 mod refusals;
 #[path = "../api/replicas.rs"]
