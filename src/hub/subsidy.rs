@@ -25,6 +25,8 @@ use crate::domain::summary::CampaignRow;
 use crate::domain::versioning::Decision;
 use crate::store::{PersonFilter, StoreError, StoredFact};
 
+mod quarter;
+
 /// Most price indices in one `PushPriceIndices` (ten years of months).
 pub const MAX_INDICES_PER_PUSH: usize = 120;
 
