@@ -139,7 +139,7 @@ macro_rules! fact_reads {
                 for chunk in keys.chunks(value::IN_LIST) {
                     let mut qb = persons_facts_query(crate::store::sql::FACT_COLUMNS_F, chunk, as_of, &also);
                     qb.push(" ORDER BY p.person_key, f.kind, f.agency, f.fact_id");
-                    for r in qb.build().fetch_all(&self.pool).await? {
+                    for r in qb.build().persistent(value::cache_in_list(chunk.len())).fetch_all(&self.pool).await? {
                         out.push(stored_fact(&r)?);
                     }
                 }
