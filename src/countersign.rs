@@ -248,7 +248,8 @@ impl Trust {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotFile {
-    /// `doudi-snapshot-v1`.
+    /// `doudi-snapshot-v1`, or `doudi-snapshot-v2` when the section hashes include an optional section
+    /// (`campaigns`; docs/snapshot-format.md "Format v2").
     pub format: String,
     pub quarter: String,
     pub as_of: String,

@@ -8,7 +8,10 @@
 //! missing, one mismatched) and ~200 early warnings with outcomes (some overdue), printed as the
 //! fund-report status table and the warning figures.
 //! Then the price subsidies of Sep–Oct 2022 (`demo::subsidies`, docs/subsidies.md): indices, the decision of each
-//! month, the county table against the counties' PRICE_SUBSIDY reports, one entitlement explained.
+//! month, the county table against the counties' PRICE_SUBSIDY reports, one entitlement explained; and the one-time
+//! living subsidy of July 2022 as a fixed-amount campaign with demo amounts (`demo::one_time`), reconciled against the
+//! counties' ONE_TIME_SUBSIDY reports. Before 2023Q2 is frozen, development_reform pushes the indices of March–May
+//! 2023 (demo data), so the summary's section 12 shows the quarter's subsidy months decided (none triggered).
 //! Nothing printed is hard-coded: every number comes back from the hub through gRPC.
 
 use std::collections::BTreeMap;
@@ -32,6 +35,7 @@ use crate::server::Application;
 use crate::synth::{Population, SynthConfig};
 
 pub mod medical;
+pub mod one_time;
 pub mod quarter_loop;
 pub mod snapshot;
 pub mod subsidies;
@@ -289,6 +293,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut lg_sub = Clients::new(connect(&server, "localhost", &lg_id).await?, 64 * 1024 * 1024);
     let figures = subsidies::run(&mut dr, &mut civil, &mut lg_sub, &clock).await?;
     print!("{}", figures.printed);
+    // The one-time living subsidy of July 2022, a fixed-amount campaign (demo amounts: demo::one_time), added by the
+    // system administrator through the Admin service.
+    let sys = ClientIdentity::from_dir(&certs_dir, &certs::operator_file_base("system-admin"))?;
+    let mut admin = crate::grpc::pb::admin_client::AdminClient::new(connect(&server, "localhost", &sys).await?);
+    let one = one_time::run(&pop, &mut admin, &mut civil, &mut lg_sub).await?;
+    print!("{}", one.printed);
 
     // The year's settlements reach the hub after the year (the clock says January of the next year), so findings
     // and HIGH_BURDEN warnings are dated then.
@@ -306,6 +316,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         None => PathBuf::from("doudi-demo"),
     };
     std::fs::create_dir_all(&report_dir)?;
+    // The indices behind 2023Q2's subsidy months (demo data), so the frozen quarter decides them (section 12).
+    print!("{}", subsidies::push_quarter_indices(&mut dr).await?);
     snapshot::run(&pop, &mut civil, &mut lg, &report_dir).await?;
     if args.coordination_loop {
         let identity = quarter_loop::Connector::certs_dir(&certs_dir);

@@ -396,6 +396,23 @@ enum CertsCommand {
         #[command(flatten)]
         hub: doudi::cli::admin::OperatorArgs,
     },
+    /// Issue one agency's client certificate with the CA in --dir: `AGENCY.pem` and `.key` (`AGENCY-COUNTY` for a
+    /// county office), URI SAN spiffe://<trust-domain>/agency/<code>[/division/<county>]. For an agency that joined
+    /// after `doudi certs init` made the directory (docs/operations.md §5); the access matrix must know it. Nothing
+    /// else in --dir is rewritten.
+    IssueAgency {
+        /// The agency code, e.g. `development_reform` (lowercase letters, digits and '_').
+        agency: String,
+        /// A county office of the agency: its six-digit county code (GB/T 2260), e.g. 621022.
+        #[arg(long)]
+        county: Option<String>,
+        /// Directory holding ca.pem and ca.key.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// SPIFFE trust domain (the hub's trust_domain).
+        #[arg(long, default_value = doudi::certs::DEFAULT_TRUST_DOMAIN)]
+        trust_domain: String,
+    },
     /// Issue an operator certificate (docs/admin.md) with the CA in --dir: `operator-NAME.pem` and `.key`, URI SAN
     /// spiffe://<trust-domain>/operator/<role>/<name>. E.g. a further security administrator for the two-person rule.
     IssueOperator {
@@ -601,6 +618,16 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
                 "audit signer written: {} ({}); restart the hub to sign with it",
                 cert.display(),
                 doudi::audit_head::signer_spiffe_id(&trust_domain)
+            );
+            Ok(())
+        }
+        Command::Certs { command: CertsCommand::IssueAgency { agency, county, dir, trust_domain } } => {
+            let cert = doudi::certs::add_agency(&dir, &trust_domain, &agency, county.as_deref())
+                .with_context(|| format!("issuing {agency}'s certificate in {}", dir.display()))?;
+            println!(
+                "agency certificate written: {} ({}); hand it, its .key and ca.pem to the agency",
+                cert.display(),
+                doudi::certs::spiffe_id(&trust_domain, &agency, county.as_deref())?
             );
             Ok(())
         }

@@ -368,6 +368,11 @@ impl Person {
     pub fn index(&self) -> usize {
         self.index as usize
     }
+
+    /// The first day of the person's assistance fact (open-ended, ACTIVE: see the module docs).
+    pub fn assistance_from(&self) -> NaiveDate {
+        self.assistance_from
+    }
     /// The birth date (that of the ID number).
     pub fn birth_date(&self) -> NaiveDate {
         self.id_number.birth_date()

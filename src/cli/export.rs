@@ -187,14 +187,17 @@ async fn export_snapshot(args: &ExportArgs, quarter: &str) -> anyhow::Result<Man
         .checked_mul(1_000_000)
         .and_then(|m| m.checked_add(i64::from(cutoff_ts.nanos / 1_000)))
         .ok_or_else(|| anyhow::anyhow!("GetSnapshot {quarter}: knowledge_cutoff out of range"))?;
+    let section_hashes: std::collections::BTreeMap<String, String> =
+        header.section_hashes.clone().into_iter().collect();
     let snapshot_file = crate::countersign::SnapshotFile {
-        format: crate::domain::snapshot::FORMAT.into(),
+        // v2 when the quarter has a campaigns section (docs/snapshot-format.md "Format v2").
+        format: crate::domain::snapshot::format_of(&section_hashes).into(),
         quarter: quarter.clone(),
         as_of: header.as_of.clone(),
         knowledge_cutoff_micros: cutoff_micros,
         previous_quarter: header.previous_quarter.clone(),
         previous_hash: header.previous_hash.clone(),
-        section_hashes: header.section_hashes.clone().into_iter().collect(),
+        section_hashes,
         content_hash: header.content_hash.clone(),
     };
     let listed = c

@@ -63,6 +63,7 @@ pub async fn run(
         h.fund_reports_missing,
         h.warnings_received
     );
+    print!("{}", campaign_lines(&summary));
     let expected = pop.expected();
     println!("\nCoverage findings {QUARTER} (snapshot) against the gaps the generator planted");
     println!("{:<36}{:<24}{:>8}{:>10}", "rule", "agency to act", "hub", "planted");
@@ -100,4 +101,39 @@ pub async fn run(
     }
     println!("quarterly summary written to:\n  {}", written.join("\n  "));
     Ok(summary)
+}
+
+/// Section 12 in a few lines: each campaign's months (triggered or not, on which index against which threshold) and
+/// how many counties were owed; or why the quarter has none.
+pub fn campaign_lines(summary: &QuarterlySummary) -> String {
+    let Some(section) = &summary.campaigns else {
+        return format!(
+            "Subsidy campaigns {}: none (no subsidy month decided, no fixed-amount campaign)\n",
+            summary.quarter
+        );
+    };
+    let mut out = format!("Subsidy campaigns {} (section 12, decided when the quarter was frozen):\n", summary.quarter);
+    for c in &section.campaigns {
+        let months: Vec<String> = c
+            .months
+            .iter()
+            .map(|m| {
+                let against: Vec<String> =
+                    m.comparisons.iter().map(|x| format!("{} {} / {}", x.index, x.rise, x.threshold)).collect();
+                let why = if against.is_empty() { String::new() } else { format!(" ({})", against.join(", ")) };
+                format!("{} {}{why}", m.month, if m.triggered { "triggered" } else { "not triggered" })
+            })
+            .collect();
+        let owed: u64 = c.counties.iter().map(|r| r.person_times).sum();
+        out.push_str(&format!(
+            "  {} {} [{}]: {}; {} person-times owed in {} counties\n",
+            c.campaign,
+            c.name,
+            c.program,
+            months.join("; "),
+            owed,
+            c.counties.iter().filter(|r| r.person_times > 0).count()
+        ));
+    }
+    out
 }

@@ -27,6 +27,44 @@ pub const SHORT_PAID: (&str, &str) = ("621023", "2022-09");
 /// County not reporting 2022-10.
 pub const UNREPORTED: (&str, &str) = ("621026", "2022-10");
 
+/// Index months pushed before 2023Q2 is frozen, so that its subsidy months April–June are decided: (month, CPI, food
+/// CPI, published on). Demo data: the national CPI and food CPI year-on-year rises of March, April and May 2023 as the
+/// National Bureau of Statistics published them on 2023-04-11, 2023-05-11 and 2023-06-09. Under 621000-1553-2021
+/// (thresholds 3.50 and 6.00) none triggers.
+pub const QUARTER_INDICES: [(&str, &str, &str, &str); 3] = [
+    ("2023-03", "0.70", "2.40", "2023-04-11"),
+    ("2023-04", "0.10", "0.40", "2023-05-11"),
+    ("2023-05", "0.20", "1.00", "2023-06-09"),
+];
+
+fn indices_of(rows: &[(&str, &str, &str, &str)]) -> Vec<pb::PriceIndex> {
+    rows.iter()
+        .map(|(m, cpi, food, on)| pb::PriceIndex {
+            month: (*m).into(),
+            cpi_yoy: (*cpi).into(),
+            food_cpi_yoy: (*food).into(),
+            scpi_yoy: String::new(),
+            published_on: (*on).into(),
+        })
+        .collect()
+}
+
+/// development_reform (`dr`) pushes [`QUARTER_INDICES`]; the hub's clock must be past 2023-06-09. Returns the line
+/// the demo prints.
+///
+/// # Errors
+/// A refused call.
+pub async fn push_quarter_indices(dr: &mut Clients) -> anyhow::Result<String> {
+    dr.subsidies.push_price_indices(pb::PushPriceIndicesRequest { indices: indices_of(&QUARTER_INDICES) }).await?;
+    let pushed: Vec<String> =
+        QUARTER_INDICES.iter().map(|(m, cpi, food, _)| format!("{m} CPI {cpi} % food {food} %")).collect();
+    Ok(format!(
+        "\ndevelopment_reform pushed the indices of March–May 2023 for 2023Q2's subsidy months (demo data: national \
+         figures): {}\n",
+        pushed.join("; ")
+    ))
+}
+
 /// What the demo step computed (through the hub), for its printout and tests.
 #[derive(Debug, Clone, Default)]
 pub struct Figures {
@@ -49,17 +87,7 @@ pub async fn run(
     clock: &crate::hub::Clock,
 ) -> anyhow::Result<Figures> {
     clock.set(Some(chrono::DateTime::parse_from_rfc3339("2022-11-20T02:00:00Z")?.to_utc()));
-    let indices = DEMO_INDICES
-        .iter()
-        .map(|(m, cpi, food, on)| pb::PriceIndex {
-            month: (*m).into(),
-            cpi_yoy: (*cpi).into(),
-            food_cpi_yoy: (*food).into(),
-            scpi_yoy: String::new(),
-            published_on: (*on).into(),
-        })
-        .collect();
-    dr.subsidies.push_price_indices(pb::PushPriceIndicesRequest { indices }).await?;
+    dr.subsidies.push_price_indices(pb::PushPriceIndicesRequest { indices: indices_of(&DEMO_INDICES) }).await?;
 
     let mut out = String::new();
     let _ = writeln!(out, "\nPrice subsidies Sep–Oct 2022 (DecideLinkage, indices pushed by development_reform)");

@@ -8,8 +8,25 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Format label, the first line of the hashed header.
+/// Format label, the first line of the hashed header of a snapshot without optional sections (every snapshot frozen
+/// before they existed, and every quarter without a subsidy campaign month since).
 pub const FORMAT: &str = "doudi-snapshot-v1";
+
+/// Format label of a snapshot holding an optional section ([`OPTIONAL_SECTIONS`]): the v1 text with this first line
+/// and one more line per optional section present, after the nine of v1 (docs/snapshot-format.md "Format v2").
+pub const FORMAT_V2: &str = "doudi-snapshot-v2";
+
+/// Sections a snapshot holds only when it has something to say, in hash order after [`SECTIONS`]: `campaigns`, the
+/// subsidy campaigns of the quarter (docs/subsidies.md "In the quarterly summary"; JSON,
+/// `domain::summary::CampaignSection`). A snapshot holding one is [`FORMAT_V2`]; one holding none is [`FORMAT`],
+/// byte for byte as before, so every snapshot frozen earlier keeps its content hash.
+pub const OPTIONAL_SECTIONS: [&str; 1] = ["campaigns"];
+
+/// The format of a snapshot with these section hashes: [`FORMAT_V2`] when an optional section is among them, else
+/// [`FORMAT`].
+pub fn format_of<V>(sections: &BTreeMap<String, V>) -> &'static str {
+    if OPTIONAL_SECTIONS.iter().any(|n| sections.contains_key(*n)) { FORMAT_V2 } else { FORMAT }
+}
 
 /// The sections in hash order. `statuses` and `coverage` are row tables; the others are JSON documents.
 pub const SECTIONS: [&str; 9] = [
@@ -85,20 +102,27 @@ pub fn body_hash(body: &str) -> [u8; 32] {
 
 /// The content hash: SHA-256 over
 /// ```text
-/// doudi-snapshot-v1\n
+/// doudi-snapshot-v1\n                (doudi-snapshot-v2 when an optional section is present: format_of)
 /// quarter=2023Q2\n
 /// as_of=2023-06-30\n
 /// knowledge_cutoff=<microseconds since the Unix epoch>\n
 /// <section>=<hex SHA-256>\n      (one line per section, in SECTIONS order)
+/// <optional>=<hex SHA-256>\n     (v2 only: one line per OPTIONAL_SECTIONS entry present, in that order)
 /// ```
 /// `previous_hash` is not part of it: the chain is checked by comparing it with the previous snapshot's
 /// recomputed content hash.
 pub fn content_hash(quarter: &str, as_of: &str, cutoff_micros: i64, sections: &BTreeMap<String, [u8; 32]>) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(format!("{FORMAT}\nquarter={quarter}\nas_of={as_of}\nknowledge_cutoff={cutoff_micros}\n"));
+    let format = format_of(sections);
+    h.update(format!("{format}\nquarter={quarter}\nas_of={as_of}\nknowledge_cutoff={cutoff_micros}\n"));
     for name in SECTIONS {
         let hash = sections.get(name).map(hex::encode).unwrap_or_default();
         h.update(format!("{name}={hash}\n"));
+    }
+    for name in OPTIONAL_SECTIONS {
+        if let Some(hash) = sections.get(name) {
+            h.update(format!("{name}={}\n", hex::encode(hash)));
+        }
     }
     h.finalize().into()
 }
@@ -165,6 +189,30 @@ mod tests {
         assert_ne!(base, content_hash("2023Q2", "2023-06-30", 2, &s));
         s.insert("warnings".into(), [1u8; 32]);
         assert_ne!(base, content_hash("2023Q2", "2023-06-30", 1, &s));
+    }
+
+    /// The two formats by their documented text (docs/snapshot-format.md "Content hash", "Format v2"): a snapshot
+    /// without `campaigns` hashes the v1 text exactly as before; with it, the first line says v2 and one line follows
+    /// the nine of v1. Section hashes of 0x00…, 0x11…, … 0x99… (one byte repeated per section, in order) and 0xaa…
+    /// for campaigns.
+    #[test]
+    fn the_content_hash_is_sha256_of_the_documented_v1_and_v2_texts() {
+        let mut s: BTreeMap<String, [u8; 32]> =
+            SECTIONS.iter().enumerate().map(|(i, n)| (n.to_string(), [0x11 * i as u8; 32])).collect();
+        let lines: String = SECTIONS
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{n}={}\n", format!("{:02x}", 0x11 * i as u8).repeat(32)))
+            .collect();
+        let head = "quarter=2023Q2\nas_of=2023-06-30\nknowledge_cutoff=1701400000000000\n";
+        let v1 = format!("doudi-snapshot-v1\n{head}{lines}");
+        let sha = |t: &str| -> [u8; 32] { Sha256::digest(t.as_bytes()).into() };
+        assert_eq!(format_of(&s), FORMAT);
+        assert_eq!(content_hash("2023Q2", "2023-06-30", 1_701_400_000_000_000, &s), sha(&v1));
+        s.insert("campaigns".into(), [0xaa; 32]);
+        let v2 = format!("doudi-snapshot-v2\n{head}{lines}campaigns={}\n", "aa".repeat(32));
+        assert_eq!(format_of(&s), FORMAT_V2);
+        assert_eq!(content_hash("2023Q2", "2023-06-30", 1_701_400_000_000_000, &s), sha(&v2));
     }
 
     #[test]

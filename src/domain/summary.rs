@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::money::Money;
 
+pub mod campaigns;
+pub use campaigns::{CampaignCounty, CampaignMonth, CampaignSection, IndexComparison, QuarterCampaign};
+
 /// A count that may be suppressed to protect a small group (HIV_AFFECTED_CHILD under 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -79,6 +82,11 @@ pub struct QuarterlySummary {
     /// recheck by then (docs/findings.md). Absent without a previous snapshot or such findings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub medical_findings_by_agency: Vec<AgencyFindings>,
+    /// Section 12: the subsidy campaigns of the quarter (docs/subsidies.md "In the quarterly summary"), as frozen in
+    /// the snapshot's `campaigns` section. Absent when the quarter has no campaign month (no subsidy month the hub
+    /// could decide, no fixed-amount campaign), so such summaries, and every one frozen before, read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaigns: Option<CampaignSection>,
 }
 
 /// One agency's line of section 11: the previous quarter's coverage findings naming it, by what became of them.

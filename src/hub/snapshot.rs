@@ -17,9 +17,9 @@ use crate::domain::money::Money;
 use crate::domain::policy::{CityWideAction, CoordinationRight};
 use crate::domain::snapshot::Aggregates;
 use crate::domain::summary::{
-    CodeCount, Count, Countersigned, CountyCount, CountyProgramRow, CoverageRow, FundReportRow, FundReportSection,
-    FundReportTotal, Headline, LateCorrection, MedicalSection, MonthlyReport, ProgramChange, QuarterlySummary,
-    SnapshotHashes, StandardChange, WarningSection, change_pct, percent,
+    CampaignSection, CodeCount, Count, Countersigned, CountyCount, CountyProgramRow, CoverageRow, FundReportRow,
+    FundReportSection, FundReportTotal, Headline, LateCorrection, MedicalSection, MonthlyReport, ProgramChange,
+    QuarterlySummary, SnapshotHashes, StandardChange, WarningSection, change_pct, percent,
 };
 use crate::store::{CreateOutcome, SnapshotHeader, SnapshotInput, Store, StoreError, Verification};
 
@@ -230,11 +230,17 @@ impl Hub {
         let fund = self.fund_section(&quarter.months(), as_of).await?;
         let warnings = self.warning_section(quarter.first_day(), as_of, as_of).await?;
         let (standards, monthly) = self.standards(quarter.year()).await?;
+        // Section 12 (optional): the subsidy campaigns of the quarter, as known now, like the fund reports
+        // (docs/subsidies.md "In the quarterly summary"); none makes the snapshot format v1 as before.
+        let campaigns = self.campaign_section(quarter).await?;
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot: hub sections");
         let mut hub_sections = BTreeMap::new();
         hub_sections.insert("fund_reports", json(&fund)?);
         hub_sections.insert("warnings", json(&warnings)?);
         hub_sections.insert("standards", json(&standards)?);
+        if let Some(c) = &campaigns {
+            hub_sections.insert("campaigns", json(c)?);
+        }
         let keys = self.keys.clone();
         let birth =
             move |k: &crate::crypto::PersonKey, cipher: &[u8]| keys.decrypt(cipher, k).ok().map(|id| id.birth_date());
@@ -390,6 +396,11 @@ pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<Quarte
     let late_corrections: Vec<LateCorrection> =
         parse(store.snapshot_section(&q, "late_corrections").await?, "late_corrections")?;
     let standards: Vec<StandardChange> = parse(store.snapshot_section(&q, "standards").await?, "standards")?;
+    // Section 12 is optional: only snapshots of quarters with a campaign month hold it (format v2).
+    let campaigns: Option<CampaignSection> = match store.snapshot_section(&q, "campaigns").await? {
+        Some(body) => Some(parse(Some(body), "campaigns")?),
+        None => None,
+    };
     let coverage: Vec<CoverageRow> = store
         .snapshot_coverage_counts(&q)
         .await?
@@ -486,6 +497,7 @@ pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<Quarte
         None => (Vec::new(), Vec::new()),
     };
     Ok(QuarterlySummary {
+        campaigns,
         findings_by_agency,
         medical_findings_by_agency,
         quarter: q,

@@ -25,6 +25,8 @@ use crate::domain::summary::CampaignRow;
 use crate::domain::versioning::Decision;
 use crate::store::{PersonFilter, StoreError, StoredFact};
 
+mod quarter;
+
 /// Most price indices in one `PushPriceIndices` (ten years of months).
 pub const MAX_INDICES_PER_PUSH: usize = 120;
 
@@ -245,7 +247,9 @@ impl Hub {
     ) -> Result<Vec<(PersonKey, String, Entitlement, Vec<String>)>, HubError> {
         let on: NaiveDate = decision.subsidy_month.last_day();
         let mut by_person: BTreeMap<PersonKey, Vec<StoredFact>> = BTreeMap::new();
-        for f in self.store.facts_of_persons(keys, on).await? {
+        // Only assistance and employment facts qualify a person (`qualifications`): the other kinds are not read.
+        let kinds = [crate::domain::fact::PayloadKind::Assistance, crate::domain::fact::PayloadKind::Employment];
+        for f in self.store.facts_of_persons_of_kinds(keys, on, &kinds).await? {
             by_person.entry(f.person_key).or_default().push(f);
         }
         let mut out = Vec::new();

@@ -299,7 +299,84 @@ pub fn quarterly() -> QuarterlySummary {
             still_open: 3,
             median_days_to_fix: Some(12),
         }],
+        campaigns: None,
     }
+}
+
+/// [`quarterly`] with section 12, the subsidy campaigns of 2023Q2 (made-up figures).
+///
+/// Hand calculation: the linkage decided subsidy months 2023-04 … 2023-06 on the indices of March–May 2023 (CPI 0.7,
+/// 0.1, 0.2 %; food CPI 2.4, 0.4, 1.0 %) under version 621000-1553-2021 (thresholds 3.50 and 6.00): none triggered, so
+/// no county row. A fixed campaign of 2023-05 pays 300.00 yuan a person to dibao and tekun persons: 环县 1,210 + 144 =
+/// 1,354 persons × 300.00 = 406,200.00 owed, 405,900.00 reported (300.00 short, beyond the 1.00 tolerance: MISMATCH);
+/// 镇原县 990 + 118 = 1,108 persons × 300.00 = 332,400.00 owed, no report: MISSING.
+pub fn quarterly_with_campaigns() -> QuarterlySummary {
+    use crate::domain::summary::campaigns::{
+        CampaignCounty, CampaignMonth, CampaignSection, IndexComparison, LINKAGE, QuarterCampaign,
+    };
+    let cmp = |index: &str, rise: &str, threshold: &str| IndexComparison {
+        index: index.into(),
+        rise: rise.into(),
+        threshold: threshold.into(),
+        crossed: false,
+    };
+    let linkage_month = |month: &str, index_month: &str, cpi: &str, food: &str| CampaignMonth {
+        month: month.into(),
+        rule: "621000-1553-2021".into(),
+        index_month: Some(index_month.into()),
+        index_version: Some(1),
+        comparisons: vec![cmp("CPI", cpi, "3.50"), cmp("FOOD_CPI", food, "6.00")],
+        triggered: false,
+    };
+    let mut s = quarterly();
+    s.campaigns = Some(CampaignSection {
+        tolerance: y("1.00"),
+        campaigns: vec![
+            QuarterCampaign {
+                campaign: LINKAGE.into(),
+                name: "价格临时补贴".into(),
+                program: "PRICE_SUBSIDY".into(),
+                months: vec![
+                    linkage_month("2023-04", "2023-03", "0.70", "2.40"),
+                    linkage_month("2023-05", "2023-04", "0.10", "0.40"),
+                    linkage_month("2023-06", "2023-05", "0.20", "1.00"),
+                ],
+                counties: Vec::new(),
+            },
+            QuarterCampaign {
+                campaign: "621000-2023-05-example".into(),
+                name: "一次性生活补贴（示例）".into(),
+                program: "ONE_TIME_SUBSIDY".into(),
+                months: vec![CampaignMonth {
+                    month: "2023-05".into(),
+                    rule: "621000-2023-05-example".into(),
+                    index_month: None,
+                    index_version: None,
+                    comparisons: Vec::new(),
+                    triggered: true,
+                }],
+                counties: vec![
+                    CampaignCounty {
+                        county_code: HUAN.into(),
+                        persons: 1354,
+                        person_times: 1354,
+                        amount_owed: y("406200.00"),
+                        amount_reported: Some(y("405900.00")),
+                        finding: "MISMATCH".into(),
+                    },
+                    CampaignCounty {
+                        county_code: ZHENYUAN.into(),
+                        persons: 1108,
+                        person_times: 1108,
+                        amount_owed: y("332400.00"),
+                        amount_reported: None,
+                        finding: "MISSING".into(),
+                    },
+                ],
+            },
+        ],
+    });
+    s
 }
 
 /// A monthly report for 2023-07 (made-up figures).

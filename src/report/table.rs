@@ -10,6 +10,8 @@ use crate::domain::money::Money;
 use crate::domain::summary::{CodeCount, Count};
 use crate::domain::summary::{CountyProgramRow, FundReportSection, MonthlyReport, QuarterlySummary, WarningSection};
 
+mod campaigns;
+
 /// A rendered document before formatting.
 pub(crate) struct Document {
     /// "Quarterly summary 季度调度汇总 2023Q2".
@@ -363,8 +365,9 @@ fn findings_by_code_table(key: &'static str, caption: Option<&'static str>, rows
     }
 }
 
-/// The quarterly summary as a document: sections 1–10 of docs/spec/coordination.md "Quarterly summary" and, when
-/// there is a previous quarter, section 11 (docs/findings.md).
+/// The quarterly summary as a document: sections 1–10 of docs/spec/coordination.md "Quarterly summary", when there is
+/// a previous quarter section 11 (docs/findings.md), and when the quarter has a campaign month section 12
+/// (docs/subsidies.md).
 pub(crate) fn quarterly(s: &QuarterlySummary) -> Document {
     let names = county_names(&s.by_county_program);
     let h = &s.headline;
@@ -637,6 +640,10 @@ pub(crate) fn quarterly(s: &QuarterlySummary) -> Document {
             by_agency_tables,
         ));
     }
+    // Section 12 (docs/subsidies.md): the subsidy campaigns of the quarter, when it has a campaign month.
+    if let Some(c) = &s.campaigns {
+        sections.push(campaigns::section(12, c, &names));
+    }
     Document {
         title: format!("Quarterly summary 季度调度汇总 {}", s.quarter),
         meta,
@@ -784,7 +791,8 @@ mod tests {
 
     #[test]
     fn every_sheet_name_is_valid_for_excel() {
-        let docs = [quarterly(&super::super::example::quarterly()), monthly(&super::super::example::monthly())];
+        let docs =
+            [quarterly(&super::super::example::quarterly_with_campaigns()), monthly(&super::super::example::monthly())];
         for s in docs.iter().flat_map(|d| &d.sections) {
             let name = s.sheet_name();
             assert!(name.chars().count() <= 31, "{name}");

@@ -126,6 +126,15 @@ pub trait FactReads: Send + Sync {
     /// Current facts in force on `as_of` of several persons.
     async fn facts_of_persons(&self, keys: &[PersonKey], as_of: NaiveDate) -> Result<Vec<StoredFact>, StoreError>;
 
+    /// [`FactReads::facts_of_persons`] of the payload kinds `kinds` only (nothing for none): what a subsidy decision
+    /// reads (assistance and employment, `domain::subsidy::qualifications`) without the other kinds' rows.
+    async fn facts_of_persons_of_kinds(
+        &self,
+        keys: &[PersonKey],
+        as_of: NaiveDate,
+        kinds: &[crate::domain::fact::PayloadKind],
+    ) -> Result<Vec<StoredFact>, StoreError>;
+
     /// What a batch comparison (MatchRecipients, `hub::matching`) is made of: the current `assistance` and `student`
     /// facts in force on `as_of` of the persons `keys`, each with its payload **projected** to the stored columns a
     /// comparison answers with — `assistance`: `program` and `status` (every other field absent); `student`: no

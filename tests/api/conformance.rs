@@ -6,7 +6,7 @@
 //! | test | promise |
 //! | --- | --- |
 //! | `ingest_decides_accepted_new_version_duplicate_stale` | `FactStore::ingest`: one decision per fact by `domain::versioning` (against stored versions and earlier facts of the batch); only ACCEPTED and NEW_VERSION are stored; one audit event per batch |
-//! | `reads_as_of_a_business_date_see_current_versions_in_force` | `person_facts`, `facts_of_persons`, `comparison_facts_of_persons`, `list_persons`, `count_persons`: current versions with `valid_from ≤ as_of < valid_to` |
+//! | `reads_as_of_a_business_date_see_current_versions_in_force` | `person_facts`, `facts_of_persons`, `facts_of_persons_of_kinds`, `comparison_facts_of_persons`, `list_persons`, `count_persons`: current versions with `valid_from ≤ as_of < valid_to` |
 //! | `audit_events_chain_from_genesis_and_verify` | `record_audit`, `ingest`'s event, `list_audit_events` (newest first, by person, before), `verify_audit_chain`: each hash is `domain::audit::event_hash` of the previous one |
 //! | `lane_heads_event_hashes_and_signed_heads_read_back` | `audit_lane_heads` (the heads `verify_audit_chain` reports), `audit_event_hash` by lane and position, `keep_signed_head` / `newest_signed_head` round trip (the newest kept, to the microsecond) |
 //! | `a_probe_of_an_unknown_person_is_audited_and_the_person_known_later` | a read of an unknown person is found by person; the person has no cipher and is in no list until its facts arrive |
@@ -303,6 +303,11 @@ async fn reads_as_of_a_business_date_see_current_versions_in_force() {
     // Both persons on 2023-03-01: A, S of p and U of q.
     let both = db.store.facts_of_persons(&[kp, kq], d(2023, 3, 1)).await.unwrap();
     assert_eq!(versions(&both), pairs(&[("A", 1), ("S", 1), ("U", 1)]));
+    // The same of one kind: assistance only (A, U), or nothing for no kind.
+    let assistance = [doudi::domain::fact::PayloadKind::Assistance];
+    let of_kind = db.store.facts_of_persons_of_kinds(&[kp, kq], d(2023, 3, 1), &assistance).await.unwrap();
+    assert_eq!(versions(&of_kind), pairs(&[("A", 1), ("U", 1)]));
+    assert!(db.store.facts_of_persons_of_kinds(&[kp, kq], d(2023, 3, 1), &[]).await.unwrap().is_empty());
     // What a comparison reads: assistance and student, the same three, each payload projected to what was pushed in
     // the program and status fields (A, U: DIBAO, ACTIVE — `dibao` above; S: no field); no keys, nothing.
     let compared = db.store.comparison_facts_of_persons(&[kp, kq], d(2023, 3, 1)).await.unwrap();

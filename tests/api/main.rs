@@ -50,6 +50,7 @@ mod signed_heads;
 mod slow_disk;
 mod snapshot;
 mod subsidies;
+mod subsidies_quarterly;
 #[cfg(feature = "otlp")]
 mod trace_context;
 mod transport;

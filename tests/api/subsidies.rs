@@ -17,14 +17,14 @@ use doudi::grpc::pb;
 
 use crate::support::*;
 
-const HUAN: &str = "621022";
-const NING: &str = "621026";
+pub(crate) const HUAN: &str = "621022";
+pub(crate) const NING: &str = "621026";
 
-fn at(s: &str) -> DateTime<Utc> {
+pub(crate) fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().to_utc()
 }
 
-fn index(month: &str, cpi: &str, food: &str, published_on: &str) -> pb::PriceIndex {
+pub(crate) fn index(month: &str, cpi: &str, food: &str, published_on: &str) -> pb::PriceIndex {
     pb::PriceIndex {
         month: month.into(),
         cpi_yoy: cpi.into(),
@@ -34,7 +34,10 @@ fn index(month: &str, cpi: &str, food: &str, published_on: &str) -> pb::PriceInd
     }
 }
 
-async fn push_indices(c: &mut Clients, indices: Vec<pb::PriceIndex>) -> Result<Vec<pb::IndexOutcome>, tonic::Status> {
+pub(crate) async fn push_indices(
+    c: &mut Clients,
+    indices: Vec<pb::PriceIndex>,
+) -> Result<Vec<pb::IndexOutcome>, tonic::Status> {
     let r = c.subsidies.push_price_indices(pb::PushPriceIndicesRequest { indices }).await?.into_inner();
     Ok(r.outcomes.into_iter().map(|o| pb::IndexOutcome::try_from(o).unwrap()).collect())
 }
@@ -80,7 +83,7 @@ fn amount(d: &pb::LinkageDecision, group: &str, residence: pb::Residence) -> Str
     d.amounts.iter().find(|a| a.group == group && a.residence == residence as i32).unwrap().amount.clone()
 }
 
-fn assistance(program: pb::Program, residence: pb::Residence) -> pb::fact::Payload {
+pub(crate) fn assistance(program: pb::Program, residence: pb::Residence) -> pb::fact::Payload {
     let dibao = program == pb::Program::Dibao;
     pb::fact::Payload::Assistance(pb::Assistance {
         program: program as i32,
@@ -101,13 +104,13 @@ fn unemployed(benefit: pb::UnemploymentBenefit) -> pb::fact::Payload {
     })
 }
 
-fn fact(fact_id: &str, id_number: &str, division: &str, from: &str, p: pb::fact::Payload) -> pb::Fact {
+pub(crate) fn fact(fact_id: &str, id_number: &str, division: &str, from: &str, p: pb::fact::Payload) -> pb::Fact {
     let mut f = with(base(fact_id, id_number, division), p);
     f.valid_from = from.into();
     f
 }
 
-async fn accepted(c: &mut Clients, facts: Vec<pb::Fact>) {
+pub(crate) async fn accepted(c: &mut Clients, facts: Vec<pb::Fact>) {
     let r = push(c, facts).await.unwrap();
     for res in &r.results {
         assert_eq!(outcome(res), pb::FactOutcome::Accepted, "{res:?}");
@@ -118,15 +121,15 @@ async fn accepted(c: &mut Clients, facts: Vec<pb::Fact>) {
 /// A urban dibao (HUAN) since 2022-01-01; B rural dibao (HUAN) since 2022-01-01 and receiving unemployment insurance
 /// benefit since 2022-06-01; C rural dibao-marginal (NING) since 2022-01-01; D urban dibao (HUAN) from 2022-10-01;
 /// E at-risk only (HUAN).
-struct Roster {
-    a: String,
-    b: String,
-    c: String,
-    d: String,
-    e: String,
+pub(crate) struct Roster {
+    pub(crate) a: String,
+    pub(crate) b: String,
+    pub(crate) c: String,
+    pub(crate) d: String,
+    pub(crate) e: String,
 }
 
-async fn roster(app: &TestApp) -> Roster {
+pub(crate) async fn roster(app: &TestApp) -> Roster {
     let r = Roster {
         a: id(HUAN, (1960, 1, 1), 11),
         b: id(HUAN, (1961, 1, 1), 12),
@@ -156,7 +159,7 @@ async fn roster(app: &TestApp) -> Roster {
 }
 
 /// The indices of Aug and Sep 2022, pushed by development_reform on 2022-11-20 (Asia/Shanghai).
-async fn indices(app: &TestApp) {
+pub(crate) async fn indices(app: &TestApp) {
     app.app_hub.clock.set(Some(at("2022-11-20T02:00:00Z")));
     let mut dr = app.client("development_reform").await;
     let o = push_indices(

@@ -162,6 +162,8 @@ mod signed_heads;
 mod snapshot;
 #[path = "../api/subsidies.rs"]
 mod subsidies;
+#[path = "../api/subsidies_quarterly.rs"]
+mod subsidies_quarterly;
 #[path = "../api/transport.rs"]
 mod transport;
 #[path = "../api/upgrade.rs"]

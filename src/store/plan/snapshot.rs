@@ -8,7 +8,7 @@ use crate::domain::fact::{AssistanceStatus, Payload, PayloadKind};
 use crate::domain::medical::FindingCode;
 use crate::domain::money::Money;
 use crate::domain::snapshot::{
-    AgencyStats, AggregateRow, Aggregates, CoverageRow, FlowRow, SECTIONS, StatusRow, content_hash,
+    AgencyStats, AggregateRow, Aggregates, CoverageRow, FlowRow, OPTIONAL_SECTIONS, SECTIONS, StatusRow, content_hash,
 };
 use crate::domain::summary::{CodeCount, CountyCodeCount, LateCorrection, MedicalSection, Tiers};
 use crate::store::rows::*;
@@ -289,14 +289,21 @@ pub(crate) fn json_sections(
     for (name, body) in hub_sections {
         bodies.insert(name, body.clone());
     }
-    SECTIONS
+    let mut out = SECTIONS
         .iter()
         .filter(|n| !matches!(**n, "statuses" | "coverage"))
         .map(|name| {
             let body = bodies.remove(name).ok_or_else(|| corrupt("snapshot_sections", format!("{name} missing")))?;
             Ok((*name, body))
         })
-        .collect()
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // Optional sections (`campaigns`) only when the hub computed one: without, the snapshot is v1 as before.
+    for name in OPTIONAL_SECTIONS {
+        if let Some(body) = bodies.remove(name) {
+            out.push((name, body));
+        }
+    }
+    Ok(out)
 }
 
 /// The header fields computed at creation: content hash, previous hash, section hashes as the stored JSON object.
@@ -336,7 +343,10 @@ pub(crate) fn header_differences(
     previous: PreviousCheck,
 ) -> ([u8; 32], Vec<String>) {
     let mut differences = Vec::new();
-    for name in SECTIONS {
+    // Every section of v1, and each optional one the header records or the stored rows hold.
+    let optional =
+        OPTIONAL_SECTIONS.into_iter().filter(|n| h.section_hashes.contains_key(*n) || hashes.contains_key(*n));
+    for name in SECTIONS.into_iter().chain(optional) {
         let stored = h.section_hashes.get(name).cloned().unwrap_or_default();
         let now = hashes.get(name).map(hex::encode).unwrap_or_default();
         if stored != now {

@@ -123,6 +123,29 @@ macro_rules! fact_reads {
                 Ok(out)
             }
 
+            async fn facts_of_persons_of_kinds(
+                &self,
+                keys: &[crate::crypto::PersonKey],
+                as_of: chrono::NaiveDate,
+                kinds: &[crate::domain::fact::PayloadKind],
+            ) -> Result<Vec<crate::store::StoredFact>, StoreError> {
+                if kinds.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // The kinds' codes are the enum's fixed lowercase names (`PayloadKind::as_str`), never input text.
+                let listed: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
+                let also = format!(" AND f.kind IN ({})", listed.join(", "));
+                let mut out = Vec::new();
+                for chunk in keys.chunks(value::IN_LIST) {
+                    let mut qb = persons_facts_query(crate::store::sql::FACT_COLUMNS_F, chunk, as_of, &also);
+                    qb.push(" ORDER BY p.person_key, f.kind, f.agency, f.fact_id");
+                    for r in qb.build().persistent(value::cache_in_list(chunk.len())).fetch_all(&self.pool).await? {
+                        out.push(stored_fact(&r)?);
+                    }
+                }
+                Ok(out)
+            }
+
             /// The backend's own `comparison_facts` (SQLite: on the reader's handle, `sqlite::direct`; PostgreSQL: one
             /// statement over an array of keys).
             async fn comparison_facts_of_persons(
