@@ -247,36 +247,47 @@ impl Hub {
     ) -> Result<Vec<(PersonKey, String, Entitlement, Vec<String>)>, HubError> {
         let on: NaiveDate = decision.subsidy_month.last_day();
         let mut by_person: BTreeMap<PersonKey, Vec<StoredFact>> = BTreeMap::new();
-        // Only assistance and employment facts qualify a person (`qualifications`): the other kinds are not read.
-        let kinds = [crate::domain::fact::PayloadKind::Assistance, crate::domain::fact::PayloadKind::Employment];
-        for f in self.store.facts_of_persons_of_kinds(keys, on, &kinds).await? {
+        for f in self.store.facts_of_persons_of_kinds(keys, on, &QUALIFYING_KINDS).await? {
             by_person.entry(f.person_key).or_default().push(f);
         }
         let mut out = Vec::new();
         for k in keys {
             let facts = by_person.remove(k).unwrap_or_default();
-            let mut quals: Vec<Qualification> = Vec::new();
-            let mut refs: Vec<(Qualification, String, String)> = Vec::new();
-            for f in &facts {
-                for q in qualifications(std::slice::from_ref(&f.payload)) {
-                    let county = f.division_code.get(..6).unwrap_or(&f.division_code).to_owned();
-                    refs.push((q.clone(), format!("{}/{}@{}", f.agency, f.fact_id, f.source_version), county));
-                    quals.push(q);
-                }
-            }
-            if let Some(e) = entitlement(decision, &quals) {
-                let fact_of = |p: &crate::domain::subsidy::Payment| {
-                    refs.iter()
-                        .find(|(q, _, _)| q.group == p.group && q.residence == p.residence && q.basis == p.basis)
-                        .map(|(_, r, c)| (r.clone(), c.clone()))
-                        .unwrap_or_default()
-                };
-                let facts: Vec<String> = e.considered.iter().map(|p| fact_of(p).0).collect();
-                let county = e.payments.first().map(|p| fact_of(p).1).unwrap_or_default();
-                out.push((*k, county, e, facts));
+            if let Some((county, e, refs)) = entitlement_of_person(decision, &facts) {
+                out.push((*k, county, e, refs));
             }
         }
         Ok(out)
+    }
+
+    /// Every person's entitlement under `decision`, in arrival order (`person_id`), [`ROSTER_SPAN`] persons a read:
+    /// `each` gets the person's key, county and entitlement. The same facts and rule as [`Hub::entitlements_of`] (a
+    /// person's current assistance and employment facts in force on the subsidy month's last day), read along the
+    /// store's person order instead of by key.
+    async fn for_each_entitlement(
+        &self,
+        decision: &LinkageDecision,
+        mut each: impl FnMut(PersonKey, String, Entitlement),
+    ) -> Result<(), HubError> {
+        let on: NaiveDate = decision.subsidy_month.last_day();
+        let last = self.store.last_person_id().await?;
+        let mut after = 0;
+        while after < last {
+            let through = after.saturating_add(ROSTER_SPAN).min(last);
+            let rows = self.store.facts_in_person_range(on, &QUALIFYING_KINDS, after, through).await?;
+            let mut rows = rows.into_iter().peekable();
+            while let Some((person, first)) = rows.next() {
+                let mut facts = vec![first];
+                while let Some((_, f)) = rows.next_if(|(p, _)| *p == person) {
+                    facts.push(f);
+                }
+                if let Some((county, e, _)) = entitlement_of_person(decision, &facts) {
+                    each(facts[0].person_key, county, e);
+                }
+            }
+            after = through;
+        }
+        Ok(())
     }
 
     /// `ListEntitlements`: the persons owed for `subsidy_month` under `division_code` (a county office: its county),
@@ -419,21 +430,14 @@ impl Hub {
             let m = &d.decision.subsidy_month;
             let mut owed_month: BTreeMap<String, Money> = BTreeMap::new();
             if d.decision.triggered {
-                let filter = PersonFilter { division_prefix: String::new(), program: None, as_of: m.last_day() };
-                let mut after = None;
-                loop {
-                    let page = self.store.list_persons(&filter, after, 1000).await?;
-                    let Some((last, _)) = page.last() else { break };
-                    after = Some(*last);
-                    let keys: Vec<PersonKey> = page.iter().map(|(_, k)| *k).collect();
-                    for (k, county, e, _) in self.entitlements_of(&d.decision, &keys).await? {
-                        let a = acc.entry(county.clone()).or_default();
-                        a.persons.insert(k);
-                        a.person_times += 1;
-                        a.owed += e.total();
-                        *owed_month.entry(county).or_default() += e.total();
-                    }
-                }
+                self.for_each_entitlement(&d.decision, |k, county, e| {
+                    let a = acc.entry(county.clone()).or_default();
+                    a.persons.insert(k);
+                    a.person_times += 1;
+                    a.owed += e.total();
+                    *owed_month.entry(county).or_default() += e.total();
+                })
+                .await?;
             }
             let reports = self.store.fund_reports(&m.to_string(), Some(d.fund_program.as_str())).await?;
             for (county, a) in acc.iter_mut() {
@@ -474,6 +478,42 @@ impl Hub {
             .collect();
         Ok(CampaignSummary { months: decided, counties, tolerance })
     }
+}
+
+/// The payload kinds that can qualify a person for a subsidy (`domain::subsidy::qualifications`): the other kinds
+/// are not read.
+const QUALIFYING_KINDS: [crate::domain::fact::PayloadKind; 2] =
+    [crate::domain::fact::PayloadKind::Assistance, crate::domain::fact::PayloadKind::Employment];
+
+/// Persons (by `person_id`) a roster pass reads at a time: about 20,000 fact rows at the demo's mix.
+const ROSTER_SPAN: i64 = 16_384;
+
+/// One person's entitlement under `decision` from `facts` (theirs, in force on the subsidy month's last day): the
+/// county of the first payment's fact, the entitlement, and the fact (`agency/fact_id@version`) behind each
+/// considered payment; `None` when owed nothing.
+fn entitlement_of_person(
+    decision: &LinkageDecision,
+    facts: &[StoredFact],
+) -> Option<(String, Entitlement, Vec<String>)> {
+    let mut quals: Vec<Qualification> = Vec::new();
+    let mut refs: Vec<(Qualification, String, String)> = Vec::new();
+    for f in facts {
+        for q in qualifications(std::slice::from_ref(&f.payload)) {
+            let county = f.division_code.get(..6).unwrap_or(&f.division_code).to_owned();
+            refs.push((q.clone(), format!("{}/{}@{}", f.agency, f.fact_id, f.source_version), county));
+            quals.push(q);
+        }
+    }
+    let e = entitlement(decision, &quals)?;
+    let fact_of = |p: &crate::domain::subsidy::Payment| {
+        refs.iter()
+            .find(|(q, _, _)| q.group == p.group && q.residence == p.residence && q.basis == p.basis)
+            .map(|(_, r, c)| (r.clone(), c.clone()))
+            .unwrap_or_default()
+    };
+    let facts: Vec<String> = e.considered.iter().map(|p| fact_of(p).0).collect();
+    let county = e.payments.first().map(|p| fact_of(p).1).unwrap_or_default();
+    Some((county, e, facts))
 }
 
 impl Hub {

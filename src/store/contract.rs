@@ -135,6 +135,24 @@ pub trait FactReads: Send + Sync {
         kinds: &[crate::domain::fact::PayloadKind],
     ) -> Result<Vec<StoredFact>, StoreError>;
 
+    /// The current facts of the payload kinds `kinds` (nothing for none) in force on `as_of` of the persons whose
+    /// `person_id` lies in `(after, through]`, each with its person's `person_id`, in `person_id` order and, within a
+    /// person, by kind, agency and fact id (the order of [`FactReads::facts_of_persons`]). A pass over the whole
+    /// population in arrival order, one range at a time (the subsidy rosters of `hub::subsidy`), along the index
+    /// `facts_current_person (person_id, kind)`: no search of the random-keyed person index per person. Reads only;
+    /// errors: the database's, and [`StoreError::Corrupt`] for a row that does not parse.
+    async fn facts_in_person_range(
+        &self,
+        as_of: NaiveDate,
+        kinds: &[crate::domain::fact::PayloadKind],
+        after: i64,
+        through: i64,
+    ) -> Result<Vec<(i64, StoredFact)>, StoreError>;
+
+    /// The largest `person_id` given so far (0 when no person is known): where a pass of
+    /// [`FactReads::facts_in_person_range`] ends.
+    async fn last_person_id(&self) -> Result<i64, StoreError>;
+
     /// What a batch comparison (MatchRecipients, `hub::matching`) is made of: the current `assistance` and `student`
     /// facts in force on `as_of` of the persons `keys`, each with its payload **projected** to the stored columns a
     /// comparison answers with — `assistance`: `program` and `status` (every other field absent); `student`: no

@@ -6,7 +6,7 @@
 //! | test | promise |
 //! | --- | --- |
 //! | `ingest_decides_accepted_new_version_duplicate_stale` | `FactStore::ingest`: one decision per fact by `domain::versioning` (against stored versions and earlier facts of the batch); only ACCEPTED and NEW_VERSION are stored; one audit event per batch |
-//! | `reads_as_of_a_business_date_see_current_versions_in_force` | `person_facts`, `facts_of_persons`, `facts_of_persons_of_kinds`, `comparison_facts_of_persons`, `list_persons`, `count_persons`: current versions with `valid_from ≤ as_of < valid_to` |
+//! | `reads_as_of_a_business_date_see_current_versions_in_force` | `person_facts`, `facts_of_persons`, `facts_of_persons_of_kinds`, `facts_in_person_range`, `last_person_id`, `comparison_facts_of_persons`, `list_persons`, `count_persons`: current versions with `valid_from ≤ as_of < valid_to` |
 //! | `audit_events_chain_from_genesis_and_verify` | `record_audit`, `ingest`'s event, `list_audit_events` (newest first, by person, before), `verify_audit_chain`: each hash is `domain::audit::event_hash` of the previous one |
 //! | `lane_heads_event_hashes_and_signed_heads_read_back` | `audit_lane_heads` (the heads `verify_audit_chain` reports), `audit_event_hash` by lane and position, `keep_signed_head` / `newest_signed_head` round trip (the newest kept, to the microsecond) |
 //! | `a_probe_of_an_unknown_person_is_audited_and_the_person_known_later` | a read of an unknown person is found by person; the person has no cipher and is in no list until its facts arrive |
@@ -308,6 +308,24 @@ async fn reads_as_of_a_business_date_see_current_versions_in_force() {
     let of_kind = db.store.facts_of_persons_of_kinds(&[kp, kq], d(2023, 3, 1), &assistance).await.unwrap();
     assert_eq!(versions(&of_kind), pairs(&[("A", 1), ("U", 1)]));
     assert!(db.store.facts_of_persons_of_kinds(&[kp, kq], d(2023, 3, 1), &[]).await.unwrap().is_empty());
+    // The same read along person ids (arrival order: p pushed first is 1, q is 2): (0, 2] of assistance = A of p, U
+    // of q; (1, 2] = U only; p's assistance and student in kind order ("assistance" < "student") = A, S; no kind or an
+    // empty range, nothing. The last person id given is 2.
+    let student = doudi::domain::fact::PayloadKind::Student;
+    let range = |after: i64, through: i64, kinds: Vec<doudi::domain::fact::PayloadKind>| {
+        let store = db.store.clone();
+        async move {
+            let rows = store.facts_in_person_range(d(2023, 3, 1), &kinds, after, through).await.unwrap();
+            rows.iter().map(|(id, f)| (*id, f.fact_id.clone())).collect::<Vec<_>>()
+        }
+    };
+    let named = |v: &[(i64, &str)]| v.iter().map(|(i, f)| (*i, (*f).to_owned())).collect::<Vec<_>>();
+    assert_eq!(range(0, 2, assistance.to_vec()).await, named(&[(1, "A"), (2, "U")]));
+    assert_eq!(range(1, 2, assistance.to_vec()).await, named(&[(2, "U")]));
+    assert_eq!(range(0, 1, vec![student, assistance[0]]).await, named(&[(1, "A"), (1, "S")]));
+    assert!(range(0, 2, vec![]).await.is_empty());
+    assert!(range(2, 2, assistance.to_vec()).await.is_empty());
+    assert_eq!(db.store.last_person_id().await.unwrap(), 2);
     // What a comparison reads: assistance and student, the same three, each payload projected to what was pushed in
     // the program and status fields (A, U: DIBAO, ACTIVE — `dibao` above; S: no field); no keys, nothing.
     let compared = db.store.comparison_facts_of_persons(&[kp, kq], d(2023, 3, 1)).await.unwrap();

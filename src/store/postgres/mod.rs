@@ -74,6 +74,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (20, "coverage_answers", include_str!("../../../migrations/postgres/0020_coverage_answers.sql")),
     (21, "subsidies", include_str!("../../../migrations/postgres/0021_subsidies.sql")),
     (22, "fixed_campaigns", include_str!("../../../migrations/postgres/0022_fixed_campaigns.sql")),
+    (23, "roster_index", include_str!("../../../migrations/postgres/0023_roster_index.sql")),
 ];
 
 /// A write transaction holding the hub-wide write lock (`store::sql`).

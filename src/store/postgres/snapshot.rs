@@ -30,6 +30,11 @@ type Db = Postgres;
 
 snapshot_store!(PgStore);
 
+/// Nothing to do on PostgreSQL (its shared buffers serve every reader): the SQLite backend maps its file here.
+async fn mapped_read(_conn: &mut PgConnection, _on: bool) -> Result<(), StoreError> {
+    Ok(())
+}
+
 /// The statuses section's hash, from the stored rows (canonical order).
 async fn statuses_hash(conn: &mut PgConnection, quarter: &str) -> Result<[u8; 32], StoreError> {
     use sha2::Digest;

@@ -146,6 +146,41 @@ macro_rules! fact_reads {
                 Ok(out)
             }
 
+            async fn facts_in_person_range(
+                &self,
+                as_of: chrono::NaiveDate,
+                kinds: &[crate::domain::fact::PayloadKind],
+                after: i64,
+                through: i64,
+            ) -> Result<Vec<(i64, crate::store::StoredFact)>, StoreError> {
+                if kinds.is_empty() || through <= after {
+                    return Ok(Vec::new());
+                }
+                // The kinds' codes are the enum's fixed lowercase names (`PayloadKind::as_str`), never input text.
+                let listed: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
+                let mut qb: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(format!(
+                    "SELECT {}, f.person_id FROM facts f JOIN persons p ON p.person_id = f.person_id \
+                     WHERE f.is_current = {} AND f.kind IN ({}) AND f.person_id > ",
+                    crate::store::sql::FACT_COLUMNS_F,
+                    value::TRUE,
+                    listed.join(", ")
+                ));
+                qb.push_bind(after)
+                    .push(" AND f.person_id <= ")
+                    .push_bind(through)
+                    .push(" AND f.valid_from <= ")
+                    .push_bind(value::date(as_of))
+                    .push(" AND (f.valid_to IS NULL OR f.valid_to > ")
+                    .push_bind(value::date(as_of))
+                    .push(") ORDER BY f.person_id, f.kind, f.agency, f.fact_id");
+                let rows = qb.build().fetch_all(&self.pool).await?;
+                rows.iter().map(|r| Ok((r.try_get(10)?, stored_fact(r)?))).collect()
+            }
+
+            async fn last_person_id(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT COALESCE(MAX(person_id), 0) FROM persons").fetch_one(&self.pool).await?)
+            }
+
             /// The backend's own `comparison_facts` (SQLite: on the reader's handle, `sqlite::direct`; PostgreSQL: one
             /// statement over an array of keys).
             async fn comparison_facts_of_persons(

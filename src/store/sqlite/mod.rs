@@ -74,6 +74,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (20, "coverage_answers", include_str!("../../../migrations/sqlite/0020_coverage_answers.sql")),
     (21, "subsidies", include_str!("../../../migrations/sqlite/0021_subsidies.sql")),
     (22, "fixed_campaigns", include_str!("../../../migrations/sqlite/0022_fixed_campaigns.sql")),
+    (23, "roster_index", include_str!("../../../migrations/sqlite/0023_roster_index.sql")),
 ];
 
 /// Bytes of the database file a comparison read maps (`PRAGMA mmap_size`, set on the reader connection for the read
