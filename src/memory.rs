@@ -5,11 +5,14 @@
 //! writer's row work to the blocking pool and starts another; sqlx runs a thread per SQLite connection), and each
 //! ingest message is decoded, validated and encrypted in a few megabytes that are freed a moment later: so every
 //! arena in turn grows to the largest batch it has held, and the resident size climbs with the number of arenas
-//! touched, not with the live data. Here the hub limits the arenas, sends blocks of [`MMAP_THRESHOLD`] and more
-//! straight to the system (glibc otherwise raises that threshold to the largest block freed so far, so that a few
-//! freed 2 MB batches make every later batch stay in an arena) ([`configure_heap`], before its first thread), and
-//! returns the arenas' free pages to the system every [`TRIM_EVERY`] ([`spawn_trimmer`], `malloc_trim`). Measured
-//! with `doudi bench --only P1,P5` (README, issue 16's P5 figures).
+//! touched, not with the live data. Here the hub limits the arenas ([`configure_heap`], before its first thread) and
+//! returns the arenas' free pages to the system every [`TRIM_EVERY`] ([`spawn_trimmer`], `malloc_trim`).
+//!
+//! Measured (`doudi bench --only P1,P5` and `--only P6`, alternating, README's figures of 2026-12-07, fourth session):
+//! the arenas alone take about 10 MiB off the 1M-fact peak. Tried and not kept: trimming every 250 ms (P6's p99 79–112
+//! ms against 62–85 ms without: `malloc_trim` holds each arena's lock while it walks it) and a fixed 256 KiB
+//! `M_MMAP_THRESHOLD` (P5's ratio steadier, 1.17–1.22, but every large block mapped and faulted in again: ingest
+//! with P6's subscriber 53–54k facts/s against 57–59k).
 //!
 //! On other platforms and C libraries both are no-ops.
 
@@ -19,21 +22,16 @@ use std::time::Duration;
 /// performance.md); threads beyond them share, which costs a lock per allocation only when two run at once.
 pub const ARENAS: i32 = 2;
 
-/// Bytes from which a block is its own mapping, returned to the system when freed (`M_MMAP_THRESHOLD`, fixed: glibc's
-/// own threshold starts at 128 KiB and rises with the blocks freed, up to 32 MiB).
-pub const MMAP_THRESHOLD: i32 = 256 * 1024;
-
 /// How often the free pages of every arena are returned to the system.
-pub const TRIM_EVERY: Duration = Duration::from_millis(250);
+pub const TRIM_EVERY: Duration = Duration::from_secs(1);
 
-/// Set glibc's heap parameters: at most [`ARENAS`] arenas, blocks of [`MMAP_THRESHOLD`] bytes and more mapped on their
-/// own. Call first in `main`, before any thread starts (a thread that already has an arena keeps it).
+/// Set glibc's heap parameters: at most [`ARENAS`] arenas. Call first in `main`, before any thread starts (a thread
+/// that already has an arena keeps it).
 pub fn configure_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets parameters of the allocator; it is called before any other thread exists.
+    // SAFETY: mallopt only sets a parameter of the allocator; it is called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, ARENAS);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }
 }
 
