@@ -18,8 +18,8 @@
 
 use std::time::Duration;
 
-/// Arenas glibc may create (`M_ARENA_MAX`): two, one per core of the machines the hub is sized for (docs/spec/
-/// performance.md); threads beyond them share, which costs a lock per allocation only when two run at once.
+/// Arenas glibc may create (`M_ARENA_MAX`): two, one per core of the machines the hub is sized for
+/// (docs/spec/performance.md); threads beyond them share, which costs a lock per allocation only when two run at once.
 pub const ARENAS: i32 = 2;
 
 /// How often the free pages of every arena are returned to the system.
