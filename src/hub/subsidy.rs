@@ -239,7 +239,8 @@ impl Hub {
     }
 
     /// The entitlements of the persons `keys` under `decision`, from their facts in force on the subsidy month's
-    /// last day (every agency's facts: the hub decides, the caller's view does not narrow it).
+    /// last day (every agency's facts: the hub decides, the caller's view does not narrow it); each with the division
+    /// code of the fact its first payment rests on.
     async fn entitlements_of(
         &self,
         decision: &LinkageDecision,
@@ -253,8 +254,8 @@ impl Hub {
         let mut out = Vec::new();
         for k in keys {
             let facts = by_person.remove(k).unwrap_or_default();
-            if let Some((county, e, refs)) = entitlement_of_person(decision, &facts) {
-                out.push((*k, county, e, refs));
+            if let Some((division, e, refs)) = entitlement_of_person(decision, &facts) {
+                out.push((*k, division, e, refs));
             }
         }
         Ok(out)
@@ -281,8 +282,8 @@ impl Hub {
                 while let Some((_, f)) = rows.next_if(|(p, _)| *p == person) {
                     facts.push(f);
                 }
-                if let Some((county, e, _)) = entitlement_of_person(decision, &facts) {
-                    each(facts[0].person_key, county, e);
+                if let Some((division, e, _)) = entitlement_of_person(decision, &facts) {
+                    each(facts[0].person_key, county_of(&division), e);
                 }
             }
             after = through;
@@ -328,13 +329,17 @@ impl Hub {
             _ => String::new(),
         };
         let keys: Vec<PersonKey> = listed.into_iter().map(|(_, k)| k).collect();
-        let owed = self.entitlements_of(&decision.decision, &keys).await?;
+        // A person is listed by the division that owes the payment (the division of the fact it rests on), as
+        // SummarizeLinkage counts them: someone with facts in two counties is on one county's list only.
+        let mut owed = self.entitlements_of(&decision.decision, &keys).await?;
+        owed.retain(|(_, division, ..)| division.starts_with(filter.division_prefix.as_str()));
         let owed_keys: Vec<PersonKey> = owed.iter().map(|(k, ..)| *k).collect();
         let ciphers = self.store.person_ciphers(&owed_keys).await?;
         let mut entitlements = Vec::with_capacity(owed.len());
-        for (k, county_code, entitlement, facts) in owed {
+        for (k, division, entitlement, facts) in owed {
             let cipher = ciphers.get(&k).ok_or(crate::crypto::KeyError::Decrypt)?;
             let id_number = self.keys.decrypt(cipher, &k)?;
+            let county_code = county_of(&division);
             entitlements.push(EntitlementView { id_number, county_code, entitlement, facts });
         }
         let audit = audit_of(
@@ -489,8 +494,8 @@ const QUALIFYING_KINDS: [crate::domain::fact::PayloadKind; 2] =
 const ROSTER_SPAN: i64 = 16_384;
 
 /// One person's entitlement under `decision` from `facts` (theirs, in force on the subsidy month's last day): the
-/// county of the first payment's fact, the entitlement, and the fact (`agency/fact_id@version`) behind each
-/// considered payment; `None` when owed nothing.
+/// division code of the first payment's fact (its first six digits are the county that owes the payment), the
+/// entitlement, and the fact (`agency/fact_id@version`) behind each considered payment; `None` when owed nothing.
 fn entitlement_of_person(
     decision: &LinkageDecision,
     facts: &[StoredFact],
@@ -499,8 +504,8 @@ fn entitlement_of_person(
     let mut refs: Vec<(Qualification, String, String)> = Vec::new();
     for f in facts {
         for q in qualifications(std::slice::from_ref(&f.payload)) {
-            let county = f.division_code.get(..6).unwrap_or(&f.division_code).to_owned();
-            refs.push((q.clone(), format!("{}/{}@{}", f.agency, f.fact_id, f.source_version), county));
+            let reference = format!("{}/{}@{}", f.agency, f.fact_id, f.source_version);
+            refs.push((q.clone(), reference, f.division_code.clone()));
             quals.push(q);
         }
     }
@@ -512,8 +517,13 @@ fn entitlement_of_person(
             .unwrap_or_default()
     };
     let facts: Vec<String> = e.considered.iter().map(|p| fact_of(p).0).collect();
-    let county = e.payments.first().map(|p| fact_of(p).1).unwrap_or_default();
-    Some((county, e, facts))
+    let division = e.payments.first().map(|p| fact_of(p).1).unwrap_or_default();
+    Some((division, e, facts))
+}
+
+/// The county (first six digits) of a division code.
+fn county_of(division: &str) -> String {
+    division.get(..6).unwrap_or(division).to_owned()
 }
 
 impl Hub {

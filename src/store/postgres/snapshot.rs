@@ -31,7 +31,7 @@ type Db = Postgres;
 snapshot_store!(PgStore);
 
 /// Nothing to do on PostgreSQL (its shared buffers serve every reader): the SQLite backend maps its file here.
-async fn mapped_read(_conn: &mut PgConnection, _on: bool) -> Result<(), StoreError> {
+async fn map_this_read(_conn: &mut sqlx::pool::PoolConnection<sqlx::Postgres>) -> Result<(), StoreError> {
     Ok(())
 }
 

@@ -3,8 +3,8 @@
 //! `snapshot.rs`, which keeps what differs:
 //! - `person_pass(conn, input, cutoff, as_of)`: the one pass over the versions in force, person by person (SQLite
 //!   joins each person's rows into one, sqlx's SQLite driver costing far more per row than the SQL does);
-//! - `mapped_read(conn, on)`: map the database file for the reads that follow (`on`) or stop (SQLite: `mmap_size`;
-//!   PostgreSQL: nothing to do).
+//! - `map_this_read(conn)`: map the database file for the reads that follow on a pool connection that is closed, not
+//!   returned to the pool, when dropped (SQLite: `mmap_size`; PostgreSQL: nothing to do).
 //! - `statuses_hash(conn, quarter)`: the statuses section's hash from the stored rows (SQLite again one row a person);
 //! - `store_rows(conn, quarter, coverage, sections)`: the coverage rows and JSON sections (multi-row VALUES, UNNEST);
 //! - `STATUS_COPY_ORDER`: how the status rows are copied (SQLite in primary-key order);
@@ -443,8 +443,8 @@ macro_rules! snapshot_store {
                 // The fact versions the statuses point at must still carry the content they had (the first five that
                 // do not, in the statuses' order).
                 // Each status looks its fact version up at random (statuses are in person-key order): the read maps
-                // the file where the backend can (`mapped_read`).
-                mapped_read(&mut conn, true).await?;
+                // the file where the backend can, on a connection closed after it (`map_this_read`).
+                map_this_read(&mut conn).await?;
                 let changed = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT s.agency, s.fact_id, s.source_version FROM snapshot_statuses s LEFT JOIN facts f \
                      ON f.agency = s.agency AND f.fact_id = s.fact_id AND f.source_version = s.source_version \
@@ -454,9 +454,8 @@ macro_rules! snapshot_store {
                 )))
                 .bind(quarter)
                 .fetch_all(&mut *conn)
-                .await;
-                mapped_read(&mut conn, false).await?;
-                for r in changed? {
+                .await?;
+                for r in changed {
                     let (a, id, v): (String, String, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
                     differences.push(altered_fact(&a, &id, v));
                 }

@@ -27,13 +27,16 @@ type Db = Sqlite;
 
 snapshot_store!(SqliteStore);
 
-/// Map the database file for the reads that follow on `conn` (`on`: [`super::READER_MMAP_BYTES`]), or stop: a
-/// verification looks up about a million fact versions in person-key order, at random in the file; mapped, SQLite
-/// reads them in place instead of through a `read` call per page (the demo's VerifySnapshot: 7.4 s → 4.1 s in the
-/// `sqlite3` shell). Unmapped after, as the comparison read does (`facts::comparison_facts`).
-async fn mapped_read(conn: &mut SqliteConnection, on: bool) -> Result<(), StoreError> {
-    let bytes = if on { super::READER_MMAP_BYTES } else { 0 };
-    sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA mmap_size = {bytes}"))).execute(&mut *conn).await?;
+/// Map the database file ([`super::READER_MMAP_BYTES`]) for the reads that follow on `conn`, and mark the connection
+/// to be closed when it is dropped instead of going back to the pool: mapped readers made GetRecipient (P2) slower,
+/// and a read dropped half-way (a client's deadline) must not leave a mapped reader behind either. A verification
+/// looks up about a million fact versions in person-key order, at random in the file; mapped, SQLite reads them in
+/// place instead of through a `read` call per page (the demo's VerifySnapshot: 7.4 s → 4.1 s in the `sqlite3`
+/// shell). The pool opens a new reader when it needs one.
+async fn map_this_read(conn: &mut sqlx::pool::PoolConnection<Sqlite>) -> Result<(), StoreError> {
+    conn.close_on_drop();
+    let bytes = super::READER_MMAP_BYTES;
+    sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA mmap_size = {bytes}"))).execute(&mut **conn).await?;
     Ok(())
 }
 
