@@ -20,6 +20,7 @@ mod answers;
 mod audit;
 mod audit_durability;
 mod bench_memory;
+mod break_roster;
 mod calendar;
 mod cert_expiry;
 mod cli;

@@ -102,6 +102,8 @@ mod audit;
 mod audit_durability;
 #[path = "../api/audit_lanes.rs"]
 mod audit_lanes;
+#[path = "../api/break_roster.rs"]
+mod break_roster;
 #[path = "../api/calendar.rs"]
 mod calendar;
 #[path = "../api/cert_expiry.rs"]
