@@ -21,6 +21,7 @@ mod audit;
 mod audit_durability;
 mod bench_memory;
 mod break_roster;
+mod break_snapshot_mmap;
 mod calendar;
 mod cert_expiry;
 mod cli;

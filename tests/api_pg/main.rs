@@ -104,6 +104,8 @@ mod audit_durability;
 mod audit_lanes;
 #[path = "../api/break_roster.rs"]
 mod break_roster;
+#[path = "../api/break_snapshot_mmap.rs"]
+mod break_snapshot_mmap;
 #[path = "../api/calendar.rs"]
 mod calendar;
 #[path = "../api/cert_expiry.rs"]
