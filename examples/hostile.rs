@@ -1,6 +1,6 @@
 //! The hostile-input suite at full size against a real `doudi serve` process (run by `scripts/hostile.sh`).
 //!
-//! After a warm-up and a client process killed mid-stream (which writes data), the scenarios of `doudi::hostile`
+//! After a warm-up and a client process killed mid-stream (which writes data), the scenarios of `doudi::tools::hostile`
 //! run in rounds. After each scenario the hub's resident memory (VmRSS of `--pid`) is read from `/proc`, the hub is
 //! asked WhoAmI and VerifyAuditChain, and its person count is read back through ListRecipients' `total_size` (one
 //! person per fact here). The verdict: the hub still serves, its chain verifies, no data changed except by whole
@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use doudi::client::{ClientIdentity, Clients, connect};
 use doudi::grpc::pb;
-use doudi::hostile::{self, Outcome, Target};
+use doudi::tools::hostile::{self, Outcome, Target};
 use tokio_stream::wrappers::ReceiverStream;
 
 #[derive(Parser)]
@@ -127,7 +127,7 @@ fn line(out: &Outcome, check: &(bool, i64, Option<u64>)) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    doudi::tls::install_crypto_provider();
+    doudi::server::tls::install_crypto_provider();
     let args = Args::parse();
     let me = ClientIdentity::from_dir(&args.certs_dir, "civil_affairs")?;
     let port = args.server.rsplit(':').next().context("--server needs a port")?.parse::<u16>()?;
@@ -222,8 +222,8 @@ async fn main() -> anyhow::Result<()> {
         ok &= c.0 && c.1 == last.1 && out.completed == out.attempts;
         last = c;
 
-        let other = doudi::certs::Ca::generate("an attacker's CA")?.issue_client(
-            doudi::certs::DEFAULT_TRUST_DOMAIN,
+        let other = doudi::security::certs::Ca::generate("an attacker's CA")?.issue_client(
+            doudi::security::certs::DEFAULT_TRUST_DOMAIN,
             "civil_affairs",
             None,
         )?;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs each cargo-fuzz target of fuzz/ for SECONDS (default 60) with libFuzzer and SanitizerCoverage, on the
 # machine's toolchain (the flags cargo-fuzz passes with `--sanitizer none`; no nightly needed). Crashes are written
-# to fuzz/artifacts/TARGET/; add each as a seed to src/fuzzing.rs's tests once fixed.
+# to fuzz/artifacts/TARGET/; add each as a seed to src/tools/fuzzing.rs's tests once fixed.
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: id_number money date fact)
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"

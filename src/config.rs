@@ -37,7 +37,7 @@ pub struct Config {
     pub coverage_params_file: Option<PathBuf>,
     /// Data-layer algorithms: "aes" (AES-256-GCM, HMAC-SHA256; default) or "sm" (SM4-GCM, HMAC-SM3). Fixed per
     /// database (the data-key check refuses the other suite).
-    pub crypto_suite: crate::crypto::CryptoSuite,
+    pub crypto_suite: crate::security::crypto::CryptoSuite,
     /// Most facts per PushFacts request / StreamFacts message.
     pub max_batch: usize,
     /// Most facts one GetRecipient response carries (more: page with page_size; issue 23 item 6).
@@ -58,8 +58,8 @@ pub struct Config {
     /// on SIGHUP); 0 = only on SIGHUP.
     pub crl_poll_secs: u64,
     /// A client certificate whose CA's CRL is past its nextUpdate: "refuse" (default: the handshake fails) or "warn"
-    /// (accepted, logged). `crate::cert_watch`.
-    pub crl_stale: crate::cert_watch::CrlStale,
+    /// (accepted, logged). `crate::security::cert_watch`.
+    pub crl_stale: crate::security::cert_watch::CrlStale,
     /// Log a warning (once a day per certificate) when the CA, server or a client certificate seen has fewer days
     /// left than this; 0 = never. The days are on /metrics either way (`doudi_certificate_expiry_days`).
     pub cert_expiry_warn_days: u64,
@@ -199,7 +199,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             tls_crls: None,
-            trust_domain: crate::certs::DEFAULT_TRUST_DOMAIN.into(),
+            trust_domain: crate::security::certs::DEFAULT_TRUST_DOMAIN.into(),
             data_key: None,
             access_policy_file: None,
             coverage_params_file: None,
@@ -217,7 +217,7 @@ impl Default for Config {
             gateway_identities: Vec::new(),
             audit_checkpoint_secs: 1,
             audit_head_sign_secs: 300,
-            audit_refusal_peers_per_minute: crate::refusals::DEFAULT_PEERS_PER_MINUTE,
+            audit_refusal_peers_per_minute: crate::server::refusals::DEFAULT_PEERS_PER_MINUTE,
             admin_change_ttl_secs: crate::domain::admin::DEFAULT_CHANGE_TTL_SECS,
             rate_per_agency: 2_000,
             rate_burst: 4_000,
@@ -597,7 +597,7 @@ mod tests {
 
     #[test]
     fn show_redacts_the_data_key_and_database_passwords() {
-        let key = crate::crypto::Keys::generate_base64();
+        let key = crate::security::crypto::Keys::generate_base64();
         let c = Config {
             data_key: Some(key.clone().into()),
             database_url: "sqlite://user:hunter2@localhost/doudi.db".into(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use doudi::cli::admin::Mode;
+use doudi::client::admin::Mode;
 use doudi::config::{Config, Overrides};
 
 #[derive(Parser)]
@@ -49,9 +49,9 @@ enum Command {
         database_url: Option<String>,
     },
     /// Run the whole exchange on a fresh database with a synthetic Qingyang population.
-    Demo(doudi::demo::DemoArgs),
+    Demo(doudi::tools::demo::DemoArgs),
     /// Measure the performance figures of docs/spec/performance.md on this machine (one JSON line each).
-    Bench(doudi::bench::BenchArgs),
+    Bench(doudi::tools::bench::BenchArgs),
     /// Certificates for the hub and the agencies.
     Certs {
         #[command(subcommand)]
@@ -106,23 +106,23 @@ enum Command {
     },
     /// As an operator (docs/admin.md): the two-person rule (request a matrix change, approve another security
     /// administrator's request, list requests) and the audit administrator's reads, through the hub's Admin service.
-    Admin(doudi::cli::admin::AdminArgs),
+    Admin(doudi::client::admin::AdminArgs),
     /// As an agency: push facts from a CSV or JSON Lines file, or an export directory (docs/file-exchange.md).
-    Push(doudi::cli::push::PushArgs),
+    Push(doudi::client::push::PushArgs),
     /// As an agency: one person's facts in force, as you may see them.
-    Get(doudi::cli::get::GetArgs),
+    Get(doudi::client::get::GetArgs),
     /// As an agency: findings (`doudi findings explain ID`: how the hub got to a finding, in Chinese and English;
     /// `doudi findings page QUARTER -o DIR`: a quarter's findings as HTML pages, each row linked to its explanation).
-    Findings(doudi::cli::findings::FindingsArgs),
+    Findings(doudi::client::findings::FindingsArgs),
     /// As an agency: persons with facts in force, filtered, as you may see them.
-    List(doudi::cli::list::ListArgs),
+    List(doudi::client::list::ListArgs),
     /// As an agency: write your own facts in force as files `doudi push` reads, with a manifest.
-    Export(doudi::cli::export::ExportArgs),
+    Export(doudi::client::export::ExportArgs),
     /// As an agency: follow the change feed (WatchChanges), one line per change with its cursor; resume with --from.
-    Watch(doudi::cli::watch::WatchArgs),
+    Watch(doudi::client::watch::WatchArgs),
     /// As an agency: which persons of a CSV list are enrolled, as you may see it (MatchRecipients); writes
     /// FILE.match.csv beside the input, one row per ID number.
-    Match(doudi::cli::matching::MatchArgs),
+    Match(doudi::client::matching::MatchArgs),
 }
 
 #[derive(Subcommand)]
@@ -153,7 +153,7 @@ enum AuditCommand {
     },
     /// As an agency: fetch the hub's signed audit head (GetSignedHead), check its signature with the CA, and keep it
     /// (--save FILE) for `doudi audit verify --against FILE`.
-    Head(doudi::cli::audit_head::HeadArgs),
+    Head(doudi::client::audit_head::HeadArgs),
 }
 
 #[derive(Subcommand)]
@@ -217,7 +217,7 @@ enum SnapshotCommand {
     },
     /// As an agency: countersign a frozen quarter (docs/countersign.md): sign the snapshot's content hash with your
     /// client key (GetSnapshot, then SignSnapshot). A second run adds a new version.
-    Sign(doudi::cli::countersign::SignArgs),
+    Sign(doudi::client::countersign::SignArgs),
     /// List the snapshots held, oldest first, with their hashes.
     List {
         /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://doudi.db].
@@ -229,15 +229,15 @@ enum SnapshotCommand {
 #[derive(Subcommand)]
 enum SubsidiesCommand {
     /// As an agency: whether a subsidy month triggered, under which rule version, and the amount per group.
-    Decide(doudi::cli::subsidies::DecideArgs),
+    Decide(doudi::client::subsidies::DecideArgs),
     /// As civil_affairs: the persons owed for a subsidy month, with the facts that made them eligible.
-    List(doudi::cli::subsidies::ListArgs),
+    List(doudi::client::subsidies::ListArgs),
     /// As an agency: subsidy months FROM..TO, per county against the PRICE_SUBSIDY fund reports.
-    Summary(doudi::cli::subsidies::SummaryArgs),
+    Summary(doudi::client::subsidies::SummaryArgs),
     /// As development_reform: push monthly price indices from a CSV file.
-    PushIndices(doudi::cli::subsidies::PushIndicesArgs),
+    PushIndices(doudi::client::subsidies::PushIndicesArgs),
     /// As an agency: a fixed-amount campaign's amounts and county figures against its fund reports.
-    CampaignSummary(doudi::cli::subsidies::CampaignSummaryArgs),
+    CampaignSummary(doudi::client::subsidies::CampaignSummaryArgs),
     /// Fixed-amount campaigns on the hub's database (operators).
     Campaign {
         #[command(subcommand)]
@@ -265,7 +265,7 @@ enum CampaignCommand {
         #[arg(long)]
         database_url: Option<String>,
         #[command(flatten)]
-        hub: doudi::cli::admin::OperatorArgs,
+        hub: doudi::client::admin::OperatorArgs,
     },
     /// Print every campaign held (one JSON object per line).
     Show {
@@ -290,7 +290,7 @@ enum RuleCommand {
         #[arg(long)]
         database_url: Option<String>,
         #[command(flatten)]
-        hub: doudi::cli::admin::OperatorArgs,
+        hub: doudi::client::admin::OperatorArgs,
     },
     /// Print every version held, by first index month.
     Show {
@@ -323,7 +323,7 @@ enum PolicyCommand {
         #[arg(long)]
         database_url: Option<String>,
         #[command(flatten)]
-        hub: doudi::cli::admin::OperatorArgs,
+        hub: doudi::client::admin::OperatorArgs,
     },
     /// Print every version held, oldest first.
     Show {
@@ -335,7 +335,7 @@ enum PolicyCommand {
         #[arg(long)]
         database_url: Option<String>,
         #[command(flatten)]
-        hub: doudi::cli::admin::OperatorArgs,
+        hub: doudi::client::admin::OperatorArgs,
     },
 }
 
@@ -349,7 +349,7 @@ enum CertsCommand {
         #[arg(long, default_value = "certs")]
         out: PathBuf,
         /// SPIFFE trust domain written into the agency certificates.
-        #[arg(long, default_value = doudi::certs::DEFAULT_TRUST_DOMAIN)]
+        #[arg(long, default_value = doudi::security::certs::DEFAULT_TRUST_DOMAIN)]
         trust_domain: String,
         /// Replace an existing CA.
         #[arg(long)]
@@ -362,7 +362,7 @@ enum CertsCommand {
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
         /// SPIFFE trust domain of the signer's ID (spiffe://<domain>/hub/audit-signer): the hub's trust_domain.
-        #[arg(long, default_value = doudi::certs::DEFAULT_TRUST_DOMAIN)]
+        #[arg(long, default_value = doudi::security::certs::DEFAULT_TRUST_DOMAIN)]
         trust_domain: String,
         /// Replace an existing audit signing key.
         #[arg(long)]
@@ -382,7 +382,7 @@ enum CertsCommand {
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
         #[command(flatten)]
-        hub: doudi::cli::admin::OperatorArgs,
+        hub: doudi::client::admin::OperatorArgs,
     },
     /// Rewrite the CRL (`ca.crl`) from `revoked-serials.txt`, signed by the CA in the same directory, with a fresh
     /// nextUpdate (365 days ahead): what to do when the hub says its CRL is stale. A running hub picks it up on
@@ -394,7 +394,7 @@ enum CertsCommand {
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
         #[command(flatten)]
-        hub: doudi::cli::admin::OperatorArgs,
+        hub: doudi::client::admin::OperatorArgs,
     },
     /// Issue one agency's client certificate with the CA in --dir: `AGENCY.pem` and `.key` (`AGENCY-COUNTY` for a
     /// county office), URI SAN spiffe://<trust-domain>/agency/<code>[/division/<county>]. For an agency that joined
@@ -410,7 +410,7 @@ enum CertsCommand {
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
         /// SPIFFE trust domain (the hub's trust_domain).
-        #[arg(long, default_value = doudi::certs::DEFAULT_TRUST_DOMAIN)]
+        #[arg(long, default_value = doudi::security::certs::DEFAULT_TRUST_DOMAIN)]
         trust_domain: String,
     },
     /// Issue an operator certificate (docs/admin.md) with the CA in --dir: `operator-NAME.pem` and `.key`, URI SAN
@@ -427,7 +427,7 @@ enum CertsCommand {
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
         /// SPIFFE trust domain (the hub's trust_domain).
-        #[arg(long, default_value = doudi::certs::DEFAULT_TRUST_DOMAIN)]
+        #[arg(long, default_value = doudi::security::certs::DEFAULT_TRUST_DOMAIN)]
         trust_domain: String,
     },
 }
@@ -463,14 +463,14 @@ enum KeysCommand {
         #[arg(long)]
         reason: String,
         #[command(flatten)]
-        hub: doudi::cli::admin::OperatorArgs,
+        hub: doudi::client::admin::OperatorArgs,
     },
 }
 
 fn main() -> anyhow::Result<()> {
-    // Before any thread starts (src/memory.rs).
-    doudi::memory::configure_heap();
-    doudi::tls::install_crypto_provider();
+    // Before any thread starts (src/server/memory.rs).
+    doudi::server::memory::configure_heap();
+    doudi::server::tls::install_crypto_provider();
     let cli = Cli::parse();
     // The demo prints its own report; its hub logs only warnings unless RUST_LOG says otherwise.
     let default_filter = if matches!(
@@ -494,7 +494,7 @@ fn main() -> anyhow::Result<()> {
     };
     // `serve` installs its subscriber once its configuration is read (with the OTLP export of `otlp_endpoint`).
     if !matches!(cli.command, Command::Serve { .. }) {
-        doudi::telemetry::init(cli.log_json, default_filter);
+        doudi::server::telemetry::init(cli.log_json, default_filter);
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(run(cli, default_filter))
@@ -506,8 +506,11 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
             let config =
                 Config::load(cli.config.as_deref(), &Overrides { listen, database_url, certs_dir, metrics_listen })?;
             // Dropped when the hub has stopped: the spans not yet exported are sent then.
-            let _telemetry =
-                doudi::telemetry::init_with_otlp(cli.log_json, default_filter, config.otlp_endpoint.as_deref())?;
+            let _telemetry = doudi::server::telemetry::init_with_otlp(
+                cli.log_json,
+                default_filter,
+                config.otlp_endpoint.as_deref(),
+            )?;
             let app = doudi::server::Application::build(&config, doudi::server::shutdown_signal()).await?;
             app.run().await
         }
@@ -536,18 +539,18 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Demo(args) => doudi::demo::run(args).await,
-        Command::Bench(args) => doudi::bench::run(args).await,
-        Command::Push(args) => doudi::cli::push::run(args).await,
-        Command::Get(args) => doudi::cli::get::run(args).await,
-        Command::Findings(args) => doudi::cli::findings::run(args).await,
-        Command::List(args) => doudi::cli::list::run(args).await,
-        Command::Export(args) => doudi::cli::export::run(args).await,
-        Command::Watch(args) => doudi::cli::watch::run(args).await,
-        Command::Match(args) => doudi::cli::matching::run(args).await,
-        Command::Admin(args) => doudi::cli::admin::run(args).await,
+        Command::Demo(args) => doudi::tools::demo::run(args).await,
+        Command::Bench(args) => doudi::tools::bench::run(args).await,
+        Command::Push(args) => doudi::client::push::run(args).await,
+        Command::Get(args) => doudi::client::get::run(args).await,
+        Command::Findings(args) => doudi::client::findings::run(args).await,
+        Command::List(args) => doudi::client::list::run(args).await,
+        Command::Export(args) => doudi::client::export::run(args).await,
+        Command::Watch(args) => doudi::client::watch::run(args).await,
+        Command::Match(args) => doudi::client::matching::run(args).await,
+        Command::Admin(args) => doudi::client::admin::run(args).await,
         Command::Certs { command: CertsCommand::Init { out, trust_domain, force } } => {
-            doudi::certs::init(&out, &trust_domain, force)
+            doudi::security::certs::init(&out, &trust_domain, force)
                 .with_context(|| format!("writing certificates to {}", out.display()))?;
             println!("certificates written to {}", out.display());
             Ok(())
@@ -556,7 +559,7 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
             if let doudi::ops::calendar::CalendarCommand::Add { file, source, correction, hub, .. } = &command
                 && let Mode::Hub(hub) = hub.mode("doudi calendar add", true)?
             {
-                return doudi::cli::operator::calendar_add(&hub, file, source, correction.as_deref()).await;
+                return doudi::client::operator::calendar_add(&hub, file, source, correction.as_deref()).await;
             }
             let store = open_store(cli.config.as_deref(), command.database_url()).await?;
             let r = doudi::ops::calendar::run(&store, command).await;
@@ -580,7 +583,7 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
         Command::Subsidies { command } => subsidies(cli.config.as_deref(), command).await,
         Command::Snapshot { command } => snapshot(cli.config.as_deref(), command).await,
         Command::Report { command } => report(cli.config.as_deref(), command).await,
-        Command::Audit { command: AuditCommand::Head(args) } => doudi::cli::audit_head::run(args).await,
+        Command::Audit { command: AuditCommand::Head(args) } => doudi::client::audit_head::run(args).await,
         Command::Audit { command: AuditCommand::Verify { database_url, against: Some(file), ca } } => {
             verify_against(cli.config.as_deref(), database_url, &file, ca).await
         }
@@ -612,29 +615,29 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
             }
         }
         Command::Certs { command: CertsCommand::AuditSigner { dir, trust_domain, force } } => {
-            let cert = doudi::certs::add_audit_signer(&dir, &trust_domain, force)
+            let cert = doudi::security::certs::add_audit_signer(&dir, &trust_domain, force)
                 .with_context(|| format!("issuing the audit signer in {}", dir.display()))?;
             println!(
                 "audit signer written: {} ({}); restart the hub to sign with it",
                 cert.display(),
-                doudi::audit_head::signer_spiffe_id(&trust_domain)
+                doudi::security::audit_head::signer_spiffe_id(&trust_domain)
             );
             Ok(())
         }
         Command::Certs { command: CertsCommand::IssueAgency { agency, county, dir, trust_domain } } => {
-            let cert = doudi::certs::add_agency(&dir, &trust_domain, &agency, county.as_deref())
+            let cert = doudi::security::certs::add_agency(&dir, &trust_domain, &agency, county.as_deref())
                 .with_context(|| format!("issuing {agency}'s certificate in {}", dir.display()))?;
             println!(
                 "agency certificate written: {} ({}); hand it, its .key and ca.pem to the agency",
                 cert.display(),
-                doudi::certs::spiffe_id(&trust_domain, &agency, county.as_deref())?
+                doudi::security::certs::spiffe_id(&trust_domain, &agency, county.as_deref())?
             );
             Ok(())
         }
         Command::Certs { command: CertsCommand::IssueOperator { role, name, dir, trust_domain } } => {
             let r = doudi::domain::admin::Role::parse(&role)
                 .with_context(|| format!("--role {role:?}: one of system, security, audit"))?;
-            let cert = doudi::certs::add_operator(&dir, &trust_domain, r, &name)
+            let cert = doudi::security::certs::add_operator(&dir, &trust_domain, r, &name)
                 .with_context(|| format!("issuing operator {name} in {}", dir.display()))?;
             println!(
                 "operator certificate written: {} (spiffe://{trust_domain}/operator/{role}/{name}); use it with \
@@ -647,22 +650,23 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
         Command::Certs { command: CertsCommand::Revoke { name, dir, hub } } => {
             let file = if name.ends_with(".pem") { name.clone() } else { format!("{name}.pem") };
             if let Mode::Hub(hub) = hub.mode("doudi certs revoke", false)? {
-                return doudi::cli::operator::certs_revoke(&hub, &dir.join(&file)).await;
+                return doudi::client::operator::certs_revoke(&hub, &dir.join(&file)).await;
             }
-            doudi::certs::revoke(&dir, &file).with_context(|| format!("revoking {}", dir.join(&file).display()))?;
+            doudi::security::certs::revoke(&dir, &file)
+                .with_context(|| format!("revoking {}", dir.join(&file).display()))?;
             println!("{} revoked; CRL rewritten: {}", dir.join(&file).display(), dir.join("ca.crl").display());
             Ok(())
         }
         Command::Certs { command: CertsCommand::RefreshCrl { dir, hub } } => {
             if let Mode::Hub(hub) = hub.mode("doudi certs refresh-crl", false)? {
-                return doudi::cli::operator::certs_refresh_crl(&hub).await;
+                return doudi::client::operator::certs_refresh_crl(&hub).await;
             }
-            let n = doudi::certs::rebuild_crl(&dir)
+            let n = doudi::security::certs::rebuild_crl(&dir)
                 .with_context(|| format!("rewriting {}", dir.join("ca.crl").display()))?;
             println!(
                 "CRL rewritten: {} ({n} revoked serials, next update in {} days)",
                 dir.join("ca.crl").display(),
-                doudi::certs::CRL_VALIDITY_DAYS
+                doudi::security::certs::CRL_VALIDITY_DAYS
             );
             Ok(())
         }
@@ -673,7 +677,7 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
             let Mode::Hub(hub) = hub.mode("doudi keys request-rotation", true)? else {
                 anyhow::bail!("a rotation is requested through the hub: give --operator NAME --certs-dir DIR")
             };
-            doudi::cli::operator::keys_request_rotation(&hub, &new, loaded.crypto_suite, &reason).await
+            doudi::client::operator::keys_request_rotation(&hub, &new, loaded.crypto_suite, &reason).await
         }
         Command::Keys { command: KeysCommand::Rotate { database_url, batch, max_batches, without_approval } } => {
             use secrecy::ExposeSecret as _;
@@ -693,7 +697,7 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
                     return Err(e);
                 }
             };
-            let r = doudi::rotation::rotate(
+            let r = doudi::security::rotation::rotate(
                 &store,
                 loaded.crypto_suite,
                 old.expose_secret(),
@@ -735,7 +739,7 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command: KeysCommand::Generate } => {
-            println!("{}", doudi::crypto::Keys::generate_base64());
+            println!("{}", doudi::security::crypto::Keys::generate_base64());
             Ok(())
         }
     }
@@ -745,12 +749,13 @@ async fn run(cli: Cli, default_filter: &str) -> anyhow::Result<()> {
 /// `None` on the break-glass path (`--without-approval REASON`). Refused when neither is there.
 async fn rotation_gate(
     store: &doudi::store::Store,
-    suite: doudi::crypto::CryptoSuite,
+    suite: doudi::security::crypto::CryptoSuite,
     new_key: &str,
     without_approval: Option<&str>,
 ) -> anyhow::Result<Option<i64>> {
     use doudi::domain::admin::ChangeKind;
-    let new_check = doudi::crypto::Keys::from_base64_with(new_key, suite).context("new data key")?.check_value();
+    let new_check =
+        doudi::security::crypto::Keys::from_base64_with(new_key, suite).context("new data key")?.check_value();
     if store.meta("data_key_check").await.as_deref() == Some(new_check.as_slice()) {
         // Rotated already: `rotate` says there is nothing to do.
         return Ok(None);
@@ -785,7 +790,7 @@ async fn rotation_gate(
 /// one audit event with the old and the new key's check values as before/after.
 async fn rotation_recorded(
     store: &doudi::store::Store,
-    suite: doudi::crypto::CryptoSuite,
+    suite: doudi::security::crypto::CryptoSuite,
     old_key: &str,
     new_key: &str,
     gate: Option<i64>,
@@ -793,7 +798,7 @@ async fn rotation_recorded(
 ) -> anyhow::Result<()> {
     use doudi::domain::admin::{Actor, AdminEvent, state_hash};
     let check = |k: &str| -> anyhow::Result<String> {
-        Ok(hex::encode(doudi::crypto::Keys::from_base64_with(k, suite)?.check_value()))
+        Ok(hex::encode(doudi::security::crypto::Keys::from_base64_with(k, suite)?.check_value()))
     };
     let (before, after) = (state_hash(&[&check(old_key)?]), state_hash(&[&check(new_key)?]));
     let actor = Actor::direct_from_env();
@@ -832,7 +837,7 @@ async fn rotation_recorded(
 }
 
 /// `doudi audit verify --against FILE`: the saved signed head's signature (CA, trust domain of the configuration),
-/// then the chain and every saved lane head ([`doudi::audit_head::check_against`]). Exits 1 naming the lane and the
+/// then the chain and every saved lane head ([`doudi::security::audit_head::check_against`]). Exits 1 naming the lane and the
 /// position when the chain no longer holds the head.
 async fn verify_against(
     config: Option<&std::path::Path>,
@@ -842,18 +847,18 @@ async fn verify_against(
 ) -> anyhow::Result<()> {
     let loaded = Config::load(config, &Overrides { database_url: database_url.clone(), ..Default::default() })?;
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let head =
-        doudi::audit_head::SignedHead::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let head = doudi::security::audit_head::SignedHead::from_json(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let ca_path = ca.unwrap_or_else(|| loaded.ca_path());
     let ca_pem = std::fs::read(&ca_path).with_context(|| format!("reading {}", ca_path.display()))?;
-    println!("saved head: {}", doudi::cli::audit_head::describe(&head));
-    if let Err(e) = doudi::audit_head::verify(&head, &ca_pem, Some(&loaded.trust_domain)) {
+    println!("saved head: {}", doudi::client::audit_head::describe(&head));
+    if let Err(e) = doudi::security::audit_head::verify(&head, &ca_pem, Some(&loaded.trust_domain)) {
         println!("REFUSED {}: {e} (CA {})", file.display(), ca_path.display());
         std::process::exit(1);
     }
     println!("signature verified with {}", ca_path.display());
     let store = open_store(config, database_url).await?;
-    let r = doudi::audit_head::check_against(&store, &head).await;
+    let r = doudi::security::audit_head::check_against(&store, &head).await;
     store.close().await;
     let r = r?;
     println!("audit events checked: {}", r.chain.checked);
@@ -916,7 +921,7 @@ async fn open_store(
 }
 
 async fn subsidies(config: Option<&std::path::Path>, command: SubsidiesCommand) -> anyhow::Result<()> {
-    use doudi::cli::subsidies as s;
+    use doudi::client::subsidies as s;
     match command {
         SubsidiesCommand::Decide(args) => print!("{}", s::decide(&args).await?),
         SubsidiesCommand::List(args) => print!("{}", s::list(&args).await?),
@@ -931,7 +936,7 @@ async fn subsidies(config: Option<&std::path::Path>, command: SubsidiesCommand) 
                     .await?
                     .add_fixed_campaign(doudi::grpc::pb::AddFixedCampaignRequest { campaign_json: text, source })
                     .await
-                    .map_err(|s| doudi::cli::admin::failed("AddFixedCampaign", s))?
+                    .map_err(|s| doudi::client::admin::failed("AddFixedCampaign", s))?
                     .into_inner();
                 println!("added campaign {} for {} (audited)", r.code, r.month);
                 return Ok(());
@@ -959,7 +964,7 @@ async fn subsidies(config: Option<&std::path::Path>, command: SubsidiesCommand) 
                     .await?
                     .add_linkage_rule(doudi::grpc::pb::AddLinkageRuleRequest { rule_json: text, source })
                     .await
-                    .map_err(|s| doudi::cli::admin::failed("AddLinkageRule", s))?
+                    .map_err(|s| doudi::client::admin::failed("AddLinkageRule", s))?
                     .into_inner();
                 println!("added linkage rule {} from index month {} (audited)", r.version, r.effective_from);
                 return Ok(());
@@ -1002,7 +1007,7 @@ async fn policy(config: Option<&std::path::Path>, command: PolicyCommand) -> any
     match command {
         PolicyCommand::Add { file, source, example, database_url, hub } => {
             if let Mode::Hub(hub) = hub.mode("doudi policy add", true)? {
-                return doudi::cli::operator::policy_add(&hub, &file, &source, example).await;
+                return doudi::client::operator::policy_add(&hub, &file, &source, example).await;
             }
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let params: PolicyParams = serde_json::from_str(&text)
@@ -1023,7 +1028,7 @@ async fn policy(config: Option<&std::path::Path>, command: PolicyCommand) -> any
         }
         PolicyCommand::Show { json, database_url, hub } => {
             if let Mode::Hub(hub) = hub.mode("doudi policy show", false)? {
-                return doudi::cli::operator::policy_show(&hub, json).await;
+                return doudi::client::operator::policy_show(&hub, json).await;
             }
             let store = open_store(config, database_url).await?;
             let all = store.medical_policies().await?;
@@ -1049,7 +1054,7 @@ async fn policy(config: Option<&std::path::Path>, command: PolicyCommand) -> any
 
 async fn snapshot(config: Option<&std::path::Path>, command: SnapshotCommand) -> anyhow::Result<()> {
     match command {
-        SnapshotCommand::Sign(args) => doudi::cli::countersign::run_sign(args).await,
+        SnapshotCommand::Sign(args) => doudi::client::countersign::run_sign(args).await,
         SnapshotCommand::Verify { quarter, database_url, offline, ca } => {
             let q = quarter
                 .map(|quarter| {
@@ -1063,13 +1068,13 @@ async fn snapshot(config: Option<&std::path::Path>, command: SnapshotCommand) ->
             let ca_path = ca.unwrap_or_else(|| loaded.ca_path());
             if let Some(dir) = offline {
                 if let Some(q) = q {
-                    let m = doudi::cli::manifest::Manifest::read(&dir)?;
+                    let m = doudi::client::manifest::Manifest::read(&dir)?;
                     let exported = m.snapshot.map(|s| s.quarter).unwrap_or_default();
                     if exported != q.to_string() {
                         anyhow::bail!("{} holds the snapshot of {exported:?}, not {q}", dir.display());
                     }
                 }
-                return doudi::cli::countersign::run_offline(&dir, &ca_path);
+                return doudi::client::countersign::run_offline(&dir, &ca_path);
             }
             let Some(q) = q else { anyhow::bail!("give a quarter, or --offline DIR") };
             // Without --ca, a missing default CA file leaves the signatures unchecked (said so) rather than stopping the
@@ -1116,7 +1121,7 @@ async fn snapshot(config: Option<&std::path::Path>, command: SnapshotCommand) ->
             if ca_pem.is_none() {
                 println!("signatures not checked: no CA certificate at {} (give --ca FILE)", ca_path.display());
             }
-            for l in doudi::cli::countersign::signature_lines(&sigs) {
+            for l in doudi::client::countersign::signature_lines(&sigs) {
                 println!("{l}");
             }
             let invalid =

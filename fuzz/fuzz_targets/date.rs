@@ -1,3 +1,3 @@
 #![no_main]
-//! Fuzz target: `doudi::fuzzing::date` (the property is documented there).
-libfuzzer_sys::fuzz_target!(|data: &[u8]| doudi::fuzzing::date(data));
+//! Fuzz target: `doudi::tools::fuzzing::date` (the property is documented there).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| doudi::tools::fuzzing::date(data));

@@ -1,3 +1,3 @@
 #![no_main]
-//! Fuzz target: `doudi::fuzzing::fact` (the property is documented there).
-libfuzzer_sys::fuzz_target!(|data: &[u8]| doudi::fuzzing::fact(data));
+//! Fuzz target: `doudi::tools::fuzzing::fact` (the property is documented there).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| doudi::tools::fuzzing::fact(data));

@@ -1,3 +1,3 @@
 #![no_main]
-//! Fuzz target: `doudi::fuzzing::id_number` (the property is documented there).
-libfuzzer_sys::fuzz_target!(|data: &[u8]| doudi::fuzzing::id_number(data));
+//! Fuzz target: `doudi::tools::fuzzing::id_number` (the property is documented there).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| doudi::tools::fuzzing::id_number(data));

@@ -1,3 +1,3 @@
 #![no_main]
-//! Fuzz target: `doudi::fuzzing::money` (the property is documented there).
-libfuzzer_sys::fuzz_target!(|data: &[u8]| doudi::fuzzing::money(data));
+//! Fuzz target: `doudi::tools::fuzzing::money` (the property is documented there).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| doudi::tools::fuzzing::money(data));

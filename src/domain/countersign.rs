@@ -1,5 +1,5 @@
 //! Countersigning a frozen quarter (issue 19 item 2; docs/countersign.md): the message a partner agency signs, and
-//! what a verifier reports per agency. Pure: the signing and the certificate checks are in `crate::countersign`.
+//! what a verifier reports per agency. Pure: the signing and the certificate checks are in `crate::security::countersign`.
 //!
 //! The message is the UTF-8 text
 //!

@@ -4,7 +4,7 @@
 //! Who may call: an operator certificate of the hub's CA (`spiffe://<trust-domain>/operator/<role>/<name>`) whose
 //! role is the RPC's. Another role, or an agency, is PERMISSION_DENIED naming the role required (reason
 //! PERMISSION_DENIED_BY_POLICY, ErrorInfo metadata `required_role`); the observe layer puts that refusal on record
-//! (`crate::refusals`). A certificate naming neither is UNAUTHENTICATED. Operators are not charged to the agencies'
+//! (`crate::server::refusals`). A certificate naming neither is UNAUTHENTICATED. Operators are not charged to the agencies'
 //! quotas and are not accepted through a gateway's forwarded certificate: they connect directly.
 
 use std::path::PathBuf;
@@ -29,7 +29,7 @@ pub struct AdminService {
     /// The hub's certificate directory (`ca.pem`, `ca.key`, `revoked-serials.txt`, `ca.crl`).
     pub certs_dir: PathBuf,
     /// Reloaded after a revocation or a CRL refresh, so the next handshake uses the new CRL.
-    pub tls: Option<(crate::tls::ReloadableServerConfig, crate::tls::TlsFiles)>,
+    pub tls: Option<(crate::server::tls::ReloadableServerConfig, crate::server::tls::TlsFiles)>,
     /// How long a change request waits for its approval (`admin_change_ttl_secs`).
     pub change_ttl: std::time::Duration,
 }
@@ -58,7 +58,7 @@ impl AdminService {
             .peer_certs()
             .and_then(|c| c.first().cloned())
             .ok_or_else(|| unauthenticated("a client certificate is required (mutual TLS)".into()))?;
-        let ids = crate::tls::peer_spiffe_ids(leaf.as_ref())
+        let ids = crate::server::tls::peer_spiffe_ids(leaf.as_ref())
             .map_err(|_| unauthenticated("the client certificate could not be read".into()))?;
         for id in &ids {
             if let Ok(op) = OperatorId::from_spiffe(id, &self.trust_domain) {
@@ -92,7 +92,7 @@ impl AdminService {
 
     /// The CRL the hub writes (`certs_dir/ca.crl`) must be one it reads, else a revocation would not take effect.
     fn crl_in_force(&self) -> Result<(), Status> {
-        let written = self.certs_dir.join(crate::certs::files::CRL);
+        let written = self.certs_dir.join(crate::security::certs::files::CRL);
         match &self.tls {
             Some((_, files)) if !files.crls.contains(&written) => Err(Refusal::new(
                 Code::FailedPrecondition,
@@ -369,7 +369,9 @@ impl Admin for AdminService {
         let n = n?;
         Ok(Response::new(pb::RefreshCrlResponse {
             revoked_count: i32::try_from(n).unwrap_or(i32::MAX),
-            next_update: Some(timestamp(chrono::Utc::now() + chrono::Duration::days(crate::certs::CRL_VALIDITY_DAYS))),
+            next_update: Some(timestamp(
+                chrono::Utc::now() + chrono::Duration::days(crate::security::certs::CRL_VALIDITY_DAYS),
+            )),
         }))
     }
 

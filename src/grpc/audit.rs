@@ -142,13 +142,13 @@ pub fn chain_to_pb(c: &crate::store::ChainCheck) -> pb::VerifyAuditChainResponse
 }
 
 /// A signed head on the wire.
-pub fn signed_head_to_pb(h: &crate::audit_head::SignedHead) -> pb::GetSignedHeadResponse {
+pub fn signed_head_to_pb(h: &crate::security::audit_head::SignedHead) -> pb::GetSignedHeadResponse {
     pb::GetSignedHeadResponse {
         format: crate::domain::audit::HEAD_FORMAT.into(),
         signed_at: Some(timestamp(crate::store::from_micros(h.signed_at_micros))),
         heads: h.heads.iter().map(lane_head).collect(),
         message: h.message(),
-        algorithm: crate::audit_head::ALGORITHM.into(),
+        algorithm: crate::security::audit_head::ALGORITHM.into(),
         signature: h.signature.clone(),
         signer_certificate: h.signer_cert_pem.clone(),
     }
@@ -156,8 +156,8 @@ pub fn signed_head_to_pb(h: &crate::audit_head::SignedHead) -> pb::GetSignedHead
 
 /// A signed head from the wire (`doudi audit head`): the format and algorithm must be this release's, and the
 /// `message` the one the fields give (it is rebuilt from them; the signature is checked by `audit_head::verify`).
-pub fn signed_head_from_pb(r: &pb::GetSignedHeadResponse) -> Result<crate::audit_head::SignedHead, String> {
-    if r.format != crate::domain::audit::HEAD_FORMAT || r.algorithm != crate::audit_head::ALGORITHM {
+pub fn signed_head_from_pb(r: &pb::GetSignedHeadResponse) -> Result<crate::security::audit_head::SignedHead, String> {
+    if r.format != crate::domain::audit::HEAD_FORMAT || r.algorithm != crate::security::audit_head::ALGORITHM {
         return Err(format!("format {:?} / algorithm {:?} is not what this release verifies", r.format, r.algorithm));
     }
     let at = r.signed_at.as_ref().ok_or("signed_at is missing")?;
@@ -170,7 +170,7 @@ pub fn signed_head_from_pb(r: &pb::GetSignedHeadResponse) -> Result<crate::audit
             .ok_or_else(|| format!("lane {}: hash {:?} is not 64 hex characters", h.lane, h.hash))?;
         heads.push(crate::domain::audit::LaneHead { lane: h.lane, seq: h.seq, hash });
     }
-    let head = crate::audit_head::SignedHead {
+    let head = crate::security::audit_head::SignedHead {
         signed_at_micros,
         heads,
         signature: r.signature.clone(),

@@ -17,7 +17,7 @@ use super::gateway::{Gateways, XFCC_HEADER};
 use super::status::{DEFAULT_RETRY, ErrorReason, Refusal, internal};
 use crate::domain::agency::Principal;
 use crate::domain::policy::AccessPolicy;
-use crate::tls::peer_spiffe_ids;
+use crate::server::tls::peer_spiffe_ids;
 
 /// Per-agency limits (docs/spec/security.md "Abuse and faults"): a request-rate quota and a number of concurrent
 /// streams.

@@ -13,7 +13,7 @@ use crate::domain::agency::Principal;
 use crate::domain::calendar::today_shanghai;
 use crate::domain::versioning::Decision;
 use crate::hub::{FactOutcome, FactResult, Hub, PreparedPush, WatchRequest};
-use crate::metrics::Metrics;
+use crate::server::metrics::Metrics;
 use crate::store::writer::{MAX_BULK_FACTS, Priority};
 
 /// Most rejected facts listed in a StreamFacts response (docs/spec/api.md).
@@ -98,7 +98,7 @@ pub struct ExchangeService {
     pub auth: Authenticator,
     /// Fired when the hub starts shutting down: open StreamFacts streams end with UNAVAILABLE after the batch
     /// in hand (which is committed), saying what was processed so the client resumes on another connection.
-    pub draining: crate::lifetime::Trigger,
+    pub draining: crate::server::lifetime::Trigger,
     pub metrics: Arc<Metrics>,
     /// Delivery settings of WatchChanges (heartbeat, lag, send timeout).
     pub watch: super::watch::WatchSettings,

@@ -11,7 +11,7 @@
 //! - takes the certificate from `Cert` (URL-encoded PEM), with the intermediates of `Chain` when present; `Hash`, when
 //!   present, must be the SHA-256 of that certificate;
 //! - verifies the chain with the client-certificate verifier of the TLS configuration in force
-//!   ([`crate::tls::ReloadableServerConfig::verify_forwarded`]): the same CA, CRLs and `crl_stale` policy as a peer
+//!   ([`crate::server::tls::ReloadableServerConfig::verify_forwarded`]): the same CA, CRLs and `crl_stale` policy as a peer
 //!   connecting directly, at the time of each request;
 //! - derives the caller from the forwarded certificate's SPIFFE ID exactly as for a direct peer
 //!   ([`super::auth::Authenticator::principal`]), with the gateway recorded as [`Principal::via`] (the audit
@@ -28,7 +28,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::tls::{ReloadableServerConfig, peer_spiffe_ids};
+use crate::server::tls::{ReloadableServerConfig, peer_spiffe_ids};
 
 /// The header a gateway forwards the client certificate in (Envoy's name, lower case as in HTTP/2).
 pub const XFCC_HEADER: &str = "x-forwarded-client-cert";
@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn the_chain_is_the_last_elements_cert_and_hash_must_match() {
-        let ca = crate::certs::Ca::generate("test CA").unwrap();
+        let ca = crate::security::certs::Ca::generate("test CA").unwrap();
         let a = ca.issue_client_with_uris("a", &["spiffe://td/agency/education"]).unwrap();
         let b = ca.issue_client_with_uris("b", &["spiffe://td/agency/civil_affairs"]).unwrap();
         let der = |pem: &str| CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();

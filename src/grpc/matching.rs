@@ -22,7 +22,7 @@ use crate::domain::agency::Principal;
 use crate::domain::calendar::today_shanghai;
 use crate::domain::id_number::IdNumber;
 use crate::hub::Hub;
-use crate::lifetime::Trigger;
+use crate::server::lifetime::Trigger;
 
 /// The method name written to the audit log.
 pub const MATCH: &str = "/doudi.v1.RecipientExchange/MatchRecipients";

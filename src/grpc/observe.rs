@@ -5,14 +5,14 @@
 //!   else a new random UUID (v4). It is echoed in the response headers (`x-request-id`), for errors too.
 //! - **Trace id**: the client's W3C `traceparent` when it is valid ([`crate::grpc::trace_context`]: the trace it names
 //!   becomes the request's, and the client's span the parent of the request span, exported over OTLP when
-//!   configured: [`crate::telemetry`]), else a new random trace. It is echoed in the response headers (`x-trace-id`,
+//!   configured: [`crate::server::telemetry`]), else a new random trace. It is echoed in the response headers (`x-trace-id`,
 //!   32 lower-case hex digits), for errors too.
 //! - **Span** `request` with fields `request_id`, `agency`, `service`, `method`, `trace_id`: every log line written
 //!   while the request is handled (the handler runs inside the response future; streamed response bodies are polled
 //!   inside the span too) carries them, in human and JSON logs. The agency comes from the peer certificate's SPIFFE ID
 //!   (`civil_affairs`, or `civil_affairs/621022` for a county office); `unknown` when the certificate names no
 //!   agency this hub knows (the handler then refuses the call with UNAUTHENTICATED).
-//! - **Metrics** ([`crate::metrics`]): `doudi_grpc_requests_total{service,method,agency,code}` and
+//! - **Metrics** ([`crate::server::metrics`]): `doudi_grpc_requests_total{service,method,agency,code}` and
 //!   `doudi_grpc_request_duration_seconds{service,method}`. The gRPC code is read from the response's
 //!   `grpc-status`: in the headers of a trailers-only response (errors raised before any message, which is how
 //!   tonic answers a unary error), else in the trailers at the end of the body. Streaming responses are therefore
@@ -40,8 +40,8 @@ use tracing::Instrument as _;
 use crate::domain::agency::Principal;
 use crate::domain::policy::AccessPolicy;
 use crate::grpc::trace_context::{TRACE_ID, TraceParent};
-use crate::metrics::Metrics;
-use crate::refusals::{Peer, RefusalKind, RefusalLog, Refused};
+use crate::server::metrics::Metrics;
+use crate::server::refusals::{Peer, RefusalKind, RefusalLog, Refused};
 
 /// The request-id header (request and response metadata).
 pub const REQUEST_ID: &str = "x-request-id";
@@ -105,7 +105,7 @@ pub struct ObserveLayer {
     trust_domain: Arc<str>,
     policy: Arc<AccessPolicy>,
     methods: Arc<HashSet<String>>,
-    /// Where refusals are put on record (`crate::refusals`), when set.
+    /// Where refusals are put on record (`crate::server::refusals`), when set.
     refusals: Option<Arc<RefusalSink>>,
 }
 
@@ -159,7 +159,7 @@ impl ObserveLayer {
     fn agency<B>(&self, req: &http::Request<B>) -> String {
         let certs = req.extensions().get::<TlsConnectInfo<TcpConnectInfo>>().and_then(|i| i.peer_certs());
         let Some(leaf) = certs.as_ref().and_then(|c| c.first().cloned()) else { return "unknown".into() };
-        for id in crate::tls::peer_spiffe_ids(leaf.as_ref()).unwrap_or_default() {
+        for id in crate::server::tls::peer_spiffe_ids(leaf.as_ref()).unwrap_or_default() {
             if let Ok(p) = Principal::from_spiffe(&id, &self.trust_domain)
                 && self.policy.is_known(p.agency())
             {
@@ -310,7 +310,7 @@ where
             trace_id = tracing::field::Empty,
         );
         let parent = TraceParent::from_headers(req.headers());
-        let trace_id = crate::telemetry::join_trace(&span, parent.as_ref(), req.headers());
+        let trace_id = crate::server::telemetry::join_trace(&span, parent.as_ref(), req.headers());
         span.record("trace_id", tracing::field::display(&trace_id));
         let refusal = self.layer.refusals.as_ref().map(|sink| {
             let info = req.extensions().get::<TlsConnectInfo<TcpConnectInfo>>();
@@ -725,9 +725,9 @@ mod tests {
     #[cfg(feature = "otlp")]
     fn call_exported(sent: &[(&'static str, &str)]) -> (Vec<opentelemetry_sdk::trace::SpanData>, HeaderMap, Buf) {
         let exported = Exported::default();
-        let provider = crate::telemetry::otel_provider_with(|b| b.with_simple_exporter(exported.clone()));
+        let provider = crate::server::telemetry::otel_provider_with(|b| b.with_simple_exporter(exported.clone()));
         let buf = Buf::default();
-        let layers = vec![log_layer(&buf, true), crate::telemetry::otel_layer_of(&provider)];
+        let layers = vec![log_layer(&buf, true), crate::server::telemetry::otel_layer_of(&provider)];
         let headers = call_under(&Arc::new(Metrics::new()), sent, "0", false, true, layers);
         provider.shutdown().unwrap();
         let spans = exported.0.lock().unwrap().clone();

@@ -7,10 +7,10 @@ use tonic::Status;
 use super::convert::timestamp;
 use super::pb;
 use super::status::invalid;
-use crate::countersign::Countersignature;
 use crate::domain::calendar::{Month, Quarter};
 use crate::domain::countersign::SignatureStatus;
 use crate::hub::countersign::{AgencySignature, SignInput};
+use crate::security::countersign::Countersignature;
 use crate::store::{SnapshotHeader, Verification};
 
 /// Parse a required `YYYYQn` (1900–2099).
@@ -72,7 +72,7 @@ pub fn sign_in(r: pb::SignSnapshotRequest) -> Result<SignInput, Status> {
     if r.content_hash.is_empty() {
         return Err(invalid("content_hash", "is required (64 hex characters: the snapshot's content_hash)"));
     }
-    let content_hash = crate::countersign::hex32(&r.content_hash)
+    let content_hash = crate::security::countersign::hex32(&r.content_hash)
         .ok_or_else(|| invalid("content_hash", format!("{:?} is not 64 hex characters", r.content_hash)))?;
     let t = r.signed_at.ok_or_else(|| invalid("signed_at", "is required (the signing time as signed)"))?;
     if !(0..1_000_000_000).contains(&t.nanos) || t.nanos % 1_000 != 0 {
@@ -133,7 +133,7 @@ pub fn signature_in(s: &pb::SnapshotSignature) -> Result<(String, Option<(Counte
     if s.signature.is_empty() {
         return Ok((status.to_owned(), None));
     }
-    let hash = crate::countersign::hex32(&s.content_hash)
+    let hash = crate::security::countersign::hex32(&s.content_hash)
         .ok_or_else(|| format!("agency {}: content_hash {:?} is not a hash", s.agency, s.content_hash))?;
     let at = s.signed_at.as_ref().ok_or_else(|| format!("agency {}: no signed_at", s.agency))?;
     let micros = at

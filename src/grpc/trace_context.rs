@@ -6,7 +6,7 @@
 //! higher version is read as the spec's §3.2.4 asks (its first four fields, then the end of the value or a `-`);
 //! version `ff` is invalid. A header that is missing, malformed, or sent more than once is ignored, as the spec
 //! says: the hub starts a new trace (a new random trace id) and serves the request as usual. `tracestate` is read
-//! only beside a valid `traceparent` (and only to go with the exported span: [`crate::telemetry`]).
+//! only beside a valid `traceparent` (and only to go with the exported span: [`crate::server::telemetry`]).
 //!
 //! The trace id in force, the client's or the new one, is the `trace_id` field of the request span
 //! ([`crate::grpc::observe`]), so it is on every log line of the request, and it is echoed in the response header

@@ -16,7 +16,7 @@ use super::convert::{payload_kind_out, timestamp, visible_fact_out};
 use super::pb;
 use super::status::{DEFAULT_RETRY, ErrorReason, Refusal, internal};
 use crate::hub::{ChangeView, Hub, WatchPlan};
-use crate::lifetime::Trigger;
+use crate::server::lifetime::Trigger;
 
 /// Metadata key of the cursor to resume from, in the trailers of every status that ends a watch.
 pub const RESUME_CURSOR: &str = "doudi-resume-cursor";

@@ -202,7 +202,7 @@ pub async fn set_retention_period(
 /// INVALID_ARGUMENT unless exactly one of `id_number` and `quarter` is given and valid, or for `reason`.
 pub async fn place_legal_hold(
     store: &Store,
-    keys: &crate::crypto::Keys,
+    keys: &crate::security::crypto::Keys,
     actor: &Actor,
     id_number: &str,
     quarter: &str,
@@ -299,7 +299,7 @@ fn read_opt(path: &Path) -> Result<Option<Vec<u8>>, HubError> {
 
 /// The CA key must be in `certs_dir` for the hub to sign a CRL.
 fn require_ca_key(certs_dir: &Path) -> Result<(), HubError> {
-    let key = certs_dir.join(crate::certs::files::CA_KEY);
+    let key = certs_dir.join(crate::security::certs::files::CA_KEY);
     if !key.exists() {
         return Err(HubError::FailedPrecondition(format!(
             "{} does not exist: the hub cannot sign a CRL (an offline CA): revoke on the CA's machine with `doudi \
@@ -310,21 +310,23 @@ fn require_ca_key(certs_dir: &Path) -> Result<(), HubError> {
     Ok(())
 }
 
-fn certs_error(field: &str, e: crate::certs::CertsError) -> HubError {
+fn certs_error(field: &str, e: crate::security::certs::CertsError) -> HubError {
     match e {
-        crate::certs::CertsError::Invalid { what, reason } => HubError::invalid(field, format!("{what}: {reason}")),
+        crate::security::certs::CertsError::Invalid { what, reason } => {
+            HubError::invalid(field, format!("{what}: {reason}"))
+        }
         other => HubError::FailedPrecondition(other.to_string()),
     }
 }
 
 /// The state a revocation changes: the revoked serials and the CRL.
 fn crl_state(certs_dir: &Path) -> Result<String, HubError> {
-    let serials = read_opt(&certs_dir.join(crate::certs::files::REVOKED_SERIALS))?;
-    let crl = read_opt(&certs_dir.join(crate::certs::files::CRL))?;
+    let serials = read_opt(&certs_dir.join(crate::security::certs::files::REVOKED_SERIALS))?;
+    let crl = read_opt(&certs_dir.join(crate::security::certs::files::CRL))?;
     Ok(state_hash(&[&bytes_hash(serials.as_deref()), &bytes_hash(crl.as_deref())]))
 }
 
-/// Revoke `certificate_pem` with the CA in `certs_dir` ([`crate::certs::revoke_pem`]), then append the event (the
+/// Revoke `certificate_pem` with the CA in `certs_dir` ([`crate::security::certs::revoke_pem`]), then append the event (the
 /// files are not in the database: if the append fails, the revocation stands and the error says so). The caller
 /// reloads the TLS configuration. Errors: INVALID_ARGUMENT for `certificate_pem`; FAILED_PRECONDITION without
 /// `ca.key`.
@@ -333,7 +335,7 @@ pub async fn revoke_certificate(
     actor: &Actor,
     certs_dir: &Path,
     certificate_pem: &str,
-) -> Result<crate::certs::Revocation, HubError> {
+) -> Result<crate::security::certs::Revocation, HubError> {
     bounded("certificate_pem", certificate_pem, MAX_TEXT_BYTES)?;
     require_ca_key(certs_dir)?;
     let der = {
@@ -341,9 +343,9 @@ pub async fn revoke_certificate(
         rustls::pki_types::CertificateDer::from_pem_slice(certificate_pem.as_bytes())
             .map_err(|e| HubError::invalid("certificate_pem", format!("not a PEM certificate: {e}")))?
     };
-    let subject = crate::tls::peer_spiffe_ids(der.as_ref()).unwrap_or_default().join(",");
+    let subject = crate::server::tls::peer_spiffe_ids(der.as_ref()).unwrap_or_default().join(",");
     let before = crl_state(certs_dir)?;
-    let r = crate::certs::revoke_pem(certs_dir, certificate_pem.as_bytes(), "certificate_pem")
+    let r = crate::security::certs::revoke_pem(certs_dir, certificate_pem.as_bytes(), "certificate_pem")
         .map_err(|e| certs_error("certificate_pem", e))?;
     let after = crl_state(certs_dir)?;
     let e = AdminEvent {
@@ -366,18 +368,21 @@ pub async fn revoke_certificate(
     Ok(r)
 }
 
-/// Rewrite the CRL with a fresh nextUpdate ([`crate::certs::rebuild_crl`]), audited. Returns how many serials it
+/// Rewrite the CRL with a fresh nextUpdate ([`crate::security::certs::rebuild_crl`]), audited. Returns how many serials it
 /// lists. Errors: FAILED_PRECONDITION without `ca.key`.
 pub async fn refresh_crl(store: &Store, actor: &Actor, certs_dir: &Path) -> Result<usize, HubError> {
     require_ca_key(certs_dir)?;
     let before = crl_state(certs_dir)?;
-    let n = crate::certs::rebuild_crl(certs_dir).map_err(|e| certs_error("certs_dir", e))?;
+    let n = crate::security::certs::rebuild_crl(certs_dir).map_err(|e| certs_error("certs_dir", e))?;
     let after = crl_state(certs_dir)?;
     let e = AdminEvent {
         actor,
         command: "doudi certs refresh-crl",
         args: String::new(),
-        detail: format!("CRL rewritten: {n} revoked serials, next update in {} days", crate::certs::CRL_VALIDITY_DAYS),
+        detail: format!(
+            "CRL rewritten: {n} revoked serials, next update in {} days",
+            crate::security::certs::CRL_VALIDITY_DAYS
+        ),
         before,
         after,
     };

@@ -117,7 +117,7 @@ impl Hub {
             ))
             .await?;
         let ciphers = self.store.person_ciphers(&[finding.person_key]).await?;
-        let cipher = ciphers.get(&finding.person_key).ok_or(crate::crypto::KeyError::Decrypt)?;
+        let cipher = ciphers.get(&finding.person_key).ok_or(crate::security::crypto::KeyError::Decrypt)?;
         let id_number = self.keys.decrypt(cipher, &finding.person_key)?;
         Ok((super::FindingView { finding, id_number, answer: None }, answers))
     }

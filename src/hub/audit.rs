@@ -4,10 +4,10 @@
 use sha2::{Digest, Sha256};
 
 use super::{Hub, HubError, check_purpose, division_of, via_of};
-use crate::audit_head::SignedHead;
 use crate::domain::agency::Principal;
 use crate::domain::id_number::IdNumber;
 use crate::domain::policy::{AuditRight, CityWideAction};
+use crate::security::audit_head::SignedHead;
 use crate::store::{AuditEventRow, AuditFilter, AuditRecord, ChainCheck};
 
 /// The refusal when the hub has no audit signer.
@@ -15,7 +15,7 @@ fn no_signer() -> HubError {
     HubError::FailedPrecondition(format!(
         "this hub has no audit signer ({} in its certs_dir): make one with `doudi certs audit-signer --dir CERTS_DIR` \
          and restart the hub",
-        crate::certs::files::AUDIT_SIGNER_KEY
+        crate::security::certs::files::AUDIT_SIGNER_KEY
     ))
 }
 

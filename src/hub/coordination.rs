@@ -6,7 +6,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 
 use super::{Hub, HubError, audit_of, check_purpose, division_of, named, scoped_prefix, storage_prefix, via_of};
-use crate::crypto::{KeyError, PersonKey};
 use crate::domain::agency::Principal;
 use crate::domain::calendar::{Month, shanghai_date};
 use crate::domain::coordination::{
@@ -18,6 +17,7 @@ use crate::domain::id_number::IdNumber;
 use crate::domain::money::Money;
 use crate::domain::policy::CoordinationRight;
 use crate::domain::workdays::WorkCalendar;
+use crate::security::crypto::{KeyError, PersonKey};
 use crate::store::{
     AuditRecord, NewFundReport, NewWarning, StoreError, StoredDeadlineChange, StoredFundReport, StoredWarning,
     WarningInsert, WarningUpdate,

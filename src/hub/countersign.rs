@@ -5,11 +5,11 @@
 use chrono::{Duration, Utc};
 
 use super::{Hub, HubError, audit_of};
-use crate::countersign::{Countersignature, Failure};
 use crate::domain::agency::{AgencyCode, Principal};
 use crate::domain::calendar::Quarter;
 use crate::domain::countersign::SignatureStatus;
 use crate::domain::policy::CityWideAction;
+use crate::security::countersign::{Countersignature, Failure};
 use crate::store::{NewSnapshotSignature, SnapshotHeader, Store, StoreError, StoredSnapshotSignature};
 
 /// How far ahead of the hub's clock `signed_at` may be (clocks of partner systems drift).
@@ -51,7 +51,7 @@ impl Hub {
     /// policy) and is a city office (`sign_snapshot` is city-wide); the quarter is frozen; `content_hash` is the
     /// snapshot's; `signed_at` is not more than [`SIGNED_AT_LEEWAY`] ahead of the hub's clock nor before the knowledge
     /// cutoff; the signer certificate names the caller's agency, passes the checks of a client certificate at a
-    /// handshake now (CA, CRLs in force) and of [`crate::countersign::verify`] (valid at `signed_at`, signature).
+    /// handshake now (CA, CRLs in force) and of [`crate::security::countersign::verify`] (valid at `signed_at`, signature).
     ///
     /// Errors: PERMISSION_DENIED for an agency that pushes nothing or a county office, and naming
     /// `signer_certificate` for a certificate not issued by the CA, revoked, another agency's or not valid at
@@ -132,11 +132,12 @@ impl Hub {
             ));
         }
         let denied = |m: String| HubError::PermissionDenied(format!("signer_certificate: {m}"));
-        let agency = match crate::countersign::certificate_agency(&input.signer_cert_der, Some(&trust.trust_domain)) {
-            Ok(a) => a,
-            Err(Err(e)) => return Err(HubError::invalid("signer_certificate", e)),
-            Err(Ok(e)) => return Err(denied(e)),
-        };
+        let agency =
+            match crate::security::countersign::certificate_agency(&input.signer_cert_der, Some(&trust.trust_domain)) {
+                Ok(a) => a,
+                Err(Err(e)) => return Err(HubError::invalid("signer_certificate", e)),
+                Err(Ok(e)) => return Err(denied(e)),
+            };
         if agency != principal.agency().as_str() {
             return Err(denied(format!(
                 "the certificate is agency {agency}'s and the caller is {}: an agency countersigns with its own \
@@ -159,7 +160,7 @@ impl Hub {
             signature: input.signature,
             signer_cert_der: input.signer_cert_der,
         };
-        crate::countersign::verify(&sig, &header.content_hash, &ca_pem, Some(&trust.trust_domain)).map_err(
+        crate::security::countersign::verify(&sig, &header.content_hash, &ca_pem, Some(&trust.trust_domain)).map_err(
             |f| match f {
                 Failure::ContentHash(m) => HubError::invalid("content_hash", m),
                 Failure::Certificate(m) => denied(m),
@@ -211,7 +212,7 @@ impl Hub {
 }
 
 /// Every partner agency's newest signature of the snapshot `header` (and any other agency's that signed), in agency
-/// code order, each checked with [`crate::countersign::verify`] against the stored content hash and `ca_pem`:
+/// code order, each checked with [`crate::security::countersign::verify`] against the stored content hash and `ca_pem`:
 /// VALID, INVALID with the reason, or MISSING. Used by the hub and by `doudi snapshot verify` on the hub's database.
 pub async fn signature_report(
     store: &Store,
@@ -230,8 +231,12 @@ pub async fn signature_report(
         .map(|agency| match stored.iter().find(|s| s.signature.agency == agency) {
             None => AgencySignature { agency, status: SignatureStatus::Missing, stored: None },
             Some(s) => {
-                let status = match crate::countersign::verify(&s.signature, &header.content_hash, ca_pem, trust_domain)
-                {
+                let status = match crate::security::countersign::verify(
+                    &s.signature,
+                    &header.content_hash,
+                    ca_pem,
+                    trust_domain,
+                ) {
                     Ok(()) => SignatureStatus::Valid,
                     Err(e) => SignatureStatus::Invalid(e.to_string()),
                 };

@@ -9,12 +9,12 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use super::{Hub, HubError, audit_of, check_purpose, scoped_prefix, storage_prefix};
-use crate::crypto::{KeyError, PersonKey};
 use crate::domain::agency::Principal;
 use crate::domain::answer::{AnswerState, CoverageFindingId, FixedBy, check_reason};
 use crate::domain::calendar::Quarter;
 use crate::domain::id_number::IdNumber;
 use crate::domain::policy::CoordinationRight;
+use crate::security::crypto::{KeyError, PersonKey};
 use crate::store::{CoverageAnswer, CoverageFindingFilter, StoredCoverageFinding};
 
 /// An `AnswerFinding` request for a coverage finding, decoded.

@@ -64,7 +64,8 @@ impl Hub {
         use crate::domain::fact::{Payload, PayloadKind};
         let purpose = check_purpose(purpose)?;
         let finding = self.readable_coverage_finding(principal, id).await?;
-        let person = crate::crypto::PersonKey::from_slice(&id.person_key).ok_or(crate::crypto::KeyError::Decrypt)?;
+        let person = crate::security::crypto::PersonKey::from_slice(&id.person_key)
+            .ok_or(crate::security::crypto::KeyError::Decrypt)?;
         let rows = self.store.coverage_inputs(&id.quarter.to_string(), &id.person_key).await?;
         let corrupt = |d: String| HubError::Store(crate::store::StoreError::Corrupt { table: "facts", detail: d });
         let mut facts = Vec::with_capacity(rows.len());

@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::NaiveDate;
 
 use super::{Hub, HubError, audit_of, check_purpose};
-use crate::crypto::PersonKey;
 use crate::domain::agency::Principal;
 use crate::domain::fact::{AssistanceStatus, Payload, PayloadKind, Program};
 use crate::domain::id_number::IdNumber;
+use crate::security::crypto::PersonKey;
 
 /// One enrolment in force on the date compared, as the caller may see it.
 #[derive(Debug, Clone, PartialEq, Eq)]

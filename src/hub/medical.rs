@@ -7,7 +7,6 @@ use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
 use super::{Hub, HubError, audit_of, check_purpose, division_of, named, scoped_prefix, storage_prefix, via_of};
-use crate::crypto::{KeyError, PersonKey};
 use crate::domain::agency::Principal;
 use crate::domain::answer::FindingId;
 use crate::domain::division::DivisionCode;
@@ -16,6 +15,7 @@ use crate::domain::id_number::IdNumber;
 use crate::domain::medical::{Finding, PolicyParams, Settlement, SettlementCheck};
 use crate::domain::medical_history::pooling_area_of;
 use crate::domain::policy::MedicalRight;
+use crate::security::crypto::{KeyError, PersonKey};
 use crate::store::{
     AuditRecord, FindingCursor, FindingFilter, NewPerson, NewSettlement, RecheckTally, SettlementInsert, StoredFinding,
     StoredPolicy,

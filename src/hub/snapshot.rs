@@ -242,8 +242,9 @@ impl Hub {
             hub_sections.insert("campaigns", json(c)?);
         }
         let keys = self.keys.clone();
-        let birth =
-            move |k: &crate::crypto::PersonKey, cipher: &[u8]| keys.decrypt(cipher, k).ok().map(|id| id.birth_date());
+        let birth = move |k: &crate::security::crypto::PersonKey, cipher: &[u8]| {
+            keys.decrypt(cipher, k).ok().map(|id| id.birth_date())
+        };
         let created_by = match principal.county() {
             Some(c) => format!("{}/{}", principal.agency(), c.as_str()),
             None => principal.agency().to_string(),

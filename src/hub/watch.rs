@@ -7,12 +7,12 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::{HubError, VisibleFact, check_purpose, division_of, scoped_prefix, storage_prefix, via_of, with_holder};
-use crate::crypto::PersonKey;
 use crate::domain::agency::Principal;
 use crate::domain::division::DivisionCode;
 use crate::domain::fact::PayloadKind;
 use crate::domain::id_number::IdNumber;
 use crate::domain::policy::Condition;
+use crate::security::crypto::PersonKey;
 use crate::store::{AuditRecord, ChangeFilter, ChangeRow};
 
 /// How many pages' worth of cursors one `watch_page` query may span.

@@ -34,7 +34,7 @@ pub enum CalendarCommand {
         database_url: Option<String>,
         /// Through the hub as a system administrator (--operator), or on the database (--direct-database).
         #[command(flatten)]
-        hub: crate::cli::admin::OperatorArgs,
+        hub: crate::client::admin::OperatorArgs,
     },
     /// Print what the calendar holds: every year's notice in force, its source and versions, the last covered day,
     /// and the reminder when next year's notice is due (from 1 November).

@@ -7,9 +7,9 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 
-use crate::crypto::PersonKey;
 use crate::domain::calendar::Quarter;
 use crate::domain::retention::{RecordKind, check_period, cutoff};
+use crate::security::crypto::PersonKey;
 use crate::store::{AuditRecord, HoldTarget, NewHold, Store, StoredHold};
 
 /// `doudi retention …`.
@@ -23,7 +23,7 @@ pub enum RetentionCommand {
         database_url: Option<String>,
         /// Through the hub as a system administrator (--operator), or on the database (--direct-database).
         #[command(flatten)]
-        hub: crate::cli::admin::OperatorArgs,
+        hub: crate::client::admin::OperatorArgs,
     },
     /// Set the retention period of one kind of record (audit_persons, change_log, fact_version, settlement), in days,
     /// with its source. The audit may not go below 180 days (《网络安全法》第二十一条). Audited (before and after).
@@ -41,7 +41,7 @@ pub enum RetentionCommand {
         database_url: Option<String>,
         /// Through the hub as a system administrator (--operator), or on the database (--direct-database).
         #[command(flatten)]
-        hub: crate::cli::admin::OperatorArgs,
+        hub: crate::client::admin::OperatorArgs,
     },
     /// Place a legal hold on a person (by ID number, stored only as the hub's person key; needs the data key) or on a
     /// quarter (e.g. 2023Q2): their records are never purged while it is in force. Audited.
@@ -61,7 +61,7 @@ pub enum RetentionCommand {
         database_url: Option<String>,
         /// Through the hub as a system administrator (--operator), or on the database (--direct-database).
         #[command(flatten)]
-        hub: crate::cli::admin::OperatorArgs,
+        hub: crate::client::admin::OperatorArgs,
     },
     /// Release a legal hold by its id (`doudi retention show` lists them). The hold is kept, released. Audited.
     Release {
@@ -76,7 +76,7 @@ pub enum RetentionCommand {
         database_url: Option<String>,
         /// Through the hub as a system administrator (--operator), or on the database (--direct-database).
         #[command(flatten)]
-        hub: crate::cli::admin::OperatorArgs,
+        hub: crate::client::admin::OperatorArgs,
     },
     /// Purge what is past its retention period and not held: who each old audit event looked at, old changes of the
     /// change log, the payload of old superseded fact versions (their content hashes stay). Works in chunks, each
@@ -97,13 +97,13 @@ pub enum RetentionCommand {
         database_url: Option<String>,
         /// Through the hub as a system administrator (--operator), or on the database (--direct-database).
         #[command(flatten)]
-        hub: crate::cli::admin::OperatorArgs,
+        hub: crate::client::admin::OperatorArgs,
     },
 }
 
 impl RetentionCommand {
-    /// Through the hub or on the database ([`crate::cli::admin::OperatorArgs::mode`]; `show` only reads).
-    pub fn mode(&self) -> anyhow::Result<crate::cli::admin::Mode> {
+    /// Through the hub or on the database ([`crate::client::admin::OperatorArgs::mode`]; `show` only reads).
+    pub fn mode(&self) -> anyhow::Result<crate::client::admin::Mode> {
         match self {
             RetentionCommand::Show { hub, .. } => hub.mode("doudi retention show", false),
             RetentionCommand::Set { hub, .. } => hub.mode("doudi retention set", true),
@@ -115,8 +115,11 @@ impl RetentionCommand {
 }
 
 /// Run one retention command through the hub's Admin service as `hub`'s operator (docs/admin.md).
-pub async fn run_through_hub(hub: &crate::cli::admin::OperatorArgs, command: RetentionCommand) -> anyhow::Result<()> {
-    use crate::cli::operator as op;
+pub async fn run_through_hub(
+    hub: &crate::client::admin::OperatorArgs,
+    command: RetentionCommand,
+) -> anyhow::Result<()> {
+    use crate::client::operator as op;
     match command {
         RetentionCommand::Show { .. } => op::retention_show(hub).await,
         RetentionCommand::Set { kind, days, source, .. } => op::retention_set(hub, &kind, days, &source).await,
@@ -358,7 +361,7 @@ pub async fn person_key_of(store: &Store, config: &crate::config::Config, id: &s
     let id: crate::domain::id_number::IdNumber =
         id.parse().map_err(|e| anyhow::anyhow!("--person: not a valid ID number: {e}"))?;
     let key = config.data_key.as_ref().context("--person needs the data key: set DOUDI_DATA_KEY")?;
-    let keys = crate::crypto::Keys::from_base64_with(key.expose_secret(), config.crypto_suite)?;
+    let keys = crate::security::crypto::Keys::from_base64_with(key.expose_secret(), config.crypto_suite)?;
     let keys = match store.meta("lookup_key_wrapped").await {
         Some(w) => keys.clone().with_wrapped_lookup(&w).unwrap_or(keys),
         None => keys,

@@ -17,10 +17,10 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::crypto::PersonKey;
 use crate::domain::medical::{FindingCode, PolicyParams};
 use crate::domain::versioning::Decision;
 use crate::domain::workdays::CalendarEntry;
+use crate::security::crypto::PersonKey;
 use crate::store::StoreError;
 use crate::store::rows::*;
 
@@ -225,10 +225,10 @@ pub trait AuditLog: Send + Sync {
 
     /// Keep a signed head in `audit_signed_heads` (migration 0012). One row insert: on SQLite under the writer (a
     /// short interactive write), on PostgreSQL without the hub-wide lock.
-    async fn keep_signed_head(&self, head: &crate::audit_head::SignedHead) -> Result<(), StoreError>;
+    async fn keep_signed_head(&self, head: &crate::security::audit_head::SignedHead) -> Result<(), StoreError>;
 
     /// The newest kept signed head, if any.
-    async fn newest_signed_head(&self) -> Result<Option<crate::audit_head::SignedHead>, StoreError>;
+    async fn newest_signed_head(&self) -> Result<Option<crate::security::audit_head::SignedHead>, StoreError>;
 }
 
 /// The benchmark floor of P1/P7 (`doudi bench`): the ingest statements without lookups, decisions or audit.

@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::crypto::PersonKey;
 use crate::domain::agency::AgencyCode;
 use crate::domain::coverage::{CoverageParams, MonthlyStandards};
 use crate::domain::fact::{Fact, Payload, PayloadKind};
 use crate::domain::medical::{Finding, FindingCode, PolicyParams, Settlement, SettlementCheck};
 use crate::domain::money::Money;
 use crate::domain::workdays::CalendarEntry;
+use crate::security::crypto::PersonKey;
 use crate::store::StoreError;
 
 // ---- Facts, persons, audit records and reference data ----
@@ -150,7 +150,7 @@ pub struct AuditFilter {
     /// Microseconds since the Unix epoch, inclusive.
     pub from: Option<i64>,
     pub to: Option<i64>,
-    /// Only events of this outcome (refusals on record, `crate::refusals`).
+    /// Only events of this outcome (refusals on record, `crate::server::refusals`).
     pub outcome: Option<OutcomeFilter>,
 }
 
@@ -162,7 +162,7 @@ pub enum OutcomeFilter {
     /// Every refusal on record (outcome `REFUSED …`).
     Refused,
     /// Refusals of one kind.
-    Kind(crate::refusals::RefusalKind),
+    Kind(crate::server::refusals::RefusalKind),
 }
 
 impl OutcomeFilter {
@@ -172,7 +172,7 @@ impl OutcomeFilter {
         match s {
             "ANSWERED" => Some(OutcomeFilter::Answered),
             "REFUSED" => Some(OutcomeFilter::Refused),
-            k => crate::refusals::RefusalKind::parse(k).map(OutcomeFilter::Kind),
+            k => crate::server::refusals::RefusalKind::parse(k).map(OutcomeFilter::Kind),
         }
     }
 
@@ -185,7 +185,7 @@ impl OutcomeFilter {
             OutcomeFilter::Answered => "substr(e.outcome, 1, 8) <> 'REFUSED '".into(),
             OutcomeFilter::Refused => REFUSED.into(),
             OutcomeFilter::Kind(k) => {
-                let prefix = format!("{}{} ", crate::refusals::OUTCOME_PREFIX, k.as_str());
+                let prefix = format!("{}{} ", crate::server::refusals::OUTCOME_PREFIX, k.as_str());
                 format!("{REFUSED} AND substr(e.outcome, 1, {}) = '{prefix}'", prefix.len())
             }
         }
@@ -533,7 +533,7 @@ pub struct Verification {
 /// A countersignature the hub has checked, to keep.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSnapshotSignature {
-    pub signature: crate::countersign::Countersignature,
+    pub signature: crate::security::countersign::Countersignature,
     /// When the hub keeps it.
     pub recorded_at: DateTime<Utc>,
     /// The SPIFFE ID of the caller that submitted it.
@@ -543,7 +543,7 @@ pub struct NewSnapshotSignature {
 /// A kept countersignature: an agency's newest version for its quarter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSnapshotSignature {
-    pub signature: crate::countersign::Countersignature,
+    pub signature: crate::security::countersign::Countersignature,
     /// 1 for the agency's first signature of the quarter; each re-sign adds one.
     pub version: i64,
     pub recorded_at: DateTime<Utc>,

@@ -24,7 +24,7 @@ async fn operator(app: &TestApp, role: Role, name: &str) -> AdminClient<Channel>
     AdminClient::new(connect_as(app, &app.ca.issue_operator(TRUST_DOMAIN, role, name).unwrap()).await)
 }
 
-async fn connect_as(app: &TestApp, issued: &doudi::certs::Issued) -> Channel {
+async fn connect_as(app: &TestApp, issued: &doudi::security::certs::Issued) -> Channel {
     let id = doudi::client::ClientIdentity {
         ca_pem: app.ca.cert_pem().as_bytes().to_vec(),
         cert_pem: issued.cert_pem.clone().into_bytes(),
@@ -403,7 +403,7 @@ async fn two_security_administrators_approve_a_change() {
         std::fs::write(certs.path().join(format!("operator-{name}.pem")), &i.cert_pem).unwrap();
         std::fs::write(certs.path().join(format!("operator-{name}.key")), &i.key_pem).unwrap();
     }
-    let new_key = doudi::crypto::Keys::generate_base64();
+    let new_key = doudi::security::crypto::Keys::generate_base64();
     let doudi_cmd = |args: &[&str], extra_env: &[(&str, &str)]| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_doudi"));
         cmd.args(args).env_remove("DOUDI_CONFIG").env_remove("DOUDI_TEST_DATABASE_URL");
@@ -455,7 +455,7 @@ async fn two_security_administrators_approve_a_change() {
 #[apply(e2e!)]
 #[tokio::test]
 async fn rotation_needs_an_approved_request() {
-    use doudi::crypto::Keys;
+    use doudi::security::crypto::Keys;
     let dir = tempfile::tempdir().unwrap();
     let db = test_database_url(dir.path()).await;
     let (k1, k2, k3) = (Keys::generate_base64(), Keys::generate_base64(), Keys::generate_base64());

@@ -166,7 +166,7 @@ impl HubProcess {
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
-        let rx = doudi::bench::hub::serving_address(stderr);
+        let rx = doudi::tools::bench::hub::serving_address(stderr);
         let Ok(addr) = rx.recv_timeout(Duration::from_secs(120)) else {
             let _ = child.kill();
             panic!("the hub did not start serving within 120 s ({:?})", child.wait());
@@ -263,12 +263,12 @@ async fn storm_until_killed(
 async fn every_answered_read_has_its_event_after_kill_9_mid_storm() {
     const PERSONS: usize = 2 * STORM_READERS;
     const ROUNDS: usize = 3;
-    doudi::tls::install_crypto_provider();
+    doudi::server::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let certs = dir.path().join("certs");
-    doudi::certs::init(&certs, doudi::certs::DEFAULT_TRUST_DOMAIN, true).unwrap();
+    doudi::security::certs::init(&certs, doudi::security::certs::DEFAULT_TRUST_DOMAIN, true).unwrap();
     let me = ClientIdentity::from_dir(&certs, "civil_affairs").unwrap();
-    let key = doudi::crypto::Keys::generate_base64();
+    let key = doudi::security::crypto::Keys::generate_base64();
     let url = test_database_url(dir.path()).await;
     let mut answered = Vec::new();
     for round in 0..ROUNDS {

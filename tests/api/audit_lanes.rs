@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use doudi::bench::hub::ChildHub;
 use doudi::domain::audit::parse_heads;
 use doudi::grpc::pb;
 use doudi::store::AuditFilter;
+use doudi::tools::bench::hub::ChildHub;
 use macro_rules_attribute::apply;
 use sqlx::Connection as _;
 
@@ -24,7 +24,7 @@ const XIFENG: &str = "621002";
 const WRITE_LOCK: i64 = 0x646f_7564_692d_7772;
 
 async fn replicas(n: usize) -> (Vec<ChildHub>, String) {
-    doudi::tls::install_crypto_provider();
+    doudi::server::tls::install_crypto_provider();
     let url = postgres::fresh_database().await;
     let u = url.clone();
     let hubs = tokio::task::spawn_blocking(move || ChildHub::replicas(Path::new(env!("CARGO_BIN_EXE_doudi")), &u, n))
@@ -266,7 +266,7 @@ fn read_record(n: usize, persons: &[u8]) -> doudi::store::AuditRecord {
         method: format!("/doudi.v1.RecipientExchange/GetRecipient#{n}"),
         purpose: "attack test".into(),
         outcome: "OK".into(),
-        person_keys: persons.iter().map(|b| doudi::crypto::PersonKey([*b; 32])).collect(),
+        person_keys: persons.iter().map(|b| doudi::security::crypto::PersonKey([*b; 32])).collect(),
     }
 }
 
@@ -800,7 +800,7 @@ async fn attack_two_stores_with_takeovers_lose_nothing() {
                         method: format!("/doudi.v1.RecipientExchange/GetRecipient#{name}-{t}-{i}"),
                         purpose: "takeover storm".into(),
                         outcome: "OK".into(),
-                        person_keys: vec![doudi::crypto::PersonKey([(i % 7) as u8 + 1; 32])],
+                        person_keys: vec![doudi::security::crypto::PersonKey([(i % 7) as u8 + 1; 32])],
                     };
                     if let Err(e) = store.record_audit(&r).await {
                         errors.push(e.to_string());

@@ -9,12 +9,12 @@
 //! run's single message per agency never fills. Measured: 48 MiB at 5,000 facts, 82 MiB at 50,000 before the
 //! read-ahead, 93 MiB with it.
 
-use doudi::bench::hub::ChildHub;
-use doudi::bench::load;
+use doudi::tools::bench::hub::ChildHub;
+use doudi::tools::bench::load;
 
 const MIB: u64 = 1024 * 1024;
 
-async fn peak_rss_after_ingest(pop: &doudi::synth::Population, n: usize) -> u64 {
+async fn peak_rss_after_ingest(pop: &doudi::tools::synth::Population, n: usize) -> u64 {
     let msgs = load::messages(&load::facts(pop, n), load::BATCH);
     let hub = ChildHub::start(std::path::Path::new(env!("CARGO_BIN_EXE_doudi"))).expect("hub starts");
     let run = load::stream(&hub, msgs).await.expect("facts streamed");
@@ -26,7 +26,7 @@ async fn peak_rss_after_ingest(pop: &doudi::synth::Population, n: usize) -> u64 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_peak_memory_is_bounded_when_the_load_grows_tenfold() {
-    doudi::tls::install_crypto_provider();
+    doudi::server::tls::install_crypto_provider();
     let (small, large) = (5_000, 50_000);
     let pop = load::population_for(large);
     let a = peak_rss_after_ingest(&pop, small).await;

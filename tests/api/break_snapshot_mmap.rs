@@ -5,7 +5,7 @@
 
 use doudi::grpc::convert::fact_out;
 use doudi::grpc::pb;
-use doudi::synth::{AGENCIES, Population, SynthConfig};
+use doudi::tools::synth::{AGENCIES, Population, SynthConfig};
 use macro_rules_attribute::apply;
 
 use crate::support::{TestApp, spawn_app};

@@ -6,10 +6,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use doudi::cert_watch::CrlStale;
-use doudi::certs::Issued;
 use doudi::client::{ClientIdentity, Clients, connect};
 use doudi::grpc::pb;
+use doudi::security::cert_watch::CrlStale;
+use doudi::security::certs::Issued;
 use macro_rules_attribute::apply;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
@@ -114,7 +114,7 @@ async fn a_crl_going_stale_refuses_its_certificates_until_a_fresh_one_is_in_plac
     std::fs::create_dir_all(&pki).unwrap();
     std::fs::write(pki.join("ca.pem"), app.ca.cert_pem()).unwrap();
     std::fs::write(pki.join("ca.key"), app.ca.key_pem()).unwrap();
-    let serial = doudi::certs::cert_file_serial_hex(&{
+    let serial = doudi::security::certs::cert_file_serial_hex(&{
         let p = pki.join("revoked.pem");
         std::fs::write(&p, &revoked.cert_pem).unwrap();
         p
@@ -139,11 +139,11 @@ async fn a_crl_going_stale_refuses_its_certificates_until_a_fresh_one_is_in_plac
     assert!(back, "a fresh CRL is loaded within the poll interval");
     assert!(!accepted(&app, &revoked).await, "still revoked by the fresh CRL");
     let fresh = crl_gauge(&scrape(&app).await, &app);
-    let year = (doudi::certs::CRL_VALIDITY_DAYS * 86_400) as f64;
+    let year = (doudi::security::certs::CRL_VALIDITY_DAYS * 86_400) as f64;
     assert!(
         (fresh - year).abs() <= 10.0,
         "refresh-crl: nextUpdate {} days ahead, {fresh}",
-        doudi::certs::CRL_VALIDITY_DAYS
+        doudi::security::certs::CRL_VALIDITY_DAYS
     );
     app.stop().await;
 }

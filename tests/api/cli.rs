@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use doudi::cli::ConnectArgs;
-use doudi::cli::export::{ExportArgs, export};
-use doudi::cli::format::{FileFormat, TextEncoding};
-use doudi::cli::get::{GetArgs, get};
-use doudi::cli::list::{ListArgs, list};
-use doudi::cli::push::{Counts, PushArgs, push};
+use doudi::client::ConnectArgs;
+use doudi::client::export::{ExportArgs, export};
+use doudi::client::format::{FileFormat, TextEncoding};
+use doudi::client::get::{GetArgs, get};
+use doudi::client::list::{ListArgs, list};
+use doudi::client::push::{Counts, PushArgs, push};
 use doudi::domain::id_number::IdNumber;
 use macro_rules_attribute::apply;
 
@@ -206,7 +206,7 @@ async fn gbk_file_with_chinese_text_pushes_and_reads_back() {
     })
     .await
     .unwrap();
-    let json = doudi::cli::get::render(&person, true).unwrap();
+    let json = doudi::client::get::render(&person, true).unwrap();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["facts"][0]["household_id"], "环县-曲子镇-0001");
     assert_eq!(v["facts"][0]["monthly_benefit"], "442.00");
@@ -252,7 +252,7 @@ async fn get_and_list_show_the_pushed_values() {
     })
     .await
     .unwrap();
-    let table = doudi::cli::get::render(&person, false).unwrap();
+    let table = doudi::client::get::render(&person, false).unwrap();
     for want in [b.as_str(), "XF-2", "urban_mode=GAP", "monthly_benefit=512.00", "household_id=西峰-7", "621002001001"]
     {
         assert!(table.contains(want), "{want} missing from:\n{table}");
@@ -273,7 +273,7 @@ async fn get_and_list_show_the_pushed_values() {
     assert_eq!(l.total_size, 1);
     assert_eq!(l.recipients.len(), 1);
     assert_eq!(l.recipients[0].id_number, a);
-    let table = doudi::cli::list::render(&l, false).unwrap();
+    let table = doudi::client::list::render(&l, false).unwrap();
     assert!(table.contains("rural_class=4") && table.contains("monthly_benefit=62.00") && table.contains("环县-7"));
 
     // Every page, one person a page: both persons, in JSON.
@@ -284,7 +284,7 @@ async fn get_and_list_show_the_pushed_values() {
     let mut want = vec![a.clone(), b.clone()];
     want.sort();
     assert_eq!(got, want);
-    let v: serde_json::Value = serde_json::from_str(&doudi::cli::list::render(&l, true).unwrap()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&doudi::client::list::render(&l, true).unwrap()).unwrap();
     assert_eq!(v["total_size"], 2);
     app.stop().await;
 }
@@ -355,7 +355,7 @@ async fn export_then_push_back_is_all_duplicate() {
             (&*format!("assistance.{}", format.extension()), "assistance", Some(5))
         );
         let bytes = std::fs::read(out.join(&f.name)).unwrap();
-        assert_eq!(f.sha256, doudi::cli::manifest::sha256_hex(&bytes));
+        assert_eq!(f.sha256, doudi::client::manifest::sha256_hex(&bytes));
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.contains("镇原-3") && !text.contains("R-6") && !text.contains("E-1"), "{text}");
         let written: serde_json::Value =
@@ -395,7 +395,7 @@ async fn tampered_export_is_refused_before_anything_is_sent() {
     std::fs::write(&data, &fewer).unwrap();
     let mpath = out.join("manifest.json");
     let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
-    m["files"][0]["sha256"] = doudi::cli::manifest::sha256_hex(fewer.as_bytes()).into();
+    m["files"][0]["sha256"] = doudi::client::manifest::sha256_hex(fewer.as_bytes()).into();
     std::fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
     let e = push(&push_args(&conn, &out)).await.unwrap_err().to_string();
     assert!(e.contains("assistance.csv: 4 rows but the manifest says 5"), "{e}");
@@ -635,7 +635,7 @@ async fn export_snapshot_writes_the_quarter_summary_and_push_refuses_it() {
     );
     for f in &m.files {
         let bytes = std::fs::read(out.join(&f.name)).unwrap();
-        assert_eq!(f.sha256, doudi::cli::manifest::sha256_hex(&bytes), "{}", f.name);
+        assert_eq!(f.sha256, doudi::client::manifest::sha256_hex(&bytes), "{}", f.name);
         assert_eq!(f.rows, None);
     }
     let summary: doudi::domain::summary::QuarterlySummary =
@@ -653,8 +653,8 @@ async fn export_snapshot_writes_the_quarter_summary_and_push_refuses_it() {
     app.stop().await;
 }
 
-fn watch_args(conn: &ConnectArgs, from: Option<i64>, json: bool, limit: u64) -> doudi::cli::watch::WatchArgs {
-    doudi::cli::watch::WatchArgs {
+fn watch_args(conn: &ConnectArgs, from: Option<i64>, json: bool, limit: u64) -> doudi::client::watch::WatchArgs {
+    doudi::client::watch::WatchArgs {
         connect: conn.clone(),
         from,
         kinds: Vec::new(),
@@ -680,8 +680,8 @@ async fn watch_prints_one_line_per_change_and_resumes_from_a_cursor() {
     }
     // JSON from the start: the opening heartbeat, then cursors 1 and 2.
     let mut out = Vec::new();
-    let end = doudi::cli::watch::watch(&watch_args(&conn, Some(0), true, 2), &mut out).await.unwrap();
-    assert_eq!(end, doudi::cli::watch::WatchEnd { cursor: Some(2), changes: 2 });
+    let end = doudi::client::watch::watch(&watch_args(&conn, Some(0), true, 2), &mut out).await.unwrap();
+    assert_eq!(end, doudi::client::watch::WatchEnd { cursor: Some(2), changes: 2 });
     let lines: Vec<serde_json::Value> =
         String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines[0], serde_json::json!({"cursor": 0, "heartbeat": true}));
@@ -693,7 +693,7 @@ async fn watch_prints_one_line_per_change_and_resumes_from_a_cursor() {
     assert_eq!(lines[2]["id_number_masked"], format!("{}********{}", &b[..6], &b[14..]));
     // Text, resuming after cursor 1: only W-B.
     let mut out = Vec::new();
-    let end = doudi::cli::watch::watch(&watch_args(&conn, Some(1), false, 1), &mut out).await.unwrap();
+    let end = doudi::client::watch::watch(&watch_args(&conn, Some(1), false, 1), &mut out).await.unwrap();
     assert_eq!(end.cursor, Some(2));
     let text = String::from_utf8(out).unwrap();
     let masked_b = format!("{}********{}", &b[..6], &b[14..]);

@@ -17,8 +17,8 @@ fn doudi() -> Command {
 
 #[test]
 fn config_show_prints_the_example_with_every_secret_redacted() {
-    let key = doudi::crypto::Keys::generate_base64();
-    let new_key = doudi::crypto::Keys::generate_base64();
+    let key = doudi::security::crypto::Keys::generate_base64();
+    let new_key = doudi::security::crypto::Keys::generate_base64();
     let out = doudi()
         .args(["config", "show", "--config", "doudi.example.toml"])
         .env("DOUDI_DATA_KEY", &key)
@@ -52,7 +52,7 @@ fn config_show_refuses_an_invalid_value_naming_the_key() {
 fn serve_refuses_an_in_memory_sqlite_database() {
     let out = doudi()
         .args(["serve", "--database-url", "sqlite::memory:"])
-        .env("DOUDI_DATA_KEY", doudi::crypto::Keys::generate_base64())
+        .env("DOUDI_DATA_KEY", doudi::security::crypto::Keys::generate_base64())
         .output()
         .unwrap();
     assert!(!out.status.success(), "the hub must not start");

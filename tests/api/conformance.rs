@@ -29,7 +29,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use doudi::crypto::{Keys, PersonKey};
 use doudi::domain::agency::AgencyCode;
 use doudi::domain::audit::{EventContent, GENESIS, LaneHead, event_hash, lane_genesis, persons_hash};
 use doudi::domain::coverage::{CoverageParams, MonthlyStandards};
@@ -42,6 +41,7 @@ use doudi::domain::money::Money;
 use doudi::domain::snapshot::{AggregateRow, Aggregates, StatusRow, rows_hash};
 use doudi::domain::versioning::Decision::{self, Accepted, Duplicate, NewVersion, Stale};
 use doudi::domain::workdays::{CalendarEntry, DayKind};
+use doudi::security::crypto::{Keys, PersonKey};
 use doudi::store::*;
 use macro_rules_attribute::apply;
 
@@ -473,13 +473,13 @@ async fn lane_heads_event_hashes_and_signed_heads_read_back() {
 
     // Kept signed heads read back exactly, the newest one (the store keeps what it is given; signing and checking are
     // `audit_head`'s).
-    let first = doudi::audit_head::SignedHead {
+    let first = doudi::security::audit_head::SignedHead {
         signed_at_micros: 1_700_000_000_000_001,
         heads: vec![],
         signature: vec![1, 2, 3],
         signer_cert_pem: "-----BEGIN CERTIFICATE-----\n…".into(),
     };
-    let second = doudi::audit_head::SignedHead {
+    let second = doudi::security::audit_head::SignedHead {
         signed_at_micros: 1_700_000_000_123_457,
         heads: heads.clone(),
         signature: vec![0x30, 0x45, 0x02],
@@ -1635,7 +1635,7 @@ async fn admin_changes_follow_the_two_person_rule() {
 #[apply(e2e!)]
 #[tokio::test]
 async fn countersignatures_are_kept_as_versions_only_over_the_snapshots_hash() {
-    use doudi::countersign::Countersignature;
+    use doudi::security::countersign::Countersignature;
     let db = open().await;
     let s = &db.store;
     let sig = |quarter: &str, agency: &str, hash: [u8; 32], at: i64, byte: u8| NewSnapshotSignature {

@@ -10,9 +10,9 @@
 use std::path::Path;
 
 use base64::Engine as _;
-use doudi::cli::ConnectArgs;
-use doudi::countersign::{AgencySigner, Countersignature};
+use doudi::client::ConnectArgs;
 use doudi::grpc::pb;
+use doudi::security::countersign::{AgencySigner, Countersignature};
 use macro_rules_attribute::apply;
 use tonic::Code;
 
@@ -43,7 +43,7 @@ async fn frozen() -> (TestApp, String) {
 }
 
 fn hash32(hex_text: &str) -> [u8; 32] {
-    doudi::countersign::hex32(hex_text).unwrap()
+    doudi::security::countersign::hex32(hex_text).unwrap()
 }
 
 fn now_micros() -> i64 {
@@ -112,12 +112,12 @@ async fn four_agencies_sign_one_is_missing_and_a_tampered_signature_is_invalid()
 
     // civil_affairs signs with the command (GetSnapshot, sign with CERTS_DIR/civil_affairs.key, SignSnapshot).
     let certs = certs_dir(&app, "civil_affairs");
-    let args = doudi::cli::countersign::SignArgs {
+    let args = doudi::client::countersign::SignArgs {
         connect: ConnectArgs::from_dir(&app.server, certs.path(), "civil_affairs"),
         quarter: Q.into(),
     };
     let before = app.audit_events().await;
-    let kept = doudi::cli::countersign::sign(&args).await.unwrap();
+    let kept = doudi::client::countersign::sign(&args).await.unwrap();
     assert_eq!((kept.agency.as_str(), kept.version, kept.content_hash.as_str()), ("civil_affairs", 1, &*hash_hex));
     assert_eq!(kept.status, pb::SignatureStatus::Valid as i32);
     assert_eq!(app.audit_events().await, before + 1, "a kept signature is one audit event");
@@ -222,8 +222,10 @@ async fn signatures_over_another_hash_by_another_agency_or_for_an_open_quarter_a
     assert_eq!(e.code(), Code::PermissionDenied);
     assert!(e.message().contains("signer_certificate") && e.message().contains("civil_affairs"), "{}", e.message());
     // A certificate of another CA.
-    let stranger =
-        doudi::certs::Ca::generate("another CA").unwrap().issue_client(TRUST_DOMAIN, "education", None).unwrap();
+    let stranger = doudi::security::certs::Ca::generate("another CA")
+        .unwrap()
+        .issue_client(TRUST_DOMAIN, "education", None)
+        .unwrap();
     let s = AgencySigner::from_pem(stranger.key_pem.as_bytes(), stranger.cert_pem.as_bytes()).unwrap().sign(
         Q,
         hash,
@@ -315,13 +317,13 @@ async fn a_revoked_certificate_cannot_countersign() {
     app.stop().await;
 }
 
-fn export_args(conn: &ConnectArgs, out: &Path) -> doudi::cli::export::ExportArgs {
-    doudi::cli::export::ExportArgs {
+fn export_args(conn: &ConnectArgs, out: &Path) -> doudi::client::export::ExportArgs {
+    doudi::client::export::ExportArgs {
         connect: conn.clone(),
         out: out.to_owned(),
         division: None,
         as_of: None,
-        format: doudi::cli::format::FileFormat::Csv,
+        format: doudi::client::format::FileFormat::Csv,
         purpose: "quarterly coordination".into(),
         page_size: 1_000,
         snapshot: Some(Q.into()),
@@ -339,7 +341,7 @@ async fn offline_verification_with_only_the_ca_passes_and_finds_a_tampered_signa
     }
     let certs = certs_dir(&app, "education");
     let out = tempfile::tempdir().unwrap();
-    let m = doudi::cli::export::export(&export_args(
+    let m = doudi::client::export::export(&export_args(
         &ConnectArgs::from_dir(&app.server, certs.path(), "education"),
         out.path(),
     ))
@@ -350,7 +352,7 @@ async fn offline_verification_with_only_the_ca_passes_and_finds_a_tampered_signa
 
     // Only the CA certificate (the hub is gone).
     let ca_pem = std::fs::read(certs.path().join("ca.pem")).unwrap();
-    let r = doudi::cli::countersign::verify_offline(out.path(), &ca_pem).unwrap();
+    let r = doudi::client::countersign::verify_offline(out.path(), &ca_pem).unwrap();
     assert!(r.problems.is_empty(), "{:?}", r.problems);
     assert_eq!(r.content_hash, hash_hex, "the content hash recomputed from the exported header");
     let want = vec![
@@ -380,14 +382,14 @@ async fn offline_verification_with_only_the_ca_passes_and_finds_a_tampered_signa
     openssl_recipe(out.path(), &certs.path().join("ca.pem"));
 
     // Another CA: every signature present is INVALID.
-    let other = doudi::certs::Ca::generate("another CA").unwrap();
-    let r = doudi::cli::countersign::verify_offline(out.path(), other.cert_pem().as_bytes()).unwrap();
+    let other = doudi::security::certs::Ca::generate("another CA").unwrap();
+    let r = doudi::client::countersign::verify_offline(out.path(), other.cert_pem().as_bytes()).unwrap();
     assert!(r.signatures.iter().filter(|(_, s)| matches!(s, SignatureStatus::Invalid(_))).count() == 3);
     assert!(!r.ok());
 
     // One byte of education's signature flipped in the export: INVALID, the others still VALID.
     let path = out.path().join(format!("signatures-{Q}.json"));
-    let mut file: doudi::countersign::SignaturesFile =
+    let mut file: doudi::security::countersign::SignaturesFile =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let entry = file.agencies.iter_mut().find(|e| e.agency == "education").unwrap();
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -396,7 +398,7 @@ async fn offline_verification_with_only_the_ca_passes_and_finds_a_tampered_signa
     sig[last] ^= 0x01;
     entry.signature = Some(b64.encode(&sig));
     std::fs::write(&path, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
-    let r = doudi::cli::countersign::verify_offline(out.path(), &ca_pem).unwrap();
+    let r = doudi::client::countersign::verify_offline(out.path(), &ca_pem).unwrap();
     assert!(
         matches!(&r.signatures[2], (a, SignatureStatus::Invalid(why)) if a == "education" && why.contains("does not verify")),
         "{:?}",

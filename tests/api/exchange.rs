@@ -487,7 +487,7 @@ async fn identifiers_and_dates_are_bounded() {
 #[tokio::test]
 async fn a_cancelled_batch_leaves_all_or_nothing() {
     use doudi::domain::agency::{AgencyCode, Principal};
-    use doudi::synth::{Population, SynthConfig};
+    use doudi::tools::synth::{Population, SynthConfig};
     let app = spawn_app().await;
     let pop = Population::generate(&SynthConfig { persons: 3_000, ..SynthConfig::default() });
     let facts: Vec<_> = pop.facts("civil_affairs").collect();

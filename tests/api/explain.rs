@@ -5,8 +5,8 @@
 use doudi::grpc::convert::fact_out;
 use doudi::grpc::pb;
 use doudi::store::FindingFilter;
-use doudi::synth::settlements::SettlementConfig;
-use doudi::synth::{Population, SynthConfig};
+use doudi::tools::synth::settlements::SettlementConfig;
+use doudi::tools::synth::{Population, SynthConfig};
 use macro_rules_attribute::apply;
 use tonic::Code;
 
@@ -99,13 +99,13 @@ async fn example_b_explains_itself_with_the_worked_figures() {
     std::fs::write(certs.path().join("ca.pem"), &who.ca_pem).unwrap();
     std::fs::write(certs.path().join("medical_insurance.pem"), &who.cert_pem).unwrap();
     std::fs::write(certs.path().join("medical_insurance.key"), &who.key_pem).unwrap();
-    let args = doudi::cli::findings::ExplainArgs {
-        connect: doudi::cli::ConnectArgs::from_dir(&app.server, certs.path(), "medical_insurance"),
+    let args = doudi::client::findings::ExplainArgs {
+        connect: doudi::client::ConnectArgs::from_dir(&app.server, certs.path(), "medical_insurance"),
         finding_id: B_ID.into(),
         purpose: "explain test".into(),
         json: false,
     };
-    let text = doudi::cli::findings::render(&doudi::cli::findings::explain(&args).await.unwrap());
+    let text = doudi::client::findings::render(&doudi::client::findings::explain(&args).await.unwrap());
     for want in [
         "expected_ma = 1300.00",
         "医疗救助应付 = min(max(0, 4000.00 − 2000.00) × 65%, 20000.00)",
@@ -155,7 +155,7 @@ async fn every_stored_finding_of_a_population_is_explained_by_the_stored_data() 
     let mut medical = app.client("medical_insurance").await;
     let mut civil = app.client("civil_affairs").await;
     let config = SettlementConfig { share: 0.5, ..SettlementConfig::default() };
-    let report = doudi::demo::medical::run(&pop, &config, &mut medical, &mut civil).await.unwrap();
+    let report = doudi::tools::demo::medical::run(&pop, &config, &mut medical, &mut civil).await.unwrap();
 
     let store = &app.app_hub.store;
     let versions: Vec<_> = store.medical_policies().await.unwrap().into_iter().map(|p| p.params).collect();
@@ -185,7 +185,7 @@ async fn every_stored_finding_of_a_population_is_explained_by_the_stored_data() 
 async fn every_coverage_finding_of_a_population_is_explained_by_its_snapshot_rows() {
     let app = spawn_app().await;
     let pop = Population::generate(&SynthConfig { persons: 2_000, ..SynthConfig::default() });
-    for agency in doudi::synth::AGENCIES {
+    for agency in doudi::tools::synth::AGENCIES {
         let mut c = app.client(agency).await;
         let facts: Vec<pb::Fact> = pop.facts(agency).map(|f| fact_out(&f)).collect();
         for chunk in facts.chunks(5_000) {
@@ -212,7 +212,7 @@ async fn every_coverage_finding_of_a_population_is_explained_by_its_snapshot_row
     // The gaps the generator planted (synth.rs), rule by rule, are the findings listed.
     let expected = pop.expected();
     assert!(!ids.is_empty());
-    assert_eq!(ids.len(), doudi::synth::GAP_RULES.iter().map(|r| expected.gaps[r]).sum::<usize>());
+    assert_eq!(ids.len(), doudi::tools::synth::GAP_RULES.iter().map(|r| expected.gaps[r]).sum::<usize>());
     for (id, code) in &ids {
         let e = civil.medical.explain_finding(explain_req(id)).await.unwrap().into_inner();
         assert_eq!(&e.code, code);

@@ -22,8 +22,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use doudi::cli::findings_page::{AnswerArg, KindArg, PageArgs};
 use doudi::client::Clients;
+use doudi::client::findings_page::{AnswerArg, KindArg, PageArgs};
 use doudi::grpc::pb;
 use doudi::report::findings_page::anchor;
 use macro_rules_attribute::apply;
@@ -128,7 +128,7 @@ fn page_args(app: &TestApp, certs: &Path, agency: &str, out: &Path) -> PageArgs 
     std::fs::write(certs.join(format!("{agency}.pem")), &who.cert_pem).unwrap();
     std::fs::write(certs.join(format!("{agency}.key")), &who.key_pem).unwrap();
     PageArgs {
-        connect: doudi::cli::ConnectArgs::from_dir(&app.server, certs, agency),
+        connect: doudi::client::ConnectArgs::from_dir(&app.server, certs, agency),
         quarter: "2023Q2".into(),
         output: out.to_owned(),
         agency: None,
@@ -206,7 +206,7 @@ async fn the_findings_pages_link_every_finding_to_its_explanation_with_the_worke
 
     let certs = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    doudi::cli::findings_page::run(page_args(&app, certs.path(), "civil_affairs", out.path())).await.unwrap();
+    doudi::client::findings_page::run(page_args(&app, certs.path(), "civil_affairs", out.path())).await.unwrap();
     let written = pages(out.path());
     // Seven findings, three a page: three files, named as the quarterly page links them.
     let names: Vec<&str> = written.iter().map(|(n, _)| n.as_str()).collect();
@@ -339,7 +339,7 @@ async fn the_findings_pages_filter_and_show_only_what_the_caller_may_read() {
     let mut civil = app.client("civil_affairs").await;
     let u_id = coverage_id(&mut civil, "UNINSURED", &u).await;
     let read = |args: PageArgs| async move {
-        doudi::cli::findings_page::run(args.clone()).await.map(|()| {
+        doudi::client::findings_page::run(args.clone()).await.map(|()| {
             let written = pages(&args.output);
             written.iter().flat_map(|(_, h)| rows(h).into_iter().map(|(_, id)| id)).collect::<Vec<_>>()
         })

@@ -7,9 +7,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use doudi::certs::Issued;
 use doudi::client::{ClientIdentity, Clients, connect};
 use doudi::grpc::pb;
+use doudi::security::certs::Issued;
 use macro_rules_attribute::apply;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
@@ -260,7 +260,7 @@ async fn a_forwarded_certificate_that_is_missing_revoked_foreign_or_garbage_is_u
         &[HEADER, "Revoked"],
     );
     // A certificate of another CA, with the right SPIFFE ID.
-    let other = doudi::certs::Ca::generate("someone else").unwrap();
+    let other = doudi::security::certs::Ca::generate("someone else").unwrap();
     let foreign = other.issue_client(TRUST_DOMAIN, "civil_affairs", None).unwrap();
     unauthenticated(
         who_am_i(&mut gw, Some(&element(&foreign.cert_pem, &agency_uri("civil_affairs")))).await,

@@ -1,5 +1,5 @@
 //! The hostile-input suite at test size (issue 7 item 6; docs/spec/security.md "Abuse and faults"). Each test attacks
-//! an in-process hub with one scenario of `doudi::hostile` and then checks, from outside: the hub still serves, the
+//! an in-process hub with one scenario of `doudi::tools::hostile` and then checks, from outside: the hub still serves, the
 //! runtime's task count returns to its baseline (no connection, stream or handler left behind), stored data did not
 //! change (or changed only by whole batches), and the audit chain verifies. Malformed protobuf, invalid UTF-8 and
 //! oversize messages are in `transport.rs` and `exchange.rs`; memory at full size is measured by
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use doudi::client::ClientIdentity;
 use doudi::grpc::pb;
-use doudi::hostile::{self, Target};
+use doudi::tools::hostile::{self, Target};
 use macro_rules_attribute::apply;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -193,8 +193,10 @@ async fn floods_of_unknown_and_revoked_certificates_are_refused() {
     let audit_before = app.audit_events().await;
     let baseline = alive_tasks();
 
-    let other =
-        doudi::certs::Ca::generate("someone else").unwrap().issue_client(TRUST_DOMAIN, "civil_affairs", None).unwrap();
+    let other = doudi::security::certs::Ca::generate("someone else")
+        .unwrap()
+        .issue_client(TRUST_DOMAIN, "civil_affairs", None)
+        .unwrap();
     for (what, issued) in [("unknown CA", other), ("revoked", revoked)] {
         let id = ClientIdentity {
             ca_pem: app.ca.cert_pem().as_bytes().to_vec(),
@@ -212,16 +214,16 @@ async fn floods_of_unknown_and_revoked_certificates_are_refused() {
     // event per certificate (same address, same kind), each with its count.
     assert_eq!(app.fact_versions().await, facts_before);
     for _ in 0..200 {
-        if app.app_hub.refusals.recorded(doudi::refusals::RefusalKind::Handshake) >= 600 {
+        if app.app_hub.refusals.recorded(doudi::server::refusals::RefusalKind::Handshake) >= 600 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(app.app_hub.refusals.recorded(doudi::refusals::RefusalKind::Handshake), 600);
+    assert_eq!(app.app_hub.refusals.recorded(doudi::server::refusals::RefusalKind::Handshake), 600);
     assert_eq!(app.app_hub.refusals.flush_all(&app.app_hub.store).await, 2);
     assert_eq!(app.audit_events().await, audit_before + 2);
     let filter = doudi::store::AuditFilter {
-        outcome: Some(doudi::store::OutcomeFilter::Kind(doudi::refusals::RefusalKind::Handshake)),
+        outcome: Some(doudi::store::OutcomeFilter::Kind(doudi::server::refusals::RefusalKind::Handshake)),
         ..Default::default()
     };
     let events = app.app_hub.store.list_audit_events(&filter, None, 10).await.unwrap();

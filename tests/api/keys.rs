@@ -1,8 +1,8 @@
 //! `doudi keys rotate`: every stored ID number re-encrypted under a new data key, interrupted half-way and rerun,
 //! with no person lost or duplicated; the hub then serves with the new key and refuses the old one.
 
-use doudi::crypto::Keys;
 use doudi::grpc::pb;
+use doudi::security::crypto::Keys;
 use macro_rules_attribute::apply;
 
 use crate::support::*;
@@ -113,7 +113,7 @@ async fn rotating_the_data_key_keeps_everyone() {
 #[apply(e2e!)]
 #[tokio::test]
 async fn the_sm_suite_serves_and_is_fixed_per_database() {
-    use doudi::crypto::CryptoSuite;
+    use doudi::security::crypto::CryptoSuite;
     let dir = tempfile::tempdir().unwrap();
     let db = test_database_url(dir.path()).await;
     let key = Keys::generate_base64();

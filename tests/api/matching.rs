@@ -2,9 +2,9 @@
 //! never say more than GetRecipient, the same answer for unknown and invisible persons, the limits, the audit, and
 //! `doudi match FILE.csv`. Expected values come from the facts each test pushes.
 
-use doudi::cli::ConnectArgs;
-use doudi::cli::format::TextEncoding;
-use doudi::cli::matching::MatchArgs;
+use doudi::client::ConnectArgs;
+use doudi::client::format::TextEncoding;
+use doudi::client::matching::MatchArgs;
 use doudi::grpc::pb;
 use macro_rules_attribute::apply;
 use tonic::Code;
@@ -314,7 +314,7 @@ async fn match_command_writes_one_answer_per_row_beside_the_file() {
         encoding: TextEncoding::Utf8,
         out: None,
     };
-    doudi::cli::matching::run(args).await.unwrap();
+    doudi::client::matching::run(args).await.unwrap();
     let text = std::fs::read_to_string(dir.path().join("list.csv.match.csv")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "row,id_number,outcome,programs,since,division_codes,reason");

@@ -3,8 +3,8 @@
 
 use doudi::grpc::convert::fact_out;
 use doudi::grpc::pb;
-use doudi::synth::settlements::SettlementConfig;
-use doudi::synth::{Population, SynthConfig};
+use doudi::tools::synth::settlements::SettlementConfig;
+use doudi::tools::synth::{Population, SynthConfig};
 use macro_rules_attribute::apply;
 
 use crate::support::spawn_app;
@@ -28,7 +28,7 @@ async fn the_demo_finds_exactly_the_planted_faults() {
     let mut medical = app.client("medical_insurance").await;
     let mut civil = app.client("civil_affairs").await;
     let config = SettlementConfig { share: 0.5, ..SettlementConfig::default() };
-    let report = doudi::demo::medical::run(&pop, &config, &mut medical, &mut civil).await.unwrap();
+    let report = doudi::tools::demo::medical::run(&pop, &config, &mut medical, &mut civil).await.unwrap();
 
     for (code, planted) in &report.expected.by_code {
         assert!(*planted > 0, "{code}: nothing planted; raise the share or the population");

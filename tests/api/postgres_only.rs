@@ -51,8 +51,8 @@ async fn a_database_connection_lost_mid_request_is_unavailable_and_the_hub_recov
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_facts_freeze_to_the_same_sections_on_sqlite_and_postgresql() {
     use doudi::grpc::convert::fact_out;
-    use doudi::synth::{AGENCIES, Population, SynthConfig};
-    let key = doudi::crypto::Keys::generate_base64();
+    use doudi::tools::synth::{AGENCIES, Population, SynthConfig};
+    let key = doudi::security::crypto::Keys::generate_base64();
     let sqlite_dir = tempfile::tempdir().unwrap();
     let sqlite_url = format!("sqlite://{}", sqlite_dir.path().join("same.db").display());
     let k = key.clone();

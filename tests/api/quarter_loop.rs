@@ -1,14 +1,14 @@
 //! `doudi demo --loop` (issue 19; docs/findings.md) on a small population: after 2023Q2 is frozen the agencies
 //! answer some of its findings and push the fixes, 2023Q3 is frozen, and section 11 of its summary, computed by the
-//! hub, equals what the loop sent: its answers by the plan in `src/demo/quarter_loop.rs` applied to the gaps the
+//! hub, equals what the loop sent: its answers by the plan in `src/tools/demo/quarter_loop.rs` applied to the gaps the
 //! generator planted (`synth::Population::expected`, counted from its planting decisions, not by the hub).
 
-use doudi::demo::quarter_loop::{Connector, run};
 use doudi::domain::summary::AgencyFindings;
 use doudi::grpc::convert::fact_out;
 use doudi::grpc::pb;
-use doudi::synth::settlements::SettlementConfig;
-use doudi::synth::{Population, SynthConfig};
+use doudi::tools::demo::quarter_loop::{Connector, run};
+use doudi::tools::synth::settlements::SettlementConfig;
+use doudi::tools::synth::{Population, SynthConfig};
 use macro_rules_attribute::apply;
 
 use crate::support::spawn_app;
@@ -26,7 +26,7 @@ fn planned(n: u64, fixed: u64, disputed: u64, in_progress: u64) -> (u64, u64, u6
 async fn the_loop_answers_fixes_freezes_2023q3_and_section_11_counts_what_was_sent() {
     let app = spawn_app().await;
     let pop = Population::generate(&SynthConfig { persons: 2_000, ..SynthConfig::default() });
-    for agency in doudi::synth::AGENCIES {
+    for agency in doudi::tools::synth::AGENCIES {
         let mut c = app.client(agency).await;
         let facts: Vec<pb::Fact> = pop.facts(agency).map(|f| fact_out(&f)).collect();
         for chunk in facts.chunks(5_000) {
@@ -37,7 +37,7 @@ async fn the_loop_answers_fixes_freezes_2023q3_and_section_11_counts_what_was_se
     app.app_hub.clock.set(Some("2024-01-10T02:00:00Z".parse().unwrap()));
     let mut mi = app.client("medical_insurance").await;
     let mut civil = app.client("civil_affairs").await;
-    doudi::demo::medical::run(&pop, &SettlementConfig::default(), &mut mi, &mut civil).await.unwrap();
+    doudi::tools::demo::medical::run(&pop, &SettlementConfig::default(), &mut mi, &mut civil).await.unwrap();
     civil.coordination.create_snapshot(pb::CreateSnapshotRequest { quarter: "2023Q2".into() }).await.unwrap();
 
     let identity = |agency: &str, county: Option<&str>| Ok(app.identity(agency, county));

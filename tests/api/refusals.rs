@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::TimeZone as _;
 use doudi::client::{ClientIdentity, Clients, connect};
 use doudi::grpc::pb;
-use doudi::refusals::RefusalKind;
+use doudi::server::refusals::RefusalKind;
 use macro_rules_attribute::apply;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
@@ -213,8 +213,10 @@ fn fingerprint(cert_pem: &str) -> String {
 async fn unknown_revoked_and_missing_certificates_are_recorded_at_the_handshake() {
     let (app, revoked) = spawn_app_with_revoked("education").await;
     at_ten(&app, 20);
-    let stranger =
-        doudi::certs::Ca::generate("someone else").unwrap().issue_client(TRUST_DOMAIN, "civil_affairs", None).unwrap();
+    let stranger = doudi::security::certs::Ca::generate("someone else")
+        .unwrap()
+        .issue_client(TRUST_DOMAIN, "civil_affairs", None)
+        .unwrap();
     for _ in 0..3 {
         handshake(&app, Some((&stranger.cert_pem, &stranger.key_pem))).await;
     }
@@ -344,7 +346,7 @@ async fn peers_beyond_the_cap_are_counted_in_one_overflow_event_and_shutdown_wri
 }
 
 /// `issued` (a certificate of the hub's CA) as a client identity.
-fn identity_of(app: &TestApp, issued: &doudi::certs::Issued) -> ClientIdentity {
+fn identity_of(app: &TestApp, issued: &doudi::security::certs::Issued) -> ClientIdentity {
     ClientIdentity {
         ca_pem: app.ca.cert_pem().as_bytes().to_vec(),
         cert_pem: issued.cert_pem.clone().into_bytes(),

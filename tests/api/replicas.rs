@@ -9,9 +9,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use doudi::bench::hub::ChildHub;
 use doudi::client::Clients;
 use doudi::grpc::pb;
+use doudi::tools::bench::hub::ChildHub;
 use macro_rules_attribute::apply;
 use tonic::Code;
 
@@ -20,7 +20,7 @@ use crate::support::*;
 const XIFENG: &str = "621002";
 
 async fn two_replicas() -> (Vec<ChildHub>, String) {
-    doudi::tls::install_crypto_provider();
+    doudi::server::tls::install_crypto_provider();
     let url = postgres::fresh_database().await;
     let u = url.clone();
     let hubs = tokio::task::spawn_blocking(move || ChildHub::replicas(Path::new(env!("CARGO_BIN_EXE_doudi")), &u, 2))
@@ -337,7 +337,7 @@ async fn everything_at_once_on_two_replicas_keeps_the_invariants() {
     eprintln!("stress: {n} changes, {an} audit events, {versions} versions");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_doudi"))
         .args(["audit", "verify", "--database-url", &url])
-        .env("DOUDI_DATA_KEY", doudi::crypto::Keys::generate_base64())
+        .env("DOUDI_DATA_KEY", doudi::security::crypto::Keys::generate_base64())
         .output()
         .unwrap();
     eprintln!("audit verify: {} {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -8,12 +8,12 @@
 //! GetRecipient (docs/spec/security.md), one change per stored fact version (docs/change-feed.md).
 
 use chrono::{Duration, Utc};
-use doudi::crypto::{Keys, PersonKey};
 use doudi::domain::calendar::Quarter;
 use doudi::domain::id_number::IdNumber;
 use doudi::domain::retention::RecordKind;
 use doudi::grpc::pb;
 use doudi::ops::retention::{PurgeReport, place_hold, purge, release_hold};
+use doudi::security::crypto::{Keys, PersonKey};
 use doudi::store::HoldTarget;
 use macro_rules_attribute::apply;
 use tonic::Code;

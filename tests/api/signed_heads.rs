@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use doudi::audit_head::SignedHead;
-use doudi::cli::ConnectArgs;
-use doudi::cli::audit_head::HeadArgs;
+use doudi::client::ConnectArgs;
+use doudi::client::audit_head::HeadArgs;
 use doudi::grpc::pb;
+use doudi::security::audit_head::SignedHead;
 use macro_rules_attribute::apply;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
@@ -161,7 +161,7 @@ async fn a_signed_head_verifies_with_the_ca_and_proves_the_chain_still_holds_it(
     // The agency keeps it with the CLI (which checks it against its CA before saving).
     let certs = agency_dir(&app, "education");
     let saved = app.dir.path().join("head.json");
-    doudi::cli::audit_head::run(HeadArgs {
+    doudi::client::audit_head::run(HeadArgs {
         connect: ConnectArgs::from_dir(&app.server, certs.path(), "education"),
         save: Some(saved.clone()),
         fresh: false,
@@ -249,16 +249,16 @@ async fn a_head_signed_by_another_key_or_altered_after_signing_is_refused() {
     };
 
     // The same heads signed by another CA's audit signer.
-    let other_ca = doudi::certs::Ca::generate("another CA").unwrap();
+    let other_ca = doudi::security::certs::Ca::generate("another CA").unwrap();
     let stranger = other_ca.issue_audit_signer(TRUST_DOMAIN).unwrap();
-    let forged = doudi::audit_head::HeadSigner::from_pem(&stranger.key_pem, &stranger.cert_pem)
+    let forged = doudi::security::audit_head::HeadSigner::from_pem(&stranger.key_pem, &stranger.cert_pem)
         .unwrap()
         .sign(genuine.signed_at_micros, &genuine.heads);
     assert!(refused(&forged).contains("not issued by the CA"));
 
     // The hub's CA, but a signer for another trust domain.
     let elsewhere = app.ca.issue_audit_signer("elsewhere.invalid").unwrap();
-    let forged = doudi::audit_head::HeadSigner::from_pem(&elsewhere.key_pem, &elsewhere.cert_pem)
+    let forged = doudi::security::audit_head::HeadSigner::from_pem(&elsewhere.key_pem, &elsewhere.cert_pem)
         .unwrap()
         .sign(genuine.signed_at_micros, &genuine.heads);
     assert!(refused(&forged).contains("not the audit signer"));

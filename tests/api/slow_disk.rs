@@ -113,13 +113,13 @@ struct Answered {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_disk_raises_latency_but_loses_nothing() {
     let delay = Duration::from_millis(DELAY_MS);
-    doudi::tls::install_crypto_provider();
+    doudi::server::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let shim = compile_shim(dir.path());
     let certs = dir.path().join("certs");
-    doudi::certs::init(&certs, doudi::certs::DEFAULT_TRUST_DOMAIN, true).unwrap();
+    doudi::security::certs::init(&certs, doudi::security::certs::DEFAULT_TRUST_DOMAIN, true).unwrap();
     let me = ClientIdentity::from_dir(&certs, "civil_affairs").unwrap();
-    let key = doudi::crypto::Keys::generate_base64();
+    let key = doudi::security::crypto::Keys::generate_base64();
     let url = test_database_url(dir.path()).await;
     assert!(url.starts_with("sqlite:"), "a test of the hub's own SQLite file: {url}");
 

@@ -3,7 +3,7 @@
 
 use doudi::grpc::convert::fact_out;
 use doudi::grpc::pb;
-use doudi::synth::{AGENCIES, GAP_RULES, Population, SynthConfig};
+use doudi::tools::synth::{AGENCIES, GAP_RULES, Population, SynthConfig};
 use macro_rules_attribute::apply;
 use tonic::Code;
 

@@ -459,8 +459,8 @@ fn certs_dir(app: &TestApp, agency: &str) -> tempfile::TempDir {
 #[apply(e2e!)]
 #[tokio::test]
 async fn cli_pushes_indices_decides_and_lists_as_tables_and_json() {
-    use doudi::cli::ConnectArgs;
-    use doudi::cli::subsidies::{DecideArgs, ListArgs, PushIndicesArgs, decide, list, push_indices};
+    use doudi::client::ConnectArgs;
+    use doudi::client::subsidies::{DecideArgs, ListArgs, PushIndicesArgs, decide, list, push_indices};
     let app = spawn_app().await;
     let r = roster(&app).await;
     app.app_hub.clock.set(Some(at("2022-11-20T02:00:00Z")));
@@ -599,7 +599,7 @@ async fn the_demo_step_decides_sep_oct_2022_and_plants_one_mismatch_and_one_miss
     .await;
     let mut dr = app.client("development_reform").await;
     let mut lg = app.client("leading_group").await;
-    let f = doudi::demo::subsidies::run(&mut dr, &mut ca, &mut lg, &app.app_hub.clock).await.unwrap();
+    let f = doudi::tools::demo::subsidies::run(&mut dr, &mut ca, &mut lg, &app.app_hub.clock).await.unwrap();
     assert_eq!(f.decisions.iter().map(|d| d.triggered).collect::<Vec<_>>(), [true, true]);
     let row = |c: &str| f.summary.counties.iter().find(|x| x.county_code == c).unwrap().clone();
     // 环县 as in county_figures_against_price_subsidy_fund_reports: owed 262.48, reported as owed: no finding.

@@ -303,11 +303,14 @@ async fn an_old_quarter_frozen_without_campaigns_keeps_no_section() {
 #[apply(e2e!)]
 #[tokio::test]
 async fn the_demo_one_time_subsidy_and_2023q2_campaign_section() {
-    use doudi::demo::one_time;
     use doudi::domain::admin::Role;
     use doudi::grpc::pb::admin_client::AdminClient;
+    use doudi::tools::demo::one_time;
     let app = spawn_app().await;
-    let pop = doudi::synth::Population::generate(&doudi::synth::SynthConfig { persons: 300, ..Default::default() });
+    let pop = doudi::tools::synth::Population::generate(&doudi::tools::synth::SynthConfig {
+        persons: 300,
+        ..Default::default()
+    });
     let mut ca = app.client("civil_affairs").await;
     let facts: Vec<pb::Fact> = pop.facts("civil_affairs").map(|f| doudi::grpc::convert::fact_out(&f)).collect();
     ca.exchange.push_facts(pb::PushFactsRequest { facts }).await.unwrap();
@@ -352,7 +355,7 @@ async fn the_demo_one_time_subsidy_and_2023q2_campaign_section() {
     // is owed, nothing was reported: the months table only.
     app.app_hub.clock.set(Some(at("2023-07-10T02:00:00Z")));
     let mut dr = app.client("development_reform").await;
-    doudi::demo::subsidies::push_quarter_indices(&mut dr).await.unwrap();
+    doudi::tools::demo::subsidies::push_quarter_indices(&mut dr).await.unwrap();
     let mut civil = app.client("civil_affairs").await;
     freeze(&mut civil, "2023Q2").await;
     let s = summary(&mut lg, "2023Q2").await;
@@ -382,7 +385,7 @@ async fn the_demo_one_time_subsidy_and_2023q2_campaign_section() {
     );
     assert_eq!(campaigns[0]["counties"], json!([]));
     let typed: doudi::domain::summary::QuarterlySummary = serde_json::from_value(s).unwrap();
-    let lines = doudi::demo::snapshot::campaign_lines(&typed);
+    let lines = doudi::tools::demo::snapshot::campaign_lines(&typed);
     assert!(lines.contains("2023-04 not triggered (CPI 0.70 / 3.50, FOOD_CPI 2.40 / 6.00)"), "{lines}");
     // A county office may not read the summary (a city-wide action), as before.
     let mut county = app.client_in("civil_affairs", Some(HUAN)).await;

@@ -88,7 +88,7 @@ impl Hub {
             .args(["--log-json", "serve", "--listen", "127.0.0.1:0", "--database-url", database_url])
             .arg("--certs-dir")
             .arg(certs)
-            .env("DOUDI_DATA_KEY", doudi::crypto::Keys::generate_base64())
+            .env("DOUDI_DATA_KEY", doudi::security::crypto::Keys::generate_base64())
             .env("DOUDI_CRL_POLL_SECS", "0")
             .env("DOUDI_OTLP_ENDPOINT", otlp_endpoint)
             // A batch every 10 minutes (the SDK's variable; default 5 s): the spans of this test are sent by the flush
@@ -180,10 +180,10 @@ async fn who_am_i(c: &mut Clients, id: &str, traceparent: Option<&str>) -> Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_s_traceparent_is_logged_on_every_line_and_exported_as_the_parent() {
-    doudi::tls::install_crypto_provider();
+    doudi::server::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let certs = dir.path().join("certs");
-    doudi::certs::init(&certs, doudi::certs::DEFAULT_TRUST_DOMAIN, true).unwrap();
+    doudi::security::certs::init(&certs, doudi::security::certs::DEFAULT_TRUST_DOMAIN, true).unwrap();
     let receiver = Receiver::default();
     let endpoint = receiver.start().await;
     let url = format!("sqlite://{}", dir.path().join("hub.db").display());

@@ -48,7 +48,7 @@ async fn unknown_agency_and_wrong_trust_domain_are_unauthenticated() {
 #[tokio::test]
 async fn a_certificate_from_another_ca_is_refused() {
     let app = spawn_app().await;
-    let other = doudi::certs::Ca::generate("someone else").unwrap();
+    let other = doudi::security::certs::Ca::generate("someone else").unwrap();
     let issued = other.issue_client(TRUST_DOMAIN, "civil_affairs", None).unwrap();
     let id = ClientIdentity {
         ca_pem: app.ca.cert_pem().as_bytes().to_vec(),
@@ -207,7 +207,7 @@ async fn another_data_key_is_refused() {
         database_url: app.database_url.clone(),
         certs_dir: app.dir.path().to_owned(),
         trust_domain: TRUST_DOMAIN.into(),
-        data_key: Some(doudi::crypto::Keys::generate_base64().into()),
+        data_key: Some(doudi::security::crypto::Keys::generate_base64().into()),
         ..doudi::config::Config::default()
     };
     let second = doudi::server::Application::build(&config, std::future::pending()).await.unwrap();

@@ -1010,7 +1010,7 @@ async fn make_release_0009_fixture() {
     std::fs::create_dir_all(fixture_dir()).unwrap();
     let key_file = fixture_dir().join("data-key.b64");
     if !key_file.exists() {
-        std::fs::write(&key_file, format!("{}\n", doudi::crypto::Keys::generate_base64())).unwrap();
+        std::fs::write(&key_file, format!("{}\n", doudi::security::crypto::Keys::generate_base64())).unwrap();
     }
     let key = data_key();
     let app = spawn_app_on(None, |c| c.data_key = Some(key.into()), |_, _| {}).await;

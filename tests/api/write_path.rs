@@ -702,7 +702,7 @@ async fn two_streams_writing_the_same_records_keep_the_newest_version() {
 async fn cancelled_pushes_beside_a_stream_lose_no_writer() {
     let app = spawn_app_with(|c| c.rate_per_agency = 0).await;
     let port = app.server.rsplit(':').next().unwrap().parse::<u16>().unwrap();
-    let target = doudi::hostile::Target {
+    let target = doudi::tools::hostile::Target {
         server: app.server.clone(),
         addr: ([127, 0, 0, 1], port).into(),
         domain: "localhost".into(),
@@ -715,7 +715,8 @@ async fn cancelled_pushes_beside_a_stream_lose_no_writer() {
     let load = tokio::spawn(async move { streamer.exchange.stream_facts(tokio_stream::iter(msgs)).await });
     let batches: Vec<Vec<pb::Fact>> =
         (0..200).map(|b| (0..4).map(|k| rec("C", 3_000 + b * 4 + k, 1, A)).collect()).collect();
-    let out = doudi::hostile::cancelled_burst(&target, &me, batches, 32, Duration::from_millis(20)).await.unwrap();
+    let out =
+        doudi::tools::hostile::cancelled_burst(&target, &me, batches, 32, Duration::from_millis(20)).await.unwrap();
     let r = tokio::time::timeout(Duration::from_secs(60), load).await.expect("the stream hung").unwrap().unwrap();
     assert_eq!(r.into_inner().counts.unwrap().accepted, 2_000);
     // A PushFacts afterwards is answered at once. Small pushes are group-committed in the order they were queued, and

@@ -108,11 +108,11 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::crypto::PersonKey;
     use crate::domain::agency::AgencyCode;
     use crate::domain::division::DivisionCode;
     use crate::domain::fact::{Fact, Payload, Stage, Student};
     use crate::domain::id_number::IdNumber;
+    use crate::security::crypto::PersonKey;
 
     const AGENCIES: [&str; 2] = ["civil_affairs", "education"];
     const DIVISIONS: [&str; 2] = ["621021", "621022"];

@@ -1,10 +1,10 @@
 //! The recheck's decisions, shared by both backends: the backends load a [`RecheckState`] and write the
 //! [`RecheckWrites`] that [`plan_recheck`] returns; only their SQL differs.
 
-use crate::crypto::PersonKey;
 use crate::domain::fact::Program;
 use crate::domain::medical::{Finding, FindingCode, PolicyParams, Settlement};
 use crate::domain::medical_history::{Cover, Enrolment, PersonHistory, recheck_person};
+use crate::security::crypto::PersonKey;
 use crate::store::StoreError;
 use crate::store::rows::*;
 use crate::store::*;

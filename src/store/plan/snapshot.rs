@@ -2,7 +2,6 @@
 //! the aggregates, the agency and medical sections, the JSON sections, sealing and the verification checks. Both
 //! backends load rows and call these; only their SQL differs (docs/snapshot-format.md).
 
-use crate::crypto::PersonKey;
 use crate::domain::coverage::{self};
 use crate::domain::fact::{AssistanceStatus, Payload, PayloadKind};
 use crate::domain::medical::FindingCode;
@@ -11,6 +10,7 @@ use crate::domain::snapshot::{
     AgencyStats, AggregateRow, Aggregates, CoverageRow, FlowRow, OPTIONAL_SECTIONS, SECTIONS, StatusRow, content_hash,
 };
 use crate::domain::summary::{CodeCount, CountyCodeCount, LateCorrection, MedicalSection, Tiers};
+use crate::security::crypto::PersonKey;
 use crate::store::rows::*;
 use crate::store::*;
 use crate::store::{StoreError, to_micros};

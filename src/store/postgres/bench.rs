@@ -12,8 +12,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::core::now_micros;
 use super::{PgStore, money_to_numeric};
-use crate::crypto::PersonKey;
 use crate::domain::fact::Payload;
+use crate::security::crypto::PersonKey;
 use crate::store::contract::*;
 use crate::store::{NewPerson, PreparedFact, StoreError};
 

@@ -12,8 +12,8 @@ use sqlx::postgres::PgRow;
 use super::audit::append_audit;
 use super::core::insert_persons;
 use super::{PgStore, value};
-use crate::crypto::PersonKey;
 use crate::domain::workdays::CalendarEntry;
+use crate::security::crypto::PersonKey;
 use crate::store::corrupt;
 use crate::store::{
     AuditRecord, NewFundReport, NewPerson, NewWarning, StoreError, StoredFundReport, StoredWarning, WarningInsert,

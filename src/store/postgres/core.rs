@@ -11,9 +11,9 @@ use sqlx::{PgConnection, Row};
 
 use super::audit::append_audit_of;
 use super::{PgStore, money_to_numeric};
-use crate::crypto::PersonKey;
 use crate::domain::fact::{Payload, PayloadKind};
 use crate::domain::versioning::Decision;
+use crate::security::crypto::PersonKey;
 use crate::store::contract::*;
 use crate::store::corrupt;
 use crate::store::writer::Priority;

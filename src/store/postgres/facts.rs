@@ -16,7 +16,7 @@ fact_reads!(PgStore);
 /// read transaction of its own.
 async fn comparison_facts(
     store: &PgStore,
-    keys: &[crate::crypto::PersonKey],
+    keys: &[crate::security::crypto::PersonKey],
     as_of: chrono::NaiveDate,
 ) -> Result<Vec<crate::store::StoredFact>, StoreError> {
     let mut out = Vec::new();

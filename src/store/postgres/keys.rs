@@ -3,7 +3,7 @@
 
 use sqlx::Row as _;
 
-use crate::crypto::PersonKey;
+use crate::security::crypto::PersonKey;
 use crate::store::rows::*;
 use crate::store::{PgStore, StoreError, corrupt};
 

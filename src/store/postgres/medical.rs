@@ -11,8 +11,8 @@ use sqlx::{PgConnection, Postgres, Row};
 use super::audit::append_audit;
 use super::core::insert_persons;
 use super::{PgStore, fen_to_numeric, value};
-use crate::crypto::PersonKey;
 use crate::domain::medical::{FindingCode, PolicyParams, Settlement, VisitType};
+use crate::security::crypto::PersonKey;
 use crate::store::corrupt;
 use crate::store::plan::{
     ExistingFinding, HIGH_BURDEN_WARNING_AGENCY, HIGH_BURDEN_WARNING_REASON, RecheckState, RecheckWrites, plan_recheck,

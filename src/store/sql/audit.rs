@@ -167,7 +167,7 @@ macro_rules! audit_log {
                 hash.map(crate::store::plan::h32).transpose()
             }
 
-            async fn keep_signed_head(&self, head: &crate::audit_head::SignedHead) -> Result<(), StoreError> {
+            async fn keep_signed_head(&self, head: &crate::security::audit_head::SignedHead) -> Result<(), StoreError> {
                 self.insert_signed_head(
                     value::instant(crate::store::from_micros(head.signed_at_micros)),
                     crate::domain::audit::format_heads(&head.heads),
@@ -177,7 +177,7 @@ macro_rules! audit_log {
                 .await
             }
 
-            async fn newest_signed_head(&self) -> Result<Option<crate::audit_head::SignedHead>, StoreError> {
+            async fn newest_signed_head(&self) -> Result<Option<crate::security::audit_head::SignedHead>, StoreError> {
                 let row = sqlx::query(
                     "SELECT signed_at, heads, signature, signer_cert FROM audit_signed_heads ORDER BY id DESC LIMIT 1",
                 )
@@ -185,7 +185,7 @@ macro_rules! audit_log {
                 .await?;
                 let Some(r) = row else { return Ok(None) };
                 let heads: String = r.try_get(1)?;
-                Ok(Some(crate::audit_head::SignedHead {
+                Ok(Some(crate::security::audit_head::SignedHead {
                     signed_at_micros: crate::store::to_micros(value::get_instant(&r, 0)?),
                     heads: crate::domain::audit::parse_heads(&heads)
                         .ok_or_else(|| crate::store::corrupt("audit_signed_heads", "heads"))?,
@@ -252,7 +252,7 @@ macro_rules! audit_append {
             conn: &mut <Db as sqlx::Database>::Connection,
             a: &crate::store::AuditRecord,
             now: value::Instant,
-            known: &std::collections::HashMap<crate::crypto::PersonKey, i64>,
+            known: &std::collections::HashMap<crate::security::crypto::PersonKey, i64>,
         ) -> Result<(), StoreError> {
             let head = lane_head(conn, 0).await?;
             let seq = next_seqs(conn, 1).await?.into_iter().next().unwrap_or_default();

@@ -71,7 +71,7 @@ macro_rules! countersign_store {
                     .map(|r| {
                         let hash: Vec<u8> = r.try_get(2)?;
                         Ok(crate::store::StoredSnapshotSignature {
-                            signature: crate::countersign::Countersignature {
+                            signature: crate::security::countersign::Countersignature {
                                 quarter: quarter.to_owned(),
                                 agency: r.try_get(0)?,
                                 content_hash: <[u8; 32]>::try_from(hash).map_err(|_| {

@@ -14,7 +14,7 @@ macro_rules! fact_reads {
         /// `ORDER BY`.
         fn persons_facts_query(
             columns: &str,
-            keys: &[crate::crypto::PersonKey],
+            keys: &[crate::security::crypto::PersonKey],
             as_of: chrono::NaiveDate,
             also: &str,
         ) -> sqlx::QueryBuilder<Db> {
@@ -64,7 +64,10 @@ macro_rules! fact_reads {
                     .await
             }
 
-            async fn person_cipher(&self, key: &crate::crypto::PersonKey) -> Result<Option<Vec<u8>>, StoreError> {
+            async fn person_cipher(
+                &self,
+                key: &crate::security::crypto::PersonKey,
+            ) -> Result<Option<Vec<u8>>, StoreError> {
                 Ok(sqlx::query_scalar("SELECT id_cipher FROM persons WHERE person_key = $1 AND id_cipher IS NOT NULL")
                     .bind(key.as_bytes().to_vec())
                     .fetch_optional(&self.pool)
@@ -73,8 +76,8 @@ macro_rules! fact_reads {
 
             async fn person_ciphers(
                 &self,
-                keys: &[crate::crypto::PersonKey],
-            ) -> Result<std::collections::HashMap<crate::crypto::PersonKey, Vec<u8>>, StoreError> {
+                keys: &[crate::security::crypto::PersonKey],
+            ) -> Result<std::collections::HashMap<crate::security::crypto::PersonKey, Vec<u8>>, StoreError> {
                 let mut out = std::collections::HashMap::with_capacity(keys.len());
                 for chunk in keys.chunks(value::IN_LIST) {
                     let mut qb: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(
@@ -90,7 +93,7 @@ macro_rules! fact_reads {
 
             async fn person_facts(
                 &self,
-                key: &crate::crypto::PersonKey,
+                key: &crate::security::crypto::PersonKey,
                 as_of: chrono::NaiveDate,
             ) -> Result<Vec<crate::store::StoredFact>, StoreError> {
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -109,7 +112,7 @@ macro_rules! fact_reads {
 
             async fn facts_of_persons(
                 &self,
-                keys: &[crate::crypto::PersonKey],
+                keys: &[crate::security::crypto::PersonKey],
                 as_of: chrono::NaiveDate,
             ) -> Result<Vec<crate::store::StoredFact>, StoreError> {
                 let mut out = Vec::new();
@@ -125,7 +128,7 @@ macro_rules! fact_reads {
 
             async fn facts_of_persons_of_kinds(
                 &self,
-                keys: &[crate::crypto::PersonKey],
+                keys: &[crate::security::crypto::PersonKey],
                 as_of: chrono::NaiveDate,
                 kinds: &[crate::domain::fact::PayloadKind],
             ) -> Result<Vec<crate::store::StoredFact>, StoreError> {
@@ -185,7 +188,7 @@ macro_rules! fact_reads {
             /// statement over an array of keys).
             async fn comparison_facts_of_persons(
                 &self,
-                keys: &[crate::crypto::PersonKey],
+                keys: &[crate::security::crypto::PersonKey],
                 as_of: chrono::NaiveDate,
             ) -> Result<Vec<crate::store::StoredFact>, StoreError> {
                 comparison_facts(self, keys, as_of).await
@@ -196,7 +199,7 @@ macro_rules! fact_reads {
                 filter: &crate::store::PersonFilter,
                 after: Option<i64>,
                 limit: usize,
-            ) -> Result<Vec<(i64, crate::crypto::PersonKey)>, StoreError> {
+            ) -> Result<Vec<(i64, crate::security::crypto::PersonKey)>, StoreError> {
                 let mut qb: sqlx::QueryBuilder<Db> =
                     sqlx::QueryBuilder::new("SELECT l.person_id, p.person_key FROM (SELECT DISTINCT person_id");
                 crate::store::sql::push_person_filter(&mut qb, filter, value::date(filter.as_of));

@@ -118,7 +118,7 @@ where
 }
 
 /// Person keys as the bound values of a key column (`BLOB` / `BYTEA`).
-pub(crate) fn key_bytes(keys: &[crate::crypto::PersonKey]) -> Vec<Vec<u8>> {
+pub(crate) fn key_bytes(keys: &[crate::security::crypto::PersonKey]) -> Vec<Vec<u8>> {
     keys.iter().map(|k| k.as_bytes().to_vec()).collect()
 }
 
@@ -127,14 +127,14 @@ pub(crate) fn person_key<R>(
     r: &R,
     i: usize,
     table: &'static str,
-) -> Result<crate::crypto::PersonKey, crate::store::StoreError>
+) -> Result<crate::security::crypto::PersonKey, crate::store::StoreError>
 where
     R: sqlx::Row,
     usize: sqlx::ColumnIndex<R>,
     Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let k: Vec<u8> = r.try_get(i)?;
-    crate::crypto::PersonKey::from_slice(&k).ok_or_else(|| crate::store::corrupt(table, "person_key length"))
+    crate::security::crypto::PersonKey::from_slice(&k).ok_or_else(|| crate::store::corrupt(table, "person_key length"))
 }
 
 /// A row of the ingest's look-up of current versions, selected as `agency, fact_id, source_version, content_hash,

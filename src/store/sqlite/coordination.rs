@@ -6,8 +6,8 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::{append_audit, corrupt, insert_persons, value};
-use crate::crypto::PersonKey;
 use crate::domain::workdays::CalendarEntry;
+use crate::security::crypto::PersonKey;
 use crate::store::rows::*;
 use crate::store::{AuditRecord, NewPerson, SqliteStore, StoreError, from_micros};
 

@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqliteConnection;
 
-use crate::crypto::PersonKey;
 use crate::domain::fact::Payload;
+use crate::security::crypto::PersonKey;
 use crate::store::{Current, NewPerson, PreparedFact, StoreError, corrupt};
 
 /// Run `work` on `conn`'s SQLite handle, in this thread, holding sqlx's lock of the handle (its worker thread makes no

@@ -17,7 +17,7 @@ fact_reads!(SqliteStore);
 /// a profile of P10 showed as a fifth of the readers' time (malloc and free).
 async fn comparison_facts(
     store: &SqliteStore,
-    keys: &[crate::crypto::PersonKey],
+    keys: &[crate::security::crypto::PersonKey],
     as_of: chrono::NaiveDate,
 ) -> Result<Vec<crate::store::StoredFact>, StoreError> {
     if keys.is_empty() {

@@ -4,7 +4,7 @@
 use sqlx::Row as _;
 
 use super::corrupt;
-use crate::crypto::PersonKey;
+use crate::security::crypto::PersonKey;
 use crate::store::rows::*;
 use crate::store::{SqliteStore, StoreError};
 

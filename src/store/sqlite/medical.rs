@@ -8,8 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::{ROWS_PER_INSERT, append_audit, corrupt, insert_persons, value};
-use crate::crypto::PersonKey;
 use crate::domain::medical::{FindingCode, PolicyParams, Settlement, VisitType};
+use crate::security::crypto::PersonKey;
 use crate::store::{AuditRecord, NewPerson, SqliteStore, StoreError};
 
 use crate::store::plan::*;

@@ -26,9 +26,9 @@ use chrono::{NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
 
-use crate::crypto::PersonKey;
 use crate::domain::fact::{Payload, PayloadKind};
 use crate::domain::versioning::Decision;
+use crate::security::crypto::PersonKey;
 use crate::store::AuditRecord;
 use crate::store::contract::*;
 use crate::store::group::GroupCommit;

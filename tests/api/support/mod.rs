@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use doudi::certs::Ca;
 use doudi::client::{ClientIdentity, Clients, connect};
 use doudi::config::Config;
-use doudi::crypto::Keys;
 use doudi::domain::id_number::IdNumber;
 use doudi::grpc::pb;
+use doudi::security::certs::Ca;
+use doudi::security::crypto::Keys;
 use doudi::server::Application;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
@@ -64,7 +64,7 @@ pub async fn spawn_app_on(
     tune: impl FnOnce(&mut Config),
     prepare: impl FnOnce(&Ca, &std::path::Path),
 ) -> TestApp {
-    doudi::tls::install_crypto_provider();
+    doudi::server::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::generate("doudi test CA").unwrap();
     prepare(&ca, dir.path());
@@ -117,7 +117,7 @@ pub async fn spawn_app_on(
 
 /// A hub whose CRL (written before it starts) revokes a freshly issued client certificate of `agency`; returns the
 /// hub and that revoked certificate.
-pub async fn spawn_app_with_revoked(agency: &str) -> (TestApp, doudi::certs::Issued) {
+pub async fn spawn_app_with_revoked(agency: &str) -> (TestApp, doudi::security::certs::Issued) {
     use std::time::SystemTime;
     let mut revoked = None;
     let app = spawn_app_prepared(

@@ -56,5 +56,5 @@ pub async fn fresh_database() -> String {
     let db = format!("doudi_t_{pid}_{}", COUNTER.fetch_add(1, Ordering::Relaxed));
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\""))).execute(&mut admin).await.unwrap();
     admin.close().await.unwrap();
-    doudi::bench::pg::with_database(&server, &db)
+    doudi::tools::bench::pg::with_database(&server, &db)
 }
