@@ -1092,7 +1092,7 @@ async fn snapshot(config: Option<&std::path::Path>, command: SnapshotCommand) ->
             };
             let store = open_store(config, database_url).await?;
             let checked = async {
-                let Some(v) = store.verify_snapshot(&q.to_string()).await? else { return Ok(None) };
+                let Some(v) = store.verify_snapshot(q).await? else { return Ok(None) };
                 let sigs = match &ca_pem {
                     Some(ca_pem) => Some(
                         doudi::hub::countersign::signature_report(

@@ -170,7 +170,7 @@ impl Hub {
     /// facts in force on the month's last day.
     pub async fn expected_amount(
         &self,
-        county: &str,
+        county: &DivisionCode,
         month: Month,
         program: FundProgram,
     ) -> Result<Option<Money>, HubError> {
@@ -206,7 +206,7 @@ impl Hub {
         as_of: NaiveDate,
         include_history: bool,
     ) -> Result<FundReportList, HubError> {
-        let stored = self.store.fund_reports(&month.to_string(), program.map(|p| p.as_str())).await?;
+        let stored = self.store.fund_reports(month, program.map(|p| p.as_str())).await?;
         let programs: Vec<FundProgram> = match program {
             Some(p) => vec![p],
             None => FundProgram::ALL.to_vec(),
@@ -214,11 +214,12 @@ impl Hub {
         let tolerance = self.limits.fund_report_tolerance;
         let mut rows = Vec::with_capacity(QINGYANG_COUNTIES.len() * programs.len());
         for (county, _) in QINGYANG_COUNTIES {
+            let county_code = DivisionCode::parse(county).map_err(|e| corrupt(format!("county {county}: {e}")))?;
             for &p in &programs {
                 let versions: Vec<StoredFundReport> =
                     stored.iter().filter(|r| r.county_code == county && r.program == p.as_str()).cloned().collect();
                 let status = report_status(month, versions.first().map(|r| r.submitted_at), as_of);
-                let expected = self.expected_amount(county, month, p).await?;
+                let expected = self.expected_amount(&county_code, month, p).await?;
                 let latest = versions.last().cloned();
                 let finding = match (&latest, expected) {
                     (Some(l), Some(e)) => {
@@ -350,10 +351,10 @@ impl Hub {
         step: WarningStep,
     ) -> Result<WarningView, HubError> {
         self.require(principal, CoordinationRight::PushWarnings, "record warning outcomes")?;
-        let agency = principal.agency().to_string();
+        let agency = principal.agency();
         let w = self
             .store
-            .warning(&agency, warning_id)
+            .warning(agency, warning_id)
             .await?
             .ok_or_else(|| HubError::NotFound(format!("warning_id {warning_id:?}: no such warning")))?;
         let division: DivisionCode = w.division_code.parse().map_err(|_| corrupt("division_code"))?;
@@ -406,7 +407,7 @@ impl Hub {
             }
         }
         let audit = AuditRecord {
-            agency: agency.clone(),
+            agency: agency.to_string(),
             division: division_of(principal),
             via: via_of(principal),
             method: method.to_owned(),
@@ -414,13 +415,13 @@ impl Hub {
             outcome: format!("OK {} {}", step.name(), to),
             person_keys: vec![w.person_key],
         };
-        if !self.store.update_warning(&agency, warning_id, state.as_str(), &u, &audit).await? {
+        if !self.store.update_warning(agency, warning_id, state.as_str(), &u, &audit).await? {
             return Err(HubError::FailedPrecondition(format!(
                 "{} not allowed: the warning changed state meanwhile; read it again",
                 step.name()
             )));
         }
-        let updated = self.store.warning(&agency, warning_id).await?.ok_or_else(|| corrupt("vanished"))?;
+        let updated = self.store.warning(agency, warning_id).await?.ok_or_else(|| corrupt("vanished"))?;
         let cal = self.work_calendar().await?;
         let as_of = crate::domain::calendar::today_shanghai();
         Ok(self.views(vec![updated], &cal, as_of).await?.remove(0))

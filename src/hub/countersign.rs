@@ -97,7 +97,7 @@ impl Hub {
             ));
         };
         let q = input.quarter.to_string();
-        let header = self.store.snapshot(&q).await?.ok_or_else(|| {
+        let header = self.store.snapshot(input.quarter).await?.ok_or_else(|| {
             HubError::FailedPrecondition(format!(
                 "quarter {q} is not frozen: only a frozen snapshot is countersigned (CreateSnapshot freezes a \
                  finished quarter)"
@@ -193,7 +193,7 @@ impl Hub {
         }
         let q = quarter.to_string();
         let header =
-            self.store.snapshot(&q).await?.ok_or_else(|| {
+            self.store.snapshot(quarter).await?.ok_or_else(|| {
                 HubError::NotFound(format!("quarter {q} has no snapshot (CreateSnapshot freezes it)"))
             })?;
         let sigs = self.signatures_of(&header).await?;
@@ -221,7 +221,11 @@ pub async fn signature_report(
     ca_pem: &[u8],
     trust_domain: Option<&str>,
 ) -> Result<Vec<AgencySignature>, StoreError> {
-    let stored = store.snapshot_signatures(&header.quarter).await?;
+    let quarter: crate::domain::calendar::Quarter = header
+        .quarter
+        .parse()
+        .map_err(|_| crate::store::corrupt("snapshots", format!("quarter {:?}", header.quarter)))?;
+    let stored = store.snapshot_signatures(quarter).await?;
     let mut agencies: Vec<String> = partners.iter().map(AgencyCode::to_string).collect();
     agencies.extend(stored.iter().map(|s| s.signature.agency.clone()));
     agencies.sort();

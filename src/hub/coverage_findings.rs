@@ -247,7 +247,7 @@ impl Hub {
         input: CoverageListInput,
     ) -> Result<CoverageFindingPage, HubError> {
         let purpose = check_purpose(&input.purpose)?;
-        if self.store.snapshot(&input.quarter.to_string()).await?.is_none() {
+        if self.store.snapshot(input.quarter).await?.is_none() {
             return Err(HubError::NotFound(format!(
                 "quarter {} has no snapshot (CreateSnapshot freezes it)",
                 input.quarter

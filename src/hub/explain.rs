@@ -66,7 +66,7 @@ impl Hub {
         let finding = self.readable_coverage_finding(principal, id).await?;
         let person = crate::security::crypto::PersonKey::from_slice(&id.person_key)
             .ok_or(crate::security::crypto::KeyError::Decrypt)?;
-        let rows = self.store.coverage_inputs(&id.quarter.to_string(), &id.person_key).await?;
+        let rows = self.store.coverage_inputs(id.quarter, &id.person_key).await?;
         let corrupt = |d: String| HubError::Store(crate::store::StoreError::Corrupt { table: "facts", detail: d });
         let mut facts = Vec::with_capacity(rows.len());
         let mut inputs = Vec::with_capacity(rows.len() + 1);

@@ -222,7 +222,7 @@ impl Hub {
                 "quarter {quarter} is not over (today is {today}); a snapshot freezes a finished quarter"
             )));
         }
-        if let Some(h) = self.store.snapshot(&quarter.to_string()).await? {
+        if let Some(h) = self.store.snapshot(quarter).await? {
             return Err(already(&h));
         }
         let as_of = quarter.last_day();
@@ -287,7 +287,7 @@ impl Hub {
     /// `GetSnapshot`. Errors: NOT_FOUND.
     pub async fn get_snapshot(&self, principal: &Principal, quarter: Quarter) -> Result<SnapshotHeader, HubError> {
         self.require_aggregates(principal)?;
-        self.store.snapshot(&quarter.to_string()).await?.ok_or_else(|| not_frozen(quarter))
+        self.store.snapshot(quarter).await?.ok_or_else(|| not_frozen(quarter))
     }
 
     /// `ListSnapshots`, oldest first.
@@ -305,7 +305,7 @@ impl Hub {
     ) -> Result<(Verification, Vec<super::countersign::AgencySignature>), HubError> {
         self.require_aggregates(principal)?;
         self.require_city_office(principal, CityWideAction::VerifySnapshot)?;
-        let v = self.store.verify_snapshot(&quarter.to_string()).await?.ok_or_else(|| not_frozen(quarter))?;
+        let v = self.store.verify_snapshot(quarter).await?.ok_or_else(|| not_frozen(quarter))?;
         let signatures = self.signatures_of(&v.header).await?;
         Ok((v, signatures))
     }
@@ -384,26 +384,32 @@ fn not_frozen(q: Quarter) -> HubError {
 /// The quarterly summary, computed only from the snapshot of `quarter` and the one before it in the chain (and the
 /// countersignatures kept for it).
 pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<QuarterlySummary, HubError> {
-    let q = quarter.to_string();
-    let h = store.snapshot(&q).await?.ok_or_else(|| not_frozen(quarter))?;
-    let aggregates: Aggregates = parse(store.snapshot_section(&q, "aggregates").await?, "aggregates")?;
-    let previous: Option<Aggregates> = match &h.previous_quarter {
+    let h = store.snapshot(quarter).await?.ok_or_else(|| not_frozen(quarter))?;
+    // The chain's previous quarter, as stored.
+    let previous_quarter: Option<Quarter> = h
+        .previous_quarter
+        .as_deref()
+        .map(|p| p.parse().map_err(|_| corrupt(format!("previous quarter {p:?}"))))
+        .transpose()?;
+    let aggregates: Aggregates = parse(store.snapshot_section(quarter, "aggregates").await?, "aggregates")?;
+    let previous: Option<Aggregates> = match previous_quarter {
         Some(p) => Some(parse(store.snapshot_section(p, "aggregates").await?, "aggregates")?),
         None => None,
     };
-    let medical: MedicalSection = parse(store.snapshot_section(&q, "medical").await?, "medical")?;
-    let fund_reports: FundReportSection = parse(store.snapshot_section(&q, "fund_reports").await?, "fund_reports")?;
-    let warnings: WarningSection = parse(store.snapshot_section(&q, "warnings").await?, "warnings")?;
+    let medical: MedicalSection = parse(store.snapshot_section(quarter, "medical").await?, "medical")?;
+    let fund_reports: FundReportSection =
+        parse(store.snapshot_section(quarter, "fund_reports").await?, "fund_reports")?;
+    let warnings: WarningSection = parse(store.snapshot_section(quarter, "warnings").await?, "warnings")?;
     let late_corrections: Vec<LateCorrection> =
-        parse(store.snapshot_section(&q, "late_corrections").await?, "late_corrections")?;
-    let standards: Vec<StandardChange> = parse(store.snapshot_section(&q, "standards").await?, "standards")?;
+        parse(store.snapshot_section(quarter, "late_corrections").await?, "late_corrections")?;
+    let standards: Vec<StandardChange> = parse(store.snapshot_section(quarter, "standards").await?, "standards")?;
     // Section 12 is optional: only snapshots of quarters with a campaign month hold it (format v2).
-    let campaigns: Option<CampaignSection> = match store.snapshot_section(&q, "campaigns").await? {
+    let campaigns: Option<CampaignSection> = match store.snapshot_section(quarter, "campaigns").await? {
         Some(body) => Some(parse(Some(body), "campaigns")?),
         None => None,
     };
     let coverage: Vec<CoverageRow> = store
-        .snapshot_coverage_counts(&q)
+        .snapshot_coverage_counts(quarter)
         .await?
         .into_iter()
         .map(|(code, agency_to_act, county_code, count)| CoverageRow { code, agency_to_act, county_code, count })
@@ -481,7 +487,7 @@ pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<Quarte
         fund_reports_missing: status_count("MISSING"),
     };
     let countersignatures = store
-        .snapshot_signatures(&q)
+        .snapshot_signatures(quarter)
         .await?
         .into_iter()
         .map(|s| Countersigned {
@@ -490,9 +496,9 @@ pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<Quarte
             version: s.version,
         })
         .collect();
-    let (findings_by_agency, medical_findings_by_agency) = match &h.previous_quarter {
+    let (findings_by_agency, medical_findings_by_agency) = match previous_quarter {
         Some(p) => (
-            findings_by_agency(store, p, &q, h.knowledge_cutoff).await?,
+            findings_by_agency(store, p, quarter, h.knowledge_cutoff).await?,
             medical_findings_by_agency(store, p, h.knowledge_cutoff).await?,
         ),
         None => (Vec::new(), Vec::new()),
@@ -501,7 +507,7 @@ pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<Quarte
         campaigns,
         findings_by_agency,
         medical_findings_by_agency,
-        quarter: q,
+        quarter: quarter.to_string(),
         as_of: h.as_of,
         knowledge_cutoff: h.knowledge_cutoff,
         previous_quarter: h.previous_quarter.clone(),
@@ -527,8 +533,8 @@ pub async fn quarterly_summary(store: &Store, quarter: Quarter) -> Result<Quarte
 /// `answered_at`, so the section is the same whenever it is computed; docs/findings.md) and this snapshot's rows.
 async fn findings_by_agency(
     store: &Store,
-    previous: &str,
-    quarter: &str,
+    previous: Quarter,
+    quarter: Quarter,
     cutoff: chrono::DateTime<Utc>,
 ) -> Result<Vec<crate::domain::summary::AgencyFindings>, HubError> {
     let p = store.snapshot(previous).await?.ok_or_else(|| corrupt(format!("previous snapshot {previous} missing")))?;
@@ -541,21 +547,21 @@ async fn findings_by_agency(
         .into_iter()
         .map(|a| ((a.finding.code.to_owned(), a.finding.person_key), (a.state, a.answered_at)))
         .collect();
-    Ok(crate::domain::summary::agency_findings(previous, p.knowledge_cutoff, &raised, &again, &answers))
+    Ok(crate::domain::summary::agency_findings(&previous.to_string(), p.knowledge_cutoff, &raised, &again, &answers))
 }
 
 /// Section 11, medical: the medical findings of the settlements settled in the `previous` quarter and known at its
 /// cutoff, by agency to act, with their answers and their state (open or resolved by a recheck) at `cutoff`.
 async fn medical_findings_by_agency(
     store: &Store,
-    previous: &str,
+    previous: Quarter,
     cutoff: chrono::DateTime<Utc>,
 ) -> Result<Vec<crate::domain::summary::AgencyFindings>, HubError> {
     let p = store.snapshot(previous).await?.ok_or_else(|| corrupt(format!("previous snapshot {previous} missing")))?;
-    let q: Quarter = previous.parse().map_err(|_| corrupt(format!("previous quarter {previous}")))?;
+    let q = previous;
     let rows = store.medical_findings_as_of(q.first_day(), q.last_day(), p.knowledge_cutoff, cutoff).await?;
     Ok(crate::domain::summary::medical_agency_findings(
-        previous,
+        &previous.to_string(),
         rows.iter().map(|(f, a)| {
             let open = f.resolved_at.is_none_or(|r| r > cutoff);
             (f.agency_to_act.as_str(), f.detected_at, open, a.as_ref().map(|a| (a.state, a.answered_at)))

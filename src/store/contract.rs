@@ -17,6 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::domain::agency::AgencyCode;
+use crate::domain::calendar::{Month, Quarter};
+use crate::domain::division::DivisionCode;
 use crate::domain::medical::{FindingCode, PolicyParams};
 use crate::domain::versioning::Decision;
 use crate::domain::workdays::CalendarEntry;
@@ -290,7 +293,7 @@ pub trait CoordinationStore: Send + Sync {
     async fn submit_fund_report(&self, r: &NewFundReport) -> Result<StoredFundReport, StoreError>;
 
     /// Every version of the month's reports (of one program, or all), by county, program, version.
-    async fn fund_reports(&self, month: &str, program: Option<&str>) -> Result<Vec<StoredFundReport>, StoreError>;
+    async fn fund_reports(&self, month: Month, program: Option<&str>) -> Result<Vec<StoredFundReport>, StoreError>;
 
     /// Sum, in fen, of the monthly benefits of the county's current assistance facts of `program`
     /// (and `residence`, if given) that are ACTIVE and in force on `on` (facts without a benefit add 0).
@@ -298,7 +301,7 @@ pub trait CoordinationStore: Send + Sync {
     /// ([`super::split_sum`]).
     async fn roster_benefit_fen(
         &self,
-        county: &str,
+        county: &DivisionCode,
         program: &str,
         residence: Option<&str>,
         on: NaiveDate,
@@ -314,13 +317,13 @@ pub trait CoordinationStore: Send + Sync {
     ) -> Result<Vec<WarningInsert>, StoreError>;
 
     /// One warning.
-    async fn warning(&self, agency: &str, warning_id: &str) -> Result<Option<StoredWarning>, StoreError>;
+    async fn warning(&self, agency: &AgencyCode, warning_id: &str) -> Result<Option<StoredWarning>, StoreError>;
 
     /// Apply a workflow step if the warning is still in `from_state`, with the audit event, in one transaction.
     /// Returns `false` (and writes nothing) when the state changed meanwhile.
     async fn update_warning(
         &self,
-        agency: &str,
+        agency: &AgencyCode,
         warning_id: &str,
         from_state: &str,
         u: &WarningUpdate,
@@ -437,16 +440,19 @@ pub trait SnapshotStore: Send + Sync {
     async fn create_snapshot(&self, input: SnapshotInput<'_>) -> Result<CreateOutcome, StoreError>;
 
     /// One snapshot's header.
-    async fn snapshot(&self, quarter: &str) -> Result<Option<SnapshotHeader>, StoreError>;
+    async fn snapshot(&self, quarter: Quarter) -> Result<Option<SnapshotHeader>, StoreError>;
 
     /// Every snapshot's header, oldest first.
     async fn snapshots(&self) -> Result<Vec<SnapshotHeader>, StoreError>;
 
     /// A JSON section's stored body.
-    async fn snapshot_section(&self, quarter: &str, section: &str) -> Result<Option<String>, StoreError>;
+    async fn snapshot_section(&self, quarter: Quarter, section: &str) -> Result<Option<String>, StoreError>;
 
     /// Coverage findings counted by (code, agency to act, county).
-    async fn snapshot_coverage_counts(&self, quarter: &str) -> Result<Vec<(String, String, String, u64)>, StoreError>;
+    async fn snapshot_coverage_counts(
+        &self,
+        quarter: Quarter,
+    ) -> Result<Vec<(String, String, String, u64)>, StoreError>;
 
     /// Persons, households (distinct `household_id`) and monthly benefits (fen) of ACTIVE enrolments in force on
     /// `on`, by (county, program), from the current facts.
@@ -459,7 +465,7 @@ pub trait SnapshotStore: Send + Sync {
     async fn findings_by_code_between(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// Recompute a snapshot from its stored rows and name what differs (`None`: no such snapshot).
-    async fn verify_snapshot(&self, quarter: &str) -> Result<Option<Verification>, StoreError>;
+    async fn verify_snapshot(&self, quarter: Quarter) -> Result<Option<Verification>, StoreError>;
 }
 
 /// Countersigned quarters (migration 0018, docs/countersign.md): each partner agency's signature of a frozen
@@ -479,7 +485,7 @@ pub trait CountersignStore: Send + Sync {
 
     /// The newest version of every agency's signature of `quarter`, by agency (byte order); empty when none (or no
     /// such quarter). One read statement, no transaction. `Corrupt` when a stored hash is not 32 bytes.
-    async fn snapshot_signatures(&self, quarter: &str) -> Result<Vec<StoredSnapshotSignature>, StoreError>;
+    async fn snapshot_signatures(&self, quarter: Quarter) -> Result<Vec<StoredSnapshotSignature>, StoreError>;
 }
 
 /// Answers to medical findings (migration 0019, docs/findings.md): the agency a finding names records IN_PROGRESS,
@@ -598,7 +604,7 @@ pub trait CoverageAnswerStore: Send + Sync {
     /// Every coverage row of `quarter`'s snapshot (any order; empty when not frozen).
     async fn snapshot_coverage_rows(
         &self,
-        quarter: &str,
+        quarter: Quarter,
     ) -> Result<Vec<crate::domain::snapshot::CoverageRow>, StoreError>;
 
     /// For every finding of `quarter` answered at or before `at`: its latest answer as it stood at `at` (the newest
@@ -606,10 +612,13 @@ pub trait CoverageAnswerStore: Send + Sync {
     /// The status rows of `person` in `quarter`'s snapshot, each with the fact version it pins (payload, validity,
     /// `recorded_at`; joined on agency, fact id and source version), by agency and fact id: what a coverage finding's
     /// explanation is recomputed from. Empty when none. One read statement.
-    async fn coverage_inputs(&self, quarter: &str, person: &[u8; 32]) -> Result<Vec<CoverageInput>, StoreError>;
+    async fn coverage_inputs(&self, quarter: Quarter, person: &[u8; 32]) -> Result<Vec<CoverageInput>, StoreError>;
 
-    async fn coverage_answers_as_of(&self, quarter: &str, at: DateTime<Utc>)
-    -> Result<Vec<CoverageAnswer>, StoreError>;
+    async fn coverage_answers_as_of(
+        &self,
+        quarter: Quarter,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<CoverageAnswer>, StoreError>;
 }
 
 /// Retention (migration 0015, docs/retention.md): the periods per kind of record, legal holds, and the resumable purge.
@@ -729,7 +738,7 @@ pub trait SubsidyStore: Send + Sync {
     async fn push_price_indices(
         &self,
         rows: &[crate::domain::subsidy::PriceIndex],
-        agency: &str,
+        agency: &AgencyCode,
         audit: &AuditRecord,
         now: DateTime<Utc>,
     ) -> Result<Vec<crate::domain::versioning::Decision>, StoreError>;

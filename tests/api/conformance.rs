@@ -763,7 +763,7 @@ async fn a_snapshot_freezes_once_and_verifies_by_recomputing() {
     assert_eq!(h.section_hashes["statuses"], statuses_hash(&[&facts[0], &facts[1], &facts[2]]));
     // Aggregates: (621021, DIBAO, class 2): 2 persons, 1 household, 2 × 44200 fen; (621022, DIBAO, class 0): 1, 1,
     // 70000 fen. No previous snapshot: no flows.
-    let body = db.store.snapshot_section("2023Q2", "aggregates").await.unwrap().unwrap();
+    let body = db.store.snapshot_section("2023Q2".parse().unwrap(), "aggregates").await.unwrap().unwrap();
     let aggregates: Aggregates = serde_json::from_str(&body).unwrap();
     let row = |county: &str, class, persons, fen| AggregateRow {
         county_code: county.into(),
@@ -796,16 +796,16 @@ async fn a_snapshot_freezes_once_and_verifies_by_recomputing() {
         other => panic!("expected LaterExists, got {other:?}"),
     }
     assert_eq!(db.store.snapshots().await.unwrap(), std::slice::from_ref(&h));
-    assert_eq!(db.store.snapshot("2023Q2").await.unwrap(), Some(h.clone()));
-    assert_eq!(db.store.snapshot("2023Q1").await.unwrap(), None);
+    assert_eq!(db.store.snapshot("2023Q2".parse().unwrap()).await.unwrap(), Some(h.clone()));
+    assert_eq!(db.store.snapshot("2023Q1".parse().unwrap()).await.unwrap(), None);
 
     // Verification recomputes the stored rows: untouched, no difference and the same content hash.
-    let v = db.store.verify_snapshot("2023Q2").await.unwrap().unwrap();
+    let v = db.store.verify_snapshot("2023Q2".parse().unwrap()).await.unwrap().unwrap();
     assert_eq!((v.recomputed_content_hash, v.differences.len()), (h.content_hash, 0), "{:?}", v.differences);
-    assert!(db.store.verify_snapshot("2023Q1").await.unwrap().is_none());
+    assert!(db.store.verify_snapshot("2023Q1".parse().unwrap()).await.unwrap().is_none());
     // One frozen status row altered: the statuses no longer hash to the stored value, and the content hash differs.
     assert_eq!(tamper(&db.store, "UPDATE snapshot_statuses SET county_code = '621002' WHERE fact_id = 'U'").await, 1);
-    let v = db.store.verify_snapshot("2023Q2").await.unwrap().unwrap();
+    let v = db.store.verify_snapshot("2023Q2".parse().unwrap()).await.unwrap().unwrap();
     assert_ne!(v.recomputed_content_hash, h.content_hash);
     assert!(v.differences.iter().any(|d| d.contains("statuses")), "{:?}", v.differences);
 }
@@ -858,8 +858,8 @@ async fn the_same_input_freezes_to_the_same_sections_on_sqlite_and_this_backend(
     assert_eq!(without_agencies(&a), without_agencies(&b));
     for section in ["aggregates", "medical", "late_corrections"] {
         assert_eq!(
-            this.store.snapshot_section("2023Q2", section).await.unwrap(),
-            twin.store.snapshot_section("2023Q2", section).await.unwrap(),
+            this.store.snapshot_section("2023Q2".parse().unwrap(), section).await.unwrap(),
+            twin.store.snapshot_section("2023Q2".parse().unwrap(), section).await.unwrap(),
             "{section}"
         );
     }
@@ -954,7 +954,7 @@ async fn warnings_and_fund_reports_keep_their_identity_rules() {
         [WarningInsert::Duplicate, WarningInsert::Conflict, WarningInsert::Accepted]
     );
     assert_eq!(db.store.coordination_counts().await.unwrap(), (0, 2));
-    let stored = db.store.warning("education", "W-1").await.unwrap().unwrap();
+    let stored = db.store.warning(&"education".parse().unwrap(), "W-1").await.unwrap().unwrap();
     assert_eq!((stored.state.as_str(), stored.received_at, stored.county_code.as_str()), ("RECEIVED", at, "621021"));
     assert!(db.store.list_warnings("621022").await.unwrap().is_empty());
     assert_eq!(db.store.list_warnings("621021").await.unwrap().len(), 2);
@@ -962,9 +962,9 @@ async fn warnings_and_fund_reports_keep_their_identity_rules() {
     // A step applies only from the state it was planned from: RECEIVED → VISITED once; the same step again is refused.
     let visit = WarningUpdate { state: "VISITED".into(), visited_on: Some("2023-05-02".into()), ..Default::default() };
     let audit = record("civil_affairs", "VisitWarning", vec![]);
-    assert!(db.store.update_warning("education", "W-1", "RECEIVED", &visit, &audit).await.unwrap());
-    assert!(!db.store.update_warning("education", "W-1", "RECEIVED", &visit, &audit).await.unwrap());
-    let after = db.store.warning("education", "W-1").await.unwrap().unwrap();
+    assert!(db.store.update_warning(&"education".parse().unwrap(), "W-1", "RECEIVED", &visit, &audit).await.unwrap());
+    assert!(!db.store.update_warning(&"education".parse().unwrap(), "W-1", "RECEIVED", &visit, &audit).await.unwrap());
+    let after = db.store.warning(&"education".parse().unwrap(), "W-1").await.unwrap().unwrap();
     assert_eq!((after.state.as_str(), after.visited_on.as_deref()), ("VISITED", Some("2023-05-02")));
 
     // Fund reports: each submission of (county, month, program) is the next version: 1, then 2; both kept.
@@ -980,13 +980,16 @@ async fn warnings_and_fund_reports_keep_their_identity_rules() {
     };
     assert_eq!(db.store.submit_fund_report(&report("884.00")).await.unwrap().version, 1);
     assert_eq!(db.store.submit_fund_report(&report("900.00")).await.unwrap().version, 2);
-    let all = db.store.fund_reports("2023-05", Some("RURAL_DIBAO")).await.unwrap();
+    let all = db.store.fund_reports("2023-05".parse().unwrap(), Some("RURAL_DIBAO")).await.unwrap();
     let got: Vec<_> = all.iter().map(|r| (r.version, Money::parse_stored(&r.amount).unwrap())).collect();
     assert_eq!(got, [(1, Money::parse("884.00").unwrap()), (2, Money::parse("900.00").unwrap())]);
     assert_eq!(db.store.coordination_counts().await.unwrap(), (2, 2));
     // Roster: two ACTIVE rural dibao facts at 442.00 in 621021 on 2023-05-31 → 88400 fen.
     db.push(&quarter_facts(&db)[..2]).await;
-    assert_eq!(db.store.roster_benefit_fen("621021", "DIBAO", Some("RURAL"), d(2023, 5, 31)).await.unwrap(), 88_400);
+    assert_eq!(
+        db.store.roster_benefit_fen(&"621021".parse().unwrap(), "DIBAO", Some("RURAL"), d(2023, 5, 31)).await.unwrap(),
+        88_400
+    );
 }
 
 // ---- Migrations ----
@@ -1537,7 +1540,7 @@ async fn retention_purges_in_chunks_keeps_tombstones_and_spares_holds() {
     let facts = s.person_facts(&db.key(&p), d(2023, 6, 30)).await.unwrap();
     assert_eq!(versions(&facts), pairs(&[("A", 2)]), "the current version reads as before");
     // 2023Q1 names A version 1 by its content hash, which the tombstone keeps.
-    let v = s.verify_snapshot("2023Q1").await.unwrap().unwrap();
+    let v = s.verify_snapshot("2023Q1".parse().unwrap()).await.unwrap().unwrap();
     assert!(v.differences.is_empty(), "{:?}", v.differences);
     assert_eq!(
         scalar(
@@ -1660,7 +1663,7 @@ async fn countersignatures_are_kept_as_versions_only_over_the_snapshots_hash() {
     other[0] ^= 1;
     assert_eq!(s.add_snapshot_signature(&sig("2023Q2", "education", other, 1, 1), &audit).await.unwrap(), None);
     assert_eq!(s.audit_count().await.unwrap(), events);
-    assert!(s.snapshot_signatures("2023Q2").await.unwrap().is_empty());
+    assert!(s.snapshot_signatures("2023Q2".parse().unwrap()).await.unwrap().is_empty());
 
     // Versions per (quarter, agency): education 1 then 2, civil_affairs 1; one audit event each.
     let at = 1_701_400_000_123_456;
@@ -1674,7 +1677,7 @@ async fn countersignatures_are_kept_as_versions_only_over_the_snapshots_hash() {
     assert!(s.verify_audit_chain().await.unwrap().first_broken.is_none());
 
     // The newest version of each agency, in agency order, byte for byte (microseconds included).
-    let got = s.snapshot_signatures("2023Q2").await.unwrap();
+    let got = s.snapshot_signatures("2023Q2".parse().unwrap()).await.unwrap();
     let want = |n: &NewSnapshotSignature, version| StoredSnapshotSignature {
         signature: n.signature.clone(),
         version,
@@ -1682,7 +1685,7 @@ async fn countersignatures_are_kept_as_versions_only_over_the_snapshots_hash() {
         recorded_by: n.recorded_by.clone(),
     };
     assert_eq!(got, vec![want(&c1, 1), want(&e2, 2)]);
-    assert!(s.snapshot_signatures("2023Q3").await.unwrap().is_empty());
+    assert!(s.snapshot_signatures("2023Q3".parse().unwrap()).await.unwrap().is_empty());
 }
 
 // ---- CoverageAnswerStore ----
@@ -1765,15 +1768,20 @@ async fn coverage_answers_are_versions_of_a_snapshot_row_and_read_as_of_an_insta
     assert_eq!(s.count_coverage_findings(&other_agency).await.unwrap(), 0);
 
     // As of t1, U's answer was v1 (IN_PROGRESS); as of t2, v2.
-    let mut at_t1: Vec<(i64, AnswerState)> =
-        s.coverage_answers_as_of("2023Q2", t1).await.unwrap().into_iter().map(|a| (a.version, a.state)).collect();
+    let mut at_t1: Vec<(i64, AnswerState)> = s
+        .coverage_answers_as_of("2023Q2".parse().unwrap(), t1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.version, a.state))
+        .collect();
     at_t1.sort();
     assert_eq!(at_t1, [(1, AnswerState::InProgress), (1, AnswerState::Disputed)]);
-    let at_t2 = s.coverage_answers_as_of("2023Q2", t2).await.unwrap();
+    let at_t2 = s.coverage_answers_as_of("2023Q2".parse().unwrap(), t2).await.unwrap();
     assert!(at_t2.iter().any(|a| a.finding == id(2) && a.version == 2));
-    assert_eq!(s.snapshot_coverage_rows("2023Q2").await.unwrap().len(), 3);
+    assert_eq!(s.snapshot_coverage_rows("2023Q2".parse().unwrap()).await.unwrap().len(), 3);
     // U's inputs: its one status row (civil_affairs/U/1) with the version's content hash and payload.
-    let inputs = s.coverage_inputs("2023Q2", &key(2)).await.unwrap();
+    let inputs = s.coverage_inputs("2023Q2".parse().unwrap(), &key(2)).await.unwrap();
     assert_eq!(inputs.len(), 1);
     assert_eq!(
         (inputs[0].agency.as_str(), inputs[0].fact_id.as_str(), inputs[0].source_version),
@@ -1813,7 +1821,7 @@ async fn price_indices_are_kept_as_versions_and_rule_versions_never_overwritten(
     let d1 = s
         .push_price_indices(
             &[aug.clone(), sep.clone(), aug.clone()],
-            "development_reform",
+            &"development_reform".parse().unwrap(),
             &record("development_reform", "PushPriceIndices", vec![]),
             now,
         )
@@ -1823,7 +1831,7 @@ async fn price_indices_are_kept_as_versions_and_rule_versions_never_overwritten(
     let d2 = s
         .push_price_indices(
             &[aug2.clone(), sep.clone()],
-            "development_reform",
+            &"development_reform".parse().unwrap(),
             &record("development_reform", "PushPriceIndices", vec![]),
             now,
         )

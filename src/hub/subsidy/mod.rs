@@ -165,7 +165,7 @@ impl Hub {
         self.may_push_price_indices(principal)?;
         let audit =
             audit_of(principal, "PushPriceIndices", String::new(), format!("OK indices={}", rows.len()), vec![]);
-        Ok(self.store.push_price_indices(rows, principal.agency().as_str(), &audit, self.clock.now()).await?)
+        Ok(self.store.push_price_indices(rows, principal.agency(), &audit, self.clock.now()).await?)
     }
 
     /// The decision of `subsidy_month` (no rights checked: callers do).
@@ -444,7 +444,7 @@ impl Hub {
                 })
                 .await?;
             }
-            let reports = self.store.fund_reports(&m.to_string(), Some(d.fund_program.as_str())).await?;
+            let reports = self.store.fund_reports(*m, Some(d.fund_program.as_str())).await?;
             for (county, a) in acc.iter_mut() {
                 let latest = reports.iter().filter(|r| &r.county_code == county).max_by_key(|r| r.version);
                 let owed = owed_month.get(county).copied().unwrap_or_default();

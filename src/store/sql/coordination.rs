@@ -53,9 +53,11 @@ macro_rules! coordination_store {
 
             async fn fund_reports(
                 &self,
-                month: &str,
+                month: crate::domain::calendar::Month,
                 program: Option<&str>,
             ) -> Result<Vec<StoredFundReport>, StoreError> {
+                let month = month.to_string();
+                let month = month.as_str();
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {REPORT_COLUMNS} FROM fund_reports WHERE month = $1 \
                      AND (CAST($2 AS TEXT) IS NULL OR program = $3) ORDER BY county_code, program, version"
@@ -70,11 +72,12 @@ macro_rules! coordination_store {
 
             async fn roster_benefit_fen(
                 &self,
-                county: &str,
+                county: &crate::domain::division::DivisionCode,
                 program: &str,
                 residence: Option<&str>,
                 on: NaiveDate,
             ) -> Result<i128, StoreError> {
+                let county = county.as_str();
                 roster_sum(&self.pool, county, program, residence, on).await
             }
 
@@ -123,7 +126,12 @@ macro_rules! coordination_store {
                 Ok(out)
             }
 
-            async fn warning(&self, agency: &str, warning_id: &str) -> Result<Option<StoredWarning>, StoreError> {
+            async fn warning(
+                &self,
+                agency: &crate::domain::agency::AgencyCode,
+                warning_id: &str,
+            ) -> Result<Option<StoredWarning>, StoreError> {
+                let agency = agency.as_str();
                 let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {WARNING_COLUMNS} FROM warnings WHERE agency = $1 AND warning_id = $2"
                 )))
@@ -136,12 +144,13 @@ macro_rules! coordination_store {
 
             async fn update_warning(
                 &self,
-                agency: &str,
+                agency: &crate::domain::agency::AgencyCode,
                 warning_id: &str,
                 from_state: &str,
                 u: &WarningUpdate,
                 audit: &AuditRecord,
             ) -> Result<bool, StoreError> {
+                let agency = agency.as_str();
                 const T: &str = "warnings";
                 let visited_on = u.visited_on.as_deref().map(|d| value::text_date(d, T)).transpose()?;
                 let decided_on = u.decided_on.as_deref().map(|d| value::text_date(d, T)).transpose()?;

@@ -54,8 +54,10 @@ macro_rules! countersign_store {
 
             async fn snapshot_signatures(
                 &self,
-                quarter: &str,
+                quarter: crate::domain::calendar::Quarter,
             ) -> Result<Vec<crate::store::StoredSnapshotSignature>, StoreError> {
+                let quarter = quarter.to_string();
+                let quarter = quarter.as_str();
                 use sqlx::Row as _;
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT s.agency, s.version, s.content_hash, s.signed_at, s.signature, s.signer_cert, \

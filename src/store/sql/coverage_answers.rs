@@ -293,8 +293,10 @@ macro_rules! coverage_answers_store {
 
             async fn snapshot_coverage_rows(
                 &self,
-                quarter: &str,
+                quarter: crate::domain::calendar::Quarter,
             ) -> Result<Vec<crate::domain::snapshot::CoverageRow>, StoreError> {
+                let quarter = quarter.to_string();
+                let quarter = quarter.as_str();
                 use sqlx::Row as _;
                 let rows = sqlx::query(
                     "SELECT code, person_key, agency_to_act, county_code FROM snapshot_coverage WHERE quarter = $1",
@@ -316,9 +318,11 @@ macro_rules! coverage_answers_store {
 
             async fn coverage_inputs(
                 &self,
-                quarter: &str,
+                quarter: crate::domain::calendar::Quarter,
                 person: &[u8; 32],
             ) -> Result<Vec<crate::store::CoverageInput>, StoreError> {
+                let quarter = quarter.to_string();
+                let quarter = quarter.as_str();
                 use sqlx::Row as _;
                 let b = value::BYTE_ORDER;
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -353,9 +357,11 @@ macro_rules! coverage_answers_store {
 
             async fn coverage_answers_as_of(
                 &self,
-                quarter: &str,
+                quarter: crate::domain::calendar::Quarter,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<Vec<crate::store::CoverageAnswer>, StoreError> {
+                let quarter = quarter.to_string();
+                let quarter = quarter.as_str();
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {COVERAGE_ANSWER_COLUMNS_A} FROM coverage_answers a WHERE a.quarter = $1 \
                      AND a.answered_at <= $2 AND a.version = (SELECT MAX(m.version) FROM coverage_answers m \

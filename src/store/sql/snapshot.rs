@@ -336,7 +336,9 @@ macro_rules! snapshot_store {
                 Ok(CreateOutcome::Created(created))
             }
 
-            async fn snapshot(&self, quarter: &str) -> Result<Option<SnapshotHeader>, StoreError> {
+            async fn snapshot(&self, quarter: crate::domain::calendar::Quarter) -> Result<Option<SnapshotHeader>, StoreError> {
+                let quarter = quarter.to_string();
+                let quarter = quarter.as_str();
                 let mut conn = self.pool.acquire().await?;
                 header(&mut conn, quarter).await
             }
@@ -351,7 +353,9 @@ macro_rules! snapshot_store {
                 rows.iter().map(header_row).collect()
             }
 
-            async fn snapshot_section(&self, quarter: &str, section: &str) -> Result<Option<String>, StoreError> {
+            async fn snapshot_section(&self, quarter: crate::domain::calendar::Quarter, section: &str) -> Result<Option<String>, StoreError> {
+                let quarter = quarter.to_string();
+                let quarter = quarter.as_str();
                 Ok(sqlx::query_scalar("SELECT body FROM snapshot_sections WHERE quarter = $1 AND section = $2")
                     .bind(quarter)
                     .bind(section)
@@ -361,8 +365,10 @@ macro_rules! snapshot_store {
 
             async fn snapshot_coverage_counts(
                 &self,
-                quarter: &str,
+                quarter: crate::domain::calendar::Quarter,
             ) -> Result<Vec<(String, String, String, u64)>, StoreError> {
+                let quarter = quarter.to_string();
+                let quarter = quarter.as_str();
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT code, agency_to_act, county_code, COUNT(*) FROM snapshot_coverage WHERE quarter = $1 \
                      GROUP BY code, agency_to_act, county_code ORDER BY code{b}, county_code{b}, agency_to_act{b}",
@@ -425,7 +431,9 @@ macro_rules! snapshot_store {
                 Ok(all_codes(by))
             }
 
-            async fn verify_snapshot(&self, quarter: &str) -> Result<Option<Verification>, StoreError> {
+            async fn verify_snapshot(&self, quarter: crate::domain::calendar::Quarter) -> Result<Option<Verification>, StoreError> {
+                let quarter = quarter.to_string();
+                let quarter = quarter.as_str();
                 let mut conn = self.pool.acquire().await?;
                 let Some(h) = header(&mut conn, quarter).await? else { return Ok(None) };
                 let hashes = section_hashes(&mut conn, quarter).await?;

@@ -38,10 +38,11 @@ macro_rules! subsidy_store {
             async fn push_price_indices(
                 &self,
                 rows: &[PriceIndex],
-                agency: &str,
+                agency: &crate::domain::agency::AgencyCode,
                 audit: &AuditRecord,
                 now: DateTime<Utc>,
             ) -> Result<Vec<Decision>, StoreError> {
+                let agency = agency.as_str();
                 let now = crate::store::from_micros(crate::store::to_micros(now));
                 let mut w = self.write().await?;
                 let mut out = Vec::with_capacity(rows.len());
