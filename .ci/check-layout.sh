@@ -154,6 +154,7 @@ done
 echo "== every path ARCHITECTURE.md and docs/decisions.md cite exists"
 # A backticked token that starts with a folder of the repository is a path; `FILE.rs::NAME` also names a function
 # (a test) that FILE must define. Globs and placeholders (`*`, `{`, `<`) are not checked.
+paths_out=$(mktemp)
 for doc in ARCHITECTURE.md docs/decisions.md; do
     [ -f "$doc" ] || { fail "$doc is missing"; continue; }
     grep -noE '`[^`]+`' "$doc" | while IFS= read -r hit; do
@@ -174,11 +175,11 @@ for doc in ARCHITECTURE.md docs/decisions.md; do
             grep -qE "fn $name\b|\"$name\"" "$path" || echo "$doc:$no: \`$token\`: $path defines no $name"
         fi
     done
-done >/tmp/check-layout-paths.$$ || true
-if [ -s /tmp/check-layout-paths.$$ ]; then
-    while IFS= read -r line; do fail "$line"; done </tmp/check-layout-paths.$$
+done >"$paths_out" || true
+if [ -s "$paths_out" ]; then
+    while IFS= read -r line; do fail "$line"; done <"$paths_out"
 fi
-rm -f /tmp/check-layout-paths.$$
+rm -f "$paths_out"
 
 if [ "$failures" -gt 0 ]; then
     echo "check-layout: FAILED ($failures violations)" >&2
