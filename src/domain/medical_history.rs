@@ -8,7 +8,7 @@
 //!
 //! Pure: no I/O.
 //!
-//! Decisions where docs/spec/medical.md is silent (also in ARCHITECTURE.md):
+//! Decisions where docs/spec/medical.md is silent (also in docs/decisions.md "The medical cross-check"):
 //! - A person's assistance group on a day comes from their **ACTIVE** assistance facts in force that day (current
 //!   versions: what the hub knows now, not what it knew when the settlement arrived — hence `RecheckPeriod`).
 //! - HIGH_BURDEN's "the person has no assistance program" means no program that places them in an assistance group
