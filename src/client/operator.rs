@@ -1,7 +1,7 @@
 //! The hub path of the operator commands that change the hub (`doudi policy add`, `calendar add`, `retention …`,
 //! `certs revoke/refresh-crl`, `keys request-rotation`): each is one `doudi.v1.Admin` call with the operator's
-//! certificate ([`super::admin::OperatorArgs`]), printed as the direct path prints it. The direct path stays in
-//! `src/main.rs` and `crate::ops`, behind `--direct-database`.
+//! certificate ([`super::admin::OperatorArgs`]), printed as the direct path prints it. The direct path is in
+//! [`crate::ops`], behind `--direct-database`.
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! `doudi subsidies …` as an agency (issue 18; docs/subsidies.md): `decide MONTH`, `list MONTH`, `summary FROM TO`
 //! and `push-indices FILE.csv` over `doudi.v1.Subsidies`, as tables or `--json`. Adding a rule version is an operator
-//! command on the database (`doudi subsidies rule add`, in `src/main.rs`).
+//! command (`doudi subsidies rule add`, in [`crate::ops::subsidies`]).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use serde::Serialize;
 
+use crate::client::admin::Mode;
 use crate::domain::holiday_notice::{FileFormat, NoticeFile};
 use crate::domain::workdays::DayKind;
 use crate::hub::calendar::{LoadOutcome, current_versions, load_notice, status};
@@ -64,8 +65,22 @@ impl CalendarCommand {
     }
 }
 
+/// Run one calendar command: `add` through the hub as a system administrator (--operator), else on the database of
+/// the configuration (`config`, `--database-url` over it).
+pub async fn run(config: Option<&std::path::Path>, command: CalendarCommand) -> anyhow::Result<()> {
+    if let CalendarCommand::Add { file, source, correction, hub, .. } = &command
+        && let Mode::Hub(hub) = hub.mode("doudi calendar add", true)?
+    {
+        return crate::client::operator::calendar_add(&hub, file, source, correction.as_deref()).await;
+    }
+    let store = super::open_store(config, command.database_url()).await?;
+    let r = run_on_store(&store, command).await;
+    store.close().await;
+    r
+}
+
 /// Run one calendar command on an opened and migrated store.
-pub async fn run(store: &Store, command: CalendarCommand) -> anyhow::Result<()> {
+pub async fn run_on_store(store: &Store, command: CalendarCommand) -> anyhow::Result<()> {
     match command {
         CalendarCommand::Add { file, source, correction, .. } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;

@@ -373,8 +373,28 @@ pub async fn person_key_of(store: &Store, config: &crate::config::Config, id: &s
     Ok(keys.person_key(&id))
 }
 
+/// Run one retention command: through the hub as a system administrator (--operator), else on the database of the
+/// configuration (`config`, `--database-url` over it; `show` reads it without --direct-database).
+pub async fn run(config: Option<&std::path::Path>, command: RetentionCommand) -> anyhow::Result<()> {
+    if let crate::client::admin::Mode::Hub(hub) = command.mode()? {
+        return run_through_hub(&hub, command).await;
+    }
+    let loaded = crate::config::Config::load(
+        config,
+        &crate::config::Overrides { database_url: command.database_url(), ..Default::default() },
+    )?;
+    let store = super::open_store(config, command.database_url()).await?;
+    let r = run_on_store(&store, &loaded, command).await;
+    store.close().await;
+    r
+}
+
 /// Run one retention command on an opened and migrated store (`config` for the data key of `hold --person`).
-pub async fn run(store: &Store, config: &crate::config::Config, command: RetentionCommand) -> anyhow::Result<()> {
+pub async fn run_on_store(
+    store: &Store,
+    config: &crate::config::Config,
+    command: RetentionCommand,
+) -> anyhow::Result<()> {
     let by = Actor::direct_from_env();
     match command {
         RetentionCommand::Show { .. } => {
