@@ -63,7 +63,7 @@ pub async fn export(args: &ExportArgs) -> anyhow::Result<Manifest> {
     }
     let as_of = match &args.as_of {
         Some(d) => d.clone(),
-        None => crate::domain::calendar::today_shanghai().to_string(),
+        None => crate::domain::calendar::shanghai_date(chrono::Utc::now()).to_string(),
     };
     let mut by_kind: BTreeMap<PayloadKind, Vec<pb::Fact>> = kinds.iter().map(|k| (*k, Vec::new())).collect();
     let mut token = String::new();

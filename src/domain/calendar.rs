@@ -65,11 +65,6 @@ pub fn shanghai_date(instant: DateTime<Utc>) -> NaiveDate {
     instant.with_timezone(&SHANGHAI).date_naive()
 }
 
-/// Today's date in Asia/Shanghai, from the system clock.
-pub fn today_shanghai() -> NaiveDate {
-    shanghai_date(Utc::now())
-}
-
 /// The first instant of `date` in Asia/Shanghai, as UTC (e.g. `2023-07-01` → `2023-06-30T16:00:00Z`).
 pub fn start_of_day_utc(date: NaiveDate) -> DateTime<Utc> {
     let midnight = date.and_time(NaiveTime::MIN);
@@ -407,13 +402,6 @@ mod tests {
         // 1 June 1940: clocks sprang forward at midnight, so the day began at 1940-05-31T16:00:00Z.
         assert_eq!(start_of_day_utc(d("1940-06-01")), utc("1940-05-31T16:00:00Z"));
         assert_eq!(shanghai_date(start_of_day_utc(d("1940-06-01"))), d("1940-06-01"));
-    }
-
-    #[test]
-    fn today_is_a_shanghai_date() {
-        let before = shanghai_date(Utc::now());
-        let today = today_shanghai();
-        assert!(today >= before && today <= shanghai_date(Utc::now()));
     }
 
     #[test]

@@ -82,6 +82,23 @@ pub fn report_status(month: Month, first_submitted_at: Option<DateTime<Utc>>, as
 /// error; the bound also keeps every total of counts far inside `u64` (docs/money-limits.md).
 pub const MAX_FUND_REPORT_RECIPIENTS: i64 = 10_000_000;
 
+/// Check a fund report's recipient count: not negative, at most [`MAX_FUND_REPORT_RECIPIENTS`].
+///
+/// # Errors
+/// The reason, for the field `recipients`.
+pub fn check_recipients(recipients: i64) -> Result<(), String> {
+    if recipients < 0 {
+        return Err("must not be negative".to_owned());
+    }
+    if recipients > MAX_FUND_REPORT_RECIPIENTS {
+        return Err(format!(
+            "{recipients} exceeds the plausible maximum of {MAX_FUND_REPORT_RECIPIENTS} recipients for one county, \
+             month and program"
+        ));
+    }
+    Ok(())
+}
+
 /// The finding code of a roster mismatch.
 pub const DISBURSEMENT_MISMATCH: &str = "DISBURSEMENT_MISMATCH";
 

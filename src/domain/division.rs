@@ -60,6 +60,9 @@ pub enum DivisionError {
     /// A 9- or 12-digit code whose first 6 digits are not a known county.
     #[error("first 6 digits {0} are not a known county")]
     UnknownCounty(String),
+    /// A valid code that is not a county where one is required ([`DivisionCode::parse_county`]).
+    #[error("{0} is not one of Qingyang's eight counties")]
+    NotCounty(String),
 }
 
 /// Level of a division in the GB/T 2260 hierarchy, from the top.
@@ -153,6 +156,19 @@ impl DivisionCode {
             return Err(DivisionError::UnknownCounty(prefix.to_owned()));
         }
         Ok(DivisionCode(s.to_owned()))
+    }
+
+    /// Parses `s` as [`DivisionCode::parse`] does and requires a county (6 digits, e.g. 621022): what a fund report is
+    /// made for.
+    ///
+    /// # Errors
+    /// As [`DivisionCode::parse`]; [`DivisionError::NotCounty`] for a province, city, township or village.
+    pub fn parse_county(s: &str) -> Result<DivisionCode, DivisionError> {
+        let d = DivisionCode::parse(s)?;
+        if d.level() != DivisionLevel::County {
+            return Err(DivisionError::NotCounty(s.to_owned()));
+        }
+        Ok(d)
     }
 
     /// The code's digits.

@@ -19,7 +19,15 @@ use std::str::FromStr;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::domain::calendar::today_shanghai;
+use crate::domain::calendar::shanghai_date;
+
+/// Today's Asia/Shanghai date by the system clock: the one read of the clock in the domain, for [`IdNumber::parse`],
+/// [`FromStr`] and [`Deserialize`], whose signatures cannot take a date (client files, configuration, stored
+/// payloads). The rule it serves, "a birth date is not after today", is a plausibility check of a document against
+/// the real date, so it stays on the system clock; code with a date of its own calls [`IdNumber::parse_at`].
+fn system_today() -> NaiveDate {
+    shanghai_date(chrono::Utc::now())
+}
 
 /// GB 11643-1999 weights for positions 1–17.
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -78,7 +86,7 @@ impl IdNumber {
     /// # Errors
     /// See [`IdNumber::parse_at`].
     pub fn parse(s: &str) -> Result<IdNumber, IdNumberError> {
-        IdNumber::parse_at(s, today_shanghai())
+        IdNumber::parse_at(s, system_today())
     }
 
     /// Parses and validates `s` as of `today`: 17 ASCII digits, then a digit or `X`/`x`; the GB 11643 check

@@ -313,6 +313,29 @@ impl PolicyParams {
             .max_by(|a, b| (a.effective_from, &a.version).cmp(&(b.effective_from, &b.version)))
     }
 
+    /// The versions in force on `on`, one per pooling area held in `versions` (of `area` only, when given), in the
+    /// order of the areas' codes ([`PolicyParams::in_force`] for each area).
+    pub fn all_in_force<'a>(versions: &'a [PolicyParams], on: NaiveDate, area: Option<&str>) -> Vec<&'a PolicyParams> {
+        let mut areas: Vec<&str> = versions.iter().map(|p| p.pooling_area.as_str()).collect();
+        areas.sort_unstable();
+        areas.dedup();
+        areas
+            .into_iter()
+            .filter(|a| area.is_none_or(|x| x == *a))
+            .filter_map(|a| PolicyParams::in_force(versions, a, on))
+            .collect()
+    }
+
+    /// The first day of the next version of this version's pooling area in `versions` (the day this one stops being in
+    /// force), or `None` while no later version is held.
+    pub fn effective_to(&self, versions: &[PolicyParams]) -> Option<NaiveDate> {
+        versions
+            .iter()
+            .filter(|o| o.pooling_area == self.pooling_area && o.effective_from > self.effective_from)
+            .map(|o| o.effective_from)
+            .min()
+    }
+
     /// The terms of group `group`, if this version defines it.
     pub fn group(&self, group: u8) -> Option<&GroupParams> {
         self.groups.iter().find(|g| g.group == group)

@@ -19,7 +19,7 @@ use crate::domain::admin::{Actor, ChangeKind, ChangeState, OperatorId, Role, Sto
 use crate::domain::agency::Principal;
 use crate::hub::Hub;
 use crate::hub::admin as ops;
-use crate::store::{AuditFilter, OutcomeFilter};
+use crate::hub::{AuditFilter, OutcomeFilter};
 
 /// The Admin service of one hub.
 #[derive(Clone)]
@@ -71,7 +71,7 @@ impl AdminService {
         }
         for id in &ids {
             if let Ok(p) = Principal::from_spiffe(id, &self.trust_domain)
-                && self.hub.policy.is_known(p.agency())
+                && self.hub.is_known_agency(p.agency())
             {
                 return Err(denied(
                     rpc,
@@ -126,8 +126,9 @@ fn change_kind_to_pb(k: ChangeKind) -> pb::ChangeKind {
     }
 }
 
-fn change_to_pb(c: &StoredChange) -> pb::AdminChange {
-    let state = match c.state(chrono::Utc::now()) {
+/// A change request on the wire, its state as at `now` (the hub's clock).
+fn change_to_pb(c: &StoredChange, now: chrono::DateTime<chrono::Utc>) -> pb::AdminChange {
+    let state = match c.state(now) {
         ChangeState::Pending => pb::ChangeState::Pending,
         ChangeState::Expired => pb::ChangeState::Expired,
         ChangeState::Approved => pb::ChangeState::Approved,
@@ -170,7 +171,7 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::AddPolicyVersionResponse>, Status> {
         let (_, actor) = self.operator(&req, "AddPolicyVersion")?;
         let r = req.into_inner();
-        let added = ops::add_policy_version(&self.hub.store, &actor, &r.params_json, &r.source, r.example).await?;
+        let added = self.hub.add_policy_version(&actor, &r.params_json, &r.source, r.example).await?;
         Ok(Response::new(pb::AddPolicyVersionResponse {
             version: added.params.version.clone(),
             pooling_area: added.params.pooling_area.clone(),
@@ -185,7 +186,7 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::AddLinkageRuleResponse>, Status> {
         let (_, actor) = self.operator(&req, "AddLinkageRule")?;
         let r = req.into_inner();
-        let rule = crate::hub::subsidy::add_linkage_rule(&self.hub.store, &actor, &r.rule_json, &r.source).await?;
+        let rule = self.hub.add_linkage_rule(&actor, &r.rule_json, &r.source).await?;
         Ok(Response::new(pb::AddLinkageRuleResponse {
             version: rule.version,
             effective_from: rule.effective_from.to_string(),
@@ -198,7 +199,7 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::AddFixedCampaignResponse>, Status> {
         let (_, actor) = self.operator(&req, "AddFixedCampaign")?;
         let r = req.into_inner();
-        let c = crate::hub::subsidy::add_fixed_campaign(&self.hub.store, &actor, &r.campaign_json, &r.source).await?;
+        let c = self.hub.add_fixed_campaign(&actor, &r.campaign_json, &r.source).await?;
         Ok(Response::new(pb::AddFixedCampaignResponse { code: c.code, month: c.month.to_string() }))
     }
 
@@ -207,7 +208,7 @@ impl Admin for AdminService {
         req: Request<pb::ListPolicyVersionsRequest>,
     ) -> Result<Response<pb::ListPolicyVersionsResponse>, Status> {
         let (_, actor) = self.operator(&req, "ListPolicyVersions")?;
-        let all = ops::list_policy_versions(&self.hub.store, &actor).await?;
+        let all = self.hub.list_policy_versions(&actor).await?;
         let mut versions = Vec::with_capacity(all.len());
         for p in all {
             versions.push(pb::PolicyVersion {
@@ -226,8 +227,7 @@ impl Admin for AdminService {
         let (_, actor) = self.operator(&req, "AddCalendarNotice")?;
         let r = req.into_inner();
         let correction = (!r.correction.is_empty()).then_some(r.correction.as_str());
-        let report =
-            ops::add_calendar_notice(&self.hub.store, &actor, &r.notice, &r.format, &r.source, correction).await?;
+        let report = self.hub.add_calendar_notice(&actor, &r.notice, &r.format, &r.source, correction).await?;
         let (version, changed) = match report.outcome {
             crate::hub::calendar::LoadOutcome::Loaded { version } => (version, true),
             crate::hub::calendar::LoadOutcome::Unchanged { version } => (version, false),
@@ -247,7 +247,7 @@ impl Admin for AdminService {
         req: Request<pb::GetRetentionSettingsRequest>,
     ) -> Result<Response<pb::GetRetentionSettingsResponse>, Status> {
         let (_, actor) = self.operator(&req, "GetRetentionSettings")?;
-        let (periods, holds) = ops::retention_settings(&self.hub.store, &actor).await?;
+        let (periods, holds) = self.hub.retention_settings(&actor).await?;
         Ok(Response::new(pb::GetRetentionSettingsResponse {
             periods: periods
                 .into_iter()
@@ -264,8 +264,8 @@ impl Admin for AdminService {
                 .into_iter()
                 .map(|h| {
                     let target = match &h.target {
-                        crate::store::HoldTarget::Person(_) => "a person".to_owned(),
-                        crate::store::HoldTarget::Quarter(q) => format!("quarter {q}"),
+                        crate::hub::HoldTarget::Person(_) => "a person".to_owned(),
+                        crate::hub::HoldTarget::Quarter(q) => format!("quarter {q}"),
                     };
                     let (release_time, released_by, release_reason) = match h.released {
                         Some((at, by, why)) => (Some(timestamp(at)), by, why),
@@ -292,7 +292,7 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::SetRetentionPeriodResponse>, Status> {
         let (_, actor) = self.operator(&req, "SetRetentionPeriod")?;
         let r = req.into_inner();
-        let before = ops::set_retention_period(&self.hub.store, &actor, &r.kind, r.days, &r.source).await?;
+        let before = self.hub.set_retention_period(&actor, &r.kind, r.days, &r.source).await?;
         Ok(Response::new(pb::SetRetentionPeriodResponse { days_before: before, days_after: r.days }))
     }
 
@@ -302,8 +302,7 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::PlaceLegalHoldResponse>, Status> {
         let (_, actor) = self.operator(&req, "PlaceLegalHold")?;
         let r = req.into_inner();
-        let id =
-            ops::place_legal_hold(&self.hub.store, &self.hub.keys, &actor, &r.id_number, &r.quarter, &r.reason).await?;
+        let id = self.hub.place_legal_hold(&actor, &r.id_number, &r.quarter, &r.reason).await?;
         Ok(Response::new(pb::PlaceLegalHoldResponse { hold_id: id }))
     }
 
@@ -313,7 +312,7 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::ReleaseLegalHoldResponse>, Status> {
         let (_, actor) = self.operator(&req, "ReleaseLegalHold")?;
         let r = req.into_inner();
-        ops::release_legal_hold(&self.hub.store, &actor, r.hold_id, &r.reason).await?;
+        self.hub.release_legal_hold(&actor, r.hold_id, &r.reason).await?;
         Ok(Response::new(pb::ReleaseLegalHoldResponse {}))
     }
 
@@ -323,7 +322,7 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::PurgeExpiredRecordsResponse>, Status> {
         let (_, actor) = self.operator(&req, "PurgeExpiredRecords")?;
         let r = req.into_inner();
-        let report = ops::purge_expired(&self.hub.store, &actor, r.dry_run, r.chunk_size, r.max_chunks).await?;
+        let report = self.hub.purge_expired(&actor, r.dry_run, r.chunk_size, r.max_chunks).await?;
         Ok(Response::new(pb::PurgeExpiredRecordsResponse {
             counts: report
                 .counts
@@ -347,7 +346,7 @@ impl Admin for AdminService {
         let (_, actor) = self.operator(&req, "RevokeCertificate")?;
         self.crl_in_force()?;
         let r = req.into_inner();
-        let done = ops::revoke_certificate(&self.hub.store, &actor, &self.certs_dir, &r.certificate_pem).await;
+        let done = self.hub.revoke_certificate(&actor, &self.certs_dir, &r.certificate_pem).await;
         // The CRL file may have changed even when its audit event failed: reload either way.
         self.reload_tls();
         let done = done?;
@@ -364,14 +363,12 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::RefreshCrlResponse>, Status> {
         let (_, actor) = self.operator(&req, "RefreshCrl")?;
         self.crl_in_force()?;
-        let n = ops::refresh_crl(&self.hub.store, &actor, &self.certs_dir).await;
+        let done = self.hub.refresh_crl(&actor, &self.certs_dir).await;
         self.reload_tls();
-        let n = n?;
+        let (n, next_update) = done?;
         Ok(Response::new(pb::RefreshCrlResponse {
             revoked_count: i32::try_from(n).unwrap_or(i32::MAX),
-            next_update: Some(timestamp(
-                chrono::Utc::now() + chrono::Duration::days(crate::security::certs::CRL_VALIDITY_DAYS),
-            )),
+            next_update: Some(timestamp(next_update)),
         }))
     }
 
@@ -398,9 +395,8 @@ impl Admin for AdminService {
                 return Err(invalid("kind", "must be CHANGE_KIND_ACCESS_MATRIX or CHANGE_KIND_DATA_KEY_ROTATION"));
             }
         };
-        let check = self.hub.keys.check_value();
-        let c = ops::request_change(&self.hub.store, &check, &actor, input, &r.reason, self.change_ttl).await?;
-        Ok(Response::new(pb::RequestChangeResponse { change: Some(change_to_pb(&c)) }))
+        let c = self.hub.request_change(&actor, input, &r.reason, self.change_ttl).await?;
+        Ok(Response::new(pb::RequestChangeResponse { change: Some(change_to_pb(&c, self.hub.now())) }))
     }
 
     async fn approve_change(
@@ -409,9 +405,8 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::ApproveChangeResponse>, Status> {
         let (_, actor) = self.operator(&req, "ApproveChange")?;
         let r = req.into_inner();
-        let c =
-            ops::approve_change(&self.hub.store, &actor, r.change_id, &r.content_hash, self.hub.clock.now()).await?;
-        Ok(Response::new(pb::ApproveChangeResponse { change: Some(change_to_pb(&c)) }))
+        let c = self.hub.approve_change(&actor, r.change_id, &r.content_hash).await?;
+        Ok(Response::new(pb::ApproveChangeResponse { change: Some(change_to_pb(&c, self.hub.now())) }))
     }
 
     async fn list_changes(
@@ -420,8 +415,9 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::ListChangesResponse>, Status> {
         let (_, actor) = self.operator(&req, "ListChanges")?;
         let all = req.into_inner().all;
-        let changes = ops::list_changes(&self.hub.store, &actor, all).await?;
-        Ok(Response::new(pb::ListChangesResponse { changes: changes.iter().map(change_to_pb).collect() }))
+        let changes = self.hub.list_changes(&actor, all).await?;
+        let now = self.hub.now();
+        Ok(Response::new(pb::ListChangesResponse { changes: changes.iter().map(|c| change_to_pb(c, now)).collect() }))
     }
 
     async fn list_audit_events(
@@ -449,7 +445,7 @@ impl Admin for AdminService {
         if r.agency.len() > 64 {
             return Err(invalid("agency", "is longer than 64 characters"));
         }
-        let (rows, next) = ops::list_audit_events(&self.hub.store, &actor, filter, r.page_size, &r.page_token).await?;
+        let (rows, next) = self.hub.list_audit_events(&actor, filter, r.page_size, &r.page_token).await?;
         Ok(Response::new(pb::ListAuditEventsResponse {
             events: rows.into_iter().map(super::audit::access_event).collect(),
             next_page_token: next,
@@ -461,7 +457,7 @@ impl Admin for AdminService {
         req: Request<pb::VerifyAuditLogRequest>,
     ) -> Result<Response<pb::VerifyAuditLogResponse>, Status> {
         let (_, actor) = self.operator(&req, "VerifyAuditLog")?;
-        let c = ops::verify_audit_log(&self.hub.store, &actor).await?;
+        let c = self.hub.verify_audit_log(&actor).await?;
         Ok(Response::new(pb::VerifyAuditLogResponse { result: Some(super::audit::chain_to_pb(&c)) }))
     }
 }

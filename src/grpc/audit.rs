@@ -7,7 +7,7 @@ use super::convert::{id_number_in, timestamp};
 use super::pb::{self, audit_server::Audit};
 use super::status::invalid;
 use crate::hub::Hub;
-use crate::store::{AuditFilter, OutcomeFilter};
+use crate::hub::{AuditFilter, OutcomeFilter};
 
 pub struct AuditService {
     pub hub: Hub,
@@ -32,7 +32,7 @@ fn micros(t: Option<&prost_types::Timestamp>, field: &str) -> Result<Option<i64>
 impl Audit for AuditService {
     async fn who_am_i(&self, req: Request<pb::WhoAmIRequest>) -> Result<Response<pb::WhoAmIResponse>, Status> {
         let p = self.auth.principal(&req)?;
-        let rules = self.hub.policy.rules(p.agency()).cloned().unwrap_or_default();
+        let rules = self.hub.access_rules(p.agency());
         Ok(Response::new(pb::WhoAmIResponse {
             agency: p.agency().to_string(),
             division_code: p.county().map(|c| c.as_str().to_owned()).unwrap_or_default(),
@@ -127,7 +127,7 @@ impl Audit for AuditService {
 }
 
 /// A chain check on the wire (also `doudi.v1.Admin/VerifyAuditLog`'s result).
-pub fn chain_to_pb(c: &crate::store::ChainCheck) -> pb::VerifyAuditChainResponse {
+pub fn chain_to_pb(c: &crate::hub::ChainCheck) -> pb::VerifyAuditChainResponse {
     let (seq, reason) = c.first_broken.clone().unwrap_or((0, String::new()));
     pb::VerifyAuditChainResponse {
         valid: c.first_broken.is_none(),
@@ -145,7 +145,7 @@ pub fn chain_to_pb(c: &crate::store::ChainCheck) -> pb::VerifyAuditChainResponse
 pub fn signed_head_to_pb(h: &crate::security::audit_head::SignedHead) -> pb::GetSignedHeadResponse {
     pb::GetSignedHeadResponse {
         format: crate::domain::audit::HEAD_FORMAT.into(),
-        signed_at: Some(timestamp(crate::store::from_micros(h.signed_at_micros))),
+        signed_at: Some(super::convert::timestamp_micros(h.signed_at_micros)),
         heads: h.heads.iter().map(lane_head).collect(),
         message: h.message(),
         algorithm: crate::security::audit_head::ALGORITHM.into(),
@@ -184,7 +184,7 @@ pub fn signed_head_from_pb(r: &pb::GetSignedHeadResponse) -> Result<crate::secur
 
 /// A lane's head on the wire.
 /// An audit event as `ListAccessEvents` and `Admin.ListAuditEvents` answer it.
-pub(crate) fn access_event(e: crate::store::AuditEventRow) -> pb::AccessEvent {
+pub(crate) fn access_event(e: crate::hub::AuditEventRow) -> pb::AccessEvent {
     pb::AccessEvent {
         seq: e.seq,
         at: Some(timestamp(e.at)),

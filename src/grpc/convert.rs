@@ -87,6 +87,11 @@ pub fn date_in(s: &str, field: &str, default: NaiveDate) -> Result<NaiveDate, Fi
     parse_bounded_date(s, field)
 }
 
+/// A stored instant in microseconds since the epoch on the wire (the epoch for one out of range).
+pub fn timestamp_micros(us: i64) -> prost_types::Timestamp {
+    timestamp(DateTime::from_timestamp_micros(us).unwrap_or_default())
+}
+
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
 }

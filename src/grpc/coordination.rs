@@ -7,15 +7,15 @@ use super::auth::Authenticator;
 use super::convert::{date_in, id_number_in, timestamp};
 use super::pb::{self, coordination_server::Coordination};
 use super::status::{Refusal, invalid};
-use crate::domain::calendar::{Month, today_shanghai};
+use crate::domain::calendar::Month;
 use crate::domain::coordination::{
     FundProgram, ReportStatus, WarningDecision, WarningReason, WarningState, WarningStep, submission_status,
 };
-use crate::domain::division::{DivisionCode, DivisionLevel, division_name};
+use crate::domain::division::{DivisionCode, division_name};
 use crate::domain::fact::FieldError;
 use crate::domain::money::Money;
 use crate::hub::{FundReportInput, FundReportLine, Hub, WarningFilter, WarningInput, WarningView};
-use crate::store::{StoredFundReport, WarningInsert};
+use crate::hub::{StoredFundReport, WarningInsert};
 
 pub struct CoordinationService {
     pub hub: Hub,
@@ -90,11 +90,7 @@ fn county_in(s: &str, field: &str) -> Result<DivisionCode, Status> {
     if s.is_empty() {
         return Err(invalid(field, "is required (a county code, e.g. 621022)"));
     }
-    let d: DivisionCode = s.parse().map_err(|e| invalid(field, e))?;
-    if d.level() != DivisionLevel::County {
-        return Err(invalid(field, format!("{s} is not one of Qingyang's eight counties")));
-    }
-    Ok(d)
+    DivisionCode::parse_county(s).map_err(|e| invalid(field, e))
 }
 
 fn text_id(s: &str, field: &str) -> Result<String, FieldError> {
@@ -242,19 +238,6 @@ impl Coordination for CoordinationService {
             .parse()
             .map_err(|e| invalid("amount", format!("{e} (money is a non-negative decimal yuan like \"1326.00\")")))?;
         crate::domain::money_limits::check("amount", amount).map_err(|e| invalid("amount", e))?;
-        if r.recipients < 0 {
-            return Err(invalid("recipients", "must not be negative"));
-        }
-        if r.recipients > crate::domain::coordination::MAX_FUND_REPORT_RECIPIENTS {
-            return Err(invalid(
-                "recipients",
-                format!(
-                    "{} exceeds the plausible maximum of {} recipients for one county, month and program",
-                    r.recipients,
-                    crate::domain::coordination::MAX_FUND_REPORT_RECIPIENTS
-                ),
-            ));
-        }
         let stored = self
             .hub
             .submit_fund_report(
@@ -275,7 +258,7 @@ impl Coordination for CoordinationService {
         let r = req.into_inner();
         let month = month_in(&r.month, "month")?;
         let program = fund_program_in(r.program, "program")?;
-        let as_of = date_in(&r.as_of, "as_of", today_shanghai()).map_err(|e| invalid(&e.field, e.reason))?;
+        let as_of = date_in(&r.as_of, "as_of", self.hub.today()).map_err(|e| invalid(&e.field, e.reason))?;
         let list = self.hub.list_fund_reports(&principal, month, program, as_of, r.include_history).await?;
         Ok(Response::new(pb::ListFundReportsResponse {
             month: month.to_string(),
@@ -341,7 +324,7 @@ impl Coordination for CoordinationService {
     ) -> Result<Response<pb::ListWarningsResponse>, Status> {
         let principal = self.auth.principal(&req)?;
         let r = req.into_inner();
-        let as_of = date_in(&r.as_of, "as_of", today_shanghai()).map_err(|e| invalid(&e.field, e.reason))?;
+        let as_of = date_in(&r.as_of, "as_of", self.hub.today()).map_err(|e| invalid(&e.field, e.reason))?;
         let division = if r.division_code.is_empty() {
             None
         } else {

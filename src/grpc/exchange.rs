@@ -10,11 +10,10 @@ use super::observe::agency_label;
 use super::pb::{self, recipient_exchange_server::RecipientExchange};
 use super::status::{Refusal, invalid, shutting_down};
 use crate::domain::agency::Principal;
-use crate::domain::calendar::today_shanghai;
 use crate::domain::versioning::Decision;
 use crate::hub::{FactOutcome, FactResult, Hub, PreparedPush, WatchRequest};
+use crate::hub::{MAX_BULK_FACTS, Priority};
 use crate::server::metrics::Metrics;
-use crate::store::writer::{MAX_BULK_FACTS, Priority};
 
 /// Most rejected facts listed in a StreamFacts response (docs/spec/api.md).
 pub const STREAM_REJECTIONS_LISTED: usize = 1_000;
@@ -208,7 +207,7 @@ impl RecipientExchange for ExchangeService {
             Some(r.division_code.parse().map_err(|e| invalid("division_code", e))?)
         };
         // Subscribed before the starting cursor is read, so a commit in between still wakes the watcher.
-        let head = self.hub.store.subscribe_changes();
+        let head = self.hub.subscribe_changes();
         let request = WatchRequest { after_cursor: r.after_cursor, kinds, division, purpose: r.purpose };
         let plan = self.hub.start_watch(&principal, WATCH, request).await?;
         tracing::info!(agency = %principal.agency(), after_cursor = plan.start, "WatchChanges started");
@@ -373,7 +372,7 @@ impl RecipientExchange for ExchangeService {
         let principal = self.auth.principal(&req)?;
         let r = req.into_inner();
         let id = id_number_in(&r.id_number, "id_number").map_err(|e| invalid(&e.field, e.reason))?;
-        let as_of = date_in(&r.as_of, "as_of", today_shanghai()).map_err(|e| invalid(&e.field, e.reason))?;
+        let as_of = date_in(&r.as_of, "as_of", self.hub.today()).map_err(|e| invalid(&e.field, e.reason))?;
         if r.page_size < 0 {
             return Err(invalid("page_size", "must not be negative"));
         }
@@ -390,7 +389,7 @@ impl RecipientExchange for ExchangeService {
     ) -> Result<Response<pb::ListRecipientsResponse>, Status> {
         let principal = self.auth.principal(&req)?;
         let r = req.into_inner();
-        let as_of = date_in(&r.as_of, "as_of", today_shanghai()).map_err(|e| invalid(&e.field, e.reason))?;
+        let as_of = date_in(&r.as_of, "as_of", self.hub.today()).map_err(|e| invalid(&e.field, e.reason))?;
         let division = if r.division_code.is_empty() {
             None
         } else {

@@ -19,7 +19,6 @@ use super::convert::{date_in, program_out};
 use super::pb;
 use super::status::{ErrorReason, Refusal, invalid, shutting_down};
 use crate::domain::agency::Principal;
-use crate::domain::calendar::today_shanghai;
 use crate::domain::id_number::IdNumber;
 use crate::hub::Hub;
 use crate::server::lifetime::Trigger;
@@ -138,7 +137,7 @@ async fn run(
             }
             None => {
                 let purpose = hub.start_match(&call.principal, &msg.purpose)?;
-                let as_of = date_in(&msg.as_of, "as_of", today_shanghai()).map_err(|e| invalid(&e.field, e.reason))?;
+                let as_of = date_in(&msg.as_of, "as_of", hub.today()).map_err(|e| invalid(&e.field, e.reason))?;
                 settings.insert(Settings {
                     purpose,
                     as_of,
@@ -148,7 +147,7 @@ async fn run(
             }
         };
         let n = msg.id_numbers.len();
-        let max_batch = hub.limits.max_batch;
+        let max_batch = hub.limits().max_batch;
         if n > max_batch {
             return Err(mid(Refusal::invalid(
                 "id_numbers",
@@ -157,7 +156,7 @@ async fn run(
                 ),
             )));
         }
-        let max = hub.limits.match_max_ids_per_call;
+        let max = hub.limits().match_max_ids_per_call;
         if max > 0 && answered + n > max {
             return Err(mid(Refusal::new(
                 Code::ResourceExhausted,

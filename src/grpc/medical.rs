@@ -10,12 +10,12 @@ use super::status::invalid;
 use crate::domain::answer::{AnswerFilter, AnswerState, AnyFindingId, FindingId, FixedBy};
 use crate::domain::division::DivisionCode;
 use crate::domain::fact::FieldError;
-use crate::domain::medical::{Finding, FindingCode, PolicyParams, Settlement, SettlementCheck, VisitType};
+use crate::domain::medical::{Finding, FindingCode, Settlement, SettlementCheck, VisitType};
 use crate::domain::money::Money;
 use crate::hub::answers::AnswerInput;
 use crate::hub::coverage_findings::CoverageAnswerInput;
+use crate::hub::{FindingFilter, RecheckTally, StoredPolicy};
 use crate::hub::{FindingView, Hub, SettlementInput, SettlementOutcome, finding_id_of};
-use crate::store::{FindingFilter, RecheckTally, StoredPolicy};
 
 pub struct MedicalService {
     pub hub: Hub,
@@ -222,14 +222,9 @@ pub fn recheck_out(t: &RecheckTally) -> pb::RecheckPeriodResponse {
     }
 }
 
-/// A stored policy version → wire, with `effective_to` = the next version's `effective_from` in the same area.
-pub fn policy_out(p: &StoredPolicy, all: &[StoredPolicy]) -> pb::MedicalPolicy {
+/// A policy version on the wire; `next`: the day it stops being in force, if a later version is held.
+pub fn policy_out(p: &StoredPolicy, next: Option<chrono::NaiveDate>) -> pb::MedicalPolicy {
     let v = &p.params;
-    let next = all
-        .iter()
-        .filter(|o| o.params.pooling_area == v.pooling_area && o.params.effective_from > v.effective_from)
-        .map(|o| o.params.effective_from)
-        .min();
     pb::MedicalPolicy {
         version: v.version.clone(),
         pooling_area: v.pooling_area.clone(),
@@ -269,24 +264,6 @@ pub fn policy_out(p: &StoredPolicy, all: &[StoredPolicy]) -> pb::MedicalPolicy {
     }
 }
 
-/// The versions in force on `as_of`, one per pooling area (of `area`, or all).
-pub fn policies_in_force<'a>(
-    all: &'a [StoredPolicy],
-    as_of: chrono::NaiveDate,
-    area: Option<&str>,
-) -> Vec<&'a StoredPolicy> {
-    let params: Vec<PolicyParams> = all.iter().map(|p| p.params.clone()).collect();
-    let mut areas: Vec<&str> = all.iter().map(|p| p.params.pooling_area.as_str()).collect();
-    areas.sort_unstable();
-    areas.dedup();
-    areas
-        .into_iter()
-        .filter(|a| area.is_none_or(|x| x == *a))
-        .filter_map(|a| PolicyParams::in_force(&params, a, as_of))
-        .filter_map(|p| all.iter().find(|s| s.params.version == p.version))
-        .collect()
-}
-
 #[tonic::async_trait]
 impl MedicalAssistance for MedicalService {
     async fn submit_settlements(
@@ -297,7 +274,7 @@ impl MedicalAssistance for MedicalService {
         let wire = req.into_inner().settlements;
         let inputs: Vec<(String, Result<SettlementInput, FieldError>)> =
             wire.iter().map(|s| (s.settlement_id.clone(), settlement_in(s.clone()))).collect();
-        let now = self.hub.clock.now();
+        let now = self.hub.now();
         let results = self.hub.submit_settlements(&principal, SUBMIT, inputs).await?;
         let results = results
             .into_iter()
@@ -591,11 +568,11 @@ pub(crate) fn answer_filter_in(v: i32) -> Result<Option<AnswerFilter>, Status> {
     })
 }
 
-fn answer_out(a: &crate::store::FindingAnswer) -> pb::FindingAnswer {
+fn answer_out(a: &crate::hub::FindingAnswer) -> pb::FindingAnswer {
     answer_fields_out(a.finding.to_id_string(), a)
 }
 
-fn coverage_answer_out(a: &crate::store::CoverageAnswer) -> pb::FindingAnswer {
+fn coverage_answer_out(a: &crate::hub::CoverageAnswer) -> pb::FindingAnswer {
     answer_fields_out(a.finding.to_id_string(), a)
 }
 
@@ -615,7 +592,7 @@ pub fn coverage_finding_out(v: &crate::hub::coverage_findings::CoverageFindingVi
 }
 
 /// The wire form of an answer version, given its finding's id.
-fn answer_fields_out<Id>(finding_id: String, a: &crate::store::Answer<Id>) -> pb::FindingAnswer {
+fn answer_fields_out<Id>(finding_id: String, a: &crate::hub::Answer<Id>) -> pb::FindingAnswer {
     let state = match a.state {
         AnswerState::InProgress => pb::AnswerState::InProgress,
         AnswerState::Fixed => pb::AnswerState::Fixed,

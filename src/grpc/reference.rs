@@ -19,12 +19,7 @@ impl Reference for ReferenceService {
     ) -> Result<Response<pb::ListStandardsResponse>, Status> {
         self.auth.principal(&req)?;
         let year = req.into_inner().year;
-        let rows = self
-            .hub
-            .store
-            .list_standards(if year == 0 { None } else { Some(i64::from(year)) })
-            .await
-            .map_err(crate::hub::HubError::from)?;
+        let rows = self.hub.list_standards(if year == 0 { None } else { Some(i64::from(year)) }).await?;
         let standards = rows
             .into_iter()
             .map(|r| pb::Standard {
@@ -50,7 +45,7 @@ impl Reference for ReferenceService {
         req: Request<pb::ListDivisionsRequest>,
     ) -> Result<Response<pb::ListDivisionsResponse>, Status> {
         self.auth.principal(&req)?;
-        let rows = self.hub.store.list_divisions().await.map_err(crate::hub::HubError::from)?;
+        let rows = self.hub.list_divisions().await?;
         let divisions = rows
             .into_iter()
             .map(|r| pb::Division {
@@ -66,19 +61,14 @@ impl Reference for ReferenceService {
     async fn get_policy(&self, req: Request<pb::GetPolicyRequest>) -> Result<Response<pb::GetPolicyResponse>, Status> {
         self.auth.principal(&req)?;
         let r = req.into_inner();
-        let as_of = super::convert::date_in(&r.as_of, "as_of", crate::domain::calendar::today_shanghai())
+        let as_of = super::convert::date_in(&r.as_of, "as_of", self.hub.today())
             .map_err(|e| super::status::invalid(&e.field, e.reason))?;
-        let area = if r.pooling_area.is_empty() {
-            None
-        } else if r.pooling_area.len() == 6 && r.pooling_area.bytes().all(|b| b.is_ascii_digit()) {
-            Some(r.pooling_area.as_str())
-        } else {
-            return Err(super::status::invalid("pooling_area", "must be a six-digit division code, e.g. 621000"));
-        };
-        let all = self.hub.medical_policies().await?;
-        let medical_policies = super::medical::policies_in_force(&all, as_of, area)
-            .into_iter()
-            .map(|p| super::medical::policy_out(p, &all))
+        let medical_policies = self
+            .hub
+            .policies_in_force(as_of, &r.pooling_area)
+            .await?
+            .iter()
+            .map(|(p, next)| super::medical::policy_out(p, *next))
             .collect();
         Ok(Response::new(pb::GetPolicyResponse { as_of: as_of.to_string(), medical_policies }))
     }

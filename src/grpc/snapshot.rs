@@ -10,8 +10,8 @@ use super::status::invalid;
 use crate::domain::calendar::{Month, Quarter};
 use crate::domain::countersign::SignatureStatus;
 use crate::hub::countersign::{AgencySignature, SignInput};
+use crate::hub::{SnapshotHeader, Verification};
 use crate::security::countersign::Countersignature;
-use crate::store::{SnapshotHeader, Verification};
 
 /// Parse a required `YYYYQn` (1900–2099).
 pub fn quarter_in(s: &str, field: &str) -> Result<Quarter, Status> {
@@ -112,7 +112,7 @@ pub fn signature_out(quarter: &str, s: &AgencySignature) -> pb::SnapshotSignatur
     };
     if let Some(k) = &s.stored {
         out.content_hash = hex::encode(k.signature.content_hash);
-        out.signed_at = Some(timestamp(crate::store::from_micros(k.signature.signed_at_micros)));
+        out.signed_at = Some(super::convert::timestamp_micros(k.signature.signed_at_micros));
         out.signature = k.signature.signature.clone();
         out.signer_certificate = k.signature.signer_cert_der.clone();
         out.version = k.version;

@@ -127,7 +127,7 @@ pub async fn add_policy_version(
 }
 
 /// Every medical policy version, oldest first; audited as a read (the hash of what was listed).
-pub async fn list_policy_versions(store: &Store, actor: &Actor) -> Result<Vec<StoredPolicy>, HubError> {
+async fn list_policy_versions(store: &Store, actor: &Actor) -> Result<Vec<StoredPolicy>, HubError> {
     let all = store.medical_policies().await?;
     let mut fields = Vec::new();
     for p in &all {
@@ -142,13 +142,14 @@ pub async fn list_policy_versions(store: &Store, actor: &Actor) -> Result<Vec<St
 /// Load a year's holiday notice ([`super::calendar::load_notice`], audited there with the year's hash before and
 /// after). `format`: `toml` or `json`. Errors: INVALID_ARGUMENT for `notice` (too large, unreadable, a date or rule
 /// of the notice), `format`, `source`, `correction`; as `load_notice` otherwise.
-pub async fn add_calendar_notice(
+async fn add_calendar_notice(
     store: &Store,
     actor: &Actor,
     notice: &str,
     format: &str,
     source: &str,
     correction: Option<&str>,
+    now: DateTime<Utc>,
 ) -> Result<super::calendar::LoadReport, HubError> {
     use crate::domain::holiday_notice::{FileFormat, NoticeFile};
     bounded("notice", notice, MAX_TEXT_BYTES)?;
@@ -158,11 +159,11 @@ pub async fn add_calendar_notice(
         other => return Err(HubError::invalid("format", format!("{other:?}: must be \"toml\" or \"json\""))),
     };
     let file = NoticeFile::parse(notice, format).map_err(|e| HubError::invalid("notice", e.to_string()))?;
-    super::calendar::load_notice(store, &file, source, correction, actor, Utc::now()).await
+    super::calendar::load_notice(store, &file, source, correction, actor, now).await
 }
 
 /// Retention periods and holds; audited as a read.
-pub async fn retention_settings(
+async fn retention_settings(
     store: &Store,
     actor: &Actor,
 ) -> Result<(Vec<crate::store::RetentionPolicy>, Vec<crate::store::StoredHold>), HubError> {
@@ -179,12 +180,13 @@ pub async fn retention_settings(
 
 /// Set a kind's retention period ([`crate::ops::retention::set_period`], audited there). Returns the days before.
 /// Errors: INVALID_ARGUMENT for `kind`, `days` (below the kind's floor, or over 36,500), `source`.
-pub async fn set_retention_period(
+async fn set_retention_period(
     store: &Store,
     actor: &Actor,
     kind: &str,
     days: i64,
     source: &str,
+    now: DateTime<Utc>,
 ) -> Result<i64, HubError> {
     use crate::domain::retention::{RecordKind, check_period};
     let k = RecordKind::parse(kind).ok_or_else(|| {
@@ -195,24 +197,26 @@ pub async fn set_retention_period(
         return Err(HubError::invalid("days", "more than 36,500 days (a hundred years)"));
     }
     let source = line("source", source, MAX_SOURCE_CHARS)?;
-    crate::ops::retention::set_period(store, k, days, &source, actor, Utc::now()).await.map_err(from_anyhow)
+    crate::ops::retention::set_period(store, k, days, &source, actor, now).await.map_err(from_anyhow)
 }
 
 /// Place a legal hold on a person (by ID number: only its person key is kept) or a quarter, audited. Errors:
 /// INVALID_ARGUMENT unless exactly one of `id_number` and `quarter` is given and valid, or for `reason`.
-pub async fn place_legal_hold(
+async fn place_legal_hold(
     store: &Store,
     keys: &crate::security::crypto::Keys,
     actor: &Actor,
     id_number: &str,
     quarter: &str,
     reason: &str,
+    now: DateTime<Utc>,
 ) -> Result<i64, HubError> {
     use crate::store::HoldTarget;
     let target = match (id_number.is_empty(), quarter.is_empty()) {
         (false, true) => {
-            let id: crate::domain::id_number::IdNumber =
-                id_number.parse().map_err(|e| HubError::invalid("id_number", format!("{e}")))?;
+            let id =
+                crate::domain::id_number::IdNumber::parse_at(id_number, crate::domain::calendar::shanghai_date(now))
+                    .map_err(|e| HubError::invalid("id_number", format!("{e}")))?;
             HoldTarget::Person(keys.person_key(&id))
         }
         (true, false) => HoldTarget::Quarter(
@@ -221,17 +225,23 @@ pub async fn place_legal_hold(
         _ => return Err(HubError::invalid("id_number", "give exactly one of id_number and quarter")),
     };
     let reason = line("reason", reason, MAX_REASON_CHARS)?;
-    crate::ops::retention::place_hold(store, target, &reason, actor, Utc::now()).await.map_err(from_anyhow)
+    crate::ops::retention::place_hold(store, target, &reason, actor, now).await.map_err(from_anyhow)
 }
 
 /// Release hold `hold_id`, audited. Errors: INVALID_ARGUMENT for `hold_id` (not positive) or `reason`; NOT_FOUND
 /// when no such hold is in force.
-pub async fn release_legal_hold(store: &Store, actor: &Actor, hold_id: i64, reason: &str) -> Result<(), HubError> {
+async fn release_legal_hold(
+    store: &Store,
+    actor: &Actor,
+    hold_id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), HubError> {
     if hold_id <= 0 {
         return Err(HubError::invalid("hold_id", "must be positive"));
     }
     let reason = line("reason", reason, MAX_REASON_CHARS)?;
-    match crate::ops::retention::release_hold(store, hold_id, &reason, actor, Utc::now()).await.map_err(from_anyhow)? {
+    match crate::ops::retention::release_hold(store, hold_id, &reason, actor, now).await.map_err(from_anyhow)? {
         Some(_) => Ok(()),
         None => Err(HubError::NotFound(format!("no legal hold {hold_id} in force (GetRetentionSettings lists them)"))),
     }
@@ -240,19 +250,19 @@ pub async fn release_legal_hold(store: &Store, actor: &Actor, hold_id: i64, reas
 /// Purge what is due ([`crate::ops::retention::purge`]: each chunk its own transaction and event), then one event
 /// for the call with the counts due before and after as its hashes. Errors: INVALID_ARGUMENT for a negative
 /// `chunk_size` or `max_chunks`.
-pub async fn purge_expired(
+async fn purge_expired(
     store: &Store,
     actor: &Actor,
     dry_run: bool,
     chunk_size: i32,
     max_chunks: i32,
+    now: DateTime<Utc>,
 ) -> Result<crate::ops::retention::PurgeReport, HubError> {
     use crate::ops::retention::{DEFAULT_CHUNK, PurgeReport, purge};
     let chunk = usize::try_from(chunk_size).map_err(|_| HubError::invalid("chunk_size", "must not be negative"))?;
     let max = usize::try_from(max_chunks).map_err(|_| HubError::invalid("max_chunks", "must not be negative"))?;
     let chunk = if chunk == 0 { DEFAULT_CHUNK } else { chunk };
     let max = (max > 0).then_some(max);
-    let now = Utc::now();
     let due_hash = |r: &PurgeReport| {
         let fields: Vec<String> = r.counts.iter().map(|c| format!("{} {}", c.kind.as_str(), c.purged)).collect();
         state_hash(&fields.iter().map(String::as_str).collect::<Vec<_>>())
@@ -330,7 +340,7 @@ fn crl_state(certs_dir: &Path) -> Result<String, HubError> {
 /// files are not in the database: if the append fails, the revocation stands and the error says so). The caller
 /// reloads the TLS configuration. Errors: INVALID_ARGUMENT for `certificate_pem`; FAILED_PRECONDITION without
 /// `ca.key`.
-pub async fn revoke_certificate(
+async fn revoke_certificate(
     store: &Store,
     actor: &Actor,
     certs_dir: &Path,
@@ -369,11 +379,17 @@ pub async fn revoke_certificate(
 }
 
 /// Rewrite the CRL with a fresh nextUpdate ([`crate::security::certs::rebuild_crl`]), audited. Returns how many serials it
-/// lists. Errors: FAILED_PRECONDITION without `ca.key`.
-pub async fn refresh_crl(store: &Store, actor: &Actor, certs_dir: &Path) -> Result<usize, HubError> {
+/// lists and its nextUpdate. Errors: FAILED_PRECONDITION without `ca.key`.
+async fn refresh_crl(
+    store: &Store,
+    actor: &Actor,
+    certs_dir: &Path,
+    now: DateTime<Utc>,
+) -> Result<(usize, DateTime<Utc>), HubError> {
     require_ca_key(certs_dir)?;
     let before = crl_state(certs_dir)?;
     let n = crate::security::certs::rebuild_crl(certs_dir).map_err(|e| certs_error("certs_dir", e))?;
+    let next_update = now + chrono::Duration::days(crate::security::certs::CRL_VALIDITY_DAYS);
     let after = crl_state(certs_dir)?;
     let e = AdminEvent {
         actor,
@@ -387,7 +403,7 @@ pub async fn refresh_crl(store: &Store, actor: &Actor, certs_dir: &Path) -> Resu
         after,
     };
     store.append_admin_event(&e.record()).await?;
-    Ok(n)
+    Ok((n, next_update))
 }
 
 /// What a change request asks for, as checked input.
@@ -401,13 +417,14 @@ pub enum ChangeInput<'a> {
 /// Store a change request under the two-person rule, audited; it expires `ttl` after now. Errors: INVALID_ARGUMENT
 /// for `access_matrix_toml` (empty, too large, not a valid matrix: the parser's reason), `new_key_check` (not 64
 /// lower-hex characters, or the data key in use), `reason`.
-pub async fn request_change(
+async fn request_change(
     store: &Store,
     current_key_check: &[u8; 32],
     actor: &Actor,
     input: ChangeInput<'_>,
     reason: &str,
     ttl: std::time::Duration,
+    now: DateTime<Utc>,
 ) -> Result<StoredChange, HubError> {
     let (kind, payload) = match input {
         ChangeInput::AccessMatrix(toml) => {
@@ -433,7 +450,7 @@ pub async fn request_change(
         }
     };
     let reason = line("reason", reason, MAX_REASON_CHARS)?;
-    let now = crate::store::from_micros(crate::store::to_micros(Utc::now()));
+    let now = crate::store::from_micros(crate::store::to_micros(now));
     let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1)).max(chrono::Duration::seconds(1));
     let new =
         NewChange { kind, payload, reason, requested_by: actor.by.clone(), requested_at: now, expires_at: now + ttl };
@@ -471,7 +488,7 @@ pub async fn request_change(
 /// audited with the request's hash before and after. `content_hash`, when not empty, must be the request's. Errors:
 /// INVALID_ARGUMENT for `change_id` not positive; NOT_FOUND unknown; PERMISSION_DENIED self-approval;
 /// FAILED_PRECONDITION expired, not pending, or another content hash.
-pub async fn approve_change(
+async fn approve_change(
     store: &Store,
     actor: &Actor,
     id: i64,
@@ -512,8 +529,12 @@ pub async fn approve_change(
 }
 
 /// Change requests, newest first (pending ones only unless `all`); audited as a read.
-pub async fn list_changes(store: &Store, actor: &Actor, all: bool) -> Result<Vec<StoredChange>, HubError> {
-    let now = Utc::now();
+async fn list_changes(
+    store: &Store,
+    actor: &Actor,
+    all: bool,
+    now: DateTime<Utc>,
+) -> Result<Vec<StoredChange>, HubError> {
     let mut changes: Vec<StoredChange> = store
         .admin_changes()
         .await?
@@ -554,7 +575,7 @@ pub async fn approved_access_matrix(store: &Store) -> anyhow::Result<Option<(Sto
 /// Audit events matching `filter`, newest first, `page_size` (1..=1,000, 0 = 100) after `page_token` (the `seq`
 /// to continue below, as decimal; "" = the newest); audited as a read. Returns the events and the next token.
 /// Errors: INVALID_ARGUMENT for `page_size`, `page_token`.
-pub async fn list_audit_events(
+async fn list_audit_events(
     store: &Store,
     actor: &Actor,
     filter: AuditFilter,
@@ -596,7 +617,7 @@ pub async fn list_audit_events(
 }
 
 /// Recompute the audit chain; audited as a read (the head's hash as the state).
-pub async fn verify_audit_log(store: &Store, actor: &Actor) -> Result<ChainCheck, HubError> {
+async fn verify_audit_log(store: &Store, actor: &Actor) -> Result<ChainCheck, HubError> {
     let c = store.verify_audit_chain().await?;
     let seen = format!("sha256:{}", hex::encode(c.head));
     let detail = match &c.first_broken {
@@ -605,4 +626,159 @@ pub async fn verify_audit_log(store: &Store, actor: &Actor) -> Result<ChainCheck
     };
     audit_read(store, actor, String::new(), detail, seen).await?;
     Ok(c)
+}
+
+/// The administrative actions as the hub's methods: the Admin service's one way in (`grpc::admin` has checked the
+/// caller's role and passes its [`Actor`]); each takes the store and keys from the hub and "now" from its clock. Shapes
+/// and errors: the functions of the same name above.
+impl super::Hub {
+    /// [`add_policy_version`].
+    pub async fn add_policy_version(
+        &self,
+        actor: &Actor,
+        params_json: &str,
+        source: &str,
+        example: bool,
+    ) -> Result<PolicyAdded, HubError> {
+        add_policy_version(&self.store, actor, params_json, source, example).await
+    }
+
+    /// [`list_policy_versions`].
+    pub async fn list_policy_versions(&self, actor: &Actor) -> Result<Vec<StoredPolicy>, HubError> {
+        list_policy_versions(&self.store, actor).await
+    }
+
+    /// [`add_calendar_notice`], loaded at the hub's now.
+    pub async fn add_calendar_notice(
+        &self,
+        actor: &Actor,
+        notice: &str,
+        format: &str,
+        source: &str,
+        correction: Option<&str>,
+    ) -> Result<super::calendar::LoadReport, HubError> {
+        add_calendar_notice(&self.store, actor, notice, format, source, correction, self.clock.now()).await
+    }
+
+    /// [`retention_settings`].
+    pub async fn retention_settings(
+        &self,
+        actor: &Actor,
+    ) -> Result<(Vec<crate::store::RetentionPolicy>, Vec<crate::store::StoredHold>), HubError> {
+        retention_settings(&self.store, actor).await
+    }
+
+    /// [`set_retention_period`], set at system time (retention's records and cutoffs are all on the store's time of
+    /// record, [`super::Clock::system_now`]).
+    pub async fn set_retention_period(
+        &self,
+        actor: &Actor,
+        kind: &str,
+        days: i64,
+        source: &str,
+    ) -> Result<i64, HubError> {
+        set_retention_period(&self.store, actor, kind, days, source, self.clock.system_now()).await
+    }
+
+    /// [`place_legal_hold`] with the hub's keys, placed at system time.
+    pub async fn place_legal_hold(
+        &self,
+        actor: &Actor,
+        id_number: &str,
+        quarter: &str,
+        reason: &str,
+    ) -> Result<i64, HubError> {
+        place_legal_hold(&self.store, &self.keys, actor, id_number, quarter, reason, self.clock.system_now()).await
+    }
+
+    /// [`release_legal_hold`], released at system time.
+    pub async fn release_legal_hold(&self, actor: &Actor, hold_id: i64, reason: &str) -> Result<(), HubError> {
+        release_legal_hold(&self.store, actor, hold_id, reason, self.clock.system_now()).await
+    }
+
+    /// [`purge_expired`], with the cutoffs counted back from system time (they are compared with the rows' time of
+    /// record).
+    pub async fn purge_expired(
+        &self,
+        actor: &Actor,
+        dry_run: bool,
+        chunk_size: i32,
+        max_chunks: i32,
+    ) -> Result<crate::ops::retention::PurgeReport, HubError> {
+        purge_expired(&self.store, actor, dry_run, chunk_size, max_chunks, self.clock.system_now()).await
+    }
+
+    /// [`revoke_certificate`] with the CA in `certs_dir`.
+    pub async fn revoke_certificate(
+        &self,
+        actor: &Actor,
+        certs_dir: &Path,
+        certificate_pem: &str,
+    ) -> Result<crate::security::certs::Revocation, HubError> {
+        revoke_certificate(&self.store, actor, certs_dir, certificate_pem).await
+    }
+
+    /// [`refresh_crl`] with the CA in `certs_dir`: the serials listed and the CRL's nextUpdate (real time).
+    pub async fn refresh_crl(&self, actor: &Actor, certs_dir: &Path) -> Result<(usize, DateTime<Utc>), HubError> {
+        // System time: a CRL is signed and checked against real time (`security::certs`), so its nextUpdate is real
+        // time too, whatever a test or the demo fixed the business clock at.
+        refresh_crl(&self.store, actor, certs_dir, self.clock.system_now()).await
+    }
+
+    /// [`request_change`] against the data key in use, requested at the hub's now.
+    pub async fn request_change(
+        &self,
+        actor: &Actor,
+        input: ChangeInput<'_>,
+        reason: &str,
+        ttl: std::time::Duration,
+    ) -> Result<StoredChange, HubError> {
+        request_change(&self.store, &self.keys.check_value(), actor, input, reason, ttl, self.clock.now()).await
+    }
+
+    /// [`approve_change`] at the hub's now.
+    pub async fn approve_change(&self, actor: &Actor, id: i64, content_hash: &str) -> Result<StoredChange, HubError> {
+        approve_change(&self.store, actor, id, content_hash, self.clock.now()).await
+    }
+
+    /// [`list_changes`], each request's state as at the hub's now.
+    pub async fn list_changes(&self, actor: &Actor, all: bool) -> Result<Vec<StoredChange>, HubError> {
+        list_changes(&self.store, actor, all, self.clock.now()).await
+    }
+
+    /// [`list_audit_events`].
+    pub async fn list_audit_events(
+        &self,
+        actor: &Actor,
+        filter: AuditFilter,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<AuditEventRow>, String), HubError> {
+        list_audit_events(&self.store, actor, filter, page_size, page_token).await
+    }
+
+    /// [`verify_audit_log`].
+    pub async fn verify_audit_log(&self, actor: &Actor) -> Result<ChainCheck, HubError> {
+        verify_audit_log(&self.store, actor).await
+    }
+
+    /// [`super::subsidy::add_linkage_rule`].
+    pub async fn add_linkage_rule(
+        &self,
+        actor: &Actor,
+        rule_json: &str,
+        source: &str,
+    ) -> Result<crate::domain::subsidy::LinkageRule, HubError> {
+        super::subsidy::add_linkage_rule(&self.store, actor, rule_json, source).await
+    }
+
+    /// [`super::subsidy::add_fixed_campaign`].
+    pub async fn add_fixed_campaign(
+        &self,
+        actor: &Actor,
+        campaign_json: &str,
+        source: &str,
+    ) -> Result<crate::domain::subsidy::FixedCampaign, HubError> {
+        super::subsidy::add_fixed_campaign(&self.store, actor, campaign_json, source).await
+    }
 }

@@ -2,8 +2,6 @@
 //! against the stored facts, the answer kept as a new version with its audit event) and `ListFindingAnswers` (a
 //! finding's history). The latest answer of each listed finding comes with `ListFindings` (`hub/medical.rs`).
 
-use chrono::Utc;
-
 use super::{Hub, HubError, audit_of, check_purpose, scoped_prefix, storage_prefix};
 use crate::domain::agency::Principal;
 use crate::domain::answer::{AnswerState, FindingId, FixedBy, check_reason};
@@ -63,7 +61,7 @@ impl Hub {
         if let Some(fix) = &input.fixed_by {
             self.check_fix(&finding, fix).await?;
         }
-        let answered_at = crate::store::from_micros(crate::store::to_micros(Utc::now()));
+        let answered_at = crate::store::from_micros(crate::store::to_micros(self.clock.system_now()));
         let mut answer = FindingAnswer {
             finding: input.finding,
             version: 0,

@@ -157,7 +157,7 @@ impl Hub {
             return Ok((newest.expect("checked"), false));
         }
         // The real time, not the hub's business clock (which tests may fix): a signature attests when it was made.
-        let now = crate::store::to_micros(chrono::Utc::now());
+        let now = crate::store::to_micros(self.clock.system_now());
         let signed = signer.sign(now, &heads);
         if !unchanged {
             self.store.keep_signed_head(&signed).await?;

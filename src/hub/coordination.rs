@@ -134,11 +134,16 @@ impl Hub {
     }
 
     /// `SubmitFundReport`: the next version of the county's report for the month and program.
+    ///
+    /// Errors: INVALID_ARGUMENT `recipients` (negative or implausibly many,
+    /// [`crate::domain::coordination::check_recipients`]); PERMISSION_DENIED without the right or outside the caller's
+    /// county; the store's.
     pub async fn submit_fund_report(
         &self,
         principal: &Principal,
         r: FundReportInput,
     ) -> Result<StoredFundReport, HubError> {
+        crate::domain::coordination::check_recipients(r.recipients).map_err(|e| HubError::invalid("recipients", e))?;
         self.require(principal, CoordinationRight::SubmitFundReports, "submit fund reports")?;
         if !principal.in_scope(&r.county) {
             return Err(HubError::PermissionDenied(format!(
@@ -423,8 +428,7 @@ impl Hub {
         }
         let updated = self.store.warning(agency, warning_id).await?.ok_or_else(|| corrupt("vanished"))?;
         let cal = self.work_calendar().await?;
-        let as_of = crate::domain::calendar::today_shanghai();
-        Ok(self.views(vec![updated], &cal, as_of).await?.remove(0))
+        Ok(self.views(vec![updated], &cal, self.today()).await?.remove(0))
     }
 
     /// `ListWarnings`: warnings in the caller's scope (narrowed by `division`), by state class on `as_of`,

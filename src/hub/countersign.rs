@@ -2,7 +2,7 @@
 //! signature of a frozen quarter is kept, with its audit event) and every partner agency's signature as a verifier
 //! finds it (`ListSnapshotSignatures`, `VerifySnapshot`, `doudi snapshot verify`).
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 
 use super::{Hub, HubError, audit_of};
 use crate::domain::agency::{AgencyCode, Principal};
@@ -114,7 +114,8 @@ impl Hub {
             ));
         }
         let signed_at = crate::store::from_micros(input.signed_at_micros);
-        let now = Utc::now();
+        // Real time (system time): whether a signature claims to be from the future is a security check.
+        let now = self.clock.system_now();
         if signed_at > now + SIGNED_AT_LEEWAY {
             return Err(HubError::invalid(
                 "signed_at",

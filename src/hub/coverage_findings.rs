@@ -5,7 +5,6 @@
 
 use std::collections::HashSet;
 
-use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use super::{Hub, HubError, audit_of, check_purpose, scoped_prefix, storage_prefix};
@@ -139,7 +138,7 @@ impl Hub {
         if let Some(fix) = &input.fixed_by {
             self.check_coverage_fix(&finding, fix).await?;
         }
-        let answered_at = crate::store::from_micros(crate::store::to_micros(Utc::now()));
+        let answered_at = crate::store::from_micros(crate::store::to_micros(self.clock.system_now()));
         let person = PersonKey::from_slice(&finding.id.person_key).ok_or(KeyError::Decrypt)?;
         let mut answer = CoverageAnswer {
             finding: input.finding,

@@ -125,6 +125,31 @@ impl Hub {
         Ok(self.store.medical_policies().await?)
     }
 
+    /// GetPolicy: the versions in force on `as_of`, one per pooling area (of `pooling_area` only, unless empty), each
+    /// with the day it stops being in force (the next version's first day) if a later version is held.
+    ///
+    /// Errors: INVALID_ARGUMENT `pooling_area` unless empty or six digits; the store's.
+    pub async fn policies_in_force(
+        &self,
+        as_of: chrono::NaiveDate,
+        pooling_area: &str,
+    ) -> Result<Vec<(StoredPolicy, Option<chrono::NaiveDate>)>, HubError> {
+        let area = if pooling_area.is_empty() {
+            None
+        } else if pooling_area.len() == 6 && pooling_area.bytes().all(|b| b.is_ascii_digit()) {
+            Some(pooling_area)
+        } else {
+            return Err(HubError::invalid("pooling_area", "must be a six-digit division code, e.g. 621000"));
+        };
+        let all = self.store.medical_policies().await?;
+        let params: Vec<PolicyParams> = all.iter().map(|p| p.params.clone()).collect();
+        Ok(PolicyParams::all_in_force(&params, as_of, area)
+            .into_iter()
+            .filter_map(|p| all.iter().find(|s| s.params.version == p.version))
+            .map(|s| (s.clone(), s.params.effective_to(&params)))
+            .collect())
+    }
+
     async fn policy_params(&self) -> Result<Vec<PolicyParams>, HubError> {
         Ok(self.store.medical_policies().await?.into_iter().map(|p| p.params).collect())
     }

@@ -39,8 +39,16 @@ pub use medical::{
 };
 pub use watch::{ChangeView, WatchPage, WatchPlan, WatchRequest};
 
-use crate::store::writer::Priority;
 use crate::store::{AuditRecord, IngestBatch, NewPerson, PersonFilter, PreparedFact, Store, StoreError, StoredFact};
+
+// The store's row types that the hub's methods take and return, named through the hub so that `grpc/` (which talks
+// to the hub only) never imports `crate::store` (`.ci/check-invariants.sh`).
+pub use crate::store::writer::{MAX_BULK_FACTS, Priority};
+pub use crate::store::{
+    Answer, AuditEventRow, AuditFilter, ChainCheck, CoverageAnswer, DivisionRow, FindingAnswer, FindingFilter,
+    HoldTarget, OutcomeFilter, RecheckTally, SnapshotHeader, StandardRow, StoredFundReport, StoredPolicy, Verification,
+    WarningInsert,
+};
 
 /// Errors of hub operations; `grpc::status` maps each to one gRPC code.
 #[derive(Debug, thiserror::Error)]
@@ -223,26 +231,136 @@ impl Default for Limits {
 /// Longest accepted `purpose`, in characters.
 pub const MAX_PURPOSE_LEN: usize = 200;
 
-/// The hub: storage, keys and policy.
+/// The hub: storage, keys and policy. Its fields are private: `grpc/` and the other callers reach the store, the keys,
+/// the policy and the clock only through the hub's methods (docs: ARCHITECTURE.md, invariants). Build one with
+/// [`Hub::new`] and the `with_*` settings.
 #[derive(Clone)]
 pub struct Hub {
-    pub store: Store,
-    pub keys: Keys,
-    pub policy: Arc<AccessPolicy>,
-    pub limits: Limits,
-    pub clock: Clock,
+    store: Store,
+    keys: Keys,
+    policy: Arc<AccessPolicy>,
+    limits: Limits,
+    clock: Clock,
     /// Parameters of the coverage rules (docs/spec/coordination.md; `coverage_params_file` replaces the defaults).
-    pub coverage: Arc<crate::domain::coverage::CoverageParams>,
+    coverage: Arc<crate::domain::coverage::CoverageParams>,
     /// Small PushFacts of concurrent requests, committed together ([`Hub::push_facts`]).
-    pub pushes: PushGroup,
+    pushes: PushGroup,
     /// The audit signer (`certs_dir/audit-signing.key`), when the hub has one: signs audit heads
     /// ([`Hub::signed_head`], docs/audit-lanes.md "Signed heads").
-    pub head_signer: Option<Arc<crate::security::audit_head::HeadSigner>>,
+    head_signer: Option<Arc<crate::security::audit_head::HeadSigner>>,
     /// Refusals waiting to be written as aggregated audit events (issue 20 item 2, `crate::server::refusals`).
-    pub refusals: Arc<crate::server::refusals::RefusalLog>,
+    refusals: Arc<crate::server::refusals::RefusalLog>,
     /// What countersignatures of frozen quarters are checked against (the CA, the CRLs in force; docs/countersign.md);
     /// `None` without a TLS configuration (report commands): SignSnapshot is then FAILED_PRECONDITION.
-    pub signer_trust: Option<Arc<crate::security::countersign::Trust>>,
+    signer_trust: Option<Arc<crate::security::countersign::Trust>>,
+}
+
+impl Hub {
+    /// A hub on `store` with `keys`, the access `policy` and `limits`; the system clock, the default coverage
+    /// parameters, no audit signer, an empty refusal log (the default per-minute cap) and no countersignature trust
+    /// until set with the `with_*` methods.
+    pub fn new(store: Store, keys: Keys, policy: Arc<AccessPolicy>, limits: Limits) -> Hub {
+        Hub {
+            store,
+            keys,
+            policy,
+            limits,
+            clock: Clock::default(),
+            coverage: Arc::default(),
+            pushes: PushGroup::default(),
+            head_signer: None,
+            refusals: Arc::default(),
+            signer_trust: None,
+        }
+    }
+
+    /// The parameters of the coverage rules (`coverage_params_file`).
+    pub fn with_coverage(self, coverage: Arc<crate::domain::coverage::CoverageParams>) -> Hub {
+        Hub { coverage, ..self }
+    }
+
+    /// The audit signer that signs audit heads (`certs_dir/audit-signing.key`), if any.
+    pub fn with_head_signer(self, head_signer: Option<Arc<crate::security::audit_head::HeadSigner>>) -> Hub {
+        Hub { head_signer, ..self }
+    }
+
+    /// The log of refusals the server records (`crate::server::refusals`).
+    pub fn with_refusals(self, refusals: Arc<crate::server::refusals::RefusalLog>) -> Hub {
+        Hub { refusals, ..self }
+    }
+
+    /// What countersignatures are checked against (the CA and the CRLs in force).
+    pub fn with_signer_trust(self, signer_trust: Option<Arc<crate::security::countersign::Trust>>) -> Hub {
+        Hub { signer_trust, ..self }
+    }
+
+    /// The store, for what runs beside the handlers and is not a request: the server's start (migrations, the data
+    /// key check), its background tasks (checkpoints, reminders, refusal flushes, metrics), the operator commands and
+    /// tools, and tests. `grpc/` never uses it (`.ci/check-invariants.sh`): it calls the hub's methods.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The hub's keys (person keys, the data key's check value), for the server's start, tools and tests.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The hub's clock: every read of "now" of the hub goes through it. Fixing it ([`Clock::set`]) is for tests and
+    /// the demo; clones of the hub share it.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The current instant by the hub's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Today's business date (Asia/Shanghai) by the hub's clock: the default `as_of` of reads.
+    pub fn today(&self) -> NaiveDate {
+        crate::domain::calendar::shanghai_date(self.clock.now())
+    }
+
+    /// The limits on requests in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The refusal log the server feeds and flushes (`crate::server::refusals`).
+    pub fn refusals(&self) -> &Arc<crate::server::refusals::RefusalLog> {
+        &self.refusals
+    }
+
+    /// Whether the hub has an audit signer (else GetSignedHead is FAILED_PRECONDITION and heads are not signed).
+    pub fn has_head_signer(&self) -> bool {
+        self.head_signer.is_some()
+    }
+
+    /// The access rules of `agency` in force (WhoAmI), empty for an agency the matrix does not name.
+    pub fn access_rules(&self, agency: &crate::domain::agency::AgencyCode) -> crate::domain::policy::AgencyRules {
+        self.policy.rules(agency).cloned().unwrap_or_default()
+    }
+
+    /// Whether the access matrix in force names `agency`.
+    pub fn is_known_agency(&self, agency: &crate::domain::agency::AgencyCode) -> bool {
+        self.policy.is_known(agency)
+    }
+
+    /// The divisions of the reference data (ListDivisions). Errors: the store's.
+    pub async fn list_divisions(&self) -> Result<Vec<DivisionRow>, HubError> {
+        Ok(self.store.list_divisions().await?)
+    }
+
+    /// The standards of `year` (every year when `None`) of the reference data (ListStandards). Errors: the store's.
+    pub async fn list_standards(&self, year: Option<i64>) -> Result<Vec<StandardRow>, HubError> {
+        Ok(self.store.list_standards(year).await?)
+    }
+
+    /// A receiver of the change log's head (the newest cursor written), for WatchChanges' delivery to wait on.
+    pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.store.subscribe_changes()
+    }
 }
 
 /// Small pushes at most in one group-committed transaction (`store::group`); each at most [`SMALL_PUSH_FACTS`] facts,
@@ -263,8 +381,18 @@ impl Default for PushGroup {
     }
 }
 
-/// The instant the hub stamps on fund reports (`submitted_at`) and checks warnings against: the system
-/// clock unless fixed. Fixing it is for tests and the demo (which replays 2023); clones share the setting.
+/// The hub's clock: every read of "now" in the hub goes through it (`.ci/check-invariants.sh`), in one of two kinds.
+///
+/// - [`Clock::now`], business time: the instant the hub stamps on fund reports (`submitted_at`), findings and change
+///   requests, checks warnings and deadlines against, and whose Asia/Shanghai date is the default `as_of` of reads
+///   ([`Hub::today`]). The system clock unless fixed; fixing it is for tests and the demo (which replays 2023).
+/// - [`Clock::system_now`], system time: always the system clock. The time of record that the store stamps on rows
+///   (`recorded_at`, `superseded_at`) and everything compared with it (snapshot cutoffs, the answer log, retention
+///   cutoffs and holds), and real time where security needs it (signatures of audit heads, countersignatures'
+///   `signed_at`, a CRL's nextUpdate). A fixed business clock must not move these: a cutoff before the rows it cuts
+///   would freeze an empty quarter, and a signature would lie about when it was made.
+///
+/// Clones share the setting.
 #[derive(Clone, Default)]
 pub struct Clock(Arc<std::sync::RwLock<Option<chrono::DateTime<chrono::Utc>>>>);
 
@@ -272,6 +400,11 @@ impl Clock {
     /// The current instant (the fixed one if set).
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.0.read().ok().and_then(|g| *g).unwrap_or_else(chrono::Utc::now)
+    }
+
+    /// The system clock's instant, never the fixed one (system time: see the type's documentation).
+    pub fn system_now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
     }
 
     /// Fix the clock at `t`, or return to the system clock with `None`.
@@ -420,18 +553,12 @@ impl Hub {
             .fund_report_tolerance
             .parse()
             .map_err(|e| HubError::invalid("fund_report_tolerance", format!("{e}")))?;
-        Ok(Hub {
+        Ok(Hub::new(
             store,
             keys,
-            policy: Arc::new(AccessPolicy::default()),
-            limits: Limits { max_batch: config.max_batch, fund_report_tolerance, ..Limits::default() },
-            clock: Clock::default(),
-            coverage: Arc::default(),
-            pushes: PushGroup::default(),
-            head_signer: None,
-            refusals: Arc::default(),
-            signer_trust: None,
-        })
+            Arc::new(AccessPolicy::default()),
+            Limits { max_batch: config.max_batch, fund_report_tolerance, ..Limits::default() },
+        ))
     }
 
     /// A list's page size: 0 means 100; above `max_page_size` is INVALID_ARGUMENT naming `page_size`.

@@ -255,7 +255,7 @@ impl Hub {
                 quarter: quarter.to_string(),
                 as_of,
                 // System time, like every fact's recorded_at: the cutoff separates what was known from what came later.
-                cutoff: Utc::now(),
+                cutoff: self.clock.system_now(),
                 created_by,
                 hub_sections,
                 coverage_params: &self.coverage,

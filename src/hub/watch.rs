@@ -234,7 +234,7 @@ impl super::Hub {
     async fn students_among(&self, rows: &[ChangeRow]) -> Result<HashSet<PersonKey>, HubError> {
         let keys: Vec<PersonKey> = rows.iter().map(|r| r.fact.person_key).collect::<HashSet<_>>().into_iter().collect();
         let mut by_person: HashMap<PersonKey, Vec<crate::store::StoredFact>> = HashMap::new();
-        for f in self.store.facts_of_persons(&keys, crate::domain::calendar::today_shanghai()).await? {
+        for f in self.store.facts_of_persons(&keys, self.today()).await? {
             by_person.entry(f.person_key).or_default().push(f);
         }
         Ok(by_person.into_iter().filter(|(_, facts)| self.is_student(facts)).map(|(k, _)| k).collect())

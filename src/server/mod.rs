@@ -173,27 +173,21 @@ impl Application {
             ca_path: config.ca_path(),
             trust_domain: config.trust_domain.clone(),
         };
-        let hub = Hub {
-            head_signer,
-            signer_trust: Some(Arc::new(signer_trust)),
-            refusals: Arc::new(crate::server::refusals::RefusalLog::new(config.audit_refusal_peers_per_minute)),
-            store,
-            keys,
-            policy: policy.clone(),
-            clock: Default::default(),
-            coverage,
-            pushes: Default::default(),
-            limits: Limits {
-                max_batch: config.max_batch,
-                max_recipient_facts: config.max_recipient_facts,
-                match_max_ids_per_call: config.match_max_ids_per_call,
-                fund_report_tolerance: config
-                    .fund_report_tolerance
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("fund_report_tolerance {:?}: {e}", config.fund_report_tolerance))?,
-                ..Limits::default()
-            },
+        let limits = Limits {
+            max_batch: config.max_batch,
+            max_recipient_facts: config.max_recipient_facts,
+            match_max_ids_per_call: config.match_max_ids_per_call,
+            fund_report_tolerance: config
+                .fund_report_tolerance
+                .parse()
+                .map_err(|e| anyhow::anyhow!("fund_report_tolerance {:?}: {e}", config.fund_report_tolerance))?,
+            ..Limits::default()
         };
+        let hub = Hub::new(store, keys, policy.clone(), limits)
+            .with_coverage(coverage)
+            .with_head_signer(head_signer)
+            .with_signer_trust(Some(Arc::new(signer_trust)))
+            .with_refusals(Arc::new(crate::server::refusals::RefusalLog::new(config.audit_refusal_peers_per_minute)));
         let auth = Authenticator::new(&config.trust_domain, policy.clone()).with_limits(
             crate::grpc::auth::AgencyLimits::new(
                 config.rate_per_agency,
@@ -238,7 +232,7 @@ impl Application {
                 listener,
                 reloadable,
                 Duration::from_secs(config.handshake_timeout_secs),
-                Some(hub.refusals.clone()),
+                Some(hub.refusals().clone()),
             )
             .map(move |conn| conn.map(|tls| close.wrap(tls, max_age, age_grace)))
         };
@@ -264,7 +258,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         metrics.register(cert_watch.collector());
         metrics.register(Box::new(auth.ignored_forwarded_counter()));
-        for c in hub.refusals.collectors() {
+        for c in hub.refusals().collectors() {
             metrics.register(c);
         }
         let metrics_listener = match config.metrics_listen {
@@ -278,7 +272,7 @@ impl Application {
             policy.clone(),
             &[FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET],
         )
-        .with_refusals(hub.refusals.clone());
+        .with_refusals(hub.refusals().clone());
 
         let max = config.max_message_bytes;
         let exchange = RecipientExchangeServer::new(ExchangeService {
@@ -363,15 +357,15 @@ impl Application {
             .add_service(subsidies);
 
         let shutdown_grace = Duration::from_secs(config.shutdown_grace_secs);
-        let store = hub.store.clone();
-        let clock = hub.clock.clone();
-        let key_check = hub.keys.check_value();
+        let store = hub.store().clone();
+        let clock = hub.clock().clone();
+        let key_check = hub.keys().check_value();
         let metrics_for_http = metrics.clone();
         let audit_checkpoint_secs = config.audit_checkpoint_secs;
         let audit_head_sign_secs = config.audit_head_sign_secs;
         let signer_hub = hub.clone();
         let signer_metrics = metrics.clone();
-        let refusals = hub.refusals.clone();
+        let refusals = hub.refusals().clone();
         let serve: ServeFuture = Box::pin(async move {
             let metrics_task = metrics_listener
                 .map(|l| tokio::spawn(crate::server::metrics::serve(l, metrics_for_http, store.clone())))
@@ -478,7 +472,7 @@ fn spawn_head_signer(hub: Hub, every: Duration, metrics: Arc<Metrics>) -> tokio:
         tick.tick().await;
         loop {
             tick.tick().await;
-            if hub.head_signer.is_none() {
+            if !hub.has_head_signer() {
                 continue;
             }
             match hub.sign_heads(false).await {

@@ -23,18 +23,12 @@ pub async fn run(persons: usize, out: &mut super::Output) -> anyhow::Result<()> 
         let dir = tempfile::Builder::new().prefix("doudi-bench-").tempdir()?;
         let store = crate::store::Store::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
         store.migrate().await?;
-        let hub = crate::hub::Hub {
+        let hub = crate::hub::Hub::new(
             store,
-            keys: Keys::from_base64(&Keys::generate_base64())?,
-            policy: Default::default(),
-            limits: crate::hub::Limits { bench_skip_ingest_audit: skip_audit, ..Default::default() },
-            clock: Default::default(),
-            coverage: Default::default(),
-            pushes: Default::default(),
-            head_signer: None,
-            signer_trust: None,
-            refusals: Default::default(),
-        };
+            Keys::from_base64(&Keys::generate_base64())?,
+            Default::default(),
+            crate::hub::Limits { bench_skip_ingest_audit: skip_audit, ..Default::default() },
+        );
         let mut batches = Vec::new();
         for agency in AgencyCode::KNOWN.iter().filter(|a| **a != AgencyCode::LEADING_GROUP) {
             let principal = Principal::new(certs::DEFAULT_TRUST_DOMAIN, AgencyCode::parse(agency)?, None)?;
@@ -52,7 +46,7 @@ pub async fn run(persons: usize, out: &mut super::Output) -> anyhow::Result<()> 
             std::hint::black_box(results);
         }
         rates[slot] = rates[slot].max(n as f64 / t.elapsed().as_secs_f64());
-        hub.store.close().await;
+        hub.store().close().await;
     }
     Figure::against_floor(
         "P1-audit",

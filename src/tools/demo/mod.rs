@@ -105,7 +105,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     })
     .await?;
     let server = format!("https://localhost:{}", app.addr().port());
-    let clock = app.hub.clock.clone();
+    let clock = app.hub.clock().clone();
     let hub_task = tokio::spawn(app.run());
     println!("hub listening on {server} (mutual TLS, SQLite {})", db.display());
 
