@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use doudi::client::admin::Mode;
 use doudi::config::{Config, Overrides};
+use doudi::store::AdminEventRecord as _;
 
 #[derive(Parser)]
 #[command(name = "doudi", version, about = "doudi (兜底): the safety-net data exchange hub")]

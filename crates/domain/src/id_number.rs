@@ -19,7 +19,7 @@ use std::str::FromStr;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::domain::calendar::today_shanghai;
+use crate::calendar::today_shanghai;
 
 /// GB 11643-1999 weights for positions 1–17.
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
