@@ -7,8 +7,8 @@
 #      private; the accessors are for the server, tools and tests).
 #   3. grpc/ never reads the clock: no `Utc::now`, `Local::now`, `SystemTime::now` (it takes `hub.today()` /
 #      `hub.now()`).
-#   4. The domain takes dates as arguments: no `Utc::now`, `Local::now`, `SystemTime::now` in src/domain outside
-#      `#[cfg(test)]`, except `system_today` in src/domain/id_number.rs (IdNumber's FromStr / Deserialize).
+#   4. The domain takes dates as arguments: no `Utc::now`, `Local::now`, `SystemTime::now` in crates/domain/src outside
+#      `#[cfg(test)]`, except `system_today` in crates/domain/src/id_number.rs (IdNumber's FromStr / Deserialize).
 #   5. Every read of "now" in the hub goes through its clock: `Utc::now` etc. appear in src/hub only inside
 #      `impl Clock` of src/hub/mod.rs.
 #   6. Nothing uses chrono's `Local` (business dates are Asia/Shanghai, instants UTC).
@@ -27,6 +27,7 @@ fail() {
 # FILE:LINE: TEXT.
 code_matches() {
     local dir=$1 pattern=$2
+    [ -d "$dir" ] || { echo "check-invariants: $dir is not a folder (moved? update this script)" >&2; exit 1; }
     find "$dir" -name '*.rs' -print0 | sort -z | while IFS= read -r -d '' f; do
         awk -v f="$f" '
             /^[[:space:]]*#\[cfg\(test\)\]/ { exit }
@@ -51,10 +52,10 @@ hits=$(code_matches src/grpc "$NOW")
 [ -z "$hits" ] || fail "src/grpc reads the clock: take hub.now() / hub.today() (the hub's clock)" "$hits"
 
 echo "== the domain takes dates as arguments"
-hits=$(code_matches src/domain "$NOW" | grep -v '^src/domain/id_number\.rs:[0-9]*:     shanghai_date(chrono::Utc::now())$' || true)
-[ -z "$hits" ] || fail "src/domain reads the clock: take the date or instant as an argument" "$hits"
-n=$(code_matches src/domain "$NOW" | wc -l)
-[ "$n" -le 1 ] || fail "src/domain reads the clock more than once (only id_number.rs's system_today may)"
+hits=$(code_matches crates/domain/src "$NOW" | grep -v '^crates/domain/src/id_number\.rs:[0-9]*:     shanghai_date(chrono::Utc::now())$' || true)
+[ -z "$hits" ] || fail "crates/domain/src reads the clock: take the date or instant as an argument" "$hits"
+n=$(code_matches crates/domain/src "$NOW" | wc -l)
+[ "$n" -le 1 ] || fail "crates/domain/src reads the clock more than once (only id_number.rs's system_today may)"
 
 echo "== the hub reads now only through its clock"
 hits=$(code_matches src/hub "$NOW" | grep -v '^src/hub/mod\.rs:' || true)

@@ -21,7 +21,7 @@ rule() { echo "check-layout:   ^ $*" >&2; }
 
 # Files declared `#[cfg(test)] mod NAME;` (test support as a file of its own): their whole text is test code.
 test_files() {
-    grep -rn -A1 --include='*.rs' '^\s*#\[cfg(test)\]' src |
+    grep -rn -A1 --include='*.rs' '^\s*#\[cfg(test)\]' src crates |
         sed -nE 's/^(.*)-[0-9]+-\s*(pub(\([a-z]+\))? )?mod ([a-z_0-9]+);.*/\1 \4/p' |
         while read -r parent name; do
             dir=$(dirname "$parent")
@@ -73,18 +73,18 @@ forbid() {
 }
 
 echo "== the domain and the reports do no I/O"
-forbid "src/domain/ and src/report/ are pure: no tokio, sqlx, tonic, prost, rusqlite, hyper, tower (ARCHITECTURE.md)" \
+forbid "crates/domain/src/ and crates/report/src/ are pure: no tokio, sqlx, tonic, prost, rusqlite, hyper, tower (ARCHITECTURE.md)" \
     '(^|[^[:alnum:]_])(tokio|sqlx|tonic|tonic_[a-z]+|prost|rusqlite|hyper|tower|reqwest)::' \
-    $(rust_files src/domain src/report)
-forbid "src/domain/ and src/report/ open no file, socket or process (the caller passes bytes in and out)" \
+    $(rust_files crates/domain/src crates/report/src)
+forbid "crates/domain/src/ and crates/report/src/ open no file, socket or process (the caller passes bytes in and out)" \
     'std::(fs|net|process)|(^|[^[:alnum:]_])(File|TcpStream|TcpListener|Command)::' \
-    $(rust_files src/domain src/report)
+    $(rust_files crates/domain/src crates/report/src)
 # The one environment read: the operator's login, named in the audit event of the direct path.
-forbid "src/domain/ and src/report/ read no environment (the one exception: Actor::direct_from_env's \$USER)" \
+forbid "crates/domain/src/ and crates/report/src/ read no environment (the one exception: Actor::direct_from_env's \$USER)" \
     'std::env' \
-    $(rust_files src/domain src/report | grep -vxF src/domain/admin.rs)
-hits=$(code src/domain/admin.rs | grep -E 'std::env' | grep -vF 'std::env::var("USER")' || true)
-[ -z "$hits" ] || { fail "$hits"; rule "src/domain/admin.rs reads only \$USER (Actor::direct_from_env)"; }
+    $(rust_files crates/domain/src crates/report/src | grep -vxF crates/domain/src/admin.rs)
+hits=$(code crates/domain/src/admin.rs | grep -E 'std::env' | grep -vF 'std::env::var("USER")' || true)
+[ -z "$hits" ] || { fail "$hits"; rule "crates/domain/src/admin.rs reads only \$USER (Actor::direct_from_env)"; }
 
 echo "== only src/store/ speaks SQL"
 # sqlx and rusqlite paths in code (a log filter such as "info,sqlx=warn" is not a use). The benchmark of PostgreSQL
@@ -111,14 +111,14 @@ forbid "the shared store modules (contract, rows, error, writer, group, plan/, s
         src/store/plan src/store/sql)
 
 echo "== protobuf types stay in grpc/ and on the client side"
-forbid "src/hub, src/store, src/domain, src/report and src/security never name protobuf or tonic types" \
+forbid "src/hub, src/store, crates/domain/src, crates/report/src and src/security never name protobuf or tonic types" \
     '(^|[^[:alnum:]_])(pb|prost|tonic|tonic_[a-z]+)::|^[[:space:]]*(pub )?use (prost|tonic)\b' \
-    $(rust_files src/hub src/store src/domain src/report src/security)
+    $(rust_files src/hub src/store crates/domain/src crates/report/src src/security)
 
 echo "== money is never a float in the domain; nothing uses the local time zone"
-forbid "src/domain/ holds amounts as Money (integer fen): no f32/f64" \
+forbid "crates/domain/src/ holds amounts as Money (integer fen): no f32/f64" \
     '(^|[^[:alnum:]_])f(32|64)([^[:alnum:]_]|$)' \
-    $(rust_files src/domain)
+    $(rust_files crates/domain/src)
 forbid "business dates are Asia/Shanghai, instants UTC: chrono's Local is never used" \
     '(^|[^[:alnum:]_])Local([^[:alnum:]_]|$)' \
     $(rust_files src)
@@ -137,8 +137,8 @@ echo "== one module-file convention: mod.rs"
 while IFS= read -r dir; do
     [ -f "$dir/mod.rs" ] || fail "$dir/ has no mod.rs (a module with children is a folder with mod.rs)"
     [ -e "$dir.rs" ] && fail "$dir.rs beside $dir/ (use $dir/mod.rs)"
-done < <(find src -mindepth 1 -type d | sort)
-hits=$(grep -rn --include='*.rs' '#\[path' src || true)
+done < <({ find src -mindepth 1 -type d; find crates/*/src -mindepth 1 -type d; } | sort)
+hits=$(grep -rn --include='*.rs' '#\[path' src crates || true)
 [ -z "$hits" ] || { fail "$hits"; rule "no #[path] attributes: a module's file is where its name says"; }
 
 echo "== ARCHITECTURE.md is short and names every folder"
@@ -146,8 +146,8 @@ lines=$(wc -l <ARCHITECTURE.md)
 [ "$lines" -le 100 ] || fail "ARCHITECTURE.md has $lines lines, more than 100 (decisions go to docs/decisions.md)"
 while IFS= read -r dir; do
     grep -qF "\`$dir/\`" ARCHITECTURE.md || fail "ARCHITECTURE.md's codemap does not name \`$dir/\`"
-done < <(find src -mindepth 1 -type d | sort)
-for dir in proto migrations docs tests clients scripts .ci calendar certs-example examples fuzz; do
+done < <({ find src -mindepth 1 -type d; find crates/*/src -type d; } | sort)
+for dir in crates proto migrations docs tests clients scripts .ci calendar certs-example examples fuzz; do
     grep -qF "\`$dir/\`" ARCHITECTURE.md || fail "ARCHITECTURE.md's codemap does not name \`$dir/\`"
 done
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian's Chromium for the headless rendering test of the HTML report
-# (src/report/html.rs, headless_chromium_renders_the_headings_and_three_charts).
+# (crates/report/src/html.rs, headless_chromium_renders_the_headings_and_three_charts).
 # Idempotent: does nothing when `chromium` is already on PATH. Needs root (or sudo) and Debian's package archive.
 set -euo pipefail
 

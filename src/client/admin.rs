@@ -109,7 +109,7 @@ pub struct AdminArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum AdminCommand {
     /// As a security administrator: request a new access matrix (a TOML file of the form of
-    /// src/domain/access_policy.toml); a second security administrator approves it (`doudi admin approve ID`), and
+    /// crates/domain/src/access_policy.toml); a second security administrator approves it (`doudi admin approve ID`), and
     /// each hub uses it from its next start.
     RequestMatrix {
         /// The matrix file.

@@ -3,7 +3,7 @@
 //! ListRecipients (the hub's only bulk read path; every page is audited like any list).
 //!
 //! `--snapshot QUARTER` writes a frozen quarter's summary instead (aggregates, GetQuarterlySummary) in the report
-//! formats of `src/report/`, with the snapshot's hashes in the manifest, its header (`snapshot-QUARTER.json`) and
+//! formats of `crates/report/src/`, with the snapshot's hashes in the manifest, its header (`snapshot-QUARTER.json`) and
 //! its countersignatures (`signatures-QUARTER.json`, ListSnapshotSignatures) for `doudi snapshot verify --offline`.
 
 use std::collections::BTreeMap;

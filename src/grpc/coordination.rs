@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 use super::auth::Authenticator;
 use super::convert::{date_in, id_number_in, timestamp};
 use super::pb::{self, coordination_server::Coordination};
-use super::status::{Refusal, invalid};
+use super::status::{Refusal, invalid, invalid_field};
 use crate::domain::calendar::Month;
 use crate::domain::coordination::{
     FundProgram, ReportStatus, WarningDecision, WarningReason, WarningState, WarningStep, submission_status,
@@ -228,7 +228,9 @@ impl Coordination for CoordinationService {
         let r = req.into_inner();
         let county = county_in(&r.county_code, "county_code")?;
         let month = month_in(&r.month, "month")?;
-        let program = fund_program_in(r.program, "program")?.ok_or_else(|| invalid("program", "is required"))?;
+        let program = fund_program_in(r.program, "program")
+            .map_err(invalid_field)?
+            .ok_or_else(|| invalid("program", "is required"))?;
         let disbursed_on = required_date(&r.disbursed_on, "disbursed_on")?;
         if r.amount.is_empty() {
             return Err(invalid("amount", "is required (decimal yuan like \"1326.00\")"));
@@ -257,7 +259,7 @@ impl Coordination for CoordinationService {
         let principal = self.auth.principal(&req)?;
         let r = req.into_inner();
         let month = month_in(&r.month, "month")?;
-        let program = fund_program_in(r.program, "program")?;
+        let program = fund_program_in(r.program, "program").map_err(invalid_field)?;
         let as_of = date_in(&r.as_of, "as_of", self.hub.today()).map_err(|e| invalid(&e.field, e.reason))?;
         let list = self.hub.list_fund_reports(&principal, month, program, as_of, r.include_history).await?;
         Ok(Response::new(pb::ListFundReportsResponse {
@@ -302,15 +304,16 @@ impl Coordination for CoordinationService {
         use pb::record_warning_outcome_request::Step;
         let principal = self.auth.principal(&req)?;
         let r = req.into_inner();
-        let warning_id = text_id(&r.warning_id, "warning_id")?;
+        let warning_id = text_id(&r.warning_id, "warning_id").map_err(invalid_field)?;
         let step = match r.step {
             None => return Err(invalid("step", "is required (visit, decision or close)")),
             Some(Step::Visit(v)) => WarningStep::Visit { on: required_date(&v.visited_on, "visit.visited_on")? },
             Some(Step::Decision(d)) => WarningStep::Decision {
                 on: required_date(&d.decided_on, "decision.decided_on")?,
-                decision: decision_in(d.decision, "decision.decision")?
+                decision: decision_in(d.decision, "decision.decision")
+                    .map_err(invalid_field)?
                     .ok_or_else(|| invalid("decision.decision", "is required"))?,
-                program: fund_program_in(d.program, "decision.program")?,
+                program: fund_program_in(d.program, "decision.program").map_err(invalid_field)?,
             },
             Some(Step::Close(c)) => WarningStep::Close { on: required_date(&c.closed_on, "close.closed_on")? },
         };

@@ -272,11 +272,9 @@ impl From<HubError> for Status {
     }
 }
 
-impl From<FieldError> for Status {
-    /// INVALID_ARGUMENT (INVALID_FIELD) naming the field.
-    fn from(e: FieldError) -> Status {
-        Refusal::invalid(e.field, e.reason).into()
-    }
+/// INVALID_ARGUMENT (INVALID_FIELD) naming the field of `e`.
+pub fn invalid_field(e: FieldError) -> Status {
+    Refusal::invalid(e.field, e.reason).into()
 }
 
 /// INVALID_ARGUMENT (INVALID_FIELD) naming the field: [`Refusal::invalid`] as a `Status`.

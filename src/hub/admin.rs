@@ -16,6 +16,7 @@ use crate::domain::admin::{
 };
 use crate::domain::medical::PolicyParams;
 use crate::domain::policy::AccessPolicy;
+use crate::store::AdminEventRecord as _;
 use crate::store::{AuditEventRow, AuditFilter, ChainCheck, Store, StoreError, StoredPolicy};
 
 /// Largest text a request may carry in one field (a policy version's JSON, a notice, a certificate): 64 KiB.

@@ -8,6 +8,7 @@ use clap::Subcommand;
 
 use crate::client::admin::Mode;
 use crate::config::{Config, Overrides};
+use crate::store::AdminEventRecord as _;
 use crate::store::Store;
 
 use super::open_store;

@@ -69,6 +69,32 @@ pub struct AuditRecord {
     pub person_keys: Vec<PersonKey>,
 }
 
+/// The audit record of an operator's action: [`crate::domain::admin::AdminEvent`] is the domain's account of it,
+/// the row is the store's (agency [`crate::domain::admin::OPERATOR_AGENCY`], method the RPC path or the command,
+/// purpose who and the arguments, outcome `OK detail; before=…; after=…`; docs/admin.md).
+pub trait AdminEventRecord {
+    /// The event as the audit chain stores it.
+    fn record(&self) -> AuditRecord;
+}
+
+impl AdminEventRecord for crate::domain::admin::AdminEvent<'_> {
+    fn record(&self) -> AuditRecord {
+        AuditRecord {
+            agency: crate::domain::admin::OPERATOR_AGENCY.to_owned(),
+            division: String::new(),
+            via: String::new(),
+            method: self.actor.method_or(self.command),
+            purpose: if self.args.is_empty() {
+                self.actor.who()
+            } else {
+                format!("{}; {}", self.actor.who(), self.args)
+            },
+            outcome: format!("OK {}; before={}; after={}", self.detail, self.before, self.after),
+            person_keys: Vec::new(),
+        }
+    }
+}
+
 /// A stored fact version as read back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredFact {
@@ -731,4 +757,31 @@ pub struct StoredLinkageRule {
     pub rule: crate::domain::subsidy::LinkageRule,
     /// The document(s) the values come from.
     pub source: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::admin::{Actor, AdminEvent, OperatorId, Role};
+
+    #[test]
+    fn an_admin_event_records_who_what_and_both_hashes() {
+        // docs/admin.md: agency "operator", method the RPC path, purpose who and the arguments, outcome with hashes.
+        let op = OperatorId::new("doudi.qingyang.gov.cn", Role::Security, "alice").unwrap();
+        let actor = Actor::operator(&op, "RefreshCrl");
+        let e = AdminEvent {
+            actor: &actor,
+            command: "doudi certs refresh-crl",
+            args: "dir=certs".into(),
+            detail: "CRL rewritten".into(),
+            before: "sha256:aa".into(),
+            after: "sha256:bb".into(),
+        }
+        .record();
+        assert_eq!(e.agency, "operator");
+        assert_eq!(e.method, "/doudi.v1.Admin/RefreshCrl");
+        assert_eq!(e.purpose, "by=spiffe://doudi.qingyang.gov.cn/operator/security/alice; role=security; dir=certs");
+        assert_eq!(e.outcome, "OK CRL rewritten; before=sha256:aa; after=sha256:bb");
+        assert!(e.person_keys.is_empty());
+    }
 }

@@ -306,7 +306,7 @@ async fn two_security_administrators_approve_a_change() {
     let mut alice = operator(&app, Role::Security, "alice").await;
     let mut bob = operator(&app, Role::Security, "bob").await;
     let mut audit = operator(&app, Role::Audit, "ada").await;
-    let matrix = include_str!("../../src/domain/access_policy.toml");
+    let matrix = include_str!("../../crates/domain/src/access_policy.toml");
 
     let bad = alice
         .request_change(pb::RequestChangeRequest {

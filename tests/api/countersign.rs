@@ -20,7 +20,7 @@ use crate::support::*;
 
 const Q: &str = "2023Q2";
 
-/// The partner agencies (those that push facts in src/domain/access_policy.toml), in code order.
+/// The partner agencies (those that push facts in crates/domain/src/access_policy.toml), in code order.
 const PARTNERS: [&str; 5] =
     ["civil_affairs", "disability_federation", "education", "human_resources", "medical_insurance"];
 

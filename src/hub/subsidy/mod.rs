@@ -23,6 +23,7 @@ use crate::domain::subsidy::{
 use crate::domain::summary::CampaignRow;
 use crate::domain::versioning::Decision;
 use crate::security::crypto::PersonKey;
+use crate::store::AdminEventRecord as _;
 use crate::store::{PersonFilter, StoreError, StoredFact};
 
 mod quarter;

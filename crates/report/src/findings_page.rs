@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use super::explanation::{blocks, or_dash};
 use super::html::{CSS, escape};
 use super::table::group_thousands;
-use crate::domain::explain::Explanation;
+use doudi_domain::explain::Explanation;
 
 /// Which kind of finding a row is (docs/findings.md "Which findings").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -427,7 +427,7 @@ mod tests {
     use chrono::TimeZone as _;
 
     use super::*;
-    use crate::domain::explain::Line;
+    use doudi_domain::explain::Line;
 
     fn line(name: &str, en: &str, zh: &str, value: &str) -> Line {
         Line { name: name.into(), en: en.into(), zh: zh.into(), value: value.into() }
@@ -680,7 +680,7 @@ mod tests {
     /// element it points to. Without Chromium (`.ci/install-chromium.sh`) the test says so and passes.
     #[test]
     fn headless_chromium_finds_every_rows_explanation() {
-        let Some(chromium) = crate::report::chromium::find_chromium() else {
+        let Some(chromium) = crate::chromium::find_chromium() else {
             println!("skipped: chromium not installed");
             return;
         };
@@ -690,11 +690,8 @@ mod tests {
             std::fs::write(dir.path().join(name), html).unwrap();
         }
         let url = format!("file://{}", dir.path().join(&pages[0].0).display());
-        let dom = crate::report::chromium::run_chromium(
-            &chromium,
-            &dir.path().join("profile"),
-            &["--dump-dom".to_owned(), url],
-        );
+        let dom =
+            crate::chromium::run_chromium(&chromium, &dir.path().join("profile"), &["--dump-dom".to_owned(), url]);
         assert!(dom.contains("<h1>Findings 问题清单 2023Q2</h1>"), "{}", &dom[..dom.len().min(400)]);
         let links = row_links(&dom);
         assert_eq!(links.len(), 3, "three rows on page 1");

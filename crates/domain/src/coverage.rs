@@ -158,7 +158,7 @@ pub fn evaluate(
             out.push("PREMIUM_SUBSIDY_MISMATCH");
         }
     }
-    let positive = |m: Option<crate::domain::money::Money>| m.is_some_and(|m| !m.is_zero());
+    let positive = |m: Option<crate::money::Money>| m.is_some_and(|m| !m.is_zero());
     if let Some(d) = disability {
         if has(Program::Dibao) && !positive(subsidy.and_then(|s| s.living_subsidy)) {
             out.push("DISABILITY_LIVING_SUBSIDY_MISSING");
@@ -199,8 +199,8 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::fact::*;
-    use crate::domain::money::Money;
+    use crate::fact::*;
+    use crate::money::Money;
 
     fn m(s: &str) -> Option<Money> {
         Some(Money::parse(s).unwrap())

@@ -675,7 +675,7 @@ impl FixedCampaign {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::fact::{Assistance, Employment};
+    use crate::fact::{Assistance, Employment};
 
     fn m(s: &str) -> Month {
         s.parse().unwrap()
@@ -696,8 +696,8 @@ mod tests {
     #[test]
     fn migration_0021_loads_these_versions() {
         for sql in [
-            include_str!("../../migrations/sqlite/0021_subsidies.sql"),
-            include_str!("../../migrations/postgres/0021_subsidies.sql"),
+            include_str!("../../../migrations/sqlite/0021_subsidies.sql"),
+            include_str!("../../../migrations/postgres/0021_subsidies.sql"),
         ] {
             for v in RULES_0021 {
                 assert!(sql.contains(v), "the migration holds {}", &v[..40]);

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::money::Money;
+use crate::money::Money;
 
 /// The `campaign` of the price-subsidy linkage (价格临时补贴) in [`QuarterCampaign`]: its months may fall under
 /// several rule versions, named per month.

@@ -501,8 +501,8 @@ mod tests {
     /// = the lower, 10. education: 1 finding, unanswered, not raised again (still open 0), no median.
     #[test]
     fn findings_by_agency_counts_what_became_of_the_previous_quarter() {
-        use crate::domain::answer::AnswerState;
-        use crate::domain::snapshot::CoverageRow;
+        use crate::answer::AnswerState;
+        use crate::snapshot::CoverageRow;
         let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
         let row = |code: &str, p: u8, agency: &str| CoverageRow {
             code: code.into(),

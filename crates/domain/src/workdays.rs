@@ -6,7 +6,7 @@
 //!
 //! The calendar is **data, not code**. The State Council's General Office publishes each year's holidays in a notice
 //! (国务院办公厅关于YYYY年部分节假日安排的通知), usually between October and December of the year before. Operators load
-//! it with `doudi calendar add FILE --source …` (file format and validation: [`crate::domain::holiday_notice`]);
+//! it with `doudi calendar add FILE --source …` (file format and validation: [`crate::holiday_notice`]);
 //! migration `0003_calendar.sql` holds 2022–2026. Two families of methods:
 //! - the strict ones ([`WorkCalendar::add_working_days`], [`WorkCalendar::working_days_between`], …) fail with
 //!   [`CalendarError::YearNotCovered`] on a day of a year whose notice is not loaded (see
@@ -32,7 +32,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::calendar::{parse_date, shanghai_date};
+use crate::calendar::{parse_date, shanghai_date};
 
 /// Where the built-in data ([`BUILTIN_NOTICES`]) comes from.
 pub const CALENDAR_SOURCE: &str = "国务院办公厅关于2022年、2023年、2024年、2025年、2026年部分节假日安排的通知 \
@@ -562,10 +562,10 @@ mod tests {
     use chrono::TimeDelta;
     use proptest::prelude::*;
 
-    /// The migration, at the same relative path as in the main crate (`src/domain/` → `migrations/sqlite/`).
-    const MIGRATION_SQL: &str = include_str!("../../migrations/sqlite/0003_calendar.sql");
+    /// The migration, at the same relative path as in the main crate (`crates/domain/src/` → `migrations/sqlite/`).
+    const MIGRATION_SQL: &str = include_str!("../../../migrations/sqlite/0003_calendar.sql");
     /// The PostgreSQL twin (same rows, PostgreSQL column types).
-    const MIGRATION_SQL_PG: &str = include_str!("../../migrations/postgres/0003_calendar.sql");
+    const MIGRATION_SQL_PG: &str = include_str!("../../../migrations/postgres/0003_calendar.sql");
 
     fn d(s: &str) -> NaiveDate {
         parse_date(s).unwrap()

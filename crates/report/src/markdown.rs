@@ -91,7 +91,7 @@ pub(crate) fn render_sections(doc: &Document) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::report::{Format, example, render_monthly, render_quarterly};
+    use crate::{Format, example, render_monthly, render_quarterly};
 
     #[test]
     fn quarterly_markdown_has_every_section_and_the_hand_calculated_figures() {

@@ -4,8 +4,8 @@
 
 use chrono::{NaiveDate, TimeZone, Utc};
 
-use crate::domain::money::Money;
-use crate::domain::summary::{
+use doudi_domain::money::Money;
+use doudi_domain::summary::{
     AgencyFindings, CodeCount, Count, Countersigned, CountyCodeCount, CountyCount, CountyProgramRow, CoverageRow,
     FundReportRow, FundReportSection, FundReportTotal, Headline, LateCorrection, MedicalSection, MonthlyReport,
     ProgramChange, QuarterlySummary, SnapshotHashes, StandardChange, Tiers, WarningSection,
@@ -311,7 +311,7 @@ pub fn quarterly() -> QuarterlySummary {
 /// 1,354 persons × 300.00 = 406,200.00 owed, 405,900.00 reported (300.00 short, beyond the 1.00 tolerance: MISMATCH);
 /// 镇原县 990 + 118 = 1,108 persons × 300.00 = 332,400.00 owed, no report: MISSING.
 pub fn quarterly_with_campaigns() -> QuarterlySummary {
-    use crate::domain::summary::campaigns::{
+    use doudi_domain::summary::campaigns::{
         CampaignCounty, CampaignMonth, CampaignSection, IndexComparison, LINKAGE, QuarterCampaign,
     };
     let cmp = |index: &str, rise: &str, threshold: &str| IndexComparison {
@@ -444,7 +444,7 @@ pub fn monthly() -> MonthlyReport {
             CodeCount { code: "ASSISTANCE_MISSED".into(), count: 2 },
             CodeCount { code: "HIGH_BURDEN".into(), count: 1 },
         ],
-        campaigns: vec![crate::domain::summary::CampaignRow {
+        campaigns: vec![doudi_domain::summary::CampaignRow {
             campaign: "621000-2023-07-example".into(),
             program: "ONE_TIME_SUBSIDY".into(),
             triggered: true,

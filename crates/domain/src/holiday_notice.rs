@@ -23,7 +23,7 @@
 //! - a make-up working day is a Saturday or a Sunday (on a weekday it would change nothing);
 //! - no day is both a holiday and a make-up working day, and no day is listed twice;
 //! - 1 January of `year` is a holiday: every annual notice lists 元旦, and a year counts as loaded by it
-//!   ([`crate::domain::workdays::WorkCalendar::covered_years`]);
+//!   ([`crate::workdays::WorkCalendar::covered_years`]);
 //! - a holiday block runs forwards (`first ≤ last`) and is at most 31 days; names are not empty.
 //!
 //! This module does no I/O.
@@ -33,8 +33,8 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::calendar::parse_date;
-use crate::domain::workdays::{CalendarEntry, DayKind};
+use crate::calendar::parse_date;
+use crate::workdays::{CalendarEntry, DayKind};
 
 /// The longest festival name (the longest so far, 中秋节、国庆节, has 7).
 pub const MAX_NAME_CHARS: usize = 32;
@@ -343,7 +343,7 @@ impl NoticeFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::workdays::BUILTIN_NOTICES;
+    use crate::workdays::BUILTIN_NOTICES;
 
     fn d(s: &str) -> NaiveDate {
         parse_date(s).unwrap()

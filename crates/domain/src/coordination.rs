@@ -13,10 +13,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::calendar::{Month, shanghai_date};
-use crate::domain::workdays::{CalendarError, WorkCalendar};
+use crate::calendar::{Month, shanghai_date};
+use crate::workdays::{CalendarError, WorkCalendar};
 
-use crate::domain::fact::string_enum;
+use crate::fact::string_enum;
 
 string_enum!(
     /// Programs a fund report covers (docs/spec/coordination.md).
@@ -202,8 +202,8 @@ pub struct WarningTimes {
 /// was computed under the provisional rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadlines {
-    pub visit_due: crate::domain::workdays::Reckoned<NaiveDate>,
-    pub decision_due: crate::domain::workdays::Reckoned<NaiveDate>,
+    pub visit_due: crate::workdays::Reckoned<NaiveDate>,
+    pub decision_due: crate::workdays::Reckoned<NaiveDate>,
 }
 
 /// The deadlines of a warning received at `received_at`. Never refuses a year whose notice is not loaded (issue 15).

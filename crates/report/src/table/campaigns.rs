@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{Cell, Section, Table, col, county_name};
-use crate::domain::summary::campaigns::{CampaignSection, IndexComparison};
+use doudi_domain::summary::campaigns::{CampaignSection, IndexComparison};
 
 /// "6.10 / 6.0" for an index against its threshold; missing when the month has no such index (a fixed amount).
 fn comparison(cs: &[IndexComparison], index: &str) -> Cell {
@@ -101,9 +101,9 @@ pub(super) fn section(number: u8, s: &CampaignSection, names: &BTreeMap<&str, &s
 
 #[cfg(test)]
 mod tests {
-    use crate::report::{Format, example, render_quarterly};
+    use crate::{Format, example, render_quarterly};
 
-    fn render(s: &crate::domain::summary::QuarterlySummary, f: Format) -> String {
+    fn render(s: &doudi_domain::summary::QuarterlySummary, f: Format) -> String {
         String::from_utf8(render_quarterly(s, f).unwrap()).unwrap()
     }
 
@@ -134,7 +134,7 @@ mod tests {
         assert!(csv.contains("campaign_months,PRICE_SUBSIDY_LINKAGE,价格临时补贴,2023-06,621000-1553-2021,2023-05,0.20 / 3.50,1.00 / 6.00,no 否\n"), "{csv}");
 
         let json = render(&s, Format::Json);
-        assert_eq!(serde_json::from_str::<crate::domain::summary::QuarterlySummary>(&json).unwrap(), s);
+        assert_eq!(serde_json::from_str::<doudi_domain::summary::QuarterlySummary>(&json).unwrap(), s);
         assert!(json.contains("\"amount_owed\": \"406200.00\""), "{json}");
 
         let html = render(&s, Format::Html);

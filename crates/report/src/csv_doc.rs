@@ -28,7 +28,7 @@ pub(crate) fn render(doc: &Document) -> anyhow::Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use crate::report::{Format, example, render_quarterly};
+    use crate::{Format, example, render_quarterly};
 
     /// The rows of one block, parsed back with the `csv` crate.
     fn block_rows(csv_text: &str, key: &str) -> Vec<Vec<String>> {

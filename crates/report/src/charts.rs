@@ -15,8 +15,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::html::escape;
 use super::table::{group_thousands, yuan};
-use crate::domain::money::Money;
-use crate::domain::summary::{Count, CountyProgramRow, MedicalSection, MonthlyReport, QuarterlySummary};
+use doudi_domain::money::Money;
+use doudi_domain::summary::{Count, CountyProgramRow, MedicalSection, MonthlyReport, QuarterlySummary};
 
 /// One chart for the HTML report.
 pub(crate) struct Chart {
@@ -274,7 +274,7 @@ pub(crate) fn monthly(m: &MonthlyReport) -> anyhow::Result<Vec<Chart>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::example;
+    use crate::example;
 
     /// Whether `svg` has a `<text>` element reading exactly `t` (plotters writes the text on its own line).
     fn has_text(svg: &str, t: &str) -> bool {

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use chrono::SecondsFormat;
 
-use crate::domain::money::Money;
-use crate::domain::summary::{CodeCount, Count};
-use crate::domain::summary::{CountyProgramRow, FundReportSection, MonthlyReport, QuarterlySummary, WarningSection};
+use doudi_domain::money::Money;
+use doudi_domain::summary::{CodeCount, Count};
+use doudi_domain::summary::{CountyProgramRow, FundReportSection, MonthlyReport, QuarterlySummary, WarningSection};
 
 mod campaigns;
 
@@ -582,7 +582,7 @@ pub(crate) fn quarterly(s: &QuarterlySummary) -> Document {
     }
     let section = |number, id, en, zh, note, tables| Section { number, id, en, zh, note, tables };
     // Section 11 (docs/findings.md): what became of the previous quarter's findings, per agency (coverage, medical).
-    let by_agency = |key: &'static str, caption: &'static str, rows: &[crate::domain::summary::AgencyFindings]| Table {
+    let by_agency = |key: &'static str, caption: &'static str, rows: &[doudi_domain::summary::AgencyFindings]| Table {
         key,
         caption: Some(caption),
         columns: vec![

@@ -49,7 +49,7 @@ mod markdown;
 mod table;
 mod xlsx;
 
-use crate::domain::summary::{MonthlyReport, QuarterlySummary};
+use doudi_domain::summary::{MonthlyReport, QuarterlySummary};
 
 /// An output format of `doudi report quarterly|monthly --format …` (docs/spec/coordination.md "Quarterly summary").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]

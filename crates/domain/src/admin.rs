@@ -9,15 +9,13 @@
 //! - **Two persons.** A change of [`ChangeKind`] is requested by one security administrator and approved by a
 //!   different one before it takes effect ([`check_approval`]); a request not approved within its time to live
 //!   (`admin_change_ttl_secs`, default [`DEFAULT_CHANGE_TTL_SECS`]) expires and can no longer be approved.
-//! - **Audit form.** [`AdminEvent::record`]: agency [`OPERATOR_AGENCY`], method the RPC path (or the command for the
+//! - **Audit form.** `AdminEventRecord::record` (in the hub crate's `store::rows`): agency [`OPERATOR_AGENCY`], method the RPC path (or the command for the
 //!   direct, break-glass path), purpose `by=<operator>; role=<role>; <arguments>`, outcome
 //!   `OK <what happened>; before=<hash>; after=<hash>`. A hash is [`state_hash`] of the changed state's canonical
 //!   fields (`sha256:<64 hex>`), or [`NO_STATE`] when there was none (an addition's before, a read's both).
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-
-use crate::store::AuditRecord;
 
 /// The agency of every administrative audit event (as `doudi calendar add` and the retention commands always had).
 pub const OPERATOR_AGENCY: &str = "operator";
@@ -395,25 +393,6 @@ pub struct AdminEvent<'a> {
     pub after: String,
 }
 
-impl AdminEvent<'_> {
-    /// The event as the audit chain stores it.
-    pub fn record(&self) -> AuditRecord {
-        AuditRecord {
-            agency: OPERATOR_AGENCY.to_owned(),
-            division: String::new(),
-            via: String::new(),
-            method: self.actor.method_or(self.command),
-            purpose: if self.args.is_empty() {
-                self.actor.who()
-            } else {
-                format!("{}; {}", self.actor.who(), self.args)
-            },
-            outcome: format!("OK {}; before={}; after={}", self.detail, self.before, self.after),
-            person_keys: Vec::new(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,21 +478,11 @@ mod tests {
 
     #[test]
     fn events_name_who_what_and_both_hashes() {
+        // The audit row these parts make: `store::rows::tests::an_admin_event_records_who_what_and_both_hashes`.
         let op = OperatorId::new(TD, Role::Security, "alice").unwrap();
         let actor = Actor::operator(&op, "RefreshCrl");
-        let e = AdminEvent {
-            actor: &actor,
-            command: "doudi certs refresh-crl",
-            args: "dir=certs".into(),
-            detail: "CRL rewritten".into(),
-            before: "sha256:aa".into(),
-            after: "sha256:bb".into(),
-        }
-        .record();
-        assert_eq!(e.agency, "operator");
-        assert_eq!(e.method, "/doudi.v1.Admin/RefreshCrl");
-        assert_eq!(e.purpose, "by=spiffe://doudi.qingyang.gov.cn/operator/security/alice; role=security; dir=certs");
-        assert_eq!(e.outcome, "OK CRL rewritten; before=sha256:aa; after=sha256:bb");
+        assert_eq!(actor.method_or("doudi certs refresh-crl"), "/doudi.v1.Admin/RefreshCrl");
+        assert_eq!(actor.who(), "by=spiffe://doudi.qingyang.gov.cn/operator/security/alice; role=security");
         let direct = Actor::direct("root");
         assert_eq!(direct.method_or("doudi certs refresh-crl"), "doudi certs refresh-crl");
         assert_eq!(direct.who(), "by=direct-database:root; role=direct-database");

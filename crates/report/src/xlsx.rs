@@ -7,8 +7,8 @@
 use rust_xlsxwriter::{Format as XlsxFormat, Workbook, Worksheet};
 
 use super::table::{Cell, Document, SUPPRESSED, Table};
-use crate::domain::money::Money;
-use crate::domain::summary::Count;
+use doudi_domain::money::Money;
+use doudi_domain::summary::Count;
 
 /// The cell formats of one workbook.
 struct Styles {
@@ -125,7 +125,7 @@ mod tests {
 
     use calamine::{Data, DataType, Reader, Xlsx, open_workbook_from_rs};
 
-    use crate::report::{Format, example, render_monthly, render_quarterly};
+    use crate::{Format, example, render_monthly, render_quarterly};
 
     fn open(bytes: Vec<u8>) -> Xlsx<Cursor<Vec<u8>>> {
         open_workbook_from_rs(Cursor::new(bytes)).expect("a readable workbook")

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use super::charts::Chart;
 use super::table::{Cell, Document, Table};
-use crate::domain::summary::Count;
+use doudi_domain::summary::Count;
 
 /// Escapes text for HTML content and double- or single-quoted attribute values.
 pub(crate) fn escape(s: &str) -> String {
@@ -175,8 +175,8 @@ pub(crate) fn render(doc: &Document, charts: &[Chart], links: &[SectionLink]) ->
 
 #[cfg(test)]
 mod tests {
-    use crate::report::chromium::{find_chromium, run_chromium};
-    use crate::report::{Format, example, render_monthly, render_quarterly};
+    use crate::chromium::{find_chromium, run_chromium};
+    use crate::{Format, example, render_monthly, render_quarterly};
 
     const HEADINGS: [&str; 10] = [
         "1. Headline 概况",

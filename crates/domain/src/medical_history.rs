@@ -151,8 +151,8 @@ pub fn explain_person(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::medical::{FindingCode, VisitType};
-    use crate::domain::money::Money;
+    use crate::medical::{FindingCode, VisitType};
+    use crate::money::Money;
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

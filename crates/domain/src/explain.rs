@@ -553,7 +553,7 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
-    use crate::domain::medical::{Settlement, VisitType, steps_person_year_with_versions};
+    use crate::medical::{Settlement, VisitType, steps_person_year_with_versions};
 
     fn m(s: &str) -> Money {
         Money::parse(s).unwrap()
@@ -707,8 +707,8 @@ mod tests {
     /// for 2023 breaks it; a 2023 cover (premium subsidy PARTIAL, enough for dibao) mends it.
     #[test]
     fn a_coverage_rule_lists_its_conditions_and_is_decided_by_the_rule_itself() {
-        use crate::domain::coverage::{CoverageParams, MonthlyStandards};
-        use crate::domain::fact::*;
+        use crate::coverage::{CoverageParams, MonthlyStandards};
+        use crate::fact::*;
         let dibao = Payload::Assistance(Assistance {
             program: Some(Program::Dibao),
             residence: Some(Residence::Urban),

@@ -2,7 +2,7 @@
 //! findings explain ID` prints and the demo shows. The findings page (`findings_page.rs`) renders the same lines as
 //! HTML tables.
 
-use crate::domain::explain::{Explanation, Line};
+use doudi_domain::explain::{Explanation, Line};
 
 /// The blocks of an explanation in print order, each with its bilingual title: inputs, parameters, steps, test.
 pub(crate) fn blocks(e: &Explanation) -> [(&'static str, &[Line]); 4] {

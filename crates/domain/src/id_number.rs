@@ -19,7 +19,7 @@ use std::str::FromStr;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::domain::calendar::shanghai_date;
+use crate::calendar::shanghai_date;
 
 /// Today's Asia/Shanghai date by the system clock: the one read of the clock in the domain, for [`IdNumber::parse`],
 /// [`FromStr`] and [`Deserialize`], whose signatures cannot take a date (client files, configuration, stored

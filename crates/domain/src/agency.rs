@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::domain::division::{DivisionCode, DivisionError, DivisionLevel};
+use crate::division::{DivisionCode, DivisionError, DivisionLevel};
 
 /// Why a string is not an agency code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
