@@ -72,8 +72,8 @@ pub struct PageArgs {
     /// Directory the pages are written into (created): findings-QUARTER.html, findings-QUARTER-p2.html, …
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Only findings naming this agency to act, e.g. medical_insurance.
-    #[arg(long)]
+    /// Only findings naming this agency to act, e.g. medical_insurance (`--agency` is the caller, as everywhere).
+    #[arg(id = "agency_to_act", long = "agency-to-act", value_name = "AGENCY")]
     pub agency: Option<String>,
     /// Only findings in this GB/T 2260 division (a county, e.g. 621022; 621000 = the whole city).
     #[arg(long)]

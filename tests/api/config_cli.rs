@@ -60,3 +60,35 @@ fn serve_refuses_an_in_memory_sqlite_database() {
     assert!(stderr.contains("database_url") && stderr.contains("in-memory"), "{stderr}");
     assert!(stderr.contains("sqlite://doudi.db"), "suggests a file: {stderr}");
 }
+
+/// Every command of the binary prints its help. In a debug build clap checks each command's definition when it is
+/// built, and a flag defined twice panics (exit 101): `findings page` had its `--agency` filter beside the connection's
+/// `--agency`; the filter is `--agency-to-act` now. The walk follows each "Commands:" list from `doudi --help` down;
+/// the root lists 22 commands (serve … match), several with subcommands of their own.
+#[test]
+fn every_command_prints_its_help() {
+    let exe = env!("CARGO_BIN_EXE_doudi");
+    let mut todo: Vec<Vec<String>> = vec![Vec::new()];
+    let mut walked = 0;
+    while let Some(path) = todo.pop() {
+        let out = Command::new(exe).args(&path).arg("--help").output().expect("doudi runs");
+        let shown = format!("doudi {} --help", path.join(" "));
+        assert!(out.status.success(), "{shown}: {:?}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        walked += 1;
+        let text = String::from_utf8(out.stdout).expect("UTF-8 help");
+        let mut commands = false;
+        for line in text.lines() {
+            if line.starts_with("Commands:") {
+                commands = true;
+            } else if commands && line.starts_with("  ") && !line.starts_with("   ") {
+                let name = line.split_whitespace().next().expect("a command name");
+                if name != "help" {
+                    todo.push(path.iter().cloned().chain([name.to_owned()]).collect());
+                }
+            } else if !line.starts_with("   ") {
+                commands = false;
+            }
+        }
+    }
+    assert!(walked > 1 + 22, "walked {walked} commands: the root, its 22 and their subcommands");
+}
