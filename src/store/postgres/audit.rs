@@ -27,6 +27,10 @@ async fn next_seqs(conn: &mut PgConnection, n: usize) -> Result<Vec<i64>, StoreE
     Ok(seqs)
 }
 
+/// How the chain check's two transactions open: one snapshot for the whole transaction, which the second imports
+/// (`SET TRANSACTION SNAPSHOT`, its first statement).
+const READ_ONE_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
 impl PgStore {
     /// Keep a signed head (`AuditLog::keep_signed_head`): one row on a pooled connection, without the hub-wide lock
     /// (the table is in no chain and its rows are independent).
@@ -55,18 +59,13 @@ impl PgStore {
     pub(super) async fn audit_reading(
         &self,
     ) -> Result<(Transaction<'static, Postgres>, Transaction<'static, Postgres>, i64), StoreError> {
-        let mut a = self.pool.begin().await?;
-        sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *a).await?;
+        let mut a = self.begin(READ_ONE_SNAPSHOT).await?;
         let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()").fetch_one(&mut *a).await?;
         if !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
             return Err(crate::store::corrupt("pg_export_snapshot", "an unexpected snapshot id"));
         }
-        let mut b = self.pool.begin().await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot}'"
-        )))
-        .execute(&mut *b)
-        .await?;
+        let mut b = self.begin(READ_ONE_SNAPSHOT).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))).execute(&mut *b).await?;
         Ok((a, b, i64::MAX))
     }
 }

@@ -23,7 +23,7 @@ async fn comparison_facts(
     if keys.is_empty() {
         return Ok(out);
     }
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin(super::BEGIN).await?;
     for chunk in keys.chunks(value::IN_LIST) {
         let mut qb = persons_facts_query(crate::store::sql::COMPARISON_COLUMNS_F, chunk, as_of, COMPARISON_KINDS);
         for r in qb.build().persistent(value::cache_in_list(chunk.len())).fetch_all(&mut *tx).await? {

@@ -47,6 +47,11 @@ pub(super) struct Lanes {
 struct Claim {
     lane: i32,
     session: PgConnection,
+    /// Set while a transaction of [`PgStore::on_lane`] opens or runs on the session. Still set when the next one
+    /// starts only if that one was dropped part-way, when the session's state is unknown (sqlx 0.9's `begin` dropped
+    /// while its `BEGIN` is in flight leaves the session inside a transaction, and queues no rollback): the session is
+    /// then closed and a lane claimed again.
+    busy: bool,
 }
 
 impl Claim {
@@ -89,7 +94,7 @@ impl PgStore {
             .execute(&mut session)
             .await?;
             tracing::info!(lane, "claimed an audit lane for this process's reads");
-            return Ok(Claim { lane, session });
+            return Ok(Claim { lane, session, busy: false });
         }
         let _ = sqlx::Connection::close(session).await;
         Err(StoreError::Db(sqlx::Error::Protocol(format!("no free audit lane among 1 to {MAX_LANES}"))))
@@ -101,6 +106,10 @@ impl PgStore {
     async fn on_lane(&self, work: Work<'_>) -> Result<Option<Option<Vec<(i32, i64)>>>, StoreError> {
         let mut claim = self.lanes.claim.lock().await;
         for attempt in 0..2 {
+            if let Some(c) = claim.take_if(|c| c.busy) {
+                tracing::warn!(lane = c.lane, "the audit lane's last transaction was dropped part-way; claiming again");
+                c.close().await;
+            }
             if claim.is_none() {
                 match self.claim_lane().await {
                     Ok(c) => *claim = Some(c),
@@ -113,11 +122,12 @@ impl PgStore {
             let (result, lost, retry) = {
                 let c = claim.as_mut().expect("claimed above");
                 let lane = c.lane;
+                c.busy = true;
                 let begun = match work.prepare(&mut c.session).await {
                     Ok(()) => sqlx::Connection::begin(&mut c.session).await,
                     Err(e) => Err(e),
                 };
-                match begun {
+                let ended = match begun {
                     // The session is gone (and its lock with it): nothing was written; claim again and retry once.
                     Err(e) => (Err(StoreError::from(e)), true, attempt == 0),
                     Ok(mut tx) => {
@@ -130,7 +140,10 @@ impl PgStore {
                         let lost = done.as_ref().is_err_and(StoreError::is_transient);
                         (done.map(Some), lost, false)
                     }
-                }
+                };
+                // Committed, or rolled back (a dropped `tx` queues its `ROLLBACK`), or the session failed.
+                c.busy = false;
+                ended
             };
             if lost && let Some(c) = claim.take() {
                 tracing::warn!(lane = c.lane, "the audit lane's session failed; the next group claims a lane again");

@@ -12,6 +12,14 @@
 //! (`store/writer.rs`: interactive writes before waiting bulk loads), so only one of them at a time holds a
 //! connection waiting on the advisory lock.
 //!
+//! **Cancellation.** A request's future may be dropped at any wait (tonic drops a handler's future when its client goes
+//! away). Every transaction on a pooled connection opens through [`PgStore::begin`], whose `BEGIN` round trip runs in
+//! a task of its own: sqlx 0.9's `begin` dropped while its `BEGIN` is in flight queues no rollback and returns the
+//! connection to the pool inside a transaction, where the next borrowers' statements would run and a later
+//! `SET TRANSACTION` would fail (25001). Once a transaction is open, dropping it queues its `ROLLBACK`, which the pool
+//! sends before it lends the connection again. A lane's session (`lanes.rs`) is closed if its last transaction was
+//! dropped part-way.
+//!
 //! **Change notification across replicas.** A transaction that appends changes also runs
 //! `pg_notify('doudi_changes', head)`, delivered at commit to every replica's listener ([`spawn_change_listener`]),
 //! which publishes the head to its watchers; a 1 s poll of `MAX(cursor)` covers a listener reconnecting.
@@ -239,6 +247,9 @@ pub(super) mod value {
 /// The advisory lock key every write transaction takes first (ASCII "doudi-wr").
 pub(super) const WRITE_LOCK: i64 = 0x646f_7564_692d_7772;
 
+/// The statement that opens a transaction at the database's default isolation level (READ COMMITTED), read-write.
+pub(super) const BEGIN: &str = "BEGIN";
+
 /// The NOTIFY channel carrying the newest change-log cursor.
 const CHANGE_CHANNEL: &str = "doudi_changes";
 
@@ -283,6 +294,23 @@ impl PgStore {
         })
     }
 
+    /// Open a transaction on a pooled connection with `statement` ([`BEGIN`], or `BEGIN` with the transaction's
+    /// isolation level and access mode, so that no statement has to come first in it), whatever the caller's future
+    /// does meanwhile (module docs, "Cancellation"): the acquire and the `BEGIN` round trip run in a task of their own.
+    /// If the caller is dropped before the transaction is open, the task drops it once open, which queues its
+    /// `ROLLBACK`, sent when the connection returns to the pool. The only way to open a pooled transaction here
+    /// (`tests::transactions_open_only_through_begin`).
+    pub(super) async fn begin(&self, statement: &'static str) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let pool = self.pool.clone();
+        match tokio::spawn(async move { pool.begin_with(statement).await }).await {
+            Ok(opened) => Ok(opened?),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Db(sqlx::Error::Io(std::io::Error::other(
+                "the task opening a transaction was cancelled (the runtime is shutting down)",
+            )))),
+        }
+    }
+
     /// Begin a write transaction: waits for this process's turn at `priority` (`writer`), then takes the hub-wide
     /// write lock (module docs) for the transaction's life. Keep the guard until the transaction ends.
     pub(super) async fn begin_write(
@@ -290,7 +318,7 @@ impl PgStore {
         priority: Priority,
     ) -> Result<(WriteGuard, Transaction<'static, Postgres>), StoreError> {
         let turn = self.writer.lock(priority).await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin(BEGIN).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
         Ok((turn, tx))
     }
@@ -484,6 +512,33 @@ mod tests {
             v
         };
         assert_eq!(files("migrations/postgres"), files("migrations/sqlite"), "same file names in both directories");
+    }
+
+    /// Every transaction of this backend on a pooled connection opens through [`PgStore::begin`] (module docs,
+    /// "Cancellation"): sqlx's `begin`, `begin_with` or a `SET TRANSACTION ISOLATION` appear nowhere else in its files
+    /// or in the SQL it shares with SQLite (`store/sql`), but for a lane's session (`lanes.rs`, which guards its own).
+    #[test]
+    fn transactions_open_only_through_begin() {
+        let mut found = Vec::new();
+        for dir in ["src/store/postgres", "src/store/sql"] {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap();
+                for (i, line) in code.lines().enumerate() {
+                    let line = line.split("//").next().unwrap();
+                    let opens = [".begin()", "begin_with(", "Connection::begin(", "SET TRANSACTION ISOLATION"]
+                        .iter()
+                        .any(|p| line.contains(p));
+                    let allowed = (path.ends_with("postgres/mod.rs") && line.contains("pool.begin_with(statement)"))
+                        || (path.ends_with("postgres/lanes.rs") && line.contains("Connection::begin(&mut c.session)"));
+                    if opens && !allowed {
+                        found.push(format!("{}:{}: {}", path.display(), i + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        assert!(found.is_empty(), "open these transactions with PgStore::begin: {found:#?}");
     }
 
     #[test]
