@@ -230,7 +230,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 println!("valid: every event recomputes and links to the one before in its lane");
             } else {
                 println!("BROKEN at event {} of lane {}: {}", r.first_broken_seq, r.first_broken_lane, r.reason);
-                std::process::exit(1);
+                return Err(crate::ops::CheckFailed.into());
             }
         }
     }

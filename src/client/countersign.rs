@@ -233,6 +233,6 @@ pub fn run_offline(dir: &Path, ca: &Path) -> anyhow::Result<()> {
         println!("valid: the files, the content hash and every signature present check with the CA");
         Ok(())
     } else {
-        std::process::exit(1);
+        Err(crate::ops::CheckFailed.into())
     }
 }
