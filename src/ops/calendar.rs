@@ -91,7 +91,7 @@ pub async fn run_on_store(store: &Store, command: CalendarCommand) -> anyhow::Re
                 &notice,
                 &source,
                 correction.as_deref(),
-                &crate::domain::admin::Actor::direct_from_env(),
+                &crate::ops::direct_actor(),
                 chrono::Utc::now(),
             )
             .await

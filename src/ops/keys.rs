@@ -175,12 +175,12 @@ async fn rotation_recorded(
     gate: Option<i64>,
     without_approval: Option<&str>,
 ) -> anyhow::Result<()> {
-    use crate::domain::admin::{Actor, AdminEvent, state_hash};
+    use crate::domain::admin::{AdminEvent, state_hash};
     let check = |k: &str| -> anyhow::Result<String> {
         Ok(hex::encode(crate::security::crypto::Keys::from_base64_with(k, suite)?.check_value()))
     };
     let (before, after) = (state_hash(&[&check(old_key)?]), state_hash(&[&check(new_key)?]));
-    let actor = Actor::direct_from_env();
+    let actor = crate::ops::direct_actor();
     match gate {
         Some(id) => {
             let audit = |c: &crate::domain::admin::StoredChange| {

@@ -31,6 +31,12 @@ pub mod subsidies;
 #[error("the check failed (its findings are printed above)")]
 pub struct CheckFailed;
 
+/// The direct, break-glass path (docs/operations.md) as the login running this process: `$USER`, `unknown` without
+/// one. The domain's [`Actor::direct`] takes the name; reading the environment is the operator command's.
+pub fn direct_actor() -> crate::domain::admin::Actor {
+    crate::domain::admin::Actor::direct(&std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned()))
+}
+
 /// The hub's database of the configuration (`config` file, `--database-url` over it), opened without migrating:
 /// refused when a SQLite file is missing or the database is at another migration than this release's.
 pub async fn open_store(config: Option<&Path>, database_url: Option<String>) -> anyhow::Result<Store> {

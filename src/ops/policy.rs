@@ -62,7 +62,7 @@ pub async fn run(config: Option<&Path>, command: PolicyCommand) -> anyhow::Resul
                 eprintln!("warning: {}: {}", w.field, w.reason);
             }
             let store = open_store(config, database_url).await?;
-            let actor = crate::domain::admin::Actor::direct_from_env();
+            let actor = crate::ops::direct_actor();
             let added = crate::hub::admin::add_policy_version(&store, &actor, &text, &source, example).await;
             store.close().await;
             added.map_err(|e| anyhow::anyhow!("not added: {e}"))?;

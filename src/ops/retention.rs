@@ -395,7 +395,7 @@ pub async fn run_on_store(
     config: &crate::config::Config,
     command: RetentionCommand,
 ) -> anyhow::Result<()> {
-    let by = Actor::direct_from_env();
+    let by = crate::ops::direct_actor();
     match command {
         RetentionCommand::Show { .. } => {
             println!("{:<15}{:>7}{:>10}  {:<22}{:<28}source", "kind", "days", "min", "set at", "set by");

@@ -113,7 +113,7 @@ pub async fn run(config: Option<&Path>, command: SubsidiesCommand) -> anyhow::Re
                 return Ok(());
             }
             let store = open_store(config, database_url).await?;
-            let actor = crate::domain::admin::Actor::direct_from_env();
+            let actor = crate::ops::direct_actor();
             let added = crate::hub::subsidy::add_fixed_campaign(&store, &actor, &text, &source).await;
             store.close().await;
             let c = added.map_err(|e| anyhow::anyhow!("not added: {e}"))?;
@@ -141,7 +141,7 @@ pub async fn run(config: Option<&Path>, command: SubsidiesCommand) -> anyhow::Re
                 return Ok(());
             }
             let store = open_store(config, database_url).await?;
-            let actor = crate::domain::admin::Actor::direct_from_env();
+            let actor = crate::ops::direct_actor();
             let added = crate::hub::subsidy::add_linkage_rule(&store, &actor, &text, &source).await;
             store.close().await;
             let rule = added.map_err(|e| anyhow::anyhow!("not added: {e}"))?;

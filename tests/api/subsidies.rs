@@ -521,7 +521,7 @@ const WARMTH: &str = r#"{"code":"t-2022-10-warmth","name":"温暖过冬","month"
 async fn a_fixed_amount_campaign_uses_the_same_roster_and_reconciliation() {
     let app = spawn_app().await;
     let r = roster(&app).await;
-    let actor = doudi::domain::admin::Actor::direct_from_env();
+    let actor = doudi::ops::direct_actor();
     let before = app.audit_events().await;
     doudi::hub::subsidy::add_fixed_campaign(&app.app_hub.store, &actor, WARMTH, "test amounts").await.unwrap();
     assert_eq!(app.audit_events().await, before + 1, "adding a campaign is audited");

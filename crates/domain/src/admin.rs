@@ -363,11 +363,6 @@ impl Actor {
         Actor { by: format!("direct-database:{user}"), role: None, method: None }
     }
 
-    /// The direct path as the login running this process (`$USER`, `unknown` without one).
-    pub fn direct_from_env() -> Actor {
-        Actor::direct(&std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned()))
-    }
-
     /// The audit method: the RPC path, or `command` (e.g. `doudi retention set`) on the direct path.
     pub fn method_or(&self, command: &str) -> String {
         self.method.clone().unwrap_or_else(|| command.to_owned())
