@@ -30,10 +30,7 @@ pub(crate) struct IngestPlan<'a> {
 /// Decide each fact in order against the stored current versions and against earlier facts of the same batch
 /// (`domain::versioning::decide`: ACCEPTED / NEW_VERSION / DUPLICATE / STALE). Runs under the writer lock, so its
 /// records are keyed by borrowed `(agency, fact_id)`: no allocation per fact.
-pub(crate) fn plan_ingest<'a>(
-    facts: &[&'a PreparedFact],
-    stored: HashMap<(String, String), Current>,
-) -> IngestPlan<'a> {
+pub(crate) fn plan_ingest<'a>(facts: &[&'a PreparedFact], stored: crate::store::CurrentVersions) -> IngestPlan<'a> {
     /// A record the batch writes: its version and division as last written, and the position in `writes` of that
     /// write.
     struct Written<'a> {
@@ -150,7 +147,7 @@ mod tests {
             pushed in proptest::collection::vec((0usize..2, 0usize..4, 0u64..8, 0u8..3, 0usize..2), 0..60),
         ) {
             // Stored current versions: record i is (agency i / 4, F{i % 4}).
-            let mut current: HashMap<Key, Current> = HashMap::new();
+            let mut current = crate::store::CurrentVersions::default();
             for (i, s) in stored.iter().enumerate() {
                 if let Some((v, c, div)) = s {
                     current.insert(

@@ -5,7 +5,6 @@
 //! duplicate key); the batch's `person_id`s are read back and the fact rows copied straight into `facts` (all current, first versions). Used by `doudi bench`.
 
 use async_trait::async_trait;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -107,7 +106,7 @@ fn persons_copy(persons: &[NewPerson], now: &str) -> String {
 }
 
 /// The COPY text of `facts`, every row current (columns as in [`FACTS_COPY`]).
-fn facts_copy(facts: &[PreparedFact], ids: &HashMap<PersonKey, i64>, now: &str) -> Result<String, StoreError> {
+fn facts_copy(facts: &[PreparedFact], ids: &crate::store::PersonIds, now: &str) -> Result<String, StoreError> {
     let mut out = String::with_capacity(facts.len() * 600);
     for f in facts {
         let mut row = CopyRow::new(&mut out);

@@ -17,7 +17,7 @@ use crate::security::crypto::PersonKey;
 use crate::store::contract::*;
 use crate::store::corrupt;
 use crate::store::writer::Priority;
-use crate::store::{Current, IngestPlan, plan_ingest};
+use crate::store::{IngestPlan, plan_ingest};
 use crate::store::{NewPerson, PreparedFact, StoreError, StoredFact, to_micros};
 
 /// Current time truncated to PostgreSQL's microsecond precision (so a value hashed before it is stored reads back
@@ -44,7 +44,7 @@ impl FactStore for PgStore {
         let (_turn, mut tx) = self.begin_write(priority).await?;
         let now = now_micros();
 
-        let mut current: HashMap<(String, String), Current> = HashMap::with_capacity(facts.len());
+        let mut current = crate::store::CurrentVersions::default();
         let mut by_agency: HashMap<&str, Vec<String>> = HashMap::new();
         for f in &facts {
             by_agency.entry(f.agency.as_str()).or_default().push(f.fact.fact_id.clone());
@@ -108,7 +108,7 @@ impl FactStore for PgStore {
 pub(super) async fn insert_fact_rows(
     conn: &mut PgConnection,
     rows: &[(bool, &PreparedFact)],
-    ids: &HashMap<PersonKey, i64>,
+    ids: &crate::store::PersonIds,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
@@ -226,12 +226,12 @@ pub(super) async fn insert_persons<P: std::borrow::Borrow<NewPerson>>(
 pub(super) async fn person_ids(
     conn: &mut PgConnection,
     keys: &[PersonKey],
-) -> Result<HashMap<PersonKey, i64>, StoreError> {
+) -> Result<crate::store::PersonIds, StoreError> {
     let rows = sqlx::query("SELECT person_key, person_id FROM persons WHERE person_key = ANY($1)")
         .bind(key_bytes(keys))
         .fetch_all(&mut *conn)
         .await?;
-    let mut out = HashMap::with_capacity(rows.len());
+    let mut out = crate::store::PersonIds::with_capacity_and_hasher(rows.len(), Default::default());
     for r in rows {
         let k: Vec<u8> = r.try_get(0)?;
         let key = PersonKey::from_slice(&k).ok_or_else(|| corrupt("persons", "person_key length"))?;

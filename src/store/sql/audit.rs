@@ -252,7 +252,7 @@ macro_rules! audit_append {
             conn: &mut <Db as sqlx::Database>::Connection,
             a: &crate::store::AuditRecord,
             now: value::Instant,
-            known: &std::collections::HashMap<crate::security::crypto::PersonKey, i64>,
+            known: &crate::store::PersonIds,
         ) -> Result<(), StoreError> {
             let head = lane_head(conn, 0).await?;
             let seq = next_seqs(conn, 1).await?.into_iter().next().unwrap_or_default();

@@ -12,14 +12,12 @@
 //! Everything here runs inside a transaction the caller began (`BEGIN IMMEDIATE` on the writer connection) and
 //! commits or rolls back: these functions never begin, commit or roll back.
 
-use std::collections::HashMap;
-
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqliteConnection;
 
 use crate::domain::fact::Payload;
 use crate::security::crypto::PersonKey;
-use crate::store::{Current, NewPerson, PreparedFact, StoreError, corrupt};
+use crate::store::{Current, CurrentVersions, NewPerson, PersonIds, PreparedFact, StoreError, WriteHasher, corrupt};
 
 /// Run `work` on `conn`'s SQLite handle, in this thread, holding sqlx's lock of the handle (its worker thread makes no
 /// call meanwhile). On a multi-threaded runtime the thread is first handed over to blocking work
@@ -49,18 +47,17 @@ pub(super) async fn on_handle<R>(
 
 /// The stored current version of each `(agency, fact_id)` of `facts` that has one: one search of the primary key
 /// `(agency, fact_id, source_version)` per record.
-pub(super) fn current_versions(
-    db: &Connection,
-    facts: &[&PreparedFact],
-) -> Result<HashMap<(String, String), Current>, StoreError> {
+pub(super) fn current_versions(db: &Connection, facts: &[&PreparedFact]) -> Result<CurrentVersions, StoreError> {
     let mut stmt = db.prepare(
         "SELECT source_version, content_hash, division_code FROM facts \
          WHERE agency = ?1 AND fact_id = ?2 AND is_current = 1",
     )?;
-    let mut current: HashMap<(String, String), Current> = HashMap::new();
+    let mut current = CurrentVersions::default();
+    let mut seen: std::collections::HashSet<(&str, &str), WriteHasher> =
+        std::collections::HashSet::with_capacity_and_hasher(facts.len(), WriteHasher::default());
     for f in facts {
         let (agency, fact_id) = (f.agency.as_str(), f.fact.fact_id.as_str());
-        if current.contains_key(&(agency.to_owned(), fact_id.to_owned())) {
+        if !seen.insert((agency, fact_id)) {
             continue;
         }
         let row = stmt
@@ -98,8 +95,8 @@ pub(super) fn insert_persons<P: std::borrow::Borrow<NewPerson>>(
     db: &Connection,
     persons: &[P],
     now: i64,
-) -> Result<HashMap<PersonKey, i64>, StoreError> {
-    let mut ids: HashMap<PersonKey, i64> = HashMap::with_capacity(persons.len());
+) -> Result<PersonIds, StoreError> {
+    let mut ids = PersonIds::with_capacity_and_hasher(persons.len(), WriteHasher::default());
     let mut fresh: Vec<&NewPerson> = Vec::new();
     {
         let mut find = db.prepare("SELECT person_id, id_cipher IS NULL FROM persons WHERE person_key = ?1")?;
@@ -153,7 +150,7 @@ pub(super) fn last_fact_row(db: &Connection) -> Result<i64, StoreError> {
 pub(super) fn insert_fact_rows(
     db: &Connection,
     rows: &[(bool, &PreparedFact)],
-    ids: &HashMap<PersonKey, i64>,
+    ids: &PersonIds,
     now: i64,
 ) -> Result<(), StoreError> {
     let mut person_ids = Vec::with_capacity(rows.len());
