@@ -538,6 +538,8 @@ mod tests {
         let req = req.body(()).unwrap();
         let subscriber = tracing_subscriber::registry().with(layers);
         tracing::subscriber::with_default(subscriber, || {
+            // Every callsite's interest recomputed with this subscriber in place (see `cert_watch`'s `logged`).
+            tracing::callsite::rebuild_interest_cache();
             let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
             rt.block_on(async {
                 let resp = svc.call(req).await.unwrap();

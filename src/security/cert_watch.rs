@@ -510,7 +510,13 @@ mod tests {
         let buf = Buf::default();
         let writer = buf.clone();
         let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
-        let out = tracing::subscriber::with_default(subscriber, f);
+        // Recompute every callsite's interest with this subscriber in place: a callsite first met by another test's
+        // thread while no subscriber wanted it can keep a cached "never" that skips this test's events (seen as a
+        // flaky empty log).
+        let out = tracing::subscriber::with_default(subscriber, || {
+            tracing::callsite::rebuild_interest_cache();
+            f()
+        });
         let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         (out, log)
     }
