@@ -49,6 +49,12 @@ impl WalSync {
         }
     }
 
+    /// Whether the writer connection may be at `synchronous = NORMAL` (set by [`WalSync::relax`], cleared by
+    /// [`WalSync::strict`]).
+    pub(super) fn is_relaxed(&self) -> bool {
+        self.relaxed.load(Ordering::SeqCst)
+    }
+
     /// Set the writer connection `conn` (outside a transaction, the writer lock held) to commit without waiting for
     /// the disk, unless it already is (consecutive bulk groups pay nothing); [`WalSync::strict`] sets it back. Marked
     /// relaxed before the statement runs: a connection marked relaxed that is not is only set to FULL once more.
@@ -60,8 +66,8 @@ impl WalSync {
     }
 
     /// Set the writer connection `conn` back to `synchronous = FULL` if it was relaxed (outside a transaction, the
-    /// writer lock held). Every writer calls this before it begins, so a bulk ingest dropped while relaxed never
-    /// leaves the next commit without its fsync.
+    /// writer lock held). Every writer does this before it begins (`SqliteStore::writer_sync`, the migrator), so a
+    /// bulk ingest dropped while relaxed never leaves the next commit without its fsync.
     pub(super) async fn strict(&self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
         if self.relaxed.load(Ordering::SeqCst) {
             sqlx::query("PRAGMA synchronous = FULL").execute(conn).await?;

@@ -319,16 +319,20 @@ impl SqliteStore {
     /// Begin a write transaction on the writer connection (`BEGIN IMMEDIATE`, behind the writer mutex).
     pub(super) async fn write(&self) -> Result<SqliteWrite<'_>, StoreError> {
         let guard = self.writer.lock(Priority::Interactive).await;
-        self.strict_writer().await?;
+        self.writer_sync(false).await?;
         let tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok(SqliteWrite { tx, _guard: guard, _store: std::marker::PhantomData })
     }
 
-    /// Set the writer connection back to `synchronous = FULL` if a bulk ingest left it relaxed
-    /// ([`durable::WalSync::strict`]); the writer lock held, before a transaction begins.
-    async fn strict_writer(&self) -> Result<(), StoreError> {
+    /// Put the writer connection in the mode the next transaction commits in: relaxed (`synchronous = NORMAL`, a bulk
+    /// group, [`durable`]) or strict (FULL, every other write); the writer lock held, before the transaction begins.
+    /// Touches the connection only when the mode changes, so consecutive writes of one kind pay nothing.
+    async fn writer_sync(&self, relaxed: bool) -> Result<(), StoreError> {
+        if relaxed == self.wal_sync.is_relaxed() {
+            return Ok(());
+        }
         let mut conn = self.write_pool.acquire().await?;
-        self.wal_sync.strict(&mut conn).await
+        if relaxed { self.wal_sync.relax(&mut conn).await } else { self.wal_sync.strict(&mut conn).await }
     }
 
     /// Open (creating if missing) the database at `url` (`sqlite://path` or `sqlite:path`). An in-memory database is
@@ -445,14 +449,7 @@ impl FactStore for SqliteStore {
         // A bulk group commits without waiting for the disk and waits for its fsync after releasing the writer
         // (`durable`); every other write commits with its fsync (`synchronous = FULL`).
         let relaxed = priority == Priority::Bulk;
-        {
-            let mut conn = self.write_pool.acquire().await?;
-            if relaxed {
-                self.wal_sync.relax(&mut conn).await?;
-            } else {
-                self.wal_sync.strict(&mut conn).await?;
-            }
-        }
+        self.writer_sync(relaxed).await?;
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = to_micros(Utc::now());
 
