@@ -16,10 +16,15 @@ pub(super) fn change_head(db: &rusqlite::Connection) -> Result<i64, StoreError> 
 /// Append one change per written fact version, numbered after `head` ([`change_head`]) in the order the versions were
 /// written: the fact rows the same transaction has just inserted after row `last_row` (`facts.rowid`, assigned in
 /// insertion order under the writer lock), copied in one statement, then the superseded version and division of each
-/// NEW_VERSION set on its change. `changes` is the plan's list, in the same order as the rows; the count copied must
-/// equal its length (else Corrupt, and the transaction is not committed). Returns the last cursor written, `None`
-/// when there was nothing to append. Runs on the writer connection's own handle, in the ingest's row work
-/// (`direct.rs`).
+/// NEW_VERSION set on its change. `changes` is the plan's list, in the same order as the rows.
+///
+/// A row's cursor is `head + (rowid - last_row)`: SQLite gives a row inserted without a rowid the largest rowid so far
+/// plus one (<https://sqlite.org/autoinc.html>), so this transaction's rows are `last_row + 1 ..= last_row + n` and the
+/// cursors `head + 1 ..= head + n`, without holes. (A window function, `row_number() OVER (ORDER BY rowid)`, gave the
+/// same numbers through a sorter: 8 % of the hub's samples in P1 at 1M facts.) Both are checked: the count copied must
+/// equal the plan's and the last row must be `last_row + n`, else Corrupt and the transaction is not committed.
+/// Returns the last cursor written, `None` when there was nothing to append. Runs on the writer connection's own
+/// handle, in the ingest's row work (`direct.rs`).
 pub(super) fn append_changes_of_rows(
     db: &rusqlite::Connection,
     changes: &[(&PreparedFact, Option<(u64, String)>)],
@@ -31,14 +36,15 @@ pub(super) fn append_changes_of_rows(
     }
     let copied = db.execute(
         "INSERT INTO change_log (cursor, agency, fact_id, source_version, kind, division_code) \
-         SELECT ?1 + row_number() OVER (ORDER BY rowid), agency, fact_id, source_version, kind, division_code \
+         SELECT ?1 + (rowid - ?2), agency, fact_id, source_version, kind, division_code \
          FROM facts WHERE rowid > ?2 ORDER BY rowid",
         rusqlite::params![head, last_row],
     )?;
-    if copied != changes.len() {
+    let last: i64 = db.query_row("SELECT COALESCE(MAX(rowid), 0) FROM facts", [], |r| r.get(0))?;
+    if copied != changes.len() || last != last_row + changes.len() as i64 {
         return Err(crate::store::corrupt(
             "change_log",
-            format!("{copied} fact rows written for {} changes", changes.len()),
+            format!("{copied} fact rows written (rows {} to {last}) for {} changes", last_row + 1, changes.len()),
         ));
     }
     let mut prev = db.prepare("UPDATE change_log SET prev_version = ?1, prev_division = ?2 WHERE cursor = ?3")?;
