@@ -455,8 +455,8 @@ impl FactStore for SqliteStore {
 
         // The row work in one call on the connection's own handle (`direct`): the records' current versions, the
         // decisions, the superseded versions, the persons, the new versions and their changes (copied from the rows
-        // just written); then the audit events and the commit, through sqlx.
-        let (decisions, ids, head) = direct::on_handle(&mut tx, |db| {
+        // just written), each batch's audit event; then the commit, through sqlx.
+        let (decisions, head) = direct::on_handle(&mut tx, |db| {
             let current = direct::current_versions(db, &facts)?;
             let IngestPlan { decisions, superseded, rows, changes } = plan_ingest(&facts, current);
             direct::supersede(db, &superseded, now)?;
@@ -465,16 +465,13 @@ impl FactStore for SqliteStore {
             let last_row = direct::last_fact_row(db)?;
             direct::insert_fact_rows(db, &rows, &ids, now)?;
             let head = changes::append_changes_of_rows(db, &changes, head, last_row)?;
-            Ok((decisions, ids, head))
+            for audit in batches.iter().filter_map(|b| b.audit) {
+                // The request's persons are the batch's (`Hub::ingest`), all in `ids` now.
+                audit::append_ingest_audit(db, audit, now, &ids)?;
+            }
+            Ok((decisions, head))
         })
         .await?;
-
-        for b in batches {
-            if let Some(audit) = b.audit {
-                // The request's persons are the batch's (`Hub::ingest`), all in `ids` now.
-                audit::append_audit_of(&mut tx, audit, now, &ids).await?;
-            }
-        }
         tx.commit().await?;
         if relaxed {
             // Durable once an fsync begun after this commit returns; the writer is released first, so the next group
@@ -495,18 +492,24 @@ impl FactStore for SqliteStore {
 /// WAL checkpoints run here, off the writer's path: the writer connection has automatic
 /// checkpoints off, and this task copies committed pages into the database file every second
 /// (PASSIVE: never blocks the writer or readers). Its fsyncs then no longer stall commits.
-/// WAL frames (4 KiB pages) above which the checkpointer restarts the log under the writer lock: 64 MiB.
-pub(super) const WAL_RESTART_FRAMES: i64 = 16_384;
+/// WAL frames (4 KiB pages) above which the checkpointer restarts the log under the writer lock: 256 MiB.
+///
+/// Each reset stalls every write for one checkpoint of the frames committed since the last PASSIVE one and the
+/// database file's fsync under that lock: 53–66 ms on this machine (`perf record` of P1 at 1M facts, 2026-12-07: six
+/// stalls in 6 s, one a second, 5.7 % of the writer's time, the fsync's I/O wait most of it). A reset every 64 MiB
+/// came once a second under ingest; every 256 MiB it comes about every four. Readers do not pay for the longer log:
+/// a page lookup searches only the frames after the last checkpoint (`minFrame`), which PASSIVE advances every second.
+pub(super) const WAL_RESTART_FRAMES: i64 = 65_536;
 
 /// Bytes the WAL file may keep after it is reset (`PRAGMA journal_size_limit`): the log is reset at
-/// [`WAL_RESTART_FRAMES`] and then overwritten from its start, so the file stays about that size (64 MiB plus the frames
+/// [`WAL_RESTART_FRAMES`] and then overwritten from its start, so the file stays about that size (256 MiB plus the frames
 /// written while the reset waited), and one burst larger than that is truncated back to it.
 pub(super) const WAL_SIZE_LIMIT: i64 = 2 * WAL_RESTART_FRAMES * 4_120;
 
 /// Checkpoints the WAL every second (PASSIVE: never blocks anyone). Under continuous ingest a PASSIVE checkpoint
 /// never finds the log fully copied at the moment a write begins, so SQLite never starts the log over and the file
 /// grows without bound (the benchmark issue measured 13 GB after 1M facts). So when the log holds more than
-/// [`WAL_RESTART_FRAMES`], the checkpointer takes the writer lock (no write can start) and truncates the log:
+/// [`WAL_RESTART_FRAMES`], the checkpointer takes the writer lock (no write can start) and resets the log:
 /// [`restart_wal`].
 fn spawn_checkpointer(pool: SqlitePool, writer: WriteLock) {
     tokio::spawn(async move {
