@@ -63,8 +63,11 @@ fn probe_fact(n: u16) -> pb::Fact {
     }
 }
 
-/// Push a probe every [`PROBE_EVERY`] until `stop`; returns how many were accepted.
-pub async fn probe(hub: &ChildHub, stamps: Stamps, stop: Arc<AtomicBool>) -> anyhow::Result<usize> {
+/// Push a probe every [`PROBE_EVERY`] until `stop`; returns how many were accepted and each `PushFacts` call's time
+/// to its answer in microseconds, sorted (the writer's share of the delay: the wait behind the bulk group in
+/// progress, the probe's transaction and its commit).
+pub async fn probe(hub: &ChildHub, stamps: Stamps, stop: Arc<AtomicBool>) -> anyhow::Result<(usize, Vec<u32>)> {
+    let mut answered = Vec::new();
     let mut client = hub.client("civil_affairs").await?;
     let mut tick = tokio::time::interval(PROBE_EVERY);
     let mut n: u16 = 0;
@@ -75,13 +78,15 @@ pub async fn probe(hub: &ChildHub, stamps: Stamps, stop: Arc<AtomicBool>) -> any
         let at = Instant::now();
         stamps.put(id.clone(), at);
         let r = client.exchange.push_facts(pb::PushFactsRequest { facts: vec![f] }).await?.into_inner();
+        answered.push(at.elapsed().as_micros().min(u32::MAX as u128) as u32);
         if r.results.first().map(|r| r.outcome) != Some(pb::FactOutcome::Accepted as i32) {
             stamps.take(&id);
             anyhow::bail!("probe {id} not accepted: {:?}", r.results.first());
         }
         n += 1;
     }
-    Ok(n as usize)
+    answered.sort_unstable();
+    Ok((n as usize, answered))
 }
 
 /// The watcher: matches changes to probe stamps until `stop` is set and every stamped probe has arrived. Returns the

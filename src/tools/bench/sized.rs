@@ -266,7 +266,7 @@ async fn p6_pass(
         p6::probe(&hub, stamps.clone(), stop.clone()),
         p6::watch(&hub, stamps.clone(), stop.clone())
     );
-    let ((delays, resumes), s, probes) = (watched?, s?, probes?);
+    let ((delays, resumes), s, (probes, answered)) = (watched?, s?, probes?);
     hub.stop()?;
     let p99 = p6::quantile_ms(&delays, 0.99);
     Figure::against_target(
@@ -283,6 +283,8 @@ async fn p6_pass(
     .target(serde_json::json!({ "p99_ms_max": 100.0 }), p99 <= 100.0)
     .with("p50_ms", round(p6::quantile_ms(&delays, 0.5)))
     .with("max_ms", round(p6::quantile_ms(&delays, 1.0)))
+    .with("push_p50_ms", round(p6::quantile_ms(&answered, 0.5)))
+    .with("push_p99_ms", round(p6::quantile_ms(&answered, 0.99)))
     .with("probes", probes)
     .with("changes", delays.len())
     .with("resumes", resumes)
